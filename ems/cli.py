@@ -1,0 +1,217 @@
+"""The ``ems`` command: the composition root, the only core module that wires in integrations.
+
+    ems run -c DIR              run the appliance with the configuration in DIR
+    ems demo                    run the appliance against the simulated meter (dashboard on :8080)
+    ems check-config -c DIR     validate a configuration, naming file, line and key path
+    ems simulate-meter          run the simulated meter alone, for a separately started appliance
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ems.config import AppConfig, WebConfig, default_config_dir, load_config
+from ems.errors import ConfigError, EmsError
+from ems.hub import Hub
+
+_LOGGER = logging.getLogger("ems")
+
+
+def _integration_schemas() -> dict[str, Any]:
+    from integrations import zigbee_se
+
+    return {"zigbee_se": zigbee_se.CONFIG_SCHEMA}
+
+
+def read_config(config_dir: Path) -> AppConfig:
+    return load_config(config_dir, _integration_schemas())
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("EMS_DATA_DIR", "data"))
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("zigpy", "aiohttp.access", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _Integration:
+    """Adapts an integration's ``async_setup(hub, config)`` / ``close()`` to a hub component."""
+
+    def __init__(self, hub: Hub, setup: Callable[[], Awaitable[Any]]) -> None:
+        self._hub = hub
+        self._setup = setup
+        self.instance: Any = None
+
+    async def start(self) -> None:
+        self.instance = await self._setup()
+
+    async def stop(self) -> None:
+        if self.instance is not None:
+            await self.instance.close()
+            self.instance = None
+
+
+def compose(
+    config: AppConfig,
+    data_dir: Path,
+    *,
+    pcap: Path | None = None,
+    simulator: Any = None,
+) -> tuple[Hub, Any]:
+    """Build the appliance in start order: [the simulated HAN], the meter link, the web server.
+
+    With a simulator, it starts first (the radio connects to it) and stops last, and the
+    meter link's radio is pointed at the port it bound.
+    """
+    from integrations import zigbee_se
+    from web.app import WebServer
+
+    hub = Hub(config, data_dir)
+    se_config = config.sections["zigbee_se"]
+    if simulator is not None:
+        hub.add_component("simulator", simulator.start, simulator.stop)
+
+    async def setup_zigbee_se() -> Any:
+        radio_path = f"virtual://127.0.0.1:{simulator.port}" if simulator is not None else None
+        settings = zigbee_se.with_overrides(se_config, radio_path=radio_path, pcap=pcap)
+        return await zigbee_se.async_setup(hub, settings)
+
+    meter_link = _Integration(hub, setup_zigbee_se)
+    hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+    web = WebServer(hub, config.web.host, config.web.port)
+    hub.add_component("web", web.start, web.stop)
+    return hub, web
+
+
+async def _run_until_signalled(hub: Hub, ready: Callable[[], None] | None = None) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await hub.start()
+    if ready is not None:
+        ready()
+    try:
+        await stop.wait()
+    finally:
+        _LOGGER.info("Shutting down")
+        await hub.stop()
+
+
+async def _run(args: argparse.Namespace) -> int:
+    config = read_config(Path(args.config))
+    hub, web = compose(config, Path(args.data_dir), pcap=args.pcap)
+    await _run_until_signalled(hub, lambda: _LOGGER.info("Ready: %s", web.url))
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from integrations.simulator import SimulatedHan, load_scenario
+
+    config = read_config(Path(args.config))
+    config = replace(config, web=WebConfig(host=args.host, port=args.port))
+    scenario = load_scenario(Path(args.scenario))
+    simulator = SimulatedHan(scenario)
+    hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, simulator=simulator)
+
+    def ready() -> None:
+        _LOGGER.info("Demo ready: open %s (simulated meter on port %d)", web.url, simulator.port)
+        print(f"Dashboard: {web.url}", flush=True)
+
+    await _run_until_signalled(hub, ready)
+    return 0
+
+
+async def _simulate_meter(args: argparse.Namespace) -> int:
+    from integrations.simulator import SimulatedHan, load_scenario
+
+    scenario = load_scenario(Path(args.scenario))
+    simulator = SimulatedHan(scenario, port=args.port, pcap_path=args.pcap)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await simulator.start()
+    print(f"Simulated meter listening on virtual://127.0.0.1:{simulator.port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await simulator.stop()
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = read_config(Path(args.config))
+    print(f"{config.config_dir}: configuration is valid")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ems", description="Premise energy management system")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", required=True)
+    default_config = str(default_config_dir())
+
+    run = sub.add_parser("run", help="run the appliance")
+    run.add_argument("-c", "--config", default=default_config, help="configuration folder")
+    run.add_argument("--data-dir", default=str(_default_data_dir()), help="where data is kept")
+    run.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
+
+    demo = sub.add_parser("demo", help="run the appliance against the simulated meter")
+    demo.add_argument("-c", "--config", default=default_config, help="configuration folder")
+    demo.add_argument("--port", type=int, default=8080, help="dashboard port (default 8080)")
+    demo.add_argument("--host", default="127.0.0.1", help="dashboard address")
+    demo.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
+    demo.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
+    demo.add_argument("--data-dir", default=str(_default_data_dir() / "demo"))
+
+    check = sub.add_parser("check-config", help="validate a configuration folder")
+    check.add_argument("-c", "--config", default=default_config, help="configuration folder")
+
+    sim = sub.add_parser("simulate-meter", help="run the simulated meter alone")
+    sim.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
+    sim.add_argument("--port", type=int, default=8811, help="TCP port the virtual radio connects to")
+    sim.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        if args.command == "check-config":
+            return _check_config(args)
+        runner = {"run": _run, "demo": _demo, "simulate-meter": _simulate_meter}[args.command]
+        return asyncio.run(runner(args))
+    except ConfigError as err:
+        print(f"Configuration error{'s' if len(err.problems) > 1 else ''}:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except EmsError as err:
+        print(f"ems: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

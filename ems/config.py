@@ -1,0 +1,245 @@
+"""Configuration: YAML files in one directory, validated with voluptuous into frozen dataclasses.
+
+Every problem is reported at once, each naming the file, the line, the key path, what was
+expected and what was found, so a person can fix the file in one go. A configuration with any
+problem never starts the appliance.
+
+The core owns the ``site``, ``web`` and ``store`` sections of ``ems.yaml``; each integration
+hands in the schema of its own section (the composition root collects them).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+import yaml
+
+from ems.errors import ConfigError
+
+MAIN_FILE = "ems.yaml"
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+def _default_config_dir() -> Path:
+    if DEFAULT_CONFIG_DIR.is_dir():
+        return DEFAULT_CONFIG_DIR
+    return Path(__file__).resolve().parent / "default_config"  # installed wheel
+
+
+# --- YAML with line numbers -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedYaml:
+    """A YAML document as plain data, plus the line of every key path in it."""
+
+    path: Path
+    data: Any
+    lines: dict[tuple[Any, ...], int]
+
+    def line_of(self, key_path: tuple[Any, ...]) -> int | None:
+        """The line of the deepest known prefix of ``key_path`` (1-based)."""
+        for end in range(len(key_path), -1, -1):
+            line = self.lines.get(tuple(key_path[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+def load_yaml(path: Path) -> LoadedYaml:
+    """Read one YAML file; a syntax error becomes a ConfigError naming file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"{path}: cannot read the file: {err.strerror}"]) from err
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError([f"{where}: not valid YAML: {problem}"]) from err
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is None:
+        return LoadedYaml(path, {}, {(): 1})
+    try:
+        data = _construct(node, (), lines)
+    except (yaml.YAMLError, ValueError) as err:
+        raise ConfigError([f"{path}: {err}"]) from err
+    return LoadedYaml(path, data, lines)
+
+
+def _construct(node: yaml.Node, key_path: tuple[Any, ...], lines: dict) -> Any:
+    lines[key_path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader(None).construct_object(key_node)  # type: ignore[arg-type]
+            if key in result:
+                raise ValueError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            result[key] = _construct(value_node, (*key_path, key), lines)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*key_path, i), lines) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader(None).construct_object(node)  # type: ignore[arg-type]
+
+
+# --- Error formatting -------------------------------------------------------------------
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _lookup(data: Any, key_path: tuple[Any, ...]) -> tuple[bool, Any]:
+    for key in key_path:
+        if isinstance(data, Mapping) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
+            data = data[key]
+        else:
+            return False, None
+    return True, data
+
+
+def describe_invalid(
+    loaded: LoadedYaml, error: vol.Invalid, prefix: tuple[Any, ...] = ()
+) -> list[str]:
+    """Turn voluptuous errors into one line each: file:line: key.path: problem (found ...)."""
+    errors = error.errors if isinstance(error, vol.MultipleInvalid) else [error]
+    problems = []
+    for err in errors:
+        key_path = (*prefix, *(p.schema if isinstance(p, vol.Marker) else p for p in err.path))
+        line = loaded.line_of(key_path)
+        where = f"{loaded.path}:{line}" if line else str(loaded.path)
+        dotted = ".".join(str(k) for k in key_path) or "(top level)"
+        message = err.error_message or str(err)
+        if message.startswith("extra keys not allowed"):
+            message = "unknown key (check the spelling; see config/ems.yaml for the known keys)"
+        found, value = _lookup(loaded.data, key_path)
+        suffix = f" (found {_describe(value)})" if found and not isinstance(value, dict) else ""
+        problems.append(f"{where}: {dotted}: {message}{suffix}")
+    return problems
+
+
+# --- Core schema ------------------------------------------------------------------------
+
+
+def _timezone(value: Any) -> str:
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+        raise vol.Invalid(f"unknown time zone, expected an IANA name such as 'America/Los_Angeles'") from err
+    return str(value)
+
+
+def _port(value: Any) -> int:
+    return vol.All(vol.Coerce(int), vol.Range(min=0, max=65535, msg="expected a port number from 0 to 65535"))(value)
+
+
+SITE_SCHEMA = vol.Schema(
+    {
+        vol.Optional("name", default="Home"): vol.All(str, vol.Length(min=1, max=80)),
+        vol.Optional("timezone", default="UTC"): _timezone,
+        vol.Optional("language", default="en"): vol.In(["en", "es"], msg="expected 'en' or 'es'"),
+    }
+)
+WEB_SCHEMA = vol.Schema(
+    {
+        vol.Optional("host", default="127.0.0.1"): str,
+        vol.Optional("port", default=8080): _port,
+    }
+)
+STORE_SCHEMA = vol.Schema(
+    {
+        vol.Optional("url", default=None): vol.Any(None, vol.All(str, vol.Match(r"^(sqlite|postgresql)\+\w+://", msg="expected a database URL such as 'sqlite+aiosqlite:///path/ems.db' or 'postgresql+asyncpg://...'"))),
+        vol.Optional("message_retention_hours", default=30 * 24): vol.All(
+            vol.Coerce(float), vol.Range(min=12, msg="messages must be kept at least 12 hours (C6 4.2)")
+        ),
+        vol.Optional("reading_retention_days", default=800): vol.All(vol.Coerce(int), vol.Range(min=1)),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    name: str
+    timezone: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    url: str | None
+    message_retention_hours: float
+    reading_retention_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """The whole validated configuration: core sections plus each integration's own."""
+
+    config_dir: Path
+    site: SiteConfig
+    web: WebConfig
+    store: StoreConfig
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_config(config_dir: Path, sections: Mapping[str, vol.Schema] | None = None) -> AppConfig:
+    """Load and validate ``config_dir/ems.yaml``; raise ConfigError listing every problem.
+
+    ``sections`` maps an integration's top-level key to its schema. A key that no schema
+    claims is an error (a misspelt section would otherwise be silently ignored).
+    """
+    config_dir = Path(config_dir)
+    if not config_dir.is_dir():
+        raise ConfigError([f"{config_dir}: not a directory (expected a folder with {MAIN_FILE})"])
+    main = config_dir / MAIN_FILE
+    if not main.is_file():
+        raise ConfigError([f"{main}: missing (every configuration folder needs {MAIN_FILE})"])
+    loaded = load_yaml(main)
+    if not isinstance(loaded.data, dict):
+        raise ConfigError([f"{main}:1: (top level): expected a mapping of sections, found {_describe(loaded.data)}"])
+    section_schemas: dict[str, vol.Schema] = {"site": SITE_SCHEMA, "web": WEB_SCHEMA, "store": STORE_SCHEMA}
+    section_schemas.update(sections or {})
+    problems: list[str] = []
+    validated: dict[str, Any] = {}
+    for key in loaded.data:
+        if key not in section_schemas:
+            line = loaded.line_of((key,))
+            known = ", ".join(sorted(section_schemas))
+            problems.append(f"{main}:{line}: {key}: unknown section (known sections: {known})")
+    for key, schema in section_schemas.items():
+        raw = loaded.data.get(key)
+        if raw is None:
+            raw = {}
+        try:
+            validated[key] = schema(raw)
+        except vol.Invalid as err:
+            problems.extend(describe_invalid(loaded, err, (key,)))
+    if problems:
+        raise ConfigError(problems)
+    return AppConfig(
+        config_dir=config_dir,
+        site=SiteConfig(**validated.pop("site")),
+        web=WebConfig(**validated.pop("web")),
+        store=StoreConfig(**validated.pop("store")),
+        sections={k: v for k, v in validated.items()},
+    )
+
+
+def default_config_dir() -> Path:
+    return _default_config_dir()

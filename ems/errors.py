@@ -1,0 +1,34 @@
+"""The appliance's exceptions, grouped by what the caller must do about them."""
+
+from __future__ import annotations
+
+
+class EmsError(Exception):
+    """Base of every error the appliance raises on purpose."""
+
+
+class ConfigError(EmsError):
+    """The configuration is wrong: a person must fix a file; the appliance does not start.
+
+    ``problems`` lists every problem found, each naming the file, line and key path.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class NotReady(EmsError):
+    """A peer (meter, radio, database) is not reachable yet: retry later."""
+
+
+class DeviceError(EmsError):
+    """A device did not do what was asked (no answer, refused, out of range)."""
+
+
+class RejectedCommand(EmsError):
+    """A request was understood but refused (bad value, not allowed now); say why."""
+
+
+class StoreError(EmsError):
+    """The store could not be opened or migrated; data is safe, the cause is named."""

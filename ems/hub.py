@@ -1,0 +1,129 @@
+"""The hub: owns the bus, the current state, the store, the outbox, the scheduler and every task.
+
+Components (integrations, the web server) are started in the order they were added and
+stopped in reverse, each stop bounded in time, so ``ems run`` shuts down cleanly on SIGTERM
+with nothing lost. A start that fails undoes the stages already started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from ems.bus import EventBus
+from ems.config import AppConfig
+from ems.model import utcnow
+from ems.outbox import Outbox
+from ems.state import CurrentState
+from ems.store import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """Something the hub starts and stops: an integration, the web server, ..."""
+
+    name: str
+    start: Callable[[], Awaitable[Any]]
+    stop: Callable[[], Awaitable[Any]]
+
+
+class Hub:
+    """The appliance's core: one per process, composed by ``ems.cli``."""
+
+    def __init__(self, config: AppConfig, data_dir: Path) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.bus = EventBus()
+        self.state = CurrentState(timedelta(hours=config.store.message_retention_hours))
+        self.store = Store(config.store, self.data_dir)
+        self.outbox = Outbox(self.store)
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.started_at = utcnow()
+        self.running = False
+        self._components: list[Component] = []
+        self._started: list[Component] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopped = asyncio.Event()
+
+    # -- ownership -------------------------------------------------------------------------
+
+    def create_task(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start a background task the hub owns: cancelled on stop, its failure logged."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _LOGGER.error("Task %s failed", task.get_name(), exc_info=task.exception())
+
+    def add_component(
+        self,
+        name: str,
+        start: Callable[[], Awaitable[Any]],
+        stop: Callable[[], Awaitable[Any]],
+    ) -> None:
+        self._components.append(Component(name, start, stop))
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        _LOGGER.info("Starting the appliance (data in %s)", self.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.store.open()
+        try:
+            await self.store.restore_state(self.state)
+            self.state.attach(self.bus)
+            self.store.attach(self.bus)
+            self.scheduler.start()
+            await self.outbox.start()
+            for component in self._components:
+                _LOGGER.info("Starting %s", component.name)
+                await component.start()
+                self._started.append(component)
+        except BaseException:
+            await self.stop()
+            raise
+        self.running = True
+        _LOGGER.info("Appliance started")
+
+    async def stop(self) -> None:
+        """Stop everything in reverse order; each stage is bounded so stop always ends."""
+        self.running = False
+        for component in reversed(self._started):
+            _LOGGER.info("Stopping %s", component.name)
+            try:
+                await asyncio.wait_for(component.stop(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                _LOGGER.error("Stopping %s took over %.0f s; going on", component.name, STOP_TIMEOUT_S)
+            except Exception:
+                _LOGGER.exception("Stopping %s failed; going on", component.name)
+        self._started.clear()
+        await self.outbox.stop()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.bus.drain()
+        self.state.detach()
+        await self.store.close()
+        self._stopped.set()
+        _LOGGER.info("Appliance stopped")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()

@@ -1,0 +1,228 @@
+"""A simulation scenario: the household, the rate, and what the utility sends when.
+
+Scenarios are YAML files validated like the appliance's own configuration, so a mistake names
+the file, line and key path. Offsets (``at``) are durations from the simulation start:
+``90s``, ``5m``, ``2h``, or a number of seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+
+from ems.config import describe_invalid, load_yaml
+from ems.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def duration(value: Any) -> timedelta:
+    """Parse ``90s``, ``5m``, ``2h``, ``1d`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise vol.Invalid("expected a duration such as '90s', '5m' or '2h'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise vol.Invalid("expected a duration such as '90s', '5m' or '2h'")
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    if seconds < 0:
+        raise vol.Invalid("a duration cannot be negative")
+    return timedelta(seconds=seconds)
+
+
+def _hhmm(value: Any) -> int:
+    """'07:30' -> minutes after midnight ('24:00' is the end of the day)."""
+    if str(value) == "24:00":
+        return 1440
+    match = re.match(r"^([01]?\d|2[0-3]):([0-5]\d)$", str(value))
+    if not match:
+        raise vol.Invalid("expected a time of day as HH:MM")
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+_PROFILE_PERIODS_MIN = (60, 30, 15, 10, 5, 1)
+
+_METER = vol.Schema(
+    {
+        vol.Optional("ieee", default="00:0d:6f:00:0a:90:69:e7"): vol.Match(
+            r"^([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}$", msg="expected an EUI-64 such as 00:0d:6f:00:0a:90:69:e7"
+        ),
+        vol.Optional("nwk", default=0x1D2E): vol.All(int, vol.Range(min=1, max=0xFFF7)),
+        vol.Optional("report_interval", default="5s"): vol.All(duration, vol.Range(min=timedelta(seconds=0.02), max=timedelta(minutes=10), msg="expected between 20 ms and 10 minutes")),
+        vol.Optional("profile_interval_min", default=15): vol.In(_PROFILE_PERIODS_MIN, msg=f"expected one of {_PROFILE_PERIODS_MIN}"),
+        vol.Optional("multiplier", default=1): vol.All(int, vol.Range(min=1, max=0xFFFFFF)),
+        vol.Optional("divisor", default=1000): vol.All(int, vol.Range(min=1, max=0xFFFFFF)),
+        vol.Optional("initial_delivered_kwh", default=12_000.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
+        vol.Optional("initial_received_kwh", default=1_500.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
+    }
+)
+
+_HOUSEHOLD = vol.Schema(
+    {
+        vol.Optional("base_kw", default=0.4): vol.All(vol.Coerce(float), vol.Range(min=0, max=100)),
+        vol.Optional("evening_peak_kw", default=1.2): vol.All(vol.Coerce(float), vol.Range(min=0, max=100)),
+        vol.Optional("hvac", default={}): {
+            vol.Optional("kw_per_degree", default=0.35): vol.All(vol.Coerce(float), vol.Range(min=0, max=10)),
+            vol.Optional("cooling_above_c", default=24.0): vol.Coerce(float),
+            vol.Optional("heating_below_c", default=15.0): vol.Coerce(float),
+            vol.Optional("max_kw", default=4.5): vol.All(vol.Coerce(float), vol.Range(min=0)),
+        },
+        vol.Optional("outdoor", default={}): {
+            vol.Optional("min_c", default=18.0): vol.Coerce(float),
+            vol.Optional("max_c", default=34.0): vol.Coerce(float),
+            vol.Optional("warmest_at", default="15:00"): _hhmm,
+        },
+        vol.Optional("solar", default={}): {
+            vol.Optional("peak_kw", default=5.0): vol.All(vol.Coerce(float), vol.Range(min=0, max=1000)),
+            vol.Optional("sunrise", default="06:30"): _hhmm,
+            vol.Optional("sunset", default="19:30"): _hhmm,
+        },
+        vol.Optional("noise_kw", default=0.05): vol.All(vol.Coerce(float), vol.Range(min=0, max=10)),
+        vol.Optional("seed", default=7): int,
+    }
+)
+
+_TOU_PERIOD = vol.Schema(
+    {
+        vol.Required("name"): str,
+        vol.Required("start"): _hhmm,
+        vol.Required("end"): _hhmm,
+        vol.Required("price"): vol.All(vol.Coerce(float), vol.Range(min=0)),
+        vol.Optional("tier", default=1): vol.All(int, vol.Range(min=1, max=15)),
+    }
+)
+
+_RATE = vol.Schema(
+    {
+        vol.Optional("provider_id", default=1): vol.All(int, vol.Range(min=0, max=0xFFFFFFFF)),
+        vol.Optional("label", default="Tiered+TOU"): vol.All(str, vol.Length(max=11)),
+        vol.Optional("currency", default=840): vol.All(int, vol.Range(min=0, max=999)),
+        vol.Optional("trailing_digits", default=5): vol.All(int, vol.Range(min=0, max=9)),
+        vol.Optional("block_thresholds_kwh", default=[300.0, 600.0]): [vol.All(vol.Coerce(float), vol.Range(min=0))],
+        vol.Optional("block_prices", default=[0.12, 0.18, 0.28]): [vol.All(vol.Coerce(float), vol.Range(min=0))],
+        vol.Optional("billing_period_days", default=30): vol.All(int, vol.Range(min=1, max=366)),
+        vol.Optional("billing_period_start_days_ago", default=12): vol.All(int, vol.Range(min=0)),
+        vol.Optional("generation_price", default=0.05): vol.Any(None, vol.All(vol.Coerce(float), vol.Range(min=0))),
+        vol.Optional("tou", default=[]): [_TOU_PERIOD],
+        vol.Optional("price_ack_required", default=False): bool,
+    }
+)
+
+_IMPORTANCE = vol.In(["low", "medium", "high", "critical"], msg="expected low, medium, high or critical")
+
+_MESSAGE = vol.Schema(
+    {
+        vol.Required("at"): duration,
+        vol.Required("text"): vol.All(str, vol.Length(min=1, max=120)),
+        vol.Optional("id"): vol.All(int, vol.Range(min=0, max=0xFFFFFFFF)),
+        vol.Optional("kind", default="utility"): vol.In(
+            ["utility", "public"], msg="expected 'utility' or 'public'"
+        ),
+        vol.Optional("importance", default="medium"): _IMPORTANCE,
+        vol.Optional("duration_min", default=60): vol.All(int, vol.Range(min=1, max=0xFFFF)),
+        vol.Optional("confirm", default=False): bool,
+    }
+)
+
+_EVENT = vol.Schema(
+    {
+        vol.Required("at"): duration,
+        vol.Required("id"): vol.All(int, vol.Range(min=0, max=0xFFFFFFFF)),
+        vol.Optional("starts_in", default="0s"): duration,
+        vol.Required("duration_min"): vol.All(int, vol.Range(min=0, max=0xFFFF)),
+        vol.Optional("device_class", default=0x0FFF): vol.All(int, vol.Range(min=0, max=0xFFFF)),
+        vol.Optional("enrollment_group", default=0): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("criticality", default=3): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("cooling_offset_c"): vol.All(vol.Coerce(float), vol.Range(min=0, max=25.4)),
+        vol.Optional("heating_offset_c"): vol.All(vol.Coerce(float), vol.Range(min=0, max=25.4)),
+        vol.Optional("cooling_setpoint_c"): vol.All(vol.Coerce(float), vol.Range(min=-273, max=327)),
+        vol.Optional("heating_setpoint_c"): vol.All(vol.Coerce(float), vol.Range(min=-273, max=327)),
+        vol.Optional("average_load_adjustment_pct"): vol.All(int, vol.Range(min=-100, max=100)),
+        vol.Optional("duty_cycle_pct"): vol.All(int, vol.Range(min=0, max=100)),
+        vol.Optional("randomize_start", default=False): bool,
+        vol.Optional("randomize_end", default=False): bool,
+    }
+)
+
+_CANCEL = vol.Schema(
+    {
+        vol.Required("at"): duration,
+        vol.Optional("id"): vol.All(int, vol.Range(min=0, max=0xFFFFFFFF)),  # absent = cancel all
+        vol.Optional("device_class", default=0x0FFF): vol.All(int, vol.Range(min=0, max=0xFFFF)),
+        vol.Optional("randomize_end", default=False): bool,
+    }
+)
+
+_PRICE_CHANGE = vol.Schema(
+    {
+        vol.Required("at"): duration,
+        vol.Required("price"): vol.All(vol.Coerce(float), vol.Range(min=0)),
+        vol.Optional("tier", default=3): vol.All(int, vol.Range(min=0, max=15)),
+        vol.Optional("label", default="CPP"): vol.All(str, vol.Length(max=11)),
+        vol.Optional("duration_min", default=60): vol.All(int, vol.Range(min=1, max=0xFFFE)),
+    }
+)
+
+SCENARIO_SCHEMA = vol.Schema(
+    {
+        vol.Optional("name", default="scenario"): str,
+        vol.Optional("timezone", default="America/Los_Angeles"): str,
+        vol.Optional("meter", default={}): _METER,
+        vol.Optional("household", default={}): _HOUSEHOLD,
+        vol.Optional("rate", default={}): _RATE,
+        vol.Optional("messages", default=[]): [_MESSAGE],
+        vol.Optional("events", default=[]): [_EVENT],
+        vol.Optional("cancellations", default=[]): [_CANCEL],
+        vol.Optional("price_changes", default=[]): [_PRICE_CHANGE],
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A validated scenario (plain data; the simulator reads it, never writes it)."""
+
+    name: str
+    timezone: str
+    meter: dict[str, Any]
+    household: dict[str, Any]
+    rate: dict[str, Any]
+    messages: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    cancellations: list[dict[str, Any]]
+    price_changes: list[dict[str, Any]]
+    source: Path | None = None
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file; ConfigError names every problem at once."""
+    loaded = load_yaml(Path(path))
+    try:
+        data = SCENARIO_SCHEMA(loaded.data or {})
+    except vol.Invalid as err:
+        raise ConfigError(describe_invalid(loaded, err)) from err
+    problems = []
+    rate = data["rate"]
+    if len(rate["block_prices"]) != len(rate["block_thresholds_kwh"]) + 1:
+        line = loaded.line_of(("rate", "block_prices"))
+        problems.append(
+            f"{path}:{line}: rate.block_prices: expected one price more than there are "
+            f"block thresholds ({len(rate['block_thresholds_kwh'])} thresholds, "
+            f"{len(rate['block_prices'])} prices)"
+        )
+    if problems:
+        raise ConfigError(problems)
+    return Scenario(source=Path(path), **data)
+
+
+def scenario_from_dict(data: dict[str, Any]) -> Scenario:
+    """Build a scenario from a dict (tests); same validation, no file."""
+    return Scenario(**SCENARIO_SCHEMA(data))

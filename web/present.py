@@ -1,0 +1,173 @@
+"""What the API and the WebSocket show: the current state as JSON-ready dicts.
+
+One function per topic, shared by the REST handlers and the WebSocket push so both always
+say the same thing. Times are ISO 8601 UTC; energy kWh, power kW, money in the currency.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ems.hub import Hub
+from ems.model import DeviceClass, LinkState
+from ems.state import EventState, MessageState, MeterState
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def meter(state: MeterState, now: datetime) -> dict[str, Any]:
+    info = state.info
+    return {
+        "meter_id": state.meter_id,
+        "link": state.link.value,
+        "link_since": iso(state.link_since),
+        "link_detail": state.link_detail,
+        "stale": state.link is not LinkState.ONLINE,
+        "demand_kw": _round(state.value("demand_kw")),
+        "summation_delivered_kwh": _round(state.value("summation_delivered_kwh")),
+        "summation_received_kwh": _round(state.value("summation_received_kwh")),
+        "current_day_delivered_kwh": _round(state.value("current_day_delivered_kwh")),
+        "current_day_received_kwh": _round(state.value("current_day_received_kwh")),
+        "last_reading_at": iso(state.last_reading_at),
+        "meter_time": iso(state.meter_time),
+        "last_interval": None
+        if state.last_interval is None
+        else {
+            "start": iso(state.last_interval.start),
+            "duration_s": state.last_interval.duration_s,
+            "consumed_kwh": _round(state.last_interval.consumed_kwh, 4),
+            "generated_kwh": _round(state.last_interval.generated_kwh, 4),
+        },
+        "unit": info.unit if info else None,
+        "device_type": info.device_type if info else None,
+    }
+
+
+def meters(hub: Hub, now: datetime) -> list[dict[str, Any]]:
+    return [meter(m, now) for m in sorted(hub.state.meters.values(), key=lambda m: m.meter_id)]
+
+
+def prices(hub: Hub, now: datetime) -> list[dict[str, Any]]:
+    result = []
+    for meter_id in sorted(hub.state.prices):
+        current = hub.state.active_price(meter_id, now)
+        result.append(
+            {
+                "meter_id": meter_id,
+                "current": None if current is None else _price(current),
+                "upcoming": [_price(p) for p in hub.state.upcoming_prices(meter_id, now)],
+            }
+        )
+    return result
+
+
+def _price(price: Any) -> dict[str, Any]:
+    return {
+        "provider_id": price.provider_id,
+        "issuer_event_id": price.issuer_event_id,
+        "rate_label": price.rate_label,
+        "currency": price.currency,
+        "price_per_kwh": price.price_per_kwh,
+        "tier": price.tier,
+        "number_of_tiers": price.number_of_tiers,
+        "register_tier": price.register_tier,
+        "generation_price_per_kwh": price.generation_price_per_kwh,
+        "price_ratio": price.price_ratio,
+        "start": iso(price.start),
+        "end": iso(price.end),
+    }
+
+
+def message(state: MessageState, now: datetime) -> dict[str, Any]:
+    msg = state.message
+    active = (
+        state.cancelled_at is None and msg.start <= now and (msg.end is None or now < msg.end)
+    )
+    return {
+        "meter_id": msg.meter_id,
+        "message_id": msg.message_id,
+        "text": msg.text,
+        "importance": msg.importance.name.lower(),
+        "origin": msg.origin.value,
+        "start": iso(msg.start),
+        "end": iso(msg.end),
+        "received_at": iso(msg.received_at),
+        "confirmation_required": msg.confirmation_required,
+        "confirmed_at": iso(state.confirmed_at),
+        "cancelled_at": iso(state.cancelled_at),
+        "read": state.read,
+        "active": active,
+    }
+
+
+def messages(hub: Hub, now: datetime) -> list[dict[str, Any]]:
+    return [message(m, now) for m in hub.state.recent_messages(now)]
+
+
+def event(state: EventState, now: datetime) -> dict[str, Any]:
+    ev = state.event
+    end = ev.end if state.cancelled_at is None else min(ev.end, state.cancelled_at)
+    if state.cancelled_at is not None and state.cancelled_at <= now:
+        status = "cancelled"
+    elif now < ev.start:
+        status = "scheduled"
+    elif now < end:
+        status = "active"
+    else:
+        status = "completed"
+    classes = [c.name.lower() for c in DeviceClass if c in ev.device_class]
+    return {
+        "meter_id": ev.meter_id,
+        "issuer_event_id": ev.issuer_event_id,
+        "status": status,
+        "start": iso(ev.start),
+        "end": iso(end),
+        "duration_min": ev.duration_min,
+        "criticality": ev.criticality.name.lower(),
+        "criticality_level": int(ev.criticality),
+        "device_classes": classes,
+        "enrollment_group": ev.enrollment_group,
+        "cooling_offset_c": ev.cooling_offset_c,
+        "heating_offset_c": ev.heating_offset_c,
+        "cooling_setpoint_c": ev.cooling_setpoint_c,
+        "heating_setpoint_c": ev.heating_setpoint_c,
+        "average_load_adjustment_pct": ev.average_load_adjustment_pct,
+        "duty_cycle_pct": ev.duty_cycle_pct,
+        "randomize_start": ev.randomize_start,
+        "randomize_end": ev.randomize_end,
+        "received_at": iso(ev.received_at),
+        "cancelled_at": iso(state.cancelled_at),
+    }
+
+
+def events(hub: Hub, now: datetime) -> list[dict[str, Any]]:
+    return [event(e, now) for e in hub.state.event_list()]
+
+
+def health(hub: Hub, now: datetime) -> dict[str, Any]:
+    """Public health: no customer data, only whether the appliance and its links work."""
+    links = {m.meter_id: m.link.value for m in hub.state.meters.values()}
+    counters = hub.state.counters
+    if not hub.running:
+        status = "starting"
+    elif links and all(v == LinkState.ONLINE.value for v in links.values()):
+        status = "ok"
+    else:
+        status = "degraded"
+    return {
+        "status": status,
+        "uptime_s": round((now - hub.started_at).total_seconds(), 1),
+        "meter_links": links,
+        "frames": {
+            "received": counters["frames_received"],
+            "malformed": counters["frames_malformed"],
+            "rejected": counters["frames_rejected"],
+        },
+    }
