@@ -118,6 +118,9 @@ async def _run_until_signalled(hub: Hub, ready: Callable[[], None] | None = None
 
 async def _run(args: argparse.Namespace) -> int:
     config = read_config(Path(args.config))
+    if args.host is not None or args.port is not None:
+        config = replace(config, web=WebConfig(host=args.host or config.web.host,
+                                               port=config.web.port if args.port is None else args.port))
     hub, web = compose(config, Path(args.data_dir), pcap=args.pcap)
     await _run_until_signalled(hub, lambda: _LOGGER.info("Ready: %s", web.url))
     return 0
@@ -174,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", default=default_config, help="configuration folder")
     run.add_argument("--data-dir", default=str(_default_data_dir()), help="where data is kept")
     run.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
+    run.add_argument("--host", help="dashboard address (overrides web.host)")
+    run.add_argument("--port", type=int, help="dashboard port (overrides web.port)")
 
     demo = sub.add_parser("demo", help="run the appliance against the simulated meter")
     demo.add_argument("-c", "--config", default=default_config, help="configuration folder")

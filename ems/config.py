@@ -75,18 +75,23 @@ def load_yaml(path: Path) -> LoadedYaml:
 
 
 def _construct(node: yaml.Node, key_path: tuple[Any, ...], lines: dict) -> Any:
-    lines[key_path] = node.start_mark.line + 1
+    lines.setdefault(key_path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(None).construct_object(key_node)  # type: ignore[arg-type]
+            key = _scalar(key_node)
             if key in result:
                 raise ValueError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            lines[(*key_path, key)] = key_node.start_mark.line + 1
             result[key] = _construct(value_node, (*key_path, key), lines)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*key_path, i), lines) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(None).construct_object(node)  # type: ignore[arg-type]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
 # --- Error formatting -------------------------------------------------------------------

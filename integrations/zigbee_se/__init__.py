@@ -1,0 +1,86 @@
+"""HAN client to the utility meter over ZigBee Smart Energy 1.x.
+
+``clusters/`` and ``codec.py`` are protocol only (no ``ems`` import); ``link.py`` keeps the
+link to the meter up, ``frames.py`` turns frames into domain events and answers as SE
+requires, and ``upstream.py`` carries the outbox's reports back to the meter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+
+RADIO_TYPES = ("virtual", "ezsp", "znp", "deconz")
+
+CONFIG_SCHEMA = vol.Schema(
+    {
+        vol.Optional("radio", default={}): {
+            vol.Optional("type", default="virtual"): vol.In(
+                RADIO_TYPES, msg=f"expected one of {', '.join(RADIO_TYPES)}"
+            ),
+            vol.Optional("path", default="virtual://127.0.0.1:8811"): vol.All(str, vol.Length(min=1)),
+            vol.Optional("baudrate"): vol.All(int, vol.Range(min=1200)),
+            vol.Optional("flow_control"): vol.In(["hardware", "software", None]),
+        },
+        vol.Optional("meter_id", default="main"): vol.All(str, vol.Match(r"^[A-Za-z0-9_.:-]{1,40}$", msg="expected 1-40 letters, digits, '_', '-', '.' or ':'")),
+        vol.Optional("pcap", default=None): vol.Any(None, str),
+        vol.Optional("report_interval_s", default=5): vol.All(vol.Coerce(float), vol.Range(min=0.05, max=600)),
+        vol.Optional("stale_after_s", default=30): vol.All(vol.Coerce(float), vol.Range(min=1)),
+        vol.Optional("registration_retry_interval_min", default=15): vol.All(
+            vol.Coerce(float), vol.Range(min=0.01, max=24 * 60)
+        ),
+        vol.Optional("first_retry_s", default=2): vol.All(vol.Coerce(float), vol.Range(min=0.05, max=600)),
+        vol.Optional("profile_poll", default=True): bool,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterLinkSettings:
+    """The validated ``zigbee_se`` section."""
+
+    radio: dict[str, Any]
+    meter_id: str
+    pcap: Path | None
+    report_interval_s: float
+    stale_after_s: float
+    registration_retry_interval_s: float
+    first_retry_s: float
+    profile_poll: bool
+
+    @classmethod
+    def from_section(cls, section: dict[str, Any]) -> MeterLinkSettings:
+        return cls(
+            radio=dict(section["radio"]),
+            meter_id=section["meter_id"],
+            pcap=Path(section["pcap"]) if section["pcap"] else None,
+            report_interval_s=section["report_interval_s"],
+            stale_after_s=section["stale_after_s"],
+            registration_retry_interval_s=section["registration_retry_interval_min"] * 60,
+            first_retry_s=section["first_retry_s"],
+            profile_poll=section["profile_poll"],
+        )
+
+
+def with_overrides(
+    section: dict[str, Any], *, radio_path: str | None = None, pcap: Path | None = None
+) -> dict[str, Any]:
+    """The section with the command line's radio path and pcap file applied."""
+    result = dict(section)
+    if radio_path is not None:
+        result["radio"] = {**section["radio"], "type": "virtual", "path": radio_path}
+    if pcap is not None:
+        result["pcap"] = str(pcap)
+    return result
+
+
+async def async_setup(hub: Any, section: dict[str, Any]) -> Any:
+    """Start the meter link; it keeps (re)connecting in the background until closed."""
+    from integrations.zigbee_se.link import MeterLink
+
+    link = MeterLink(hub, MeterLinkSettings.from_section(section))
+    await link.start()
+    return link

@@ -1,0 +1,219 @@
+"""Decoded SE command fields -> domain events, with the SE client's validation rules.
+
+Pure functions: given the fields zigpy decoded and the (meter-corrected) time now, return a
+domain event or raise ``OutOfRange`` naming what is wrong, with the SE status to answer.
+Protocol encodings (UTCTime since 2000, nibble packing, trailing digits, 0.01 °C units,
+"not used" sentinels) end here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ems.model import (
+    Criticality,
+    DeviceClass,
+    EventCancellation,
+    EventStatus,
+    LoadControlEvent,
+    MessageCancelled,
+    MessageImportance,
+    PriceSignal,
+    UtilityMessage,
+)
+from integrations.zigbee_se import codec
+
+MAX_EVENT_MINUTES = 1440  # DRLC §2.3
+MAX_PRICE_TRAILING_DIGITS = 9  # a uint32 price has at most 10 digits
+
+
+class OutOfRange(ValueError):
+    """A well-formed frame whose values SE says to refuse; ``status`` is what to answer."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class Ignored(Exception):
+    """A frame SE says to drop silently (reserved criticality, not addressed to us)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Formatting:
+    """How the meter scales its raw values (read from its Metering attributes)."""
+
+    multiplier: int = 1
+    divisor: int = 1
+
+    def energy(self, raw: int) -> float:
+        return codec.scale(raw, self.multiplier, self.divisor)
+
+
+def _start(raw: int, now: datetime) -> datetime:
+    """StartTime: 0 means now (§1.4)."""
+    if int(raw) == 0:
+        return now
+    when = codec.utctime_to_datetime(int(raw))
+    if when is None:
+        raise OutOfRange("start time is 0xFFFFFFFF (invalid)", EventStatus.REJECTED)
+    return when
+
+
+# -- Price -------------------------------------------------------------------------------
+
+
+def price_signal(fields: Any, meter_id: str, now: datetime) -> PriceSignal:
+    trailing, tier = codec.split_nibbles(int(fields.price_trailing_digit_and_price_tier))
+    tiers, register_tier = codec.split_nibbles(int(fields.number_of_price_tiers_and_register_tier))
+    if trailing > MAX_PRICE_TRAILING_DIGITS:
+        raise OutOfRange(f"price has {trailing} trailing digits (at most {MAX_PRICE_TRAILING_DIGITS} make sense)")
+    start = _start(fields.start_time, now)
+    duration = int(fields.duration_in_minutes)
+    end = None if duration == 0xFFFF else start + timedelta(minutes=duration)
+    if end is not None and end <= now:
+        raise OutOfRange(f"price {int(fields.issuer_event_id)} ended at {end.isoformat()}, before now")
+    generation = getattr(fields, "generation_price", None)
+    ratio = getattr(fields, "price_ratio", None)
+    thresholds = getattr(fields, "number_of_block_thresholds", None)
+    return PriceSignal(
+        meter_id=meter_id,
+        provider_id=int(fields.provider_id),
+        issuer_event_id=int(fields.issuer_event_id),
+        rate_label=codec.label_text(fields.rate_label),
+        currency=codec.currency_code(int(fields.currency)),
+        price_per_kwh=float(codec.price_value(int(fields.price), trailing)),
+        start=start,
+        end=end,
+        tier=tier,
+        number_of_tiers=tiers,
+        register_tier=register_tier,
+        generation_price_per_kwh=None
+        if generation is None or int(generation) == 0xFFFFFFFF
+        else float(codec.price_value(int(generation), trailing)),
+        price_ratio=None if ratio is None or int(ratio) == 0xFF else int(ratio) / 10,
+        block_thresholds=None if thresholds is None or int(thresholds) == 0xFF else int(thresholds),
+        received_at=now,
+    )
+
+
+def price_ack_required(fields: Any) -> bool:
+    control = getattr(fields, "price_control", None)
+    return control is not None and bool(int(control) & 0x01)
+
+
+# -- Messaging ---------------------------------------------------------------------------
+
+
+def utility_message(fields: Any, meter_id: str, now: datetime) -> UtilityMessage:
+    control = int(fields.message_control)
+    start = _start(fields.start_time, now)
+    duration = int(fields.duration_in_minutes)
+    end = None if duration == 0xFFFF else start + timedelta(minutes=duration)
+    if end is not None and end <= now:
+        raise OutOfRange(f"message {int(fields.message_id)} expired at {end.isoformat()}")
+    return UtilityMessage(
+        meter_id=meter_id,
+        message_id=int(fields.message_id),
+        text=str(fields.message),
+        importance=MessageImportance((control >> 2) & 0x03),
+        start=start,
+        end=end,
+        confirmation_required=bool(control & 0x80),
+        enhanced_confirmation=bool(control & 0x20),
+        received_at=now,
+    )
+
+
+def message_cancelled(fields: Any, meter_id: str, now: datetime) -> MessageCancelled:
+    return MessageCancelled(meter_id, int(fields.message_id), now)
+
+
+# -- DRLC --------------------------------------------------------------------------------
+
+
+def _optional(raw: int, not_used: int, scale: float) -> float | None:
+    return None if int(raw) == not_used else round(int(raw) * scale, 2)
+
+
+def load_control_event(fields: Any, meter_id: str, now: datetime) -> LoadControlEvent:
+    """Validate per DRLC client rules (§2.12 items 2-3) and convert."""
+    event_id = int(fields.issuer_event_id)
+    criticality = int(fields.criticality_level)
+    if criticality == 0 or criticality > 0x0F:
+        raise Ignored(f"event {event_id} has reserved criticality {criticality:#04x}")
+    duration = int(fields.duration_in_minutes)
+    if duration == 0:
+        raise OutOfRange(f"event {event_id} lasts 0 minutes", EventStatus.REJECTED)
+    if duration > MAX_EVENT_MINUTES:
+        raise OutOfRange(f"event {event_id} lasts {duration} minutes (at most 1440)", EventStatus.REJECTED)
+    start = _start(fields.start_time, now)
+    if now > start + timedelta(minutes=duration):
+        raise OutOfRange(
+            f"event {event_id} started {start.isoformat()} and was already over", EventStatus.REJECTED_EXPIRED
+        )
+    avg = int(fields.average_load_adjustment_percentage)
+    if avg != -128 and not -100 <= avg <= 100:
+        raise OutOfRange(f"event {event_id} asks a {avg} % load adjustment (range -100..100)", EventStatus.REJECTED)
+    duty = int(fields.duty_cycle)
+    if duty != 0xFF and duty > 100:
+        raise OutOfRange(f"event {event_id} asks a {duty} % duty cycle (range 0..100)", EventStatus.REJECTED)
+    control = int(fields.event_control)
+    return LoadControlEvent(
+        meter_id=meter_id,
+        issuer_event_id=event_id,
+        device_class=DeviceClass(int(fields.device_class) & 0x0FFF),
+        enrollment_group=int(fields.utility_enrollment_group),
+        start=start,
+        duration_min=duration,
+        criticality=Criticality(criticality),
+        received_at=now,
+        cooling_offset_c=_optional(fields.cooling_temperature_offset, 0xFF, 0.1),
+        heating_offset_c=_optional(fields.heating_temperature_offset, 0xFF, 0.1),
+        cooling_setpoint_c=_optional(fields.cooling_temperature_set_point, -0x8000, 0.01),
+        heating_setpoint_c=_optional(fields.heating_temperature_set_point, -0x8000, 0.01),
+        average_load_adjustment_pct=None if avg == -128 else avg,
+        duty_cycle_pct=None if duty == 0xFF else duty,
+        randomize_start=bool(control & 0x01),
+        randomize_end=bool(control & 0x02),
+    )
+
+
+def event_cancellation(fields: Any, meter_id: str, now: datetime, known_end: datetime | None) -> EventCancellation:
+    """CancelLoadControlEvent (§2.12 item 11); ``known_end`` None means the event is unknown."""
+    event_id = int(fields.issuer_event_id)
+    if known_end is None:
+        raise OutOfRange(f"cancel for unknown event {event_id}", EventStatus.REJECTED_UNDEFINED_EVENT)
+    raw = int(fields.effective_time)
+    if raw == 0xFFFFFFFF:
+        raise OutOfRange(f"cancel of event {event_id} has an invalid effective time", EventStatus.REJECTED_INVALID_CANCEL_TIME)
+    effective = now if raw == 0 else codec.utctime_to_datetime(raw)
+    assert effective is not None
+    if effective > known_end:
+        raise OutOfRange(
+            f"cancel of event {event_id} takes effect after the event ends", EventStatus.REJECTED_INVALID_CANCEL_TIME
+        )
+    return EventCancellation(
+        meter_id=meter_id,
+        issuer_event_id=event_id,
+        device_class=DeviceClass(int(fields.device_class) & 0x0FFF),
+        enrollment_group=int(fields.utility_enrollment_group),
+        effective_at=effective,
+        randomize_end=bool(int(fields.cancel_control) & 0x01),
+        received_at=now,
+    )
+
+
+def cancel_all(fields: Any, meter_id: str, now: datetime) -> EventCancellation:
+    return EventCancellation(
+        meter_id=meter_id,
+        issuer_event_id=None,
+        device_class=DeviceClass(0x0FFF),
+        enrollment_group=0,
+        effective_at=now,
+        randomize_end=bool(int(fields.cancel_control) & 0x01),
+        received_at=now,
+    )

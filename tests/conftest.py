@@ -1,0 +1,45 @@
+"""Shared fixtures: every test runs with warnings as errors and must not leave tasks behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+OUTPUT = REPO / "test-output"
+
+
+def require_tool(path: str, why: str) -> None:
+    """Skip without the tool locally; fail in CI, where `make test` must have installed it."""
+    if shutil.which(path) or Path(path).exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{path} is missing in CI ({why}); `make test` installs it as root")
+    pytest.skip(f"{path} is not installed ({why}); `make test` installs it as root")
+
+
+@pytest.fixture
+def output_dir(request: pytest.FixtureRequest) -> Path:
+    """A folder under test-output/ for artefacts a person may want to look at."""
+    path = OUTPUT / request.node.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(autouse=True)
+async def no_leftover_tasks():
+    """Fail a test that leaves asyncio tasks running (every task must have an owner)."""
+    before = set(asyncio.all_tasks())
+    yield
+    await asyncio.sleep(0)
+    leftover = [t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()]
+    if leftover:
+        for task in leftover:
+            task.cancel()
+        await asyncio.gather(*leftover, return_exceptions=True)
+        names = ", ".join(sorted(t.get_name() for t in leftover))
+        pytest.fail(f"test left {len(leftover)} task(s) running: {names}")
