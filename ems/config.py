@@ -140,7 +140,7 @@ def _timezone(value: Any) -> str:
     try:
         zoneinfo.ZoneInfo(str(value))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
-        raise vol.Invalid(f"unknown time zone, expected an IANA name such as 'America/Los_Angeles'") from err
+        raise vol.Invalid("unknown time zone, expected an IANA name such as 'America/Los_Angeles'") from err
     return str(value)
 
 

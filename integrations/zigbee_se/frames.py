@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from zigpy.zcl import foundation
@@ -48,6 +50,37 @@ _READING_FIELDS = {
     0x0401: "current_day_delivered_kwh",
     0x0402: "current_day_received_kwh",
 }
+
+
+SE_CLUSTERS: dict[int, Any] = {c.cluster_id: c for c in (Metering, Price, Messaging, Drlc)}
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A parsed frame from the meter: header, command name, fields by attribute access."""
+
+    header: foundation.ZCLHeader
+    command: str
+    fields: SimpleNamespace
+    is_general: bool
+
+    @classmethod
+    def parse(cls, cluster_cls: Any, data: bytes) -> Frame:
+        header, name, fields = codec.parse_frame(cluster_cls, data)
+        is_general = header.frame_control.frame_type == foundation.FrameType.GLOBAL_COMMAND
+        return cls(header, name, SimpleNamespace(**fields), is_general)
+
+    @property
+    def attributes(self) -> dict[int, Any]:
+        """Attribute id -> value of a Report Attributes / Read Attributes response."""
+        records = getattr(self.fields, "attribute_reports", None) or getattr(self.fields, "status_records", None) or []
+        values = {}
+        for record in records:
+            value = getattr(record, "value", None)
+            if getattr(record, "status", foundation.Status.SUCCESS) != foundation.Status.SUCCESS:
+                continue
+            values[int(record.attrid)] = getattr(value, "value", value)
+        return values
 
 
 class MeterSession:
@@ -135,8 +168,8 @@ class MeterSession:
         period = values.get("profile_interval_period")
         if period is not None and int(period) in PROFILE_PERIODS_S:
             self.profile_period_s = PROFILE_PERIODS_S[int(period)]
-        summation = codec.formatting(int(values.get("summation_formatting") or 0))
-        demand = codec.formatting(int(values.get("demand_formatting") or 0))
+        summation = codec.decode_formatting(int(values.get("summation_formatting") or 0))
+        demand = codec.decode_formatting(int(values.get("demand_formatting") or 0))
         self._hub.bus.publish(
             MeterInfo(
                 meter_id=self.meter_id,
@@ -157,7 +190,7 @@ class MeterSession:
         if TIME_CLUSTER not in self.endpoint.in_clusters:
             return
         values = await self._read(TIME_CLUSTER, ("time", "time_status"))
-        meter_time = codec.utctime_to_datetime(int(values.get("time", 0xFFFFFFFF)))
+        meter_time = codec.utc_time_to_datetime(int(values.get("time", 0xFFFFFFFF)))
         if meter_time is None:
             _LOGGER.warning("[%s] The meter's clock is not set; using the local clock", self.meter_id)
             return
@@ -172,7 +205,7 @@ class MeterSession:
     async def _configure_reporting(self, interval_s: float) -> None:
         metering = self.cluster(Metering)
         max_s = max(1, round(interval_s))
-        for name in ("instantaneous_demand", "current_summation_delivered", "current_summation_received"):
+        for name in ("instantaneous_demand", "current_summ_delivered", "current_summ_received"):
             # Reporting may be refused (SE §6.5 step 10: "can be tried"); the profile poll
             # and the stale watchdog still work without it.
             with contextlib.suppress(Exception):
@@ -188,8 +221,9 @@ class MeterSession:
         if cluster_cls.cluster_id not in self.endpoint.in_clusters:
             return
         cluster = self.cluster(cluster_cls)
+        command_id = getattr(cluster_cls.ServerCommandDefs, command).id
         await asyncio.wait_for(
-            cluster.command(command, expect_reply=False, **fields), REQUEST_TIMEOUT_S
+            cluster.command(command_id, expect_reply=False, **fields), REQUEST_TIMEOUT_S
         )
 
     # -- profile (interval data, "as read") -----------------------------------------------
@@ -231,13 +265,14 @@ class MeterSession:
 
     async def _get_profile(self, channel: int, periods: int) -> tuple[datetime, int, list[int]] | None:
         metering = self.cluster(Metering)
+        command_id = Metering.ServerCommandDefs.get_profile.id
         response = await asyncio.wait_for(
-            metering.get_profile(interval_channel=channel, end_time=0, number_of_periods=periods),
+            metering.command(command_id, interval_channel=channel, end_time=0, number_of_periods=periods),
             REQUEST_TIMEOUT_S,
         )
         if int(response.status) != 0:
             return None
-        end = codec.utctime_to_datetime(int(response.end_time))
+        end = codec.utc_time_to_datetime(int(response.end_time))
         if end is None:
             return None
         period_s = PROFILE_PERIODS_S.get(int(response.profile_interval_period), self.profile_period_s)
@@ -254,13 +289,13 @@ class MeterSession:
         self.last_frame_at = utcnow()
         counters = self._hub.state.counters
         counters["frames_received"] += 1
-        cluster_cls = codec.CLUSTERS.get(cluster_id)
+        cluster_cls = SE_CLUSTERS.get(cluster_id)
         if cluster_cls is None:
             return  # Basic, Time: zigpy's own request/response handling covers them
         try:
-            frame = codec.parse_frame(cluster_cls, bytes(message))
+            frame = Frame.parse(cluster_cls, bytes(message))
         except codec.MalformedFrame as err:
-            self._reject("malformed", f"{cluster_cls.__name__}: {err}")
+            self._reject("malformed", str(err))
             return
         try:
             self._dispatch(cluster_cls, frame, now)
@@ -270,11 +305,11 @@ class MeterSession:
             self._reject("rejected", f"{cluster_cls.__name__} {frame.command}: {err.reason}")
             self._answer_refusal(cluster_cls, frame, err)
 
-    def _dispatch(self, cluster_cls: Any, frame: codec.ParsedFrame, now: datetime) -> None:
+    def _dispatch(self, cluster_cls: Any, frame: Frame, now: datetime) -> None:
         fields = frame.fields
         publish = self._hub.bus.publish
         if frame.is_general:
-            if cluster_cls is Metering and frame.command in ("report_attributes", "read_attributes_rsp"):
+            if cluster_cls is Metering and frame.command == "Report_Attributes":
                 self._on_metering_values(frame, now)
             return
         command = frame.command
@@ -307,7 +342,7 @@ class MeterSession:
         else:
             self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
 
-    def _on_metering_values(self, frame: codec.ParsedFrame, now: datetime) -> None:
+    def _on_metering_values(self, frame: Frame, now: datetime) -> None:
         values: dict[str, float] = {}
         for attrid, raw in frame.attributes.items():
             name = _READING_FIELDS.get(attrid)
@@ -347,7 +382,7 @@ class MeterSession:
         self._logged_problems.add(key)
         _LOGGER.warning("[%s] %s (further ones are logged at debug level)", self.meter_id, text)
 
-    def _answer_refusal(self, cluster_cls: Any, frame: codec.ParsedFrame, err: OutOfRange) -> None:
+    def _answer_refusal(self, cluster_cls: Any, frame: Frame, err: OutOfRange) -> None:
         if cluster_cls is Drlc and err.status is not None and hasattr(frame.fields, "issuer_event_id"):
             report = EventStatusReport(
                 meter_id=self.meter_id,
@@ -359,7 +394,7 @@ class MeterSession:
         else:
             self._default_response(cluster_cls, frame, foundation.Status.FAILURE)
 
-    def _default_response(self, cluster_cls: Any, frame: codec.ParsedFrame, status: foundation.Status) -> None:
+    def _default_response(self, cluster_cls: Any, frame: Frame, status: foundation.Status) -> None:
         if frame.header.frame_control.disable_default_response and status == foundation.Status.SUCCESS:
             return
         cluster = self.endpoint.in_clusters.get(cluster_cls.cluster_id)
@@ -376,7 +411,7 @@ class MeterSession:
             "price_acknowledgement",
             provider_id=int(fields.provider_id),
             issuer_event_id=int(fields.issuer_event_id),
-            price_ack_time=codec.datetime_to_utctime(now),
+            price_ack_time=codec.datetime_to_utc_time(now),
             control=int(fields.price_control),
         )
 
@@ -391,7 +426,7 @@ class MeterSession:
             "report_event_status",
             issuer_event_id=report.issuer_event_id,
             event_status=int(report.status),
-            event_status_time=codec.datetime_to_utctime(report.at),
+            event_status_time=codec.datetime_to_utc_time(report.at),
             criticality_level_applied=report.criticality_applied,
             cooling_temperature_set_point_applied=centi(report.cooling_setpoint_applied_c),
             heating_temperature_set_point_applied=centi(report.heating_setpoint_applied_c),
@@ -407,7 +442,7 @@ class MeterSession:
     async def confirm_message(self, message_id: int, at: datetime, answer: str | None) -> None:
         fields: dict[str, Any] = {
             "message_id": message_id,
-            "confirmation_time": codec.datetime_to_utctime(at.astimezone(UTC)),
+            "confirmation_time": codec.datetime_to_utc_time(at.astimezone(UTC)),
         }
         if answer is not None:
             fields["message_confirmation_control"] = 0x02 if answer == "yes" else 0x01

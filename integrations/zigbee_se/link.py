@@ -68,8 +68,7 @@ class MeterLink:
         self._upstream.unregister()
         if self._supervisor is not None:
             self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+            await asyncio.gather(self._supervisor, return_exceptions=True)
             self._supervisor = None
         await self._teardown()
 
@@ -89,6 +88,9 @@ class MeterLink:
                 detail = "radio connection lost"
             except LINK_ERRORS as err:
                 detail = _describe(err)
+            except Exception as err:  # noqa: BLE001 - a bug must not end the link for good
+                _LOGGER.exception("[%s] Unexpected error on the meter link; retrying", self.meter_id)
+                detail = _describe(err)
             await self._teardown()
             if not self._outage_logged:
                 _LOGGER.warning("[%s] Meter link down: %s; retrying with backoff", self.meter_id, detail)
@@ -102,12 +104,16 @@ class MeterLink:
     async def _connect(self) -> None:
         self._lost.clear()
         self._publish_state(LinkState.CONNECTING, "joining the HAN")
-        config = {
-            "radio_type": self.settings.radio["type"],
-            "device": {k: v for k, v in self.settings.radio.items() if k != "type"},
-            "pcap_path": str(self.settings.pcap) if self.settings.pcap else None,
+        radio = self.settings.radio
+        config: dict[str, Any] = {
+            "type": radio["type"],
+            "device": {k: v for k, v in radio.items() if k != "type"},
         }
-        self.app = await start_controller(config, on_connection_lost=self._on_connection_lost)
+        if self.settings.pcap is not None:
+            config["pcap_path"] = str(self.settings.pcap)
+        self.app = await start_controller(config)
+        if hasattr(self.app, "on_connection_lost"):
+            self.app.on_connection_lost(self._on_connection_lost)
         device, endpoint_id = await self._find_meter()
         self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id)
         await self.session.start(self.settings.report_interval_s)

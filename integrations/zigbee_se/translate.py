@@ -50,14 +50,14 @@ class Formatting:
     divisor: int = 1
 
     def energy(self, raw: int) -> float:
-        return codec.scale(raw, self.multiplier, self.divisor)
+        return codec.scale_metering(raw, self.multiplier, self.divisor)
 
 
 def _start(raw: int, now: datetime) -> datetime:
     """StartTime: 0 means now (§1.4)."""
     if int(raw) == 0:
         return now
-    when = codec.utctime_to_datetime(int(raw))
+    when = codec.utc_time_to_datetime(int(raw))
     if when is None:
         raise OutOfRange("start time is 0xFFFFFFFF (invalid)", EventStatus.REJECTED)
     return when
@@ -67,13 +67,15 @@ def _start(raw: int, now: datetime) -> datetime:
 
 
 def price_signal(fields: Any, meter_id: str, now: datetime) -> PriceSignal:
-    trailing, tier = codec.split_nibbles(int(fields.price_trailing_digit_and_price_tier))
-    tiers, register_tier = codec.split_nibbles(int(fields.number_of_price_tiers_and_register_tier))
+    trailing, tier = codec.unpack_price_trailing_digit_and_tier(int(fields.price_trailing_digit_and_price_tier))
+    tiers, register_tier = codec.unpack_price_tiers_and_register_tier(
+        int(fields.number_of_price_tiers_and_register_tier)
+    )
     if trailing > MAX_PRICE_TRAILING_DIGITS:
         raise OutOfRange(f"price has {trailing} trailing digits (at most {MAX_PRICE_TRAILING_DIGITS} make sense)")
     start = _start(fields.start_time, now)
-    duration = int(fields.duration_in_minutes)
-    end = None if duration == 0xFFFF else start + timedelta(minutes=duration)
+    duration = codec.duration_minutes(int(fields.duration_in_minutes))
+    end = None if duration is None else start + timedelta(minutes=duration)
     if end is not None and end <= now:
         raise OutOfRange(f"price {int(fields.issuer_event_id)} ended at {end.isoformat()}, before now")
     generation = getattr(fields, "generation_price", None)
@@ -83,19 +85,19 @@ def price_signal(fields: Any, meter_id: str, now: datetime) -> PriceSignal:
         meter_id=meter_id,
         provider_id=int(fields.provider_id),
         issuer_event_id=int(fields.issuer_event_id),
-        rate_label=codec.label_text(fields.rate_label),
-        currency=codec.currency_code(int(fields.currency)),
-        price_per_kwh=float(codec.price_value(int(fields.price), trailing)),
+        rate_label=bytes(fields.rate_label).decode("utf-8", "replace").strip("\x00 "),
+        currency=codec.currency_alpha(int(fields.currency)) or f"ISO{int(fields.currency):03d}",
+        price_per_kwh=float(codec.price_to_decimal(int(fields.price), trailing)),
         start=start,
         end=end,
         tier=tier,
         number_of_tiers=tiers,
         register_tier=register_tier,
         generation_price_per_kwh=None
-        if generation is None or int(generation) == 0xFFFFFFFF
-        else float(codec.price_value(int(generation), trailing)),
-        price_ratio=None if ratio is None or int(ratio) == 0xFF else int(ratio) / 10,
-        block_thresholds=None if thresholds is None or int(thresholds) == 0xFF else int(thresholds),
+        if generation is None or codec.generation_price(int(generation)) is None
+        else float(codec.price_to_decimal(int(generation), trailing)),
+        price_ratio=None if ratio is None or codec.uint8_or_none(int(ratio)) is None else int(ratio) / 10,
+        block_thresholds=None if thresholds is None else codec.uint8_or_none(int(thresholds)),
         received_at=now,
     )
 
@@ -111,8 +113,8 @@ def price_ack_required(fields: Any) -> bool:
 def utility_message(fields: Any, meter_id: str, now: datetime) -> UtilityMessage:
     control = int(fields.message_control)
     start = _start(fields.start_time, now)
-    duration = int(fields.duration_in_minutes)
-    end = None if duration == 0xFFFF else start + timedelta(minutes=duration)
+    duration = codec.duration_minutes(int(fields.duration_in_minutes))
+    end = None if duration is None else start + timedelta(minutes=duration)
     if end is not None and end <= now:
         raise OutOfRange(f"message {int(fields.message_id)} expired at {end.isoformat()}")
     return UtilityMessage(
@@ -135,10 +137,6 @@ def message_cancelled(fields: Any, meter_id: str, now: datetime) -> MessageCance
 # -- DRLC --------------------------------------------------------------------------------
 
 
-def _optional(raw: int, not_used: int, scale: float) -> float | None:
-    return None if int(raw) == not_used else round(int(raw) * scale, 2)
-
-
 def load_control_event(fields: Any, meter_id: str, now: datetime) -> LoadControlEvent:
     """Validate per DRLC client rules (§2.12 items 2-3) and convert."""
     event_id = int(fields.issuer_event_id)
@@ -155,11 +153,11 @@ def load_control_event(fields: Any, meter_id: str, now: datetime) -> LoadControl
         raise OutOfRange(
             f"event {event_id} started {start.isoformat()} and was already over", EventStatus.REJECTED_EXPIRED
         )
-    avg = int(fields.average_load_adjustment_percentage)
-    if avg != -128 and not -100 <= avg <= 100:
+    avg = codec.average_load_adjustment_percent(int(fields.average_load_adjustment_percentage))
+    if avg is not None and not -100 <= avg <= 100:
         raise OutOfRange(f"event {event_id} asks a {avg} % load adjustment (range -100..100)", EventStatus.REJECTED)
-    duty = int(fields.duty_cycle)
-    if duty != 0xFF and duty > 100:
+    duty = codec.duty_cycle_percent(int(fields.duty_cycle))
+    if duty is not None and duty > 100:
         raise OutOfRange(f"event {event_id} asks a {duty} % duty cycle (range 0..100)", EventStatus.REJECTED)
     control = int(fields.event_control)
     return LoadControlEvent(
@@ -171,12 +169,12 @@ def load_control_event(fields: Any, meter_id: str, now: datetime) -> LoadControl
         duration_min=duration,
         criticality=Criticality(criticality),
         received_at=now,
-        cooling_offset_c=_optional(fields.cooling_temperature_offset, 0xFF, 0.1),
-        heating_offset_c=_optional(fields.heating_temperature_offset, 0xFF, 0.1),
-        cooling_setpoint_c=_optional(fields.cooling_temperature_set_point, -0x8000, 0.01),
-        heating_setpoint_c=_optional(fields.heating_temperature_set_point, -0x8000, 0.01),
-        average_load_adjustment_pct=None if avg == -128 else avg,
-        duty_cycle_pct=None if duty == 0xFF else duty,
+        cooling_offset_c=codec.temperature_offset_c(int(fields.cooling_temperature_offset)),
+        heating_offset_c=codec.temperature_offset_c(int(fields.heating_temperature_offset)),
+        cooling_setpoint_c=codec.temperature_set_point_c(int(fields.cooling_temperature_set_point)),
+        heating_setpoint_c=codec.temperature_set_point_c(int(fields.heating_temperature_set_point)),
+        average_load_adjustment_pct=avg,
+        duty_cycle_pct=duty,
         randomize_start=bool(control & 0x01),
         randomize_end=bool(control & 0x02),
     )
@@ -190,7 +188,7 @@ def event_cancellation(fields: Any, meter_id: str, now: datetime, known_end: dat
     raw = int(fields.effective_time)
     if raw == 0xFFFFFFFF:
         raise OutOfRange(f"cancel of event {event_id} has an invalid effective time", EventStatus.REJECTED_INVALID_CANCEL_TIME)
-    effective = now if raw == 0 else codec.utctime_to_datetime(raw)
+    effective = now if raw == 0 else codec.utc_time_to_datetime(raw)
     assert effective is not None
     if effective > known_end:
         raise OutOfRange(

@@ -1,0 +1,310 @@
+"""The Store: the appliance's durable memory of readings, prices, messages, DR events and reports.
+
+It owns the engine and the one writer task. Bus events reach the writer through ``attach``;
+callers await reads (straight from the database) and the few writes that need an answer (run
+as jobs by the same writer, so there is only ever one writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ems.bus import EventBus, Unsubscribe
+from ems.config import StoreConfig
+from ems.errors import StoreError
+from ems.model import (
+    EventCancellation,
+    EventStatusReport,
+    IntervalReading,
+    MessageCancelled,
+    MessageConfirmed,
+    MeterInfo,
+    MeterReading,
+    PriceSignal,
+    utcnow,
+)
+from ems.state import CurrentState
+from ems.store import commands, queries
+from ems.store.engine import create_engine, database_url, describe, migrate, sqlite_path
+from ems.store.records import OutboxRecord, PurgeResult, StoredEvent, StoredMessage
+from ems.store.retention import Retention, purge
+from ems.store.writer import MAX_BACKLOG, Writer
+
+_LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What restore_state brings back besides what is current: the state itself keeps a day of
+# ended prices for display, and the dashboard lists DR events ended within the last day.
+RESTORE_PRICE_HISTORY = timedelta(days=1)
+RESTORE_EVENT_HISTORY = timedelta(days=1)
+
+
+class Store:
+    """SQLite by default (``DATA_DIR/ems.db``), PostgreSQL by URL; migrated to head on open."""
+
+    def __init__(
+        self, config: StoreConfig, data_dir: Path, *, max_backlog: int = MAX_BACKLOG
+    ) -> None:
+        self.config = config
+        self.url = database_url(config.url, Path(data_dir))
+        self.name = describe(self.url)
+        self.retention = Retention.from_config(config)
+        self._max_backlog = max_backlog
+        self._engine: AsyncEngine | None = None
+        self._writer: Writer | None = None
+        self._unsubscribe: list[Unsubscribe] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, migrate the schema to head and start the writer."""
+        if self._engine is not None:
+            raise StoreError(f"{self.name}: the store is already open")
+        path = sqlite_path(self.url)
+        try:
+            if path is not None:
+                await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            engine = create_engine(self.url)
+        except (OSError, ImportError, SQLAlchemyError) as err:
+            raise StoreError(f"{self.name}: cannot open the database: {err}") from err
+        try:
+            await migrate(engine)
+        except Exception as err:
+            await engine.dispose()
+            raise StoreError(f"{self.name}: cannot migrate the schema: {err}") from err
+        self._engine = engine
+        self._writer = Writer(engine, self.name, self._max_backlog)
+        self._writer.start()
+        _LOGGER.info("Store open: %s", self.name)
+
+    def attach(self, bus: EventBus) -> None:
+        """Write every storable bus event (through the writer's queue)."""
+        writer = self._require_writer("attach to the bus")
+        self._unsubscribe.append(bus.listen_all(writer.submit))
+
+    def detach(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+
+    async def close(self) -> None:
+        """Stop listening, write what is queued, stop the writer and release the engine."""
+        self.detach()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.stop()
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
+            _LOGGER.info("Store closed: %s", self.name)
+
+    async def flush(self) -> None:
+        """Wait until every event queued so far is committed."""
+        if self._writer is not None:
+            await self._writer.flush()
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Events dropped because the write queue overflowed, by event type."""
+        return {} if self._writer is None else dict(self._writer.dropped)
+
+    @property
+    def backlog(self) -> int:
+        return 0 if self._writer is None else self._writer.backlog
+
+    # -- restore ---------------------------------------------------------------------------
+
+    async def restore_state(self, state: CurrentState, now: datetime | None = None) -> None:
+        """Replay what the page shows into ``state``, so it has data right after a restart."""
+        now = now or utcnow()
+
+        async def load(conn: AsyncConnection) -> tuple[Any, ...]:
+            infos = await queries.meters(conn)
+            readings: list[MeterReading] = []
+            intervals: list[IntervalReading] = []
+            for meter_id in await queries.meter_ids(conn):
+                for reading in (
+                    await queries.latest_demand(conn, meter_id),
+                    await queries.latest_register(conn, meter_id),
+                ):
+                    if reading is not None:
+                        readings.append(reading)
+                interval = await queries.latest_interval(conn, meter_id)
+                if interval is not None:
+                    intervals.append(interval)
+            prices = await queries.prices(conn, None, now - RESTORE_PRICE_HISTORY)
+            messages = await queries.messages(conn, now - self.retention.messages)
+            events = await queries.events(conn, now - RESTORE_EVENT_HISTORY)
+            return infos, readings, intervals, prices, messages, events
+
+        infos, readings, intervals, prices, messages, events = await self._read(
+            "restore the state", load
+        )
+        replay: list[object] = [*infos, *sorted(readings, key=lambda r: r.read_at), *intervals]
+        replay.extend(prices)
+        for stored in messages:
+            replay.extend(_message_events(stored))
+        for stored_event in events:
+            replay.extend(_event_events(stored_event))
+        for event in replay:
+            state.apply(event)
+        for stored in messages:
+            # Being read has no domain event (it never leaves the appliance): set the mark.
+            message_state = state.messages.get((stored.message.meter_id, stored.message.message_id))
+            if stored.read and message_state is not None:
+                message_state.read = True
+        _LOGGER.info(
+            "Restored %d meters, %d prices, %d messages and %d DR events from %s",
+            len(state.meters),
+            len(prices),
+            len(messages),
+            len(events),
+            self.name,
+        )
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def intervals(self, meter_id: str, start: datetime, end: datetime) -> list[IntervalReading]:
+        """Intervals of one meter starting in [start, end), oldest first."""
+        return await self._read("read intervals", queries.intervals, meter_id, start, end)
+
+    async def demand_samples(self, meter_id: str, start: datetime, end: datetime) -> list[MeterReading]:
+        """Demand samples of one meter taken in [start, end), as MeterReadings."""
+        return await self._read("read demand", queries.demand_samples, meter_id, start, end)
+
+    async def messages(self, since: datetime) -> list[StoredMessage]:
+        """Messages received since ``since``, oldest first, with their marks."""
+        return await self._read("read messages", queries.messages, since)
+
+    async def events(self, since: datetime) -> list[StoredEvent]:
+        """DR events not ended before ``since``, by start, with their cancellation."""
+        return await self._read("read DR events", queries.events, since)
+
+    async def prices(self, meter_id: str | None, since: datetime) -> list[PriceSignal]:
+        """Prices of one meter (None: all) not ended before ``since``, in the order received."""
+        return await self._read("read prices", queries.prices, meter_id, since)
+
+    async def meter_ids(self) -> list[str]:
+        return await self._read("list meters", queries.meter_ids)
+
+    async def meters(self) -> list[MeterInfo]:
+        return await self._read("read meter info", queries.meters)
+
+    async def event_status_history(
+        self, issuer_event_id: int, meter_id: str | None = None
+    ) -> list[EventStatusReport]:
+        """Every status reported for one DR event, oldest first."""
+        return await self._read(
+            "read event status history", queries.event_status_history, issuer_event_id, meter_id
+        )
+
+    # -- writes that callers await ---------------------------------------------------------
+
+    async def add_intervals(self, readings: Sequence[IntervalReading]) -> int:
+        """Insert intervals in one transaction, skipping stored ones; return how many were new."""
+        readings = list(readings)
+        return await self._job("add intervals", lambda conn: commands.add_intervals(conn, readings))
+
+    async def mark_message_read(self, meter_id: str, message_id: int) -> bool:
+        """Mark a message read; False if there is no such message."""
+        return await self._job(
+            "mark a message read",
+            lambda conn: commands.mark_message_read(conn, meter_id, message_id),
+        )
+
+    async def purge(self, now: datetime | None = None) -> PurgeResult:
+        """Delete what is past its retention (run daily)."""
+        at = now or utcnow()
+        result = await self._job("purge", lambda conn: purge(conn, self.retention, at))
+        if result.total:
+            _LOGGER.info("Retention purge in %s: %s", self.name, result)
+        return result
+
+    # -- the outbox's rows (used by ems.outbox) --------------------------------------------
+
+    async def outbox_add(self, kind: str, payload: dict[str, Any], created_at: datetime) -> int:
+        """Commit one outbox row (synchronously to disk) and return its id."""
+        return await self._job(
+            "add to the outbox",
+            lambda conn: commands.outbox_add(conn, kind, payload, created_at),
+            durable=True,
+        )
+
+    async def outbox_pending(self) -> list[OutboxRecord]:
+        return await self._read("read the outbox", queries.outbox_pending)
+
+    async def outbox_delivered(self, item_id: int, at: datetime) -> None:
+        await self._job(
+            "mark an outbox item delivered",
+            lambda conn: commands.outbox_delivered(conn, item_id, at),
+        )
+
+    async def outbox_failed(
+        self, item_id: int, attempts: int, next_attempt_at: datetime, error: str
+    ) -> None:
+        await self._job(
+            "record a failed delivery",
+            lambda conn: commands.outbox_failed(conn, item_id, attempts, next_attempt_at, error),
+        )
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _require_writer(self, what: str) -> Writer:
+        if self._writer is None:
+            raise StoreError(f"{self.name}: cannot {what}: the store is not open")
+        return self._writer
+
+    async def _job(
+        self, what: str, run: Callable[[AsyncConnection], Awaitable[T]], durable: bool = False
+    ) -> T:
+        return await self._require_writer(what).run_job(what, run, durable)
+
+    async def _read(self, what: str, query: Callable[..., Awaitable[T]], *args: Any) -> T:
+        if self._engine is None:
+            raise StoreError(f"{self.name}: cannot {what}: the store is not open")
+        try:
+            async with self._engine.connect() as conn:
+                return await query(conn, *args)
+        except SQLAlchemyError as err:
+            raise StoreError(f"{self.name}: cannot {what}: {err}") from err
+
+
+def _message_events(stored: StoredMessage) -> list[object]:
+    message = stored.message
+    replay: list[object] = [message]
+    if stored.cancelled_at is not None:
+        replay.append(MessageCancelled(message.meter_id, message.message_id, stored.cancelled_at))
+    if stored.confirmed_at is not None:
+        replay.append(
+            MessageConfirmed(
+                message.meter_id, message.message_id, stored.confirmed_at, stored.confirmation_answer
+            )
+        )
+    return replay
+
+
+def _event_events(stored: StoredEvent) -> list[object]:
+    event = stored.event
+    replay: list[object] = [event]
+    if stored.cancelled_at is not None:
+        replay.append(
+            EventCancellation(
+                meter_id=event.meter_id,
+                issuer_event_id=event.issuer_event_id,
+                device_class=event.device_class,
+                enrollment_group=event.enrollment_group,
+                effective_at=stored.cancelled_at,
+                randomize_end=event.randomize_end,
+                received_at=stored.cancelled_at,
+            )
+        )
+    return replay

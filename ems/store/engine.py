@@ -1,0 +1,118 @@
+"""The database engine: URL choice, SQLite pragmas, and Alembic migrations run from code.
+
+SQLite (the default, one file in the data directory) runs in WAL mode so the dashboard can read
+while the writer writes; PostgreSQL is reached by URL (``postgresql+asyncpg://``) with the same
+schema. Migrations live inside the package, so an installed wheel can upgrade its database.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+_LOGGER = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+DB_FILE = "ems.db"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def database_url(url: str | None, data_dir: Path) -> URL:
+    """The configured URL, or the SQLite file ``DATA_DIR/ems.db``."""
+    if url:
+        return make_url(url)
+    return make_url(f"sqlite+aiosqlite:///{Path(data_dir).resolve() / DB_FILE}")
+
+
+def describe(url: URL) -> str:
+    """A name for the database in messages: the file for SQLite, the URL without password."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return url.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The SQLite database file, or None for an in-memory or non-SQLite database."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def create_engine(url: URL) -> AsyncEngine:
+    """An async engine; on SQLite every new connection gets the appliance's pragmas."""
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 module starts transactions only before DML, so DDL would run outside them
+    # and a migration cut short could leave a half-altered schema. Take transactions over:
+    # autocommit at the driver, an explicit BEGIN for each SQLAlchemy transaction.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL: readers never block the writer. NORMAL: a commit survives a crash of the
+        # process (kill -9); only a power cut may lose the last commits, so the outbox's
+        # commits use FULL (see Writer).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+async def set_sqlite_synchronous(conn: AsyncConnection, level: str) -> None:
+    """Set ``PRAGMA synchronous`` (SQLite refuses it inside a transaction: call it outside)."""
+    raw = await conn.get_raw_connection()
+    cursor = await raw.driver_connection.execute(f"PRAGMA synchronous={level}")  # type: ignore[union-attr]
+    await cursor.close()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration built in code (no alembic.ini at runtime)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _upgrade_if_needed(connection: Connection, revision: str) -> tuple[str | None, str | None]:
+    config = alembic_config(connection)
+    before = current_revision(connection)
+    target = ScriptDirectory.from_config(config).get_current_head() if revision == "head" else revision
+    if before == target:
+        return before, before
+    command.upgrade(config, revision)
+    return before, current_revision(connection)
+
+
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade the database behind ``engine`` to ``revision`` in one transaction."""
+    async with engine.begin() as conn:
+        before, after = await conn.run_sync(_upgrade_if_needed, revision)
+    if before != after:
+        _LOGGER.info("Migrated %s from %s to %s", describe(engine.url), before or "empty", after)

@@ -1,0 +1,150 @@
+"""Read repositories: plain async functions over a connection, returning domain values.
+
+Reads never go through the writer; on SQLite, WAL lets them run beside it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select, union
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ems.model import EventStatusReport, IntervalReading, MeterInfo, MeterReading, PriceSignal
+from ems.store import rows, tables
+from ems.store.records import OutboxRecord, StoredEvent, StoredMessage
+
+
+async def meter_ids(conn: AsyncConnection) -> list[str]:
+    """Every meter the store knows of, by info or by any reading."""
+    query = union(
+        *(
+            select(t.c.meter_id).group_by(t.c.meter_id)
+            for t in (
+                tables.meters,
+                tables.interval_readings,
+                tables.demand_samples,
+                tables.register_readings,
+            )
+        )
+    )
+    result = await conn.execute(query)
+    return sorted(result.scalars())
+
+
+async def meters(conn: AsyncConnection) -> list[MeterInfo]:
+    t = tables.meters
+    result = await conn.execute(select(t).order_by(t.c.meter_id))
+    return [rows.meter_info(row) for row in result]
+
+
+async def intervals(
+    conn: AsyncConnection, meter_id: str, start: datetime, end: datetime
+) -> list[IntervalReading]:
+    """Intervals of one meter that start in [start, end), oldest first."""
+    t = tables.interval_readings
+    result = await conn.execute(
+        select(t)
+        .where(t.c.meter_id == meter_id, t.c.start >= start, t.c.start < end)
+        .order_by(t.c.start, t.c.duration_s)
+    )
+    return [rows.interval_reading(row) for row in result]
+
+
+async def latest_interval(conn: AsyncConnection, meter_id: str) -> IntervalReading | None:
+    t = tables.interval_readings
+    result = await conn.execute(
+        select(t).where(t.c.meter_id == meter_id).order_by(t.c.start.desc()).limit(1)
+    )
+    row = result.first()
+    return None if row is None else rows.interval_reading(row)
+
+
+async def demand_samples(
+    conn: AsyncConnection, meter_id: str, start: datetime, end: datetime
+) -> list[MeterReading]:
+    """Demand samples of one meter taken in [start, end), oldest first, as MeterReadings."""
+    t = tables.demand_samples
+    result = await conn.execute(
+        select(t.c.at, t.c.demand_kw)
+        .where(t.c.meter_id == meter_id, t.c.at >= start, t.c.at < end)
+        .order_by(t.c.at, t.c.id)
+    )
+    return [MeterReading(meter_id, read_at=row.at, demand_kw=row.demand_kw) for row in result]
+
+
+async def latest_demand(conn: AsyncConnection, meter_id: str) -> MeterReading | None:
+    t = tables.demand_samples
+    result = await conn.execute(
+        select(t.c.at, t.c.demand_kw)
+        .where(t.c.meter_id == meter_id)
+        .order_by(t.c.at.desc(), t.c.id.desc())
+        .limit(1)
+    )
+    row = result.first()
+    return None if row is None else MeterReading(meter_id, read_at=row.at, demand_kw=row.demand_kw)
+
+
+async def latest_register(conn: AsyncConnection, meter_id: str) -> MeterReading | None:
+    t = tables.register_readings
+    result = await conn.execute(
+        select(t).where(t.c.meter_id == meter_id).order_by(t.c.at.desc(), t.c.id.desc()).limit(1)
+    )
+    row = result.first()
+    if row is None:
+        return None
+    return MeterReading(
+        meter_id,
+        read_at=row.at,
+        summation_delivered_kwh=row.summation_delivered_kwh,
+        summation_received_kwh=row.summation_received_kwh,
+    )
+
+
+async def prices(
+    conn: AsyncConnection, meter_id: str | None, since: datetime
+) -> list[PriceSignal]:
+    """Prices (of one meter, or all) not ended before ``since``, in the order received."""
+    t = tables.prices
+    query = select(t).where(or_(t.c.end.is_(None), t.c.end > since))
+    if meter_id is not None:
+        query = query.where(t.c.meter_id == meter_id)
+    result = await conn.execute(query.order_by(t.c.received_at, t.c.id))
+    return [rows.price_signal(row) for row in result]
+
+
+async def messages(conn: AsyncConnection, since: datetime) -> list[StoredMessage]:
+    """Messages received at or after ``since``, oldest first, with their marks."""
+    t = tables.messages
+    result = await conn.execute(
+        select(t).where(t.c.received_at >= since).order_by(t.c.received_at, t.c.id)
+    )
+    return [rows.stored_message(row) for row in result]
+
+
+async def events(conn: AsyncConnection, since: datetime) -> list[StoredEvent]:
+    """DR events not ended before ``since`` (running, upcoming or ended since), by start."""
+    t = tables.dr_events
+    result = await conn.execute(
+        select(t).where(t.c.end_at >= since).order_by(t.c.start, t.c.id)
+    )
+    return [rows.stored_event(row) for row in result]
+
+
+async def event_status_history(
+    conn: AsyncConnection, issuer_event_id: int, meter_id: str | None = None
+) -> list[EventStatusReport]:
+    t = tables.event_status_reports
+    query = select(t).where(t.c.issuer_event_id == issuer_event_id)
+    if meter_id is not None:
+        query = query.where(t.c.meter_id == meter_id)
+    result = await conn.execute(query.order_by(t.c.at, t.c.id))
+    return [rows.status_report(row) for row in result]
+
+
+async def outbox_pending(conn: AsyncConnection) -> list[OutboxRecord]:
+    """Undelivered outbox rows, oldest first."""
+    t = tables.outbox
+    result = await conn.execute(select(t).where(t.c.delivered_at.is_(None)).order_by(t.c.id))
+    return [rows.outbox_record(row) for row in result]
+

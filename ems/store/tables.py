@@ -1,0 +1,224 @@
+"""The store's schema as SQLAlchemy 2 declarative models (the migrations must produce the same).
+
+Times are stored as UTC: ``UtcDateTime`` refuses naive datetimes, writes UTC (naive on SQLite,
+which has no time zone type, ``timestamptz`` on PostgreSQL) and always returns aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite stores it naive, as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"refusing to store a naive datetime ({value!r}); times are aware UTC")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime()}
+
+
+class Meter(Base):
+    __tablename__ = "meters"
+
+    meter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ieee: Mapped[str] = mapped_column(String(32))
+    endpoint: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(16))
+    multiplier: Mapped[int] = mapped_column(Integer)
+    divisor: Mapped[int] = mapped_column(Integer)
+    summation_decimals: Mapped[int] = mapped_column(Integer)
+    demand_decimals: Mapped[int] = mapped_column(Integer)
+    device_type: Mapped[str] = mapped_column(String(64))
+    discovered_at: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class IntervalRow(Base):
+    """One metering interval; the primary key is the dedupe key (meter, start, duration)."""
+
+    __tablename__ = "interval_readings"
+
+    meter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start: Mapped[datetime] = mapped_column(primary_key=True)
+    duration_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consumed_kwh: Mapped[float] = mapped_column(Float)
+    generated_kwh: Mapped[float] = mapped_column(Float)
+
+
+class DemandSample(Base):
+    __tablename__ = "demand_samples"
+    __table_args__ = (Index("ix_demand_samples_meter_at", "meter_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    demand_kw: Mapped[float] = mapped_column(Float)
+
+
+class RegisterReading(Base):
+    __tablename__ = "register_readings"
+    __table_args__ = (Index("ix_register_readings_meter_at", "meter_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    summation_delivered_kwh: Mapped[float | None] = mapped_column(Float)
+    summation_received_kwh: Mapped[float | None] = mapped_column(Float)
+
+
+class PriceRow(Base):
+    __tablename__ = "price_signals"
+    __table_args__ = (UniqueConstraint("meter_id", "issuer_event_id", name="uq_price_signals_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    provider_id: Mapped[int] = mapped_column(BigInteger)  # uint32 on the wire
+    issuer_event_id: Mapped[int] = mapped_column(BigInteger)  # uint32 on the wire
+    rate_label: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(8))
+    price_per_kwh: Mapped[float] = mapped_column(Float)
+    start: Mapped[datetime]
+    end: Mapped[datetime | None]
+    tier: Mapped[int] = mapped_column(Integer)
+    number_of_tiers: Mapped[int] = mapped_column(Integer)
+    register_tier: Mapped[int] = mapped_column(Integer)
+    generation_price_per_kwh: Mapped[float | None] = mapped_column(Float)
+    price_ratio: Mapped[float | None] = mapped_column(Float)
+    block_thresholds: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime]
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("meter_id", "message_id", name="uq_messages_message"),
+        Index("ix_messages_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[int] = mapped_column(BigInteger)  # uint32 on the wire
+    text: Mapped[str] = mapped_column(Text)
+    importance: Mapped[int] = mapped_column(Integer)
+    start: Mapped[datetime]
+    end: Mapped[datetime | None]
+    confirmation_required: Mapped[bool] = mapped_column(Boolean)
+    received_at: Mapped[datetime]
+    origin: Mapped[str] = mapped_column(String(16))
+    enhanced_confirmation: Mapped[bool] = mapped_column(Boolean)
+    cancelled_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    # Added by revision 0002:
+    confirmation_answer: Mapped[str | None] = mapped_column(String(16))
+    read: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class DrEventRow(Base):
+    __tablename__ = "dr_events"
+    __table_args__ = (
+        UniqueConstraint("meter_id", "issuer_event_id", name="uq_dr_events_event"),
+        Index("ix_dr_events_end_at", "end_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    issuer_event_id: Mapped[int] = mapped_column(BigInteger)  # uint32 on the wire
+    device_class: Mapped[int] = mapped_column(Integer)
+    enrollment_group: Mapped[int] = mapped_column(Integer)
+    start: Mapped[datetime]
+    duration_min: Mapped[int] = mapped_column(Integer)
+    end_at: Mapped[datetime]  # start + duration, kept so queries need no date arithmetic
+    criticality: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime]
+    cooling_offset_c: Mapped[float | None] = mapped_column(Float)
+    heating_offset_c: Mapped[float | None] = mapped_column(Float)
+    cooling_setpoint_c: Mapped[float | None] = mapped_column(Float)
+    heating_setpoint_c: Mapped[float | None] = mapped_column(Float)
+    average_load_adjustment_pct: Mapped[int | None] = mapped_column(Integer)
+    duty_cycle_pct: Mapped[int | None] = mapped_column(Integer)
+    randomize_start: Mapped[bool] = mapped_column(Boolean)
+    randomize_end: Mapped[bool] = mapped_column(Boolean)
+    cancelled_at: Mapped[datetime | None]
+
+
+class EventStatusRow(Base):
+    __tablename__ = "event_status_reports"
+    __table_args__ = (Index("ix_event_status_reports_event", "issuer_event_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    issuer_event_id: Mapped[int] = mapped_column(BigInteger)  # uint32 on the wire
+    status: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    criticality_applied: Mapped[int] = mapped_column(Integer)
+    cooling_setpoint_applied_c: Mapped[float | None] = mapped_column(Float)
+    heating_setpoint_applied_c: Mapped[float | None] = mapped_column(Float)
+    average_load_adjustment_applied_pct: Mapped[int | None] = mapped_column(Integer)
+    duty_cycle_applied_pct: Mapped[int | None] = mapped_column(Integer)
+    event_control: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_delivered_at", "delivered_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    # Added by revision 0002 (retry bookkeeping):
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+meters = cast(Table, Meter.__table__)
+interval_readings = cast(Table, IntervalRow.__table__)
+demand_samples = cast(Table, DemandSample.__table__)
+register_readings = cast(Table, RegisterReading.__table__)
+prices = cast(Table, PriceRow.__table__)
+messages = cast(Table, MessageRow.__table__)
+dr_events = cast(Table, DrEventRow.__table__)
+event_status_reports = cast(Table, EventStatusRow.__table__)
+outbox = cast(Table, OutboxRow.__table__)

@@ -1,0 +1,371 @@
+"""The store's single writer: one task turns queued bus events and write jobs into transactions.
+
+Events wait in a queue with a capped backlog (when it overflows, the oldest meter readings are
+dropped and counted; messages, prices and DR events never are). The task takes everything
+queued, writes it in one transaction and commits, so a burst costs one commit and a lone event
+is written as soon as the previous commit is done. If a batch fails, its items are written one
+by one, so one bad event is logged and skipped and never stops the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, and_, case, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ems.errors import StoreError
+from ems.model import (
+    EventCancellation,
+    EventStatusReport,
+    IntervalReading,
+    LoadControlEvent,
+    MessageCancelled,
+    MessageConfirmed,
+    MeterInfo,
+    MeterReading,
+    PriceSignal,
+    UtilityMessage,
+)
+from ems.store import rows, tables
+from ems.store.engine import set_sqlite_synchronous
+
+_LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_BACKLOG = 20_000
+MAX_BATCH = 5_000
+STORED_EVENTS: tuple[type, ...] = (
+    MeterInfo,
+    MeterReading,
+    IntervalReading,
+    PriceSignal,
+    UtilityMessage,
+    MessageCancelled,
+    MessageConfirmed,
+    LoadControlEvent,
+    EventCancellation,
+    EventStatusReport,
+)
+# What may be dropped when the backlog overflows, in order of preference: readings come again
+# with the next report; intervals can be read again from the meter's profile.
+_DROPPABLE: tuple[type, ...] = (MeterReading, IntervalReading)
+
+
+def insert(conn: AsyncConnection, table: Table) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT`` (SQLite and PostgreSQL alike)."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    raise StoreError(f"unsupported database dialect {name!r} (use SQLite or PostgreSQL)")
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """A write that a caller awaits: run by the writer inside its transaction."""
+
+    name: str
+    run: Callable[[AsyncConnection], Awaitable[Any]]
+    future: asyncio.Future[Any]
+    durable: bool = False  # commit with synchronous=FULL on SQLite (survives a power cut)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The rows of one transaction: append-only rows go in bulk, the rest in order."""
+
+    conn: AsyncConnection
+    demand: list[dict[str, Any]] = field(default_factory=list)
+    registers: list[dict[str, Any]] = field(default_factory=list)
+    intervals: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    seen: dict[str, Any] = field(default_factory=dict)
+
+    async def add(self, event: object) -> None:
+        if isinstance(event, MeterReading):
+            self._reading(event)
+        elif isinstance(event, IntervalReading):
+            self.intervals.append(rows.interval_row(event))
+            self._seen(event.meter_id, event.end)
+        elif isinstance(event, EventStatusReport):
+            self.statuses.append(rows.status_row(event))
+        else:
+            # Rows that replace or update others keep their order (a cancellation after
+            # its message), so they go to the database at once.
+            await self._ordered(event)
+
+    def _reading(self, reading: MeterReading) -> None:
+        if reading.demand_kw is not None:
+            self.demand.append(
+                {"meter_id": reading.meter_id, "at": reading.read_at, "demand_kw": reading.demand_kw}
+            )
+        if reading.summation_delivered_kwh is not None or reading.summation_received_kwh is not None:
+            self.registers.append(
+                {
+                    "meter_id": reading.meter_id,
+                    "at": reading.read_at,
+                    "summation_delivered_kwh": reading.summation_delivered_kwh,
+                    "summation_received_kwh": reading.summation_received_kwh,
+                }
+            )
+        self._seen(reading.meter_id, reading.read_at)
+
+    def _seen(self, meter_id: str, at: Any) -> None:
+        if meter_id not in self.seen or self.seen[meter_id] < at:
+            self.seen[meter_id] = at
+
+    async def _ordered(self, event: object) -> None:
+        conn = self.conn
+        if isinstance(event, MeterInfo):
+            t = tables.meters
+            stmt = insert(conn, t).values(rows.meter_row(event))
+            newer = stmt.excluded.discovered_at
+            columns = {c: stmt.excluded[c] for c in rows.meter_row(event) if c != "meter_id"}
+            columns["last_seen"] = case((t.c.last_seen < newer, newer), else_=t.c.last_seen)
+            await conn.execute(stmt.on_conflict_do_update(index_elements=["meter_id"], set_=columns))
+        elif isinstance(event, PriceSignal):
+            await self._replace(tables.prices, rows.price_row(event), ["meter_id", "issuer_event_id"])
+        elif isinstance(event, UtilityMessage):
+            await self._replace(tables.messages, rows.message_row(event), ["meter_id", "message_id"])
+        elif isinstance(event, LoadControlEvent):
+            await self._replace(tables.dr_events, rows.event_row(event), ["meter_id", "issuer_event_id"])
+        elif isinstance(event, MessageCancelled):
+            t = tables.messages
+            await conn.execute(
+                update(t)
+                .where(and_(t.c.meter_id == event.meter_id, t.c.message_id == event.message_id))
+                .values(cancelled_at=event.at)
+            )
+        elif isinstance(event, MessageConfirmed):
+            t = tables.messages
+            await conn.execute(
+                update(t)
+                .where(and_(t.c.meter_id == event.meter_id, t.c.message_id == event.message_id))
+                .values(confirmed_at=event.confirmed_at, confirmation_answer=event.answer, read=True)
+            )
+        elif isinstance(event, EventCancellation):
+            t = tables.dr_events
+            where = t.c.meter_id == event.meter_id
+            if event.issuer_event_id is not None:
+                where = and_(where, t.c.issuer_event_id == event.issuer_event_id)
+            await conn.execute(update(t).where(where).values(cancelled_at=event.effective_at))
+
+    async def _replace(self, table: Table, row: dict[str, Any], key: list[str]) -> None:
+        stmt = insert(self.conn, table).values(row)
+        columns = {c: stmt.excluded[c] for c in row if c not in key}
+        await self.conn.execute(stmt.on_conflict_do_update(index_elements=key, set_=columns))
+
+    async def write_bulk(self) -> None:
+        """Write the rows gathered so far (before a job, and at the end of the batch)."""
+        conn = self.conn
+        if self.intervals:
+            stmt = insert(conn, tables.interval_readings).on_conflict_do_nothing(
+                index_elements=["meter_id", "start", "duration_s"]
+            )
+            await conn.execute(stmt, self.intervals)
+        for table, pending in (
+            (tables.demand_samples, self.demand),
+            (tables.register_readings, self.registers),
+            (tables.event_status_reports, self.statuses),
+        ):
+            if pending:
+                await conn.execute(table.insert(), pending)
+        if self.seen:
+            t = tables.meters
+            for meter_id, at in self.seen.items():
+                await conn.execute(
+                    update(t)
+                    .where(and_(t.c.meter_id == meter_id, t.c.last_seen < at))
+                    .values(last_seen=at)
+                )
+        self.demand, self.registers, self.intervals, self.statuses = [], [], [], []
+        self.seen = {}
+
+
+class Writer:
+    """Owns the write queue and the one task that writes it (start/stop by the store)."""
+
+    def __init__(self, engine: AsyncEngine, name: str, max_backlog: int = MAX_BACKLOG) -> None:
+        self._engine = engine
+        self._name = name
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._max_backlog = max_backlog
+        self._queue: deque[object] = deque()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._overflowing = False
+        self.dropped: Counter[str] = Counter()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"store writer ({self._name})")
+
+    async def stop(self) -> None:
+        """Write what is queued, then end the task."""
+        if self._task is None:
+            return
+        if self.running:
+            await self.flush()
+        task, self._task = self._task, None
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self._fail_queued()
+
+    # -- producers -------------------------------------------------------------------------
+
+    def submit(self, event: object) -> None:
+        """Queue a bus event for writing (other event types are ignored)."""
+        if not isinstance(event, STORED_EVENTS) or self._task is None:
+            return
+        if len(self._queue) >= self._max_backlog:
+            self._make_room()
+        self._queue.append(event)
+        self._ready.set()
+
+    def _make_room(self) -> None:
+        for kind in _DROPPABLE:
+            for index, queued in enumerate(self._queue):
+                if type(queued) is kind:
+                    del self._queue[index]
+                    self.dropped[kind.__name__] += 1
+                    if not self._overflowing:
+                        self._overflowing = True
+                        _LOGGER.warning(
+                            "The write queue of %s is full (%d items); dropping the oldest readings",
+                            self._name,
+                            self._max_backlog,
+                        )
+                    return
+        # Only what must never be dropped is queued: let the backlog grow past its cap.
+
+    async def run_job(
+        self, name: str, run: Callable[[AsyncConnection], Awaitable[T]], durable: bool = False
+    ) -> T:
+        """Run ``run(conn)`` in the writer's next transaction; return once it is committed."""
+        if self._task is None:
+            raise StoreError(f"{self._name}: cannot {name}: the store is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(Job(name, run, future, durable))
+        self._ready.set()
+        return await future
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        if self._task is None:
+            return
+        await self.run_job("flush", _nothing)
+
+    # -- the task --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._overflowing:
+                    self._overflowing = False
+                    _LOGGER.warning(
+                        "The write queue of %s has caught up (%d readings dropped in all)",
+                        self._name,
+                        sum(self.dropped.values()),
+                    )
+                self._ready.clear()
+                await self._ready.wait()
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+            try:
+                await self._write(batch)
+            except asyncio.CancelledError:
+                for item in batch:
+                    if isinstance(item, Job) and not item.future.done():
+                        item.future.cancel()
+                raise
+
+    async def _write(self, batch: list[object]) -> None:
+        try:
+            results = await self._transaction(batch)
+        except Exception as err:
+            if len(batch) == 1:
+                self._failed(batch[0], err)
+                return
+            _LOGGER.warning(
+                "Writing %d items to %s failed (%s); writing them one by one",
+                len(batch),
+                self._name,
+                err,
+            )
+            for item in batch:
+                try:
+                    results = await self._transaction([item])
+                except Exception as item_err:
+                    self._failed(item, item_err)
+                else:
+                    self._resolve(results)
+            return
+        self._resolve(results)
+
+    async def _transaction(self, batch: list[object]) -> list[tuple[Job, Any]]:
+        durable = self._sqlite and any(isinstance(i, Job) and i.durable for i in batch)
+        results: list[tuple[Job, Any]] = []
+        async with self._engine.connect() as conn:
+            if durable:
+                await set_sqlite_synchronous(conn, "FULL")
+            try:
+                writes = _Batch(conn)
+                for item in batch:
+                    if isinstance(item, Job):
+                        await writes.write_bulk()
+                        results.append((item, await item.run(conn)))
+                    else:
+                        await writes.add(item)
+                await writes.write_bulk()
+                await conn.commit()
+            finally:
+                if durable:
+                    await conn.rollback()  # a no-op after the commit; ends a failed one
+                    await set_sqlite_synchronous(conn, "NORMAL")
+        return results
+
+    @staticmethod
+    def _resolve(results: list[tuple[Job, Any]]) -> None:
+        for job, result in results:
+            if not job.future.done():
+                job.future.set_result(result)
+
+    def _failed(self, item: object, err: Exception) -> None:
+        if isinstance(item, Job):
+            if not item.future.done():
+                if isinstance(err, StoreError):
+                    item.future.set_exception(err)
+                else:
+                    wrapped = StoreError(f"{self._name}: {item.name} failed: {err}")
+                    wrapped.__cause__ = err
+                    item.future.set_exception(wrapped)
+            return
+        _LOGGER.error("Could not store %r in %s: %s", item, self._name, err, exc_info=err)
+
+    def _fail_queued(self) -> None:
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, Job) and not item.future.done():
+                item.future.set_exception(
+                    StoreError(f"{self._name}: cannot {item.name}: the store was closed")
+                )
+
+
+async def _nothing(_conn: AsyncConnection) -> None:
+    return None

@@ -1,0 +1,386 @@
+"""The simulated SmartConnect meter: an Energy Service Interface on the virtual HAN.
+
+One VirtualNode with Basic, Time, Metering, Price, Messaging and DRLC servers. Its registers
+integrate the household's net demand, so summations and intervals always agree. It answers
+GetCurrentPrice, GetScheduledEvents, GetLastMessage and GetProfile as an ESI does, and its
+frame log keeps everything the EMS sends (ReportEventStatus, MessageConfirmation, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from zigpy.zcl import foundation
+
+from integrations.simulator.household import Household
+from integrations.simulator.rate import PricePoint, SimulatedRate
+from integrations.simulator.scenario import Scenario
+from integrations.zigbee.virtual_node import CommandRequest, NodeEndpoint, VirtualNode
+from integrations.zigbee_se import codec
+from integrations.zigbee_se.clusters import Drlc, Messaging, Metering, Price
+
+_LOGGER = logging.getLogger(__name__)
+
+SE_PROFILE = 0x0109
+ESI_DEVICE = 0x0500
+ENDPOINT = 1
+BASIC, TIME = 0x0000, 0x000A
+MAX_PERIODS = 24  # MaxNumberOfPeriodsDelivered (§5.1 0x0500 default)
+INVALID_INTERVAL = 0xFFFFFF
+PROFILE_PERIOD_ENUM = {60: 1, 30: 2, 15: 3, 10: 4, 5: 6, 1: 8}
+IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+@dataclass(slots=True)
+class Interval:
+    start: datetime
+    consumed_kwh: float = 0.0
+    generated_kwh: float = 0.0
+
+
+@dataclass(slots=True)
+class SentMessage:
+    message_id: int
+    control: int
+    start: datetime
+    duration_min: int
+    text: str
+
+
+@dataclass(slots=True)
+class SentEvent:
+    fields: dict[str, Any]
+    start: datetime
+    duration_min: int
+
+
+class SimulatedMeter:
+    """The ESI: registers, rate, and the SE server side of every cluster the EMS uses."""
+
+    def __init__(self, scenario: Scenario, clock: Any = None) -> None:
+        self.scenario = scenario
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.household = Household.from_scenario(scenario.household, scenario.timezone)
+        self.rate = SimulatedRate(scenario.rate, self.household.timezone)
+        meter = scenario.meter
+        self.multiplier = meter["multiplier"]
+        self.divisor = meter["divisor"]
+        self.period = timedelta(minutes=meter["profile_interval_min"])
+        self.delivered_kwh = meter["initial_delivered_kwh"]
+        self.received_kwh = meter["initial_received_kwh"]
+        self.extra_kw = 0.0  # load added by simulated home devices (later issues)
+        self.intervals: collections.deque[Interval] = collections.deque(maxlen=2000)
+        self.current: Interval | None = None
+        self.day_delivered_kwh = 0.0
+        self.day_received_kwh = 0.0
+        self.messages: list[SentMessage] = []
+        self.events: dict[int, SentEvent] = {}
+        self.price: PricePoint | None = None
+        self.price_event_id = 1000
+        self.price_override: tuple[PricePoint, datetime] | None = None
+        self.block_period_kwh = 0.0
+        self._last_tick: datetime | None = None
+        self._day: Any = None
+        self._pending: set[asyncio.Task[Any]] = set()
+        self.node = VirtualNode(
+            ieee=meter["ieee"],
+            nwk=meter["nwk"],
+            name="esi-meter",
+            endpoints=[
+                NodeEndpoint(
+                    ENDPOINT,
+                    SE_PROFILE,
+                    ESI_DEVICE,
+                    in_clusters=(BASIC, TIME, Metering.cluster_id, Price.cluster_id,
+                                 Messaging.cluster_id, Drlc.cluster_id),
+                )
+            ],
+            attributes={
+                (ENDPOINT, BASIC): {
+                    "manufacturer": "Premise EMS simulator",
+                    "model": "SmartConnect ESI",
+                    "zcl_version": 1,
+                    "power_source": 1,
+                },
+                (ENDPOINT, Metering.cluster_id): {
+                    "unit_of_measure": 0,
+                    "multiplier": self.multiplier,
+                    "divisor": self.divisor,
+                    "summation_formatting": 0x2B,
+                    "demand_formatting": 0x2B,
+                    "metering_device_type": 0,
+                    "status": 0,
+                    "profile_interval_period": PROFILE_PERIOD_ENUM[meter["profile_interval_min"]],
+                    "max_number_of_periods_delivered": MAX_PERIODS,
+                },
+            },
+        )
+        self._register_handlers()
+
+    # -- conversions -------------------------------------------------------------------------
+
+    def raw(self, kwh: float) -> int:
+        return max(0, round(kwh * self.divisor / self.multiplier))
+
+    def raw_signed(self, kw: float) -> int:
+        value = round(kw * self.divisor / self.multiplier)
+        return max(-0x800000, min(0x7FFFFF, value))
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def backfill(self, now: datetime) -> None:
+        """Fill the interval log for the last day so GetProfile has history at once."""
+        start = _floor(now - timedelta(days=1), self.period)
+        step = timedelta(minutes=1) if self.period >= timedelta(minutes=1) else self.period
+        at = start
+        while at + self.period <= _floor(now, self.period):
+            interval = Interval(at)
+            t = at
+            while t < at + self.period:
+                net = self.household.net_kw(t)
+                hours = step.total_seconds() / 3600
+                if net >= 0:
+                    interval.consumed_kwh += net * hours
+                else:
+                    interval.generated_kwh += -net * hours
+                t += step
+            self.intervals.append(interval)
+            at += self.period
+        # Energy used so far in the billing period (5-minute steps are plenty for a block).
+        days = self.scenario.rate["billing_period_start_days_ago"]
+        t = now - timedelta(days=days)
+        while t < now:
+            self.block_period_kwh += max(0.0, self.household.net_kw(t)) * 5 / 60
+            t += timedelta(minutes=5)
+        self.current = Interval(_floor(now, self.period))
+        self._last_tick = now
+        self._day = now.astimezone(self.household.timezone).date()
+
+    def tick(self, now: datetime) -> None:
+        """Advance the registers to ``now`` and refresh the reported attributes."""
+        if self._last_tick is None:
+            self.backfill(now)
+        assert self._last_tick is not None and self.current is not None
+        hours = max(0.0, (now - self._last_tick).total_seconds() / 3600)
+        net = self.household.net_kw(now) + self.extra_kw
+        self._last_tick = now
+        day = now.astimezone(self.household.timezone).date()
+        if day != self._day:
+            self._day, self.day_delivered_kwh, self.day_received_kwh = day, 0.0, 0.0
+        if net >= 0:
+            energy = net * hours
+            self.delivered_kwh += energy
+            self.day_delivered_kwh += energy
+            self.block_period_kwh += energy
+            self.current.consumed_kwh += energy
+        else:
+            energy = -net * hours
+            self.received_kwh += energy
+            self.day_received_kwh += energy
+            self.current.generated_kwh += energy
+        boundary = _floor(now, self.period)
+        if boundary > self.current.start:
+            self.intervals.append(self.current)
+            self.current = Interval(boundary)
+        set_attr = self.node.set_attribute
+        set_attr(ENDPOINT, Metering, "instantaneous_demand", self.raw_signed(net))
+        set_attr(ENDPOINT, Metering, "current_summ_delivered", self.raw(self.delivered_kwh))
+        set_attr(ENDPOINT, Metering, "current_summ_received", self.raw(self.received_kwh))
+        set_attr(ENDPOINT, Metering, "currentday_consumption_delivered", self.raw(self.day_delivered_kwh) & 0xFFFFFF)
+        set_attr(ENDPOINT, Metering, "currentday_consumption_received", self.raw(self.day_received_kwh) & 0xFFFFFF)
+        set_attr(ENDPOINT, Metering, "current_block_period_consumption_delivered", self.raw(self.block_period_kwh))
+        set_attr(ENDPOINT, TIME, "time", codec.datetime_to_utc_time(now))
+        set_attr(ENDPOINT, TIME, "time_status", 0x03)  # Master | Synchronized
+
+    # -- price -----------------------------------------------------------------------------------
+
+    def current_price(self, now: datetime) -> PricePoint:
+        if self.price_override is not None:
+            point, until = self.price_override
+            if now < until:
+                return point
+            self.price_override = None
+        return self.rate.price_at(now, self.block_period_kwh)
+
+    def price_fields(self, point: PricePoint, now: datetime) -> dict[str, Any]:
+        rate = self.scenario.rate
+        digits = rate["trailing_digits"]
+        duration = 0xFFFF
+        if point.ends_at is not None:
+            duration = max(1, min(0xFFFE, math.ceil((point.ends_at - now).total_seconds() / 60)))
+        generation = rate["generation_price"]
+        return {
+            "provider_id": rate["provider_id"],
+            "rate_label": point.label.encode("ascii", "replace")[:11],
+            "issuer_event_id": self.price_event_id,
+            "current_time": codec.datetime_to_utc_time(now),
+            "unit_of_measure": 0,
+            "currency": rate["currency"],
+            "price_trailing_digit_and_price_tier": (digits << 4) | (point.tier & 0x0F),
+            "number_of_price_tiers_and_register_tier": (min(15, self.rate.number_of_tiers) << 4) | (point.tier & 0x0F),
+            "start_time": 0,
+            "duration_in_minutes": duration,
+            "price": round(point.price * 10**digits),
+            "price_ratio": 0xFF,
+            "generation_price": 0xFFFFFFFF if generation is None else round(generation * 10**digits),
+            "generation_price_ratio": 0xFF,
+            "alternate_cost_delivered": 0xFFFFFFFF,
+            "alternate_cost_unit": 0xFF,
+            "alternate_cost_trailing_digit": 0xFF,
+            "number_of_block_thresholds": len(rate["block_thresholds_kwh"]),
+            "price_control": 0x01 if rate["price_ack_required"] else 0x00,
+        }
+
+    def price_changed(self, now: datetime) -> bool:
+        """True (and a new issuer event id) when the price in force differs from the last."""
+        point = self.current_price(now)
+        if self.price is not None and (point.price, point.tier, point.label) == (
+            self.price.price, self.price.tier, self.price.label
+        ):
+            return False
+        self.price = point
+        self.price_event_id += 1
+        return True
+
+    # -- handlers: what the EMS asks -----------------------------------------------------------
+
+    def _register_handlers(self) -> None:
+        on = self.node.on_command
+        on(ENDPOINT, Price.cluster_id, "get_current_price", self._get_current_price)
+        on(ENDPOINT, Price.cluster_id, "get_scheduled_prices", self._get_current_price)
+        on(ENDPOINT, Drlc.cluster_id, "get_scheduled_events", self._get_scheduled_events)
+        on(ENDPOINT, Messaging.cluster_id, "get_last_message", self._get_last_message)
+        on(ENDPOINT, Metering.cluster_id, "get_profile", self._get_profile)
+
+    def _get_current_price(self, request: CommandRequest) -> Any:
+        now = self.clock()
+        if self.price is None:
+            self.price_changed(now)
+        assert self.price is not None
+        request.reply("publish_price", **self.price_fields(self.price, now))
+        return None
+
+    def _get_scheduled_events(self, request: CommandRequest) -> Any:
+        now = self.clock()
+        live = [e for e in self.events.values() if e.start + timedelta(minutes=e.duration_min) > now]
+        if not live:
+            return foundation.Status.NOT_FOUND
+        limit = int(request.fields.get("number_of_events", 0)) or len(live)
+        for event in sorted(live, key=lambda e: e.start)[:limit]:
+            self.send_later(self.send_event(event))
+        return None
+
+    def _get_last_message(self, request: CommandRequest) -> Any:
+        if not self.messages:
+            return foundation.Status.NOT_FOUND
+        message = self.messages[-1]
+        request.reply("display_message", **self._message_fields(message))
+        return None
+
+    def _get_profile(self, request: CommandRequest) -> Any:
+        fields = request.fields
+        channel = int(fields["interval_channel"])
+        periods = int(fields["number_of_periods"])
+        end_raw = int(fields["end_time"])
+        period_enum = PROFILE_PERIOD_ENUM[int(self.period.total_seconds() // 60)]
+        if channel not in (0, 1):
+            request.reply("get_profile_response", end_time=0, status=0x02,
+                          profile_interval_period=period_enum, number_of_periods_delivered=0, intervals=[])
+            return None
+        history = list(self.intervals)
+        if end_raw != 0:
+            end_at = codec.utc_time_to_datetime(end_raw)
+            history = [i for i in history if end_at is not None and i.start + self.period <= end_at]
+        if not history:
+            request.reply("get_profile_response", end_time=end_raw, status=0x05,
+                          profile_interval_period=period_enum, number_of_periods_delivered=0, intervals=[])
+            return None
+        chosen = history[-min(periods, MAX_PERIODS):][::-1]  # most recent first (§5.7)
+        values = [self.raw(i.consumed_kwh if channel == 0 else i.generated_kwh) & 0xFFFFFF for i in chosen]
+        end = chosen[0].start + self.period
+        request.reply(
+            "get_profile_response",
+            end_time=codec.datetime_to_utc_time(end),
+            status=0x00 if periods <= MAX_PERIODS else 0x04,
+            profile_interval_period=period_enum,
+            number_of_periods_delivered=len(values),
+            intervals=values,
+        )
+        return None
+
+    # -- what the utility sends ----------------------------------------------------------------
+
+    def send_later(self, coro: Any) -> None:
+        """Send after the current handler returns (an ESI answers a Get with several frames)."""
+        task = asyncio.get_running_loop().create_task(coro, name="meter-send")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def cancel_pending(self) -> None:
+        tasks = list(self._pending)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _message_fields(self, message: SentMessage) -> dict[str, Any]:
+        return {
+            "message_id": message.message_id,
+            "message_control": message.control,
+            "start_time": codec.datetime_to_utc_time(message.start),
+            "duration_in_minutes": message.duration_min,
+            "message": message.text,
+        }
+
+    async def send_price(self, now: datetime) -> None:
+        assert self.price is not None
+        await self.node.send_command(ENDPOINT, Price, "publish_price", **self.price_fields(self.price, now))
+
+    async def send_message(self, message: SentMessage) -> None:
+        self.messages.append(message)
+        await self.node.send_command(ENDPOINT, Messaging, "display_message", **self._message_fields(message))
+
+    async def send_event(self, event: SentEvent) -> None:
+        self.events[int(event.fields["issuer_event_id"])] = event
+        await self.node.send_command(ENDPOINT, Drlc, "load_control_event", **event.fields)
+
+    async def send_raw(self, cluster: Any, command: str, **fields: Any) -> None:
+        await self.node.send_command(ENDPOINT, cluster, command, **fields)
+
+
+def message_control(importance: str, confirm: bool) -> int:
+    return (IMPORTANCE[importance] << 2) | (0x80 if confirm else 0)
+
+
+def event_fields(spec: dict[str, Any], start: datetime) -> dict[str, Any]:
+    """A scenario's event entry -> LoadControlEvent fields (§2.3 encodings and sentinels)."""
+
+    def scaled(key: str, scale: int, not_used: int) -> int:
+        value = spec.get(key)
+        return not_used if value is None else round(value * scale)
+
+    return {
+        "issuer_event_id": spec["id"],
+        "device_class": spec["device_class"],
+        "utility_enrollment_group": spec["enrollment_group"],
+        "start_time": codec.datetime_to_utc_time(start),
+        "duration_in_minutes": spec["duration_min"],
+        "criticality_level": spec["criticality"],
+        "cooling_temperature_offset": scaled("cooling_offset_c", 10, 0xFF),
+        "heating_temperature_offset": scaled("heating_offset_c", 10, 0xFF),
+        "cooling_temperature_set_point": scaled("cooling_setpoint_c", 100, -0x8000),
+        "heating_temperature_set_point": scaled("heating_setpoint_c", 100, -0x8000),
+        "average_load_adjustment_percentage": -128 if spec.get("average_load_adjustment_pct") is None else spec["average_load_adjustment_pct"],
+        "duty_cycle": 0xFF if spec.get("duty_cycle_pct") is None else spec["duty_cycle_pct"],
+        "event_control": (0x01 if spec["randomize_start"] else 0) | (0x02 if spec["randomize_end"] else 0),
+    }
+
+
+def _floor(at: datetime, period: timedelta) -> datetime:
+    seconds = period.total_seconds()
+    return datetime.fromtimestamp(math.floor(at.timestamp() / seconds) * seconds, UTC)

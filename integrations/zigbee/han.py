@@ -1,0 +1,376 @@
+"""The simulated HAN: a loopback TCP server that plays the air between one radio and its nodes.
+
+The connected virtual radio is the coordinator (NWK 0x0000). Frames from the radio and from
+the nodes go through one queue and one router task, so delivery keeps order and a node's
+answer never runs inside the sender's call. Unicasts go to the node with that NWK address,
+broadcasts to every joined node they address (and to the radio).
+
+Joining: once the radio reports its network up (`NetworkUp`, sent by `start_network`),
+every node that has joined before, or that does not wait for permit-join
+(`joins_on_permit=False`, the default, e.g. the meter), announces itself with Device_annce.
+Nodes with `joins_on_permit=True` join when the radio permits joining. Nodes stay joined
+across radio connections, so after a reconnect they announce themselves again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+from typing import Any
+
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+
+from . import wire
+from .air import AirFrame, BroadcastAddress
+from .pcap import PcapWriter
+from .virtual_node import COORDINATOR_NWK, VirtualNode
+
+LOGGER = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 2.0
+
+
+class _RadioLink:
+    """The connection of the current coordinator radio."""
+
+    def __init__(
+        self, writer: asyncio.StreamWriter, hello: wire.Hello, task: asyncio.Task[Any]
+    ) -> None:
+        self.writer = writer
+        self.hello = hello
+        self.task = task
+        self.network_up = False
+
+    def send(self, message: wire.Message) -> None:
+        if not self.writer.is_closing():
+            wire.write_message(self.writer, message)
+
+
+class VirtualHan:
+    """Hosts `VirtualNode`s and accepts one virtual radio at a time on 127.0.0.1."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        pcap_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._host = host
+        self._requested_port = port
+        self._pcap_path = pcap_path
+        self._pcap: PcapWriter | None = None
+        self._server: asyncio.Server | None = None
+        self._nodes: dict[int, VirtualNode] = {}
+        self._radio: _RadioLink | None = None
+        self._connected = asyncio.Event()
+        self._disconnected = asyncio.Event()
+        self._disconnected.set()
+        self._queue: asyncio.Queue[AirFrame] = asyncio.Queue()
+        self._router_task: asyncio.Task[None] | None = None
+        self._connections: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+        self._permit_until = 0.0
+        self._last_hello: wire.Hello | None = None
+        self.counters: collections.Counter[str] = collections.Counter()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen for the radio; starts every node's own tasks."""
+        if self._server is not None:
+            raise RuntimeError("VirtualHan is already started")
+        if self._pcap_path is not None:
+            self._pcap = PcapWriter(self._pcap_path)
+        try:
+            self._server = await asyncio.start_server(
+                self._serve_radio, self._host, self._requested_port
+            )
+        except OSError:
+            if self._pcap is not None:
+                self._pcap.close()
+            raise
+        self._router_task = asyncio.get_running_loop().create_task(
+            self._route_forever(), name="virtual-han-router"
+        )
+        for node in self._nodes.values():
+            node.start()
+        LOGGER.info("Virtual HAN listening on %s:%d", self._host, self.port)
+
+    async def stop(self) -> None:
+        """Close the server and the radio link, stop the router and every node."""
+        if self._server is not None:
+            self._server.close()
+        # Connection handlers end by themselves once their socket is gone; cancelling
+        # them instead makes Python 3.11's streams log a spurious CancelledError.
+        connections = dict(self._connections)
+        for writer in connections.values():
+            writer.transport.abort()
+        if connections:
+            _done, pending = await asyncio.wait(connections, timeout=STOP_TIMEOUT_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._router_task is not None:
+            self._router_task.cancel()
+            await asyncio.gather(self._router_task, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        self._router_task = None
+        for node in self._nodes.values():
+            await node.stop()
+        if self._pcap is not None:
+            self._pcap.close()
+        LOGGER.info("Virtual HAN stopped")
+
+    async def __aenter__(self) -> VirtualHan:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (the free one chosen when constructed with port 0)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("VirtualHan is not started")
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def radio_path(self) -> str:
+        """The `device.path` a VirtualRadioApplication uses to reach this HAN."""
+        return f"virtual://{self._host}:{self.port}"
+
+    @property
+    def connected(self) -> bool:
+        """True while a radio is connected."""
+        return self._radio is not None
+
+    async def wait_connected(self, connected: bool = True, timeout_s: float = 5.0) -> None:
+        """Wait until a radio is (or, with False, is no longer) connected."""
+        event = self._connected if connected else self._disconnected
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+
+    async def drop_link(self) -> None:
+        """Abort the radio's connection, as if the radio's USB cable were pulled."""
+        link = self._radio
+        if link is None:
+            return
+        link.writer.transport.abort()
+        await asyncio.gather(link.task, return_exceptions=True)
+
+    # --- nodes ---------------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> dict[int, VirtualNode]:
+        """The hosted nodes by NWK address (a copy)."""
+        return dict(self._nodes)
+
+    def add_node(self, node: VirtualNode) -> VirtualNode:
+        """Host a node; it joins now if the radio's network is up and it may join."""
+        if node.nwk in self._nodes:
+            raise ValueError(
+                f"NWK address 0x{node.nwk:04X} is already used by {self._nodes[node.nwk]!r}"
+            )
+        if any(n.ieee == node.ieee for n in self._nodes.values()):
+            raise ValueError(f"IEEE address {node.ieee} is already used in this HAN")
+        self._nodes[node.nwk] = node
+        node.attach(self)
+        if self._server is not None:
+            node.start()
+            if self._radio is not None and self._radio.network_up and self._may_join(node):
+                node.join()
+        return node
+
+    async def remove_node(self, node: VirtualNode) -> None:
+        """Stop hosting a node (it disappears without a leave)."""
+        if self._nodes.get(node.nwk) is node:
+            del self._nodes[node.nwk]
+            node.attach(None)
+            await node.stop()
+
+    def _may_join(self, node: VirtualNode) -> bool:
+        if node.joined or not node.joins_on_permit:
+            return True
+        return asyncio.get_running_loop().time() < self._permit_until
+
+    # --- NodeNetwork (what nodes see of the network) -------------------------------------
+
+    @property
+    def pan_id(self) -> int:
+        return self._last_hello.pan_id if self._last_hello else 0x0000
+
+    @property
+    def extended_pan_id(self) -> t.ExtendedPanId:
+        return self._last_hello.extended_pan_id if self._last_hello else t.ExtendedPanId.UNKNOWN
+
+    @property
+    def coordinator_ieee(self) -> t.EUI64:
+        return self._last_hello.ieee if self._last_hello else t.EUI64.UNKNOWN
+
+    def nwk_of(self, ieee: t.EUI64) -> int | None:
+        if self._last_hello is not None and ieee == self._last_hello.ieee:
+            return COORDINATOR_NWK
+        for node in self._nodes.values():
+            if node.ieee == ieee:
+                return node.nwk
+        return None
+
+    def transmit(self, frame: AirFrame) -> bool:
+        """Queue a node's frame; False when its unicast destination is unreachable."""
+        if not frame.broadcast and not self._reachable(frame.nwk_dst):
+            self.counters["dropped"] += 1
+            return False
+        self._queue.put_nowait(frame)
+        return True
+
+    def _reachable(self, nwk: int) -> bool:
+        if nwk == COORDINATOR_NWK:
+            return self._radio is not None
+        node = self._nodes.get(nwk)
+        return node is not None and node.joined
+
+    # --- routing -------------------------------------------------------------------------
+
+    async def _route_forever(self) -> None:
+        while True:
+            frame = await self._queue.get()
+            try:
+                self._route(frame)
+            except Exception:  # one bad frame must not stop the air
+                LOGGER.exception("Virtual HAN failed to route %r", frame)
+
+    def _route(self, frame: AirFrame) -> None:
+        if self._pcap is not None:
+            self._pcap.write(frame)
+        self.counters["frames"] += 1
+        if frame.broadcast:
+            if frame.nwk_src != COORDINATOR_NWK and self._radio is not None:
+                self._radio.send(wire.Rx(frame))
+            for node in list(self._nodes.values()):
+                if node.nwk != frame.nwk_src and node.joined and _addressed(node, frame.nwk_dst):
+                    node.receive(frame)
+        elif frame.nwk_dst == COORDINATOR_NWK:
+            if self._radio is not None:
+                self._radio.send(wire.Rx(frame))
+            else:
+                self.counters["dropped"] += 1
+        else:
+            target = self._nodes.get(frame.nwk_dst)
+            if target is not None and target.joined:
+                target.receive(frame)
+            else:
+                self.counters["dropped"] += 1
+
+    # --- the radio connection ------------------------------------------------------------
+
+    async def _serve_radio(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = writer
+        link: _RadioLink | None = None
+        try:
+            async with asyncio.timeout(HELLO_TIMEOUT_S):
+                hello = await wire.read_message(reader)
+            if not isinstance(hello, wire.Hello):
+                LOGGER.warning("Virtual HAN: radio opened with %r instead of a hello", hello)
+                return
+            if self._radio is not None:
+                LOGGER.warning("Virtual HAN refuses a second radio while one is connected")
+                wire.write_message(writer, wire.Busy())
+                await writer.drain()
+                return
+            link = self._radio = _RadioLink(writer, hello, task)
+            self._last_hello = hello
+            link.send(wire.Ready())
+            LOGGER.info(
+                "Virtual HAN: coordinator %s connected (PAN 0x%04X)", hello.ieee, hello.pan_id
+            )
+            self._disconnected.clear()
+            self._connected.set()
+            await self._read_radio(reader, link)
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            ConnectionError,
+            wire.FramingError,
+        ) as err:
+            LOGGER.info("Virtual HAN: radio link closed (%s)", type(err).__name__)
+        except Exception:  # asyncio would only log it, less clearly
+            LOGGER.exception("Virtual HAN: radio connection handler failed")
+        finally:
+            self._connections.pop(task, None)
+            writer.close()
+            if link is not None and self._radio is link:
+                self._radio = None
+                self._connected.clear()
+                self._disconnected.set()
+
+    async def _read_radio(self, reader: asyncio.StreamReader, link: _RadioLink) -> None:
+        while True:
+            try:
+                message = await wire.read_message(reader)
+            except wire.FramingError:
+                raise
+            except wire.WireError as err:
+                self.counters["bad_messages"] += 1
+                LOGGER.warning("Virtual HAN dropped a bad message from the radio: %s", err)
+                continue
+            try:
+                self._on_radio_message(link, message)
+            except Exception:  # a simulator bug must not look like a radio outage
+                LOGGER.exception("Virtual HAN failed to process %r", message)
+            await link.writer.drain()
+
+    def _on_radio_message(self, link: _RadioLink, message: wire.Message) -> None:
+        match message:
+            case wire.Tx():
+                link.send(wire.TxResult(message.tx_id, self._accept_tx(message.frame)))
+            case wire.NetworkUp():
+                link.network_up = True
+                self._announce_nodes()
+            case wire.Permit():
+                self._permit(message.duration_s)
+            case _:
+                LOGGER.warning("Virtual HAN ignores unexpected %r from the radio", message)
+
+    def _accept_tx(self, frame: AirFrame) -> wire.TxStatus:
+        if frame.nwk_src != COORDINATOR_NWK:
+            return wire.TxStatus.INVALID_FRAME
+        if not frame.broadcast and not self._reachable(frame.nwk_dst):
+            self.counters["no_route"] += 1
+            return wire.TxStatus.NO_ROUTE
+        self._queue.put_nowait(frame)
+        return wire.TxStatus.SUCCESS
+
+    def _announce_nodes(self) -> None:
+        for node in self._nodes.values():
+            if self._may_join(node):
+                node.join()
+
+    def _permit(self, duration_s: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._permit_until = loop.time() + duration_s if duration_s else 0.0
+        LOGGER.info("Virtual HAN: permit joining for %d s", duration_s)
+        if duration_s and self._radio is not None and self._radio.network_up:
+            for node in self._nodes.values():
+                if not node.joined and node.joins_on_permit:
+                    node.join()
+
+
+def _addressed(node: VirtualNode, broadcast: int) -> bool:
+    """Whether a node receives a NWK broadcast (ZigBee PRO §3.6.5)."""
+    if broadcast == BroadcastAddress.ALL_DEVICES:
+        return True
+    descriptor = node.node_descriptor
+    if broadcast == BroadcastAddress.RX_ON_WHEN_IDLE:
+        return bool(descriptor.mac_capability_flags & zdo_t.MACCapabilityFlags.RxOnWhenIdle)
+    return descriptor.logical_type in (zdo_t.LogicalType.Coordinator, zdo_t.LogicalType.Router)
