@@ -6,6 +6,7 @@ Reads never go through the writer; on SQLite, WAL lets them run beside it.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -86,19 +87,24 @@ async def latest_demand(conn: AsyncConnection, meter_id: str) -> MeterReading | 
 
 
 async def latest_register(conn: AsyncConnection, meter_id: str) -> MeterReading | None:
+    """The latest value of each register (a report may carry only one of them)."""
     t = tables.register_readings
-    result = await conn.execute(
-        select(t).where(t.c.meter_id == meter_id).order_by(t.c.at.desc(), t.c.id.desc()).limit(1)
-    )
-    row = result.first()
-    if row is None:
+    latest: dict[str, Any] = {}
+    read_at = None
+    for column in ("summation_delivered_kwh", "summation_received_kwh"):
+        result = await conn.execute(
+            select(t.c.at, t.c[column])
+            .where(t.c.meter_id == meter_id, t.c[column].is_not(None))
+            .order_by(t.c.at.desc(), t.c.id.desc())
+            .limit(1)
+        )
+        row = result.first()
+        if row is not None:
+            latest[column] = row[1]
+            read_at = row.at if read_at is None else max(read_at, row.at)
+    if read_at is None:
         return None
-    return MeterReading(
-        meter_id,
-        read_at=row.at,
-        summation_delivered_kwh=row.summation_delivered_kwh,
-        summation_received_kwh=row.summation_received_kwh,
-    )
+    return MeterReading(meter_id, read_at=read_at, **latest)
 
 
 async def prices(

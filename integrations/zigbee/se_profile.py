@@ -25,7 +25,12 @@ class SmartEnergyAwareDevice(zigpy.device.ZigbeeDevice):
     ) -> tuple[zdo_t.ZDOHeader | foundation.ZCLHeader, ResponseKey] | tuple[None, None]:
         if packet.profile_id != SMART_ENERGY_PROFILE_ID or packet.src_ep == 0:
             return super()._parse_packet_header(packet)
-        hdr, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())
+        try:
+            hdr, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())
+        except ValueError:
+            # A header cut short: nothing zigpy can match or dispatch. The SE adapter has
+            # already seen the raw bytes (and counted the frame as malformed).
+            return None, None
         return hdr, ResponseKey(
             endpoint_id=packet.src_ep,
             cluster_id=packet.cluster_id,

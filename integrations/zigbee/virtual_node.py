@@ -410,6 +410,25 @@ class VirtualNode:
             fields=fields,
         )
 
+    def send_raw(
+        self,
+        endpoint_id: int,
+        cluster_id: int,
+        payload: bytes,
+        *,
+        dst_nwk: int = COORDINATOR_NWK,
+        dst_endpoint: int = DEFAULT_COORDINATOR_ENDPOINT,
+    ) -> None:
+        """Send arbitrary ZCL bytes (malformed-frame tests); raises NodeSendError if undeliverable."""
+        self._send(
+            dst_nwk=dst_nwk,
+            dst_endpoint=dst_endpoint,
+            src_endpoint=endpoint_id,
+            cluster_id=cluster_id,
+            profile_id=self._endpoint(endpoint_id).profile_id,
+            payload=bytes(payload),
+        )
+
     async def report_attributes(
         self,
         endpoint_id: int,

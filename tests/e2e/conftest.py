@@ -1,0 +1,112 @@
+"""The whole appliance in one process against the simulated meter, on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ems.cli import compose, read_config
+from ems.hub import Hub
+from integrations.simulator import SimulatedHan, scenario_from_dict
+
+FAST_SCENARIO: dict[str, Any] = {
+    "name": "e2e",
+    "meter": {"report_interval": 0.2, "profile_interval_min": 1},
+    "rate": {
+        "label": "TOU-TEST",
+        "block_thresholds_kwh": [350],
+        "block_prices": [0.0, 0.07],
+        "tou": [{"name": "all-day", "start": "00:00", "end": "24:00", "price": 0.29, "tier": 2}],
+    },
+    "messages": [
+        {"at": 0.3, "text": "Grid reliability alert: reduce use 4-9 PM.", "importance": "high", "confirm": True},
+    ],
+    "events": [
+        {"at": 0.4, "id": 4101, "starts_in": "2m", "duration_min": 30, "criticality": 3,
+         "device_class": 1, "cooling_offset_c": 2.0},
+    ],
+}
+
+CONFIG = """
+site: {name: Test home, timezone: America/Los_Angeles}
+web: {host: 127.0.0.1, port: 0}
+zigbee_se:
+  report_interval_s: 0.5
+  stale_after_s: 1.5
+  first_retry_s: 0.2
+  registration_retry_interval_min: 0.02
+"""
+
+
+@dataclass
+class Appliance:
+    hub: Hub
+    web: Any
+    simulator: SimulatedHan
+    http: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return self.web.url
+
+    async def get(self, path: str) -> Any:
+        async with self.http.get(self.url + path) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+    async def meter(self) -> dict[str, Any]:
+        return (await self.get("/api/v1/meter"))["meters"][0]
+
+    async def wait_until(self, predicate: Callable[[], Any], timeout_s: float = 10.0, what: str = "") -> Any:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            result = predicate()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what or predicate}")
+            await asyncio.sleep(0.05)
+
+    async def online(self) -> dict[str, Any]:
+        async def check() -> Any:
+            meters = (await self.get("/api/v1/meter"))["meters"]
+            return meters and meters[0]["link"] == "online" and meters[0]["demand_kw"] is not None
+        await self.wait_until(check, what="the meter link to come online")
+        return await self.meter()
+
+
+def write_config(folder: Path, text: str = CONFIG) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ems.yaml").write_text(text)
+    return folder
+
+
+@contextlib.asynccontextmanager
+async def running_appliance(tmp_path: Path, scenario: dict[str, Any] | None = None,
+                            pcap: Path | None = None, data_dir: Path | None = None) -> AsyncIterator[Appliance]:
+    config = read_config(write_config(tmp_path / "config"))
+    simulator = SimulatedHan(scenario_from_dict(scenario or FAST_SCENARIO))
+    hub, web = compose(config, data_dir or tmp_path / "data", pcap=pcap, simulator=simulator)
+    await hub.start()
+    http = aiohttp.ClientSession()
+    try:
+        yield Appliance(hub, web, simulator, http)
+    finally:
+        await http.close()
+        await hub.stop()
+
+
+@pytest.fixture
+async def appliance(tmp_path: Path) -> AsyncIterator[Appliance]:
+    async with running_appliance(tmp_path) as running:
+        await running.online()
+        yield running

@@ -1,0 +1,156 @@
+"""SE values -> domain events, and the SE client's refusals (C6 bad-input rules)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ems.model import Criticality, DeviceClass, EventStatus, MessageImportance
+from integrations.zigbee_se import codec
+from integrations.zigbee_se.clusters import Drlc, Messaging, Metering, Price
+from integrations.zigbee_se.frames import Frame
+from integrations.zigbee_se.translate import (
+    Ignored,
+    OutOfRange,
+    event_cancellation,
+    load_control_event,
+    price_signal,
+    utility_message,
+)
+
+NOW = datetime(2024, 1, 1, 0, 0, 30, tzinfo=UTC)
+
+
+def ns(**fields):
+    return SimpleNamespace(**fields)
+
+
+def lce(**overrides):
+    fields = dict(
+        issuer_event_id=0x12345678, device_class=0x0005, utility_enrollment_group=0, start_time=0,
+        duration_in_minutes=60, criticality_level=2, cooling_temperature_offset=0x14,
+        heating_temperature_offset=0xFF, cooling_temperature_set_point=-0x8000,
+        heating_temperature_set_point=-0x8000, average_load_adjustment_percentage=-128,
+        duty_cycle=0xFF, event_control=0x03,
+    )
+    fields.update(overrides)
+    return ns(**fields)
+
+
+def publish_price(**overrides):
+    fields = dict(
+        provider_id=1, rate_label=b"PEAK", issuer_event_id=100, current_time=0, unit_of_measure=0,
+        currency=840, price_trailing_digit_and_price_tier=0x43, number_of_price_tiers_and_register_tier=0x33,
+        start_time=0, duration_in_minutes=0xFFFF, price=1234, price_ratio=0xFF,
+        generation_price=0xFFFFFFFF, price_control=0x01,
+    )
+    fields.update(overrides)
+    return ns(**fields)
+
+
+def test_load_control_event_fields_become_domain_values():
+    event = load_control_event(lce(), "main", NOW)
+    assert event.start == NOW  # StartTime 0 means now
+    assert event.end == NOW + timedelta(minutes=60)
+    assert event.device_class == DeviceClass.HVAC | DeviceClass.WATER_HEATER
+    assert event.criticality is Criticality.LEVEL_1
+    assert event.cooling_offset_c == 2.0
+    assert event.heating_offset_c is None and event.cooling_setpoint_c is None
+    assert event.average_load_adjustment_pct is None and event.duty_cycle_pct is None
+    assert event.randomize_start and event.randomize_end
+
+
+def test_zero_minute_event_is_rejected():
+    with pytest.raises(OutOfRange) as err:
+        load_control_event(lce(duration_in_minutes=0), "main", NOW)
+    assert err.value.status == EventStatus.REJECTED
+
+
+def test_event_longer_than_a_day_is_rejected():
+    with pytest.raises(OutOfRange, match="1441 minutes"):
+        load_control_event(lce(duration_in_minutes=1441), "main", NOW)
+
+
+def test_event_already_over_is_rejected_as_expired():
+    start = codec.datetime_to_utc_time(NOW - timedelta(hours=2))
+    with pytest.raises(OutOfRange) as err:
+        load_control_event(lce(start_time=start, duration_in_minutes=60), "main", NOW)
+    assert err.value.status == EventStatus.REJECTED_EXPIRED
+
+
+def test_event_that_started_in_the_past_but_still_runs_is_accepted():
+    start = codec.datetime_to_utc_time(NOW - timedelta(minutes=10))
+    event = load_control_event(lce(start_time=start), "main", NOW)
+    assert event.start == NOW - timedelta(minutes=10)
+
+
+@pytest.mark.parametrize("criticality", [0x00, 0x10, 0xFF])
+def test_event_with_reserved_criticality_is_ignored(criticality):
+    with pytest.raises(Ignored):
+        load_control_event(lce(criticality_level=criticality), "main", NOW)
+
+
+def test_cancel_of_unknown_event_is_answered_undefined():
+    fields = ns(issuer_event_id=7, device_class=1, utility_enrollment_group=0, cancel_control=0, effective_time=0)
+    with pytest.raises(OutOfRange) as err:
+        event_cancellation(fields, "main", NOW, known_end=None)
+    assert err.value.status == EventStatus.REJECTED_UNDEFINED_EVENT
+
+
+def test_price_fields_become_a_price_signal():
+    signal = price_signal(publish_price(), "main", NOW)
+    assert signal.price_per_kwh == pytest.approx(0.1234)
+    assert (signal.tier, signal.number_of_tiers, signal.register_tier) == (3, 3, 3)
+    assert signal.currency == "USD" and signal.rate_label == "PEAK"
+    assert signal.end is None and signal.generation_price_per_kwh is None
+
+
+def test_price_with_fifteen_trailing_digits_is_refused():
+    with pytest.raises(OutOfRange, match="15 trailing digits"):
+        price_signal(publish_price(price_trailing_digit_and_price_tier=0xF3), "main", NOW)
+
+
+def test_expired_price_is_refused():
+    start = codec.datetime_to_utc_time(NOW - timedelta(hours=2))
+    with pytest.raises(OutOfRange, match="ended"):
+        price_signal(publish_price(start_time=start, duration_in_minutes=30), "main", NOW)
+
+
+def test_message_control_gives_importance_and_confirmation():
+    fields = ns(message_id=1, message_control=0x88, start_time=0, duration_in_minutes=60, message="Hello")
+    message = utility_message(fields, "main", NOW)
+    assert message.importance is MessageImportance.HIGH
+    assert message.confirmation_required is True
+    assert message.end == NOW + timedelta(minutes=60)
+
+
+TRANSLATORS = {
+    (Price, "publish_price"): lambda f: price_signal(f, "main", NOW),
+    (Messaging, "display_message"): lambda f: utility_message(f, "main", NOW),
+    (Drlc, "load_control_event"): lambda f: load_control_event(f, "main", NOW),
+    (Drlc, "cancel_load_control_event"): lambda f: event_cancellation(f, "main", NOW, NOW + timedelta(hours=1)),
+}
+
+
+@settings(max_examples=400, deadline=None)
+@given(cluster=st.sampled_from([Price, Drlc, Messaging, Metering]), command_id=st.integers(0, 3),
+       payload=st.binary(max_size=64), frame_control=st.sampled_from([0x09, 0x19, 0x08, 0x18, 0x01]))
+def test_any_bytes_are_either_understood_or_refused_with_a_reason(cluster, command_id, payload, frame_control):
+    """Fuzz: a frame handler never fails with anything but a counted, explained refusal."""
+    data = bytes([frame_control, 0x01, command_id]) + payload
+    try:
+        frame = Frame.parse(cluster, data)
+    except codec.MalformedFrame as err:
+        assert str(err)
+        return
+    translate = TRANSLATORS.get((cluster, frame.command))
+    if translate is None:
+        return
+    try:
+        translate(frame.fields)
+    except (OutOfRange, Ignored) as err:
+        assert str(err)
