@@ -10,9 +10,9 @@
 
   const fmt = (v, digits) => (v === null || v === undefined ? "–" : Number(v).toLocaleString(undefined,
     { minimumFractionDigits: digits, maximumFractionDigits: digits }));
-  const when = (iso) => {
+  const when = (iso, timeStyle = "short") => {
     if (!iso) return "–";
-    try { return new Date(iso).toLocaleString(undefined, { timeZone: tz, dateStyle: "medium", timeStyle: "short" }); }
+    try { return new Date(iso).toLocaleString(undefined, { timeZone: tz, dateStyle: "medium", timeStyle }); }
     catch (e) { return new Date(iso).toLocaleString(); }
   };
   const el = (tag, cls, text) => { const n = document.createElement(tag); if (cls) n.className = cls; if (text !== undefined) n.textContent = text; return n; };
@@ -26,7 +26,7 @@
     $("delivered").textContent = fmt(m.summation_delivered_kwh, 3);
     $("received").textContent = fmt(m.summation_received_kwh, 3);
     const updated = $("updated");
-    updated.textContent = m.last_reading_at ? when(m.last_reading_at) : "never";
+    updated.textContent = m.last_reading_at ? when(m.last_reading_at, "medium") : "never";
     if (m.last_reading_at) updated.setAttribute("datetime", m.last_reading_at);
     const link = $("link");
     const labels = { online: ["Meter online", "pill-ok"], stale: ["Data stale", "pill-bad"],
