@@ -54,15 +54,18 @@ def _configure_logging(verbose: bool) -> None:
 class _Integration:
     """Adapts an integration's ``async_setup(hub, config)`` / ``close()`` to a hub component."""
 
-    def __init__(self, hub: Hub, setup: Callable[[], Awaitable[Any]]) -> None:
+    def __init__(self, hub: Hub, name: str, setup: Callable[[], Awaitable[Any]]) -> None:
         self._hub = hub
+        self._name = name
         self._setup = setup
         self.instance: Any = None
 
     async def start(self) -> None:
         self.instance = await self._setup()
+        self._hub.integrations[self._name] = self.instance
 
     async def stop(self) -> None:
+        self._hub.integrations.pop(self._name, None)
         if self.instance is not None:
             await self.instance.close()
             self.instance = None
@@ -93,7 +96,7 @@ def compose(
         settings = zigbee_se.with_overrides(se_config, radio_path=radio_path, pcap=pcap)
         return await zigbee_se.async_setup(hub, settings)
 
-    meter_link = _Integration(hub, setup_zigbee_se)
+    meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
     web = WebServer(hub, config.web.host, config.web.port)
     hub.add_component("web", web.start, web.stop)

@@ -51,6 +51,7 @@ class Hub:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.started_at = utcnow()
         self.running = False
+        self.integrations: dict[str, Any] = {}  # name -> the running integration, set by cli
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks: set[asyncio.Task[Any]] = set()
