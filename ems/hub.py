@@ -90,6 +90,9 @@ class Hub:
             self.state.attach(self.bus)
             self.store.attach(self.bus)
             self.scheduler.start()
+            # Retention: old messages, samples and delivered reports go once a day (UTC night).
+            self.scheduler.add_job(self.store.purge, "cron", hour=10, minute=17, id="retention",
+                                   replace_existing=True, misfire_grace_time=3600)
             await self.outbox.start()
             for component in self._components:
                 _LOGGER.info("Starting %s", component.name)

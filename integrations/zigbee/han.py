@@ -93,6 +93,7 @@ class VirtualHan:
             if self._pcap is not None:
                 self._pcap.close()
             raise
+        self._requested_port = self.port  # a restarted HAN comes back at the same address
         self._router_task = asyncio.get_running_loop().create_task(
             self._route_forever(), name="virtual-han-router"
         )

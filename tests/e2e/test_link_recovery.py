@@ -1,0 +1,70 @@
+"""I1NFR3 and SE §7: a missing meter is retried with capped backoff; the meter's clock rules."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from datetime import UTC, datetime, timedelta
+
+from ems.cli import compose, read_config
+from integrations.simulator import SimulatedHan, scenario_from_dict
+from tests.e2e.conftest import FAST_SCENARIO, running_appliance, write_config
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_unreachable_meter_is_retried_with_capped_backoff_and_shown_offline(tmp_path):
+    folder = write_config(tmp_path / "config", f"""
+web: {{host: 127.0.0.1, port: 0}}
+zigbee_se:
+  radio: {{type: virtual, path: "virtual://127.0.0.1:{_closed_port()}"}}
+  first_retry_s: 0.05
+  registration_retry_interval_min: 0.01
+""")
+    hub, _web = compose(read_config(folder), tmp_path / "data")
+    await hub.start()
+    try:
+        link = hub.integrations["zigbee_se"]
+        await asyncio.sleep(1.5)
+        # Waits of 0.05, 0.1, 0.2, 0.4, then capped at 0.6 s: about 5 attempts in 1.5 s, never a flood.
+        assert 4 <= link.attempts <= 8
+        meter = hub.state.meters["main"]
+        assert meter.link.value == "offline"
+        assert "not ready" in meter.link_detail or "refused" in meter.link_detail.lower()
+        assert hub.running  # the rest of the appliance keeps running
+    finally:
+        await hub.stop()
+
+
+async def test_appliance_follows_the_meters_clock(tmp_path):
+    skew = timedelta(minutes=7)
+    scenario = scenario_from_dict(FAST_SCENARIO)
+    simulator = SimulatedHan(scenario, clock=lambda: datetime.now(UTC) + skew)
+    hub, _web = compose(read_config(write_config(tmp_path / "config")), tmp_path / "data", simulator=simulator)
+    await hub.start()
+    try:
+        for _ in range(100):
+            link = hub.integrations["zigbee_se"]
+            if link.session is not None and hub.state.events:
+                break
+            await asyncio.sleep(0.05)
+        offset = link.session.clock_offset
+        assert abs(offset - skew) < timedelta(seconds=2)
+        # The event starts "in 2 minutes" by the meter's clock, which is 7 minutes ahead.
+        (event,) = [e.event for e in hub.state.events.values()]
+        assert abs(event.start - (datetime.now(UTC) + skew + timedelta(minutes=2))) < timedelta(seconds=5)
+    finally:
+        await hub.stop()
+
+
+async def test_restart_during_an_outage_resumes_when_the_meter_returns(tmp_path):
+    async with running_appliance(tmp_path) as app:
+        await app.online()
+        await app.simulator.han.stop()
+        await app.wait_until(lambda: app.hub.state.meters["main"].link.value == "offline", what="offline")
+        await app.simulator.han.start()
+        await app.online()

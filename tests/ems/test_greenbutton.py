@@ -1,0 +1,349 @@
+"""Green Button parsing: ESPI XML and utility CSV to IntervalReadings, and bad files rejected."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ems.greenbutton import GreenButtonError, espi_xml, parse, parse_csv, parse_espi
+from ems.model import IntervalReading
+
+DATA = Path(__file__).parent / "data"
+LA = "America/Los_Angeles"
+JULY_1_0700Z = 1751353200  # 2025-07-01 07:00 UTC (midnight in Los Angeles)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def read_csv(text: str, timezone: str = LA) -> tuple[IntervalReading, ...]:
+    return parse_csv(io.BytesIO(textwrap.dedent(text).encode()), "main", timezone).readings
+
+
+def espi(reading_types: str, blocks: str) -> bytes:
+    """A minimal feed: one MeterReading per ReadingType (rt1, rt2, ...), blocks linked by href."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">\n'
+        f"{reading_types}\n{blocks}\n</feed>\n"
+    ).encode()
+
+
+def reading_type(number: int, *, uom: int = 72, power: int = 0, flow: int = 1, length: int = 900) -> str:
+    return (
+        f'<entry><link rel="self" href="/r/UsagePoint/1/MeterReading/{number}"/>'
+        f'<link rel="related" href="/r/ReadingType/{number}"/><content><espi:MeterReading/></content></entry>\n'
+        f'<entry><link rel="self" href="/r/ReadingType/{number}"/><content><espi:ReadingType>'
+        f"<espi:accumulationBehaviour>4</espi:accumulationBehaviour><espi:flowDirection>{flow}</espi:flowDirection>"
+        f"<espi:intervalLength>{length}</espi:intervalLength><espi:powerOfTenMultiplier>{power}</espi:powerOfTenMultiplier>"
+        f"<espi:uom>{uom}</espi:uom></espi:ReadingType></content></entry>"
+    )
+
+
+def block(number: int, *values: int | str, start: int = JULY_1_0700Z, length: int = 900) -> str:
+    readings = "\n".join(
+        f"<espi:IntervalReading><espi:timePeriod><espi:duration>{length}</espi:duration>"
+        f"<espi:start>{start + i * length}</espi:start></espi:timePeriod>"
+        f"<espi:value>{value}</espi:value></espi:IntervalReading>"
+        for i, value in enumerate(values)
+    )
+    return (
+        f'<entry><link rel="self" href="/r/UsagePoint/1/MeterReading/{number}/IntervalBlock/1"/>'
+        f"<content><espi:IntervalBlock>\n{readings}\n</espi:IntervalBlock></content></entry>"
+    )
+
+
+def read_espi(document: bytes) -> tuple[IntervalReading, ...]:
+    return parse_espi(io.BytesIO(document), "main").readings
+
+
+# --- ESPI XML -----------------------------------------------------------------------------
+
+
+def test_espi_sample_merges_directions_and_skips_gas() -> None:
+    with (DATA / "espi_two_directions.xml").open("rb") as stream:
+        data = parse(stream, "main", LA)
+
+    assert data.kind == "ESPI XML"
+    # Delivered in Wh (multiplier 0); received in mWh (multiplier -3), times from the block.
+    assert [(r.start, r.duration_s, r.consumed_kwh, r.generated_kwh) for r in data.readings] == [
+        (utc(2025, 7, 1, 7), 3600, 1.25, 0.0),
+        (utc(2025, 7, 1, 8), 3600, 0.8, 0.35),
+        (utc(2025, 7, 1, 9), 3600, 0.0, 1.2),
+        (utc(2025, 7, 1, 10), 3600, 2.1, 0.0),
+    ]
+    assert all(r.meter_id == "main" for r in data.readings)
+    assert len(data.skipped) == 1 and "uom 169 (therms)" in data.skipped[0]
+
+
+@pytest.mark.parametrize(
+    ("power", "value", "kwh"),
+    [(0, 1250, 1.25), (3, 2, 2.0), (-3, 1_250_000, 1.25), (-1, 12_345, 1.2345), (1, 7, 0.07)],
+)
+def test_espi_value_scaled_by_power_of_ten_in_wh(power: int, value: int, kwh: float) -> None:
+    readings = read_espi(espi(reading_type(1, power=power), block(1, value)))
+
+    assert readings[0].consumed_kwh == kwh
+
+
+def test_espi_net_flow_splits_by_sign() -> None:
+    readings = read_espi(espi(reading_type(1, flow=4), block(1, 500, -300)))
+
+    assert [(r.consumed_kwh, r.generated_kwh) for r in readings] == [(0.5, 0.0), (0.0, 0.3)]
+
+
+def test_espi_keeps_the_finest_interval_length() -> None:
+    """A file with 15-minute and hourly energy for the same meter must not count it twice."""
+    document = espi(
+        reading_type(1) + reading_type(2, length=3600),
+        block(1, 100, 200, 300, 400) + block(2, 1000, length=3600),
+    )
+    data = parse_espi(io.BytesIO(document), "main")
+
+    assert [r.duration_s for r in data.readings] == [900] * 4
+    assert "3600 s" in data.skipped[0]
+
+
+def test_espi_repeated_block_is_kept_once() -> None:
+    readings = read_espi(espi(reading_type(1), block(1, 100, 200) + block(1, 100, 200)))
+
+    assert [r.consumed_kwh for r in readings] == [0.1, 0.2]
+
+
+def test_espi_only_non_energy_readings_is_rejected() -> None:
+    with pytest.raises(GreenButtonError, match=r"no electricity energy readings.*uom 38 \(W"):
+        read_espi(espi(reading_type(1, uom=38), block(1, 5)))
+
+
+def test_espi_bad_value_names_line_and_element() -> None:
+    document = espi(reading_type(1), block(1, 100, "12x"))
+    line = next(n for n, text in enumerate(document.decode().splitlines(), 1) if "12x" in text)
+
+    with pytest.raises(GreenButtonError) as caught:
+        read_espi(document)
+
+    assert caught.value.where == f"line {line} (IntervalReading #2 in IntervalBlock #1)"
+    assert "<value> is '12x', expected a whole number" in str(caught.value)
+
+
+def test_espi_truncated_file_is_rejected_with_its_line() -> None:
+    document = (DATA / "espi_two_directions.xml").read_bytes()
+    cut = document[: len(document) * 2 // 3]
+
+    with pytest.raises(GreenButtonError, match=r"^line \d+, column \d+: the XML is malformed or ends early"):
+        read_espi(cut)
+
+
+def test_espi_conflicting_values_for_one_interval_are_rejected() -> None:
+    document = espi(reading_type(1), block(1, 100) + block(1, 999))
+
+    with pytest.raises(GreenButtonError, match=r"0\.999 kWh consumed .* but line \d+ gave 0\.1 kWh"):
+        read_espi(document)
+
+
+def test_espi_overlapping_intervals_are_rejected() -> None:
+    document = espi(reading_type(1), block(1, 100, 200) + block(1, 50, start=JULY_1_0700Z + 600))
+
+    with pytest.raises(GreenButtonError, match="overlaps the one on line"):
+        read_espi(document)
+
+
+def test_espi_entity_declarations_are_refused() -> None:
+    document = b'<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY a "aaaa">]><feed>&a;</feed>'
+
+    with pytest.raises(GreenButtonError, match="declares an entity"):
+        read_espi(document)
+
+
+def test_not_a_green_button_file() -> None:
+    with pytest.raises(GreenButtonError, match="no IntervalBlock found"):
+        read_espi(b"<html><body>Sign in</body></html>")
+
+
+@st.composite
+def interval_series(draw: st.DrawFn) -> list[IntervalReading]:
+    """Non-overlapping intervals with whole-Wh energy in both directions."""
+    start = JULY_1_0700Z + draw(st.integers(-10**8, 10**8)) * 60
+    readings = []
+    for _ in range(draw(st.integers(1, 40))):
+        start += draw(st.sampled_from([0, 0, 0, 900, 86400]))
+        duration_s = draw(st.sampled_from([300, 900, 3600]))
+        consumed_wh, generated_wh = draw(st.integers(0, 10**7)), draw(st.integers(0, 10**5))
+        readings.append(
+            IntervalReading(
+                "main", datetime.fromtimestamp(start, UTC), duration_s, consumed_wh / 1000, generated_wh / 1000
+            )
+        )
+        start += duration_s
+    return readings
+
+
+@given(readings=interval_series(), power=st.sampled_from([0, -3]))
+def test_espi_round_trip(readings: list[IntervalReading], power: int) -> None:
+    document = espi_xml(readings, power_of_ten=power).encode()
+
+    assert read_espi(document) == tuple(readings)
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+
+def test_csv_sample_autumn_hour_repeats_and_directions_merge() -> None:
+    with (DATA / "pge_style_solar_autumn.csv").open("rb") as stream:
+        data = parse(stream, "main", LA)
+
+    assert data.kind == "CSV"
+    # 01:00 appears twice on 2024-11-03: first PDT (08:00Z), then PST (09:00Z).
+    assert [(r.start, r.duration_s, r.consumed_kwh, r.generated_kwh) for r in data.readings] == [
+        (utc(2024, 11, 3, 6), 3600, 0.42, 0.0),
+        (utc(2024, 11, 3, 7), 3600, 0.38, 0.0),
+        (utc(2024, 11, 3, 8), 3600, 0.35, 0.0),
+        (utc(2024, 11, 3, 9), 3600, 0.33, 0.0),
+        (utc(2024, 11, 3, 10), 3600, 0.31, 0.0),
+        (utc(2024, 11, 3, 19), 3600, 0.05, 1.85),
+        (utc(2024, 11, 3, 20), 3600, 0.0, 2.10),
+    ]
+
+
+def test_csv_usage_units_cost_with_inclusive_end_minute() -> None:
+    readings = read_csv(
+        """\
+        Name,SAMPLE
+        Address,"SAMPLE"
+        Account Number,SAMPLE
+        Service,SAMPLE
+
+        TYPE,DATE,START TIME,END TIME,USAGE,UNITS,COST,NOTES
+        Electric usage,2025-01-15,00:00,00:14,0.12,kWh,$0.04,
+        Electric usage,2025-01-15,00:15,00:29,250,Wh,$0.08,
+        Electric usage,2025-01-15,00:30,00:44,-0.30,kWh,-$0.10,
+        Electric usage,2025-01-15,00:45,00:59,,kWh,,
+        """
+    )
+
+    assert [(r.start, r.duration_s, r.consumed_kwh, r.generated_kwh) for r in readings] == [
+        (utc(2025, 1, 15, 8, 0), 900, 0.12, 0.0),
+        (utc(2025, 1, 15, 8, 15), 900, 0.25, 0.0),
+        (utc(2025, 1, 15, 8, 30), 900, 0.0, 0.3),
+    ]
+
+
+def test_csv_autumn_quarter_hours_repeat_without_collision() -> None:
+    rows = [f"Electric usage,2024-11-03,01:{m:02d},01:{m + 14:02d},0.1{i}," for i, m in enumerate([0, 15, 30, 45] * 2)]
+    readings = read_csv("TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES\n" + "\n".join(rows))
+
+    starts = [r.start for r in readings]
+    assert starts == [utc(2024, 11, 3, 8) + timedelta(minutes=15 * i) for i in range(8)]
+    assert [r.consumed_kwh for r in readings] == [0.10, 0.11, 0.12, 0.13, 0.14, 0.15, 0.16, 0.17]
+
+
+def test_csv_autumn_hour_a_third_time_is_rejected() -> None:
+    rows = "\n".join(["Electric usage,2024-11-03,01:00,01:59,0.1,"] * 3)
+
+    with pytest.raises(GreenButtonError, match=r"^line 4: 2024-11-03 01:00 appears a third time"):
+        read_csv("TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES\n" + rows)
+
+
+def test_csv_spring_gap_is_not_invented() -> None:
+    readings = read_csv(
+        """\
+        TYPE,DATE,START TIME,END TIME,IMPORT (kWh),EXPORT (kWh),NOTES
+        Electric usage,2025-03-09,01:00,01:59,0.40,0.00,
+        Electric usage,2025-03-09,02:00,02:59,0.00,0.00,
+        Electric usage,2025-03-09,03:00,03:59,0.50,0.00,
+        """
+    )
+
+    # 01:00 PST is 09:00Z and 03:00 PDT is 10:00Z: one real hour apart, nothing between.
+    assert [(r.start, r.consumed_kwh) for r in readings] == [(utc(2025, 3, 9, 9), 0.4), (utc(2025, 3, 9, 10), 0.5)]
+
+
+def test_csv_energy_in_the_spring_gap_is_rejected() -> None:
+    with pytest.raises(GreenButtonError, match=r"^line 3: this local time does not exist in America/Los_Angeles"):
+        read_csv(
+            """\
+            TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES
+            Electric usage,2025-03-09,01:00,01:59,0.40,
+            Electric usage,2025-03-09,02:00,02:59,0.30,
+            """
+        )
+
+
+def test_csv_daily_rows_follow_local_midnights() -> None:
+    readings = read_csv(
+        """\
+        TYPE,DATE,USAGE,UNITS,COST,NOTES
+        Electric usage,2025-03-08,12.5,kWh,$3.10,
+        Electric usage,2025-03-09,11.0,kWh,$2.80,
+        """
+    )
+
+    assert [(r.start, r.duration_s) for r in readings] == [(utc(2025, 3, 8, 8), 86400), (utc(2025, 3, 9, 8), 23 * 3600)]
+
+
+def test_csv_with_offsets_in_the_times_and_gas_rows() -> None:
+    readings = read_csv(
+        """\
+        Name,Address,Account Number,Service,Type,Date,Start Time,End Time,Usage,Units,Costs,Weather
+        U,A,1,E,electric,2024-11-03,2024-11-03 01:00:00-04:00,2024-11-03 01:00:00-05:00,1.0,kWh,$0.12,45
+        U,A,1,E,electric,2024-11-03,2024-11-03 01:00:00-05:00,2024-11-03 02:00:00-05:00,2.0,kWh,$0.24,45
+        U,A,1,G,natural gas,2024-11-03,2024-11-03 00:00:00-04:00,2024-11-04 00:00:00-05:00,1.2,therms,$2.00,45
+        """,
+        timezone="America/New_York",
+    )
+
+    assert [(r.start, r.duration_s, r.consumed_kwh) for r in readings] == [
+        (utc(2024, 11, 3, 5), 3600, 1.0),
+        (utc(2024, 11, 3, 6), 3600, 2.0),
+    ]
+
+
+def test_csv_us_dates_12_hour_clock_and_duration_column() -> None:
+    readings = read_csv(
+        """\
+        Meter Number,Date,Start Time,Duration,Consumption,Generation,Net
+        12345,1/15/2025,12:00 AM,15,0.2,0.0,0.2
+        12345,1/15/2025,12:15 AM,15,0.0,0.4,-0.4
+        12345,1/15/2025,1:30 PM,15,"1,000.5",0.0,"1,000.5"
+        """
+    )
+
+    assert [(r.start, r.consumed_kwh, r.generated_kwh) for r in readings] == [
+        (utc(2025, 1, 15, 8, 0), 0.2, 0.0),
+        (utc(2025, 1, 15, 8, 15), 0.0, 0.4),
+        (utc(2025, 1, 15, 21, 30), 1000.5, 0.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("Electric usage,2025-01-15,00:00,00:14,abc,kWh,,", r"^line 3: USAGE is 'abc', expected a number"),
+        ("Electric usage,2025-01-15,00:00", r"^line 3: 3 columns, but the header on line 2 has 8; is the file cut short\?"),
+        ("Electric usage,15 Jan,00:00,00:14,0.1,kWh,,", r"^line 3: the date is '15 Jan', expected YYYY-MM-DD"),
+        ("Electric usage,2025-01-15,noon,00:14,0.1,kWh,,", r"^line 3: START TIME is 'noon', expected HH:MM"),
+        ("Electric usage,2025-01-15,00:00,00:14,0.1,kW,,", None),
+    ],
+)
+def test_csv_bad_row_names_its_line(row: str, message: str | None) -> None:
+    text = f"Name,SAMPLE\nTYPE,DATE,START TIME,END TIME,USAGE,UNITS,COST,NOTES\n{row}\n"
+
+    with pytest.raises(GreenButtonError, match=message or r"^line 2: no electricity intervals .*'kW' \(not electric energy\)"):
+        read_csv(text)
+
+
+def test_csv_without_header_is_rejected() -> None:
+    with pytest.raises(GreenButtonError, match="no header row found"):
+        read_csv("Name,SAMPLE\nAccount Number,1\n2025-01-15,0.1\n")
+
+
+def test_csv_header_with_unknown_energy_unit_is_rejected() -> None:
+    with pytest.raises(GreenButtonError, match=r"^line 1: column 'USAGE \(kW\)': unit 'KW' is not kWh"):
+        read_csv("TYPE,DATE,START TIME,END TIME,USAGE (kW)\n")
