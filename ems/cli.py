@@ -4,6 +4,7 @@
     ems demo                    run the appliance against the simulated meter (dashboard on :8080)
     ems check-config -c DIR     validate a configuration, naming file, line and key path
     ems simulate-meter          run the simulated meter alone, for a separately started appliance
+    ems import FILE             load interval history from a Green Button file (ESPI XML or CSV)
 """
 
 from __future__ import annotations
@@ -194,6 +195,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration folder")
     check.add_argument("-c", "--config", default=default_config, help="configuration folder")
 
+    from ems.importer import add_import_command
+
+    add_import_command(sub)
+
     sim = sub.add_parser("simulate-meter", help="run the simulated meter alone")
     sim.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
     sim.add_argument("--port", type=int, default=8811, help="TCP port the virtual radio connects to")
@@ -207,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return _check_config(args)
+        if args.command == "import":
+            from ems.importer import run_import_command
+
+            return asyncio.run(run_import_command(args, read_config))
         runner = {"run": _run, "demo": _demo, "simulate-meter": _simulate_meter}[args.command]
         return asyncio.run(runner(args))
     except ConfigError as err:

@@ -4,7 +4,7 @@ Every problem is reported at once, each naming the file, the line, the key path,
 expected and what was found, so a person can fix the file in one go. A configuration with any
 problem never starts the appliance.
 
-The core owns the ``site``, ``web`` and ``store`` sections of ``ems.yaml``; each integration
+The core owns the ``site``, ``web``, ``store`` and ``tariff`` sections of ``ems.yaml``; each integration
 hands in the schema of its own section (the composition root collects them).
 """
 
@@ -171,6 +171,18 @@ STORE_SCHEMA = vol.Schema(
     }
 )
 
+TARIFF_SCHEMA = vol.Schema(
+    {
+        vol.Optional("plan", default=None): vol.Any(None, vol.All(str, vol.Length(min=1))),
+        vol.Optional("rates_file", default="rates.yaml"): vol.All(str, vol.Length(min=1)),
+        vol.Optional("climate_zone", default=None): vol.Any(None, vol.Coerce(str)),
+        vol.Optional("warning_threshold_cost", default=None): vol.Any(
+            None, vol.All(vol.Coerce(float), vol.Range(min=0, msg="expected an amount >= 0"))
+        ),
+        vol.Optional("use_meter_prices", default=False): bool,
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
@@ -193,6 +205,58 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TariffConfig:
+    """The customer's rate: the active plan of a rates file (a utility's rate sheet).
+
+    ``rates`` is the loaded file (an ``ems.tariff.RatesFile``), None when the file is absent
+    and no plan is named. ``use_meter_prices``: a price the meter publishes replaces the rate
+    sheet's energy price for its time span.
+    """
+
+    plan: str | None
+    rates_file: Path
+    climate_zone: str | None
+    warning_threshold_cost: float | None
+    use_meter_prices: bool = False
+    rates: Any = None
+
+    @property
+    def active_plan(self) -> Any:
+        """The active ``ems.tariff.RatePlan``, or None when no plan is configured."""
+        if self.rates is None or self.plan is None:
+            return None
+        return self.rates.plans[self.plan]
+
+
+def _load_tariff(config_dir: Path, main: LoadedYaml, raw: dict[str, Any]) -> TariffConfig:
+    """Load the rates file the tariff section names; problems name the file and line."""
+    from ems.tariff import load_rates  # ems.tariff builds on this module
+
+    rates_file = Path(raw["rates_file"])
+    if not rates_file.is_absolute():
+        rates_file = config_dir / rates_file
+    rates = None
+    if rates_file.is_file():
+        check = (raw["plan"],) if raw["plan"] else ()
+        rates = load_rates(rates_file, raw["climate_zone"], check)
+    if raw["plan"] is not None:
+        line = main.line_of(("tariff", "plan"))
+        if rates is None:
+            raise ConfigError([f"{main.path}:{line}: tariff.rates_file: {rates_file} is missing"])
+        if raw["plan"] not in rates.plans:
+            known = ", ".join(sorted(rates.plans))
+            raise ConfigError([f"{main.path}:{line}: tariff.plan: no plan {raw['plan']!r} in {rates_file} (plans: {known})"])
+    return TariffConfig(
+        plan=raw["plan"],
+        rates_file=rates_file,
+        climate_zone=raw["climate_zone"],
+        warning_threshold_cost=raw["warning_threshold_cost"],
+        use_meter_prices=raw["use_meter_prices"],
+        rates=rates,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class AppConfig:
     """The whole validated configuration: core sections plus each integration's own."""
 
@@ -201,6 +265,7 @@ class AppConfig:
     web: WebConfig
     store: StoreConfig
     sections: Mapping[str, Any] = field(default_factory=dict)
+    tariff: TariffConfig | None = None
 
 
 def load_config(config_dir: Path, sections: Mapping[str, vol.Schema] | None = None) -> AppConfig:
@@ -218,7 +283,12 @@ def load_config(config_dir: Path, sections: Mapping[str, vol.Schema] | None = No
     loaded = load_yaml(main)
     if not isinstance(loaded.data, dict):
         raise ConfigError([f"{main}:1: (top level): expected a mapping of sections, found {_describe(loaded.data)}"])
-    section_schemas: dict[str, vol.Schema] = {"site": SITE_SCHEMA, "web": WEB_SCHEMA, "store": STORE_SCHEMA}
+    section_schemas: dict[str, vol.Schema] = {
+        "site": SITE_SCHEMA,
+        "web": WEB_SCHEMA,
+        "store": STORE_SCHEMA,
+        "tariff": TARIFF_SCHEMA,
+    }
     section_schemas.update(sections or {})
     problems: list[str] = []
     validated: dict[str, Any] = {}
@@ -237,12 +307,14 @@ def load_config(config_dir: Path, sections: Mapping[str, vol.Schema] | None = No
             problems.extend(describe_invalid(loaded, err, (key,)))
     if problems:
         raise ConfigError(problems)
+    tariff = _load_tariff(config_dir, loaded, validated.pop("tariff"))
     return AppConfig(
         config_dir=config_dir,
         site=SiteConfig(**validated.pop("site")),
         web=WebConfig(**validated.pop("web")),
         store=StoreConfig(**validated.pop("store")),
         sections={k: v for k, v in validated.items()},
+        tariff=tariff,
     )
 
 

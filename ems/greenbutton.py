@@ -216,8 +216,14 @@ class _Entry:
 
 
 def _href_path(href: str) -> str:
-    """Compare links by path: a feed may spell one resource absolute here, relative there."""
-    return urlsplit(href.strip()).path.rstrip("/")
+    """A link reduced to what names the resource: from its UsagePoint or ReadingType on.
+
+    Feeds spell one resource absolute here and relative there, or under Subscription/N in
+    one link and RetailCustomer/N in another.
+    """
+    path = urlsplit(href.strip()).path.rstrip("/")
+    at = max(path.rfind("/UsagePoint/"), path.rfind("/ReadingType/"))
+    return path[at:] if at >= 0 else path
 
 
 def _collection_owner(href: str, collection: str) -> str | None:

@@ -55,7 +55,7 @@ async def import_file(
     """Parse ``path`` (ESPI XML or CSV, local times in ``timezone``) and store its intervals.
 
     Raises GreenButtonError (naming the line or element) for a bad file, OSError if it cannot
-    be read; in both cases nothing is written.
+    be read, ZoneInfoNotFoundError for an unknown zone; in all three nothing is written.
     """
     started = time.perf_counter()
     zoneinfo.ZoneInfo(timezone)  # an unknown zone fails here, before any work

@@ -11,11 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -24,6 +20,7 @@ _LOGGER = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DB_FILE = "ems.db"
 BUSY_TIMEOUT_MS = 10_000
+HEAD_REVISION = "0002"  # the newest file in migrations/versions (a test keeps them equal)
 
 
 def database_url(url: str | None, data_dir: Path) -> URL:
@@ -86,8 +83,10 @@ async def set_sqlite_synchronous(conn: AsyncConnection, level: str) -> None:
     await cursor.close()
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> Any:
     """Alembic's configuration built in code (no alembic.ini at runtime)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -97,16 +96,35 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """The schema revision recorded in the database, read without loading Alembic."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _upgrade_if_needed(connection: Connection, revision: str) -> tuple[str | None, str | None]:
-    config = alembic_config(connection)
+    """Bring the schema to ``revision``, loading Alembic only when there is work for it.
+
+    A database already at head costs one query. An empty one at head is created from the
+    models and stamped (Alembic's documented "create_all, then stamp head"; a test checks
+    that this gives the same schema as running every migration). Alembic itself, some
+    11 MB of memory, is imported only to upgrade an older database or to reach another revision.
+    """
     before = current_revision(connection)
-    target = ScriptDirectory.from_config(config).get_current_head() if revision == "head" else revision
+    target = HEAD_REVISION if revision == "head" else revision
     if before == target:
         return before, before
-    command.upgrade(config, revision)
+    if before is None and target == HEAD_REVISION and not inspect(connection).get_table_names():
+        from ems.store.tables import Base
+
+        Base.metadata.create_all(connection)
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                                "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+        connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": target})
+        return before, target
+    from alembic import command
+
+    command.upgrade(alembic_config(connection), revision)
     return before, current_revision(connection)
 
 

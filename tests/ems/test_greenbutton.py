@@ -36,7 +36,9 @@ def espi(reading_types: str, blocks: str) -> bytes:
     ).encode()
 
 
-def reading_type(number: int, *, uom: int = 72, power: int = 0, flow: int = 1, length: int = 900) -> str:
+def reading_type(
+    number: int, *, uom: int = 72, power: int = 0, flow: int = 1, length: int = 900
+) -> str:
     return (
         f'<entry><link rel="self" href="/r/UsagePoint/1/MeterReading/{number}"/>'
         f'<link rel="related" href="/r/ReadingType/{number}"/><content><espi:MeterReading/></content></entry>\n'
@@ -111,6 +113,20 @@ def test_espi_keeps_the_finest_interval_length() -> None:
     assert "3600 s" in data.skipped[0]
 
 
+def test_espi_links_match_across_spellings_of_the_same_resource() -> None:
+    """One feed may name a MeterReading under Subscription/N and its blocks under RetailCustomer/N."""
+    types = reading_type(1) + reading_type(2, flow=19)
+    types = types.replace(
+        '"/r/UsagePoint', '"https://u.example/espi/1_1/resource/Subscription/5/UsagePoint'
+    )
+    blocks = block(1, 100) + block(2, 40)
+    blocks = blocks.replace('"/r/UsagePoint', '"/espi/1_1/resource/RetailCustomer/9/UsagePoint')
+
+    readings = read_espi(espi(types, blocks))
+
+    assert [(r.consumed_kwh, r.generated_kwh) for r in readings] == [(0.1, 0.04)]
+
+
 def test_espi_repeated_block_is_kept_once() -> None:
     readings = read_espi(espi(reading_type(1), block(1, 100, 200) + block(1, 100, 200)))
 
@@ -137,14 +153,18 @@ def test_espi_truncated_file_is_rejected_with_its_line() -> None:
     document = (DATA / "espi_two_directions.xml").read_bytes()
     cut = document[: len(document) * 2 // 3]
 
-    with pytest.raises(GreenButtonError, match=r"^line \d+, column \d+: the XML is malformed or ends early"):
+    with pytest.raises(
+        GreenButtonError, match=r"^line \d+, column \d+: the XML is malformed or ends early"
+    ):
         read_espi(cut)
 
 
 def test_espi_conflicting_values_for_one_interval_are_rejected() -> None:
     document = espi(reading_type(1), block(1, 100) + block(1, 999))
 
-    with pytest.raises(GreenButtonError, match=r"0\.999 kWh consumed .* but line \d+ gave 0\.1 kWh"):
+    with pytest.raises(
+        GreenButtonError, match=r"0\.999 kWh consumed .* but line \d+ gave 0\.1 kWh"
+    ):
         read_espi(document)
 
 
@@ -170,7 +190,7 @@ def test_not_a_green_button_file() -> None:
 @st.composite
 def interval_series(draw: st.DrawFn) -> list[IntervalReading]:
     """Non-overlapping intervals with whole-Wh energy in both directions."""
-    start = JULY_1_0700Z + draw(st.integers(-10**8, 10**8)) * 60
+    start = JULY_1_0700Z + draw(st.integers(-(10**8), 10**8)) * 60
     readings = []
     for _ in range(draw(st.integers(1, 40))):
         start += draw(st.sampled_from([0, 0, 0, 900, 86400]))
@@ -178,7 +198,11 @@ def interval_series(draw: st.DrawFn) -> list[IntervalReading]:
         consumed_wh, generated_wh = draw(st.integers(0, 10**7)), draw(st.integers(0, 10**5))
         readings.append(
             IntervalReading(
-                "main", datetime.fromtimestamp(start, UTC), duration_s, consumed_wh / 1000, generated_wh / 1000
+                "main",
+                datetime.fromtimestamp(start, UTC),
+                duration_s,
+                consumed_wh / 1000,
+                generated_wh / 1000,
             )
         )
         start += duration_s
@@ -236,7 +260,10 @@ def test_csv_usage_units_cost_with_inclusive_end_minute() -> None:
 
 
 def test_csv_autumn_quarter_hours_repeat_without_collision() -> None:
-    rows = [f"Electric usage,2024-11-03,01:{m:02d},01:{m + 14:02d},0.1{i}," for i, m in enumerate([0, 15, 30, 45] * 2)]
+    rows = [
+        f"Electric usage,2024-11-03,01:{m:02d},01:{m + 14:02d},0.1{i},"
+        for i, m in enumerate([0, 15, 30, 45] * 2)
+    ]
     readings = read_csv("TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES\n" + "\n".join(rows))
 
     starts = [r.start for r in readings]
@@ -262,11 +289,16 @@ def test_csv_spring_gap_is_not_invented() -> None:
     )
 
     # 01:00 PST is 09:00Z and 03:00 PDT is 10:00Z: one real hour apart, nothing between.
-    assert [(r.start, r.consumed_kwh) for r in readings] == [(utc(2025, 3, 9, 9), 0.4), (utc(2025, 3, 9, 10), 0.5)]
+    assert [(r.start, r.consumed_kwh) for r in readings] == [
+        (utc(2025, 3, 9, 9), 0.4),
+        (utc(2025, 3, 9, 10), 0.5),
+    ]
 
 
 def test_csv_energy_in_the_spring_gap_is_rejected() -> None:
-    with pytest.raises(GreenButtonError, match=r"^line 3: this local time does not exist in America/Los_Angeles"):
+    with pytest.raises(
+        GreenButtonError, match=r"^line 3: this local time does not exist in America/Los_Angeles"
+    ):
         read_csv(
             """\
             TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES
@@ -285,7 +317,10 @@ def test_csv_daily_rows_follow_local_midnights() -> None:
         """
     )
 
-    assert [(r.start, r.duration_s) for r in readings] == [(utc(2025, 3, 8, 8), 86400), (utc(2025, 3, 9, 8), 23 * 3600)]
+    assert [(r.start, r.duration_s) for r in readings] == [
+        (utc(2025, 3, 8, 8), 86400),
+        (utc(2025, 3, 9, 8), 23 * 3600),
+    ]
 
 
 def test_csv_with_offsets_in_the_times_and_gas_rows() -> None:
@@ -325,17 +360,32 @@ def test_csv_us_dates_12_hour_clock_and_duration_column() -> None:
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ("Electric usage,2025-01-15,00:00,00:14,abc,kWh,,", r"^line 3: USAGE is 'abc', expected a number"),
-        ("Electric usage,2025-01-15,00:00", r"^line 3: 3 columns, but the header on line 2 has 8; is the file cut short\?"),
-        ("Electric usage,15 Jan,00:00,00:14,0.1,kWh,,", r"^line 3: the date is '15 Jan', expected YYYY-MM-DD"),
-        ("Electric usage,2025-01-15,noon,00:14,0.1,kWh,,", r"^line 3: START TIME is 'noon', expected HH:MM"),
+        (
+            "Electric usage,2025-01-15,00:00,00:14,abc,kWh,,",
+            r"^line 3: USAGE is 'abc', expected a number",
+        ),
+        (
+            "Electric usage,2025-01-15,00:00",
+            r"^line 3: 3 columns, but the header on line 2 has 8; is the file cut short\?",
+        ),
+        (
+            "Electric usage,15 Jan,00:00,00:14,0.1,kWh,,",
+            r"^line 3: the date is '15 Jan', expected YYYY-MM-DD",
+        ),
+        (
+            "Electric usage,2025-01-15,noon,00:14,0.1,kWh,,",
+            r"^line 3: START TIME is 'noon', expected HH:MM",
+        ),
         ("Electric usage,2025-01-15,00:00,00:14,0.1,kW,,", None),
     ],
 )
 def test_csv_bad_row_names_its_line(row: str, message: str | None) -> None:
     text = f"Name,SAMPLE\nTYPE,DATE,START TIME,END TIME,USAGE,UNITS,COST,NOTES\n{row}\n"
 
-    with pytest.raises(GreenButtonError, match=message or r"^line 2: no electricity intervals .*'kW' \(not electric energy\)"):
+    with pytest.raises(
+        GreenButtonError,
+        match=message or r"^line 2: no electricity intervals .*'kW' \(not electric energy\)",
+    ):
         read_csv(text)
 
 
@@ -345,5 +395,7 @@ def test_csv_without_header_is_rejected() -> None:
 
 
 def test_csv_header_with_unknown_energy_unit_is_rejected() -> None:
-    with pytest.raises(GreenButtonError, match=r"^line 1: column 'USAGE \(kW\)': unit 'KW' is not kWh"):
+    with pytest.raises(
+        GreenButtonError, match=r"^line 1: column 'USAGE \(kW\)': unit 'KW' is not kWh"
+    ):
         read_csv("TYPE,DATE,START TIME,END TIME,USAGE (kW)\n")

@@ -25,7 +25,10 @@ EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(StoreConfig(url=None, message_retention_hours=24.0, reading_retention_days=10_000), tmp_path / "data")
+    store = Store(
+        StoreConfig(url=None, message_retention_hours=24.0, reading_retention_days=10_000),
+        tmp_path / "data",
+    )
     await store.open()
     yield store
     await store.close()
@@ -34,7 +37,9 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 def year_of_quarter_hours(days: int) -> list[IntervalReading]:
     start = datetime(2025, 1, 1, 8, tzinfo=UTC)
     return [
-        IntervalReading("main", start + timedelta(minutes=15 * i), 900, (i % 9) / 1000, (i % 4) / 1000)
+        IntervalReading(
+            "main", start + timedelta(minutes=15 * i), 900, (i % 9) / 1000, (i % 4) / 1000
+        )
         for i in range(days * 96)
     ]
 
@@ -47,7 +52,12 @@ async def test_import_stores_both_directions(store: Store) -> None:
     assert result.last_end == datetime(2025, 7, 1, 11, tzinfo=UTC)
     assert "therms" in result.skipped[0]
     stored = await store.intervals("main", *EVER)
-    assert [(r.consumed_kwh, r.generated_kwh) for r in stored] == [(1.25, 0.0), (0.8, 0.35), (0.0, 1.2), (2.1, 0.0)]
+    assert [(r.consumed_kwh, r.generated_kwh) for r in stored] == [
+        (1.25, 0.0),
+        (0.8, 0.35),
+        (0.0, 1.2),
+        (2.1, 0.0),
+    ]
 
 
 async def test_reimport_adds_nothing(store: Store) -> None:
@@ -77,7 +87,9 @@ async def test_truncated_file_stores_nothing(store: Store, tmp_path: Path) -> No
     cut = tmp_path / "cut.xml"
     cut.write_bytes(whole[: len(whole) - 500])
 
-    with pytest.raises(GreenButtonError, match=r"^line \d+, column \d+: the XML is malformed or ends early"):
+    with pytest.raises(
+        GreenButtonError, match=r"^line \d+, column \d+: the XML is malformed or ends early"
+    ):
         await import_file(cut, store, "main", "UTC")
 
     assert await store.intervals("main", *EVER) == []
@@ -114,7 +126,9 @@ def command_args(tmp_path: Path, file: Path, *extra: str) -> argparse.Namespace:
     (config_dir / "ems.yaml").write_text("site:\n  timezone: America/Los_Angeles\n")
     parser = argparse.ArgumentParser(prog="ems")
     add_import_command(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["import", str(file), "-c", str(config_dir), "--data-dir", str(tmp_path / "data"), *extra])
+    return parser.parse_args(
+        ["import", str(file), "-c", str(config_dir), "--data-dir", str(tmp_path / "data"), *extra]
+    )
 
 
 async def test_command_imports_and_prints_a_summary(tmp_path: Path) -> None:
@@ -133,7 +147,9 @@ async def test_command_imports_and_prints_a_summary(tmp_path: Path) -> None:
 
 async def test_command_rejects_a_bad_file_naming_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("TYPE,DATE,START TIME,END TIME,USAGE (kWh)\nElectric usage,2025-01-15,00:00,00:14,0.1\nElectric usage,2025-01-15,00:15,00:29,x\n")
+    bad.write_text(
+        "TYPE,DATE,START TIME,END TIME,USAGE (kWh)\nElectric usage,2025-01-15,00:00,00:14,0.1\nElectric usage,2025-01-15,00:15,00:29,x\n"
+    )
     err = io.StringIO()
 
     code = await run_import_command(command_args(tmp_path, bad, "--meter-id", "house"), stderr=err)
@@ -141,7 +157,10 @@ async def test_command_rejects_a_bad_file_naming_the_line(tmp_path: Path) -> Non
     assert code == 2
     assert f"ems import: {bad}: line 3: USAGE (kWh) is 'x', expected a number" in err.getvalue()
     assert "nothing was imported" in err.getvalue()
-    store = Store(StoreConfig(url=None, message_retention_hours=24.0, reading_retention_days=800), tmp_path / "data")
+    store = Store(
+        StoreConfig(url=None, message_retention_hours=24.0, reading_retention_days=800),
+        tmp_path / "data",
+    )
     await store.open()
     try:
         assert await store.intervals("house", *EVER) == []
@@ -153,7 +172,12 @@ async def test_command_missing_file_and_bad_zone_exit_2(tmp_path: Path) -> None:
     err = io.StringIO()
     assert await run_import_command(command_args(tmp_path, tmp_path / "none.xml"), stderr=err) == 2
     assert "cannot read" in err.getvalue()
-    assert await run_import_command(command_args(tmp_path, SAMPLE_CSV, "--timezone", "Nowhere/X"), stderr=err) == 2
+    assert (
+        await run_import_command(
+            command_args(tmp_path, SAMPLE_CSV, "--timezone", "Nowhere/X"), stderr=err
+        )
+        == 2
+    )
     assert "unknown time zone 'Nowhere/X'" in err.getvalue()
 
 
@@ -198,4 +222,7 @@ def test_summary_line() -> None:
         35_040, 35_040, 0, datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC), 1.26
     )
 
-    assert summary(result) == "Imported 35,040 intervals (35,040 new, 0 already stored) from 2025-01-01 to 2026-01-01 in 1.3 s"
+    assert (
+        summary(result)
+        == "Imported 35,040 intervals (35,040 new, 0 already stored) from 2025-01-01 to 2026-01-01 in 1.3 s"
+    )

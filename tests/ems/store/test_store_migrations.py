@@ -131,8 +131,14 @@ async def test_upgrade_from_0001_delivers_the_pending_outbox_item(
 
 
 async def test_the_models_match_the_migrations(tmp_path: Path) -> None:
+    """Running every migration gives the schema a new database is created with."""
+    from alembic import command
+
+    from ems.store.engine import alembic_config
+
     engine = create_engine(database_url(None, tmp_path))
-    await migrate(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
 
     def differences(conn: sa.Connection) -> list[Any]:
         return compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -154,6 +160,32 @@ async def test_a_database_from_a_newer_version_is_refused_with_its_name(
 
     with pytest.raises(StoreError, match=r"ems\.db: cannot migrate.*9999"):
         await open_store()
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    from ems.store.engine import HEAD_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+async def test_a_new_database_is_created_at_head_without_loading_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, sys; from pathlib import Path\n"
+        "from ems.store.engine import create_engine, database_url, migrate\n"
+        "async def main():\n"
+        f"    engine = create_engine(database_url(None, Path({str(tmp_path)!r})))\n"
+        "    await migrate(engine)\n"
+        "    await engine.dispose()\n"
+        "asyncio.run(main())\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_the_migrations_ship_inside_the_package() -> None:

@@ -1,0 +1,947 @@
+"""The cost engine: what the customer's energy cost, from interval readings as read (C6 3.2 step 7).
+
+Readings are never estimated: a gap stays a gap and is reported as missing intervals. Every
+interval is priced at once with numpy: its local day, season, day type and time-of-use period
+(by the wall-clock time at its start), its billing cycle, and the split of its energy over the
+tiers from the cycle's cumulative consumption (an interval that crosses a tier boundary is
+split in proportion). Summaries then add up any window (the last interval, today, the cycle).
+
+Everything here is pure (no I/O, no asyncio) so the web layer can run it in an executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from ems.model import (
+    IntervalReading,
+    MessageImportance,
+    MessageOrigin,
+    PriceSignal,
+    UtilityMessage,
+)
+from ems.tariff import ALL_YEAR, DAY_TYPES, MINUTES_PER_DAY, EventWindow, RatePlan, RateVersion
+
+EPOCH_DATE = date(1970, 1, 1)
+DEFAULT_INTERVAL_S = 900
+TYPICAL_DAYS = 14
+LOCAL_MESSAGE_ID_BASE = 0x7E000000  # ids of the appliance's own messages (never the utility's)
+
+
+# --- Readings as columns -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingArrays:
+    """Interval readings as numpy columns, sorted by start (epoch seconds, UTC)."""
+
+    start_s: np.ndarray  # int64
+    duration_s: np.ndarray  # int64
+    consumed_kwh: np.ndarray  # float64
+    generated_kwh: np.ndarray  # float64
+
+    @classmethod
+    def from_readings(cls, readings: Iterable[IntervalReading]) -> ReadingArrays:
+        rows = sorted(readings, key=lambda r: r.start)
+        return cls.from_columns(
+            [int(r.start.timestamp()) for r in rows],
+            [r.duration_s for r in rows],
+            [r.consumed_kwh for r in rows],
+            [r.generated_kwh for r in rows],
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        start_s: Sequence[int] | np.ndarray,
+        duration_s: Sequence[int] | np.ndarray,
+        consumed_kwh: Sequence[float] | np.ndarray,
+        generated_kwh: Sequence[float] | np.ndarray,
+    ) -> ReadingArrays:
+        start = np.asarray(start_s, dtype=np.int64)
+        order = np.argsort(start, kind="stable") if np.any(np.diff(start) < 0) else slice(None)
+        return cls(
+            start[order],
+            np.asarray(duration_s, dtype=np.int64)[order],
+            np.asarray(consumed_kwh, dtype=np.float64)[order],
+            np.asarray(generated_kwh, dtype=np.float64)[order],
+        )
+
+    def __len__(self) -> int:
+        return len(self.start_s)
+
+    def between(self, start_s: int, end_s: int) -> ReadingArrays:
+        """The readings that start in [start_s, end_s)."""
+        i0, i1 = np.searchsorted(self.start_s, [start_s, end_s], side="left")
+        return ReadingArrays(
+            self.start_s[i0:i1], self.duration_s[i0:i1], self.consumed_kwh[i0:i1], self.generated_kwh[i0:i1]
+        )
+
+    def __add__(self, other: ReadingArrays) -> ReadingArrays:
+        return ReadingArrays.from_columns(
+            np.concatenate([self.start_s, other.start_s]),
+            np.concatenate([self.duration_s, other.duration_s]),
+            np.concatenate([self.consumed_kwh, other.consumed_kwh]),
+            np.concatenate([self.generated_kwh, other.generated_kwh]),
+        )
+
+
+# --- Local time, vectorised ------------------------------------------------------------------
+
+
+def _epoch_s(day: date, tz: ZoneInfo, minute: int = 0) -> int:
+    """Epoch seconds of a local date and minute (a minute skipped by DST: the old offset)."""
+    local = datetime.combine(day, time()) + timedelta(minutes=minute)
+    return int(local.replace(tzinfo=tz).timestamp())
+
+
+def _offset_at(tz: ZoneInfo, t: int) -> int:
+    offset = datetime.fromtimestamp(t, tz).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+@lru_cache(maxsize=128)
+def _transitions(tz_name: str, first_s: int, last_s: int) -> tuple[tuple[int, int], ...]:
+    """(from epoch second, UTC offset seconds) for every offset in force in [first_s, last_s]."""
+    tz = ZoneInfo(tz_name)
+    result = [(first_s, _offset_at(tz, first_s))]
+    t = first_s
+    while t < last_s:
+        step = min(86400, last_s - t)
+        if _offset_at(tz, t + step) != result[-1][1]:
+            lo, hi = t, t + step  # the offset changes in (lo, hi]: find the first second
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if _offset_at(tz, mid) == result[-1][1]:
+                    lo = mid
+                else:
+                    hi = mid
+            result.append((hi, _offset_at(tz, hi)))
+            t = hi
+        else:
+            t += step
+    return tuple(result)
+
+
+def utc_offsets_s(start_s: np.ndarray, tz_name: str) -> np.ndarray:
+    """The UTC offset in force at each (sorted) epoch second."""
+    offsets = np.empty(len(start_s), dtype=np.int64)
+    if len(start_s) == 0:
+        return offsets
+    transitions = _transitions(tz_name, int(start_s[0]), int(start_s[-1]))
+    cuts = np.searchsorted(start_s, [t for t, _ in transitions[1:]], side="left")
+    bounds = [0, *cuts.tolist(), len(start_s)]
+    for (_, offset), lo, hi in zip(transitions, bounds, bounds[1:], strict=False):
+        offsets[lo:hi] = offset
+    return offsets
+
+
+def local_date(at: datetime, tz: ZoneInfo) -> date:
+    return at.astimezone(tz).date()
+
+
+def _day_type(day: date, holidays: frozenset[date]) -> int:
+    if day in holidays:
+        return 2
+    return 1 if day.weekday() >= 5 else 0
+
+
+# --- Priced intervals -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RebateResult:
+    """One peak time rebate event: baseline, what was used, and the credit earned."""
+
+    start: datetime
+    end: datetime
+    baseline_kwh: float | None  # None: no typical day to compare with
+    used_kwh: float
+    complete: bool  # every minute of the event was read
+    credit: float
+
+
+@dataclass(frozen=True, slots=True)
+class PricedIntervals:
+    """Every interval priced: the engine's per-interval arrays (index i = reading i)."""
+
+    plan: RatePlan
+    timezone: str
+    readings: ReadingArrays
+    day_number: np.ndarray  # local days since 1970-01-01
+    version_index: np.ndarray
+    cycle_index: np.ndarray  # into ``cycles``
+    cycles: tuple[tuple[date, date], ...]
+    tier_bounds_kwh: np.ndarray  # [cycles, tiers - 1], cumulative upper bounds per cycle
+    cycle_after_kwh: np.ndarray  # energy used in the cycle up to the end of each interval
+    period_index: np.ndarray  # into ``period_labels``; -1 for none
+    period_labels: tuple[tuple[str, str], ...]  # (season, period)
+    unit_price_per_kwh: np.ndarray  # energy price without the tier's price
+    tier_energy_kwh: np.ndarray  # [tiers, n]
+    tier_cost: np.ndarray  # [tiers, n]
+    energy_cost: np.ndarray
+    generation_credit: np.ndarray
+    rebates: tuple[RebateResult, ...]
+
+    @property
+    def cost(self) -> np.ndarray:
+        """Cost of each interval: energy minus generation credit."""
+        return self.energy_cost - self.generation_credit
+
+    def __len__(self) -> int:
+        return len(self.readings)
+
+
+def _segment_index(start_s: np.ndarray, boundaries_s: Sequence[int]) -> np.ndarray:
+    """For sorted times, the index of the segment each falls in (segment k from boundary k)."""
+    n = len(start_s)
+    cuts = np.searchsorted(start_s, np.asarray(boundaries_s[1:], dtype=np.int64), side="left")
+    counts = np.diff(np.concatenate([[0], cuts, [n]]))
+    return np.repeat(np.arange(len(boundaries_s), dtype=np.int64), counts)
+
+
+class _PeriodTable:
+    """Time-of-use periods as one lookup table: row (version, season, day type) x minute."""
+
+    def __init__(self, plan: RatePlan) -> None:
+        self.labels: dict[tuple[str, str], int] = {}
+        self.period_label: list[int] = []
+        self.period_price: list[float] = []
+        rows: list[np.ndarray] = []
+        self.row_of: list[dict[tuple[str, int], int]] = []
+        for version in plan.versions:
+            index: dict[tuple[str, int], int] = {}
+            if not version.time_of_use:
+                pid = self._period(None, version.energy_price_per_kwh)
+                rows.append(np.full(MINUTES_PER_DAY, pid, dtype=np.int64))
+                for season in version.season_names():
+                    for d in range(3):
+                        index[(season, d)] = len(rows) - 1
+            else:
+                for season in version.season_names():
+                    tou = version.time_of_use[season]
+                    for d, day_type in enumerate(DAY_TYPES):
+                        row = np.empty(MINUTES_PER_DAY, dtype=np.int64)
+                        for p in tou.periods(day_type):
+                            pid = self._period((season, p.name), p.price_per_kwh)
+                            if p.start_min < p.end_min:
+                                row[p.start_min : p.end_min] = pid
+                            else:
+                                row[p.start_min :] = pid
+                                row[: p.end_min] = pid
+                        rows.append(row)
+                        index[(season, d)] = len(rows) - 1
+            self.row_of.append(index)
+        self.table = np.concatenate(rows)
+
+    def _period(self, label: tuple[str, str] | None, price: float) -> int:
+        label_id = -1 if label is None else self.labels.setdefault(label, len(self.labels))
+        self.period_label.append(label_id)
+        self.period_price.append(price)
+        return len(self.period_price) - 1
+
+
+def price_intervals(
+    plan: RatePlan,
+    readings: ReadingArrays,
+    *,
+    timezone: str,
+    climate_zone: str | None = None,
+    price_signals: Sequence[PriceSignal] = (),
+) -> PricedIntervals:
+    """Price every reading under a plan (vectorised).
+
+    A price signal from the meter replaces the whole energy price (tier and critical-peak
+    included) for its time span; later-received signals win.
+    """
+    tz = ZoneInfo(timezone)
+    n = len(readings)
+    start_s = readings.start_s
+    consumed = readings.consumed_kwh
+    versions = plan.versions
+    table = _PeriodTable(plan)
+    labels = tuple(table.labels)
+    tiers = plan.number_of_tiers
+    if n == 0:
+        empty_f = np.zeros(0)
+        empty_i = np.zeros(0, dtype=np.int64)
+        return PricedIntervals(
+            plan, timezone, readings, empty_i, empty_i, empty_i, (), np.zeros((0, max(tiers - 1, 0))),
+            empty_f, empty_i, labels, empty_f, np.zeros((tiers, 0)), np.zeros((tiers, 0)), empty_f, empty_f, (),
+        )
+
+    # Local wall clock of each interval's start.
+    local_s = start_s + utc_offsets_s(start_s, timezone)
+    day_number = local_s // 86400
+    minute = (local_s - day_number * 86400) // 60
+    first_day = int(day_number[0])
+    days = int(day_number[-1]) - first_day + 1
+    day_index = day_number - first_day
+    dates = [EPOCH_DATE + timedelta(days=first_day + i) for i in range(days)]
+
+    # Which version applies (from its start instant).
+    version_starts = [int(t.timestamp()) for t in plan.version_starts_utc(tz)]
+    version_index = _segment_index(start_s, version_starts) if len(versions) > 1 else np.zeros(n, dtype=np.int64)
+
+    # Per version and local day: the row of the period table (season x day type).
+    holidays = plan.holidays.dates(range(dates[0].year, dates[-1].year + 1))
+    day_types = [_day_type(d, holidays) for d in dates]
+    day_rows = np.empty((len(versions), days), dtype=np.int64)
+    for v, version in enumerate(versions):
+        season_of_day = _seasons_of(version, dates)
+        row_of = table.row_of[v]
+        day_rows[v] = [row_of[(s, t)] for s, t in zip(season_of_day, day_types, strict=True)]
+    row_start = day_rows * MINUTES_PER_DAY  # where each (version, day)'s minutes begin
+    if len(versions) == 1:
+        period_id = table.table[row_start[0][day_index] + minute]
+    else:
+        period_id = table.table[row_start.ravel()[version_index * days + day_index] + minute]
+    unit = np.asarray(table.period_price)[period_id]
+    period_index = np.asarray(table.period_label, dtype=np.int64)[period_id]
+
+    # Hourly prices replace the period price for their hours.
+    if any(v.hourly_prices for v in versions):
+        hourly = np.full((len(versions), days * 24), np.nan)
+        for v, version in enumerate(versions):
+            for day, prices in version.hourly_prices.items():
+                i = (day - dates[0]).days
+                if 0 <= i < days:
+                    hourly[v, i * 24 : i * 24 + 24] = prices
+        hour_price = hourly.ravel()[version_index * days * 24 + day_index * 24 + minute // 60]
+        unit = np.where(np.isnan(hour_price), unit, hour_price)
+
+    # Critical peak events add their adder.
+    adders = np.asarray([v.critical_peak_adder_per_kwh for v in versions])
+    event_minutes = _event_minutes(plan.critical_peak_events, dates)
+    if event_minutes is not None and adders.any():
+        rows_of_day, mask = event_minutes
+        event_row = rows_of_day[day_index]
+        in_event = (event_row >= 0) & mask.ravel()[np.maximum(event_row, 0) * MINUTES_PER_DAY + minute]
+        unit = unit + np.where(in_event, adders[version_index], 0.0)
+
+    # Prices the meter published replace the whole energy price for their span.
+    overridden = None
+    if price_signals:
+        unit = unit.copy()
+        overridden = np.zeros(n, dtype=bool)
+        for signal in sorted(price_signals, key=lambda s: s.received_at):
+            end = int(signal.end.timestamp()) if signal.end is not None else int(start_s[-1]) + 1
+            i0, i1 = np.searchsorted(start_s, [int(signal.start.timestamp()), end], side="left")
+            unit[i0:i1] = signal.price_per_kwh
+            overridden[i0:i1] = True
+
+    # Billing cycles by local date; cumulative consumption within each cycle.
+    cycles = tuple(plan.billing_cycle.cycles(dates[0], dates[-1]))
+    cycle_of_day = np.empty(days, dtype=np.int64)
+    for c, (c_start, c_end) in enumerate(cycles):
+        lo, hi = max((c_start - dates[0]).days, 0), min((c_end - dates[0]).days, days)
+        cycle_of_day[lo:hi] = c
+    cycle_index = cycle_of_day[day_index]
+    running = np.cumsum(consumed)
+    before_all = running - consumed
+    first_of_cycle = np.searchsorted(cycle_index, np.arange(len(cycles)), side="left")
+    cycle_base = before_all[np.minimum(first_of_cycle, n - 1)]
+    cycle_before = before_all - cycle_base[cycle_index]
+    cycle_after = cycle_before + consumed
+
+    # Split each interval's energy over the tiers (in proportion where it crosses a bound).
+    bounds = np.zeros((len(cycles), max(tiers - 1, 0)))
+    for c, cycle in enumerate(cycles):
+        if tiers > 1:
+            bounds[c] = np.cumsum(plan.cycle_allowances_kwh(cycle, tz, climate_zone))
+    tier_energy = np.empty((tiers, n))
+    tier_cost = np.empty((tiers, n))
+    tier_prices = np.asarray([[t.price_per_kwh for t in v.tiers] for v in versions]).reshape(len(versions), tiers)
+    allocated = np.zeros(n)
+    for k in range(tiers):
+        if k == tiers - 1:
+            energy = consumed - allocated
+        else:
+            bound = bounds[:, k][cycle_index]
+            if k == 0:
+                energy = np.minimum(cycle_after, bound) - np.minimum(cycle_before, bound)
+            else:
+                lower = bounds[:, k - 1][cycle_index]
+                energy = np.clip(cycle_after, lower, bound) - np.clip(cycle_before, lower, bound)
+            allocated = allocated + energy
+        tier_energy[k] = energy
+        price = tier_prices[0, k] if len(versions) == 1 else tier_prices[:, k][version_index]
+        if overridden is not None:
+            price = np.where(overridden, 0.0, price)
+        tier_cost[k] = energy * (unit + price)
+    energy_cost = tier_cost[0] if tiers == 1 else np.add.reduce(tier_cost) if tiers else consumed * unit
+
+    # Generation credit: a price per exported kWh, or the import price of the moment.
+    same = np.asarray([v.generation_same_as_import for v in versions])
+    credit_price = np.asarray([v.generation_credit_per_kwh for v in versions])
+    if len(versions) == 1:
+        gen_price: np.ndarray | float = unit if same[0] else float(credit_price[0])
+    else:
+        gen_price = np.where(same[version_index], unit, credit_price[version_index])
+    generation_credit = readings.generated_kwh * gen_price
+
+    rebates = _rebates(plan, readings, tz, holidays, dates)
+    return PricedIntervals(
+        plan=plan,
+        timezone=timezone,
+        readings=readings,
+        day_number=day_number,
+        version_index=version_index,
+        cycle_index=cycle_index,
+        cycles=cycles,
+        tier_bounds_kwh=bounds,
+        cycle_after_kwh=cycle_after,
+        period_index=period_index,
+        period_labels=labels,
+        unit_price_per_kwh=unit,
+        tier_energy_kwh=tier_energy,
+        tier_cost=tier_cost,
+        energy_cost=np.asarray(energy_cost, dtype=np.float64),
+        generation_credit=np.asarray(generation_credit, dtype=np.float64),
+        rebates=rebates,
+    )
+
+
+def _seasons_of(version: RateVersion, dates: list[date]) -> list[str]:
+    if not version.seasons:
+        return [ALL_YEAR] * len(dates)
+    return [version.season_of(d) for d in dates]
+
+
+def _event_minutes(events: Sequence[EventWindow], dates: list[date]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per local day, the row of a minute mask of the day's events (-1: no event)."""
+    by_day: dict[date, list[EventWindow]] = {}
+    for event in events:
+        if dates[0] <= event.day <= dates[-1]:
+            by_day.setdefault(event.day, []).append(event)
+    if not by_day:
+        return None
+    rows_of_day = np.full(len(dates), -1, dtype=np.int64)
+    mask = np.zeros((len(by_day), MINUTES_PER_DAY), dtype=bool)
+    for r, (day, day_events) in enumerate(sorted(by_day.items())):
+        rows_of_day[(day - dates[0]).days] = r
+        for event in day_events:
+            mask[r, event.start_min : event.end_min] = True
+    return rows_of_day, mask
+
+
+def _window_s(event: EventWindow, day: date, tz: ZoneInfo) -> tuple[int, int]:
+    return _epoch_s(day, tz, event.start_min), _epoch_s(day, tz, event.end_min)
+
+
+def _used_in(readings: ReadingArrays, start_s: int, end_s: int) -> tuple[float, bool]:
+    """kWh read in [start_s, end_s) (by interval start), and whether every second was read."""
+    part = readings.between(start_s, end_s)
+    covered = int(np.minimum(part.start_s + part.duration_s, end_s).sum() - part.start_s.sum()) if len(part) else 0
+    return float(part.consumed_kwh.sum()), covered >= end_s - start_s
+
+
+def _rebates(
+    plan: RatePlan, readings: ReadingArrays, tz: ZoneInfo, holidays: frozenset[date], dates: list[date]
+) -> tuple[RebateResult, ...]:
+    """Peak time rebate per event: credit for the kWh below the baseline, if fully read."""
+    results = []
+    event_days = {e.day for e in plan.peak_time_rebate_events}
+    for event in plan.peak_time_rebate_events:
+        if not dates[0] <= event.day <= dates[-1]:
+            continue
+        start_s, end_s = _window_s(event, event.day, tz)
+        version = plan.version_at(datetime.fromtimestamp(start_s, UTC), tz)
+        if version.peak_time_rebate is None:
+            continue
+        used, complete = _used_in(readings, start_s, end_s)
+        baseline = event.baseline_kwh
+        if baseline is None:
+            # The mean of the same hours on the last similar days (weekdays, no holiday or event).
+            similar: list[float] = []
+            day = event.day
+            for _ in range(30):
+                day -= timedelta(days=1)
+                if len(similar) == version.peak_time_rebate.baseline_days:
+                    break
+                if day.weekday() >= 5 or day in holidays or day in event_days:
+                    continue
+                kwh, full = _used_in(readings, *_window_s(event, day, tz))
+                if full:
+                    similar.append(kwh)
+            baseline = sum(similar) / len(similar) if similar else None
+        credit = 0.0
+        if complete and baseline is not None:
+            credit = max(0.0, baseline - used) * version.peak_time_rebate.credit_per_kwh
+        results.append(
+            RebateResult(
+                datetime.fromtimestamp(start_s, UTC), datetime.fromtimestamp(end_s, UTC), baseline, used, complete, credit
+            )
+        )
+    return tuple(results)
+
+
+# --- Summaries -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A stretch of time with no reading: shown as a gap, never estimated."""
+
+    start: datetime
+    end: datetime
+    missing_intervals: int
+
+
+@dataclass(frozen=True, slots=True)
+class TierCost:
+    """Energy and cost in one tier; ``allowance_kwh`` is the tier's upper bound in the cycle."""
+
+    tier: int
+    energy_kwh: float
+    cost: float
+    price_per_kwh: float  # the tier's own price (an adder on the period price)
+    allowance_kwh: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodCost:
+    """Energy and cost in one time-of-use period of one season."""
+
+    season: str
+    period: str
+    energy_kwh: float
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdown:
+    """What a window of time cost, from the readings as read."""
+
+    start: datetime
+    end: datetime
+    currency: str
+    energy_kwh: float
+    generated_kwh: float
+    energy_cost: float
+    generation_credit: float
+    peak_time_rebate: float
+    fixed_charges: float
+    total_cost: float  # energy - generation credit - rebate + fixed
+    tiers: tuple[TierCost, ...]
+    periods: tuple[PeriodCost, ...]
+    rebates: tuple[RebateResult, ...]
+    intervals_read: int
+    missing_intervals: int
+    gaps: tuple[Gap, ...]
+    current_tier: int | None  # the tier of the last interval read (None: no tiers or no data)
+
+
+def nominal_interval_s(readings: ReadingArrays) -> int:
+    """The usual interval length of a series (the median of a sample)."""
+    if len(readings) == 0:
+        return DEFAULT_INTERVAL_S
+    return max(1, int(np.median(readings.duration_s[-1000:])))
+
+
+def find_gaps(readings: ReadingArrays, start_s: int, end_s: int, interval_s: int) -> tuple[Gap, ...]:
+    """Stretches of [start_s, end_s) that no reading covers, at least one interval long at the end."""
+    part = readings.between(start_s, end_s)
+    if len(part) == 0:
+        count = (end_s - start_s) // interval_s
+        return (_gap(start_s, end_s, count),) if count else ()
+    ends = part.start_s + part.duration_s
+    covered_to = np.concatenate([[start_s], np.maximum.accumulate(ends)[:-1]])
+    holes = np.nonzero(part.start_s > covered_to)[0]
+    gaps = [
+        _gap(int(covered_to[i]), int(part.start_s[i]), max(1, round((part.start_s[i] - covered_to[i]) / interval_s)))
+        for i in holes
+    ]
+    last = int(ends.max())
+    trailing = (end_s - last) // interval_s  # an interval still in progress is not missing
+    if trailing > 0:
+        gaps.append(_gap(last, end_s, trailing))
+    return tuple(gaps)
+
+
+def _gap(start_s: int, end_s: int, count: int) -> Gap:
+    return Gap(datetime.fromtimestamp(start_s, UTC), datetime.fromtimestamp(end_s, UTC), int(count))
+
+
+def fixed_days(plan: RatePlan, start: datetime, end: datetime, tz: ZoneInfo) -> list[date]:
+    """The local dates whose midnight falls in [start, end): the days a daily charge is due."""
+    day = local_date(start, tz)
+    result = []
+    while _epoch_s(day, tz) < end.timestamp():
+        if _epoch_s(day, tz) >= start.timestamp():
+            result.append(day)
+        day += timedelta(days=1)
+    return result
+
+
+def summarize(
+    priced: PricedIntervals,
+    start: datetime,
+    end: datetime,
+    *,
+    include_fixed: bool = True,
+    gaps_until: datetime | None = None,
+) -> CostBreakdown:
+    """Add up the readings that start in [start, end); gaps are looked for up to ``gaps_until``."""
+    plan = priced.plan
+    tz = ZoneInfo(priced.timezone)
+    start_s, end_s = int(start.timestamp()), int(end.timestamp())
+    i0, i1 = (int(i) for i in np.searchsorted(priced.readings.start_s, [start_s, end_s], side="left"))
+    part = slice(i0, i1)
+    readings = priced.readings
+    tiers = []
+    for k in range(plan.number_of_tiers):
+        version = plan.versions[int(priced.version_index[i1 - 1])] if i1 > i0 else plan.version_at(start, tz)
+        bound = None
+        if k < plan.number_of_tiers - 1 and i1 > i0:
+            bound = float(priced.tier_bounds_kwh[int(priced.cycle_index[i1 - 1]), k])
+        tiers.append(
+            TierCost(
+                k + 1,
+                float(priced.tier_energy_kwh[k, part].sum()),
+                float(priced.tier_cost[k, part].sum()),
+                version.tiers[k].price_per_kwh,
+                bound,
+            )
+        )
+    periods = []
+    if priced.period_labels:
+        labels = priced.period_index[part]
+        used = labels >= 0
+        size = len(priced.period_labels)
+        kwh = np.bincount(labels[used], weights=readings.consumed_kwh[part][used], minlength=size)
+        cost = np.bincount(labels[used], weights=priced.energy_cost[part][used], minlength=size)
+        for j, (season, name) in enumerate(priced.period_labels):
+            if kwh[j] or cost[j]:
+                periods.append(PeriodCost(season, name, float(kwh[j]), float(cost[j])))
+    until = gaps_until or end
+    rebates = tuple(r for r in priced.rebates if start <= r.start < end and r.end <= until)
+    rebate = sum(r.credit for r in rebates)
+    fixed = 0.0
+    if include_fixed:
+        for day in fixed_days(plan, start, end, tz):
+            fixed += plan.version_at(datetime.combine(day, time(), tz), tz).basic_charge_per_day
+    energy_cost = float(priced.energy_cost[part].sum())
+    credit = float(priced.generation_credit[part].sum())
+    gaps = find_gaps(readings, start_s, min(end_s, int(until.timestamp())), nominal_interval_s(readings))
+    current_tier = None
+    if i1 > i0 and plan.number_of_tiers:
+        after = priced.cycle_after_kwh[i1 - 1]
+        current_tier = 1 + int(np.sum(priced.tier_bounds_kwh[int(priced.cycle_index[i1 - 1])] < after))
+    return CostBreakdown(
+        start=start,
+        end=end,
+        currency=plan.currency,
+        energy_kwh=float(readings.consumed_kwh[part].sum()),
+        generated_kwh=float(readings.generated_kwh[part].sum()),
+        energy_cost=energy_cost,
+        generation_credit=credit,
+        peak_time_rebate=rebate,
+        fixed_charges=fixed,
+        total_cost=energy_cost - credit - rebate + fixed,
+        tiers=tuple(tiers),
+        periods=tuple(periods),
+        rebates=rebates,
+        intervals_read=i1 - i0,
+        missing_intervals=sum(g.missing_intervals for g in gaps),
+        gaps=gaps,
+        current_tier=current_tier,
+    )
+
+
+def cycle_totals(priced: PricedIntervals) -> dict[str, np.ndarray]:
+    """Per billing cycle: kWh, generated kWh, energy cost and generation credit (bincounts)."""
+    size = len(priced.cycles)
+    c = priced.cycle_index
+    return {
+        "energy_kwh": np.bincount(c, weights=priced.readings.consumed_kwh, minlength=size),
+        "generated_kwh": np.bincount(c, weights=priced.readings.generated_kwh, minlength=size),
+        "energy_cost": np.bincount(c, weights=priced.energy_cost, minlength=size),
+        "generation_credit": np.bincount(c, weights=priced.generation_credit, minlength=size),
+    }
+
+
+# --- Projection --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """The end-of-cycle bill: the cycle as read so far plus the customer's typical days."""
+
+    cycle_start: date
+    cycle_end: date  # exclusive
+    basis: str  # "typical days" | "cycle mean"
+    energy_kwh: float
+    generated_kwh: float
+    energy_cost: float
+    generation_credit: float
+    fixed_charges: float
+    minimum_bill: float
+    total_cost: float  # max(energy - credit - rebate + fixed, minimum bill)
+    next_tier: int | None
+    next_tier_date: date | None  # local date the customer is expected to enter next_tier
+
+
+def _typical_profile(
+    readings: ReadingArrays, plan: RatePlan, tz_name: str, today: date, typical_days: int
+) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Mean kWh per local hour of day, consumed and generated, [weekday|weekend-or-holiday, 24].
+
+    From the last ``typical_days`` complete days before today; falls back to the mean of
+    the readings given (the cycle so far).
+    """
+    tz = ZoneInfo(tz_name)
+    first = today - timedelta(days=typical_days)
+    history = readings.between(_epoch_s(first, tz), _epoch_s(today, tz))
+    holidays = plan.holidays.dates(range(first.year, today.year + 1))
+    consumed = np.zeros((2, 24))
+    generated = np.zeros((2, 24))
+    complete = [0, 0]
+    if len(history):
+        local_s = history.start_s + utc_offsets_s(history.start_s, tz_name)
+        day_number = local_s // 86400
+        hour = (local_s - day_number * 86400) // 3600
+        day_index = day_number - (first - EPOCH_DATE).days
+        covered = np.bincount(day_index, weights=history.duration_s, minlength=typical_days)
+        for i in range(typical_days):
+            day = first + timedelta(days=i)
+            if covered[i] < _epoch_s(day + timedelta(days=1), tz) - _epoch_s(day, tz):
+                continue
+            kind = 0 if _day_type(day, holidays) == 0 else 1
+            mine = day_index == i
+            consumed[kind] += np.bincount(hour[mine], weights=history.consumed_kwh[mine], minlength=24)[:24]
+            generated[kind] += np.bincount(hour[mine], weights=history.generated_kwh[mine], minlength=24)[:24]
+            complete[kind] += 1
+    if complete[0] or complete[1]:
+        for kind in (0, 1):
+            if complete[kind]:
+                consumed[kind] /= complete[kind]
+                generated[kind] /= complete[kind]
+        for kind in (0, 1):  # a day type never seen takes the other's profile
+            if not complete[kind]:
+                consumed[kind], generated[kind] = consumed[1 - kind], generated[1 - kind]
+        return consumed, generated, "typical days"
+    seconds = float(readings.duration_s.sum())
+    if seconds <= 0:
+        return None
+    per_hour = 3600 / seconds
+    consumed[:] = readings.consumed_kwh.sum() * per_hour
+    generated[:] = readings.generated_kwh.sum() * per_hour
+    return consumed, generated, "cycle mean"
+
+
+def _future_readings(
+    consumed: np.ndarray, generated: np.ndarray, plan: RatePlan, tz_name: str, from_s: int, to_s: int
+) -> ReadingArrays:
+    """Hourly readings from ``from_s`` to ``to_s`` following a typical-day profile."""
+    if to_s <= from_s:
+        return ReadingArrays.from_columns([], [], [], [])
+    first_hour = -(-from_s // 3600) * 3600
+    starts = np.concatenate([[from_s], np.arange(first_hour, to_s, 3600, dtype=np.int64)])
+    starts = np.unique(starts)
+    durations = np.diff(np.concatenate([starts, [to_s]]))
+    local_s = starts + utc_offsets_s(starts, tz_name)
+    day_number = local_s // 86400
+    hour = (local_s - day_number * 86400) // 3600
+    first_day = EPOCH_DATE + timedelta(days=int(day_number[0]))
+    last_day = EPOCH_DATE + timedelta(days=int(day_number[-1]))
+    holidays = plan.holidays.dates(range(first_day.year, last_day.year + 1))
+    weekend = np.asarray(
+        [_day_type(EPOCH_DATE + timedelta(days=int(d)), holidays) != 0 for d in range(int(day_number[0]), int(day_number[-1]) + 1)]
+    )[day_number - day_number[0]].astype(np.int64)
+    share = durations / 3600
+    return ReadingArrays(starts, durations, consumed[weekend, hour] * share, generated[weekend, hour] * share)
+
+
+def project_cycle(
+    plan: RatePlan,
+    readings: ReadingArrays,
+    *,
+    now: datetime,
+    timezone: str,
+    climate_zone: str | None = None,
+    typical_days: int = TYPICAL_DAYS,
+    price_signals: Sequence[PriceSignal] = (),
+) -> Projection | None:
+    """Project the current cycle's bill and the date of the next tier; None with no data."""
+    tz = ZoneInfo(timezone)
+    today = local_date(now, tz)
+    cycle_start, cycle_end = plan.billing_cycle.cycle_of(today)
+    start_s, end_s, now_s = _epoch_s(cycle_start, tz), _epoch_s(cycle_end, tz), int(now.timestamp())
+    actual = readings.between(start_s, now_s)
+    profile = _typical_profile(readings.between(0, now_s), plan, timezone, today, typical_days)
+    if profile is None:
+        return None
+    consumed, generated, basis = profile
+    if len(actual) and basis == "cycle mean":
+        consumed, generated, basis = _typical_profile(actual, plan, timezone, today, 0) or profile
+    future = _future_readings(consumed, generated, plan, timezone, now_s, end_s)
+    priced = price_intervals(plan, actual + future, timezone=timezone, climate_zone=climate_zone, price_signals=price_signals)
+    start, end = datetime.fromtimestamp(start_s, UTC), datetime.fromtimestamp(end_s, UTC)
+    whole = summarize(priced, start, end, gaps_until=now)
+    days = fixed_days(plan, start, end, tz)
+    minimum = sum(plan.version_at(datetime.combine(d, time(), tz), tz).minimum_bill_per_day for d in days)
+    next_tier, next_tier_date = None, None
+    tiers = plan.number_of_tiers
+    if tiers > 1:
+        current = 1
+        if len(actual):
+            current = 1 + int(np.sum(priced.tier_bounds_kwh[int(priced.cycle_index[len(actual) - 1])] < priced.cycle_after_kwh[len(actual) - 1]))
+        if current < tiers:
+            next_tier = current + 1
+            entered = np.nonzero(priced.tier_energy_kwh[current, len(actual) :] > 0)[0]
+            if len(entered):
+                day = int(priced.day_number[len(actual) + int(entered[0])])
+                next_tier_date = EPOCH_DATE + timedelta(days=day)
+    net = whole.total_cost
+    return Projection(
+        cycle_start=cycle_start,
+        cycle_end=cycle_end,
+        basis=basis,
+        energy_kwh=whole.energy_kwh,
+        generated_kwh=whole.generated_kwh,
+        energy_cost=whole.energy_cost,
+        generation_credit=whole.generation_credit,
+        fixed_charges=whole.fixed_charges,
+        minimum_bill=minimum,
+        total_cost=max(net, minimum),
+        next_tier=next_tier,
+        next_tier_date=next_tier_date,
+    )
+
+
+# --- The customer's view: interval, today, cycle, projection -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """Everything the display shows about cost at one moment."""
+
+    plan: str
+    label: str
+    currency: str
+    at: datetime
+    cycle_start: date
+    cycle_end: date  # exclusive
+    cycle_end_at: datetime  # the cycle's end, aware UTC
+    last_interval: CostBreakdown | None
+    today: CostBreakdown
+    cycle: CostBreakdown
+    projection: Projection | None
+
+
+def history_start(plan: RatePlan, now: datetime, timezone: str, typical_days: int = TYPICAL_DAYS) -> datetime:
+    """How far back ``cost_report`` needs readings: the cycle start or the typical days."""
+    tz = ZoneInfo(timezone)
+    today = local_date(now, tz)
+    first = min(plan.billing_cycle.cycle_of(today)[0], today - timedelta(days=max(typical_days, 31)))
+    return datetime.fromtimestamp(_epoch_s(first, tz), UTC)
+
+
+def cost_report(
+    plan: RatePlan,
+    readings: ReadingArrays,
+    *,
+    now: datetime,
+    timezone: str,
+    climate_zone: str | None = None,
+    price_signals: Sequence[PriceSignal] = (),
+    typical_days: int = TYPICAL_DAYS,
+) -> CycleReport:
+    """The last interval, today and the cycle to date as read, and the projected bill."""
+    tz = ZoneInfo(timezone)
+    today = local_date(now, tz)
+    cycle_start, cycle_end = plan.billing_cycle.cycle_of(today)
+    readings = readings.between(0, int(now.timestamp()))
+    priced = price_intervals(plan, readings, timezone=timezone, climate_zone=climate_zone, price_signals=price_signals)
+    cycle_from = datetime.fromtimestamp(_epoch_s(cycle_start, tz), UTC)
+    today_from = datetime.fromtimestamp(_epoch_s(today, tz), UTC)
+    in_cycle = readings.between(int(cycle_from.timestamp()), int(now.timestamp()))
+    last = None
+    if len(in_cycle):
+        last_start = datetime.fromtimestamp(int(in_cycle.start_s[-1]), UTC)
+        last_end = last_start + timedelta(seconds=int(in_cycle.duration_s[-1]))
+        last = summarize(priced, last_start, last_end, include_fixed=False)
+    return CycleReport(
+        plan=plan.name,
+        label=plan.label,
+        currency=plan.currency,
+        at=now,
+        cycle_start=cycle_start,
+        cycle_end=cycle_end,
+        cycle_end_at=datetime.fromtimestamp(_epoch_s(cycle_end, tz), UTC),
+        last_interval=last,
+        today=summarize(priced, today_from, now),
+        cycle=summarize(priced, cycle_from, now),
+        projection=project_cycle(
+            plan, readings, now=now, timezone=timezone, climate_zone=climate_zone,
+            typical_days=typical_days, price_signals=price_signals,
+        ),
+    )
+
+
+# --- Energy usage warnings (C6 3.2 step 5 b ii, made locally) -------------------------------------
+
+
+def _money(amount: float, currency: str) -> str:
+    return f"{currency} {amount:,.2f}"
+
+
+def usage_warnings(
+    previous: CycleReport | None,
+    current: CycleReport,
+    *,
+    meter_id: str,
+    threshold_cost: float | None,
+    now: datetime,
+) -> list[UtilityMessage]:
+    """Local "energy usage warning" messages: a new tier entered, or the projection over the threshold.
+
+    Ids are fixed per cycle and cause, so raising the same warning again replaces it.
+    """
+    same_cycle = previous is not None and previous.cycle_start == current.cycle_start
+    tz_end = current.cycle_end_at
+    cycle_key = (current.cycle_start.toordinal() % 0x10000) * 16
+    messages = []
+    tier = current.cycle.current_tier
+    was = (previous.cycle.current_tier or 1) if same_cycle and previous is not None else 1
+    if tier is not None and tier > was:
+        messages.append(
+            _warning(
+                meter_id, LOCAL_MESSAGE_ID_BASE + cycle_key + min(tier, 14), now, tz_end,
+                f"Energy usage warning: you have entered pricing tier {tier} of {current.label} "
+                f"this billing cycle ({current.cycle.energy_kwh:.0f} kWh used since {current.cycle_start:%b %d}).",
+            )
+        )
+    projected = current.projection.total_cost if current.projection else None
+    before = previous.projection.total_cost if same_cycle and previous and previous.projection else None
+    if threshold_cost is not None and projected is not None and projected > threshold_cost:
+        if previous is None or before is None or before <= threshold_cost:
+            messages.append(
+                _warning(
+                    meter_id, LOCAL_MESSAGE_ID_BASE + cycle_key + 15, now, tz_end,
+                    f"Energy usage warning: this billing cycle's bill is projected at "
+                    f"{_money(projected, current.currency)}, above the {_money(threshold_cost, current.currency)} you set.",
+                )
+            )
+    return messages
+
+
+def _warning(meter_id: str, message_id: int, now: datetime, end: datetime, text: str) -> UtilityMessage:
+    return UtilityMessage(
+        meter_id=meter_id,
+        message_id=message_id,
+        text=text,
+        importance=MessageImportance.MEDIUM,
+        start=now,
+        end=end,
+        confirmation_required=False,
+        received_at=now,
+        origin=MessageOrigin.LOCAL,
+    )
