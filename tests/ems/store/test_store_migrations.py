@@ -170,7 +170,7 @@ def test_head_revision_is_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
 
 
-async def test_a_new_database_is_created_at_head_without_loading_alembic(tmp_path: Path) -> None:
+def test_a_new_database_is_created_at_head_without_loading_alembic(tmp_path: Path) -> None:
     import subprocess
     import sys
 
