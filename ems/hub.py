@@ -23,6 +23,7 @@ from ems.model import utcnow
 from ems.outbox import Outbox
 from ems.state import CurrentState
 from ems.store import Store
+from ems.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,22 +55,14 @@ class Hub:
         self.integrations: dict[str, Any] = {}  # name -> the running integration, set by cli
         self._components: list[Component] = []
         self._started: list[Component] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(_LOGGER)
         self._stopped = asyncio.Event()
 
     # -- ownership -------------------------------------------------------------------------
 
     def create_task(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a background task the hub owns: cancelled on stop, its failure logged."""
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _LOGGER.error("Task %s failed", task.get_name(), exc_info=task.exception())
+        return self._tasks.spawn(coro, name)
 
     def add_component(
         self,
@@ -117,10 +110,7 @@ class Hub:
                 _LOGGER.exception("Stopping %s failed; going on", component.name)
         self._started.clear()
         await self.outbox.stop()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.bus.drain()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ems.tasks import TaskSet
 from integrations.simulator.meter import (
     SentEvent,
     SentMessage,
@@ -50,7 +51,7 @@ class SimulatedHan:
         self.han = VirtualHan(port=port, pcap_path=pcap_path)
         self.meter = SimulatedMeter(scenario, self.clock)
         self.started_at: datetime | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(_LOGGER, "simulator")
         self._message_ids = 1
 
     @property
@@ -74,22 +75,12 @@ class SimulatedHan:
                      self.meter.node.ieee, self.port, self.scenario.name)
 
     async def stop(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         await self.meter.cancel_pending()
         await self.han.stop()
 
     def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _LOGGER.error("Simulator task %s failed", task.get_name(), exc_info=task.exception())
+        self._tasks.spawn(coro, name)
 
     # -- the meter's own rhythm ---------------------------------------------------------------
 

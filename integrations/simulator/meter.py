@@ -8,7 +8,6 @@ frame log keeps everything the EMS sends (ReportEventStatus, MessageConfirmation
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import math
@@ -18,6 +17,7 @@ from typing import Any
 
 from zigpy.zcl import foundation
 
+from ems.tasks import TaskSet
 from integrations.simulator.household import Household
 from integrations.simulator.rate import PricePoint, SimulatedRate
 from integrations.simulator.scenario import Scenario
@@ -87,7 +87,7 @@ class SimulatedMeter:
         self.block_period_kwh = 0.0
         self._last_tick: datetime | None = None
         self._day: Any = None
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._pending = TaskSet(_LOGGER, "meter")
         self.node = VirtualNode(
             ieee=meter["ieee"],
             nwk=meter["nwk"],
@@ -318,15 +318,10 @@ class SimulatedMeter:
 
     def send_later(self, coro: Any) -> None:
         """Send after the current handler returns (an ESI answers a Get with several frames)."""
-        task = asyncio.get_running_loop().create_task(coro, name="meter-send")
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending.spawn(coro, "meter-send")
 
     async def cancel_pending(self) -> None:
-        tasks = list(self._pending)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._pending.cancel_all()
 
     def _message_fields(self, message: SentMessage) -> dict[str, Any]:
         return {

@@ -30,6 +30,7 @@ from ems.model import (
     MeterReading,
     utcnow,
 )
+from ems.tasks import TaskSet
 from integrations.zigbee_se import codec, translate
 from integrations.zigbee_se.clusters import Drlc, Messaging, Metering, Price
 from integrations.zigbee_se.translate import Formatting, Ignored, OutOfRange
@@ -100,7 +101,7 @@ class MeterSession:
         self._known_events: dict[int, datetime] = {}
         self._known_prices: set[int] = set()
         self._logged_problems: set[str] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(_LOGGER, meter_id)
         self._last_interval_end: datetime | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -132,20 +133,10 @@ class MeterSession:
             with contextlib.suppress(Exception):
                 self._unsubscribe()
             self._unsubscribe = None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _LOGGER.warning("[%s] %s failed: %s", self.meter_id, task.get_name(), task.exception())
+        self._tasks.spawn(coro, name)
 
     # -- setup steps -----------------------------------------------------------------------
 
