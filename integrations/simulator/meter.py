@@ -161,6 +161,28 @@ class SimulatedMeter:
         self.current = Interval(_floor(now, self.period))
         self._last_tick = now
         self._day = now.astimezone(self.household.timezone).date()
+        self._publish_rate_attributes(now - timedelta(days=days))
+
+    def _publish_rate_attributes(self, period_start: datetime) -> None:
+        """Price server attributes (§3.7): tier labels, block thresholds, block and billing period."""
+        rate = self.scenario.rate
+        set_attr = self.node.set_attribute
+        labels = {p["tier"]: p["name"] for p in rate["tou"]} or {
+            i + 1: f"Block {i + 1}" for i in range(len(rate["block_prices"]))
+        }
+        for tier, label in sorted(labels.items())[:15]:
+            set_attr(ENDPOINT, Price, f"tier{tier}_price_label", label.encode("ascii", "replace")[:12])
+        for index, threshold in enumerate(rate["block_thresholds_kwh"][:15]):
+            set_attr(ENDPOINT, Price, f"block{index + 1}_threshold", self.raw(threshold))
+        start = codec.datetime_to_utc_time(period_start)
+        minutes = rate["billing_period_days"] * 1440
+        set_attr(ENDPOINT, Price, "start_of_block_period", start)
+        set_attr(ENDPOINT, Price, "block_period_duration", minutes)
+        set_attr(ENDPOINT, Price, "threshold_multiplier", self.multiplier)
+        set_attr(ENDPOINT, Price, "threshold_divisor", self.divisor)
+        set_attr(ENDPOINT, Price, "current_billing_period_start", start)
+        set_attr(ENDPOINT, Price, "current_billing_period_duration", minutes)
+        set_attr(ENDPOINT, Price, "commodity_type", 0)  # electric
 
     def tick(self, now: datetime) -> None:
         """Advance the registers to ``now`` and refresh the reported attributes."""

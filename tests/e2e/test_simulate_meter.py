@@ -1,0 +1,54 @@
+"""`ems simulate-meter` runs the meter alone; an appliance started separately joins it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from ems.cli import compose, read_config
+from tests.e2e.conftest import FAST_SCENARIO, write_config
+
+EMS = str(Path(sys.executable).parent / "ems")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_appliance_joins_a_meter_simulated_in_another_process(tmp_path):
+    port = _free_port()
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
+    proc = await asyncio.create_subprocess_exec(
+        EMS, "simulate-meter", "--scenario", str(scenario), "--port", str(port),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert f"virtual://127.0.0.1:{port}" in line.decode()
+        folder = write_config(tmp_path / "config", f"""
+web: {{host: 127.0.0.1, port: 0}}
+zigbee_se: {{radio: {{type: virtual, path: "virtual://127.0.0.1:{port}"}}, first_retry_s: 0.2}}
+""")
+        hub, _web = compose(read_config(folder), tmp_path / "data")
+        await hub.start()
+        try:
+            for _ in range(200):
+                meter = hub.state.meters.get("main")
+                if meter and meter.link.value == "online" and meter.value("demand_kw") is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert hub.state.meters["main"].link.value == "online"
+            assert hub.state.meters["main"].value("summation_delivered_kwh") > 11_999
+        finally:
+            await hub.stop()
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
+    assert proc.returncode == 0
