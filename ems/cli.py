@@ -23,6 +23,7 @@ from typing import Any
 
 from ems.config import AppConfig, WebConfig, default_config_dir, load_config
 from ems.errors import ConfigError, EmsError
+from ems.bill_watch import BillWatch
 from ems.hub import Hub
 
 _LOGGER = logging.getLogger("ems")
@@ -97,6 +98,8 @@ def compose(
         settings = zigbee_se.with_overrides(se_config, radio_path=radio_path, pcap=pcap)
         return await zigbee_se.async_setup(hub, settings)
 
+    bill_watch = BillWatch(hub)
+    hub.add_component("bill_watch", bill_watch.start, bill_watch.stop)
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
     web = WebServer(hub, config.web.host, config.web.port)

@@ -374,7 +374,7 @@ def price_intervals(
         price = tier_prices[0, k] if len(versions) == 1 else tier_prices[:, k][version_index]
         if overridden is not None:
             price = np.where(overridden, 0.0, price)
-        tier_cost[k] = energy * (unit + price)
+        tier_cost[k] = energy * unit if np.isscalar(price) and price == 0 else energy * (unit + price)
     energy_cost = tier_cost[0] if tiers == 1 else np.add.reduce(tier_cost) if tiers else consumed * unit
 
     # Generation credit: a price per exported kWh, or the import price of the moment.

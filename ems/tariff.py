@@ -310,10 +310,17 @@ class RatePlan:
         """
         count = self.number_of_tiers - 1
         totals = [0.0] * count
+        if count <= 0:
+            return totals
+        starts = self.version_starts_utc(tz)
         first, end = cycle
         day = first
         while day < end:
-            version = self.version_at(datetime.combine(day, time(), tz), tz)
+            midnight = datetime.combine(day, time(), tz)
+            version = self.versions[0]
+            for candidate, start in zip(self.versions, starts, strict=True):
+                if start <= midnight:
+                    version = candidate
             season = version.season_of(day)
             for k, tier in enumerate(version.tiers[:count]):
                 allowance = tier.allowance

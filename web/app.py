@@ -14,6 +14,7 @@ from ems.errors import ConfigError, DeviceError, EmsError, NotReady, RejectedCom
 from ems.hub import Hub
 from ems.model import utcnow
 from web import present
+from web.costs_api import add_cost_routes
 from web.live import LivePush
 
 _LOGGER = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def create_app(hub: Hub) -> web.Application:
     app.router.add_get("/api/v1/messages", messages)
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/ws", websocket)
+    add_cost_routes(app)
     app.router.add_static("/static/", HERE / "static", name="static")
 
     async def live_ctx(app: web.Application) -> Any:

@@ -95,6 +95,8 @@ class LivePush:
 
     def _on_meter(self, event: Any) -> None:
         state = self._hub.state.meters.get(event.meter_id)
+        if isinstance(event, IntervalReading) and (state is None or state.last_interval is not event):
+            return  # an older interval (history being read): nothing on the page changes
         if state is not None:
             self._broadcast({"topic": "meter", "data": present.meter(state, utcnow())})
 

@@ -44,6 +44,8 @@ FORMAT_ATTRIBUTES = ("unit_of_measure", "multiplier", "divisor", "summation_form
                      "demand_formatting", "metering_device_type", "profile_interval_period")
 UNITS = {0: "kWh", 1: "m3", 2: "ft3", 3: "ccf", 4: "US gal", 5: "IMP gal", 6: "BTU", 7: "l"}
 DEVICE_TYPES = {0: "electric", 1: "gas", 2: "water", 3: "thermal"}
+BACKFILL = timedelta(days=1)  # interval history read at link-up
+MAX_PERIODS_PER_REQUEST = 24  # MaxNumberOfPeriodsDelivered default (§5.1 0x0500)
 _READING_FIELDS = {
     0x0000: "summation_delivered_kwh",
     0x0001: "summation_received_kwh",
@@ -220,18 +222,38 @@ class MeterSession:
     # -- profile (interval data, "as read") -----------------------------------------------
 
     async def _poll_profile(self) -> None:
-        periods = 24
+        try:
+            await self.backfill_intervals()
+        except Exception as err:  # noqa: BLE001 - logged; the poll below still runs
+            self._log_once("profile", f"Reading the meter's interval history failed: {err}")
         while True:
             try:
-                await self.fetch_intervals(periods)
-                periods = 4
-            except (TimeoutError, OSError, Exception) as err:  # noqa: BLE001 - logged, retried
+                await self.fetch_intervals(4)
+            except Exception as err:  # noqa: BLE001 - logged, retried
                 self._log_once("profile", f"GetProfile failed: {err}")
             await asyncio.sleep(min(self.profile_period_s, 60))
 
-    async def fetch_intervals(self, periods: int) -> list[IntervalReading]:
-        delivered = await self._get_profile(0, periods)
-        received = await self._get_profile(1, periods)
+    async def backfill_intervals(self, horizon: timedelta = BACKFILL) -> int:
+        """Page back through the meter's profile (§5.7: EndTime - n periods) up to ``horizon``."""
+        newest = await self.fetch_intervals(MAX_PERIODS_PER_REQUEST)
+        if not newest:
+            return 0
+        count, oldest = len(newest), newest[0].start
+        stop_at = utcnow() - horizon
+        while oldest > stop_at:
+            page = await self.fetch_intervals(MAX_PERIODS_PER_REQUEST, end=oldest, publish_older=True)
+            if not page:
+                break
+            count += len(page)
+            oldest = page[0].start
+        return count
+
+    async def fetch_intervals(self, periods: int, end: datetime | None = None,
+                              publish_older: bool = False) -> list[IntervalReading]:
+        """Read up to ``periods`` completed intervals ending at ``end`` (None: the newest)."""
+        end_raw = 0 if end is None else codec.datetime_to_utc_time(end)
+        delivered = await self._get_profile(0, periods, end_raw)
+        received = await self._get_profile(1, periods, end_raw)
         if delivered is None:
             return []
         end, period_s, consumed = delivered
@@ -247,18 +269,21 @@ class MeterSession:
                                 self.formatting.energy(gen_raw))
             )
         readings.sort(key=lambda r: r.start)
-        new = [r for r in readings if self._last_interval_end is None or r.end > self._last_interval_end]
+        if publish_older:
+            new = readings  # an older page: the store ignores intervals it already holds
+        else:
+            new = [r for r in readings if self._last_interval_end is None or r.end > self._last_interval_end]
+            if new:
+                self._last_interval_end = new[-1].end
         for reading in new:
             self._hub.bus.publish(reading)
-        if new:
-            self._last_interval_end = new[-1].end
         return new
 
-    async def _get_profile(self, channel: int, periods: int) -> tuple[datetime, int, list[int]] | None:
+    async def _get_profile(self, channel: int, periods: int, end_raw: int = 0) -> tuple[datetime, int, list[int]] | None:
         metering = self.cluster(Metering)
         command_id = Metering.ServerCommandDefs.get_profile.id
         response = await asyncio.wait_for(
-            metering.command(command_id, interval_channel=channel, end_time=0, number_of_periods=periods),
+            metering.command(command_id, interval_channel=channel, end_time=end_raw, number_of_periods=periods),
             REQUEST_TIMEOUT_S,
         )
         if int(response.status) != 0:

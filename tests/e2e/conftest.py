@@ -34,9 +34,11 @@ FAST_SCENARIO: dict[str, Any] = {
     ],
 }
 
-CONFIG = """
-site: {name: Test home, timezone: America/Los_Angeles}
-web: {host: 127.0.0.1, port: 0}
+RATES = Path(__file__).resolve().parents[2] / "config" / "rates.yaml"
+CONFIG = f"""
+site: {{name: Test home, timezone: America/Los_Angeles}}
+tariff: {{plan: TOU-D-T, climate_zone: "10", rates_file: "{RATES}"}}
+web: {{host: 127.0.0.1, port: 0}}
 zigbee_se:
   report_interval_s: 0.5
   stale_after_s: 1.5

@@ -91,6 +91,57 @@
     $("health").textContent = `Appliance ${h.status} · frames ${h.frames.received} received, ${h.frames.malformed} malformed, ${h.frames.rejected} rejected`;
   }
 
+  let costTimer = null;
+  let lastIntervalStart = null;
+  const money = (v, cur) => {
+    if (v === null || v === undefined) return "–";
+    try { return new Intl.NumberFormat(undefined, { style: "currency", currency: cur || "USD" }).format(v); }
+    catch (e) { return Number(v).toFixed(2) + " " + (cur || ""); }
+  };
+  const kwh = (v) => (v === null || v === undefined ? "–" : fmt(v, 2) + " kWh");
+
+  async function fetchJson(path) {
+    const r = await fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (!r.ok) throw new Error(path + " " + r.status);
+    return r.json();
+  }
+
+  async function refreshCost() {
+    try {
+      const [interval, today, cycle] = await Promise.all(
+        ["interval", "today", "cycle"].map((p) => fetchJson("/api/v1/cost?period=" + p)));
+      const cur = (cycle.cost && cycle.cost.currency) || "USD";
+      const show = (id, report) => {
+        const c = report.cost;
+        $(id).textContent = c ? money(c.total_cost, cur) : "–";
+        $(id + "-kwh").textContent = c ? `${kwh(c.energy_kwh)} used` + (c.generated_kwh ? ` · ${kwh(c.generated_kwh)} generated` : "") : "no intervals read";
+      };
+      show("cost-interval", interval); show("cost-today", today); show("cost-cycle", cycle);
+      const p = cycle.projection;
+      $("cost-projection").textContent = p ? money(p.total_cost, cur) : "–";
+      $("cost-next-tier").textContent = cycle.next_tier_date
+        ? `Tier ${cycle.next_tier} from ${new Date(cycle.next_tier_date + "T12:00:00").toLocaleDateString(undefined, { dateStyle: "medium" })}`
+        : (p ? `cycle ends ${new Date(p.cycle_end + "T12:00:00").toLocaleDateString(undefined, { dateStyle: "medium" })}` : "\u00a0");
+      const body = $("cost-tiers"); body.replaceChildren();
+      const tiers = (cycle.cost && cycle.cost.tiers) || [];
+      if (!tiers.length) { const tr = el("tr"); const td = el("td", "empty", "No intervals read yet."); td.colSpan = 3; tr.append(td); body.append(tr); }
+      for (const t of tiers) {
+        const tr = el("tr");
+        tr.append(el("td", "", `Tier ${t.tier}` + (t.allowance_kwh ? ` (up to ${fmt(t.allowance_kwh, 0)} kWh)` : "")), el("td", "", fmt(t.energy_kwh, 2)), el("td", "", money(t.cost, cur)));
+        body.append(tr);
+      }
+      const c = cycle.cost;
+      const notes = [];
+      if (c && c.generation_credit) notes.push(`generation credit ${money(c.generation_credit, cur)}`);
+      if (c && c.fixed_charges) notes.push(`fixed charges ${money(c.fixed_charges, cur)}`);
+      if (c && c.missing_intervals) notes.push(`${c.missing_intervals} intervals not read (shown as gaps, never estimated)`);
+      $("cost-notes").textContent = notes.length ? notes.join(" · ") : "\u00a0";
+    } catch (e) {
+      $("cost-notes").textContent = "Cost not available: " + e.message;
+    }
+  }
+  function scheduleCost() { clearTimeout(costTimer); costTimer = setTimeout(refreshCost, 300); }
+
   function upsertMeter(m) {
     const i = state.meters.findIndex((x) => x.meter_id === m.meter_id);
     if (i >= 0) state.meters[i] = m; else state.meters.push(m);
@@ -100,7 +151,12 @@
     if (msg.topic === "snapshot") {
       Object.assign(state, msg.data);
       renderMeter(); renderPrice(); renderEvents(); renderMessages(); renderHealth();
-    } else if (msg.topic === "meter") { upsertMeter(msg.data); renderMeter(); }
+      scheduleCost();
+    } else if (msg.topic === "meter") {
+      upsertMeter(msg.data); renderMeter();
+      const start = msg.data.last_interval && msg.data.last_interval.start;
+      if (start && start !== lastIntervalStart) { lastIntervalStart = start; scheduleCost(); }
+    }
     else if (msg.topic === "prices") { state.prices = msg.data; renderPrice(); }
     else if (msg.topic === "messages") { state.messages = msg.data; renderMessages(); }
     else if (msg.topic === "events") { state.events = msg.data; renderEvents(); }

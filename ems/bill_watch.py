@@ -1,0 +1,81 @@
+"""Watches the bill as intervals arrive and raises local "energy usage warning" messages.
+
+When new intervals are read, the cycle is costed again (numpy, in an executor, at most once
+per ``min_gap_s``). Entering a new tier, or a projected bill above the customer's threshold,
+becomes a ``UtilityMessage`` of local origin on the bus, shown and stored like the utility's
+own messages (C6 3.2 step 5b-ii). A warning already held (also after a restart) is not repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import Any
+
+from ems.bus import Unsubscribe
+from ems.costs import CycleReport, ReadingArrays, cost_report, history_start, usage_warnings
+from ems.model import IntervalReading, utcnow
+from ems.tasks import TaskSet
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class BillWatch:
+    """One per appliance; does nothing when no rate plan is configured."""
+
+    def __init__(self, hub: Any, min_gap_s: float = 30.0) -> None:
+        self._hub = hub
+        self._min_gap_s = min_gap_s
+        self._previous: dict[str, CycleReport] = {}
+        self._pending: set[str] = set()
+        self._tasks = TaskSet(_LOGGER, "bill-watch")
+        self._unsubscribe: Unsubscribe | None = None
+
+    async def start(self) -> None:
+        tariff = self._hub.config.tariff
+        if tariff is None or tariff.active_plan is None:
+            _LOGGER.info("No rate plan configured: costs and usage warnings are off")
+            return
+        self._unsubscribe = self._hub.bus.listen(IntervalReading, self._on_interval)
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        await self._tasks.cancel_all()
+
+    def _on_interval(self, reading: IntervalReading) -> None:
+        if reading.meter_id in self._pending:
+            return
+        self._pending.add(reading.meter_id)
+        self._tasks.spawn(self._check_later(reading.meter_id), "bill-check")
+
+    async def _check_later(self, meter_id: str) -> None:
+        try:
+            await asyncio.sleep(1.0)  # let a burst of intervals (a profile page) land first
+            await self.check(meter_id)
+            await asyncio.sleep(self._min_gap_s)
+        finally:
+            self._pending.discard(meter_id)
+
+    async def check(self, meter_id: str) -> list[Any]:
+        """Cost the cycle now and publish the warnings it gives; returns them."""
+        hub = self._hub
+        tariff = hub.config.tariff
+        plan = tariff.active_plan
+        timezone = hub.config.site.timezone
+        now = utcnow()
+        await hub.store.flush()
+        readings = await hub.store.intervals(meter_id, history_start(plan, now, timezone), now)
+        work = functools.partial(cost_report, plan, ReadingArrays.from_readings(readings), now=now,
+                                 timezone=timezone, climate_zone=tariff.climate_zone)
+        report = await asyncio.get_running_loop().run_in_executor(None, work)
+        warnings = usage_warnings(self._previous.get(meter_id), report, meter_id=meter_id,
+                                  threshold_cost=tariff.warning_threshold_cost, now=now)
+        self._previous[meter_id] = report
+        fresh = [w for w in warnings if (meter_id, w.message_id) not in hub.state.messages]
+        for warning in fresh:
+            _LOGGER.info("[%s] %s", meter_id, warning.text)
+            hub.bus.publish(warning)
+        return fresh

@@ -1,0 +1,54 @@
+"""C6 3.2 step 7: cost "as read" from the meter's own intervals, on the API and the page."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.browser import chromium
+
+
+async def test_a_day_of_interval_history_is_read_from_the_meter_at_link_up(appliance):
+    async def enough():
+        await appliance.hub.store.flush()
+        meter = appliance.hub.state.meters["main"]
+        if meter.last_interval is None:
+            return False
+        from datetime import timedelta
+        stored = await appliance.hub.store.intervals("main", meter.last_interval.end - timedelta(days=2), meter.last_interval.end)
+        return len(stored) >= 24 * 60 - 5
+    await appliance.wait_until(enough, timeout_s=20, what="a day of 1-minute intervals")
+
+
+async def test_cost_of_the_last_interval_matches_its_energy_and_price(appliance):
+    await appliance.wait_until(lambda: appliance.hub.state.meters["main"].last_interval, what="an interval")
+    report = await appliance.get("/api/v1/cost?period=interval")
+    interval = appliance.hub.state.meters["main"].last_interval
+    cost = report["cost"]
+    assert cost["currency"] == "USD"
+    assert cost["energy_kwh"] == pytest.approx(interval.consumed_kwh, abs=0.001)
+    assert cost["generated_kwh"] == pytest.approx(interval.generated_kwh, abs=0.001)
+    # TOU-D-T prices are 0.27-0.48 USD/kWh plus a block adder; credit 0.08 USD/kWh generated.
+    kwh = interval.consumed_kwh
+    assert 0.27 * kwh - 0.005 <= cost["energy_cost"] <= 0.60 * kwh + 0.005  # rounded to the cent
+
+
+async def test_cycle_cost_shows_tiers_gaps_and_a_projection(appliance):
+    await appliance.wait_until(lambda: appliance.hub.state.meters["main"].last_interval, what="an interval")
+    report = await appliance.get("/api/v1/cost?period=cycle")
+    cost = report["cost"]
+    assert cost["intervals_read"] > 0
+    assert cost["missing_intervals"] > 0  # before the meter's day of history: a gap, not an estimate
+    assert sum(t["energy_kwh"] for t in cost["tiers"]) == pytest.approx(cost["energy_kwh"], abs=0.01)
+    assert report["projection"]["total_cost"] >= cost["total_cost"] - 0.01
+    assert (await appliance.http.get(appliance.url + "/api/v1/cost?period=fortnight")).status == 400
+
+
+async def test_cost_panel_on_the_page_shows_the_figures(appliance, output_dir):
+    await appliance.wait_until(lambda: appliance.hub.state.meters["main"].last_interval, what="an interval")
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 1100})
+        await page.goto(appliance.url + "/")
+        await page.wait_for_function("document.getElementById('cost-cycle').textContent.includes('$')")
+        await page.wait_for_function("document.querySelectorAll('#cost-tiers tr td:not(.empty)').length >= 3")
+        assert "$" in await page.text_content("#cost-projection")
+        await page.screenshot(path=str(output_dir / "live-cost.png"), full_page=True)

@@ -1,0 +1,99 @@
+"""Rate plans: the shipped rates file loads; bad files name the file, line and key path."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ems.config import default_config_dir, load_config
+from ems.errors import ConfigError
+from ems.tariff import BillingCycleSchedule, load_rates
+
+LA = ZoneInfo("America/Los_Angeles")
+
+
+def test_shipped_rates_file_loads_and_config_names_the_plan():
+    from ems.cli import read_config
+
+    config = read_config(default_config_dir())
+    assert config.tariff is not None and config.tariff.plan == "TOU-D-T"
+    plans = config.tariff.rates.plans
+    assert {"D-BASELINE", "TOU-D-4-9PM", "TOU-D-T", "TOU-D-CPP", "D-PTR"} <= set(plans)
+    assert plans["TOU-D-T"].kinds == ("tiered", "time-of-use")
+    assert "critical-peak" in plans["TOU-D-CPP"].kinds and "peak-time-rebate" in plans["D-PTR"].kinds
+
+
+def test_versions_keep_history():
+    plan = load_rates(default_config_dir() / "rates.yaml").plans["TOU-D-T"]
+    old = plan.version_at(datetime(2024, 2, 29, 12, tzinfo=UTC), LA)
+    new = plan.version_at(datetime(2024, 3, 1, 8, tzinfo=UTC), LA)  # midnight in Los Angeles
+    assert old.time_of_use["all-year"].weekday[1].price_per_kwh == 0.48
+    assert new.time_of_use["all-year"].weekday[1].price_per_kwh == 0.51
+
+
+def test_baseline_depends_on_season_and_climate_zone():
+    plan = load_rates(default_config_dir() / "rates.yaml").plans["D-BASELINE"]
+    # May: 31 winter days x 10.7; June: 30 summer days x 17.4 (zone 10).
+    assert plan.cycle_allowances_kwh((date(2024, 5, 1), date(2024, 6, 1)), LA, "10") == [pytest.approx(331.7)]
+    assert plan.cycle_allowances_kwh((date(2024, 6, 1), date(2024, 7, 1)), LA, "10") == [pytest.approx(522.0)]
+
+
+def test_billing_cycles_by_day_and_by_dates():
+    assert BillingCycleSchedule(31, ()).cycle_of(date(2024, 2, 15)) == (date(2024, 1, 31), date(2024, 2, 29))
+    listed = BillingCycleSchedule(None, (date(2024, 1, 5), date(2024, 2, 6), date(2024, 3, 5)))
+    assert listed.cycle_of(date(2024, 2, 6)) == (date(2024, 2, 6), date(2024, 3, 5))
+    assert listed.cycle_of(date(2024, 3, 20)) == (date(2024, 3, 5), date(2024, 4, 5))
+
+
+BAD = """\
+plans:
+  X:
+    currency: usd
+    billing_cycle: {start_day: 1}
+    versions:
+      - effective_from: 2024-01-01
+        seasons: {summer: "06-01", winter: "10-01"}
+        time_of_use:
+          summer:
+            weekday:
+              - {period: a, start: "00:00", end: 16:00, price_per_kwh: 0.3}
+          winter:
+            weekday:
+              - {period: a, start: "00:00", end: "16:00", price_per_kwh: 0.3}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rates.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_schema_errors_name_file_line_and_key_path(tmp_path):
+    path = write(tmp_path, BAD)
+    with pytest.raises(ConfigError) as err:
+        load_rates(path)
+    text = "\n".join(err.value.problems)
+    assert f"{path}:3: plans.X.currency: expected an ISO 4217 currency code" in text
+    assert f"{path}:11: plans.X.versions.0.time_of_use.summer.weekday.0.end: expected a quoted time" in text
+
+
+def test_uncovered_hours_name_the_day_type(tmp_path):
+    path = write(tmp_path, BAD.replace("currency: usd", "currency: USD").replace("end: 16:00", 'end: "24:00"'))
+    with pytest.raises(ConfigError) as err:
+        load_rates(path)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{path}:13: plans.X.versions.0.time_of_use.winter.weekday: no period covers 16:00-24:00")
+
+
+def test_config_checks_plan_and_climate_zone(tmp_path):
+    (tmp_path / "rates.yaml").write_text((default_config_dir() / "rates.yaml").read_text())
+    (tmp_path / "ems.yaml").write_text("tariff:\n  plan: NOPE\n")
+    with pytest.raises(ConfigError, match=r"ems.yaml:2: tariff.plan: no plan 'NOPE'"):
+        load_config(tmp_path)
+    (tmp_path / "ems.yaml").write_text("tariff:\n  plan: D-BASELINE\n  climate_zone: 99\n")
+    with pytest.raises(ConfigError, match=r"rates.yaml:\d+: plans.D-BASELINE.versions.0.tiers.0: no allowance for climate zone '99'"):
+        load_config(tmp_path)

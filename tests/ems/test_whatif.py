@@ -1,0 +1,59 @@
+"""What-if: the same year of readings billed under every plan; the cheapest named."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import numpy as np
+
+from ems.config import default_config_dir
+from ems.costs import ReadingArrays
+from ems.tariff import RatesFile, load_rates, parse_plan
+from ems.whatif import compare_plans
+
+LA = "America/Los_Angeles"
+
+
+def flat(price: float, basic: float = 0.0, minimum: float = 0.0) -> dict:
+    return {
+        "currency": "USD",
+        "billing_cycle": {"start_day": 1},
+        "versions": [{"effective_from": date(2024, 1, 1), "energy_price_per_kwh": price,
+                      "basic_charge_per_day": basic, "minimum_bill_per_day": minimum}],
+    }
+
+
+def hourly_year(kwh: float) -> ReadingArrays:
+    start = int(datetime(2024, 1, 1, 8, tzinfo=UTC).timestamp())  # midnight in Los Angeles
+    n = 366 * 24
+    return ReadingArrays.from_columns(start + 3600 * np.arange(n), np.full(n, 3600), np.full(n, kwh), np.zeros(n))
+
+
+def test_cheapest_plan_and_savings_by_hand(tmp_path):
+    rates = RatesFile(tmp_path / "r.yaml", {
+        "A": parse_plan("A", flat(0.30)),
+        "B": parse_plan("B", flat(0.25, basic=0.10)),
+        "C": parse_plan("C", flat(0.01, minimum=1.00)),
+    })
+    readings = hourly_year(0.5)  # 12 kWh a day, 366 days = 4392 kWh
+    start = datetime(2024, 1, 1, 8, tzinfo=UTC)
+    end = datetime(2025, 1, 1, 8, tzinfo=UTC)
+    result = compare_plans(rates, readings, start=start, end=end, timezone=LA, active_plan="A")
+    totals = {b.plan: round(b.total_cost, 2) for b in result.bills}
+    # A: 4392 x 0.30 = 1317.60.  B: 4392 x 0.25 + 366 x 0.10 = 1098.00 + 36.60 = 1134.60.
+    # C: 4392 x 0.01 = 43.92, below the minimum 366 x 1.00 = 366.00, so 366.00.
+    assert totals == {"A": 1317.60, "B": 1134.60, "C": 366.00}
+    assert result.cheapest == "C" and [b.plan for b in result.bills] == ["C", "B", "A"]
+    assert round(result.savings_vs_active, 2) == 951.60
+    assert round(result.savings_vs_next, 2) == 768.60
+    assert result.bills[0].cycles == 12 and result.missing_intervals == 0
+
+
+def test_every_shipped_plan_is_priced():
+    rates = load_rates(default_config_dir() / "rates.yaml")
+    start = datetime(2024, 1, 1, 8, tzinfo=UTC)
+    result = compare_plans(rates, hourly_year(0.5), start=start, end=datetime(2025, 1, 1, 8, tzinfo=UTC),
+                           timezone=LA, climate_zone="10", active_plan="TOU-D-T")
+    assert len(result.bills) == len(rates.plans) and not result.unpriced
+    no_zone = compare_plans(rates, hourly_year(0.5), start=start, end=datetime(2025, 1, 1, 8, tzinfo=UTC), timezone=LA)
+    assert [u.plan for u in no_zone.unpriced] == ["D-BASELINE"]

@@ -1,0 +1,249 @@
+"""REST API for rates and cost: the active tariff, the cost so far and the what-if comparison.
+
+Handlers read intervals from the store and run the numpy engine in an executor, so the event
+loop never blocks. Energy is kWh, money the plan's currency, times ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from ems.costs import (
+    CostBreakdown,
+    Projection,
+    ReadingArrays,
+    cost_report,
+    history_start,
+    local_date,
+)
+from ems.hub import Hub
+from ems.model import utcnow
+from ems.tariff import DAY_TYPES, RatePlan
+from ems.whatif import compare_plans
+
+PERIODS = ("interval", "today", "cycle")
+MAX_GAPS_SHOWN = 20
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _money(value: float) -> float:
+    return round(value, 2)
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _plan_or_404(hub: Hub) -> tuple[RatePlan, Any]:
+    tariff = hub.config.tariff
+    plan = tariff.active_plan if tariff is not None else None
+    if plan is None:
+        raise web.HTTPNotFound(reason="no rate plan configured: set tariff.plan in ems.yaml")
+    return plan, tariff
+
+
+async def _meter_id(hub: Hub, request: web.Request) -> str:
+    wanted = request.query.get("meter")
+    known = sorted(set(hub.state.meters) | set(await hub.store.meter_ids()))
+    if wanted:
+        if wanted not in known:
+            raise web.HTTPNotFound(reason=f"no meter {wanted!r}")
+        return wanted
+    if not known:
+        raise web.HTTPNotFound(reason="no meter has reported yet")
+    return known[0]
+
+
+def tariff_json(plan: RatePlan, timezone: str, now: datetime, climate_zone: str | None) -> dict[str, Any]:
+    """The active rate as C6 3.2 step 2 lists it: tiers, periods, billing cycle."""
+    tz = ZoneInfo(timezone)
+    version = plan.version_at(now, tz)
+    today = local_date(now, tz)
+    cycle_start, cycle_end = plan.billing_cycle.cycle_of(today)
+    allowances = plan.cycle_allowances_kwh((cycle_start, cycle_end), tz, climate_zone) if plan.number_of_tiers > 1 else []
+    return {
+        "plan": plan.name,
+        "label": plan.label,
+        "utility_id": plan.utility_id,
+        "utility_name": plan.utility_name,
+        "currency": plan.currency,
+        "kinds": list(plan.kinds),
+        "timezone": timezone,
+        "effective_from": version.effective_from.isoformat(),
+        "season": version.season_of(today),
+        "energy_price_per_kwh": version.energy_price_per_kwh,
+        "number_of_tiers": len(version.tiers),
+        "tiers": [
+            {
+                "tier": t.number,
+                "price_per_kwh": t.price_per_kwh,
+                "allowance_kwh": round(allowances[t.number - 1], 3) if t.number <= len(allowances) else None,
+            }
+            for t in version.tiers
+        ],
+        "periods": {
+            season: {
+                day_type: [
+                    {"period": p.name, "start": _hhmm(p.start_min), "end": _hhmm(p.end_min), "price_per_kwh": p.price_per_kwh}
+                    for p in tou.periods(day_type)
+                ]
+                for day_type in DAY_TYPES
+            }
+            for season, tou in version.time_of_use.items()
+        },
+        "critical_peak_adder_per_kwh": version.critical_peak_adder_per_kwh,
+        "generation_credit_per_kwh": "same_as_import" if version.generation_same_as_import else version.generation_credit_per_kwh,
+        "basic_charge_per_day": version.basic_charge_per_day,
+        "minimum_bill_per_day": version.minimum_bill_per_day,
+        "billing_cycle": {"start": cycle_start.isoformat(), "end": cycle_end.isoformat()},
+    }
+
+
+def breakdown_json(b: CostBreakdown) -> dict[str, Any]:
+    return {
+        "start": _iso(b.start),
+        "end": _iso(b.end),
+        "currency": b.currency,
+        "energy_kwh": round(b.energy_kwh, 3),
+        "generated_kwh": round(b.generated_kwh, 3),
+        "energy_cost": _money(b.energy_cost),
+        "generation_credit": _money(b.generation_credit),
+        "peak_time_rebate": _money(b.peak_time_rebate),
+        "fixed_charges": _money(b.fixed_charges),
+        "total_cost": _money(b.total_cost),
+        "current_tier": b.current_tier,
+        "tiers": [
+            {"tier": t.tier, "energy_kwh": round(t.energy_kwh, 3), "cost": _money(t.cost),
+             "price_per_kwh": t.price_per_kwh, "allowance_kwh": t.allowance_kwh}
+            for t in b.tiers
+        ],
+        "periods": [
+            {"season": p.season, "period": p.period, "energy_kwh": round(p.energy_kwh, 3), "cost": _money(p.cost)}
+            for p in b.periods
+        ],
+        "intervals_read": b.intervals_read,
+        "missing_intervals": b.missing_intervals,
+        "gaps": [
+            {"start": _iso(g.start), "end": _iso(g.end), "missing_intervals": g.missing_intervals}
+            for g in b.gaps[:MAX_GAPS_SHOWN]
+        ],
+    }
+
+
+def projection_json(p: Projection | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "cycle_start": p.cycle_start.isoformat(),
+        "cycle_end": p.cycle_end.isoformat(),
+        "basis": p.basis,
+        "energy_kwh": round(p.energy_kwh, 3),
+        "generated_kwh": round(p.generated_kwh, 3),
+        "energy_cost": _money(p.energy_cost),
+        "generation_credit": _money(p.generation_credit),
+        "fixed_charges": _money(p.fixed_charges),
+        "minimum_bill": _money(p.minimum_bill),
+        "total_cost": _money(p.total_cost),
+        "next_tier": p.next_tier,
+        "next_tier_date": p.next_tier_date.isoformat() if p.next_tier_date else None,
+    }
+
+
+def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
+    """Register /api/v1/tariff, /api/v1/cost and /api/v1/cost/whatif on the app."""
+    from web.app import HUB  # web.app composes this module's routes
+
+    key = hub_key or HUB
+
+    async def tariff(request: web.Request) -> web.Response:
+        hub: Hub = request.app[key]
+        plan, config = _plan_or_404(hub)
+        body = tariff_json(plan, hub.config.site.timezone, utcnow(), config.climate_zone)
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+    async def cost(request: web.Request) -> web.Response:
+        period = request.query.get("period", "cycle")
+        if period not in PERIODS:
+            raise web.HTTPBadRequest(reason=f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+        hub: Hub = request.app[key]
+        plan, config = _plan_or_404(hub)
+        meter_id = await _meter_id(hub, request)
+        now = utcnow()
+        timezone = hub.config.site.timezone
+        since = history_start(plan, now, timezone)
+        readings = await hub.store.intervals(meter_id, since, now)
+        signals = await hub.store.prices(meter_id, since) if config.use_meter_prices else []
+        work = functools.partial(
+            cost_report, plan, ReadingArrays.from_readings(readings), now=now, timezone=timezone,
+            climate_zone=config.climate_zone, price_signals=signals,
+        )
+        report = await asyncio.get_running_loop().run_in_executor(None, work)
+        chosen = {"interval": report.last_interval, "today": report.today, "cycle": report.cycle}[period]
+        body = {
+            "meter_id": meter_id,
+            "plan": report.plan,
+            "label": report.label,
+            "period": period,
+            "at": _iso(now),
+            "billing_cycle": {"start": report.cycle_start.isoformat(), "end": report.cycle_end.isoformat()},
+            "cost": breakdown_json(chosen) if chosen is not None else None,
+            "projection": projection_json(report.projection),
+            "next_tier": report.projection.next_tier if report.projection else None,
+            "next_tier_date": report.projection.next_tier_date.isoformat()
+            if report.projection and report.projection.next_tier_date
+            else None,
+            "warning_threshold_cost": config.warning_threshold_cost,
+        }
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+    async def whatif(request: web.Request) -> web.Response:
+        hub: Hub = request.app[key]
+        config = hub.config.tariff
+        if config is None or config.rates is None:
+            raise web.HTTPNotFound(reason="no rates file: see tariff.rates_file in ems.yaml")
+        meter_id = await _meter_id(hub, request)
+        timezone = hub.config.site.timezone
+        tz = ZoneInfo(timezone)
+        now = utcnow()
+        today = local_date(now, tz)
+        end = datetime.combine(today, datetime.min.time(), tz).astimezone(UTC)
+        start = datetime.combine(today.replace(year=today.year - 1) if not (today.month == 2 and today.day == 29)
+                                 else today - timedelta(days=365), datetime.min.time(), tz).astimezone(UTC)
+        readings = await hub.store.intervals(meter_id, start, end)
+        work = functools.partial(
+            compare_plans, config.rates, ReadingArrays.from_readings(readings), start=start, end=end,
+            timezone=timezone, climate_zone=config.climate_zone, active_plan=config.plan,
+        )
+        result = await asyncio.get_running_loop().run_in_executor(None, work)
+        body = {
+            "meter_id": meter_id,
+            "start": _iso(result.start),
+            "end": _iso(result.end),
+            "active_plan": result.active_plan,
+            "cheapest": result.cheapest,
+            "savings_vs_active": None if result.savings_vs_active is None else _money(result.savings_vs_active),
+            "savings_vs_next": None if result.savings_vs_next is None else _money(result.savings_vs_next),
+            "intervals_read": result.intervals_read,
+            "missing_intervals": result.missing_intervals,
+            "bills": [
+                {k: (_money(v) if isinstance(v, float) and not k.endswith("kwh") else round(v, 3) if isinstance(v, float) else v)
+                 for k, v in asdict(b).items()}
+                for b in result.bills
+            ],
+            "unpriced": [asdict(u) for u in result.unpriced],
+        }
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+    app.router.add_get("/api/v1/tariff", tariff)
+    app.router.add_get("/api/v1/cost", cost)
+    app.router.add_get("/api/v1/cost/whatif", whatif)
