@@ -64,6 +64,7 @@ async def test_utility_message_is_shown_and_kept(appliance):
     assert message["importance"] == "high"
     assert message["confirmation_required"] is True
     assert message["active"] is True
+    await appliance.hub.store.flush()
     stored = await appliance.hub.store.messages(since=appliance.hub.started_at)
     assert [m.message.text for m in stored] == [message["text"]]
 
