@@ -21,9 +21,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ems.bill_watch import BillWatch
 from ems.config import AppConfig, WebConfig, default_config_dir, load_config
 from ems.errors import ConfigError, EmsError
-from ems.bill_watch import BillWatch
 from ems.hub import Hub
 
 _LOGGER = logging.getLogger("ems")
