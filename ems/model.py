@@ -125,6 +125,41 @@ class PriceSignal:
         return self.start <= at and (self.end is None or at < self.end)
 
 
+@dataclass(frozen=True, slots=True)
+class MeterRate:
+    """What the meter's Price cluster says about the rate: tiers, blocks, billing period.
+
+    Fields are None (or empty) where the meter did not publish them. Block thresholds are
+    cumulative kWh within the block period, as the meter compares them.
+    """
+
+    meter_id: str
+    received_at: datetime
+    tier_labels: tuple[tuple[int, str], ...] = ()
+    block_thresholds_kwh: tuple[float, ...] = ()
+    block_period_start: datetime | None = None
+    block_period_end: datetime | None = None
+    billing_period_start: datetime | None = None
+    billing_period_end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CriticalPeakEvent:
+    """A critical peak pricing event the meter announced (SE 1.2 PublishCPPEvent)."""
+
+    meter_id: str
+    issuer_event_id: int
+    start: datetime
+    duration_min: int
+    cpp_tier: int  # 1 or 2: which CPP price applies
+    authorization: str  # "pending" | "accepted" | "rejected" | "forced"
+    received_at: datetime
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(minutes=self.duration_min)
+
+
 # --- Messages -----------------------------------------------------------------------------
 
 
@@ -309,6 +344,8 @@ DomainEvent = (
     | MeterReading
     | IntervalReading
     | PriceSignal
+    | MeterRate
+    | CriticalPeakEvent
     | UtilityMessage
     | MessageCancelled
     | MessageConfirmed

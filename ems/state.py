@@ -15,6 +15,7 @@ from typing import Any
 
 from ems.bus import EventBus, Unsubscribe
 from ems.model import (
+    CriticalPeakEvent,
     EventCancellation,
     FrameRejected,
     IntervalReading,
@@ -24,6 +25,7 @@ from ems.model import (
     MessageConfirmed,
     MeterInfo,
     MeterLinkChanged,
+    MeterRate,
     MeterReading,
     PriceSignal,
     UtilityMessage,
@@ -84,6 +86,8 @@ class CurrentState:
     def __init__(self, message_retention: timedelta = timedelta(days=30)) -> None:
         self.meters: dict[str, MeterState] = {}
         self.prices: dict[str, list[PriceSignal]] = {}
+        self.meter_rates: dict[str, MeterRate] = {}
+        self.critical_peaks: dict[tuple[str, int], CriticalPeakEvent] = {}
         self.messages: dict[tuple[str, int], MessageState] = {}
         self.events: dict[tuple[str, int], EventState] = {}
         self.counters: Counter[str] = Counter()
@@ -97,6 +101,8 @@ class CurrentState:
             MeterReading: self._on_reading,
             IntervalReading: self._on_interval,
             PriceSignal: self._on_price,
+            MeterRate: self._on_meter_rate,
+            CriticalPeakEvent: self._on_critical_peak,
             UtilityMessage: self._on_message,
             MessageCancelled: self._on_message_cancelled,
             MessageConfirmed: self._on_message_confirmed,
@@ -187,6 +193,12 @@ class CurrentState:
         # Keep what is current or future, plus a little history for display.
         horizon = event.received_at - timedelta(days=1)
         prices[:] = [p for p in prices if p.end is None or p.end >= horizon]
+
+    def _on_meter_rate(self, event: MeterRate) -> None:
+        self.meter_rates[event.meter_id] = event
+
+    def _on_critical_peak(self, event: CriticalPeakEvent) -> None:
+        self.critical_peaks[(event.meter_id, event.issuer_event_id)] = event
 
     def _on_message(self, event: UtilityMessage) -> None:
         self.messages[(event.meter_id, event.message_id)] = MessageState(event)

@@ -159,6 +159,33 @@ def projection_json(p: Projection | None) -> dict[str, Any] | None:
     }
 
 
+def meter_rates_json(hub: Hub, now: datetime) -> list[dict[str, Any]]:
+    """What each meter's Price cluster published: tier labels, blocks, billing period, CPP."""
+    result = []
+    for meter_id, rate in sorted(hub.state.meter_rates.items()):
+        current = hub.state.active_price(meter_id, now)
+        peaks = [e for (m, _), e in hub.state.critical_peaks.items() if m == meter_id and e.end > now]
+        result.append({
+            "meter_id": meter_id,
+            "rate_label": current.rate_label if current else None,
+            "provider_id": current.provider_id if current else None,
+            "currency": current.currency if current else None,
+            "current_price_per_kwh": current.price_per_kwh if current else None,
+            "current_tier": current.tier if current else None,
+            "number_of_tiers": current.number_of_tiers if current else None,
+            "tier_labels": {str(tier): label for tier, label in rate.tier_labels},
+            "block_thresholds_kwh": list(rate.block_thresholds_kwh),
+            "block_period": {"start": _iso(rate.block_period_start), "end": _iso(rate.block_period_end)},
+            "billing_period": {"start": _iso(rate.billing_period_start), "end": _iso(rate.billing_period_end)},
+            "critical_peak_events": [
+                {"issuer_event_id": e.issuer_event_id, "start": _iso(e.start), "end": _iso(e.end),
+                 "cpp_tier": e.cpp_tier, "authorization": e.authorization}
+                for e in sorted(peaks, key=lambda e: e.start)
+            ],
+        })
+    return result
+
+
 def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
     """Register /api/v1/tariff, /api/v1/cost and /api/v1/cost/whatif on the app."""
     from web.app import HUB  # web.app composes this module's routes
@@ -167,8 +194,15 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
 
     async def tariff(request: web.Request) -> web.Response:
         hub: Hub = request.app[key]
-        plan, config = _plan_or_404(hub)
+        published = meter_rates_json(hub, utcnow())
+        try:
+            plan, config = _plan_or_404(hub)
+        except web.HTTPNotFound:
+            if not published:
+                raise
+            return web.json_response({"plan": None, "meter": published}, headers={"Cache-Control": "no-store"})
         body = tariff_json(plan, hub.config.site.timezone, utcnow(), config.climate_zone)
+        body["meter"] = published
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
     async def cost(request: web.Request) -> web.Response:

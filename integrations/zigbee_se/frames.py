@@ -27,6 +27,7 @@ from ems.model import (
     FrameRejected,
     IntervalReading,
     MeterInfo,
+    MeterRate,
     MeterReading,
     utcnow,
 )
@@ -126,6 +127,7 @@ class MeterSession:
                     await asyncio.wait_for(self.cluster(cluster_cls).bind(), REQUEST_TIMEOUT_S)
         await self._read_formatting()
         await self._sync_clock()
+        await self._read_rate()
         await self._configure_reporting(report_interval_s)
         await self._initial_sync()
         self._spawn(self._poll_profile(), "meter-profile-poll")
@@ -194,6 +196,41 @@ class MeterSession:
                          self.meter_id, self.clock_offset)
         else:
             self.clock_offset = timedelta(0)
+
+    async def _read_rate(self) -> None:
+        """The rate as the meter's Price attributes describe it (§3.7); whatever it lacks is left out."""
+        if Price.cluster_id not in self.endpoint.in_clusters:
+            return
+        names = tuple(f"tier{n}_price_label" for n in range(1, 16)) + tuple(
+            f"block{n}_threshold" for n in range(1, 16)) + (
+            "start_of_block_period", "block_period_duration", "threshold_multiplier", "threshold_divisor",
+            "current_billing_period_start", "current_billing_period_duration")
+        values: dict[str, Any] = {}
+        for chunk in range(0, len(names), 8):  # keep each response within one frame
+            with contextlib.suppress(Exception):
+                values.update(await self._read(Price, names[chunk:chunk + 8]))
+        labels = tuple(
+            (n, bytes(values[f"tier{n}_price_label"]).decode("utf-8", "replace").strip("\x00 "))
+            for n in range(1, 16) if values.get(f"tier{n}_price_label")
+        )
+        scale = translate.Formatting(int(values.get("threshold_multiplier") or self.formatting.multiplier),
+                                     int(values.get("threshold_divisor") or self.formatting.divisor))
+        thresholds = tuple(scale.energy(int(values[f"block{n}_threshold"])) for n in range(1, 16)
+                           if values.get(f"block{n}_threshold") is not None)
+
+        def period(start_name: str, minutes_name: str) -> tuple[datetime | None, datetime | None]:
+            start = codec.utc_time_to_datetime(int(values.get(start_name, 0xFFFFFFFF)))
+            minutes = values.get(minutes_name)
+            if start is None or minutes is None:
+                return start, None
+            return start, start + timedelta(minutes=int(minutes))
+
+        block = period("start_of_block_period", "block_period_duration")
+        billing = period("current_billing_period_start", "current_billing_period_duration")
+        self._hub.bus.publish(MeterRate(self.meter_id, utcnow(), labels, thresholds, *block, *billing))
+
+    def _rate(self, now: datetime) -> MeterRate:
+        return self._hub.state.meter_rates.get(self.meter_id) or MeterRate(self.meter_id, now)
 
     async def _configure_reporting(self, interval_s: float) -> None:
         metering = self.cluster(Metering)
@@ -342,6 +379,21 @@ class MeterSession:
                 self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
             if not duplicate:
                 publish(signal)
+        elif cluster_cls is Price and command == "publish_billing_period":
+            publish(translate.billing_period(fields, self._rate(now), now))
+            self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
+        elif cluster_cls is Price and command == "publish_block_period":
+            publish(translate.block_period(fields, self._rate(now), now))
+            self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
+        elif cluster_cls is Price and command == "publish_tier_labels":
+            publish(translate.tier_labels(fields, self._rate(now), now))
+            self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
+        elif cluster_cls is Price and command == "publish_cpp_event":
+            event = translate.critical_peak(fields, self.meter_id, now)
+            publish(event)
+            if event.authorization == "pending":  # the EMS takes part: accept (SE 1.2 CPPEventResponse)
+                self._spawn(self._send(Price, "cpp_event_response", issuer_event_id=event.issuer_event_id,
+                                       cpp_auth=1), "cpp-response")
         elif cluster_cls is Messaging and command in ("display_message", "display_protected_message"):
             publish(translate.utility_message(fields, self.meter_id, now))
             self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)

@@ -8,18 +8,21 @@ Protocol encodings (UTCTime since 2000, nibble packing, trailing digits, 0.01 °
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ems.model import (
     Criticality,
+    CriticalPeakEvent,
     DeviceClass,
     EventCancellation,
     EventStatus,
     LoadControlEvent,
     MessageCancelled,
     MessageImportance,
+    MeterRate,
     PriceSignal,
     UtilityMessage,
 )
@@ -105,6 +108,61 @@ def price_signal(fields: Any, meter_id: str, now: datetime) -> PriceSignal:
 def price_ack_required(fields: Any) -> bool:
     control = getattr(fields, "price_control", None)
     return control is not None and bool(int(control) & 0x01)
+
+
+def period_end(start: datetime, duration: int, duration_type: int | None) -> datetime:
+    """End of a block or billing period: the duration counts in the timebase of the
+    DurationType's low nibble (0 minutes, 1 days, 2 weeks, 3 months; §3.5)."""
+    timebase = 0 if duration_type is None else int(duration_type) & 0x0F
+    if timebase == 1:
+        return start + timedelta(days=duration)
+    if timebase == 2:
+        return start + timedelta(weeks=duration)
+    if timebase == 3:
+        month = start.month - 1 + duration
+        year, month = start.year + month // 12, month % 12 + 1
+        day = min(start.day, [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
+                              31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1])
+        return start.replace(year=year, month=month, day=day)
+    return start + timedelta(minutes=duration)
+
+
+def billing_period(fields: Any, rate: MeterRate, now: datetime) -> MeterRate:
+    start = _start(fields.billing_period_start_time, now)
+    end = period_end(start, int(fields.billing_period_duration), getattr(fields, "billing_period_duration_type", None))
+    return dataclasses.replace(rate, billing_period_start=start, billing_period_end=end, received_at=now)
+
+
+def block_period(fields: Any, rate: MeterRate, now: datetime) -> MeterRate:
+    start = _start(fields.block_period_start_time, now)
+    end = period_end(start, int(fields.block_period_duration), getattr(fields, "block_period_duration_type", None))
+    return dataclasses.replace(rate, block_period_start=start, block_period_end=end, received_at=now)
+
+
+def tier_labels(fields: Any, rate: MeterRate, now: datetime) -> MeterRate:
+    labels = dict(rate.tier_labels)
+    for entry in fields.tier_labels:
+        labels[int(entry.tier_id)] = bytes(entry.tier_label).decode("utf-8", "replace").strip("\x00 ")
+    return dataclasses.replace(rate, tier_labels=tuple(sorted(labels.items())), received_at=now)
+
+
+CPP_AUTH = {0: "pending", 1: "accepted", 2: "rejected", 3: "forced"}
+
+
+def critical_peak(fields: Any, meter_id: str, now: datetime) -> CriticalPeakEvent:
+    duration = int(fields.duration_in_minutes)
+    start = _start(fields.start_time, now)
+    if duration == 0 or now > start + timedelta(minutes=duration):
+        raise OutOfRange(f"CPP event {int(fields.issuer_event_id)} is over or lasts 0 minutes")
+    return CriticalPeakEvent(
+        meter_id=meter_id,
+        issuer_event_id=int(fields.issuer_event_id),
+        start=start,
+        duration_min=duration,
+        cpp_tier=int(fields.cpp_price_tier) + 1,
+        authorization=CPP_AUTH.get(int(fields.cpp_auth), "pending"),
+        received_at=now,
+    )
 
 
 # -- Messaging ---------------------------------------------------------------------------

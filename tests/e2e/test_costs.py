@@ -52,3 +52,34 @@ async def test_cost_panel_on_the_page_shows_the_figures(appliance, output_dir):
         await page.wait_for_function("document.querySelectorAll('#cost-tiers tr td:not(.empty)').length >= 3")
         assert "$" in await page.text_content("#cost-projection")
         await page.screenshot(path=str(output_dir / "live-cost.png"), full_page=True)
+
+
+async def test_tariff_shows_what_the_meter_published_about_its_rate(appliance):
+    await appliance.wait_until(lambda: appliance.hub.state.meter_rates.get("main"), what="the meter's rate")
+    body = await appliance.get("/api/v1/tariff")
+    assert body["plan"] == "TOU-D-T"
+    (meter,) = body["meter"]
+    assert meter["block_thresholds_kwh"] == [350.0]
+    assert meter["tier_labels"] == {"2": "all-day"}
+    assert meter["billing_period"]["start"] is not None and meter["billing_period"]["end"] is not None
+    assert meter["rate_label"] == "TOU-TEST"
+
+
+async def test_billing_period_and_cpp_event_from_the_meter_are_taken_in(appliance):
+    from integrations.zigbee_se import codec
+    from integrations.zigbee_se.clusters import Price
+
+    await appliance.wait_until(lambda: appliance.hub.state.meter_rates.get("main"), what="the meter's rate")
+    sim = appliance.simulator.meter
+    now = codec.datetime_to_utc_time(sim.clock())
+    await sim.send_raw(Price, "publish_billing_period", provider_id=1, issuer_event_id=77,
+                       billing_period_start_time=now, billing_period_duration=1,
+                       billing_period_duration_type=0x03, tariff_type=0)  # one month
+    await sim.send_raw(Price, "publish_cpp_event", provider_id=1, issuer_event_id=88, start_time=now + 3600,
+                       duration_in_minutes=120, tariff_type=0, cpp_price_tier=0, cpp_auth=0)
+    frame = await appliance.simulator.node.wait_for("cpp_event_response", timeout_s=5)
+    assert frame.fields["issuer_event_id"] == 88 and frame.fields["cpp_auth"] == 1
+    (meter,) = (await appliance.get("/api/v1/tariff"))["meter"]
+    start, end = meter["billing_period"]["start"], meter["billing_period"]["end"]
+    assert start[:7] != end[:7]  # a calendar month later
+    assert meter["critical_peak_events"][0]["issuer_event_id"] == 88
