@@ -362,6 +362,9 @@ def price_intervals(
     for k in range(tiers):
         if k == tiers - 1:
             energy = consumed - allocated
+            # What is left over may be float residue (1e-18 kWh), which must not count as
+            # energy in the top tier (it would "enter" that tier on the first interval).
+            energy = np.where(np.abs(energy) < 1e-12, 0.0, energy)
         else:
             bound = bounds[:, k][cycle_index]
             if k == 0:

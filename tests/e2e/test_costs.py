@@ -83,3 +83,18 @@ async def test_billing_period_and_cpp_event_from_the_meter_are_taken_in(applianc
     start, end = meter["billing_period"]["start"], meter["billing_period"]["end"]
     assert start[:7] != end[:7]  # a calendar month later
     assert meter["critical_peak_events"][0]["issuer_event_id"] == 88
+
+
+async def test_rate_and_plan_comparison_are_on_the_page(appliance, output_dir):
+    await appliance.wait_until(lambda: appliance.hub.state.meters["main"].last_interval, what="an interval")
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 1400})
+        await page.goto(appliance.url + "/")
+        await page.wait_for_function("document.getElementById('rate-summary').textContent.includes('TOU-D-T')")
+        assert "on-peak" in await page.text_content("#rate-periods")
+        await page.focus("#whatif-button")
+        await page.keyboard.press("Enter")
+        await page.wait_for_function("document.getElementById('whatif').textContent.includes('Cheapest')")
+        text = await page.text_content("#whatif")
+        assert "D-BASELINE" in text and "TOU-D-T" in text
+        await page.screenshot(path=str(output_dir / "live-rate.png"), full_page=True)

@@ -74,9 +74,9 @@ def reference_costs(plan: RatePlan, readings: list[IntervalReading], tz_name: st
                     price, period = p.price_per_kwh, (season, p.name)
         if day in version.hourly_prices:
             price = version.hourly_prices[day][wall.hour]
-        for event in plan.critical_peak_events:
-            if event.day == day and event.start_min <= minute < event.end_min:
-                price += version.critical_peak_adder_per_kwh
+        # Overlapping events on a day still make one critical peak: the adder applies once.
+        if any(e.day == day and e.start_min <= minute < e.end_min for e in plan.critical_peak_events):
+            price += version.critical_peak_adder_per_kwh
         cycle = plan.billing_cycle.cycle_of(day)
         bounds = reference_bounds(plan, cycle, tz, zone)
         before = used_in_cycle.get(cycle, 0.0)
@@ -389,3 +389,24 @@ def test_engine_equals_reference_loop(case):
         bill = summarize(result, readings[0].start, readings[-1].end, include_fixed=False)
         assert bill.energy_cost == pytest.approx(sum(r["cost"] for r in expected), abs=1e-5)
         assert bill.generation_credit == pytest.approx(sum(r["credit"] for r in expected), abs=1e-5)
+
+
+def test_float_residue_never_enters_the_next_tier():
+    """1-minute readings of 0.01 kWh: 14.4 kWh a day can't reach a 350 kWh baseline today."""
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from ems.config import default_config_dir
+    from ems.costs import ReadingArrays, cost_report
+    from ems.tariff import load_rates
+
+    plan = load_rates(default_config_dir() / "rates.yaml", climate_zone="10").plans["TOU-D-T"]
+    now = datetime(2026, 11, 22, 4, 40, tzinfo=UTC)
+    start = int((now - timedelta(days=1)).timestamp()) // 60 * 60
+    readings = ReadingArrays.from_columns(start + 60 * np.arange(1440), np.full(1440, 60),
+                                          np.full(1440, 0.01), np.zeros(1440))
+    report = cost_report(plan, readings, now=now, timezone="America/Los_Angeles", climate_zone="10")
+    assert report.projection.energy_kwh < 350
+    assert report.projection.next_tier_date is None
+    assert report.cycle.current_tier == 1

@@ -140,6 +140,44 @@
       $("cost-notes").textContent = "Cost not available: " + e.message;
     }
   }
+  async function refreshRate() {
+    try {
+      const t = await fetchJson("/api/v1/tariff");
+      if (!t.plan) { $("rate-summary").textContent = "No rate plan configured; prices come from the meter."; return; }
+      const cycle = t.billing_cycle;
+      const tiers = t.tiers.map((x) => `tier ${x.tier} ${money(x.price_per_kwh, t.currency)}/kWh` + (x.allowance_kwh ? ` up to ${fmt(x.allowance_kwh, 0)} kWh` : "")).join(", ");
+      $("rate-summary").textContent = `${t.label} (${t.kinds.join(" + ")}) from ${t.utility_name || "your utility"} · billing cycle ${cycle.start} to ${cycle.end}` + (tiers ? ` · ${tiers}` : "");
+      const list = $("rate-periods"); list.replaceChildren();
+      const seasons = Object.entries(t.periods || {});
+      for (const [season, days] of seasons) {
+        for (const [day, periods] of Object.entries(days)) {
+          const where = (seasons.length > 1 ? season + " " : "") + day;
+          const text = periods.map((p) => `${p.period} ${p.start}–${p.end} ${money(p.price_per_kwh, t.currency)}`).join(" · ");
+          list.append(el("li", "", `${where}: ${text}`));
+        }
+      }
+    } catch (e) { $("rate-summary").textContent = "Rate not available: " + e.message; }
+  }
+
+  async function compare() {
+    const button = $("whatif-button"); const out = $("whatif");
+    button.disabled = true; out.textContent = "Comparing…";
+    try {
+      const w = await fetchJson("/api/v1/cost/whatif");
+      out.replaceChildren();
+      const list = el("ul", "list compact");
+      for (const b of w.bills) list.append(el("li", "", `${b.plan}: ${money(b.total_cost, b.currency)}`));
+      const days = Math.round(w.intervals_read ? (Date.parse(w.end) - Date.parse(w.start)) / 864e5 : 0);
+      const note = w.cheapest
+        ? `Cheapest: ${w.cheapest}` + (w.savings_vs_active ? `, ${money(w.savings_vs_active, w.bills[0].currency)} less than your plan (${w.active_plan})` : " (your plan)")
+        : "Not enough history to compare.";
+      out.append(el("p", "", note), list,
+        el("p", "sub", `Based on ${w.intervals_read.toLocaleString()} intervals read between ${w.start.slice(0, 10)} and ${w.end.slice(0, 10)}; ${w.missing_intervals.toLocaleString()} missing (import Green Button history with "ems import" for a full year).`));
+    } catch (e) { out.textContent = "Comparison not available: " + e.message; }
+    button.disabled = false;
+  }
+  $("whatif-button").addEventListener("click", compare);
+
   function scheduleCost() { clearTimeout(costTimer); costTimer = setTimeout(refreshCost, 300); }
 
   function upsertMeter(m) {
@@ -151,7 +189,7 @@
     if (msg.topic === "snapshot") {
       Object.assign(state, msg.data);
       renderMeter(); renderPrice(); renderEvents(); renderMessages(); renderHealth();
-      scheduleCost();
+      scheduleCost(); refreshRate();
     } else if (msg.topic === "meter") {
       upsertMeter(msg.data); renderMeter();
       const start = msg.data.last_interval && msg.data.last_interval.start;
