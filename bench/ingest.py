@@ -30,6 +30,7 @@ import aiohttp  # noqa: E402
 import zigpy.types as t  # noqa: E402
 from zigpy.zcl import foundation  # noqa: E402
 
+from ems.accounts import Accounts, Role, Scope  # noqa: E402
 from ems.cli import compose, read_config  # noqa: E402
 from integrations.simulator import SimulatedHan, scenario_from_dict  # noqa: E402
 from integrations.zigbee_se.clusters import Metering  # noqa: E402
@@ -66,7 +67,8 @@ async def measure(seconds: float, frame_count: int) -> None:
         await hub.start()
         try:
             await _wait_online(hub)
-            latencies = await _latency(web.url, simulator, seconds)
+            token = await _token(hub)
+            latencies = await _latency(web.url, token, simulator, seconds)
             fps, zigpy_fps = _throughput(hub, frame_count)
         finally:
             await hub.stop()
@@ -89,11 +91,20 @@ async def _wait_online(hub) -> None:
     raise SystemExit("the meter link did not come online")
 
 
-async def _latency(url: str, simulator: SimulatedHan, seconds: float) -> list[float]:
+async def _token(hub) -> str:
+    """An owner and a read token: the WebSocket needs credentials like any client."""
+    accounts = Accounts(hub.store)
+    owner = await accounts.create_user("bench", "bench-password", Role.OWNER)
+    return (await accounts.create_token(owner, "bench", [Scope.READ])).secret
+
+
+async def _latency(url: str, token: str, simulator: SimulatedHan, seconds: float) -> list[float]:
     node = simulator.node
     sent: dict[float, float] = {}
     latencies: list[float] = []
-    async with aiohttp.ClientSession() as http, http.ws_connect(url + "/api/v1/ws") as ws:
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+        url + "/api/v1/ws", headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
         await ws.receive()  # snapshot
 
         async def receive() -> None:

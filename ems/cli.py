@@ -79,6 +79,7 @@ def compose(
     *,
     pcap: Path | None = None,
     simulator: Any = None,
+    demo: bool = False,
 ) -> tuple[Hub, Any]:
     """Build the appliance in start order: [the simulated HAN], the meter link, the web server.
 
@@ -102,7 +103,7 @@ def compose(
     hub.add_component("bill_watch", bill_watch.start, bill_watch.stop)
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
-    web = WebServer(hub, config.web.host, config.web.port)
+    web = WebServer(hub, config.web.host, config.web.port, demo=demo)
     hub.add_component("web", web.start, web.stop)
     return hub, web
 
@@ -140,7 +141,14 @@ async def _demo(args: argparse.Namespace) -> int:
     config = replace(config, web=WebConfig(host=args.host, port=args.port))
     scenario = load_scenario(Path(args.scenario))
     simulator = SimulatedHan(scenario)
-    hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, simulator=simulator)
+    hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, simulator=simulator, demo=True)
+
+    async def demo_owner() -> None:
+        from ems.accounts import Accounts, ensure_demo_owner
+
+        await ensure_demo_owner(Accounts(hub.store), hub.data_dir / "demo-api-token")
+
+    hub.add_component("demo owner", demo_owner, _nothing)
 
     def ready() -> None:
         _LOGGER.info("Demo ready: open %s (simulated meter on port %d)", web.url, simulator.port)
@@ -148,6 +156,10 @@ async def _demo(args: argparse.Namespace) -> int:
 
     await _run_until_signalled(hub, ready)
     return 0
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _simulate_meter(args: argparse.Namespace) -> int:

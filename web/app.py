@@ -14,6 +14,7 @@ from ems.errors import ConfigError, DeviceError, EmsError, NotReady, RejectedCom
 from ems.hub import Hub
 from ems.model import utcnow
 from web import present
+from web.auth import setup_auth
 from web.costs_api import add_cost_routes
 from web.live import LivePush
 
@@ -79,7 +80,7 @@ async def live_page(request: web.Request) -> dict[str, Any]:
     return {"site_name": hub.config.site.name, "timezone": hub.config.site.timezone}
 
 
-def create_app(hub: Hub) -> web.Application:
+def create_app(hub: Hub, demo: bool = False) -> web.Application:
     app = web.Application(middlewares=[error_middleware])
     app[HUB] = hub
     app[LIVE] = LivePush(hub)
@@ -104,18 +105,19 @@ def create_app(hub: Hub) -> web.Application:
         await app[LIVE].close()
 
     app.cleanup_ctx.append(live_ctx)
+    setup_auth(app, demo=demo)
     return app
 
 
 class WebServer:
     """The HTTP server as a hub component: ``start`` binds, ``stop`` closes sockets cleanly."""
 
-    def __init__(self, hub: Hub, host: str, port: int) -> None:
+    def __init__(self, hub: Hub, host: str, port: int, demo: bool = False) -> None:
         self._hub = hub
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
-        self.app = create_app(hub)
+        self.app = create_app(hub, demo=demo)
 
     @property
     def port(self) -> int:

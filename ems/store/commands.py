@@ -1,4 +1,4 @@
-"""Writes that callers await (bulk intervals, read marks, the outbox), run by the one writer.
+"""Writes that callers await (intervals, read marks, the outbox, accounts), run by the one writer.
 
 Each function takes the writer's connection inside its open transaction; the writer commits.
 """
@@ -6,10 +6,10 @@ Each function takes the writer's connection inside its open transaction; the wri
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.model import IntervalReading
@@ -77,3 +77,213 @@ async def outbox_failed(
         .where(t.c.id == item_id)
         .values(attempts=attempts, next_attempt_at=next_attempt_at, last_error=error[:1000])
     )
+
+
+# -- accounts and access (used by ems.accounts) ------------------------------------------------
+
+
+async def add_user(
+    conn: AsyncConnection,
+    username: str,
+    password_hash: str,
+    role: str,
+    created_at: datetime,
+    *,
+    only_if_first: bool = False,
+) -> int | None:
+    """Insert a user and return its id; None if the name is taken (or, for the first, any user exists)."""
+    t = tables.users
+    if only_if_first:
+        taken = await conn.scalar(select(func.count()).select_from(t))
+    else:
+        taken = await conn.scalar(select(func.count()).select_from(t).where(t.c.username == username))
+    if taken:
+        return None
+    result = await conn.execute(
+        t.insert()
+        .values(username=username, password_hash=password_hash, role=role, created_at=created_at)
+        .returning(t.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def set_password_hash(conn: AsyncConnection, user_id: int, password_hash: str) -> None:
+    t = tables.users
+    await conn.execute(update(t).where(t.c.id == user_id).values(password_hash=password_hash))
+
+
+async def set_role(conn: AsyncConnection, user_id: int, role: str, keep_role: str) -> bool:
+    """Change a user's role unless that leaves no user with ``keep_role`` (the last owner)."""
+    t = tables.users
+    if role != keep_role and not await _keeps_one(conn, user_id, keep_role):
+        return False
+    result = await conn.execute(update(t).where(t.c.id == user_id).values(role=role))
+    return bool(result.rowcount)
+
+
+async def delete_user(conn: AsyncConnection, user_id: int, keep_role: str) -> bool:
+    """Delete a user (their sessions and tokens go with them) unless they are the last ``keep_role``."""
+    t = tables.users
+    if not await _keeps_one(conn, user_id, keep_role):
+        return False
+    result = await conn.execute(delete(t).where(t.c.id == user_id))
+    return bool(result.rowcount)
+
+
+async def _keeps_one(conn: AsyncConnection, user_id: int, role: str) -> bool:
+    t = tables.users
+    others = await conn.scalar(
+        select(func.count()).select_from(t).where(t.c.role == role, t.c.id != user_id)
+    )
+    return bool(others)
+
+
+async def add_session(
+    conn: AsyncConnection,
+    id_hash: str,
+    user_id: int,
+    csrf_token: str,
+    created_at: datetime,
+    expires_at: datetime,
+) -> None:
+    """Insert a session, and drop the sessions that have expired meanwhile."""
+    t = tables.sessions
+    await conn.execute(delete(t).where(t.c.expires_at <= created_at))
+    await conn.execute(
+        t.insert().values(
+            id_hash=id_hash,
+            user_id=user_id,
+            csrf_token=csrf_token,
+            created_at=created_at,
+            last_seen_at=created_at,
+            expires_at=expires_at,
+        )
+    )
+
+
+async def touch_session(
+    conn: AsyncConnection, id_hash: str, last_seen_at: datetime, expires_at: datetime
+) -> None:
+    t = tables.sessions
+    await conn.execute(
+        update(t).where(t.c.id_hash == id_hash).values(last_seen_at=last_seen_at, expires_at=expires_at)
+    )
+
+
+async def delete_session(conn: AsyncConnection, id_hash: str) -> None:
+    t = tables.sessions
+    await conn.execute(delete(t).where(t.c.id_hash == id_hash))
+
+
+async def record_login_failure(
+    conn: AsyncConnection,
+    username: str,
+    now: datetime,
+    window: timedelta,
+    max_failures: int,
+    lock_for: timedelta,
+) -> datetime | None:
+    """Count a failed sign-in; return until when the name is locked if this one locks it.
+
+    Counts restart when the window has passed or a lock has ended. Rows nobody needs any more
+    (old windows, ended locks) are deleted here, so names tried at random do not pile up.
+    """
+    t = tables.login_failures
+    await conn.execute(
+        delete(t).where(
+            t.c.window_start <= now - window,
+            or_(t.c.locked_until.is_(None), t.c.locked_until <= now),
+        )
+    )
+    row = (await conn.execute(select(t).where(t.c.username == username))).first()
+    if row is None or row.window_start <= now - window or (
+        row.locked_until is not None and row.locked_until <= now
+    ):
+        failures, window_start = 1, now
+    else:
+        failures, window_start = row.failures + 1, row.window_start
+    locked_until = now + lock_for if failures >= max_failures else None
+    values = {"failures": failures, "window_start": window_start, "locked_until": locked_until}
+    stmt = insert(conn, t).values(username=username, **values)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["username"], set_=values))
+    return locked_until
+
+
+async def clear_login_failures(conn: AsyncConnection, username: str) -> None:
+    t = tables.login_failures
+    await conn.execute(delete(t).where(t.c.username == username))
+
+
+async def add_consent(
+    conn: AsyncConnection, party: str, scopes: str, granted_by: int, granted_at: datetime
+) -> int:
+    t = tables.consents
+    result = await conn.execute(
+        t.insert()
+        .values(party=party, scopes=scopes, granted_by=granted_by, granted_at=granted_at)
+        .returning(t.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def revoke_consent(conn: AsyncConnection, consent_id: int, at: datetime) -> bool:
+    """Revoke a consent and every token issued under it; False if it was not active."""
+    c, k = tables.consents, tables.api_tokens
+    result = await conn.execute(
+        update(c).where(c.c.id == consent_id, c.c.revoked_at.is_(None)).values(revoked_at=at)
+    )
+    await conn.execute(
+        update(k).where(k.c.consent_id == consent_id, k.c.revoked_at.is_(None)).values(revoked_at=at)
+    )
+    return bool(result.rowcount)
+
+
+async def add_token(
+    conn: AsyncConnection,
+    user_id: int,
+    name: str,
+    token_hash: str,
+    scopes: str,
+    consent_id: int | None,
+    created_at: datetime,
+) -> int:
+    t = tables.api_tokens
+    result = await conn.execute(
+        t.insert()
+        .values(
+            user_id=user_id,
+            name=name,
+            token_hash=token_hash,
+            scopes=scopes,
+            consent_id=consent_id,
+            created_at=created_at,
+        )
+        .returning(t.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def revoke_token(conn: AsyncConnection, token_id: int, at: datetime) -> bool:
+    t = tables.api_tokens
+    result = await conn.execute(
+        update(t).where(t.c.id == token_id, t.c.revoked_at.is_(None)).values(revoked_at=at)
+    )
+    return bool(result.rowcount)
+
+
+async def add_token_use(
+    conn: AsyncConnection,
+    token_id: int,
+    at: datetime,
+    method: str,
+    path: str,
+    status: int,
+    keep_since: datetime,
+) -> None:
+    """Log one use of a token, mark the token used, and forget uses older than ``keep_since``."""
+    u, k = tables.token_uses, tables.api_tokens
+    await conn.execute(
+        u.insert().values(token_id=token_id, at=at, method=method[:8], path=path[:255], status=status)
+    )
+    await conn.execute(update(k).where(k.c.id == token_id).values(last_used_at=at))
+    await conn.execute(delete(u).where(u.c.at < keep_since))

@@ -256,6 +256,16 @@ class Store:
             lambda conn: commands.outbox_failed(conn, item_id, attempts, next_attempt_at, error),
         )
 
+    # -- for services over the store (ems.accounts) ----------------------------------------
+
+    async def read(self, what: str, query: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run a function of ``queries`` on a fresh connection; ``what`` names it in errors."""
+        return await self._read(what, query, *args)
+
+    async def write(self, what: str, run: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run a function of ``commands`` in the writer's next transaction; return once committed."""
+        return await self._job(what, run)
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _require_writer(self, what: str) -> Writer:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, union
+from sqlalchemy import Row, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.model import EventStatusReport, IntervalReading, MeterInfo, MeterReading, PriceSignal
@@ -154,3 +154,95 @@ async def outbox_pending(conn: AsyncConnection) -> list[OutboxRecord]:
     result = await conn.execute(select(t).where(t.c.delivered_at.is_(None)).order_by(t.c.id))
     return [rows.outbox_record(row) for row in result]
 
+
+
+# -- accounts and access: rows, mapped to records by ems.accounts ------------------------------
+
+
+async def user_count(conn: AsyncConnection) -> int:
+    return int(await conn.scalar(select(func.count()).select_from(tables.users)) or 0)
+
+
+async def user_by_name(conn: AsyncConnection, username: str) -> Row[Any] | None:
+    t = tables.users
+    return (await conn.execute(select(t).where(t.c.username == username))).first()
+
+
+async def users(conn: AsyncConnection) -> list[Row[Any]]:
+    t = tables.users
+    return list(await conn.execute(select(t).order_by(t.c.username)))
+
+
+async def session_with_user(conn: AsyncConnection, id_hash: str) -> Row[Any] | None:
+    """A session and its user's name and role (the session's columns, then ``username``, ``role``)."""
+    s, u = tables.sessions, tables.users
+    result = await conn.execute(
+        select(s, u.c.username, u.c.role, u.c.created_at.label("user_created_at"))
+        .join(u, u.c.id == s.c.user_id)
+        .where(s.c.id_hash == id_hash)
+    )
+    return result.first()
+
+
+async def login_failure(conn: AsyncConnection, username: str) -> Row[Any] | None:
+    t = tables.login_failures
+    return (await conn.execute(select(t).where(t.c.username == username))).first()
+
+
+def _tokens_query() -> Any:
+    k, u, c = tables.api_tokens, tables.users, tables.consents
+    return (
+        select(
+            k,
+            u.c.username,
+            u.c.role,
+            u.c.created_at.label("user_created_at"),
+            c.c.party,
+            c.c.revoked_at.label("consent_revoked_at"),
+        )
+        .join(u, u.c.id == k.c.user_id)
+        .outerjoin(c, c.c.id == k.c.consent_id)
+    )
+
+
+async def token_by_hash(conn: AsyncConnection, token_hash: str) -> Row[Any] | None:
+    """A token with its user's name and role and its consent's party and revocation."""
+    k = tables.api_tokens
+    return (await conn.execute(_tokens_query().where(k.c.token_hash == token_hash))).first()
+
+
+async def tokens(conn: AsyncConnection) -> list[Row[Any]]:
+    """Every token, newest first, with the same columns as ``token_by_hash``."""
+    k = tables.api_tokens
+    return list(await conn.execute(_tokens_query().order_by(k.c.created_at.desc(), k.c.id.desc())))
+
+
+async def consent(conn: AsyncConnection, consent_id: int) -> Row[Any] | None:
+    c, u = tables.consents, tables.users
+    result = await conn.execute(
+        select(c, u.c.username).outerjoin(u, u.c.id == c.c.granted_by).where(c.c.id == consent_id)
+    )
+    return result.first()
+
+
+async def consents(conn: AsyncConnection) -> list[Row[Any]]:
+    """Every consent, newest first, with the granting user's name (``username``)."""
+    c, u = tables.consents, tables.users
+    result = await conn.execute(
+        select(c, u.c.username)
+        .outerjoin(u, u.c.id == c.c.granted_by)
+        .order_by(c.c.granted_at.desc(), c.c.id.desc())
+    )
+    return list(result)
+
+
+async def token_uses(conn: AsyncConnection, limit: int) -> list[Row[Any]]:
+    """The latest uses of any token, newest first, with the token's name (``name``)."""
+    u, k = tables.token_uses, tables.api_tokens
+    result = await conn.execute(
+        select(u, k.c.name)
+        .join(k, k.c.id == u.c.token_id)
+        .order_by(u.c.at.desc(), u.c.id.desc())
+        .limit(limit)
+    )
+    return list(result)

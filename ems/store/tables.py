@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     Integer,
     String,
@@ -213,6 +214,97 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+# -- accounts and access (revision 0003) ---------------------------------------------------
+
+
+class UserRow(Base):
+    """A person who may sign in; ``password_hash`` is an argon2id hash, never the password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class SessionRow(Base):
+    """A signed-in browser; the key is the SHA-256 of the cookie's random id, not the id."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user_id", "user_id"), Index("ix_sessions_expires_at", "expires_at"))
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class LoginFailureRow(Base):
+    """Failed sign-ins per user name (existing or not), and the lock they led to."""
+
+    __tablename__ = "login_failures"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+
+
+class ConsentRow(Base):
+    """The owner's explicit, revocable permission for a third party (C6 3.1 step 1 note)."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    party: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[str] = mapped_column(String(255))  # space-separated, as in OAuth
+    granted_by: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    granted_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ApiTokenRow(Base):
+    """A bearer token; only its SHA-256 is kept (the token is shown once, at creation)."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_consent_id", "consent_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(255))  # space-separated
+    consent_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("consents.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class TokenUseRow(Base):
+    """One request made with a token: what was asked and what was answered."""
+
+    __tablename__ = "token_uses"
+    __table_args__ = (
+        Index("ix_token_uses_token_at", "token_id", "at"),
+        Index("ix_token_uses_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_id: Mapped[int] = mapped_column(Integer, ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(255))
+    status: Mapped[int] = mapped_column(Integer)
+
+
 meters = cast(Table, Meter.__table__)
 interval_readings = cast(Table, IntervalRow.__table__)
 demand_samples = cast(Table, DemandSample.__table__)
@@ -222,3 +314,9 @@ messages = cast(Table, MessageRow.__table__)
 dr_events = cast(Table, DrEventRow.__table__)
 event_status_reports = cast(Table, EventStatusRow.__table__)
 outbox = cast(Table, OutboxRow.__table__)
+users = cast(Table, UserRow.__table__)
+sessions = cast(Table, SessionRow.__table__)
+login_failures = cast(Table, LoginFailureRow.__table__)
+consents = cast(Table, ConsentRow.__table__)
+api_tokens = cast(Table, ApiTokenRow.__table__)
+token_uses = cast(Table, TokenUseRow.__table__)

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ems.accounts import Accounts, Role
 from ems.cli import compose, read_config
 from ems.hub import Hub
 from integrations.simulator import SimulatedHan, scenario_from_dict
@@ -47,16 +48,29 @@ zigbee_se:
 """
 
 
+OWNER = "owner"
+OWNER_PASSWORD = "owner-password"
+
+
 @dataclass
 class Appliance:
     hub: Hub
     web: Any
     simulator: SimulatedHan
-    http: aiohttp.ClientSession
+    http: aiohttp.ClientSession  # sends the owner's API token (Authorization: Bearer)
+    token: str
 
     @property
     def url(self) -> str:
         return self.web.url
+
+    async def sign_in(self, page: Any, username: str = OWNER, password: str = OWNER_PASSWORD) -> None:
+        """Sign a browser page in as the owner through the sign-in form."""
+        await page.goto(self.url + "/login")
+        await page.fill("#username", username)
+        await page.fill("#password", password)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(self.url + "/")
 
     async def get(self, path: str) -> Any:
         async with self.http.get(self.url + path) as response:
@@ -94,17 +108,29 @@ def write_config(folder: Path, text: str = CONFIG) -> Path:
 
 @contextlib.asynccontextmanager
 async def running_appliance(tmp_path: Path, scenario: dict[str, Any] | None = None,
-                            pcap: Path | None = None, data_dir: Path | None = None) -> AsyncIterator[Appliance]:
+                            pcap: Path | None = None, data_dir: Path | None = None,
+                            owner: bool = True) -> AsyncIterator[Appliance]:
+    """The appliance, started; with ``owner`` its owner exists and ``http`` sends the owner's token."""
     config = read_config(write_config(tmp_path / "config"))
     simulator = SimulatedHan(scenario_from_dict(scenario or FAST_SCENARIO))
     hub, web = compose(config, data_dir or tmp_path / "data", pcap=pcap, simulator=simulator)
     await hub.start()
-    http = aiohttp.ClientSession()
+    token = await owner_token(hub) if owner else ""
+    http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"} if owner else None)
     try:
-        yield Appliance(hub, web, simulator, http)
+        yield Appliance(hub, web, simulator, http, token)
     finally:
         await http.close()
         await hub.stop()
+
+
+async def owner_token(hub: Hub) -> str:
+    """The owner's account (created on the first start) and a new API token with every scope."""
+    accounts = Accounts(hub.store)
+    owner = await accounts.user(OWNER)
+    if owner is None:
+        owner = await accounts.create_user(OWNER, OWNER_PASSWORD, Role.OWNER)
+    return (await accounts.create_token(owner, "tests", owner.scopes)).secret
 
 
 @pytest.fixture

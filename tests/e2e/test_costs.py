@@ -47,7 +47,7 @@ async def test_cost_panel_on_the_page_shows_the_figures(appliance, output_dir):
     await appliance.wait_until(lambda: appliance.hub.state.meters["main"].last_interval, what="an interval")
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1280, "height": 1100})
-        await page.goto(appliance.url + "/")
+        await appliance.sign_in(page)
         await page.wait_for_function("document.getElementById('cost-cycle').textContent.includes('$')")
         await page.wait_for_function("document.querySelectorAll('#cost-tiers tr td:not(.empty)').length >= 3")
         assert "$" in await page.text_content("#cost-projection")
@@ -89,7 +89,7 @@ async def test_rate_and_plan_comparison_are_on_the_page(appliance, output_dir):
     await appliance.wait_until(lambda: appliance.hub.state.meters["main"].last_interval, what="an interval")
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1280, "height": 1400})
-        await page.goto(appliance.url + "/")
+        await appliance.sign_in(page)
         await page.wait_for_function("document.getElementById('rate-summary').textContent.includes('TOU-D-T')")
         assert "on-peak" in await page.text_content("#rate-periods")
         await page.focus("#whatif-button")

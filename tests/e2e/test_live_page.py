@@ -8,7 +8,7 @@ from tests.web.browser import chromium
 async def test_live_page_shows_meter_values_that_update_by_themselves(appliance, output_dir):
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1280, "height": 800})
-        await page.goto(appliance.url + "/")
+        await appliance.sign_in(page)
         await page.wait_for_function("document.getElementById('demand').textContent !== '–'")
         first = await page.text_content("#updated")
         await page.wait_for_function(
@@ -27,7 +27,7 @@ async def test_live_page_shows_meter_values_that_update_by_themselves(appliance,
 async def test_live_page_fits_a_phone_without_horizontal_scrolling(appliance, output_dir):
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 360, "height": 740})
-        await page.goto(appliance.url + "/")
+        await appliance.sign_in(page)
         await page.wait_for_function("document.getElementById('demand').textContent !== '–'")
         await page.wait_for_function("document.querySelectorAll('#messages li:not(.empty)').length === 1")
         width = await page.evaluate("document.documentElement.scrollWidth")
@@ -38,7 +38,7 @@ async def test_live_page_fits_a_phone_without_horizontal_scrolling(appliance, ou
 async def test_live_page_shows_when_the_appliance_is_unreachable(appliance):
     async with chromium() as browser:
         page = await browser.new_page()
-        await page.goto(appliance.url + "/")
+        await appliance.sign_in(page)
         await page.wait_for_function("document.getElementById('link').textContent === 'Meter online'")
         await appliance.web.stop()
         await page.wait_for_function("document.getElementById('link').textContent.includes('unreachable')")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ems.accounts import Accounts, Role, Scope
 from ems.config import default_config_dir, load_config
 from ems.hub import Hub
 from ems.model import IntervalReading
@@ -37,7 +38,10 @@ async def hub(tmp_path: Path):
 async def client(hub, aiohttp_client):
     app = create_app(hub)
     add_cost_routes(app, HUB)
-    return await aiohttp_client(app)
+    accounts = Accounts(hub.store)
+    owner = await accounts.create_user("owner", "owner-password", Role.OWNER)
+    token = (await accounts.create_token(owner, "tests", [Scope.READ])).secret
+    return await aiohttp_client(app, headers={"Authorization": f"Bearer {token}"})
 
 
 async def test_tariff_shows_tiers_periods_and_cycle(client):

@@ -1,0 +1,547 @@
+"""Who may reach what: sign-in pages, session cookies, CSRF, bearer tokens and the account pages.
+
+``setup_auth`` adds two middlewares around the routes: one logs every request made with a token
+(outside the error middleware, so it sees the status the client got), and one inside it that
+authenticates (session cookie, or ``Authorization: Bearer``, or ``?token=`` on the WebSocket)
+and checks the route's scope in ``RULES``. Pages without a session go to /login (or /setup on
+the first start); the API answers 401 JSON. A form posted with the session cookie must carry
+the session's CSRF token (field ``csrf_token`` or header ``X-CSRF-Token``); a Bearer token
+needs none, since no browser sends it by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+from aiohttp import hdrs, web
+
+from ems.accounts import (
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+    LOCK_FOR,
+    MAX_FAILURES,
+    SESSION_MAX,
+    THIRD_PARTY_SCOPES,
+    AccountRejected,
+    Accounts,
+    ApiToken,
+    Role,
+    Scope,
+    Session,
+    User,
+)
+from ems.config import SiteConfig
+from ems.errors import StoreError
+from ems.model import utcnow
+
+_LOGGER = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts", Accounts)
+DEMO: web.AppKey[bool] = web.AppKey("demo", bool)
+SITE: web.AppKey[SiteConfig] = web.AppKey("site", SiteConfig)
+
+SESSION_COOKIE = "ems_session"
+CSRF_COOKIE = "ems_csrf"  # the token of the sign-in and setup forms, before any session exists
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who made a request and what they may do: a session's user, or a token's."""
+
+    user: User
+    scopes: frozenset[Scope]
+    session: Session | None = None
+    token: ApiToken | None = None
+
+
+ACCESS: web.RequestKey[Access] = web.RequestKey("access", Access)
+_USE_LOGGED: web.RequestKey[bool] = web.RequestKey("token_use_logged", bool)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Who may reach a path: the first rule whose prefix and method match decides.
+
+    ``prefix`` matches the path itself and everything below it; ``scope`` None is public.
+    """
+
+    prefix: str
+    scope: Scope | None
+    methods: frozenset[str] | None = None  # None: any method
+    anonymous: bool = False  # public, and nobody is even looked up (static files, health)
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.methods is not None and method not in self.methods:
+            return False
+        if self.prefix == "/":
+            return True
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+
+# The access table. Roles map to scopes in
+# ems.accounts.ROLE_SCOPES: owner all; member read, confirm_messages, override_events;
+# installer commission.
+RULES: tuple[Rule, ...] = (
+    Rule("/api/v1/health", None, anonymous=True),  # no customer data (Docker's HEALTHCHECK)
+    Rule("/static", None, anonymous=True),
+    Rule("/login", None),
+    Rule("/setup", None),  # only while no user exists; afterwards it sends you to /login
+    Rule("/logout", None),  # ends the session there is (its CSRF token checked)
+    Rule("/account", Scope.ADMIN),  # users, tokens, consents, token use log: owner only
+    Rule("/api/v1/account", Scope.ADMIN),
+    Rule("/installer", Scope.COMMISSION),  # commissioning and provisioning: owner, installer
+    Rule("/commission", Scope.COMMISSION),
+    Rule("/provision", Scope.COMMISSION),
+    Rule("/api/v1/commission", Scope.COMMISSION),
+    Rule("/api/v1/provision", Scope.COMMISSION),
+    Rule("/api/v1/messages", Scope.CONFIRM_MESSAGES, WRITE_METHODS),  # confirm, mark read
+    Rule("/api/v1/events", Scope.OVERRIDE_EVENTS, WRITE_METHODS),  # override / opt out
+    Rule("/", Scope.READ, SAFE_METHODS),  # every other page and GET of the API, the WebSocket
+    Rule("/", Scope.ADMIN),  # any other write: owner only until a rule above names it
+)
+
+
+def rule_for(method: str, path: str) -> Rule:
+    return next(rule for rule in RULES if rule.matches(method, path))
+
+
+def csrf_token(request: web.Request) -> str:
+    """The CSRF token a page's forms and fetch calls must send (empty without a session)."""
+    access = request.get(ACCESS)
+    return access.session.csrf_token if access is not None and access.session is not None else ""
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _is_websocket(request: web.Request) -> bool:
+    return request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+
+
+def _bearer(request: web.Request) -> str | None:
+    """The token the request carries: the Authorization header, or ?token= on the WebSocket."""
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if request.path == "/api/v1/ws" and "token" in request.query:
+        return request.query["token"]
+    return None
+
+
+def _unauthorized(request: web.Request, reason: str) -> web.StreamResponse:
+    if _is_api(request):
+        return web.json_response(
+            {"error": reason, "status": 401},
+            status=401,
+            headers={hdrs.WWW_AUTHENTICATE: 'Bearer realm="ems"', "Cache-Control": "no-store"},
+        )
+    target = "/login" if request.path == "/" else f"/login?next={quote(request.path_qs, safe='')}"
+    raise web.HTTPFound(target)
+
+
+def _forbidden(request: web.Request, reason: str) -> web.StreamResponse:
+    if _is_api(request):
+        raise web.HTTPForbidden(reason=reason)
+    return _render(request, "account_forbidden.html", 403, reason=reason, title="Not for this account")
+
+
+async def _csrf_given(request: web.Request) -> str:
+    given = request.headers.get(CSRF_HEADER)
+    if given:
+        return given
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+def _same_token(expected: str | None, given: str) -> bool:
+    return bool(expected) and bool(given) and secrets.compare_digest(str(expected), given)
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A browser's WebSocket from another site carries its Origin: refuse it with our cookie."""
+    origin = request.headers.get(hdrs.ORIGIN)
+    return origin is None or urlsplit(origin).netloc == request.host
+
+
+# -- middlewares ---------------------------------------------------------------------------------
+
+
+@web.middleware
+async def token_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Log each request made with a token with the status the client got (shown to the owner)."""
+    at = utcnow()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        await _log_use(request, at, exc.status)
+        raise
+    except Exception:
+        await _log_use(request, at, 500)
+        raise
+    await _log_use(request, at, response.status)
+    return response
+
+
+async def _log_use(request: web.Request, at: datetime, status: int) -> None:
+    access = request.get(ACCESS)
+    if access is None or access.token is None or request.get(_USE_LOGGED):
+        return
+    request[_USE_LOGGED] = True
+    try:
+        await request.app[ACCOUNTS].record_token_use(
+            access.token.id, request.method, request.path, status, at
+        )
+    except StoreError as err:
+        _LOGGER.warning("Could not log the use of token %d: %s", access.token.id, err)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate, then check the route's scope and, for cookie-borne writes, the CSRF token."""
+    rule = rule_for(request.method, request.path)
+    if rule.anonymous:
+        return await handler(request)
+    accounts = request.app[ACCOUNTS]
+    secret = _bearer(request)
+    access: Access | None = None
+    if secret is not None:
+        token = await accounts.authenticate_token(secret)
+        if token is None:
+            return _unauthorized(request, "the token is unknown or was revoked")
+        access = Access(token.user, token.effective_scopes, token=token)
+    else:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        session = await accounts.session(session_id) if session_id else None
+        if session is not None:
+            access = Access(session.user, session.user.scopes, session=session)
+    if access is not None:
+        request[ACCESS] = access
+    if rule.scope is None:
+        return await handler(request)
+    if access is None:
+        if not _is_api(request) and not await accounts.has_users():
+            raise web.HTTPFound("/setup")
+        return _unauthorized(request, "sign in, or send Authorization: Bearer TOKEN")
+    if rule.scope not in access.scopes:
+        who = f"a {access.user.role.value}" if access.token is None else "this token"
+        return _forbidden(request, f"{who} may not do this (needs {rule.scope.value})")
+    if access.session is not None:
+        if request.method not in SAFE_METHODS and not _same_token(
+            access.session.csrf_token, await _csrf_given(request)
+        ):
+            return _forbidden(request, "the form is missing its CSRF token; reload the page")
+        if _is_websocket(request) and not _same_origin(request):
+            return _forbidden(request, "a WebSocket from another site")
+    elif _is_websocket(request):
+        await _log_use(request, utcnow(), 101)  # logged when opened, not when it ends
+    return await handler(request)
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+def _page(request: web.Request, **context: Any) -> dict[str, Any]:
+    site = request.app[SITE]
+    access = request.get(ACCESS)
+    return {
+        "site_name": site.name,
+        "path": request.path,
+        "demo": request.app[DEMO],
+        "demo_username": DEMO_USERNAME,
+        "demo_password": DEMO_PASSWORD,
+        "access": access,
+        "csrf_token": csrf_token(request),
+        "Role": Role,
+        "Scope": Scope,
+        "local": lambda at: _local(site, at),
+        **context,
+    }
+
+
+def _local(site: SiteConfig, at: datetime | None) -> str:
+    """A time as the household reads it: the site's local date and time."""
+    if at is None:
+        return "never"
+    return at.astimezone(ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    response = aiohttp_jinja2.render_template(template, request, _page(request, **context), status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _anonymous_form(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """A sign-in or setup form: its CSRF token is a random cookie the form must repeat."""
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = _render(request, template, status, form_csrf=token, **context)
+    response.set_cookie(
+        CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/"
+    )
+    return response
+
+
+async def _anonymous_csrf_ok(request: web.Request) -> bool:
+    return _same_token(request.cookies.get(CSRF_COOKIE), await _csrf_given(request))
+
+
+def _see_other(target: str) -> web.Response:
+    return web.Response(status=303, headers={hdrs.LOCATION: target, "Cache-Control": "no-store"})
+
+
+def _signed_in(request: web.Request, session_id: str, target: str) -> web.Response:
+    response = _see_other(target)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        httponly=True,
+        samesite="Lax",
+        secure=request.secure,
+        path="/",
+        max_age=int(SESSION_MAX.total_seconds()),
+    )
+    response.del_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this appliance (never //host or a full URL: no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    form = await request.post()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def setup_page(request: web.Request) -> web.StreamResponse:
+    accounts = request.app[ACCOUNTS]
+    if await accounts.has_users():
+        raise web.HTTPFound("/login")
+    if request.method == "GET":
+        return _anonymous_form(request, "setup.html", title="Create the owner's account")
+    form = await _form(request)
+    if not await _anonymous_csrf_ok(request):
+        return _anonymous_form(request, "setup.html", 403, title="Create the owner's account",
+                               error="The form expired. Please try again.", username=form.get("username", ""))
+    username, password = form.get("username", ""), form.get("password", "")
+    try:
+        if password != form.get("confirm", ""):
+            raise AccountRejected("The two passwords differ.")
+        user = await accounts.create_user(username, password, Role.OWNER, first=True)
+    except AccountRejected as err:
+        return _anonymous_form(request, "setup.html", 400, title="Create the owner's account",
+                               error=str(err), username=username)
+    started = await accounts.start_session(user)
+    return _signed_in(request, started.session_id, "/")
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    accounts = request.app[ACCOUNTS]
+    target = _safe_next(request.query.get("next"))
+    if not await accounts.has_users():
+        raise web.HTTPFound("/setup")
+    if request.method == "GET":
+        if ACCESS in request and request[ACCESS].session is not None:
+            raise web.HTTPFound(target)
+        notice = "You are signed out." if "bye" in request.query else None
+        return _anonymous_form(request, "login.html", title="Sign in", notice=notice, next=target)
+    form = await _form(request)
+    username = form.get("username", "")
+    context = {"title": "Sign in", "username": username, "next": target}
+    if not await _anonymous_csrf_ok(request):
+        return _anonymous_form(request, "login.html", 403, error="The form expired. Please try again.",
+                               **context)
+    result = await accounts.verify_login(username, form.get("password", ""))
+    if result.user is None:
+        if result.locked_until is not None:
+            minutes = int(LOCK_FOR.total_seconds() // 60)
+            error = (f"Too many failed sign-ins ({MAX_FAILURES}). Signing in with this name is paused "
+                     f"for {minutes} minutes, until {_local(request.app[SITE], result.locked_until)[-5:]}.")
+            return _anonymous_form(request, "login.html", 429, error=error, **context)
+        return _anonymous_form(request, "login.html", 401, error="Wrong user name or password.",
+                               **context)
+    started = await accounts.start_session(result.user)
+    if result.user.role is Role.INSTALLER and target == "/":
+        target = "/installer"
+    return _signed_in(request, started.session_id, target)
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    access = request.get(ACCESS)
+    if access is not None and access.session is not None:
+        if not _same_token(access.session.csrf_token, await _csrf_given(request)):
+            return _forbidden(request, "the form is missing its CSRF token; reload the page")
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            await request.app[ACCOUNTS].end_session(session_id)
+    response = _see_other("/login?bye")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def installer_page(request: web.Request) -> web.StreamResponse:
+    """Where an installer lands: the commissioning and provisioning pages, once they exist."""
+    return _render(request, "account_installer.html", title="Installer")
+
+
+# -- account pages (owner) -----------------------------------------------------------------------
+
+_DONE = {
+    "added": "User added.",
+    "role": "Role changed.",
+    "removed": "User removed.",
+    "revoked": "Token revoked.",
+    "consent-revoked": "Consent revoked, and every token issued under it.",
+}
+
+
+def _current(request: web.Request) -> Access:
+    return request[ACCESS]
+
+
+def _int(form: dict[str, str], key: str) -> int:
+    try:
+        return int(form.get(key, ""))
+    except ValueError:
+        raise AccountRejected("The form was incomplete. Please try again.") from None
+
+
+def _scopes(form: Any, allowed: frozenset[Scope]) -> list[Scope]:
+    return [scope for scope in Scope if scope in allowed and form.get(f"scope_{scope.value}") == "on"]
+
+
+async def users_page(request: web.Request) -> web.StreamResponse:
+    accounts = request.app[ACCOUNTS]
+    status, error, form = 200, None, {}
+    if request.method == "POST":
+        form = await _form(request)
+        try:
+            action = form.get("action")
+            if action == "add":
+                role = Role(form.get("role", Role.MEMBER.value))
+                await accounts.create_user(form.get("username", ""), form.get("password", ""), role)
+                raise web.HTTPSeeOther("/account/users?done=added")
+            if action == "role":
+                await accounts.set_role(_int(form, "user_id"), Role(form.get("role", "")))
+                raise web.HTTPSeeOther("/account/users?done=role")
+            if action == "remove":
+                await accounts.remove_user(_int(form, "user_id"))
+                raise web.HTTPSeeOther("/account/users?done=removed")
+            raise AccountRejected("Unknown action.")
+        except ValueError:
+            status, error = 400, "Choose one of the roles."
+        except AccountRejected as err:
+            status, error = 400, str(err)
+    return _render(
+        request, "account_users.html", status, title="Users", users=await accounts.users(),
+        error=error, notice=_DONE.get(request.query.get("done", "")),
+        username=form.get("username", "") if error else "",
+    )
+
+
+async def tokens_page(request: web.Request) -> web.StreamResponse:
+    accounts = request.app[ACCOUNTS]
+    status, error, created = 200, None, None
+    if request.method == "POST":
+        form = await _form(request)
+        try:
+            if form.get("action") == "create":
+                me = _current(request).user
+                created = await accounts.create_token(me, form.get("name", ""), _scopes(form, me.scopes))
+            elif form.get("action") == "revoke":
+                await accounts.revoke_token(_int(form, "token_id"))
+                raise web.HTTPSeeOther("/account/tokens?done=revoked")
+            else:
+                raise AccountRejected("Unknown action.")
+        except AccountRejected as err:
+            status, error = 400, str(err)
+    return _render(
+        request, "account_tokens.html", status, title="API tokens", tokens=await accounts.tokens(),
+        uses=await accounts.token_uses(100), created=created, error=error,
+        notice=_DONE.get(request.query.get("done", "")), scopes=list(Scope),
+    )
+
+
+async def consents_page(request: web.Request) -> web.StreamResponse:
+    accounts = request.app[ACCOUNTS]
+    status, error, created, party = 200, None, None, ""
+    if request.method == "POST":
+        form = await _form(request)
+        try:
+            if form.get("action") == "grant":
+                party = form.get("party", "")
+                if form.get("agree") != "on":
+                    raise AccountRejected("Tick the box to confirm that you give this access.")
+                scopes = _scopes(form, THIRD_PARTY_SCOPES)
+                me = _current(request).user
+                consent = await accounts.grant_consent(me, party, scopes)
+                created = await accounts.create_token(me, f"{consent.party} (consent {consent.id})",
+                                                      scopes, consent=consent)
+                party = ""
+            elif form.get("action") == "revoke":
+                await accounts.revoke_consent(_int(form, "consent_id"))
+                raise web.HTTPSeeOther("/account/consents?done=consent-revoked")
+            else:
+                raise AccountRejected("Unknown action.")
+        except AccountRejected as err:
+            status, error = 400, str(err)
+    return _render(
+        request, "account_consents.html", status, title="Third parties",
+        consents=await accounts.consents(), created=created, error=error, party=party,
+        notice=_DONE.get(request.query.get("done", "")),
+        scopes=[s for s in Scope if s in THIRD_PARTY_SCOPES],
+    )
+
+
+async def account_home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/account/users")
+
+
+def setup_auth(app: web.Application, *, demo: bool = False) -> None:
+    """Add accounts and access to the app: middlewares, sign-in and account pages.
+
+    The token log goes outermost (it must see the status the error middleware answers); the
+    check goes innermost, so the error middleware still turns its refusals into JSON.
+    """
+    from web.app import HUB  # here: web.app calls this function
+
+    hub = app[HUB]
+    app[ACCOUNTS] = Accounts(hub.store)
+    app[SITE] = hub.config.site
+    app[DEMO] = demo
+    app.middlewares.insert(0, token_log_middleware)
+    app.middlewares.append(auth_middleware)
+    for path, handler in (
+        ("/setup", setup_page),
+        ("/login", login_page),
+        ("/account/users", users_page),
+        ("/account/tokens", tokens_page),
+        ("/account/consents", consents_page),
+    ):
+        app.router.add_get(path, handler)
+        app.router.add_post(path, handler)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/account", account_home)
+    app.router.add_get("/installer", installer_page)
