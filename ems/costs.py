@@ -247,6 +247,10 @@ class _PeriodTable:
         return len(self.period_price) - 1
 
 
+# Energy in a tier below this is float residue of the tier split, not use of the tier.
+ENTERED_KWH = 1e-9
+
+
 def price_intervals(
     plan: RatePlan,
     readings: ReadingArrays,
@@ -361,10 +365,7 @@ def price_intervals(
     allocated = np.zeros(n)
     for k in range(tiers):
         if k == tiers - 1:
-            energy = consumed - allocated
-            # What is left over may be float residue (1e-18 kWh), which must not count as
-            # energy in the top tier (it would "enter" that tier on the first interval).
-            energy = np.where(np.abs(energy) < 1e-12, 0.0, energy)
+            energy = consumed - allocated  # may hold float residue (~1e-18 kWh); see ENTERED_KWH
         else:
             bound = bounds[:, k][cycle_index]
             if k == 0:
@@ -374,16 +375,21 @@ def price_intervals(
                 energy = np.clip(cycle_after, lower, bound) - np.clip(cycle_before, lower, bound)
             allocated = allocated + energy
         tier_energy[k] = energy
-        price = tier_prices[0, k] if len(versions) == 1 else tier_prices[:, k][version_index]
+        # One value for every version: a scalar (no gather over every interval).
+        same_price = bool(np.all(tier_prices[:, k] == tier_prices[0, k]))
+        price = tier_prices[0, k] if same_price else tier_prices[:, k][version_index]
         if overridden is not None:
             price = np.where(overridden, 0.0, price)
-        tier_cost[k] = energy * unit if np.isscalar(price) and price == 0 else energy * (unit + price)
+        if np.isscalar(price) and price == 0:
+            np.multiply(energy, unit, out=tier_cost[k])
+        else:
+            np.multiply(energy, unit + price, out=tier_cost[k])
     energy_cost = tier_cost[0] if tiers == 1 else np.add.reduce(tier_cost) if tiers else consumed * unit
 
     # Generation credit: a price per exported kWh, or the import price of the moment.
     same = np.asarray([v.generation_same_as_import for v in versions])
     credit_price = np.asarray([v.generation_credit_per_kwh for v in versions])
-    if len(versions) == 1:
+    if len(versions) == 1 or (bool(np.all(same == same[0])) and bool(np.all(credit_price == credit_price[0]))):
         gen_price: np.ndarray | float = unit if same[0] else float(credit_price[0])
     else:
         gen_price = np.where(same[version_index], unit, credit_price[version_index])
@@ -662,12 +668,25 @@ def cycle_totals(priced: PricedIntervals) -> dict[str, np.ndarray]:
     """Per billing cycle: kWh, generated kWh, energy cost and generation credit (bincounts)."""
     size = len(priced.cycles)
     c = priced.cycle_index
-    return {
-        "energy_kwh": np.bincount(c, weights=priced.readings.consumed_kwh, minlength=size),
-        "generated_kwh": np.bincount(c, weights=priced.readings.generated_kwh, minlength=size),
-        "energy_cost": np.bincount(c, weights=priced.energy_cost, minlength=size),
-        "generation_credit": np.bincount(c, weights=priced.generation_credit, minlength=size),
+    columns = {
+        "energy_kwh": priced.readings.consumed_kwh,
+        "generated_kwh": priced.readings.generated_kwh,
+        "energy_cost": priced.energy_cost,
+        "generation_credit": priced.generation_credit,
     }
+    if len(c) and bool(np.all(c[1:] >= c[:-1])):
+        # Readings run in time order, so each cycle is one contiguous run: sum the runs.
+        cycles = np.arange(size)
+        starts = np.searchsorted(c, cycles, side="left")
+        present = np.searchsorted(c, cycles, side="right") > starts
+        runs = starts[present]  # strictly increasing and inside the array: each run is exact
+        totals = {}
+        for name, w in columns.items():
+            total = np.zeros(size)
+            total[present] = np.add.reduceat(w, runs)
+            totals[name] = total
+        return totals
+    return {name: np.bincount(c, weights=w, minlength=size) for name, w in columns.items()}
 
 
 # --- Projection --------------------------------------------------------------------------------
@@ -798,7 +817,7 @@ def project_cycle(
             current = 1 + int(np.sum(priced.tier_bounds_kwh[int(priced.cycle_index[len(actual) - 1])] < priced.cycle_after_kwh[len(actual) - 1]))
         if current < tiers:
             next_tier = current + 1
-            entered = np.nonzero(priced.tier_energy_kwh[current, len(actual) :] > 0)[0]
+            entered = np.nonzero(priced.tier_energy_kwh[current, len(actual) :] > ENTERED_KWH)[0]
             if len(entered):
                 day = int(priced.day_number[len(actual) + int(entered[0])])
                 next_tier_date = EPOCH_DATE + timedelta(days=day)

@@ -410,3 +410,24 @@ def test_float_residue_never_enters_the_next_tier():
     assert report.projection.energy_kwh < 350
     assert report.projection.next_tier_date is None
     assert report.cycle.current_tier == 1
+
+
+def test_cycle_totals_equal_bincount_with_empty_cycles_before_between_and_after():
+    import numpy as np
+
+    from ems.costs import cycle_totals
+
+    class Priced:  # only what cycle_totals reads
+        cycles = tuple(range(5))
+        cycle_index = np.array([1, 1, 1, 3, 3])
+        energy_cost = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+        generation_credit = np.array([0.5, 0.0, 0.0, 0.0, 0.25])
+
+        class readings:  # noqa: N801 - stands in for ReadingArrays
+            consumed_kwh = np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+            generated_kwh = np.zeros(5)
+
+    totals = cycle_totals(Priced)
+    assert totals["energy_cost"].tolist() == [0.0, 6.0, 0.0, 9.0, 0.0]
+    assert totals["energy_kwh"].tolist() == [0.0, 60.0, 0.0, 90.0, 0.0]
+    assert totals["generation_credit"].tolist() == [0.0, 0.5, 0.0, 0.25, 0.0]
