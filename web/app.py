@@ -76,8 +76,17 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 @aiohttp_jinja2.template("live.html")
 async def live_page(request: web.Request) -> dict[str, Any]:
+    from web.auth import ACCESS, csrf_token
+
     hub = request.app[HUB]
-    return {"site_name": hub.config.site.name, "timezone": hub.config.site.timezone}
+    access = request.get(ACCESS)
+    return {
+        "site_name": hub.config.site.name,
+        "timezone": hub.config.site.timezone,
+        "username": access.user.username if access is not None else None,
+        "is_owner": access is not None and "admin" in {str(s) for s in access.scopes},
+        "csrf_token": csrf_token(request),
+    }
 
 
 def create_app(hub: Hub, demo: bool = False) -> web.Application:

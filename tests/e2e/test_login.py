@@ -98,3 +98,13 @@ async def test_the_login_form_works_with_the_keyboard_alone(appliance):
         await page.keyboard.press("Shift+Tab")
         await page.keyboard.press("Enter")
         await page.wait_for_url(appliance.url + "/")
+
+
+async def test_signing_out_from_the_live_page_returns_to_the_login(appliance):
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await appliance.sign_in(page)
+        await page.click("text=Sign out")
+        await page.wait_for_url("**/login**")
+        await page.goto(appliance.url + "/")
+        assert "/login" in page.url
