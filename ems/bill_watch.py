@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ems.bus import Unsubscribe
-from ems.costs import CycleReport, ReadingArrays, cost_report, history_start, usage_warnings
 from ems.model import IntervalReading, utcnow
 from ems.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from ems.costs import CycleReport
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,6 +63,13 @@ class BillWatch:
 
     async def check(self, meter_id: str) -> list[Any]:
         """Cost the cycle now and publish the warnings it gives; returns them."""
+        from ems.costs import (  # numpy: on first use
+            ReadingArrays,
+            cost_report,
+            history_start,
+            usage_warnings,
+        )
+
         hub = self._hub
         tariff = hub.config.tariff
         plan = tariff.active_plan

@@ -10,23 +10,20 @@ import asyncio
 import functools
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ems.costs import (
-    CostBreakdown,
-    Projection,
-    ReadingArrays,
-    cost_report,
-    history_start,
-    local_date,
-)
 from ems.hub import Hub
 from ems.model import utcnow
 from ems.tariff import DAY_TYPES, RatePlan
-from ems.whatif import compare_plans
+
+if TYPE_CHECKING:
+    from ems.costs import CostBreakdown, Projection
+
+# ems.costs and ems.whatif (numpy) are imported on the first cost request, not at start-up:
+# the dashboard answers sooner, and an appliance without a rate plan never loads them.
 
 PERIODS = ("interval", "today", "cycle")
 MAX_GAPS_SHOWN = 20
@@ -68,7 +65,7 @@ def tariff_json(plan: RatePlan, timezone: str, now: datetime, climate_zone: str 
     """The active rate as C6 3.2 step 2 lists it: tiers, periods, billing cycle."""
     tz = ZoneInfo(timezone)
     version = plan.version_at(now, tz)
-    today = local_date(now, tz)
+    today = now.astimezone(tz).date()
     cycle_start, cycle_end = plan.billing_cycle.cycle_of(today)
     allowances = plan.cycle_allowances_kwh((cycle_start, cycle_end), tz, climate_zone) if plan.number_of_tiers > 1 else []
     return {
@@ -206,6 +203,8 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
     async def cost(request: web.Request) -> web.Response:
+        from ems.costs import ReadingArrays, cost_report, history_start
+
         period = request.query.get("period", "cycle")
         if period not in PERIODS:
             raise web.HTTPBadRequest(reason=f"period must be one of {', '.join(PERIODS)}, not {period!r}")
@@ -242,6 +241,9 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
     async def whatif(request: web.Request) -> web.Response:
+        from ems.costs import ReadingArrays, local_date
+        from ems.whatif import compare_plans
+
         hub: Hub = request.app[key]
         config = hub.config.tariff
         if config is None or config.rates is None:
