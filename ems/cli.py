@@ -100,6 +100,7 @@ def compose(
         return await zigbee_se.async_setup(hub, settings)
 
     bill_watch = BillWatch(hub)
+    hub.integrations["bill_watch"] = bill_watch
     hub.add_component("bill_watch", bill_watch.start, bill_watch.stop)
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)

@@ -109,9 +109,9 @@ def write_config(folder: Path, text: str = CONFIG) -> Path:
 @contextlib.asynccontextmanager
 async def running_appliance(tmp_path: Path, scenario: dict[str, Any] | None = None,
                             pcap: Path | None = None, data_dir: Path | None = None,
-                            owner: bool = True) -> AsyncIterator[Appliance]:
+                            owner: bool = True, config_text: str = CONFIG) -> AsyncIterator[Appliance]:
     """The appliance, started; with ``owner`` its owner exists and ``http`` sends the owner's token."""
-    config = read_config(write_config(tmp_path / "config"))
+    config = read_config(write_config(tmp_path / "config", config_text))
     simulator = SimulatedHan(scenario_from_dict(scenario or FAST_SCENARIO))
     hub, web = compose(config, data_dir or tmp_path / "data", pcap=pcap, simulator=simulator)
     await hub.start()

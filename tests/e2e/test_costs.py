@@ -98,3 +98,23 @@ async def test_rate_and_plan_comparison_are_on_the_page(appliance, output_dir):
         text = await page.text_content("#whatif")
         assert "D-BASELINE" in text and "TOU-D-T" in text
         await page.screenshot(path=str(output_dir / "live-rate.png"), full_page=True)
+
+
+async def test_projected_bill_over_the_threshold_raises_a_local_usage_warning_once(tmp_path):
+    from tests.e2e.conftest import CONFIG, running_appliance
+
+    config = CONFIG.replace('climate_zone: "10",', 'climate_zone: "10", warning_threshold_cost: 1.0,')
+    async with running_appliance(tmp_path, config_text=config) as app:
+        await app.online()
+
+        def local_warnings():
+            return [m for m in app.hub.state.messages.values() if m.message.origin.value == "local"]
+
+        await app.wait_until(local_warnings, timeout_s=20, what="a local usage warning")
+        messages = (await app.get("/api/v1/messages"))["messages"]
+        (warning,) = [m for m in messages if m["origin"] == "local"]
+        assert warning["text"].startswith("Energy usage warning")
+        assert "projected" in warning["text"].lower()
+        # Checking again raises nothing new: the warning is already held.
+        assert await app.hub.integrations["bill_watch"].check("main") == []
+        assert len(local_warnings()) == 1
