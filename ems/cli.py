@@ -83,14 +83,18 @@ def compose(
 ) -> tuple[Hub, Any]:
     """Build the appliance in start order: [the simulated HAN], the meter link, the web server.
 
-    With a simulator, it starts first (the radio connects to it) and stops last, and the
-    meter link's radio is pointed at the port it bound.
+    With a simulator, it starts before the meter link (the radio connects to it) and stops
+    after it, and the meter link's radio is pointed at the port it bound.
     """
     from integrations import zigbee_se
     from web.app import WebServer
 
     hub = Hub(config, data_dir)
     se_config = config.sections["zigbee_se"]
+    # The dashboard comes first: it answers (showing the link as connecting) while the
+    # Zigbee stack is still loading, and it is the last thing to go on shutdown.
+    web = WebServer(hub, config.web.host, config.web.port, demo=demo)
+    hub.add_component("web", web.start, web.stop)
     if simulator is not None:
         hub.add_component("simulator", simulator.start, simulator.stop)
 
@@ -104,8 +108,6 @@ def compose(
     hub.add_component("bill_watch", bill_watch.start, bill_watch.stop)
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
-    web = WebServer(hub, config.web.host, config.web.port, demo=demo)
-    hub.add_component("web", web.start, web.stop)
     return hub, web
 
 
@@ -136,12 +138,12 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from integrations.simulator import SimulatedHan, load_scenario
+    from integrations.simulator import load_scenario
 
     config = read_config(Path(args.config))
     config = replace(config, web=WebConfig(host=args.host, port=args.port))
     scenario = load_scenario(Path(args.scenario))
-    simulator = SimulatedHan(scenario)
+    simulator = _DeferredSimulator(scenario)
     hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, simulator=simulator, demo=True)
 
     async def demo_owner() -> None:
@@ -157,6 +159,33 @@ async def _demo(args: argparse.Namespace) -> int:
 
     await _run_until_signalled(hub, ready)
     return 0
+
+
+class _DeferredSimulator:
+    """The simulated HAN, whose Zigbee-stack import runs in a thread when it starts.
+
+    Importing zigpy takes about half a second of CPU; done off the event loop, the dashboard
+    (started before it) already answers meanwhile.
+    """
+
+    def __init__(self, scenario: Any) -> None:
+        self._scenario = scenario
+        self._simulator: Any = None
+
+    @property
+    def port(self) -> int:
+        return int(self._simulator.port)
+
+    async def start(self) -> None:
+        import importlib
+
+        runner = await asyncio.to_thread(importlib.import_module, "integrations.simulator.runner")
+        self._simulator = runner.SimulatedHan(self._scenario)
+        await self._simulator.start()
+
+    async def stop(self) -> None:
+        if self._simulator is not None:
+            await self._simulator.stop()
 
 
 async def _nothing() -> None:

@@ -1,170 +1,22 @@
 """The simulated HAN: a SmartConnect meter (ESI) driven by a YAML scenario.
 
-``SimulatedHan`` hosts the meter on a virtual HAN that the appliance's virtual radio joins
-over loopback TCP. It ticks the meter's registers every report interval, publishes a new
-price when the period or block changes, and sends the scenario's messages, DR events,
-cancellations and price changes at their offsets from the start.
+``SimulatedHan`` (in ``runner``) hosts the meter on a virtual HAN that the appliance's virtual
+radio joins over loopback TCP. It is loaded on first use, so that validating a scenario does
+not import the Zigbee stack.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ems.tasks import TaskSet
-from integrations.simulator.meter import (
-    SentEvent,
-    SentMessage,
-    SimulatedMeter,
-    event_fields,
-    message_control,
-)
-from integrations.simulator.rate import PricePoint
 from integrations.simulator.scenario import Scenario, load_scenario, scenario_from_dict
-from integrations.zigbee.han import VirtualHan
-from integrations.zigbee.virtual_node import NodeSendError
-from integrations.zigbee_se.clusters import Drlc
-
-_LOGGER = logging.getLogger(__name__)
 
 __all__ = ["SimulatedHan", "Scenario", "load_scenario", "scenario_from_dict"]
 
 
-class SimulatedHan:
-    """The virtual HAN with the simulated meter on it, run by one scenario."""
+def __getattr__(name: str) -> Any:
+    if name == "SimulatedHan":
+        from integrations.simulator.runner import SimulatedHan
 
-    def __init__(
-        self,
-        scenario: Scenario,
-        *,
-        port: int = 0,
-        pcap_path: str | os.PathLike[str] | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.scenario = scenario
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self.han = VirtualHan(port=port, pcap_path=pcap_path)
-        self.meter = SimulatedMeter(scenario, self.clock)
-        self.started_at: datetime | None = None
-        self._tasks = TaskSet(_LOGGER, "simulator")
-        self._message_ids = 1
-
-    @property
-    def port(self) -> int:
-        return self.han.port
-
-    @property
-    def node(self) -> Any:
-        """The meter's VirtualNode: its frame log shows everything the EMS sent."""
-        return self.meter.node
-
-    async def start(self) -> None:
-        self.started_at = self.clock()
-        self.meter.tick(self.started_at)
-        self.meter.price_changed(self.started_at)
-        self.han.add_node(self.meter.node)
-        await self.han.start()
-        self._spawn(self._tick_forever(), "simulator-tick")
-        self._spawn(self._run_script(), "simulator-script")
-        _LOGGER.info("Simulated meter %s ready on port %d (scenario %s)",
-                     self.meter.node.ieee, self.port, self.scenario.name)
-
-    async def stop(self) -> None:
-        await self._tasks.cancel_all()
-        await self.meter.cancel_pending()
-        await self.han.stop()
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        self._tasks.spawn(coro, name)
-
-    # -- the meter's own rhythm ---------------------------------------------------------------
-
-    async def _tick_forever(self) -> None:
-        interval = self.scenario.meter["report_interval"].total_seconds()
-        while True:
-            await asyncio.sleep(interval)
-            now = self.clock()
-            self.meter.tick(now)
-            if self.meter.price_changed(now):
-                await self._send(self.meter.send_price(now))
-
-    async def _send(self, coro: Any) -> None:
-        """Send to the EMS; a frame for an EMS that is not connected is simply lost."""
-        try:
-            await coro
-        except NodeSendError as err:
-            _LOGGER.debug("Simulator frame not delivered: %s", err)
-
-    # -- the utility's script ----------------------------------------------------------------
-
-    async def _run_script(self) -> None:
-        assert self.started_at is not None
-        steps: list[tuple[timedelta, Callable[[], Any]]] = []
-        for spec in self.scenario.messages:
-            steps.append((spec["at"], lambda spec=spec: self.send_message(spec)))
-        for spec in self.scenario.events:
-            steps.append((spec["at"], lambda spec=spec: self.send_event(spec)))
-        for spec in self.scenario.cancellations:
-            steps.append((spec["at"], lambda spec=spec: self.send_cancellation(spec)))
-        for spec in self.scenario.price_changes:
-            steps.append((spec["at"], lambda spec=spec: self.send_price_change(spec)))
-        for offset, action in sorted(steps, key=lambda s: s[0]):
-            delay = (self.started_at + offset - self.clock()).total_seconds()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self._wait_for_ems()
-            await self._send(action())
-
-    async def _wait_for_ems(self) -> None:
-        """Hold the script while no EMS is connected (nothing could receive it)."""
-        while not self.han.connected:
-            with contextlib.suppress(TimeoutError):
-                await self.han.wait_connected(timeout_s=60)
-
-    async def send_message(self, spec: dict[str, Any]) -> None:
-        message_id = spec.get("id") or self._message_ids
-        self._message_ids = max(self._message_ids, message_id) + 1
-        message = SentMessage(
-            message_id=message_id,
-            control=message_control(spec["importance"], spec["confirm"]),
-            start=self.clock(),
-            duration_min=spec["duration_min"],
-            text=spec["text"],
-        )
-        await self.meter.send_message(message)
-
-    async def send_event(self, spec: dict[str, Any]) -> None:
-        start = self.clock() + spec["starts_in"]
-        if spec["starts_in"] == timedelta(0):
-            start = self.clock()
-        event = SentEvent(event_fields(spec, start), start, spec["duration_min"])
-        await self.meter.send_event(event)
-
-    async def send_cancellation(self, spec: dict[str, Any]) -> None:
-        control = 0x01 if spec["randomize_end"] else 0x00
-        if spec.get("id") is None:
-            await self.meter.send_raw(Drlc, "cancel_all_load_control_events", cancel_control=control)
-            return
-        await self.meter.send_raw(
-            Drlc,
-            "cancel_load_control_event",
-            issuer_event_id=spec["id"],
-            device_class=spec["device_class"],
-            utility_enrollment_group=0,
-            cancel_control=control,
-            effective_time=0,
-        )
-
-    async def send_price_change(self, spec: dict[str, Any]) -> None:
-        now = self.clock()
-        until = now + timedelta(minutes=spec["duration_min"])
-        point = PricePoint(spec["price"], spec["tier"], spec["label"], 0, "event", until)
-        self.meter.price_override = (point, until)
-        if self.meter.price_changed(now):
-            await self.meter.send_price(now)
-
+        return SimulatedHan
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

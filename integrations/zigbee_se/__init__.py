@@ -79,8 +79,11 @@ def with_overrides(
 
 async def async_setup(hub: Any, section: dict[str, Any]) -> Any:
     """Start the meter link; it keeps (re)connecting in the background until closed."""
-    from integrations.zigbee_se.link import MeterLink
+    import asyncio
+    import importlib
 
-    link = MeterLink(hub, MeterLinkSettings.from_section(section))
+    # The Zigbee stack's import is CPU work: keep it off the event loop (the web answers meanwhile).
+    module = await asyncio.to_thread(importlib.import_module, "integrations.zigbee_se.link")
+    link = module.MeterLink(hub, MeterLinkSettings.from_section(section))
     await link.start()
     return link
