@@ -42,6 +42,9 @@ SESSION_TOUCH_EVERY = timedelta(hours=1)  # how often a used session's expiry is
 TOKEN_USE_RETENTION = timedelta(days=90)
 MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "ems_"
+# A read-only token named "Kiosk: <place>" is a display link for the In-Home Display (/ihd):
+# a naming convention rather than a column, so the web layer can hold it to the display alone.
+KIOSK_NAME_PREFIX = "Kiosk: "
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 
 
@@ -138,6 +141,15 @@ class ApiToken:
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def is_kiosk(self) -> bool:
+        """A display link: named "Kiosk: ...", the ``read`` scope only, not a third party's."""
+        return (
+            self.name.startswith(KIOSK_NAME_PREFIX)
+            and self.scopes == frozenset({Scope.READ})
+            and self.consent_id is None
+        )
 
     @property
     def effective_scopes(self) -> frozenset[Scope]:
@@ -449,6 +461,13 @@ class Accounts:
             None if consent is None else consent.party,
         )
         return NewToken(token, secret)
+
+    async def create_kiosk_token(self, user: User, place: str, now: datetime | None = None) -> NewToken:
+        """A read-only display link for the In-Home Display on a wall at ``place``."""
+        where = " ".join(place.split())
+        if not where:
+            raise AccountRejected("Say where the display hangs (e.g. Shop wall), so you can revoke it later.")
+        return await self.create_token(user, KIOSK_NAME_PREFIX + where, [Scope.READ], now=now)
 
     async def authenticate_token(self, secret: str) -> ApiToken | None:
         """The active token with this secret (its consent still in force), or None."""

@@ -70,6 +70,8 @@ class MeterState:
 class EventState:
     event: LoadControlEvent
     cancelled_at: datetime | None = None
+    opted_out: bool = False  # the customer's choice (C6 3.3 step 4); False: taking part
+    opt_changed_at: datetime | None = None  # when the customer last opted out or back in
 
 
 @dataclass(slots=True)

@@ -14,9 +14,12 @@ from ems.errors import ConfigError, DeviceError, EmsError, NotReady, RejectedCom
 from ems.hub import Hub
 from ems.model import utcnow
 from web import present
+from web.actions_api import add_action_routes
 from web.auth import setup_auth
 from web.costs_api import add_cost_routes
+from web.ihd import add_ihd_routes
 from web.live import LivePush
+from web.openapi import add_openapi_route
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,7 +42,10 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return await handler(request)
     except web.HTTPException as exc:
         if request.path.startswith("/api/") and exc.status >= 400:
-            return web.json_response({"error": exc.reason, "status": exc.status}, status=exc.status)
+            # Keep the exception's headers: a 405 must say which methods are Allowed (RFC 9110).
+            headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+            return web.json_response({"error": exc.reason, "status": exc.status}, status=exc.status,
+                                     headers=headers)
         raise
     except EmsError as exc:
         status = next((code for cls, code in _STATUS_FOR_ERROR if isinstance(exc, cls)), 500)
@@ -106,6 +112,9 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/ws", websocket)
     add_cost_routes(app)
+    add_ihd_routes(app)
+    add_action_routes(app)
+    add_openapi_route(app)
     app.router.add_static("/static/", HERE / "static", name="static")
 
     async def live_ctx(app: web.Application) -> Any:

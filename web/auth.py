@@ -7,6 +7,10 @@ and checks the route's scope in ``RULES``. Pages without a session go to /login 
 the first start); the API answers 401 JSON. A form posted with the session cookie must carry
 the session's CSRF token (field ``csrf_token`` or header ``X-CSRF-Token``); a Bearer token
 needs none, since no browser sends it by itself.
+
+A display link (``/ihd?k=TOKEN``, a read-only "Kiosk: ..." token) opens the In-Home Display
+without a session: the ``k`` parameter, then the HttpOnly kiosk cookie set from it, stands for
+the token, and a kiosk token, however sent, reaches only ``KIOSK_PATHS`` and only reads.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ SESSION_COOKIE = "ems_session"
 CSRF_COOKIE = "ems_csrf"  # the token of the sign-in and setup forms, before any session exists
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+KIOSK_COOKIE = "ems_kiosk"
+KIOSK_QUERY = "k"  # only on /ihd: /ihd?k=TOKEN
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -66,9 +72,11 @@ class Access:
     scopes: frozenset[Scope]
     session: Session | None = None
     token: ApiToken | None = None
+    kiosk: bool = False  # a display link: the read scope, KIOSK_PATHS only
 
 
 ACCESS: web.RequestKey[Access] = web.RequestKey("access", Access)
+KIOSK_REFUSED: web.RequestKey[str] = web.RequestKey("kiosk_refused", str)  # why a display link failed
 _USE_LOGGED: web.RequestKey[bool] = web.RequestKey("token_use_logged", bool)
 
 
@@ -98,9 +106,11 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("/api/v1/health", None, anonymous=True),  # no customer data (Docker's HEALTHCHECK)
     Rule("/static", None, anonymous=True),
+    Rule("/api/v1/openapi.json", None, anonymous=True),  # describes the API; no customer data
     Rule("/login", None),
     Rule("/setup", None),  # only while no user exists; afterwards it sends you to /login
     Rule("/logout", None),  # ends the session there is (its CSRF token checked)
+    Rule("/ihd", None, SAFE_METHODS),  # its handler asks for a sign-in or says a display link was revoked
     Rule("/account", Scope.ADMIN),  # users, tokens, consents, token use log: owner only
     Rule("/api/v1/account", Scope.ADMIN),
     Rule("/installer", Scope.COMMISSION),  # commissioning and provisioning: owner, installer
@@ -113,6 +123,15 @@ RULES: tuple[Rule, ...] = (
     Rule("/", Scope.READ, SAFE_METHODS),  # every other page and GET of the API, the WebSocket
     Rule("/", Scope.ADMIN),  # any other write: owner only until a rule above names it
 )
+
+
+# All a display link reaches (besides /static): the In-Home Display, its WebSocket and the GETs it
+# makes. Exact paths: /api/v1/cost/whatif, say, stays out.
+KIOSK_PATHS = frozenset({
+    "/ihd", "/api/v1/ws", "/api/v1/meter", "/api/v1/price", "/api/v1/messages", "/api/v1/events",
+    "/api/v1/cost", "/api/v1/tariff",
+})
+KIOSK_REVOKED = "This display link was revoked or is not valid. Ask the owner for a new one."
 
 
 def rule_for(method: str, path: str) -> Rule:
@@ -142,6 +161,19 @@ def _bearer(request: web.Request) -> str | None:
     if request.path == "/api/v1/ws" and "token" in request.query:
         return request.query["token"]
     return None
+
+
+def _kiosk_secret(request: web.Request) -> tuple[str, bool] | None:
+    """The display link a request carries, and whether it came as ``?k=`` (rather than the cookie)."""
+    if request.path == "/ihd" and KIOSK_QUERY in request.query:
+        return request.query[KIOSK_QUERY], True
+    secret = request.cookies.get(KIOSK_COOKIE)
+    return (secret, False) if secret else None
+
+
+def kiosk_reach(request: web.Request) -> bool:
+    """Whether a display link may make this request: a read of the display's paths."""
+    return request.method in SAFE_METHODS and request.path in KIOSK_PATHS
 
 
 def _unauthorized(request: web.Request, reason: str) -> web.StreamResponse:
@@ -227,12 +259,24 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         token = await accounts.authenticate_token(secret)
         if token is None:
             return _unauthorized(request, "the token is unknown or was revoked")
-        access = Access(token.user, token.effective_scopes, token=token)
+        access = Access(token.user, token.effective_scopes, token=token, kiosk=token.is_kiosk)
     else:
+        kiosk = _kiosk_secret(request)
         session_id = request.cookies.get(SESSION_COOKIE)
         session = await accounts.session(session_id) if session_id else None
-        if session is not None:
+        if session is not None and not (kiosk is not None and kiosk[1]):
             access = Access(session.user, session.user.scopes, session=session)
+        elif kiosk is not None:
+            token = await accounts.authenticate_token(kiosk[0])
+            if token is None or not token.is_kiosk:
+                request[KIOSK_REFUSED] = KIOSK_REVOKED
+                if _is_api(request) and kiosk_reach(request):
+                    return _unauthorized(request, KIOSK_REVOKED)
+            else:
+                access = Access(token.user, token.effective_scopes & {Scope.READ}, token=token, kiosk=True)
+    if access is not None and access.kiosk and not kiosk_reach(request):
+        request[ACCESS] = access
+        return _forbidden(request, "a display link only shows the In-Home Display and cannot change anything")
     if access is not None:
         request[ACCESS] = access
     if rule.scope is None:
@@ -252,6 +296,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if _is_websocket(request) and not _same_origin(request):
             return _forbidden(request, "a WebSocket from another site")
     elif _is_websocket(request):
+        if access.kiosk and not _same_origin(request):
+            return _forbidden(request, "a WebSocket from another site")
         await _log_use(request, utcnow(), 101)  # logged when opened, not when it ends
     return await handler(request)
 

@@ -100,6 +100,7 @@ def message(state: MessageState, now: datetime) -> dict[str, Any]:
         "end": iso(msg.end),
         "received_at": iso(msg.received_at),
         "confirmation_required": msg.confirmation_required,
+        "enhanced_confirmation": msg.enhanced_confirmation,
         "confirmed_at": iso(state.confirmed_at),
         "cancelled_at": iso(state.cancelled_at),
         "read": state.read,
@@ -144,6 +145,7 @@ def event(state: EventState, now: datetime) -> dict[str, Any]:
         "randomize_end": ev.randomize_end,
         "received_at": iso(ev.received_at),
         "cancelled_at": iso(state.cancelled_at),
+        "participation": "opted_out" if state.opted_out else "opted_in",
     }
 
 

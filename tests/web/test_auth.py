@@ -47,7 +47,7 @@ def _app(hub: Hub, demo: bool = False) -> web.Application:
     app = create_app(hub, demo=demo)
     app[ACCOUNTS] = Accounts(hub.store, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     # Stand-ins for the write routes the dashboard issue adds (confirm, override, settings).
-    app.router.add_post("/api/v1/messages/{meter}/{message}/confirm", _ok)
+    app.router.add_post("/api/v1/messages/{meter}/{message}/stand-in", _ok)
     app.router.add_post("/api/v1/events/{event}/override", _ok)
     app.router.add_post("/api/v1/settings", _ok)
     return app
@@ -319,7 +319,7 @@ async def test_a_member_can_confirm_a_message(client: Any, accounts: Accounts) -
     await _user(accounts, "mia", Role.MEMBER)
     await _sign_in(client, "mia")
 
-    response = await client.post("/api/v1/messages/main/7/confirm",
+    response = await client.post("/api/v1/messages/main/7/stand-in",
                                  headers={"X-CSRF-Token": await _session_csrf(client, accounts)})
 
     assert response.status == 200
@@ -361,7 +361,7 @@ async def test_a_read_token_reads_but_cannot_confirm(client: Any, accounts: Acco
     headers = await _token(accounts, [Scope.READ])
 
     assert (await client.get("/api/v1/messages", headers=headers)).status == 200
-    refused = await client.post("/api/v1/messages/main/7/confirm", headers=headers)
+    refused = await client.post("/api/v1/messages/main/7/stand-in", headers=headers)
     assert refused.status == 403
     assert "confirm_messages" in (await refused.json())["error"]
 
@@ -370,7 +370,7 @@ async def test_a_confirm_token_cannot_read(client: Any, accounts: Accounts) -> N
     headers = await _token(accounts, [Scope.CONFIRM_MESSAGES])
 
     assert (await client.get("/api/v1/meter", headers=headers)).status == 403
-    assert (await client.post("/api/v1/messages/main/7/confirm", headers=headers)).status == 200
+    assert (await client.post("/api/v1/messages/main/7/stand-in", headers=headers)).status == 200
 
 
 async def test_an_unknown_token_is_a_401(client: Any, accounts: Accounts) -> None:

@@ -50,7 +50,7 @@
   }
 
   function renderEvents() {
-    const list = $("events"); list.replaceChildren();
+    const list = $("events"); keepFocus(list); list.replaceChildren();
     const shown = state.events.filter((e) => e.status !== "completed" && e.status !== "cancelled")
       .concat(state.events.filter((e) => e.status === "completed" || e.status === "cancelled").slice(-3));
     if (!shown.length) { list.append(el("li", "empty", "No event announced.")); return; }
@@ -66,24 +66,110 @@
       if (e.duty_cycle_pct !== null) asks.push(`duty cycle ${e.duty_cycle_pct} %`);
       li.append(el("span", "meta", `${when(e.start)} – ${when(e.end)} · ${e.duration_min} min · ${e.criticality.replace("_", " ")}`));
       li.append(el("span", "meta", `${e.device_classes.join(", ").replace(/_/g, " ")}${asks.length ? " · " + asks.join(", ") : ""}`));
+      if (e.status === "active" || e.status === "scheduled") {
+        const key = `event:${e.meter_id}:${e.issuer_event_id}`;
+        const base = `/api/v1/events/${encodeURIComponent(e.meter_id)}/${e.issuer_event_id}/`;
+        const row = el("div", "actions");
+        if (e.participation === "opted_out") {
+          li.children[1].after(el("span", "tag tag-opted_out", "opted out"));
+          row.append(actionButton("Opt back in", `Take part in event ${e.issuer_event_id} again`, key, "opt-in",
+            base + "opt-in", null, "events", `You take part in event ${e.issuer_event_id} again.`));
+        } else {
+          row.append(actionButton("Opt out", `Opt out of event ${e.issuer_event_id}`, key, "opt-out",
+            base + "opt-out", null, "events", `You opted out of event ${e.issuer_event_id}; the utility is told.`));
+        }
+        li.append(row);
+      }
       list.append(li);
     }
+    restoreFocus(list);
+  }
+
+  // -- actions: confirm or read a message, opt out of or back into an event -------------------
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  let focusKey = null;  // the item whose button had the focus when the list was redrawn
+
+  async function post(path, body) {
+    const headers = { Accept: "application/json", "X-CSRF-Token": csrf };
+    if (body) headers["Content-Type"] = "application/json";
+    const r = await fetch(path, { method: "POST", credentials: "same-origin", headers,
+      body: body ? JSON.stringify(body) : undefined });
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(data.error || `${r.status} ${r.statusText}`);
+    return data;
+  }
+
+  function upsert(list, item, idKey) {
+    const i = list.findIndex((x) => x.meter_id === item.meter_id && x[idKey] === item[idKey]);
+    if (i >= 0) list[i] = item; else list.push(item);
+  }
+
+  function actionButton(text, label, key, action, path, body, topic, done) {
+    const b = el("button", "button" + (action === "read" || action === "opt-in" ? " button-quiet" : ""), text);
+    b.type = "button"; b.dataset.key = key; b.dataset.action = action;
+    if (label) b.setAttribute("aria-label", label);
+    b.addEventListener("click", async () => {
+      const status = $(topic + "-status");
+      b.disabled = true; status.textContent = "Sending…";
+      try {
+        const item = await post(path, body);
+        focusKey = key;
+        if (topic === "events") { upsert(state.events, item, "issuer_event_id"); renderEvents(); }
+        else { upsert(state.messages, item, "message_id"); renderMessages(); }
+        status.textContent = done;
+      } catch (e) {
+        b.disabled = false; status.textContent = "Not done: " + e.message;
+      }
+    });
+    return b;
+  }
+
+  function restoreFocus(list) {
+    // Redrawing replaces the buttons; keep the keyboard where it was (WCAG 2.4.3).
+    if (!focusKey) return;
+    const key = focusKey; focusKey = null;
+    const target = [...list.querySelectorAll("button")].find((b) => b.dataset.key === key);
+    if (target) target.focus();
+    else { const heading = list.previousElementSibling; if (heading) { heading.tabIndex = -1; heading.focus(); } }
+  }
+
+  function keepFocus(list) {
+    const active = document.activeElement;
+    if (active && list.contains(active) && active.dataset.key) focusKey = active.dataset.key;
   }
 
   function renderMessages() {
-    const list = $("messages"); list.replaceChildren();
+    const list = $("messages"); keepFocus(list); list.replaceChildren();
     if (!state.messages.length) { list.append(el("li", "empty", "No message.")); return; }
     for (const m of state.messages) {
       const li = el("li");
+      li.dataset.messageId = m.message_id;
       li.append(el("span", "tag tag-" + m.importance, m.importance));
+      if (!m.read) li.append(el("span", "tag tag-unread", "unread"));
       li.append(el("span", "", m.text));
       const bits = [when(m.received_at)];
       if (m.cancelled_at) bits.push("withdrawn");
       else if (!m.active) bits.push("expired");
       if (m.confirmation_required) bits.push(m.confirmed_at ? "confirmed" : "confirmation requested");
       li.append(el("span", "meta", bits.join(" · ")));
+      const key = `message:${m.meter_id}:${m.message_id}`;
+      const base = `/api/v1/messages/${encodeURIComponent(m.meter_id)}/${m.message_id}/`;
+      const row = el("div", "actions");
+      if (m.confirmation_required && !m.confirmed_at && !m.cancelled_at) {
+        const done = "Confirmed; the utility is told.";
+        if (m.enhanced_confirmation) {
+          row.append(actionButton("Yes", `Answer yes to: ${m.text}`, key, "confirm-yes", base + "confirm", { answer: "yes" }, "messages", done),
+            actionButton("No", `Answer no to: ${m.text}`, key, "confirm-no", base + "confirm", { answer: "no" }, "messages", done));
+        } else {
+          row.append(actionButton("Confirm", `Confirm: ${m.text}`, key, "confirm", base + "confirm", null, "messages", done));
+        }
+      } else if (!m.read) {
+        row.append(actionButton("Mark read", `Mark read: ${m.text}`, key, "read", base + "read", null, "messages", "Marked read."));
+      }
+      if (row.childElementCount) li.append(row);
       list.append(li);
     }
+    restoreFocus(list);
   }
 
   function renderHealth() {

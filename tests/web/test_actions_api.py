@@ -1,0 +1,210 @@
+"""The customer's actions over HTTP: confirm and read messages, opt out of and back into DR events."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+
+from ems.accounts import Accounts, Role, Scope
+from ems.config import load_config
+from ems.hub import Hub
+from ems.model import (
+    Criticality,
+    DeviceClass,
+    EventStatus,
+    LoadControlEvent,
+    MessageImportance,
+    UtilityMessage,
+    utcnow,
+)
+from web.app import create_app
+from web.auth import ACCOUNTS
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "ems.yaml").write_text("site: {name: Test home, timezone: America/Los_Angeles}\n")
+    hub = Hub(load_config(folder), tmp_path / "data")
+    await hub.start()
+    now = utcnow()
+    for message_id, confirm, enhanced in ((1, True, False), (2, False, False), (3, True, True)):
+        hub.bus.publish(UtilityMessage("main", message_id, f"message {message_id}", MessageImportance.HIGH,
+                                       now - timedelta(minutes=1), now + timedelta(hours=1), confirm, now,
+                                       enhanced_confirmation=enhanced))
+    for event_id, start in ((10, now + timedelta(hours=1)), (11, now - timedelta(minutes=5)),
+                            (12, now - timedelta(hours=2))):
+        hub.bus.publish(LoadControlEvent("main", event_id, DeviceClass.HVAC, 0, start, 30,
+                                         Criticality.LEVEL_2, now, cooling_offset_c=2.0))
+    yield hub
+    await hub.stop()
+
+
+@pytest.fixture
+async def client(hub: Hub, aiohttp_client: Any) -> Any:
+    app = create_app(hub)
+    app[ACCOUNTS] = Accounts(hub.store, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    return await aiohttp_client(app)
+
+
+async def _headers(client: Any, scopes: list[Scope] | None = None) -> dict[str, str]:
+    accounts: Accounts = client.app[ACCOUNTS]
+    owner = await accounts.user("owner") or await accounts.create_user("owner", PASSWORD, Role.OWNER)
+    token = await accounts.create_token(owner, "test", scopes or list(Scope))
+    return {"Authorization": f"Bearer {token.secret}"}
+
+
+async def _queued(hub: Hub) -> list[Any]:
+    return [p.item for p in await hub.outbox.pending()]
+
+
+async def test_confirming_a_message_marks_it_and_queues_the_confirmation(client: Any, hub: Hub) -> None:
+    response = await client.post("/api/v1/messages/main/1/confirm", headers=await _headers(client))
+
+    assert response.status == 200
+    body = await response.json()
+    assert body["message_id"] == 1 and body["confirmed_at"] is not None and body["read"] is True
+    assert hub.state.messages[("main", 1)].confirmed_at is not None
+    (queued,) = await _queued(hub)
+    assert (type(queued).__name__, queued.message_id, queued.answer) == ("MessageConfirmed", 1, None)
+
+
+async def test_a_second_confirmation_is_a_409(client: Any) -> None:
+    headers = await _headers(client)
+    await client.post("/api/v1/messages/main/1/confirm", headers=headers)
+
+    again = await client.post("/api/v1/messages/main/1/confirm", headers=headers)
+
+    assert again.status == 409
+    assert "already confirmed" in (await again.json())["error"]
+
+
+async def test_a_message_that_asks_no_confirmation_is_a_409(client: Any, hub: Hub) -> None:
+    response = await client.post("/api/v1/messages/main/2/confirm", headers=await _headers(client))
+
+    assert response.status == 409
+    assert "asks for no confirmation" in (await response.json())["error"]
+    assert await _queued(hub) == []
+
+
+async def test_an_unknown_message_is_a_json_404(client: Any) -> None:
+    headers = await _headers(client)
+
+    for path in ("/api/v1/messages/main/99/confirm", "/api/v1/messages/other/1/read",
+                 "/api/v1/messages/main/x/read"):
+        response = await client.post(path, headers=headers)
+        assert response.status == 404, path
+        assert (await response.json())["status"] == 404
+
+
+async def test_an_enhanced_confirmation_carries_the_answer(client: Any, hub: Hub) -> None:
+    headers = await _headers(client)
+
+    missing = await client.post("/api/v1/messages/main/3/confirm", headers=headers)
+    wrong = await client.post("/api/v1/messages/main/3/confirm", headers=headers, json={"answer": "maybe"})
+    answered = await client.post("/api/v1/messages/main/3/confirm", headers=headers, json={"answer": "no"})
+
+    assert (missing.status, wrong.status, answered.status) == (400, 400, 200)
+    assert 'answer must be "yes" or "no"' in (await wrong.json())["error"]
+    (queued,) = await _queued(hub)
+    assert queued.answer == "no"
+
+
+async def test_reading_a_message_marks_it_read(client: Any, hub: Hub) -> None:
+    response = await client.post("/api/v1/messages/main/2/read", headers=await _headers(client))
+
+    assert response.status == 200
+    assert (await response.json())["read"] is True
+    assert hub.state.messages[("main", 2)].read is True
+
+
+@pytest.mark.parametrize("event_id", [10, 11], ids=["scheduled", "active"])
+async def test_opting_out_records_the_choice_and_queues_the_report(client: Any, hub: Hub, event_id: int) -> None:
+    headers = await _headers(client)
+
+    out = await client.post(f"/api/v1/events/main/{event_id}/opt-out", headers=headers)
+    back = await client.post(f"/api/v1/events/main/{event_id}/opt-in", headers=headers)
+
+    assert (out.status, back.status) == (200, 200)
+    assert (await out.json())["participation"] == "opted_out"
+    assert (await back.json())["participation"] == "opted_in"
+    reports = await _queued(hub)
+    assert [(r.issuer_event_id, r.status) for r in reports if r.status >= EventStatus.OPTED_OUT] == [
+        (event_id, EventStatus.OPTED_OUT), (event_id, EventStatus.OPTED_IN)]
+
+
+async def test_opting_out_twice_or_of_a_past_event_is_a_409(client: Any) -> None:
+    headers = await _headers(client)
+    await client.post("/api/v1/events/main/10/opt-out", headers=headers)
+
+    twice = await client.post("/api/v1/events/main/10/opt-out", headers=headers)
+    past = await client.post("/api/v1/events/main/12/opt-out", headers=headers)
+    not_out = await client.post("/api/v1/events/main/11/opt-in", headers=headers)
+    unknown = await client.post("/api/v1/events/main/77/opt-out", headers=headers)
+
+    assert (twice.status, past.status, not_out.status, unknown.status) == (409, 409, 409, 404)
+    assert "completed" in (await past.json())["error"]
+
+
+async def test_the_event_list_shows_the_choice(client: Any) -> None:
+    headers = await _headers(client)
+    await client.post("/api/v1/events/main/11/opt-out", headers=headers)
+
+    events = (await (await client.get("/api/v1/events", headers=headers)).json())["events"]
+
+    assert {e["issuer_event_id"]: e["participation"] for e in events} == {
+        10: "opted_in", 11: "opted_out", 12: "opted_in"}
+
+
+async def test_a_read_only_token_may_do_nothing(client: Any, hub: Hub) -> None:
+    headers = await _headers(client, [Scope.READ])
+
+    for path in ("/api/v1/messages/main/1/confirm", "/api/v1/messages/main/2/read",
+                 "/api/v1/events/main/10/opt-out"):
+        response = await client.post(path, headers=headers)
+        assert response.status == 403, path
+    assert await _queued(hub) == []
+
+
+async def test_each_action_needs_its_own_scope(client: Any) -> None:
+    confirm_only = await _headers(client, [Scope.CONFIRM_MESSAGES])
+    override_only = await _headers(client, [Scope.OVERRIDE_EVENTS])
+
+    assert (await client.post("/api/v1/messages/main/1/confirm", headers=override_only)).status == 403
+    assert (await client.post("/api/v1/events/main/10/opt-out", headers=confirm_only)).status == 403
+    assert (await client.post("/api/v1/messages/main/1/confirm", headers=confirm_only)).status == 200
+    assert (await client.post("/api/v1/events/main/10/opt-out", headers=override_only)).status == 200
+
+
+async def test_a_cookie_session_needs_the_csrf_header(client: Any, hub: Hub) -> None:
+    accounts: Accounts = client.app[ACCOUNTS]
+    await accounts.create_user("owner", PASSWORD, Role.OWNER)
+    await accounts.create_user("mia", PASSWORD, Role.MEMBER)
+    login = await client.get("/login")
+    field = re.search(r'name="csrf_token" value="([^"]+)"', await login.text()).group(1)
+    await client.post("/login", data={"csrf_token": field, "username": "mia", "password": PASSWORD})
+    page = await (await client.get("/")).text()
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+
+    refused = await client.post("/api/v1/events/main/10/opt-out")
+    accepted = await client.post("/api/v1/events/main/10/opt-out", headers={"X-CSRF-Token": token})
+
+    assert refused.status == 403 and "CSRF" in (await refused.json())["error"]
+    assert accepted.status == 200
+    assert hub.state.events[("main", 10)].opted_out is True
+
+
+async def test_a_wrong_method_says_which_methods_are_allowed(client: Any) -> None:
+    response = await client.get("/api/v1/messages/main/1/confirm", headers=await _headers(client))
+    assert response.status == 405
+    assert "POST" in response.headers["Allow"]
+    assert (await response.json())["status"] == 405

@@ -1,0 +1,384 @@
+"""The OpenAPI 3.0 description of /api/v1, served at /api/v1/openapi.json.
+
+Written as data next to the handlers' JSON shapes (``web.present``, ``web.costs_api``,
+``web.actions_api``); tests/web/test_openapi.py runs schemathesis against a live appliance so
+the two cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+JSON = "application/json"
+
+# -- building blocks ---------------------------------------------------------------------------
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """An object whose listed properties are all present (unless ``required`` says which)."""
+    return {"type": "object", "properties": props, "required": sorted(props) if required is None else required}
+
+
+def _n(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+STR = {"type": "string"}
+INT = {"type": "integer"}
+NUM = {"type": "number"}
+BOOL = {"type": "boolean"}
+TIME = {"type": "string", "format": "date-time"}  # ISO 8601 UTC, "Z"
+DATE = {"type": "string", "format": "date"}
+HHMM = {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _list(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
+
+
+AUTH_ERRORS = {
+    "401": _error("No credentials, or an unknown or revoked token"),
+    "403": _error("The token or the user lacks the scope (or a cookie write lacks its CSRF token)"),
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj({"error": STR, "status": INT}),
+    "Health": _obj({
+        "status": {"type": "string", "enum": ["starting", "ok", "degraded"]},
+        "uptime_s": NUM,
+        "meter_links": {"type": "object", "additionalProperties": STR},
+        "frames": _obj({"received": INT, "malformed": INT, "rejected": INT}),
+    }),
+    "Meter": _obj({
+        "meter_id": STR,
+        "link": {"type": "string", "enum": ["connecting", "online", "stale", "offline"]},
+        "link_since": _n(TIME),
+        "link_detail": STR,
+        "stale": BOOL,
+        "demand_kw": _n(NUM),
+        "summation_delivered_kwh": _n(NUM),
+        "summation_received_kwh": _n(NUM),
+        "current_day_delivered_kwh": _n(NUM),
+        "current_day_received_kwh": _n(NUM),
+        "last_reading_at": _n(TIME),
+        "meter_time": _n(TIME),
+        "last_interval": _n(_obj({"start": TIME, "duration_s": INT, "consumed_kwh": _n(NUM),
+                                  "generated_kwh": _n(NUM)})),
+        "unit": _n(STR),
+        "device_type": _n(STR),
+    }),
+    "Price": _obj({
+        "provider_id": INT,
+        "issuer_event_id": INT,
+        "rate_label": _n(STR),
+        "currency": _n(STR),
+        "price_per_kwh": _n(NUM),
+        "tier": _n(INT),
+        "number_of_tiers": _n(INT),
+        "register_tier": _n(INT),
+        "generation_price_per_kwh": _n(NUM),
+        "price_ratio": _n(NUM),
+        "start": TIME,
+        "end": _n(TIME),
+    }),
+    "MeterPrices": _obj({"meter_id": STR, "current": _n(_ref("Price")), "upcoming": _list(_ref("Price"))}),
+    "Message": _obj({
+        "meter_id": STR,
+        "message_id": INT,
+        "text": STR,
+        "importance": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
+        "origin": {"type": "string", "enum": ["utility", "local"]},
+        "start": TIME,
+        "end": _n(TIME),
+        "received_at": TIME,
+        "confirmation_required": BOOL,
+        "enhanced_confirmation": BOOL,
+        "confirmed_at": _n(TIME),
+        "cancelled_at": _n(TIME),
+        "read": BOOL,
+        "active": BOOL,
+    }),
+    "Event": _obj({
+        "meter_id": STR,
+        "issuer_event_id": INT,
+        "status": {"type": "string", "enum": ["scheduled", "active", "completed", "cancelled"]},
+        "start": TIME,
+        "end": TIME,
+        "duration_min": INT,
+        "criticality": STR,
+        "criticality_level": INT,
+        "device_classes": _list(STR),
+        "enrollment_group": _n(INT),
+        "cooling_offset_c": _n(NUM),
+        "heating_offset_c": _n(NUM),
+        "cooling_setpoint_c": _n(NUM),
+        "heating_setpoint_c": _n(NUM),
+        "average_load_adjustment_pct": _n(INT),
+        "duty_cycle_pct": _n(INT),
+        "randomize_start": BOOL,
+        "randomize_end": BOOL,
+        "received_at": TIME,
+        "cancelled_at": _n(TIME),
+        "participation": {"type": "string", "enum": ["opted_in", "opted_out"],
+                          "description": "The customer's choice; opted_in unless they opted out"},
+    }),
+    "MeterRate": _obj({
+        "meter_id": STR,
+        "rate_label": _n(STR),
+        "provider_id": _n(INT),
+        "currency": _n(STR),
+        "current_price_per_kwh": _n(NUM),
+        "current_tier": _n(INT),
+        "number_of_tiers": _n(INT),
+        "tier_labels": {"type": "object", "additionalProperties": STR},
+        "block_thresholds_kwh": _list(NUM),
+        "block_period": _obj({"start": _n(TIME), "end": _n(TIME)}),
+        "billing_period": _obj({"start": _n(TIME), "end": _n(TIME)}),
+        "critical_peak_events": _list(_obj({"issuer_event_id": INT, "start": TIME, "end": TIME,
+                                            "cpp_tier": _n(INT), "authorization": _n(STR)})),
+    }),
+    "Tariff": _obj(
+        {
+            "plan": _n(STR),
+            "meter": _list(_ref("MeterRate")),
+            "label": STR,
+            "utility_id": INT,
+            "utility_name": STR,
+            "currency": STR,
+            "kinds": _list(STR),
+            "timezone": STR,
+            "effective_from": {"type": "string", "description": "local date and time the plan version took effect"},
+            "season": STR,
+            "energy_price_per_kwh": NUM,
+            "number_of_tiers": INT,
+            "tiers": _list(_obj({"tier": INT, "price_per_kwh": NUM, "allowance_kwh": _n(NUM)})),
+            "periods": {
+                "type": "object",
+                "description": "season -> day type -> time-of-use periods",
+                "additionalProperties": {"type": "object", "additionalProperties": _list(
+                    _obj({"period": STR, "start": HHMM, "end": HHMM, "price_per_kwh": NUM}))},
+            },
+            "critical_peak_adder_per_kwh": NUM,
+            "generation_credit_per_kwh": {"nullable": True,
+                                          "description": 'a price per kWh, or "same_as_import"'},
+            "basic_charge_per_day": NUM,
+            "minimum_bill_per_day": NUM,
+            "billing_cycle": _obj({"start": DATE, "end": DATE}),
+        },
+        # Without a configured plan only what the meter published: {"plan": null, "meter": [...]}.
+        required=["plan", "meter"],
+    ),
+    "CostBreakdown": _obj({
+        "start": TIME,
+        "end": TIME,
+        "currency": STR,
+        "energy_kwh": NUM,
+        "generated_kwh": NUM,
+        "energy_cost": NUM,
+        "generation_credit": NUM,
+        "peak_time_rebate": NUM,
+        "fixed_charges": NUM,
+        "total_cost": NUM,
+        "current_tier": _n(INT),
+        "tiers": _list(_obj({"tier": INT, "energy_kwh": NUM, "cost": NUM, "price_per_kwh": NUM,
+                             "allowance_kwh": _n(NUM)})),
+        "periods": _list(_obj({"season": STR, "period": STR, "energy_kwh": NUM, "cost": NUM})),
+        "intervals_read": INT,
+        "missing_intervals": INT,
+        "gaps": _list(_obj({"start": TIME, "end": TIME, "missing_intervals": INT})),
+    }),
+    "Projection": _obj({
+        "cycle_start": DATE,
+        "cycle_end": DATE,
+        "basis": STR,
+        "energy_kwh": NUM,
+        "generated_kwh": NUM,
+        "energy_cost": NUM,
+        "generation_credit": NUM,
+        "fixed_charges": NUM,
+        "minimum_bill": NUM,
+        "total_cost": NUM,
+        "next_tier": _n(INT),
+        "next_tier_date": _n(DATE),
+    }),
+    "Cost": _obj({
+        "meter_id": STR,
+        "plan": STR,
+        "label": STR,
+        "period": {"type": "string", "enum": ["interval", "today", "cycle"]},
+        "at": TIME,
+        "billing_cycle": _obj({"start": DATE, "end": DATE}),
+        "cost": _n(_ref("CostBreakdown")),
+        "projection": _n(_ref("Projection")),
+        "next_tier": _n(INT),
+        "next_tier_date": _n(DATE),
+        "warning_threshold_cost": _n(NUM),
+    }),
+    "WhatIf": _obj({
+        "meter_id": STR,
+        "start": TIME,
+        "end": TIME,
+        "active_plan": _n(STR),
+        "cheapest": _n(STR),
+        "savings_vs_active": _n(NUM),
+        "savings_vs_next": _n(NUM),
+        "intervals_read": INT,
+        "missing_intervals": INT,
+        "bills": _list(_obj({
+            "plan": STR, "label": STR, "currency": STR, "cycles": INT, "energy_kwh": NUM,
+            "generated_kwh": NUM, "energy_cost": NUM, "generation_credit": NUM, "peak_time_rebate": NUM,
+            "fixed_charges": NUM, "minimum_bill_topup": NUM, "total_cost": NUM,
+        })),
+        "unpriced": _list(_obj({"plan": STR, "reason": STR})),
+    }),
+    "Confirmation": {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+        "description": "Only for a message that asks for an enhanced (yes/no) confirmation",
+    },
+}
+
+METER_QUERY = {"name": "meter", "in": "query", "required": False, "schema": STR,
+               "description": "Which meter (default: the first one known)"}
+METER_PATH = {"name": "meter_id", "in": "path", "required": True, "schema": STR}
+UINT32 = {"type": "integer", "minimum": 0, "maximum": 0xFFFFFFFF}
+
+
+def _get(summary: str, schema: dict[str, Any], scope: str | None = "read", **extra: Any) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": _ok(schema)}
+    if scope is not None:
+        responses.update(AUTH_ERRORS)
+    responses.update(extra)
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if scope is None:
+        op["security"] = []
+    else:
+        op["description"] = f"Scope: {scope}."
+    return {"get": op}
+
+
+def _action(summary: str, scope: str, what: str, id_name: str, schema: str, conflict: str,
+            body: bool = False) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Scope: {scope}. With a session cookie, send the X-CSRF-Token header.",
+        "parameters": [METER_PATH, {"name": id_name, "in": "path", "required": True, "schema": UINT32}],
+        "responses": {
+            "200": _ok(_ref(schema), f"The {what}, as it now stands"),
+            "400": _error("A bad body (for example an answer other than yes or no)"),
+            **AUTH_ERRORS,
+            "404": _error(f"No such {what}"),
+        },
+    }
+    if conflict:
+        op["responses"]["409"] = _error(conflict)
+    if body:
+        op["requestBody"] = {"required": False, "content": {JSON: {"schema": _ref("Confirmation")}}}
+    return {"post": op}
+
+
+PATHS: dict[str, Any] = {
+    "/api/v1/health": _get("Whether the appliance and its meter links work (public, no customer data)",
+                           _ref("Health"), scope=None),
+    "/api/v1/openapi.json": _get("This description (public)", {"type": "object"}, scope=None),
+    "/api/v1/meter": _get("Every meter's latest values and link state",
+                          _obj({"meters": _list(_ref("Meter"))})),
+    "/api/v1/price": _get("The current and upcoming prices per meter",
+                          _obj({"prices": _list(_ref("MeterPrices"))})),
+    "/api/v1/messages": _get("Recent messages, newest first", _obj({"messages": _list(_ref("Message"))})),
+    "/api/v1/events": _get("Demand-response events, by start", _obj({"events": _list(_ref("Event"))})),
+    "/api/v1/tariff": _get("The configured rate plan and what the meters published", _ref("Tariff"),
+                           **{"404": _error("No rate plan configured and none published")}),
+    "/api/v1/cost": {"get": {
+        **_get("Cost of the last interval, today or the billing cycle so far", _ref("Cost"),
+               **{"400": _error("Unknown period"), "404": _error("No rate plan, or no such meter")})["get"],
+        "parameters": [
+            {"name": "period", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["interval", "today", "cycle"], "default": "cycle"}},
+            METER_QUERY,
+        ],
+    }},
+    "/api/v1/cost/whatif": {"get": {
+        **_get("The last 12 months' bill under every plan in the rates file", _ref("WhatIf"),
+               **{"404": _error("No rates file, or no such meter")})["get"],
+        "parameters": [METER_QUERY],
+    }},
+    "/api/v1/ws": _get(
+        "The live WebSocket: a snapshot, then one JSON message per change",
+        {"type": "object"},
+        **{
+            "101": {"description": 'Switching protocols. Frames are {"topic": "snapshot"|"meter"|"prices"|'
+                                   '"messages"|"events", "data": ...}; send "snapshot" for a fresh one. '
+                                   "A browser may pass the token as ?token=."},
+            "400": _error("Not a WebSocket upgrade request"),
+        },
+    ),
+    "/api/v1/messages/{meter_id}/{message_id}/confirm": _action(
+        "Confirm a message; the MessageConfirmation reaches the meter through the outbox",
+        "confirm_messages", "message", "message_id", "Message",
+        "The message asks for no confirmation, or was already confirmed", body=True),
+    "/api/v1/messages/{meter_id}/{message_id}/read": _action(
+        "Mark a message read", "confirm_messages", "message", "message_id", "Message", ""),
+    "/api/v1/events/{meter_id}/{issuer_event_id}/opt-out": _action(
+        "Opt out of a scheduled or active DR event (ReportEventStatus 0x04 to the meter)",
+        "override_events", "event", "issuer_event_id", "Event",
+        "The event is completed or cancelled, or the customer already opted out"),
+    "/api/v1/events/{meter_id}/{issuer_event_id}/opt-in": _action(
+        "Take part again in an event after opting out (ReportEventStatus 0x05 to the meter)",
+        "override_events", "event", "issuer_event_id", "Event",
+        "The event is completed or cancelled, or the customer already takes part"),
+}
+# Links let a stateful run act on the event the list shows (schemathesis follows them).
+PATHS["/api/v1/events"]["get"]["responses"]["200"]["links"] = {
+    f"OptOf{i}{kind}": {
+        "operationId": f"event_{kind}",
+        "parameters": {"meter_id": f"$response.body#/events/{i}/meter_id",
+                       "issuer_event_id": f"$response.body#/events/{i}/issuer_event_id"},
+    }
+    for i in (0,) for kind in ("opt_out", "opt_in")
+}
+PATHS["/api/v1/events/{meter_id}/{issuer_event_id}/opt-out"]["post"]["operationId"] = "event_opt_out"
+PATHS["/api/v1/events/{meter_id}/{issuer_event_id}/opt-in"]["post"]["operationId"] = "event_opt_in"
+# The WebSocket answers 200 to nothing; its success is the 101 upgrade.
+del PATHS["/api/v1/ws"]["get"]["responses"]["200"]
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "Premise EMS API",
+        "version": "1",
+        "description": "Meter data, prices, messages, demand-response events and cost of one premise. "
+                       "Times are ISO 8601 UTC, energy kWh, power kW, money in the plan's currency. "
+                       "Send Authorization: Bearer TOKEN (tokens are made under Account > API tokens).",
+    },
+    "servers": [{"url": "/"}],
+    "security": [{"bearer": []}],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": SCHEMAS,
+    },
+}
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(DOCUMENT, headers={"Cache-Control": "no-cache"})
+
+
+def add_openapi_route(app: web.Application) -> None:
+    """Serve the description at /api/v1/openapi.json."""
+    app.router.add_get("/api/v1/openapi.json", openapi_json)

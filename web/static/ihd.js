@@ -1,0 +1,170 @@
+// In-Home Display: one WebSocket, a snapshot on connect, then a message per change (as on the dashboard).
+// Reconnects by itself with backoff; dims the figures and says since when the data is not current
+// (meter link not online, no message for 30 s, or the socket closed); says so when the link is revoked.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const body = document.body;
+  const tz = body.dataset.timezone || undefined;
+  const STALE_AFTER_MS = 30000;
+  const PING_EVERY_MS = 10000; // ask for a snapshot: an unchanged meter sends nothing by itself
+  const COST_EVERY_MS = 60000;
+  const state = { meters: [], prices: [], messages: [], events: [] };
+  let socket = null;
+  let retryMs = 500;
+  let lastMessageAt = 0;
+  let currentSince = null; // when the data was last current
+  let revoked = false;
+  let lastIntervalStart = null;
+
+  const dateFormat = (options) => {
+    try { return new Intl.DateTimeFormat(undefined, { timeZone: tz, ...options }); }
+    catch (e) { return new Intl.DateTimeFormat(undefined, options); }
+  };
+  const hhmm = dateFormat({ hour: "2-digit", minute: "2-digit" });
+  const hhmmss = dateFormat({ hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const dayOf = dateFormat({ weekday: "short", day: "numeric", month: "short" });
+  const clockDay = dateFormat({ weekday: "long", day: "numeric", month: "long" });
+  const num = (v, digits) => Number(v).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const money = (v, currency, digits, maxDigits = digits) => {
+    try { return new Intl.NumberFormat(undefined, { style: "currency", currency: currency || "USD", minimumFractionDigits: digits, maximumFractionDigits: maxDigits }).format(v); }
+    catch (e) { return num(v, maxDigits) + " " + (currency || ""); }
+  };
+  const el = (tag, cls, text) => { const n = document.createElement(tag); if (cls) n.className = cls; if (text !== undefined) n.textContent = text; return n; };
+  const at = (iso) => {
+    const d = new Date(iso);
+    return dayOf.format(d) === dayOf.format(new Date()) ? hhmm.format(d) : `${dayOf.format(d)} ${hhmm.format(d)}`;
+  };
+
+  function renderMeter() {
+    const m = state.meters[0];
+    if (!m || m.demand_kw === null || m.demand_kw === undefined) return;
+    $("demand").textContent = num(Math.abs(m.demand_kw), 2);
+    $("demand-sub").textContent = m.demand_kw < 0 ? "sending to the grid" : "from the grid";
+  }
+
+  function renderPrice() {
+    const p = state.prices[0] && state.prices[0].current;
+    body.classList.remove("tier-1", "tier-2", "tier-3");
+    if (!p) { $("price").textContent = "–"; $("price-sub").textContent = "no price published"; $("tier").textContent = "\u00a0"; return; }
+    $("price").textContent = money(p.price_per_kwh, p.currency, 2, 3);
+    const tier = p.tier ? `Tier ${p.tier}${p.number_of_tiers ? " of " + p.number_of_tiers : ""}` : "";
+    $("price-sub").textContent = [tier, p.rate_label].filter(Boolean).join(" · ") || "\u00a0";
+    if (p.tier) body.classList.add("tier-" + Math.min(p.tier, 3));
+    $("tier").textContent = !p.tier ? "\u00a0" : p.tier === 1 ? "Low price" : p.tier === 2 ? "Medium price" : "High price";
+  }
+
+  function renderBanners() {
+    const box = $("banners"); box.replaceChildren();
+    const events = state.events.filter((e) => e.status === "active" || e.status === "scheduled")
+      .sort((a, b) => (a.status === "active" ? -1 : 0) - (b.status === "active" ? -1 : 0));
+    for (const e of events.slice(0, 1)) {
+      const b = el("p", "ihd-banner banner-event banner-" + e.status);
+      b.dataset.eventId = e.issuer_event_id;
+      b.append(el("strong", "", e.status === "active" ? "Energy event now" : "Energy event announced"));
+      b.append(document.createTextNode(e.status === "active"
+        ? ` – please use less until ${at(e.end)}`
+        : ` – please use less from ${at(e.start)} to ${hhmm.format(new Date(e.end))}`));
+      b.append(el("span", "ihd-banner-meta", ` · event ${e.issuer_event_id}`));
+      box.append(b);
+    }
+    const urgent = state.messages.filter((m) => (m.importance === "high" || m.importance === "critical") && !m.cancelled_at && m.active);
+    for (const m of urgent.slice(0, 1)) {
+      const b = el("p", "ihd-banner banner-message banner-" + m.importance);
+      b.append(el("strong", "", m.importance === "critical" ? "Urgent" : "Message"), document.createTextNode(" – " + m.text));
+      box.append(b);
+    }
+  }
+
+  async function refreshCost() {
+    try {
+      const r = await fetch("/api/v1/cost?period=today", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (r.status === 401) { await checkAccess(); return; }
+      if (!r.ok) throw new Error(String(r.status));
+      const report = await r.json();
+      const c = report.cost;
+      $("cost-today").textContent = c ? money(c.total_cost, c.currency, 2) : "–";
+      $("cost-today-sub").textContent = c ? `${num(c.energy_kwh, 1)} kWh used` : "nothing read yet today";
+    } catch (e) {
+      $("cost-today-sub").textContent = "cost not available";
+    }
+  }
+
+  // The socket closed or a fetch was refused: is the display link still valid?
+  async function checkAccess() {
+    let r;
+    try { r = await fetch("/api/v1/price", { headers: { Accept: "application/json" }, credentials: "same-origin" }); }
+    catch (e) { return true; } // the appliance is unreachable: keep trying
+    if (r.status !== 401) return true;
+    if (body.dataset.kiosk !== "1") { location.href = "/login?next=%2Fihd"; return false; }
+    revoked = true;
+    $("revoked").hidden = false;
+    body.classList.add("revoked");
+    if (socket) socket.close();
+    return false;
+  }
+
+  function upsertMeter(m) {
+    const i = state.meters.findIndex((x) => x.meter_id === m.meter_id);
+    if (i >= 0) state.meters[i] = m; else state.meters.push(m);
+  }
+
+  function onMessage(msg) {
+    lastMessageAt = Date.now();
+    if (msg.topic === "snapshot") {
+      const first = !state.meters.length && !state.prices.length;
+      Object.assign(state, msg.data);
+      renderMeter(); renderPrice(); renderBanners();
+      if (first) refreshCost();
+    } else if (msg.topic === "meter") {
+      upsertMeter(msg.data); renderMeter();
+      const start = msg.data.last_interval && msg.data.last_interval.start;
+      if (start && start !== lastIntervalStart) { if (lastIntervalStart) refreshCost(); lastIntervalStart = start; }
+    } else if (msg.topic === "prices") { state.prices = msg.data; renderPrice(); }
+    else if (msg.topic === "messages") { state.messages = msg.data; renderBanners(); }
+    else if (msg.topic === "events") { state.events = msg.data; renderBanners(); }
+    tick();
+  }
+
+  // Once a second: the clock, and whether the figures are still current.
+  function tick() {
+    const now = new Date();
+    $("clock").textContent = hhmm.format(now);
+    $("clock").setAttribute("title", clockDay.format(now));
+    const m = state.meters[0];
+    let why = null;
+    if (!socket || socket.readyState !== WebSocket.OPEN) why = "reconnecting";
+    else if (!m) why = "waiting for the meter";
+    else if (m.link !== "online") why = "meter " + m.link;
+    else if (Date.now() - lastMessageAt > STALE_AFTER_MS) why = "no update";
+    if (!why) { currentSince = now; $("updated").textContent = hhmmss.format(now); }
+    body.classList.toggle("stale", why !== null);
+    $("stale").textContent = !why ? "\u00a0"
+      : currentSince ? `Data not current since ${hhmm.format(currentSince)} – ${why}` : `Waiting for data – ${why}`;
+  }
+
+  function connect() {
+    if (revoked) return;
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${location.host}/api/v1/ws`);
+    socket = ws;
+    ws.onopen = () => { retryMs = 500; };
+    ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+    ws.onclose = async () => {
+      if (socket !== ws) return;
+      tick();
+      if (!(await checkAccess())) return;
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 10000);
+    };
+  }
+
+  setInterval(tick, 1000);
+  setInterval(() => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - lastMessageAt > STALE_AFTER_MS + PING_EVERY_MS) { socket.close(); return; } // a silent, dead link
+    socket.send("snapshot");
+  }, PING_EVERY_MS);
+  setInterval(() => { if (socket && socket.readyState === WebSocket.OPEN) refreshCost(); }, COST_EVERY_MS);
+  if (!body.dataset.revoked) { tick(); connect(); }
+})();
