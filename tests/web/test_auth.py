@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from aiohttp import web
 from argon2 import PasswordHasher
 
 from ems.accounts import Accounts, Role, Scope
-from ems.config import load_config
 from ems.hub import Hub
 from web.app import create_app
 from web.auth import ACCOUNTS
@@ -32,15 +30,6 @@ async def _ok(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "ems.yaml").write_text("site: {name: Test home, timezone: America/Los_Angeles}\n")
-    hub = Hub(load_config(folder), tmp_path / "data")
-    await hub.store.open()
-    yield hub
-    await hub.store.close()
 
 
 def _app(hub: Hub, demo: bool = False) -> web.Application:

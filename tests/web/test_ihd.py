@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +10,6 @@ from aiohttp import web
 from argon2 import PasswordHasher
 
 from ems.accounts import AccountRejected, Accounts, Role, Scope
-from ems.config import load_config
 from ems.hub import Hub
 from web.app import create_app
 from web.auth import ACCOUNTS, KIOSK_COOKIE
@@ -25,14 +22,8 @@ async def _ok(request: web.Request) -> web.Response:
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "ems.yaml").write_text("site: {name: Test shop, timezone: America/Los_Angeles}\n")
-    hub = Hub(load_config(folder), tmp_path / "data")
-    await hub.store.open()
-    yield hub
-    await hub.store.close()
+def site_name() -> str:
+    return "Test shop"
 
 
 @pytest.fixture
