@@ -20,6 +20,7 @@ from web.costs_api import add_cost_routes
 from web.ihd import add_ihd_routes
 from web.live import LivePush
 from web.openapi import add_openapi_route
+from web.usage_api import add_usage_routes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/ws", websocket)
     add_cost_routes(app)
+    add_usage_routes(app)
     add_ihd_routes(app)
     add_action_routes(app)
     add_openapi_route(app)

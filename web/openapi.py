@@ -343,6 +343,24 @@ PATHS: dict[str, Any] = {
         "The event is completed or cancelled, or the customer already takes part"),
 }
 # Links let a stateful run act on the event the list shows (schemathesis follows them).
+# /api/v1/usage (web/usage_api.py)
+USAGE_RANGES = ("day", "week", "cycle", "year")
+_NUM_OR_NULL = _list(_n(NUM))
+PATHS["/api/v1/usage"] = {"get": {
+    **_get("Interval energy as read per bucket, with the price behind it (generation positive; gaps null)",
+           _obj({
+               "meter_id": STR, "range": {"type": "string", "enum": list(USAGE_RANGES)}, "start": TIME, "end": TIME,
+               "bucket_s": INT, "timezone": STR, "plan": _n(STR), "currency": _n(STR), "t": _list(INT),
+               "consumed_kwh": _NUM_OR_NULL, "generated_kwh": _NUM_OR_NULL, "price_per_kwh": _NUM_OR_NULL,
+               "coverage": _list(NUM), "intervals_read": INT, "empty_buckets": INT,
+           }), **{"400": _error("Unknown range"), "404": _error("No such meter, or none has reported yet")})["get"],
+    "parameters": [
+        {"name": "range", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": list(USAGE_RANGES), "default": "day"}},
+        METER_QUERY,
+    ],
+}}
+
 PATHS["/api/v1/events"]["get"]["responses"]["200"]["links"] = {
     f"OptOf{i}{kind}": {
         "operationId": f"event_{kind}",

@@ -264,7 +264,78 @@
   }
   $("whatif-button").addEventListener("click", compare);
 
-  function scheduleCost() { clearTimeout(costTimer); costTimer = setTimeout(refreshCost, 300); }
+  // -- usage chart: energy per bucket (generation below zero) with the price on a second axis ----
+  const usage = { range: "day", chart: null, data: null, seq: 0 };
+  const chartBox = $("usage-chart");
+
+  function chartSize() {
+    const width = Math.max(chartBox.clientWidth, 200);
+    return { width, height: Math.round(Math.min(Math.max(width * 0.5, 200), 320)) };
+  }
+
+  function drawUsage(u) {
+    const gen = u.generated_kwh.map((v) => (v === null ? null : -v));  // shown below zero
+    const data = [u.t, u.price_per_kwh, u.consumed_kwh, gen];
+    const cur = u.currency || "";
+    if (usage.chart) { usage.chart.destroy(); usage.chart = null; }
+    if (typeof uPlot === "undefined") { $("usage-status").textContent = "Chart library not loaded."; return; }
+    const bars = uPlot.paths.bars({ size: [0.8, 60] });
+    const opts = {
+      ...chartSize(),
+      tzDate: (ts) => { try { return uPlot.tzDate(new Date(ts * 1e3), tz); } catch (e) { return new Date(ts * 1e3); } },
+      cursor: { drag: { x: false, y: false } },
+      legend: { live: true },
+      scales: { kwh: { auto: true }, price: { auto: true } },
+      series: [
+        {},
+        { label: `Price (${cur || "–"}/kWh)`, scale: "price", stroke: "rgba(161, 92, 0, .8)", width: 1.5,
+          spanGaps: false, points: { show: false }, value: (self, v) => (v === null ? "–" : v.toFixed(3)) },
+        { label: "Used kWh", scale: "kwh", fill: "rgba(11, 92, 173, .75)", stroke: "#0b5cad", width: 0, paths: bars,
+          points: { show: false }, value: (self, v) => (v === null ? "–" : v.toFixed(3)) },
+        { label: "Generated kWh", scale: "kwh", fill: "rgba(27, 127, 59, .75)", stroke: "#1b7f3b", width: 0, paths: bars,
+          points: { show: false }, value: (self, v) => (v === null ? "–" : (-v).toFixed(3)) },
+      ],
+      axes: [
+        { stroke: "#5d6875", grid: { stroke: "#eef0f3" } },
+        { scale: "kwh", stroke: "#5d6875", grid: { stroke: "#eef0f3" }, size: 48, values: (self, ticks) => ticks.map((v) => +v.toFixed(2)) },
+        { scale: "price", side: 1, stroke: "#a15c00", grid: { show: false }, size: 48,
+          values: (self, ticks) => ticks.map((v) => v.toFixed(2)) },
+      ],
+    };
+    usage.chart = new uPlot(opts, data, chartBox);
+  }
+
+  async function refreshUsage() {
+    const seq = ++usage.seq;
+    const range = usage.range;
+    try {
+      const u = await fetchJson("/api/v1/usage?range=" + range);
+      if (seq !== usage.seq) return;  // a newer range was asked for meanwhile
+      usage.data = u; drawUsage(u);
+      const gaps = u.empty_buckets ? ` · ${u.empty_buckets} of ${u.t.length} periods not read (gaps, never estimated)` : "";
+      $("usage-status").textContent = `${u.intervals_read.toLocaleString()} intervals read` + gaps +
+        (u.plan ? "" : " · no rate plan, so no price");
+    } catch (e) {
+      if (seq === usage.seq) $("usage-status").textContent = "Usage not available: " + e.message;
+    }
+  }
+
+  for (const b of document.querySelectorAll(".range[data-range]")) {
+    b.addEventListener("click", () => {
+      usage.range = b.dataset.range;
+      for (const o of document.querySelectorAll(".range[data-range]")) o.setAttribute("aria-pressed", String(o === b));
+      refreshUsage();
+    });
+  }
+  if (window.ResizeObserver) {
+    let lastWidth = 0;
+    new ResizeObserver(() => {
+      if (!usage.chart || chartBox.clientWidth === lastWidth) return;
+      lastWidth = chartBox.clientWidth; usage.chart.setSize(chartSize());
+    }).observe(chartBox);
+  }
+
+  function scheduleCost() { clearTimeout(costTimer); costTimer = setTimeout(() => { refreshCost(); refreshUsage(); }, 300); }
 
   function upsertMeter(m) {
     const i = state.meters.findIndex((x) => x.meter_id === m.meter_id);
