@@ -481,6 +481,7 @@ def _get(url: str, token: str | None = None) -> int:
         with urllib.request.urlopen(request, timeout=2) as response:
             return response.status
     except urllib.error.HTTPError as err:
+        err.close()  # the error holds the response body open; unclosed, GC warns later
         return err.code
 
 
