@@ -75,7 +75,6 @@ class BillWatch:
         plan = tariff.active_plan
         timezone = hub.config.site.timezone
         now = utcnow()
-        await hub.store.flush()
         readings = await hub.store.intervals(meter_id, history_start(plan, now, timezone), now)
         work = functools.partial(cost_report, plan, ReadingArrays.from_readings(readings), now=now,
                                  timezone=timezone, climate_zone=tariff.climate_zone)

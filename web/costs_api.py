@@ -214,7 +214,6 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
         now = utcnow()
         timezone = hub.config.site.timezone
         since = history_start(plan, now, timezone)
-        await hub.store.flush()  # cost what was read, including what is still being written
         readings = await hub.store.intervals(meter_id, since, now)
         signals = await hub.store.prices(meter_id, since) if config.use_meter_prices else []
         work = functools.partial(
@@ -256,7 +255,6 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
         end = datetime.combine(today, datetime.min.time(), tz).astimezone(UTC)
         start = datetime.combine(today.replace(year=today.year - 1) if not (today.month == 2 and today.day == 29)
                                  else today - timedelta(days=365), datetime.min.time(), tz).astimezone(UTC)
-        await hub.store.flush()  # cost what was read, including what is still being written
         readings = await hub.store.intervals(meter_id, start, end)
         work = functools.partial(
             compare_plans, config.rates, ReadingArrays.from_readings(readings), start=start, end=end,

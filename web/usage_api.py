@@ -140,7 +140,6 @@ def add_usage_routes(app: web.Application, hub_key: Any = None) -> None:
         timezone = hub.config.site.timezone
         tz = ZoneInfo(timezone)
         now = utcnow()
-        await hub.store.flush()  # what was read, including what is still being written
         latest = hub.state.meters.get(meter_id)
         last = latest.last_interval if latest is not None else None
         if last is None and range_ == "day":  # no live meter: the latest interval stored

@@ -175,35 +175,35 @@ class Store:
 
     async def intervals(self, meter_id: str, start: datetime, end: datetime) -> list[IntervalReading]:
         """Intervals of one meter starting in [start, end), oldest first."""
-        return await self._read("read intervals", queries.intervals, meter_id, start, end)
+        return await self._read_published("read intervals", queries.intervals, meter_id, start, end)
 
     async def demand_samples(self, meter_id: str, start: datetime, end: datetime) -> list[MeterReading]:
         """Demand samples of one meter taken in [start, end), as MeterReadings."""
-        return await self._read("read demand", queries.demand_samples, meter_id, start, end)
+        return await self._read_published("read demand", queries.demand_samples, meter_id, start, end)
 
     async def messages(self, since: datetime) -> list[StoredMessage]:
         """Messages received since ``since``, oldest first, with their marks."""
-        return await self._read("read messages", queries.messages, since)
+        return await self._read_published("read messages", queries.messages, since)
 
     async def events(self, since: datetime) -> list[StoredEvent]:
         """DR events not ended before ``since``, by start, with their cancellation."""
-        return await self._read("read DR events", queries.events, since)
+        return await self._read_published("read DR events", queries.events, since)
 
     async def prices(self, meter_id: str | None, since: datetime) -> list[PriceSignal]:
         """Prices of one meter (None: all) not ended before ``since``, in the order received."""
-        return await self._read("read prices", queries.prices, meter_id, since)
+        return await self._read_published("read prices", queries.prices, meter_id, since)
 
     async def meter_ids(self) -> list[str]:
-        return await self._read("list meters", queries.meter_ids)
+        return await self._read_published("list meters", queries.meter_ids)
 
     async def meters(self) -> list[MeterInfo]:
-        return await self._read("read meter info", queries.meters)
+        return await self._read_published("read meter info", queries.meters)
 
     async def event_status_history(
         self, issuer_event_id: int, meter_id: str | None = None
     ) -> list[EventStatusReport]:
         """Every status reported for one DR event, oldest first."""
-        return await self._read(
+        return await self._read_published(
             "read event status history", queries.event_status_history, issuer_event_id, meter_id
         )
 
@@ -277,6 +277,12 @@ class Store:
         self, what: str, run: Callable[[AsyncConnection], Awaitable[T]], durable: bool = False
     ) -> T:
         return await self._require_writer(what).run_job(what, run, durable)
+
+    async def _read_published(self, what: str, query: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Read data that reaches the store from bus events, after the writer has committed
+        everything published so far: a reader always sees what the appliance has already shown."""
+        await self.flush()
+        return await self._read(what, query, *args)
 
     async def _read(self, what: str, query: Callable[..., Awaitable[T]], *args: Any) -> T:
         if self._engine is None:
