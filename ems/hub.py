@@ -21,6 +21,7 @@ from ems.bus import EventBus
 from ems.config import AppConfig
 from ems.model import utcnow
 from ems.outbox import Outbox
+from ems.ports import DevicePort
 from ems.state import CurrentState
 from ems.store import Store
 from ems.tasks import TaskSet
@@ -53,6 +54,8 @@ class Hub:
         self.started_at = utcnow()
         self.running = False
         self.integrations: dict[str, Any] = {}  # name -> the running integration, set by cli
+        # device id -> the port (ems.ports.DevicePort) of the integration that owns the device
+        self.device_ports: dict[str, DevicePort] = {}
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks = TaskSet(_LOGGER)

@@ -189,6 +189,10 @@ class UtilityMessage:
     received_at: datetime
     origin: MessageOrigin = MessageOrigin.UTILITY
     enhanced_confirmation: bool = False
+    # A message the EMS made itself: the catalog msgid ("text" is it rendered in English) and
+    # its values, so each person reads it in their own language.
+    template: str = ""
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +329,247 @@ class EventStatusReport:
     event_control: int = 0
 
 
+# --- The home's devices ------------------------------------------------------------------
+
+
+class DeviceKind(enum.StrEnum):
+    """What a home device is, which decides what the EMS can ask of it."""
+
+    THERMOSTAT = "thermostat"  # Thermostat cluster 0x0201
+    SWITCH = "switch"  # On/Off plug or relay, power from Electrical Measurement or Metering
+    LOAD_CONTROLLER = "load_controller"  # has an SE DRLC client: the EMS relays events to it
+    BATTERY = "battery"  # home battery: state of charge, charge/discharge power
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A device on the home's own Zigbee network, as found when it joined (or restored).
+
+    ``device_id`` is its IEEE address ("00:0d:6f:00:0a:90:69:e7"), stable across rejoins.
+    ``device_class`` says which DRLC device classes an event must name to address it.
+    """
+
+    device_id: str
+    name: str
+    kind: DeviceKind
+    device_class: DeviceClass
+    enrollment_group: int = 0
+    nominal_kw: float | None = None  # typical draw when on (plugs, load controllers)
+    min_setpoint_c: float | None = None  # the thermostat's own limits (Min/MaxCool/HeatSetpointLimit)
+    max_setpoint_c: float | None = None
+    capacity_kwh: float | None = None  # batteries
+    model: str = ""
+    discovered_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReading:
+    """What one device reported; a field is None when this report did not carry it.
+
+    ``power_kw`` is positive when the device draws power; a battery discharging is negative.
+    """
+
+    device_id: str
+    at: datetime
+    power_kw: float | None = None
+    on: bool | None = None
+    indoor_c: float | None = None
+    outdoor_c: float | None = None
+    cooling_setpoint_c: float | None = None
+    heating_setpoint_c: float | None = None
+    system_mode: str | None = None  # "off" | "cool" | "heat" | "auto"
+    soc_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAvailability:
+    """A device answered again, or stopped answering (published only on a change)."""
+
+    device_id: str
+    available: bool
+    at: datetime
+    detail: str = ""
+
+
+class CommandAction(enum.StrEnum):
+    """What the dispatcher can ask of a device through a port."""
+
+    ON = "on"
+    OFF = "off"
+    SETPOINTS = "setpoints"
+    RELAY_EVENT = "relay_event"  # pass a LoadControlEvent to the device's own DRLC client
+    CANCEL_EVENT = "cancel_event"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCommand:
+    """One command for one device, as the dispatcher sends it."""
+
+    device_id: str
+    action: CommandAction
+    cooling_setpoint_c: float | None = None
+    heating_setpoint_c: float | None = None
+    event: LoadControlEvent | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCommanded:
+    """The outcome of a command: what was sent, for whom (source), why, and whether it took."""
+
+    command: DeviceCommand
+    source: str  # "event:123", "rule:precool", "restore", "override"
+    reason: str
+    at: datetime
+    ok: bool
+    detail: str = ""
+
+
+# --- Control: what the rules see and what they propose ------------------------------------
+
+
+class TriggerKind(enum.StrEnum):
+    """Why the control cycle runs now."""
+
+    EVENT_ANNOUNCED = "event_announced"
+    EVENT_STARTED = "event_started"
+    EVENT_ENDED = "event_ended"
+    PRICE = "price"
+    DEMAND = "demand"
+    TEMPERATURE = "temperature"
+    DEVICE = "device"
+    OVERRIDE = "override"
+    TICK = "tick"
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    kind: TriggerKind
+    meter_id: str | None = None
+    issuer_event_id: int | None = None
+    device_id: str | None = None
+
+
+class EventPhase(enum.StrEnum):
+    SCHEDULED = "scheduled"  # announced, not yet started (after start randomisation)
+    ACTIVE = "active"
+    ENDED = "ended"  # completed, cancelled or superseded
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """A DR event as the control cycle sees it: when it really runs and who takes part."""
+
+    event: LoadControlEvent
+    phase: EventPhase
+    effective_start: datetime  # start after randomisation
+    effective_end: datetime  # end after randomisation or cancellation
+    opted_out: bool = False  # the whole event
+    excluded_devices: frozenset[str] = frozenset()  # devices taken out of it by the customer
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """One device in a snapshot: what it is, what it last said, whether it answers."""
+
+    info: DeviceInfo
+    reading: DeviceReading | None
+    available: bool = True
+    # The state the EMS found before it first changed the device (None: not controlled).
+    controlled_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ComfortLimits:
+    """The most any action may take from a device's user (the customer's own limits)."""
+
+    max_offset_c: float = 4.0  # largest setpoint change away from comfort
+    max_off_min: float = 120.0  # longest a load may be kept off in one go
+    min_on_min: float = 10.0  # shortest a load stays on once back on
+    min_setpoint_c: float | None = None  # cooling setpoint never above / heating never below
+    max_setpoint_c: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePreference:
+    """The customer's settings for one device: shed order (lower sheds first) and comfort."""
+
+    device_id: str
+    shed_priority: int = 50
+    comfort: ComfortLimits = field(default_factory=ComfortLimits)
+    takes_part: bool = True  # False: never controlled for DR
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a rule may look at, frozen at one instant (rules are pure over it)."""
+
+    at: datetime  # aware UTC
+    local: datetime  # the same instant in the site's time zone (time windows, days, season)
+    trigger: Trigger
+    demand_kw: float | None = None
+    demand_history: tuple[tuple[datetime, float], ...] = ()  # the last hour, oldest first
+    price_per_kwh: float | None = None
+    price_tier: int | None = None
+    outdoor_c: float | None = None
+    devices: tuple[DeviceView, ...] = ()
+    events: tuple[EventView, ...] = ()
+    preferences: tuple[DevicePreference, ...] = ()
+
+    def device(self, device_id: str) -> DeviceView | None:
+        return next((d for d in self.devices if d.info.device_id == device_id), None)
+
+
+class ProposalAction(enum.StrEnum):
+    SETPOINTS = "setpoints"  # absolute cooling/heating setpoints
+    OFFSET = "offset"  # degrees away from comfort: cooling setpoint up, heating setpoint down
+    OFF = "off"
+    ON = "on"
+    DUTY_CYCLE = "duty_cycle"  # on for value % of each cycle
+    RELAY_EVENT = "relay_event"  # hand the event to the device's own DRLC client
+    NOTIFY = "notify"  # tell the customer (a local message); no device
+
+
+class ProposalSource(enum.IntEnum):
+    """Who asks; a higher value wins (the arbiter's fixed order, after comfort limits)."""
+
+    DEFAULT = 0
+    RULE = 1
+    EVENT = 2
+    OVERRIDE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What one rule (or the event, or the customer) wants one device to do, and why."""
+
+    device_id: str | None
+    action: ProposalAction
+    source: ProposalSource
+    reason: str  # shown to the customer: "Rule 'precool' (event 1234 announced)"
+    rule: str = ""  # the rule's name, when a rule made it
+    priority: int = 0  # within one source: the higher wins
+    value: float | None = None  # offset in degC, duty cycle %
+    cooling_setpoint_c: float | None = None
+    heating_setpoint_c: float | None = None
+    meter_id: str | None = None
+    issuer_event_id: int | None = None
+    text: str = ""  # NOTIFY: the message for the customer
+    expected_kw_reduction: float = 0.0  # what shedding this device should save
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryReport:
+    """Device readings summarised for an upstream channel that carries telemetry (C6 3.3 step 7)."""
+
+    device_id: str
+    kind: DeviceKind
+    at: datetime
+    power_kw: float | None = None
+    soc_pct: float | None = None
+    indoor_c: float | None = None
+    system_mode: str | None = None
+
+
 # --- Counters -----------------------------------------------------------------------------
 
 
@@ -353,4 +598,8 @@ DomainEvent = (
     | EventCancellation
     | EventStatusReport
     | FrameRejected
+    | DeviceInfo
+    | DeviceReading
+    | DeviceAvailability
+    | DeviceCommanded
 )

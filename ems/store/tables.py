@@ -152,6 +152,10 @@ class MessageRow(Base):
     # Added by revision 0002:
     confirmation_answer: Mapped[str | None] = mapped_column(String(16))
     read: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # Added by revision 0004: a message the EMS made, kept as a catalog msgid and its values
+    # so each person reads it in their own language.
+    template: Mapped[str | None] = mapped_column(String(255))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class DrEventRow(Base):
@@ -227,6 +231,8 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+    # Added by revision 0004: None follows the site's language.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class SessionRow(Base):
@@ -305,6 +311,87 @@ class TokenUseRow(Base):
     status: Mapped[int] = mapped_column(Integer)
 
 
+# -- the home's devices and demand response (revision 0004) --------------------------------
+
+
+class DeviceRow(Base):
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    device_class: Mapped[int] = mapped_column(Integer)
+    enrollment_group: Mapped[int] = mapped_column(Integer)
+    nominal_kw: Mapped[float | None] = mapped_column(Float)
+    min_setpoint_c: Mapped[float | None] = mapped_column(Float)
+    max_setpoint_c: Mapped[float | None] = mapped_column(Float)
+    capacity_kwh: Mapped[float | None] = mapped_column(Float)
+    model: Mapped[str] = mapped_column(String(128))
+    discovered_at: Mapped[datetime]
+    last_seen: Mapped[datetime | None]
+
+
+class DeviceReadingRow(Base):
+    __tablename__ = "device_readings"
+    __table_args__ = (
+        Index("ix_device_readings_device_at", "device_id", "at"),
+        Index("ix_device_readings_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    power_kw: Mapped[float | None] = mapped_column(Float)
+    on: Mapped[bool | None] = mapped_column(Boolean)
+    indoor_c: Mapped[float | None] = mapped_column(Float)
+    outdoor_c: Mapped[float | None] = mapped_column(Float)
+    cooling_setpoint_c: Mapped[float | None] = mapped_column(Float)
+    heating_setpoint_c: Mapped[float | None] = mapped_column(Float)
+    system_mode: Mapped[str | None] = mapped_column(String(16))
+    soc_pct: Mapped[float | None] = mapped_column(Float)
+
+
+class DeviceCommandRow(Base):
+    """Every command sent to a device: what, for whom, why, and whether it took."""
+
+    __tablename__ = "device_commands"
+    __table_args__ = (Index("ix_device_commands_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ControlledDeviceRow(Base):
+    """A device the EMS has changed, with how it was before (restored after a restart too)."""
+
+    __tablename__ = "controlled_devices"
+
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    original: Mapped[dict[str, Any]] = mapped_column(JSON)
+    since: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(128))
+
+
+class DrParticipationRow(Base):
+    """The customer's opt-out (or opt back in) of an event, whole (device_id "") or per device."""
+
+    __tablename__ = "dr_participation"
+
+    meter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    issuer_event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(64))
+
+
 meters = cast(Table, Meter.__table__)
 interval_readings = cast(Table, IntervalRow.__table__)
 demand_samples = cast(Table, DemandSample.__table__)
@@ -320,3 +407,8 @@ login_failures = cast(Table, LoginFailureRow.__table__)
 consents = cast(Table, ConsentRow.__table__)
 api_tokens = cast(Table, ApiTokenRow.__table__)
 token_uses = cast(Table, TokenUseRow.__table__)
+devices = cast(Table, DeviceRow.__table__)
+device_readings = cast(Table, DeviceReadingRow.__table__)
+device_commands = cast(Table, DeviceCommandRow.__table__)
+controlled_devices = cast(Table, ControlledDeviceRow.__table__)
+dr_participation = cast(Table, DrParticipationRow.__table__)
