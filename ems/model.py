@@ -214,6 +214,15 @@ class MessageConfirmed:
     answer: str | None = None  # "yes" / "no" for an enhanced confirmation
 
 
+@dataclass(frozen=True, slots=True)
+class MessageRead:
+    """The customer marked a message read (every open page drops its unread mark)."""
+
+    meter_id: str
+    message_id: int
+    at: datetime
+
+
 # --- Demand response ----------------------------------------------------------------------
 
 
@@ -570,6 +579,18 @@ class TelemetryReport:
     system_mode: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class EventParticipationChanged:
+    """The customer opted out of an event (or back in), whole (device_id None) or for one device."""
+
+    meter_id: str
+    issuer_event_id: int
+    device_id: str | None
+    opted_out: bool
+    at: datetime
+    by: str  # who: a user name, "device" (touched by hand), "api"
+
+
 # --- Counters -----------------------------------------------------------------------------
 
 
@@ -594,9 +615,11 @@ DomainEvent = (
     | UtilityMessage
     | MessageCancelled
     | MessageConfirmed
+    | MessageRead
     | LoadControlEvent
     | EventCancellation
     | EventStatusReport
+    | EventParticipationChanged
     | FrameRejected
     | DeviceInfo
     | DeviceReading
