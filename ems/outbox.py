@@ -173,6 +173,10 @@ class Outbox:
 
         return unregister
 
+    def carries(self, item_type: type) -> bool:
+        """Whether some upstream channel delivers items of ``item_type`` (telemetry is optional)."""
+        return item_type.__name__ in self._senders
+
     async def pending(self) -> list[PendingItem]:
         """Undelivered items, oldest first."""
         items = []

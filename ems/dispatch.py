@@ -1,0 +1,382 @@
+"""The only part that talks to devices: turns decisions into commands, confirms, retries, restores.
+
+Before it first changes a device it writes down how the device was (``controlled_devices``,
+written before the command is sent, so a crash or restart still restores it). It sends a
+command only when what a device should do changes, to all devices at once. When no decision
+holds a device any more it puts the device back as it was, retrying a device that does not
+answer until it does. A change made by hand on a controlled device (a setpoint or switch that
+differs from what was sent) is the customer's override: the device is left as the customer
+set it and taken out of the event that controlled it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ems.arbiter import Decision, LoadHistory
+from ems.errors import DeviceError
+from ems.model import (
+    CommandAction,
+    DeviceCommand,
+    DeviceCommanded,
+    DeviceKind,
+    DeviceReading,
+    LoadControlEvent,
+    Proposal,
+    ProposalAction,
+    ProposalSource,
+    utcnow,
+)
+from ems.store import tables
+from ems.store.writer import insert
+
+_LOGGER = logging.getLogger(__name__)
+
+SETPOINT_TOLERANCE_C = 0.25
+REPORT_GRACE = timedelta(seconds=5)  # a report this soon after a command may predate it
+RETRY_AFTER = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What one device should be doing, as sent (compared to avoid sending it again)."""
+
+    on: bool | None = None
+    cooling_c: float | None = None
+    heating_c: float | None = None
+    relay_event: tuple[str, int] | None = None
+
+
+@dataclass(slots=True)
+class Controlled:
+    """A device the EMS holds: how it was, what it was told, by whom."""
+
+    original: dict[str, Any]
+    since: datetime
+    source: str
+    target: Target | None = None
+    sent_at: datetime | None = None
+    failed_at: datetime | None = None
+    failed_for: Target | None = None
+    relayed: LoadControlEvent | None = None
+    proposal: Proposal | None = None
+
+
+@dataclass(slots=True)
+class DispatchResult:
+    sent: list[DeviceCommanded] = field(default_factory=list)
+    overrides: list[tuple[str, Proposal]] = field(default_factory=list)
+
+
+def source_of(p: Proposal | None) -> str:
+    if p is None:
+        return "restore"
+    if p.source is ProposalSource.OVERRIDE:
+        return "override"
+    if p.issuer_event_id is not None and p.source is ProposalSource.EVENT:
+        return f"event:{p.meter_id}:{p.issuer_event_id}"
+    if p.rule:
+        return f"rule:{p.rule}" + (f"@event:{p.meter_id}:{p.issuer_event_id}" if p.issuer_event_id is not None else "")
+    return p.source.name.lower()
+
+
+class Dispatcher:
+    """Sends what the arbiter decided through each device's port, and restores what it changed."""
+
+    def __init__(
+        self,
+        hub: Any,
+        registry: Any,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        duty_period: timedelta = timedelta(minutes=30),
+        on_override: Callable[[str, Proposal], Awaitable[None]] | None = None,
+    ) -> None:
+        self._hub = hub
+        self._registry = registry
+        self._clock = clock
+        self._duty_period = duty_period
+        self._on_override = on_override
+        self.controlled: dict[str, Controlled] = {}
+        self.history: dict[str, LoadHistory] = {}
+        self.held_by_customer: dict[str, str] = {}  # device -> the proposal key the customer overrode
+        self.decisions: dict[str, Decision] = {}
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        for device_id, original, since, source in await self._hub.store.read("read controlled devices", _controlled):
+            self.controlled[device_id] = Controlled(original, since, source)
+        if self.controlled:
+            _LOGGER.info("%d device(s) were left controlled at the last stop; restoring when nothing holds them",
+                         len(self.controlled))
+
+    def originals(self) -> dict[str, Mapping[str, object]]:
+        return {device_id: c.original for device_id, c in self.controlled.items()}
+
+    # -- decisions -> commands -------------------------------------------------------------
+
+    async def apply(self, decisions: Mapping[str, Decision]) -> list[DeviceCommanded]:
+        async with self._lock:
+            now = self._clock()
+            self.decisions = dict(decisions)
+            plans: list[tuple[str, Proposal | None, Target | None]] = []
+            for device_id, decision in decisions.items():
+                state = self._registry.get(device_id)
+                if state is None:
+                    continue
+                winner = decision.winner
+                key = _proposal_key(winner)
+                held = self.held_by_customer.get(device_id)
+                if held is not None:
+                    if held == key:
+                        continue  # the customer took this device in hand; leave it
+                    del self.held_by_customer[device_id]
+                if winner is None:
+                    if device_id in self.controlled:
+                        plans.append((device_id, None, None))
+                    continue
+                target = self._target(winner, state, now)
+                if target is None:
+                    continue
+                plans.append((device_id, winner, target))
+            # Devices still controlled that no decision covers (e.g. gone from the list): restore.
+            for device_id in list(self.controlled):
+                if device_id not in decisions and self._registry.get(device_id) is not None:
+                    plans.append((device_id, None, None))
+            await self._remember_originals([(d, p) for d, p, t in plans if p is not None and d not in self.controlled], now)
+            work = [self._carry_out(device_id, winner, target, now) for device_id, winner, target in plans]
+            results = await asyncio.gather(*work)
+            sent = [r for r in results if r is not None]
+            if sent:
+                await self._log(sent)
+            return sent
+
+    def _target(self, p: Proposal, state: Any, now: datetime) -> Target | None:
+        kind = state.info.kind
+        original = self.controlled[state.info.device_id].original if state.info.device_id in self.controlled \
+            else _snapshot_of(state.reading)
+        if p.action is ProposalAction.OFF:
+            return Target(on=False)
+        if p.action is ProposalAction.ON:
+            return Target(on=True)
+        if p.action is ProposalAction.DUTY_CYCLE:
+            duty = max(0.0, min(100.0, p.value if p.value is not None else 100.0)) / 100
+            since = self.controlled[state.info.device_id].since if state.info.device_id in self.controlled else now
+            phase = ((now - since) % self._duty_period) / self._duty_period
+            return Target(on=phase < duty)
+        if p.action is ProposalAction.RELAY_EVENT:
+            if p.issuer_event_id is None or p.meter_id is None:
+                return None
+            return Target(relay_event=(p.meter_id, p.issuer_event_id))
+        if kind != DeviceKind.THERMOSTAT:
+            return None
+        if p.action is ProposalAction.SETPOINTS:
+            return Target(cooling_c=_round(p.cooling_setpoint_c), heating_c=_round(p.heating_setpoint_c))
+        if p.action is ProposalAction.OFFSET and p.value is not None:
+            mode = (state.reading.system_mode if state.reading else None) or "auto"
+            cool = original.get("cooling_setpoint_c")
+            heat = original.get("heating_setpoint_c")
+            return Target(
+                cooling_c=_round(cool + p.value) if isinstance(cool, int | float) and mode in ("cool", "auto") else None,
+                heating_c=_round(heat - p.value) if isinstance(heat, int | float) and mode in ("heat", "auto") else None,
+            )
+        return None
+
+    async def _carry_out(self, device_id: str, winner: Proposal | None, target: Target | None,
+                         now: datetime) -> DeviceCommanded | None:
+        held = self.controlled.get(device_id)
+        if held is None:
+            return None
+        if target is not None and held.target == target and held.failed_at is None:
+            held.proposal = winner
+            return None  # already so
+        if held.failed_at is not None and now - held.failed_at < RETRY_AFTER and held.failed_for == target:
+            return None  # failed a moment ago: try again later
+        port = self._hub.device_ports.get(device_id)
+        state = self._registry.get(device_id)
+        name = state.info.name if state is not None else device_id
+        reason = winner.reason if winner is not None else f"Put back as it was before {held.source}"
+        if target is None:
+            command, coro = self._restore_command(device_id, held, port)
+        else:
+            command, coro = self._command(device_id, target, held, port)
+        if command is None:
+            if target is None:
+                await self._forget(device_id)
+            return None
+        ok, detail = True, ""
+        try:
+            if coro is None:
+                raise DeviceError(f"{name} is not reachable now (its network is not up)")
+            await coro
+        except DeviceError as err:
+            ok, detail = False, str(err)
+        except Exception as err:  # noqa: BLE001 - a bad port must not stop the other devices
+            _LOGGER.exception("Command to %s failed unexpectedly", name)
+            ok, detail = False, f"unexpected error: {err}"
+        result = DeviceCommanded(command, source_of(winner), reason, self._clock(), ok, detail)
+        self._hub.bus.publish(result)
+        if not ok:
+            _LOGGER.warning("Command %s to %s failed: %s", command.action, name, detail)
+            held.failed_at, held.failed_for = now, target
+            if coro is not None and hasattr(coro, "close"):
+                coro.close()
+            return result
+        held.failed_at = None
+        if target is None:
+            self._note_history(device_id, held.original.get("on") is not False, now)
+            await self._forget(device_id)
+        else:
+            if target.on is not None:
+                self._note_history(device_id, target.on, now)
+            held.target, held.sent_at, held.proposal = target, now, winner
+            if target.relay_event is not None and command.event is not None:
+                held.relayed = command.event
+        return result
+
+    def _command(self, device_id: str, target: Target, held: Controlled, port: Any) -> tuple[DeviceCommand | None, Any]:
+        if target.on is not None:
+            command = DeviceCommand(device_id, CommandAction.ON if target.on else CommandAction.OFF)
+            return command, port.switch(device_id, target.on) if port else None
+        if target.relay_event is not None:
+            state = self._hub.state.events.get(target.relay_event)
+            if state is None:
+                return None, None
+            command = DeviceCommand(device_id, CommandAction.RELAY_EVENT, event=state.event)
+            return command, port.relay_event(device_id, state.event) if port else None
+        if target.cooling_c is None and target.heating_c is None:
+            return None, None
+        command = DeviceCommand(device_id, CommandAction.SETPOINTS, target.cooling_c, target.heating_c)
+        return command, port.set_setpoints(device_id, cooling_c=target.cooling_c, heating_c=target.heating_c) if port else None
+
+    def _restore_command(self, device_id: str, held: Controlled, port: Any) -> tuple[DeviceCommand | None, Any]:
+        original = held.original
+        if held.relayed is not None:
+            event_id = held.relayed.issuer_event_id
+            command = DeviceCommand(device_id, CommandAction.CANCEL_EVENT, event=held.relayed)
+            return command, port.cancel_event(device_id, event_id) if port else None
+        cool, heat = original.get("cooling_setpoint_c"), original.get("heating_setpoint_c")
+        if held.target is not None and (held.target.cooling_c is not None or held.target.heating_c is not None):
+            cool_f = float(cool) if isinstance(cool, int | float) and held.target.cooling_c is not None else None
+            heat_f = float(heat) if isinstance(heat, int | float) and held.target.heating_c is not None else None
+            if cool_f is None and heat_f is None:
+                return None, None
+            command = DeviceCommand(device_id, CommandAction.SETPOINTS, cool_f, heat_f)
+            return command, port.set_setpoints(device_id, cooling_c=cool_f, heating_c=heat_f) if port else None
+        if held.target is not None and held.target.on is not None:
+            on = original.get("on") is not False
+            if on == held.target.on:
+                return None, None
+            command = DeviceCommand(device_id, CommandAction.ON if on else CommandAction.OFF)
+            return command, port.switch(device_id, on) if port else None
+        return None, None
+
+    def _note_history(self, device_id: str, on: bool, now: datetime) -> None:
+        old = self.history.get(device_id, LoadHistory())
+        if not on:
+            self.history[device_id] = LoadHistory(off_since=old.off_since or now, on_since=None)
+        elif old.off_since is not None:
+            self.history[device_id] = LoadHistory(off_since=None, on_since=now)
+
+    # -- the customer's hand ----------------------------------------------------------------
+
+    async def on_reading(self, reading: DeviceReading) -> None:
+        """A report that contradicts what was sent, after it settled, is a change made by hand."""
+        held = self.controlled.get(reading.device_id)
+        if held is None or held.target is None or held.sent_at is None or held.proposal is None:
+            return
+        if reading.at < held.sent_at + REPORT_GRACE:
+            return
+        target = held.target
+        touched = (
+            (target.on is not None and reading.on is not None and reading.on != target.on)
+            or (target.cooling_c is not None and reading.cooling_setpoint_c is not None
+                and abs(reading.cooling_setpoint_c - target.cooling_c) > SETPOINT_TOLERANCE_C)
+            or (target.heating_c is not None and reading.heating_setpoint_c is not None
+                and abs(reading.heating_setpoint_c - target.heating_c) > SETPOINT_TOLERANCE_C)
+        )
+        if not touched:
+            return
+        proposal = held.proposal
+        _LOGGER.info("Device %s was changed by hand while %s held it: the customer's override",
+                     reading.device_id, source_of(proposal))
+        self.held_by_customer[reading.device_id] = _proposal_key(proposal)
+        await self._forget(reading.device_id)  # the customer's setting stays; nothing to restore
+        if self._on_override is not None:
+            await self._on_override(reading.device_id, proposal)
+
+    # -- storage ---------------------------------------------------------------------------
+
+    async def _remember_originals(self, new: list[tuple[str, Proposal | None]], now: datetime) -> None:
+        rows = []
+        for device_id, winner in new:
+            state = self._registry.get(device_id)
+            original = _snapshot_of(state.reading if state is not None else None)
+            self.controlled[device_id] = Controlled(original, now, source_of(winner))
+            rows.append({"device_id": device_id, "original": original, "since": now, "source": source_of(winner)})
+        if rows:
+            await self._hub.store.write("remember device states", lambda conn: _save_controlled(conn, rows))
+
+    async def _forget(self, device_id: str) -> None:
+        if self.controlled.pop(device_id, None) is not None:
+            await self._hub.store.write("forget device state", lambda conn: _delete_controlled(conn, device_id))
+
+    async def _log(self, sent: list[DeviceCommanded]) -> None:
+        rows = [{
+            "device_id": r.command.device_id, "action": str(r.command.action),
+            "detail": {"cooling_setpoint_c": r.command.cooling_setpoint_c,
+                       "heating_setpoint_c": r.command.heating_setpoint_c,
+                       "issuer_event_id": r.command.event.issuer_event_id if r.command.event else None},
+            "source": r.source[:128], "reason": r.reason, "at": r.at, "ok": r.ok, "error": r.detail or None,
+        } for r in sent]
+        try:
+            await self._hub.store.write("log device commands", lambda conn: _insert(conn, tables.device_commands, rows))
+        except Exception:  # noqa: BLE001 - the log is for display; the command itself went out
+            _LOGGER.warning("Device commands could not be logged", exc_info=True)
+
+
+def _proposal_key(p: Proposal | None) -> str:
+    if p is None:
+        return ""
+    return f"{source_of(p)}|{p.action}|{p.value}|{p.cooling_setpoint_c}|{p.heating_setpoint_c}"
+
+
+def _snapshot_of(reading: DeviceReading | None) -> dict[str, Any]:
+    if reading is None:
+        return {}
+    return {k: v for k, v in (("on", reading.on), ("cooling_setpoint_c", reading.cooling_setpoint_c),
+                              ("heating_setpoint_c", reading.heating_setpoint_c),
+                              ("system_mode", reading.system_mode)) if v is not None}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value * 2) / 2  # thermostats take half degrees well
+
+
+async def _controlled(conn: AsyncConnection) -> list[tuple[str, dict[str, Any], datetime, str]]:
+    t = tables.controlled_devices
+    return [(r.device_id, dict(r.original), r.since, r.source) for r in await conn.execute(select(t))]
+
+
+async def _save_controlled(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    t = tables.controlled_devices
+    stmt = insert(conn, t)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["device_id"])
+    await conn.execute(stmt, rows)
+
+
+async def _delete_controlled(conn: AsyncConnection, device_id: str) -> None:
+    t = tables.controlled_devices
+    await conn.execute(delete(t).where(t.c.device_id == device_id))
+
+
+async def _insert(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
+    await conn.execute(table.insert(), rows)

@@ -1,0 +1,460 @@
+"""The life of every demand-response event: when it really runs, who takes part, what is reported.
+
+The SE client rules (ZigBee SE 1.x DRLC, spec digest §2.12) are kept here, apart from any
+device: the addressing filter, start and end randomisation, superseding of overlapping events,
+cancel and cancel-all (with randomised end where asked), the customer's opt-out and opt-in
+(whole event or one device), and one ReportEventStatus per status change, queued in the
+durable outbox (and published, so the store keeps the history). What the devices do while an
+event runs is the control cycle's business: it reads ``views()``.
+
+Randomisation is drawn from a generator seeded by the appliance's seed and the event, so the
+same event gets the same effective times after a restart. The customer's choices are written
+to the store before they are acted on, so they survive a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ems.bus import Unsubscribe
+from ems.errors import RejectedCommand
+from ems.model import (
+    DeviceClass,
+    EventCancellation,
+    EventParticipationChanged,
+    EventPhase,
+    EventStatus,
+    EventStatusReport,
+    EventView,
+    LoadControlEvent,
+    Trigger,
+    TriggerKind,
+    utcnow,
+)
+from ems.store import tables
+from ems.store.writer import insert
+
+_LOGGER = logging.getLogger(__name__)
+
+ALL_CLASSES = int(sum(DeviceClass))
+MAX_SLEEP_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoadControlSettings:
+    """The EMS's own DRLC client attributes (SE: StartRandomizationMinutes, ...)."""
+
+    start_randomization_min: int = 30  # SE default 0x1E
+    duration_randomization_min: int = 0  # SE default 0
+    enrollment_group: int = 0  # 0: every group
+    seed: str = "ems"  # per appliance; makes randomisation repeatable across restarts
+
+
+@dataclass(slots=True)
+class EventRun:
+    """One event as it is being carried out."""
+
+    event: LoadControlEvent
+    effective_start: datetime
+    effective_end: datetime
+    end_randomization: timedelta
+    phase: EventPhase = EventPhase.SCHEDULED
+    addressed: bool = True  # False: it names no device class the home has (ignored)
+    superseded_at: datetime | None = None
+    superseded_by: int | None = None
+    cancel_at: datetime | None = None
+    outcome: EventStatus | None = None  # the final status once ended
+    opted_out: bool = False
+    excluded: set[str] = field(default_factory=set)  # devices taken out by the customer
+    took_part: bool = False  # took part at some moment while active
+    sat_out: bool = False  # was opted out at some moment while active
+    device_override: bool = False  # a device was taken out while active
+    ended_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.event.meter_id, self.event.issuer_event_id)
+
+    def view(self) -> EventView:
+        end = self.effective_end
+        for stop in (self.superseded_at, self.cancel_at):
+            if stop is not None and stop < end:
+                end = stop
+        if self.ended_at is not None:
+            end = min(end, self.ended_at)
+        return EventView(
+            event=self.event,
+            phase=self.phase,
+            effective_start=self.effective_start,
+            effective_end=max(end, self.effective_start),
+            opted_out=self.opted_out,
+            excluded_devices=frozenset(self.excluded),
+        )
+
+
+def overlaps(a: LoadControlEvent, b: LoadControlEvent) -> bool:
+    """SE §2.12 item 6: two events overlap when their scheduled spans intersect."""
+    return a.start < b.end and b.start < a.end
+
+
+def addresses(event: LoadControlEvent, device_classes: int, enrollment_group: int) -> bool:
+    """SE §2.12 item 1: a class bit in common, and groups equal or either of them 0."""
+    if not int(event.device_class) & device_classes:
+        return False
+    return event.enrollment_group == 0 or enrollment_group == 0 or event.enrollment_group == enrollment_group
+
+
+class LoadControl:
+    """Keeps every event's run, reports its status changes, and tells the cycle when to act."""
+
+    def __init__(
+        self,
+        hub: Any,
+        settings: LoadControlSettings | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        device_classes: Callable[[], int] | None = None,
+    ) -> None:
+        self._hub = hub
+        self.settings = settings or LoadControlSettings()
+        self._clock = clock
+        self._device_classes = device_classes or (lambda: ALL_CLASSES)
+        self.runs: dict[tuple[str, int], EventRun] = {}
+        self._listeners: list[Callable[[Trigger], None]] = []
+        self._unsubscribe: list[Unsubscribe] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Pick up the events already known (after a restart) and the customer's choices."""
+        now = self._clock()
+        history = await self._reported_history()
+        for state in self._hub.state.event_list():
+            if state.event.end + timedelta(hours=1) < now and history.get(
+                (state.event.meter_id, state.event.issuer_event_id)
+            ):
+                continue  # long over and reported: nothing to do
+            run = self._new_run(state.event, now)
+            if state.cancelled_at is not None:
+                run.cancel_at = state.cancelled_at
+            self._restore_reported(run, history.get(run.key, []))
+            self.runs[run.key] = run
+        for meter_id, event_id, device_id, opted_out in await self._hub.store.read(
+            "read DR participation", _participation
+        ):
+            known = self.runs.get((meter_id, event_id))
+            if known is None:
+                continue
+            run = known
+            if device_id == "":
+                run.opted_out = opted_out
+            elif opted_out:
+                run.excluded.add(device_id)
+            else:
+                run.excluded.discard(device_id)
+        self._unsubscribe = [
+            self._hub.bus.listen(LoadControlEvent, self._on_event),
+            self._hub.bus.listen(EventCancellation, self._on_cancellation),
+        ]
+        await self.advance()
+        self._task = self._hub.create_task(self._run(), "load-control")
+
+    async def stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def on_change(self, listener: Callable[[Trigger], None]) -> Callable[[], None]:
+        """Call ``listener`` whenever an event is announced, starts, ends or changes participation."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def views(self) -> tuple[EventView, ...]:
+        return tuple(run.view() for run in sorted(self.runs.values(), key=lambda r: r.effective_start)
+                     if run.addressed)
+
+    def run(self, meter_id: str, issuer_event_id: int) -> EventRun | None:
+        return self.runs.get((meter_id, issuer_event_id))
+
+    # -- the utility's side ----------------------------------------------------------------
+
+    def _on_event(self, event: LoadControlEvent) -> None:
+        now = self._clock()
+        if (event.meter_id, event.issuer_event_id) in self.runs:
+            return  # the same event again (after a restart the adapter may pass it on again)
+        run = self._new_run(event, now)
+        if not run.addressed:
+            _LOGGER.warning("[%s] Event %d addresses device classes 0x%04x, which no device here has: "
+                            "it is ignored", event.meter_id, event.issuer_event_id, int(event.device_class))
+        else:
+            for other in self.runs.values():
+                if other.outcome is not None or not other.addressed or other.event.meter_id != event.meter_id:
+                    continue
+                if not overlaps(event, other.event):
+                    continue
+                other.superseded_by = event.issuer_event_id
+                if other.phase is EventPhase.SCHEDULED:
+                    other.superseded_at = now
+                else:  # running: let it run until one second before the new one starts
+                    other.superseded_at = max(now, run.effective_start - timedelta(seconds=1))
+                _LOGGER.info("[%s] Event %d supersedes event %d (from %s)", event.meter_id,
+                             event.issuer_event_id, other.event.issuer_event_id, other.superseded_at)
+        self.runs[run.key] = run
+        self._notify(Trigger(TriggerKind.EVENT_ANNOUNCED, event.meter_id, event.issuer_event_id))
+        self._wake.set()
+
+    def _on_cancellation(self, cancel: EventCancellation) -> None:
+        for run in self.runs.values():
+            if run.event.meter_id != cancel.meter_id or run.outcome is not None:
+                continue
+            if cancel.issuer_event_id is not None and run.event.issuer_event_id != cancel.issuer_event_id:
+                continue
+            at = cancel.effective_at
+            if cancel.randomize_end and run.event.randomize_end:
+                at += run.end_randomization  # SE §2.12 item 11: keep the original end randomisation
+            run.cancel_at = at
+            _LOGGER.info("[%s] Event %d cancelled from %s", run.event.meter_id, run.event.issuer_event_id, at)
+        self._wake.set()
+
+    def _new_run(self, event: LoadControlEvent, now: datetime) -> EventRun:
+        rng = random.Random(hashlib.sha256(
+            f"{self.settings.seed}/{event.meter_id}/{event.issuer_event_id}".encode()).digest())
+        start_delay = timedelta(0)
+        if event.randomize_start and self.settings.start_randomization_min > 0:
+            start_delay = timedelta(seconds=rng.randrange(self.settings.start_randomization_min * 60))
+        end_extra = timedelta(0)
+        if event.randomize_end and self.settings.duration_randomization_min > 0:
+            end_extra = timedelta(seconds=rng.randrange(self.settings.duration_randomization_min * 60))
+        start = event.start + start_delay
+        addressed = addresses(event, self._device_classes(), self.settings.enrollment_group)
+        return EventRun(event, start, event.end + end_extra, end_extra, addressed=addressed)
+
+    # -- the customer's side ---------------------------------------------------------------
+
+    async def set_participation(
+        self, meter_id: str, issuer_event_id: int, *, opted_out: bool, device_id: str | None = None,
+        by: str = "customer",
+    ) -> EventRun:
+        """Opt out of an event (or back in), whole or for one device; durable before it acts.
+
+        Raises RejectedCommand when the event is unknown, over, or already so.
+        """
+        async with self._lock:
+            run = self.runs.get((meter_id, issuer_event_id))
+            if run is None or not run.addressed:
+                raise RejectedCommand(f"there is no event {issuer_event_id} from meter {meter_id!r} here")
+            if run.outcome is not None:
+                raise RejectedCommand(f"event {issuer_event_id} is over ({_status_word(run.outcome)})")
+            if device_id is None:
+                if run.opted_out == opted_out:
+                    raise RejectedCommand(
+                        f"event {issuer_event_id}: already opted {'out' if opted_out else 'in'}")
+            elif (device_id in run.excluded) == opted_out:
+                raise RejectedCommand(f"device {device_id} is already {'out of' if opted_out else 'in'} "
+                                      f"event {issuer_event_id}")
+            now = self._clock()
+            await self._hub.store.write("record DR participation", lambda conn: _save_participation(
+                conn, meter_id, issuer_event_id, device_id or "", opted_out, now, by))
+            if device_id is None:
+                run.opted_out = opted_out
+                if run.phase is EventPhase.ACTIVE:  # §2.12 item 9: report at once while it runs
+                    run.sat_out = run.sat_out or opted_out
+                    run.took_part = run.took_part or not opted_out
+                    await self._report(run, EventStatus.OPTED_OUT if opted_out else EventStatus.OPTED_IN, now)
+                # Before the start, §2.12 item 8: the choice is reported when the event starts.
+            else:
+                if opted_out:
+                    run.excluded.add(device_id)
+                    if run.phase is EventPhase.ACTIVE:
+                        run.device_override = True
+                else:
+                    run.excluded.discard(device_id)
+            _LOGGER.info("[%s] %s opted %s of event %d%s", meter_id, by, "out" if opted_out else "in",
+                         issuer_event_id, f" for device {device_id}" if device_id else "")
+            self._hub.bus.publish(EventParticipationChanged(meter_id, issuer_event_id, device_id, opted_out, now, by))
+            self._notify(Trigger(TriggerKind.OVERRIDE, meter_id, issuer_event_id, device_id))
+            return run
+
+    # -- time ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            delay = self._next_boundary_s(self._clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            try:
+                await self.advance()
+            except Exception:  # noqa: BLE001 - one bad event must not stop every other
+                _LOGGER.exception("Load control could not advance its events; retrying")
+                await asyncio.sleep(1.0)
+
+    def _next_boundary_s(self, now: datetime) -> float:
+        times: list[datetime] = []
+        for run in self.runs.values():
+            if run.outcome is not None or not run.addressed:
+                continue
+            times += [t for t in (run.effective_start, run.effective_end, run.superseded_at, run.cancel_at)
+                      if t is not None]
+        future = [(t - now).total_seconds() for t in times]
+        return max(0.0, min([*future, MAX_SLEEP_S]))
+
+    async def advance(self, now: datetime | None = None) -> None:
+        """Move every event to where it stands at ``now``, reporting each status change."""
+        async with self._lock:
+            now = now or self._clock()
+            for run in sorted(self.runs.values(), key=lambda r: r.effective_start):
+                if run.outcome is not None or not run.addressed:
+                    continue
+                await self._advance_run(run, now)
+
+    async def _advance_run(self, run: EventRun, now: datetime) -> None:
+        ev = run.event
+        if run.phase is EventPhase.SCHEDULED:
+            if run.cancel_at is not None and run.cancel_at <= now:
+                await self._end(run, EventStatus.CANCELLED, now)
+                return
+            if run.superseded_at is not None and run.superseded_at <= now:
+                await self._end(run, EventStatus.SUPERSEDED, now)
+                return
+            if now < run.effective_start:
+                return
+            if now >= run.effective_end:
+                # Its whole span passed while the appliance was away: nothing here took part.
+                await self._end(run, EventStatus.COMPLETED_NO_PARTICIPATION, now)
+                return
+            run.phase = EventPhase.ACTIVE
+            if run.opted_out:
+                run.sat_out = True
+                await self._report(run, EventStatus.OPTED_OUT, now)  # §2.12 item 8
+            else:
+                run.took_part = True
+                await self._report(run, EventStatus.STARTED, now)
+            _LOGGER.info("[%s] Event %d started", ev.meter_id, ev.issuer_event_id)
+            self._notify(Trigger(TriggerKind.EVENT_STARTED, ev.meter_id, ev.issuer_event_id))
+        if run.phase is EventPhase.ACTIVE:
+            if run.superseded_at is not None and run.superseded_at <= now:
+                await self._end(run, EventStatus.SUPERSEDED, now)
+            elif run.cancel_at is not None and run.cancel_at <= now:
+                await self._end(run, EventStatus.CANCELLED, now)
+            elif now >= run.effective_end:
+                await self._end(run, self._completion(run), now)
+
+    @staticmethod
+    def _completion(run: EventRun) -> EventStatus:
+        """§2.12 item 10: completed, not at all, or partly (ending opted out or in)."""
+        if run.sat_out and not run.took_part:
+            return EventStatus.COMPLETED_NO_PARTICIPATION
+        if run.sat_out and run.opted_out:
+            return EventStatus.PARTIALLY_COMPLETED_OPT_OUT
+        if run.sat_out:
+            return EventStatus.PARTIALLY_COMPLETED_OPT_IN
+        if run.device_override:
+            # The customer took a device out while the event ran: the utility hears of the override.
+            return EventStatus.PARTIALLY_COMPLETED_OPT_OUT
+        return EventStatus.COMPLETED
+
+    async def _end(self, run: EventRun, status: EventStatus, now: datetime) -> None:
+        run.phase = EventPhase.ENDED
+        run.outcome = status
+        run.ended_at = now
+        await self._report(run, status, now)
+        _LOGGER.info("[%s] Event %d ended: %s", run.event.meter_id, run.event.issuer_event_id, _status_word(status))
+        self._notify(Trigger(TriggerKind.EVENT_ENDED, run.event.meter_id, run.event.issuer_event_id))
+
+    async def _report(self, run: EventRun, status: EventStatus, now: datetime) -> None:
+        ev = run.event
+        applied = status in (EventStatus.STARTED, EventStatus.OPTED_IN)
+        report = EventStatusReport(
+            meter_id=ev.meter_id,
+            issuer_event_id=ev.issuer_event_id,
+            status=status,
+            at=now,
+            criticality_applied=int(ev.criticality),
+            cooling_setpoint_applied_c=ev.cooling_setpoint_c if applied else None,
+            heating_setpoint_applied_c=ev.heating_setpoint_c if applied else None,
+            average_load_adjustment_applied_pct=ev.average_load_adjustment_pct if applied else None,
+            duty_cycle_applied_pct=ev.duty_cycle_pct if applied else None,
+            event_control=(0x01 if ev.randomize_start else 0) | (0x02 if ev.randomize_end else 0),
+        )
+        await self._hub.outbox.enqueue(report)  # durable first: the utility will hear of it
+        self._hub.bus.publish(report)
+
+    def _notify(self, trigger: Trigger) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(trigger)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop the events
+                _LOGGER.exception("Load-control listener failed")
+
+    # -- restart ---------------------------------------------------------------------------
+
+    async def _reported_history(self) -> dict[tuple[str, int], list[EventStatus]]:
+        rows = await self._hub.store.read("read DR status history", _status_history)
+        history: dict[tuple[str, int], list[EventStatus]] = {}
+        for meter_id, event_id, status in rows:
+            history.setdefault((meter_id, event_id), []).append(EventStatus(status))
+        return history
+
+    @staticmethod
+    def _restore_reported(run: EventRun, reported: list[EventStatus]) -> None:
+        finals = {EventStatus.COMPLETED, EventStatus.CANCELLED, EventStatus.SUPERSEDED,
+                  EventStatus.PARTIALLY_COMPLETED_OPT_OUT, EventStatus.PARTIALLY_COMPLETED_OPT_IN,
+                  EventStatus.COMPLETED_NO_PARTICIPATION}
+        for status in reported:
+            if status in finals:
+                run.phase, run.outcome = EventPhase.ENDED, status
+            elif status in (EventStatus.STARTED, EventStatus.OPTED_IN):
+                run.phase, run.took_part = EventPhase.ACTIVE, True
+            elif status is EventStatus.OPTED_OUT:
+                run.phase, run.sat_out = EventPhase.ACTIVE, True
+
+
+def _status_word(status: EventStatus) -> str:
+    return status.name.lower().replace("_", " ")
+
+
+async def _participation(conn: AsyncConnection) -> list[tuple[str, int, str, bool]]:
+    t = tables.dr_participation
+    result = await conn.execute(select(t.c.meter_id, t.c.issuer_event_id, t.c.device_id, t.c.opted_out))
+    return [(r.meter_id, int(r.issuer_event_id), r.device_id, bool(r.opted_out)) for r in result]
+
+
+async def _status_history(conn: AsyncConnection) -> list[tuple[str, int, int]]:
+    t = tables.event_status_reports
+    result = await conn.execute(select(t.c.meter_id, t.c.issuer_event_id, t.c.status).order_by(t.c.at, t.c.id))
+    return [(r.meter_id, int(r.issuer_event_id), int(r.status)) for r in result]
+
+
+async def _save_participation(
+    conn: AsyncConnection, meter_id: str, event_id: int, device_id: str, opted_out: bool, at: datetime, by: str
+) -> None:
+    t = tables.dr_participation
+    values = {"meter_id": meter_id, "issuer_event_id": event_id, "device_id": device_id,
+              "opted_out": opted_out, "changed_at": at, "changed_by": by[:64]}
+    stmt = insert(conn, t).on_conflict_do_update(
+        index_elements=["meter_id", "issuer_event_id", "device_id"],
+        set_={"opted_out": opted_out, "changed_at": at, "changed_by": by[:64]},
+    )
+    await conn.execute(stmt, values)
