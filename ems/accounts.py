@@ -26,10 +26,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import update
 
 from ems.errors import RejectedCommand
 from ems.model import utcnow
-from ems.store import Store, commands, queries
+from ems.store import Store, commands, queries, tables
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCK_FOR = timedelta(minutes=15)  # ... lock the name for this long
 SESSION_IDLE = timedelta(days=7)  # a session unused this long ends
 SESSION_MAX = timedelta(days=30)  # and none lives longer than this
+LANGUAGES = ("en", "es")  # a user's choice; the catalogs are in web/translations
 SESSION_TOUCH_EVERY = timedelta(hours=1)  # how often a used session's expiry is pushed back
 TOKEN_USE_RETENTION = timedelta(days=90)
 MIN_PASSWORD_LENGTH = 8
@@ -81,6 +83,7 @@ class User:
     username: str
     role: Role
     created_at: datetime
+    language: str | None = None  # the language the person chose; None follows the site's
 
     @property
     def scopes(self) -> frozenset[Scope]:
@@ -217,6 +220,7 @@ def _user(row: Any, prefix: str = "") -> User:
         username=row.username,
         role=Role(row.role),
         created_at=row.user_created_at if prefix else row.created_at,
+        language=getattr(row, f"{prefix}language", None),
     )
 
 
@@ -302,6 +306,17 @@ class Accounts:
             "read a user", queries.user_by_name, normalize_username(username)
         )
         return None if row is None else _user(row)
+
+    async def set_language(self, user_id: int, language: str | None) -> None:
+        """Set the language a user reads the pages in (a code such as "es"); None follows the site."""
+        if language is not None and language not in LANGUAGES:
+            raise AccountRejected(f"Choose one of the languages: {', '.join(LANGUAGES)}.")
+        users = tables.users
+        await self._store.write(
+            "set a user's language",
+            lambda conn: conn.execute(update(users).where(users.c.id == user_id).values(language=language)),
+        )
+        _LOGGER.info("User %d reads in %s", user_id, language or "the site's language")
 
     async def set_role(self, user_id: int, role: Role) -> None:
         """Change a user's role; the last owner stays an owner."""

@@ -4,6 +4,8 @@ When new intervals are read, the cycle is costed again (numpy, in an executor, a
 per ``min_gap_s``). Entering a new tier, or a projected bill above the customer's threshold,
 becomes a ``UtilityMessage`` of local origin on the bus, shown and stored like the utility's
 own messages (C6 3.2 step 5b-ii). A warning already held (also after a restart) is not repeated.
+Each warning is made by ``ems.local_text.local_message``: it keeps its catalog template and values,
+so the dashboard and the display show it in each reader's language (C6 4.1).
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from ems import local_text
 from ems.model import (
     IntervalReading,
     MessageImportance,
-    MessageOrigin,
     PriceSignal,
     UtilityMessage,
 )
@@ -911,10 +911,6 @@ def cost_report(
 # --- Energy usage warnings (C6 3.2 step 5 b ii, made locally) -------------------------------------
 
 
-def _money(amount: float, currency: str) -> str:
-    return f"{currency} {amount:,.2f}"
-
-
 def usage_warnings(
     previous: CycleReport | None,
     current: CycleReport,
@@ -925,7 +921,8 @@ def usage_warnings(
 ) -> list[UtilityMessage]:
     """Local "energy usage warning" messages: a new tier entered, or the projection over the threshold.
 
-    Ids are fixed per cycle and cause, so raising the same warning again replaces it.
+    Ids are fixed per cycle and cause, so raising the same warning again replaces it. Each keeps
+    its template and values (``ems.local_text``), so every reader gets it in their language.
     """
     same_cycle = previous is not None and previous.cycle_start == current.cycle_start
     tz_end = current.cycle_end_at
@@ -937,8 +934,9 @@ def usage_warnings(
         messages.append(
             _warning(
                 meter_id, LOCAL_MESSAGE_ID_BASE + cycle_key + min(tier, 14), now, tz_end,
-                f"Energy usage warning: you have entered pricing tier {tier} of {current.label} "
-                f"this billing cycle ({current.cycle.energy_kwh:.0f} kWh used since {current.cycle_start:%b %d}).",
+                local_text.TIER_WARNING,
+                {"tier": str(tier), "plan": current.label,
+                 "used_kwh": f"{current.cycle.energy_kwh:.0f}", "since": current.cycle_start.isoformat()},
             )
         )
     projected = current.projection.total_cost if current.projection else None
@@ -948,22 +946,17 @@ def usage_warnings(
             messages.append(
                 _warning(
                     meter_id, LOCAL_MESSAGE_ID_BASE + cycle_key + 15, now, tz_end,
-                    f"Energy usage warning: this billing cycle's bill is projected at "
-                    f"{_money(projected, current.currency)}, above the {_money(threshold_cost, current.currency)} you set.",
+                    local_text.BILL_WARNING,
+                    {"projected_cost": f"{projected:.2f}", "threshold_cost": f"{threshold_cost:.2f}",
+                     "currency": current.currency},
                 )
             )
     return messages
 
 
-def _warning(meter_id: str, message_id: int, now: datetime, end: datetime, text: str) -> UtilityMessage:
-    return UtilityMessage(
-        meter_id=meter_id,
-        message_id=message_id,
-        text=text,
-        importance=MessageImportance.MEDIUM,
-        start=now,
-        end=end,
-        confirmation_required=False,
-        received_at=now,
-        origin=MessageOrigin.LOCAL,
+def _warning(meter_id: str, message_id: int, now: datetime, end: datetime, template: str,
+             params: dict[str, str]) -> UtilityMessage:
+    return local_text.local_message(
+        meter_id, message_id, template, params,
+        importance=MessageImportance.MEDIUM, start=now, end=end, received_at=now,
     )

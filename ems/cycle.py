@@ -143,8 +143,10 @@ class ControlCycle:
 
     async def _loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that races a wake-up.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._tick_s)
+                async with asyncio.timeout(self._tick_s):
+                    await self._wake.wait()
             self._wake.clear()
             trigger, self._pending = self._pending or Trigger(TriggerKind.TICK), None
             try:

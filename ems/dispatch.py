@@ -258,22 +258,23 @@ class Dispatcher:
         return command, port.set_setpoints(device_id, cooling_c=target.cooling_c, heating_c=target.heating_c) if port else None
 
     def _restore_command(self, device_id: str, held: Controlled, port: Any) -> tuple[DeviceCommand | None, Any]:
-        original = held.original
+        """How to put a device back; after a restart (no target known) everything noted is put back."""
+        original, target = held.original, held.target
         if held.relayed is not None:
             event_id = held.relayed.issuer_event_id
             command = DeviceCommand(device_id, CommandAction.CANCEL_EVENT, event=held.relayed)
             return command, port.cancel_event(device_id, event_id) if port else None
         cool, heat = original.get("cooling_setpoint_c"), original.get("heating_setpoint_c")
-        if held.target is not None and (held.target.cooling_c is not None or held.target.heating_c is not None):
-            cool_f = float(cool) if isinstance(cool, int | float) and held.target.cooling_c is not None else None
-            heat_f = float(heat) if isinstance(heat, int | float) and held.target.heating_c is not None else None
-            if cool_f is None and heat_f is None:
-                return None, None
+        changed_cool = target is None or target.cooling_c is not None
+        changed_heat = target is None or target.heating_c is not None
+        cool_f = float(cool) if isinstance(cool, int | float) and changed_cool else None
+        heat_f = float(heat) if isinstance(heat, int | float) and changed_heat else None
+        if cool_f is not None or heat_f is not None:
             command = DeviceCommand(device_id, CommandAction.SETPOINTS, cool_f, heat_f)
             return command, port.set_setpoints(device_id, cooling_c=cool_f, heating_c=heat_f) if port else None
-        if held.target is not None and held.target.on is not None:
+        if "on" in original or (target is not None and target.on is not None):
             on = original.get("on") is not False
-            if on == held.target.on:
+            if target is not None and target.on == on:
                 return None, None
             command = DeviceCommand(device_id, CommandAction.ON if on else CommandAction.OFF)
             return command, port.switch(device_id, on) if port else None

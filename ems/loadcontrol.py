@@ -303,7 +303,8 @@ class LoadControl:
             self._wake.clear()
             delay = self._next_boundary_s(self._clock())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):  # not wait_for: it can swallow a cancel (3.11)
+                    await self._wake.wait()
             try:
                 await self.advance()
             except Exception:  # noqa: BLE001 - one bad event must not stop every other

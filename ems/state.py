@@ -23,6 +23,7 @@ from ems.model import (
     LoadControlEvent,
     MessageCancelled,
     MessageConfirmed,
+    MessageRead,
     MeterInfo,
     MeterLinkChanged,
     MeterRate,
@@ -108,6 +109,7 @@ class CurrentState:
             UtilityMessage: self._on_message,
             MessageCancelled: self._on_message_cancelled,
             MessageConfirmed: self._on_message_confirmed,
+            MessageRead: self._on_message_read,
             LoadControlEvent: self._on_event,
             EventCancellation: self._on_event_cancelled,
             FrameRejected: self._on_rejected,
@@ -217,6 +219,11 @@ class CurrentState:
         state = self.messages.get((event.meter_id, event.message_id))
         if state is not None:
             state.confirmed_at = event.confirmed_at
+            state.read = True
+
+    def _on_message_read(self, event: MessageRead) -> None:
+        state = self.messages.get((event.meter_id, event.message_id))
+        if state is not None:
             state.read = True
 
     def _on_event(self, event: LoadControlEvent) -> None:

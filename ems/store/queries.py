@@ -177,7 +177,8 @@ async def session_with_user(conn: AsyncConnection, id_hash: str) -> Row[Any] | N
     """A session and its user's name and role (the session's columns, then ``username``, ``role``)."""
     s, u = tables.sessions, tables.users
     result = await conn.execute(
-        select(s, u.c.username, u.c.role, u.c.created_at.label("user_created_at"))
+        select(s, u.c.username, u.c.role, u.c.created_at.label("user_created_at"),
+               u.c.language.label("user_language"))
         .join(u, u.c.id == s.c.user_id)
         .where(s.c.id_hash == id_hash)
     )

@@ -116,6 +116,8 @@ def message_row(message: UtilityMessage) -> Row:
         "received_at": message.received_at,
         "origin": message.origin.value,
         "enhanced_confirmation": message.enhanced_confirmation,
+        "template": message.template or None,
+        "params": dict(message.params) if message.template else None,
         "cancelled_at": None,
         "confirmed_at": None,
         "confirmation_answer": None,
@@ -135,6 +137,8 @@ def stored_message(row: Any) -> StoredMessage:
         received_at=row.received_at,
         origin=MessageOrigin(row.origin),
         enhanced_confirmation=bool(row.enhanced_confirmation),
+        template=row.template or "",
+        params=tuple(sorted((str(k), str(v)) for k, v in (row.params or {}).items())),
     )
     return StoredMessage(
         message=message,

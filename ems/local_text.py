@@ -1,0 +1,141 @@
+"""The messages the EMS makes itself: their English templates (catalog msgids) and how to fill them.
+
+A local message keeps its template and its values (``UtilityMessage.template``/``params``), so each
+person reads it in their own language: the web layer translates the template with its catalogs
+(``web/translations``) and fills it with :func:`render`. ``text`` keeps the English rendering, for
+the log, the API and anything that knows no catalog (C6 4.1: several language versions of one
+message, chosen by the customer's preference).
+
+Values are machine strings, formatted for the reader's locale by the name of their placeholder:
+
+- ``*_kwh``: a number of kWh (``"523.4"``), shown with the locale's decimal mark;
+- ``*_cost``: an amount of money in the ``currency`` value (``"150.00"`` and ``"USD"``);
+- ``start``, ``end``, ``*_at``: an aware time in ISO 8601 (``"2024-07-01T23:00:00+00:00"``),
+  shown in the site's time zone;
+- ``since``, ``*_date``: a date in ISO 8601 (``"2024-07-01"``);
+- anything else (an event id, a device's name, a plan): shown as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_skeleton
+from babel.numbers import format_currency, format_decimal
+
+from ems.model import MessageImportance, MessageOrigin, UtilityMessage
+
+
+def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
+    """Mark a string for extraction into the catalogs; it is translated where it is shown."""
+    return msgid
+
+
+# -- the templates (msgids); keep the placeholders' names: the translations use them too --------
+
+TIER_WARNING = N_(
+    "Energy usage warning: you have entered pricing tier {tier} of {plan} this billing cycle "
+    "({used_kwh} kWh used since {since})."
+)
+BILL_WARNING = N_(
+    "Energy usage warning: this billing cycle's bill is projected at {projected_cost}, "
+    "above the {threshold_cost} you set."
+)
+EVENT_ANNOUNCED = N_(
+    "Energy event {event_id} announced: please use less from {start} to {end}."
+)
+EVENT_STARTED = N_("Energy event {event_id} has started: please use less until {end}.")
+EVENT_ENDED = N_("Energy event {event_id} has ended. Thank you for taking part.")
+EVENT_CANCELLED = N_("Energy event {event_id} was cancelled by the utility.")
+EVENT_OPTED_OUT = N_(
+    "{device} no longer takes part in energy event {event_id}; the utility has been told."
+)
+
+TEMPLATES = (
+    TIER_WARNING,
+    BILL_WARNING,
+    EVENT_ANNOUNCED,
+    EVENT_STARTED,
+    EVENT_ENDED,
+    EVENT_CANCELLED,
+    EVENT_OPTED_OUT,
+)
+
+ENGLISH = "en"
+
+
+def local_message(
+    meter_id: str,
+    message_id: int,
+    template: str,
+    params: Mapping[str, str],
+    *,
+    importance: MessageImportance,
+    start: datetime,
+    end: datetime | None,
+    received_at: datetime,
+    confirmation_required: bool = False,
+    timezone: str = "UTC",
+) -> UtilityMessage:
+    """A message of local origin: ``text`` in English, the template and its values kept."""
+    values = {key: str(value) for key, value in params.items()}
+    return UtilityMessage(
+        meter_id=meter_id,
+        message_id=message_id,
+        text=render(template, values, locale=ENGLISH, timezone=timezone),
+        importance=importance,
+        start=start,
+        end=end,
+        confirmation_required=confirmation_required,
+        received_at=received_at,
+        origin=MessageOrigin.LOCAL,
+        template=template,
+        params=tuple(sorted(values.items())),
+    )
+
+
+def render(
+    template: str,
+    params: Mapping[str, str] | tuple[tuple[str, str], ...],
+    *,
+    locale: str = ENGLISH,
+    timezone: str = "UTC",
+    gettext: Callable[[str], str] | None = None,
+) -> str:
+    """The message in ``locale``: the template translated by ``gettext``, its values formatted.
+
+    A placeholder the translation names but the values lack stays as ``{name}``, rather than
+    failing: a reader sees a gap, never an error page.
+    """
+    values = dict(params)
+    text = gettext(template) if gettext is not None else template
+    formatted = _Values({key: format_value(key, value, values, locale, timezone) for key, value in values.items()})
+    try:
+        return text.format_map(formatted)
+    except (ValueError, IndexError, AttributeError):  # a broken translation: fall back to English
+        return template.format_map(formatted)
+
+
+class _Values(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def format_value(key: str, value: str, values: Mapping[str, str], locale: str, timezone: str) -> str:
+    """One value as a reader in ``locale`` expects it (see the module's docstring for the rules)."""
+    try:
+        if key.endswith("_kwh"):
+            return format_decimal(round(float(value), 1), locale=locale)
+        if key.endswith("_cost"):
+            return format_currency(float(value), values.get("currency", "USD"), locale=locale)
+        if key in ("start", "end") or key.endswith("_at"):
+            at = datetime.fromisoformat(value).astimezone(ZoneInfo(timezone))
+            return format_skeleton("MMMEdjm", at, locale=locale)
+        if key == "since" or key.endswith("_date"):
+            return format_skeleton("MMMd", date.fromisoformat(value), locale=locale)
+    except (ValueError, TypeError, LookupError):
+        return value  # not what its name promises: shown as it came
+    return value
+
