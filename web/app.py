@@ -17,9 +17,11 @@ from web import present
 from web.actions_api import add_action_routes
 from web.auth import setup_auth
 from web.costs_api import add_cost_routes
+from web.i18n import add_language_middlewares, current, localize_messages, setup_i18n
 from web.ihd import add_ihd_routes
 from web.live import LivePush
 from web.openapi import add_openapi_route
+from web.settings_page import add_settings_routes
 from web.usage_api import add_usage_routes
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,7 +72,8 @@ async def price(request: web.Request) -> web.Response:
 
 
 async def messages(request: web.Request) -> web.Response:
-    return _json({"messages": present.messages(request.app[HUB], utcnow())})
+    hub = request.app[HUB]
+    return _json({"messages": localize_messages(hub, present.messages(hub, utcnow()), current())})
 
 
 async def events(request: web.Request) -> web.Response:
@@ -83,28 +86,21 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 @aiohttp_jinja2.template("live.html")
 async def live_page(request: web.Request) -> dict[str, Any]:
-    from web.auth import ACCESS, csrf_token
+    from web.auth import _page
 
-    hub = request.app[HUB]
-    access = request.get(ACCESS)
-    return {
-        "site_name": hub.config.site.name,
-        "timezone": hub.config.site.timezone,
-        "username": access.user.username if access is not None else None,
-        "is_owner": access is not None and "admin" in {str(s) for s in access.scopes},
-        "csrf_token": csrf_token(request),
-    }
+    return _page(request, timezone=request.app[HUB].config.site.timezone, title=None)
 
 
 def create_app(hub: Hub, demo: bool = False) -> web.Application:
     app = web.Application(middlewares=[error_middleware])
     app[HUB] = hub
     app[LIVE] = LivePush(hub)
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
     )
+    setup_i18n(env)
     app.router.add_get("/", live_page)
     app.router.add_get("/api/v1/health", health)
     app.router.add_get("/api/v1/meter", meter)
@@ -126,6 +122,8 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
 
     app.cleanup_ctx.append(live_ctx)
     setup_auth(app, demo=demo)
+    add_language_middlewares(app)
+    add_settings_routes(app)
     return app
 
 

@@ -5,6 +5,10 @@ carries what it sends. It answers ZDO (`zdo_server.py`), serves its server clust
 attribute table (`attributes.py`), reports configured attributes on its own, and passes
 cluster-specific commands to handlers the test or simulator registers. Cluster classes are
 looked up in zigpy's registry at call time, so clusters registered later are used.
+
+Client clusters (out-clusters) can hold attributes too (e.g. a DRLC client's
+DeviceClassValue, SE §2.2); they answer Read/Write Attributes sent server -> client.
+A `silent` node stays joined but neither hears nor sends, like a device that hung.
 """
 
 from __future__ import annotations
@@ -213,9 +217,13 @@ class VirtualNode:
             neighbors=self._neighbors,
         )
         self._store = AttributeStore()
+        self._client_store = AttributeStore()  # attributes of client (out-) clusters
         for endpoint in self.endpoints.values():
             for cluster_id in endpoint.in_clusters:
                 self._store.add_cluster(endpoint.endpoint_id, cluster_id)
+            for cluster_id in endpoint.out_clusters:
+                self._client_store.add_cluster(endpoint.endpoint_id, cluster_id)
+        self.silent = False  # True: frames to the node are lost and it sends nothing
         self.counters: collections.Counter[str] = collections.Counter()
         self._log: list[ReceivedFrame] = []
         self._waiters: list[
@@ -359,17 +367,28 @@ class VirtualNode:
         cluster: type[zigpy.zcl.Cluster] | int,
         attribute: str | int,
         value: Any,
+        *,
+        client: bool = False,
     ) -> None:
-        """Set a server attribute; configured reporting sends it if the change is reportable."""
+        """Set a server (or, with `client`, a client-cluster) attribute.
+
+        Configured reporting sends a server attribute if the change is reportable.
+        """
         self._endpoint(endpoint_id)
-        self._store.set(endpoint_id, cluster, attribute, value)
+        (self._client_store if client else self._store).set(endpoint_id, cluster, attribute, value)
         self._wake.set()
 
     def get_attribute(
-        self, endpoint_id: int, cluster: type[zigpy.zcl.Cluster] | int, attribute: str | int
+        self,
+        endpoint_id: int,
+        cluster: type[zigpy.zcl.Cluster] | int,
+        attribute: str | int,
+        *,
+        client: bool = False,
     ) -> Any:
         cls = lookup_cluster(cluster)
-        return self._store.get(endpoint_id, cls.cluster_id, cls.find_attribute(attribute).id)
+        store = self._client_store if client else self._store
+        return store.get(endpoint_id, cls.cluster_id, cls.find_attribute(attribute).id)
 
     def reporting_config(
         self, endpoint_id: int, cluster: type[zigpy.zcl.Cluster] | int, attribute: str | int
@@ -458,6 +477,9 @@ class VirtualNode:
 
     def receive(self, frame: AirFrame) -> None:
         """Process one frame the HAN delivers to this node (never raises)."""
+        if self.silent:
+            self.counters["rx_ignored"] += 1
+            return
         self.counters["rx"] += 1
         try:
             if frame.dst_endpoint == 0 and frame.profile_id == 0x0000:
@@ -583,23 +605,30 @@ class VirtualNode:
         to_server: bool,
     ) -> None:
         cluster_id = frame.cluster_id
-        if not to_server:
+        client_access = (
+            GENERAL.Read_Attributes,
+            GENERAL.Write_Attributes,
+            GENERAL.Write_Attributes_Undivided,
+            GENERAL.Write_Attributes_No_Response,
+        )
+        if not to_server and command not in client_access:
             # Responses and reports for our client side: nothing to answer but a default
             # response where one is asked for.
             if command == GENERAL.Report_Attributes:
                 self._default_response(frame, endpoint_id, hdr, ZclStatus.SUCCESS)
             return
+        store = self._store if to_server else self._client_store
         reply: tuple[foundation.GeneralCommand, foundation.CommandSchema] | None = None
         rsp_schema = lambda c: foundation.GENERAL_COMMANDS[c].schema  # noqa: E731
         if command == GENERAL.Read_Attributes:
-            records = self._store.read(endpoint_id, cluster_id, fields["attribute_ids"])
+            records = store.read(endpoint_id, cluster_id, fields["attribute_ids"])
             reply = (GENERAL.Read_Attributes_rsp, rsp_schema(GENERAL.Read_Attributes_rsp)(records))
         elif command in (
             GENERAL.Write_Attributes,
             GENERAL.Write_Attributes_Undivided,
             GENERAL.Write_Attributes_No_Response,
         ):
-            results = self._store.write(
+            results = store.write(
                 endpoint_id,
                 cluster_id,
                 fields["attributes"],
@@ -848,6 +877,8 @@ class VirtualNode:
         network = self._network
         if network is None or not self.joined:
             raise NodeSendError(f"node {self.name} has not joined a network")
+        if self.silent:
+            raise NodeSendError(f"node {self.name} is silent")
         self._seq = (self._seq + 1) & 0xFF
         frame = AirFrame.single_hop(
             pan_id=network.pan_id,

@@ -282,7 +282,7 @@ def test_report_projection_and_tier_warning():
     (message,) = usage_warnings(report, later, meter_id="m1", threshold_cost=None, now=now)
     assert message.origin is MessageOrigin.LOCAL and "tier 2" in message.text
     threshold = usage_warnings(report, later, meter_id="m1", threshold_cost=100.0, now=now)  # projected 96.81 before, more after
-    assert len(threshold) == 2 and "above the USD 100.00" in threshold[1].text
+    assert len(threshold) == 2 and "above the $100.00" in threshold[1].text
     assert usage_warnings(report, later, meter_id="m1", threshold_cost=90.0, now=now)[1:] == []  # already above
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import pytest
 
@@ -29,7 +28,7 @@ from ems.model import (
     TriggerKind,
 )
 
-from .conftest import T0, make_event
+from .conftest import make_event
 
 THERMOSTAT, PUMP = "00:00:00:00:00:00:00:01", "00:00:00:00:00:00:00:02"
 
