@@ -106,9 +106,23 @@ def compose(
     bill_watch = BillWatch(hub)
     hub.integrations["bill_watch"] = bill_watch
     hub.add_component("bill_watch", bill_watch.start, bill_watch.stop)
+    hub.control = _demand_response(hub, config)
+    hub.add_component("demand response", hub.control.start, hub.control.stop)
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
     return hub, web
+
+
+def _demand_response(hub: Hub, config: AppConfig) -> Any:
+    """The DR component, with the customer's rules file and the rule engine's functions."""
+    import rules
+    from ems.demand_response import DemandResponse, rules_path
+    from ems.rulebook import RuleBook
+
+    section = config.sections.get("demand_response")
+    book = RuleBook(rules_path(config.config_dir, section), rules.parse_rules, rules.evaluate,
+                    rules.check_conflicts)
+    return DemandResponse(hub, book, section)
 
 
 async def _run_until_signalled(hub: Hub, ready: Callable[[], None] | None = None) -> None:

@@ -184,6 +184,20 @@ TARIFF_SCHEMA = vol.Schema(
 )
 
 
+DEMAND_RESPONSE_SCHEMA = vol.Schema(
+    {
+        vol.Optional("rules_file", default="rules.yaml"): vol.All(str, vol.Length(min=1)),
+        # The EMS's DRLC client attributes (SE: StartRandomizationMinutes, DurationRandomizationMinutes).
+        vol.Optional("start_randomization_min", default=30): vol.All(vol.Coerce(int), vol.Range(min=0, max=60)),
+        vol.Optional("duration_randomization_min", default=0): vol.All(vol.Coerce(int), vol.Range(min=0, max=60)),
+        vol.Optional("enrollment_group", default=0): vol.All(vol.Coerce(int), vol.Range(min=0, max=255)),
+        vol.Optional("cycle_tick_s", default=15): vol.All(vol.Coerce(float), vol.Range(min=0.1, max=600)),
+        vol.Optional("telemetry_interval_s", default=300): vol.All(vol.Coerce(float), vol.Range(min=1)),
+        vol.Optional("device_reading_retention_days", default=60): vol.All(vol.Coerce(int), vol.Range(min=1)),
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
     name: str
@@ -288,6 +302,7 @@ def load_config(config_dir: Path, sections: Mapping[str, vol.Schema] | None = No
         "web": WEB_SCHEMA,
         "store": STORE_SCHEMA,
         "tariff": TARIFF_SCHEMA,
+        "demand_response": DEMAND_RESPONSE_SCHEMA,
     }
     section_schemas.update(sections or {})
     problems: list[str] = []

@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ems.errors import RejectedCommand
+from ems.errors import NotReady, RejectedCommand
 from ems.hub import Hub
-from ems.model import EventStatus, EventStatusReport, MessageConfirmed, utcnow
+from ems.model import MessageConfirmed, utcnow
 from ems.state import EventState, MessageState
 from web import present
 
@@ -119,28 +119,23 @@ async def read_message(request: web.Request) -> web.Response:
 async def _participate(request: web.Request, opt_out: bool) -> web.Response:
     hub, state = _event(request)
     now = utcnow()
-    shown = present.event(state, now)
     ev = state.event
-    if shown["status"] in ("completed", "cancelled"):
-        raise web.HTTPConflict(reason=f"event {ev.issuer_event_id} is {shown['status']}")
-    if state.opted_out == opt_out:
-        raise web.HTTPConflict(
-            reason=f"event {ev.issuer_event_id}: already opted {'out' if opt_out else 'in'}")
-    # SE §2.12 item 8 wants an opt-out made before the start reported when the event would have
-    # started; until the DR controller (issue 5) keeps that timer, a scheduled event's choice is
-    # reported at once too, like an active one's. Restoring devices is issue 5's as well.
-    report = EventStatusReport(
-        meter_id=ev.meter_id,
-        issuer_event_id=ev.issuer_event_id,
-        status=EventStatus.OPTED_OUT if opt_out else EventStatus.OPTED_IN,
-        at=now,
-        criticality_applied=int(ev.criticality),
-    )
-    await hub.outbox.enqueue(report)
+    if hub.control is None:
+        raise NotReady("demand response is not running; try again in a moment")
+    from web.auth import ACCESS
+
+    access = request.get(ACCESS)
+    by = access.user.username if access is not None and access.user is not None else "api"
+    try:
+        # The DR component records the choice durably, reports it to the meter as SE asks
+        # (at once while the event runs, at its start before), and restores the devices.
+        await hub.control.set_participation(ev.meter_id, ev.issuer_event_id, opted_out=opt_out, by=by)
+    except RejectedCommand as err:
+        raise web.HTTPConflict(reason=str(err)) from None
     state.opted_out, state.opt_changed_at = opt_out, now
     _LOGGER.info("[%s] Customer opted %s of event %d", ev.meter_id, "out" if opt_out else "in",
                  ev.issuer_event_id)
-    return _json(present.event(state, now))
+    return _json(present.event(state, now, hub.control))
 
 
 async def opt_out(request: web.Request) -> web.Response:

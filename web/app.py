@@ -16,6 +16,8 @@ from ems.model import utcnow
 from web import present
 from web.actions_api import add_action_routes
 from web.auth import setup_auth
+from web.control_api import add_control_routes
+from web.control_pages import add_control_pages
 from web.costs_api import add_cost_routes
 from web.i18n import add_language_middlewares, current, localize_messages, setup_i18n
 from web.ihd import add_ihd_routes
@@ -112,6 +114,8 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
     add_usage_routes(app)
     add_ihd_routes(app)
     add_action_routes(app)
+    add_control_routes(app)
+    add_control_pages(app)
     add_openapi_route(app)
     app.router.add_static("/static/", HERE / "static", name="static")
 

@@ -115,9 +115,10 @@ SCHEMAS: dict[str, Any] = {
     "Event": _obj({
         "meter_id": STR,
         "issuer_event_id": INT,
-        "status": {"type": "string", "enum": ["scheduled", "active", "completed", "cancelled"]},
+        "status": {"type": "string", "enum": ["scheduled", "active", "completed", "cancelled", "superseded"]},
         "start": TIME,
         "end": TIME,
+        "scheduled_start": TIME,
         "duration_min": INT,
         "criticality": STR,
         "criticality_level": INT,
@@ -135,6 +136,9 @@ SCHEMAS: dict[str, Any] = {
         "cancelled_at": _n(TIME),
         "participation": {"type": "string", "enum": ["opted_in", "opted_out"],
                           "description": "The customer's choice; opted_in unless they opted out"},
+        "excluded_devices": _list(_obj({"device_id": STR, "name": STR})),
+        "outcome": _n(STR),
+        "addresses_devices_here": BOOL,
     }),
     "MeterRate": _obj({
         "meter_id": STR,
@@ -371,6 +375,69 @@ PATHS["/api/v1/events"]["get"]["responses"]["200"]["links"] = {
 }
 PATHS["/api/v1/events/{meter_id}/{issuer_event_id}/opt-out"]["post"]["operationId"] = "event_opt_out"
 PATHS["/api/v1/events/{meter_id}/{issuer_event_id}/opt-in"]["post"]["operationId"] = "event_opt_in"
+# -- demand response (web/control_api.py) ---------------------------------------------------
+SCHEMAS["Proposal"] = _obj({
+    "action": STR, "source": STR, "rule": _n(STR), "reason": STR, "issuer_event_id": _n(INT),
+    "value": _n(NUM), "cooling_setpoint_c": _n(NUM), "heating_setpoint_c": _n(NUM)})
+SCHEMAS["DeviceReading"] = _obj({
+    "at": TIME, "power_kw": _n(NUM), "on": _n(BOOL), "indoor_c": _n(NUM), "outdoor_c": _n(NUM),
+    "cooling_setpoint_c": _n(NUM), "heating_setpoint_c": _n(NUM), "system_mode": _n(STR), "soc_pct": _n(NUM)})
+SCHEMAS["Device"] = _obj({
+    "device_id": STR, "name": STR,
+    "kind": {"type": "string", "enum": ["thermostat", "switch", "load_controller", "battery"]},
+    "device_class": _list(STR), "enrollment_group": INT, "nominal_kw": _n(NUM),
+    "setpoint_limits_c": _n(_list(_n(NUM))), "capacity_kwh": _n(NUM), "model": STR, "available": BOOL,
+    "detail": STR, "last_seen": _n(TIME), "reading": _n(_ref("DeviceReading")), "controlled": BOOL,
+    "controlled_since": _n(TIME), "held_by": _n(_ref("Proposal")), "note": _n(STR),
+    "not_chosen": _list(_obj({"reason": STR, "why": STR})), "taken_in_hand_by_customer": BOOL})
+SCHEMAS["Rules"] = _obj({"path": STR, "text": STR, "rules": INT, "warnings": _list(STR), "problems": _list(STR)})
+_RULES_INVALID = {"description": "The rules are not valid: each problem names the line and the key path",
+                  "content": {JSON: {"schema": _obj({"error": STR, "status": INT, "problems": _list(STR)})}}}
+_RULES_BODY = {"required": True, "content": {
+    "text/yaml": {"schema": STR}, "text/plain": {"schema": STR},
+    JSON: {"schema": _obj({"text": STR})}}}
+DEVICE_PATH = {"name": "device_id", "in": "path", "required": True, "schema": STR}
+PATHS["/api/v1/devices"] = _get("The home's devices: what each says, and what holds it and why",
+                                _obj({"devices": _list(_ref("Device"))}))
+PATHS["/api/v1/devices/{device_id}/readings"] = {"get": {
+    **_get("A device's readings (telemetry) over the last hours",
+           _obj({"device_id": STR, "readings": _list(_obj({"at": TIME}, ["at"]))}),
+           **{"400": _error("hours is not a number in (0, 744]"), "404": _error("No such device")})["get"],
+    "parameters": [DEVICE_PATH, {"name": "hours", "in": "query", "required": False,
+                                 "schema": {"type": "number", "default": 24}}],
+}}
+PATHS["/api/v1/rules"] = {
+    **_get("The customer's rules file, with its warnings (conflicts) and problems", _ref("Rules")),
+    "put": {"summary": "Replace the rules (validated first, written atomically)",
+            "description": "Scope: admin. With a session cookie, send the X-CSRF-Token header.",
+            "requestBody": _RULES_BODY,
+            "responses": {"200": _ok(_ref("Rules")), "400": _error("Not UTF-8 text, or a bad JSON body"),
+                          **AUTH_ERRORS, "413": _error("Over 256 KiB"), "422": _RULES_INVALID}},
+}
+PATHS["/api/v1/rules/validate"] = {"post": {
+    "summary": "Check a rules text without putting it in force",
+    "description": "Scope: admin. With a session cookie, send the X-CSRF-Token header.",
+    "requestBody": _RULES_BODY,
+    "responses": {"200": _ok(_obj({"valid": BOOL, "rules": INT, "warnings": _list(STR)})),
+                  "400": _error("Not UTF-8 text, or a bad JSON body"), **AUTH_ERRORS,
+                  "413": _error("Over 256 KiB"), "422": _RULES_INVALID},
+}}
+for _kind, _what in (("opt-out", "Take one device out of an event (restored at once)"),
+                     ("opt-in", "Put a device back into an event")):
+    _op = _action(_what, "override_events", "event", "issuer_event_id", "Event",
+                  "The event is over, or the device is already so")
+    _op["post"]["parameters"] = [*_op["post"]["parameters"], DEVICE_PATH]
+    _op["post"]["responses"]["404"] = _error("No such event or device")
+    PATHS[f"/api/v1/events/{{meter_id}}/{{issuer_event_id}}/devices/{{device_id}}/{_kind}"] = _op
+PATHS["/api/v1/events/{meter_id}/{issuer_event_id}/actions"] = {"get": {
+    **_get("What the EMS did for an event: every device command and restore, in order",
+           _obj({"actions": _list(_obj({
+               "at": TIME, "device_id": STR, "device": STR, "action": STR, "detail": {"type": "object"},
+               "source": STR, "reason": STR, "ok": BOOL, "error": _n(STR)}))}),
+           **{"404": _error("No such event")})["get"],
+    "parameters": [METER_PATH, {"name": "issuer_event_id", "in": "path", "required": True, "schema": UINT32}],
+}}
+
 # The WebSocket answers 200 to nothing; its success is the 101 upgrade.
 del PATHS["/api/v1/ws"]["get"]["responses"]["200"]
 

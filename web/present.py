@@ -112,9 +112,11 @@ def messages(hub: Hub, now: datetime) -> list[dict[str, Any]]:
     return [message(m, now) for m in hub.state.recent_messages(now)]
 
 
-def event(state: EventState, now: datetime) -> dict[str, Any]:
+def event(state: EventState, now: datetime, control: Any = None) -> dict[str, Any]:
+    """An event as shown: what the utility asked, and (with the DR component) how it really runs."""
     ev = state.event
     end = ev.end if state.cancelled_at is None else min(ev.end, state.cancelled_at)
+    start = ev.start
     if state.cancelled_at is not None and state.cancelled_at <= now:
         status = "cancelled"
     elif now < ev.start:
@@ -123,13 +125,26 @@ def event(state: EventState, now: datetime) -> dict[str, Any]:
         status = "active"
     else:
         status = "completed"
+    opted_out, excluded, outcome, addressed = state.opted_out, [], None, True
+    run = control.load_control.run(ev.meter_id, ev.issuer_event_id) if control is not None else None
+    if run is not None:
+        view = run.view()
+        start, end, opted_out, addressed = view.effective_start, view.effective_end, run.opted_out, run.addressed
+        outcome = run.outcome.name.lower() if run.outcome is not None else None
+        if run.outcome is not None:
+            status = {"cancelled": "cancelled", "superseded": "superseded"}.get(outcome or "", "completed")
+        else:
+            status = str(view.phase) if view.phase.value != "ended" else "completed"
+        names = {d.info.device_id: d.info.name for d in control.registry.devices.values()}
+        excluded = [{"device_id": d, "name": names.get(d, d)} for d in sorted(run.excluded)]
     classes = [c.name.lower() for c in DeviceClass if c in ev.device_class]
     return {
         "meter_id": ev.meter_id,
         "issuer_event_id": ev.issuer_event_id,
         "status": status,
-        "start": iso(ev.start),
+        "start": iso(start),
         "end": iso(end),
+        "scheduled_start": iso(ev.start),
         "duration_min": ev.duration_min,
         "criticality": ev.criticality.name.lower(),
         "criticality_level": int(ev.criticality),
@@ -145,12 +160,15 @@ def event(state: EventState, now: datetime) -> dict[str, Any]:
         "randomize_end": ev.randomize_end,
         "received_at": iso(ev.received_at),
         "cancelled_at": iso(state.cancelled_at),
-        "participation": "opted_out" if state.opted_out else "opted_in",
+        "participation": "opted_out" if opted_out else "opted_in",
+        "excluded_devices": excluded,
+        "outcome": outcome,
+        "addresses_devices_here": addressed,
     }
 
 
 def events(hub: Hub, now: datetime) -> list[dict[str, Any]]:
-    return [event(e, now) for e in hub.state.event_list()]
+    return [event(e, now, hub.control) for e in hub.state.event_list()]
 
 
 def health(hub: Hub, now: datetime) -> dict[str, Any]:

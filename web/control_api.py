@@ -1,0 +1,282 @@
+"""The API of demand response: devices and their readings, the rules file, and who takes part in an event.
+
+GET /api/v1/devices                          every device: what it is, what it says, who holds it and why
+GET /api/v1/devices/{device_id}/readings     its readings (telemetry) over the last hours
+GET /api/v1/rules                            the rules file, its warnings and problems
+PUT /api/v1/rules                            replace it (validated first; 422 lists the problems)
+POST /api/v1/rules/validate                  check a rules text without putting it in force
+POST /api/v1/events/{meter}/{event}/devices/{device_id}/opt-out | opt-in   take one device out or back
+GET /api/v1/events/{meter}/{event}/actions   what the EMS did for the event (every device command)
+
+The handlers talk to the hub's demand-response component; what they ask becomes a proposal or
+a participation change there, never a device command here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ems.errors import ConfigError, NotReady
+from ems.hub import Hub
+from ems.model import utcnow
+from ems.store import tables
+from web import present
+
+MAX_RULES_BYTES = 256 * 1024
+MAX_HOURS = 24 * 31
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, headers={"Cache-Control": "no-store"})
+
+
+def _hub(request: web.Request) -> Hub:
+    from web.app import HUB
+
+    return request.app[HUB]
+
+
+def _control(request: web.Request) -> Any:
+    control = _hub(request).control
+    if control is None:
+        raise NotReady("demand response is not running")
+    return control
+
+
+# -- devices -----------------------------------------------------------------------------------
+
+
+def device_list(hub: Hub) -> list[dict[str, Any]]:
+    control = hub.control
+    if control is None:
+        return []
+    decisions = control.dispatcher.decisions
+    held = control.dispatcher.controlled
+    out = []
+    for state in sorted(control.registry.devices.values(), key=lambda d: d.info.name.casefold()):
+        info, reading = state.info, state.reading
+        decision = decisions.get(info.device_id)
+        winner = decision.winner if decision is not None else None
+        out.append({
+            "device_id": info.device_id,
+            "name": info.name,
+            "kind": str(info.kind),
+            "device_class": [c.name.lower() for c in type(info.device_class) if c & info.device_class],
+            "enrollment_group": info.enrollment_group,
+            "nominal_kw": info.nominal_kw,
+            "setpoint_limits_c": [info.min_setpoint_c, info.max_setpoint_c]
+            if info.min_setpoint_c is not None else None,
+            "capacity_kwh": info.capacity_kwh,
+            "model": info.model,
+            "available": state.available,
+            "detail": state.detail,
+            "last_seen": present.iso(state.last_seen) if state.last_seen else None,
+            "reading": None if reading is None else {
+                "at": present.iso(reading.at),
+                "power_kw": reading.power_kw,
+                "on": reading.on,
+                "indoor_c": reading.indoor_c,
+                "outdoor_c": reading.outdoor_c,
+                "cooling_setpoint_c": reading.cooling_setpoint_c,
+                "heating_setpoint_c": reading.heating_setpoint_c,
+                "system_mode": reading.system_mode,
+                "soc_pct": reading.soc_pct,
+            },
+            "controlled": info.device_id in held,
+            "controlled_since": present.iso(held[info.device_id].since) if info.device_id in held else None,
+            "held_by": None if winner is None else {
+                "action": str(winner.action), "source": winner.source.name.lower(), "rule": winner.rule or None,
+                "reason": winner.reason, "issuer_event_id": winner.issuer_event_id,
+                "value": winner.value, "cooling_setpoint_c": winner.cooling_setpoint_c,
+                "heating_setpoint_c": winner.heating_setpoint_c,
+            },
+            "note": decision.note if decision is not None and decision.note else None,
+            "not_chosen": [] if decision is None else [
+                {"reason": p.reason, "why": why} for p, why in decision.losers],
+            "taken_in_hand_by_customer": info.device_id in control.dispatcher.held_by_customer,
+        })
+    return out
+
+
+async def devices(request: web.Request) -> web.Response:
+    return _json({"devices": device_list(_hub(request))})
+
+
+async def device_readings(request: web.Request) -> web.Response:
+    control = _control(request)
+    device_id = request.match_info["device_id"]
+    if control.registry.get(device_id) is None:
+        raise web.HTTPNotFound(reason=f"no device {device_id!r}")
+    text = request.query.get("hours", "24")
+    try:
+        hours = float(text)
+    except ValueError:
+        raise web.HTTPBadRequest(reason=f"hours must be a number, not {text!r}") from None
+    if not 0 < hours <= MAX_HOURS:
+        raise web.HTTPBadRequest(reason=f"hours must be above 0 and at most {MAX_HOURS}")
+    now = utcnow()
+    readings = await control.registry.history(device_id, now - timedelta(hours=hours), now)
+    fields = ("power_kw", "on", "indoor_c", "outdoor_c", "cooling_setpoint_c", "heating_setpoint_c",
+              "system_mode", "soc_pct")
+    return _json({"device_id": device_id, "readings": [
+        {"at": present.iso(r.at), **{f: getattr(r, f) for f in fields if getattr(r, f) is not None}}
+        for r in readings]})
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+
+def _rules_state(control: Any) -> dict[str, Any]:
+    book = control.rulebook
+    ruleset = book.ruleset
+    return {
+        "path": str(book.path),
+        "text": book.text,
+        "rules": len(getattr(ruleset, "rules", ()) or ()),
+        "warnings": list(book.warnings),
+        "problems": list(book.problems),
+    }
+
+
+async def get_rules(request: web.Request) -> web.Response:
+    return _json(_rules_state(_control(request)))
+
+
+async def _rules_text(request: web.Request) -> str:
+    if request.content_length is not None and request.content_length > MAX_RULES_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_RULES_BYTES, actual_size=request.content_length)
+    body = await request.read()
+    if len(body) > MAX_RULES_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_RULES_BYTES, actual_size=len(body))
+    if request.content_type == "application/json":
+        import json
+
+        try:
+            data = json.loads(body or b"null")
+        except ValueError:
+            raise web.HTTPBadRequest(reason='the body must be JSON such as {"text": "rules: []"}') from None
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+            raise web.HTTPBadRequest(reason='the body must be a JSON object with a "text" string')
+        return str(data["text"])
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise web.HTTPBadRequest(reason="the rules must be UTF-8 text") from None
+
+
+def _known_devices(control: Any) -> list[str] | None:
+    names = [d.info.name for d in control.registry.devices.values()]
+    ids = list(control.registry.devices)
+    return [*names, *ids] if ids else None
+
+
+def _problems(err: ConfigError) -> web.Response:
+    return _json({"error": "the rules are not valid", "status": 422, "problems": err.problems}, status=422)
+
+
+async def put_rules(request: web.Request) -> web.Response:
+    control = _control(request)
+    text = await _rules_text(request)
+    try:
+        await control.rulebook.replace(text, _known_devices(control))
+    except ConfigError as err:
+        return _problems(err)
+    from ems.model import Trigger, TriggerKind
+
+    control.cycle.request(Trigger(TriggerKind.TICK))
+    return _json(_rules_state(control))
+
+
+async def validate_rules(request: web.Request) -> web.Response:
+    control = _control(request)
+    text = await _rules_text(request)
+    try:
+        ruleset, warnings = control.rulebook.validate(text, _known_devices(control))
+    except ConfigError as err:
+        return _problems(err)
+    return _json({"valid": True, "rules": len(getattr(ruleset, "rules", ()) or ()), "warnings": warnings})
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+def _event_key(request: web.Request) -> tuple[str, int]:
+    text = request.match_info["issuer_event_id"]
+    try:
+        event_id = int(text)
+    except ValueError:
+        raise web.HTTPNotFound(reason=f"issuer_event_id must be a whole number, not {text!r}") from None
+    if not 0 <= event_id <= 0xFFFFFFFF:
+        raise web.HTTPNotFound(reason=f"no event {event_id}")
+    return request.match_info["meter_id"], event_id
+
+
+async def _device_participation(request: web.Request, opted_out: bool) -> web.Response:
+    control = _control(request)
+    meter_id, event_id = _event_key(request)
+    device_id = request.match_info["device_id"]
+    if control.registry.get(device_id) is None:
+        raise web.HTTPNotFound(reason=f"no device {device_id!r}")
+    if control.load_control.run(meter_id, event_id) is None:
+        raise web.HTTPNotFound(reason=f"no event {event_id} from meter {meter_id!r}")
+    from web.auth import ACCESS
+
+    access = request.get(ACCESS)
+    by = access.user.username if access is not None and access.user is not None else "api"
+    await control.set_participation(meter_id, event_id, opted_out=opted_out, device_id=device_id, by=by)
+    state = _hub(request).state.events.get((meter_id, event_id))
+    return _json(present.event(state, utcnow()) if state is not None else {})
+
+
+async def device_opt_out(request: web.Request) -> web.Response:
+    return await _device_participation(request, True)
+
+
+async def device_opt_in(request: web.Request) -> web.Response:
+    return await _device_participation(request, False)
+
+
+async def event_actions(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    meter_id, event_id = _event_key(request)
+    if (meter_id, event_id) not in hub.state.events:
+        raise web.HTTPNotFound(reason=f"no event {event_id} from meter {meter_id!r}")
+    rows = await hub.store.read("read event actions", _commands_for, f"event:{meter_id}:{event_id}")
+    names = {d.info.device_id: d.info.name for d in hub.control.registry.devices.values()} if hub.control else {}
+    return _json({"actions": [
+        {"at": present.iso(r.at), "device_id": r.device_id, "device": names.get(r.device_id, r.device_id),
+         "action": r.action, "detail": {k: v for k, v in (r.detail or {}).items() if v is not None},
+         "source": r.source, "reason": r.reason, "ok": r.ok, "error": r.error}
+        for r in rows]})
+
+
+async def _commands_for(conn: AsyncConnection, event_source: str) -> list[Any]:
+    t = tables.device_commands
+    query = select(t).where(t.c.source.contains(event_source) | (t.c.source == "restore")).order_by(t.c.at, t.c.id)
+    rows = list(await conn.execute(query))
+    # A restore belongs to the event when it follows that event's command for the same device.
+    out, controlled = [], set()
+    for row in rows:
+        if event_source in row.source:
+            controlled.add(row.device_id)
+            out.append(row)
+        elif row.device_id in controlled:
+            out.append(row)
+            controlled.discard(row.device_id)
+    return out
+
+
+def add_control_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/devices", devices)
+    app.router.add_get("/api/v1/devices/{device_id}/readings", device_readings)
+    app.router.add_get("/api/v1/rules", get_rules)
+    app.router.add_put("/api/v1/rules", put_rules)
+    app.router.add_post("/api/v1/rules/validate", validate_rules)
+    app.router.add_post("/api/v1/events/{meter_id}/{issuer_event_id}/devices/{device_id}/opt-out", device_opt_out)
+    app.router.add_post("/api/v1/events/{meter_id}/{issuer_event_id}/devices/{device_id}/opt-in", device_opt_in)
+    app.router.add_get("/api/v1/events/{meter_id}/{issuer_event_id}/actions", event_actions)

@@ -1,0 +1,130 @@
+"""The Devices and Rules pages: what each device does and why, and the customer's rules file.
+
+Both are rendered on the server in the reader's language. The Devices page refreshes its
+table every few seconds by fetching itself (``?part=table``), so it needs no strings in
+JavaScript; its buttons are plain forms (CSRF-checked) that work without a script. The Rules
+page shows each validation problem beside the text with its line number.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from ems.accounts import Scope
+from ems.errors import ConfigError, RejectedCommand
+from ems.model import EventPhase
+from web.auth import ACCESS, _csrf_given, _forbidden, _render, _same_token
+from web.control_api import device_list
+from web.i18n import _
+
+_LINE = re.compile(r":(\d+): ")
+
+
+def _hub(request: web.Request) -> Any:
+    from web.app import HUB
+
+    return request.app[HUB]
+
+
+def _active_events(hub: Any) -> list[Any]:
+    control = hub.control
+    if control is None:
+        return []
+    return [v for v in control.load_control.views() if v.phase is not EventPhase.ENDED]
+
+
+async def devices_page(request: web.Request) -> web.StreamResponse:
+    hub = _hub(request)
+    context = {"title": _("Devices"), "devices": device_list(hub), "events": _active_events(hub),
+               "running": hub.control is not None, "notice": request.query.get("done") and _("Done."),
+               "timezone": hub.config.site.timezone}
+    if request.query.get("part") == "table":
+        response = aiohttp_jinja2.render_template("devices_table.html", request, context)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return _render(request, "devices.html", **context)
+
+
+async def device_release(request: web.Request) -> web.StreamResponse:
+    """Take a device out of an event (or put it back): the form on the Devices page."""
+    hub = _hub(request)
+    access = request.get(ACCESS)
+    if access is None or access.session is None:
+        return _forbidden(request, _("sign in to change this"))
+    if not _same_token(access.session.csrf_token, await _csrf_given(request)):
+        return _forbidden(request, _("the form is missing its CSRF token; reload the page"))
+    form = await request.post()
+    device_id = request.match_info["device_id"]
+    try:
+        meter_id = str(form.get("meter_id", ""))
+        event_id = int(str(form.get("issuer_event_id", "")))
+        opted_out = form.get("take_part") != "yes"
+        if hub.control is None:
+            raise RejectedCommand(_("demand response is not running"))
+        await hub.control.set_participation(meter_id, event_id, opted_out=opted_out, device_id=device_id,
+                                            by=access.user.username)
+    except (ValueError, RejectedCommand) as err:
+        return _render(request, "devices.html", 409, title=_("Devices"), devices=device_list(hub),
+                       events=_active_events(hub), running=hub.control is not None, error=str(err),
+                       timezone=hub.config.site.timezone)
+    raise web.HTTPSeeOther("/devices?done=1")
+
+
+def _problem_lines(problems: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for problem in problems:
+        match = _LINE.search(problem)
+        out.append({"line": int(match.group(1)) if match else None,
+                    "text": problem[match.end():] if match else problem})
+    return out
+
+
+async def rules_page(request: web.Request) -> web.StreamResponse:
+    hub = _hub(request)
+    control = hub.control
+    access = request.get(ACCESS)
+    can_edit = access is not None and access.session is not None and Scope.ADMIN in access.scopes
+    text = control.rulebook.text if control is not None else ""
+    problems: list[str] = list(control.rulebook.problems) if control is not None else []
+    warnings: list[str] = list(control.rulebook.warnings) if control is not None else []
+    notice, status = None, 200
+    if request.method == "POST":
+        if not can_edit:
+            return _forbidden(request, _("only the owner changes the rules"))
+        if not _same_token(access.session.csrf_token, await _csrf_given(request)):
+            return _forbidden(request, _("the form is missing its CSRF token; reload the page"))
+        form = await request.post()
+        text = str(form.get("text", ""))
+        check_only = form.get("action") == "check"
+        if control is None:
+            problems, status = [_("demand response is not running")], 503
+        else:
+            from web.control_api import _known_devices
+
+            try:
+                if check_only:
+                    _ruleset, warnings = control.rulebook.validate(text, _known_devices(control))
+                    notice = _("The rules are valid (not saved yet).")
+                else:
+                    warnings = await control.rulebook.replace(text, _known_devices(control))
+                    from ems.model import Trigger, TriggerKind
+
+                    control.cycle.request(Trigger(TriggerKind.TICK))
+                    notice = _("Saved. The new rules are in force.")
+                problems = []
+            except ConfigError as err:
+                problems, status = err.problems, 422
+    return _render(request, "rules.html", status, title=_("Rules"), text=text, problems=_problem_lines(problems),
+                   warnings=warnings, can_edit=can_edit, notice=notice,
+                   path_on_disk=str(control.rulebook.path) if control is not None else "")
+
+
+def add_control_pages(app: web.Application) -> None:
+    app.router.add_get("/devices", devices_page)
+    app.router.add_post("/devices/{device_id}/participation", device_release)
+    app.router.add_get("/rules", rules_page)
+    app.router.add_post("/rules", rules_page)
