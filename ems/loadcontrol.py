@@ -261,6 +261,7 @@ class LoadControl:
         Raises RejectedCommand when the event is unknown, over, or already so.
         """
         async with self._lock:
+            await self._advance_all(self._clock())  # decide against where the event stands now
             run = self.runs.get((meter_id, issuer_event_id))
             if run is None or not run.addressed:
                 raise RejectedCommand(f"there is no event {issuer_event_id} from meter {meter_id!r} here")
@@ -324,11 +325,13 @@ class LoadControl:
     async def advance(self, now: datetime | None = None) -> None:
         """Move every event to where it stands at ``now``, reporting each status change."""
         async with self._lock:
-            now = now or self._clock()
-            for run in sorted(self.runs.values(), key=lambda r: r.effective_start):
-                if run.outcome is not None or not run.addressed:
-                    continue
-                await self._advance_run(run, now)
+            await self._advance_all(now or self._clock())
+
+    async def _advance_all(self, now: datetime) -> None:
+        for run in sorted(self.runs.values(), key=lambda r: r.effective_start):
+            if run.outcome is not None or not run.addressed:
+                continue
+            await self._advance_run(run, now)
 
     async def _advance_run(self, run: EventRun, now: datetime) -> None:
         ev = run.event
