@@ -230,7 +230,7 @@ async def _device_participation(request: web.Request, opted_out: bool) -> web.Re
     by = access.user.username if access is not None and access.user is not None else "api"
     await control.set_participation(meter_id, event_id, opted_out=opted_out, device_id=device_id, by=by)
     state = _hub(request).state.events.get((meter_id, event_id))
-    return _json(present.event(state, utcnow()) if state is not None else {})
+    return _json(present.event(state, utcnow(), control) if state is not None else {})
 
 
 async def device_opt_out(request: web.Request) -> web.Response:
