@@ -261,6 +261,8 @@ class Dispatcher:
         """How to put a device back; after a restart (no target known) everything noted is put back."""
         original, target = held.original, held.target
         if held.relayed is not None:
+            if held.relayed.end <= self._clock():
+                return None, None  # it ran its course: the device's own DRLC client ended it
             event_id = held.relayed.issuer_event_id
             command = DeviceCommand(device_id, CommandAction.CANCEL_EVENT, event=held.relayed)
             return command, port.cancel_event(device_id, event_id) if port else None

@@ -76,7 +76,9 @@ class EventFollower:
             for device in snapshot.devices:
                 common = dict(source=ProposalSource.EVENT, reason=f"event {view.event.issuer_event_id}",
                               meter_id=view.event.meter_id, issuer_event_id=view.event.issuer_event_id)
-                if device.info.kind is DeviceKind.THERMOSTAT:
+                if device.info.kind is DeviceKind.LOAD_CONTROLLER:
+                    proposals.append(Proposal(device.info.device_id, ProposalAction.RELAY_EVENT, **common))
+                elif device.info.kind is DeviceKind.THERMOSTAT:
                     proposals.append(Proposal(device.info.device_id, ProposalAction.OFFSET,
                                               value=view.event.cooling_offset_c, **common))
                 else:
@@ -318,3 +320,34 @@ async def test_every_command_is_logged_in_the_store(hub, clock, control):
     logged = await hub.store.read("read", rows)
     assert sorted((r.device_id, r.action, r.source) for r in logged) == [
         (THERMOSTAT, "setpoints", "event:main:1"), (PUMP, "off", "event:main:1")]
+
+
+SPA = "00:00:00:00:00:00:00:03"
+
+
+def add_load_controller(hub, port):
+    hub.bus.publish(DeviceInfo(SPA, "Spa heater", DeviceKind.LOAD_CONTROLLER, DeviceClass.HVAC, nominal_kw=2.0))
+    hub.device_ports[SPA] = port
+
+
+async def test_a_load_controller_gets_the_event_relayed_and_nothing_when_it_ends_by_itself(hub, clock, control):
+    *_, cycle, port = control
+    add_load_controller(hub, port)
+    hub.bus.publish(make_event(cooling_offset_c=2.0))
+    clock.advance(minutes=10)
+    await cycle_at(cycle)
+    assert ("relay", SPA, 1) in port.calls
+    clock.advance(minutes=60)
+    await cycle_at(cycle)
+    assert [c for c in port.calls if c[1] == SPA] == [("relay", SPA, 1)]
+
+
+async def test_a_load_controller_taken_out_mid_event_gets_a_cancel(hub, clock, control):
+    _registry, lc, _dispatcher, cycle, port = control
+    add_load_controller(hub, port)
+    hub.bus.publish(make_event(cooling_offset_c=2.0))
+    clock.advance(minutes=10)
+    await cycle_at(cycle)
+    await lc.set_participation("main", 1, opted_out=True, device_id=SPA)
+    await cycle_at(cycle)
+    assert [c for c in port.calls if c[1] == SPA] == [("relay", SPA, 1), ("cancel", SPA, 1)]
