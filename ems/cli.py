@@ -167,12 +167,40 @@ async def _demo(args: argparse.Namespace) -> int:
 
     hub.add_component("demo owner", demo_owner, _nothing)
 
+    async def demo_history() -> None:
+        await _seed_demo_history(hub, config, scenario)
+
+    hub.add_component("demo history", demo_history, _nothing)
+
     def ready() -> None:
         _LOGGER.info("Demo ready: open %s (simulated meter on port %d)", web.url, simulator.port)
         print(f"Dashboard: {web.url}", flush=True)
 
     await _run_until_signalled(hub, ready)
     return 0
+
+
+DEMO_HISTORY_DAYS = 35
+
+
+async def _seed_demo_history(hub: Hub, config: AppConfig, scenario: Any) -> None:
+    """Give a fresh demo five weeks of past usage (made from the scenario's household), once."""
+    from datetime import timedelta
+
+    from ems.model import utcnow
+    from integrations.simulator.history import synthesize_intervals
+    from integrations.simulator.household import Household
+
+    meter_id = config.sections["zigbee_se"]["meter_id"]
+    now = utcnow()
+    start, end = now - timedelta(days=DEMO_HISTORY_DAYS), now - timedelta(days=1)
+    if await hub.store.intervals(meter_id, start, start + timedelta(days=2)):
+        return  # seeded before (or real history): leave it
+    household = Household.from_scenario(scenario.household, scenario.timezone)
+    period = timedelta(minutes=scenario.meter["profile_interval_min"])
+    readings = await asyncio.to_thread(synthesize_intervals, household, meter_id, start, end, period)
+    added = await hub.store.add_intervals(readings)
+    _LOGGER.info("Demo: seeded %d past intervals (%d days) from the simulated household", added, DEMO_HISTORY_DAYS - 1)
 
 
 class _DeferredSimulator:
