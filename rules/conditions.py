@@ -1,0 +1,210 @@
+"""Whether a rule holds now: its triggers (any) and conditions (all), over one snapshot.
+
+Triggers are levels ("while"), except an event's ``ended`` phase, which holds only in the cycle
+whose trigger is that event ending. A trigger on events also says which events made it hold,
+so actions can name them (notifications, proposals tied to the event). Events the customer
+opted out of never make a rule hold before they end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ems.model import (
+    DeviceKind,
+    DevicePreference,
+    DeviceView,
+    EventPhase,
+    EventView,
+    Snapshot,
+    TriggerKind,
+)
+from rules.ruleset import (
+    DaysCondition,
+    DemandCondition,
+    DemandTrigger,
+    EventCondition,
+    EventFilter,
+    EventTrigger,
+    Phase,
+    PriceTrigger,
+    Rule,
+    RuleSet,
+    ScheduleTrigger,
+    SeasonCondition,
+    Temperature,
+    TierTrigger,
+    TimeCondition,
+    Where,
+)
+from rules.shedding import Candidate
+
+# The demand history must reach back to within this of a "for N minutes" window's start.
+HISTORY_SLACK = timedelta(minutes=1)
+
+
+@dataclass(slots=True)
+class Context:
+    """What every rule looks at, worked out once per evaluation (lookups by name, local time)."""
+
+    snapshot: Snapshot
+    summer_months: frozenset[int]
+    minute: int
+    weekday: int
+    month: int
+    by_key: dict[str, DeviceView]  # casefolded name and id
+    preferences: dict[str, DevicePreference]  # by device id
+    target_cache: dict[object, tuple[DeviceView, ...]] = field(default_factory=dict)
+    candidate_cache: dict[str, Candidate | None] = field(default_factory=dict)  # by device id
+    clock_cache: dict[datetime, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ruleset: RuleSet, snapshot: Snapshot) -> Context:
+        local = snapshot.local
+        by_key: dict[str, DeviceView] = {}
+        for d in snapshot.devices:
+            by_key.setdefault(d.info.name.casefold(), d)
+            by_key[d.info.device_id.casefold()] = d
+        preferences: dict[str, DevicePreference] = {}
+        for p in ruleset.preferences:  # the rules file names devices; the snapshot's are resolved
+            device = by_key.get(p.device_id.casefold())
+            if device is not None:
+                preferences[device.info.device_id] = p
+        preferences.update((p.device_id, p) for p in snapshot.preferences)
+        return cls(snapshot, ruleset.summer_months, local.hour * 60 + local.minute, local.weekday(),
+                   local.month, by_key, preferences)
+
+    def preference(self, device_id: str) -> DevicePreference:
+        return self.preferences.get(device_id) or DevicePreference(device_id)
+
+
+def matches(view: EventView, f: EventFilter) -> bool:
+    """The event's criticality, device classes and enrollment group are what the filter asks."""
+    ev = view.event
+    if not f.min_criticality <= int(ev.criticality) <= f.max_criticality:
+        return False
+    if f.device_class and not int(ev.device_class) & f.device_class:
+        return False
+    return f.enrollment_group is None or ev.enrollment_group in (0, f.enrollment_group)
+
+
+def holds(rule: Rule, ctx: Context) -> tuple[bool, tuple[EventView, ...]]:
+    """Whether the rule holds, and the events that made it hold (most critical first)."""
+    if not rule.enabled:
+        return False, ()
+    for condition in rule.conditions:
+        if not _condition(condition, ctx):
+            return False, ()
+    if not rule.triggers:
+        return True, ()
+    held = False
+    events: list[EventView] = []
+    for trigger in rule.triggers:
+        if isinstance(trigger, EventTrigger):
+            found = _event_trigger(trigger, ctx)
+            if found:
+                held = True
+                events.extend(e for e in found if e not in events)
+        elif not held and _trigger(trigger, ctx):
+            held = True
+    events.sort(key=lambda v: (-int(v.event.criticality), -v.effective_start.timestamp()))
+    return held, tuple(events)
+
+
+def _event_trigger(t: EventTrigger, ctx: Context) -> list[EventView]:
+    snap = ctx.snapshot
+    found = []
+    for view in snap.events:
+        if not matches(view, t.filter):
+            continue
+        if t.phase is Phase.ENDED:
+            trig = snap.trigger
+            if (trig.kind is TriggerKind.EVENT_ENDED and trig.issuer_event_id == view.event.issuer_event_id
+                    and trig.meter_id in (None, view.event.meter_id)):
+                found.append(view)
+            continue
+        if view.opted_out:
+            continue
+        if t.phase is Phase.ACTIVE and view.phase is EventPhase.ACTIVE:
+            found.append(view)
+        elif t.phase is Phase.ANNOUNCED and view.phase is EventPhase.SCHEDULED:
+            lead = view.effective_start - snap.at
+            if t.within_min is None or timedelta(0) <= lead <= timedelta(minutes=t.within_min):
+                found.append(view)
+    return found
+
+
+def _trigger(t: object, ctx: Context) -> bool:
+    snap = ctx.snapshot
+    if isinstance(t, PriceTrigger):
+        return snap.price_per_kwh is not None and snap.price_per_kwh >= t.at_least_per_kwh
+    if isinstance(t, TierTrigger):
+        return snap.price_tier is not None and snap.price_tier >= t.at_least
+    if isinstance(t, DemandTrigger):
+        return demand_above_for(snap, t.above_kw, t.for_min)
+    if isinstance(t, Temperature):
+        return _temperature(t, ctx)
+    if isinstance(t, ScheduleTrigger):
+        return ctx.weekday in t.days and (t.window is None or t.window.contains(ctx.minute))
+    raise TypeError(f"unknown trigger {t!r}")
+
+
+def demand_above_for(snap: Snapshot, above_kw: float, for_min: float) -> bool:
+    """Demand now, and in every reading of the last ``for_min`` minutes, is above ``above_kw``."""
+    if snap.demand_kw is None or snap.demand_kw <= above_kw:
+        return False
+    if for_min <= 0:
+        return True
+    start = snap.at - timedelta(minutes=for_min)
+    history = snap.demand_history
+    if not history or history[0][0] > start + HISTORY_SLACK:
+        return False  # not enough history to say it has been high that long
+    level_at_start: float | None = None
+    for at, kw in history:
+        if at <= start:
+            level_at_start = kw
+        elif kw <= above_kw:
+            return False
+    return level_at_start is None or level_at_start > above_kw
+
+
+def _temperature(t: Temperature, ctx: Context) -> bool:
+    if t.where is Where.OUTDOOR:
+        return _in_range(ctx.snapshot.outdoor_c, t)
+    wanted = t.device.casefold() if t.device else None
+    for d in ctx.snapshot.devices:
+        if d.info.kind != DeviceKind.THERMOSTAT or d.reading is None:
+            continue
+        if wanted is not None and wanted not in (d.info.name.casefold(), d.info.device_id.casefold()):
+            continue
+        if _in_range(d.reading.indoor_c, t):
+            return True
+    return False
+
+
+def _in_range(value: float | None, t: Temperature) -> bool:
+    if value is None:
+        return False
+    return (t.above_c is None or value > t.above_c) and (t.below_c is None or value < t.below_c)
+
+
+def _condition(c: object, ctx: Context) -> bool:
+    snap = ctx.snapshot
+    if isinstance(c, TimeCondition):
+        return c.window.contains(ctx.minute)
+    if isinstance(c, DaysCondition):
+        return ctx.weekday in c.days
+    if isinstance(c, SeasonCondition):
+        return (ctx.month in ctx.summer_months) == c.summer
+    if isinstance(c, Temperature):
+        return _temperature(c, ctx)
+    if isinstance(c, DemandCondition):
+        if snap.demand_kw is None:
+            return False
+        return ((c.above_kw is None or snap.demand_kw > c.above_kw)
+                and (c.below_kw is None or snap.demand_kw < c.below_kw))
+    if isinstance(c, EventCondition):
+        active = any(v.phase is EventPhase.ACTIVE and not v.opted_out and matches(v, c.filter) for v in snap.events)
+        return active == c.active
+    raise TypeError(f"unknown condition {c!r}")
