@@ -28,6 +28,7 @@ from ems.store import tables
 from web import present
 
 MAX_RULES_BYTES = 256 * 1024
+RULES_TYPES = ("text/yaml", "application/yaml", "text/plain", "application/json")
 MAX_HOURS = 24 * 31
 
 
@@ -153,6 +154,11 @@ async def _rules_text(request: web.Request) -> str:
     body = await request.read()
     if len(body) > MAX_RULES_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_RULES_BYTES, actual_size=len(body))
+    if not body.strip():
+        raise web.HTTPBadRequest(reason="the body is empty: send the rules file's YAML text (an empty set is 'rules: []')")
+    if request.content_type not in RULES_TYPES:
+        raise web.HTTPUnsupportedMediaType(
+            reason=f"send the rules as {', '.join(RULES_TYPES)}, not {request.content_type}")
     if request.content_type == "application/json":
         import json
 
@@ -179,9 +185,25 @@ def _problems(err: ConfigError) -> web.Response:
     return _json({"error": "the rules are not valid", "status": 422, "problems": err.problems}, status=422)
 
 
+def _require_mapping(text: str) -> web.Response | None:
+    """A rules file sent over the API must be a YAML mapping (an empty document is no file)."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None  # the rule parser names the line of the syntax error
+    if isinstance(document, dict):
+        return None
+    return _problems(ConfigError([f"rules.yaml:1: (top level): expected a mapping with 'rules:' (and optionally "
+                                  f"'devices:', 'seasons:'), found {type(document).__name__}"]))
+
+
 async def put_rules(request: web.Request) -> web.Response:
     control = _control(request)
     text = await _rules_text(request)
+    if (refused := _require_mapping(text)) is not None:
+        return refused
     try:
         await control.rulebook.replace(text, _known_devices(control))
     except ConfigError as err:
@@ -195,6 +217,8 @@ async def put_rules(request: web.Request) -> web.Response:
 async def validate_rules(request: web.Request) -> web.Response:
     control = _control(request)
     text = await _rules_text(request)
+    if (refused := _require_mapping(text)) is not None:
+        return refused
     try:
         ruleset, warnings = control.rulebook.validate(text, _known_devices(control))
     except ConfigError as err:

@@ -86,8 +86,13 @@ def add_loadchange_routes(app: web.Application) -> None:
             raise web.HTTPNotFound(reason=f"issuer_event_id must be a whole number, not {text!r}") from None
         if not 0 <= event_id <= 0xFFFFFFFF:
             raise web.HTTPNotFound(reason=f"no issuer_event_id {event_id}")
+        window = None
+        run = hub.control.load_control.run(meter_id, event_id) if hub.control is not None else None
+        if run is not None:  # the event's effective span: after start randomisation, cut at its end
+            view = run.view()
+            window = (view.effective_start, view.effective_end)
         try:
-            change = await measure_event(hub, meter_id, event_id, utcnow())
+            change = await measure_event(hub, meter_id, event_id, utcnow(), window=window)
         except UnknownEvent as err:
             raise web.HTTPNotFound(reason=str(err)) from None
         return web.json_response(load_change_json(change), headers={"Cache-Control": "no-store"})

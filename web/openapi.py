@@ -394,8 +394,9 @@ SCHEMAS["Rules"] = _obj({"path": STR, "text": STR, "rules": INT, "warnings": _li
 _RULES_INVALID = {"description": "The rules are not valid: each problem names the line and the key path",
                   "content": {JSON: {"schema": _obj({"error": STR, "status": INT, "problems": _list(STR)})}}}
 _RULES_BODY = {"required": True, "content": {
-    "text/yaml": {"schema": STR}, "text/plain": {"schema": STR},
-    JSON: {"schema": _obj({"text": STR})}}}
+    # A rules file is a YAML mapping (seasons, devices, rules); as plain text it is that document's text.
+    "text/yaml": {"schema": {"type": "object"}}, "application/yaml": {"schema": {"type": "object"}},
+    "text/plain": {"schema": {**STR, "minLength": 1}}, JSON: {"schema": _obj({"text": STR})}}}
 DEVICE_PATH = {"name": "device_id", "in": "path", "required": True, "schema": STR}
 PATHS["/api/v1/devices"] = _get("The home's devices: what each says, and what holds it and why",
                                 _obj({"devices": _list(_ref("Device"))}))
@@ -411,16 +412,17 @@ PATHS["/api/v1/rules"] = {
     "put": {"summary": "Replace the rules (validated first, written atomically)",
             "description": "Scope: admin. With a session cookie, send the X-CSRF-Token header.",
             "requestBody": _RULES_BODY,
-            "responses": {"200": _ok(_ref("Rules")), "400": _error("Not UTF-8 text, or a bad JSON body"),
-                          **AUTH_ERRORS, "413": _error("Over 256 KiB"), "422": _RULES_INVALID}},
+            "responses": {"200": _ok(_ref("Rules")), "400": _error("Empty, not UTF-8 text, or a bad JSON body"),
+                          **AUTH_ERRORS, "413": _error("Over 256 KiB"), "415": _error("Not YAML, text or JSON"),
+                          "422": _RULES_INVALID}},
 }
 PATHS["/api/v1/rules/validate"] = {"post": {
     "summary": "Check a rules text without putting it in force",
     "description": "Scope: admin. With a session cookie, send the X-CSRF-Token header.",
     "requestBody": _RULES_BODY,
     "responses": {"200": _ok(_obj({"valid": BOOL, "rules": INT, "warnings": _list(STR)})),
-                  "400": _error("Not UTF-8 text, or a bad JSON body"), **AUTH_ERRORS,
-                  "413": _error("Over 256 KiB"), "422": _RULES_INVALID},
+                  "400": _error("Empty, not UTF-8 text, or a bad JSON body"), **AUTH_ERRORS,
+                  "413": _error("Over 256 KiB"), "415": _error("Not YAML, text or JSON"), "422": _RULES_INVALID},
 }}
 for _kind, _what in (("opt-out", "Take one device out of an event (restored at once)"),
                      ("opt-in", "Put a device back into an event")):
@@ -437,6 +439,32 @@ PATHS["/api/v1/events/{meter_id}/{issuer_event_id}/actions"] = {"get": {
            **{"404": _error("No such event")})["get"],
     "parameters": [METER_PATH, {"name": "issuer_event_id", "in": "path", "required": True, "schema": UINT32}],
 }}
+# /api/v1/events/.../load-change (web/loadchange_api.py)
+SCHEMAS["LoadChange"] = _obj({
+    "meter_id": STR, "issuer_event_id": INT,
+    "status": {"type": "string", "enum": ["scheduled", "live", "final", "insufficient history"]},
+    "as_of": TIME, "start": TIME, "end": TIME, "rebound_end": TIME, "currency": _n(STR),
+    **{k: _n(NUM) for k in ("baseline_kwh", "actual_kwh", "reduced_kwh", "kw_reduced", "peak_kw_reduced",
+                            "rebound_kwh", "energy_shifted_kwh", "money_saved", "rebate_earned",
+                            "rebate_baseline_kwh")},
+    "baseline": _obj({"days": _list(DATE), "day_kind": STR, "adjustment_factor": _n(NUM), "adjustment": STR}),
+    "missing_intervals": INT, "note": STR,
+    "intervals": _list(_obj({"start": TIME, "end": TIME, "part": {"type": "string", "enum": ["event", "after"]},
+                             "baseline_kwh": _n(NUM), "actual_kwh": _n(NUM), "baseline_kw": _n(NUM),
+                             "actual_kw": _n(NUM), "from_demand": BOOL})),
+})
+PATHS["/api/v1/events/{meter_id}/{issuer_event_id}/load-change"] = {"get": {
+    **_get("An event's measured load change against the customer's baseline: kW reduced, energy shifted, "
+           "money saved, rebate (live during the event, final after its rebound hours)", _ref("LoadChange"),
+           **{"404": _error("No such event")})["get"],
+    "parameters": [METER_PATH, {"name": "issuer_event_id", "in": "path", "required": True, "schema": UINT32}],
+    "operationId": "event_load_change",
+}}
+PATHS["/api/v1/events"]["get"]["responses"]["200"]["links"]["LoadChangeOf0"] = {
+    "operationId": "event_load_change",
+    "parameters": {"meter_id": "$response.body#/events/0/meter_id",
+                   "issuer_event_id": "$response.body#/events/0/issuer_event_id"},
+}
 
 # The WebSocket answers 200 to nothing; its success is the 101 upgrade.
 del PATHS["/api/v1/ws"]["get"]["responses"]["200"]
