@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 
 from ems.accounts import Accounts, Role, Scope
 from ems.config import load_config
+from ems.demand_response import DemandResponse
 from ems.hub import Hub
 from ems.model import (
     Criticality,
@@ -23,7 +24,6 @@ from ems.model import (
     UtilityMessage,
     utcnow,
 )
-from ems.demand_response import DemandResponse
 from web.app import create_app
 from web.auth import ACCOUNTS
 
