@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_skeleton
+from babel import Locale
+from babel.dates import format_skeleton, format_time
 from babel.numbers import format_currency, format_decimal
 
 from ems.model import MessageImportance, MessageOrigin, UtilityMessage
@@ -132,10 +133,18 @@ def format_value(key: str, value: str, values: Mapping[str, str], locale: str, t
             return format_currency(float(value), values.get("currency", "USD"), locale=locale)
         if key in ("start", "end") or key.endswith("_at"):
             at = datetime.fromisoformat(value).astimezone(ZoneInfo(timezone))
-            return format_skeleton("MMMEdjm", at, locale=locale)
+            return format_moment(at, locale)
         if key == "since" or key.endswith("_date"):
             return format_skeleton("MMMd", date.fromisoformat(value), locale=locale)
     except (ValueError, TypeError, LookupError):
         return value  # not what its name promises: shown as it came
     return value
+
+
+def format_moment(at: datetime, locale: str) -> str:
+    """A moment as the locale writes it: weekday, day and month, and the time (``Mon, Jul 1, 4:00 PM``)."""
+    day = format_skeleton("MMMEd", at, locale=locale)
+    time = format_time(at, "short", locale=locale)
+    joiner = str(Locale.parse(locale).datetime_formats["medium"])
+    return joiner.replace("{1}", day).replace("{0}", time)
 

@@ -15,9 +15,10 @@ from aiohttp import web
 
 from ems.errors import NotReady, RejectedCommand
 from ems.hub import Hub
-from ems.model import MessageConfirmed, utcnow
+from ems.model import MessageConfirmed, MessageRead, utcnow
 from ems.state import EventState, MessageState
 from web import present
+from web.i18n import localize_message
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -105,15 +106,16 @@ async def confirm_message(request: web.Request) -> web.Response:
     hub.bus.publish(confirmed)
     _LOGGER.info("[%s] Message %d confirmed%s", msg.meter_id, msg.message_id,
                  f" ({answer})" if answer else "")
-    return _json(present.message(state, utcnow()))
+    return _json(localize_message(hub, present.message(state, utcnow())))
 
 
 async def read_message(request: web.Request) -> web.Response:
-    """Mark a message read (in the store and the current state)."""
+    """Mark a message read (in the store and the current state); every open page hears of it."""
     hub, state = _message(request)
-    await hub.store.mark_message_read(state.message.meter_id, state.message.message_id)
-    state.read = True
-    return _json(present.message(state, utcnow()))
+    msg = state.message
+    await hub.store.mark_message_read(msg.meter_id, msg.message_id)
+    hub.bus.publish(MessageRead(msg.meter_id, msg.message_id, utcnow()))  # the state marks it read
+    return _json(localize_message(hub, present.message(state, utcnow())))
 
 
 async def _participate(request: web.Request, opt_out: bool) -> web.Response:

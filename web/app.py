@@ -22,6 +22,7 @@ from web.costs_api import add_cost_routes
 from web.i18n import add_language_middlewares, current, localize_messages, setup_i18n
 from web.ihd import add_ihd_routes
 from web.live import LivePush
+from web.loadchange_api import add_loadchange_routes
 from web.openapi import add_openapi_route
 from web.settings_page import add_settings_routes
 from web.usage_api import add_usage_routes
@@ -114,6 +115,7 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
     add_usage_routes(app)
     add_ihd_routes(app)
     add_action_routes(app)
+    add_loadchange_routes(app)
     add_control_routes(app)
     add_control_pages(app)
     add_openapi_route(app)

@@ -45,6 +45,7 @@ from ems.accounts import (
 from ems.config import SiteConfig
 from ems.errors import StoreError
 from ems.model import utcnow
+from web.i18n import N_, _
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ RULES: tuple[Rule, ...] = (
     Rule("/login", None),
     Rule("/setup", None),  # only while no user exists; afterwards it sends you to /login
     Rule("/logout", None),  # ends the session there is (its CSRF token checked)
-    Rule("/ihd", None, SAFE_METHODS),  # its handler asks for a sign-in or says a display link was revoked
+    Rule("/ihd", None, SAFE_METHODS),
+    Rule("/settings", None),  # any signed-in person, whatever their role; its handler asks for a session  # its handler asks for a sign-in or says a display link was revoked
     Rule("/account", Scope.ADMIN),  # users, tokens, consents, token use log: owner only
     Rule("/api/v1/account", Scope.ADMIN),
     Rule("/installer", Scope.COMMISSION),  # commissioning and provisioning: owner, installer
@@ -120,6 +122,7 @@ RULES: tuple[Rule, ...] = (
     Rule("/api/v1/provision", Scope.COMMISSION),
     Rule("/api/v1/messages", Scope.CONFIRM_MESSAGES, WRITE_METHODS),  # confirm, mark read
     Rule("/api/v1/events", Scope.OVERRIDE_EVENTS, WRITE_METHODS),  # override / opt out
+    Rule("/api/v1/events", Scope.READ, SAFE_METHODS),  # the events and each one's measured load change
     Rule("/", Scope.READ, SAFE_METHODS),  # every other page and GET of the API, the WebSocket
     Rule("/", Scope.ADMIN),  # any other write: owner only until a rule above names it
 )
@@ -131,7 +134,10 @@ KIOSK_PATHS = frozenset({
     "/ihd", "/api/v1/ws", "/api/v1/meter", "/api/v1/price", "/api/v1/messages", "/api/v1/events",
     "/api/v1/cost", "/api/v1/tariff",
 })
-KIOSK_REVOKED = "This display link was revoked or is not valid. Ask the owner for a new one."
+KIOSK_REVOKED = N_("This display link was revoked or is not valid. Ask the owner for a new one.")
+
+
+_WHO = {"owner": N_("an owner"), "member": N_("a household member"), "installer": N_("an installer")}
 
 
 def rule_for(method: str, path: str) -> Rule:
@@ -190,7 +196,7 @@ def _unauthorized(request: web.Request, reason: str) -> web.StreamResponse:
 def _forbidden(request: web.Request, reason: str) -> web.StreamResponse:
     if _is_api(request):
         raise web.HTTPForbidden(reason=reason)
-    return _render(request, "account_forbidden.html", 403, reason=reason, title="Not for this account")
+    return _render(request, "account_forbidden.html", 403, reason=reason, title=_("Not for this account"))
 
 
 async def _csrf_given(request: web.Request) -> str:
@@ -276,7 +282,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 access = Access(token.user, token.effective_scopes & {Scope.READ}, token=token, kiosk=True)
     if access is not None and access.kiosk and not kiosk_reach(request):
         request[ACCESS] = access
-        return _forbidden(request, "a display link only shows the In-Home Display and cannot change anything")
+        return _forbidden(request, _("a display link only shows the In-Home Display and cannot change anything"))
     if access is not None:
         request[ACCESS] = access
     if rule.scope is None:
@@ -286,18 +292,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise web.HTTPFound("/setup")
         return _unauthorized(request, "sign in, or send Authorization: Bearer TOKEN")
     if rule.scope not in access.scopes:
-        who = f"a {access.user.role.value}" if access.token is None else "this token"
-        return _forbidden(request, f"{who} may not do this (needs {rule.scope.value})")
+        who = _(_WHO[access.user.role.value]) if access.token is None else _("this token")
+        return _forbidden(request, _("%(who)s may not do this (needs %(scope)s)", who=who, scope=rule.scope.value))
     if access.session is not None:
         if request.method not in SAFE_METHODS and not _same_token(
             access.session.csrf_token, await _csrf_given(request)
         ):
-            return _forbidden(request, "the form is missing its CSRF token; reload the page")
+            return _forbidden(request, _("the form is missing its CSRF token; reload the page"))
         if _is_websocket(request) and not _same_origin(request):
-            return _forbidden(request, "a WebSocket from another site")
+            return _forbidden(request, _("a WebSocket from another site"))
     elif _is_websocket(request):
         if access.kiosk and not _same_origin(request):
-            return _forbidden(request, "a WebSocket from another site")
+            return _forbidden(request, _("a WebSocket from another site"))
         await _log_use(request, utcnow(), 101)  # logged when opened, not when it ends
     return await handler(request)
 
@@ -326,7 +332,7 @@ def _page(request: web.Request, **context: Any) -> dict[str, Any]:
 def _local(site: SiteConfig, at: datetime | None) -> str:
     """A time as the household reads it: the site's local date and time."""
     if at is None:
-        return "never"
+        return _("never")
     return at.astimezone(ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
@@ -386,19 +392,19 @@ async def setup_page(request: web.Request) -> web.StreamResponse:
     if await accounts.has_users():
         raise web.HTTPFound("/login")
     if request.method == "GET":
-        return _anonymous_form(request, "setup.html", title="Create the owner's account")
+        return _anonymous_form(request, "setup.html", title=_("Create the owner's account"))
     form = await _form(request)
     if not await _anonymous_csrf_ok(request):
-        return _anonymous_form(request, "setup.html", 403, title="Create the owner's account",
-                               error="The form expired. Please try again.", username=form.get("username", ""))
+        return _anonymous_form(request, "setup.html", 403, title=_("Create the owner's account"),
+                               error=_("The form expired. Please try again."), username=form.get("username", ""))
     username, password = form.get("username", ""), form.get("password", "")
     try:
         if password != form.get("confirm", ""):
-            raise AccountRejected("The two passwords differ.")
+            raise AccountRejected(_("The two passwords differ."))
         user = await accounts.create_user(username, password, Role.OWNER, first=True)
     except AccountRejected as err:
-        return _anonymous_form(request, "setup.html", 400, title="Create the owner's account",
-                               error=str(err), username=username)
+        return _anonymous_form(request, "setup.html", 400, title=_("Create the owner's account"),
+                               error=_(str(err)), username=username)
     started = await accounts.start_session(user)
     return _signed_in(request, started.session_id, "/")
 
@@ -411,22 +417,23 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     if request.method == "GET":
         if ACCESS in request and request[ACCESS].session is not None:
             raise web.HTTPFound(target)
-        notice = "You are signed out." if "bye" in request.query else None
-        return _anonymous_form(request, "login.html", title="Sign in", notice=notice, next=target)
+        notice = _("You are signed out.") if "bye" in request.query else None
+        return _anonymous_form(request, "login.html", title=_("Sign in"), notice=notice, next=target)
     form = await _form(request)
     username = form.get("username", "")
-    context = {"title": "Sign in", "username": username, "next": target}
+    context = {"title": _("Sign in"), "username": username, "next": target}
     if not await _anonymous_csrf_ok(request):
-        return _anonymous_form(request, "login.html", 403, error="The form expired. Please try again.",
+        return _anonymous_form(request, "login.html", 403, error=_("The form expired. Please try again."),
                                **context)
     result = await accounts.verify_login(username, form.get("password", ""))
     if result.user is None:
         if result.locked_until is not None:
             minutes = int(LOCK_FOR.total_seconds() // 60)
-            error = (f"Too many failed sign-ins ({MAX_FAILURES}). Signing in with this name is paused "
-                     f"for {minutes} minutes, until {_local(request.app[SITE], result.locked_until)[-5:]}.")
+            error = _("Too many failed sign-ins (%(failures)s). Signing in with this name is paused "
+                      "for %(minutes)s minutes, until %(until)s.", failures=MAX_FAILURES, minutes=minutes,
+                      until=_local(request.app[SITE], result.locked_until)[-5:])
             return _anonymous_form(request, "login.html", 429, error=error, **context)
-        return _anonymous_form(request, "login.html", 401, error="Wrong user name or password.",
+        return _anonymous_form(request, "login.html", 401, error=_("Wrong user name or password."),
                                **context)
     started = await accounts.start_session(result.user)
     if result.user.role is Role.INSTALLER and target == "/":
@@ -438,7 +445,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     access = request.get(ACCESS)
     if access is not None and access.session is not None:
         if not _same_token(access.session.csrf_token, await _csrf_given(request)):
-            return _forbidden(request, "the form is missing its CSRF token; reload the page")
+            return _forbidden(request, _("the form is missing its CSRF token; reload the page"))
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
             await request.app[ACCOUNTS].end_session(session_id)
@@ -449,17 +456,17 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 async def installer_page(request: web.Request) -> web.StreamResponse:
     """Where an installer lands: the commissioning and provisioning pages, once they exist."""
-    return _render(request, "account_installer.html", title="Installer")
+    return _render(request, "account_installer.html", title=_("Installer"))
 
 
 # -- account pages (owner) -----------------------------------------------------------------------
 
 _DONE = {
-    "added": "User added.",
-    "role": "Role changed.",
-    "removed": "User removed.",
-    "revoked": "Token revoked.",
-    "consent-revoked": "Consent revoked, and every token issued under it.",
+    "added": N_("User added."),
+    "role": N_("Role changed."),
+    "removed": N_("User removed."),
+    "revoked": N_("Token revoked."),
+    "consent-revoked": N_("Consent revoked, and every token issued under it."),
 }
 
 
@@ -471,7 +478,7 @@ def _int(form: dict[str, str], key: str) -> int:
     try:
         return int(form.get(key, ""))
     except ValueError:
-        raise AccountRejected("The form was incomplete. Please try again.") from None
+        raise AccountRejected(_("The form was incomplete. Please try again.")) from None
 
 
 def _scopes(form: Any, allowed: frozenset[Scope]) -> list[Scope]:
@@ -495,14 +502,14 @@ async def users_page(request: web.Request) -> web.StreamResponse:
             if action == "remove":
                 await accounts.remove_user(_int(form, "user_id"))
                 raise web.HTTPSeeOther("/account/users?done=removed")
-            raise AccountRejected("Unknown action.")
+            raise AccountRejected(_("Unknown action."))
         except ValueError:
-            status, error = 400, "Choose one of the roles."
+            status, error = 400, _("Choose one of the roles.")
         except AccountRejected as err:
-            status, error = 400, str(err)
+            status, error = 400, _(str(err))
     return _render(
-        request, "account_users.html", status, title="Users", users=await accounts.users(),
-        error=error, notice=_DONE.get(request.query.get("done", "")),
+        request, "account_users.html", status, title=_("Users"), users=await accounts.users(),
+        error=error, notice=_(_DONE[request.query["done"]]) if request.query.get("done") in _DONE else None,
         username=form.get("username", "") if error else "",
     )
 
@@ -520,13 +527,13 @@ async def tokens_page(request: web.Request) -> web.StreamResponse:
                 await accounts.revoke_token(_int(form, "token_id"))
                 raise web.HTTPSeeOther("/account/tokens?done=revoked")
             else:
-                raise AccountRejected("Unknown action.")
+                raise AccountRejected(_("Unknown action."))
         except AccountRejected as err:
-            status, error = 400, str(err)
+            status, error = 400, _(str(err))
     return _render(
-        request, "account_tokens.html", status, title="API tokens", tokens=await accounts.tokens(),
+        request, "account_tokens.html", status, title=_("API tokens"), tokens=await accounts.tokens(),
         uses=await accounts.token_uses(100), created=created, error=error,
-        notice=_DONE.get(request.query.get("done", "")), scopes=list(Scope),
+        notice=_(_DONE[request.query["done"]]) if request.query.get("done") in _DONE else None, scopes=list(Scope),
     )
 
 
@@ -539,7 +546,7 @@ async def consents_page(request: web.Request) -> web.StreamResponse:
             if form.get("action") == "grant":
                 party = form.get("party", "")
                 if form.get("agree") != "on":
-                    raise AccountRejected("Tick the box to confirm that you give this access.")
+                    raise AccountRejected(_("Tick the box to confirm that you give this access."))
                 scopes = _scopes(form, THIRD_PARTY_SCOPES)
                 me = _current(request).user
                 consent = await accounts.grant_consent(me, party, scopes)
@@ -550,13 +557,13 @@ async def consents_page(request: web.Request) -> web.StreamResponse:
                 await accounts.revoke_consent(_int(form, "consent_id"))
                 raise web.HTTPSeeOther("/account/consents?done=consent-revoked")
             else:
-                raise AccountRejected("Unknown action.")
+                raise AccountRejected(_("Unknown action."))
         except AccountRejected as err:
-            status, error = 400, str(err)
+            status, error = 400, _(str(err))
     return _render(
-        request, "account_consents.html", status, title="Third parties",
+        request, "account_consents.html", status, title=_("Third parties"),
         consents=await accounts.consents(), created=created, error=error, party=party,
-        notice=_DONE.get(request.query.get("done", "")),
+        notice=_(_DONE[request.query["done"]]) if request.query.get("done") in _DONE else None,
         scopes=[s for s in Scope if s in THIRD_PARTY_SCOPES],
     )
 

@@ -1,7 +1,12 @@
 """WebSocket push: every relevant bus event becomes a JSON message to each open page.
 
 A page receives a full snapshot when it connects, then one message per change
-(``{"topic": "meter", "data": {...}}``), so it never polls.
+(``{"topic": "meter", "data": {...}}``), so it never polls. When someone confirms or reads a
+message, or opts out of an event, every page gets a fresh snapshot at once, so the other open
+pages drop their unread mark or show the new state too.
+
+Each socket keeps the language of the page that opened it (``?lang=`` or the person's): the
+messages the EMS made itself are sent with ``display_text`` in that language.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import asyncio
 import json
 import logging
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -18,10 +24,12 @@ from ems.bus import Unsubscribe
 from ems.hub import Hub
 from ems.model import (
     EventCancellation,
+    EventParticipationChanged,
     IntervalReading,
     LoadControlEvent,
     MessageCancelled,
     MessageConfirmed,
+    MessageRead,
     MeterInfo,
     MeterLinkChanged,
     MeterReading,
@@ -29,14 +37,14 @@ from ems.model import (
     UtilityMessage,
     utcnow,
 )
-from web import present
+from web import i18n, present
 
 _LOGGER = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 5.0
 
 
-def snapshot(hub: Hub) -> dict[str, Any]:
+def snapshot(hub: Hub, language: str = i18n.DEFAULT) -> dict[str, Any]:
     now = utcnow()
     return {
         "topic": "snapshot",
@@ -44,11 +52,15 @@ def snapshot(hub: Hub) -> dict[str, Any]:
         "data": {
             "meters": present.meters(hub, now),
             "prices": present.prices(hub, now),
-            "messages": present.messages(hub, now),
+            "messages": _messages(hub, language),
             "events": present.events(hub, now),
             "health": present.health(hub, now),
         },
     }
+
+
+def _messages(hub: Hub, language: str) -> list[dict[str, Any]]:
+    return i18n.localize_messages(hub, present.messages(hub, utcnow()), language)
 
 
 class LivePush:
@@ -57,6 +69,7 @@ class LivePush:
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self._languages: weakref.WeakKeyDictionary[web.WebSocketResponse, str] = weakref.WeakKeyDictionary()
         self._unsubscribe: list[Unsubscribe] = []
 
     def start(self) -> None:
@@ -64,8 +77,11 @@ class LivePush:
         for event_type in (MeterReading, MeterLinkChanged, MeterInfo, IntervalReading):
             self._unsubscribe.append(bus.listen(event_type, self._on_meter))
         self._unsubscribe.append(bus.listen(PriceSignal, self._on_price))
-        for event_type in (UtilityMessage, MessageCancelled, MessageConfirmed):
+        for event_type in (UtilityMessage, MessageCancelled):
             self._unsubscribe.append(bus.listen(event_type, self._on_messages))
+        # Someone acted on one page: every page gets the whole new state at once.
+        for event_type in (MessageConfirmed, MessageRead, EventParticipationChanged):
+            self._unsubscribe.append(bus.listen(event_type, self._on_action))
         for event_type in (LoadControlEvent, EventCancellation):
             self._unsubscribe.append(bus.listen(event_type, self._on_events))
 
@@ -79,12 +95,14 @@ class LivePush:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
+        language = i18n.current()
         self._sockets.add(ws)
+        self._languages[ws] = language
         try:
-            await ws.send_str(json.dumps(snapshot(self._hub)))
+            await ws.send_str(json.dumps(snapshot(self._hub, language)))
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT and msg.data == "snapshot":
-                    await ws.send_str(json.dumps(snapshot(self._hub)))
+                    await ws.send_str(json.dumps(snapshot(self._hub, language)))
         finally:
             self._sockets.discard(ws)
         return ws
@@ -98,25 +116,36 @@ class LivePush:
         if isinstance(event, IntervalReading) and (state is None or state.last_interval is not event):
             return  # an older interval (history being read): nothing on the page changes
         if state is not None:
-            self._broadcast({"topic": "meter", "data": present.meter(state, utcnow())})
+            payload = {"topic": "meter", "data": present.meter(state, utcnow())}
+            self._broadcast(lambda language: payload)
 
     def _on_price(self, event: PriceSignal) -> None:
-        self._broadcast({"topic": "prices", "data": present.prices(self._hub, utcnow())})
+        payload = {"topic": "prices", "data": present.prices(self._hub, utcnow())}
+        self._broadcast(lambda language: payload)
 
     def _on_messages(self, event: Any) -> None:
-        self._broadcast({"topic": "messages", "data": present.messages(self._hub, utcnow())})
+        self._broadcast(lambda language: {"topic": "messages", "data": _messages(self._hub, language)})
+
+    def _on_action(self, event: Any) -> None:
+        # On the next turn of the loop: whoever published it has applied it to the state by then.
+        asyncio.get_running_loop().call_soon(self._broadcast, lambda language: snapshot(self._hub, language))
 
     def _on_events(self, event: Any) -> None:
-        self._broadcast({"topic": "events", "data": present.events(self._hub, utcnow())})
+        payload = {"topic": "events", "data": present.events(self._hub, utcnow())}
+        self._broadcast(lambda language: payload)
 
-    def _broadcast(self, payload: dict[str, Any]) -> None:
+    def _broadcast(self, payload: Callable[[str], dict[str, Any]]) -> None:
+        """Send ``payload(language)`` to every open page, made once per language in use."""
         if not self._sockets:
             return
-        text = json.dumps(payload)
+        texts: dict[str, str] = {}
         for ws in list(self._sockets):
             if ws.closed:
                 continue
-            self._hub.create_task(self._send(ws, text), "websocket-send")
+            language = self._languages.get(ws, i18n.DEFAULT)
+            if language not in texts:
+                texts[language] = json.dumps(payload(language))
+            self._hub.create_task(self._send(ws, texts[language]), "websocket-send")
 
     async def _send(self, ws: web.WebSocketResponse, text: str) -> None:
         try:

@@ -99,7 +99,9 @@ SCHEMAS: dict[str, Any] = {
     "Message": _obj({
         "meter_id": STR,
         "message_id": INT,
-        "text": STR,
+        "text": STR,  # as sent; a message the appliance wrote: its English text
+        "display_text": {**STR, "description": "The text in the reader's language (a message the appliance "
+                         "wrote is translated; a utility's message is shown as sent)"},
         "importance": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
         "origin": {"type": "string", "enum": ["utility", "local"]},
         "start": TIME,

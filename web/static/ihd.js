@@ -6,6 +6,13 @@
   const $ = (id) => document.getElementById(id);
   const body = document.body;
   const tz = body.dataset.timezone || undefined;
+  // The display's language (the site's, or ?lang=): its strings come in a JSON block from the server.
+  const I18N = (() => { try { return JSON.parse($("i18n").textContent); } catch (e) { return {}; } })();
+  const LOCALE = I18N.locale || document.documentElement.lang || undefined;
+  const t = (msgid, values) => {
+    const text = (I18N.strings && I18N.strings[msgid]) || msgid;
+    return values ? text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m)) : text;
+  };
   const STALE_AFTER_MS = 30000;
   const PING_EVERY_MS = 10000; // ask for a snapshot: an unchanged meter sends nothing by itself
   const COST_EVERY_MS = 60000;
@@ -18,16 +25,16 @@
   let lastIntervalStart = null;
 
   const dateFormat = (options) => {
-    try { return new Intl.DateTimeFormat(undefined, { timeZone: tz, ...options }); }
-    catch (e) { return new Intl.DateTimeFormat(undefined, options); }
+    try { return new Intl.DateTimeFormat(LOCALE, { timeZone: tz, ...options }); }
+    catch (e) { return new Intl.DateTimeFormat(LOCALE, options); }
   };
   const hhmm = dateFormat({ hour: "2-digit", minute: "2-digit" });
   const hhmmss = dateFormat({ hour: "2-digit", minute: "2-digit", second: "2-digit" });
   const dayOf = dateFormat({ weekday: "short", day: "numeric", month: "short" });
   const clockDay = dateFormat({ weekday: "long", day: "numeric", month: "long" });
-  const num = (v, digits) => Number(v).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const num = (v, digits) => Number(v).toLocaleString(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits });
   const money = (v, currency, digits, maxDigits = digits) => {
-    try { return new Intl.NumberFormat(undefined, { style: "currency", currency: currency || "USD", minimumFractionDigits: digits, maximumFractionDigits: maxDigits }).format(v); }
+    try { return new Intl.NumberFormat(LOCALE, { style: "currency", currency: currency || "USD", minimumFractionDigits: digits, maximumFractionDigits: maxDigits }).format(v); }
     catch (e) { return num(v, maxDigits) + " " + (currency || ""); }
   };
   const el = (tag, cls, text) => { const n = document.createElement(tag); if (cls) n.className = cls; if (text !== undefined) n.textContent = text; return n; };
@@ -40,18 +47,19 @@
     const m = state.meters[0];
     if (!m || m.demand_kw === null || m.demand_kw === undefined) return;
     $("demand").textContent = num(Math.abs(m.demand_kw), 2);
-    $("demand-sub").textContent = m.demand_kw < 0 ? "sending to the grid" : "from the grid";
+    $("demand-sub").textContent = m.demand_kw < 0 ? t("sending to the grid") : t("from the grid");
   }
 
   function renderPrice() {
     const p = state.prices[0] && state.prices[0].current;
     body.classList.remove("tier-1", "tier-2", "tier-3");
-    if (!p) { $("price").textContent = "–"; $("price-sub").textContent = "no price published"; $("tier").textContent = "\u00a0"; return; }
+    if (!p) { $("price").textContent = "–"; $("price-sub").textContent = t("no price published"); $("tier").textContent = "\u00a0"; return; }
     $("price").textContent = money(p.price_per_kwh, p.currency, 2, 3);
-    const tier = p.tier ? `Tier ${p.tier}${p.number_of_tiers ? " of " + p.number_of_tiers : ""}` : "";
+    const tier = !p.tier ? "" : p.number_of_tiers ? t("Tier {tier} of {tiers}", { tier: p.tier, tiers: p.number_of_tiers })
+      : t("Tier {tier}", { tier: p.tier });
     $("price-sub").textContent = [tier, p.rate_label].filter(Boolean).join(" · ") || "\u00a0";
     if (p.tier) body.classList.add("tier-" + Math.min(p.tier, 3));
-    $("tier").textContent = !p.tier ? "\u00a0" : p.tier === 1 ? "Low price" : p.tier === 2 ? "Medium price" : "High price";
+    $("tier").textContent = !p.tier ? "\u00a0" : p.tier === 1 ? t("Low price") : p.tier === 2 ? t("Medium price") : t("High price");
   }
 
   function renderBanners() {
@@ -61,17 +69,17 @@
     for (const e of events.slice(0, 1)) {
       const b = el("p", "ihd-banner banner-event banner-" + e.status);
       b.dataset.eventId = e.issuer_event_id;
-      b.append(el("strong", "", e.status === "active" ? "Energy event now" : "Energy event announced"));
-      b.append(document.createTextNode(e.status === "active"
-        ? ` – please use less until ${at(e.end)}`
-        : ` – please use less from ${at(e.start)} to ${hhmm.format(new Date(e.end))}`));
-      b.append(el("span", "ihd-banner-meta", ` · event ${e.issuer_event_id}`));
+      b.append(el("strong", "", e.status === "active" ? t("Energy event now") : t("Energy event announced")));
+      b.append(document.createTextNode(" – " + (e.status === "active"
+        ? t("please use less until {end}", { end: at(e.end) })
+        : t("please use less from {start} to {end}", { start: at(e.start), end: hhmm.format(new Date(e.end)) }))));
+      b.append(el("span", "ihd-banner-meta", " · " + t("event {id}", { id: e.issuer_event_id })));
       box.append(b);
     }
     const urgent = state.messages.filter((m) => (m.importance === "high" || m.importance === "critical") && !m.cancelled_at && m.active);
     for (const m of urgent.slice(0, 1)) {
       const b = el("p", "ihd-banner banner-message banner-" + m.importance);
-      b.append(el("strong", "", m.importance === "critical" ? "Urgent" : "Message"), document.createTextNode(" – " + m.text));
+      b.append(el("strong", "", m.importance === "critical" ? t("Urgent") : t("Message")), document.createTextNode(" – " + (m.display_text || m.text)));
       box.append(b);
     }
   }
@@ -84,9 +92,9 @@
       const report = await r.json();
       const c = report.cost;
       $("cost-today").textContent = c ? money(c.total_cost, c.currency, 2) : "–";
-      $("cost-today-sub").textContent = c ? `${num(c.energy_kwh, 1)} kWh used` : "nothing read yet today";
+      $("cost-today-sub").textContent = c ? t("{kwh} kWh used", { kwh: num(c.energy_kwh, 1) }) : t("nothing read yet today");
     } catch (e) {
-      $("cost-today-sub").textContent = "cost not available";
+      $("cost-today-sub").textContent = t("cost not available");
     }
   }
 
@@ -133,20 +141,22 @@
     $("clock").setAttribute("title", clockDay.format(now));
     const m = state.meters[0];
     let why = null;
-    if (!socket || socket.readyState !== WebSocket.OPEN) why = "reconnecting";
-    else if (!m) why = "waiting for the meter";
-    else if (m.link !== "online") why = "meter " + m.link;
-    else if (Date.now() - lastMessageAt > STALE_AFTER_MS) why = "no update";
+    const LINKS = { connecting: t("meter connecting"), stale: t("meter stale"), offline: t("meter offline") };
+    if (!socket || socket.readyState !== WebSocket.OPEN) why = t("reconnecting");
+    else if (!m) why = t("waiting for the meter");
+    else if (m.link !== "online") why = LINKS[m.link] || m.link;
+    else if (Date.now() - lastMessageAt > STALE_AFTER_MS) why = t("no update");
     if (!why) { currentSince = now; $("updated").textContent = hhmmss.format(now); }
     body.classList.toggle("stale", why !== null);
     $("stale").textContent = !why ? "\u00a0"
-      : currentSince ? `Data not current since ${hhmm.format(currentSince)} – ${why}` : `Waiting for data – ${why}`;
+      : currentSince ? t("Data not current since {time} – {why}", { time: hhmm.format(currentSince), why })
+        : t("Waiting for data – {why}", { why });
   }
 
   function connect() {
     if (revoked) return;
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/api/v1/ws`);
+    const ws = new WebSocket(`${proto}//${location.host}/api/v1/ws?lang=${encodeURIComponent(LOCALE || "")}`);
     socket = ws;
     ws.onopen = () => { retryMs = 500; };
     ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));

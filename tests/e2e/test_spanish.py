@@ -1,0 +1,59 @@
+"""The Spanish interface in a real browser: a person chooses Spanish on the Settings page and the
+dashboard (live values, the charts' labels) follows; a display with the site language es too."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import CONFIG, running_appliance
+from tests.e2e.test_ihd import _kiosk_link, _live
+from tests.web.browser import chromium
+
+
+async def test_a_person_who_chooses_spanish_reads_the_dashboard_in_spanish(appliance, output_dir):
+    await appliance.wait_until(lambda: appliance.hub.state.meters["main"].last_interval, what="an interval")
+    async with chromium() as browser:
+        page = await (await browser.new_context(viewport={"width": 1280, "height": 1100}, locale="en-US")).new_page()
+        await appliance.sign_in(page)
+        await page.click("nav >> text=Settings")
+        await page.select_option("#language", "es")
+        await page.click("form[action='/settings'] button[type=submit]")
+        await page.wait_for_selector("text=Guardado. Las páginas ya usan su idioma.")
+        assert await page.evaluate("document.documentElement.lang") == "es"
+
+        await page.click("nav >> text=Panel")
+        await page.wait_for_function("document.getElementById('link').textContent === 'Medidor conectado'")
+        first = await page.text_content("#updated")
+        await page.wait_for_function("t => document.getElementById('updated').textContent !== t", arg=first)
+        assert "," in await page.text_content("#delivered")  # kWh with a decimal comma
+        assert "Tomando energía de la red" in await page.text_content("#demand-direction")
+        await page.wait_for_function("document.getElementById('price-detail').textContent.includes('Tramo')")
+        await page.wait_for_selector("#usage-chart canvas")
+        legend = await page.text_content("#usage-chart .u-legend")
+        assert "kWh consumidos" in legend and "Precio" in legend
+        await page.wait_for_function("document.querySelectorAll('#tier-chart svg rect').length >= 1")
+        assert "Tramo 1" in await page.text_content("#tier-chart")
+        assert "Tramo" in await page.text_content("#tier-chart-summary")
+        assert "US$" in await page.text_content("#cost-cycle")
+        await page.wait_for_function("document.querySelectorAll('#events li:not(.empty)').length === 1")
+        assert "Evento 4101" in await page.text_content("#events")
+        assert "No participar" in await page.text_content("#events")
+        assert "Cerrar sesión" in await page.text_content("nav")
+        await page.screenshot(path=str(output_dir / "dashboard-es.png"), full_page=True)
+
+
+async def test_a_display_follows_the_site_language(tmp_path, output_dir):
+    config = CONFIG.replace("timezone: America/Los_Angeles}", "timezone: America/Los_Angeles, language: es}")
+    async with running_appliance(tmp_path, config_text=config) as appliance:
+        await appliance.online()
+        link = await _kiosk_link(appliance)
+        async with chromium() as browser:
+            page = await (await browser.new_context(viewport={"width": 800, "height": 480}, locale="en-US")).new_page()
+            await page.goto(link)
+            await _live(page)
+            assert await page.evaluate("document.documentElement.lang") == "es"
+            assert "Consumo actual" in await page.text_content("main")
+            assert await page.text_content("#demand-sub") in ("de la red", "enviando a la red")
+            await page.wait_for_function("document.querySelector('.banner-event') !== null")
+            assert "Evento energético anunciado" in await page.text_content(".banner-event")
+            assert "Precio medio" in await page.text_content("#tier")  # the scenario's tier 2
+            await page.wait_for_timeout(1000)
+            await page.screenshot(path=str(output_dir / "ihd-es.png"))
