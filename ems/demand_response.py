@@ -132,7 +132,8 @@ class DemandResponse:
             template,
             {"event_id": str(trigger.issuer_event_id), "start": view.effective_start.isoformat(),
              "end": view.effective_end.isoformat()},
-            importance=MessageImportance.MEDIUM if ending else MessageImportance.HIGH,
+            # The event has its own banner on the IHD: its notice must not push the utility's messages aside.
+            importance=MessageImportance.LOW if ending else MessageImportance.MEDIUM,
             start=now,
             end=(view.effective_end if not ending else now) + timedelta(hours=12),
             received_at=now,

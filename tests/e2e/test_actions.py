@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ems.accounts import Accounts, Scope
 from ems.model import EventStatus
-from tests.e2e.conftest import OWNER
+from tests.e2e.conftest import FAST_SCENARIO, OWNER, Appliance, running_appliance
 from tests.web.browser import chromium
+
+# Event 4101 runs from the start here: an opt-out during an event reaches the meter at once
+# (SE 2.12 item 9); one made before the start would wait for it (item 8, tests/ems/control).
+ACTIVE_EVENT = {**FAST_SCENARIO, "events": [{**FAST_SCENARIO["events"][0], "starts_in": "0s"}]}
+
+
+@pytest.fixture
+async def appliance(tmp_path: Path) -> AsyncIterator[Appliance]:
+    async with running_appliance(tmp_path, ACTIVE_EVENT) as running:
+        await running.online()
+        yield running
 
 
 async def _message(appliance: Any) -> dict[str, Any]:
     await appliance.wait_until(lambda: appliance.hub.state.messages, what="the utility's message")
-    (message,) = (await appliance.get("/api/v1/messages"))["messages"]
+    (message,) = [m for m in (await appliance.get("/api/v1/messages"))["messages"] if m["origin"] == "utility"]
     assert message["confirmation_required"] and message["confirmed_at"] is None
     return message
 

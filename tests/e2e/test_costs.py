@@ -108,11 +108,12 @@ async def test_projected_bill_over_the_threshold_raises_a_local_usage_warning_on
         await app.online()
 
         def local_warnings():
-            return [m for m in app.hub.state.messages.values() if m.message.origin.value == "local"]
+            return [m for m in app.hub.state.messages.values()
+                    if m.message.origin.value == "local" and m.message.text.startswith("Energy usage warning")]
 
         await app.wait_until(local_warnings, timeout_s=20, what="a local usage warning")
         messages = (await app.get("/api/v1/messages"))["messages"]
-        (warning,) = [m for m in messages if m["origin"] == "local"]
+        (warning,) = [m for m in messages if m["origin"] == "local" and m["text"].startswith("Energy usage")]
         assert warning["text"].startswith("Energy usage warning")
         assert "projected" in warning["text"].lower()
         # Checking again raises nothing new: the warning is already held.

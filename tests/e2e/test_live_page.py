@@ -19,7 +19,7 @@ async def test_live_page_shows_meter_values_that_update_by_themselves(appliance,
         assert abs(delivered - appliance.simulator.meter.delivered_kwh) < 0.05
         await page.wait_for_function("document.getElementById('price').textContent.includes('/kWh')")
         await page.wait_for_function("document.querySelectorAll('#events li:not(.empty)').length === 1")
-        await page.wait_for_function("document.querySelectorAll('#messages li:not(.empty)').length === 1")
+        await page.wait_for_function("[...document.querySelectorAll('#messages li:not(.empty)')].some(li => li.textContent.includes('Grid reliability'))")
         assert "4101" in await page.text_content("#events")
         await page.screenshot(path=str(output_dir / "live-1280.png"), full_page=True)
 
@@ -29,7 +29,7 @@ async def test_live_page_fits_a_phone_without_horizontal_scrolling(appliance, ou
         page = await browser.new_page(viewport={"width": 360, "height": 740})
         await appliance.sign_in(page)
         await page.wait_for_function("document.getElementById('demand').textContent !== '–'")
-        await page.wait_for_function("document.querySelectorAll('#messages li:not(.empty)').length === 1")
+        await page.wait_for_function("[...document.querySelectorAll('#messages li:not(.empty)')].some(li => li.textContent.includes('Grid reliability'))")
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360
         await page.screenshot(path=str(output_dir / "live-360.png"), full_page=True)
