@@ -30,9 +30,9 @@ _LOGGER = logging.getLogger("ems")
 
 
 def _integration_schemas() -> dict[str, Any]:
-    from integrations import zigbee_se
+    from integrations import zigbee_home, zigbee_se
 
-    return {"zigbee_se": zigbee_se.CONFIG_SCHEMA}
+    return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -81,12 +81,13 @@ def compose(
     simulator: Any = None,
     demo: bool = False,
 ) -> tuple[Hub, Any]:
-    """Build the appliance in start order: [the simulated HAN], the meter link, the web server.
+    """Build the appliance in start order: [the simulated HAN], the meter link, the home network.
 
     With a simulator, it starts before the meter link (the radio connects to it) and stops
-    after it, and the meter link's radio is pointed at the port it bound.
+    after it, and the meter link's radio is pointed at the port it bound (the home network's
+    radio at the simulated home's port).
     """
-    from integrations import zigbee_se
+    from integrations import zigbee_home, zigbee_se
     from web.app import WebServer
 
     hub = Hub(config, data_dir)
@@ -110,6 +111,14 @@ def compose(
     hub.add_component("demand response", hub.control.start, hub.control.stop)
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+
+    async def setup_zigbee_home() -> Any:
+        radio_path = f"virtual://127.0.0.1:{simulator.home_port}" if simulator is not None else None
+        settings = zigbee_home.with_overrides(config.sections["zigbee_home"], radio_path=radio_path)
+        return await zigbee_home.async_setup(hub, settings)
+
+    home_network = _Integration(hub, "zigbee_home", setup_zigbee_home)
+    hub.add_component("zigbee_home", home_network.start, home_network.stop)
     return hub, web
 
 
@@ -218,6 +227,10 @@ class _DeferredSimulator:
     def port(self) -> int:
         return int(self._simulator.port)
 
+    @property
+    def home_port(self) -> int:
+        return int(self._simulator.home_port)
+
     async def start(self) -> None:
         import importlib
 
@@ -238,13 +251,14 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
     from integrations.simulator import SimulatedHan, load_scenario
 
     scenario = load_scenario(Path(args.scenario))
-    simulator = SimulatedHan(scenario, port=args.port, pcap_path=args.pcap)
+    simulator = SimulatedHan(scenario, port=args.port, pcap_path=args.pcap, home_port=args.home_port)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await simulator.start()
     print(f"Simulated meter listening on virtual://127.0.0.1:{simulator.port}", flush=True)
+    print(f"Simulated home devices listening on virtual://127.0.0.1:{simulator.home_port}", flush=True)
     try:
         await stop.wait()
     finally:
@@ -289,6 +303,9 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate-meter", help="run the simulated meter alone")
     sim.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
     sim.add_argument("--port", type=int, default=8811, help="TCP port the virtual radio connects to")
+    sim.add_argument("--home-port", type=int, default=0,
+                     help="TCP port of the home's own network (default: any free one; 8812 is the"
+                          " configuration's default)")
     sim.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
     return parser
 

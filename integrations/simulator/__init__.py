@@ -1,7 +1,8 @@
-"""The simulated HAN: a SmartConnect meter (ESI) driven by a YAML scenario.
+"""The simulated HAN: a SmartConnect meter (ESI) and the home's devices, driven by a YAML scenario.
 
 ``SimulatedHan`` (in ``runner``) hosts the meter on a virtual HAN that the appliance's virtual
-radio joins over loopback TCP. It is loaded on first use, so that validating a scenario does
+radio joins over loopback TCP, and the home's thermostat, plugs, battery and load controllers
+on a second one (``home.py``). It is loaded on first use, so that validating a scenario does
 not import the Zigbee stack.
 """
 

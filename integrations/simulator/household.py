@@ -2,7 +2,8 @@
 
 Demand is a base load, an evening peak, HVAC that follows an outdoor temperature curve, and
 rooftop solar that makes the meter run backwards around noon. Everything is a pure function
-of the local time of day plus a seeded noise, so a test can rely on it.
+of the local time of day plus a seeded noise, so a test can rely on it. When the scenario
+simulates a thermostat, the HVAC is that device's load instead (``include_hvac=False``).
 """
 
 from __future__ import annotations
@@ -61,14 +62,15 @@ class Household:
             return 0.0
         return self.solar["peak_kw"] * math.sin(math.pi * (minute - rise) / (set_ - rise))
 
-    def consumption_kw(self, at: datetime) -> float:
+    def consumption_kw(self, at: datetime, *, include_hvac: bool = True) -> float:
         """What the house draws (before solar), with seeded noise per minute."""
         minute = self._minute_of_day(at)
         evening = self.evening_peak_kw * math.exp(-(((minute - 19 * 60) / 90) ** 2))
         rng = random.Random(hash((self.seed, int(at.timestamp() // 60))))
         noise = rng.uniform(-self.noise_kw, self.noise_kw)
-        return max(0.0, self.base_kw + evening + self.hvac_kw(at) + noise)
+        hvac = self.hvac_kw(at) if include_hvac else 0.0
+        return max(0.0, self.base_kw + evening + hvac + noise)
 
-    def net_kw(self, at: datetime, extra_kw: float = 0.0) -> float:
+    def net_kw(self, at: datetime, extra_kw: float = 0.0, *, include_hvac: bool = True) -> float:
         """Net demand at the meter: positive imports, negative exports."""
-        return self.consumption_kw(at) + extra_kw - self.solar_kw(at)
+        return self.consumption_kw(at, include_hvac=include_hvac) + extra_kw - self.solar_kw(at)

@@ -74,7 +74,9 @@ class SimulatedMeter:
         self.period = timedelta(minutes=meter["profile_interval_min"])
         self.delivered_kwh = meter["initial_delivered_kwh"]
         self.received_kwh = meter["initial_received_kwh"]
-        self.extra_kw = 0.0  # load added by simulated home devices (later issues)
+        self.extra_kw = 0.0  # load of the simulated home devices (set by the runner)
+        self.household_hvac = True  # False when a simulated thermostat runs the HVAC
+        self.demand_kw = 0.0  # net demand at the last tick (what InstantaneousDemand shows)
         self.intervals: collections.deque[Interval] = collections.deque(maxlen=2000)
         self.current: Interval | None = None
         self.day_delivered_kwh = 0.0
@@ -190,7 +192,8 @@ class SimulatedMeter:
             self.backfill(now)
         assert self._last_tick is not None and self.current is not None
         hours = max(0.0, (now - self._last_tick).total_seconds() / 3600)
-        net = self.household.net_kw(now) + self.extra_kw
+        net = self.household.net_kw(now, include_hvac=self.household_hvac) + self.extra_kw
+        self.demand_kw = net
         self._last_tick = now
         day = now.astimezone(self.household.timezone).date()
         if day != self._day:

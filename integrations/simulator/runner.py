@@ -1,9 +1,11 @@
-"""The simulated HAN: a SmartConnect meter (ESI) driven by a YAML scenario.
+"""The simulated HAN: a SmartConnect meter (ESI) driven by a YAML scenario, and the home's devices.
 
 ``SimulatedHan`` hosts the meter on a virtual HAN that the appliance's virtual radio joins
-over loopback TCP. It ticks the meter's registers every report interval, publishes a new
-price when the period or block changes, and sends the scenario's messages, DR events,
-cancellations and price changes at their offsets from the start.
+over loopback TCP, and the home's own devices on a second virtual HAN (``home_port``), whose
+coordinator is the appliance. It ticks the home's devices and the meter's registers every
+report interval (the devices' load is part of the meter's demand), publishes a new price when
+the period or block changes, and sends the scenario's messages, DR events, cancellations and
+price changes at their offsets from the start.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ems.tasks import TaskSet
+from integrations.simulator.home import SimulatedHome
 from integrations.simulator.meter import (
     SentEvent,
     SentMessage,
@@ -43,11 +46,18 @@ class SimulatedHan:
         port: int = 0,
         pcap_path: str | os.PathLike[str] | None = None,
         clock: Callable[[], datetime] | None = None,
+        home_port: int = 0,
+        home_pcap_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.scenario = scenario
         self.clock = clock or (lambda: datetime.now(UTC))
         self.han = VirtualHan(port=port, pcap_path=pcap_path)
         self.meter = SimulatedMeter(scenario, self.clock)
+        self.home = SimulatedHome(scenario.home, self.meter.household, self.clock,
+                                  port=home_port, pcap_path=home_pcap_path)
+        self.home.on_change = self._home_changed
+        # With a simulated thermostat, the HVAC is its load, not the household's own term.
+        self.meter.household_hvac = not self.home.has_thermostat
         self.started_at: datetime | None = None
         self._tasks = TaskSet(_LOGGER, "simulator")
         self._message_ids = 1
@@ -57,16 +67,26 @@ class SimulatedHan:
         return self.han.port
 
     @property
+    def home_port(self) -> int:
+        """The port of the home's own network (the appliance's home radio connects here)."""
+        return self.home.port
+
+    @property
     def node(self) -> Any:
         """The meter's VirtualNode: its frame log shows everything the EMS sent."""
         return self.meter.node
 
     async def start(self) -> None:
         self.started_at = self.clock()
-        self.meter.tick(self.started_at)
+        self.tick(self.started_at)
         self.meter.price_changed(self.started_at)
         self.han.add_node(self.meter.node)
         await self.han.start()
+        try:
+            await self.home.start()
+        except BaseException:
+            await self.han.stop()
+            raise
         self._spawn(self._tick_forever(), "simulator-tick")
         self._spawn(self._run_script(), "simulator-script")
         _LOGGER.info("Simulated meter %s ready on port %d (scenario %s)",
@@ -75,6 +95,7 @@ class SimulatedHan:
     async def stop(self) -> None:
         await self._tasks.cancel_all()
         await self.meter.cancel_pending()
+        await self.home.stop()
         await self.han.stop()
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -87,9 +108,20 @@ class SimulatedHan:
         while True:
             await asyncio.sleep(interval)
             now = self.clock()
-            self.meter.tick(now)
+            self.tick(now)
             if self.meter.price_changed(now):
                 await self._send(self.meter.send_price(now))
+
+    def tick(self, now: datetime) -> None:
+        """Move the home's devices and then the meter to ``now`` (tests call it directly)."""
+        self.home.tick(now)
+        self.meter.extra_kw = self.home.load_kw
+        self.meter.tick(now)
+
+    def _home_changed(self) -> None:
+        """A device switched or was shed: the meter shows the new demand at once."""
+        self.meter.extra_kw = self.home.load_kw
+        self.meter.tick(self.clock())
 
     async def _send(self, coro: Any) -> None:
         """Send to the EMS; a frame for an EMS that is not connected is simply lost."""

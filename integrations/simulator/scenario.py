@@ -1,4 +1,4 @@
-"""A simulation scenario: the household, the rate, and what the utility sends when.
+"""A simulation scenario: the household, the rate, the home's devices, and what the utility sends when.
 
 Scenarios are YAML files validated like the appliance's own configuration, so a mistake names
 the file, line and key path. Offsets (``at``) are durations from the simulation start:
@@ -8,7 +8,7 @@ the file, line and key path. Offsets (``at``) are durations from the simulation 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,96 @@ _PRICE_CHANGE = vol.Schema(
     }
 )
 
+_EUI64 = vol.All(
+    str,
+    vol.Match(r"^([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}$", msg="expected an EUI-64 such as 00:0d:6f:00:0a:90:69:e7"),
+    vol.Lower,
+)
+_WINDOW = vol.Schema({vol.Required("start"): _hhmm, vol.Required("end"): _hhmm})
+_ALL_DAY = [{"start": "00:00", "end": "24:00"}]
+
+
+def _windows(default: list[dict[str, str]]) -> Any:
+    return vol.Optional("schedule", default=default)
+
+
+_DEVICE_COMMON = {
+    vol.Required("kind"): str,
+    vol.Required("name"): vol.All(str, vol.Length(min=1, max=32)),
+    vol.Optional("ieee"): _EUI64,
+    vol.Optional("nwk"): vol.All(int, vol.Range(min=1, max=0xFFF7)),
+}
+_KW = vol.All(vol.Coerce(float), vol.Range(min=0, max=32))  # ElectricalMeasurement W fits int16
+
+_HOME_DEVICES: dict[str, vol.Schema] = {
+    "thermostat": vol.Schema({
+        **_DEVICE_COMMON,
+        vol.Optional("cooling_setpoint_c", default=24.0): vol.Coerce(float),
+        vol.Optional("heating_setpoint_c", default=20.0): vol.Coerce(float),
+        vol.Optional("system_mode", default="cool"): vol.In(
+            ["off", "cool", "heat", "auto"], msg="expected off, cool, heat or auto"),
+        vol.Optional("min_cool_c", default=16.0): vol.Coerce(float),
+        vol.Optional("max_cool_c", default=32.0): vol.Coerce(float),
+        vol.Optional("min_heat_c", default=7.0): vol.Coerce(float),
+        vol.Optional("max_heat_c", default=30.0): vol.Coerce(float),
+        vol.Optional("deadband_c", default=2.0): vol.All(vol.Coerce(float), vol.Range(min=0, max=12.7)),
+        vol.Optional("hvac_kw", default=3.5): _KW,
+        vol.Optional("cop", default=3.0): vol.All(vol.Coerce(float), vol.Range(min=0.5, max=10)),
+    }),
+    "plug": vol.Schema({
+        **_DEVICE_COMMON,
+        vol.Required("nominal_kw"): _KW,
+        vol.Optional("on", default=True): bool,
+        _windows(_ALL_DAY): [_WINDOW],
+    }),
+    "battery": vol.Schema({
+        **_DEVICE_COMMON,
+        vol.Optional("capacity_kwh", default=13.5): vol.All(vol.Coerce(float), vol.Range(min=0.1, max=1000)),
+        vol.Optional("max_kw", default=5.0): _KW,
+        vol.Optional("soc_pct", default=50.0): vol.All(vol.Coerce(float), vol.Range(min=0, max=100)),
+        vol.Optional("reserve_pct", default=10.0): vol.All(vol.Coerce(float), vol.Range(min=0, max=100)),
+        vol.Optional("charge", default=[]): [_WINDOW],
+        vol.Optional("discharge", default=[]): [_WINDOW],
+    }),
+    "load_controller": vol.Schema({
+        **_DEVICE_COMMON,
+        vol.Required("nominal_kw"): _KW,
+        vol.Optional("device_class", default=0x0010): vol.All(int, vol.Range(min=1, max=0x0FFF)),
+        vol.Optional("enrollment_group", default=0): vol.All(int, vol.Range(min=0, max=0xFF)),
+        _windows(_ALL_DAY): [_WINDOW],
+    }),
+}
+
+
+def _home_device(value: Any) -> dict[str, Any]:
+    """One entry of ``home.devices``, validated by the schema of its ``kind``."""
+    if not isinstance(value, dict):
+        raise vol.Invalid("expected a mapping with a kind and a name")
+    kind = value.get("kind")
+    schema = _HOME_DEVICES.get(kind) if isinstance(kind, str) else None
+    if schema is None:
+        raise vol.Invalid(f"expected one of {', '.join(_HOME_DEVICES)}", path=["kind"])
+    return dict(schema(value))
+
+
+_HOME = vol.Schema(
+    {
+        vol.Optional("time_scale", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0, max=10_000)),
+        vol.Optional("house", default={}): {
+            vol.Optional("indoor_c", default=24.0): vol.Coerce(float),
+            vol.Optional("ua_kw_per_c", default=0.25): vol.All(vol.Coerce(float), vol.Range(min=0, max=10)),
+            vol.Optional("capacity_kwh_per_c", default=3.0): vol.All(vol.Coerce(float), vol.Range(min=0.01, max=1000)),
+            vol.Optional("internal_gain_kw", default=0.4): vol.All(vol.Coerce(float), vol.Range(min=0, max=50)),
+        },
+        vol.Optional("devices", default=[]): [_home_device],
+        # Benchmarks: this many more plain plugs (e.g. 200), named "Plug 1", "Plug 2", ...
+        vol.Optional("extra_plugs", default={}): {
+            vol.Optional("count", default=0): vol.All(int, vol.Range(min=0, max=2000)),
+            vol.Optional("nominal_kw", default=1.0): _KW,
+        },
+    }
+)
+
 SCENARIO_SCHEMA = vol.Schema(
     {
         vol.Optional("name", default="scenario"): str,
@@ -182,6 +272,7 @@ SCENARIO_SCHEMA = vol.Schema(
         vol.Optional("events", default=[]): [_EVENT],
         vol.Optional("cancellations", default=[]): [_CANCEL],
         vol.Optional("price_changes", default=[]): [_PRICE_CHANGE],
+        vol.Optional("home", default={}): _HOME,
     }
 )
 
@@ -199,6 +290,7 @@ class Scenario:
     events: list[dict[str, Any]]
     cancellations: list[dict[str, Any]]
     price_changes: list[dict[str, Any]]
+    home: dict[str, Any] = field(default_factory=lambda: _HOME({}))
     source: Path | None = None
 
 
@@ -218,6 +310,8 @@ def load_scenario(path: Path) -> Scenario:
             f"block thresholds ({len(rate['block_thresholds_kwh'])} thresholds, "
             f"{len(rate['block_prices'])} prices)"
         )
+    for key_path, text in home_problems(data["home"]):
+        problems.append(f"{path}:{loaded.line_of(key_path)}: {'.'.join(map(str, key_path))}: {text}")
     if problems:
         raise ConfigError(problems)
     return Scenario(source=Path(path), **data)
@@ -225,4 +319,41 @@ def load_scenario(path: Path) -> Scenario:
 
 def scenario_from_dict(data: dict[str, Any]) -> Scenario:
     """Build a scenario from a dict (tests); same validation, no file."""
-    return Scenario(**SCENARIO_SCHEMA(data))
+    validated = SCENARIO_SCHEMA(data)
+    problems = [f"{'.'.join(map(str, p))}: {text}" for p, text in home_problems(validated["home"])]
+    if problems:
+        raise ConfigError(problems)
+    return Scenario(**validated)
+
+
+def home_problems(home: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """What the schema cannot see: unique names and addresses, setpoints within limits."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    seen: dict[tuple[str, Any], int] = {}
+    thermostats = 0
+    for index, device in enumerate(home["devices"]):
+        for key in ("name", "ieee", "nwk"):
+            value = device.get(key)
+            if value is None:
+                continue
+            if (key, value) in seen:
+                problems.append((("home", "devices", index, key),
+                                 f"{value!r} is already used by device {seen[(key, value)]}"))
+            else:
+                seen[(key, value)] = index
+        if device["kind"] == "thermostat":
+            thermostats += 1
+            if thermostats > 1:
+                problems.append((("home", "devices", index, "kind"),
+                                 "the house has one thermal zone: only one thermostat is simulated"))
+            from integrations.simulator.thermal import SetpointError, ThermostatLogic
+
+            logic = ThermostatLogic(
+                min_cool_c=device["min_cool_c"], max_cool_c=device["max_cool_c"],
+                min_heat_c=device["min_heat_c"], max_heat_c=device["max_heat_c"],
+                deadband_c=device["deadband_c"])
+            try:
+                logic.check(device["cooling_setpoint_c"], device["heating_setpoint_c"])
+            except SetpointError as err:
+                problems.append((("home", "devices", index, "cooling_setpoint_c"), str(err)))
+    return problems

@@ -1,0 +1,240 @@
+"""The home's Zigbee network, with the EMS as its coordinator: radio up, devices adopted, watched.
+
+One supervisor task keeps the radio up: it starts the controller, opens joining for
+``permit_join_s``, and adopts every device zigpy has interviewed (a device that joins, or that
+announces itself again after a restart). When the radio drops, every device is shown
+unavailable, the outage is logged once, and the network comes back with exponential backoff.
+While up, a watch loop marks a device unavailable after ``unavailable_after_s`` without a
+frame and pings unavailable devices until they answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from typing import Any
+
+import zigpy.exceptions
+
+from ems.errors import NotReady
+from ems.tasks import TaskSet
+from integrations.zigbee.controller import permit_join, start_controller, stop_controller
+from integrations.zigbee_home import HomeSettings
+from integrations.zigbee_home.catalog import classify
+from integrations.zigbee_home.device import UNANSWERED, HomeDevice
+from integrations.zigbee_home.port import HomePort
+
+_LOGGER = logging.getLogger(__name__)
+
+LINK_ERRORS = (ConnectionError, TimeoutError, OSError, zigpy.exceptions.ZigbeeException)
+SETUP_ERRORS = (*UNANSWERED, zigpy.exceptions.ZigbeeException)
+
+
+class HomeNetwork:
+    """Owns the home radio, the devices found on it and their port."""
+
+    def __init__(self, hub: Any, settings: HomeSettings) -> None:
+        self._hub = hub
+        self.settings = settings
+        self.app: Any = None
+        self.devices: dict[str, HomeDevice] = {}
+        self.port = HomePort(self.devices.get)
+        self.connected = False
+        self.attempts = 0
+        self._supervisor: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self._tasks = TaskSet(_LOGGER, "home")
+        self._setups: dict[str, asyncio.Task[Any]] = {}
+        self._pings: dict[str, asyncio.Task[Any]] = {}
+        self._last_ping: dict[str, float] = {}
+        self._ignored: set[str] = set()
+        self._outage_logged = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._supervisor = self._hub.create_task(self._supervise(), "home-network")
+
+    async def close(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+            self._supervisor = None
+        await self._teardown("the appliance is stopping", publish=False)
+        for device_id, port in list(self._hub.device_ports.items()):
+            if port is self.port:
+                del self._hub.device_ports[device_id]
+
+    async def permit(self, duration_s: int) -> None:
+        """Let new devices join for ``duration_s`` seconds (0 closes the network)."""
+        if self.app is None:
+            raise NotReady("the home network is not up")
+        await permit_join(self.app, duration_s)
+
+    # -- supervision -----------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        delay = self.settings.first_retry_s
+        while True:
+            self.attempts += 1
+            try:
+                await self._connect()
+                if self._outage_logged:
+                    _LOGGER.info("Home network restored")
+                    self._outage_logged = False
+                delay = self.settings.first_retry_s
+                await self._watch()
+                detail = "radio connection lost"
+            except LINK_ERRORS as err:
+                detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            except Exception as err:  # noqa: BLE001 - a bug must not end the network for good
+                _LOGGER.exception("Unexpected error on the home network; retrying")
+                detail = f"{type(err).__name__}: {err}"
+            await self._teardown(f"the home network is down ({detail})")
+            if not self._outage_logged:
+                _LOGGER.warning("Home network down: %s; retrying with backoff", detail)
+                self._outage_logged = True
+            else:
+                _LOGGER.debug("Home network still down: %s", detail)
+            await asyncio.sleep(delay * random.uniform(0.9, 1.1))
+            delay = min(delay * 2, self.settings.max_retry_s)
+
+    async def _connect(self) -> None:
+        self._lost.clear()
+        radio = self.settings.radio
+        config: dict[str, Any] = {
+            "type": radio["type"],
+            "device": {k: v for k, v in radio.items() if k != "type"},
+        }
+        if self.settings.pcap is not None:
+            config["pcap_path"] = str(self.settings.pcap)
+        self.app = await start_controller(config)
+        self.app.add_listener(self)
+        self.connected = True
+        for device in self.devices.values():
+            device.connected = True
+        if self.settings.permit_join_s:
+            await permit_join(self.app, self.settings.permit_join_s)
+        for zdevice in list(self.app.devices.values()):
+            if zdevice.is_initialized:
+                self.device_initialized(zdevice)
+        _LOGGER.info("Home network up (%s radio)", radio["type"])
+
+    async def _watch(self) -> None:
+        """Run until the radio is lost: silent devices become unavailable, unavailable ones are pinged."""
+        settings = self.settings
+        check_every = min(1.0, settings.unavailable_after_s / 4)
+        while not self._lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), check_every)
+            now = time.monotonic()
+            for device in list(self.devices.values()):
+                if not device.described:
+                    continue
+                silent_s = now - device.last_heard
+                if device.available and silent_s > settings.unavailable_after_s:
+                    device.set_available(False, f"no report for over {settings.unavailable_after_s:g} s")
+                if device.available is False and device.device_id not in self._pings and (
+                        now - self._last_ping.get(device.device_id, 0.0) >= settings.report_interval_s):
+                    self._last_ping[device.device_id] = now
+                    self._pings[device.device_id] = self._tasks.spawn(
+                        self._ping(device), f"home-ping-{device.device_id}")
+
+    async def _ping(self, device: HomeDevice) -> None:
+        try:
+            await device.ping()
+        except Exception as err:  # noqa: BLE001 - still not answering; the next ping tries again
+            _LOGGER.debug("[%s] Ping not answered: %s", device.device_id, err)
+        finally:
+            self._pings.pop(device.device_id, None)
+
+    async def _teardown(self, detail: str, *, publish: bool = True) -> None:
+        self.connected = False
+        for device in self.devices.values():
+            device.connected = False
+            device.zdevice = None  # the next controller has its own device objects
+            if publish and device.described:
+                device.set_available(False, detail)
+        await self._tasks.cancel_all()
+        self._setups.clear()
+        self._pings.clear()
+        if self.app is not None:
+            app, self.app = self.app, None
+            with contextlib.suppress(Exception):
+                app.remove_listener(self)
+            with contextlib.suppress(Exception):
+                await stop_controller(app)
+
+    # -- zigpy's application listener -----------------------------------------------------
+
+    def connection_lost(self, exc: Exception | None = None) -> None:
+        self.connected = False
+        for device in self.devices.values():
+            device.connected = False  # commands now fail at once, not by timeout
+        self._lost.set()
+
+    def device_initialized(self, zdevice: Any) -> None:
+        """zigpy finished interviewing a device (new, or found again): set it up."""
+        if self.app is None or zdevice.nwk == self.app.state.node_info.nwk:
+            return
+        device_id = str(zdevice.ieee)
+        layout = classify(
+            (ep_id, ep.in_clusters, ep.out_clusters)
+            for ep_id, ep in zdevice.endpoints.items() if ep_id != 0
+        )
+        if layout is None:
+            if device_id not in self._ignored:
+                self._ignored.add(device_id)
+                _LOGGER.info("[%s] %s is not a thermostat, switch, load controller or battery; ignored",
+                             device_id, zdevice.model or "device")
+            return
+        device = self.devices.get(device_id)
+        if device is None:
+            device = self.devices[device_id] = HomeDevice(self._hub, self.settings, device_id, layout)
+        device.connected = self.connected
+        self._hub.device_ports[device_id] = self.port
+        previous = self._setups.pop(device_id, None)
+        if previous is not None:
+            previous.cancel()
+        self._setups[device_id] = self._tasks.spawn(
+            self._set_up(device, zdevice, layout), f"home-setup-{device_id}")
+
+    async def _set_up(self, device: HomeDevice, zdevice: Any, layout: Any) -> None:
+        delay = self.settings.first_retry_s
+        try:
+            while True:
+                try:
+                    await device.setup(zdevice, layout)
+                    return
+                except SETUP_ERRORS as err:
+                    detail = f"set-up not answered ({type(err).__name__}: {err})" if str(err) else \
+                        f"set-up not answered ({type(err).__name__})"
+                    _LOGGER.warning("[%s] %s; retrying in %.0f s", device.device_id, detail, delay)
+                    if device.described:
+                        device.set_available(False, detail)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.settings.max_retry_s)
+        finally:
+            if self._setups.get(device.device_id) is asyncio.current_task():
+                del self._setups[device.device_id]
+
+    def device_left(self, zdevice: Any) -> None:
+        device = self.devices.get(str(zdevice.ieee))
+        if device is not None:
+            device.set_available(False, "left the network")
+
+    def device_removed(self, zdevice: Any) -> None:
+        self.device_left(zdevice)
+
+    def handle_message(self, zdevice: Any, profile: int, cluster: int, src_ep: int, dst_ep: int,
+                       message: bytes) -> None:
+        """zigpy's raw-frame hook: every frame from a known device, before zigpy parses it."""
+        device = self.devices.get(str(zdevice.ieee))
+        if device is None or src_ep == 0 or dst_ep == 0:
+            if device is not None:
+                device.heard()  # a ZDO frame (an announcement, an answer) is a sign of life too
+            return
+        device.on_frame(cluster, src_ep, bytes(message))
