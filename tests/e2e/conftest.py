@@ -47,6 +47,48 @@ zigbee_se:
   registration_retry_interval_min: 0.02
 """
 
+# A home on its own Zigbee network: a thermostat, the pool pump and a DRLC load controller,
+# and an event for all three that starts two seconds after it is announced.
+HOME_IEEE = {"thermostat": "02:50:52:45:4d:48:00:01", "pump": "02:50:52:45:4d:48:00:02",
+             "spa": "02:50:52:45:4d:48:00:06"}
+HOME_SCENARIO: dict[str, Any] = {
+    **FAST_SCENARIO,
+    "messages": [],
+    "events": [
+        {"at": 1.0, "id": 5101, "starts_in": "2s", "duration_min": 1, "criticality": 3,
+         "device_class": 0x0019, "cooling_offset_c": 2.0},
+    ],
+    "home": {
+        "devices": [
+            {"kind": "thermostat", "name": "Living room", "ieee": HOME_IEEE["thermostat"],
+             "cooling_setpoint_c": 24, "heating_setpoint_c": 19, "system_mode": "cool"},
+            {"kind": "plug", "name": "Pool pump", "ieee": HOME_IEEE["pump"], "nominal_kw": 1.5},
+            {"kind": "load_controller", "name": "Spa heater", "ieee": HOME_IEEE["spa"], "nominal_kw": 2.0,
+             "device_class": 0x0010},
+        ],
+    },
+}
+HOME_CONFIG = CONFIG + f"""
+zigbee_home:
+  permit_join_s: 60
+  report_interval_s: 1
+  command_timeout_s: 3
+  devices:
+    "{HOME_IEEE['thermostat']}": {{name: Living room, device_class: hvac}}
+    "{HOME_IEEE['pump']}": {{name: Pool pump, device_class: pool_pump, nominal_kw: 1.5}}
+    "{HOME_IEEE['spa']}": {{name: Spa heater, device_class: smart_appliance, nominal_kw: 2.0}}
+demand_response:
+  start_randomization_min: 0
+  cycle_tick_s: 0.5
+"""
+HOME_RULES = """devices:
+  Living room: {max_offset_c: 3}
+rules:
+  - name: Follow every event
+    triggers: [{event: active}]
+    action: follow_event
+"""
+
 
 OWNER = "owner"
 OWNER_PASSWORD = "owner-password"
@@ -109,9 +151,13 @@ def write_config(folder: Path, text: str = CONFIG) -> Path:
 @contextlib.asynccontextmanager
 async def running_appliance(tmp_path: Path, scenario: dict[str, Any] | None = None,
                             pcap: Path | None = None, data_dir: Path | None = None,
-                            owner: bool = True, config_text: str = CONFIG) -> AsyncIterator[Appliance]:
+                            owner: bool = True, config_text: str = CONFIG,
+                            rules_text: str | None = None) -> AsyncIterator[Appliance]:
     """The appliance, started; with ``owner`` its owner exists and ``http`` sends the owner's token."""
-    config = read_config(write_config(tmp_path / "config", config_text))
+    folder = write_config(tmp_path / "config", config_text)
+    if rules_text is not None:
+        (folder / "rules.yaml").write_text(rules_text)
+    config = read_config(folder)
     simulator = SimulatedHan(scenario_from_dict(scenario or FAST_SCENARIO))
     hub, web = compose(config, data_dir or tmp_path / "data", pcap=pcap, simulator=simulator)
     await hub.start()
