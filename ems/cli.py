@@ -80,6 +80,7 @@ def compose(
     pcap: Path | None = None,
     simulator: Any = None,
     demo: bool = False,
+    settle_quiet_s: float = 20.0,
 ) -> tuple[Hub, Any]:
     """Build the appliance in start order: [the simulated HAN], the meter link, the home network.
 
@@ -119,6 +120,9 @@ def compose(
 
     home_network = _Integration(hub, "zigbee_home", setup_zigbee_home)
     hub.add_component("zigbee_home", home_network.start, home_network.stop)
+    settled = SettledFreeze(hub, settle_quiet_s)
+    hub.integrations["settled_freeze"] = settled
+    hub.add_component("settled freeze", settled.start, _nothing)
     return hub, web
 
 
@@ -134,6 +138,41 @@ def _demand_response(hub: Hub, config: AppConfig) -> Any:
     return DemandResponse(hub, book, section)
 
 
+def freeze_startup_objects() -> None:
+    """Move everything made while starting (the Zigbee stacks' many long-lived objects) out of the
+    garbage collector's sight: a full collection scanning them paused the loop for up to 0.3 s,
+    enough to delay a DR event's commands (bench/dr.py). Startup objects live as long as the process.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+class SettledFreeze:
+    """Freezes the objects of the home's devices too, once they have joined: when no device has
+    appeared for ``quiet_s`` (each device brings thousands of long-lived zigpy objects)."""
+
+    def __init__(self, hub: Hub, quiet_s: float) -> None:
+        self._hub = hub
+        self._quiet_s = quiet_s
+        self.done = asyncio.Event()
+
+    async def start(self) -> None:
+        self._hub.create_task(self._wait_and_freeze(), "settled-freeze")
+
+    async def _wait_and_freeze(self) -> None:
+        seen, still = -1, 0.0
+        while still < self._quiet_s:
+            await asyncio.sleep(0.5)
+            count = len(self._hub.device_ports)
+            still = still + 0.5 if count == seen and count > 0 else 0.0
+            seen = count
+        freeze_startup_objects()
+        _LOGGER.debug("Froze the objects of %d devices out of the garbage collector's scans", seen)
+        self.done.set()
+
+
 async def _run_until_signalled(hub: Hub, ready: Callable[[], None] | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -141,6 +180,7 @@ async def _run_until_signalled(hub: Hub, ready: Callable[[], None] | None = None
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await hub.start()
+    freeze_startup_objects()
     if ready is not None:
         ready()
     try:

@@ -158,7 +158,8 @@ class ControlCycle:
 
     async def run_once(self, trigger: Trigger) -> CycleOutcome:
         began = time.perf_counter()
-        await self._load_control.advance()
+        if trigger.kind is TriggerKind.TICK:
+            await self._load_control.advance()  # events move on their own; a tick makes sure
         snapshot = self.snapshot(trigger)
         try:
             proposals = self._rulebook.evaluate(snapshot)

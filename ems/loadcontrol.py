@@ -349,14 +349,15 @@ class LoadControl:
                 await self._end(run, EventStatus.COMPLETED_NO_PARTICIPATION, now)
                 return
             run.phase = EventPhase.ACTIVE
+            # The devices need not wait for the report's disk write: the cycle hears first.
+            self._notify(Trigger(TriggerKind.EVENT_STARTED, ev.meter_id, ev.issuer_event_id))
+            _LOGGER.info("[%s] Event %d started", ev.meter_id, ev.issuer_event_id)
             if run.opted_out:
                 run.sat_out = True
                 await self._report(run, EventStatus.OPTED_OUT, now)  # §2.12 item 8
             else:
                 run.took_part = True
                 await self._report(run, EventStatus.STARTED, now)
-            _LOGGER.info("[%s] Event %d started", ev.meter_id, ev.issuer_event_id)
-            self._notify(Trigger(TriggerKind.EVENT_STARTED, ev.meter_id, ev.issuer_event_id))
         if run.phase is EventPhase.ACTIVE:
             if run.superseded_at is not None and run.superseded_at <= now:
                 await self._end(run, EventStatus.SUPERSEDED, now)
@@ -383,9 +384,9 @@ class LoadControl:
         run.phase = EventPhase.ENDED
         run.outcome = status
         run.ended_at = now
-        await self._report(run, status, now)
-        _LOGGER.info("[%s] Event %d ended: %s", run.event.meter_id, run.event.issuer_event_id, _status_word(status))
         self._notify(Trigger(TriggerKind.EVENT_ENDED, run.event.meter_id, run.event.issuer_event_id))
+        _LOGGER.info("[%s] Event %d ended: %s", run.event.meter_id, run.event.issuer_event_id, _status_word(status))
+        await self._report(run, status, now)
 
     async def _report(self, run: EventRun, status: EventStatus, now: datetime) -> None:
         ev = run.event
