@@ -27,6 +27,7 @@ from ems.model import (
     DevicePreference,
     DeviceReading,
     DeviceView,
+    EventPhase,
     MeterReading,
     PriceSignal,
     Proposal,
@@ -170,11 +171,27 @@ class ControlCycle:
         decisions = decide(proposals, snapshot.devices, snapshot.events, preferences,
                            self._dispatcher.history, self._dispatcher.originals(), snapshot.at)
         await self._dispatcher.apply(decisions)
+        self._note_achievements(snapshot, decisions)
         notices = [p for p in proposals if p.action is ProposalAction.NOTIFY]
         await self._notify(notices, snapshot)
         self.cycles += 1
         self.last = CycleOutcome(snapshot, proposals, decisions, (time.perf_counter() - began) * 1000, notices)
         return self.last
+
+    def _note_achievements(self, snapshot: Snapshot, decisions: dict[str, Decision]) -> None:
+        """Tell the load control what each active event's winning proposals shed (expected kW)."""
+        shed: dict[tuple[str, int], float] = {}
+        for decision in decisions.values():
+            p = decision.winner
+            if p is None or p.issuer_event_id is None or p.meter_id is None:
+                continue
+            if decision.device_id in self._dispatcher.controlled:
+                key = (p.meter_id, p.issuer_event_id)
+                shed[key] = shed.get(key, 0.0) + p.expected_kw_reduction
+        for view in snapshot.events:
+            if view.phase is EventPhase.ACTIVE:
+                key = (view.event.meter_id, view.event.issuer_event_id)
+                self._load_control.note_achievement(*key, shed.get(key, 0.0), snapshot.demand_kw)
 
     def snapshot(self, trigger: Trigger) -> Snapshot:
         now = self._clock()

@@ -81,6 +81,10 @@ class EventRun:
     sat_out: bool = False  # was opted out at some moment while active
     device_override: bool = False  # a device was taken out while active
     ended_at: datetime | None = None
+    # What the EMS achieved for it: the load it sheds (expected kW, from the winning proposals) and
+    # that as a share of the demand when it acted (negative: a reduction, as SE counts it).
+    shed_kw: float = 0.0
+    achieved_pct: int | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -196,6 +200,16 @@ class LoadControl:
 
     def run(self, meter_id: str, issuer_event_id: int) -> EventRun | None:
         return self.runs.get((meter_id, issuer_event_id))
+
+    def note_achievement(self, meter_id: str, issuer_event_id: int, shed_kw: float, demand_kw: float | None) -> None:
+        """Record the load the EMS sheds for an active event (reported as the applied adjustment)."""
+        run = self.runs.get((meter_id, issuer_event_id))
+        if run is None or run.phase is not EventPhase.ACTIVE:
+            return
+        run.shed_kw = shed_kw
+        if demand_kw is not None and demand_kw + shed_kw > 0:
+            # The meter's demand already lacks what is shed: the home would draw demand + shed without it.
+            run.achieved_pct = -min(100, round(100 * shed_kw / (demand_kw + shed_kw)))
 
     # -- the utility's side ----------------------------------------------------------------
 
@@ -399,7 +413,10 @@ class LoadControl:
             criticality_applied=int(ev.criticality),
             cooling_setpoint_applied_c=ev.cooling_setpoint_c if applied else None,
             heating_setpoint_applied_c=ev.heating_setpoint_c if applied else None,
-            average_load_adjustment_applied_pct=ev.average_load_adjustment_pct if applied else None,
+            # What was achieved once the EMS acted (SE: the applied adjustment), else what was asked.
+            average_load_adjustment_applied_pct=(run.achieved_pct if run.achieved_pct is not None
+                                                 else ev.average_load_adjustment_pct) if applied or (
+                status in _FINISHED_WITH_PARTICIPATION and run.achieved_pct is not None) else None,
             duty_cycle_applied_pct=ev.duty_cycle_pct if applied else None,
             event_control=(0x01 if ev.randomize_start else 0) | (0x02 if ev.randomize_end else 0),
         )
@@ -434,6 +451,10 @@ class LoadControl:
                 run.phase, run.took_part = EventPhase.ACTIVE, True
             elif status is EventStatus.OPTED_OUT:
                 run.phase, run.sat_out = EventPhase.ACTIVE, True
+
+
+_FINISHED_WITH_PARTICIPATION = (EventStatus.COMPLETED, EventStatus.PARTIALLY_COMPLETED_OPT_IN,
+                                EventStatus.PARTIALLY_COMPLETED_OPT_OUT, EventStatus.CANCELLED)
 
 
 def _status_word(status: EventStatus) -> str:

@@ -141,6 +141,8 @@ SCHEMAS: dict[str, Any] = {
         "excluded_devices": _list(_obj({"device_id": STR, "name": STR})),
         "outcome": _n(STR),
         "addresses_devices_here": BOOL,
+        "shed_kw": {**_n(NUM), "description": "The load the EMS sheds for the event (expected kW)"},
+        "achieved_pct": {**_n(INT), "description": "That as a share of the home's load (negative: less)"},
     }),
     "MeterRate": _obj({
         "meter_id": STR,

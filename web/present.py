@@ -126,6 +126,7 @@ def event(state: EventState, now: datetime, control: Any = None) -> dict[str, An
     else:
         status = "completed"
     opted_out, excluded, outcome, addressed = state.opted_out, [], None, True
+    shed_kw, achieved_pct = None, None
     run = control.load_control.run(ev.meter_id, ev.issuer_event_id) if control is not None else None
     if run is not None:
         view = run.view()
@@ -137,6 +138,7 @@ def event(state: EventState, now: datetime, control: Any = None) -> dict[str, An
             status = str(view.phase) if view.phase.value != "ended" else "completed"
         names = {d.info.device_id: d.info.name for d in control.registry.devices.values()}
         excluded = [{"device_id": d, "name": names.get(d, d)} for d in sorted(run.excluded)]
+        shed_kw, achieved_pct = (round(run.shed_kw, 3), run.achieved_pct) if run.took_part else (None, None)
     classes = [c.name.lower() for c in DeviceClass if c in ev.device_class]
     return {
         "meter_id": ev.meter_id,
@@ -164,6 +166,8 @@ def event(state: EventState, now: datetime, control: Any = None) -> dict[str, An
         "excluded_devices": excluded,
         "outcome": outcome,
         "addresses_devices_here": addressed,
+        "shed_kw": shed_kw,
+        "achieved_pct": achieved_pct,
     }
 
 

@@ -82,7 +82,8 @@ class EventFollower:
                     proposals.append(Proposal(device.info.device_id, ProposalAction.OFFSET,
                                               value=view.event.cooling_offset_c, **common))
                 else:
-                    proposals.append(Proposal(device.info.device_id, ProposalAction.OFF, **common))
+                    proposals.append(Proposal(device.info.device_id, ProposalAction.OFF,
+                                              expected_kw_reduction=device.info.nominal_kw or 0.0, **common))
         return proposals
 
     def preferences(self):
@@ -351,3 +352,56 @@ async def test_a_load_controller_taken_out_mid_event_gets_a_cancel(hub, clock, c
     await lc.set_participation("main", 1, opted_out=True, device_id=SPA)
     await cycle_at(cycle)
     assert [c for c in port.calls if c[1] == SPA] == [("relay", SPA, 1), ("cancel", SPA, 1)]
+
+
+async def test_the_completion_report_carries_the_load_adjustment_achieved(hub, clock, control):
+    from ems.model import EventStatusReport, MeterReading
+
+    *_, cycle, _port = control
+    reports = []
+    hub.bus.listen(EventStatusReport, reports.append)
+    hub.bus.publish(MeterReading("main", clock.now, demand_kw=4.5))
+    hub.bus.publish(make_event(cooling_offset_c=2.0))
+    clock.advance(minutes=10)
+    await cycle_at(cycle)
+    clock.advance(minutes=60)
+    await cycle_at(cycle)
+    # The pump's 1.5 kW shed, of the 4.5 kW + 1.5 kW the home would draw without it: 25 %.
+    completed = [r for r in reports if r.status is EventStatus.COMPLETED]
+    assert completed and completed[0].average_load_adjustment_applied_pct == -25
+
+
+async def test_a_setpoint_beyond_the_thermostats_own_limit_is_held_to_it(hub, clock):
+    class Hot(EventFollower):
+        def evaluate(self, snapshot):
+            return [Proposal(THERMOSTAT, ProposalAction.SETPOINTS, ProposalSource.RULE, "too hot",
+                             cooling_setpoint_c=40.0)]
+
+    registry, _lc, _dispatcher, cycle, port, stop = await start_control(hub, clock, Hot())
+    try:
+        add_devices(hub, port, clock)
+        outcome = await cycle_at(cycle)
+        assert ("setpoints", THERMOSTAT, 28.0, None) in port.calls  # comfort: 24 + 4 °C at most
+        assert "comfort limit" in outcome.decisions[THERMOSTAT].note
+    finally:
+        await stop()
+
+
+async def test_a_duty_cycle_switches_the_load_on_and_off_within_each_period(hub, clock):
+    class Half(EventFollower):
+        def evaluate(self, snapshot):
+            return [Proposal(PUMP, ProposalAction.DUTY_CYCLE, ProposalSource.RULE, "half", value=50)]
+
+    registry, _lc, _dispatcher, cycle, port, stop = await start_control(hub, clock, Half([
+        DevicePreference("Pool pump", comfort=ComfortLimits(min_on_min=0))]))
+    try:
+        add_devices(hub, port, clock)
+        await cycle_at(cycle)  # the first half of the 30-minute period: on
+        clock.advance(minutes=16)
+        await cycle_at(cycle)  # the second half: off
+        clock.advance(minutes=15)
+        await cycle_at(cycle)  # the next period: on again
+        assert [c for c in port.calls if c[1] == PUMP] == [("switch", PUMP, True), ("switch", PUMP, False),
+                                                           ("switch", PUMP, True)]
+    finally:
+        await stop()
