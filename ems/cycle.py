@@ -37,6 +37,7 @@ from ems.model import (
     TriggerKind,
     utcnow,
 )
+from ems.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class ControlCycle:
         self._demand: deque[tuple[datetime, float]] = deque()
         self._pending: Trigger | None = None
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet(_LOGGER, "control cycle")
         self._unsubscribe: list[Unsubscribe | Callable[[], None]] = []
         self._notified: set[tuple[str, int | None, str]] = set()
         self.last: CycleOutcome | None = None
@@ -102,17 +103,13 @@ class ControlCycle:
             self._load_control.on_change(self.request),
         ]
         self.request(Trigger(TriggerKind.TICK))
-        self._task = self._hub.create_task(self._loop(), "control-cycle")
+        self._tasks.spawn(self._loop(), "control-cycle")
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._tasks.cancel_all()
 
     # -- triggers --------------------------------------------------------------------------
 
@@ -137,7 +134,7 @@ class ControlCycle:
         self.request(Trigger(TriggerKind.DEMAND, meter_id=reading.meter_id))
 
     def _on_device_reading(self, reading: DeviceReading) -> None:
-        self._hub.create_task(self._dispatcher.on_reading(reading), "override-check")
+        self._tasks.spawn(self._dispatcher.on_reading(reading), "override-check")
         self.request(Trigger(TriggerKind.DEVICE, device_id=reading.device_id))
 
     # -- the cycle -------------------------------------------------------------------------

@@ -10,7 +10,6 @@ when an upstream channel carries telemetry (C6 3.3 step 7).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from ems.model import (
 )
 from ems.store import tables
 from ems.store.writer import insert
+from ems.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class DeviceRegistry:
         self._retention = reading_retention
         self._pending_readings: list[DeviceReading] = []
         self._unsubscribe: list[Unsubscribe] = []
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._tasks = TaskSet(_LOGGER, "devices")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -78,21 +78,14 @@ class DeviceRegistry:
             self._hub.bus.listen(DeviceReading, self._on_reading),
             self._hub.bus.listen(DeviceAvailability, self._on_availability),
         ]
-        self._tasks = [
-            self._hub.create_task(self._flush_forever(), "device-readings"),
-            self._hub.create_task(self._telemetry_forever(), "device-telemetry"),
-        ]
+        self._tasks.spawn(self._flush_forever(), "device-readings")
+        self._tasks.spawn(self._telemetry_forever(), "device-telemetry")
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await self._tasks.cancel_all()
         await self.flush()
 
     # -- queries ---------------------------------------------------------------------------
@@ -129,7 +122,7 @@ class DeviceRegistry:
             state.info = info
         now = utcnow()
         state.available, state.available_since, state.last_seen = True, state.available_since or now, now
-        self._hub.create_task(self._save_device(info, now), "save-device")
+        self._tasks.spawn(self._save_device(info, now), "save-device")
 
     def _on_reading(self, reading: DeviceReading) -> None:
         state = self.devices.get(reading.device_id)

@@ -44,6 +44,7 @@ from ems.model import (
 )
 from ems.store import tables
 from ems.store.writer import insert
+from ems.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class LoadControl:
         self._listeners: list[Callable[[Trigger], None]] = []
         self._unsubscribe: list[Unsubscribe] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet(_LOGGER, "load control")
         self._lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -175,17 +176,13 @@ class LoadControl:
             self._hub.bus.listen(EventCancellation, self._on_cancellation),
         ]
         await self.advance()
-        self._task = self._hub.create_task(self._run(), "load-control")
+        self._tasks.spawn(self._run(), "load-control")
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._tasks.cancel_all()
 
     def on_change(self, listener: Callable[[Trigger], None]) -> Callable[[], None]:
         """Call ``listener`` whenever an event is announced, starts, ends or changes participation."""

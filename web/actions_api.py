@@ -19,6 +19,7 @@ from ems.model import MessageConfirmed, MessageRead, utcnow
 from ems.state import EventState, MessageState
 from web import present
 from web.i18n import localize_message
+from web.params import event_key, path_uint32
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,20 +36,9 @@ def _hub(request: web.Request) -> Hub:
     return request.app[HUB]
 
 
-def _int(request: web.Request, name: str) -> int:
-    text = request.match_info[name]
-    try:
-        value = int(text)
-    except ValueError:
-        raise web.HTTPNotFound(reason=f"{name} must be a whole number, not {text!r}") from None
-    if not 0 <= value <= 0xFFFFFFFF:
-        raise web.HTTPNotFound(reason=f"no {name} {value}")
-    return value
-
-
 def _message(request: web.Request) -> tuple[Hub, MessageState]:
     hub = _hub(request)
-    meter_id, message_id = request.match_info["meter_id"], _int(request, "message_id")
+    meter_id, message_id = request.match_info["meter_id"], path_uint32(request, "message_id")
     state = hub.state.messages.get((meter_id, message_id))
     if state is None:
         raise web.HTTPNotFound(reason=f"no message {message_id} from meter {meter_id!r}")
@@ -57,7 +47,7 @@ def _message(request: web.Request) -> tuple[Hub, MessageState]:
 
 def _event(request: web.Request) -> tuple[Hub, EventState]:
     hub = _hub(request)
-    meter_id, event_id = request.match_info["meter_id"], _int(request, "issuer_event_id")
+    meter_id, event_id = event_key(request)
     state = hub.state.events.get((meter_id, event_id))
     if state is None:
         raise web.HTTPNotFound(reason=f"no event {event_id} from meter {meter_id!r}")

@@ -26,6 +26,7 @@ from ems.hub import Hub
 from ems.model import utcnow
 from ems.store import tables
 from web import present
+from web.params import event_key
 
 MAX_RULES_BYTES = 256 * 1024
 RULES_TYPES = ("text/yaml", "application/yaml", "text/plain", "application/json")
@@ -229,20 +230,9 @@ async def validate_rules(request: web.Request) -> web.Response:
 # -- events ------------------------------------------------------------------------------------
 
 
-def _event_key(request: web.Request) -> tuple[str, int]:
-    text = request.match_info["issuer_event_id"]
-    try:
-        event_id = int(text)
-    except ValueError:
-        raise web.HTTPNotFound(reason=f"issuer_event_id must be a whole number, not {text!r}") from None
-    if not 0 <= event_id <= 0xFFFFFFFF:
-        raise web.HTTPNotFound(reason=f"no event {event_id}")
-    return request.match_info["meter_id"], event_id
-
-
 async def _device_participation(request: web.Request, opted_out: bool) -> web.Response:
     control = _control(request)
-    meter_id, event_id = _event_key(request)
+    meter_id, event_id = event_key(request)
     device_id = request.match_info["device_id"]
     if control.registry.get(device_id) is None:
         raise web.HTTPNotFound(reason=f"no device {device_id!r}")
@@ -267,7 +257,7 @@ async def device_opt_in(request: web.Request) -> web.Response:
 
 async def event_actions(request: web.Request) -> web.Response:
     hub = _hub(request)
-    meter_id, event_id = _event_key(request)
+    meter_id, event_id = event_key(request)
     if (meter_id, event_id) not in hub.state.events:
         raise web.HTTPNotFound(reason=f"no event {event_id} from meter {meter_id!r}")
     rows = await hub.store.read("read event actions", _commands_for, f"event:{meter_id}:{event_id}")

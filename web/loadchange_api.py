@@ -15,6 +15,7 @@ from aiohttp import web
 from ems.hub import Hub
 from ems.loadchange import IntervalChange, LoadChange, UnknownEvent, measure_event
 from ems.model import utcnow
+from web.params import event_key
 
 PATH = "/api/v1/events/{meter_id}/{issuer_event_id}/load-change"
 
@@ -79,13 +80,7 @@ def add_loadchange_routes(app: web.Application) -> None:
 
     async def load_change(request: web.Request) -> web.Response:
         hub: Hub = request.app[HUB]
-        meter_id, text = request.match_info["meter_id"], request.match_info["issuer_event_id"]
-        try:
-            event_id = int(text)
-        except ValueError:
-            raise web.HTTPNotFound(reason=f"issuer_event_id must be a whole number, not {text!r}") from None
-        if not 0 <= event_id <= 0xFFFFFFFF:
-            raise web.HTTPNotFound(reason=f"no issuer_event_id {event_id}")
+        meter_id, event_id = event_key(request)
         window = None
         run = hub.control.load_control.run(meter_id, event_id) if hub.control is not None else None
         if run is not None:  # the event's effective span: after start randomisation, cut at its end
