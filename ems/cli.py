@@ -247,7 +247,8 @@ async def _seed_demo_history(hub: Hub, config: AppConfig, scenario: Any) -> None
         return  # seeded before (or real history): leave it
     household = Household.from_scenario(scenario.household, scenario.timezone)
     period = timedelta(minutes=scenario.meter["profile_interval_min"])
-    readings = await asyncio.to_thread(synthesize_intervals, household, meter_id, start, end, period)
+    readings = await asyncio.to_thread(synthesize_intervals, household, meter_id, start, end, period,
+                                       scenario.home)
     added = await hub.store.add_intervals(readings)
     _LOGGER.info("Demo: seeded %d past intervals (%d days) from the simulated household", added, DEMO_HISTORY_DAYS - 1)
 

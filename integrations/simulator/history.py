@@ -8,7 +8,9 @@ would have used, marked nowhere as real meter data: only ``ems demo`` does this.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from ems.model import IntervalReading
 from integrations.simulator.household import Household
@@ -16,10 +18,31 @@ from integrations.simulator.household import Household
 SAMPLES_PER_INTERVAL = 3
 
 
+def home_load(home: dict[str, Any] | None) -> Callable[[datetime, Any], float]:
+    """The kW the scenario's home devices draw at a moment, as they run by themselves (no DR):
+    plugs and load controllers on their schedules (the thermostat's HVAC is the household's own term)."""
+    loads = []
+    for device in (home or {}).get("devices", []):
+        if device["kind"] in ("plug", "load_controller") and device.get("on", True):
+            windows = tuple((int(w["start"]), int(w["end"])) for w in device.get("schedule", ())) or ((0, 1440),)
+            loads.append((float(device["nominal_kw"]), windows))
+
+    def at(moment: datetime, tz: Any) -> float:
+        local = moment.astimezone(tz)
+        minute = local.hour * 60 + local.minute
+        return sum(kw for kw, windows in loads
+                   if any(a <= minute < b if a <= b else (minute >= a or minute < b) for a, b in windows))
+
+    return at
+
+
 def synthesize_intervals(
-    household: Household, meter_id: str, start: datetime, end: datetime, period: timedelta
+    household: Household, meter_id: str, start: datetime, end: datetime, period: timedelta,
+    home: dict[str, Any] | None = None,
 ) -> list[IntervalReading]:
-    """Intervals from ``start`` (aligned down to ``period``) up to ``end``, net of the solar."""
+    """Intervals from ``start`` (aligned down to ``period``) up to ``end``, net of the solar, with
+    the home devices' own load when the scenario has a home."""
+    devices = home_load(home)
     period_s = int(period.total_seconds())
     first = datetime.fromtimestamp(int(start.timestamp()) // period_s * period_s, start.tzinfo)
     step = period / SAMPLES_PER_INTERVAL
@@ -29,7 +52,8 @@ def synthesize_intervals(
     while at + period <= end:
         consumed = generated = 0.0
         for i in range(SAMPLES_PER_INTERVAL):
-            net = household.net_kw(at + step * i + step / 2)
+            moment = at + step * i + step / 2
+            net = household.net_kw(moment, devices(moment, household.timezone))
             if net >= 0:
                 consumed += net * hours
             else:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from ems.model import DeviceClass, EventPhase, ProposalAction, ProposalSource, Trigger, TriggerKind
+from ems.model import DeviceClass, EventPhase, ProposalAction, ProposalSource
 from rules import check_conflicts, evaluate, load_rules, unknown_targets
 from tests.rules.home import (
     EV_CHARGER,
     LIVING_ROOM,
-    METER,
     NAMES,
     NOW,
     POOL_PUMP,
@@ -48,7 +47,7 @@ def test_the_default_comfort_limits_are_the_customers():
     assert prefs["Pool pump"].comfort.min_on_min == 15
 
 
-def test_a_summer_event_is_followed_and_announced_to_the_customer():
+def test_a_summer_event_is_followed():
     ev = event(device_class=DeviceClass.HVAC | DeviceClass.POOL_PUMP | DeviceClass.SMART_APPLIANCE,
                cooling_offset_c=2.0)
     proposals = evaluate(defaults(), snapshot(at=NOW - timedelta(hours=3), events=(ev,), demand_kw=8.0))
@@ -57,8 +56,8 @@ def test_a_summer_event_is_followed_and_announced_to_the_customer():
     assert devices[POOL_PUMP].action is ProposalAction.OFF
     assert devices[SPA_HEATER].action is ProposalAction.RELAY_EVENT
     assert all(p.source is ProposalSource.EVENT for p in devices.values())
-    (notice,) = [p for p in proposals if p.action is ProposalAction.NOTIFY]
-    assert notice.text == "Energy saving event 1234 (level 3) runs until 18:20."
+    # The EMS announces events itself (ems.demand_response, in the reader's language): no rule repeats it.
+    assert [p for p in proposals if p.action is ProposalAction.NOTIFY] == []
 
 
 def test_the_living_room_is_pre_cooled_in_the_half_hour_before_a_summer_event():
@@ -88,8 +87,8 @@ def test_nothing_is_shed_off_peak():
     assert evaluate(defaults(), snapshot(at=NOW - timedelta(hours=8), demand_kw=16.0)) == []
 
 
-def test_the_customer_hears_when_an_event_ends():
-    snap = snapshot(events=(event(phase=EventPhase.ENDED),), trigger=Trigger(TriggerKind.EVENT_ENDED, METER, 1234),
-                    at=NOW - timedelta(hours=3))
-    (p,) = evaluate(defaults(), snap)
-    assert p.text == "Energy saving event 1234 has ended; your devices are back to normal."
+def test_the_customer_hears_when_the_house_draws_over_15_kw_for_10_minutes():
+    at = NOW - timedelta(hours=3)
+    history = tuple((at - timedelta(minutes=m), 16.0) for m in range(11, -1, -1))
+    (p,) = evaluate(defaults(), snapshot(at=at, demand_kw=16.0, demand_history=history))
+    assert p.action is ProposalAction.NOTIFY and "15 kW" in p.text

@@ -32,3 +32,14 @@ def test_energy_follows_the_household_model() -> None:
     expected = household.net_kw(start + timedelta(minutes=7.5)) / 4
     assert abs(reading.consumed_kwh - expected) < 0.25 * expected + 0.05
     assert reading.generated_kwh == 0
+
+
+def test_the_home_devices_own_load_is_in_the_history() -> None:
+    scenario = load_scenario(DEMO)
+    household = Household.from_scenario(scenario.household, scenario.timezone)
+    start = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)  # 03:00 in Los Angeles
+    period = timedelta(minutes=15)
+    (bare,) = synthesize_intervals(household, "main", start, start + period, period)
+    (home,) = synthesize_intervals(household, "main", start, start + period, period, scenario.home)
+    always_on = sum(d["nominal_kw"] for d in scenario.home["devices"] if d["kind"] in ("plug", "load_controller"))
+    assert abs((home.consumed_kwh - bare.consumed_kwh) - always_on / 4) < 0.01
