@@ -129,10 +129,11 @@ RULES: tuple[Rule, ...] = (
 
 
 # All a display link reaches (besides /static): the In-Home Display, its WebSocket and the GETs it
-# makes. Exact paths: /api/v1/cost/whatif, say, stays out.
+# makes. Exact paths: /api/v1/cost/whatif, say, stays out. A ``{name}`` part stands for one path
+# segment: the display shows the saving of the event running (a figure it shows anyway, no personal data).
 KIOSK_PATHS = frozenset({
     "/ihd", "/api/v1/ws", "/api/v1/meter", "/api/v1/price", "/api/v1/messages", "/api/v1/events",
-    "/api/v1/cost", "/api/v1/tariff",
+    "/api/v1/cost", "/api/v1/tariff", "/api/v1/events/{meter_id}/{issuer_event_id}/load-change",
 })
 KIOSK_REVOKED = N_("This display link was revoked or is not valid. Ask the owner for a new one.")
 
@@ -177,9 +178,25 @@ def _kiosk_secret(request: web.Request) -> tuple[str, bool] | None:
     return (secret, False) if secret else None
 
 
+_KIOSK_SHAPES = tuple(p.split("/") for p in KIOSK_PATHS if "{" in p)
+
+
+def _kiosk_path(path: str) -> bool:
+    """Whether ``path`` is one of KIOSK_PATHS, a ``{name}`` there matching one non-empty segment."""
+    if path in KIOSK_PATHS:
+        return True
+    parts = path.split("/")
+    return any(
+        len(shape) == len(parts) and all(
+            (s.startswith("{") and s.endswith("}") and p != "") or s == p for s, p in zip(shape, parts, strict=True)
+        )
+        for shape in _KIOSK_SHAPES
+    )
+
+
 def kiosk_reach(request: web.Request) -> bool:
     """Whether a display link may make this request: a read of the display's paths."""
-    return request.method in SAFE_METHODS and request.path in KIOSK_PATHS
+    return request.method in SAFE_METHODS and _kiosk_path(request.path)
 
 
 def _unauthorized(request: web.Request, reason: str) -> web.StreamResponse:

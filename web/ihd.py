@@ -44,7 +44,9 @@ async def ihd_page(request: web.Request) -> web.StreamResponse:
             secure=request.secure, path="/", max_age=int(KIOSK_COOKIE_MAX.total_seconds()),
         )
         return response
-    return _render(request, "ihd.html", revoked=False, timezone=request.app[SITE].timezone)
+    # A person signed in who may override events gets the Opt out button; a display link never does.
+    can_override = access.session is not None and not access.kiosk and Scope.OVERRIDE_EVENTS in access.scopes
+    return _render(request, "ihd.html", revoked=False, timezone=request.app[SITE].timezone, can_override=can_override)
 
 
 async def kiosk_links_page(request: web.Request) -> web.StreamResponse:

@@ -62,25 +62,134 @@
     $("tier").textContent = !p.tier ? "\u00a0" : p.tier === 1 ? t("Low price") : p.tier === 2 ? t("Medium price") : t("High price");
   }
 
+  // The event banner stays one node while it shows the same event (the IHD asks for a snapshot
+  // every 10 s): its button keeps the focus and a press in flight, its saving figure is announced
+  // only when it changes.
+  let eventBanner = null; // { key, node, text, saving, button, note }
+  const canOverride = body.dataset.canOverride === "1";
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const SAVING_EVERY_MS = 30000;
+  const saving = { key: null, at: 0, kw: null, seq: 0 };
+  const eventKey = (e) => `${e.meter_id}:${e.issuer_event_id}`;
+  const eventBase = (e) => `/api/v1/events/${encodeURIComponent(e.meter_id)}/${e.issuer_event_id}/`;
+
+  function eventBannerFor(e) {
+    const key = eventKey(e);
+    if (eventBanner && eventBanner.key === key) return eventBanner;
+    const node = el("div", "ihd-banner banner-event");
+    const text = el("p", "ihd-banner-text");
+    const amount = el("p", "ihd-saving");
+    amount.setAttribute("aria-live", "polite"); amount.hidden = true;
+    node.append(text, amount);
+    let button = null;
+    if (canOverride) {
+      button = el("button", "ihd-act");
+      button.type = "button";
+      button.addEventListener("click", () => optOut(button));
+      node.append(button);
+    }
+    eventBanner = { key, node, text, amount, button, note: "" };
+    return eventBanner;
+  }
+
+  function renderEventBanner(e) {
+    const b = eventBannerFor(e);
+    b.event = e;
+    b.node.className = "ihd-banner banner-event banner-" + e.status + (e.participation === "opted_out" ? " banner-opted-out" : "");
+    b.node.dataset.eventId = e.issuer_event_id;
+    b.text.replaceChildren(el("strong", "", e.status === "active" ? t("Energy event now") : t("Energy event announced")));
+    b.text.append(document.createTextNode(" – " + (e.participation === "opted_out" ? t("you opted out")
+      : e.status === "active" ? t("please use less until {end}", { end: at(e.end) })
+        : t("please use less from {start} to {end}", { start: at(e.start), end: hhmm.format(new Date(e.end)) }))));
+    b.text.append(el("span", "ihd-banner-meta", " · " + (b.note || t("event {id}", { id: e.issuer_event_id }))));
+    const shown = e.status === "active" && e.participation !== "opted_out" && saving.key === b.key && saving.kw !== null;
+    const words = shown ? t("Saving now: {kw} kW", { kw: num(saving.kw, 2) }) : "";
+    if (b.amount.textContent !== words) b.amount.textContent = words;
+    b.amount.hidden = !shown;
+    if (b.button) {
+      const out = e.participation === "opted_out";
+      const action = out ? "opt-in" : "opt-out";
+      if (b.button.dataset.action !== action) {
+        b.button.dataset.action = action;
+        b.button.textContent = out ? t("Opt back in") : t("Opt out");
+        b.button.setAttribute("aria-label", out ? t("Take part in event {id} again", { id: e.issuer_event_id })
+          : t("Opt out of event {id}", { id: e.issuer_event_id }));
+      }
+    }
+    return b.node;
+  }
+
+  async function optOut(button) {
+    const b = eventBanner;
+    if (!b || !b.event) return;
+    const e = b.event;
+    const action = button.dataset.action;
+    button.disabled = true;
+    try {
+      const r = await fetch(eventBase(e) + action, { method: "POST", credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRF-Token": csrf } });
+      const data = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Error(data.error || String(r.status));
+      const i = state.events.findIndex((x) => eventKey(x) === eventKey(data));
+      if (i >= 0) state.events[i] = data;
+      b.note = action === "opt-out" ? t("the utility is told") : t("you take part again");
+    } catch (err) {
+      b.note = t("not done: {reason}", { reason: err.message });
+    }
+    button.disabled = false;
+    renderBanners();
+  }
+
+  // The saving of the event running, from its measured load change (nothing while there is no baseline).
+  async function refreshSaving(e) {
+    const key = eventKey(e);
+    const seq = ++saving.seq;
+    saving.at = Date.now();
+    if (saving.key !== key) { saving.key = key; saving.kw = null; }
+    try {
+      const r = await fetch(eventBase(e) + "load-change", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (r.status === 401) { await checkAccess(); return; }
+      if (!r.ok) throw new Error(String(r.status));
+      const c = await r.json();
+      if (seq !== saving.seq) return;
+      saving.kw = c.status === "live" || c.status === "final" ? savingNow(c) : null;
+    } catch (err) {
+      if (seq === saving.seq) saving.kw = null;
+    }
+    renderBanners();
+  }
+
+  // The reduction in the last slot measured, else the average so far.
+  function savingNow(c) {
+    const slots = c.intervals || [];
+    for (let i = slots.length - 1; i >= 0; i--) {
+      const s = slots[i];
+      if (s.part === "event" && s.baseline_kw !== null && s.actual_kw !== null) return s.baseline_kw - s.actual_kw;
+    }
+    return c.kw_reduced === undefined ? null : c.kw_reduced;
+  }
+
   function renderBanners() {
-    const box = $("banners"); box.replaceChildren();
+    const box = $("banners");
     const events = state.events.filter((e) => e.status === "active" || e.status === "scheduled")
       .sort((a, b) => (a.status === "active" ? -1 : 0) - (b.status === "active" ? -1 : 0));
+    const shown = [];
     for (const e of events.slice(0, 1)) {
-      const b = el("p", "ihd-banner banner-event banner-" + e.status);
-      b.dataset.eventId = e.issuer_event_id;
-      b.append(el("strong", "", e.status === "active" ? t("Energy event now") : t("Energy event announced")));
-      b.append(document.createTextNode(" – " + (e.status === "active"
-        ? t("please use less until {end}", { end: at(e.end) })
-        : t("please use less from {start} to {end}", { start: at(e.start), end: hhmm.format(new Date(e.end)) }))));
-      b.append(el("span", "ihd-banner-meta", " · " + t("event {id}", { id: e.issuer_event_id })));
-      box.append(b);
+      shown.push(renderEventBanner(e));
+      if (e.status === "active" && (saving.key !== eventKey(e) || Date.now() - saving.at >= SAVING_EVERY_MS)) refreshSaving(e);
     }
+    if (!events.length) eventBanner = null;
     const urgent = state.messages.filter((m) => (m.importance === "high" || m.importance === "critical") && !m.cancelled_at && m.active);
     for (const m of urgent.slice(0, 1)) {
       const b = el("p", "ihd-banner banner-message banner-" + m.importance);
       b.append(el("strong", "", m.importance === "critical" ? t("Urgent") : t("Message")), document.createTextNode(" – " + (m.display_text || m.text)));
-      box.append(b);
+      shown.push(b);
+    }
+    // Keep the event banner's node (and the focus on its button) when nothing else moved.
+    const same = shown.length === box.children.length && shown.every((n, i) => n === box.children[i]);
+    if (!same) {
+      for (const n of [...box.children]) if (!shown.includes(n)) n.remove();
+      shown.forEach((n, i) => { if (box.children[i] !== n) box.insertBefore(n, box.children[i] || null); });
     }
   }
 

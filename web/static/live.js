@@ -12,7 +12,8 @@
     return values ? text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m)) : text;
   };
   // Machine values the API sends, as the reader reads them.
-  const STATUS = { scheduled: t("scheduled"), active: t("active"), completed: t("completed"), cancelled: t("cancelled") };
+  const STATUS = { scheduled: t("scheduled"), active: t("active"), completed: t("completed"), cancelled: t("cancelled"),
+    superseded: t("superseded") };
   const IMPORTANCE = { low: t("low"), medium: t("medium"), high: t("high"), critical: t("critical") };
   const CRITICALITY = { green: t("green"), level_1: t("level 1"), level_2: t("level 2"), level_3: t("level 3"),
     level_4: t("level 4"), level_5: t("level 5"), emergency: t("emergency"), planned_outage: t("planned outage"),
@@ -76,13 +77,16 @@
 
   function renderEvents() {
     const list = $("events"); keepFocus(list); list.replaceChildren();
-    const shown = state.events.filter((e) => e.status !== "completed" && e.status !== "cancelled")
-      .concat(state.events.filter((e) => e.status === "completed" || e.status === "cancelled").slice(-3));
+    const shown = state.events.filter((e) => !FINISHED.has(e.status))
+      .concat(state.events.filter((e) => FINISHED.has(e.status)).slice(-3));
+    shownEvents = shown;
     if (!shown.length) { list.append(el("li", "empty", t("No event announced."))); return; }
     for (const e of shown) {
-      const li = el("li");
+      const li = el("li", "event");
       const id = e.issuer_event_id;
+      li.dataset.eventId = id;
       li.append(el("span", "tag tag-" + e.status, label(STATUS, e.status)), el("strong", "", t("Event {id}", { id })));
+      if (e.participation === "opted_out") li.append(el("span", "tag tag-opted_out", t("opted out")));
       const asks = [];
       const deg = (v) => fmt(v, Number.isInteger(v) ? 0 : 1);
       if (e.cooling_offset_c !== null) asks.push(t("cooling +{value} °C", { value: deg(e.cooling_offset_c) }));
@@ -92,14 +96,24 @@
       if (e.average_load_adjustment_pct !== null) asks.push(t("load {value} %", { value: (e.average_load_adjustment_pct > 0 ? "+" : "") + e.average_load_adjustment_pct }));
       if (e.duty_cycle_pct !== null) asks.push(t("duty cycle {value} %", { value: e.duty_cycle_pct }));
       const minutes = t("{minutes} min", { minutes: e.duration_min });
-      li.append(el("span", "meta", `${when(e.start)} – ${when(e.end)} · ${minutes} · ${label(CRITICALITY, e.criticality)}`));
+      const span = el("span", "meta");
+      const sameDay = localDay(e.start) === localDay(e.end);
+      span.append(el("time", "", when(e.start)), " – ", el("time", "", sameDay ? clock(e.end) : when(e.end)),
+        ` · ${minutes} · ${label(CRITICALITY, e.criticality)}`);
+      span.children[0].setAttribute("datetime", e.start); span.children[1].setAttribute("datetime", e.end);
+      if (e.scheduled_start && e.start && Date.parse(e.scheduled_start) !== Date.parse(e.start)) {
+        span.append(" · " + t("randomised from {time}", { time: clock(e.scheduled_start) }));
+      }
+      li.append(span);
+      if (e.outcome && e.outcome !== e.status) {
+        li.append(el("span", "meta", t("Outcome: {outcome}", { outcome: label(OUTCOMES, e.outcome) })));
+      }
       li.append(el("span", "meta", `${e.device_classes.map((d) => label(DEVICES, d)).join(", ")}${asks.length ? " · " + asks.join(", ") : ""}`));
       if (e.status === "active" || e.status === "scheduled") {
         const key = `event:${e.meter_id}:${e.issuer_event_id}`;
-        const base = `/api/v1/events/${encodeURIComponent(e.meter_id)}/${e.issuer_event_id}/`;
+        const base = eventBase(e);
         const row = el("div", "actions");
         if (e.participation === "opted_out") {
-          li.children[1].after(el("span", "tag tag-opted_out", t("opted out")));
           row.append(actionButton(t("Opt back in"), t("Take part in event {id} again", { id }), key, "opt-in",
             base + "opt-in", null, "events", t("You take part in event {id} again.", { id })));
         } else {
@@ -108,9 +122,312 @@
         }
         li.append(row);
       }
+      li.append(renderDetail(e));
       list.append(li);
     }
     restoreFocus(list);
+    scheduleDetails();
+    followClock();
+  }
+
+  // -- per event: what the EMS did, who was taken out, and the load change measured -------------
+  // Fetched lazily for the events shown (actions, load change, and the devices the EMS holds),
+  // again on each push about events and every 30 s while an event runs or is still measured;
+  // a finished event's figures are kept once final. Each event keeps one detail node across
+  // redraws, so its aria-live parts announce real changes only and the focus stays put.
+  const FINISHED = new Set(["completed", "cancelled", "superseded"]);
+  const OUTCOMES = { completed: t("completed"), opted_out: t("opted out"), cancelled: t("cancelled"), superseded: t("superseded"),
+    partially_completed_opt_out: t("partly done, then opted out"), partially_completed_opt_in: t("partly done, then opted back in"),
+    completed_no_participation: t("completed without taking part") };
+  const COMMANDS = { on: t("switched on"), off: t("switched off"), setpoints: t("setpoints changed"),
+    relay_event: t("event handed to the device"), cancel_event: t("event withdrawn from the device") };
+  const HOLDS = { off: t("kept off"), on: t("kept on"), offset: t("setpoint moved"), setpoints: t("setpoints set"),
+    duty_cycle: t("cycled on and off"), relay_event: t("running the event itself") };
+  const DETAIL_EVERY_MS = 30000;  // while an event runs or is still measured
+  const ACTIONS_SHOWN = 5;
+  const details = new Map();  // "meter:id" -> { node, actions, change, devices, settled, seq, fetchedAt }
+  let shownEvents = [];
+  let devicesHeld = [];  // /api/v1/devices, fetched with the details of a running event
+  let detailTimer = null;
+  let lastDetailRun = 0;
+  const clockAt = (() => { try { return new Intl.DateTimeFormat(LOCALE, { timeZone: tz, hour: "2-digit", minute: "2-digit" }); }
+    catch (e) { return new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit" }); } })();
+  const clockSec = (() => { try { return new Intl.DateTimeFormat(LOCALE, { timeZone: tz, hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
+    catch (e) { return new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit", second: "2-digit" }); } })();
+  const clock = (iso) => (iso ? clockAt.format(new Date(iso)) : "–");
+  const localDay = (iso) => { try { return new Date(iso).toLocaleDateString("en-CA", { timeZone: tz }); } catch (e) { return String(iso).slice(0, 10); } };
+  const eventKey = (e) => `${e.meter_id}:${e.issuer_event_id}`;
+  const eventBase = (e) => `/api/v1/events/${encodeURIComponent(e.meter_id)}/${e.issuer_event_id}/`;
+  const lasting = (e) => e.status === "active" || e.status === "scheduled";
+  const kw = (v) => (v === null || v === undefined ? "–" : fmt(v, 2) + " kW");
+  const energy = (v) => (v === null || v === undefined ? "–" : fmt(v, Math.abs(v) < 1 ? 3 : 2) + " kWh");
+  const setText = (node, text) => { if (node.textContent !== text) node.textContent = text; };
+
+  // The reduction in the last slot measured (a live demand sample while no interval covers it yet).
+  function reducedNow(c) {
+    const slots = (c && c.intervals) || [];
+    for (let i = slots.length - 1; i >= 0; i--) {
+      const s = slots[i];
+      if (s.part === "event" && s.baseline_kw !== null && s.actual_kw !== null) return s.baseline_kw - s.actual_kw;
+    }
+    return null;
+  }
+
+  function detailFor(e) {
+    const k = eventKey(e);
+    let d = details.get(k);
+    if (!d) {
+      const node = el("div", "event-detail");
+      node.id = `event-detail-${e.meter_id}-${e.issuer_event_id}`.replace(/[^\w-]/g, "_");
+      const change = el("section", "ev-part ev-change");
+      const changeTitle = el("h3", "", t("Load change"));
+      changeTitle.id = node.id + "-change";
+      change.setAttribute("aria-labelledby", changeTitle.id);
+      const status = el("p", "ev-status", t("Loading…"));
+      status.setAttribute("role", "status"); status.setAttribute("aria-live", "polite");
+      const how = el("details", "ev-how");
+      how.append(el("summary", "", t("How it is measured")), el("p", "sub ev-how-text"));
+      change.append(changeTitle, status, el("dl", "ev-figures"), el("p", "sub ev-note"), how);
+      const did = el("section", "ev-part ev-did");
+      const didTitle = el("h3", "", t("What the EMS did"));
+      didTitle.id = node.id + "-did";
+      did.setAttribute("aria-labelledby", didTitle.id);
+      const devices = el("div", "ev-devices");
+      devices.setAttribute("aria-live", "polite");
+      did.append(didTitle, devices, el("div", "ev-actions"));
+      node.append(change, did);
+      d = { node, actions: null, change: null, settled: false, seq: 0, fetchedAt: 0, devicesSig: null, actionsSig: null };
+      details.set(k, d);
+    }
+    return d;
+  }
+
+  function renderDetail(e) {
+    const d = detailFor(e);
+    const active = document.activeElement;
+    const focused = active && d.node.contains(active) && active.dataset.key ? active.dataset.key : null;
+    fillChange(d, e);
+    fillDevices(d, e);
+    fillActions(d, e);
+    if (focused && !d.node.contains(document.activeElement)) {
+      const target = [...d.node.querySelectorAll("button")].find((b) => b.dataset.key === focused);
+      if (target) target.focus();
+    }
+    return d.node;
+  }
+
+  function fillChange(d, e) {
+    const [, status, figures, note, how] = d.node.querySelector(".ev-change").children;
+    const c = d.change;
+    const rows = [];
+    let text;
+    if (!c) text = d.failed ? t("Load change not available: {reason}", { reason: d.failed }) : t("Loading…");
+    else if (c.status === "scheduled") text = t("Measured once the event starts.");
+    else if (c.status === "insufficient history") text = t("Not enough history yet to know what the home would have used, so no saving is shown.");
+    else if (c.status === "final") text = t("Final figures.");
+    else if (e.status === "active") text = t("Live: measured while the event runs.");
+    else text = t("Still measuring: the hours after the event count too, until {time}.", { time: clock(c.rebound_end) });
+    setText(status, text);
+    if (c && c.status !== "scheduled" && c.status !== "insufficient history") {
+      const now = reducedNow(c);
+      if (e.status === "active" && c.status === "live" && now !== null) rows.push(["now", t("Reduced now"), kw(now)]);
+      rows.push(["average", t("Average reduction"), kw(c.kw_reduced)]);
+      rows.push(["shifted", t("Energy shifted"), energy(c.energy_shifted_kwh)]);
+      rows.push(["saved", t("Money saved"), money(c.money_saved, c.currency)]);
+      if (c.rebate_earned !== null && c.rebate_earned !== undefined) rows.push(["rebate", t("Rebate earned"), money(c.rebate_earned, c.currency)]);
+    }
+    const sig = JSON.stringify(rows);
+    if (figures.dataset.sig !== sig) {
+      figures.dataset.sig = sig; figures.replaceChildren();
+      for (const [name, term, value] of rows) {
+        const box = el("div", "ev-figure ev-" + name);
+        box.append(el("dt", "", term), el("dd", "", value));
+        figures.append(box);
+      }
+    }
+    figures.hidden = !rows.length;
+    // Without a baseline the API's note says why (its words are the API's); otherwise it is folded away.
+    const short = c && c.status === "insufficient history" ? c.note || "" : "";
+    setText(note, short);
+    note.hidden = !short;
+    const bits = [];
+    if (c && c.status !== "insufficient history" && c.status !== "scheduled") {
+      bits.push(t("As of {time}", { time: clockSec.format(new Date(c.as_of)) }));
+      const days = (c.baseline && c.baseline.days) || [];
+      if (days.length) bits.push(t("baseline: the average of {count} similar days before the event", { count: count(days.length) }));
+      if (c.note) bits.push(c.note);
+    }
+    setText(how.lastChild, bits.join(" · "));
+    how.hidden = !bits.length;
+  }
+
+  function fillDevices(d, e) {
+    const box = d.node.querySelector(".ev-devices");
+    const out = new Set((e.excluded_devices || []).map((x) => x.device_id));
+    const held = lasting(e) ? devicesHeld.filter((x) => x.held_by && x.held_by.issuer_event_id === e.issuer_event_id
+      && !out.has(x.device_id)) : [];
+    // Devices of the classes the event names that it does not hold (a protection, another holder): say why.
+    const classes = new Set(e.device_classes || []);
+    const idle = e.status === "active" && e.participation !== "opted_out" ? devicesHeld.filter((x) => !out.has(x.device_id)
+      && !(x.held_by && x.held_by.issuer_event_id === e.issuer_event_id) && (x.device_class || []).some((c) => classes.has(c))) : [];
+    const sig = JSON.stringify([e.status, e.participation, e.addresses_devices_here, held.map((x) => [x.device_id, x.held_by.action, x.held_by.reason]),
+      [...out], idle.map((x) => [x.device_id, x.note, x.held_by && x.held_by.reason]), d.devicesLoaded || false]);
+    if (box.dataset.sig === sig) return;
+    box.dataset.sig = sig; box.replaceChildren();
+    const id = e.issuer_event_id;
+    if (lasting(e)) {
+      if (held.length) {
+        const list = el("ul", "ev-list ev-held");
+        for (const x of held) {
+          const li = el("li");
+          const what = el("span", "ev-what");
+          what.append(el("strong", "", x.name), " · " + label(HOLDS, x.held_by.action));
+          li.append(what, el("span", "meta", x.held_by.reason));
+          if (lasting(e) && e.participation !== "opted_out") {
+            li.append(deviceButton(e, x, true));
+          }
+          list.append(li);
+        }
+        box.append(el("p", "ev-sub", t("Holds now:")), list);
+      } else if (!e.addresses_devices_here) {
+        box.append(el("p", "sub", t("No device here takes part in this event.")));
+      } else if (e.participation === "opted_out") {
+        box.append(el("p", "sub", t("You opted out: the EMS put your devices back.")));
+      } else if (d.devicesLoaded) {
+        box.append(el("p", "sub", e.status === "active" ? t("The EMS holds no device for this event now.") : t("Nothing yet: the event has not started.")));
+      }
+    }
+    if (idle.length) {
+      const list = el("ul", "ev-list ev-idle");
+      for (const x of idle) {
+        const li = el("li");
+        const what = el("span", "ev-what");
+        what.append(el("strong", "", x.name), " · " + t("left as it is"));
+        li.append(what);
+        const why = x.note || (x.held_by && x.held_by.reason);
+        if (why) li.append(el("span", "meta", why));
+        list.append(li);
+      }
+      box.append(el("p", "ev-sub", t("Not held now:")), list);
+    }
+    if (out.size) {
+      const list = el("ul", "ev-list ev-out");
+      for (const x of e.excluded_devices) {
+        const li = el("li");
+        const what = el("span", "ev-what");
+        what.append(el("strong", "", x.name), " · " + t("taken out"));
+        li.append(what);
+        if (lasting(e)) li.append(deviceButton(e, x, false));
+        list.append(li);
+      }
+      box.append(el("p", "ev-sub", t("Taken out by you:")), list);
+    }
+    if (!box.childElementCount && !lasting(e)) box.append(el("p", "sub", t("The EMS holds no device for this event now.")));
+  }
+
+  function deviceButton(e, x, takeOut) {
+    const id = e.issuer_event_id;
+    const key = `device:${eventKey(e)}:${x.device_id}`;
+    const path = `${eventBase(e)}devices/${encodeURIComponent(x.device_id)}/${takeOut ? "opt-out" : "opt-in"}`;
+    const b = el("button", "button button-small" + (takeOut ? "" : " button-quiet"), takeOut ? t("Take out") : t("Put back"));
+    b.type = "button"; b.dataset.key = key; b.dataset.action = takeOut ? "device-opt-out" : "device-opt-in";
+    b.dataset.deviceId = x.device_id;
+    b.setAttribute("aria-label", takeOut ? t("Take {device} out of event {id}", { device: x.name, id })
+      : t("Put {device} back into event {id}", { device: x.name, id }));
+    b.addEventListener("click", async () => {
+      const status = $("events-status");
+      b.disabled = true; status.textContent = t("Sending…");
+      try {
+        const item = await post(path);
+        focusKey = key;
+        if (item && item.issuer_event_id !== undefined) upsert(state.events, item, "issuer_event_id");
+        renderEvents();
+        status.textContent = takeOut ? t("{device} is out of event {id}; the EMS puts it back.", { device: x.name, id })
+          : t("{device} takes part in event {id} again.", { device: x.name, id });
+        refreshDetails(true);
+        setTimeout(() => refreshDetails(true), 1500);  // the cycle restores the device, then logs it
+      } catch (err) {
+        b.disabled = false; status.textContent = t("Not done: {reason}", { reason: err.message });
+      }
+    });
+    return b;
+  }
+
+  function fillActions(d, e) {
+    const box = d.node.querySelector(".ev-actions");
+    const actions = d.actions || [];
+    const sig = JSON.stringify(actions.slice(-ACTIONS_SHOWN)) + actions.length;
+    if (box.dataset.sig === sig) return;
+    box.dataset.sig = sig; box.replaceChildren();
+    if (!d.actions) return;
+    if (!actions.length) { box.append(el("p", "sub", t("No device command sent for this event."))); return; }
+    box.append(el("p", "ev-sub", t("Commands sent:")));
+    const list = el("ol", "ev-list ev-log");
+    for (const a of actions.slice(-ACTIONS_SHOWN)) {
+      const li = el("li", a.ok ? "ok" : "failed");
+      const at = el("time", "", clockSec.format(new Date(a.at)));
+      at.setAttribute("datetime", a.at);
+      let what = label(COMMANDS, a.action);
+      if (a.detail && a.detail.cooling_setpoint_c !== undefined) what += " " + t("(cooling {value} °C)", { value: fmt(a.detail.cooling_setpoint_c, 1) });
+      if (a.detail && a.detail.heating_setpoint_c !== undefined) what += " " + t("(heating {value} °C)", { value: fmt(a.detail.heating_setpoint_c, 1) });
+      if (a.source === "restore") what = t("put back: {action}", { action: what });
+      li.append(at, " ", el("strong", "", a.device), ` · ${what} · `,
+        el("span", a.ok ? "ev-ok" : "ev-failed", a.ok ? t("done") : t("failed: {error}", { error: a.error || "?" })));
+      list.append(li);
+    }
+    box.append(list);
+    if (actions.length > ACTIONS_SHOWN) box.append(el("p", "sub", t("and {count} earlier", { count: count(actions.length - ACTIONS_SHOWN) })));
+  }
+
+  // Fetch what is missing or may have changed for the events shown, then draw it.
+  async function refreshDetails(force) {
+    lastDetailRun = Date.now();
+    const events = shownEvents.slice();
+    const due = events.filter((e) => {
+      const d = detailFor(e);
+      if (d.settled) return false;
+      if (force || !d.fetchedAt) return true;
+      return lasting(e) || (d.change && d.change.status === "live");
+    });
+    if (!due.length) return;
+    if (due.some(lasting)) {
+      try { devicesHeld = (await fetchJson("/api/v1/devices")).devices || []; } catch (err) { /* keep the last list */ }
+    }
+    await Promise.all(due.map(async (e) => {
+      const d = detailFor(e);
+      const seq = ++d.seq;
+      const base = eventBase(e);
+      const finished = FINISHED.has(e.status);
+      const [actions, change] = await Promise.all([
+        fetchJson(base + "actions").then((r) => r.actions, () => d.actions),
+        fetchJson(base + "load-change").then((r) => { d.failed = null; return r; }, (err) => { d.failed = err.message; return d.change; }),
+      ]);
+      if (seq !== d.seq) return;  // a newer fetch for this event went out meanwhile
+      d.actions = actions; d.change = change; d.devicesLoaded = true; d.fetchedAt = Date.now();
+      // A finished event changes no more once its figures are final (or cannot be had).
+      d.settled = finished && actions !== null && change !== null && change.status !== "live" && change.status !== "scheduled"
+        && Date.now() - Date.parse(e.end) > 5000;  // the restores after the end are logged by then
+      const current = state.events.find((x) => eventKey(x) === eventKey(e)) || e;
+      renderDetail(current);
+    }));
+  }
+
+  function scheduleDetails(delayMs = 250) {
+    clearTimeout(detailTimer);
+    detailTimer = setTimeout(() => refreshDetails(false), delayMs);
+  }
+  setInterval(() => {
+    if (Date.now() - lastDetailRun >= DETAIL_EVERY_MS - 500) refreshDetails(false);
+  }, DETAIL_EVERY_MS / 3);
+
+  // Ask for a fresh snapshot just after an event shown starts or ends, so its status follows the clock.
+  let clockTimer = null;
+  function followClock() {
+    clearTimeout(clockTimer);
+    const now = Date.now();
+    const next = shownEvents.flatMap((e) => [Date.parse(e.start), Date.parse(e.end)]).filter((x) => x > now).sort((a, b) => a - b)[0];
+    if (next === undefined || next - now > 3600e3) return;
+    clockTimer = setTimeout(() => { if (socket && socket.readyState === WebSocket.OPEN) socket.send("snapshot"); }, next - now + 1500);
   }
 
   // -- actions: confirm or read a message, opt out of or back into an event -------------------
