@@ -57,8 +57,17 @@ def load_yaml(path: Path) -> LoadedYaml:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError([f"{path}: cannot read the file: {err.strerror}"]) from err
+    return parse_yaml(text, path)
+
+
+# libyaml's parser when present: ten times faster on a large file (a rules file), the same marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str, path: Path) -> LoadedYaml:
+    """Parse YAML text that came from ``path`` (a file, or a page's editor); errors as load_yaml."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

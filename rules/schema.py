@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
-import yaml
 
-from ems.config import LoadedYaml, describe_invalid, load_yaml
+from ems.config import LoadedYaml, describe_invalid, load_yaml, parse_yaml
 from ems.errors import ConfigError
 from ems.model import ComfortLimits, Criticality, DeviceClass, DeviceKind, DevicePreference
 from rules.ruleset import (
@@ -424,46 +423,7 @@ def load_rules(path: Path | str, known_devices: Sequence[str] | None = None) -> 
 
 def parse_rules(text: str, source: str = "rules.yaml", known_devices: Sequence[str] | None = None) -> RuleSet:
     """Validate rules given as text (the Rules page, the API); the same errors as ``load_rules``."""
-    return _build(_loaded_from_text(text, source), known_devices)
-
-
-# libyaml's parser when present: ten times faster on a large rules file, the same marks.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _loaded_from_text(text: str, source: str) -> LoadedYaml:
-    # ems.config.load_yaml reads a file; the editor hands in text, so compose it here the same way.
-    path = Path(source)
-    try:
-        node = yaml.compose(text, Loader=_LOADER)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError([f"{where}: not valid YAML: {getattr(err, 'problem', None) or err}"]) from err
-    if node is None:
-        return LoadedYaml(path, {}, {(): 1})
-    lines: dict[tuple[Any, ...], int] = {}
-    try:
-        data = _construct(node, (), lines)
-    except (yaml.YAMLError, ValueError) as err:
-        raise ConfigError([f"{path}: {err}"]) from err
-    return LoadedYaml(path, data, lines)
-
-
-def _construct(node: yaml.Node, key_path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> Any:
-    lines.setdefault(key_path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = yaml.constructor.SafeConstructor().construct_object(key_node, deep=True)
-            if key in result:
-                raise ValueError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
-            lines[(*key_path, key)] = key_node.start_mark.line + 1
-            result[key] = _construct(value_node, (*key_path, key), lines)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*key_path, i), lines) for i, item in enumerate(node.value)]
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    return _build(parse_yaml(text, Path(source)), known_devices)
 
 
 class _Problems:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
 import zigpy.application
 import zigpy.exceptions
 
-from .radio import DEFAULT_ZIGPY_CONFIG, RadioConfigError, VirtualRadioApplication
+from .radio import CONF_PCAP_PATH, DEFAULT_ZIGPY_CONFIG, RadioConfigError, VirtualRadioApplication
 from .se_profile import SmartEnergyProfileMixin
 
 LOGGER = logging.getLogger(__name__)
@@ -80,6 +82,23 @@ async def start_controller(radio_config: dict[str, Any]) -> zigpy.application.Co
         raise RadioNotReady(f"{radio_type} radio is not ready: {reason}") from err
     LOGGER.info("Zigbee controller started (%s radio)", radio_type)
     return app
+
+
+async def start_radio(
+    radio: Mapping[str, Any], pcap: Path | None = None
+) -> zigpy.application.ControllerApplication:
+    """Start the controller for an integration's validated ``radio`` section, as start_controller.
+
+    The section's ``type`` picks the radio and its other keys (path, baudrate, flow control) are
+    zigpy's ``device`` settings; with ``pcap``, every frame is written to that file.
+    """
+    config: dict[str, Any] = {
+        CONF_RADIO_TYPE: radio[CONF_RADIO_TYPE],
+        "device": {k: v for k, v in radio.items() if k != CONF_RADIO_TYPE},
+    }
+    if pcap is not None:
+        config[CONF_PCAP_PATH] = str(pcap)
+    return await start_controller(config)
 
 
 async def stop_controller(app: zigpy.application.ControllerApplication) -> None:

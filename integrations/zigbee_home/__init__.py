@@ -15,7 +15,10 @@ from typing import Any
 
 import voluptuous as vol
 
-RADIO_TYPES = ("virtual", "ezsp", "znp", "deconz")
+from integrations.zigbee.section import import_off_loop, radio_schema, with_overrides
+
+__all__ = ["CONFIG_SCHEMA", "DeviceSettings", "HomeSettings", "async_setup", "with_overrides"]
+
 DEVICE_CLASSES = (
     "hvac", "strip_heater", "water_heater", "pool_pump", "smart_appliance", "irrigation_pump",
     "commercial_load", "simple_load", "exterior_lighting", "interior_lighting", "electric_vehicle",
@@ -63,14 +66,7 @@ def _devices(value: Any) -> dict[str, dict[str, Any]]:
 
 CONFIG_SCHEMA = vol.Schema(
     {
-        vol.Optional("radio", default={}): {
-            vol.Optional("type", default="virtual"): vol.In(
-                RADIO_TYPES, msg=f"expected one of {', '.join(RADIO_TYPES)}"
-            ),
-            vol.Optional("path", default="virtual://127.0.0.1:8812"): vol.All(str, vol.Length(min=1)),
-            vol.Optional("baudrate"): vol.All(int, vol.Range(min=1200)),
-            vol.Optional("flow_control"): vol.In(["hardware", "software", None]),
-        },
+        vol.Optional("radio", default={}): radio_schema("virtual://127.0.0.1:8812"),
         vol.Optional("devices", default={}): _devices,
         vol.Optional("pcap", default=None): vol.Any(None, str),
         vol.Optional("report_interval_s", default=30): vol.All(vol.Coerce(float), vol.Range(min=1, max=3600)),
@@ -129,25 +125,9 @@ class HomeSettings:
         return self.devices.get(ieee.lower()) or DeviceSettings()
 
 
-def with_overrides(
-    section: dict[str, Any], *, radio_path: str | None = None, pcap: Path | None = None
-) -> dict[str, Any]:
-    """The section with the radio pointed at a simulator's home network, and a pcap file."""
-    result = dict(section)
-    if radio_path is not None:
-        result["radio"] = {**section["radio"], "type": "virtual", "path": radio_path}
-    if pcap is not None:
-        result["pcap"] = str(pcap)
-    return result
-
-
 async def async_setup(hub: Any, section: dict[str, Any]) -> Any:
     """Start the home network; it keeps (re)connecting in the background until closed."""
-    import asyncio
-    import importlib
-
-    # The Zigbee stack's import is CPU work: keep it off the event loop (the web answers meanwhile).
-    module = await asyncio.to_thread(importlib.import_module, "integrations.zigbee_home.network")
+    module = await import_off_loop("integrations.zigbee_home.network")
     network = module.HomeNetwork(hub, HomeSettings.from_section(section))
     await network.start()
     return network

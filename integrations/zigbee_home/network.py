@@ -21,7 +21,7 @@ import zigpy.exceptions
 
 from ems.errors import NotReady
 from ems.tasks import TaskSet
-from integrations.zigbee.controller import permit_join, start_controller, stop_controller
+from integrations.zigbee.controller import permit_join, start_radio, stop_controller
 from integrations.zigbee_home import HomeSettings
 from integrations.zigbee_home.catalog import classify
 from integrations.zigbee_home.device import UNANSWERED, HomeDevice
@@ -104,14 +104,7 @@ class HomeNetwork:
 
     async def _connect(self) -> None:
         self._lost.clear()
-        radio = self.settings.radio
-        config: dict[str, Any] = {
-            "type": radio["type"],
-            "device": {k: v for k, v in radio.items() if k != "type"},
-        }
-        if self.settings.pcap is not None:
-            config["pcap_path"] = str(self.settings.pcap)
-        self.app = await start_controller(config)
+        self.app = await start_radio(self.settings.radio, self.settings.pcap)
         self.app.add_listener(self)
         self.connected = True
         for device in self.devices.values():
@@ -121,7 +114,7 @@ class HomeNetwork:
         for zdevice in list(self.app.devices.values()):
             if zdevice.is_initialized:
                 self.device_initialized(zdevice)
-        _LOGGER.info("Home network up (%s radio)", radio["type"])
+        _LOGGER.info("Home network up (%s radio)", self.settings.radio["type"])
 
     async def _watch(self) -> None:
         """Run until the radio is lost: silent devices become unavailable, unavailable ones are pinged."""

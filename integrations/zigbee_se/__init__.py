@@ -13,18 +13,13 @@ from typing import Any
 
 import voluptuous as vol
 
-RADIO_TYPES = ("virtual", "ezsp", "znp", "deconz")
+from integrations.zigbee.section import import_off_loop, radio_schema, with_overrides
+
+__all__ = ["CONFIG_SCHEMA", "MeterLinkSettings", "async_setup", "with_overrides"]
 
 CONFIG_SCHEMA = vol.Schema(
     {
-        vol.Optional("radio", default={}): {
-            vol.Optional("type", default="virtual"): vol.In(
-                RADIO_TYPES, msg=f"expected one of {', '.join(RADIO_TYPES)}"
-            ),
-            vol.Optional("path", default="virtual://127.0.0.1:8811"): vol.All(str, vol.Length(min=1)),
-            vol.Optional("baudrate"): vol.All(int, vol.Range(min=1200)),
-            vol.Optional("flow_control"): vol.In(["hardware", "software", None]),
-        },
+        vol.Optional("radio", default={}): radio_schema("virtual://127.0.0.1:8811"),
         vol.Optional("meter_id", default="main"): vol.All(str, vol.Match(r"^[A-Za-z0-9_.:-]{1,40}$", msg="expected 1-40 letters, digits, '_', '-', '.' or ':'")),
         vol.Optional("pcap", default=None): vol.Any(None, str),
         vol.Optional("report_interval_s", default=5): vol.All(vol.Coerce(float), vol.Range(min=0.05, max=600)),
@@ -65,25 +60,9 @@ class MeterLinkSettings:
         )
 
 
-def with_overrides(
-    section: dict[str, Any], *, radio_path: str | None = None, pcap: Path | None = None
-) -> dict[str, Any]:
-    """The section with the command line's radio path and pcap file applied."""
-    result = dict(section)
-    if radio_path is not None:
-        result["radio"] = {**section["radio"], "type": "virtual", "path": radio_path}
-    if pcap is not None:
-        result["pcap"] = str(pcap)
-    return result
-
-
 async def async_setup(hub: Any, section: dict[str, Any]) -> Any:
     """Start the meter link; it keeps (re)connecting in the background until closed."""
-    import asyncio
-    import importlib
-
-    # The Zigbee stack's import is CPU work: keep it off the event loop (the web answers meanwhile).
-    module = await asyncio.to_thread(importlib.import_module, "integrations.zigbee_se.link")
+    module = await import_off_loop("integrations.zigbee_se.link")
     link = module.MeterLink(hub, MeterLinkSettings.from_section(section))
     await link.start()
     return link

@@ -21,7 +21,7 @@ import zigpy.zdo.types as zdo_t
 
 from ems.errors import NotReady
 from ems.model import LinkState, MeterLinkChanged, utcnow
-from integrations.zigbee.controller import start_controller, stop_controller
+from integrations.zigbee.controller import start_radio, stop_controller
 from integrations.zigbee_se import MeterLinkSettings
 from integrations.zigbee_se.clusters import Metering
 from integrations.zigbee_se.frames import MeterSession
@@ -104,14 +104,7 @@ class MeterLink:
     async def _connect(self) -> None:
         self._lost.clear()
         self._publish_state(LinkState.CONNECTING, "joining the HAN")
-        radio = self.settings.radio
-        config: dict[str, Any] = {
-            "type": radio["type"],
-            "device": {k: v for k, v in radio.items() if k != "type"},
-        }
-        if self.settings.pcap is not None:
-            config["pcap_path"] = str(self.settings.pcap)
-        self.app = await start_controller(config)
+        self.app = await start_radio(self.settings.radio, self.settings.pcap)
         if hasattr(self.app, "on_connection_lost"):
             self.app.on_connection_lost(self._on_connection_lost)
         device, endpoint_id = await self._find_meter()

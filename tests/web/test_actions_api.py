@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 
 from ems.accounts import Accounts, Role, Scope
-from ems.config import load_config
 from ems.demand_response import DemandResponse
 from ems.hub import Hub
 from ems.model import (
@@ -24,7 +22,7 @@ from ems.model import (
     UtilityMessage,
     utcnow,
 )
-from web.app import create_app
+from tests.hubs import started_hub
 from web.auth import ACCOUNTS
 
 from .control import NoRules
@@ -34,32 +32,20 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "ems.yaml").write_text("site: {name: Test home, timezone: America/Los_Angeles}\n")
-    hub = Hub(load_config(folder), tmp_path / "data")
-    await hub.start()
-    hub.control = DemandResponse(hub, NoRules(tmp_path / "rules.yaml"))
-    await hub.control.start()
-    now = utcnow()
-    for message_id, confirm, enhanced in ((1, True, False), (2, False, False), (3, True, True)):
-        hub.bus.publish(UtilityMessage("main", message_id, f"message {message_id}", MessageImportance.HIGH,
-                                       now - timedelta(minutes=1), now + timedelta(hours=1), confirm, now,
-                                       enhanced_confirmation=enhanced))
-    for event_id, start in ((10, now + timedelta(hours=1)), (11, now - timedelta(minutes=5)),
-                            (12, now - timedelta(hours=2))):
-        hub.bus.publish(LoadControlEvent("main", event_id, DeviceClass.HVAC, 0, start, 30,
-                                         Criticality.LEVEL_2, now, cooling_offset_c=2.0))
-    yield hub
-    await hub.control.stop()
-    await hub.stop()
-
-
-@pytest.fixture
-async def client(hub: Hub, aiohttp_client: Any) -> Any:
-    app = create_app(hub)
-    app[ACCOUNTS] = Accounts(hub.store, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    return await aiohttp_client(app)
+    async with started_hub(tmp_path) as hub:
+        hub.control = DemandResponse(hub, NoRules(tmp_path / "rules.yaml"))
+        await hub.control.start()
+        now = utcnow()
+        for message_id, confirm, enhanced in ((1, True, False), (2, False, False), (3, True, True)):
+            hub.bus.publish(UtilityMessage("main", message_id, f"message {message_id}", MessageImportance.HIGH,
+                                           now - timedelta(minutes=1), now + timedelta(hours=1), confirm, now,
+                                           enhanced_confirmation=enhanced))
+        for event_id, start in ((10, now + timedelta(hours=1)), (11, now - timedelta(minutes=5)),
+                                (12, now - timedelta(hours=2))):
+            hub.bus.publish(LoadControlEvent("main", event_id, DeviceClass.HVAC, 0, start, 30,
+                                             Criticality.LEVEL_2, now, cooling_offset_c=2.0))
+        yield hub
+        await hub.control.stop()
 
 
 async def _headers(client: Any, scopes: list[Scope] | None = None) -> dict[str, str]:

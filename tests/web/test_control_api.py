@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 
 import rules
 from ems.accounts import Accounts, Role, Scope
-from ems.config import load_config
 from ems.demand_response import DemandResponse
 from ems.hub import Hub
 from ems.model import (
@@ -26,7 +24,7 @@ from ems.model import (
     utcnow,
 )
 from ems.rulebook import RuleBook
-from web.app import create_app
+from tests.hubs import started_hub
 from web.auth import ACCOUNTS
 
 from .control import RecordingPort
@@ -45,38 +43,26 @@ rules:
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "ems.yaml").write_text("site: {name: Test home, timezone: America/Los_Angeles}\n")
-    (folder / "rules.yaml").write_text(RULES)
-    hub = Hub(load_config(folder), tmp_path / "data")
-    await hub.start()
-    book = RuleBook(folder / "rules.yaml", rules.parse_rules, rules.evaluate, rules.check_conflicts)
-    hub.control = DemandResponse(hub, book, {"start_randomization_min": 0, "cycle_tick_s": 0.2})
-    await hub.control.start()
-    port = RecordingPort()
-    hub.device_ports.update({THERMOSTAT: port, PUMP: port})
-    hub.port = port  # type: ignore[attr-defined]
-    now = utcnow()
-    hub.bus.publish(DeviceInfo(THERMOSTAT, "Living room", DeviceKind.THERMOSTAT, DeviceClass.HVAC,
-                               min_setpoint_c=7, max_setpoint_c=32))
-    hub.bus.publish(DeviceInfo(PUMP, "Pool pump", DeviceKind.SWITCH, DeviceClass.POOL_PUMP, nominal_kw=1.5))
-    hub.bus.publish(DeviceReading(THERMOSTAT, now, indoor_c=24.4, cooling_setpoint_c=24.0, heating_setpoint_c=20.0,
-                                  system_mode="cool"))
-    hub.bus.publish(DeviceReading(PUMP, now, on=True, power_kw=1.5))
-    hub.bus.publish(LoadControlEvent("main", 7, DeviceClass.HVAC | DeviceClass.POOL_PUMP, 0,
-                                     now - timedelta(minutes=1), 60, Criticality.LEVEL_2, now,
-                                     cooling_offset_c=2.0, duty_cycle_pct=0))
-    yield hub
-    await hub.control.stop()
-    await hub.stop()
-
-
-@pytest.fixture
-async def client(hub: Hub, aiohttp_client: Any) -> Any:
-    app = create_app(hub)
-    app[ACCOUNTS] = Accounts(hub.store, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    return await aiohttp_client(app)
+    async with started_hub(tmp_path, files={"rules.yaml": RULES}) as hub:
+        book = RuleBook(hub.config.config_dir / "rules.yaml", rules.parse_rules, rules.evaluate,
+                        rules.check_conflicts)
+        hub.control = DemandResponse(hub, book, {"start_randomization_min": 0, "cycle_tick_s": 0.2})
+        await hub.control.start()
+        port = RecordingPort()
+        hub.device_ports.update({THERMOSTAT: port, PUMP: port})
+        hub.port = port  # type: ignore[attr-defined]
+        now = utcnow()
+        hub.bus.publish(DeviceInfo(THERMOSTAT, "Living room", DeviceKind.THERMOSTAT, DeviceClass.HVAC,
+                                   min_setpoint_c=7, max_setpoint_c=32))
+        hub.bus.publish(DeviceInfo(PUMP, "Pool pump", DeviceKind.SWITCH, DeviceClass.POOL_PUMP, nominal_kw=1.5))
+        hub.bus.publish(DeviceReading(THERMOSTAT, now, indoor_c=24.4, cooling_setpoint_c=24.0, heating_setpoint_c=20.0,
+                                      system_mode="cool"))
+        hub.bus.publish(DeviceReading(PUMP, now, on=True, power_kw=1.5))
+        hub.bus.publish(LoadControlEvent("main", 7, DeviceClass.HVAC | DeviceClass.POOL_PUMP, 0,
+                                         now - timedelta(minutes=1), 60, Criticality.LEVEL_2, now,
+                                         cooling_offset_c=2.0, duty_cycle_pct=0))
+        yield hub
+        await hub.control.stop()
 
 
 async def _headers(client: Any, role: Role = Role.OWNER) -> dict[str, str]:

@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 
 from ems import local_text
-from ems.accounts import Accounts, Role
-from ems.config import load_config
+from ems.accounts import Role
 from ems.hub import Hub
 from ems.model import MessageImportance, UtilityMessage, utcnow
-from web.app import create_app
+from tests.hubs import started_hub
 from web.auth import ACCOUNTS
 
 PASSWORD = "correct horse battery"
@@ -35,29 +33,22 @@ def site_language() -> str:
 
 @pytest.fixture
 async def hub(tmp_path: Path, site_language: str) -> AsyncIterator[Hub]:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "ems.yaml").write_text(
-        f"site: {{name: Test home, timezone: America/Los_Angeles, language: {site_language}}}\n")
-    hub = Hub(load_config(folder), tmp_path / "data")
-    await hub.start()
-    now = utcnow()
-    hub.bus.publish(UtilityMessage("main", 1, "Grid alert from the utility", MessageImportance.HIGH,
-                                   now - timedelta(minutes=1), now + timedelta(hours=1), False, now))
-    hub.bus.publish(local_text.local_message(
-        "main", 2, local_text.EVENT_STARTED, {"event_id": "4101", "end": "2024-07-02T02:00:00+00:00"},
-        importance=MessageImportance.HIGH, start=now - timedelta(minutes=1), end=now + timedelta(hours=1),
-        received_at=now, timezone="America/Los_Angeles"))
-    yield hub
-    await hub.stop()
+    site = f"site: {{name: Test home, timezone: America/Los_Angeles, language: {site_language}}}\n"
+    async with started_hub(tmp_path, site) as hub:
+        now = utcnow()
+        hub.bus.publish(UtilityMessage("main", 1, "Grid alert from the utility", MessageImportance.HIGH,
+                                       now - timedelta(minutes=1), now + timedelta(hours=1), False, now))
+        hub.bus.publish(local_text.local_message(
+            "main", 2, local_text.EVENT_STARTED, {"event_id": "4101", "end": "2024-07-02T02:00:00+00:00"},
+            importance=MessageImportance.HIGH, start=now - timedelta(minutes=1), end=now + timedelta(hours=1),
+            received_at=now, timezone="America/Los_Angeles"))
+        yield hub
 
 
 @pytest.fixture
-async def client(hub: Hub, aiohttp_client: Any) -> Any:
-    app = create_app(hub)
-    app[ACCOUNTS] = Accounts(hub.store, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    client = await aiohttp_client(app)
-    await app[ACCOUNTS].create_user("owner", PASSWORD, Role.OWNER)
+async def client(client: Any) -> Any:
+    """The web app (tests/web/conftest.py) with the owner's account."""
+    await client.app[ACCOUNTS].create_user("owner", PASSWORD, Role.OWNER)
     return client
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from ems.bus import EventBus
 from ems.tasks import TaskSet
 from integrations.simulator import scenario_from_dict
 from integrations.zigbee_home import CONFIG_SCHEMA, async_setup
+from tests.hubs import Clock
 
 NOON = datetime(2026, 7, 1, 19, 0, tzinfo=UTC)  # 12:00 in Los Angeles
 
@@ -48,20 +49,6 @@ DEVICES = {
     EV_CHARGER: {"name": "EV charger", "device_class": "electric_vehicle"},
     BATTERY: {"name": "Home battery", "capacity_kwh": 13.5},
 }
-
-
-class Clock:
-    """The simulation's clock: it moves only when a test moves it."""
-
-    def __init__(self, now: datetime = NOON) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @dataclass
@@ -98,7 +85,7 @@ class FakeHub:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOON)
 
 
 @pytest.fixture

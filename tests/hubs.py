@@ -1,0 +1,51 @@
+"""Hubs for the tests: a real hub on a configuration folder written under the test's tmp_path,
+its store in real SQLite; and the clock that tests move by hand."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ems.config import load_config
+from ems.hub import Hub
+
+SITE = "site: {name: Test home, timezone: America/Los_Angeles}\n"
+
+
+def new_hub(tmp_path: Path, config_text: str = SITE, files: Mapping[str, str] | None = None) -> Hub:
+    """A hub, not started, on ``tmp_path/config`` (``ems.yaml`` holding ``config_text``, and ``files``)."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "ems.yaml").write_text(config_text)
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text)
+    return Hub(load_config(folder), tmp_path / "data")
+
+
+@asynccontextmanager
+async def started_hub(
+    tmp_path: Path, config_text: str = SITE, files: Mapping[str, str] | None = None
+) -> AsyncIterator[Hub]:
+    """A started ``new_hub``, stopped on the way out."""
+    hub = new_hub(tmp_path, config_text, files)
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+
+
+class Clock:
+    """A clock that moves only when the test moves it (pass it where a ``clock`` callable goes)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
