@@ -23,8 +23,10 @@ from aiohttp import WSMsgType, web
 from ems.bus import Unsubscribe
 from ems.hub import Hub
 from ems.model import (
+    DeviceCommanded,
     EventCancellation,
     EventParticipationChanged,
+    EventStatusReport,
     IntervalReading,
     LoadControlEvent,
     MessageCancelled,
@@ -42,6 +44,7 @@ from web import i18n, present
 _LOGGER = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 5.0
+CONTROL_PUSH_DELAY_S = 0.3  # a burst of device commands becomes one push
 
 
 def snapshot(hub: Hub, language: str = i18n.DEFAULT) -> dict[str, Any]:
@@ -71,6 +74,7 @@ class LivePush:
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self._languages: weakref.WeakKeyDictionary[web.WebSocketResponse, str] = weakref.WeakKeyDictionary()
         self._unsubscribe: list[Unsubscribe] = []
+        self._control_push_pending = False
 
     def start(self) -> None:
         bus = self._hub.bus
@@ -84,6 +88,9 @@ class LivePush:
             self._unsubscribe.append(bus.listen(event_type, self._on_action))
         for event_type in (LoadControlEvent, EventCancellation):
             self._unsubscribe.append(bus.listen(event_type, self._on_events))
+        # What the EMS did (device commands, an event starting or ending): one push per burst.
+        for event_type in (DeviceCommanded, EventStatusReport):
+            self._unsubscribe.append(bus.listen(event_type, self._on_control))
 
     async def close(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -129,6 +136,16 @@ class LivePush:
     def _on_action(self, event: Any) -> None:
         # On the next turn of the loop: whoever published it has applied it to the state by then.
         asyncio.get_running_loop().call_soon(self._broadcast, lambda language: snapshot(self._hub, language))
+
+    def _on_control(self, event: Any) -> None:
+        if self._control_push_pending or not self._sockets:
+            return
+        self._control_push_pending = True
+        asyncio.get_running_loop().call_later(CONTROL_PUSH_DELAY_S, self._push_control)
+
+    def _push_control(self) -> None:
+        self._control_push_pending = False
+        self._on_events(None)
 
     def _on_events(self, event: Any) -> None:
         payload = {"topic": "events", "data": present.events(self._hub, utcnow())}
