@@ -217,7 +217,8 @@ async def _demo(args: argparse.Namespace) -> int:
     hub.add_component("demo owner", demo_owner, _nothing)
 
     async def demo_history() -> None:
-        await _seed_demo_history(hub, config, scenario)
+        # In the background: the appliance is up at once; the baselines fill in a few seconds later.
+        hub.create_task(_seed_demo_history(hub, config, scenario), "demo-history")
 
     hub.add_component("demo history", demo_history, _nothing)
 
