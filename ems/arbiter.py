@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from ems.local_text import N_
 from ems.model import (
     ComfortLimits,
     DevicePreference,
@@ -25,6 +26,40 @@ from ems.model import (
 )
 
 _DEVICE_ACTIONS = frozenset(ProposalAction) - {ProposalAction.NOTIFY}
+
+Params = tuple[tuple[str, str], ...]
+Text = tuple[str, Params]  # a catalog msgid and its values (web.control_api renders it for a reader)
+
+# -- the notes and whys as catalog msgids (a value named *_phrase is itself a msgid) ----------
+NO_SUCH_DEVICE = N_("no such device")
+EVENT_NOT_RUNNING = N_("event {event_id} is not running")
+OPTED_OUT = N_("the customer opted out of event {event_id}")
+DEVICE_TAKEN_OUT = N_("the customer took this device out of event {event_id}")
+KEPT_OUT = N_("the customer keeps this device out of demand response")
+CANNOT = N_("a {kind_phrase} cannot {action_phrase}")
+KINDS = {"thermostat": N_("thermostat"), "switch": N_("switch"), "load_controller": N_("load controller"),
+         "battery": N_("battery")}
+ACTIONS = {"setpoints": N_("setpoints"), "offset": N_("offset"), "off": N_("off"), "on": N_("on"),
+           "duty_cycle": N_("duty cycle"), "relay_event": N_("relay event"), "notify": N_("notify")}
+LOST = N_("lost")
+LOST_TO_RULE = N_("lost to '{rule}'")
+LOST_TO = {"override": N_("lost to override"), "event": N_("lost to event"), "rule": N_("lost to rule"),
+           "default": N_("lost to default")}
+OFFSET_HELD = N_("offset held to {offset_signed_c} °C (comfort limit)")
+COOLING_HELD = N_("cooling held to {cooling_c} °C (comfort limit)")
+HEATING_HELD = N_("heating held to {heating_c} °C (comfort limit)")
+OUTSIDE = {"cooling": N_("cooling setpoint {asked_c} °C is outside the thermostat's {low_c}–{high_c} °C: "
+                         "{used_c} °C used"),
+           "heating": N_("heating setpoint {asked_c} °C is outside the thermostat's {low_c}–{high_c} °C: "
+                         "{used_c} °C used")}
+DEVICE_HELD = {"cooling": N_("cooling setpoint held to {used_c} °C (device limit)"),
+               "heating": N_("heating setpoint held to {used_c} °C (device limit)")}
+BACK_ON = N_("kept off for its longest allowed {max_off_min} min: back on")
+STAYS_ON = N_("stays on at least {min_on_min} min after being off")
+
+
+def _text(template: str, **values: object) -> Text:
+    return template, tuple(sorted((key, str(value)) for key, value in values.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +78,8 @@ class Decision:
     winner: Proposal | None
     losers: tuple[tuple[Proposal, str], ...] = ()
     note: str = ""  # a limit that changed or refused what was asked
+    note_parts: tuple[Text, ...] = ()  # ``note``'s parts (joined with "; ") as msgids and values
+    whys: tuple[Text, ...] = ()  # each loser's reason (as ``losers``, in its order) as a msgid and values
 
 
 def _event_key(p: Proposal) -> tuple[str, int] | None:
@@ -78,11 +115,13 @@ def decide(
         pref = preferences.get(device_id) or DevicePreference(device_id)
         device = known.get(device_id)
         losers: list[tuple[Proposal, str]] = []
+        whys: list[Text] = []
         eligible: list[Proposal] = []
         for p in candidates:
-            why = _refusal(p, device, pref, by_event)
+            why, why_text = _refusal(p, device, pref, by_event)
             if why:
                 losers.append((p, why))
+                whys.append(why_text)
             else:
                 eligible.append(p)
         # Stable: the highest (source, priority) wins; the first made among equals.
@@ -90,11 +129,22 @@ def decide(
         winner: Proposal | None = eligible[0] if eligible else None
         for p in eligible[1:]:
             losers.append((p, f"lost to {_describe_source(winner)}" if winner else "lost"))
-        note = ""
+            whys.append(_lost_text(winner))
+        notes: list[tuple[str, Text]] = []
         if winner is not None and device is not None:
-            winner, note = _within_limits(winner, device, pref.comfort, history.get(device_id), originals.get(device_id), now)
-        decisions[device_id] = Decision(device_id, winner, tuple(losers), note)
+            winner, notes = _within_limits(winner, device, pref.comfort, history.get(device_id),
+                                           originals.get(device_id), now)
+        decisions[device_id] = Decision(device_id, winner, tuple(losers), "; ".join(n for n, _t in notes),
+                                        tuple(t for _n, t in notes), tuple(whys))
     return decisions
+
+
+def _lost_text(winner: Proposal | None) -> Text:
+    if winner is None:
+        return _text(LOST)
+    if winner.rule:
+        return _text(LOST_TO_RULE, rule=winner.rule)
+    return _text(LOST_TO.get(winner.source.name.lower(), LOST))
 
 
 def _describe_source(p: Proposal | None) -> str:
@@ -105,25 +155,27 @@ def _describe_source(p: Proposal | None) -> str:
 
 def _refusal(
     p: Proposal, device: DeviceView | None, pref: DevicePreference, events: Mapping[tuple[str, int], EventView]
-) -> str:
-    """Why a proposal may not win at all ('' if it may)."""
+) -> tuple[str, Text]:
+    """Why a proposal may not win at all ('' if it may), and the same as a msgid and values."""
     if device is None:
-        return "no such device"
+        return "no such device", _text(NO_SUCH_DEVICE)
     key = _event_key(p)
     if key is not None and p.source is not ProposalSource.OVERRIDE:
         view = events.get(key)
         if view is None or view.phase is EventPhase.ENDED:
-            return f"event {key[1]} is not running"
+            return f"event {key[1]} is not running", _text(EVENT_NOT_RUNNING, event_id=key[1])
         if view.opted_out:
-            return f"the customer opted out of event {key[1]}"
+            return f"the customer opted out of event {key[1]}", _text(OPTED_OUT, event_id=key[1])
         if p.device_id in view.excluded_devices:
-            return f"the customer took this device out of event {key[1]}"
+            return f"the customer took this device out of event {key[1]}", _text(DEVICE_TAKEN_OUT, event_id=key[1])
         if not pref.takes_part:
-            return "the customer keeps this device out of demand response"
+            return "the customer keeps this device out of demand response", _text(KEPT_OUT)
     kind_ok = _action_fits(p.action, device)
     if not kind_ok:
-        return f"a {device.info.kind} cannot {p.action.replace('_', ' ')}"
-    return ""
+        kind, action = str(device.info.kind), str(p.action)
+        return f"a {device.info.kind} cannot {p.action.replace('_', ' ')}", _text(
+            CANNOT, kind_phrase=KINDS.get(kind, kind), action_phrase=ACTIONS.get(action, action))
+    return "", _text("")
 
 
 def _action_fits(action: ProposalAction, device: DeviceView) -> bool:
@@ -144,60 +196,69 @@ def _within_limits(
     history: LoadHistory | None,
     original: Mapping[str, object] | None,
     now: datetime,
-) -> tuple[Proposal | None, str]:
-    """Clamp a winner to the device's limits and the customer's comfort limits."""
+) -> tuple[Proposal | None, list[tuple[str, Text]]]:
+    """Clamp a winner to the device's limits and the customer's comfort limits (and say so, in parts)."""
     if p.source is ProposalSource.OVERRIDE:
         return _device_limits(p, device)
     if p.action is ProposalAction.OFFSET and p.value is not None:
         if abs(p.value) > comfort.max_offset_c:
             clamped = comfort.max_offset_c if p.value > 0 else -comfort.max_offset_c
-            return replace(p, value=clamped), f"offset held to {clamped:+.1f} °C (comfort limit)"
-        return p, ""
+            return replace(p, value=clamped), [(f"offset held to {clamped:+.1f} °C (comfort limit)",
+                                                _text(OFFSET_HELD, offset_signed_c=clamped))]
+        return p, []
     if p.action is ProposalAction.SETPOINTS:
         reading = device.reading
         base_cool = _num(original, "cooling_setpoint_c") or (reading.cooling_setpoint_c if reading else None)
         base_heat = _num(original, "heating_setpoint_c") or (reading.heating_setpoint_c if reading else None)
-        cool, heat, notes = p.cooling_setpoint_c, p.heating_setpoint_c, []
+        cool, heat = p.cooling_setpoint_c, p.heating_setpoint_c
+        notes: list[tuple[str, Text]] = []
         if cool is not None and base_cool is not None and cool > base_cool + comfort.max_offset_c:
             cool = base_cool + comfort.max_offset_c
-            notes.append(f"cooling held to {cool:.1f} °C (comfort limit)")
+            notes.append((f"cooling held to {cool:.1f} °C (comfort limit)", _text(COOLING_HELD, cooling_c=cool)))
         if heat is not None and base_heat is not None and heat < base_heat - comfort.max_offset_c:
             heat = base_heat - comfort.max_offset_c
-            notes.append(f"heating held to {heat:.1f} °C (comfort limit)")
+            notes.append((f"heating held to {heat:.1f} °C (comfort limit)", _text(HEATING_HELD, heating_c=heat)))
         if comfort.max_setpoint_c is not None and cool is not None and cool > comfort.max_setpoint_c:
             cool = comfort.max_setpoint_c
-            notes.append(f"cooling held to {cool:.1f} °C (comfort limit)")
+            notes.append((f"cooling held to {cool:.1f} °C (comfort limit)", _text(COOLING_HELD, cooling_c=cool)))
         if comfort.min_setpoint_c is not None and heat is not None and heat < comfort.min_setpoint_c:
             heat = comfort.min_setpoint_c
-            notes.append(f"heating held to {heat:.1f} °C (comfort limit)")
-        bounded, device_note = _device_limits(replace(p, cooling_setpoint_c=cool, heating_setpoint_c=heat), device)
-        return bounded, "; ".join([*notes, device_note] if device_note else notes)
+            notes.append((f"heating held to {heat:.1f} °C (comfort limit)", _text(HEATING_HELD, heating_c=heat)))
+        bounded, device_notes = _device_limits(replace(p, cooling_setpoint_c=cool, heating_setpoint_c=heat), device)
+        return bounded, [*notes, *device_notes]
     if p.action in (ProposalAction.OFF, ProposalAction.DUTY_CYCLE) and history is not None:
         if history.off_since is not None and now - history.off_since >= timedelta(minutes=comfort.max_off_min):
-            return None, f"kept off for its longest allowed {comfort.max_off_min:g} min: back on"
+            return None, [(f"kept off for its longest allowed {comfort.max_off_min:g} min: back on",
+                           _text(BACK_ON, max_off_min=comfort.max_off_min))]
         if history.on_since is not None and now - history.on_since < timedelta(minutes=comfort.min_on_min):
-            return None, f"stays on at least {comfort.min_on_min:g} min after being off"
-    return p, ""
+            return None, [(f"stays on at least {comfort.min_on_min:g} min after being off",
+                           _text(STAYS_ON, min_on_min=comfort.min_on_min))]
+    return p, []
 
 
-def _device_limits(p: Proposal, device: DeviceView) -> tuple[Proposal, str]:
+def _device_limits(p: Proposal, device: DeviceView) -> tuple[Proposal, list[tuple[str, Text]]]:
     low, high = device.info.min_setpoint_c, device.info.max_setpoint_c
-    cool, heat, notes = p.cooling_setpoint_c, p.heating_setpoint_c, []
+    cool, heat = p.cooling_setpoint_c, p.heating_setpoint_c
+    notes: list[tuple[str, Text]] = []
     for name, value in (("cooling", cool), ("heating", heat)):
         if value is None:
             continue
         bounded = min(max(value, low if low is not None else value), high if high is not None else value)
         if bounded != value:
-            notes.append(f"{name} setpoint {value:.1f} °C is outside the thermostat's "
-                         f"{low:.1f}–{high:.1f} °C: {bounded:.1f} °C used" if low is not None and high is not None
-                         else f"{name} setpoint held to {bounded:.1f} °C (device limit)")
+            if low is not None and high is not None:
+                notes.append((f"{name} setpoint {value:.1f} °C is outside the thermostat's "
+                              f"{low:.1f}–{high:.1f} °C: {bounded:.1f} °C used",
+                              _text(OUTSIDE[name], asked_c=value, low_c=low, high_c=high, used_c=bounded)))
+            else:
+                notes.append((f"{name} setpoint held to {bounded:.1f} °C (device limit)",
+                              _text(DEVICE_HELD[name], used_c=bounded)))
             if name == "cooling":
                 cool = bounded
             else:
                 heat = bounded
     if not notes:
-        return p, ""
-    return replace(p, cooling_setpoint_c=cool, heating_setpoint_c=heat), "; ".join(notes)
+        return p, []
+    return replace(p, cooling_setpoint_c=cool, heating_setpoint_c=heat), notes
 
 
 def _num(mapping: Mapping[str, object] | None, key: str) -> float | None:

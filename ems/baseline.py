@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ems.costs import ReadingArrays
+from ems.local_text import N_
 from ems.model import IntervalReading
 
 WEEKDAY = "weekday"
@@ -61,6 +62,21 @@ class SameDayAdjustment:
 
 DEFAULT_ADJUSTMENT = SameDayAdjustment()
 
+# Why there is no baseline, as catalog msgids (a value named *_phrase is itself a msgid).
+TOO_LITTLE_NONE = N_(
+    "too little history: no similar {kind_phrase} days without a DR event and with complete readings "
+    "in the {lookback_num} days before {event_date} (at least {needed_num} needed)"
+)
+TOO_LITTLE_ONE = N_(
+    "too little history: only 1 similar {kind_phrase} day without a DR event and with complete readings "
+    "in the {lookback_num} days before {event_date} (at least {needed_num} needed)"
+)
+TOO_LITTLE_SOME = N_(
+    "too little history: only {found_num} similar {kind_phrase} days without a DR event and with complete "
+    "readings in the {lookback_num} days before {event_date} (at least {needed_num} needed)"
+)
+DAY_KINDS = {WEEKDAY: N_("weekday"), WEEKEND_OR_HOLIDAY: N_("weekend or holiday")}
+
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
@@ -75,6 +91,8 @@ class Baseline:
     factor: float  # the same-day adjustment applied (1.0: none)
     adjustment: str  # what the adjustment did, in words
     reason: str = ""  # why there is no baseline ("" when there is one)
+    reason_template: str = ""  # ``reason`` as a catalog msgid (web.control_api.dr_text renders it)
+    reason_params: tuple[tuple[str, str], ...] = ()
 
     @property
     def sufficient(self) -> bool:
@@ -240,7 +258,12 @@ def estimate_baseline(
             f"and with complete readings in the {lookback_days} days before {event_day.isoformat()} "
             f"(at least {min_days} needed)"
         )
-        return Baseline(a, b, None, None, tuple(chosen), kind, 1.0, "not applied: no baseline", reason)
+        template = TOO_LITTLE_NONE if not chosen else TOO_LITTLE_ONE if len(chosen) == 1 else TOO_LITTLE_SOME
+        params = (("event_date", event_day.isoformat()), ("found_num", str(len(chosen))),
+                  ("kind_phrase", DAY_KINDS.get(kind, kind)), ("lookback_num", str(lookback_days)),
+                  ("needed_num", str(min_days)))
+        return Baseline(a, b, None, None, tuple(chosen), kind, 1.0, "not applied: no baseline", reason,
+                        template, params)
 
     mean = np.mean(np.vstack(energies), axis=0)
     unadjusted = mean[: len(a)]

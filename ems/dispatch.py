@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.arbiter import Decision, LoadHistory
 from ems.errors import DeviceError
+from ems.local_text import N_
 from ems.model import (
     CommandAction,
     DeviceCommand,
@@ -88,6 +89,9 @@ def source_of(p: Proposal | None) -> str:
     return p.source.name.lower()
 
 
+PUT_BACK = N_("Put back as it was before {source}")  # a restore's reason, as a catalog msgid
+
+
 class Dispatcher:
     """Sends what the arbiter decided through each device's port, and restores what it changed."""
 
@@ -109,6 +113,7 @@ class Dispatcher:
         self.history: dict[str, LoadHistory] = {}
         self.held_by_customer: dict[str, str] = {}  # device -> the proposal key the customer overrode
         self.decisions: dict[str, Decision] = {}
+        self._reason_texts: dict[str, dict[str, Any]] = {}  # device -> its command's reason as msgid and values
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -204,6 +209,13 @@ class Dispatcher:
         state = self._registry.get(device_id)
         name = state.info.name if state is not None else device_id
         reason = winner.reason if winner is not None else f"Put back as it was before {held.source}"
+        if winner is None:
+            self._reason_texts[device_id] = {"reason_template": PUT_BACK, "reason_params": {"source": held.source}}
+        elif winner.reason_template:
+            self._reason_texts[device_id] = {"reason_template": winner.reason_template,
+                                             "reason_params": dict(winner.reason_params)}
+        else:
+            self._reason_texts.pop(device_id, None)
         if target is None:
             command, coro = self._restore_command(device_id, held, port)
         else:
@@ -333,11 +345,14 @@ class Dispatcher:
             await self._hub.store.write("forget device state", lambda conn: _delete_controlled(conn, device_id))
 
     async def _log(self, sent: list[DeviceCommanded]) -> None:
+        texts = self._reason_texts
+        self._reason_texts = {}
         rows = [{
             "device_id": r.command.device_id, "action": str(r.command.action),
             "detail": {"cooling_setpoint_c": r.command.cooling_setpoint_c,
                        "heating_setpoint_c": r.command.heating_setpoint_c,
-                       "issuer_event_id": r.command.event.issuer_event_id if r.command.event else None},
+                       "issuer_event_id": r.command.event.issuer_event_id if r.command.event else None,
+                       **texts.get(r.command.device_id, {})},
             "source": r.source[:128], "reason": r.reason, "at": r.at, "ok": r.ok, "error": r.detail or None,
         } for r in sent]
         try:

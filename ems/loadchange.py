@@ -54,6 +54,7 @@ from ems.baseline import (
     utc,
 )
 from ems.costs import DEFAULT_INTERVAL_S, ReadingArrays, nominal_interval_s, price_intervals
+from ems.local_text import N_
 from ems.model import LoadControlEvent, PriceSignal, require_utc
 from ems.tariff import MINUTES_PER_DAY, EventWindow, RatePlan
 
@@ -62,6 +63,13 @@ if TYPE_CHECKING:
 
 INLINE_MAX_READINGS = 1000  # above this many readings the numpy work runs in a thread
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# The notes as catalog msgids (web.control_api.dr_text renders them in the reader's language).
+NOT_STARTED = N_("the event has not started yet")
+CANCELLED_BEFORE = N_("the event was cancelled before it started")
+FROM_DEMAND = N_("measured to {now_at}; the part after {tail_at} from live demand samples")
+ONE_MISSING = N_("1 interval not read (left out of the totals)")
+MISSING = N_("{missing_num} intervals not read (left out of the totals)")
 
 
 class LoadChangeStatus(enum.StrEnum):
@@ -143,6 +151,8 @@ class LoadChange:
     adjustment: str
     missing_intervals: int
     note: str
+    # ``note``'s parts (joined with "; ") as catalog msgids and values (web.control_api.dr_text)
+    note_parts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     @property
     def key(self) -> tuple[str, int]:
@@ -284,9 +294,10 @@ def compute_load_change(
         baseline_days=(), day_kind="", adjustment_factor=None, adjustment="", missing_intervals=0, note="",
     )
     if now_s < start_s:
-        return replace(empty, note="the event has not started yet")
+        return replace(empty, note="the event has not started yet", note_parts=((NOT_STARTED, ()),))
     if end_s <= start_s:
-        return replace(empty, status=LoadChangeStatus.FINAL, note="the event was cancelled before it started")
+        return replace(empty, status=LoadChangeStatus.FINAL, note="the event was cancelled before it started",
+                       note_parts=((CANCELLED_BEFORE, ()),))
 
     span_end_s = min(now_s, rebound_end_s)
     history = history.between(0, span_end_s)
@@ -321,11 +332,14 @@ def compute_load_change(
         for i in range(len(a))
     )
     notes = []
+    parts: list[tuple[str, tuple[tuple[str, str], ...]]] = []
     if live and intervals and intervals[-1].from_demand:
         notes.append(f"measured to {utc(now_s).isoformat()}; the part after {utc(tail_s).isoformat()} from live demand samples")
+        parts.append((FROM_DEMAND, (("now_at", utc(now_s).isoformat()), ("tail_at", utc(tail_s).isoformat()))))
     missing = int(np.count_nonzero(~got))
     if missing:
         notes.append(f"{missing} interval{'s' if missing != 1 else ''} not read (left out of the totals)")
+        parts.append((ONE_MISSING if missing == 1 else MISSING, (("missing_num", str(missing)),)))
 
     ev = in_event & got
     actual_kwh = float(actual[ev].sum()) if ev.any() else None
@@ -343,8 +357,10 @@ def compute_load_change(
     }
     if baseline.kwh is None:
         notes.insert(0, baseline.reason)
+        parts.insert(0, (baseline.reason_template, baseline.reason_params))
         return replace(
-            empty, status=LoadChangeStatus.INSUFFICIENT, adjustment=baseline.adjustment, note="; ".join(notes), **common
+            empty, status=LoadChangeStatus.INSUFFICIENT, adjustment=baseline.adjustment, note="; ".join(notes),
+            note_parts=tuple(parts), **common
         )
 
     bl = baseline.kwh
@@ -374,6 +390,7 @@ def compute_load_change(
         adjustment_factor=baseline.factor,
         adjustment=baseline.adjustment,
         note="; ".join(notes),
+        note_parts=tuple(parts),
         **common,
     )
 

@@ -564,6 +564,9 @@ class Proposal:
     issuer_event_id: int | None = None
     text: str = ""  # NOTIFY: the message for the customer
     expected_kw_reduction: float = 0.0  # what shedding this device should save
+    # ``reason`` as a catalog msgid and its values, for a reader in another language (web.control_api)
+    reason_template: str = ""
+    reason_params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

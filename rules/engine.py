@@ -12,7 +12,9 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
+from typing import TypedDict
 
+from ems.local_text import N_
 from ems.model import (
     Criticality,
     DeviceKind,
@@ -51,6 +53,68 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_EVENT_OFFSET_C = 2.0
 _SWITCHED = (DeviceKind.SWITCH, DeviceKind.LOAD_CONTROLLER)
 _reported_unknown: set[tuple[str, str]] = set()  # logging only: say once per rule and name
+
+# --- The reasons as catalog msgids (web.control_api renders them in the reader's language) --
+# A value named ``*_phrase`` is itself a msgid, filled from the same values; see web.control_api.
+
+Values = dict[str, object]
+Text = tuple[str, Values]  # a msgid and its values
+
+
+class ReasonFields(TypedDict):
+    """The Proposal fields that carry a reason's msgid and values."""
+
+    reason_template: str
+    reason_params: tuple[tuple[str, str], ...]
+
+
+RULE_REASON = N_("Rule '{rule}': {what_phrase}")
+RULE_REASON_UNTIL = N_("Rule '{rule}': {what_phrase} {until_phrase}")
+EVENT_REASON = N_("Event {event_id} ({level_phrase}, until {end_time}): {what_phrase} — rule '{rule}'")
+NOTIFY_REASON = N_("Rule '{rule}'")
+UNTIL_EVENT_STARTS = N_("until event {event_id} starts at {start_time}")
+DURING_EVENT = N_("during event {event_id}, until {end_time}")
+UNTIL_CLOCK = N_("until {until_clock}")
+SETPOINTS = {
+    (True, False): N_("cooling {cooling_c} °C"),
+    (False, True): N_("heating {heating_c} °C"),
+    (True, True): N_("cooling {cooling_c} °C, heating {heating_c} °C"),
+}
+OFFSET_WORDS = {
+    (True, False): N_("{offset_c} °C warmer than comfort"),
+    (True, True): N_("{offset_c} °C cooler than comfort"),
+    (False, False): N_("{offset_c} °C cooler than usual"),
+    (False, True): N_("{offset_c} °C warmer than usual"),
+}
+SWITCH_ON, SWITCH_OFF = N_("on"), N_("off")
+DUTY = N_("on {duty_pct} % of the time")
+HANDED = N_("handed to the device")
+SHED = {
+    ("off", "limit"): N_("off to keep demand under {limit_num} kW ({plan_phrase})"),
+    ("off", "cut"): N_("off to cut demand by {cut_pct} % ({plan_phrase})"),
+    ("offset", "limit"): N_("{offset_c} °C from comfort to keep demand under {limit_num} kW ({plan_phrase})"),
+    ("offset", "cut"): N_("{offset_c} °C from comfort to cut demand by {cut_pct} % ({plan_phrase})"),
+}
+PLAN_NOTHING = N_("nothing to shed")
+PLAN_MET = N_("sheds about {expected_kw} kW of the {needed_kw} kW needed")
+PLAN_SHORT = N_("can shed only {expected_kw} kW of the {needed_kw} kW needed ({short_kw} kW short)")
+LEVELS = {
+    Criticality.GREEN: N_("green"),
+    Criticality.LEVEL_1: N_("level 1"),
+    Criticality.LEVEL_2: N_("level 2"),
+    Criticality.LEVEL_3: N_("level 3"),
+    Criticality.LEVEL_4: N_("level 4"),
+    Criticality.LEVEL_5: N_("level 5"),
+    Criticality.EMERGENCY: N_("emergency"),
+    Criticality.PLANNED_OUTAGE: N_("planned outage"),
+    Criticality.SERVICE_DISCONNECT: N_("service disconnect"),
+    Criticality.UTILITY_1: N_("utility 1"),
+    Criticality.UTILITY_2: N_("utility 2"),
+    Criticality.UTILITY_3: N_("utility 3"),
+    Criticality.UTILITY_4: N_("utility 4"),
+    Criticality.UTILITY_5: N_("utility 5"),
+}
+OTHER_LEVEL = N_("criticality {level_num}")
 
 
 def evaluate(ruleset: RuleSet, snapshot: Snapshot) -> list[Proposal]:
@@ -141,59 +205,73 @@ def _device_action(rule: Rule, action: Action, events: tuple[EventView, ...], ct
                    meter_id=event.event.meter_id if event else None,
                    issuer_event_id=event.event.issuer_event_id if event else None)
     until = _until(rule, events, ctx)
+    until_text = _until_text(rule, events, ctx)
     head = f"Rule '{rule.name}'"
+
+    def texts(what: Text) -> ReasonFields:
+        return _rule_text(rule, what, until_text)
+
     out: list[Proposal] = []
     if isinstance(action, SetpointAction):
         parts = [f"{name} {v:.1f} °C" for name, v in (("cooling", action.cooling_c), ("heating", action.heating_c))
                  if v is not None]
+        what = _setpoints_text(action.cooling_c, action.heating_c)
         for d in devices:
             if d.info.kind == DeviceKind.THERMOSTAT:
                 saving = _setpoint_saving(d, action.cooling_c, action.heating_c)
                 out.append(base(d.info.device_id, ProposalAction.SETPOINTS, reason=f"{head}: {', '.join(parts)}{until}",
                                 cooling_setpoint_c=action.cooling_c, heating_setpoint_c=action.heating_c,
-                                expected_kw_reduction=saving))
+                                expected_kw_reduction=saving, **texts(what)))
     elif isinstance(action, OffsetAction):
         for d in devices:
             if d.info.kind == DeviceKind.THERMOSTAT:
                 out.append(base(d.info.device_id, ProposalAction.OFFSET, value=action.offset_c,
                                 reason=f"{head}: {_offset_words(d, action.offset_c)}{until}",
-                                expected_kw_reduction=max(0.0, action.offset_c) * _kw_per_c(d)))
+                                expected_kw_reduction=max(0.0, action.offset_c) * _kw_per_c(d),
+                                **texts(_offset_text(d, action.offset_c))))
     elif isinstance(action, SwitchAction):
         verb = ProposalAction.ON if action.on else ProposalAction.OFF
+        what = (SWITCH_ON if action.on else SWITCH_OFF, {})
         for d in devices:
             if d.info.kind in _SWITCHED:
                 saving = 0.0 if action.on else _switch_kw(d)
                 out.append(base(d.info.device_id, verb, reason=f"{head}: {'on' if action.on else 'off'}{until}",
-                                expected_kw_reduction=saving))
+                                expected_kw_reduction=saving, **texts(what)))
     elif isinstance(action, DutyCycleAction):
         for d in devices:
             if d.info.kind in _SWITCHED:
                 out.append(base(d.info.device_id, ProposalAction.DUTY_CYCLE, value=action.pct,
                                 reason=f"{head}: on {action.pct:g} % of the time{until}",
-                                expected_kw_reduction=_switch_kw(d) * (1 - action.pct / 100)))
+                                expected_kw_reduction=_switch_kw(d) * (1 - action.pct / 100),
+                                **texts((DUTY, {"duty_pct": action.pct}))))
     elif isinstance(action, ShedToLimitAction | ReduceLoadAction):
         baseline = _baseline(ctx, devices)
         if baseline is None:
             return []  # no demand reading yet: nothing to measure against
+        goal_values: Values
         if isinstance(action, ShedToLimitAction):
             target, goal = baseline - action.limit_kw, f"to keep demand under {action.limit_kw:g} kW"
+            goal_kind, goal_values = "limit", {"limit_num": action.limit_kw}
         else:
             target, goal = baseline * action.pct / 100, f"to cut demand by {action.pct:g} %"
+            goal_kind, goal_values = "cut", {"cut_pct": action.pct}
         plan = plan_shedding(_candidates(devices, ctx), target)
-        out.extend(_shed_proposals(plan, f"{head}: {{what}} {goal} ({plan.describe()}){until}", base))
+        out.extend(_shed_proposals(plan, f"{head}: {{what}} {goal} ({plan.describe()}){until}", base,
+                                   lambda shed, values: texts(_shed_text(plan, shed, goal_kind, goal_values | values))))
     return out
 
 
-def _shed_proposals(plan: ShedPlan, reason: str, base: Callable[..., Proposal]) -> list[Proposal]:
+def _shed_proposals(plan: ShedPlan, reason: str, base: Callable[..., Proposal],
+                    texts: Callable[[str, Values], ReasonFields]) -> list[Proposal]:
     out = []
     for s in plan.sheds:
         if s.offset_c is None:
             out.append(base(s.device_id, ProposalAction.OFF, reason=reason.replace("{what}", "off"),
-                            expected_kw_reduction=s.kw))
+                            expected_kw_reduction=s.kw, **texts("off", {})))
         else:
             what = f"{s.offset_c:.1f} °C from comfort"
             out.append(base(s.device_id, ProposalAction.OFFSET, value=s.offset_c, reason=reason.replace("{what}", what),
-                            expected_kw_reduction=s.kw))
+                            expected_kw_reduction=s.kw, **texts("offset", {"offset_c": s.offset_c})))
     return out
 
 
@@ -230,6 +308,10 @@ def _event_proposals(rule: Rule, view: EventView, devices: list[DeviceView], ctx
                    meter_id=ev.meter_id, issuer_event_id=ev.issuer_event_id)
     head = f"Event {ev.issuer_event_id} ({_criticality(int(ev.criticality))}, until {_clock(view.effective_end, ctx)})"
     tail = f" — rule '{rule.name}'"
+
+    def texts(what: Text) -> ReasonFields:
+        return _event_text(rule, view, what)
+
     reduce = ev.average_load_adjustment_pct is not None and ev.average_load_adjustment_pct < 0
     out: list[Proposal] = []
     sheddable: list[DeviceView] = []
@@ -240,7 +322,7 @@ def _event_proposals(rule: Rule, view: EventView, devices: list[DeviceView], ctx
             saving = _switch_kw(d) * _event_share(ev.average_load_adjustment_pct, ev.duty_cycle_pct)
             relayed_kw += saving
             out.append(base(d.info.device_id, ProposalAction.RELAY_EVENT, reason=f"{head}: handed to the device{tail}",
-                            expected_kw_reduction=saving))
+                            expected_kw_reduction=saving, **texts((HANDED, {}))))
         elif kind == DeviceKind.THERMOSTAT:
             # Set points before offsets when an event carries both: the spec does not say
             # (spec digest §5 item 5); a set point is what the utility asked for exactly.
@@ -249,31 +331,33 @@ def _event_proposals(rule: Rule, view: EventView, devices: list[DeviceView], ctx
                          if v is not None]
                 out.append(base(d.info.device_id, ProposalAction.SETPOINTS, reason=f"{head}: {', '.join(parts)}{tail}",
                                 cooling_setpoint_c=ev.cooling_setpoint_c, heating_setpoint_c=ev.heating_setpoint_c,
-                                expected_kw_reduction=_setpoint_saving(d, ev.cooling_setpoint_c, ev.heating_setpoint_c)))
+                                expected_kw_reduction=_setpoint_saving(d, ev.cooling_setpoint_c, ev.heating_setpoint_c),
+                                **texts(_setpoints_text(ev.cooling_setpoint_c, ev.heating_setpoint_c))))
             elif ev.cooling_offset_c is not None or ev.heating_offset_c is not None:
                 heating = d.reading is not None and d.reading.system_mode == "heat"
                 offset = (ev.heating_offset_c if heating else ev.cooling_offset_c)
                 offset = offset if offset is not None else (ev.cooling_offset_c or ev.heating_offset_c or 0.0)
                 out.append(base(d.info.device_id, ProposalAction.OFFSET, value=offset,
                                 reason=f"{head}: {_offset_words(d, offset)}{tail}",
-                                expected_kw_reduction=offset * _kw_per_c(d)))
+                                expected_kw_reduction=offset * _kw_per_c(d), **texts(_offset_text(d, offset))))
             elif reduce:
                 sheddable.append(d)
             elif ev.average_load_adjustment_pct is None:
                 offset = min(DEFAULT_EVENT_OFFSET_C, ctx.preference(d.info.device_id).comfort.max_offset_c)
                 out.append(base(d.info.device_id, ProposalAction.OFFSET, value=offset,
                                 reason=f"{head}: {_offset_words(d, offset)}{tail}",
-                                expected_kw_reduction=offset * _kw_per_c(d)))
+                                expected_kw_reduction=offset * _kw_per_c(d), **texts(_offset_text(d, offset))))
         elif kind == DeviceKind.SWITCH:
             if ev.duty_cycle_pct is not None:
                 out.append(base(d.info.device_id, ProposalAction.DUTY_CYCLE, value=float(ev.duty_cycle_pct),
                                 reason=f"{head}: on {ev.duty_cycle_pct} % of the time{tail}",
-                                expected_kw_reduction=_switch_kw(d) * (1 - ev.duty_cycle_pct / 100)))
+                                expected_kw_reduction=_switch_kw(d) * (1 - ev.duty_cycle_pct / 100),
+                                **texts((DUTY, {"duty_pct": ev.duty_cycle_pct}))))
             elif reduce:
                 sheddable.append(d)
             elif ev.average_load_adjustment_pct is None:
                 out.append(base(d.info.device_id, ProposalAction.OFF, reason=f"{head}: off{tail}",
-                                expected_kw_reduction=_switch_kw(d)))
+                                expected_kw_reduction=_switch_kw(d), **texts((SWITCH_OFF, {}))))
         # Batteries and other kinds: nothing an event field asks of them.
     if reduce and ctx.snapshot.demand_kw is not None:
         baseline = _baseline(ctx, devices) or 0.0
@@ -281,7 +365,8 @@ def _event_proposals(rule: Rule, view: EventView, devices: list[DeviceView], ctx
         target = baseline * pct / 100 - relayed_kw
         plan = plan_shedding(_candidates(sheddable, ctx), target)
         reason = f"{head}: {{what}} to cut demand by {pct:g} % ({plan.describe()}){tail}"
-        out.extend(_shed_proposals(plan, reason, base))
+        out.extend(_shed_proposals(plan, reason, base,
+                                   lambda shed, values: texts(_shed_text(plan, shed, "cut", {"cut_pct": pct} | values))))
     return out
 
 
@@ -310,6 +395,7 @@ def _notify(rule: Rule, action: NotifyAction, events: tuple[EventView, ...], ctx
         )
     text = action.text.format(**fields)
     return Proposal(None, ProposalAction.NOTIFY, ProposalSource.RULE, reason=f"Rule '{rule.name}'", rule=rule.name,
+                    **_texts(NOTIFY_REASON, {"rule": rule.name}),
                     priority=rule.priority, text=text,
                     meter_id=view.event.meter_id if view else None,
                     issuer_event_id=view.event.issuer_event_id if view else None)
@@ -430,3 +516,83 @@ def _criticality(level: int) -> str:
         return Criticality(level).name.replace("_", " ").lower()
     except ValueError:
         return f"criticality {level}"
+
+
+# --- The reasons' msgids and values -----------------------------------------------------
+
+
+def _texts(template: str, values: Values) -> ReasonFields:
+    """The Proposal fields of a reason's msgid and its values (machine strings, sorted by name)."""
+    params = tuple(sorted((key, _machine(value)) for key, value in values.items()))
+    return {"reason_template": template, "reason_params": params}
+
+
+def _machine(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _rule_text(rule: Rule, what: Text, until: Text | None) -> ReasonFields:
+    values: Values = {"rule": rule.name, "what_phrase": what[0], **what[1]}
+    if until is None:
+        return _texts(RULE_REASON, values)
+    return _texts(RULE_REASON_UNTIL, values | {"until_phrase": until[0], **until[1]})
+
+
+def _event_text(rule: Rule, view: EventView, what: Text) -> ReasonFields:
+    level = int(view.event.criticality)
+    return _texts(EVENT_REASON, {
+        "rule": rule.name, "event_id": view.event.issuer_event_id, "end_time": view.effective_end,
+        "level_phrase": _level_phrase(level), "level_num": level, "what_phrase": what[0], **what[1],
+    })
+
+
+def _level_phrase(level: int) -> str:
+    try:
+        return LEVELS[Criticality(level)]
+    except (ValueError, KeyError):
+        return OTHER_LEVEL
+
+
+def _setpoints_text(cooling_c: float | None, heating_c: float | None) -> Text:
+    values: Values = {}
+    if cooling_c is not None:
+        values["cooling_c"] = cooling_c
+    if heating_c is not None:
+        values["heating_c"] = heating_c
+    return SETPOINTS.get((cooling_c is not None, heating_c is not None), ""), values
+
+
+def _offset_text(d: DeviceView, offset_c: float) -> Text:
+    heating = d.reading is not None and d.reading.system_mode == "heat"
+    return OFFSET_WORDS[(offset_c >= 0, heating)], {"offset_c": abs(offset_c)}
+
+
+def _shed_text(plan: ShedPlan, shed: str, goal: str, values: Values) -> Text:
+    said = plan.describe()
+    if said == "nothing to shed":
+        plan_phrase = PLAN_NOTHING
+    elif plan.met:
+        plan_phrase = PLAN_MET
+    else:
+        plan_phrase = PLAN_SHORT
+    return SHED[(shed, goal)], values | {
+        "plan_phrase": plan_phrase, "expected_kw": plan.expected_kw, "needed_kw": plan.target_kw,
+        "short_kw": plan.shortfall_kw,
+    }
+
+
+def _until_text(rule: Rule, events: tuple[EventView, ...], ctx: Context) -> Text | None:
+    """``_until`` as a msgid and its values (None: the reason has no "until")."""
+    view = events[0] if events else None
+    if view is not None and view.phase is EventPhase.SCHEDULED:
+        return UNTIL_EVENT_STARTS, {"event_id": view.event.issuer_event_id, "start_time": view.effective_start}
+    if view is not None and view.phase is EventPhase.ACTIVE:
+        return DURING_EVENT, {"event_id": view.event.issuer_event_id, "end_time": view.effective_end}
+    windows = [t.window for t in rule.triggers if isinstance(t, ScheduleTrigger) and t.window is not None]
+    if windows and windows[0].contains(ctx.minute):
+        return UNTIL_CLOCK, {"until_clock": windows[0].describe().split("–")[1]}
+    return None

@@ -14,18 +14,23 @@ a participation change there, never a device command here.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from babel.dates import format_time
+from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.errors import ConfigError, NotReady
 from ems.hub import Hub
+from ems.local_text import format_value
 from ems.model import utcnow
 from ems.store import tables
-from web import present
+from web import i18n, present
 from web.params import event_key
 
 MAX_RULES_BYTES = 256 * 1024
@@ -50,13 +55,85 @@ def _control(request: web.Request) -> Any:
     return control
 
 
+# -- the texts of demand response in the reader's language ---------------------------------------
+
+Params = Iterable[tuple[str, str]]
+_PLAIN_NUMBERS = ("_pct", "_min", "_num")
+
+
+def dr_text(template: str, params: Params, language: str, timezone: str) -> str:
+    """A reason or note the rules, arbiter or dispatcher made (a msgid and values), in ``language``.
+
+    Besides ``ems.local_text``'s rules: a value named ``*_phrase`` is itself a msgid, filled from
+    the same values (a phrase may hold another); ``*_signed_c`` and ``*_c`` are degrees and ``*_kw``
+    kW (one decimal); ``*_pct``, ``*_min`` and ``*_num`` plain numbers; ``*_time`` a time of day in
+    the site's zone.
+    """
+    values = dict(params)
+    gettext = i18n.translations(language).ugettext
+    shown = _Shown({key: _shown(key, value, values, language, timezone)
+                    for key, value in values.items() if not key.endswith("_phrase")})
+    phrases = {key: value for key, value in values.items() if key.endswith("_phrase")}
+    for _depth in range(_PHRASE_DEPTH if phrases else 0):  # inner phrases settle first
+        shown.update({key: _fill(gettext(value), value, shown) for key, value in phrases.items()})
+    return _fill(gettext(template) if template else template, template, shown)
+
+
+_PHRASE_DEPTH = 3
+
+
+def _fill(text: str, english: str, shown: dict[str, str]) -> str:
+    try:
+        return text.format_map(shown)
+    except (ValueError, IndexError, AttributeError):  # a broken translation: the English
+        try:
+            return english.format_map(shown)
+        except (ValueError, IndexError, AttributeError):
+            return english
+
+
+class _Shown(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _shown(key: str, value: str, values: dict[str, str], language: str, timezone: str) -> str:
+    try:
+        if key.endswith("_signed_c"):
+            return format_decimal(float(value), "+0.0;-0.0", locale=language)
+        if key.endswith(("_c", "_kw")):
+            return format_decimal(float(value), "0.0", locale=language)
+        if key.endswith(_PLAIN_NUMBERS):
+            return format_decimal(float(value), locale=language)
+        if key.endswith("_time"):
+            return format_time(datetime.fromisoformat(value).astimezone(ZoneInfo(timezone)), "short", locale=language)
+    except (ValueError, TypeError, LookupError):
+        return value  # not what its name promises: shown as it came
+    return format_value(key, value, values, language, timezone)
+
+
+def dr_parts_text(parts: Iterable[tuple[str, Params]], language: str, timezone: str) -> str | None:
+    """Notes made of parts (joined with "; " as the English is), in ``language``; None if none."""
+    texts = [dr_text(template, params, language, timezone) for template, params in parts]
+    return "; ".join(texts) if texts else None
+
+
 # -- devices -----------------------------------------------------------------------------------
 
 
-def device_list(hub: Hub) -> list[dict[str, Any]]:
+def device_list(hub: Hub, language: str | None = None) -> list[dict[str, Any]]:
+    """The devices' JSON; the human texts also in ``language`` (the request's when not given)."""
     control = hub.control
     if control is None:
         return []
+    language = language or i18n.current()
+    timezone = hub.config.site.timezone
+
+    def reason_text(p: Any) -> str:
+        if not p.reason_template:
+            return str(p.reason)
+        return dr_text(p.reason_template, p.reason_params, language, timezone)
+
     decisions = control.dispatcher.decisions
     held = control.dispatcher.controlled
     out = []
@@ -93,16 +170,33 @@ def device_list(hub: Hub) -> list[dict[str, Any]]:
             "controlled_since": present.iso(held[info.device_id].since) if info.device_id in held else None,
             "held_by": None if winner is None else {
                 "action": str(winner.action), "source": winner.source.name.lower(), "rule": winner.rule or None,
-                "reason": winner.reason, "issuer_event_id": winner.issuer_event_id,
+                "reason": winner.reason, "reason_text": reason_text(winner), "issuer_event_id": winner.issuer_event_id,
                 "value": winner.value, "cooling_setpoint_c": winner.cooling_setpoint_c,
                 "heating_setpoint_c": winner.heating_setpoint_c,
             },
             "note": decision.note if decision is not None and decision.note else None,
+            "note_text": _note_text(decision, language, timezone),
             "not_chosen": [] if decision is None else [
-                {"reason": p.reason, "why": why} for p, why in decision.losers],
+                {"reason": p.reason, "reason_text": reason_text(p), "why": why,
+                 "why_text": _why_text(decision, index, why, language, timezone)}
+                for index, (p, why) in enumerate(decision.losers)],
             "taken_in_hand_by_customer": info.device_id in control.dispatcher.held_by_customer,
         })
     return out
+
+
+def _note_text(decision: Any, language: str, timezone: str) -> str | None:
+    if decision is None or not decision.note:
+        return None
+    parts = getattr(decision, "note_parts", ())
+    return dr_parts_text(parts, language, timezone) if parts else str(decision.note)
+
+
+def _why_text(decision: Any, index: int, why: str, language: str, timezone: str) -> str:
+    whys = getattr(decision, "whys", ())
+    if index >= len(whys) or not whys[index][0]:
+        return why
+    return dr_text(whys[index][0], whys[index][1], language, timezone)
 
 
 async def devices(request: web.Request) -> web.Response:
@@ -262,11 +356,26 @@ async def event_actions(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(reason=f"no event {event_id} from meter {meter_id!r}")
     rows = await hub.store.read("read event actions", _commands_for, f"event:{meter_id}:{event_id}")
     names = {d.info.device_id: d.info.name for d in hub.control.registry.devices.values()} if hub.control else {}
+    language, timezone = i18n.current(), hub.config.site.timezone
     return _json({"actions": [
         {"at": present.iso(r.at), "device_id": r.device_id, "device": names.get(r.device_id, r.device_id),
-         "action": r.action, "detail": {k: v for k, v in (r.detail or {}).items() if v is not None},
-         "source": r.source, "reason": r.reason, "ok": r.ok, "error": r.error}
+         "action": r.action, "detail": {k: v for k, v in (r.detail or {}).items()
+                                        if v is not None and k not in _REASON_KEYS},
+         "source": r.source, "reason": r.reason, "reason_text": _action_reason(r, language, timezone),
+         "ok": r.ok, "error": r.error}
         for r in rows]})
+
+
+_REASON_KEYS = ("reason_template", "reason_params")
+
+
+def _action_reason(row: Any, language: str, timezone: str) -> str:
+    """A logged command's reason in ``language``: from the msgid and values its detail keeps."""
+    detail = row.detail or {}
+    template, params = detail.get("reason_template"), detail.get("reason_params")
+    if not isinstance(template, str) or not template or not isinstance(params, dict):
+        return str(row.reason)
+    return dr_text(template, ((str(k), str(v)) for k, v in params.items()), language, timezone)
 
 
 async def _commands_for(conn: AsyncConnection, event_source: str) -> list[Any]:

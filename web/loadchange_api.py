@@ -15,6 +15,8 @@ from aiohttp import web
 from ems.hub import Hub
 from ems.loadchange import IntervalChange, LoadChange, UnknownEvent, measure_event
 from ems.model import utcnow
+from web import i18n
+from web.control_api import dr_parts_text
 from web.params import event_key
 
 PATH = "/api/v1/events/{meter_id}/{issuer_event_id}/load-change"
@@ -41,8 +43,11 @@ def _interval_json(i: IntervalChange) -> dict[str, Any]:
     }
 
 
-def load_change_json(change: LoadChange) -> dict[str, Any]:
-    """The JSON shape of a LoadChange (web/openapi.py describes it as LoadChange)."""
+def load_change_json(change: LoadChange, language: str | None = None, timezone: str = "UTC") -> dict[str, Any]:
+    """The JSON shape of a LoadChange (web/openapi.py describes it as LoadChange); ``note_text`` in
+    ``language`` (the request's when not given), its times in ``timezone``."""
+    language = language or i18n.current()
+    note_text = dr_parts_text(change.note_parts, language, timezone) if change.note_parts else None
     return {
         "meter_id": change.meter_id,
         "issuer_event_id": change.issuer_event_id,
@@ -70,6 +75,7 @@ def load_change_json(change: LoadChange) -> dict[str, Any]:
         },
         "missing_intervals": change.missing_intervals,
         "note": change.note,
+        "note_text": note_text or change.note,
         "intervals": [_interval_json(i) for i in change.intervals],
     }
 
@@ -90,6 +96,7 @@ def add_loadchange_routes(app: web.Application) -> None:
             change = await measure_event(hub, meter_id, event_id, utcnow(), window=window)
         except UnknownEvent as err:
             raise web.HTTPNotFound(reason=str(err)) from None
-        return web.json_response(load_change_json(change), headers={"Cache-Control": "no-store"})
+        return web.json_response(load_change_json(change, timezone=hub.config.site.timezone),
+                                 headers={"Cache-Control": "no-store"})
 
     app.router.add_get(PATH, load_change)

@@ -381,7 +381,7 @@ PATHS["/api/v1/events/{meter_id}/{issuer_event_id}/opt-out"]["post"]["operationI
 PATHS["/api/v1/events/{meter_id}/{issuer_event_id}/opt-in"]["post"]["operationId"] = "event_opt_in"
 # -- demand response (web/control_api.py) ---------------------------------------------------
 SCHEMAS["Proposal"] = _obj({
-    "action": STR, "source": STR, "rule": _n(STR), "reason": STR, "issuer_event_id": _n(INT),
+    "action": STR, "source": STR, "rule": _n(STR), "reason": STR, "reason_text": STR, "issuer_event_id": _n(INT),
     "value": _n(NUM), "cooling_setpoint_c": _n(NUM), "heating_setpoint_c": _n(NUM)})
 SCHEMAS["DeviceReading"] = _obj({
     "at": TIME, "power_kw": _n(NUM), "on": _n(BOOL), "indoor_c": _n(NUM), "outdoor_c": _n(NUM),
@@ -393,7 +393,10 @@ SCHEMAS["Device"] = _obj({
     "setpoint_limits_c": _n(_list(_n(NUM))), "capacity_kwh": _n(NUM), "model": STR, "available": BOOL,
     "detail": STR, "last_seen": _n(TIME), "reading": _n(_ref("DeviceReading")), "controlled": BOOL,
     "controlled_since": _n(TIME), "held_by": _n(_ref("Proposal")), "note": _n(STR),
-    "not_chosen": _list(_obj({"reason": STR, "why": STR})), "taken_in_hand_by_customer": BOOL})
+    # *_text: the English reason, note or why in the reader's language (Settings, or ?lang=)
+    "note_text": _n(STR),
+    "not_chosen": _list(_obj({"reason": STR, "reason_text": STR, "why": STR, "why_text": STR})),
+    "taken_in_hand_by_customer": BOOL})
 SCHEMAS["Rules"] = _obj({"path": STR, "text": STR, "rules": INT, "warnings": _list(STR), "problems": _list(STR)})
 _RULES_INVALID = {"description": "The rules are not valid: each problem names the line and the key path",
                   "content": {JSON: {"schema": _obj({"error": STR, "status": INT, "problems": _list(STR)})}}}
@@ -439,7 +442,7 @@ PATHS["/api/v1/events/{meter_id}/{issuer_event_id}/actions"] = {"get": {
     **_get("What the EMS did for an event: every device command and restore, in order",
            _obj({"actions": _list(_obj({
                "at": TIME, "device_id": STR, "device": STR, "action": STR, "detail": {"type": "object"},
-               "source": STR, "reason": STR, "ok": BOOL, "error": _n(STR)}))}),
+               "source": STR, "reason": STR, "reason_text": STR, "ok": BOOL, "error": _n(STR)}))}),
            **{"404": _error("No such event")})["get"],
     "parameters": [METER_PATH, {"name": "issuer_event_id", "in": "path", "required": True, "schema": UINT32}],
 }}
@@ -452,7 +455,7 @@ SCHEMAS["LoadChange"] = _obj({
                             "rebound_kwh", "energy_shifted_kwh", "money_saved", "rebate_earned",
                             "rebate_baseline_kwh")},
     "baseline": _obj({"days": _list(DATE), "day_kind": STR, "adjustment_factor": _n(NUM), "adjustment": STR}),
-    "missing_intervals": INT, "note": STR,
+    "missing_intervals": INT, "note": STR, "note_text": STR,
     "intervals": _list(_obj({"start": TIME, "end": TIME, "part": {"type": "string", "enum": ["event", "after"]},
                              "baseline_kwh": _n(NUM), "actual_kwh": _n(NUM), "baseline_kw": _n(NUM),
                              "actual_kw": _n(NUM), "from_demand": BOOL})),

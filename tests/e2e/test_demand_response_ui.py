@@ -93,7 +93,7 @@ async def test_the_dashboard_shows_what_the_ems_did_and_too_little_history_in_th
             status = await page.text_content(f"{CARD} .ev-status")
             assert status.startswith("Aún no hay historial suficiente"), status
             assert await page.is_hidden(f"{CARD} .ev-figures")  # no number made up
-            assert "too little history" in await page.text_content(f"{CARD} .ev-note")  # the API's note, as given
+            assert "historial insuficiente" in await page.text_content(f"{CARD} .ev-note")  # the API's note_text
             await page.locator(CARD).screenshot(path=str(output_dir / "event-card-es-1280.png"))
 
 

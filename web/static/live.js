@@ -247,7 +247,7 @@
     }
     figures.hidden = !rows.length;
     // Without a baseline the API's note says why (its words are the API's); otherwise it is folded away.
-    const short = c && c.status === "insufficient history" ? c.note || "" : "";
+    const short = c && c.status === "insufficient history" ? c.note_text || c.note || "" : "";
     setText(note, short);
     note.hidden = !short;
     const bits = [];
@@ -255,11 +255,15 @@
       bits.push(t("As of {time}", { time: clockSec.format(new Date(c.as_of)) }));
       const days = (c.baseline && c.baseline.days) || [];
       if (days.length) bits.push(t("baseline: the average of {count} similar days before the event", { count: count(days.length) }));
-      if (c.note) bits.push(c.note);
+      if (c.note) bits.push(c.note_text || c.note);
     }
     setText(how.lastChild, bits.join(" · "));
     how.hidden = !bits.length;
   }
+
+  // The API's reasons and notes in the reader's language (reason_text, note_text), else its English.
+  const reasonOf = (p) => p.reason_text || p.reason;
+  const noteOf = (x) => x.note_text || x.note;
 
   function fillDevices(d, e) {
     const box = d.node.querySelector(".ev-devices");
@@ -270,8 +274,8 @@
     const classes = new Set(e.device_classes || []);
     const idle = e.status === "active" && e.participation !== "opted_out" ? devicesHeld.filter((x) => !out.has(x.device_id)
       && !(x.held_by && x.held_by.issuer_event_id === e.issuer_event_id) && (x.device_class || []).some((c) => classes.has(c))) : [];
-    const sig = JSON.stringify([e.status, e.participation, e.addresses_devices_here, held.map((x) => [x.device_id, x.held_by.action, x.held_by.reason]),
-      [...out], idle.map((x) => [x.device_id, x.note, x.held_by && x.held_by.reason]), d.devicesLoaded || false]);
+    const sig = JSON.stringify([e.status, e.participation, e.addresses_devices_here, held.map((x) => [x.device_id, x.held_by.action, reasonOf(x.held_by)]),
+      [...out], idle.map((x) => [x.device_id, noteOf(x), x.held_by && reasonOf(x.held_by)]), d.devicesLoaded || false]);
     if (box.dataset.sig === sig) return;
     box.dataset.sig = sig; box.replaceChildren();
     const id = e.issuer_event_id;
@@ -282,7 +286,7 @@
           const li = el("li");
           const what = el("span", "ev-what");
           what.append(el("strong", "", x.name), " · " + label(HOLDS, x.held_by.action));
-          li.append(what, el("span", "meta", x.held_by.reason));
+          li.append(what, el("span", "meta", reasonOf(x.held_by)));
           if (lasting(e) && e.participation !== "opted_out") {
             li.append(deviceButton(e, x, true));
           }
@@ -304,7 +308,7 @@
         const what = el("span", "ev-what");
         what.append(el("strong", "", x.name), " · " + t("left as it is"));
         li.append(what);
-        const why = x.note || (x.held_by && x.held_by.reason);
+        const why = noteOf(x) || (x.held_by && reasonOf(x.held_by));
         if (why) li.append(el("span", "meta", why));
         list.append(li);
       }
