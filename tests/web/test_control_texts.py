@@ -6,65 +6,24 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import rules
 from ems.accounts import Role
-from ems.demand_response import DemandResponse
 from ems.hub import Hub
-from ems.model import (
-    Criticality,
-    DeviceClass,
-    DeviceInfo,
-    DeviceKind,
-    DeviceReading,
-    LoadControlEvent,
-    utcnow,
-)
-from ems.rulebook import RuleBook
-from tests.hubs import started_hub
 from web.auth import ACCOUNTS
 
-from .control import RecordingPort
+from .control import PUMP, home_hub
 
 PASSWORD = "correct horse battery"
-THERMOSTAT, PUMP = "00:0d:6f:00:00:00:00:01", "00:0d:6f:00:00:00:00:02"
-RULES = """\
-devices:
-  Living room: {max_offset_c: 3}
-rules:
-  - name: Follow every event
-    triggers: [{event: active}]
-    action: follow_event
-"""
 
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    async with started_hub(tmp_path, files={"rules.yaml": RULES}) as hub:
-        book = RuleBook(hub.config.config_dir / "rules.yaml", rules.parse_rules, rules.evaluate,
-                        rules.check_conflicts)
-        hub.control = DemandResponse(hub, book, {"start_randomization_min": 0, "cycle_tick_s": 0.2})
-        await hub.control.start()
-        port = RecordingPort()
-        hub.device_ports.update({THERMOSTAT: port, PUMP: port})
-        hub.port = port  # type: ignore[attr-defined]
-        now = utcnow()
-        hub.bus.publish(DeviceInfo(THERMOSTAT, "Living room", DeviceKind.THERMOSTAT, DeviceClass.HVAC,
-                                   min_setpoint_c=7, max_setpoint_c=32))
-        hub.bus.publish(DeviceInfo(PUMP, "Pool pump", DeviceKind.SWITCH, DeviceClass.POOL_PUMP, nominal_kw=1.5))
-        hub.bus.publish(DeviceReading(THERMOSTAT, now, indoor_c=24.4, cooling_setpoint_c=24.0, heating_setpoint_c=20.0,
-                                      system_mode="cool"))
-        hub.bus.publish(DeviceReading(PUMP, now, on=True, power_kw=1.5))
-        hub.bus.publish(LoadControlEvent("main", 7, DeviceClass.HVAC | DeviceClass.POOL_PUMP, 0,
-                                         now - timedelta(minutes=1), 60, Criticality.LEVEL_2, now,
-                                         cooling_offset_c=5.0))
+    async with home_hub(tmp_path, cooling_offset_c=5.0) as hub:
         yield hub
-        await hub.control.stop()
 
 
 async def _sign_in(client: Any, language: str | None) -> None:
