@@ -208,8 +208,15 @@ def _device_action(rule: Rule, action: Action, events: tuple[EventView, ...], ct
     until_text = _until_text(rule, events, ctx)
     head = f"Rule '{rule.name}'"
 
+    made: dict[tuple[object, ...], ReasonFields] = {}
+
     def texts(what: Text) -> ReasonFields:
-        return _rule_text(rule, what, until_text)
+        # Most devices of one rule share a reason: make its fields once (evaluate is on the hot path).
+        key = (what[0], *what[1].items())
+        fields = made.get(key)
+        if fields is None:
+            fields = made[key] = _rule_text(rule, what, until_text)
+        return fields
 
     out: list[Proposal] = []
     if isinstance(action, SetpointAction):
@@ -256,8 +263,10 @@ def _device_action(rule: Rule, action: Action, events: tuple[EventView, ...], ct
             target, goal = baseline * action.pct / 100, f"to cut demand by {action.pct:g} %"
             goal_kind, goal_values = "cut", {"cut_pct": action.pct}
         plan = plan_shedding(_candidates(devices, ctx), target)
+        plan_values = _plan_values(plan)
         out.extend(_shed_proposals(plan, f"{head}: {{what}} {goal} ({plan.describe()}){until}", base,
-                                   lambda shed, values: texts(_shed_text(plan, shed, goal_kind, goal_values | values))))
+                                   lambda shed, values: texts(_shed_text(shed, goal_kind, goal_values | values,
+                                                                         plan_values))))
     return out
 
 
@@ -308,9 +317,14 @@ def _event_proposals(rule: Rule, view: EventView, devices: list[DeviceView], ctx
                    meter_id=ev.meter_id, issuer_event_id=ev.issuer_event_id)
     head = f"Event {ev.issuer_event_id} ({_criticality(int(ev.criticality))}, until {_clock(view.effective_end, ctx)})"
     tail = f" — rule '{rule.name}'"
+    made: dict[tuple[object, ...], ReasonFields] = {}
 
     def texts(what: Text) -> ReasonFields:
-        return _event_text(rule, view, what)
+        key = (what[0], *what[1].items())
+        fields = made.get(key)
+        if fields is None:
+            fields = made[key] = _event_text(rule, view, what)
+        return fields
 
     reduce = ev.average_load_adjustment_pct is not None and ev.average_load_adjustment_pct < 0
     out: list[Proposal] = []
@@ -365,8 +379,10 @@ def _event_proposals(rule: Rule, view: EventView, devices: list[DeviceView], ctx
         target = baseline * pct / 100 - relayed_kw
         plan = plan_shedding(_candidates(sheddable, ctx), target)
         reason = f"{head}: {{what}} to cut demand by {pct:g} % ({plan.describe()}){tail}"
+        plan_values = _plan_values(plan)
         out.extend(_shed_proposals(plan, reason, base,
-                                   lambda shed, values: texts(_shed_text(plan, shed, "cut", {"cut_pct": pct} | values))))
+                                   lambda shed, values: texts(_shed_text(shed, "cut", {"cut_pct": pct} | values,
+                                                                         plan_values))))
     return out
 
 
@@ -522,8 +538,8 @@ def _criticality(level: int) -> str:
 
 
 def _texts(template: str, values: Values) -> ReasonFields:
-    """The Proposal fields of a reason's msgid and its values (machine strings, sorted by name)."""
-    params = tuple(sorted((key, _machine(value)) for key, value in values.items()))
+    """The Proposal fields of a reason's msgid and its values (machine strings)."""
+    params = tuple([(key, value if type(value) is str else _machine(value)) for key, value in values.items()])
     return {"reason_template": template, "reason_params": params}
 
 
@@ -571,7 +587,12 @@ def _offset_text(d: DeviceView, offset_c: float) -> Text:
     return OFFSET_WORDS[(offset_c >= 0, heating)], {"offset_c": abs(offset_c)}
 
 
-def _shed_text(plan: ShedPlan, shed: str, goal: str, values: Values) -> Text:
+def _shed_text(shed: str, goal: str, values: Values, plan_values: Values) -> Text:
+    return SHED[(shed, goal)], values | plan_values
+
+
+def _plan_values(plan: ShedPlan) -> Values:
+    """What a shed reason says of its plan: the same for every device it sheds (made once per plan)."""
     said = plan.describe()
     if said == "nothing to shed":
         plan_phrase = PLAN_NOTHING
@@ -579,10 +600,8 @@ def _shed_text(plan: ShedPlan, shed: str, goal: str, values: Values) -> Text:
         plan_phrase = PLAN_MET
     else:
         plan_phrase = PLAN_SHORT
-    return SHED[(shed, goal)], values | {
-        "plan_phrase": plan_phrase, "expected_kw": plan.expected_kw, "needed_kw": plan.target_kw,
-        "short_kw": plan.shortfall_kw,
-    }
+    return {"plan_phrase": plan_phrase, "expected_kw": plan.expected_kw, "needed_kw": plan.target_kw,
+            "short_kw": plan.shortfall_kw}
 
 
 def _until_text(rule: Rule, events: tuple[EventView, ...], ctx: Context) -> Text | None:
