@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -236,12 +236,8 @@ class ControlCycle:
 def _resolve(pref: DevicePreference, registry: Any) -> DevicePreference:
     """Preferences may name a device by its name; the arbiter keys them by device id."""
     state = registry.find(pref.device_id)
-    if state is None:
+    if state is None or state.info.device_id == pref.device_id:
         return pref
-    if state.info.device_id == pref.device_id:
-        return pref
-    from dataclasses import replace
-
     return replace(pref, device_id=state.info.device_id)
 
 

@@ -7,6 +7,7 @@ language, when an event is announced, starts, ends or is cancelled (C6 3.3 steps
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -76,9 +77,7 @@ class DemandResponse:
                                     replace_existing=True, misfire_grace_time=3600)
 
     async def rulebook_load(self) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.rulebook.load)
+        await asyncio.to_thread(self.rulebook.load)  # a file read and a parse: off the loop
 
     async def stop(self) -> None:
         await self.cycle.stop()
