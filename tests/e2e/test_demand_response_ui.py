@@ -210,3 +210,27 @@ async def test_the_display_through_a_kiosk_link_shows_the_saving_and_no_button(t
             await page.wait_for_timeout(1000)
             await page.screenshot(path=str(output_dir / "ihd-kiosk-800x480.png"))
     assert appliance.hub.control.load_control.run("main", 5101).opted_out is False
+
+
+async def test_a_device_is_taken_out_before_the_event_starts_and_stays_out(tmp_path: Path) -> None:
+    """C6 3.3 step 4 and issue 5: the customer takes one device out of an announced event on the dashboard;
+    when the event starts, the others are shed and that one keeps running."""
+    later = {**HOME_SCENARIO, "events": [{**HOME_SCENARIO["events"][0], "starts_in": "25s"}]}
+    async with running_appliance(tmp_path, later, config_text=HOME_CONFIG, rules_text=HOME_RULES) as app:
+        await app.online()
+        devices = app.hub.control.registry.devices
+        await app.wait_until(lambda: len(devices) == 3 and all(d.reading is not None for d in devices.values()),
+                             timeout_s=15, what="the three home devices set up")
+        await app.wait_until(lambda: ("main", 5101) in app.hub.state.events, timeout_s=10, what="event 5101 announced")
+        async with chromium() as browser:
+            page = await browser.new_page()
+            await app.sign_in(page)
+            button = f"{CARD} .ev-coming button[data-action='device-opt-out'][aria-label*='Pool pump']"
+            await page.wait_for_selector(button, timeout=15_000)
+            await page.click(button)
+            await page.wait_for_selector(f"{CARD} .ev-out", timeout=10_000)
+        run = app.hub.control.load_control.run("main", 5101)
+        assert run.excluded == {HOME_IEEE["pump"]}
+        pump, spa = app.simulator.home.device("Pool pump"), app.simulator.home.device("Spa heater")
+        await app.wait_until(lambda: spa.shedding, timeout_s=40, what="the event started and the spa shed")
+        assert pump.on  # taken out before the start: never switched off

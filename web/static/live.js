@@ -274,8 +274,12 @@
     const classes = new Set(e.device_classes || []);
     const idle = e.status === "active" && e.participation !== "opted_out" ? devicesHeld.filter((x) => !out.has(x.device_id)
       && !(x.held_by && x.held_by.issuer_event_id === e.issuer_event_id) && (x.device_class || []).some((c) => classes.has(c))) : [];
+    // Before the start: the devices of the event's classes, which the customer may take out already.
+    const coming = e.status === "scheduled" && e.participation !== "opted_out" ? devicesHeld.filter((x) => !out.has(x.device_id)
+      && (x.device_class || []).some((c) => classes.has(c))) : [];
     const sig = JSON.stringify([e.status, e.participation, e.addresses_devices_here, held.map((x) => [x.device_id, x.held_by.action, reasonOf(x.held_by)]),
-      [...out], idle.map((x) => [x.device_id, noteOf(x), x.held_by && reasonOf(x.held_by)]), d.devicesLoaded || false]);
+      [...out], idle.map((x) => [x.device_id, noteOf(x), x.held_by && reasonOf(x.held_by)]), coming.map((x) => x.device_id),
+      d.devicesLoaded || false]);
     if (box.dataset.sig === sig) return;
     box.dataset.sig = sig; box.replaceChildren();
     const id = e.issuer_event_id;
@@ -297,6 +301,16 @@
         box.append(el("p", "sub", t("No device here takes part in this event.")));
       } else if (e.participation === "opted_out") {
         box.append(el("p", "sub", t("You opted out: the EMS put your devices back.")));
+      } else if (coming.length) {
+        const list = el("ul", "ev-list ev-coming");
+        for (const x of coming) {
+          const li = el("li");
+          const what = el("span", "ev-what");
+          what.append(el("strong", "", x.name));
+          li.append(what, deviceButton(e, x, true));
+          list.append(li);
+        }
+        box.append(el("p", "ev-sub", t("Takes part when the event starts:")), list);
       } else if (d.devicesLoaded) {
         box.append(el("p", "sub", e.status === "active" ? t("The EMS holds no device for this event now.") : t("Nothing yet: the event has not started.")));
       }
