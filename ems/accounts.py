@@ -39,7 +39,7 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCK_FOR = timedelta(minutes=15)  # ... lock the name for this long
 SESSION_IDLE = timedelta(days=7)  # a session unused this long ends
 SESSION_MAX = timedelta(days=30)  # and none lives longer than this
-LANGUAGES = ("en", "es")  # a user's choice; the catalogs are in web/translations
+LANGUAGES = ("en", "es", "zh")  # a user's choice; the catalogs are in web/translations
 SESSION_TOUCH_EVERY = timedelta(hours=1)  # how often a used session's expiry is pushed back
 TOKEN_USE_RETENTION = timedelta(days=90)
 MIN_PASSWORD_LENGTH = 8

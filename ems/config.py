@@ -161,7 +161,7 @@ SITE_SCHEMA = vol.Schema(
     {
         vol.Optional("name", default="Home"): vol.All(str, vol.Length(min=1, max=80)),
         vol.Optional("timezone", default="UTC"): _timezone,
-        vol.Optional("language", default="en"): vol.In(["en", "es"], msg="expected 'en' or 'es'"),
+        vol.Optional("language", default="en"): vol.In(["en", "es", "zh"], msg="expected 'en', 'es' or 'zh'"),
     }
 )
 WEB_SCHEMA = vol.Schema(

@@ -40,7 +40,8 @@ STATIC = HERE / "static"
 DOMAIN = "messages"
 
 # Each language by its own name, as a person looks for it in a list.
-LANGUAGES: dict[str, str] = {"en": "English", "es": "Español"}
+# ``zh`` is Simplified Chinese; any ``zh-*`` a browser sends (``zh-CN``, ``zh-Hans``, also ``zh-TW``) reads it.
+LANGUAGES: dict[str, str] = {"en": "English", "es": "Español", "zh": "简体中文"}
 DEFAULT = "en"
 JS_KEYWORDS = {"t": None}  # t("msgid", {values}) in the pages' scripts
 

@@ -3,6 +3,7 @@ follow the browser before sign-in, numbers and dates follow the reader's locale.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from web.auth import ACCOUNTS
 ROOT = Path(__file__).resolve().parents[2]
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "t": None, "AccountRejected": None}  # as babel.cfg says
 PLACEHOLDER = re.compile(r"%\(\w+\)s|\{\w+\}")
+TRANSLATED = sorted(set(i18n.LANGUAGES) - {i18n.DEFAULT})  # the catalogs that must translate everything
 
 
 def _extracted() -> dict[str, str]:
@@ -56,24 +58,31 @@ def test_every_string_of_the_sources_is_in_the_catalog(extracted: dict[str, str]
     assert not missing, f"not in {language}/messages.po (run pybabel extract/update, see README): {missing}"
 
 
-def test_every_string_has_a_spanish_translation(extracted: dict[str, str]) -> None:
-    catalog = _catalog("es")
+def test_the_languages_besides_english_are_spanish_and_chinese() -> None:
+    assert TRANSLATED == ["es", "zh"]
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_string_has_a_translation(extracted: dict[str, str], language: str) -> None:
+    catalog = _catalog(language)
     untranslated = {msgid: where for msgid, where in extracted.items()
                     if msgid in catalog and not catalog[msgid].string}
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
-    assert not untranslated, f"no Spanish for: {untranslated}"
-    assert not fuzzy, f"fuzzy (unchecked) Spanish: {fuzzy}"
+    assert not untranslated, f"no {language} translation for: {untranslated}"
+    assert not fuzzy, f"fuzzy (unchecked) {language}: {fuzzy}"
 
 
-def test_spanish_keeps_every_placeholder_of_the_english() -> None:
-    for message in _catalog("es"):
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_a_translation_keeps_every_placeholder_of_the_english(language: str) -> None:
+    for message in _catalog(language):
         if message.id and message.string:
             assert sorted(PLACEHOLDER.findall(message.string)) == sorted(PLACEHOLDER.findall(message.id)), message.id
 
 
-def test_the_catalogs_hold_no_string_the_sources_dropped(extracted: dict[str, str]) -> None:
-    stale = [m.id for m in _catalog("es") if m.id and m.id not in extracted]
-    assert not stale, f"obsolete entries (run pybabel update): {stale}"
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_the_catalogs_hold_no_string_the_sources_dropped(extracted: dict[str, str], language: str) -> None:
+    stale = [m.id for m in _catalog(language) if m.id and m.id not in extracted]
+    assert not stale, f"obsolete entries in {language} (run pybabel update): {stale}"
 
 
 def test_the_javascript_strings_are_found_in_the_scripts() -> None:
@@ -103,6 +112,9 @@ def test_a_page_gets_the_translations_of_its_script_only_in_another_language() -
         ("es;q=0.2, en;q=0.7", "en"),
         ("de, fr", None),
         ("es;q=0", None),
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        ("zh-Hans-CN", "zh"),
+        ("en;q=0.5, zh_CN", "zh"),
         ("", None),
     ],
 )
@@ -114,6 +126,12 @@ def test_kwh_take_the_decimal_comma_in_spanish() -> None:
     assert format_value("used_kwh", "1234.56", {}, "es", "UTC") == "1.234,6"
     assert format_value("used_kwh", "0.25", {}, "es", "UTC") == "0,2"
     assert format_value("used_kwh", "1234.56", {}, "en", "UTC") == "1,234.6"
+
+
+def test_kwh_money_and_times_follow_the_chinese_locale() -> None:
+    assert format_value("used_kwh", "1234.56", {}, "zh", "UTC") == "1,234.6"
+    assert format_value("projected_cost", "1234.5", {"currency": "CNY"}, "zh", "UTC") == "¥1,234.50"
+    assert format_value("start", "2024-07-01T23:00:00+00:00", {}, "zh", "America/Los_Angeles") == "7月1日周一 16:00"
 
 
 def test_money_follows_the_locale_and_names_its_currency() -> None:
@@ -163,3 +181,20 @@ async def test_a_failed_sign_in_says_so_in_the_browsers_language(client: Any) ->
 
     assert answer.status == 401
     assert "Nombre de usuario o contraseña incorrectos." in await answer.text()
+
+
+async def test_a_person_who_picks_chinese_reads_the_dashboard_in_chinese(client: Any) -> None:
+    form = await client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', await form.text()).group(1)
+    await client.post("/login", data={"csrf_token": csrf, "username": "owner", "password": "correct horse battery"})
+    settings = await client.get("/settings")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', await settings.text()).group(1)
+    chosen = await client.post("/settings", data={"csrf_token": csrf, "language": "zh"}, allow_redirects=False)
+
+    dashboard = await (await client.get("/")).text()
+
+    assert chosen.status == 303
+    assert '<html lang="zh">' in dashboard
+    assert "当前需量" in dashboard and "仪表板" in dashboard
+    scripts = json.loads(re.search(r'<script type="application/json" id="i18n">(.*?)</script>', dashboard).group(1))
+    assert scripts["locale"] == "zh" and scripts["strings"]["Meter online"] == "电表在线"  # the script's strings
