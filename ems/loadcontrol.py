@@ -330,7 +330,9 @@ class LoadControl:
                 continue
             times += [t for t in (run.effective_start, run.effective_end, run.superseded_at, run.cancel_at)
                       if t is not None]
-        future = [(t - now).total_seconds() for t in times]
+        # Only boundaries still ahead: a live event's start is behind it, and counting it would make
+        # the delay 0 and spin the loop (a whole core) until the event ends.
+        future = [(t - now).total_seconds() for t in times if t > now]
         return max(0.0, min([*future, MAX_SLEEP_S]))
 
     async def advance(self, now: datetime | None = None) -> None:

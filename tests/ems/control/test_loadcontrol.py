@@ -220,3 +220,15 @@ async def test_a_restart_does_not_report_a_start_twice(hub, control, clock, repo
         assert again.views()[0].phase is EventPhase.ACTIVE
     finally:
         await again.stop()
+
+
+async def test_while_an_event_runs_the_load_control_sleeps_until_its_next_boundary(hub, control, clock):
+    # Its effective start lies behind it once it runs: that boundary must not make the wait 0 (which
+    # spun the event loop, a whole core, for as long as the event ran).
+    hub.bus.publish(make_event(start=clock() + timedelta(minutes=10), duration_min=60))
+    clock.advance(minutes=20)
+    await control.advance()
+    assert control.views()[0].phase is EventPhase.ACTIVE
+    assert control._next_boundary_s(clock()) == pytest.approx(60.0)  # the cap: the end is 50 min away
+    clock.advance(minutes=49, seconds=30)
+    assert control._next_boundary_s(clock()) == pytest.approx(30.0)
