@@ -32,3 +32,11 @@ class RejectedCommand(EmsError):
 
 class StoreError(EmsError):
     """The store could not be opened or migrated; data is safe, the cause is named."""
+
+
+class NotFound(RejectedCommand):
+    """What the request names does not exist here (an unknown event, device or message)."""
+
+
+class Conflict(RejectedCommand):
+    """The request clashes with how things stand: already so, or over (asking again changes nothing)."""
