@@ -129,8 +129,8 @@ def compose(
 def _demand_response(hub: Hub, config: AppConfig) -> Any:
     """The DR component, with the customer's rules file and the rule engine's functions."""
     import rules
-    from ems.demand_response import DemandResponse, rules_path
-    from ems.rulebook import RuleBook
+    from ems.dr.component import DemandResponse, rules_path
+    from ems.dr.rulebook import RuleBook
 
     section = config.sections.get("demand_response")
     book = RuleBook(rules_path(config.config_dir, section), rules.parse_rules, rules.evaluate,

@@ -56,7 +56,7 @@ class Hub:
         self.integrations: dict[str, Any] = {}  # name -> the running integration, set by cli
         # device id -> the port (ems.ports.DevicePort) of the integration that owns the device
         self.device_ports: dict[str, DevicePort] = {}
-        self.control: Any = None  # the demand-response component (ems.demand_response), set by cli
+        self.control: Any = None  # the demand-response component (ems.dr.component), set by cli
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks = TaskSet(_LOGGER)

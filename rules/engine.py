@@ -288,7 +288,7 @@ def _shed_proposals(plan: ShedPlan, reason: str, base: Callable[..., Proposal],
 
 
 def addresses(view: EventView, device: DeviceView) -> bool:
-    """DRLC §2.12 item 1 (as ems.loadcontrol): a device class bit in common, and the same
+    """DRLC §2.12 item 1 (as ems.dr.events): a device class bit in common, and the same
     enrollment group, or group 0 on either side (0 in the event means every group)."""
     ev = view.event
     if not int(ev.device_class) & int(device.info.device_class):

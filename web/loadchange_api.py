@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ems.hub import Hub
-from ems.loadchange import IntervalChange, LoadChange, UnknownEvent, measure_event
+from ems.dr.loadchange import IntervalChange, LoadChange, UnknownEvent, measure_event
 from ems.model import utcnow
 from web import i18n
 from web.control_api import dr_parts_text

@@ -56,7 +56,7 @@ def test_a_summer_event_is_followed():
     assert devices[POOL_PUMP].action is ProposalAction.OFF
     assert devices[SPA_HEATER].action is ProposalAction.RELAY_EVENT
     assert all(p.source is ProposalSource.EVENT for p in devices.values())
-    # The EMS announces events itself (ems.demand_response, in the reader's language): no rule repeats it.
+    # The EMS announces events itself (ems.dr.component, in the reader's language): no rule repeats it.
     assert [p for p in proposals if p.action is ProposalAction.NOTIFY] == []
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import rules
-from ems.demand_response import DemandResponse
+from ems.dr.component import DemandResponse
 from ems.hub import Hub
 from ems.model import (
     Criticality,
@@ -21,7 +21,7 @@ from ems.model import (
     LoadControlEvent,
     utcnow,
 )
-from ems.rulebook import RuleBook
+from ems.dr.rulebook import RuleBook
 from tests.hubs import started_hub
 
 THERMOSTAT, PUMP = "00:0d:6f:00:00:00:00:01", "00:0d:6f:00:00:00:00:02"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ems.accounts import Accounts, Role, Scope
-from ems.demand_response import DemandResponse
+from ems.dr.component import DemandResponse
 from ems.hub import Hub
 from ems.model import (
     Criticality,

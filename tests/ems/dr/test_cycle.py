@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from ems.cycle import ControlCycle
-from ems.devices import DeviceRegistry
-from ems.dispatch import Dispatcher
+from ems.dr.cycle import ControlCycle
+from ems.dr.devices import DeviceRegistry
+from ems.dr.dispatch import Dispatcher
+from ems.dr.events import LoadControl, LoadControlSettings
 from ems.errors import DeviceError
-from ems.loadcontrol import LoadControl, LoadControlSettings
 from ems.model import (
     ComfortLimits,
     DeviceClass,

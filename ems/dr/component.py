@@ -13,11 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ems.cycle import ControlCycle
-from ems.devices import DeviceRegistry
-from ems.dispatch import Dispatcher
+from ems.dr.cycle import ControlCycle
+from ems.dr.devices import DeviceRegistry
+from ems.dr.dispatch import Dispatcher
+from ems.dr.events import LoadControl, LoadControlSettings
+from ems.dr.rulebook import RuleBook
 from ems.errors import RejectedCommand
-from ems.loadcontrol import LoadControl, LoadControlSettings
 from ems.local_text import (
     EVENT_ANNOUNCED,
     EVENT_CANCELLED,
@@ -27,7 +28,6 @@ from ems.local_text import (
 )
 from ems.model import EventStatus, MessageImportance, Proposal, Trigger, TriggerKind, utcnow
 from ems.notices import notice_id
-from ems.rulebook import RuleBook
 
 _LOGGER = logging.getLogger(__name__)
 

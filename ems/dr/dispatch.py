@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ems.arbiter import Decision, LoadHistory
+from ems.dr.arbiter import Decision, LoadHistory
 from ems.errors import DeviceError
 from ems.local_text import N_
 from ems.model import (

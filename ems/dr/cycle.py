@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ems.arbiter import Decision, decide
 from ems.bus import Unsubscribe
+from ems.dr.arbiter import Decision, decide
 from ems.model import (
     DeviceAvailability,
     DeviceInfo,

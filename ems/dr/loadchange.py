@@ -1,7 +1,7 @@
 """Measured load change of a DR event: kW reduced, energy shifted, money saved, rebate (C6 3.3 step 6).
 
 The event's net load (consumed - generated) is compared slot by slot with the customer's
-baseline (``ems.baseline``), during the event and for ``rebound_hours`` after it:
+baseline (``ems.dr.baseline``), during the event and for ``rebound_hours`` after it:
 
 - ``reduced_kwh``: baseline - actual over the event's slots that were read;
   ``kw_reduced`` is that over the hours read (the elapsed part while the event runs), and
@@ -42,7 +42,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ems.baseline import (
+from ems.costs import DEFAULT_INTERVAL_S, ReadingArrays, nominal_interval_s, price_intervals
+from ems.dr.baseline import (
     DEFAULT_ADJUSTMENT,
     DEFAULT_DAYS,
     DEFAULT_LOOKBACK_DAYS,
@@ -53,7 +54,6 @@ from ems.baseline import (
     slot_bounds,
     utc,
 )
-from ems.costs import DEFAULT_INTERVAL_S, ReadingArrays, nominal_interval_s, price_intervals
 from ems.local_text import N_
 from ems.model import LoadControlEvent, PriceSignal, require_utc
 from ems.tariff import MINUTES_PER_DAY, EventWindow, RatePlan
@@ -461,7 +461,7 @@ async def measure_event(
     """Measure one event from the store; UnknownEvent if there is no such event.
 
     ``window`` gives the effective start and end when the caller knows them (start randomisation
-    of ``ems.loadcontrol``); otherwise the event's own start and end, cut at a cancellation.
+    of ``ems.dr.events``); otherwise the event's own start and end, cut at a cancellation.
     """
     now = require_utc(now, "now")
     event, cancelled_at = await find_event(hub, meter_id, issuer_event_id)

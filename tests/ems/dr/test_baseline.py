@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from ems.baseline import (
+from ems.costs import ReadingArrays
+from ems.dr.baseline import (
     WEEKDAY,
     WEEKEND_OR_HOLIDAY,
     NetEnergy,
@@ -17,7 +18,6 @@ from ems.baseline import (
     estimate_baseline,
     slot_bounds,
 )
-from ems.costs import ReadingArrays
 from ems.model import IntervalReading
 
 TZ = "America/Los_Angeles"

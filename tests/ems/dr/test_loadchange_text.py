@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ems.costs import ReadingArrays
-from ems.loadchange import LoadChangeStatus, compute_load_change
+from ems.dr.loadchange import LoadChangeStatus, compute_load_change
 from web.control_api import dr_parts_text
 
 LA = "America/Los_Angeles"

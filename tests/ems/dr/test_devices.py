@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from ems.devices import DeviceRegistry
+from ems.dr.devices import DeviceRegistry
 from ems.model import (
     DeviceAvailability,
     DeviceClass,

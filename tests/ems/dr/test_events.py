@@ -1,4 +1,4 @@
-"""The SE client rules for DR events (spec digest §2.12), carried out by ems.loadcontrol."""
+"""The SE client rules for DR events (spec digest §2.12), carried out by ems.dr.events."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from ems.dr.events import LoadControl, LoadControlSettings
 from ems.errors import RejectedCommand
-from ems.loadcontrol import LoadControl, LoadControlSettings
 from ems.model import DeviceClass, EventCancellation, EventPhase, EventStatus
 
 from .conftest import T0, make_event

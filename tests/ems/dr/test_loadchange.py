@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ems.config import load_config
+from ems.dr.loadchange import LoadChangeStatus, UnknownEvent, measure_event
 from ems.hub import Hub
-from ems.loadchange import LoadChangeStatus, UnknownEvent, measure_event
 from ems.model import (
     Criticality,
     DeviceClass,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ems.arbiter import Decision, LoadHistory, decide
+from ems.dr.arbiter import Decision, LoadHistory, decide
 from ems.model import ComfortLimits, DevicePreference, Proposal, ProposalAction, ProposalSource
 from tests.rules.home import LIVING_ROOM, METER, NOW, POOL_PUMP, event, home
 from web.control_api import dr_parts_text, dr_text
