@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -49,12 +50,16 @@ class RealClock:
 
 
 class FixedClock:
-    """An instant that moves only when the test moves it (``advance``, ``set``)."""
+    """An instant that moves only when the test moves it (``advance``, ``set``).
+
+    ``sleep`` waits until the test has moved the clock past the sleep's end (a loop that sleeps
+    on a fixed clock waits for the test instead of spinning); a wait for an event bounded by
+    ``real_seconds`` is a real wait, woken by the event.
+    """
 
     def __init__(self, at: datetime) -> None:
-        if at.tzinfo is None:
-            raise ValueError("a FixedClock needs an aware datetime")
-        self._at = at.astimezone(UTC)
+        self._at = _utc(at, "a FixedClock")
+        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
 
     def now(self) -> datetime:
         return self._at
@@ -62,31 +67,49 @@ class FixedClock:
     __call__ = now
 
     def set(self, at: datetime) -> datetime:
-        if at.tzinfo is None:
-            raise ValueError("a FixedClock needs an aware datetime")
-        self._at = at.astimezone(UTC)
+        self._at = _utc(at, "a FixedClock")
+        self._wake()
         return self._at
 
     def advance(self, **delta: float) -> datetime:
         self._at += timedelta(**delta)
+        self._wake()
         return self._at
 
     def real_seconds(self, seconds: float) -> float:
         return max(0.0, seconds)  # nothing moves by itself: a wait is a real wait (woken by events)
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(0)  # time stands still: yield once, the test moves the clock
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        entry = (self._at + timedelta(seconds=seconds), asyncio.get_running_loop().create_future())
+        self._sleepers.append(entry)
+        try:
+            await entry[1]
+        finally:
+            if entry in self._sleepers:
+                self._sleepers.remove(entry)
+
+    @property
+    def sleepers(self) -> int:
+        """How many sleeps are waiting for the clock to move (a test can wait for a loop to rest)."""
+        return len(self._sleepers)
+
+    def _wake(self) -> None:
+        for entry in [e for e in self._sleepers if e[0] <= self._at]:
+            self._sleepers.remove(entry)
+            if not entry[1].done():
+                entry[1].set_result(None)
 
 
 class SimulatedClock:
     """Time starting at ``start`` and running ``speed`` times faster than real time."""
 
     def __init__(self, start: datetime, speed: float = 1.0) -> None:
-        if start.tzinfo is None:
-            raise ValueError("a SimulatedClock needs an aware datetime")
         if speed <= 0:
             raise ValueError("speed must be above 0")
-        self._start = start.astimezone(UTC)
+        self._start = _utc(start, "a SimulatedClock")
         self._real0 = time.monotonic()
         self.speed = float(speed)
 
@@ -100,6 +123,39 @@ class SimulatedClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(self.real_seconds(seconds))
+
+
+class CallableClock:
+    """The time a plain ``Callable[[], datetime]`` gives (an older test's lambda); waits are real."""
+
+    def __init__(self, read: Callable[[], datetime]) -> None:
+        self._read = read
+
+    def now(self) -> datetime:
+        return self._read()
+
+    __call__ = now
+
+    def real_seconds(self, seconds: float) -> float:
+        return max(0.0, seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+def as_clock(clock: Clock | Callable[[], datetime] | None) -> Clock:
+    """``clock`` as a Clock: None is real time, a bare callable is read for "now" and waits are real."""
+    if clock is None:
+        return REAL
+    if isinstance(clock, Clock):
+        return clock
+    return CallableClock(clock)
+
+
+def _utc(at: datetime, who: str) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError(f"{who} needs an aware datetime")
+    return at.astimezone(UTC)
 
 
 REAL = RealClock()

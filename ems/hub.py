@@ -1,5 +1,8 @@
 """The hub: owns the bus, the current state, the store, the outbox, the scheduler and every task.
 
+It also holds the appliance's one clock (``hub.clock``, real time unless a test or ``ems demo``
+sets another): the core reads "now" and waits through it, never through the wall clock.
+
 Components (integrations, the web server) are started in the order they were added and
 stopped in reverse, each stop bounded in time, so ``ems run`` shuts down cleanly on SIGTERM
 with nothing lost. A start that fails undoes the stages already started.
@@ -11,15 +14,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ems.bus import EventBus
+from ems.clock import REAL, Clock
 from ems.config import AppConfig
-from ems.model import utcnow
 from ems.outbox import Outbox
 from ems.ports import DevicePort
 from ems.state import CurrentState
@@ -43,15 +46,17 @@ class Component:
 class Hub:
     """The appliance's core: one per process, composed by ``ems.cli``."""
 
-    def __init__(self, config: AppConfig, data_dir: Path) -> None:
+    def __init__(self, config: AppConfig, data_dir: Path, clock: Clock = REAL) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
+        self.clock = clock
         self.bus = EventBus()
         self.state = CurrentState(timedelta(hours=config.store.message_retention_hours))
-        self.store = Store(config.store, self.data_dir)
+        self.store = Store(config.store, self.data_dir, clock=clock)
         self.outbox = Outbox(self.store)
+        # Real time (wall-clock jobs only); what follows the appliance's time uses every_day().
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.started_at = utcnow()
+        self.started_at = clock()
         self.running = False
         self.integrations: dict[str, Any] = {}  # name -> the running integration, set by cli
         # device id -> the port (ems.ports.DevicePort) of the integration that owns the device
@@ -67,6 +72,28 @@ class Hub:
     def create_task(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a background task the hub owns: cancelled on stop, its failure logged."""
         return self._tasks.spawn(coro, name)
+
+    def every_day(self, at: time, job: Callable[[], Awaitable[Any]], name: str) -> None:
+        """Run ``job`` once a day at ``at`` (UTC) of the hub's clock, from the next such moment on.
+
+        On a simulated clock running N times faster the day passes N times faster too; a failed
+        run is logged and the next day's runs as usual.
+        """
+        self.create_task(self._daily(at, job, name), name)
+
+    async def _daily(self, at: time, job: Callable[[], Awaitable[Any]], name: str) -> None:
+        while True:
+            now = self.clock()
+            due = datetime.combine(now.date(), at, UTC)
+            if due <= now:
+                due += timedelta(days=1)
+            # Sleep in steps of at most an hour: a clock set forward (a test) is noticed soon.
+            while (left := (due - self.clock()).total_seconds()) > 0:
+                await self.clock.sleep(min(left, 3600.0))
+            try:
+                await job()
+            except Exception:
+                _LOGGER.exception("The daily %s failed; it runs again tomorrow", name)
 
     def add_component(
         self,
@@ -88,8 +115,7 @@ class Hub:
             self.store.attach(self.bus)
             self.scheduler.start()
             # Retention: old messages, samples and delivered reports go once a day (UTC night).
-            self.scheduler.add_job(self.store.purge, "cron", hour=10, minute=17, id="retention",
-                                   replace_existing=True, misfire_grace_time=3600)
+            self.every_day(time(10, 17), self.store.purge, "retention")
             await self.outbox.start()
             for component in self._components:
                 _LOGGER.info("Starting %s", component.name)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ems.bus import EventBus, Unsubscribe
+from ems.clock import REAL, Clock
 from ems.config import StoreConfig
 from ems.errors import StoreError
 from ems.model import (
@@ -29,7 +30,6 @@ from ems.model import (
     MeterInfo,
     MeterReading,
     PriceSignal,
-    utcnow,
 )
 from ems.state import CurrentState
 from ems.store import commands, queries
@@ -52,9 +52,11 @@ class Store:
     """SQLite by default (``DATA_DIR/ems.db``), PostgreSQL by URL; migrated to head on open."""
 
     def __init__(
-        self, config: StoreConfig, data_dir: Path, *, max_backlog: int = MAX_BACKLOG
+        self, config: StoreConfig, data_dir: Path, *, max_backlog: int = MAX_BACKLOG,
+        clock: Clock = REAL,
     ) -> None:
         self.config = config
+        self.clock = clock  # "now" for restore and purge when the caller gives none
         self.url = database_url(config.url, Path(data_dir))
         self.name = describe(self.url)
         self.retention = Retention.from_config(config)
@@ -125,7 +127,7 @@ class Store:
 
     async def restore_state(self, state: CurrentState, now: datetime | None = None) -> None:
         """Replay what the page shows into ``state``, so it has data right after a restart."""
-        now = now or utcnow()
+        now = now or self.clock()
 
         async def load(conn: AsyncConnection) -> tuple[Any, ...]:
             infos = await queries.meters(conn)
@@ -223,7 +225,7 @@ class Store:
 
     async def purge(self, now: datetime | None = None) -> PurgeResult:
         """Delete what is past its retention (run daily)."""
-        at = now or utcnow()
+        at = now or self.clock()
         result = await self._job("purge", lambda conn: purge(conn, self.retention, at))
         if result.total:
             _LOGGER.info("Retention purge in %s: %s", self.name, result)
@@ -231,16 +233,24 @@ class Store:
 
     # -- the outbox's rows (used by ems.outbox) --------------------------------------------
 
-    async def outbox_add(self, kind: str, payload: dict[str, Any], created_at: datetime) -> int:
-        """Commit one outbox row (synchronously to disk) and return its id."""
+    async def outbox_add(
+        self, kind: str, payload: dict[str, Any], created_at: datetime, *, meter_id: str | None = None
+    ) -> int:
+        """Commit one outbox row (synchronously to disk) and return its id.
+
+        ``meter_id`` is the route's meter (None: the premise-wide route), see ``ems.outbox``.
+        """
         return await self._job(
             "add to the outbox",
-            lambda conn: commands.outbox_add(conn, kind, payload, created_at),
+            lambda conn: commands.outbox_add(conn, kind, payload, created_at, meter_id),
             durable=True,
         )
 
     async def outbox_pending(self) -> list[OutboxRecord]:
         return await self._read("read the outbox", queries.outbox_pending)
+
+    async def outbox_route_pending(self, meter_id: str | None, kind: str) -> list[OutboxRecord]:
+        return await self._read("read the outbox", queries.outbox_route_pending, meter_id, kind)
 
     async def outbox_delivered(self, item_id: int, at: datetime) -> None:
         await self._job(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ems.clock import Clock, as_clock
 from integrations.simulator.home_devices import (
     SimBattery,
     SimDevice,
@@ -45,13 +46,13 @@ class SimulatedHome:
         self,
         home: dict[str, Any],
         household: Household,
-        clock: Callable[[], datetime],
+        clock: Clock | Callable[[], datetime] | None = None,
         *,
         port: int = 0,
         pcap_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.spec = home
-        self.clock = clock
+        self.clock: Clock = as_clock(clock)
         self.household = household
         self.time_scale = float(home["time_scale"])
         house = home["house"]
@@ -77,7 +78,7 @@ class SimulatedHome:
             elif kind == "battery":
                 device = SimBattery(spec, ieee, nwk, tz)
             else:
-                device = SimLoadController(spec, ieee, nwk, tz, clock)
+                device = SimLoadController(spec, ieee, nwk, tz, self.clock)
             self._add(device)
         extra = home["extra_plugs"]
         if extra["count"]:

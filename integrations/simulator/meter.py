@@ -11,12 +11,14 @@ from __future__ import annotations
 import collections
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from zigpy.zcl import foundation
 
+from ems.clock import Clock, as_clock
 from ems.tasks import TaskSet
 from integrations.simulator.household import Household
 from integrations.simulator.rate import PricePoint, SimulatedRate
@@ -63,9 +65,9 @@ class SentEvent:
 class SimulatedMeter:
     """The ESI: registers, rate, and the SE server side of every cluster the EMS uses."""
 
-    def __init__(self, scenario: Scenario, clock: Any = None) -> None:
+    def __init__(self, scenario: Scenario, clock: Clock | Callable[[], datetime] | None = None) -> None:
         self.scenario = scenario
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock: Clock = as_clock(clock)
         self.household = Household.from_scenario(scenario.household, scenario.timezone)
         self.rate = SimulatedRate(scenario.rate, self.household.timezone)
         meter = scenario.meter

@@ -6,18 +6,24 @@ coordinator is the appliance. It ticks the home's devices and the meter's regist
 report interval (the devices' load is part of the meter's demand), publishes a new price when
 the period or block changes, and sends the scenario's messages, DR events, cancellations and
 price changes at their offsets from the start.
+
+It reads and waits only through its clock (``ems.clock``; real time by default): the report
+interval and the script's offsets are the clock's seconds, so on a ``SimulatedClock`` running N
+times faster the household's day, the rate's periods and the script run N times faster too (the
+radio's own timing, attribute reports and retries, stays real). The appliance given the same clock
+(``Hub(..., clock=...)``) lives in the same simulated time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from ems.clock import Clock, as_clock
 from ems.tasks import TaskSet
 from integrations.simulator.home import SimulatedHome
 from integrations.simulator.meter import (
@@ -45,12 +51,12 @@ class SimulatedHan:
         *,
         port: int = 0,
         pcap_path: str | os.PathLike[str] | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | Callable[[], datetime] | None = None,
         home_port: int = 0,
         home_pcap_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.scenario = scenario
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock: Clock = as_clock(clock)
         self.han = VirtualHan(port=port, pcap_path=pcap_path)
         self.meter = SimulatedMeter(scenario, self.clock)
         self.home = SimulatedHome(scenario.home, self.meter.household, self.clock,
@@ -106,7 +112,7 @@ class SimulatedHan:
     async def _tick_forever(self) -> None:
         interval = self.scenario.meter["report_interval"].total_seconds()
         while True:
-            await asyncio.sleep(interval)
+            await self.clock.sleep(interval)
             now = self.clock()
             self.tick(now)
             if self.meter.price_changed(now):
@@ -146,7 +152,7 @@ class SimulatedHan:
         for offset, action in sorted(steps, key=lambda s: s[0]):
             delay = (self.started_at + offset - self.clock()).total_seconds()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
             await self._wait_for_ems()
             await self._send(action())
 
