@@ -1,10 +1,29 @@
 """The outbox: upstream reports (event status, message confirmations, ...) delivered at least once.
 
 ``enqueue`` commits the report to the store before it returns, so a report survives a crash or
-a power cut. One task delivers pending reports oldest first through the sender that the
-integration carrying that kind registered; a failed delivery is retried with exponential backoff
-(per item, 1 s doubling up to 5 min), and later reports of the same kind wait behind it so the
-utility sees them in order. A report may be delivered twice (after a crash mid-send), never lost.
+a power cut. A report may be delivered twice (after a crash mid-send), never lost.
+
+Routes. Every item travels on a ``Route``: the meter whose upstream channel carries it and the
+item's kind (its class name). The meter is the item's own ``meter_id`` (every report the core
+makes carries the meter its event or message came from, and on the HAN each meter is its own
+upstream path: that meter's SE link), so a status report goes back the way its event came. An
+item that belongs to no meter (device telemetry) takes the premise-wide route, ``meter_id`` None,
+unless the producer names a meter. The route is stored with the row, so after a restart every
+pending item is routed again as before.
+
+Senders. An integration registers one sender per (meter, kind) it carries: the meter link of
+meter "b" registers for ("b", EventStatusReport). A sender registered without a meter is the
+premise's channel: it carries the premise-wide route and stands in for every meter that has no
+sender of its own for that kind. ``carries(kind, meter_id)`` says whether an item of that kind for
+that meter (or, without one, for the premise) would be delivered now, so an optional report
+(telemetry) is queued only where a channel takes it.
+
+Delivery. Each route has its own task, queue and backoff: its items go out oldest first, a
+failed one is retried with exponential backoff (per item, 1 s doubling up to 5 min) and the
+route's later items wait behind it so the utility sees them in order, while every other route
+goes on. An item whose route has no sender waits in the store (logged once) until one registers.
+``resume(meter_id)`` cuts a route's backoff short when its channel is known to be back.
+Times (creation, retry, delivery) are read from the injected ``clock``.
 """
 
 from __future__ import annotations
@@ -16,14 +35,16 @@ import logging
 import types
 import typing
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ems import model
+from ems.clock import Clock
 from ems.errors import StoreError
 from ems.model import utcnow
 from ems.store import OutboxRecord, Store
+from ems.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,8 +62,29 @@ def retry_delay(attempts: int, first_s: float = FIRST_RETRY_S, max_s: float = MA
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """Where an item goes: the meter whose upstream channel carries it (None: the premise's), and its kind."""
+
+    meter_id: str | None
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} for the premise" if self.meter_id is None else f"{self.kind} for meter {self.meter_id}"
+
+
+def route_of(item: object, meter_id: str | None = None) -> Route:
+    """The route of ``item``: its own ``meter_id``, else ``meter_id``, else the premise's."""
+    own = getattr(item, "meter_id", None)
+    if own is not None and not isinstance(own, str):
+        raise TypeError(f"an outbox item's meter_id is a str, not {own!r}")
+    if own is not None and meter_id is not None and own != meter_id:
+        raise ValueError(f"{type(item).__name__} of meter {own!r} cannot go to meter {meter_id!r}")
+    return Route(own if own is not None else meter_id, type(item).__name__)
+
+
+@dataclass(frozen=True, slots=True)
 class PendingItem:
-    """An undelivered report: the item (None if it cannot be decoded) and its retry state."""
+    """An undelivered report: the item (None if it cannot be decoded), its route's meter and retry state."""
 
     id: int
     kind: str
@@ -51,6 +93,11 @@ class PendingItem:
     attempts: int
     next_attempt_at: datetime | None
     last_error: str | None
+    meter_id: str | None = None
+
+    @property
+    def route(self) -> Route:
+        return Route(self.meter_id, self.kind)
 
 
 # --- generic codec: frozen dataclass <-> JSON --------------------------------------------
@@ -125,8 +172,19 @@ def _decode(hint: Any, value: Any) -> Any:
 # --- the outbox ----------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
+class _Lane:
+    """One route's delivery: its wake-up, and what it has logged (an outage, a missing sender)."""
+
+    route: Route
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    failing: bool = False  # the route's outage was logged (log it once, and its recovery once)
+    unrouted: bool = False  # "no sender" was logged
+    resume: bool = False  # try the head item now, whatever its backoff says
+
+
 class Outbox:
-    """At-least-once delivery of upstream reports, kept in the store until a sender took them."""
+    """At-least-once delivery of upstream reports per route, kept in the store until a sender took them."""
 
     def __init__(
         self,
@@ -135,47 +193,64 @@ class Outbox:
         first_retry_s: float = FIRST_RETRY_S,
         max_retry_s: float = MAX_RETRY_S,
         send_timeout_s: float = SEND_TIMEOUT_S,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._first_retry_s = first_retry_s
         self._max_retry_s = max_retry_s
         self._send_timeout_s = send_timeout_s
-        self._senders: dict[str, Sender] = {}
+        self._clock = clock
+        self._senders: dict[Route, Sender] = {}  # Route(None, kind): the premise's channel
         self._types: dict[str, type] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._failing: set[str] = set()  # kinds whose outage was logged (log it once)
+        self._lanes: dict[Route, _Lane] = {}
+        self._wake = asyncio.Event()  # the scan of the store for routes with pending items
+        self._tasks: TaskSet | None = None  # set while running
+        self._store_down = False
 
     # -- producers and consumers ----------------------------------------------------------
 
-    async def enqueue(self, item: object) -> int:
-        """Commit ``item`` to the outbox (durably) and return its id; delivery follows."""
+    async def enqueue(self, item: object, *, meter_id: str | None = None) -> int:
+        """Commit ``item`` to the outbox (durably) and return its id; delivery follows.
+
+        The item goes on its own meter's route; ``meter_id`` names one for an item that has
+        none of its own (otherwise it takes the premise-wide route).
+        """
         kind, payload = encode(item)
-        item_id = await self._store.outbox_add(kind, payload, utcnow())
-        _LOGGER.debug("Queued %s #%d for upstream", kind, item_id)
-        self.wake()
+        route = route_of(item, meter_id)
+        item_id = await self._store.outbox_add(kind, payload, self._clock(), meter_id=route.meter_id)
+        _LOGGER.debug("Queued %s #%d for upstream", route, item_id)
+        if self._tasks is not None:
+            self._lane(route).wake.set()
         return item_id
 
-    def register_sender(self, item_type: type, sender: Sender) -> Callable[[], None]:
-        """Deliver items of ``item_type`` with ``sender`` (raise to have it retried later)."""
+    def register_sender(
+        self, item_type: type, sender: Sender, *, meter_id: str | None = None
+    ) -> Callable[[], None]:
+        """Deliver items of ``item_type`` for ``meter_id`` with ``sender`` (raise to have it retried later).
+
+        Without ``meter_id`` the sender is the premise's channel: it takes premise-wide items
+        and those of every meter without a sender of its own for the kind.
+        """
         if not (isinstance(item_type, type) and dataclasses.is_dataclass(item_type)):
             raise TypeError(f"the outbox carries dataclasses, not {item_type!r}")
-        kind = item_type.__name__
-        if kind in self._senders:
-            raise ValueError(f"a sender for {kind} is already registered")
-        self._senders[kind] = sender
-        self._types[kind] = item_type
-        self.wake()
+        route = Route(meter_id, item_type.__name__)
+        if route in self._senders:
+            raise ValueError(f"a sender for {route} is already registered")
+        self._senders[route] = sender
+        self._types[route.kind] = item_type
+        for lane in self._lanes.values():
+            if lane.route.kind == route.kind:
+                lane.wake.set()
 
         def unregister() -> None:
-            if self._senders.get(kind) is sender:
-                del self._senders[kind]
+            if self._senders.get(route) is sender:
+                del self._senders[route]
 
         return unregister
 
-    def carries(self, item_type: type) -> bool:
-        """Whether some upstream channel delivers items of ``item_type`` (telemetry is optional)."""
-        return item_type.__name__ in self._senders
+    def carries(self, item_type: type, meter_id: str | None = None) -> bool:
+        """Whether an item of ``item_type`` for ``meter_id`` (None: the premise) would be delivered."""
+        return self._sender_for(Route(meter_id, item_type.__name__)) is not None
 
     async def pending(self) -> list[PendingItem]:
         """Undelivered items, oldest first."""
@@ -194,78 +269,116 @@ class Outbox:
                     attempts=record.attempts,
                     next_attempt_at=record.next_attempt_at,
                     last_error=record.last_error,
+                    meter_id=record.meter_id,
                 )
             )
         return items
 
     def wake(self) -> None:
-        """Have the delivery task look at the outbox again now."""
+        """Have every route look at the outbox again now (items still backing off keep waiting)."""
         self._wake.set()
+        for lane in self._lanes.values():
+            lane.wake.set()
+
+    def resume(self, meter_id: str | None) -> None:
+        """The channel of ``meter_id`` is back: try each of its routes' head items now."""
+        for lane in self._lanes.values():
+            if lane.route.meter_id == meter_id:
+                lane.resume = True
+                lane.wake.set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start delivering (the store must be open); pending items from before go first."""
-        if self._task is None or self._task.done():
+        """Start delivering (the store must be open); pending items from before are routed again."""
+        if self._tasks is None:
+            self._tasks = TaskSet(_LOGGER, "outbox")
             self._wake.set()
-            self._task = asyncio.create_task(self._run(), name="outbox delivery")
+            self._tasks.spawn(self._scan_forever(), "outbox routes")
 
     async def stop(self) -> None:
         """Stop delivering; what is not delivered stays in the store for the next start."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        tasks, self._tasks = self._tasks, None
+        if tasks is not None:
+            await tasks.cancel_all()
+        self._lanes.clear()
 
     # -- delivery -------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        store_down = False
+    def _sender_for(self, route: Route) -> Sender | None:
+        sender = self._senders.get(route)
+        if sender is None and route.meter_id is not None:
+            sender = self._senders.get(Route(None, route.kind))
+        return sender
+
+    def _lane(self, route: Route) -> _Lane:
+        """The route's lane, started on first use (only while running)."""
+        lane = self._lanes.get(route)
+        if lane is None:
+            assert self._tasks is not None
+            lane = self._lanes[route] = _Lane(route)
+            self._tasks.spawn(self._deliver_forever(lane), f"outbox {route}")
+        return lane
+
+    async def _scan_forever(self) -> None:
+        """Start a lane for every route with pending items (at start, and when woken)."""
         while True:
             self._wake.clear()
+            delay: float | None = None
             try:
-                delay = await self._deliver_due()
+                records = await self._store.outbox_pending()
             except StoreError as err:
-                if not store_down:
-                    _LOGGER.error("Outbox cannot read or update the store: %s", err)
-                    store_down = True
+                self._store_failed(err)
+                delay = STORE_RETRY_S
+            else:
+                self._store_ok()
+                for route in dict.fromkeys(Route(r.meter_id, r.kind) for r in records):
+                    self._lane(route).wake.set()
+            await self._wait(self._wake, delay)
+
+    async def _deliver_forever(self, lane: _Lane) -> None:
+        while True:
+            lane.wake.clear()
+            try:
+                delay = await self._deliver_due(lane)
+            except StoreError as err:
+                self._store_failed(err)
                 delay = STORE_RETRY_S
             except Exception:
-                _LOGGER.exception("Outbox delivery failed unexpectedly; retrying")
+                _LOGGER.exception("Outbox delivery of %s failed unexpectedly; retrying", lane.route)
                 delay = STORE_RETRY_S
             else:
-                if store_down:
-                    _LOGGER.info("Outbox reaches the store again")
-                    store_down = False
-            try:
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+                self._store_ok()
+            await self._wait(lane.wake, delay)
 
-    async def _deliver_due(self) -> float | None:
-        """Deliver every item that is due; return seconds until the next one is (or None)."""
-        next_due: datetime | None = None
-        blocked: set[str] = set()  # kinds whose head item is waiting: the rest waits behind it
-        for record in await self._store.outbox_pending():
-            if record.kind in blocked:
-                continue
-            sender = self._senders.get(record.kind)
+    async def _deliver_due(self, lane: _Lane) -> float | None:
+        """Deliver the route's items in order while they go out; return seconds until the head is due."""
+        resume, lane.resume = lane.resume, False
+        route = lane.route
+        records = await self._store.outbox_route_pending(route.meter_id, route.kind)
+        for index, record in enumerate(records):
+            sender = self._sender_for(route)
             if sender is None:
-                blocked.add(record.kind)
-                continue
-            if record.next_attempt_at is not None and record.next_attempt_at > utcnow():
-                retry_at: datetime | None = record.next_attempt_at
-            else:
-                retry_at = await self._deliver(record, sender)
+                if not lane.unrouted:
+                    _LOGGER.info(
+                        "%d %s wait in the outbox: no upstream channel carries them yet",
+                        len(records) - index,
+                        route,
+                    )
+                    lane.unrouted = True
+                lane.resume = lane.resume or resume  # kept for when a sender registers
+                return None
+            lane.unrouted = False
+            now = self._clock()
+            if not resume and record.next_attempt_at is not None and record.next_attempt_at > now:
+                return (record.next_attempt_at - now).total_seconds()
+            resume = False
+            retry_at = await self._deliver(lane, record, sender)
             if retry_at is not None:
-                blocked.add(record.kind)
-                next_due = retry_at if next_due is None else min(next_due, retry_at)
-        if next_due is None:
-            return None
-        return max((next_due - utcnow()).total_seconds(), 0.0)
+                return max((retry_at - self._clock()).total_seconds(), 0.0)
+        return None
 
-    async def _deliver(self, record: OutboxRecord, sender: Sender) -> datetime | None:
+    async def _deliver(self, lane: _Lane, record: OutboxRecord, sender: Sender) -> datetime | None:
         """Send one item; None when delivered, else when to try again."""
         try:
             item = self._decode(record)
@@ -274,26 +387,46 @@ class Outbox:
         except Exception as err:
             attempts = record.attempts + 1
             delay = retry_delay(attempts, self._first_retry_s, self._max_retry_s)
-            retry_at = utcnow() + timedelta(seconds=delay)
+            retry_at = self._clock() + timedelta(seconds=delay)
             error = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
             await self._store.outbox_failed(record.id, attempts, retry_at, error)
-            log = _LOGGER.debug if record.kind in self._failing else _LOGGER.warning
+            log = _LOGGER.debug if lane.failing else _LOGGER.warning
             log(
                 "Delivering %s #%d upstream failed (attempt %d, next in %.0f s): %s",
-                record.kind,
+                lane.route,
                 record.id,
                 attempts,
                 delay,
                 error,
             )
-            self._failing.add(record.kind)
+            lane.failing = True
             return retry_at
-        await self._store.outbox_delivered(record.id, utcnow())
-        if record.kind in self._failing:
-            self._failing.discard(record.kind)
-            _LOGGER.info("Delivering %s upstream works again", record.kind)
-        _LOGGER.debug("Delivered %s #%d upstream", record.kind, record.id)
+        await self._store.outbox_delivered(record.id, self._clock())
+        if lane.failing:
+            lane.failing = False
+            _LOGGER.info("Delivering %s upstream works again", lane.route)
+        _LOGGER.debug("Delivered %s #%d upstream", lane.route, record.id)
         return None
+
+    async def _wait(self, wake: asyncio.Event, delay: float | None) -> None:
+        """Wait until woken, or ``delay`` seconds of the clock's time (None: until woken)."""
+        if delay is not None and isinstance(self._clock, Clock):
+            delay = self._clock.real_seconds(delay)
+        try:
+            async with asyncio.timeout(delay):
+                await wake.wait()
+        except TimeoutError:
+            pass
+
+    def _store_failed(self, err: StoreError) -> None:
+        if not self._store_down:
+            _LOGGER.error("Outbox cannot read or update the store: %s", err)
+            self._store_down = True
+
+    def _store_ok(self) -> None:
+        if self._store_down:
+            _LOGGER.info("Outbox reaches the store again")
+            self._store_down = False
 
     def _decode(self, record: OutboxRecord) -> Any:
         cls = self._types.get(record.kind) or getattr(model, record.kind, None)

@@ -48,12 +48,16 @@ async def mark_message_read(conn: AsyncConnection, meter_id: str, message_id: in
 
 
 async def outbox_add(
-    conn: AsyncConnection, kind: str, payload: dict[str, Any], created_at: datetime
+    conn: AsyncConnection,
+    kind: str,
+    payload: dict[str, Any],
+    created_at: datetime,
+    meter_id: str | None = None,
 ) -> int:
     t = tables.outbox
     result = await conn.execute(
         t.insert()
-        .values(kind=kind, payload=payload, created_at=created_at, attempts=0)
+        .values(kind=kind, payload=payload, created_at=created_at, attempts=0, meter_id=meter_id)
         .returning(t.c.id)
     )
     return int(result.scalar_one())

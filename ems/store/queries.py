@@ -155,6 +155,18 @@ async def outbox_pending(conn: AsyncConnection) -> list[OutboxRecord]:
     return [rows.outbox_record(row) for row in result]
 
 
+async def outbox_route_pending(
+    conn: AsyncConnection, meter_id: str | None, kind: str
+) -> list[OutboxRecord]:
+    """Undelivered rows of one route (a meter, or None for the premise, and a kind), oldest first."""
+    t = tables.outbox
+    meter = t.c.meter_id.is_(None) if meter_id is None else t.c.meter_id == meter_id
+    result = await conn.execute(
+        select(t).where(t.c.delivered_at.is_(None), t.c.kind == kind, meter).order_by(t.c.id)
+    )
+    return [rows.outbox_record(row) for row in result]
+
+
 
 # -- accounts and access: rows, mapped to records by ems.accounts ------------------------------
 

@@ -40,6 +40,7 @@ class OutboxRecord:
     next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
     last_error: str | None = None
+    meter_id: str | None = None  # the route's meter; None: the premise-wide route
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,4 +224,5 @@ def outbox_record(row: Any) -> OutboxRecord:
         next_attempt_at=row.next_attempt_at,
         delivered_at=row.delivered_at,
         last_error=row.last_error,
+        meter_id=row.meter_id,
     )

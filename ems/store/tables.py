@@ -216,6 +216,9 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Added by revision 0005 (routes per meter): the meter whose upstream channel carries the
+    # row; None for a premise-wide item (device telemetry).
+    meter_id: Mapped[str | None] = mapped_column(String(64))
 
 
 # -- accounts and access (revision 0003) ---------------------------------------------------
