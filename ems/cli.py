@@ -1,7 +1,8 @@
 """The ``ems`` command: the composition root, the only core module that wires in integrations.
 
     ems run -c DIR              run the appliance with the configuration in DIR
-    ems demo                    run the appliance against the simulated meter (dashboard on :8080)
+    ems demo                    run the appliance against the simulated meter (dashboard on :8080);
+                                --start 2026-07-15T14:00 --speed 60: from that local time, 60x faster
     ems check-config -c DIR     validate a configuration, naming file, line and key path
     ems simulate-meter          run the simulated meter alone, for a separately started appliance
     ems import FILE             load interval history from a Green Button file (ESPI XML or CSV)
@@ -18,10 +19,13 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ems.bill_watch import BillWatch
+from ems.clock import REAL, Clock, SimulatedClock
 from ems.config import AppConfig, WebConfig, default_config_dir, load_config
 from ems.errors import ConfigError, EmsError
 from ems.hub import Hub
@@ -81,17 +85,19 @@ def compose(
     simulator: Any = None,
     demo: bool = False,
     settle_quiet_s: float = 20.0,
+    clock: Clock = REAL,
 ) -> tuple[Hub, Any]:
     """Build the appliance in start order: [the simulated HAN], the meter link, the home network.
 
     With a simulator, it starts before the meter link (the radio connects to it) and stops
     after it, and the meter link's radio is pointed at the port it bound (the home network's
-    radio at the simulated home's port).
+    radio at the simulated home's port). The hub runs on ``clock``; a simulator should be given
+    the same one.
     """
     from integrations import zigbee_home, zigbee_se
     from web.app import WebServer
 
-    hub = Hub(config, data_dir)
+    hub = Hub(config, data_dir, clock)
     se_config = config.sections["zigbee_se"]
     # The dashboard comes first: it answers (showing the link as connecting) while the
     # Zigbee stack is still loading, and it is the last thing to go on shutdown.
@@ -206,8 +212,10 @@ async def _demo(args: argparse.Namespace) -> int:
     config = read_config(Path(args.config))
     config = replace(config, web=WebConfig(host=args.host, port=args.port))
     scenario = load_scenario(Path(args.scenario))
-    simulator = _DeferredSimulator(scenario)
-    hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, simulator=simulator, demo=True)
+    clock = demo_clock(args.start, args.speed, config.site.timezone)
+    simulator = _DeferredSimulator(scenario, clock)
+    hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, simulator=simulator, demo=True,
+                       clock=clock)
 
     async def demo_owner() -> None:
         from ems.accounts import Accounts, ensure_demo_owner
@@ -224,6 +232,9 @@ async def _demo(args: argparse.Namespace) -> int:
 
     def ready() -> None:
         _LOGGER.info("Demo ready: open %s (simulated meter on port %d)", web.url, simulator.port)
+        if clock is not REAL:
+            _LOGGER.info("Demo time: %s, running %gx real time", clock().isoformat(timespec="seconds"),
+                         getattr(clock, "speed", 1.0))
         print(f"Dashboard: {web.url}", flush=True)
 
     await _run_until_signalled(hub, ready)
@@ -233,16 +244,27 @@ async def _demo(args: argparse.Namespace) -> int:
 DEMO_HISTORY_DAYS = 35
 
 
+def demo_clock(start: datetime | None, speed: float, timezone: str) -> Clock:
+    """The demo's clock: real time, or simulated time from ``start`` (naive: local time in
+    ``timezone``) running ``speed`` times faster."""
+    if start is None and speed == 1:
+        return REAL
+    if start is None:
+        return SimulatedClock(REAL(), speed)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=ZoneInfo(timezone))
+    return SimulatedClock(start, speed)
+
+
 async def _seed_demo_history(hub: Hub, config: AppConfig, scenario: Any) -> None:
     """Give a fresh demo five weeks of past usage (made from the scenario's household), once."""
     from datetime import timedelta
 
-    from ems.model import utcnow
     from integrations.simulator.history import synthesize_intervals
     from integrations.simulator.household import Household
 
     meter_id = config.sections["zigbee_se"]["meter_id"]
-    now = utcnow()
+    now = hub.clock()
     start, end = now - timedelta(days=DEMO_HISTORY_DAYS), now - timedelta(days=1)
     if await hub.store.intervals(meter_id, start, start + timedelta(days=2)):
         return  # seeded before (or real history): leave it
@@ -261,8 +283,9 @@ class _DeferredSimulator:
     (started before it) already answers meanwhile.
     """
 
-    def __init__(self, scenario: Any) -> None:
+    def __init__(self, scenario: Any, clock: Clock = REAL) -> None:
         self._scenario = scenario
+        self._clock = clock
         self._simulator: Any = None
 
     @property
@@ -277,7 +300,7 @@ class _DeferredSimulator:
         import importlib
 
         runner = await asyncio.to_thread(importlib.import_module, "integrations.simulator.runner")
-        self._simulator = runner.SimulatedHan(self._scenario)
+        self._simulator = runner.SimulatedHan(self._scenario, clock=self._clock)
         await self._simulator.start()
 
     async def stop(self) -> None:
@@ -293,7 +316,9 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
     from integrations.simulator import SimulatedHan, load_scenario
 
     scenario = load_scenario(Path(args.scenario))
-    simulator = SimulatedHan(scenario, port=args.port, pcap_path=args.pcap, home_port=args.home_port)
+    clock = demo_clock(args.start, args.speed, scenario.timezone)
+    simulator = SimulatedHan(scenario, port=args.port, pcap_path=args.pcap, home_port=args.home_port,
+                             clock=clock)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -334,6 +359,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
     demo.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
     demo.add_argument("--data-dir", default=str(_default_data_dir() / "demo"))
+    _time_options(demo, "the site's")
 
     check = sub.add_parser("check-config", help="validate a configuration folder")
     check.add_argument("-c", "--config", default=default_config, help="configuration folder")
@@ -349,7 +375,33 @@ def _parser() -> argparse.ArgumentParser:
                      help="TCP port of the home's own network (default: any free one; 8812 is the"
                           " configuration's default)")
     sim.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
+    _time_options(sim, "the scenario's")
     return parser
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a date and time such as 2026-07-15T14:00, found {text!r}") from err
+
+
+def _speed(text: str) -> float:
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = 0.0
+    if not speed > 0 or speed == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, found {text!r}")
+    return speed
+
+
+def _time_options(parser: argparse.ArgumentParser, zone: str) -> None:
+    parser.add_argument("--start", metavar="WHEN", type=_instant,
+                        help=f"start the simulated time at WHEN (ISO 8601, e.g. 2026-07-15T14:00; without"
+                             f" an offset, {zone} local time) instead of now")
+    parser.add_argument("--speed", type=_speed, default=1.0, metavar="N",
+                        help="let simulated time run N times faster than real time (e.g. 60: an hour a minute)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,7 +53,7 @@ class Hub:
         self.bus = EventBus()
         self.state = CurrentState(timedelta(hours=config.store.message_retention_hours))
         self.store = Store(config.store, self.data_dir, clock=clock)
-        self.outbox = Outbox(self.store)
+        self.outbox = Outbox(self.store, clock=clock)
         # Real time (wall-clock jobs only); what follows the appliance's time uses every_day().
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.started_at = clock()
