@@ -40,9 +40,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ems import model
-from ems.clock import Clock
+from ems.clock import Clock, as_clock
 from ems.errors import StoreError
-from ems.model import utcnow
 from ems.store import OutboxRecord, Store
 from ems.tasks import TaskSet
 
@@ -193,16 +192,17 @@ class Outbox:
         first_retry_s: float = FIRST_RETRY_S,
         max_retry_s: float = MAX_RETRY_S,
         send_timeout_s: float = SEND_TIMEOUT_S,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock | Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store
         self._first_retry_s = first_retry_s
         self._max_retry_s = max_retry_s
         self._send_timeout_s = send_timeout_s
-        self._clock = clock
+        self._clock = as_clock(clock)
         self._senders: dict[Route, Sender] = {}  # Route(None, kind): the premise's channel
         self._types: dict[str, type] = {}
         self._lanes: dict[Route, _Lane] = {}
+        self._resumed: set[str | None] = set()  # meters resumed before the scan saw their routes
         self._wake = asyncio.Event()  # the scan of the store for routes with pending items
         self._tasks: TaskSet | None = None  # set while running
         self._store_down = False
@@ -286,6 +286,9 @@ class Outbox:
             if lane.route.meter_id == meter_id:
                 lane.resume = True
                 lane.wake.set()
+        if self._tasks is not None:  # and the routes not seen yet (just after a restart)
+            self._resumed.add(meter_id)
+            self._wake.set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -302,6 +305,7 @@ class Outbox:
         if tasks is not None:
             await tasks.cancel_all()
         self._lanes.clear()
+        self._resumed.clear()
 
     # -- delivery -------------------------------------------------------------------------
 
@@ -332,8 +336,11 @@ class Outbox:
                 delay = STORE_RETRY_S
             else:
                 self._store_ok()
+                resumed, self._resumed = self._resumed, set()
                 for route in dict.fromkeys(Route(r.meter_id, r.kind) for r in records):
-                    self._lane(route).wake.set()
+                    lane = self._lane(route)
+                    lane.resume = lane.resume or route.meter_id in resumed
+                    lane.wake.set()
             await self._wait(self._wake, delay)
 
     async def _deliver_forever(self, lane: _Lane) -> None:
@@ -409,14 +416,20 @@ class Outbox:
         return None
 
     async def _wait(self, wake: asyncio.Event, delay: float | None) -> None:
-        """Wait until woken, or ``delay`` seconds of the clock's time (None: until woken)."""
-        if delay is not None and isinstance(self._clock, Clock):
-            delay = self._clock.real_seconds(delay)
+        """Wait until woken, or for ``delay`` seconds of the clock's time (None: until woken).
+
+        The clock does the waiting, so on a fixed clock a backoff ends when the test moves it.
+        """
+        if delay is None:
+            await wake.wait()
+            return
+        waits = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(self._clock.sleep(delay))}
         try:
-            async with asyncio.timeout(delay):
-                await wake.wait()
-        except TimeoutError:
-            pass
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     def _store_failed(self, err: StoreError) -> None:
         if not self._store_down:

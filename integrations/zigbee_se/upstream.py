@@ -1,36 +1,49 @@
 """Carries the outbox's upstream reports to the meter: ReportEventStatus, MessageConfirmation.
 
-The outbox retries a report with backoff while the link is down, so a status change or a
-confirmation made during an outage reaches the utility once the meter is back.
+Each meter link registers its senders for its own meter id, so the outbox sends a meter's
+reports over that meter's link only, and one meter's outage holds none of another's. While the
+link is down the outbox retries with backoff; when the link comes back online the backoff is cut
+short, so a status change or a confirmation made during an outage reaches the utility at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ems.errors import NotReady
-from ems.model import EventStatusReport, MessageConfirmed
+from ems.model import EventStatusReport, LinkState, MessageConfirmed, MeterLinkChanged
 
 
 class UpstreamSender:
-    """Registers with the outbox as the carrier of DR status reports and confirmations."""
+    """Registers with the outbox as the carrier of one meter's DR status reports and confirmations."""
 
     def __init__(self, hub: Any, link: Any) -> None:
         self._hub = hub
         self._link = link
-        self._unregister: list[Any] = []
+        self._unregister: list[Callable[[], None]] = []
+
+    @property
+    def meter_id(self) -> str:
+        return str(self._link.meter_id)
 
     def register(self) -> None:
         outbox = self._hub.outbox
+        meter_id = self.meter_id
         self._unregister = [
-            outbox.register_sender(EventStatusReport, self._send_status),
-            outbox.register_sender(MessageConfirmed, self._send_confirmation),
+            outbox.register_sender(EventStatusReport, self._send_status, meter_id=meter_id),
+            outbox.register_sender(MessageConfirmed, self._send_confirmation, meter_id=meter_id),
+            self._hub.bus.listen(MeterLinkChanged, self._on_link_changed),
         ]
 
     def unregister(self) -> None:
         for unregister in self._unregister:
             unregister()
         self._unregister = []
+
+    def _on_link_changed(self, change: MeterLinkChanged) -> None:
+        if change.meter_id == self.meter_id and change.state is LinkState.ONLINE:
+            self._hub.outbox.resume(self.meter_id)
 
     def _session(self, meter_id: str) -> Any:
         session = self._link.session
