@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -46,15 +45,14 @@ async def test_intervals_are_read_back_for_start_in_the_half_open_range(store: S
     assert [r.start for r in found] == [NOW + timedelta(minutes=15), NOW + timedelta(minutes=30)]
 
 
-async def test_a_year_of_quarter_hours_imports_in_under_a_second(store: Store) -> None:
+async def test_a_year_of_quarter_hours_imports_in_one_call(store: Store) -> None:
+    # Correctness only: how long it takes is bench/import.py's (a timed test fails on a busy machine).
     year = [interval(NOW + timedelta(minutes=15 * i)) for i in range(35_000)]
 
-    began = time.perf_counter()
     added = await store.add_intervals(year)
-    elapsed = time.perf_counter() - began
 
     assert added == 35_000
-    assert elapsed < 1.0, f"importing 35,000 intervals took {elapsed:.2f} s"
+    assert await store.intervals("m1", FAR_PAST, FAR_FUTURE) == year
 
 
 _intervals = st.builds(
