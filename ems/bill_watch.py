@@ -1,7 +1,8 @@
 """Watches the bill as intervals arrive and raises local "energy usage warning" messages.
 
-When new intervals are read, the cycle is costed again (numpy, in an executor, at most once
-per ``min_gap_s``). Entering a new tier, or a projected bill above the customer's threshold,
+When new intervals are read, the cycle is costed again through ``ems.billing`` (the same
+pipeline as ``GET /api/v1/cost``, the meter's prices included when they are in use), at most
+once per ``min_gap_s``. Entering a new tier, or a projected bill above the customer's threshold,
 becomes a ``UtilityMessage`` of local origin on the bus, shown and stored like the utility's
 own messages (C6 3.2 step 5b-ii). A warning already held (also after a restart) is not repeated.
 Each warning is made by ``ems.local_text.local_message``: it keeps its catalog template and values,
@@ -11,12 +12,12 @@ so the dashboard and the display show it in each reader's language (C6 4.1).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ems import billing
 from ems.bus import Unsubscribe
-from ems.model import IntervalReading, utcnow
+from ems.model import IntervalReading
 from ems.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -64,26 +65,14 @@ class BillWatch:
             self._pending.discard(meter_id)
 
     async def check(self, meter_id: str) -> list[Any]:
-        """Cost the cycle now and publish the warnings it gives; returns them."""
-        from ems.costs import (  # numpy: on first use
-            ReadingArrays,
-            cost_report,
-            history_start,
-            usage_warnings,
-        )
+        """Cost the cycle now (``ems.billing``, as the dashboard does) and publish the warnings it gives."""
+        from ems.costs import usage_warnings  # numpy: on first use
 
         hub = self._hub
-        tariff = hub.config.tariff
-        plan = tariff.active_plan
-        timezone = hub.config.site.timezone
-        now = utcnow()
-        readings = await hub.store.intervals(meter_id, history_start(plan, now, timezone), now)
-        work = functools.partial(cost_report, plan, ReadingArrays.from_readings(readings), now=now,
-                                 timezone=timezone, climate_zone=tariff.climate_zone)
-        report = await asyncio.get_running_loop().run_in_executor(None, work)
-        warnings = usage_warnings(self._previous.get(meter_id), report, meter_id=meter_id,
-                                  threshold_cost=tariff.warning_threshold_cost, now=now)
-        self._previous[meter_id] = report
+        cost = await billing.meter_cost(hub, meter_id)
+        warnings = usage_warnings(self._previous.get(meter_id), cost.report, meter_id=meter_id,
+                                  threshold_cost=cost.warning_threshold_cost, now=cost.at)
+        self._previous[meter_id] = cost.report
         fresh = [w for w in warnings if (meter_id, w.message_id) not in hub.state.messages]
         for warning in fresh:
             _LOGGER.info("[%s] %s", meter_id, warning.text)

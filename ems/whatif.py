@@ -7,7 +7,7 @@ its own billing schedule, with its fixed charges and minimum bill, from the read
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -17,6 +17,7 @@ from ems.costs import (
     _epoch_s,
     find_gaps,
     fixed_days,
+    local_date,
     nominal_interval_s,
     price_intervals,
     summarize,
@@ -64,6 +65,14 @@ class PlanComparison:
     savings_vs_next: float | None  # how much cheaper the cheapest is than the runner-up
     intervals_read: int
     missing_intervals: int
+
+
+def last_year(now: datetime, timezone: str) -> tuple[datetime, datetime]:
+    """The what-if's window, aware UTC: the 12 local months up to today's midnight."""
+    tz = ZoneInfo(timezone)
+    today = local_date(now, tz)
+    first = today - timedelta(days=365) if (today.month, today.day) == (2, 29) else today.replace(year=today.year - 1)
+    return (datetime.combine(first, time(), tz).astimezone(UTC), datetime.combine(today, time(), tz).astimezone(UTC))
 
 
 def plan_bill(

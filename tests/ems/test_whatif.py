@@ -9,7 +9,7 @@ import numpy as np
 from ems.config import default_config_dir
 from ems.costs import ReadingArrays
 from ems.tariff import RatesFile, load_rates, parse_plan
-from ems.whatif import compare_plans
+from ems.whatif import compare_plans, last_year
 
 LA = "America/Los_Angeles"
 
@@ -57,3 +57,12 @@ def test_every_shipped_plan_is_priced():
     assert len(result.bills) == len(rates.plans) and not result.unpriced
     no_zone = compare_plans(rates, hourly_year(0.5), start=start, end=datetime(2025, 1, 1, 8, tzinfo=UTC), timezone=LA)
     assert [u.plan for u in no_zone.unpriced] == ["D-BASELINE"]
+
+
+def test_the_year_is_the_twelve_local_months_before_today():
+    # 12:00 on 12 May in Los Angeles: from 12 May 2025 to 12 May 2026, local midnights.
+    assert last_year(datetime(2026, 5, 12, 19, tzinfo=UTC), LA) == (
+        datetime(2025, 5, 12, 7, tzinfo=UTC), datetime(2026, 5, 12, 7, tzinfo=UTC))
+    # 29 February: 365 days back (there is no 29 February a year before).
+    start, end = last_year(datetime(2028, 2, 29, 20, tzinfo=UTC), LA)
+    assert (start, end) == (datetime(2027, 3, 1, 8, tzinfo=UTC), datetime(2028, 2, 29, 8, tzinfo=UTC))

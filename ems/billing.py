@@ -1,0 +1,223 @@
+"""The one cost pipeline: what a meter's energy cost, read from the store and priced once.
+
+Every caller of cost comes here: ``GET /api/v1/cost`` and ``/api/v1/usage`` (the web), the
+projected-bill warning (``ems.bill_watch``) and the what-if (``GET /api/v1/cost/whatif``). Each
+step is written once: which intervals (from the cycle's start, or far enough back for the typical
+days the projection needs), which prices (the rate sheet's, and the meter's own when
+``tariff.use_meter_prices`` is set), then the numpy engine (``ems.costs``, ``ems.whatif``) in an
+executor, so the event loop never blocks. Two callers asking at the same instant get the same
+figures: the warning cannot project another bill than the dashboard shows.
+
+Results are the engine's frozen dataclasses (``CycleReport``, ``CostBreakdown``, ``Projection``,
+``PlanComparison``) with the meter and the instant they are for; the web turns them into JSON.
+``ems.costs`` and ``ems.whatif`` (numpy) are imported on first use, not when this module is:
+an appliance without a rate plan never loads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
+from zoneinfo import ZoneInfo
+
+from ems.errors import NotFound, RejectedCommand
+from ems.model import IntervalReading, PriceSignal
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ems.config import TariffConfig
+    from ems.costs import CostBreakdown, CycleReport, Projection, ReadingArrays
+    from ems.hub import Hub
+    from ems.tariff import RatePlan
+    from ems.whatif import PlanComparison
+
+T = TypeVar("T")
+
+PERIODS = ("interval", "today", "cycle")
+NO_PLAN = "no rate plan configured: set tariff.plan in ems.yaml"
+NO_RATES = "no rates file: see tariff.rates_file in ems.yaml"
+
+
+# --- What is asked about: the plan and the meter ------------------------------------------------
+
+
+def active_plan(hub: Hub) -> tuple[RatePlan, TariffConfig]:
+    """The active rate plan and the tariff section; NotFound when no plan is configured."""
+    tariff = hub.config.tariff
+    plan = tariff.active_plan if tariff is not None else None
+    if tariff is None or plan is None:
+        raise NotFound(NO_PLAN)
+    return plan, tariff
+
+
+async def meter_ids(hub: Hub) -> list[str]:
+    """Every meter there is cost to tell of: reporting now, or with readings stored."""
+    return sorted(set(hub.state.meters) | set(await hub.store.meter_ids()))
+
+
+async def choose_meter(hub: Hub, wanted: str | None) -> str:
+    """The meter asked for, or the first one known; NotFound when there is none such."""
+    known = await meter_ids(hub)
+    if wanted:
+        if wanted not in known:
+            raise NotFound(f"no meter {wanted!r}")
+        return wanted
+    if not known:
+        raise NotFound("no meter has reported yet")
+    return known[0]
+
+
+async def latest_interval(hub: Hub, meter_id: str, now: datetime) -> IntervalReading | None:
+    """The meter's latest interval: the live one, else the latest stored in the day before ``now``."""
+    meter = hub.state.meters.get(meter_id)
+    if meter is not None and meter.last_interval is not None:
+        return meter.last_interval
+    recent = await hub.store.intervals(meter_id, now - timedelta(days=1), now)
+    return recent[-1] if recent else None
+
+
+# --- The shared steps: read, then price in an executor -------------------------------------------
+
+
+async def _meter_prices(hub: Hub, tariff: TariffConfig, meter_id: str, since: datetime) -> list[PriceSignal]:
+    """The prices the meter published since ``since``, when the configuration says to use them."""
+    return await hub.store.prices(meter_id, since) if tariff.use_meter_prices else []
+
+
+async def _in_executor(work: Callable[[], T]) -> T:
+    return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+# --- The cost so far and the projected bill -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MeterCost:
+    """What one meter's energy cost at one instant: the last interval, today, the cycle, the projection."""
+
+    meter_id: str
+    at: datetime
+    report: CycleReport
+    warning_threshold_cost: float | None
+    meter_prices_used: int  # how many prices the meter published went into the figures
+
+    def breakdown(self, period: str) -> CostBreakdown | None:
+        """The cost of one of ``PERIODS`` (None: no interval read yet for "interval")."""
+        if period not in PERIODS:
+            raise RejectedCommand(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+        report = self.report
+        return {"interval": report.last_interval, "today": report.today, "cycle": report.cycle}[period]
+
+    @property
+    def projection(self) -> Projection | None:
+        return self.report.projection
+
+
+async def meter_cost(hub: Hub, meter_id: str, *, now: datetime | None = None) -> MeterCost:
+    """Cost the meter's intervals as read up to ``now`` (default: the hub's clock), and project the bill.
+
+    NotFound when no rate plan is configured.
+    """
+    from ems.costs import ReadingArrays, cost_report, history_start  # numpy: on first use
+
+    plan, tariff = active_plan(hub)
+    at = hub.clock() if now is None else now
+    timezone = hub.config.site.timezone
+    since = history_start(plan, at, timezone)
+    readings = await hub.store.intervals(meter_id, since, at)
+    signals = await _meter_prices(hub, tariff, meter_id, since)
+
+    def work() -> CycleReport:
+        return cost_report(plan, ReadingArrays.from_readings(readings), now=at, timezone=timezone,
+                           climate_zone=tariff.climate_zone, price_signals=signals)
+
+    report = await _in_executor(work)
+    return MeterCost(meter_id, at, report, tariff.warning_threshold_cost, len(signals))
+
+
+# --- Interval prices for the usage chart -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PricedUsage:
+    """The meter's intervals in a window, each with what its energy cost per kWh."""
+
+    readings: ReadingArrays  # intervals starting in [start, end)
+    price_per_kwh: np.ndarray | None  # one per interval; None without a rate plan
+    plan: RatePlan | None
+
+
+async def priced_usage(hub: Hub, meter_id: str, start: datetime, end: datetime) -> PricedUsage:
+    """Intervals starting in [start, end) and the price each was charged at (with the meter's prices
+    when they are in use). Tiers count from the billing cycle's start, so pricing reads from there."""
+    tariff = hub.config.tariff
+    plan = tariff.active_plan if tariff is not None else None
+    since = start
+    signals: list[PriceSignal] = []
+    if tariff is not None and plan is not None:
+        tz = ZoneInfo(hub.config.site.timezone)
+        cycle_start, _ = plan.billing_cycle.cycle_of(start.astimezone(tz).date())
+        since = min(start, datetime.combine(cycle_start, datetime.min.time(), tz).astimezone(UTC))
+        signals = await _meter_prices(hub, tariff, meter_id, since)
+    readings = await hub.store.intervals(meter_id, since, end)
+    work = functools.partial(_price_usage, readings, plan, tariff, hub.config.site.timezone, signals, start, end)
+    return await _in_executor(work)
+
+
+def _price_usage(
+    readings: list[IntervalReading],
+    plan: RatePlan | None,
+    tariff: TariffConfig | None,
+    timezone: str,
+    signals: list[PriceSignal],
+    start: datetime,
+    end: datetime,
+) -> PricedUsage:
+    import numpy as np
+
+    from ems.costs import ReadingArrays, price_intervals
+
+    arrays = ReadingArrays.from_readings(readings)
+    i0, i1 = (int(i) for i in np.searchsorted(arrays.start_s, [int(start.timestamp()), int(end.timestamp())]))
+    shown = ReadingArrays(arrays.start_s[i0:i1], arrays.duration_s[i0:i1],
+                          arrays.consumed_kwh[i0:i1], arrays.generated_kwh[i0:i1])
+    if plan is None or tariff is None or not len(arrays):
+        return PricedUsage(shown, None, plan)
+    priced = price_intervals(plan, arrays, timezone=timezone, climate_zone=tariff.climate_zone,
+                             price_signals=signals)
+    consumed = arrays.consumed_kwh
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # What the energy cost per kWh (tiers included); the unit price where nothing was used.
+        price = np.where(consumed > 1e-9, priced.energy_cost / consumed, priced.unit_price_per_kwh)
+    return PricedUsage(shown, price[i0:i1], plan)
+
+
+# --- What-if: the last 12 months under every plan -------------------------------------------------
+
+
+async def plan_comparison(hub: Hub, meter_id: str, *, now: datetime | None = None) -> PlanComparison:
+    """The meter's last 12 local months (to today's midnight) billed under every plan of the rates file.
+
+    NotFound when there is no rates file. Every plan is billed at its own rate sheet's prices.
+    """
+    from ems.whatif import compare_plans, last_year  # numpy: on first use
+
+    tariff = hub.config.tariff
+    if tariff is None or tariff.rates is None:
+        raise NotFound(NO_RATES)
+    timezone = hub.config.site.timezone
+    start, end = last_year(hub.clock() if now is None else now, timezone)
+    readings = await hub.store.intervals(meter_id, start, end)
+
+    def work() -> PlanComparison:
+        from ems.costs import ReadingArrays
+
+        return compare_plans(tariff.rates, ReadingArrays.from_readings(readings), start=start, end=end,
+                             timezone=timezone, climate_zone=tariff.climate_zone, active_plan=tariff.plan)
+
+    return await _in_executor(work)

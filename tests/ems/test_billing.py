@@ -1,0 +1,115 @@
+"""The one cost pipeline (ems.billing) over a real hub and SQLite store: the meter's prices only
+when configured, the usage chart's price per interval, the meter chosen, the what-if's year."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ems import billing
+from ems.clock import FixedClock
+from ems.config import default_config_dir
+from ems.costs import ReadingArrays, cost_report
+from ems.errors import NotFound, RejectedCommand
+from ems.model import IntervalReading, PriceSignal
+from tests.hubs import SITE, started_hub
+
+LA = "America/Los_Angeles"
+# A Tuesday, noon in Los Angeles (TOU-D-T: off-peak 0.29 until 16:00); the cycle began on 10 May.
+NOW = datetime(2026, 5, 12, 19, 0, tzinfo=UTC)
+RATES = {"rates.yaml": (default_config_dir() / "rates.yaml").read_text()}
+HOURS = [IntervalReading("m1", NOW - timedelta(hours=h), 3600, 1.0, 0.1) for h in range(1, 24 * 20)]
+# The meter's own price since 06:00 local, "until changed".
+METER_PRICE = PriceSignal("m1", 1, 7, "METER", "USD", 0.95, NOW - timedelta(hours=6), None,
+                          received_at=NOW - timedelta(hours=6))
+
+
+def tou_config(use_meter_prices: bool) -> str:
+    flag = "true" if use_meter_prices else "false"
+    return SITE + f"tariff: {{plan: TOU-D-T, climate_zone: '10', use_meter_prices: {flag}}}\n"
+
+
+@pytest.mark.parametrize("use_meter_prices", [True, False])
+async def test_meter_cost_takes_the_meters_prices_only_when_configured(tmp_path, use_meter_prices):
+    async with started_hub(tmp_path, tou_config(use_meter_prices), RATES, clock=FixedClock(NOW)) as hub:
+        await hub.store.add_intervals(HOURS)
+        hub.bus.publish(METER_PRICE)
+        cost = await billing.meter_cost(hub, "m1")
+        plan = hub.config.tariff.active_plan
+    signals = [METER_PRICE] if use_meter_prices else []
+    expected = cost_report(plan, ReadingArrays.from_readings(HOURS), now=NOW, timezone=LA, climate_zone="10",
+                           price_signals=signals)
+    assert cost.at == NOW and cost.meter_id == "m1" and cost.meter_prices_used == len(signals)
+    assert cost.report == expected
+    # The last hour (11:00 local, tier 1): the meter's 0.95, or the sheet's off-peak 0.29.
+    last = cost.breakdown("interval")
+    assert last is not None and last.energy_cost == pytest.approx(0.95 if use_meter_prices else 0.29)
+    assert cost.breakdown("cycle") is cost.report.cycle and cost.projection is cost.report.projection
+    with pytest.raises(RejectedCommand, match="period must be one of interval, today, cycle"):
+        cost.breakdown("week")
+
+
+async def test_without_a_rate_plan_there_is_no_cost(tmp_path):
+    async with started_hub(tmp_path, clock=FixedClock(NOW)) as hub:
+        await hub.store.add_intervals(HOURS[:3])
+        with pytest.raises(NotFound, match="no rate plan configured"):
+            await billing.meter_cost(hub, "m1")
+        usage = await billing.priced_usage(hub, "m1", NOW - timedelta(hours=12), NOW)
+    assert len(usage.readings) == 3 and usage.price_per_kwh is None and usage.plan is None
+
+
+async def test_usage_price_per_interval_is_the_one_charged(tmp_path):
+    async with started_hub(tmp_path, tou_config(True), RATES, clock=FixedClock(NOW)) as hub:
+        await hub.store.add_intervals(HOURS)
+        hub.bus.publish(METER_PRICE)
+        usage = await billing.priced_usage(hub, "m1", NOW - timedelta(hours=12), NOW)
+    starts = [datetime.fromtimestamp(int(s), UTC) for s in usage.readings.start_s]
+    assert starts == [NOW - timedelta(hours=h) for h in range(12, 0, -1)]  # [start, end) only
+    # 00:00-06:00 local at the sheet's off-peak price, from 06:00 at the meter's.
+    assert usage.price_per_kwh.round(4).tolist() == [0.29] * 6 + [0.95] * 6
+
+
+async def test_usage_tiers_count_from_the_cycle_start_not_the_window(tmp_path):
+    cycle_start = datetime(2026, 5, 10, 7, tzinfo=UTC)  # 10 May, midnight in Los Angeles
+    hours = int((NOW - cycle_start).total_seconds() // 3600)
+    heavy = [IntervalReading("m1", cycle_start + timedelta(hours=h), 3600, 10.0, 0.0) for h in range(hours)]
+    async with started_hub(tmp_path, tou_config(False), RATES, clock=FixedClock(NOW)) as hub:
+        await hub.store.add_intervals(heavy)
+        usage = await billing.priced_usage(hub, "m1", NOW - timedelta(hours=12), NOW)
+    # 600 kWh since the cycle began: the last 12 hours are all past the 350 kWh block (0.29 + 0.07).
+    assert usage.price_per_kwh.round(4).tolist() == [0.36] * 12
+
+
+async def test_the_meter_asked_for_or_the_first_known(tmp_path):
+    async with started_hub(tmp_path, clock=FixedClock(NOW)) as hub:
+        with pytest.raises(NotFound, match="no meter has reported yet"):
+            await billing.choose_meter(hub, None)
+        assert await billing.latest_interval(hub, "m1", NOW) is None
+        await hub.store.add_intervals([IntervalReading("m2", NOW - timedelta(hours=2), 3600, 1.0, 0.0),
+                                       IntervalReading("m1", NOW - timedelta(hours=3), 900, 1.0, 0.0)])
+        assert await billing.meter_ids(hub) == ["m1", "m2"]
+        assert await billing.choose_meter(hub, None) == "m1"
+        assert await billing.choose_meter(hub, "m2") == "m2"
+        with pytest.raises(NotFound, match="no meter 'm3'"):
+            await billing.choose_meter(hub, "m3")
+        # No live meter: the latest interval stored in the day before now.
+        latest = await billing.latest_interval(hub, "m1", NOW)
+        assert latest is not None and latest.duration_s == 900
+        assert await billing.latest_interval(hub, "m1", NOW + timedelta(days=2)) is None
+
+
+async def test_plan_comparison_bills_the_year_before_today(tmp_path):
+    async with started_hub(tmp_path, tou_config(False), RATES, clock=FixedClock(NOW)) as hub:
+        await hub.store.add_intervals(HOURS)
+        result = await billing.plan_comparison(hub, "m1")
+    # To today's local midnight (07:00 UTC): the hours read before it, never today's.
+    assert result.start == datetime(2025, 5, 12, 7, tzinfo=UTC) and result.end == datetime(2026, 5, 12, 7, tzinfo=UTC)
+    assert result.intervals_read == len([r for r in HOURS if r.start < result.end])
+    assert result.active_plan == "TOU-D-T" and result.cheapest == result.bills[0].plan
+
+
+async def test_no_rates_file_no_comparison(tmp_path):
+    async with started_hub(tmp_path, clock=FixedClock(NOW)) as hub:
+        with pytest.raises(NotFound, match="no rates file"):
+            await billing.plan_comparison(hub, "m1")
