@@ -1,31 +1,31 @@
 """REST API for rates and cost: the active tariff, the cost so far and the what-if comparison.
 
-Handlers read intervals from the store and run the numpy engine in an executor, so the event
-loop never blocks. Energy is kWh, money the plan's currency, times ISO 8601 UTC.
+A thin adapter over ``ems.billing`` (the one cost pipeline, which reads the store and runs the
+numpy engine in an executor): handlers pick the meter and the period and turn the pipeline's
+dataclasses into JSON. Energy is kWh, money the plan's currency, times ISO 8601 UTC.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from ems import billing
+from ems.billing import PERIODS
+from ems.errors import NotFound
 from ems.hub import Hub
-from ems.model import utcnow
 from ems.tariff import DAY_TYPES, RatePlan
 
 if TYPE_CHECKING:
     from ems.costs import CostBreakdown, Projection
 
-# ems.costs and ems.whatif (numpy) are imported on the first cost request, not at start-up:
-# the dashboard answers sooner, and an appliance without a rate plan never loads them.
+# ems.billing imports ems.costs and ems.whatif (numpy) on the first cost request, not at
+# start-up: the dashboard answers sooner, and an appliance without a rate plan never loads them.
 
-PERIODS = ("interval", "today", "cycle")
 MAX_GAPS_SHOWN = 20
 
 
@@ -42,23 +42,18 @@ def _hhmm(minute: int) -> str:
 
 
 def _plan_or_404(hub: Hub) -> tuple[RatePlan, Any]:
-    tariff = hub.config.tariff
-    plan = tariff.active_plan if tariff is not None else None
-    if plan is None:
-        raise web.HTTPNotFound(reason="no rate plan configured: set tariff.plan in ems.yaml")
-    return plan, tariff
+    try:
+        return billing.active_plan(hub)
+    except NotFound as err:
+        raise web.HTTPNotFound(reason=str(err)) from None
 
 
 async def _meter_id(hub: Hub, request: web.Request) -> str:
-    wanted = request.query.get("meter")
-    known = sorted(set(hub.state.meters) | set(await hub.store.meter_ids()))
-    if wanted:
-        if wanted not in known:
-            raise web.HTTPNotFound(reason=f"no meter {wanted!r}")
-        return wanted
-    if not known:
-        raise web.HTTPNotFound(reason="no meter has reported yet")
-    return known[0]
+    """The ``meter`` the query names, or the first meter known; 404 when there is none such."""
+    try:
+        return await billing.choose_meter(hub, request.query.get("meter"))
+    except NotFound as err:
+        raise web.HTTPNotFound(reason=str(err)) from None
 
 
 def tariff_json(plan: RatePlan, timezone: str, now: datetime, climate_zone: str | None) -> dict[str, Any]:
@@ -156,6 +151,26 @@ def projection_json(p: Projection | None) -> dict[str, Any] | None:
     }
 
 
+def cost_json(result: billing.MeterCost, period: str) -> dict[str, Any]:
+    """GET /api/v1/cost: one period's cost, the billing cycle and the projected bill."""
+    report = result.report
+    chosen = result.breakdown(period)
+    projection = report.projection
+    return {
+        "meter_id": result.meter_id,
+        "plan": report.plan,
+        "label": report.label,
+        "period": period,
+        "at": _iso(result.at),
+        "billing_cycle": {"start": report.cycle_start.isoformat(), "end": report.cycle_end.isoformat()},
+        "cost": breakdown_json(chosen) if chosen is not None else None,
+        "projection": projection_json(projection),
+        "next_tier": projection.next_tier if projection else None,
+        "next_tier_date": projection.next_tier_date.isoformat() if projection and projection.next_tier_date else None,
+        "warning_threshold_cost": result.warning_threshold_cost,
+    }
+
+
 def meter_rates_json(hub: Hub, now: datetime) -> list[dict[str, Any]]:
     """What each meter's Price cluster published: tier labels, blocks, billing period, CPP."""
     result = []
@@ -191,76 +206,35 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
 
     async def tariff(request: web.Request) -> web.Response:
         hub: Hub = request.app[key]
-        published = meter_rates_json(hub, utcnow())
+        now = hub.clock()
+        published = meter_rates_json(hub, now)
         try:
             plan, config = _plan_or_404(hub)
         except web.HTTPNotFound:
             if not published:
                 raise
             return web.json_response({"plan": None, "meter": published}, headers={"Cache-Control": "no-store"})
-        body = tariff_json(plan, hub.config.site.timezone, utcnow(), config.climate_zone)
+        body = tariff_json(plan, hub.config.site.timezone, now, config.climate_zone)
         body["meter"] = published
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
     async def cost(request: web.Request) -> web.Response:
-        from ems.costs import ReadingArrays, cost_report, history_start
-
         period = request.query.get("period", "cycle")
         if period not in PERIODS:
             raise web.HTTPBadRequest(reason=f"period must be one of {', '.join(PERIODS)}, not {period!r}")
         hub: Hub = request.app[key]
-        plan, config = _plan_or_404(hub)
+        _plan_or_404(hub)
         meter_id = await _meter_id(hub, request)
-        now = utcnow()
-        timezone = hub.config.site.timezone
-        since = history_start(plan, now, timezone)
-        readings = await hub.store.intervals(meter_id, since, now)
-        signals = await hub.store.prices(meter_id, since) if config.use_meter_prices else []
-        work = functools.partial(
-            cost_report, plan, ReadingArrays.from_readings(readings), now=now, timezone=timezone,
-            climate_zone=config.climate_zone, price_signals=signals,
-        )
-        report = await asyncio.get_running_loop().run_in_executor(None, work)
-        chosen = {"interval": report.last_interval, "today": report.today, "cycle": report.cycle}[period]
-        body = {
-            "meter_id": meter_id,
-            "plan": report.plan,
-            "label": report.label,
-            "period": period,
-            "at": _iso(now),
-            "billing_cycle": {"start": report.cycle_start.isoformat(), "end": report.cycle_end.isoformat()},
-            "cost": breakdown_json(chosen) if chosen is not None else None,
-            "projection": projection_json(report.projection),
-            "next_tier": report.projection.next_tier if report.projection else None,
-            "next_tier_date": report.projection.next_tier_date.isoformat()
-            if report.projection and report.projection.next_tier_date
-            else None,
-            "warning_threshold_cost": config.warning_threshold_cost,
-        }
-        return web.json_response(body, headers={"Cache-Control": "no-store"})
+        result = await billing.meter_cost(hub, meter_id)
+        return web.json_response(cost_json(result, period), headers={"Cache-Control": "no-store"})
 
     async def whatif(request: web.Request) -> web.Response:
-        from ems.costs import ReadingArrays, local_date
-        from ems.whatif import compare_plans
-
         hub: Hub = request.app[key]
         config = hub.config.tariff
         if config is None or config.rates is None:
-            raise web.HTTPNotFound(reason="no rates file: see tariff.rates_file in ems.yaml")
+            raise web.HTTPNotFound(reason=billing.NO_RATES)
         meter_id = await _meter_id(hub, request)
-        timezone = hub.config.site.timezone
-        tz = ZoneInfo(timezone)
-        now = utcnow()
-        today = local_date(now, tz)
-        end = datetime.combine(today, datetime.min.time(), tz).astimezone(UTC)
-        start = datetime.combine(today.replace(year=today.year - 1) if not (today.month == 2 and today.day == 29)
-                                 else today - timedelta(days=365), datetime.min.time(), tz).astimezone(UTC)
-        readings = await hub.store.intervals(meter_id, start, end)
-        work = functools.partial(
-            compare_plans, config.rates, ReadingArrays.from_readings(readings), start=start, end=end,
-            timezone=timezone, climate_zone=config.climate_zone, active_plan=config.plan,
-        )
-        result = await asyncio.get_running_loop().run_in_executor(None, work)
+        result = await billing.plan_comparison(hub, meter_id)
         body = {
             "meter_id": meter_id,
             "start": _iso(result.start),

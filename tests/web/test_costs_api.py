@@ -1,4 +1,5 @@
-"""The cost API against a real SQLite store: tariff, cost by period, what-if, a bad period."""
+"""The cost API against a real SQLite store: tariff, cost by period, what-if, a bad period; the
+projected-bill warning and the API give the same figure, also with the meter's own prices in use."""
 
 from __future__ import annotations
 
@@ -8,12 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from ems import local_text
 from ems.accounts import Accounts, Role, Scope
+from ems.bill_watch import BillWatch
+from ems.clock import FixedClock
 from ems.config import default_config_dir, load_config
+from ems.costs import ReadingArrays, cost_report
 from ems.hub import Hub
-from ems.model import IntervalReading
+from ems.model import IntervalReading, PriceSignal
+from tests.hubs import started_hub
 from web.app import HUB, create_app
 from web.costs_api import add_cost_routes
+
+# A Tuesday, noon in Los Angeles; TOU-D-T's cycle began on 10 May, so a projection leans on the
+# typical days read before it.
+NOW = datetime(2026, 5, 12, 19, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -24,11 +34,10 @@ async def hub(tmp_path: Path):
     (folder / "ems.yaml").write_text(
         "site:\n  timezone: America/Los_Angeles\ntariff:\n  plan: TOU-D-T\n  climate_zone: '10'\n"
     )
-    hub = Hub(load_config(folder), tmp_path / "data")
+    hub = Hub(load_config(folder), tmp_path / "data", clock=FixedClock(NOW))
     await hub.store.open()
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     await hub.store.add_intervals(
-        [IntervalReading("m1", now - timedelta(hours=h), 3600, 1.0, 0.25) for h in range(1, 24 * 3)]
+        [IntervalReading("m1", NOW - timedelta(hours=h), 3600, 1.0, 0.25) for h in range(1, 24 * 3)]
     )
     yield hub
     await hub.store.close()
@@ -81,3 +90,41 @@ async def test_whatif_ranks_every_plan(client):
     assert body["active_plan"] == "TOU-D-T"
     assert body["cheapest"] == body["bills"][0]["plan"]
     assert len(body["bills"]) == 5 and body["intervals_read"] > 0
+
+
+def _meter_price(issuer_event_id: int, price_per_kwh: float, start: datetime, end: datetime | None) -> PriceSignal:
+    return PriceSignal("m1", 1, issuer_event_id, "METER", "USD", price_per_kwh, start, end,
+                       received_at=start)
+
+
+async def test_bill_warning_and_cost_api_project_the_same_bill_with_the_meters_prices(tmp_path, aiohttp_client):
+    config = ("site: {name: Test home, timezone: America/Los_Angeles}\n"
+              "tariff: {plan: TOU-D-T, climate_zone: '10', use_meter_prices: true, warning_threshold_cost: 1.0}\n")
+    rates = (default_config_dir() / "rates.yaml").read_text()
+    async with started_hub(tmp_path, config, {"rates.yaml": rates}, clock=FixedClock(NOW)) as hub:
+        readings = [IntervalReading("m1", NOW - timedelta(hours=h), 3600, 1.0, 0.1) for h in range(1, 24 * 20)]
+        await hub.store.add_intervals(readings)
+        # The meter's prices, far from the rate sheet's 0.29/0.51: two days past, and one from
+        # this morning "until changed" (so it prices the rest of the cycle's projection too).
+        hub.bus.publish(_meter_price(1, 1.50, NOW - timedelta(days=3), NOW - timedelta(days=1)))
+        hub.bus.publish(_meter_price(2, 0.95, NOW - timedelta(hours=6), None))
+
+        (warning,) = [w for w in await BillWatch(hub).check("m1") if w.template == local_text.BILL_WARNING]
+        projected = dict(warning.params)["projected_cost"]
+
+        app = create_app(hub)
+        accounts = Accounts(hub.store)
+        owner = await accounts.create_user("owner", "owner-password", Role.OWNER)
+        token = (await accounts.create_token(owner, "tests", [Scope.READ])).secret
+        client = await aiohttp_client(app, headers={"Authorization": f"Bearer {token}"})
+        response = await client.get("/api/v1/cost", params={"period": "cycle"})
+        assert response.status == 200
+        body = await response.json()
+        assert body["at"] == "2026-05-12T19:00:00Z" and warning.start == NOW
+        assert f"{body['projection']['total_cost']:.2f}" == projected
+
+        # The meter's prices matter here: the rate sheet alone projects another bill.
+        sheet_only = cost_report(hub.config.tariff.active_plan, ReadingArrays.from_readings(readings), now=NOW,
+                                 timezone="America/Los_Angeles", climate_zone="10")
+        assert f"{sheet_only.projection.total_cost:.2f}" != projected
+        await client.close()
