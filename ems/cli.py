@@ -232,9 +232,10 @@ async def _demo(args: argparse.Namespace) -> int:
 
     def ready() -> None:
         _LOGGER.info("Demo ready: open %s (simulated meter on port %d)", web.url, simulator.port)
-        if clock is not REAL:
-            _LOGGER.info("Demo time: %s, running %gx real time", clock().isoformat(timespec="seconds"),
-                         getattr(clock, "speed", 1.0))
+        if isinstance(clock, SimulatedClock):
+            _LOGGER.info("Demo time: from %s, running %gx real time (now %s)",
+                         clock.start.isoformat(timespec="minutes"), clock.speed,
+                         clock().isoformat(timespec="seconds"))
         print(f"Dashboard: {web.url}", flush=True)
 
     await _run_until_signalled(hub, ready)

@@ -113,6 +113,11 @@ class SimulatedClock:
         self._real0 = time.monotonic()
         self.speed = float(speed)
 
+    @property
+    def start(self) -> datetime:
+        """The instant it showed when it was made."""
+        return self._start
+
     def now(self) -> datetime:
         return self._start + timedelta(seconds=(time.monotonic() - self._real0) * self.speed)
 

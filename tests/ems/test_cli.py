@@ -1,19 +1,18 @@
-"""The `ems` command as a person runs it: check-config's messages, and a clean SIGTERM stop."""
+"""The `ems` command as a person runs it: check-config's messages, a clean SIGTERM stop, the demo's clock."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
+import json
 import time
 import urllib.request
-from pathlib import Path
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from ems.cli import main
-
-EMS = str(Path(sys.executable).parent / "ems")
+from tests.processes import running_demo
 
 
 def test_check_config_accepts_the_default_configuration(capsys):
@@ -30,35 +29,48 @@ def test_check_config_names_file_line_and_key_path_of_every_problem(tmp_path, ca
     assert "found 'usb-stick'" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _get_json(url: str, token: str | None = None) -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=30) as response:  # the bound guards a hang only
+        return json.loads(response.read())
 
 
 def test_demo_starts_serves_and_stops_cleanly_on_sigterm(tmp_path):
-    port = _free_port()
-    proc = subprocess.Popen([EMS, "demo", "--port", str(port), "--data-dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONWARNINGS": "default"})
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1) as r:
-                    if b'"ok"' in r.read():
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "demo never reported a healthy meter link"
+    with running_demo(tmp_path / "data") as demo:  # waits for the demo to say it is ready
+        while _get_json(demo.url + "/api/v1/health")["status"] != "ok":  # the meter link is healthy
+            assert demo.proc.poll() is None, demo.stderr
             time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+        returncode = demo.stop()
+        err = demo.stderr
+    assert returncode == 0, err
     assert "Appliance stopped" in err
     assert "Traceback" not in err
-    assert (tmp_path / "ems.db").exists()
+    assert (tmp_path / "data" / "ems.db").exists()
+
+
+def test_demo_runs_from_a_chosen_local_time_and_faster(tmp_path):
+    with running_demo(tmp_path / "data", "--start", "2026-07-15T14:00", "--speed", "60") as demo:
+        token = (tmp_path / "data" / "demo-api-token").read_text().strip()
+
+        def last_interval() -> Any:
+            return _get_json(demo.url + "/api/v1/meter", token)["meters"][0]["last_interval"]
+
+        while last_interval() is None:
+            assert demo.proc.poll() is None, demo.stderr
+            time.sleep(0.1)
+        start = datetime.fromisoformat(last_interval()["start"]).astimezone(ZoneInfo("America/Los_Angeles"))
+        returncode = demo.stop()
+        err = demo.stderr
+    assert returncode == 0, err
+    # The simulated meter's history ends at its own clock's now: the chosen afternoon, not today.
+    assert start.date() == date(2026, 7, 15) and 13 <= start.hour <= 16, start
+    assert "Demo time: from 2026-07-15T21:00+00:00, running 60x real time" in err  # 14:00 in Los Angeles
+
+
+def test_demo_refuses_a_speed_that_is_not_ahead_and_a_start_that_is_no_time(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--speed", "0"])
+    assert "--speed: expected a number above 0, found '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--start", "teatime"])
+    assert "--start: expected a date and time such as 2026-07-15T14:00, found 'teatime'" in capsys.readouterr().err

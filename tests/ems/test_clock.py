@@ -85,7 +85,8 @@ async def test_a_zero_sleep_on_a_fixed_clock_only_yields() -> None:
 
 
 def test_a_simulated_clock_starts_at_its_start_and_runs_speed_times_faster() -> None:
-    clock = SimulatedClock(T0, speed=3600)
+    clock = SimulatedClock(T0.astimezone(timezone(timedelta(hours=-7))), speed=3600)
+    assert clock.start == T0 and clock.start.tzinfo is UTC and clock.speed == 3600
     first = clock()
     assert T0 <= first < T0 + timedelta(hours=1)  # not an hour of real time since it was made
     later = clock()

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,11 +13,11 @@ from argon2 import PasswordHasher
 
 from ems.accounts import Accounts, Role, Scope
 from ems.hub import Hub
+from tests.processes import running_demo
 from web.app import create_app
 from web.auth import ACCOUNTS
 
 PASSWORD = "correct horse battery"
-EMS = str(Path(sys.executable).parent / "ems")
 
 
 async def _ok(request: web.Request) -> web.Response:
@@ -469,16 +463,10 @@ async def test_the_login_page_names_no_account_outside_demo_mode(client: Any, ac
     assert "demo" not in (await (await client.get("/login")).text()).lower()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str, token: str | None = None) -> int:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(request, timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:  # guards a hang only
             return response.status
     except urllib.error.HTTPError as err:
         err.close()  # the error holds the response body open; unclosed, GC warns later
@@ -486,25 +474,14 @@ def _get(url: str, token: str | None = None) -> int:
 
 
 def test_ems_demo_creates_the_demo_owner_and_writes_its_token(tmp_path: Path) -> None:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([EMS, "demo", "--port", str(port), "--data-dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONWARNINGS": "default"})
-    token_file = tmp_path / "demo-api-token"
-    try:
-        deadline = time.monotonic() + 20
-        while not token_file.exists():
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "ems demo wrote no token"
-            time.sleep(0.1)
+    data = tmp_path / "data"
+    with running_demo(data) as demo:  # waits for the demo to say it is ready, not for a number of seconds
+        token_file = data / "demo-api-token"
+        assert token_file.exists(), "ems demo wrote no token"
         token = token_file.read_text().strip()
-        assert _get(url + "/api/v1/meter", token) == 200
-        assert _get(url + "/api/v1/meter") == 401
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+        assert _get(demo.url + "/api/v1/meter", token) == 200
+        assert _get(demo.url + "/api/v1/meter") == 401
+        returncode = demo.stop()
+        err = demo.stderr
+    assert returncode == 0, err
     assert token not in err
