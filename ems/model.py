@@ -335,7 +335,24 @@ class EventStatusReport:
     heating_setpoint_applied_c: float | None = None
     average_load_adjustment_applied_pct: int | None = None
     duty_cycle_applied_pct: int | None = None
-    event_control: int = 0
+    randomize_start: bool = False  # the event asked for a randomised start (and the EMS applies it)
+    randomize_end: bool = False
+    reason: str = ""  # why it was rejected (REJECTED_*), for the log and the pages
+
+
+@dataclass(frozen=True, slots=True)
+class EventRejected:
+    """An event or a cancel from the utility that cannot be carried out, as its adapter found it.
+
+    The adapter says what is wrong (a 0- or over-long duration, an event already over, an invalid
+    cancel time); the DR core reports it upstream, as it reports every other status.
+    """
+
+    meter_id: str
+    issuer_event_id: int
+    status: EventStatus  # one of the REJECTED_* statuses
+    reason: str
+    at: datetime
 
 
 # --- The home's devices ------------------------------------------------------------------
@@ -466,7 +483,8 @@ class EventPhase(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class EventView:
-    """A DR event as the control cycle sees it: when it really runs and who takes part."""
+    """A DR event as the DR core keeps it (``ems.dr.events``): the one view the cycle, the rules,
+    the pages and the API read: when it really runs, who takes part, how it ended."""
 
     event: LoadControlEvent
     phase: EventPhase
@@ -474,6 +492,16 @@ class EventView:
     effective_end: datetime  # end after randomisation or cancellation
     opted_out: bool = False  # the whole event
     excluded_devices: frozenset[str] = frozenset()  # devices taken out of it by the customer
+    outcome: EventStatus | None = None  # the final status once ended
+    addressed: bool = True  # False: it names no device class the home has (ignored)
+    cancelled_at: datetime | None = None  # when a (valid) cancel takes effect
+    took_part: bool = False  # the home took part at some moment while it ran
+    shed_kw: float = 0.0  # the load the EMS sheds for it (expected, from the winning proposals)
+    achieved_pct: int | None = None  # that as a share of the home's load (negative: a reduction)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.event.meter_id, self.event.issuer_event_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,15 @@
 """The life of every demand-response event: when it really runs, who takes part, what is reported.
 
-The SE client rules (ZigBee SE 1.x DRLC, spec digest §2.12) are kept here, apart from any
-device: the addressing filter, start and end randomisation, superseding of overlapping events,
-cancel and cancel-all (with randomised end where asked), the customer's opt-out and opt-in
-(whole event or one device), and one ReportEventStatus per status change, queued in the
-durable outbox (and published, so the store keeps the history). What the devices do while an
-event runs is the control cycle's business: it reads ``views()``.
+This is the one model of an event (``EventRun``; ``EventView`` is its frozen face): every page,
+API and report reads it. The SE client rules (ZigBee SE 1.x DRLC, spec digest §2.12) are kept
+here, apart from any device and any encoding: an event heard again is dropped (item 4), the
+addressing filter, start and end randomisation, superseding of overlapping events, cancel and
+cancel-all (with randomised end where asked; a cancel of an unknown event, or effective after
+the event's end, is refused), the customer's opt-out and opt-in (whole event or one device).
+It is the only author of status reports: RECEIVED, the REJECTED_* statuses its adapter found
+(``EventRejected``) and every later status, one per change, queued in the durable outbox and
+published (so the store keeps the history). What the devices do while an event runs is the
+control cycle's business: it reads ``views()``.
 
 Randomisation is drawn from a generator seeded by the appliance's seed and the event, so the
 same event gets the same effective times after a restart. The customer's choices are written
@@ -34,6 +38,7 @@ from ems.model import (
     EventCancellation,
     EventParticipationChanged,
     EventPhase,
+    EventRejected,
     EventStatus,
     EventStatusReport,
     EventView,
@@ -50,6 +55,7 @@ _LOGGER = logging.getLogger(__name__)
 
 ALL_CLASSES = int(sum(DeviceClass))
 MAX_SLEEP_S = 60.0
+RESTORE_HISTORY = timedelta(days=1)  # events ended longer ago are not picked up again at start
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +111,12 @@ class EventRun:
             effective_end=max(end, self.effective_start),
             opted_out=self.opted_out,
             excluded_devices=frozenset(self.excluded),
+            outcome=self.outcome,
+            addressed=self.addressed,
+            cancelled_at=self.cancel_at,
+            took_part=self.took_part,
+            shed_kw=self.shed_kw,
+            achieved_pct=self.achieved_pct,
         )
 
 
@@ -141,6 +153,8 @@ class LoadControl:
         self._wake = asyncio.Event()
         self._tasks = TaskSet(_LOGGER, "load control")
         self._lock = asyncio.Lock()
+        # Reports decided in a bus listener (synchronous), sent in order by the next advance.
+        self._queued: list[EventStatusReport] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -148,15 +162,15 @@ class LoadControl:
         """Pick up the events already known (after a restart) and the customer's choices."""
         now = self._clock()
         history = await self._reported_history()
-        for state in self._hub.state.event_list():
-            if state.event.end + timedelta(hours=1) < now and history.get(
-                (state.event.meter_id, state.event.issuer_event_id)
-            ):
-                continue  # long over and reported: nothing to do
-            run = self._new_run(state.event, now)
-            if state.cancelled_at is not None:
-                run.cancel_at = state.cancelled_at
-            self._restore_reported(run, history.get(run.key, []))
+        for stored in await self._hub.store.events(now - RESTORE_HISTORY):
+            run = self._new_run(stored.event, now)
+            if stored.cancelled_at is not None and stored.cancelled_at <= stored.event.end:
+                run.cancel_at = stored.cancelled_at
+            reported = history.get(run.key, [])
+            self._restore_reported(run, reported)
+            if reported and run.outcome is None and stored.event.end + timedelta(hours=1) < now:
+                # Long over and reported while it ran: it ended while the appliance was away.
+                run.phase, run.outcome, run.ended_at = EventPhase.ENDED, self._completion(run), stored.event.end
             self.runs[run.key] = run
         for meter_id, event_id, device_id, opted_out in await self._hub.store.read(
             "read DR participation", _participation
@@ -174,6 +188,7 @@ class LoadControl:
         self._unsubscribe = [
             self._hub.bus.listen(LoadControlEvent, self._on_event),
             self._hub.bus.listen(EventCancellation, self._on_cancellation),
+            self._hub.bus.listen(EventRejected, self._on_rejected),
         ]
         await self.advance()
         self._tasks.spawn(self._run(), "load-control")
@@ -192,8 +207,16 @@ class LoadControl:
     # -- queries ---------------------------------------------------------------------------
 
     def views(self) -> tuple[EventView, ...]:
-        return tuple(run.view() for run in sorted(self.runs.values(), key=lambda r: r.effective_start)
-                     if run.addressed)
+        """The events that address this home, by effective start (what the cycle and rules see)."""
+        return tuple(view for view in self.all_views() if view.addressed)
+
+    def all_views(self) -> tuple[EventView, ...]:
+        """Every event heard (those addressing no device here too), by scheduled start (the pages)."""
+        return tuple(run.view() for run in sorted(self.runs.values(), key=lambda r: (r.event.start, r.key)))
+
+    def view(self, meter_id: str, issuer_event_id: int) -> EventView | None:
+        run = self.runs.get((meter_id, issuer_event_id))
+        return run.view() if run is not None else None
 
     def run(self, meter_id: str, issuer_event_id: int) -> EventRun | None:
         return self.runs.get((meter_id, issuer_event_id))
@@ -213,8 +236,11 @@ class LoadControl:
     def _on_event(self, event: LoadControlEvent) -> None:
         now = self._clock()
         if (event.meter_id, event.issuer_event_id) in self.runs:
-            return  # the same event again (after a restart the adapter may pass it on again)
+            _LOGGER.debug("[%s] Event %d heard again: ignored", event.meter_id, event.issuer_event_id)
+            return  # §2.12 item 4: the same event again (the ESI repeats it; after a restart too)
         run = self._new_run(event, now)
+        if run.addressed:  # §2.12 item 1: an event for no device here is ignored, not answered
+            self._queue(run, EventStatus.RECEIVED, now)
         if not run.addressed:
             _LOGGER.warning("[%s] Event %d addresses device classes 0x%04x, which no device here has: "
                             "it is ignored", event.meter_id, event.issuer_event_id, int(event.device_class))
@@ -236,6 +262,18 @@ class LoadControl:
         self._wake.set()
 
     def _on_cancellation(self, cancel: EventCancellation) -> None:
+        if cancel.issuer_event_id is not None:
+            named = self.runs.get((cancel.meter_id, cancel.issuer_event_id))
+            refusal = None
+            if named is None:
+                refusal = EventStatus.REJECTED_UNDEFINED_EVENT, f"cancel for unknown event {cancel.issuer_event_id}"
+            elif cancel.effective_at > named.event.end:
+                refusal = (EventStatus.REJECTED_INVALID_CANCEL_TIME,
+                           f"cancel of event {cancel.issuer_event_id} takes effect after the event ends")
+            if refusal is not None:  # §2.12 item 11
+                self._on_rejected(EventRejected(cancel.meter_id, cancel.issuer_event_id, refusal[0], refusal[1],
+                                                self._clock()))
+                return
         for run in self.runs.values():
             if run.event.meter_id != cancel.meter_id or run.outcome is not None:
                 continue
@@ -246,6 +284,16 @@ class LoadControl:
                 at += run.end_randomization  # SE §2.12 item 11: keep the original end randomisation
             run.cancel_at = at
             _LOGGER.info("[%s] Event %d cancelled from %s", run.event.meter_id, run.event.issuer_event_id, at)
+        self._wake.set()
+
+    def _on_rejected(self, rejected: EventRejected) -> None:
+        _LOGGER.info("[%s] Event %d refused: %s", rejected.meter_id, rejected.issuer_event_id, rejected.reason)
+        self._queued.append(EventStatusReport(rejected.meter_id, rejected.issuer_event_id, rejected.status,
+                                              rejected.at, reason=rejected.reason))
+        self._wake.set()
+
+    def _queue(self, run: EventRun, status: EventStatus, now: datetime) -> None:
+        self._queued.append(self._status_report(run, status, now))
         self._wake.set()
 
     def _new_run(self, event: LoadControlEvent, now: datetime) -> EventRun:
@@ -341,6 +389,8 @@ class LoadControl:
             await self._advance_all(now or self._clock())
 
     async def _advance_all(self, now: datetime) -> None:
+        while self._queued:  # what the listeners decided goes out first, in order
+            await self._send(self._queued.pop(0))
         for run in sorted(self.runs.values(), key=lambda r: r.effective_start):
             if run.outcome is not None or not run.addressed:
                 continue
@@ -402,9 +452,16 @@ class LoadControl:
         await self._report(run, status, now)
 
     async def _report(self, run: EventRun, status: EventStatus, now: datetime) -> None:
+        await self._send(self._status_report(run, status, now))
+
+    async def _send(self, report: EventStatusReport) -> None:
+        await self._hub.outbox.enqueue(report)  # durable first: the utility will hear of it
+        self._hub.bus.publish(report)
+
+    def _status_report(self, run: EventRun, status: EventStatus, now: datetime) -> EventStatusReport:
         ev = run.event
         applied = status in (EventStatus.STARTED, EventStatus.OPTED_IN)
-        report = EventStatusReport(
+        return EventStatusReport(
             meter_id=ev.meter_id,
             issuer_event_id=ev.issuer_event_id,
             status=status,
@@ -417,10 +474,9 @@ class LoadControl:
                                                  else ev.average_load_adjustment_pct) if applied or (
                 status in _FINISHED_WITH_PARTICIPATION and run.achieved_pct is not None) else None,
             duty_cycle_applied_pct=ev.duty_cycle_pct if applied else None,
-            event_control=(0x01 if ev.randomize_start else 0) | (0x02 if ev.randomize_end else 0),
+            randomize_start=ev.randomize_start,
+            randomize_end=ev.randomize_end,
         )
-        await self._hub.outbox.enqueue(report)  # durable first: the utility will hear of it
-        self._hub.bus.publish(report)
 
     def _notify(self, trigger: Trigger) -> None:
         for listener in list(self._listeners):

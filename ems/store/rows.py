@@ -199,13 +199,14 @@ _STATUS_FIELDS = (
     "heating_setpoint_applied_c",
     "average_load_adjustment_applied_pct",
     "duty_cycle_applied_pct",
-    "event_control",
 )
 
 
 def status_row(report: EventStatusReport) -> Row:
     row = {name: getattr(report, name) for name in _STATUS_FIELDS}
     row["status"] = int(report.status)
+    # The column (from migration 0001) keeps the two randomisation flags as bits 0 and 1.
+    row["event_control"] = int(report.randomize_start) | int(report.randomize_end) << 1
     return row
 
 

@@ -53,6 +53,7 @@ from integrations.zigbee_home.catalog import (
     reading_fields,
 )
 from integrations.zigbee_se.clusters import Drlc
+from integrations.zigbee_se.clusters.drlc import event_control
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -379,7 +380,7 @@ class HomeDevice:
             "average_load_adjustment_percentage": -128 if event.average_load_adjustment_pct is None
             else event.average_load_adjustment_pct,
             "duty_cycle": 0xFF if event.duty_cycle_pct is None else event.duty_cycle_pct,
-            "event_control": (0x01 if event.randomize_start else 0) | (0x02 if event.randomize_end else 0),
+            "event_control": event_control(event.randomize_start, event.randomize_end),
         }
         result = await self._call(cluster.request(False, command.id, command.schema, expect_reply=True,
                                                   disable_default_response=True, **fields))

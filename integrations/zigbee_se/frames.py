@@ -22,6 +22,7 @@ from typing import Any
 from zigpy.zcl import foundation
 
 from ems.model import (
+    EventRejected,
     EventStatus,
     EventStatusReport,
     FrameRejected,
@@ -34,6 +35,7 @@ from ems.model import (
 from ems.tasks import TaskSet
 from integrations.zigbee_se import codec, translate
 from integrations.zigbee_se.clusters import Drlc, Messaging, Metering, Price
+from integrations.zigbee_se.clusters.drlc import event_control
 from integrations.zigbee_se.translate import Formatting, Ignored, OutOfRange
 
 _LOGGER = logging.getLogger(__name__)
@@ -101,7 +103,6 @@ class MeterSession:
         self.last_frame_at: datetime | None = None
         self.failed: BaseException | None = None
         self.profile_period_s = 900
-        self._known_events: dict[int, datetime] = {}
         self._known_prices: set[int] = set()
         self._logged_problems: set[str] = set()
         self._tasks = TaskSet(_LOGGER, meter_id)
@@ -401,10 +402,11 @@ class MeterSession:
             publish(translate.message_cancelled(fields, self.meter_id, now))
             self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
         elif cluster_cls is Drlc and command == "load_control_event":
-            self._on_load_control_event(fields, now)
+            # The DR core keeps the events: it drops one heard again (§2.12 item 4) and reports RECEIVED.
+            publish(translate.load_control_event(fields, self.meter_id, now))
         elif cluster_cls is Drlc and command == "cancel_load_control_event":
-            known_end = self._known_events.get(int(fields.issuer_event_id))
-            publish(translate.event_cancellation(fields, self.meter_id, now, known_end))
+            # Whether the event is known and the time fits it is the DR core's to judge (and report).
+            publish(translate.event_cancellation(fields, self.meter_id, now))
         elif cluster_cls is Drlc and command == "cancel_all_load_control_events":
             publish(translate.cancel_all(fields, self.meter_id, now))
         else:
@@ -419,23 +421,6 @@ class MeterSession:
             values[name] = self.formatting.energy(int(raw))
         if values:
             self._hub.bus.publish(MeterReading(self.meter_id, read_at=utcnow(), **values))
-
-    def _on_load_control_event(self, fields: Any, now: datetime) -> None:
-        event_id = int(fields.issuer_event_id)
-        if event_id in self._known_events:
-            return  # same event again from the same ESI: ignore (§2.12 item 4)
-        event = translate.load_control_event(fields, self.meter_id, now)
-        self._known_events[event_id] = event.end
-        self._hub.bus.publish(event)
-        report = EventStatusReport(
-            meter_id=self.meter_id,
-            issuer_event_id=event_id,
-            status=EventStatus.RECEIVED,
-            at=now,
-            criticality_applied=int(event.criticality),
-            event_control=int(fields.event_control),
-        )
-        self._hub.create_task(self._hub.outbox.enqueue(report), "event-received-report")
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -452,13 +437,10 @@ class MeterSession:
 
     def _answer_refusal(self, cluster_cls: Any, frame: Frame, err: OutOfRange) -> None:
         if cluster_cls is Drlc and err.status is not None and hasattr(frame.fields, "issuer_event_id"):
-            report = EventStatusReport(
-                meter_id=self.meter_id,
-                issuer_event_id=int(frame.fields.issuer_event_id),
-                status=EventStatus(int(err.status)),
-                at=self.now(),
-            )
-            self._hub.create_task(self._hub.outbox.enqueue(report), "event-rejected-report")
+            # The DR core authors the ReportEventStatus (so it is in the event's history too).
+            self._hub.bus.publish(EventRejected(self.meter_id, int(frame.fields.issuer_event_id),
+                                                EventStatus(int(err.status)),
+                                                err.reason, self.now()))
         else:
             self._default_response(cluster_cls, frame, foundation.Status.FAILURE)
 
@@ -502,7 +484,7 @@ class MeterSession:
             if report.average_load_adjustment_applied_pct is None
             else report.average_load_adjustment_applied_pct,
             duty_cycle_applied=0xFF if report.duty_cycle_applied_pct is None else report.duty_cycle_applied_pct,
-            event_control=report.event_control,
+            event_control=event_control(report.randomize_start, report.randomize_end),
             signature_type=0,
             signature=[0xFF] * 42,
         )

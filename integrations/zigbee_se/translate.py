@@ -238,20 +238,15 @@ def load_control_event(fields: Any, meter_id: str, now: datetime) -> LoadControl
     )
 
 
-def event_cancellation(fields: Any, meter_id: str, now: datetime, known_end: datetime | None) -> EventCancellation:
-    """CancelLoadControlEvent (§2.12 item 11); ``known_end`` None means the event is unknown."""
+def event_cancellation(fields: Any, meter_id: str, now: datetime) -> EventCancellation:
+    """CancelLoadControlEvent (§2.12 item 11). An unknown event, or a time after its end, the DR
+    core refuses (it knows the events); an effective time that is no time at all is refused here."""
     event_id = int(fields.issuer_event_id)
-    if known_end is None:
-        raise OutOfRange(f"cancel for unknown event {event_id}", EventStatus.REJECTED_UNDEFINED_EVENT)
     raw = int(fields.effective_time)
     if raw == 0xFFFFFFFF:
         raise OutOfRange(f"cancel of event {event_id} has an invalid effective time", EventStatus.REJECTED_INVALID_CANCEL_TIME)
     effective = now if raw == 0 else codec.utc_time_to_datetime(raw)
     assert effective is not None
-    if effective > known_end:
-        raise OutOfRange(
-            f"cancel of event {event_id} takes effect after the event ends", EventStatus.REJECTED_INVALID_CANCEL_TIME
-        )
     return EventCancellation(
         meter_id=meter_id,
         issuer_event_id=event_id,

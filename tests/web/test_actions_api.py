@@ -55,7 +55,7 @@ async def _headers(client: Any, scopes: list[Scope] | None = None) -> dict[str, 
     return {"Authorization": f"Bearer {token.secret}"}
 
 
-LIFECYCLE = (EventStatus.STARTED, EventStatus.COMPLETED, EventStatus.COMPLETED_NO_PARTICIPATION)
+LIFECYCLE = (EventStatus.RECEIVED, EventStatus.STARTED, EventStatus.COMPLETED, EventStatus.COMPLETED_NO_PARTICIPATION)
 
 
 async def _queued(hub: Hub) -> list[Any]:

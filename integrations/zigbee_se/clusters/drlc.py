@@ -66,6 +66,16 @@ class EventControl(t.bitmap8):
     Randomize_End_Time = 0x02
 
 
+def event_control(randomize_start: bool, randomize_end: bool) -> EventControl:
+    """The EventControl bits for an event's (or a report's) randomisation flags."""
+    bits = EventControl(0)
+    if randomize_start:
+        bits |= EventControl.Randomize_Start_Time
+    if randomize_end:
+        bits |= EventControl.Randomize_End_Time
+    return bits
+
+
 class CancelControl(t.bitmap8):
     """Bit 0 set: end the event using the original event's randomization (§2.7)."""
 

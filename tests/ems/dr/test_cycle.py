@@ -236,7 +236,8 @@ async def test_the_override_reaches_the_utility_as_a_partial_completion(hub, clo
     await dispatcher.on_reading(DeviceReading(PUMP, clock.now, on=True))
     clock.advance(minutes=60)
     await cycle_at(cycle)
-    assert [r.status for r in reports] == [EventStatus.STARTED, EventStatus.PARTIALLY_COMPLETED_OPT_OUT]
+    assert [r.status for r in reports] == [EventStatus.RECEIVED, EventStatus.STARTED,
+                                          EventStatus.PARTIALLY_COMPLETED_OPT_OUT]
 
 
 async def test_a_device_left_controlled_by_a_crash_is_restored_after_the_restart(hub, clock):

@@ -8,7 +8,7 @@ import pytest
 
 from ems.dr.events import LoadControl, LoadControlSettings
 from ems.errors import RejectedCommand
-from ems.model import DeviceClass, EventCancellation, EventPhase, EventStatus
+from ems.model import DeviceClass, EventCancellation, EventPhase, EventRejected, EventStatus
 
 from .conftest import T0, make_event
 
@@ -34,7 +34,7 @@ async def test_an_event_starts_and_completes_with_a_report_each(hub, control, cl
     assert control.views()[0].phase is EventPhase.ACTIVE
     clock.advance(minutes=60)
     await control.advance()
-    assert statuses(reports) == [EventStatus.STARTED, EventStatus.COMPLETED]
+    assert statuses(reports) == [EventStatus.RECEIVED, EventStatus.STARTED, EventStatus.COMPLETED]
 
 
 async def test_status_reports_are_queued_in_the_durable_outbox(hub, control, clock):
@@ -42,7 +42,7 @@ async def test_status_reports_are_queued_in_the_durable_outbox(hub, control, clo
     clock.advance(minutes=10)
     await control.advance()
     pending = await hub.outbox.pending()
-    assert [p.item.status for p in pending] == [EventStatus.STARTED]
+    assert [p.item.status for p in pending] == [EventStatus.RECEIVED, EventStatus.STARTED]
 
 
 async def test_start_randomisation_delays_the_start_within_the_limit_and_repeatably(hub, clock):
@@ -80,7 +80,7 @@ async def test_a_newer_overlapping_event_supersedes_a_scheduled_one_at_once(hub,
     hub.bus.publish(make_event(1))
     hub.bus.publish(make_event(2, start=T0 + timedelta(minutes=30)))
     await control.advance()
-    assert statuses(reports, 1) == [EventStatus.SUPERSEDED]
+    assert statuses(reports, 1) == [EventStatus.RECEIVED, EventStatus.SUPERSEDED]
     assert [v.event.issuer_event_id for v in control.views() if v.phase is not EventPhase.ENDED] == [2]
 
 
@@ -91,13 +91,13 @@ async def test_a_running_event_is_superseded_one_second_before_the_new_one_start
     hub.bus.publish(make_event(2, start=T0 + timedelta(minutes=40)))
     clock.now = T0 + timedelta(minutes=40) - timedelta(seconds=2)
     await control.advance()
-    assert statuses(reports, 1) == [EventStatus.STARTED]
+    assert statuses(reports, 1) == [EventStatus.RECEIVED, EventStatus.STARTED]
     clock.advance(seconds=1)
     await control.advance()
-    assert statuses(reports, 1) == [EventStatus.STARTED, EventStatus.SUPERSEDED]
+    assert statuses(reports, 1) == [EventStatus.RECEIVED, EventStatus.STARTED, EventStatus.SUPERSEDED]
     clock.advance(seconds=1)
     await control.advance()
-    assert statuses(reports, 2) == [EventStatus.STARTED]
+    assert statuses(reports, 2) == [EventStatus.RECEIVED, EventStatus.STARTED]
 
 
 async def test_a_cancel_ends_the_event_at_its_effective_time(hub, control, clock, reports):
@@ -106,10 +106,10 @@ async def test_a_cancel_ends_the_event_at_its_effective_time(hub, control, clock
     await control.advance()
     hub.bus.publish(EventCancellation("main", 1, DeviceClass.HVAC, 0, T0 + timedelta(minutes=20), False, clock.now))
     await control.advance()
-    assert statuses(reports) == [EventStatus.STARTED]
+    assert statuses(reports) == [EventStatus.RECEIVED, EventStatus.STARTED]
     clock.advance(minutes=5)
     await control.advance()
-    assert statuses(reports) == [EventStatus.STARTED, EventStatus.CANCELLED]
+    assert statuses(reports) == [EventStatus.RECEIVED, EventStatus.STARTED, EventStatus.CANCELLED]
 
 
 async def test_a_cancel_with_randomisation_keeps_the_events_end_randomisation(hub, clock):
@@ -130,20 +130,20 @@ async def test_cancel_all_cancels_every_event_with_one_report_each(hub, control,
     hub.bus.publish(make_event(2, start=T0 + timedelta(hours=3), device_class=DeviceClass.POOL_PUMP))
     hub.bus.publish(EventCancellation("main", None, DeviceClass(0xFFF), 0, clock.now, False, clock.now))
     await control.advance()
-    assert statuses(reports, 1) == [EventStatus.CANCELLED]
-    assert statuses(reports, 2) == [EventStatus.CANCELLED]
+    assert statuses(reports, 1) == [EventStatus.RECEIVED, EventStatus.CANCELLED]
+    assert statuses(reports, 2) == [EventStatus.RECEIVED, EventStatus.CANCELLED]
 
 
 async def test_an_opt_out_before_the_start_is_reported_when_the_event_starts(hub, control, clock, reports):
     hub.bus.publish(make_event())
     await control.set_participation("main", 1, opted_out=True)
     await control.advance()
-    assert reports == []
+    assert statuses(reports) == [EventStatus.RECEIVED]  # the opt-out waits for the start
     clock.advance(minutes=10)
     await control.advance()
     clock.advance(minutes=60)
     await control.advance()
-    assert statuses(reports) == [EventStatus.OPTED_OUT, EventStatus.COMPLETED_NO_PARTICIPATION]
+    assert statuses(reports) == [EventStatus.RECEIVED, EventStatus.OPTED_OUT, EventStatus.COMPLETED_NO_PARTICIPATION]
 
 
 async def test_opting_out_and_back_in_during_the_event_is_reported_at_once(hub, control, clock, reports):
@@ -154,7 +154,7 @@ async def test_opting_out_and_back_in_during_the_event_is_reported_at_once(hub, 
     await control.set_participation("main", 1, opted_out=False)
     clock.advance(minutes=60)
     await control.advance()
-    assert statuses(reports) == [EventStatus.STARTED, EventStatus.OPTED_OUT, EventStatus.OPTED_IN,
+    assert statuses(reports) == [EventStatus.RECEIVED, EventStatus.STARTED, EventStatus.OPTED_OUT, EventStatus.OPTED_IN,
                                  EventStatus.PARTIALLY_COMPLETED_OPT_IN]
 
 
@@ -176,7 +176,7 @@ async def test_taking_one_device_out_during_the_event_is_reported_as_a_partial_o
     assert control.views()[0].excluded_devices == {"00:11"}
     clock.advance(minutes=60)
     await control.advance()
-    assert statuses(reports) == [EventStatus.STARTED, EventStatus.PARTIALLY_COMPLETED_OPT_OUT]
+    assert statuses(reports) == [EventStatus.RECEIVED, EventStatus.STARTED, EventStatus.PARTIALLY_COMPLETED_OPT_OUT]
 
 
 async def test_opting_out_twice_or_of_an_unknown_or_ended_event_is_refused(hub, control, clock):
@@ -216,7 +216,7 @@ async def test_a_restart_does_not_report_a_start_twice(hub, control, clock, repo
     await again.start()
     try:
         await again.advance()
-        assert statuses(reports) == [EventStatus.STARTED]
+        assert statuses(reports) == [EventStatus.RECEIVED, EventStatus.STARTED]
         assert again.views()[0].phase is EventPhase.ACTIVE
     finally:
         await again.stop()
@@ -232,3 +232,44 @@ async def test_while_an_event_runs_the_load_control_sleeps_until_its_next_bounda
     assert control._next_boundary_s(clock()) == pytest.approx(60.0)  # the cap: the end is 50 min away
     clock.advance(minutes=49, seconds=30)
     assert control._next_boundary_s(clock()) == pytest.approx(30.0)
+
+
+# -- the DR core authors every status report (RECEIVED and REJECTED_* too) -----------------------
+
+
+async def test_an_event_is_reported_received_once_even_when_the_meter_sends_it_again(hub, control, clock, reports):
+    hub.bus.publish(make_event())
+    hub.bus.publish(make_event())  # §2.12 item 4: the ESI repeats it
+    await control.advance()
+    assert statuses(reports) == [EventStatus.RECEIVED]
+    pending = await hub.outbox.pending()
+    assert [p.item.status for p in pending] == [EventStatus.RECEIVED]
+
+
+async def test_a_cancel_of_an_event_not_known_here_is_reported_undefined(hub, control, clock, reports):
+    hub.bus.publish(EventCancellation("main", 7, DeviceClass.HVAC, 0, clock(), False, clock()))
+    await control.advance()
+    assert statuses(reports, 7) == [EventStatus.REJECTED_UNDEFINED_EVENT]
+
+
+async def test_a_cancel_effective_after_the_event_ends_is_refused_and_the_event_runs_on(hub, control, clock, reports):
+    event = make_event()
+    hub.bus.publish(event)
+    hub.bus.publish(EventCancellation("main", 1, DeviceClass.HVAC, 0, event.end + timedelta(minutes=5), False,
+                                      clock()))
+    clock.advance(minutes=10)
+    await control.advance()
+    clock.advance(minutes=60)
+    await control.advance()
+    assert statuses(reports) == [EventStatus.RECEIVED, EventStatus.REJECTED_INVALID_CANCEL_TIME,
+                                 EventStatus.STARTED, EventStatus.COMPLETED]
+
+
+async def test_what_the_adapter_refused_is_reported_by_the_core_and_kept_in_the_history(hub, control, clock, reports):
+    hub.bus.publish(EventRejected("main", 9, EventStatus.REJECTED_EXPIRED, "event 9 was already over", clock()))
+    await control.advance()
+    assert statuses(reports, 9) == [EventStatus.REJECTED_EXPIRED]
+    assert reports[-1].reason == "event 9 was already over"
+    await hub.store.flush()
+    history = await control._reported_history()
+    assert history[("main", 9)] == [EventStatus.REJECTED_EXPIRED]

@@ -94,11 +94,20 @@ def test_event_with_reserved_criticality_is_ignored(criticality):
         load_control_event(lce(criticality_level=criticality), "main", NOW)
 
 
-def test_cancel_of_unknown_event_is_answered_undefined():
-    fields = ns(issuer_event_id=7, device_class=1, utility_enrollment_group=0, cancel_control=0, effective_time=0)
+def test_a_cancel_becomes_a_domain_cancel_whether_or_not_the_event_is_known_here():
+    # Whether event 7 is known (else REJECTED_UNDEFINED_EVENT) is the DR core's to judge:
+    # tests/ems/dr/test_events.py checks it.
+    fields = ns(issuer_event_id=7, device_class=1, utility_enrollment_group=0, cancel_control=1, effective_time=0)
+    cancel = event_cancellation(fields, "main", NOW)
+    assert (cancel.issuer_event_id, cancel.effective_at, cancel.randomize_end) == (7, NOW, True)
+
+
+def test_a_cancel_whose_effective_time_is_no_time_is_answered_invalid_cancel_time():
+    fields = ns(issuer_event_id=7, device_class=1, utility_enrollment_group=0, cancel_control=0,
+                effective_time=0xFFFFFFFF)
     with pytest.raises(OutOfRange) as err:
-        event_cancellation(fields, "main", NOW, known_end=None)
-    assert err.value.status == EventStatus.REJECTED_UNDEFINED_EVENT
+        event_cancellation(fields, "main", NOW)
+    assert err.value.status == EventStatus.REJECTED_INVALID_CANCEL_TIME
 
 
 def test_price_fields_become_a_price_signal():
@@ -132,7 +141,7 @@ TRANSLATORS = {
     (Price, "publish_price"): lambda f: price_signal(f, "main", NOW),
     (Messaging, "display_message"): lambda f: utility_message(f, "main", NOW),
     (Drlc, "load_control_event"): lambda f: load_control_event(f, "main", NOW),
-    (Drlc, "cancel_load_control_event"): lambda f: event_cancellation(f, "main", NOW, NOW + timedelta(hours=1)),
+    (Drlc, "cancel_load_control_event"): lambda f: event_cancellation(f, "main", NOW),
 }
 
 
