@@ -1,4 +1,4 @@
-"""The outbox delivers upstream reports at least once: durably queued, retried, in order per kind."""
+"""The outbox delivers upstream reports at least once: durably queued, retried, in order per route."""
 
 from __future__ import annotations
 
