@@ -1,8 +1,10 @@
 """What a customer does from the dashboard or the API: confirm or read a message, opt out of a DR event.
 
-Each action changes the current state and queues its report for the meter in the durable outbox
+The handlers parse the request and call the core (``ems.messages``, the demand-response
+component), which changes the state and queues the report for the meter in the durable outbox
 (Messaging MessageConfirmation, DRLC ReportEventStatus), so it reaches the utility even across an
-outage or a restart. Scopes are checked by ``web.auth.RULES`` before a handler runs.
+outage or a restart. What the core refuses reaches the client through ``web.errors``. Scopes are
+checked by ``web.auth.RULES`` before a handler runs.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ from typing import Any
 
 from aiohttp import web
 
+from ems import messages
 from ems.errors import NotReady, RejectedCommand
 from ems.hub import Hub
-from ems.model import MessageConfirmed, MessageRead, utcnow
-from ems.state import EventState, MessageState
+from ems.model import utcnow
+from ems.state import EventState
 from web import present
 from web.i18n import localize_message
+from web.keys import ACCESS, HUB
 from web.params import event_key, path_uint32
 
 _LOGGER = logging.getLogger(__name__)
-
-ANSWERS = ("yes", "no")
 
 
 def _json(data: Any) -> web.Response:
@@ -31,18 +33,11 @@ def _json(data: Any) -> web.Response:
 
 
 def _hub(request: web.Request) -> Hub:
-    from web.app import HUB  # web.app composes this module's routes
-
     return request.app[HUB]
 
 
-def _message(request: web.Request) -> tuple[Hub, MessageState]:
-    hub = _hub(request)
-    meter_id, message_id = request.match_info["meter_id"], path_uint32(request, "message_id")
-    state = hub.state.messages.get((meter_id, message_id))
-    if state is None:
-        raise web.HTTPNotFound(reason=f"no message {message_id} from meter {meter_id!r}")
-    return hub, state
+def _message_key(request: web.Request) -> tuple[str, int]:
+    return request.match_info["meter_id"], path_uint32(request, "message_id")
 
 
 def _event(request: web.Request) -> tuple[Hub, EventState]:
@@ -54,8 +49,8 @@ def _event(request: web.Request) -> tuple[Hub, EventState]:
     return hub, state
 
 
-async def _answer(request: web.Request) -> str | None:
-    """The optional ``{"answer": "yes"|"no"}`` of an enhanced confirmation."""
+async def _answer(request: web.Request) -> Any:
+    """The optional ``{"answer": "yes"|"no"}`` of an enhanced confirmation (checked by the core)."""
     if not request.can_read_body:
         return None
     text = (await request.read()).decode("utf-8", errors="replace").strip()
@@ -69,42 +64,23 @@ async def _answer(request: web.Request) -> str | None:
         raise RejectedCommand('the body must be a JSON object such as {"answer": "yes"}')
     if "answer" not in body:
         return None
-    answer = body["answer"]
-    if answer not in ANSWERS:
-        raise RejectedCommand(f'answer must be "yes" or "no", not {answer!r}')
-    return answer
+    if body["answer"] is None:  # sent, but null: not the same as no answer
+        raise RejectedCommand('answer must be "yes" or "no", not None')
+    return body["answer"]
 
 
 async def confirm_message(request: web.Request) -> web.Response:
     """Confirm a message that asks for it; the confirmation goes to the meter through the outbox."""
-    hub, state = _message(request)
-    answer = await _answer(request)
-    msg = state.message
-    if not msg.confirmation_required:
-        raise web.HTTPConflict(reason=f"message {msg.message_id} asks for no confirmation")
-    if state.confirmed_at is not None:
-        raise web.HTTPConflict(reason=f"message {msg.message_id} was already confirmed at "
-                                      f"{present.iso(state.confirmed_at)}")
-    if msg.enhanced_confirmation and answer is None:
-        raise RejectedCommand(f'message {msg.message_id} asks for an answer: send {{"answer": "yes"}} or "no"')
-    if answer is not None and not msg.enhanced_confirmation:
-        answer = None  # a plain confirmation carries no yes/no control bits
-    confirmed = MessageConfirmed(msg.meter_id, msg.message_id, utcnow(), answer)
-    # Durable first: once the outbox holds it, the meter will hear of it; then the state and
-    # the store mark the message (the state's and the store's listeners on the bus).
-    await hub.outbox.enqueue(confirmed)
-    hub.bus.publish(confirmed)
-    _LOGGER.info("[%s] Message %d confirmed%s", msg.meter_id, msg.message_id,
-                 f" ({answer})" if answer else "")
+    hub, (meter_id, message_id) = _hub(request), _message_key(request)
+    messages.message(hub, meter_id, message_id)  # an unknown message is a 404 before a bad body's 400
+    state = await messages.confirm(hub, meter_id, message_id, await _answer(request))
     return _json(localize_message(hub, present.message(state, utcnow())))
 
 
 async def read_message(request: web.Request) -> web.Response:
     """Mark a message read (in the store and the current state); every open page hears of it."""
-    hub, state = _message(request)
-    msg = state.message
-    await hub.store.mark_message_read(msg.meter_id, msg.message_id)
-    hub.bus.publish(MessageRead(msg.meter_id, msg.message_id, utcnow()))  # the state marks it read
+    hub, (meter_id, message_id) = _hub(request), _message_key(request)
+    state = await messages.mark_read(hub, meter_id, message_id)
     return _json(localize_message(hub, present.message(state, utcnow())))
 
 
@@ -114,16 +90,11 @@ async def _participate(request: web.Request, opt_out: bool) -> web.Response:
     ev = state.event
     if hub.control is None:
         raise NotReady("demand response is not running; try again in a moment")
-    from web.auth import ACCESS
-
     access = request.get(ACCESS)
     by = access.user.username if access is not None and access.user is not None else "api"
-    try:
-        # The DR component records the choice durably, reports it to the meter as SE asks
-        # (at once while the event runs, at its start before), and restores the devices.
-        await hub.control.set_participation(ev.meter_id, ev.issuer_event_id, opted_out=opt_out, by=by)
-    except RejectedCommand as err:
-        raise web.HTTPConflict(reason=str(err)) from None
+    # The DR component records the choice durably, reports it to the meter as SE asks
+    # (at once while the event runs, at its start before), and restores the devices.
+    await hub.control.set_participation(ev.meter_id, ev.issuer_event_id, opted_out=opt_out, by=by)
     state.opted_out, state.opt_changed_at = opt_out, now
     _LOGGER.info("[%s] Customer opted %s of event %d", ev.meter_id, "out" if opt_out else "in",
                  ev.issuer_event_id)

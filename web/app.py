@@ -10,52 +10,31 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ems.errors import ConfigError, DeviceError, EmsError, NotReady, RejectedCommand
+from ems.errors import NotReady
 from ems.hub import Hub
 from ems.model import utcnow
 from web import present
 from web.actions_api import add_action_routes
-from web.auth import setup_auth
+from web.auth import auth_middleware, setup_auth
 from web.control_api import add_control_routes
 from web.control_pages import add_control_pages
 from web.costs_api import add_cost_routes
+from web.errors import error_middleware
 from web.i18n import add_language_middlewares, current, localize_messages, setup_i18n
 from web.ihd import add_ihd_routes
+from web.keys import HUB, LIVE
 from web.live import LivePush
 from web.loadchange_api import add_loadchange_routes
 from web.openapi import add_openapi_route
+from web.pages import page
 from web.settings_page import add_settings_routes
 from web.usage_api import add_usage_routes
+
+__all__ = ["HUB", "LIVE", "WebServer", "create_app"]
 
 _LOGGER = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
-LIVE: web.AppKey[LivePush] = web.AppKey("live", LivePush)
-
-_STATUS_FOR_ERROR: tuple[tuple[type[EmsError], int], ...] = (
-    (RejectedCommand, 400),
-    (ConfigError, 400),
-    (NotReady, 503),
-    (DeviceError, 502),
-)
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Map the appliance's errors to HTTP statuses in one place; API errors are JSON."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if request.path.startswith("/api/") and exc.status >= 400:
-            # Keep the exception's headers: a 405 must say which methods are Allowed (RFC 9110).
-            headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
-            return web.json_response({"error": exc.reason, "status": exc.status}, status=exc.status,
-                                     headers=headers)
-        raise
-    except EmsError as exc:
-        status = next((code for cls, code in _STATUS_FOR_ERROR if isinstance(exc, cls)), 500)
-        return web.json_response({"error": str(exc), "status": status}, status=status)
 
 
 def _json(data: Any) -> web.Response:
@@ -89,9 +68,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 @aiohttp_jinja2.template("live.html")
 async def live_page(request: web.Request) -> dict[str, Any]:
-    from web.auth import _page
-
-    return _page(request, timezone=request.app[HUB].config.site.timezone, title=None)
+    return page(request, timezone=request.app[HUB].config.site.timezone, title=None)
 
 
 def create_app(hub: Hub, demo: bool = False) -> web.Application:
@@ -124,11 +101,13 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
     async def live_ctx(app: web.Application) -> Any:
         app[LIVE].start()
         yield
-        await app[LIVE].close()
+        await app[LIVE].close()  # whatever on_shutdown did not (idempotent)
 
     app.cleanup_ctx.append(live_ctx)
+    # Before aiohttp cancels the handlers: the pages' sockets get 1001 Going Away, not 1006.
+    app.on_shutdown.append(app[LIVE].shutdown)
     setup_auth(app, demo=demo)
-    add_language_middlewares(app)
+    add_language_middlewares(app, auth_middleware)
     add_settings_routes(app)
     return app
 

@@ -21,64 +21,46 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
+from urllib.parse import urlsplit
 
-import aiohttp_jinja2
 from aiohttp import hdrs, web
 
 from ems.accounts import (
-    DEMO_PASSWORD,
-    DEMO_USERNAME,
     LOCK_FOR,
     MAX_FAILURES,
     SESSION_MAX,
     THIRD_PARTY_SCOPES,
     AccountRejected,
     Accounts,
-    ApiToken,
     Role,
     Scope,
-    Session,
-    User,
 )
-from ems.config import SiteConfig
 from ems.errors import StoreError
 from ems.model import utcnow
+from web.guard import csrf_given, forbidden, is_api, same_token, unauthorized
 from web.i18n import N_, _
+from web.keys import (
+    ACCESS,
+    ACCOUNTS,
+    DEMO,
+    HUB,
+    KIOSK_REFUSED,
+    SITE,
+    TOKEN_USE_LOGGED,
+    Access,
+)
+from web.pages import local, render
 
 _LOGGER = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts", Accounts)
-DEMO: web.AppKey[bool] = web.AppKey("demo", bool)
-SITE: web.AppKey[SiteConfig] = web.AppKey("site", SiteConfig)
-
 SESSION_COOKIE = "ems_session"
 CSRF_COOKIE = "ems_csrf"  # the token of the sign-in and setup forms, before any session exists
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
 KIOSK_COOKIE = "ems_kiosk"
 KIOSK_QUERY = "k"  # only on /ihd: /ihd?k=TOKEN
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    """Who made a request and what they may do: a session's user, or a token's."""
-
-    user: User
-    scopes: frozenset[Scope]
-    session: Session | None = None
-    token: ApiToken | None = None
-    kiosk: bool = False  # a display link: the read scope, KIOSK_PATHS only
-
-
-ACCESS: web.RequestKey[Access] = web.RequestKey("access", Access)
-KIOSK_REFUSED: web.RequestKey[str] = web.RequestKey("kiosk_refused", str)  # why a display link failed
-_USE_LOGGED: web.RequestKey[bool] = web.RequestKey("token_use_logged", bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,16 +127,6 @@ def rule_for(method: str, path: str) -> Rule:
     return next(rule for rule in RULES if rule.matches(method, path))
 
 
-def csrf_token(request: web.Request) -> str:
-    """The CSRF token a page's forms and fetch calls must send (empty without a session)."""
-    access = request.get(ACCESS)
-    return access.session.csrf_token if access is not None and access.session is not None else ""
-
-
-def _is_api(request: web.Request) -> bool:
-    return request.path.startswith("/api/")
-
-
 def _is_websocket(request: web.Request) -> bool:
     return request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
 
@@ -199,38 +171,6 @@ def kiosk_reach(request: web.Request) -> bool:
     return request.method in SAFE_METHODS and _kiosk_path(request.path)
 
 
-def _unauthorized(request: web.Request, reason: str) -> web.StreamResponse:
-    if _is_api(request):
-        return web.json_response(
-            {"error": reason, "status": 401},
-            status=401,
-            headers={hdrs.WWW_AUTHENTICATE: 'Bearer realm="ems"', "Cache-Control": "no-store"},
-        )
-    target = "/login" if request.path == "/" else f"/login?next={quote(request.path_qs, safe='')}"
-    raise web.HTTPFound(target)
-
-
-def _forbidden(request: web.Request, reason: str) -> web.StreamResponse:
-    if _is_api(request):
-        raise web.HTTPForbidden(reason=reason)
-    return _render(request, "account_forbidden.html", 403, reason=reason, title=_("Not for this account"))
-
-
-async def _csrf_given(request: web.Request) -> str:
-    given = request.headers.get(CSRF_HEADER)
-    if given:
-        return given
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        value = form.get(CSRF_FIELD)
-        return value if isinstance(value, str) else ""
-    return ""
-
-
-def _same_token(expected: str | None, given: str) -> bool:
-    return bool(expected) and bool(given) and secrets.compare_digest(str(expected), given)
-
-
 def _same_origin(request: web.Request) -> bool:
     """A browser's WebSocket from another site carries its Origin: refuse it with our cookie."""
     origin = request.headers.get(hdrs.ORIGIN)
@@ -258,9 +198,9 @@ async def token_log_middleware(request: web.Request, handler: Handler) -> web.St
 
 async def _log_use(request: web.Request, at: datetime, status: int) -> None:
     access = request.get(ACCESS)
-    if access is None or access.token is None or request.get(_USE_LOGGED):
+    if access is None or access.token is None or request.get(TOKEN_USE_LOGGED):
         return
-    request[_USE_LOGGED] = True
+    request[TOKEN_USE_LOGGED] = True
     try:
         await request.app[ACCOUNTS].record_token_use(
             access.token.id, request.method, request.path, status, at
@@ -281,7 +221,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if secret is not None:
         token = await accounts.authenticate_token(secret)
         if token is None:
-            return _unauthorized(request, "the token is unknown or was revoked")
+            return unauthorized(request, "the token is unknown or was revoked")
         access = Access(token.user, token.effective_scopes, token=token, kiosk=token.is_kiosk)
     else:
         kiosk = _kiosk_secret(request)
@@ -293,34 +233,34 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             token = await accounts.authenticate_token(kiosk[0])
             if token is None or not token.is_kiosk:
                 request[KIOSK_REFUSED] = KIOSK_REVOKED
-                if _is_api(request) and kiosk_reach(request):
-                    return _unauthorized(request, KIOSK_REVOKED)
+                if is_api(request) and kiosk_reach(request):
+                    return unauthorized(request, KIOSK_REVOKED)
             else:
                 access = Access(token.user, token.effective_scopes & {Scope.READ}, token=token, kiosk=True)
     if access is not None and access.kiosk and not kiosk_reach(request):
         request[ACCESS] = access
-        return _forbidden(request, _("a display link only shows the In-Home Display and cannot change anything"))
+        return forbidden(request, _("a display link only shows the In-Home Display and cannot change anything"))
     if access is not None:
         request[ACCESS] = access
     if rule.scope is None:
         return await handler(request)
     if access is None:
-        if not _is_api(request) and not await accounts.has_users():
+        if not is_api(request) and not await accounts.has_users():
             raise web.HTTPFound("/setup")
-        return _unauthorized(request, "sign in, or send Authorization: Bearer TOKEN")
+        return unauthorized(request, "sign in, or send Authorization: Bearer TOKEN")
     if rule.scope not in access.scopes:
         who = _(_WHO[access.user.role.value]) if access.token is None else _("this token")
-        return _forbidden(request, _("%(who)s may not do this (needs %(scope)s)", who=who, scope=rule.scope.value))
+        return forbidden(request, _("%(who)s may not do this (needs %(scope)s)", who=who, scope=rule.scope.value))
     if access.session is not None:
-        if request.method not in SAFE_METHODS and not _same_token(
-            access.session.csrf_token, await _csrf_given(request)
+        if request.method not in SAFE_METHODS and not same_token(
+            access.session.csrf_token, await csrf_given(request)
         ):
-            return _forbidden(request, _("the form is missing its CSRF token; reload the page"))
+            return forbidden(request, _("the form is missing its CSRF token; reload the page"))
         if _is_websocket(request) and not _same_origin(request):
-            return _forbidden(request, _("a WebSocket from another site"))
+            return forbidden(request, _("a WebSocket from another site"))
     elif _is_websocket(request):
         if access.kiosk and not _same_origin(request):
-            return _forbidden(request, _("a WebSocket from another site"))
+            return forbidden(request, _("a WebSocket from another site"))
         await _log_use(request, utcnow(), 101)  # logged when opened, not when it ends
     return await handler(request)
 
@@ -328,41 +268,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 # -- pages -----------------------------------------------------------------------------------
 
 
-def _page(request: web.Request, **context: Any) -> dict[str, Any]:
-    site = request.app[SITE]
-    access = request.get(ACCESS)
-    return {
-        "site_name": site.name,
-        "path": request.path,
-        "demo": request.app[DEMO],
-        "demo_username": DEMO_USERNAME,
-        "demo_password": DEMO_PASSWORD,
-        "access": access,
-        "csrf_token": csrf_token(request),
-        "Role": Role,
-        "Scope": Scope,
-        "local": lambda at: _local(site, at),
-        **context,
-    }
-
-
-def _local(site: SiteConfig, at: datetime | None) -> str:
-    """A time as the household reads it: the site's local date and time."""
-    if at is None:
-        return _("never")
-    return at.astimezone(ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M")
-
-
-def _render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    response = aiohttp_jinja2.render_template(template, request, _page(request, **context), status=status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _anonymous_form(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     """A sign-in or setup form: its CSRF token is a random cookie the form must repeat."""
     token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = _render(request, template, status, form_csrf=token, **context)
+    response = render(request, template, status, form_csrf=token, **context)
     response.set_cookie(
         CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/"
     )
@@ -370,7 +279,7 @@ def _anonymous_form(request: web.Request, template: str, status: int = 200, **co
 
 
 async def _anonymous_csrf_ok(request: web.Request) -> bool:
-    return _same_token(request.cookies.get(CSRF_COOKIE), await _csrf_given(request))
+    return same_token(request.cookies.get(CSRF_COOKIE), await csrf_given(request))
 
 
 def _see_other(target: str) -> web.Response:
@@ -448,7 +357,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
             minutes = int(LOCK_FOR.total_seconds() // 60)
             error = _("Too many failed sign-ins (%(failures)s). Signing in with this name is paused "
                       "for %(minutes)s minutes, until %(until)s.", failures=MAX_FAILURES, minutes=minutes,
-                      until=_local(request.app[SITE], result.locked_until)[-5:])
+                      until=local(request.app[SITE], result.locked_until)[-5:])
             return _anonymous_form(request, "login.html", 429, error=error, **context)
         return _anonymous_form(request, "login.html", 401, error=_("Wrong user name or password."),
                                **context)
@@ -461,8 +370,8 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     access = request.get(ACCESS)
     if access is not None and access.session is not None:
-        if not _same_token(access.session.csrf_token, await _csrf_given(request)):
-            return _forbidden(request, _("the form is missing its CSRF token; reload the page"))
+        if not same_token(access.session.csrf_token, await csrf_given(request)):
+            return forbidden(request, _("the form is missing its CSRF token; reload the page"))
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
             await request.app[ACCOUNTS].end_session(session_id)
@@ -473,7 +382,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 async def installer_page(request: web.Request) -> web.StreamResponse:
     """Where an installer lands: the commissioning and provisioning pages, once they exist."""
-    return _render(request, "account_installer.html", title=_("Installer"))
+    return render(request, "account_installer.html", title=_("Installer"))
 
 
 # -- account pages (owner) -----------------------------------------------------------------------
@@ -524,7 +433,7 @@ async def users_page(request: web.Request) -> web.StreamResponse:
             status, error = 400, _("Choose one of the roles.")
         except AccountRejected as err:
             status, error = 400, _(str(err))
-    return _render(
+    return render(
         request, "account_users.html", status, title=_("Users"), users=await accounts.users(),
         error=error, notice=_(_DONE[request.query["done"]]) if request.query.get("done") in _DONE else None,
         username=form.get("username", "") if error else "",
@@ -547,7 +456,7 @@ async def tokens_page(request: web.Request) -> web.StreamResponse:
                 raise AccountRejected(_("Unknown action."))
         except AccountRejected as err:
             status, error = 400, _(str(err))
-    return _render(
+    return render(
         request, "account_tokens.html", status, title=_("API tokens"), tokens=await accounts.tokens(),
         uses=await accounts.token_uses(100), created=created, error=error,
         notice=_(_DONE[request.query["done"]]) if request.query.get("done") in _DONE else None, scopes=list(Scope),
@@ -577,7 +486,7 @@ async def consents_page(request: web.Request) -> web.StreamResponse:
                 raise AccountRejected(_("Unknown action."))
         except AccountRejected as err:
             status, error = 400, _(str(err))
-    return _render(
+    return render(
         request, "account_consents.html", status, title=_("Third parties"),
         consents=await accounts.consents(), created=created, error=error, party=party,
         notice=_(_DONE[request.query["done"]]) if request.query.get("done") in _DONE else None,
@@ -595,8 +504,6 @@ def setup_auth(app: web.Application, *, demo: bool = False) -> None:
     The token log goes outermost (it must see the status the error middleware answers); the
     check goes innermost, so the error middleware still turns its refusals into JSON.
     """
-    from web.app import HUB  # here: web.app calls this function
-
     hub = app[HUB]
     app[ACCOUNTS] = Accounts(hub.store)
     app[SITE] = hub.config.site

@@ -14,23 +14,24 @@ a participation change there, never a device command here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import yaml
 from aiohttp import web
 from babel.dates import format_time
 from babel.numbers import format_decimal
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.errors import ConfigError, NotReady
 from ems.hub import Hub
 from ems.local_text import format_value
-from ems.model import utcnow
-from ems.store import tables
+from ems.model import Trigger, TriggerKind, utcnow
+from ems.store import queries
 from web import i18n, present
+from web.keys import ACCESS, HUB
 from web.params import event_key
 
 MAX_RULES_BYTES = 256 * 1024
@@ -43,8 +44,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def _hub(request: web.Request) -> Hub:
-    from web.app import HUB
-
     return request.app[HUB]
 
 
@@ -255,8 +254,6 @@ async def _rules_text(request: web.Request) -> str:
         raise web.HTTPUnsupportedMediaType(
             reason=f"send the rules as {', '.join(RULES_TYPES)}, not {request.content_type}")
     if request.content_type == "application/json":
-        import json
-
         try:
             data = json.loads(body or b"null")
         except ValueError:
@@ -282,8 +279,6 @@ def _problems(err: ConfigError) -> web.Response:
 
 def _require_mapping(text: str) -> web.Response | None:
     """A rules file sent over the API must be a YAML mapping (an empty document is no file)."""
-    import yaml
-
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -303,8 +298,6 @@ async def put_rules(request: web.Request) -> web.Response:
         await control.rulebook.replace(text, _known_devices(control))
     except ConfigError as err:
         return _problems(err)
-    from ems.model import Trigger, TriggerKind
-
     control.cycle.request(Trigger(TriggerKind.TICK))
     return _json(_rules_state(control))
 
@@ -332,8 +325,6 @@ async def _device_participation(request: web.Request, opted_out: bool) -> web.Re
         raise web.HTTPNotFound(reason=f"no device {device_id!r}")
     if control.load_control.run(meter_id, event_id) is None:
         raise web.HTTPNotFound(reason=f"no event {event_id} from meter {meter_id!r}")
-    from web.auth import ACCESS
-
     access = request.get(ACCESS)
     by = access.user.username if access is not None and access.user is not None else "api"
     await control.set_participation(meter_id, event_id, opted_out=opted_out, device_id=device_id, by=by)
@@ -354,7 +345,7 @@ async def event_actions(request: web.Request) -> web.Response:
     meter_id, event_id = event_key(request)
     if (meter_id, event_id) not in hub.state.events:
         raise web.HTTPNotFound(reason=f"no event {event_id} from meter {meter_id!r}")
-    rows = await hub.store.read("read event actions", _commands_for, f"event:{meter_id}:{event_id}")
+    rows = await hub.store.read("read event actions", queries.event_commands, meter_id, event_id)
     names = {d.info.device_id: d.info.name for d in hub.control.registry.devices.values()} if hub.control else {}
     language, timezone = i18n.current(), hub.config.site.timezone
     return _json({"actions": [
@@ -376,22 +367,6 @@ def _action_reason(row: Any, language: str, timezone: str) -> str:
     if not isinstance(template, str) or not template or not isinstance(params, dict):
         return str(row.reason)
     return dr_text(template, ((str(k), str(v)) for k, v in params.items()), language, timezone)
-
-
-async def _commands_for(conn: AsyncConnection, event_source: str) -> list[Any]:
-    t = tables.device_commands
-    query = select(t).where(t.c.source.contains(event_source) | (t.c.source == "restore")).order_by(t.c.at, t.c.id)
-    rows = list(await conn.execute(query))
-    # A restore belongs to the event when it follows that event's command for the same device.
-    out, controlled = [], set()
-    for row in rows:
-        if event_source in row.source:
-            controlled.add(row.device_id)
-            out.append(row)
-        elif row.device_id in controlled:
-            out.append(row)
-            controlled.discard(row.device_id)
-    return out
 
 
 def add_control_routes(app: web.Application) -> None:

@@ -16,17 +16,18 @@ from aiohttp import web
 
 from ems.accounts import Scope
 from ems.errors import ConfigError, RejectedCommand
-from ems.model import EventPhase
-from web.auth import ACCESS, _csrf_given, _forbidden, _render, _same_token
-from web.control_api import device_list
+from ems.model import EventPhase, Trigger, TriggerKind
+from web.control_api import _known_devices, device_list
+from web.errors import status_for
+from web.guard import csrf_given, forbidden, same_token
 from web.i18n import _
+from web.keys import ACCESS, HUB
+from web.pages import render
 
 _LINE = re.compile(r":(\d+): ")
 
 
 def _hub(request: web.Request) -> Any:
-    from web.app import HUB
-
     return request.app[HUB]
 
 
@@ -46,7 +47,7 @@ async def devices_page(request: web.Request) -> web.StreamResponse:
         response = aiohttp_jinja2.render_template("devices_table.html", request, context)
         response.headers["Cache-Control"] = "no-store"
         return response
-    return _render(request, "devices.html", **context)
+    return render(request, "devices.html", **context)
 
 
 async def device_release(request: web.Request) -> web.StreamResponse:
@@ -54,9 +55,9 @@ async def device_release(request: web.Request) -> web.StreamResponse:
     hub = _hub(request)
     access = request.get(ACCESS)
     if access is None or access.session is None:
-        return _forbidden(request, _("sign in to change this"))
-    if not _same_token(access.session.csrf_token, await _csrf_given(request)):
-        return _forbidden(request, _("the form is missing its CSRF token; reload the page"))
+        return forbidden(request, _("sign in to change this"))
+    if not same_token(access.session.csrf_token, await csrf_given(request)):
+        return forbidden(request, _("the form is missing its CSRF token; reload the page"))
     form = await request.post()
     device_id = request.match_info["device_id"]
     try:
@@ -67,8 +68,9 @@ async def device_release(request: web.Request) -> web.StreamResponse:
             raise RejectedCommand(_("demand response is not running"))
         await hub.control.set_participation(meter_id, event_id, opted_out=opted_out, device_id=device_id,
                                             by=access.user.username)
-    except (ValueError, RejectedCommand) as err:
-        return _render(request, "devices.html", 409, title=_("Devices"), devices=device_list(hub),
+    except (ValueError, RejectedCommand) as err:  # the page again, saying why (a bad form: 400)
+        status = status_for(err) if isinstance(err, RejectedCommand) else 400
+        return render(request, "devices.html", status, title=_("Devices"), devices=device_list(hub),
                        events=_active_events(hub), running=hub.control is not None, error=str(err),
                        timezone=hub.config.site.timezone)
     raise web.HTTPSeeOther("/devices?done=1")
@@ -94,31 +96,27 @@ async def rules_page(request: web.Request) -> web.StreamResponse:
     notice, status = None, 200
     if request.method == "POST":
         if not can_edit:
-            return _forbidden(request, _("only the owner changes the rules"))
-        if not _same_token(access.session.csrf_token, await _csrf_given(request)):
-            return _forbidden(request, _("the form is missing its CSRF token; reload the page"))
+            return forbidden(request, _("only the owner changes the rules"))
+        if not same_token(access.session.csrf_token, await csrf_given(request)):
+            return forbidden(request, _("the form is missing its CSRF token; reload the page"))
         form = await request.post()
         text = str(form.get("text", ""))
         check_only = form.get("action") == "check"
         if control is None:
             problems, status = [_("demand response is not running")], 503
         else:
-            from web.control_api import _known_devices
-
             try:
                 if check_only:
                     _ruleset, warnings = control.rulebook.validate(text, _known_devices(control))
                     notice = _("The rules are valid (not saved yet).")
                 else:
                     warnings = await control.rulebook.replace(text, _known_devices(control))
-                    from ems.model import Trigger, TriggerKind
-
                     control.cycle.request(Trigger(TriggerKind.TICK))
                     notice = _("Saved. The new rules are in force.")
                 problems = []
             except ConfigError as err:
                 problems, status = err.problems, 422
-    return _render(request, "rules.html", status, title=_("Rules"), text=text, problems=_problem_lines(problems),
+    return render(request, "rules.html", status, title=_("Rules"), text=text, problems=_problem_lines(problems),
                    warnings=warnings, can_edit=can_edit, notice=notice,
                    path_on_disk=str(control.rulebook.path) if control is not None else "")
 

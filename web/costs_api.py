@@ -19,6 +19,8 @@ from ems.billing import PERIODS
 from ems.errors import NotFound
 from ems.hub import Hub
 from ems.tariff import DAY_TYPES, RatePlan
+from web import params
+from web.keys import HUB
 
 if TYPE_CHECKING:
     from ems.costs import CostBreakdown, Projection
@@ -44,14 +46,6 @@ def _hhmm(minute: int) -> str:
 def _plan_or_404(hub: Hub) -> tuple[RatePlan, Any]:
     try:
         return billing.active_plan(hub)
-    except NotFound as err:
-        raise web.HTTPNotFound(reason=str(err)) from None
-
-
-async def _meter_id(hub: Hub, request: web.Request) -> str:
-    """The ``meter`` the query names, or the first meter known; 404 when there is none such."""
-    try:
-        return await billing.choose_meter(hub, request.query.get("meter"))
     except NotFound as err:
         raise web.HTTPNotFound(reason=str(err)) from None
 
@@ -200,8 +194,6 @@ def meter_rates_json(hub: Hub, now: datetime) -> list[dict[str, Any]]:
 
 def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
     """Register /api/v1/tariff, /api/v1/cost and /api/v1/cost/whatif on the app."""
-    from web.app import HUB  # web.app composes this module's routes
-
     key = hub_key or HUB
 
     async def tariff(request: web.Request) -> web.Response:
@@ -224,7 +216,7 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
             raise web.HTTPBadRequest(reason=f"period must be one of {', '.join(PERIODS)}, not {period!r}")
         hub: Hub = request.app[key]
         _plan_or_404(hub)
-        meter_id = await _meter_id(hub, request)
+        meter_id = await params.meter_id(hub, request)
         result = await billing.meter_cost(hub, meter_id)
         return web.json_response(cost_json(result, period), headers={"Cache-Control": "no-store"})
 
@@ -233,7 +225,7 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
         config = hub.config.tariff
         if config is None or config.rates is None:
             raise web.HTTPNotFound(reason=billing.NO_RATES)
-        meter_id = await _meter_id(hub, request)
+        meter_id = await params.meter_id(hub, request)
         result = await billing.plan_comparison(hub, meter_id)
         body = {
             "meter_id": meter_id,

@@ -33,6 +33,7 @@ from babel.support import Translations
 
 from ems import local_text
 from ems.local_text import N_
+from web.keys import ACCESS, SITE
 
 HERE = Path(__file__).resolve().parent
 TRANSLATIONS = HERE / "translations"
@@ -136,8 +137,6 @@ def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
 
 
 def site_language(request: web.Request) -> str:
-    from web.auth import SITE
-
     return supported(request.app[SITE].language) or DEFAULT
 
 
@@ -164,8 +163,6 @@ async def language_middleware(request: web.Request, handler: Handler) -> web.Str
 @web.middleware
 async def person_language_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Once the auth check knows who asks: a signed-in person reads their own language."""
-    from web.auth import ACCESS
-
     access = request.get(ACCESS)
     if access is None or access.kiosk or supported(request.query.get("lang")) is not None:
         return await handler(request)
@@ -254,10 +251,8 @@ def setup_i18n(env: jinja2.Environment) -> None:
     )
 
 
-def add_language_middlewares(app: web.Application) -> None:
+def add_language_middlewares(app: web.Application, auth_middleware: Any) -> None:
     """One middleware before the auth check (its refusals are in a language too), one after it."""
-    from web.auth import auth_middleware
-
     index = app.middlewares.index(auth_middleware)
     app.middlewares.insert(index, language_middleware)
     app.middlewares.append(person_language_middleware)

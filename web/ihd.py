@@ -12,15 +12,9 @@ from datetime import timedelta
 from aiohttp import web
 
 from ems.accounts import AccountRejected, Scope
-from web.auth import (
-    ACCESS,
-    ACCOUNTS,
-    KIOSK_COOKIE,
-    KIOSK_QUERY,
-    KIOSK_REFUSED,
-    SITE,
-    _render,
-)
+from web.auth import KIOSK_COOKIE, KIOSK_QUERY
+from web.keys import ACCESS, ACCOUNTS, KIOSK_REFUSED, SITE
+from web.pages import render
 
 KIOSK_COOKIE_MAX = timedelta(days=365)  # a wall screen runs for months; revoking the token ends it
 
@@ -30,12 +24,12 @@ async def ihd_page(request: web.Request) -> web.StreamResponse:
     access = request.get(ACCESS)
     if access is None:
         if KIOSK_REFUSED in request:
-            response = _render(request, "ihd.html", 401, revoked=True, timezone=request.app[SITE].timezone)
+            response = render(request, "ihd.html", 401, revoked=True, timezone=request.app[SITE].timezone)
             response.del_cookie(KIOSK_COOKIE, path="/")
             return response
         raise web.HTTPFound("/login?next=%2Fihd")
     if Scope.READ not in access.scopes:
-        return _render(request, "account_forbidden.html", 403, title="Not for this account",
+        return render(request, "account_forbidden.html", 403, title="Not for this account",
                        reason=f"a {access.user.role.value} may not see the In-Home Display (needs read)")
     if access.kiosk and KIOSK_QUERY in request.query:
         response = web.Response(status=303, headers={"Location": "/ihd", "Cache-Control": "no-store"})
@@ -46,7 +40,7 @@ async def ihd_page(request: web.Request) -> web.StreamResponse:
         return response
     # A person signed in who may override events gets the Opt out button; a display link never does.
     can_override = access.session is not None and not access.kiosk and Scope.OVERRIDE_EVENTS in access.scopes
-    return _render(request, "ihd.html", revoked=False, timezone=request.app[SITE].timezone, can_override=can_override)
+    return render(request, "ihd.html", revoked=False, timezone=request.app[SITE].timezone, can_override=can_override)
 
 
 async def kiosk_links_page(request: web.Request) -> web.StreamResponse:
@@ -59,9 +53,9 @@ async def kiosk_links_page(request: web.Request) -> web.StreamResponse:
     try:
         created = await request.app[ACCOUNTS].create_kiosk_token(request[ACCESS].user, place)
     except AccountRejected as err:
-        return _render(request, "account_kiosk.html", 400, title="Display links", error=str(err), place=place)
+        return render(request, "account_kiosk.html", 400, title="Display links", error=str(err), place=place)
     link = f"{request.scheme}://{request.host}/ihd?{KIOSK_QUERY}={created.secret}"
-    return _render(request, "account_kiosk.html", title="Display links", created=created, link=link, place="")
+    return render(request, "account_kiosk.html", title="Display links", created=created, link=link, place="")
 
 
 def add_ihd_routes(app: web.Application) -> None:

@@ -7,6 +7,11 @@ pages drop their unread mark or show the new state too.
 
 Each socket keeps the language of the page that opened it (``?lang=`` or the person's): the
 messages the EMS made itself are sent with ``display_text`` in that language.
+
+On shutdown (``app.on_shutdown``, before aiohttp cancels the handlers) every open socket is
+closed with 1001 Going Away, so a page knows the appliance is restarting rather than broken
+(1006). The sockets are kept in a WeakSet, as aiohttp's graceful shutdown does; the push's own
+timers are kept too and cancelled when it closes.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ems.bus import Unsubscribe
 from ems.hub import Hub
@@ -44,7 +49,9 @@ from web import i18n, present
 _LOGGER = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 2.0  # how long a page may take to answer the close (a silent one holds up shutdown)
 CONTROL_PUSH_DELAY_S = 0.3  # a burst of device commands becomes one push
+GOING_AWAY = b"appliance shutting down"
 
 
 def snapshot(hub: Hub, language: str = i18n.DEFAULT) -> dict[str, Any]:
@@ -74,9 +81,12 @@ class LivePush:
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self._languages: weakref.WeakKeyDictionary[web.WebSocketResponse, str] = weakref.WeakKeyDictionary()
         self._unsubscribe: list[Unsubscribe] = []
+        self._timers: set[asyncio.Handle] = set()  # pushes waiting for their turn; cancelled on close
         self._control_push_pending = False
+        self._closing = False
 
     def start(self) -> None:
+        self._closing = False
         bus = self._hub.bus
         for event_type in (MeterReading, MeterLinkChanged, MeterInfo, IntervalReading):
             self._unsubscribe.append(bus.listen(event_type, self._on_meter))
@@ -92,16 +102,32 @@ class LivePush:
         for event_type in (DeviceCommanded, EventStatusReport):
             self._unsubscribe.append(bus.listen(event_type, self._on_control))
 
+    async def shutdown(self, app: web.Application) -> None:
+        """``app.on_shutdown``: stop pushing and close every page's socket with 1001 Going Away."""
+        await self.close()
+
     async def close(self) -> None:
+        """Stop listening, cancel the pending pushes, close the open sockets (1001); idempotent."""
+        self._closing = True
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        for ws in list(self._sockets):
-            await ws.close(code=1001, message=b"appliance shutting down")
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        self._control_push_pending = False
+        sockets = [ws for ws in list(self._sockets) if not ws.closed]
+        if sockets:
+            _LOGGER.debug("Closing %d WebSocket(s): going away", len(sockets))
+            await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=GOING_AWAY) for ws in sockets),
+                                 return_exceptions=True)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=20)
+        ws = web.WebSocketResponse(heartbeat=20, timeout=CLOSE_TIMEOUT_S)
         await ws.prepare(request)
+        if self._closing:  # opened as the appliance stops: nothing more will come
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=GOING_AWAY)
+            return ws
         language = i18n.current()
         self._sockets.add(ws)
         self._languages[ws] = language
@@ -135,13 +161,26 @@ class LivePush:
 
     def _on_action(self, event: Any) -> None:
         # On the next turn of the loop: whoever published it has applied it to the state by then.
-        asyncio.get_running_loop().call_soon(self._broadcast, lambda language: snapshot(self._hub, language))
+        self._later(0, lambda: self._broadcast(lambda language: snapshot(self._hub, language)))
 
     def _on_control(self, event: Any) -> None:
         if self._control_push_pending or not self._sockets:
             return
         self._control_push_pending = True
-        asyncio.get_running_loop().call_later(CONTROL_PUSH_DELAY_S, self._push_control)
+        self._later(CONTROL_PUSH_DELAY_S, self._push_control)
+
+    def _later(self, delay_s: float, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after ``delay_s`` (0: on the loop's next turn), unless the push closes first."""
+        if self._closing:
+            return
+        loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            self._timers.discard(handle)
+            callback()
+
+        handle: asyncio.Handle = loop.call_later(delay_s, run) if delay_s > 0 else loop.call_soon(run)
+        self._timers.add(handle)
 
     def _push_control(self) -> None:
         self._control_push_pending = False
@@ -153,7 +192,7 @@ class LivePush:
 
     def _broadcast(self, payload: Callable[[str], dict[str, Any]]) -> None:
         """Send ``payload(language)`` to every open page, made once per language in use."""
-        if not self._sockets:
+        if not self._sockets or self._closing:
             return
         texts: dict[str, str] = {}
         for ws in list(self._sockets):

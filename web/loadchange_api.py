@@ -12,11 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ems.hub import Hub
 from ems.dr.loadchange import IntervalChange, LoadChange, UnknownEvent, measure_event
+from ems.hub import Hub
 from ems.model import utcnow
 from web import i18n
 from web.control_api import dr_parts_text
+from web.keys import HUB
 from web.params import event_key
 
 PATH = "/api/v1/events/{meter_id}/{issuer_event_id}/load-change"
@@ -82,7 +83,6 @@ def load_change_json(change: LoadChange, language: str | None = None, timezone: 
 
 def add_loadchange_routes(app: web.Application) -> None:
     """Register GET /api/v1/events/{meter_id}/{issuer_event_id}/load-change."""
-    from web.app import HUB  # web.app composes this module's routes
 
     async def load_change(request: web.Request) -> web.Response:
         hub: Hub = request.app[HUB]

@@ -54,6 +54,8 @@ AUTH_ERRORS = {
     "401": _error("No credentials, or an unknown or revoked token"),
     "403": _error("The token or the user lacks the scope (or a cookie write lacks its CSRF token)"),
 }
+# web.errors maps ems.errors.NotReady to 503: the demand-response component is not running yet.
+DR_NOT_READY = {"503": _error("Demand response is not running yet; try again in a moment")}
 
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": STR, "status": INT}),
@@ -280,7 +282,7 @@ def _get(summary: str, schema: dict[str, Any], scope: str | None = "read", **ext
 
 
 def _action(summary: str, scope: str, what: str, id_name: str, schema: str, conflict: str,
-            body: bool = False) -> dict[str, Any]:
+            body: bool = False, dr: bool = False) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "description": f"Scope: {scope}. With a session cookie, send the X-CSRF-Token header.",
@@ -294,6 +296,8 @@ def _action(summary: str, scope: str, what: str, id_name: str, schema: str, conf
     }
     if conflict:
         op["responses"]["409"] = _error(conflict)
+    if dr:
+        op["responses"].update(DR_NOT_READY)
     if body:
         op["requestBody"] = {"required": False, "content": {JSON: {"schema": _ref("Confirmation")}}}
     return {"post": op}
@@ -344,11 +348,11 @@ PATHS: dict[str, Any] = {
     "/api/v1/events/{meter_id}/{issuer_event_id}/opt-out": _action(
         "Opt out of a scheduled or active DR event (ReportEventStatus 0x04 to the meter)",
         "override_events", "event", "issuer_event_id", "Event",
-        "The event is completed or cancelled, or the customer already opted out"),
+        "The event is completed or cancelled, or the customer already opted out", dr=True),
     "/api/v1/events/{meter_id}/{issuer_event_id}/opt-in": _action(
         "Take part again in an event after opting out (ReportEventStatus 0x05 to the meter)",
         "override_events", "event", "issuer_event_id", "Event",
-        "The event is completed or cancelled, or the customer already takes part"),
+        "The event is completed or cancelled, or the customer already takes part", dr=True),
 }
 # Links let a stateful run act on the event the list shows (schemathesis follows them).
 # /api/v1/usage (web/usage_api.py)
@@ -410,18 +414,19 @@ PATHS["/api/v1/devices"] = _get("The home's devices: what each says, and what ho
 PATHS["/api/v1/devices/{device_id}/readings"] = {"get": {
     **_get("A device's readings (telemetry) over the last hours",
            _obj({"device_id": STR, "readings": _list(_obj({"at": TIME}, ["at"]))}),
-           **{"400": _error("hours is not a number in (0, 744]"), "404": _error("No such device")})["get"],
+           **{"400": _error("hours is not a number in (0, 744]"), "404": _error("No such device"),
+              **DR_NOT_READY})["get"],
     "parameters": [DEVICE_PATH, {"name": "hours", "in": "query", "required": False,
                                  "schema": {"type": "number", "default": 24}}],
 }}
 PATHS["/api/v1/rules"] = {
-    **_get("The customer's rules file, with its warnings (conflicts) and problems", _ref("Rules")),
+    **_get("The customer's rules file, with its warnings (conflicts) and problems", _ref("Rules"), **DR_NOT_READY),
     "put": {"summary": "Replace the rules (validated first, written atomically)",
             "description": "Scope: admin. With a session cookie, send the X-CSRF-Token header.",
             "requestBody": _RULES_BODY,
             "responses": {"200": _ok(_ref("Rules")), "400": _error("Empty, not UTF-8 text, or a bad JSON body"),
                           **AUTH_ERRORS, "413": _error("Over 256 KiB"), "415": _error("Not YAML, text or JSON"),
-                          "422": _RULES_INVALID}},
+                          "422": _RULES_INVALID, **DR_NOT_READY}},
 }
 PATHS["/api/v1/rules/validate"] = {"post": {
     "summary": "Check a rules text without putting it in force",
@@ -429,12 +434,13 @@ PATHS["/api/v1/rules/validate"] = {"post": {
     "requestBody": _RULES_BODY,
     "responses": {"200": _ok(_obj({"valid": BOOL, "rules": INT, "warnings": _list(STR)})),
                   "400": _error("Empty, not UTF-8 text, or a bad JSON body"), **AUTH_ERRORS,
-                  "413": _error("Over 256 KiB"), "415": _error("Not YAML, text or JSON"), "422": _RULES_INVALID},
+                  "413": _error("Over 256 KiB"), "415": _error("Not YAML, text or JSON"), "422": _RULES_INVALID,
+                  **DR_NOT_READY},
 }}
 for _kind, _what in (("opt-out", "Take one device out of an event (restored at once)"),
                      ("opt-in", "Put a device back into an event")):
     _op = _action(_what, "override_events", "event", "issuer_event_id", "Event",
-                  "The event is over, or the device is already so")
+                  "The event is over, or the device is already so", dr=True)
     _op["post"]["parameters"] = [*_op["post"]["parameters"], DEVICE_PATH]
     _op["post"]["responses"]["404"] = _error("No such event or device")
     PATHS[f"/api/v1/events/{{meter_id}}/{{issuer_event_id}}/devices/{{device_id}}/{_kind}"] = _op

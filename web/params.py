@@ -1,8 +1,12 @@
-"""Path parameters shared by the API's handlers: a protocol id is a whole number that fits 32 bits."""
+"""Parameters shared by the API's handlers: a protocol id in a path is a whole number that fits
+32 bits; a meter is one the appliance knows."""
 
 from __future__ import annotations
 
 from aiohttp import web
+
+from ems import billing
+from ems.hub import Hub
 
 
 def path_uint32(request: web.Request, name: str) -> int:
@@ -20,3 +24,9 @@ def path_uint32(request: web.Request, name: str) -> int:
 def event_key(request: web.Request) -> tuple[str, int]:
     """``(meter_id, issuer_event_id)`` of an /api/v1/events/{meter_id}/{issuer_event_id}/... path."""
     return request.match_info["meter_id"], path_uint32(request, "issuer_event_id")
+
+
+async def meter_id(hub: Hub, request: web.Request) -> str:
+    """The meter a request asks about (``?meter=``), else the first one known; NotFound (404) when
+    there is none such."""
+    return await billing.choose_meter(hub, request.query.get("meter"))

@@ -13,16 +13,16 @@ from aiohttp import web
 
 from ems.accounts import AccountRejected, Scope
 from web import i18n
-from web.auth import ACCESS, ACCOUNTS, _csrf_given, _forbidden, _render, _same_token, _unauthorized
+from web.guard import csrf_given, forbidden, same_token, unauthorized
 from web.i18n import _
+from web.keys import ACCESS, ACCOUNTS, HUB
+from web.pages import render
 
 FOLLOW_SITE = "site"  # the form's value for "the site's language"
 
 
 def _site_info(request: web.Request) -> list[tuple[str, str]]:
     """What the owner sees of the site's configuration (labels translated, values as configured)."""
-    from web.app import HUB
-
     config = request.app[HUB].config
     tariff = config.tariff
     plan = tariff.active_plan if tariff is not None else None
@@ -42,13 +42,13 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
     access = request.get(ACCESS)
     if access is None or access.session is None:
         if access is not None:  # a token or a display link: settings belong to a person
-            return _forbidden(request, _("settings belong to a signed-in person"))
-        return _unauthorized(request, "sign in")
+            return forbidden(request, _("settings belong to a signed-in person"))
+        return unauthorized(request, "sign in")
     status, error = 200, None
     if request.method == "POST":
         form = await request.post()
-        if not _same_token(access.session.csrf_token, await _csrf_given(request)):
-            return _forbidden(request, _("the form is missing its CSRF token; reload the page"))
+        if not same_token(access.session.csrf_token, await csrf_given(request)):
+            return forbidden(request, _("the form is missing its CSRF token; reload the page"))
         chosen = form.get("language")
         language = None if chosen == FOLLOW_SITE else chosen
         try:
@@ -69,7 +69,7 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
         "error": error,
         "notice": _("Saved. The pages now use your language.") if request.query.get("done") == "language" else None,
     }
-    return _render(request, "settings.html", status, **context)
+    return render(request, "settings.html", status, **context)
 
 
 def add_settings_routes(app: web.Application) -> None:

@@ -27,6 +27,8 @@ from aiohttp import web
 
 from ems.hub import Hub
 from ems.model import IntervalReading, utcnow
+from web import params
+from web.keys import HUB
 
 RANGES = ("day", "week", "cycle", "year")
 DAY_BUCKET_S = 900
@@ -124,9 +126,6 @@ def bucket(readings: list[IntervalReading], edges: list[int], plan: Any, *, time
 
 def add_usage_routes(app: web.Application, hub_key: Any = None) -> None:
     """Register GET /api/v1/usage on the app."""
-    from web.app import HUB  # web.app composes this module's routes
-    from web.costs_api import _meter_id
-
     key = hub_key or HUB
 
     async def usage(request: web.Request) -> web.Response:
@@ -134,7 +133,7 @@ def add_usage_routes(app: web.Application, hub_key: Any = None) -> None:
         if range_ not in RANGES:
             raise web.HTTPBadRequest(reason=f"range must be one of {', '.join(RANGES)}, not {range_!r}")
         hub: Hub = request.app[key]
-        meter_id = await _meter_id(hub, request)
+        meter_id = await params.meter_id(hub, request)
         tariff = hub.config.tariff
         plan = tariff.active_plan if tariff is not None else None
         timezone = hub.config.site.timezone

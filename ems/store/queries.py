@@ -259,3 +259,34 @@ async def token_uses(conn: AsyncConnection, limit: int) -> list[Row[Any]]:
         .limit(limit)
     )
     return list(result)
+
+
+# -- demand response: what the dispatcher did for an event --------------------------------------
+
+
+def _names_event(source: str, event_source: str) -> bool:
+    """Whether a command's source (``ems.dr.dispatch.source_of``) names the event: its own
+    ``event:{meter}:{id}``, or a rule's ``rule:{name}@event:{meter}:{id}``, ending exactly there."""
+    return source == event_source or (source.startswith("rule:") and source.endswith("@" + event_source))
+
+
+async def event_commands(conn: AsyncConnection, meter_id: str, issuer_event_id: int) -> list[Row[Any]]:
+    """Every device command one event caused, oldest first, each with the restore that followed it.
+
+    A restore (source ``restore``) belongs to the event when it is the next of the event's
+    commands and restores for the same device. Event 7's commands are never event 71's.
+    """
+    t = tables.device_commands
+    own = f"event:{meter_id}:{issuer_event_id}"
+    by_rule = t.c.source.startswith("rule:", autoescape=True) & t.c.source.endswith("@" + own, autoescape=True)
+    query = select(t).where(or_(t.c.source == own, by_rule, t.c.source == "restore")).order_by(t.c.at, t.c.id)
+    out: list[Row[Any]] = []
+    controlled: set[str] = set()
+    for row in await conn.execute(query):
+        if _names_event(row.source, own):
+            controlled.add(row.device_id)
+            out.append(row)
+        elif row.device_id in controlled:  # the restore after the event's command
+            out.append(row)
+            controlled.discard(row.device_id)
+    return out

@@ -1,0 +1,71 @@
+"""GET /api/v1/events/{meter}/{event}/actions: the commands of that event and no other's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from ems.accounts import Accounts, Role, Scope
+from ems.hub import Hub
+from ems.model import Criticality, DeviceClass, LoadControlEvent, utcnow
+from ems.store import tables
+from tests.hubs import started_hub
+from web.keys import ACCOUNTS
+
+PUMP, THERMOSTAT, HEATER = "pump", "thermostat", "heater"
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    """Events 7 and 71 of meter main, and what the dispatcher logged for each (oldest first)."""
+    async with started_hub(tmp_path) as hub:
+        now = utcnow()
+        for event_id in (7, 71):
+            hub.bus.publish(LoadControlEvent("main", event_id, DeviceClass.HVAC, 0, now - timedelta(minutes=30),
+                                             60, Criticality.LEVEL_2, now))
+        log = [
+            (PUMP, "off", "event:main:7"),
+            (THERMOSTAT, "setpoints", "rule:Precool@event:main:7"),
+            (PUMP, "off", "event:main:71"),
+            (HEATER, "off", "rule:Follow every event@event:main:71"),
+            (THERMOSTAT, "setpoints", "rule:Precool"),  # a rule of its own, no event
+            (PUMP, "on", "restore"),
+            (HEATER, "on", "restore"),
+            (THERMOSTAT, "setpoints", "restore"),
+        ]
+        rows = [{"device_id": device, "action": action, "detail": {}, "source": source,
+                 "reason": f"{action} for {source}", "at": now - timedelta(minutes=20 - minute), "ok": True,
+                 "error": None}
+                for minute, (device, action, source) in enumerate(log)]
+        await hub.store.write("log device commands", lambda conn: conn.execute(insert(tables.device_commands), rows))
+        yield hub
+
+
+async def _actions(client: Any, event_id: int) -> list[tuple[str, str, str]]:
+    accounts: Accounts = client.app[ACCOUNTS]
+    user = await accounts.user("owner") or await accounts.create_user("owner", "correct horse battery", Role.OWNER)
+    token = await accounts.create_token(user, "test", [Scope.READ])
+    response = await client.get(f"/api/v1/events/main/{event_id}/actions",
+                                headers={"Authorization": f"Bearer {token.secret}"})
+    assert response.status == 200
+    return [(a["device_id"], a["action"], a["source"]) for a in (await response.json())["actions"]]
+
+
+async def test_event_7_lists_its_own_commands_and_restores_not_event_71s(client: Any) -> None:
+    assert await _actions(client, 7) == [
+        (PUMP, "off", "event:main:7"),
+        (THERMOSTAT, "setpoints", "rule:Precool@event:main:7"),
+        (PUMP, "on", "restore"),
+        (THERMOSTAT, "setpoints", "restore"),
+    ]
+    assert await _actions(client, 71) == [
+        (PUMP, "off", "event:main:71"),
+        (HEATER, "off", "rule:Follow every event@event:main:71"),
+        (PUMP, "on", "restore"),
+        (HEATER, "on", "restore"),
+    ]

@@ -1,0 +1,68 @@
+"""The one place that turns the appliance's errors into HTTP statuses.
+
+Handlers raise what the core raises (``ems.errors``) and let it through; ``error_middleware``
+answers with the status below and, under /api/, a JSON body ``{"error": ..., "status": ...}``
+(an aiohttp ``HTTPException`` there becomes the same JSON, keeping its headers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ems.errors import (
+    ConfigError,
+    Conflict,
+    DeviceError,
+    EmsError,
+    NotFound,
+    NotReady,
+    RejectedCommand,
+)
+
+# The first class the error is an instance of decides (subclasses before their base).
+STATUS_FOR_ERROR: tuple[tuple[type[EmsError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (RejectedCommand, 400),
+    (ConfigError, 400),
+    (NotReady, 503),
+    (DeviceError, 502),
+)
+
+# Temporary, until ems.dr raises Conflict and NotFound for these (it raises a plain
+# RejectedCommand today): the opt-out/opt-in refusals by their words. Only a plain
+# RejectedCommand is looked at; remove this once the core says it by type.
+_LEGACY_WORDS: tuple[tuple[str, int], ...] = (
+    ("already", 409),  # "already opted out", "device ... is already out of event ..."
+    ("is over", 409),  # "event 12 is over (completed)"
+    ("there is no", 404),  # "there is no event 7 from meter 'main' here", "there is no device ..."
+)
+
+
+def status_for(error: EmsError) -> int:
+    """The HTTP status that says what the caller must do about ``error`` (500 if unforeseen)."""
+    if type(error) is RejectedCommand:
+        text = str(error)
+        for words, status in _LEGACY_WORDS:
+            if words in text:
+                return status
+    return next((code for cls, code in STATUS_FOR_ERROR if isinstance(error, cls)), 500)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Map the appliance's errors to HTTP statuses; API errors are JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if request.path.startswith("/api/") and exc.status >= 400:
+            # Keep the exception's headers: a 405 must say which methods are Allowed (RFC 9110).
+            headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+            return web.json_response({"error": exc.reason, "status": exc.status}, status=exc.status,
+                                     headers=headers)
+        raise
+    except EmsError as exc:
+        status = status_for(exc)
+        return web.json_response({"error": str(exc), "status": status}, status=status)
