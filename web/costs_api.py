@@ -43,13 +43,6 @@ def _hhmm(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def _plan_or_404(hub: Hub) -> tuple[RatePlan, Any]:
-    try:
-        return billing.active_plan(hub)
-    except NotFound as err:
-        raise web.HTTPNotFound(reason=str(err)) from None
-
-
 def tariff_json(plan: RatePlan, timezone: str, now: datetime, climate_zone: str | None) -> dict[str, Any]:
     """The active rate as C6 3.2 step 2 lists it: tiers, periods, billing cycle."""
     tz = ZoneInfo(timezone)
@@ -201,8 +194,8 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
         now = hub.clock()
         published = meter_rates_json(hub, now)
         try:
-            plan, config = _plan_or_404(hub)
-        except web.HTTPNotFound:
+            plan, config = billing.active_plan(hub)
+        except NotFound:
             if not published:
                 raise
             return web.json_response({"plan": None, "meter": published}, headers={"Cache-Control": "no-store"})
@@ -215,7 +208,7 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
         if period not in PERIODS:
             raise web.HTTPBadRequest(reason=f"period must be one of {', '.join(PERIODS)}, not {period!r}")
         hub: Hub = request.app[key]
-        _plan_or_404(hub)
+        billing.active_plan(hub)  # NotFound (404) without a plan, whichever meter is asked for
         meter_id = await params.meter_id(hub, request)
         result = await billing.meter_cost(hub, meter_id)
         return web.json_response(cost_json(result, period), headers={"Cache-Control": "no-store"})
@@ -224,7 +217,7 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
         hub: Hub = request.app[key]
         config = hub.config.tariff
         if config is None or config.rates is None:
-            raise web.HTTPNotFound(reason=billing.NO_RATES)
+            raise NotFound(billing.NO_RATES)
         meter_id = await params.meter_id(hub, request)
         result = await billing.plan_comparison(hub, meter_id)
         body = {

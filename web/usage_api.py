@@ -12,7 +12,8 @@ Convention: ``consumed_kwh`` and ``generated_kwh`` are both positive, as the met
 (delivered from and received by the grid); a chart draws generation below zero. A bucket no
 interval was read in is ``null`` in every column, never estimated; ``coverage`` says which share
 of each bucket was read. ``price_per_kwh`` is the time-weighted energy price of the active rate
-plan over what was read (``ems.costs.price_intervals``), or ``null`` everywhere without a plan.
+plan over what was read (``ems.billing.priced_usage``, the meter's own prices included when they
+are in use), or ``null`` everywhere without a plan.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from ems import billing
 from ems.hub import Hub
-from ems.model import IntervalReading, utcnow
 from web import params
 from web.keys import HUB
 
@@ -76,23 +77,12 @@ def window(range_: str, now: datetime, tz: ZoneInfo, plan: Any, interval_s: int)
     return _day_edges(today - timedelta(days=364), today, tz)
 
 
-def bucket(readings: list[IntervalReading], edges: list[int], plan: Any, *, timezone: str,
-           climate_zone: str | None, price_signals: Any) -> dict[str, Any]:
+def bucket(usage: billing.PricedUsage, edges: list[int]) -> dict[str, Any]:
     """Sum what was read per bucket (numpy; run in an executor). Empty buckets are None."""
     import numpy as np
 
-    from ems.costs import ReadingArrays
-
-    arrays = ReadingArrays.from_readings(readings)
-    price = None
-    if plan is not None and len(arrays):
-        from ems.costs import price_intervals
-
-        priced = price_intervals(plan, arrays, timezone=timezone, climate_zone=climate_zone,
-                                 price_signals=price_signals)
-        consumed = arrays.consumed_kwh
-        with np.errstate(divide="ignore", invalid="ignore"):
-            price = np.where(consumed > 1e-9, priced.energy_cost / consumed, priced.unit_price_per_kwh)
+    arrays = usage.readings
+    price = usage.price_per_kwh
     bounds = np.asarray(edges, dtype=np.int64)
     n = len(bounds) - 1
     index = np.searchsorted(bounds, arrays.start_s, side="right") - 1
@@ -138,26 +128,15 @@ def add_usage_routes(app: web.Application, hub_key: Any = None) -> None:
         plan = tariff.active_plan if tariff is not None else None
         timezone = hub.config.site.timezone
         tz = ZoneInfo(timezone)
-        now = utcnow()
-        latest = hub.state.meters.get(meter_id)
-        last = latest.last_interval if latest is not None else None
-        if last is None and range_ == "day":  # no live meter: the latest interval stored
-            recent = await hub.store.intervals(meter_id, now - timedelta(days=1), now)
-            last = recent[-1] if recent else None
+        now = hub.clock()
+        # Only the day's buckets follow the meter's interval (no live meter: the latest stored).
+        last = await billing.latest_interval(hub, meter_id, now) if range_ == "day" else None
         interval_s = last.duration_s if last is not None else 60
         edges = window(range_, now, tz, plan, interval_s)
         start = datetime.fromtimestamp(edges[0], UTC)
         end = datetime.fromtimestamp(edges[-1], UTC)
-        since = start
-        if plan is not None:
-            # Tiers count from the billing cycle's start: price from there, show from ``start``.
-            cycle_start, _ = plan.billing_cycle.cycle_of(start.astimezone(tz).date())
-            since = min(start, _local_midnight(cycle_start, tz))
-        readings = await hub.store.intervals(meter_id, since, end)
-        signals = await hub.store.prices(meter_id, since) if plan is not None and tariff.use_meter_prices else []
-        work = functools.partial(bucket, readings, edges, plan, timezone=timezone,
-                                 climate_zone=tariff.climate_zone if tariff is not None else None,
-                                 price_signals=signals)
+        usage_read = await billing.priced_usage(hub, meter_id, start, end)
+        work = functools.partial(bucket, usage_read, edges)
         columns = await asyncio.get_running_loop().run_in_executor(None, work)
         body = {
             "meter_id": meter_id,

@@ -128,3 +128,22 @@ async def test_bill_warning_and_cost_api_project_the_same_bill_with_the_meters_p
                                  timezone="America/Los_Angeles", climate_zone="10")
         assert f"{sheet_only.projection.total_cost:.2f}" != projected
         await client.close()
+
+
+async def test_no_plan_no_meter_and_no_rates_are_json_404s(tmp_path, aiohttp_client):
+    async with started_hub(tmp_path, clock=FixedClock(NOW)) as hub:  # no rates file, no plan
+        accounts = Accounts(hub.store)
+        owner = await accounts.create_user("owner", "owner-password", Role.OWNER)
+        token = (await accounts.create_token(owner, "tests", [Scope.READ])).secret
+        client = await aiohttp_client(create_app(hub), headers={"Authorization": f"Bearer {token}"})
+        for path, error in [("/api/v1/cost", "no rate plan configured: set tariff.plan in ems.yaml"),
+                            ("/api/v1/tariff", "no rate plan configured: set tariff.plan in ems.yaml"),
+                            ("/api/v1/cost/whatif", "no rates file: see tariff.rates_file in ems.yaml")]:
+            response = await client.get(path)
+            assert (response.status, await response.json()) == (404, {"error": error, "status": 404})
+        await client.close()
+
+
+async def test_an_unknown_meter_is_a_json_404(client):
+    response = await client.get("/api/v1/cost", params={"meter": "m9"})
+    assert (response.status, (await response.json())["error"]) == (404, "no meter 'm9'")

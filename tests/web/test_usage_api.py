@@ -10,12 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ems.accounts import Accounts, Role, Scope
+from ems.clock import FixedClock
 from ems.config import default_config_dir, load_config
 from ems.hub import Hub
-from ems.model import IntervalReading
+from ems.model import IntervalReading, PriceSignal
 from web.app import create_app
 
-NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+NOW = datetime(2026, 5, 12, 19, 0, tzinfo=UTC)  # noon on a Tuesday in Los Angeles: the last hour read ends
+ASKED_AT = NOW + timedelta(minutes=20)  # the hubs' fixed clock: the current hour is in progress
 GAP_HOURS = range(5, 8)  # hours ago with no interval read
 
 
@@ -25,7 +27,7 @@ async def _hub(tmp_path: Path, plan: bool) -> Hub:
     shutil.copy(default_config_dir() / "rates.yaml", folder / "rates.yaml")
     tariff = "tariff:\n  plan: TOU-D-T\n  climate_zone: '10'\n" if plan else ""
     (folder / "ems.yaml").write_text("site:\n  timezone: America/Los_Angeles\n" + tariff)
-    hub = Hub(load_config(folder), tmp_path / "data")
+    hub = Hub(load_config(folder), tmp_path / "data", clock=FixedClock(ASKED_AT))
     await hub.store.open()
     await hub.store.add_intervals([
         IntervalReading("m1", NOW - timedelta(hours=h), 3600, 1.0, 0.25)
@@ -119,6 +121,30 @@ async def test_without_a_plan_the_price_is_null(tmp_path, aiohttp_client):
         assert any(v is not None for v in body["consumed_kwh"])
     finally:
         await hub.store.close()
+
+
+async def test_the_price_is_the_one_the_cost_api_charges_with_the_meters_prices(tmp_path, aiohttp_client):
+    folder = tmp_path / "config"
+    folder.mkdir()
+    shutil.copy(default_config_dir() / "rates.yaml", folder / "rates.yaml")
+    (folder / "ems.yaml").write_text("site:\n  timezone: America/Los_Angeles\n"
+                                     "tariff: {plan: TOU-D-T, climate_zone: '10', use_meter_prices: true}\n")
+    hub = Hub(load_config(folder), tmp_path / "data", clock=FixedClock(NOW))
+    await hub.start()
+    try:
+        await hub.store.add_intervals([IntervalReading("m1", NOW - timedelta(hours=h), 3600, 1.0, 0.0)
+                                       for h in range(1, 48)])
+        since = NOW - timedelta(hours=3)  # the meter's price for the last three hours
+        hub.bus.publish(PriceSignal("m1", 1, 9, "METER", "USD", 0.83, since, None, received_at=since))
+        client = await _client(hub, aiohttp_client)
+        body = await _usage(client, "day")
+        by_time = dict(zip(body["t"], body["price_per_kwh"], strict=True))
+        assert [by_time[int((NOW - timedelta(hours=h)).timestamp())] for h in (4, 3, 2, 1)] == [0.29, 0.83, 0.83, 0.83]
+        cost = await (await client.get("/api/v1/cost", params={"period": "interval"})).json()
+        assert cost["cost"]["energy_cost"] == by_time[int((NOW - timedelta(hours=1)).timestamp())]
+        await client.close()
+    finally:
+        await hub.stop()
 
 
 def test_the_openapi_document_lists_the_same_ranges():
