@@ -8,6 +8,7 @@ encodings into these at their boundary; everything inside the appliance speaks o
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -536,6 +537,63 @@ class DevicePreference:
     takes_part: bool = True  # False: never controlled for DR
 
 
+class ProposalAction(enum.StrEnum):
+    SETPOINTS = "setpoints"  # absolute cooling/heating setpoints
+    OFFSET = "offset"  # degrees away from comfort: cooling setpoint up, heating setpoint down
+    OFF = "off"
+    ON = "on"
+    DUTY_CYCLE = "duty_cycle"  # on for value % of each cycle
+    RELAY_EVENT = "relay_event"  # hand the event to the device's own DRLC client
+    NOTIFY = "notify"  # tell the customer (a local message); no device
+    HOLD = "hold"  # leave the device as the customer set it: no command, nothing to put back
+
+
+@dataclass(frozen=True, slots=True)
+class LoadHistory:
+    """What the dispatcher did to a device lately (comfort limits on time off and on)."""
+
+    off_since: datetime | None = None  # kept off by the EMS since
+    on_since: datetime | None = None  # back on since (after the EMS had it off)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlledDevice:
+    """The dispatcher's record of a device it holds: how it was before, and what it last sent it."""
+
+    device_id: str
+    original: Mapping[str, object]  # its state before the EMS first changed it (what restoring puts back)
+    since: datetime
+    source: str  # who first took it ("event:main:7", "rule:precool")
+    sent_on: bool | None = None  # what it was last told (None: nothing of that kind)
+    sent_cooling_c: float | None = None
+    sent_heating_c: float | None = None
+    sent_at: datetime | None = None
+    sent_source: str = ""  # the source of the proposal it carries out now
+    sent_event: tuple[str, int] | None = None  # (meter id, issuer event id) of that proposal
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceOverride:
+    """The customer's own say over one device, held above the utility's event and the rules.
+
+    Made from a change by hand seen in the device's reports (``by="device"``), or from a command
+    the customer gave (the web, later MQTT or OpenADR). It lasts while what it overrode still asks
+    something of the device (``overrides``, a proposal source), or until ``until``.
+    """
+
+    device_id: str
+    at: datetime
+    by: str  # "device" (a hand change), or who asked: a user name, "api", ...
+    overrides: str = ""  # the proposal source it overrode ("event:main:7", "rule:precool"); "" none
+    action: ProposalAction = ProposalAction.HOLD
+    on: bool | None = None  # for ON / OFF commands
+    cooling_setpoint_c: float | None = None  # for SETPOINTS commands
+    heating_setpoint_c: float | None = None
+    until: datetime | None = None
+    meter_id: str | None = None  # the event it overrode, if any
+    issuer_event_id: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything a rule may look at, frozen at one instant (rules are pure over it)."""
@@ -551,19 +609,15 @@ class Snapshot:
     devices: tuple[DeviceView, ...] = ()
     events: tuple[EventView, ...] = ()
     preferences: tuple[DevicePreference, ...] = ()
+    # The dispatcher's record, frozen with the rest (OpenEMS' process image): the devices it holds
+    # and how each was, what it did to their loads lately, and the customer's overrides in force.
+    controlled: Mapping[str, ControlledDevice] = field(default_factory=dict)
+    load_history: Mapping[str, LoadHistory] = field(default_factory=dict)
+    overrides: tuple[DeviceOverride, ...] = ()
+    demand_by_meter: Mapping[str, float] = field(default_factory=dict)  # each meter's latest demand (kW)
 
     def device(self, device_id: str) -> DeviceView | None:
         return next((d for d in self.devices if d.info.device_id == device_id), None)
-
-
-class ProposalAction(enum.StrEnum):
-    SETPOINTS = "setpoints"  # absolute cooling/heating setpoints
-    OFFSET = "offset"  # degrees away from comfort: cooling setpoint up, heating setpoint down
-    OFF = "off"
-    ON = "on"
-    DUTY_CYCLE = "duty_cycle"  # on for value % of each cycle
-    RELAY_EVENT = "relay_event"  # hand the event to the device's own DRLC client
-    NOTIFY = "notify"  # tell the customer (a local message); no device
 
 
 class ProposalSource(enum.IntEnum):

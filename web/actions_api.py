@@ -19,7 +19,6 @@ from ems import messages
 from ems.errors import NotReady, RejectedCommand
 from ems.hub import Hub
 from ems.model import utcnow
-from ems.state import EventState
 from web import present
 from web.i18n import localize_message
 from web.keys import ACCESS, HUB
@@ -38,15 +37,6 @@ def _hub(request: web.Request) -> Hub:
 
 def _message_key(request: web.Request) -> tuple[str, int]:
     return request.match_info["meter_id"], path_uint32(request, "message_id")
-
-
-def _event(request: web.Request) -> tuple[Hub, EventState]:
-    hub = _hub(request)
-    meter_id, event_id = event_key(request)
-    state = hub.state.events.get((meter_id, event_id))
-    if state is None:
-        raise web.HTTPNotFound(reason=f"no event {event_id} from meter {meter_id!r}")
-    return hub, state
 
 
 async def _answer(request: web.Request) -> Any:
@@ -85,20 +75,19 @@ async def read_message(request: web.Request) -> web.Response:
 
 
 async def _participate(request: web.Request, opt_out: bool) -> web.Response:
-    hub, state = _event(request)
-    now = utcnow()
-    ev = state.event
-    if hub.control is None:
+    hub = _hub(request)
+    meter_id, event_id = event_key(request)
+    control = hub.control
+    if control is None:
         raise NotReady("demand response is not running; try again in a moment")
+    control.event(meter_id, event_id)  # 404 for an event not heard here
     access = request.get(ACCESS)
     by = access.user.username if access is not None and access.user is not None else "api"
     # The DR component records the choice durably, reports it to the meter as SE asks
     # (at once while the event runs, at its start before), and restores the devices.
-    await hub.control.set_participation(ev.meter_id, ev.issuer_event_id, opted_out=opt_out, by=by)
-    state.opted_out, state.opt_changed_at = opt_out, now
-    _LOGGER.info("[%s] Customer opted %s of event %d", ev.meter_id, "out" if opt_out else "in",
-                 ev.issuer_event_id)
-    return _json(present.event(state, now, hub.control))
+    await control.set_participation(meter_id, event_id, opted_out=opt_out, by=by)
+    _LOGGER.info("[%s] Customer opted %s of event %d", meter_id, "out" if opt_out else "in", event_id)
+    return _json(present.event(control.event(meter_id, event_id), control.device_names()))
 
 
 async def opt_out(request: web.Request) -> web.Response:

@@ -59,7 +59,7 @@ async def messages(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.Response:
-    return _json({"events": present.events(request.app[HUB], utcnow())})
+    return _json({"events": present.events(request.app[HUB])})
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:

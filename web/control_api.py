@@ -28,8 +28,7 @@ from babel.numbers import format_decimal
 from ems.errors import ConfigError, NotReady
 from ems.hub import Hub
 from ems.local_text import format_value
-from ems.model import Trigger, TriggerKind, utcnow
-from ems.store import queries
+from ems.model import utcnow
 from web import i18n, present
 from web.keys import ACCESS, HUB
 from web.params import event_key
@@ -133,12 +132,9 @@ def device_list(hub: Hub, language: str | None = None) -> list[dict[str, Any]]:
             return str(p.reason)
         return dr_text(p.reason_template, p.reason_params, language, timezone)
 
-    decisions = control.dispatcher.decisions
-    held = control.dispatcher.controlled
     out = []
-    for state in sorted(control.registry.devices.values(), key=lambda d: d.info.name.casefold()):
-        info, reading = state.info, state.reading
-        decision = decisions.get(info.device_id)
+    for state in control.device_statuses():
+        info, reading, decision, held = state.info, state.reading, state.decision, state.controlled
         winner = decision.winner if decision is not None else None
         out.append({
             "device_id": info.device_id,
@@ -165,8 +161,8 @@ def device_list(hub: Hub, language: str | None = None) -> list[dict[str, Any]]:
                 "system_mode": reading.system_mode,
                 "soc_pct": reading.soc_pct,
             },
-            "controlled": info.device_id in held,
-            "controlled_since": present.iso(held[info.device_id].since) if info.device_id in held else None,
+            "controlled": held is not None,
+            "controlled_since": present.iso(held.since) if held is not None else None,
             "held_by": None if winner is None else {
                 "action": str(winner.action), "source": winner.source.name.lower(), "rule": winner.rule or None,
                 "reason": winner.reason, "reason_text": reason_text(winner), "issuer_event_id": winner.issuer_event_id,
@@ -179,7 +175,7 @@ def device_list(hub: Hub, language: str | None = None) -> list[dict[str, Any]]:
                 {"reason": p.reason, "reason_text": reason_text(p), "why": why,
                  "why_text": _why_text(decision, index, why, language, timezone)}
                 for index, (p, why) in enumerate(decision.losers)],
-            "taken_in_hand_by_customer": info.device_id in control.dispatcher.held_by_customer,
+            "taken_in_hand_by_customer": state.override is not None,
         })
     return out
 
@@ -205,8 +201,7 @@ async def devices(request: web.Request) -> web.Response:
 async def device_readings(request: web.Request) -> web.Response:
     control = _control(request)
     device_id = request.match_info["device_id"]
-    if control.registry.get(device_id) is None:
-        raise web.HTTPNotFound(reason=f"no device {device_id!r}")
+    control.device(device_id)  # 404 for an unknown device
     text = request.query.get("hours", "24")
     try:
         hours = float(text)
@@ -215,7 +210,7 @@ async def device_readings(request: web.Request) -> web.Response:
     if not 0 < hours <= MAX_HOURS:
         raise web.HTTPBadRequest(reason=f"hours must be above 0 and at most {MAX_HOURS}")
     now = utcnow()
-    readings = await control.registry.history(device_id, now - timedelta(hours=hours), now)
+    readings = await control.device_history(device_id, now - timedelta(hours=hours), now)
     fields = ("power_kw", "on", "indoor_c", "outdoor_c", "cooling_setpoint_c", "heating_setpoint_c",
               "system_mode", "soc_pct")
     return _json({"device_id": device_id, "readings": [
@@ -268,9 +263,7 @@ async def _rules_text(request: web.Request) -> str:
 
 
 def _known_devices(control: Any) -> list[str] | None:
-    names = [d.info.name for d in control.registry.devices.values()]
-    ids = list(control.registry.devices)
-    return [*names, *ids] if ids else None
+    return control.known_devices()
 
 
 def _problems(err: ConfigError) -> web.Response:
@@ -295,10 +288,9 @@ async def put_rules(request: web.Request) -> web.Response:
     if (refused := _require_mapping(text)) is not None:
         return refused
     try:
-        await control.rulebook.replace(text, _known_devices(control))
+        await control.replace_rules(text, _known_devices(control))
     except ConfigError as err:
         return _problems(err)
-    control.cycle.request(Trigger(TriggerKind.TICK))
     return _json(_rules_state(control))
 
 
@@ -321,15 +313,12 @@ async def _device_participation(request: web.Request, opted_out: bool) -> web.Re
     control = _control(request)
     meter_id, event_id = event_key(request)
     device_id = request.match_info["device_id"]
-    if control.registry.get(device_id) is None:
-        raise web.HTTPNotFound(reason=f"no device {device_id!r}")
-    if control.load_control.run(meter_id, event_id) is None:
-        raise web.HTTPNotFound(reason=f"no event {event_id} from meter {meter_id!r}")
+    control.device(device_id)  # 404 for an unknown device
+    control.event(meter_id, event_id)  # and for an unknown event
     access = request.get(ACCESS)
     by = access.user.username if access is not None and access.user is not None else "api"
     await control.set_participation(meter_id, event_id, opted_out=opted_out, device_id=device_id, by=by)
-    state = _hub(request).state.events.get((meter_id, event_id))
-    return _json(present.event(state, utcnow(), control) if state is not None else {})
+    return _json(present.event(control.event(meter_id, event_id), control.device_names()))
 
 
 async def device_opt_out(request: web.Request) -> web.Response:
@@ -342,11 +331,10 @@ async def device_opt_in(request: web.Request) -> web.Response:
 
 async def event_actions(request: web.Request) -> web.Response:
     hub = _hub(request)
+    control = _control(request)
     meter_id, event_id = event_key(request)
-    if (meter_id, event_id) not in hub.state.events:
-        raise web.HTTPNotFound(reason=f"no event {event_id} from meter {meter_id!r}")
-    rows = await hub.store.read("read event actions", queries.event_commands, meter_id, event_id)
-    names = {d.info.device_id: d.info.name for d in hub.control.registry.devices.values()} if hub.control else {}
+    rows = await control.event_actions(meter_id, event_id)
+    names = control.device_names()
     language, timezone = i18n.current(), hub.config.site.timezone
     return _json({"actions": [
         {"at": present.iso(r.at), "device_id": r.device_id, "device": names.get(r.device_id, r.device_id),

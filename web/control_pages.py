@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ems.accounts import Scope
 from ems.errors import ConfigError, RejectedCommand
-from ems.model import EventPhase, Trigger, TriggerKind
+from ems.model import EventPhase
 from web.control_api import _known_devices, device_list
 from web.errors import status_for
 from web.guard import csrf_given, forbidden, same_token
@@ -35,7 +35,7 @@ def _active_events(hub: Any) -> list[Any]:
     control = hub.control
     if control is None:
         return []
-    return [v for v in control.load_control.views() if v.phase is not EventPhase.ENDED]
+    return [v for v in control.events() if v.addressed and v.phase is not EventPhase.ENDED]
 
 
 async def devices_page(request: web.Request) -> web.StreamResponse:
@@ -110,8 +110,7 @@ async def rules_page(request: web.Request) -> web.StreamResponse:
                     _ruleset, warnings = control.rulebook.validate(text, _known_devices(control))
                     notice = _("The rules are valid (not saved yet).")
                 else:
-                    warnings = await control.rulebook.replace(text, _known_devices(control))
-                    control.cycle.request(Trigger(TriggerKind.TICK))
+                    warnings = await control.replace_rules(text, _known_devices(control))
                     notice = _("Saved. The new rules are in force.")
                 problems = []
             except ConfigError as err:

@@ -31,23 +31,8 @@ STATUS_FOR_ERROR: tuple[tuple[type[EmsError], int], ...] = (
     (DeviceError, 502),
 )
 
-# Temporary, until ems.dr raises Conflict and NotFound for these (it raises a plain
-# RejectedCommand today): the opt-out/opt-in refusals by their words. Only a plain
-# RejectedCommand is looked at; remove this once the core says it by type.
-_LEGACY_WORDS: tuple[tuple[str, int], ...] = (
-    ("already", 409),  # "already opted out", "device ... is already out of event ..."
-    ("is over", 409),  # "event 12 is over (completed)"
-    ("there is no", 404),  # "there is no event 7 from meter 'main' here", "there is no device ..."
-)
-
-
 def status_for(error: EmsError) -> int:
     """The HTTP status that says what the caller must do about ``error`` (500 if unforeseen)."""
-    if type(error) is RejectedCommand:
-        text = str(error)
-        for words, status in _LEGACY_WORDS:
-            if words in text:
-                return status
     return next((code for cls, code in STATUS_FOR_ERROR if isinstance(error, cls)), 500)
 
 

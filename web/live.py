@@ -63,7 +63,7 @@ def snapshot(hub: Hub, language: str = i18n.DEFAULT) -> dict[str, Any]:
             "meters": present.meters(hub, now),
             "prices": present.prices(hub, now),
             "messages": _messages(hub, language),
-            "events": present.events(hub, now),
+            "events": present.events(hub),
             "health": present.health(hub, now),
         },
     }
@@ -187,7 +187,7 @@ class LivePush:
         self._on_events(None)
 
     def _on_events(self, event: Any) -> None:
-        payload = {"topic": "events", "data": present.events(self._hub, utcnow())}
+        payload = {"topic": "events", "data": present.events(self._hub)}
         self._broadcast(lambda language: payload)
 
     def _broadcast(self, payload: Callable[[str], dict[str, Any]]) -> None:

@@ -14,7 +14,6 @@ from aiohttp import web
 
 from ems.dr.loadchange import IntervalChange, LoadChange, UnknownEvent, measure_event
 from ems.hub import Hub
-from ems.model import utcnow
 from web import i18n
 from web.control_api import dr_parts_text
 from web.keys import HUB
@@ -87,13 +86,11 @@ def add_loadchange_routes(app: web.Application) -> None:
     async def load_change(request: web.Request) -> web.Response:
         hub: Hub = request.app[HUB]
         meter_id, event_id = event_key(request)
-        window = None
-        run = hub.control.load_control.run(meter_id, event_id) if hub.control is not None else None
-        if run is not None:  # the event's effective span: after start randomisation, cut at its end
-            view = run.view()
-            window = (view.effective_start, view.effective_end)
         try:
-            change = await measure_event(hub, meter_id, event_id, utcnow(), window=window)
+            if hub.control is not None:  # over the event's effective span (after start randomisation)
+                change = await hub.control.load_change(meter_id, event_id, hub.clock())
+            else:
+                change = await measure_event(hub, meter_id, event_id, hub.clock())
         except UnknownEvent as err:
             raise web.HTTPNotFound(reason=str(err)) from None
         return web.json_response(load_change_json(change, timezone=hub.config.site.timezone),

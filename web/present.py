@@ -6,12 +6,13 @@ say the same thing. Times are ISO 8601 UTC; energy kWh, power kW, money in the c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from ems.hub import Hub
-from ems.model import DeviceClass, LinkState
-from ems.state import EventState, MessageState, MeterState
+from ems.model import DeviceClass, EventPhase, EventStatus, EventView, LinkState
+from ems.state import MessageState, MeterState
 
 
 def iso(value: datetime | None) -> str | None:
@@ -112,40 +113,22 @@ def messages(hub: Hub, now: datetime) -> list[dict[str, Any]]:
     return [message(m, now) for m in hub.state.recent_messages(now)]
 
 
-def event(state: EventState, now: datetime, control: Any = None) -> dict[str, Any]:
-    """An event as shown: what the utility asked, and (with the DR component) how it really runs."""
-    ev = state.event
-    end = ev.end if state.cancelled_at is None else min(ev.end, state.cancelled_at)
-    start = ev.start
-    if state.cancelled_at is not None and state.cancelled_at <= now:
-        status = "cancelled"
-    elif now < ev.start:
-        status = "scheduled"
-    elif now < end:
-        status = "active"
+def event(view: EventView, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An event as shown: what the utility asked, and how it really runs (ems.dr's one event model)."""
+    ev = view.event
+    if view.outcome is None:
+        status = "completed" if view.phase is EventPhase.ENDED else str(view.phase)
     else:
-        status = "completed"
-    opted_out, excluded, outcome, addressed = state.opted_out, [], None, True
-    shed_kw, achieved_pct = None, None
-    run = control.load_control.run(ev.meter_id, ev.issuer_event_id) if control is not None else None
-    if run is not None:
-        view = run.view()
-        start, end, opted_out, addressed = view.effective_start, view.effective_end, run.opted_out, run.addressed
-        outcome = run.outcome.name.lower() if run.outcome is not None else None
-        if run.outcome is not None:
-            status = {"cancelled": "cancelled", "superseded": "superseded"}.get(outcome or "", "completed")
-        else:
-            status = str(view.phase) if view.phase.value != "ended" else "completed"
-        names = {d.info.device_id: d.info.name for d in control.registry.devices.values()}
-        excluded = [{"device_id": d, "name": names.get(d, d)} for d in sorted(run.excluded)]
-        shed_kw, achieved_pct = (round(run.shed_kw, 3), run.achieved_pct) if run.took_part else (None, None)
+        status = {EventStatus.CANCELLED: "cancelled", EventStatus.SUPERSEDED: "superseded"}.get(
+            view.outcome, "completed")
+    names = names or {}
     classes = [c.name.lower() for c in DeviceClass if c in ev.device_class]
     return {
         "meter_id": ev.meter_id,
         "issuer_event_id": ev.issuer_event_id,
         "status": status,
-        "start": iso(start),
-        "end": iso(end),
+        "start": iso(view.effective_start),
+        "end": iso(view.effective_end),
         "scheduled_start": iso(ev.start),
         "duration_min": ev.duration_min,
         "criticality": ev.criticality.name.lower(),
@@ -161,18 +144,23 @@ def event(state: EventState, now: datetime, control: Any = None) -> dict[str, An
         "randomize_start": ev.randomize_start,
         "randomize_end": ev.randomize_end,
         "received_at": iso(ev.received_at),
-        "cancelled_at": iso(state.cancelled_at),
-        "participation": "opted_out" if opted_out else "opted_in",
-        "excluded_devices": excluded,
-        "outcome": outcome,
-        "addresses_devices_here": addressed,
-        "shed_kw": shed_kw,
-        "achieved_pct": achieved_pct,
+        "cancelled_at": iso(view.cancelled_at),
+        "participation": "opted_out" if view.opted_out else "opted_in",
+        "excluded_devices": [{"device_id": d, "name": names.get(d, d)} for d in sorted(view.excluded_devices)],
+        "outcome": view.outcome.name.lower() if view.outcome is not None else None,
+        "addresses_devices_here": view.addressed,
+        "shed_kw": round(view.shed_kw, 3) if view.took_part else None,
+        "achieved_pct": view.achieved_pct if view.took_part else None,
     }
 
 
-def events(hub: Hub, now: datetime) -> list[dict[str, Any]]:
-    return [event(e, now, hub.control) for e in hub.state.event_list()]
+def events(hub: Hub) -> list[dict[str, Any]]:
+    """Every DR event the appliance heard (none before demand response runs)."""
+    control = hub.control
+    if control is None:
+        return []
+    names = control.device_names()
+    return [event(view, names) for view in control.events()]
 
 
 def health(hub: Hub, now: datetime) -> dict[str, Any]:

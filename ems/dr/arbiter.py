@@ -5,6 +5,10 @@ everything; then the customer's own override, the utility's event, the customer'
 defaults, each winning over the ones after it; within one source the higher priority wins, then
 the first made. A proposal for an event the customer opted out of, or for a device taken out of
 it, never wins. Every loser keeps the reason it lost, for the Devices page.
+
+Every customer input arrives here: an opt-out or a device taken out of an event as the event's
+view in the snapshot, a change by hand or a command as an OVERRIDE proposal (``HOLD``: leave the
+device as the customer set it). Nothing else decides what a device does.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from ems.model import (
     DeviceView,
     EventPhase,
     EventView,
+    LoadHistory,
     Proposal,
     ProposalAction,
     ProposalSource,
 )
+
+__all__ = ["Decision", "LoadHistory", "decide", "source_of"]
 
 _DEVICE_ACTIONS = frozenset(ProposalAction) - {ProposalAction.NOTIFY}
 
@@ -40,7 +47,8 @@ CANNOT = N_("a {kind_phrase} cannot {action_phrase}")
 KINDS = {"thermostat": N_("thermostat"), "switch": N_("switch"), "load_controller": N_("load controller"),
          "battery": N_("battery")}
 ACTIONS = {"setpoints": N_("setpoints"), "offset": N_("offset"), "off": N_("off"), "on": N_("on"),
-           "duty_cycle": N_("duty cycle"), "relay_event": N_("relay event"), "notify": N_("notify")}
+           "duty_cycle": N_("duty cycle"), "relay_event": N_("relay event"), "notify": N_("notify"),
+           "hold": N_("hold")}
 LOST = N_("lost")
 LOST_TO_RULE = N_("lost to '{rule}'")
 LOST_TO = {"override": N_("lost to override"), "event": N_("lost to event"), "rule": N_("lost to rule"),
@@ -62,12 +70,17 @@ def _text(template: str, **values: object) -> Text:
     return template, tuple(sorted((key, str(value)) for key, value in values.items()))
 
 
-@dataclass(frozen=True, slots=True)
-class LoadHistory:
-    """What the dispatcher did to a device lately (comfort limits on time off and on)."""
-
-    off_since: datetime | None = None  # kept off by the EMS since
-    on_since: datetime | None = None  # back on since (after the EMS had it off)
+def source_of(p: Proposal | None) -> str:
+    """Who a proposal speaks for, as kept with a command and an override: "event:main:7", "rule:x"."""
+    if p is None:
+        return "restore"
+    if p.source is ProposalSource.OVERRIDE:
+        return "override"
+    if p.issuer_event_id is not None and p.source is ProposalSource.EVENT:
+        return f"event:{p.meter_id}:{p.issuer_event_id}"
+    if p.rule:
+        return f"rule:{p.rule}" + (f"@event:{p.meter_id}:{p.issuer_event_id}" if p.issuer_event_id is not None else "")
+    return p.source.name.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +193,8 @@ def _refusal(
 
 def _action_fits(action: ProposalAction, device: DeviceView) -> bool:
     kind = device.info.kind
+    if action is ProposalAction.HOLD:
+        return True
     if action in (ProposalAction.SETPOINTS, ProposalAction.OFFSET):
         return kind == "thermostat"
     if action is ProposalAction.RELAY_EVENT:

@@ -1,4 +1,10 @@
-"""Demand response as one component: the devices, the events' lives, the rules, the cycle, the dispatcher.
+"""Demand response as one component, and the facade the web and the integrations use.
+
+It owns the devices, the events' lives, the rules, the cycle, the dispatcher and the customer's
+overrides. Callers read it through typed queries (``events``, ``event``, ``device_statuses``,
+``device``, ``event_actions``) that return frozen values, and act through ``set_participation``,
+``replace_rules`` and ``override_device``; what they ask becomes a snapshot input or an OVERRIDE
+proposal for the arbiter, never a device command.
 
 It starts them in order (devices and events first, then the dispatcher that restores what a
 crash left, then the cycle) and stops them in reverse, and tells the customer, in their own
@@ -9,16 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ems.dr.arbiter import Decision
 from ems.dr.cycle import ControlCycle
 from ems.dr.devices import DeviceRegistry
 from ems.dr.dispatch import Dispatcher
 from ems.dr.events import LoadControl, LoadControlSettings
+from ems.dr.loadchange import LoadChange, measure_event
+from ems.dr.overrides import OverrideBook
 from ems.dr.rulebook import RuleBook
-from ems.errors import RejectedCommand
+from ems.errors import NotFound
 from ems.local_text import (
     EVENT_ANNOUNCED,
     EVENT_CANCELLED,
@@ -26,8 +36,19 @@ from ems.local_text import (
     EVENT_STARTED,
     local_message,
 )
-from ems.model import EventStatus, MessageImportance, Proposal, Trigger, TriggerKind, utcnow
+from ems.model import (
+    ControlledDevice,
+    DeviceInfo,
+    DeviceOverride,
+    DeviceReading,
+    EventStatus,
+    EventView,
+    MessageImportance,
+    Trigger,
+    TriggerKind,
+)
 from ems.notices import notice_id
+from ems.store import queries
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,6 +56,34 @@ DEFAULTS: dict[str, Any] = {
     "rules_file": "rules.yaml", "start_randomization_min": 30, "duration_randomization_min": 0,
     "enrollment_group": 0, "cycle_tick_s": 15.0, "telemetry_interval_s": 300.0, "device_reading_retention_days": 60,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """One device as the pages show it: what it is and says, what holds it and why."""
+
+    info: DeviceInfo
+    reading: DeviceReading | None
+    available: bool
+    detail: str
+    last_seen: datetime | None
+    decision: Decision | None  # the last cycle's: the winner, the losers and why
+    controlled: ControlledDevice | None  # the dispatcher's record while it holds the device
+    override: DeviceOverride | None  # the customer's, while in force
+
+
+@dataclass(frozen=True, slots=True)
+class EventAction:
+    """A device command sent for an event (or the restore after it), as logged."""
+
+    at: datetime
+    device_id: str
+    action: str
+    detail: dict[str, Any]  # setpoints, the relayed event, and the reason as a msgid and values
+    source: str
+    reason: str
+    ok: bool
+    error: str | None
 
 
 class DemandResponse:
@@ -56,10 +105,12 @@ class DemandResponse:
                 seed=str(hub.data_dir.resolve()),
             ),
             device_classes=self._device_classes,
+            clock=hub.clock,
         )
-        self.dispatcher = Dispatcher(hub, self.registry, on_override=self._device_touched)
+        self.dispatcher = Dispatcher(hub, self.registry, clock=hub.clock)
+        self.overrides = OverrideBook()
         self.cycle = ControlCycle(hub, self.registry, self.load_control, self.dispatcher, rulebook,
-                                  tick_s=settings["cycle_tick_s"])
+                                  overrides=self.overrides, tick_s=settings["cycle_tick_s"], clock=hub.clock)
         self._unsubscribe: Any = None
 
     def _device_classes(self) -> int:
@@ -86,26 +137,77 @@ class DemandResponse:
         await self.load_control.stop()
         await self.registry.stop()
 
+    # -- queries (frozen values) -----------------------------------------------------------
+
+    def events(self) -> tuple[EventView, ...]:
+        """Every event heard, addressing this home or not, by scheduled start."""
+        return self.load_control.all_views()
+
+    def event(self, meter_id: str, issuer_event_id: int) -> EventView:
+        view = self.load_control.view(meter_id, issuer_event_id)
+        if view is None:
+            raise NotFound(f"no event {issuer_event_id} from meter {meter_id!r}")
+        return view
+
+    def device_statuses(self) -> tuple[DeviceStatus, ...]:
+        """Every device, by name."""
+        controlled, _history = self.dispatcher.record()
+        decisions = self.dispatcher.decisions
+        return tuple(
+            DeviceStatus(d.info, d.reading, d.available, d.detail, d.last_seen, decisions.get(d.info.device_id),
+                         controlled.get(d.info.device_id), self.overrides.get(d.info.device_id))
+            for d in sorted(self.registry.devices.values(), key=lambda d: d.info.name.casefold()))
+
+    def device(self, device_id: str) -> DeviceStatus:
+        for status in self.device_statuses():
+            if status.info.device_id == device_id:
+                return status
+        raise NotFound(f"no device {device_id!r}")
+
+    def device_names(self) -> dict[str, str]:
+        return {d.info.device_id: d.info.name for d in self.registry.devices.values()}
+
+    async def device_history(self, device_id: str, start: datetime, end: datetime) -> list[DeviceReading]:
+        self.device(device_id)  # NotFound for an unknown one
+        return await self.registry.history(device_id, start, end)
+
+    async def event_actions(self, meter_id: str, issuer_event_id: int) -> list[EventAction]:
+        """Every device command sent for the event (its own and its rules'), oldest first."""
+        self.event(meter_id, issuer_event_id)  # NotFound for an unknown one
+        rows = await self._hub.store.read("read event actions", queries.event_commands, meter_id, issuer_event_id)
+        return [EventAction(r.at, r.device_id, r.action, dict(r.detail or {}), r.source, r.reason, bool(r.ok), r.error)
+                for r in rows]
+
+    async def load_change(self, meter_id: str, issuer_event_id: int, now: datetime) -> LoadChange:
+        """The event's measured load change (live while it runs, final after); UnknownEvent if none."""
+        view = self.load_control.view(meter_id, issuer_event_id)
+        window = (view.effective_start, view.effective_end) if view is not None else None
+        return await measure_event(self._hub, meter_id, issuer_event_id, now, window=window, views=self.events())
+
     # -- what the customer does ------------------------------------------------------------
+
+    async def replace_rules(self, text: str, known_devices: list[str] | None = None) -> list[str]:
+        """Put a new rules file in force (validated first; ConfigError lists its problems)."""
+        warnings = await self.rulebook.replace(text, known_devices)
+        self.cycle.request(Trigger(TriggerKind.TICK))
+        return warnings
+
+    def known_devices(self) -> list[str] | None:
+        """The names and ids a rules file may name (None before any device is known)."""
+        ids = list(self.registry.devices)
+        return [*(d.info.name for d in self.registry.devices.values()), *ids] if ids else None
 
     async def set_participation(self, meter_id: str, issuer_event_id: int, *, opted_out: bool,
                                 device_id: str | None = None, by: str = "customer") -> Any:
         if device_id is not None and self.registry.get(device_id) is None:
-            raise RejectedCommand(f"there is no device {device_id!r}")
+            raise NotFound(f"there is no device {device_id!r}")
         run = await self.load_control.set_participation(
             meter_id, issuer_event_id, opted_out=opted_out, device_id=device_id, by=by)
+        if device_id is not None and not opted_out:
+            # Put back into the event: a hand change made over it no longer holds the device.
+            self.overrides.drop(device_id, event=(meter_id, issuer_event_id))
         self.cycle.request(Trigger(TriggerKind.OVERRIDE, meter_id, issuer_event_id, device_id))
         return run
-
-    async def _device_touched(self, device_id: str, proposal: Proposal) -> None:
-        """A hand change on a controlled device takes it out of the event that held it."""
-        if proposal.issuer_event_id is None or proposal.meter_id is None:
-            return
-        run = self.load_control.run(proposal.meter_id, proposal.issuer_event_id)
-        if run is None or run.outcome is not None or device_id in run.excluded:
-            return
-        await self.load_control.set_participation(
-            proposal.meter_id, proposal.issuer_event_id, opted_out=True, device_id=device_id, by="device")
 
     # -- telling the customer --------------------------------------------------------------
 
@@ -123,7 +225,7 @@ class DemandResponse:
         if template is None or run.outcome is EventStatus.SUPERSEDED:
             return
         view = run.view()
-        now = utcnow()
+        now = self._hub.clock()
         ending = trigger.kind is TriggerKind.EVENT_ENDED
         message = local_message(
             trigger.meter_id,

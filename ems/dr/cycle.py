@@ -2,7 +2,11 @@
 
 It runs when something relevant changes (an event is announced, starts or ends, the customer
 opts out, the price or demand changes, a device reports) and on a tick, one cycle at a time;
-triggers that arrive during a cycle are folded into the next one. The last cycle's snapshot,
+triggers that arrive during a cycle are folded into the next one. The snapshot freezes every
+input: the meters' demand (per meter and for the premise), prices, events, devices' readings, the
+dispatcher's record (what it holds, how each device was, what it did to loads lately) and the
+customer's overrides; a change by hand found in it becomes an override (and takes the device
+out of its event) before the rules run. The last cycle's snapshot,
 proposals and decisions are kept so the pages can show why each device is as it is.
 """
 
@@ -16,11 +20,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from ems.bus import Unsubscribe
 from ems.dr.arbiter import Decision, decide
+from ems.dr.overrides import OverrideBook, hand_changes, proposals_for
+from ems.dr.ports import DeviceDirectory, DeviceWriter, DrHub, EventLives, Rules
+from ems.errors import RejectedCommand
 from ems.model import (
     DeviceAvailability,
     DeviceInfo,
@@ -32,10 +39,10 @@ from ems.model import (
     PriceSignal,
     Proposal,
     ProposalAction,
+    ProposalSource,
     Snapshot,
     Trigger,
     TriggerKind,
-    utcnow,
 )
 from ems.tasks import TaskSet
 
@@ -60,14 +67,15 @@ class ControlCycle:
 
     def __init__(
         self,
-        hub: Any,
-        registry: Any,
-        load_control: Any,
-        dispatcher: Any,
-        rulebook: Any,
+        hub: DrHub,
+        registry: DeviceDirectory,
+        load_control: EventLives,
+        dispatcher: DeviceWriter,
+        rulebook: Rules,
         *,
+        overrides: OverrideBook | None = None,
         tick_s: float = 15.0,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
         timezone: str | None = None,
     ) -> None:
         self._hub = hub
@@ -75,10 +83,13 @@ class ControlCycle:
         self._load_control = load_control
         self._dispatcher = dispatcher
         self._rulebook = rulebook
+        self.overrides = overrides or OverrideBook()
         self._tick_s = tick_s
-        self._clock = clock
+        self._clock = clock or hub.clock
         self._tz = ZoneInfo(timezone or hub.config.site.timezone)
-        self._demand: deque[tuple[datetime, float]] = deque()
+        self._demand: deque[tuple[datetime, float]] = deque()  # the premise's: every meter's latest, summed
+        self._meter_demand: dict[str, float] = {}
+        self._meter_history: dict[str, deque[tuple[datetime, float]]] = {}
         self._pending: Trigger | None = None
         self._wake = asyncio.Event()
         self._tasks = TaskSet(_LOGGER, "control cycle")
@@ -127,14 +138,16 @@ class ControlCycle:
     def _on_meter_reading(self, reading: MeterReading) -> None:
         if reading.demand_kw is None:
             return
-        self._demand.append((reading.read_at, reading.demand_kw))
+        self._meter_demand[reading.meter_id] = reading.demand_kw
+        history = self._meter_history.setdefault(reading.meter_id, deque())
         horizon = reading.read_at - DEMAND_HISTORY
-        while self._demand and self._demand[0][0] < horizon:
-            self._demand.popleft()
+        for series, value in ((history, reading.demand_kw), (self._demand, sum(self._meter_demand.values()))):
+            series.append((reading.read_at, value))
+            while series and series[0][0] < horizon:
+                series.popleft()
         self.request(Trigger(TriggerKind.DEMAND, meter_id=reading.meter_id))
 
     def _on_device_reading(self, reading: DeviceReading) -> None:
-        self._tasks.spawn(self._dispatcher.on_reading(reading), "override-check")
         self.request(Trigger(TriggerKind.DEVICE, device_id=reading.device_id))
 
     # -- the cycle -------------------------------------------------------------------------
@@ -159,15 +172,21 @@ class ControlCycle:
         if trigger.kind is TriggerKind.TICK:
             await self._load_control.advance()  # events move on their own; a tick makes sure
         snapshot = self.snapshot(trigger)
+        if await self._take_hand_changes(snapshot):
+            snapshot = self.snapshot(trigger)  # the device is out of its event now: the rules see it so
         try:
             proposals = self._rulebook.evaluate(snapshot)
         except Exception:  # noqa: BLE001 - a rule's bug must not leave devices in a wrong state
             _LOGGER.exception("The rules failed on this snapshot; keeping the previous decisions")
-            proposals = self.last.proposals if self.last is not None else []
+            proposals = [p for p in self.last.proposals if p.source is not ProposalSource.OVERRIDE] \
+                if self.last is not None else []
+        self.overrides.lapse(proposals, snapshot.events, snapshot.at)
+        proposals = [*proposals, *proposals_for(self.overrides.in_force())]
         preferences = {p.device_id: p for p in snapshot.preferences}
+        originals = {device_id: c.original for device_id, c in snapshot.controlled.items()}
         decisions = decide(proposals, snapshot.devices, snapshot.events, preferences,
-                           self._dispatcher.history, self._dispatcher.originals(), snapshot.at)
-        await self._dispatcher.apply(decisions)
+                           snapshot.load_history, originals, snapshot.at)
+        await self._dispatcher.apply(decisions, {view.key: view.event for view in snapshot.events})
         self._note_achievements(snapshot, decisions)
         notices = [p for p in proposals if p.action is ProposalAction.NOTIFY]
         await self._notify(notices, snapshot)
@@ -175,32 +194,51 @@ class ControlCycle:
         self.last = CycleOutcome(snapshot, proposals, decisions, (time.perf_counter() - began) * 1000, notices)
         return self.last
 
+    async def _take_hand_changes(self, snapshot: Snapshot) -> bool:
+        """A device changed by hand while the EMS held it: the customer's override (and out of its event)."""
+        found = [o for o in hand_changes(snapshot) if self.overrides.get(o.device_id) is None]
+        for override in found:
+            self.overrides.add(override)
+            if override.meter_id is None or override.issuer_event_id is None:
+                continue
+            view = next((v for v in snapshot.events if v.key == (override.meter_id, override.issuer_event_id)), None)
+            if view is None or view.outcome is not None or override.device_id in view.excluded_devices:
+                continue
+            try:
+                await self._load_control.set_participation(override.meter_id, override.issuer_event_id,
+                                                           opted_out=True, device_id=override.device_id, by="device")
+            except RejectedCommand as err:
+                _LOGGER.info("Device %s changed by hand; its event took no note: %s", override.device_id, err)
+        return bool(found)
+
     def _note_achievements(self, snapshot: Snapshot, decisions: dict[str, Decision]) -> None:
         """Tell the load control what each active event's winning proposals shed (expected kW)."""
         shed: dict[tuple[str, int], float] = {}
+        held, _history = self._dispatcher.record()  # after this cycle's commands: who is held now
         for decision in decisions.values():
             p = decision.winner
             if p is None or p.issuer_event_id is None or p.meter_id is None:
                 continue
-            if decision.device_id in self._dispatcher.controlled:
+            if p.source is not ProposalSource.OVERRIDE and decision.device_id in held:
                 key = (p.meter_id, p.issuer_event_id)
                 shed[key] = shed.get(key, 0.0) + p.expected_kw_reduction
         for view in snapshot.events:
             if view.phase is EventPhase.ACTIVE:
-                key = (view.event.meter_id, view.event.issuer_event_id)
-                self._load_control.note_achievement(*key, shed.get(key, 0.0), snapshot.demand_kw)
+                demand = snapshot.demand_by_meter.get(view.event.meter_id, snapshot.demand_kw)
+                self._load_control.note_achievement(*view.key, shed.get(view.key, 0.0), demand)
 
     def snapshot(self, trigger: Trigger) -> Snapshot:
         now = self._clock()
         state = self._hub.state
         meter = max(state.meters.values(), key=lambda m: m.last_reading_at or now - timedelta(days=3650),
                     default=None)
-        demand = meter.value("demand_kw") if meter is not None else None
+        by_meter = {m.meter_id: v for m in state.meters.values() if (v := m.value("demand_kw")) is not None}
+        demand = sum(by_meter.values()) if by_meter else None  # the premise's: every meter's, summed
         price = state.active_price(meter.meter_id, now) if meter is not None else None
+        controlled, load_history = self._dispatcher.record()
         devices = tuple(
             DeviceView(d.info, d.reading, d.available,
-                       self._dispatcher.controlled[d.info.device_id].since
-                       if d.info.device_id in self._dispatcher.controlled else None)
+                       controlled[d.info.device_id].since if d.info.device_id in controlled else None)
             for d in self._registry.devices.values()
         )
         outdoor = next((d.reading.outdoor_c for d in devices if d.reading is not None and d.reading.outdoor_c is not None),
@@ -220,6 +258,10 @@ class ControlCycle:
             devices=devices,
             events=self._load_control.views(),
             preferences=preferences,
+            controlled=controlled,
+            load_history=load_history,
+            overrides=self.overrides.in_force(),
+            demand_by_meter=MappingProxyType(by_meter),
         )
 
     async def _notify(self, notices: list[Proposal], snapshot: Snapshot) -> None:
@@ -233,7 +275,7 @@ class ControlCycle:
             await publish_notice(self._hub, p.text or p.reason, snapshot.at, meter_id=p.meter_id)
 
 
-def _resolve(pref: DevicePreference, registry: Any) -> DevicePreference:
+def _resolve(pref: DevicePreference, registry: DeviceDirectory) -> DevicePreference:
     """Preferences may name a device by its name; the arbiter keys them by device id."""
     state = registry.find(pref.device_id)
     if state is None or state.info.device_id == pref.device_id:

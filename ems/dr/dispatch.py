@@ -4,36 +4,39 @@ Before it first changes a device it writes down how the device was (``controlled
 written before the command is sent, so a crash or restart still restores it). It sends a
 command only when what a device should do changes, to all devices at once. When no decision
 holds a device any more it puts the device back as it was, retrying a device that does not
-answer until it does. A change made by hand on a controlled device (a setpoint or switch that
-differs from what was sent) is the customer's override: the device is left as the customer
-set it and taken out of the event that controlled it.
+answer until it does. It decides nothing: a change made by hand on a controlled device is seen
+by the cycle in the snapshot (``ems.dr.overrides``) and comes back as the arbiter's HOLD, on
+which the dispatcher lets the device go as the customer set it (nothing to put back). What it
+did and how each device was go into the next snapshot through ``record()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ems.dr.arbiter import Decision, LoadHistory
+from ems.dr.arbiter import Decision, source_of
 from ems.errors import DeviceError
 from ems.local_text import N_
 from ems.model import (
     CommandAction,
+    ControlledDevice,
     DeviceCommand,
     DeviceCommanded,
     DeviceKind,
     DeviceReading,
     LoadControlEvent,
+    LoadHistory,
     Proposal,
     ProposalAction,
-    ProposalSource,
     utcnow,
 )
 from ems.store import tables
@@ -41,8 +44,6 @@ from ems.store.writer import insert
 
 _LOGGER = logging.getLogger(__name__)
 
-SETPOINT_TOLERANCE_C = 0.25
-REPORT_GRACE = timedelta(seconds=5)  # a report this soon after a command may predate it
 RETRY_AFTER = timedelta(seconds=30)
 
 
@@ -71,24 +72,6 @@ class Controlled:
     proposal: Proposal | None = None
 
 
-@dataclass(slots=True)
-class DispatchResult:
-    sent: list[DeviceCommanded] = field(default_factory=list)
-    overrides: list[tuple[str, Proposal]] = field(default_factory=list)
-
-
-def source_of(p: Proposal | None) -> str:
-    if p is None:
-        return "restore"
-    if p.source is ProposalSource.OVERRIDE:
-        return "override"
-    if p.issuer_event_id is not None and p.source is ProposalSource.EVENT:
-        return f"event:{p.meter_id}:{p.issuer_event_id}"
-    if p.rule:
-        return f"rule:{p.rule}" + (f"@event:{p.meter_id}:{p.issuer_event_id}" if p.issuer_event_id is not None else "")
-    return p.source.name.lower()
-
-
 PUT_BACK = N_("Put back as it was before {source}")  # a restore's reason, as a catalog msgid
 
 
@@ -102,17 +85,15 @@ class Dispatcher:
         *,
         clock: Callable[[], datetime] = utcnow,
         duty_period: timedelta = timedelta(minutes=30),
-        on_override: Callable[[str, Proposal], Awaitable[None]] | None = None,
     ) -> None:
         self._hub = hub
         self._registry = registry
         self._clock = clock
         self._duty_period = duty_period
-        self._on_override = on_override
         self.controlled: dict[str, Controlled] = {}
         self.history: dict[str, LoadHistory] = {}
-        self.held_by_customer: dict[str, str] = {}  # device -> the proposal key the customer overrode
         self.decisions: dict[str, Decision] = {}
+        self._events: Mapping[tuple[str, int], LoadControlEvent] = {}
         self._reason_texts: dict[str, dict[str, Any]] = {}  # device -> its command's reason as msgid and values
         self._lock = asyncio.Lock()
 
@@ -126,24 +107,40 @@ class Dispatcher:
     def originals(self) -> dict[str, Mapping[str, object]]:
         return {device_id: c.original for device_id, c in self.controlled.items()}
 
+    def record(self) -> tuple[Mapping[str, ControlledDevice], Mapping[str, LoadHistory]]:
+        """What it holds and how each device was, and what it did to loads lately: frozen copies."""
+        controlled = {}
+        for device_id, c in self.controlled.items():
+            target = c.target or Target()
+            p = c.proposal
+            controlled[device_id] = ControlledDevice(
+                device_id, MappingProxyType(dict(c.original)), c.since, c.source,
+                sent_on=target.on, sent_cooling_c=target.cooling_c, sent_heating_c=target.heating_c,
+                sent_at=c.sent_at if c.target is not None else None,
+                sent_source=source_of(p) if p is not None else "",
+                sent_event=(p.meter_id, p.issuer_event_id) if p is not None and p.meter_id is not None
+                and p.issuer_event_id is not None else None)
+        return MappingProxyType(controlled), MappingProxyType(dict(self.history))
+
     # -- decisions -> commands -------------------------------------------------------------
 
-    async def apply(self, decisions: Mapping[str, Decision]) -> list[DeviceCommanded]:
+    async def apply(self, decisions: Mapping[str, Decision],
+                    events: Mapping[tuple[str, int], LoadControlEvent] | None = None) -> list[DeviceCommanded]:
+        """Carry out the arbiter's decisions; ``events`` are the snapshot's (what a relay hands on)."""
         async with self._lock:
             now = self._clock()
             self.decisions = dict(decisions)
+            self._events = events or {}
             plans: list[tuple[str, Proposal | None, Target | None]] = []
             for device_id, decision in decisions.items():
                 state = self._registry.get(device_id)
                 if state is None:
                     continue
                 winner = decision.winner
-                key = _proposal_key(winner)
-                held = self.held_by_customer.get(device_id)
-                if held is not None:
-                    if held == key:
-                        continue  # the customer took this device in hand; leave it
-                    del self.held_by_customer[device_id]
+                if winner is not None and winner.action is ProposalAction.HOLD:
+                    # The customer has it in hand: as they set it it stays; there is nothing to put back.
+                    await self._forget(device_id)
+                    continue
                 if winner is None:
                     if device_id in self.controlled:
                         plans.append((device_id, None, None))
@@ -259,11 +256,11 @@ class Dispatcher:
             command = DeviceCommand(device_id, CommandAction.ON if target.on else CommandAction.OFF)
             return command, port.switch(device_id, target.on) if port else None
         if target.relay_event is not None:
-            state = self._hub.state.events.get(target.relay_event)
-            if state is None:
+            event = self._events.get(target.relay_event)
+            if event is None:
                 return None, None
-            command = DeviceCommand(device_id, CommandAction.RELAY_EVENT, event=state.event)
-            return command, port.relay_event(device_id, state.event) if port else None
+            command = DeviceCommand(device_id, CommandAction.RELAY_EVENT, event=event)
+            return command, port.relay_event(device_id, event) if port else None
         if target.cooling_c is None and target.heating_c is None:
             return None, None
         command = DeviceCommand(device_id, CommandAction.SETPOINTS, target.cooling_c, target.heating_c)
@@ -301,33 +298,6 @@ class Dispatcher:
         elif old.off_since is not None:
             self.history[device_id] = LoadHistory(off_since=None, on_since=now)
 
-    # -- the customer's hand ----------------------------------------------------------------
-
-    async def on_reading(self, reading: DeviceReading) -> None:
-        """A report that contradicts what was sent, after it settled, is a change made by hand."""
-        held = self.controlled.get(reading.device_id)
-        if held is None or held.target is None or held.sent_at is None or held.proposal is None:
-            return
-        if reading.at < held.sent_at + REPORT_GRACE:
-            return
-        target = held.target
-        touched = (
-            (target.on is not None and reading.on is not None and reading.on != target.on)
-            or (target.cooling_c is not None and reading.cooling_setpoint_c is not None
-                and abs(reading.cooling_setpoint_c - target.cooling_c) > SETPOINT_TOLERANCE_C)
-            or (target.heating_c is not None and reading.heating_setpoint_c is not None
-                and abs(reading.heating_setpoint_c - target.heating_c) > SETPOINT_TOLERANCE_C)
-        )
-        if not touched:
-            return
-        proposal = held.proposal
-        _LOGGER.info("Device %s was changed by hand while %s held it: the customer's override",
-                     reading.device_id, source_of(proposal))
-        self.held_by_customer[reading.device_id] = _proposal_key(proposal)
-        await self._forget(reading.device_id)  # the customer's setting stays; nothing to restore
-        if self._on_override is not None:
-            await self._on_override(reading.device_id, proposal)
-
     # -- storage ---------------------------------------------------------------------------
 
     async def _remember_originals(self, new: list[tuple[str, Proposal | None]], now: datetime) -> None:
@@ -359,12 +329,6 @@ class Dispatcher:
             await self._hub.store.write("log device commands", lambda conn: _insert(conn, tables.device_commands, rows))
         except Exception:  # noqa: BLE001 - the log is for display; the command itself went out
             _LOGGER.warning("Device commands could not be logged", exc_info=True)
-
-
-def _proposal_key(p: Proposal | None) -> str:
-    if p is None:
-        return ""
-    return f"{source_of(p)}|{p.action}|{p.value}|{p.cooling_setpoint_c}|{p.heating_setpoint_c}"
 
 
 def _snapshot_of(reading: DeviceReading | None) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.bus import Unsubscribe
-from ems.errors import RejectedCommand
+from ems.errors import Conflict, NotFound
 from ems.model import (
     DeviceClass,
     EventCancellation,
@@ -317,21 +317,21 @@ class LoadControl:
     ) -> EventRun:
         """Opt out of an event (or back in), whole or for one device; durable before it acts.
 
-        Raises RejectedCommand when the event is unknown, over, or already so.
+        Raises NotFound when the event is unknown here, Conflict when it is over or already so.
         """
         async with self._lock:
             await self._advance_all(self._clock())  # decide against where the event stands now
             run = self.runs.get((meter_id, issuer_event_id))
             if run is None or not run.addressed:
-                raise RejectedCommand(f"there is no event {issuer_event_id} from meter {meter_id!r} here")
+                raise NotFound(f"there is no event {issuer_event_id} from meter {meter_id!r} here")
             if run.outcome is not None:
-                raise RejectedCommand(f"event {issuer_event_id} is over ({_status_word(run.outcome)})")
+                raise Conflict(f"event {issuer_event_id} is over ({_status_word(run.outcome)})")
             if device_id is None:
                 if run.opted_out == opted_out:
-                    raise RejectedCommand(
+                    raise Conflict(
                         f"event {issuer_event_id}: already opted {'out' if opted_out else 'in'}")
             elif (device_id in run.excluded) == opted_out:
-                raise RejectedCommand(f"device {device_id} is already {'out of' if opted_out else 'in'} "
+                raise Conflict(f"device {device_id} is already {'out of' if opted_out else 'in'} "
                                       f"event {issuer_event_id}")
             now = self._clock()
             await self._hub.store.write("record DR participation", lambda conn: _save_participation(

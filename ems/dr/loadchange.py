@@ -55,7 +55,7 @@ from ems.dr.baseline import (
     utc,
 )
 from ems.local_text import N_
-from ems.model import LoadControlEvent, PriceSignal, require_utc
+from ems.model import EventView, LoadControlEvent, PriceSignal, require_utc
 from ems.tariff import MINUTES_PER_DAY, EventWindow, RatePlan
 
 if TYPE_CHECKING:
@@ -423,11 +423,12 @@ def _money_saved(
 # --- Reading the store ------------------------------------------------------------------------
 
 
-async def find_event(hub: Hub, meter_id: str, issuer_event_id: int) -> tuple[LoadControlEvent, datetime | None]:
-    """The event and when it was cancelled: the current state first, then the store."""
-    state = hub.state.events.get((meter_id, issuer_event_id))
-    if state is not None:
-        return state.event, state.cancelled_at
+async def find_event(hub: Hub, meter_id: str, issuer_event_id: int,
+                     views: Iterable[EventView] = ()) -> tuple[LoadControlEvent, datetime | None]:
+    """The event and when it was cancelled: the DR core's views first, then the store."""
+    for view in views:
+        if view.key == (meter_id, issuer_event_id):
+            return view.event, view.cancelled_at
     for stored in await hub.store.events(EPOCH):
         if (stored.event.meter_id, stored.event.issuer_event_id) == (meter_id, issuer_event_id):
             return stored.event, stored.cancelled_at
@@ -457,14 +458,17 @@ async def measure_event(
     *,
     window: tuple[datetime, datetime] | None = None,
     settings: MeasureSettings = DEFAULT_SETTINGS,
+    views: Iterable[EventView] = (),
 ) -> LoadChange:
     """Measure one event from the store; UnknownEvent if there is no such event.
 
     ``window`` gives the effective start and end when the caller knows them (start randomisation
     of ``ems.dr.events``); otherwise the event's own start and end, cut at a cancellation.
+    ``views`` are the DR core's events (those not yet in the store count too).
     """
     now = require_utc(now, "now")
-    event, cancelled_at = await find_event(hub, meter_id, issuer_event_id)
+    views = tuple(views)
+    event, cancelled_at = await find_event(hub, meter_id, issuer_event_id, views)
     start, end = window if window is not None else effective_window(event, cancelled_at)
     timezone = hub.config.site.timezone
     tz = ZoneInfo(timezone)
@@ -493,7 +497,7 @@ async def measure_event(
         samples = await hub.store.demand_samples(meter_id, utc(tail), now)
         demand = [(int(s.read_at.timestamp()), s.demand_kw) for s in samples if s.demand_kw is not None]
     known = [(s.event, s.cancelled_at) for s in await hub.store.events(since)]
-    known += [(s.event, s.cancelled_at) for s in hub.state.event_list() if s.event.meter_id == meter_id]
+    known += [(v.event, v.cancelled_at) for v in views if v.event.meter_id == meter_id]
     days = event_dates(((e, c) for e, c in known if e.meter_id == meter_id), timezone)
     signals: list[PriceSignal] = []
     if plan is not None and tariff is not None and tariff.use_meter_prices:

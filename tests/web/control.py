@@ -11,6 +11,7 @@ from typing import Any
 
 import rules
 from ems.dr.component import DemandResponse
+from ems.dr.rulebook import RuleBook
 from ems.hub import Hub
 from ems.model import (
     Criticality,
@@ -21,7 +22,6 @@ from ems.model import (
     LoadControlEvent,
     utcnow,
 )
-from ems.dr.rulebook import RuleBook
 from tests.hubs import started_hub
 
 THERMOSTAT, PUMP = "00:0d:6f:00:00:00:00:01", "00:0d:6f:00:00:00:00:02"

@@ -198,7 +198,7 @@ async def test_a_cookie_session_needs_the_csrf_header(client: Any, hub: Hub) -> 
 
     assert refused.status == 403 and "CSRF" in (await refused.json())["error"]
     assert accepted.status == 200
-    assert hub.state.events[("main", 10)].opted_out is True
+    assert hub.control.event("main", 10).opted_out is True
 
 
 async def test_a_wrong_method_says_which_methods_are_allowed(client: Any) -> None:

@@ -11,11 +11,14 @@ import pytest
 from sqlalchemy import insert
 
 from ems.accounts import Accounts, Role, Scope
+from ems.dr.component import DemandResponse
 from ems.hub import Hub
 from ems.model import Criticality, DeviceClass, LoadControlEvent, utcnow
 from ems.store import tables
 from tests.hubs import started_hub
 from web.keys import ACCOUNTS
+
+from .control import NoRules
 
 PUMP, THERMOSTAT, HEATER = "pump", "thermostat", "heater"
 
@@ -24,6 +27,8 @@ PUMP, THERMOSTAT, HEATER = "pump", "thermostat", "heater"
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     """Events 7 and 71 of meter main, and what the dispatcher logged for each (oldest first)."""
     async with started_hub(tmp_path) as hub:
+        hub.control = DemandResponse(hub, NoRules(tmp_path / "rules.yaml"))
+        await hub.control.start()
         now = utcnow()
         for event_id in (7, 71):
             hub.bus.publish(LoadControlEvent("main", event_id, DeviceClass.HVAC, 0, now - timedelta(minutes=30),
@@ -44,6 +49,7 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
                 for minute, (device, action, source) in enumerate(log)]
         await hub.store.write("log device commands", lambda conn: conn.execute(insert(tables.device_commands), rows))
         yield hub
+        await hub.control.stop()
 
 
 async def _actions(client: Any, event_id: int) -> list[tuple[str, str, str]]:

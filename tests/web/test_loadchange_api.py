@@ -62,8 +62,10 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     await hub.store.open()
     await hub.store.add_intervals(readings("m1", EVENT_DAY - timedelta(days=60)))
     await hub.store.add_intervals(readings("m2", EVENT_DAY - timedelta(days=2)))  # two days of history
-    hub.state.apply(dr_event("m1", 7))
-    hub.state.apply(dr_event("m2", 8))
+    hub.store.attach(hub.bus)  # the events as the store keeps them (no DR component runs here)
+    hub.bus.publish(dr_event("m1", 7))
+    hub.bus.publish(dr_event("m2", 8))
+    await hub.store.flush()
     yield hub
     await hub.store.close()
 

@@ -95,13 +95,7 @@ async def start_control(hub, clock, rulebook=None):
     await registry.start()
     lc = LoadControl(hub, LoadControlSettings(start_randomization_min=0), clock=clock)
     await lc.start()
-
-    async def override(device_id, proposal):
-        if proposal.issuer_event_id is not None:
-            await lc.set_participation(proposal.meter_id, proposal.issuer_event_id, opted_out=True,
-                                       device_id=device_id, by="device")
-
-    dispatcher = Dispatcher(hub, registry, clock=clock, on_override=override)
+    dispatcher = Dispatcher(hub, registry, clock=clock)
     await dispatcher.start()
     cycle = ControlCycle(hub, registry, lc, dispatcher, rulebook or EventFollower(), clock=clock, tick_s=3600)
     await cycle.start()
@@ -213,7 +207,8 @@ async def test_a_setpoint_changed_by_hand_during_the_event_is_the_customers_over
     clock.advance(minutes=10)
     await cycle_at(cycle)
     clock.advance(seconds=30)
-    await dispatcher.on_reading(DeviceReading(THERMOSTAT, clock.now, cooling_setpoint_c=22.0))
+    hub.bus.publish(DeviceReading(THERMOSTAT, clock.now, cooling_setpoint_c=22.0))  # by hand
+    await cycle_at(cycle, TriggerKind.DEVICE)
     assert [(c.device_id, c.opted_out, c.by) for c in changes] == [(THERMOSTAT, True, "device")]
     port.calls.clear()
     await cycle_at(cycle)
@@ -233,7 +228,8 @@ async def test_the_override_reaches_the_utility_as_a_partial_completion(hub, clo
     clock.advance(minutes=10)
     await cycle_at(cycle)
     clock.advance(seconds=30)
-    await dispatcher.on_reading(DeviceReading(PUMP, clock.now, on=True))
+    hub.bus.publish(DeviceReading(PUMP, clock.now, on=True))  # switched back on by hand
+    await cycle_at(cycle, TriggerKind.DEVICE)
     clock.advance(minutes=60)
     await cycle_at(cycle)
     assert [r.status for r in reports] == [EventStatus.RECEIVED, EventStatus.STARTED,
