@@ -83,7 +83,7 @@ def parse_yaml(text: str, path: Path) -> LoadedYaml:
     return LoadedYaml(path, data, lines)
 
 
-def _construct(node: yaml.Node, key_path: tuple[Any, ...], lines: dict) -> Any:
+def _construct(node: yaml.Node, key_path: tuple[Any, ...], lines: dict[Any, Any]) -> Any:
     lines.setdefault(key_path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -154,7 +154,7 @@ def _timezone(value: Any) -> str:
 
 
 def _port(value: Any) -> int:
-    return vol.All(vol.Coerce(int), vol.Range(min=0, max=65535, msg="expected a port number from 0 to 65535"))(value)
+    return int(vol.All(vol.Coerce(int), vol.Range(min=0, max=65535, msg="expected a port number from 0 to 65535"))(value))
 
 
 SITE_SCHEMA = vol.Schema(

@@ -192,7 +192,8 @@ class PricedIntervals:
     @property
     def cost(self) -> np.ndarray:
         """Cost of each interval: energy minus generation credit."""
-        return self.energy_cost - self.generation_credit
+        cost: np.ndarray = self.energy_cost - self.generation_credit
+        return cost
 
     def __len__(self) -> int:
         return len(self.readings)

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 from xml.parsers import expat
 from xml.sax.saxutils import escape
@@ -129,7 +129,7 @@ def _iso(epoch_s: int) -> str:
 def _kwh(value: float, power_of_ten: int) -> float:
     """value × 10^power_of_ten Wh in kWh, rounded once (value / 1000 stays exact)."""
     exponent = power_of_ten - 3
-    return value * 10**exponent if exponent >= 0 else value / 10**-exponent
+    return float(value * 10**exponent if exponent >= 0 else value / 10**-exponent)
 
 
 # --- Both directions of every interval --------------------------------------------------
@@ -143,7 +143,7 @@ class _Intervals:
     """
 
     def __init__(self) -> None:
-        self._slots: dict[tuple[int, int], list] = {}
+        self._slots: dict[tuple[int, int], list[Any]] = {}
 
     def put(self, start_s: int, duration_s: int, direction: int, kwh: float, line: int) -> None:
         slot = self._slots.get((start_s, duration_s))
@@ -252,7 +252,7 @@ class _EspiReader:
         self._entry: _Entry | None = None
         self._reading_type: _ReadingType | None = None
         self._block: _Block | None = None
-        self._reading: list = []  # [start, duration, value, line, number] of the open one
+        self._reading: list[Any] = []  # [start, duration, value, line, number] of the open one
         self._in_reading = False
         self._reading_number = 0
         self.reading_types: dict[str, _ReadingType] = {}
@@ -572,7 +572,8 @@ def espi_xml(
         "<espi:ServiceCategory><espi:kind>0</espi:kind></espi:ServiceCategory>"
         "</espi:UsagePoint></content></entry>\n",
     ]
-    directions = [(1, FLOW_FORWARD, lambda r: r.consumed_kwh)]
+    directions: list[tuple[int, int, Callable[[IntervalReading], float]]] = [
+        (1, FLOW_FORWARD, lambda r: r.consumed_kwh)]
     if any(r.generated_kwh for r in ordered):
         directions.append((2, FLOW_REVERSE, lambda r: r.generated_kwh))
     for number, flow, energy in directions:

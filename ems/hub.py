@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -28,6 +28,9 @@ from ems.ports import DevicePort
 from ems.state import CurrentState
 from ems.store import Store
 from ems.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from ems.dr.component import DemandResponse
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,10 +61,11 @@ class Hub:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.started_at = clock()
         self.running = False
-        self.integrations: dict[str, Any] = {}  # name -> the running integration, set by cli
+        # name -> what the composition root started (tests and benchmarks look at them; the core never does)
+        self.integrations: dict[str, object] = {}
         # device id -> the port (ems.ports.DevicePort) of the integration that owns the device
         self.device_ports: dict[str, DevicePort] = {}
-        self.control: Any = None  # the demand-response component (ems.dr.component), set by cli
+        self.control: DemandResponse | None = None  # demand response (its facade), set by cli
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks = TaskSet(_LOGGER)

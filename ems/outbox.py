@@ -57,7 +57,7 @@ Sender = Callable[[Any], Awaitable[Any]]
 
 def retry_delay(attempts: int, first_s: float = FIRST_RETRY_S, max_s: float = MAX_RETRY_S) -> float:
     """Seconds to wait after the ``attempts``-th failed delivery: 1, 2, 4, ... up to 5 min."""
-    return min(first_s * 2 ** max(attempts - 1, 0), max_s)
+    return float(min(first_s * 2 ** max(attempts - 1, 0), max_s))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
@@ -422,7 +422,7 @@ def _allowance_value(value: Any) -> float | dict[str, Any]:
             except vol.Invalid as err:
                 raise vol.Invalid(err.msg, path=[key]) from err
         return result
-    return _KWH(value)
+    return float(_KWH(value))
 
 
 _PERIOD = vol.Schema(
@@ -497,7 +497,7 @@ def _holiday_calendar(value: Any) -> dict[str, Any]:
         except NotImplementedError as err:
             key = "subdivision" if "subdivision" in data else "country"
             raise vol.Invalid(f"unknown to the holidays package: {err}", path=[key]) from err
-    return data
+    return cast(dict[str, Any], data)
 
 
 _PLAN = vol.Schema(

@@ -150,11 +150,13 @@ class NetEnergy:
 
     def energy_kwh(self, a_s: np.ndarray, b_s: np.ndarray) -> np.ndarray:
         """Net kWh read in each span [a, b)."""
-        return np.interp(b_s, self.t_s, self.net_kwh) - np.interp(a_s, self.t_s, self.net_kwh)
+        kwh: np.ndarray = np.interp(b_s, self.t_s, self.net_kwh) - np.interp(a_s, self.t_s, self.net_kwh)
+        return kwh
 
     def covered(self, a_s: np.ndarray, b_s: np.ndarray) -> np.ndarray:
         """Seconds of each span [a, b) that a reading covers."""
-        return np.interp(b_s, self.t_s, self.covered_s) - np.interp(a_s, self.t_s, self.covered_s)
+        seconds: np.ndarray = np.interp(b_s, self.t_s, self.covered_s) - np.interp(a_s, self.t_s, self.covered_s)
+        return seconds
 
     def measured_kwh(self, a_s: np.ndarray, b_s: np.ndarray) -> np.ndarray:
         """Net kWh of each span, NaN where readings do not cover all of it."""

@@ -27,6 +27,7 @@ from ems.dr.dispatch import Dispatcher
 from ems.dr.events import LoadControl, LoadControlSettings
 from ems.dr.loadchange import LoadChange, measure_event
 from ems.dr.overrides import OverrideBook
+from ems.dr.ports import DrHub
 from ems.dr.rulebook import RuleBook
 from ems.errors import NotFound
 from ems.local_text import (
@@ -89,7 +90,7 @@ class EventAction:
 class DemandResponse:
     """Owns everything between a DR event arriving and the last device put back."""
 
-    def __init__(self, hub: Any, rulebook: RuleBook, section: dict[str, Any] | None = None) -> None:
+    def __init__(self, hub: DrHub, rulebook: RuleBook, section: dict[str, Any] | None = None) -> None:
         settings = {**DEFAULTS, **(section or {})}
         self._hub = hub
         self.rulebook = rulebook

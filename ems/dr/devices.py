@@ -14,12 +14,12 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.bus import Unsubscribe
+from ems.dr.ports import DrHub
 from ems.model import (
     DeviceAvailability,
     DeviceClass,
@@ -54,7 +54,7 @@ class DeviceState:
 class DeviceRegistry:
     """Every home device, kept from the bus, stored, and reported upstream as telemetry."""
 
-    def __init__(self, hub: Any, *, telemetry_interval_s: float = 300.0,
+    def __init__(self, hub: DrHub, *, telemetry_interval_s: float = 300.0,
                  reading_retention: timedelta = timedelta(days=60)) -> None:
         self._hub = hub
         self.devices: dict[str, DeviceState] = {}

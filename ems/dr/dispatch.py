@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -24,6 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.dr.arbiter import Decision, source_of
+from ems.dr.ports import DeviceDirectory, DrHub, KnownDevice
 from ems.errors import DeviceError
 from ems.local_text import N_
 from ems.model import (
@@ -39,6 +40,7 @@ from ems.model import (
     ProposalAction,
     utcnow,
 )
+from ems.ports import DevicePort
 from ems.store import tables
 from ems.store.writer import insert
 
@@ -80,8 +82,8 @@ class Dispatcher:
 
     def __init__(
         self,
-        hub: Any,
-        registry: Any,
+        hub: DrHub,
+        registry: DeviceDirectory,
         *,
         clock: Callable[[], datetime] = utcnow,
         duty_period: timedelta = timedelta(minutes=30),
@@ -161,7 +163,7 @@ class Dispatcher:
                 await self._log(sent)
             return sent
 
-    def _target(self, p: Proposal, state: Any, now: datetime) -> Target | None:
+    def _target(self, p: Proposal, state: KnownDevice, now: datetime) -> Target | None:
         kind = state.info.kind
         original = self.controlled[state.info.device_id].original if state.info.device_id in self.controlled \
             else _snapshot_of(state.reading)
@@ -251,7 +253,8 @@ class Dispatcher:
                 held.relayed = command.event
         return result
 
-    def _command(self, device_id: str, target: Target, held: Controlled, port: Any) -> tuple[DeviceCommand | None, Any]:
+    def _command(self, device_id: str, target: Target, held: Controlled,
+                 port: DevicePort | None) -> tuple[DeviceCommand | None, Coroutine[Any, Any, None] | None]:
         if target.on is not None:
             command = DeviceCommand(device_id, CommandAction.ON if target.on else CommandAction.OFF)
             return command, port.switch(device_id, target.on) if port else None
@@ -266,7 +269,8 @@ class Dispatcher:
         command = DeviceCommand(device_id, CommandAction.SETPOINTS, target.cooling_c, target.heating_c)
         return command, port.set_setpoints(device_id, cooling_c=target.cooling_c, heating_c=target.heating_c) if port else None
 
-    def _restore_command(self, device_id: str, held: Controlled, port: Any) -> tuple[DeviceCommand | None, Any]:
+    def _restore_command(self, device_id: str, held: Controlled,
+                         port: DevicePort | None) -> tuple[DeviceCommand | None, Coroutine[Any, Any, None] | None]:
         """How to put a device back; after a restart (no target known) everything noted is put back."""
         original, target = held.original, held.target
         if held.relayed is not None:

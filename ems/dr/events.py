@@ -26,12 +26,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.bus import Unsubscribe
+from ems.dr.ports import DrHub
 from ems.errors import Conflict, NotFound
 from ems.model import (
     DeviceClass,
@@ -137,7 +137,7 @@ class LoadControl:
 
     def __init__(
         self,
-        hub: Any,
+        hub: DrHub,
         settings: LoadControlSettings | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,

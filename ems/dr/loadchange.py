@@ -59,7 +59,7 @@ from ems.model import EventView, LoadControlEvent, PriceSignal, require_utc
 from ems.tariff import MINUTES_PER_DAY, EventWindow, RatePlan
 
 if TYPE_CHECKING:
-    from ems.hub import Hub
+    from ems.dr.ports import DrHub as Hub
 
 INLINE_MAX_READINGS = 1000  # above this many readings the numpy work runs in a thread
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

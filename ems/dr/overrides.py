@@ -88,7 +88,7 @@ class OverrideBook:
 
     def lapse(self, proposals: Iterable[Proposal], events: Iterable[EventView], now: datetime) -> list[DeviceOverride]:
         """Drop the overrides whose time is up, whose event is over, or whose rule asks nothing any more."""
-        asking = {(p.device_id, source_of(p)) for p in proposals if p.device_id is not None}
+        asking: set[tuple[str | None, str]] = {(p.device_id, source_of(p)) for p in proposals if p.device_id is not None}
         running = {view.key for view in events if view.phase is not EventPhase.ENDED}
         ended = [o for o in self._by_device.values() if (o.until is not None and o.until <= now) or _over(o, running, asking)]
         for o in ended:
