@@ -16,11 +16,9 @@ from typing import Any
 from ems.bus import EventBus, Unsubscribe
 from ems.model import (
     CriticalPeakEvent,
-    EventCancellation,
     FrameRejected,
     IntervalReading,
     LinkState,
-    LoadControlEvent,
     MessageCancelled,
     MessageConfirmed,
     MessageRead,
@@ -68,14 +66,6 @@ class MeterState:
 
 
 @dataclass(slots=True)
-class EventState:
-    event: LoadControlEvent
-    cancelled_at: datetime | None = None
-    opted_out: bool = False  # the customer's choice (C6 3.3 step 4); False: taking part
-    opt_changed_at: datetime | None = None  # when the customer last opted out or back in
-
-
-@dataclass(slots=True)
 class MessageState:
     message: UtilityMessage
     cancelled_at: datetime | None = None
@@ -92,7 +82,6 @@ class CurrentState:
         self.meter_rates: dict[str, MeterRate] = {}
         self.critical_peaks: dict[tuple[str, int], CriticalPeakEvent] = {}
         self.messages: dict[tuple[str, int], MessageState] = {}
-        self.events: dict[tuple[str, int], EventState] = {}
         self.counters: Counter[str] = Counter()
         self.message_retention = message_retention
         self._unsubscribe: list[Unsubscribe] = []
@@ -110,8 +99,6 @@ class CurrentState:
             MessageCancelled: self._on_message_cancelled,
             MessageConfirmed: self._on_message_confirmed,
             MessageRead: self._on_message_read,
-            LoadControlEvent: self._on_event,
-            EventCancellation: self._on_event_cancelled,
             FrameRejected: self._on_rejected,
         }
 
@@ -152,11 +139,6 @@ class CurrentState:
         horizon = at - self.message_retention
         kept = [m for m in self.messages.values() if m.message.received_at >= horizon]
         return sorted(kept, key=lambda m: m.message.received_at, reverse=True)
-
-    def event_list(self) -> list[EventState]:
-        return sorted(self.events.values(), key=lambda e: e.event.start)
-
-    # -- updates ---------------------------------------------------------------------------
 
     def _on_link(self, event: MeterLinkChanged) -> None:
         meter = self.meter(event.meter_id)
@@ -225,16 +207,6 @@ class CurrentState:
         state = self.messages.get((event.meter_id, event.message_id))
         if state is not None:
             state.read = True
-
-    def _on_event(self, event: LoadControlEvent) -> None:
-        self.events[(event.meter_id, event.issuer_event_id)] = EventState(event)
-
-    def _on_event_cancelled(self, event: EventCancellation) -> None:
-        for (meter_id, event_id), state in self.events.items():
-            if meter_id != event.meter_id:
-                continue
-            if event.issuer_event_id is None or event.issuer_event_id == event_id:
-                state.cancelled_at = event.effective_at
 
     def _on_rejected(self, event: FrameRejected) -> None:
         self.counters[f"frames_{event.kind}"] += 1

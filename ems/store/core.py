@@ -22,7 +22,6 @@ from ems.clock import REAL, Clock
 from ems.config import StoreConfig
 from ems.errors import StoreError
 from ems.model import (
-    EventCancellation,
     EventStatusReport,
     IntervalReading,
     MessageCancelled,
@@ -43,9 +42,8 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # What restore_state brings back besides what is current: the state itself keeps a day of
-# ended prices for display, and the dashboard lists DR events ended within the last day.
+# ended prices for display. (DR events are the DR core's: ems.dr.events reads them at start.)
 RESTORE_PRICE_HISTORY = timedelta(days=1)
-RESTORE_EVENT_HISTORY = timedelta(days=1)
 
 
 class Store:
@@ -145,18 +143,15 @@ class Store:
                     intervals.append(interval)
             prices = await queries.prices(conn, None, now - RESTORE_PRICE_HISTORY)
             messages = await queries.messages(conn, now - self.retention.messages)
-            events = await queries.events(conn, now - RESTORE_EVENT_HISTORY)
-            return infos, readings, intervals, prices, messages, events
+            return infos, readings, intervals, prices, messages
 
-        infos, readings, intervals, prices, messages, events = await self._read(
+        infos, readings, intervals, prices, messages = await self._read(
             "restore the state", load
         )
         replay: list[object] = [*infos, *sorted(readings, key=lambda r: r.read_at), *intervals]
         replay.extend(prices)
         for stored in messages:
             replay.extend(_message_events(stored))
-        for stored_event in events:
-            replay.extend(_event_events(stored_event))
         for event in replay:
             state.apply(event)
         for stored in messages:
@@ -165,11 +160,10 @@ class Store:
             if stored.read and message_state is not None:
                 message_state.read = True
         _LOGGER.info(
-            "Restored %d meters, %d prices, %d messages and %d DR events from %s",
+            "Restored %d meters, %d prices and %d messages from %s (the DR core reads its events itself)",
             len(state.meters),
             len(prices),
             len(messages),
-            len(events),
             self.name,
         )
 
@@ -317,20 +311,3 @@ def _message_events(stored: StoredMessage) -> list[object]:
         )
     return replay
 
-
-def _event_events(stored: StoredEvent) -> list[object]:
-    event = stored.event
-    replay: list[object] = [event]
-    if stored.cancelled_at is not None:
-        replay.append(
-            EventCancellation(
-                meter_id=event.meter_id,
-                issuer_event_id=event.issuer_event_id,
-                device_class=event.device_class,
-                enrollment_group=event.enrollment_group,
-                effective_at=stored.cancelled_at,
-                randomize_end=event.randomize_end,
-                received_at=stored.cancelled_at,
-            )
-        )
-    return replay

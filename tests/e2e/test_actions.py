@@ -33,7 +33,7 @@ async def _message(appliance: Any) -> dict[str, Any]:
 
 
 async def _event(appliance: Any) -> dict[str, Any]:
-    await appliance.wait_until(lambda: appliance.hub.state.events, what="event 4101")
+    await appliance.wait_until(lambda: appliance.hub.control.events(), what="event 4101")
     (event,) = (await appliance.get("/api/v1/events"))["events"]
     assert event["issuer_event_id"] == 4101 and event["participation"] == "opted_in"
     return event

@@ -221,7 +221,7 @@ async def test_a_device_is_taken_out_before_the_event_starts_and_stays_out(tmp_p
         devices = app.hub.control.registry.devices
         await app.wait_until(lambda: len(devices) == 3 and all(d.reading is not None for d in devices.values()),
                              timeout_s=15, what="the three home devices set up")
-        await app.wait_until(lambda: ("main", 5101) in app.hub.state.events, timeout_s=10, what="event 5101 announced")
+        await app.wait_until(lambda: any(v.key == ("main", 5101) for v in app.hub.control.events()), timeout_s=10, what="event 5101 announced")
         async with chromium() as browser:
             page = await browser.new_page()
             await app.sign_in(page)

@@ -50,13 +50,13 @@ async def test_appliance_follows_the_meters_clock(tmp_path):
     try:
         for _ in range(100):
             link = hub.integrations["zigbee_se"]
-            if link.session is not None and hub.state.events:
+            if link.session is not None and hub.control.events():
                 break
             await asyncio.sleep(0.05)
         offset = link.session.clock_offset
         assert abs(offset - skew) < timedelta(seconds=2)
         # The event starts "in 2 minutes" by the meter's clock, which is 7 minutes ahead.
-        (event,) = [e.event for e in hub.state.events.values()]
+        (event,) = [v.event for v in hub.control.events()]
         assert abs(event.start - (datetime.now(UTC) + skew + timedelta(minutes=2))) < timedelta(seconds=5)
     finally:
         await hub.stop()

@@ -70,7 +70,7 @@ async def test_utility_message_is_shown_and_kept(appliance):
 
 
 async def test_announced_event_is_shown_with_what_the_utility_asked(appliance):
-    await appliance.wait_until(lambda: appliance.hub.state.events, what="a DR event")
+    await appliance.wait_until(lambda: appliance.hub.control.events(), what="a DR event")
     (event,) = (await appliance.get("/api/v1/events"))["events"]
     assert event["issuer_event_id"] == 4101
     assert event["status"] == "scheduled"
@@ -147,7 +147,7 @@ async def test_zero_minute_event_is_rejected_upstream(appliance):
     await _send_event(appliance, issuer_event_id=5001, duration_in_minutes=0)
     status = await _status_for(appliance, 5001)
     assert status == EventStatus.REJECTED
-    assert (5001 not in {e for (_, e) in appliance.hub.state.events})
+    assert (5001 not in {v.event.issuer_event_id for v in appliance.hub.control.events()})
 
 
 async def test_event_already_over_is_rejected_as_expired(appliance):
@@ -182,7 +182,7 @@ async def _status_for(appliance, event_id):
 async def test_data_survives_a_restart(tmp_path):
     async with running_appliance(tmp_path) as app:
         await app.online()
-        await app.wait_until(lambda: app.hub.state.messages and app.hub.state.events, what="message and event")
+        await app.wait_until(lambda: app.hub.state.messages and app.hub.control.events(), what="message and event")
         delivered = (await app.meter())["summation_delivered_kwh"]
     # Start again with the meter gone: what was stored is shown at once.
     scenario = {**FAST_SCENARIO, "messages": [], "events": []}

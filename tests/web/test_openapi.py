@@ -48,7 +48,7 @@ def test_every_api_route_is_described(tmp_path: Path) -> None:
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path, output_dir: Path) -> None:
     async with running_appliance(tmp_path) as appliance:
         await appliance.online()
-        await appliance.wait_until(lambda: appliance.hub.state.events and appliance.hub.state.messages,
+        await appliance.wait_until(lambda: appliance.hub.control.events() and appliance.hub.state.messages,
                                    what="the scenario's message and event")
         run = await asyncio.create_subprocess_exec(
             ST, "run", appliance.url + "/api/v1/openapi.json",
