@@ -1,4 +1,8 @@
-"""The whole appliance in one process against the simulated meter, on free ports."""
+"""The whole appliance in one process against the simulated meter, on free ports.
+
+The appliance and the simulator share one clock (``clock=``; real time unless a test gives
+another, such as ``local_clock("20:00")``: simulated time from a chosen local time of day).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 
 from ems.accounts import Accounts, Role
 from ems.cli import compose, read_config
+from ems.clock import REAL, Clock, SimulatedClock
 from ems.hub import Hub
 from integrations.simulator import SimulatedHan, scenario_from_dict
 
@@ -90,6 +97,15 @@ rules:
 """
 
 
+SITE_TZ = ZoneInfo("America/Los_Angeles")  # CONFIG's site and the scenarios' time zone
+DAY = date(2026, 7, 15)  # a summer Wednesday
+
+
+def local_clock(hhmm: str, day: date = DAY, speed: float = 1.0) -> SimulatedClock:
+    """Simulated time from ``hhmm`` on ``day`` in the site's time zone, ``speed`` times real time."""
+    return SimulatedClock(datetime.combine(day, time.fromisoformat(hhmm), SITE_TZ), speed)
+
+
 OWNER = "owner"
 OWNER_PASSWORD = "owner-password"
 
@@ -152,14 +168,17 @@ def write_config(folder: Path, text: str = CONFIG) -> Path:
 async def running_appliance(tmp_path: Path, scenario: dict[str, Any] | None = None,
                             pcap: Path | None = None, data_dir: Path | None = None,
                             owner: bool = True, config_text: str = CONFIG,
-                            rules_text: str | None = None) -> AsyncIterator[Appliance]:
-    """The appliance, started; with ``owner`` its owner exists and ``http`` sends the owner's token."""
+                            rules_text: str | None = None, clock: Clock = REAL) -> AsyncIterator[Appliance]:
+    """The appliance, started; with ``owner`` its owner exists and ``http`` sends the owner's token.
+
+    The appliance and the simulated HAN run on ``clock``.
+    """
     folder = write_config(tmp_path / "config", config_text)
     if rules_text is not None:
         (folder / "rules.yaml").write_text(rules_text)
     config = read_config(folder)
-    simulator = SimulatedHan(scenario_from_dict(scenario or FAST_SCENARIO))
-    hub, web = compose(config, data_dir or tmp_path / "data", pcap=pcap, simulator=simulator)
+    simulator = SimulatedHan(scenario_from_dict(scenario or FAST_SCENARIO), clock=clock)
+    hub, web = compose(config, data_dir or tmp_path / "data", pcap=pcap, simulator=simulator, clock=clock)
     await hub.start()
     token = await owner_token(hub) if owner else ""
     http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"} if owner else None)
