@@ -32,9 +32,9 @@ NO_SIDEWAYS = "document.documentElement.scrollWidth <= innerWidth"
 FITS = "document.documentElement.scrollHeight <= innerHeight && document.documentElement.scrollWidth <= innerWidth"
 
 
-def flat_history(days: int = 15, kw: float = 2.0) -> list[IntervalReading]:
-    """``days`` of a flat load in 15-minute intervals before today (the site's day): enough for a baseline."""
-    today = datetime.now(SITE_TZ).date()
+def flat_history(now: datetime, days: int = 15, kw: float = 2.0) -> list[IntervalReading]:
+    """``days`` of a flat load in 15-minute intervals before ``now``'s day (the site's): enough for a baseline."""
+    today = now.astimezone(SITE_TZ).date()
     at = datetime.combine(today - timedelta(days=days), time(0), SITE_TZ).astimezone(UTC)
     end = datetime.combine(today, time(0), SITE_TZ).astimezone(UTC)
     readings = []
@@ -49,7 +49,7 @@ async def home(tmp_path: Path, history: bool = False) -> AsyncIterator[Appliance
     """The simulated home with event 5101 running and every device shed; with ``history``, a baseline."""
     async with running_appliance(tmp_path, HOME_SCENARIO, config_text=HOME_CONFIG, rules_text=HOME_RULES) as running:
         if history:
-            await running.hub.store.add_intervals(flat_history())
+            await running.hub.store.add_intervals(flat_history(running.hub.clock()))
         await running.online()
         devices = running.hub.control.registry.devices
         await running.wait_until(lambda: len(devices) == 3 and all(d.reading is not None for d in devices.values()),
@@ -58,6 +58,16 @@ async def home(tmp_path: Path, history: bool = False) -> AsyncIterator[Appliance
         await running.wait_until(lambda: not pump.on and running.simulator.home.device("Spa heater").shedding,
                                  timeout_s=15, what="event 5101 applied")
         yield running
+
+
+async def _screenshot_card(page: Any, path: str) -> None:
+    """The page clipped to the event's card. A screenshot of the card's element itself waits for that
+    node to be stable, and fails when a live push re-renders the card (a new node) meanwhile; the
+    card's box is read in one step in the page, and the page has no such race."""
+    box = await page.evaluate(
+        f"""(() => {{ const r = document.querySelector("{CARD}").getBoundingClientRect();
+                     return {{x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}}; }})()""")
+    await page.screenshot(path=path, full_page=True, clip=box)
 
 
 async def _spanish(appliance: Appliance) -> None:
@@ -94,7 +104,7 @@ async def test_the_dashboard_shows_what_the_ems_did_and_too_little_history_in_th
             assert status.startswith("Aún no hay historial suficiente"), status
             assert await page.is_hidden(f"{CARD} .ev-figures")  # no number made up
             assert "historial insuficiente" in await page.text_content(f"{CARD} .ev-note")  # the API's note_text
-            await page.locator(CARD).screenshot(path=str(output_dir / "event-card-es-1280.png"))
+            await _screenshot_card(page, str(output_dir / "event-card-es-1280.png"))
 
 
 async def test_the_dashboard_shows_the_load_change_measured_against_a_baseline(tmp_path, output_dir):
@@ -114,12 +124,12 @@ async def test_the_dashboard_shows_the_load_change_measured_against_a_baseline(t
             assert (await page.text_content(f"{CARD} .ev-shifted dd")).endswith(" kWh")
             assert await page.query_selector(f"{CARD} .ev-now dd") is not None
             assert await page.query_selector(f"{CARD} .ev-rebate") is None  # not a peak-time-rebate plan
-            await page.locator(CARD).screenshot(path=str(output_dir / "event-card-1280.png"))
+            await _screenshot_card(page, str(output_dir / "event-card-1280.png"))
 
             await page.set_viewport_size({"width": 360, "height": 740})
             await page.wait_for_timeout(200)
             assert await page.evaluate(NO_SIDEWAYS), "the dashboard scrolls sideways at 360 px"
-            await page.locator(CARD).screenshot(path=str(output_dir / "event-card-360.png"))
+            await _screenshot_card(page, str(output_dir / "event-card-360.png"))
 
 
 async def test_taking_the_pool_pump_out_by_keyboard_runs_it_again_and_offers_to_put_it_back(tmp_path, output_dir):
@@ -152,7 +162,7 @@ async def test_taking_the_pool_pump_out_by_keyboard_runs_it_again_and_offers_to_
             assert appliance.simulator.home.device("Spa heater").shedding  # the others stay in the event
             await page.wait_for_function(  # the restore is in the event's command log
                 f"document.querySelector(\"{CARD} .ev-log\").textContent.includes('put back')", timeout=10000)
-            await page.locator(CARD).screenshot(path=str(output_dir / "event-card-pump-taken-out.png"))
+            await _screenshot_card(page, str(output_dir / "event-card-pump-taken-out.png"))
 
             await page.keyboard.press("Enter")  # Put back: the pump is in the event again ...
             await page.wait_for_function(f"document.querySelector(\"{CARD} .ev-out\") === null")
