@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ems.accounts import Accounts, Role, Scope
+from ems.clock import FixedClock
 from ems.config import load_config
 from ems.hub import Hub
 from ems.model import Criticality, DeviceClass, IntervalReading, LoadControlEvent
@@ -26,7 +27,7 @@ plans:
     versions:
       - {effective_from: 2020-01-01, energy_price_per_kwh: 0.30}
 """
-EVENT_DAY = datetime.now(LA).date() - timedelta(days=2)  # long over by now (its rebound hours too)
+EVENT_DAY = date(2026, 7, 13)  # a Monday; the appliance's clock reads two days later (over, rebound too)
 
 
 def local(day: date, hour: int) -> datetime:
@@ -58,7 +59,7 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     folder.mkdir()
     (folder / "rates.yaml").write_text(RATES)
     (folder / "ems.yaml").write_text(f"site: {{timezone: {TZ}}}\ntariff: {{plan: FLAT}}\n")
-    hub = Hub(load_config(folder), tmp_path / "data")
+    hub = Hub(load_config(folder), tmp_path / "data", FixedClock(local(EVENT_DAY + timedelta(days=2), 12)))
     await hub.store.open()
     await hub.store.add_intervals(readings("m1", EVENT_DAY - timedelta(days=60)))
     await hub.store.add_intervals(readings("m2", EVENT_DAY - timedelta(days=2)))  # two days of history
