@@ -8,9 +8,10 @@ encodings into these at their boundary; everything inside the appliance speaks o
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 
 def utcnow() -> datetime:
@@ -23,6 +24,106 @@ def require_utc(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"{name} must be an aware UTC datetime, got a naive one: {value!r}")
     return value.astimezone(UTC)
+
+
+# --- Human texts ----------------------------------------------------------------------------
+
+
+TextParams = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A human text the core or the rules made: a catalog msgid and its values, made once.
+
+    The demand-response reasons, notes and whys are made only as this; each reader gets them in
+    their own language at the edge (``web.control_api.dr_text``), and :meth:`english` (also
+    ``str()``) renders them for the log, the store and anything with no reader. Values are machine
+    strings, formatted by the name of their placeholder:
+
+    - ``*_phrase``: a msgid itself, filled from the same values (a phrase may hold another);
+    - ``*_signed_c``: degrees with a sign (``+3.0``); ``*_c`` degrees and ``*_kw`` kW, one decimal;
+    - ``*_pct``, ``*_min``, ``*_num``: plain numbers (``50``, ``1.5``);
+    - ``*_time``: a time of day, an aware ISO 8601 time written in the site's zone (English reads
+      its wall clock, ``17:20``; a reader's locale shows it in the site's zone);
+    - anything else (a rule's or device's name, an event id, an ISO time ``*_at`` or date
+      ``*_date``): as it is in English; ``ems.local_text`` formats the dates and times for a reader.
+    """
+
+    msgid: str
+    params: TextParams = ()
+
+    @classmethod
+    def of(cls, msgid: str, /, **values: object) -> Text:
+        """The text of ``msgid`` with ``values`` as machine strings (floats exact, datetimes ISO 8601)."""
+        return cls(msgid, tuple([(key, value if type(value) is str else machine_string(value))
+                                 for key, value in values.items()]))
+
+    def english(self) -> str:
+        return _english(self)
+
+    def __str__(self) -> str:
+        return _english(self)
+
+
+def english(texts: Iterable[Text], separator: str = "; ") -> str:
+    """Texts made of parts (a decision's or a load change's notes) in English, joined."""
+    return separator.join(_english(t) for t in texts)
+
+
+def machine_string(value: object) -> str:
+    """A value as a Text keeps it: a string as it is, a float exactly (``repr``), a time in ISO 8601."""
+    if type(value) is str:
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+class _Filled(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"  # a placeholder without a value stays visible, never an error
+
+
+_PHRASE_DEPTH = 3  # a phrase in a phrase in the text, at most
+
+
+@lru_cache(maxsize=1024)  # the same reasons are shown again on every page and push
+def _english(text: Text) -> str:
+    shown = _Filled()
+    phrases = []
+    for key, value in text.params:
+        if key.endswith("_phrase"):
+            phrases.append((key, value))
+        else:
+            shown[key] = _english_value(key, value)
+    for _depth in range(_PHRASE_DEPTH if phrases else 0):  # inner phrases settle first
+        shown.update({key: _fill(value, shown) for key, value in phrases})
+    return _fill(text.msgid, shown)
+
+
+def _fill(template: str, shown: _Filled) -> str:
+    try:
+        return template.format_map(shown)
+    except (ValueError, IndexError, AttributeError, KeyError):  # not a template after all
+        return template
+
+
+def _english_value(key: str, value: str) -> str:
+    try:
+        if key.endswith("_signed_c"):
+            return f"{float(value):+.1f}"
+        if key.endswith(("_c", "_kw")):
+            return f"{float(value):.1f}"
+        if key.endswith(("_pct", "_min", "_num")):
+            return f"{float(value):g}"
+        if key.endswith("_time"):
+            return datetime.fromisoformat(value).strftime("%H:%M")
+    except ValueError:
+        return value  # not what its name promises: shown as it came
+    return value
 
 
 # --- Meter data -------------------------------------------------------------------------
@@ -445,7 +546,7 @@ class DeviceCommanded:
 
     command: DeviceCommand
     source: str  # "event:123", "rule:precool", "restore", "override"
-    reason: str
+    reason: Text  # the winner's reason, or why the device was put back
     at: datetime
     ok: bool
     detail: str = ""
@@ -636,7 +737,7 @@ class Proposal:
     device_id: str | None
     action: ProposalAction
     source: ProposalSource
-    reason: str  # shown to the customer: "Rule 'precool' (event 1234 announced)"
+    reason: Text  # shown to the customer: "Rule 'precool': 1.5 °C cooler than usual until 17:00"
     rule: str = ""  # the rule's name, when a rule made it
     priority: int = 0  # within one source: the higher wins
     value: float | None = None  # offset in degC, duty cycle %
@@ -646,9 +747,6 @@ class Proposal:
     issuer_event_id: int | None = None
     text: str = ""  # NOTIFY: the message for the customer
     expected_kw_reduction: float = 0.0  # what shedding this device should save
-    # ``reason`` as a catalog msgid and its values, for a reader in another language (web.control_api)
-    reason_template: str = ""
-    reason_params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

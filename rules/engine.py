@@ -1,5 +1,9 @@
 """Evaluating the rules: every rule that holds turns its actions into proposals, with a reason.
 
+A reason is a ``Text`` (a catalog msgid and its values), made once per distinct reason of a rule
+and shared by the proposals that give it; its English and each reader's language are rendered
+where it is shown, never here.
+
 ``evaluate`` is called on every control cycle with the current snapshot; a proposal holds only
 while it is returned (the dispatcher restores a device nothing holds any more), so nothing is
 remembered between calls. One proposal at most per device, source and rule: when two actions
@@ -12,7 +16,6 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
-from typing import TypedDict
 
 from ems.local_text import N_
 from ems.model import (
@@ -25,6 +28,7 @@ from ems.model import (
     ProposalAction,
     ProposalSource,
     Snapshot,
+    Text,
 )
 from rules.conditions import Context, holds
 from rules.ruleset import (
@@ -55,17 +59,10 @@ _SWITCHED = (DeviceKind.SWITCH, DeviceKind.LOAD_CONTROLLER)
 _reported_unknown: set[tuple[str, str]] = set()  # logging only: say once per rule and name
 
 # --- The reasons as catalog msgids (web.control_api renders them in the reader's language) --
-# A value named ``*_phrase`` is itself a msgid, filled from the same values; see web.control_api.
+# A value named ``*_phrase`` is itself a msgid, filled from the same values; see ems.model.Text.
 
 Values = dict[str, object]
-Text = tuple[str, Values]  # a msgid and its values
-
-
-class ReasonFields(TypedDict):
-    """The Proposal fields that carry a reason's msgid and values."""
-
-    reason_template: str
-    reason_params: tuple[tuple[str, str], ...]
+What = tuple[str, Values]  # a part of a reason: a msgid and its values, before they become a Text
 
 
 RULE_REASON = N_("Rule '{rule}': {what_phrase}")
@@ -205,82 +202,69 @@ def _device_action(rule: Rule, action: Action, events: tuple[EventView, ...], ct
                    meter_id=event.event.meter_id if event else None,
                    issuer_event_id=event.event.issuer_event_id if event else None)
     until = _until(rule, events, ctx)
-    until_text = _until_text(rule, events, ctx)
-    head = f"Rule '{rule.name}'"
+    made: dict[tuple[object, ...], Text] = {}
 
-    made: dict[tuple[object, ...], ReasonFields] = {}
-
-    def texts(what: Text) -> ReasonFields:
-        # Most devices of one rule share a reason: make its fields once (evaluate is on the hot path).
+    def reason(what: What) -> Text:
+        # Most devices of one rule share a reason: make it once (evaluate is on the hot path).
         key = (what[0], *what[1].items())
-        fields = made.get(key)
-        if fields is None:
-            fields = made[key] = _rule_text(rule, what, until_text)
-        return fields
+        text = made.get(key)
+        if text is None:
+            text = made[key] = _rule_text(rule, what, until)
+        return text
 
     out: list[Proposal] = []
     if isinstance(action, SetpointAction):
-        parts = [f"{name} {v:.1f} °C" for name, v in (("cooling", action.cooling_c), ("heating", action.heating_c))
-                 if v is not None]
         what = _setpoints_text(action.cooling_c, action.heating_c)
         for d in devices:
             if d.info.kind == DeviceKind.THERMOSTAT:
                 saving = _setpoint_saving(d, action.cooling_c, action.heating_c)
-                out.append(base(d.info.device_id, ProposalAction.SETPOINTS, reason=f"{head}: {', '.join(parts)}{until}",
+                out.append(base(d.info.device_id, ProposalAction.SETPOINTS, reason=reason(what),
                                 cooling_setpoint_c=action.cooling_c, heating_setpoint_c=action.heating_c,
-                                expected_kw_reduction=saving, **texts(what)))
+                                expected_kw_reduction=saving))
     elif isinstance(action, OffsetAction):
         for d in devices:
             if d.info.kind == DeviceKind.THERMOSTAT:
                 out.append(base(d.info.device_id, ProposalAction.OFFSET, value=action.offset_c,
-                                reason=f"{head}: {_offset_words(d, action.offset_c)}{until}",
-                                expected_kw_reduction=max(0.0, action.offset_c) * _kw_per_c(d),
-                                **texts(_offset_text(d, action.offset_c))))
+                                reason=reason(_offset_text(d, action.offset_c)),
+                                expected_kw_reduction=max(0.0, action.offset_c) * _kw_per_c(d)))
     elif isinstance(action, SwitchAction):
         verb = ProposalAction.ON if action.on else ProposalAction.OFF
         what = (SWITCH_ON if action.on else SWITCH_OFF, {})
         for d in devices:
             if d.info.kind in _SWITCHED:
                 saving = 0.0 if action.on else _switch_kw(d)
-                out.append(base(d.info.device_id, verb, reason=f"{head}: {'on' if action.on else 'off'}{until}",
-                                expected_kw_reduction=saving, **texts(what)))
+                out.append(base(d.info.device_id, verb, reason=reason(what), expected_kw_reduction=saving))
     elif isinstance(action, DutyCycleAction):
+        what = (DUTY, {"duty_pct": action.pct})
         for d in devices:
             if d.info.kind in _SWITCHED:
-                out.append(base(d.info.device_id, ProposalAction.DUTY_CYCLE, value=action.pct,
-                                reason=f"{head}: on {action.pct:g} % of the time{until}",
-                                expected_kw_reduction=_switch_kw(d) * (1 - action.pct / 100),
-                                **texts((DUTY, {"duty_pct": action.pct}))))
+                out.append(base(d.info.device_id, ProposalAction.DUTY_CYCLE, value=action.pct, reason=reason(what),
+                                expected_kw_reduction=_switch_kw(d) * (1 - action.pct / 100)))
     elif isinstance(action, ShedToLimitAction | ReduceLoadAction):
         baseline = _baseline(ctx, devices)
         if baseline is None:
             return []  # no demand reading yet: nothing to measure against
         goal_values: Values
         if isinstance(action, ShedToLimitAction):
-            target, goal = baseline - action.limit_kw, f"to keep demand under {action.limit_kw:g} kW"
-            goal_kind, goal_values = "limit", {"limit_num": action.limit_kw}
+            target, goal_kind, goal_values = baseline - action.limit_kw, "limit", {"limit_num": action.limit_kw}
         else:
-            target, goal = baseline * action.pct / 100, f"to cut demand by {action.pct:g} %"
-            goal_kind, goal_values = "cut", {"cut_pct": action.pct}
+            target, goal_kind, goal_values = baseline * action.pct / 100, "cut", {"cut_pct": action.pct}
         plan = plan_shedding(_candidates(devices, ctx), target)
         plan_values = _plan_values(plan)
-        out.extend(_shed_proposals(plan, f"{head}: {{what}} {goal} ({plan.describe()}){until}", base,
-                                   lambda shed, values: texts(_shed_text(shed, goal_kind, goal_values | values,
-                                                                         plan_values))))
+        out.extend(_shed_proposals(plan, base, lambda shed, values: reason(
+            _shed_text(shed, goal_kind, goal_values | values, plan_values))))
     return out
 
 
-def _shed_proposals(plan: ShedPlan, reason: str, base: Callable[..., Proposal],
-                    texts: Callable[[str, Values], ReasonFields]) -> list[Proposal]:
+def _shed_proposals(plan: ShedPlan, base: Callable[..., Proposal],
+                    reason: Callable[[str, Values], Text]) -> list[Proposal]:
     out = []
     for s in plan.sheds:
         if s.offset_c is None:
-            out.append(base(s.device_id, ProposalAction.OFF, reason=reason.replace("{what}", "off"),
-                            expected_kw_reduction=s.kw, **texts("off", {})))
+            out.append(base(s.device_id, ProposalAction.OFF, reason=reason("off", {}), expected_kw_reduction=s.kw))
         else:
-            what = f"{s.offset_c:.1f} °C from comfort"
-            out.append(base(s.device_id, ProposalAction.OFFSET, value=s.offset_c, reason=reason.replace("{what}", what),
-                            expected_kw_reduction=s.kw, **texts("offset", {"offset_c": s.offset_c})))
+            out.append(base(s.device_id, ProposalAction.OFFSET, value=s.offset_c,
+                            reason=reason("offset", {"offset_c": s.offset_c}), expected_kw_reduction=s.kw))
     return out
 
 
@@ -315,16 +299,14 @@ def _event_proposals(rule: Rule, view: EventView, devices: list[DeviceView], ctx
     ev = view.event
     base = partial(Proposal, source=ProposalSource.EVENT, rule=rule.name, priority=rule.priority,
                    meter_id=ev.meter_id, issuer_event_id=ev.issuer_event_id)
-    head = f"Event {ev.issuer_event_id} ({_criticality(int(ev.criticality))}, until {_clock(view.effective_end, ctx)})"
-    tail = f" — rule '{rule.name}'"
-    made: dict[tuple[object, ...], ReasonFields] = {}
+    made: dict[tuple[object, ...], Text] = {}
 
-    def texts(what: Text) -> ReasonFields:
+    def reason(what: What) -> Text:
         key = (what[0], *what[1].items())
-        fields = made.get(key)
-        if fields is None:
-            fields = made[key] = _event_text(rule, view, what)
-        return fields
+        text = made.get(key)
+        if text is None:
+            text = made[key] = _event_text(rule, view, what, ctx)
+        return text
 
     reduce = ev.average_load_adjustment_pct is not None and ev.average_load_adjustment_pct < 0
     out: list[Proposal] = []
@@ -335,54 +317,47 @@ def _event_proposals(rule: Rule, view: EventView, devices: list[DeviceView], ctx
         if kind == DeviceKind.LOAD_CONTROLLER:
             saving = _switch_kw(d) * _event_share(ev.average_load_adjustment_pct, ev.duty_cycle_pct)
             relayed_kw += saving
-            out.append(base(d.info.device_id, ProposalAction.RELAY_EVENT, reason=f"{head}: handed to the device{tail}",
-                            expected_kw_reduction=saving, **texts((HANDED, {}))))
+            out.append(base(d.info.device_id, ProposalAction.RELAY_EVENT, reason=reason((HANDED, {})),
+                            expected_kw_reduction=saving))
         elif kind == DeviceKind.THERMOSTAT:
             # Set points before offsets when an event carries both: the spec does not say
             # (spec digest §5 item 5); a set point is what the utility asked for exactly.
             if ev.cooling_setpoint_c is not None or ev.heating_setpoint_c is not None:
-                parts = [f"{n} {v:.1f} °C" for n, v in (("cooling", ev.cooling_setpoint_c), ("heating", ev.heating_setpoint_c))
-                         if v is not None]
-                out.append(base(d.info.device_id, ProposalAction.SETPOINTS, reason=f"{head}: {', '.join(parts)}{tail}",
+                out.append(base(d.info.device_id, ProposalAction.SETPOINTS,
+                                reason=reason(_setpoints_text(ev.cooling_setpoint_c, ev.heating_setpoint_c)),
                                 cooling_setpoint_c=ev.cooling_setpoint_c, heating_setpoint_c=ev.heating_setpoint_c,
-                                expected_kw_reduction=_setpoint_saving(d, ev.cooling_setpoint_c, ev.heating_setpoint_c),
-                                **texts(_setpoints_text(ev.cooling_setpoint_c, ev.heating_setpoint_c))))
+                                expected_kw_reduction=_setpoint_saving(d, ev.cooling_setpoint_c, ev.heating_setpoint_c)))
             elif ev.cooling_offset_c is not None or ev.heating_offset_c is not None:
                 heating = d.reading is not None and d.reading.system_mode == "heat"
                 offset = (ev.heating_offset_c if heating else ev.cooling_offset_c)
                 offset = offset if offset is not None else (ev.cooling_offset_c or ev.heating_offset_c or 0.0)
                 out.append(base(d.info.device_id, ProposalAction.OFFSET, value=offset,
-                                reason=f"{head}: {_offset_words(d, offset)}{tail}",
-                                expected_kw_reduction=offset * _kw_per_c(d), **texts(_offset_text(d, offset))))
+                                reason=reason(_offset_text(d, offset)), expected_kw_reduction=offset * _kw_per_c(d)))
             elif reduce:
                 sheddable.append(d)
             elif ev.average_load_adjustment_pct is None:
                 offset = min(DEFAULT_EVENT_OFFSET_C, ctx.preference(d.info.device_id).comfort.max_offset_c)
                 out.append(base(d.info.device_id, ProposalAction.OFFSET, value=offset,
-                                reason=f"{head}: {_offset_words(d, offset)}{tail}",
-                                expected_kw_reduction=offset * _kw_per_c(d), **texts(_offset_text(d, offset))))
+                                reason=reason(_offset_text(d, offset)), expected_kw_reduction=offset * _kw_per_c(d)))
         elif kind == DeviceKind.SWITCH:
             if ev.duty_cycle_pct is not None:
                 out.append(base(d.info.device_id, ProposalAction.DUTY_CYCLE, value=float(ev.duty_cycle_pct),
-                                reason=f"{head}: on {ev.duty_cycle_pct} % of the time{tail}",
-                                expected_kw_reduction=_switch_kw(d) * (1 - ev.duty_cycle_pct / 100),
-                                **texts((DUTY, {"duty_pct": ev.duty_cycle_pct}))))
+                                reason=reason((DUTY, {"duty_pct": ev.duty_cycle_pct})),
+                                expected_kw_reduction=_switch_kw(d) * (1 - ev.duty_cycle_pct / 100)))
             elif reduce:
                 sheddable.append(d)
             elif ev.average_load_adjustment_pct is None:
-                out.append(base(d.info.device_id, ProposalAction.OFF, reason=f"{head}: off{tail}",
-                                expected_kw_reduction=_switch_kw(d), **texts((SWITCH_OFF, {}))))
+                out.append(base(d.info.device_id, ProposalAction.OFF, reason=reason((SWITCH_OFF, {})),
+                                expected_kw_reduction=_switch_kw(d)))
         # Batteries and other kinds: nothing an event field asks of them.
     if reduce and ctx.snapshot.demand_kw is not None:
         baseline = _baseline(ctx, devices) or 0.0
         pct = -float(ev.average_load_adjustment_pct or 0)
         target = baseline * pct / 100 - relayed_kw
         plan = plan_shedding(_candidates(sheddable, ctx), target)
-        reason = f"{head}: {{what}} to cut demand by {pct:g} % ({plan.describe()}){tail}"
         plan_values = _plan_values(plan)
-        out.extend(_shed_proposals(plan, reason, base,
-                                   lambda shed, values: texts(_shed_text(shed, "cut", {"cut_pct": pct} | values,
-                                                                         plan_values))))
+        out.extend(_shed_proposals(plan, base, lambda shed, values: reason(
+            _shed_text(shed, "cut", {"cut_pct": pct} | values, plan_values))))
     return out
 
 
@@ -410,9 +385,8 @@ def _notify(rule: Rule, action: NotifyAction, events: tuple[EventView, ...], ctx
             duration_min=str(view.event.duration_min),
         )
     text = action.text.format(**fields)
-    return Proposal(None, ProposalAction.NOTIFY, ProposalSource.RULE, reason=f"Rule '{rule.name}'", rule=rule.name,
-                    **_texts(NOTIFY_REASON, {"rule": rule.name}),
-                    priority=rule.priority, text=text,
+    return Proposal(None, ProposalAction.NOTIFY, ProposalSource.RULE, reason=Text.of(NOTIFY_REASON, rule=rule.name),
+                    rule=rule.name, priority=rule.priority, text=text,
                     meter_id=view.event.meter_id if view else None,
                     issuer_event_id=view.event.issuer_event_id if view else None)
 
@@ -501,25 +475,6 @@ def _baseline(ctx: Context, devices: Iterable[DeviceView]) -> float | None:
     return demand + held
 
 
-def _offset_words(d: DeviceView, offset_c: float) -> str:
-    heating = d.reading is not None and d.reading.system_mode == "heat"
-    if offset_c >= 0:
-        return f"{offset_c:.1f} °C {'cooler' if heating else 'warmer'} than comfort"
-    return f"{-offset_c:.1f} °C {'warmer' if heating else 'cooler'} than usual"
-
-
-def _until(rule: Rule, events: tuple[EventView, ...], ctx: Context) -> str:
-    view = events[0] if events else None
-    if view is not None and view.phase is EventPhase.SCHEDULED:
-        return f" until event {view.event.issuer_event_id} starts at {_clock(view.effective_start, ctx)}"
-    if view is not None and view.phase is EventPhase.ACTIVE:
-        return f" during event {view.event.issuer_event_id}, until {_clock(view.effective_end, ctx)}"
-    windows = [t.window for t in rule.triggers if isinstance(t, ScheduleTrigger) and t.window is not None]
-    if windows and windows[0].contains(ctx.minute):
-        return f" until {windows[0].describe().split('–')[1]}"
-    return ""
-
-
 def _clock(at: datetime, ctx: Context) -> str:
     text = ctx.clock_cache.get(at)
     if text is None:
@@ -537,33 +492,24 @@ def _criticality(level: int) -> str:
 # --- The reasons' msgids and values -----------------------------------------------------
 
 
-def _texts(template: str, values: Values) -> ReasonFields:
-    """The Proposal fields of a reason's msgid and its values (machine strings)."""
-    params = tuple([(key, value if type(value) is str else _machine(value)) for key, value in values.items()])
-    return {"reason_template": template, "reason_params": params}
-
-
-def _machine(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _rule_text(rule: Rule, what: Text, until: Text | None) -> ReasonFields:
+def _rule_text(rule: Rule, what: What, until: What | None) -> Text:
     values: Values = {"rule": rule.name, "what_phrase": what[0], **what[1]}
     if until is None:
-        return _texts(RULE_REASON, values)
-    return _texts(RULE_REASON_UNTIL, values | {"until_phrase": until[0], **until[1]})
+        return Text.of(RULE_REASON, **values)
+    return Text.of(RULE_REASON_UNTIL, **(values | {"until_phrase": until[0]} | until[1]))
 
 
-def _event_text(rule: Rule, view: EventView, what: Text) -> ReasonFields:
+def _event_text(rule: Rule, view: EventView, what: What, ctx: Context) -> Text:
     level = int(view.event.criticality)
-    return _texts(EVENT_REASON, {
-        "rule": rule.name, "event_id": view.event.issuer_event_id, "end_time": view.effective_end,
+    return Text.of(EVENT_REASON, **{
+        "rule": rule.name, "event_id": view.event.issuer_event_id, "end_time": _site_time(view.effective_end, ctx),
         "level_phrase": _level_phrase(level), "level_num": level, "what_phrase": what[0], **what[1],
     })
+
+
+def _site_time(at: datetime, ctx: Context) -> str:
+    """A ``*_time`` value: the moment in the site's zone, so its English reads the site's wall clock."""
+    return at.astimezone(ctx.snapshot.local.tzinfo).isoformat()
 
 
 def _level_phrase(level: int) -> str:
@@ -573,7 +519,7 @@ def _level_phrase(level: int) -> str:
         return OTHER_LEVEL
 
 
-def _setpoints_text(cooling_c: float | None, heating_c: float | None) -> Text:
+def _setpoints_text(cooling_c: float | None, heating_c: float | None) -> What:
     values: Values = {}
     if cooling_c is not None:
         values["cooling_c"] = cooling_c
@@ -582,12 +528,12 @@ def _setpoints_text(cooling_c: float | None, heating_c: float | None) -> Text:
     return SETPOINTS.get((cooling_c is not None, heating_c is not None), ""), values
 
 
-def _offset_text(d: DeviceView, offset_c: float) -> Text:
+def _offset_text(d: DeviceView, offset_c: float) -> What:
     heating = d.reading is not None and d.reading.system_mode == "heat"
     return OFFSET_WORDS[(offset_c >= 0, heating)], {"offset_c": abs(offset_c)}
 
 
-def _shed_text(shed: str, goal: str, values: Values, plan_values: Values) -> Text:
+def _shed_text(shed: str, goal: str, values: Values, plan_values: Values) -> What:
     return SHED[(shed, goal)], values | plan_values
 
 
@@ -604,13 +550,14 @@ def _plan_values(plan: ShedPlan) -> Values:
             "short_kw": plan.shortfall_kw}
 
 
-def _until_text(rule: Rule, events: tuple[EventView, ...], ctx: Context) -> Text | None:
-    """``_until`` as a msgid and its values (None: the reason has no "until")."""
+def _until(rule: Rule, events: tuple[EventView, ...], ctx: Context) -> What | None:
+    """Until when a rule's reason holds, as a msgid and its values (None: the reason has no "until")."""
     view = events[0] if events else None
     if view is not None and view.phase is EventPhase.SCHEDULED:
-        return UNTIL_EVENT_STARTS, {"event_id": view.event.issuer_event_id, "start_time": view.effective_start}
+        return UNTIL_EVENT_STARTS, {"event_id": view.event.issuer_event_id,
+                                    "start_time": _site_time(view.effective_start, ctx)}
     if view is not None and view.phase is EventPhase.ACTIVE:
-        return DURING_EVENT, {"event_id": view.event.issuer_event_id, "end_time": view.effective_end}
+        return DURING_EVENT, {"event_id": view.event.issuer_event_id, "end_time": _site_time(view.effective_end, ctx)}
     windows = [t.window for t in rule.triggers if isinstance(t, ScheduleTrigger) and t.window is not None]
     if windows and windows[0].contains(ctx.minute):
         return UNTIL_CLOCK, {"until_clock": windows[0].describe().split("–")[1]}

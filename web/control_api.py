@@ -28,7 +28,7 @@ from babel.numbers import format_decimal
 from ems.errors import ConfigError, NotReady
 from ems.hub import Hub
 from ems.local_text import format_value
-from ems.model import utcnow
+from ems.model import Text, english, utcnow
 from web import i18n, present
 from web.keys import ACCESS, HUB
 from web.params import event_key
@@ -55,19 +55,18 @@ def _control(request: web.Request) -> Any:
 
 # -- the texts of demand response in the reader's language ---------------------------------------
 
-Params = Iterable[tuple[str, str]]
 _PLAIN_NUMBERS = ("_pct", "_min", "_num")
 
 
-def dr_text(template: str, params: Params, language: str, timezone: str) -> str:
-    """A reason or note the rules, arbiter or dispatcher made (a msgid and values), in ``language``.
+def dr_text(text: Text, language: str, timezone: str) -> str:
+    """A reason, note or why the rules, arbiter or dispatcher made, in ``language``.
 
-    Besides ``ems.local_text``'s rules: a value named ``*_phrase`` is itself a msgid, filled from
-    the same values (a phrase may hold another); ``*_signed_c`` and ``*_c`` are degrees and ``*_kw``
-    kW (one decimal); ``*_pct``, ``*_min`` and ``*_num`` plain numbers; ``*_time`` a time of day in
-    the site's zone.
+    The placeholders' rules are ``ems.model.Text``'s, formatted for the locale: ``*_phrase`` is
+    itself a msgid, filled from the same values (a phrase may hold another); ``*_signed_c`` and
+    ``*_c`` are degrees and ``*_kw`` kW (one decimal); ``*_pct``, ``*_min`` and ``*_num`` plain
+    numbers; ``*_time`` a time of day in the site's zone; and ``ems.local_text``'s rules for the rest.
     """
-    values = dict(params)
+    template, values = text.msgid, dict(text.params)
     gettext = i18n.translations(language).ugettext
     shown = _Shown({key: _shown(key, value, values, language, timezone)
                     for key, value in values.items() if not key.endswith("_phrase")})
@@ -110,9 +109,9 @@ def _shown(key: str, value: str, values: dict[str, str], language: str, timezone
     return format_value(key, value, values, language, timezone)
 
 
-def dr_parts_text(parts: Iterable[tuple[str, Params]], language: str, timezone: str) -> str | None:
+def dr_parts_text(parts: Iterable[Text], language: str, timezone: str) -> str | None:
     """Notes made of parts (joined with "; " as the English is), in ``language``; None if none."""
-    texts = [dr_text(template, params, language, timezone) for template, params in parts]
+    texts = [dr_text(part, language, timezone) for part in parts]
     return "; ".join(texts) if texts else None
 
 
@@ -127,10 +126,8 @@ def device_list(hub: Hub, language: str | None = None) -> list[dict[str, Any]]:
     language = language or i18n.current()
     timezone = hub.config.site.timezone
 
-    def reason_text(p: Any) -> str:
-        if not p.reason_template:
-            return str(p.reason)
-        return dr_text(p.reason_template, p.reason_params, language, timezone)
+    def shown(text: Text) -> str:
+        return dr_text(text, language, timezone)
 
     out = []
     for state in control.device_statuses():
@@ -165,33 +162,20 @@ def device_list(hub: Hub, language: str | None = None) -> list[dict[str, Any]]:
             "controlled_since": present.iso(held.since) if held is not None else None,
             "held_by": None if winner is None else {
                 "action": str(winner.action), "source": winner.source.name.lower(), "rule": winner.rule or None,
-                "reason": winner.reason, "reason_text": reason_text(winner), "issuer_event_id": winner.issuer_event_id,
+                "reason": winner.reason.english(), "reason_text": shown(winner.reason),
+                "issuer_event_id": winner.issuer_event_id,
                 "value": winner.value, "cooling_setpoint_c": winner.cooling_setpoint_c,
                 "heating_setpoint_c": winner.heating_setpoint_c,
             },
-            "note": decision.note if decision is not None and decision.note else None,
-            "note_text": _note_text(decision, language, timezone),
+            "note": english(decision.note) if decision is not None and decision.note else None,
+            "note_text": dr_parts_text(decision.note, language, timezone) if decision is not None else None,
             "not_chosen": [] if decision is None else [
-                {"reason": p.reason, "reason_text": reason_text(p), "why": why,
-                 "why_text": _why_text(decision, index, why, language, timezone)}
-                for index, (p, why) in enumerate(decision.losers)],
+                {"reason": p.reason.english(), "reason_text": shown(p.reason), "why": why.english(),
+                 "why_text": shown(why)}
+                for p, why in decision.losers],
             "taken_in_hand_by_customer": state.override is not None,
         })
     return out
-
-
-def _note_text(decision: Any, language: str, timezone: str) -> str | None:
-    if decision is None or not decision.note:
-        return None
-    parts = getattr(decision, "note_parts", ())
-    return dr_parts_text(parts, language, timezone) if parts else str(decision.note)
-
-
-def _why_text(decision: Any, index: int, why: str, language: str, timezone: str) -> str:
-    whys = getattr(decision, "whys", ())
-    if index >= len(whys) or not whys[index][0]:
-        return why
-    return dr_text(whys[index][0], whys[index][1], language, timezone)
 
 
 async def devices(request: web.Request) -> web.Response:
@@ -345,16 +329,17 @@ async def event_actions(request: web.Request) -> web.Response:
         for r in rows]})
 
 
-_REASON_KEYS = ("reason_template", "reason_params")
+_REASON_KEYS = ("reason_template", "reason_params")  # where ems.dr.dispatch logs a reason's Text
 
 
 def _action_reason(row: Any, language: str, timezone: str) -> str:
-    """A logged command's reason in ``language``: from the msgid and values its detail keeps."""
+    """A logged command's reason in ``language``, from the Text its detail keeps (the stored English
+    of a row logged before the msgids were kept)."""
     detail = row.detail or {}
     template, params = detail.get("reason_template"), detail.get("reason_params")
     if not isinstance(template, str) or not template or not isinstance(params, dict):
         return str(row.reason)
-    return dr_text(template, ((str(k), str(v)) for k, v in params.items()), language, timezone)
+    return dr_text(Text(template, tuple((str(k), str(v)) for k, v in params.items())), language, timezone)
 
 
 def add_control_routes(app: web.Application) -> None:

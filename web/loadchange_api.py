@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ems.dr.loadchange import IntervalChange, LoadChange, UnknownEvent, measure_event
 from ems.hub import Hub
+from ems.model import english
 from web import i18n
 from web.control_api import dr_parts_text
 from web.keys import HUB
@@ -47,7 +48,7 @@ def load_change_json(change: LoadChange, language: str | None = None, timezone: 
     """The JSON shape of a LoadChange (web/openapi.py describes it as LoadChange); ``note_text`` in
     ``language`` (the request's when not given), its times in ``timezone``."""
     language = language or i18n.current()
-    note_text = dr_parts_text(change.note_parts, language, timezone) if change.note_parts else None
+    note_text = dr_parts_text(change.note, language, timezone)
     return {
         "meter_id": change.meter_id,
         "issuer_event_id": change.issuer_event_id,
@@ -74,8 +75,8 @@ def load_change_json(change: LoadChange, language: str | None = None, timezone: 
             "adjustment": change.adjustment,
         },
         "missing_intervals": change.missing_intervals,
-        "note": change.note,
-        "note_text": note_text or change.note,
+        "note": english(change.note),
+        "note_text": note_text or "",
         "intervals": [_interval_json(i) for i in change.intervals],
     }
 

@@ -4,7 +4,8 @@ The order is fixed (OpenEMS-style): the device's safety and the customer's comfo
 everything; then the customer's own override, the utility's event, the customer's rules and the
 defaults, each winning over the ones after it; within one source the higher priority wins, then
 the first made. A proposal for an event the customer opted out of, or for a device taken out of
-it, never wins. Every loser keeps the reason it lost, for the Devices page.
+it, never wins. Every loser keeps the reason it lost, for the Devices page. The notes and whys are
+``Text``s (a msgid and its values): the web shows them in the reader's language, the log in English.
 
 Every customer input arrives here: an opt-out or a device taken out of an event as the event's
 view in the snapshot, a change by hand or a command as an OVERRIDE proposal (``HOLD``: leave the
@@ -28,16 +29,14 @@ from ems.model import (
     Proposal,
     ProposalAction,
     ProposalSource,
+    Text,
 )
 
 __all__ = ["Decision", "LoadHistory", "decide", "source_of"]
 
 _DEVICE_ACTIONS = frozenset(ProposalAction) - {ProposalAction.NOTIFY}
 
-Params = tuple[tuple[str, str], ...]
-Text = tuple[str, Params]  # a catalog msgid and its values (web.control_api renders it for a reader)
-
-# -- the notes and whys as catalog msgids (a value named *_phrase is itself a msgid) ----------
+# -- the notes and whys as catalog msgids (a value named *_phrase is itself a msgid; see Text) ---
 NO_SUCH_DEVICE = N_("no such device")
 EVENT_NOT_RUNNING = N_("event {event_id} is not running")
 OPTED_OUT = N_("the customer opted out of event {event_id}")
@@ -66,10 +65,6 @@ BACK_ON = N_("kept off for its longest allowed {max_off_min} min: back on")
 STAYS_ON = N_("stays on at least {min_on_min} min after being off")
 
 
-def _text(template: str, **values: object) -> Text:
-    return template, tuple(sorted((key, str(value)) for key, value in values.items()))
-
-
 def source_of(p: Proposal | None) -> str:
     """Who a proposal speaks for, as kept with a command and an override: "event:main:7", "rule:x"."""
     if p is None:
@@ -89,10 +84,8 @@ class Decision:
 
     device_id: str
     winner: Proposal | None
-    losers: tuple[tuple[Proposal, str], ...] = ()
-    note: str = ""  # a limit that changed or refused what was asked
-    note_parts: tuple[Text, ...] = ()  # ``note``'s parts (joined with "; ") as msgids and values
-    whys: tuple[Text, ...] = ()  # each loser's reason (as ``losers``, in its order) as a msgid and values
+    losers: tuple[tuple[Proposal, Text], ...] = ()  # each loser and why it lost
+    note: tuple[Text, ...] = ()  # the limits that changed or refused what was asked (shown joined by "; ")
 
 
 def _event_key(p: Proposal) -> tuple[str, int] | None:
@@ -127,68 +120,57 @@ def decide(
     for device_id, candidates in grouped.items():
         pref = preferences.get(device_id) or DevicePreference(device_id)
         device = known.get(device_id)
-        losers: list[tuple[Proposal, str]] = []
-        whys: list[Text] = []
+        losers: list[tuple[Proposal, Text]] = []
         eligible: list[Proposal] = []
         for p in candidates:
-            why, why_text = _refusal(p, device, pref, by_event)
-            if why:
+            why = _refusal(p, device, pref, by_event)
+            if why is not None:
                 losers.append((p, why))
-                whys.append(why_text)
             else:
                 eligible.append(p)
         # Stable: the highest (source, priority) wins; the first made among equals.
         eligible.sort(key=_rank, reverse=True)
         winner: Proposal | None = eligible[0] if eligible else None
-        for p in eligible[1:]:
-            losers.append((p, f"lost to {_describe_source(winner)}" if winner else "lost"))
-            whys.append(_lost_text(winner))
-        notes: list[tuple[str, Text]] = []
+        if eligible[1:]:
+            lost = _lost(winner)
+            losers.extend((p, lost) for p in eligible[1:])
+        notes: list[Text] = []
         if winner is not None and device is not None:
             winner, notes = _within_limits(winner, device, pref.comfort, history.get(device_id),
                                            originals.get(device_id), now)
-        decisions[device_id] = Decision(device_id, winner, tuple(losers), "; ".join(n for n, _t in notes),
-                                        tuple(t for _n, t in notes), tuple(whys))
+        decisions[device_id] = Decision(device_id, winner, tuple(losers), tuple(notes))
     return decisions
 
 
-def _lost_text(winner: Proposal | None) -> Text:
+def _lost(winner: Proposal | None) -> Text:
     if winner is None:
-        return _text(LOST)
+        return Text(LOST)
     if winner.rule:
-        return _text(LOST_TO_RULE, rule=winner.rule)
-    return _text(LOST_TO.get(winner.source.name.lower(), LOST))
-
-
-def _describe_source(p: Proposal | None) -> str:
-    if p is None:
-        return "nothing"
-    return f"'{p.rule}'" if p.rule else p.source.name.lower()
+        return Text.of(LOST_TO_RULE, rule=winner.rule)
+    return Text(LOST_TO.get(winner.source.name.lower(), LOST))
 
 
 def _refusal(
     p: Proposal, device: DeviceView | None, pref: DevicePreference, events: Mapping[tuple[str, int], EventView]
-) -> tuple[str, Text]:
-    """Why a proposal may not win at all ('' if it may), and the same as a msgid and values."""
+) -> Text | None:
+    """Why a proposal may not win at all (None if it may)."""
     if device is None:
-        return "no such device", _text(NO_SUCH_DEVICE)
+        return Text(NO_SUCH_DEVICE)
     key = _event_key(p)
     if key is not None and p.source is not ProposalSource.OVERRIDE:
         view = events.get(key)
         if view is None or view.phase is EventPhase.ENDED:
-            return f"event {key[1]} is not running", _text(EVENT_NOT_RUNNING, event_id=key[1])
+            return Text.of(EVENT_NOT_RUNNING, event_id=key[1])
         if view.opted_out:
-            return f"the customer opted out of event {key[1]}", _text(OPTED_OUT, event_id=key[1])
+            return Text.of(OPTED_OUT, event_id=key[1])
         if p.device_id in view.excluded_devices:
-            return f"the customer took this device out of event {key[1]}", _text(DEVICE_TAKEN_OUT, event_id=key[1])
+            return Text.of(DEVICE_TAKEN_OUT, event_id=key[1])
         if not pref.takes_part:
-            return "the customer keeps this device out of demand response", _text(KEPT_OUT)
-    kind_ok = _action_fits(p.action, device)
-    if not kind_ok:
+            return Text(KEPT_OUT)
+    if not _action_fits(p.action, device):
         kind, action = str(device.info.kind), str(p.action)
-        return f"a {device.info.kind} cannot {p.action.replace('_', ' ')}", _text(
-            CANNOT, kind_phrase=KINDS.get(kind, kind), action_phrase=ACTIONS.get(action, action))
-    return "", _text("")
+        return Text.of(CANNOT, kind_phrase=KINDS.get(kind, kind), action_phrase=ACTIONS.get(action, action))
+    return None
 
 
 def _action_fits(action: ProposalAction, device: DeviceView) -> bool:
@@ -211,62 +193,56 @@ def _within_limits(
     history: LoadHistory | None,
     original: Mapping[str, object] | None,
     now: datetime,
-) -> tuple[Proposal | None, list[tuple[str, Text]]]:
+) -> tuple[Proposal | None, list[Text]]:
     """Clamp a winner to the device's limits and the customer's comfort limits (and say so, in parts)."""
     if p.source is ProposalSource.OVERRIDE:
         return _device_limits(p, device)
     if p.action is ProposalAction.OFFSET and p.value is not None:
         if abs(p.value) > comfort.max_offset_c:
             clamped = comfort.max_offset_c if p.value > 0 else -comfort.max_offset_c
-            return replace(p, value=clamped), [(f"offset held to {clamped:+.1f} °C (comfort limit)",
-                                                _text(OFFSET_HELD, offset_signed_c=clamped))]
+            return replace(p, value=clamped), [Text.of(OFFSET_HELD, offset_signed_c=clamped)]
         return p, []
     if p.action is ProposalAction.SETPOINTS:
         reading = device.reading
         base_cool = _num(original, "cooling_setpoint_c") or (reading.cooling_setpoint_c if reading else None)
         base_heat = _num(original, "heating_setpoint_c") or (reading.heating_setpoint_c if reading else None)
         cool, heat = p.cooling_setpoint_c, p.heating_setpoint_c
-        notes: list[tuple[str, Text]] = []
+        notes: list[Text] = []
         if cool is not None and base_cool is not None and cool > base_cool + comfort.max_offset_c:
             cool = base_cool + comfort.max_offset_c
-            notes.append((f"cooling held to {cool:.1f} °C (comfort limit)", _text(COOLING_HELD, cooling_c=cool)))
+            notes.append(Text.of(COOLING_HELD, cooling_c=cool))
         if heat is not None and base_heat is not None and heat < base_heat - comfort.max_offset_c:
             heat = base_heat - comfort.max_offset_c
-            notes.append((f"heating held to {heat:.1f} °C (comfort limit)", _text(HEATING_HELD, heating_c=heat)))
+            notes.append(Text.of(HEATING_HELD, heating_c=heat))
         if comfort.max_setpoint_c is not None and cool is not None and cool > comfort.max_setpoint_c:
             cool = comfort.max_setpoint_c
-            notes.append((f"cooling held to {cool:.1f} °C (comfort limit)", _text(COOLING_HELD, cooling_c=cool)))
+            notes.append(Text.of(COOLING_HELD, cooling_c=cool))
         if comfort.min_setpoint_c is not None and heat is not None and heat < comfort.min_setpoint_c:
             heat = comfort.min_setpoint_c
-            notes.append((f"heating held to {heat:.1f} °C (comfort limit)", _text(HEATING_HELD, heating_c=heat)))
+            notes.append(Text.of(HEATING_HELD, heating_c=heat))
         bounded, device_notes = _device_limits(replace(p, cooling_setpoint_c=cool, heating_setpoint_c=heat), device)
         return bounded, [*notes, *device_notes]
     if p.action in (ProposalAction.OFF, ProposalAction.DUTY_CYCLE) and history is not None:
         if history.off_since is not None and now - history.off_since >= timedelta(minutes=comfort.max_off_min):
-            return None, [(f"kept off for its longest allowed {comfort.max_off_min:g} min: back on",
-                           _text(BACK_ON, max_off_min=comfort.max_off_min))]
+            return None, [Text.of(BACK_ON, max_off_min=comfort.max_off_min)]
         if history.on_since is not None and now - history.on_since < timedelta(minutes=comfort.min_on_min):
-            return None, [(f"stays on at least {comfort.min_on_min:g} min after being off",
-                           _text(STAYS_ON, min_on_min=comfort.min_on_min))]
+            return None, [Text.of(STAYS_ON, min_on_min=comfort.min_on_min)]
     return p, []
 
 
-def _device_limits(p: Proposal, device: DeviceView) -> tuple[Proposal, list[tuple[str, Text]]]:
+def _device_limits(p: Proposal, device: DeviceView) -> tuple[Proposal, list[Text]]:
     low, high = device.info.min_setpoint_c, device.info.max_setpoint_c
     cool, heat = p.cooling_setpoint_c, p.heating_setpoint_c
-    notes: list[tuple[str, Text]] = []
+    notes: list[Text] = []
     for name, value in (("cooling", cool), ("heating", heat)):
         if value is None:
             continue
         bounded = min(max(value, low if low is not None else value), high if high is not None else value)
         if bounded != value:
             if low is not None and high is not None:
-                notes.append((f"{name} setpoint {value:.1f} °C is outside the thermostat's "
-                              f"{low:.1f}–{high:.1f} °C: {bounded:.1f} °C used",
-                              _text(OUTSIDE[name], asked_c=value, low_c=low, high_c=high, used_c=bounded)))
+                notes.append(Text.of(OUTSIDE[name], asked_c=value, low_c=low, high_c=high, used_c=bounded))
             else:
-                notes.append((f"{name} setpoint held to {bounded:.1f} °C (device limit)",
-                              _text(DEVICE_HELD[name], used_c=bounded)))
+                notes.append(Text.of(DEVICE_HELD[name], used_c=bounded))
             if name == "cooling":
                 cool = bounded
             else:

@@ -37,7 +37,7 @@ import numpy as np
 
 from ems.costs import ReadingArrays
 from ems.local_text import N_
-from ems.model import IntervalReading
+from ems.model import IntervalReading, Text
 
 WEEKDAY = "weekday"
 WEEKEND_OR_HOLIDAY = "weekend or holiday"
@@ -90,9 +90,7 @@ class Baseline:
     day_kind: str  # WEEKDAY | WEEKEND_OR_HOLIDAY
     factor: float  # the same-day adjustment applied (1.0: none)
     adjustment: str  # what the adjustment did, in words
-    reason: str = ""  # why there is no baseline ("" when there is one)
-    reason_template: str = ""  # ``reason`` as a catalog msgid (web.control_api.dr_text renders it)
-    reason_params: tuple[tuple[str, str], ...] = ()
+    reason: Text | None = None  # why there is no baseline (None when there is one)
 
     @property
     def sufficient(self) -> bool:
@@ -254,18 +252,10 @@ def estimate_baseline(
         energies.append(curve.energy_kwh(on_day, on_day + lengths))
 
     if len(chosen) < min_days:
-        found = "no" if not chosen else f"only {len(chosen)}"
-        reason = (
-            f"too little history: {found} similar {kind} day{'s' if len(chosen) != 1 else ''} without a DR event "
-            f"and with complete readings in the {lookback_days} days before {event_day.isoformat()} "
-            f"(at least {min_days} needed)"
-        )
         template = TOO_LITTLE_NONE if not chosen else TOO_LITTLE_ONE if len(chosen) == 1 else TOO_LITTLE_SOME
-        params = (("event_date", event_day.isoformat()), ("found_num", str(len(chosen))),
-                  ("kind_phrase", DAY_KINDS.get(kind, kind)), ("lookback_num", str(lookback_days)),
-                  ("needed_num", str(min_days)))
-        return Baseline(a, b, None, None, tuple(chosen), kind, 1.0, "not applied: no baseline", reason,
-                        template, params)
+        reason = Text.of(template, event_date=event_day, found_num=len(chosen), kind_phrase=DAY_KINDS.get(kind, kind),
+                         lookback_num=lookback_days, needed_num=min_days)
+        return Baseline(a, b, None, None, tuple(chosen), kind, 1.0, "not applied: no baseline", reason)
 
     mean = np.mean(np.vstack(energies), axis=0)
     unadjusted = mean[: len(a)]

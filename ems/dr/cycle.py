@@ -268,11 +268,11 @@ class ControlCycle:
         from ems.notices import publish_notice
 
         for p in notices:
-            key = (p.rule or p.reason, p.issuer_event_id, p.text)
+            key = (p.rule or p.reason.english(), p.issuer_event_id, p.text)
             if key in self._notified:
                 continue
             self._notified.add(key)
-            await publish_notice(self._hub, p.text or p.reason, snapshot.at, meter_id=p.meter_id)
+            await publish_notice(self._hub, p.text or p.reason.english(), snapshot.at, meter_id=p.meter_id)
 
 
 def _resolve(pref: DevicePreference, registry: DeviceDirectory) -> DevicePreference:

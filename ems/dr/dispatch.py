@@ -38,6 +38,7 @@ from ems.model import (
     LoadHistory,
     Proposal,
     ProposalAction,
+    Text,
     utcnow,
 )
 from ems.ports import DevicePort
@@ -75,6 +76,8 @@ class Controlled:
 
 
 PUT_BACK = N_("Put back as it was before {source}")  # a restore's reason, as a catalog msgid
+# Where a logged command's detail (device_commands.detail) keeps its reason's msgid and values.
+REASON_TEMPLATE, REASON_PARAMS = "reason_template", "reason_params"
 
 
 class Dispatcher:
@@ -96,7 +99,6 @@ class Dispatcher:
         self.history: dict[str, LoadHistory] = {}
         self.decisions: dict[str, Decision] = {}
         self._events: Mapping[tuple[str, int], LoadControlEvent] = {}
-        self._reason_texts: dict[str, dict[str, Any]] = {}  # device -> its command's reason as msgid and values
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -207,14 +209,7 @@ class Dispatcher:
         port = self._hub.device_ports.get(device_id)
         state = self._registry.get(device_id)
         name = state.info.name if state is not None else device_id
-        reason = winner.reason if winner is not None else f"Put back as it was before {held.source}"
-        if winner is None:
-            self._reason_texts[device_id] = {"reason_template": PUT_BACK, "reason_params": {"source": held.source}}
-        elif winner.reason_template:
-            self._reason_texts[device_id] = {"reason_template": winner.reason_template,
-                                             "reason_params": dict(winner.reason_params)}
-        else:
-            self._reason_texts.pop(device_id, None)
+        reason = winner.reason if winner is not None else Text.of(PUT_BACK, source=held.source)
         if target is None:
             command, coro = self._restore_command(device_id, held, port)
         else:
@@ -319,15 +314,15 @@ class Dispatcher:
             await self._hub.store.write("forget device state", lambda conn: _delete_controlled(conn, device_id))
 
     async def _log(self, sent: list[DeviceCommanded]) -> None:
-        texts = self._reason_texts
-        self._reason_texts = {}
+        # The reason once: its msgid and values in the detail (each reader's language), and its English
+        # rendering in ``reason`` for whatever reads the rows without a catalog.
         rows = [{
             "device_id": r.command.device_id, "action": str(r.command.action),
             "detail": {"cooling_setpoint_c": r.command.cooling_setpoint_c,
                        "heating_setpoint_c": r.command.heating_setpoint_c,
                        "issuer_event_id": r.command.event.issuer_event_id if r.command.event else None,
-                       **texts.get(r.command.device_id, {})},
-            "source": r.source[:128], "reason": r.reason, "at": r.at, "ok": r.ok, "error": r.detail or None,
+                       REASON_TEMPLATE: r.reason.msgid, REASON_PARAMS: dict(r.reason.params)},
+            "source": r.source[:128], "reason": r.reason.english(), "at": r.at, "ok": r.ok, "error": r.detail or None,
         } for r in sent]
         try:
             await self._hub.store.write("log device commands", lambda conn: _insert(conn, tables.device_commands, rows))

@@ -55,7 +55,7 @@ from ems.dr.baseline import (
     utc,
 )
 from ems.local_text import N_
-from ems.model import EventView, LoadControlEvent, PriceSignal, require_utc
+from ems.model import EventView, LoadControlEvent, PriceSignal, Text, require_utc
 from ems.tariff import MINUTES_PER_DAY, EventWindow, RatePlan
 
 if TYPE_CHECKING:
@@ -65,8 +65,8 @@ INLINE_MAX_READINGS = 1000  # above this many readings the numpy work runs in a 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # The notes as catalog msgids (web.control_api.dr_text renders them in the reader's language).
-NOT_STARTED = N_("the event has not started yet")
-CANCELLED_BEFORE = N_("the event was cancelled before it started")
+NOT_STARTED = Text(N_("the event has not started yet"))
+CANCELLED_BEFORE = Text(N_("the event was cancelled before it started"))
 FROM_DEMAND = N_("measured to {now_at}; the part after {tail_at} from live demand samples")
 ONE_MISSING = N_("1 interval not read (left out of the totals)")
 MISSING = N_("{missing_num} intervals not read (left out of the totals)")
@@ -150,9 +150,7 @@ class LoadChange:
     adjustment_factor: float | None
     adjustment: str
     missing_intervals: int
-    note: str
-    # ``note``'s parts (joined with "; ") as catalog msgids and values (web.control_api.dr_text)
-    note_parts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    note: tuple[Text, ...]  # what to know about the figures, in parts (shown joined by "; ")
 
     @property
     def key(self) -> tuple[str, int]:
@@ -291,13 +289,12 @@ def compute_load_change(
         start=start, end=end, rebound_end=utc(rebound_end_s), baseline_kwh=None, actual_kwh=None,
         reduced_kwh=None, kw_reduced=None, peak_kw_reduced=None, rebound_kwh=None, energy_shifted_kwh=None,
         money_saved=None, rebate_earned=None, rebate_baseline_kwh=None, currency=currency, intervals=(),
-        baseline_days=(), day_kind="", adjustment_factor=None, adjustment="", missing_intervals=0, note="",
+        baseline_days=(), day_kind="", adjustment_factor=None, adjustment="", missing_intervals=0, note=(),
     )
     if now_s < start_s:
-        return replace(empty, note="the event has not started yet", note_parts=((NOT_STARTED, ()),))
+        return replace(empty, note=(NOT_STARTED,))
     if end_s <= start_s:
-        return replace(empty, status=LoadChangeStatus.FINAL, note="the event was cancelled before it started",
-                       note_parts=((CANCELLED_BEFORE, ()),))
+        return replace(empty, status=LoadChangeStatus.FINAL, note=(CANCELLED_BEFORE,))
 
     span_end_s = min(now_s, rebound_end_s)
     history = history.between(0, span_end_s)
@@ -331,15 +328,12 @@ def compute_load_change(
         )
         for i in range(len(a))
     )
-    notes = []
-    parts: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    notes: list[Text] = []
     if live and intervals and intervals[-1].from_demand:
-        notes.append(f"measured to {utc(now_s).isoformat()}; the part after {utc(tail_s).isoformat()} from live demand samples")
-        parts.append((FROM_DEMAND, (("now_at", utc(now_s).isoformat()), ("tail_at", utc(tail_s).isoformat()))))
+        notes.append(Text.of(FROM_DEMAND, now_at=utc(now_s), tail_at=utc(tail_s)))
     missing = int(np.count_nonzero(~got))
     if missing:
-        notes.append(f"{missing} interval{'s' if missing != 1 else ''} not read (left out of the totals)")
-        parts.append((ONE_MISSING if missing == 1 else MISSING, (("missing_num", str(missing)),)))
+        notes.append(Text.of(ONE_MISSING if missing == 1 else MISSING, missing_num=missing))
 
     ev = in_event & got
     actual_kwh = float(actual[ev].sum()) if ev.any() else None
@@ -356,11 +350,10 @@ def compute_load_change(
         "missing_intervals": missing,
     }
     if baseline.kwh is None:
-        notes.insert(0, baseline.reason)
-        parts.insert(0, (baseline.reason_template, baseline.reason_params))
+        if baseline.reason is not None:
+            notes.insert(0, baseline.reason)
         return replace(
-            empty, status=LoadChangeStatus.INSUFFICIENT, adjustment=baseline.adjustment, note="; ".join(notes),
-            note_parts=tuple(parts), **common
+            empty, status=LoadChangeStatus.INSUFFICIENT, adjustment=baseline.adjustment, note=tuple(notes), **common
         )
 
     bl = baseline.kwh
@@ -389,8 +382,7 @@ def compute_load_change(
         money_saved=money,
         adjustment_factor=baseline.factor,
         adjustment=baseline.adjustment,
-        note="; ".join(notes),
-        note_parts=tuple(parts),
+        note=tuple(notes),
         **common,
     )
 

@@ -26,6 +26,7 @@ from ems.model import (
     ProposalAction,
     ProposalSource,
     Snapshot,
+    Text,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ _LOGGER = logging.getLogger(__name__)
 SETPOINT_TOLERANCE_C = 0.25
 REPORT_GRACE = timedelta(seconds=5)  # a report this soon after a command may predate it
 
-HELD_BY_HAND = N_("Changed by hand: left as the customer set it")
-CUSTOMER_COMMAND = N_("The customer's command")
+HELD_BY_HAND = Text(N_("Changed by hand: left as the customer set it"))
+CUSTOMER_COMMAND = Text(N_("The customer's command"))
 
 
 def hand_changes(snapshot: Snapshot) -> list[DeviceOverride]:
@@ -109,12 +110,10 @@ def proposals_for(overrides: Iterable[DeviceOverride]) -> list[Proposal]:
     out: list[Proposal] = []
     for o in overrides:
         if o.action is ProposalAction.HOLD:
-            out.append(Proposal(o.device_id, ProposalAction.HOLD, ProposalSource.OVERRIDE,
-                                "Changed by hand: left as the customer set it", meter_id=o.meter_id,
-                                issuer_event_id=o.issuer_event_id, reason_template=HELD_BY_HAND))
+            out.append(Proposal(o.device_id, ProposalAction.HOLD, ProposalSource.OVERRIDE, HELD_BY_HAND,
+                                meter_id=o.meter_id, issuer_event_id=o.issuer_event_id))
         else:
-            out.append(Proposal(o.device_id, o.action, ProposalSource.OVERRIDE, "The customer's command",
+            out.append(Proposal(o.device_id, o.action, ProposalSource.OVERRIDE, CUSTOMER_COMMAND,
                                 cooling_setpoint_c=o.cooling_setpoint_c, heating_setpoint_c=o.heating_setpoint_c,
-                                meter_id=o.meter_id, issuer_event_id=o.issuer_event_id,
-                                reason_template=CUSTOMER_COMMAND))
+                                meter_id=o.meter_id, issuer_event_id=o.issuer_event_id))
     return out

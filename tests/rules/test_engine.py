@@ -51,7 +51,7 @@ def test_a_setpoint_action_sets_the_thermostats_it_targets():
     assert (p.device_id, p.action, p.cooling_setpoint_c, p.heating_setpoint_c) == (
         LIVING_ROOM, ProposalAction.SETPOINTS, 26.0, None)
     assert p.source is ProposalSource.RULE and p.rule == "R" and p.priority == 60
-    assert p.reason == "Rule 'R': cooling 26.0 °C"
+    assert str(p.reason) == "Rule 'R': cooling 26.0 °C"
 
 
 def test_an_offset_action_moves_thermostats_from_comfort():
@@ -96,7 +96,7 @@ def test_an_unknown_target_is_ignored_and_reported():
 def test_a_schedule_reason_says_until_when():
     ruleset = rules("turn_off", "[Pool pump]", "    triggers:\n      - schedule: {from: '16:00', to: '21:00'}\n")
     (p,) = evaluate(ruleset, snapshot())
-    assert p.reason == "Rule 'R': off until 21:00"
+    assert str(p.reason) == "Rule 'R': off until 21:00"
 
 
 # --- Shedding ---------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_shed_to_limit_turns_off_in_the_customers_order_until_under_the_limit():
     proposals = evaluate(ruleset, snapshot(demand_kw=18.0))  # 8 kW to shed: EV (7.2) and pool pump (1.5)
     assert set(by_device(proposals)) == {EV_CHARGER, POOL_PUMP}
     assert all(p.action is ProposalAction.OFF for p in proposals)
-    assert "sheds about 8.7 kW of the 8.0 kW needed" in proposals[0].reason
+    assert "sheds about 8.7 kW of the 8.0 kW needed" in str(proposals[0].reason)
 
 
 def test_shed_to_limit_does_nothing_under_the_limit():
@@ -124,7 +124,7 @@ def test_shed_to_limit_does_nothing_without_a_demand_reading():
 def test_shed_to_limit_reports_a_shortfall():
     ruleset = rules("{shed_to_limit_kw: 2}", "[Pool pump]")
     (p,) = evaluate(ruleset, snapshot(demand_kw=10.0))
-    assert "can shed only 1.5 kW of the 8.0 kW needed (6.5 kW short)" in p.reason
+    assert "can shed only 1.5 kW of the 8.0 kW needed (6.5 kW short)" in str(p.reason)
 
 
 def test_a_device_the_ems_holds_off_stays_shed_although_demand_fell():
@@ -167,7 +167,7 @@ def follow(*events, **kwargs):
 def test_follow_event_tags_proposals_with_the_event_and_its_source():
     p = follow(event(cooling_offset_c=2.0))[LIVING_ROOM]
     assert (p.source, p.meter_id, p.issuer_event_id, p.rule) == (ProposalSource.EVENT, METER, 1234, "R")
-    assert p.reason == "Event 1234 (level 3, until 18:20): 2.0 °C warmer than comfort — rule 'R'"
+    assert str(p.reason) == "Event 1234 (level 3, until 18:20): 2.0 °C warmer than comfort — rule 'R'"
 
 
 def test_follow_event_gives_thermostats_the_events_setpoints():
@@ -234,7 +234,7 @@ def test_follow_event_meets_a_load_adjustment_with_the_least_discomfort():
     proposals = by_device(evaluate(ruleset, snapshot(events=(ev,), demand_kw=12.0)))
     assert set(proposals) == {POOL_PUMP}
     assert proposals[POOL_PUMP].expected_kw_reduction == 1.5
-    assert "sheds about 1.5 kW of the 1.2 kW needed" in proposals[POOL_PUMP].reason
+    assert "sheds about 1.5 kW of the 1.2 kW needed" in str(proposals[POOL_PUMP].reason)
 
 
 def test_follow_event_counts_a_relayed_load_controller_toward_the_load_adjustment():
@@ -256,7 +256,7 @@ def test_a_pre_cool_rule_tags_its_proposal_with_the_announced_event():
     ev = event(phase=EventPhase.SCHEDULED, start=NOW + timedelta(minutes=30))
     (p,) = evaluate(ruleset, snapshot(events=(ev,)))
     assert (p.source, p.issuer_event_id) == (ProposalSource.RULE, 1234)
-    assert p.reason == "Rule 'R': 1.0 °C cooler than usual until event 1234 starts at 17:00"
+    assert str(p.reason) == "Rule 'R': 1.0 °C cooler than usual until event 1234 starts at 17:00"
 
 
 # --- Notifications ----------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The rules' reasons keep their English and carry a msgid and values, so each reader gets them
-in their own language (web.control_api.dr_text), times in the site's zone and numbers as the
-locale writes them; a rule's own name stays as the customer wrote it."""
+"""The rules' reasons are a msgid and its values (ems.model.Text), rendered in English for the log
+and in each reader's own language (web.control_api.dr_text), times in the site's zone and numbers
+as the locale writes them; a rule's own name stays as the customer wrote it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _proposals(action: str, targets: str = "", extra: str = "", name: str = "Sig
 
 
 def _spanish(p) -> str:
-    return dr_text(p.reason_template, p.reason_params, "es", SITE)
+    return dr_text(p.reason, "es", SITE)
 
 
 FOLLOW = "    triggers:\n      - event: active\n"
@@ -31,7 +31,7 @@ FOLLOW = "    triggers:\n      - event: active\n"
 def test_an_events_offset_reads_in_spanish_with_the_sites_time_and_a_decimal_comma():
     p = _proposals("follow_event", extra=FOLLOW, events=(event(cooling_offset_c=2.0),))[LIVING_ROOM]
 
-    assert p.reason == "Event 1234 (level 3, until 18:20): 2.0 °C warmer than comfort — rule 'Sigue los eventos'"
+    assert str(p.reason) == "Event 1234 (level 3, until 18:20): 2.0 °C warmer than comfort — rule 'Sigue los eventos'"
     assert _spanish(p) == ("Evento 1234 (nivel 3, hasta las 18:20): 2,0 °C más cálido que la temperatura de confort"
                            " — regla «Sigue los eventos»")
 
@@ -47,7 +47,7 @@ def test_an_events_off_and_duty_cycle_read_in_spanish():
 def test_the_english_rendering_of_the_msgid_says_what_the_reason_says():
     p = _proposals("follow_event", extra=FOLLOW, events=(event(cooling_offset_c=2.0),))[LIVING_ROOM]
 
-    assert dr_text(p.reason_template, p.reason_params, "en", SITE) == (
+    assert dr_text(p.reason, "en", SITE) == (
         "Event 1234 (level 3, until 6:20\u202fPM): 2.0 °C warmer than comfort — rule 'Sigue los eventos'")
 
 
@@ -55,7 +55,7 @@ def test_a_schedule_reason_says_until_when_in_spanish():
     extra = "    triggers:\n      - schedule: {from: '16:00', to: '21:00'}\n"
     p = _proposals("turn_off", "[Pool pump]", extra, name="Tarde")[POOL_PUMP]
 
-    assert p.reason == "Rule 'Tarde': off until 21:00"
+    assert str(p.reason) == "Rule 'Tarde': off until 21:00"
     assert _spanish(p) == "Regla «Tarde»: apagado hasta las 21:00"
 
 
@@ -71,7 +71,7 @@ def test_a_rule_before_an_event_says_when_it_starts_in_spanish():
     scheduled = event(phase=EventPhase.SCHEDULED, start=NOW + timedelta(minutes=50))
     p = _proposals("{offset_c: -1.5}", "[Living room]", extra, name="Preenfriar", events=(scheduled,))[LIVING_ROOM]
 
-    assert p.reason == "Rule 'Preenfriar': 1.5 °C cooler than usual until event 1234 starts at 17:20"
+    assert str(p.reason) == "Rule 'Preenfriar': 1.5 °C cooler than usual until event 1234 starts at 17:20"
     assert _spanish(p) == ("Regla «Preenfriar»: 1,5 °C más fresco de lo habitual hasta que empiece el evento 1234, "
                            "a las 17:20")
 
@@ -88,4 +88,4 @@ def test_a_notify_reason_keeps_the_rules_name():
 def test_a_missing_translation_falls_back_to_the_english_msgid():
     p = _proposals("turn_off", "[EV charger]")[EV_CHARGER]
 
-    assert dr_text(p.reason_template, p.reason_params, "fr", SITE) == "Rule 'Sigue los eventos': off"
+    assert dr_text(p.reason, "fr", SITE) == "Rule 'Sigue los eventos': off"

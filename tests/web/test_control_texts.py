@@ -90,5 +90,6 @@ async def test_an_events_actions_give_their_reason_in_spanish(client: Any, hub: 
     actions = (await (await client.get("/api/v1/events/main/7/actions")).json())["actions"]
     pump = next(a for a in actions if a["device_id"] == PUMP)
 
+    assert pump["reason"].endswith("): off — rule 'Follow every event'")  # the English logged with it
     assert pump["reason_text"].endswith("): apagado — regla «Follow every event»")
     assert "reason_template" not in pump["detail"] and "reason_params" not in pump["detail"]

@@ -52,14 +52,19 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
         await hub.control.stop()
 
 
-async def _actions(client: Any, event_id: int) -> list[tuple[str, str, str]]:
+async def _get(client: Any, event_id: int, query: str = "") -> list[dict[str, Any]]:
     accounts: Accounts = client.app[ACCOUNTS]
     user = await accounts.user("owner") or await accounts.create_user("owner", "correct horse battery", Role.OWNER)
     token = await accounts.create_token(user, "test", [Scope.READ])
-    response = await client.get(f"/api/v1/events/main/{event_id}/actions",
+    response = await client.get(f"/api/v1/events/main/{event_id}/actions{query}",
                                 headers={"Authorization": f"Bearer {token.secret}"})
     assert response.status == 200
-    return [(a["device_id"], a["action"], a["source"]) for a in (await response.json())["actions"]]
+    actions: list[dict[str, Any]] = (await response.json())["actions"]
+    return actions
+
+
+async def _actions(client: Any, event_id: int) -> list[tuple[str, str, str]]:
+    return [(a["device_id"], a["action"], a["source"]) for a in await _get(client, event_id)]
 
 
 async def test_event_7_lists_its_own_commands_and_restores_not_event_71s(client: Any) -> None:
@@ -75,3 +80,10 @@ async def test_event_7_lists_its_own_commands_and_restores_not_event_71s(client:
         (PUMP, "on", "restore"),
         (HEATER, "on", "restore"),
     ]
+
+
+async def test_a_command_logged_before_reasons_kept_their_msgid_reads_as_logged_in_every_language(client: Any) -> None:
+    first = (await _get(client, 7, "?lang=es"))[0]
+
+    assert first["reason"] == first["reason_text"] == "off for event:main:7"
+    assert first["detail"] == {}

@@ -170,7 +170,7 @@ def test_too_little_history_gives_no_number_and_says_why() -> None:
 
     assert not baseline.sufficient and baseline.kwh is None
     assert baseline.days == (date(2024, 8, 14), date(2024, 8, 13))
-    assert "only 2 similar weekday days" in baseline.reason and "at least 3 needed" in baseline.reason
+    assert "only 2 similar weekday days" in str(baseline.reason) and "at least 3 needed" in str(baseline.reason)
 
 
 def test_three_similar_days_are_enough() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from ems.dr.cycle import ControlCycle
 from ems.dr.devices import DeviceRegistry
-from ems.dr.dispatch import Dispatcher
+from ems.dr.dispatch import PUT_BACK, Dispatcher
 from ems.dr.events import LoadControl, LoadControlSettings
 from ems.errors import DeviceError
 from ems.model import (
@@ -24,8 +24,10 @@ from ems.model import (
     Proposal,
     ProposalAction,
     ProposalSource,
+    Text,
     Trigger,
     TriggerKind,
+    english,
 )
 
 from .conftest import make_event
@@ -74,7 +76,7 @@ class EventFollower:
             if view.phase is not EventPhase.ACTIVE:
                 continue
             for device in snapshot.devices:
-                common = dict(source=ProposalSource.EVENT, reason=f"event {view.event.issuer_event_id}",
+                common = dict(source=ProposalSource.EVENT, reason=Text(f"event {view.event.issuer_event_id}"),
                               meter_id=view.event.meter_id, issuer_event_id=view.event.issuer_event_id)
                 if device.info.kind is DeviceKind.LOAD_CONTROLLER:
                     proposals.append(Proposal(device.info.device_id, ProposalAction.RELAY_EVENT, **common))
@@ -265,7 +267,7 @@ async def test_an_offset_beyond_the_comfort_limit_is_held_to_it(hub, clock):
         clock.advance(minutes=10)
         outcome = await cycle_at(cycle)
         assert ("setpoints", THERMOSTAT, 25.5, None) in port.calls
-        assert "comfort limit" in outcome.decisions[THERMOSTAT].note
+        assert "comfort limit" in english(outcome.decisions[THERMOSTAT].note)
     finally:
         await stop()
 
@@ -320,6 +322,27 @@ async def test_every_command_is_logged_in_the_store(hub, clock, control):
         (THERMOSTAT, "setpoints", "event:main:1"), (PUMP, "off", "event:main:1")]
 
 
+async def test_a_restore_is_logged_with_its_reason_in_english_and_as_its_msgid_and_values(hub, clock, control):
+    *_, cycle, _port = control
+    hub.bus.publish(make_event(cooling_offset_c=2.0))
+    clock.advance(minutes=10)
+    await cycle_at(cycle)
+    clock.advance(minutes=60)
+    await cycle_at(cycle)
+    from sqlalchemy import select
+
+    from ems.store import tables
+
+    async def rows(conn):
+        return (await conn.execute(select(tables.device_commands).where(tables.device_commands.c.source == "restore")
+                                   .where(tables.device_commands.c.device_id == PUMP))).all()
+
+    (restore,) = await hub.store.read("read", rows)
+    assert restore.reason == "Put back as it was before event:main:1"
+    assert restore.detail["reason_template"] == PUT_BACK
+    assert restore.detail["reason_params"] == {"source": "event:main:1"}
+
+
 SPA = "00:00:00:00:00:00:00:03"
 
 
@@ -371,7 +394,7 @@ async def test_the_completion_report_carries_the_load_adjustment_achieved(hub, c
 async def test_a_setpoint_beyond_the_thermostats_own_limit_is_held_to_it(hub, clock):
     class Hot(EventFollower):
         def evaluate(self, snapshot):
-            return [Proposal(THERMOSTAT, ProposalAction.SETPOINTS, ProposalSource.RULE, "too hot",
+            return [Proposal(THERMOSTAT, ProposalAction.SETPOINTS, ProposalSource.RULE, Text("too hot"),
                              cooling_setpoint_c=40.0)]
 
     registry, _lc, _dispatcher, cycle, port, stop = await start_control(hub, clock, Hot())
@@ -379,7 +402,7 @@ async def test_a_setpoint_beyond_the_thermostats_own_limit_is_held_to_it(hub, cl
         add_devices(hub, port, clock)
         outcome = await cycle_at(cycle)
         assert ("setpoints", THERMOSTAT, 28.0, None) in port.calls  # comfort: 24 + 4 °C at most
-        assert "comfort limit" in outcome.decisions[THERMOSTAT].note
+        assert "comfort limit" in english(outcome.decisions[THERMOSTAT].note)
     finally:
         await stop()
 
@@ -387,7 +410,7 @@ async def test_a_setpoint_beyond_the_thermostats_own_limit_is_held_to_it(hub, cl
 async def test_a_duty_cycle_switches_the_load_on_and_off_within_each_period(hub, clock):
     class Half(EventFollower):
         def evaluate(self, snapshot):
-            return [Proposal(PUMP, ProposalAction.DUTY_CYCLE, ProposalSource.RULE, "half", value=50)]
+            return [Proposal(PUMP, ProposalAction.DUTY_CYCLE, ProposalSource.RULE, Text("half"), value=50)]
 
     registry, _lc, _dispatcher, cycle, port, stop = await start_control(hub, clock, Half([
         DevicePreference("Pool pump", comfort=ComfortLimits(min_on_min=0))]))

@@ -19,6 +19,7 @@ from ems.model import (
     IntervalReading,
     LoadControlEvent,
     MeterReading,
+    english,
 )
 
 TZ = "America/Los_Angeles"
@@ -171,7 +172,7 @@ async def test_live_the_elapsed_part_uses_intervals_and_demand_samples(tmp_path:
     assert change.kw_reduced == pytest.approx(2.0)
     assert change.reduced_kwh == pytest.approx(2.0 * hours)
     assert change.rebate_earned == pytest.approx(2.0 * 2 * 1.25)  # so far: the whole intervals to 18:00
-    assert "live demand samples" in change.note
+    assert "live demand samples" in english(change.note)
 
 
 async def test_before_the_event_starts_nothing_is_measured(hub: Hub) -> None:
@@ -193,7 +194,7 @@ async def test_too_little_history_is_said_plainly(tmp_path: Path) -> None:
     assert change.status is LoadChangeStatus.INSUFFICIENT
     assert change.kw_reduced is None and change.money_saved is None and change.baseline_kwh is None
     assert change.actual_kwh == pytest.approx(5.0)
-    assert "too little history" in change.note and "at least 3 needed" in change.note
+    assert "too little history" in english(change.note) and "at least 3 needed" in english(change.note)
 
 
 async def test_a_cancelled_event_is_measured_to_its_cancellation(hub: Hub) -> None:
