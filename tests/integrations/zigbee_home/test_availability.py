@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 
 import pytest
 
@@ -17,10 +16,11 @@ from .conftest import POOL_PUMP, THERMOSTAT, home_section, wait_ready
 
 async def test_a_silent_device_fails_the_command_within_the_timeout(hub, network, sim):
     sim.home.device("Pool pump").silent = True
-    started = time.monotonic()
-    with pytest.raises(DeviceError, match=r"Plug 'Pool pump' did not answer within 0.5 s"):
-        await network.port.switch(POOL_PUMP, False)
-    assert time.monotonic() - started < 1.0
+    # The error says the command's own 0.5 s timeout ended it; how long that took in real time is
+    # not asserted (a busy machine is slow, not broken); the outer bound only guards against a hang.
+    async with asyncio.timeout(60):
+        with pytest.raises(DeviceError, match=r"Plug 'Pool pump' did not answer within 0.5 s"):
+            await network.port.switch(POOL_PUMP, False)
 
 
 async def test_a_device_that_does_not_answer_is_published_unavailable_once(hub, network, sim):
