@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ems.clock import FixedClock
 from integrations.simulator import scenario_from_dict
 from integrations.simulator.home import SimulatedHome
 from integrations.simulator.meter import SimulatedMeter
@@ -14,17 +16,9 @@ NOON = datetime(2026, 7, 1, 19, 0, tzinfo=UTC)  # 12:00 in Los Angeles
 EVENING = datetime(2026, 7, 2, 2, 0, tzinfo=UTC)  # 19:00 in Los Angeles
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def build(devices: list[dict], *, at: datetime = NOON, **home) -> tuple[SimulatedHome, SimulatedMeter, Clock]:
+def build(devices: list[dict], *, at: datetime = NOON, **home) -> tuple[SimulatedHome, SimulatedMeter, FixedClock]:
     scenario = scenario_from_dict({"meter": {"profile_interval_min": 15}, "home": {"devices": devices, **home}})
-    clock = Clock(at)
+    clock = FixedClock(at)
     meter = SimulatedMeter(scenario, clock)
     sim_home = SimulatedHome(scenario.home, meter.household, clock)
     sim_home.tick(at)
@@ -137,7 +131,7 @@ def test_with_a_thermostat_the_households_own_hvac_is_not_counted_twice():
     scenario = scenario_from_dict({"household": {"hvac": {"cooling_above_c": 0.0}},
                                    "home": {"devices": [{"kind": "thermostat", "name": "Living room",
                                                          "system_mode": "off"}]}})
-    sim = SimulatedHan(scenario, clock=Clock(NOON))
+    sim = SimulatedHan(scenario, clock=FixedClock(NOON))
     sim.tick(NOON)
     household = sim.meter.household
     assert not sim.meter.household_hvac
@@ -152,3 +146,31 @@ def test_a_benchmark_home_hosts_200_extra_plugs():
     assert len({n.ieee for n in nodes}) == len({n.nwk for n in nodes}) == 200
     assert sim_home.device("Plug 200").load_kw == 1.0
     assert sim_home.load_kw == pytest.approx(200.0)
+
+
+async def test_the_simulator_ticks_on_its_clock_only():
+    from integrations.simulator.meter import ENDPOINT, TIME
+    from integrations.simulator.runner import SimulatedHan
+    from integrations.zigbee_se.codec import utc_time_to_datetime
+
+    clock = FixedClock(NOON)
+    sim = SimulatedHan(scenario_from_dict({"meter": {"report_interval": "1m", "profile_interval_min": 15}}),
+                       clock=clock)
+
+    def meter_time() -> datetime | None:
+        return utc_time_to_datetime(int(sim.meter.node.get_attribute(ENDPOINT, TIME, "time")))
+
+    await sim.start()
+    try:
+        assert meter_time() == NOON
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert meter_time() == NOON  # the clock stands still: no tick, however long real time runs
+        clock.advance(minutes=1)
+        for _ in range(20):
+            if meter_time() != NOON:
+                break
+            await asyncio.sleep(0)
+        assert meter_time() == NOON + timedelta(minutes=1)  # one report interval of the clock: one tick
+    finally:
+        await sim.stop()
