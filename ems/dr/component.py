@@ -29,7 +29,7 @@ from ems.dr.loadchange import LoadChange, measure_event
 from ems.dr.overrides import OverrideBook
 from ems.dr.ports import DrHub
 from ems.dr.rulebook import RuleBook
-from ems.errors import NotFound
+from ems.errors import Conflict, NotFound, RejectedCommand
 from ems.local_text import (
     EVENT_ANNOUNCED,
     EVENT_CANCELLED,
@@ -45,6 +45,7 @@ from ems.model import (
     EventStatus,
     EventView,
     MessageImportance,
+    ProposalAction,
     Trigger,
     TriggerKind,
 )
@@ -197,6 +198,31 @@ class DemandResponse:
         """The names and ids a rules file may name (None before any device is known)."""
         ids = list(self.registry.devices)
         return [*(d.info.name for d in self.registry.devices.values()), *ids] if ids else None
+
+    def override_device(self, device_id: str, action: ProposalAction, *, by: str, until: datetime | None = None,
+                        cooling_setpoint_c: float | None = None,
+                        heating_setpoint_c: float | None = None) -> DeviceOverride:
+        """The customer's command for one device (the web; later MQTT, OpenADR): an OVERRIDE proposal.
+
+        It holds above the utility's event and the rules (the device's own limits still bound it)
+        until ``until`` or ``end_override``; the arbiter decides and the dispatcher carries it out.
+        """
+        self.device(device_id)  # NotFound for an unknown one
+        if action not in (ProposalAction.ON, ProposalAction.OFF, ProposalAction.SETPOINTS, ProposalAction.HOLD):
+            raise RejectedCommand(f"a customer's command is on, off, setpoints or hold, not {action}")
+        if action is ProposalAction.SETPOINTS and cooling_setpoint_c is None and heating_setpoint_c is None:
+            raise RejectedCommand("setpoints: give a cooling or a heating setpoint")
+        override = DeviceOverride(device_id, self._hub.clock(), by, action=action, until=until,
+                                  cooling_setpoint_c=cooling_setpoint_c, heating_setpoint_c=heating_setpoint_c)
+        self.overrides.add(override)
+        self.cycle.request(Trigger(TriggerKind.OVERRIDE, device_id=device_id))
+        return override
+
+    def end_override(self, device_id: str) -> None:
+        """End the customer's override of a device: the event and the rules decide again."""
+        if not self.overrides.drop(device_id):
+            raise Conflict(f"device {device_id!r} has no override of the customer's")
+        self.cycle.request(Trigger(TriggerKind.OVERRIDE, device_id=device_id))
 
     async def set_participation(self, meter_id: str, issuer_event_id: int, *, opted_out: bool,
                                 device_id: str | None = None, by: str = "customer") -> Any:
