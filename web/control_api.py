@@ -246,10 +246,6 @@ async def _rules_text(request: web.Request) -> str:
         raise web.HTTPBadRequest(reason="the rules must be UTF-8 text") from None
 
 
-def _known_devices(control: Any) -> list[str] | None:
-    return control.known_devices()
-
-
 def _problems(err: ConfigError) -> web.Response:
     return _json({"error": "the rules are not valid", "status": 422, "problems": err.problems}, status=422)
 
@@ -272,7 +268,7 @@ async def put_rules(request: web.Request) -> web.Response:
     if (refused := _require_mapping(text)) is not None:
         return refused
     try:
-        await control.replace_rules(text, _known_devices(control))
+        await control.replace_rules(text, control.known_devices())
     except ConfigError as err:
         return _problems(err)
     return _json(_rules_state(control))
@@ -284,7 +280,7 @@ async def validate_rules(request: web.Request) -> web.Response:
     if (refused := _require_mapping(text)) is not None:
         return refused
     try:
-        ruleset, warnings = control.rulebook.validate(text, _known_devices(control))
+        ruleset, warnings = control.rulebook.validate(text, control.known_devices())
     except ConfigError as err:
         return _problems(err)
     return _json({"valid": True, "rules": len(getattr(ruleset, "rules", ()) or ()), "warnings": warnings})
@@ -322,24 +318,9 @@ async def event_actions(request: web.Request) -> web.Response:
     language, timezone = i18n.current(), hub.config.site.timezone
     return _json({"actions": [
         {"at": present.iso(r.at), "device_id": r.device_id, "device": names.get(r.device_id, r.device_id),
-         "action": r.action, "detail": {k: v for k, v in (r.detail or {}).items()
-                                        if v is not None and k not in _REASON_KEYS},
-         "source": r.source, "reason": r.reason, "reason_text": _action_reason(r, language, timezone),
-         "ok": r.ok, "error": r.error}
+         "action": r.action, "detail": r.detail, "source": r.source, "reason": str(r.reason),
+         "reason_text": dr_text(r.reason, language, timezone), "ok": r.ok, "error": r.error}
         for r in rows]})
-
-
-_REASON_KEYS = ("reason_template", "reason_params")  # where ems.dr.dispatch logs a reason's Text
-
-
-def _action_reason(row: Any, language: str, timezone: str) -> str:
-    """A logged command's reason in ``language``, from the Text its detail keeps (the stored English
-    of a row logged before the msgids were kept)."""
-    detail = row.detail or {}
-    template, params = detail.get("reason_template"), detail.get("reason_params")
-    if not isinstance(template, str) or not template or not isinstance(params, dict):
-        return str(row.reason)
-    return dr_text(Text(template, tuple((str(k), str(v)) for k, v in params.items())), language, timezone)
 
 
 def add_control_routes(app: web.Application) -> None:

@@ -17,7 +17,7 @@ from aiohttp import web
 from ems.accounts import Scope
 from ems.errors import ConfigError, RejectedCommand
 from ems.model import EventPhase
-from web.control_api import _known_devices, device_list
+from web.control_api import device_list
 from web.errors import status_for
 from web.guard import csrf_given, forbidden, same_token
 from web.i18n import _
@@ -107,10 +107,10 @@ async def rules_page(request: web.Request) -> web.StreamResponse:
         else:
             try:
                 if check_only:
-                    _ruleset, warnings = control.rulebook.validate(text, _known_devices(control))
+                    _ruleset, warnings = control.rulebook.validate(text, control.known_devices())
                     notice = _("The rules are valid (not saved yet).")
                 else:
-                    warnings = await control.replace_rules(text, _known_devices(control))
+                    warnings = await control.replace_rules(text, control.known_devices())
                     notice = _("Saved. The new rules are in force.")
                 problems = []
             except ConfigError as err:

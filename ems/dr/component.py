@@ -23,7 +23,7 @@ from typing import Any
 from ems.dr.arbiter import Decision
 from ems.dr.cycle import ControlCycle
 from ems.dr.devices import DeviceRegistry
-from ems.dr.dispatch import Dispatcher
+from ems.dr.dispatch import REASON_PARAMS, REASON_TEMPLATE, Dispatcher
 from ems.dr.events import LoadControl, LoadControlSettings
 from ems.dr.loadchange import LoadChange, measure_event
 from ems.dr.overrides import OverrideBook
@@ -46,6 +46,7 @@ from ems.model import (
     EventView,
     MessageImportance,
     ProposalAction,
+    Text,
     Trigger,
     TriggerKind,
 )
@@ -81,9 +82,9 @@ class EventAction:
     at: datetime
     device_id: str
     action: str
-    detail: dict[str, Any]  # setpoints, the relayed event, and the reason as a msgid and values
+    detail: dict[str, Any]  # setpoints, the relayed event
     source: str
-    reason: str
+    reason: Text  # a row logged before reasons kept their msgid: its stored English as the msgid
     ok: bool
     error: str | None
 
@@ -177,8 +178,7 @@ class DemandResponse:
         """Every device command sent for the event (its own and its rules'), oldest first."""
         self.event(meter_id, issuer_event_id)  # NotFound for an unknown one
         rows = await self._hub.store.read("read event actions", queries.event_commands, meter_id, issuer_event_id)
-        return [EventAction(r.at, r.device_id, r.action, dict(r.detail or {}), r.source, r.reason, bool(r.ok), r.error)
-                for r in rows]
+        return [_action(r) for r in rows]
 
     async def load_change(self, meter_id: str, issuer_event_id: int, now: datetime) -> LoadChange:
         """The event's measured load change (live while it runs, final after); UnknownEvent if none."""
@@ -273,3 +273,14 @@ class DemandResponse:
 def rules_path(config_dir: Path, section: dict[str, Any] | None) -> Path:
     name = Path((section or {}).get("rules_file", DEFAULTS["rules_file"]))
     return name if name.is_absolute() else Path(config_dir) / name
+
+
+def _action(row: Any) -> EventAction:
+    """A logged command: its reason back as the Text the dispatcher logged (msgid and values)."""
+    detail = {k: v for k, v in dict(row.detail or {}).items() if v is not None}
+    template, params = detail.pop(REASON_TEMPLATE, None), detail.pop(REASON_PARAMS, None)
+    if isinstance(template, str) and template and isinstance(params, dict):
+        reason = Text(template, tuple((str(k), str(v)) for k, v in params.items()))
+    else:
+        reason = Text(str(row.reason))
+    return EventAction(row.at, row.device_id, row.action, detail, row.source, reason, bool(row.ok), row.error)

@@ -48,12 +48,10 @@ def test_no_web_module_runs_sql() -> None:
     assert sql == []
 
 
-# Left to the demand-response rewrite of web/control_api.py (it moves into ems.dr's facade).
-PRIVATE_FOR_NOW = {"control_pages.py web.control_api._known_devices"}
 
 
 def test_no_web_module_reads_another_ones_private_names() -> None:
     private = {f"{name} {module}" for name, tree in _sources().items() for node, module in _imports(tree)
                if _is_web(module) and module.rsplit(".", 1)[-1].startswith("_")
                and module.rsplit(".", 1)[-1] != "_"}  # ``_`` is gettext (web.i18n), not a private name
-    assert private <= PRIVATE_FOR_NOW
+    assert private == set()
