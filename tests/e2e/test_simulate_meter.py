@@ -26,11 +26,13 @@ async def test_appliance_joins_a_meter_simulated_in_another_process(tmp_path):
     port = _free_port()
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
-    proc = await asyncio.create_subprocess_exec(
-        EMS, "simulate-meter", "--scenario", str(scenario), "--port", str(port),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with (tmp_path / "simulate-meter.log").open("wb") as log:  # a file: an unread pipe could fill and block it
+        proc = await asyncio.create_subprocess_exec(
+            EMS, "simulate-meter", "--scenario", str(scenario), "--port", str(port),
+            stdout=subprocess.PIPE, stderr=log)
     try:
-        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        # It says where it listens once it does; the bounds below only guard against a hang.
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
         assert f"virtual://127.0.0.1:{port}" in line.decode()
         folder = write_config(tmp_path / "config", f"""
 web: {{host: 127.0.0.1, port: 0}}
@@ -39,16 +41,17 @@ zigbee_se: {{radio: {{type: virtual, path: "virtual://127.0.0.1:{port}"}}, first
         hub, _web = compose(read_config(folder), tmp_path / "data")
         await hub.start()
         try:
-            for _ in range(200):
-                meter = hub.state.meters.get("main")
-                if meter and meter.link.value == "online" and meter.value("demand_kw") is not None:
-                    break
-                await asyncio.sleep(0.05)
+            async with asyncio.timeout(60):
+                while True:
+                    meter = hub.state.meters.get("main")
+                    if meter and meter.link.value == "online" and meter.value("demand_kw") is not None:
+                        break
+                    await asyncio.sleep(0.05)
             assert hub.state.meters["main"].link.value == "online"
             assert hub.state.meters["main"].value("summation_delivered_kwh") > 11_999
         finally:
             await hub.stop()
     finally:
         proc.terminate()
-        await asyncio.wait_for(proc.wait(), 15)
+        await asyncio.wait_for(proc.wait(), 60)
     assert proc.returncode == 0
