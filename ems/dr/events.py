@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.bus import Unsubscribe
+from ems.clock import Clock, as_clock
 from ems.dr.ports import DrHub
 from ems.errors import Conflict, NotFound
 from ems.model import (
@@ -45,7 +46,6 @@ from ems.model import (
     LoadControlEvent,
     Trigger,
     TriggerKind,
-    utcnow,
 )
 from ems.store import tables
 from ems.store.writer import insert
@@ -140,12 +140,12 @@ class LoadControl:
         hub: DrHub,
         settings: LoadControlSettings | None = None,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock | Callable[[], datetime] | None = None,
         device_classes: Callable[[], int] | None = None,
     ) -> None:
         self._hub = hub
         self.settings = settings or LoadControlSettings()
-        self._clock = clock
+        self._clock = as_clock(clock or hub.clock)
         self._device_classes = device_classes or (lambda: ALL_CLASSES)
         self.runs: dict[tuple[str, int], EventRun] = {}
         self._listeners: list[Callable[[Trigger], None]] = []
@@ -361,9 +361,9 @@ class LoadControl:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            delay = self._next_boundary_s(self._clock())
+            delay = self._next_boundary_s(self._clock())  # in the clock's seconds (simulated may run faster)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):  # not wait_for: it can swallow a cancel (3.11)
+                async with asyncio.timeout(self._clock.real_seconds(delay)):  # not wait_for: it can swallow a cancel (3.11)
                     await self._wake.wait()
             try:
                 await self.advance()

@@ -34,7 +34,6 @@ from ems.model import (
     DeviceKind,
     DeviceReading,
     LoadControlEvent,
-    utcnow,
 )
 from integrations.zigbee_home import DeviceSettings, HomeSettings
 from integrations.zigbee_home.catalog import (
@@ -269,14 +268,14 @@ class HomeDevice:
         if not self.described or self.info is None:
             return  # not described yet: the registry would not know the device
         self.last.update(fields)
-        self._hub.bus.publish(DeviceReading(self.device_id, utcnow(), **fields))
+        self._hub.bus.publish(DeviceReading(self.device_id, self._hub.clock(), **fields))
         power = fields.get("power_kw")
         if power is None or self.layout.kind == "battery" or self.last.get("on") is False:
             return
         if power >= (self.learnt_kw or 0.0) + LEARN_STEP_KW:
             self.learnt_kw = power
             if self.config.nominal_kw is None:
-                self.info = replace(self.info, nominal_kw=round(power, 3), discovered_at=utcnow())
+                self.info = replace(self.info, nominal_kw=round(power, 3), discovered_at=self._hub.clock())
                 self._hub.bus.publish(self.info)
 
     def _on_event_status(self, command_id: int, body: bytes) -> None:
@@ -303,7 +302,7 @@ class HomeDevice:
             _LOGGER.info("[%s] %s is answering again", self.device_id, self.label)
         else:
             _LOGGER.warning("[%s] %s is not answering: %s", self.device_id, self.label, detail)
-        self._hub.bus.publish(DeviceAvailability(self.device_id, available, utcnow(), detail))
+        self._hub.bus.publish(DeviceAvailability(self.device_id, available, self._hub.clock(), detail))
 
     async def ping(self) -> None:
         """Read one Basic attribute: an answer marks the device available (by the frame hook)."""
@@ -358,7 +357,7 @@ class HomeDevice:
 
     async def relay_event(self, event: LoadControlEvent) -> None:
         cluster = self._drlc_client()
-        now = utcnow()
+        now = self._hub.clock()
         if event.end <= now:
             raise DeviceError(f"event {event.issuer_event_id} has already ended; not sent to {self.label}")
         if event.start <= now:

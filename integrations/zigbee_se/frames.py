@@ -30,7 +30,6 @@ from ems.model import (
     MeterInfo,
     MeterRate,
     MeterReading,
-    utcnow,
 )
 from ems.tasks import TaskSet
 from integrations.zigbee_se import codec, translate
@@ -113,7 +112,7 @@ class MeterSession:
 
     def now(self) -> datetime:
         """The meter's notion of now: the local clock corrected by the offset read at start."""
-        return utcnow() + self.clock_offset
+        return self._hub.clock() + self.clock_offset
 
     def cluster(self, cluster_cls: Any) -> Any:
         return self.endpoint.in_clusters[cluster_cls.cluster_id]
@@ -177,7 +176,7 @@ class MeterSession:
                 summation_decimals=summation.right_digits,
                 demand_decimals=demand.right_digits,
                 device_type=DEVICE_TYPES.get(int(values.get("metering_device_type") or 0), "other"),
-                discovered_at=utcnow(),
+                discovered_at=self._hub.clock(),
             )
         )
 
@@ -190,7 +189,7 @@ class MeterSession:
         if meter_time is None:
             _LOGGER.warning("[%s] The meter's clock is not set; using the local clock", self.meter_id)
             return
-        local = utcnow()
+        local = self._hub.clock()
         self.clock_offset = meter_time - local.replace(microsecond=0)
         if abs(self.clock_offset) > timedelta(seconds=2):
             _LOGGER.info("[%s] Meter clock differs from ours by %s; following the meter",
@@ -228,7 +227,7 @@ class MeterSession:
 
         block = period("start_of_block_period", "block_period_duration")
         billing = period("current_billing_period_start", "current_billing_period_duration")
-        self._hub.bus.publish(MeterRate(self.meter_id, utcnow(), labels, thresholds, *block, *billing))
+        self._hub.bus.publish(MeterRate(self.meter_id, self._hub.clock(), labels, thresholds, *block, *billing))
 
     def _rate(self, now: datetime) -> MeterRate:
         return self._hub.state.meter_rates.get(self.meter_id) or MeterRate(self.meter_id, now)
@@ -277,7 +276,7 @@ class MeterSession:
         if not newest:
             return 0
         count, oldest = len(newest), newest[0].start
-        stop_at = utcnow() - horizon
+        stop_at = self._hub.clock() - horizon
         while oldest > stop_at:
             page = await self.fetch_intervals(MAX_PERIODS_PER_REQUEST, end=oldest, publish_older=True)
             if not page:
@@ -340,7 +339,7 @@ class MeterSession:
         if device is not self.device or dst_ep == 0 or src_ep == 0:
             return
         now = self.now()
-        self.last_frame_at = utcnow()
+        self.last_frame_at = self._hub.clock()
         counters = self._hub.state.counters
         counters["frames_received"] += 1
         cluster_cls = SE_CLUSTERS.get(cluster_id)
@@ -420,12 +419,12 @@ class MeterSession:
                 continue
             values[name] = self.formatting.energy(int(raw))
         if values:
-            self._hub.bus.publish(MeterReading(self.meter_id, read_at=utcnow(), **values))
+            self._hub.bus.publish(MeterReading(self.meter_id, read_at=self._hub.clock(), **values))
 
     # -- answers ---------------------------------------------------------------------------
 
     def _reject(self, kind: str, reason: str) -> None:
-        self._hub.bus.publish(FrameRejected(self.meter_id, reason, kind, utcnow()))
+        self._hub.bus.publish(FrameRejected(self.meter_id, reason, kind, self._hub.clock()))
         self._log_once(reason.split(":")[0] + kind, f"{kind.capitalize()} frame from the meter: {reason}")
 
     def _log_once(self, key: str, text: str) -> None:

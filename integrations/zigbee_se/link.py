@@ -20,7 +20,7 @@ import zigpy.exceptions
 import zigpy.zdo.types as zdo_t
 
 from ems.errors import NotReady
-from ems.model import LinkState, MeterLinkChanged, utcnow
+from ems.model import LinkState, MeterLinkChanged
 from integrations.zigbee.controller import start_radio, stop_controller
 from integrations.zigbee_se import MeterLinkSettings
 from integrations.zigbee_se.clusters import Metering
@@ -146,7 +146,7 @@ class MeterLink:
             if self._lost.is_set():
                 return
             last = self.session.last_frame_at
-            silent = last is None or utcnow() - last > stale_after
+            silent = last is None or self._hub.clock() - last > stale_after
             if silent and self.state is LinkState.ONLINE:
                 self._publish_state(LinkState.STALE, f"no report for over {self.settings.stale_after_s:g} s")
             elif not silent and self.state is LinkState.STALE:
@@ -170,7 +170,7 @@ class MeterLink:
         if state is self.state and state is not LinkState.CONNECTING:
             return
         self.state = state
-        self._hub.bus.publish(MeterLinkChanged(self.meter_id, state, utcnow(), detail))
+        self._hub.bus.publish(MeterLinkChanged(self.meter_id, state, self._hub.clock(), detail))
 
 
 def _describe(err: BaseException) -> str:

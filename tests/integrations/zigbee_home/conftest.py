@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ems.bus import EventBus
+from ems.clock import REAL
 from ems.tasks import TaskSet
 from integrations.simulator import scenario_from_dict
 from integrations.zigbee_home import CONFIG_SCHEMA, async_setup
@@ -60,6 +61,7 @@ class FakeHub:
     config: Any = None
     tasks: TaskSet = field(default_factory=lambda: TaskSet(logging.getLogger("test-hub")))
     events: list[Any] = field(default_factory=list)
+    clock: Any = REAL  # the hub's clock (ems.clock); the integration reads time through it
 
     def __post_init__(self) -> None:
         self.bus.listen_all(self.events.append)
