@@ -18,7 +18,6 @@ from aiohttp import web
 from ems import messages
 from ems.errors import NotReady, RejectedCommand
 from ems.hub import Hub
-from ems.model import utcnow
 from web import present
 from web.i18n import localize_message
 from web.keys import ACCESS, HUB
@@ -64,14 +63,14 @@ async def confirm_message(request: web.Request) -> web.Response:
     hub, (meter_id, message_id) = _hub(request), _message_key(request)
     messages.message(hub, meter_id, message_id)  # an unknown message is a 404 before a bad body's 400
     state = await messages.confirm(hub, meter_id, message_id, await _answer(request))
-    return _json(localize_message(hub, present.message(state, utcnow())))
+    return _json(localize_message(hub, present.message(state, hub.clock())))
 
 
 async def read_message(request: web.Request) -> web.Response:
     """Mark a message read (in the store and the current state); every open page hears of it."""
     hub, (meter_id, message_id) = _hub(request), _message_key(request)
     state = await messages.mark_read(hub, meter_id, message_id)
-    return _json(localize_message(hub, present.message(state, utcnow())))
+    return _json(localize_message(hub, present.message(state, hub.clock())))
 
 
 async def _participate(request: web.Request, opt_out: bool) -> web.Response:

@@ -12,7 +12,6 @@ from aiohttp import web
 
 from ems.errors import NotReady
 from ems.hub import Hub
-from ems.model import utcnow
 from web import present
 from web.actions_api import add_action_routes
 from web.auth import auth_middleware, setup_auth
@@ -42,20 +41,20 @@ def _json(data: Any) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    return _json(present.health(request.app[HUB], utcnow()))
+    return _json(present.health(request.app[HUB], request.app[HUB].clock()))
 
 
 async def meter(request: web.Request) -> web.Response:
-    return _json({"meters": present.meters(request.app[HUB], utcnow())})
+    return _json({"meters": present.meters(request.app[HUB], request.app[HUB].clock())})
 
 
 async def price(request: web.Request) -> web.Response:
-    return _json({"prices": present.prices(request.app[HUB], utcnow())})
+    return _json({"prices": present.prices(request.app[HUB], request.app[HUB].clock())})
 
 
 async def messages(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    return _json({"messages": localize_messages(hub, present.messages(hub, utcnow()), current())})
+    return _json({"messages": localize_messages(hub, present.messages(hub, hub.clock()), current())})
 
 
 async def events(request: web.Request) -> web.Response:

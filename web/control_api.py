@@ -28,7 +28,7 @@ from babel.numbers import format_decimal
 from ems.errors import ConfigError, NotReady
 from ems.hub import Hub
 from ems.local_text import format_value
-from ems.model import Text, english, utcnow
+from ems.model import Text, english
 from web import i18n, present
 from web.keys import ACCESS, HUB
 from web.params import event_key
@@ -193,7 +193,7 @@ async def device_readings(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(reason=f"hours must be a number, not {text!r}") from None
     if not 0 < hours <= MAX_HOURS:
         raise web.HTTPBadRequest(reason=f"hours must be above 0 and at most {MAX_HOURS}")
-    now = utcnow()
+    now = _hub(request).clock()
     readings = await control.device_history(device_id, now - timedelta(hours=hours), now)
     fields = ("power_kw", "on", "indoor_c", "outdoor_c", "cooling_setpoint_c", "heating_setpoint_c",
               "system_mode", "soc_pct")

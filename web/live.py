@@ -42,7 +42,6 @@ from ems.model import (
     MeterReading,
     PriceSignal,
     UtilityMessage,
-    utcnow,
 )
 from web import i18n, present
 
@@ -55,7 +54,7 @@ GOING_AWAY = b"appliance shutting down"
 
 
 def snapshot(hub: Hub, language: str = i18n.DEFAULT) -> dict[str, Any]:
-    now = utcnow()
+    now = hub.clock()
     return {
         "topic": "snapshot",
         "at": present.iso(now),
@@ -70,7 +69,7 @@ def snapshot(hub: Hub, language: str = i18n.DEFAULT) -> dict[str, Any]:
 
 
 def _messages(hub: Hub, language: str) -> list[dict[str, Any]]:
-    return i18n.localize_messages(hub, present.messages(hub, utcnow()), language)
+    return i18n.localize_messages(hub, present.messages(hub, hub.clock()), language)
 
 
 class LivePush:
@@ -149,11 +148,11 @@ class LivePush:
         if isinstance(event, IntervalReading) and (state is None or state.last_interval is not event):
             return  # an older interval (history being read): nothing on the page changes
         if state is not None:
-            payload = {"topic": "meter", "data": present.meter(state, utcnow())}
+            payload = {"topic": "meter", "data": present.meter(state, self._hub.clock())}
             self._broadcast(lambda language: payload)
 
     def _on_price(self, event: PriceSignal) -> None:
-        payload = {"topic": "prices", "data": present.prices(self._hub, utcnow())}
+        payload = {"topic": "prices", "data": present.prices(self._hub, self._hub.clock())}
         self._broadcast(lambda language: payload)
 
     def _on_messages(self, event: Any) -> None:

@@ -27,7 +27,6 @@ from ems.model import (
     DeviceKind,
     DeviceReading,
     TelemetryReport,
-    utcnow,
 )
 from ems.store import tables
 from ems.store.writer import insert
@@ -69,7 +68,8 @@ class DeviceRegistry:
     async def start(self) -> None:
         for info, last_seen in await self._hub.store.read("read devices", _devices):
             self.devices[info.device_id] = DeviceState(info, last_seen=last_seen)
-        for reading in await self._hub.store.read("read latest device readings", _latest_readings):
+        for reading in await self._hub.store.read("read latest device readings", _latest_readings,
+                                                  self._hub.clock() - timedelta(days=1)):
             state = self.devices.get(reading.device_id)
             if state is not None:
                 state.reading = reading
@@ -120,7 +120,7 @@ class DeviceRegistry:
             _LOGGER.info("Device %s (%s, %s) found", info.name, info.kind, info.device_id)
         else:
             state.info = info
-        now = utcnow()
+        now = self._hub.clock()
         state.available, state.available_since, state.last_seen = True, state.available_since or now, now
         self._tasks.spawn(self._save_device(info, now), "save-device")
 
@@ -169,7 +169,7 @@ class DeviceRegistry:
                 _LOGGER.warning("Device readings could not be stored; they are dropped", exc_info=True)
 
     async def purge(self, now: datetime | None = None) -> int:
-        horizon = (now or utcnow()) - self._retention
+        horizon = (now or self._hub.clock()) - self._retention
         return int(await self._hub.store.write("purge device readings", lambda conn: _purge(conn, horizon)))
 
     # -- telemetry -------------------------------------------------------------------------
@@ -191,7 +191,7 @@ class DeviceRegistry:
             await asyncio.sleep(self._telemetry_interval_s)
             if not self._hub.outbox.carries(TelemetryReport):
                 continue  # no upstream channel carries telemetry: shown locally only
-            for report in self.telemetry(utcnow()):
+            for report in self.telemetry(self._hub.clock()):
                 await self._hub.outbox.enqueue(report)
 
 
@@ -213,10 +213,9 @@ async def _devices(conn: AsyncConnection) -> list[tuple[DeviceInfo, datetime | N
     return found
 
 
-async def _latest_readings(conn: AsyncConnection) -> list[DeviceReading]:
-    """Per device, the latest value of each field (within the last day)."""
+async def _latest_readings(conn: AsyncConnection, horizon: datetime) -> list[DeviceReading]:
+    """Per device, the latest value of each field (since ``horizon``)."""
     t = tables.device_readings
-    horizon = utcnow() - timedelta(days=1)
     result = await conn.execute(select(t).where(t.c.at >= horizon).order_by(t.c.at))
     latest: dict[str, DeviceReading] = {}
     for row in result:
