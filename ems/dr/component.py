@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +127,7 @@ class DemandResponse:
         await self.dispatcher.start()
         self._unsubscribe = self.load_control.on_change(self._tell_customer)
         await self.cycle.start()
-        self._hub.scheduler.add_job(self.registry.purge, "cron", hour=10, minute=27, id="device-retention",
-                                    replace_existing=True, misfire_grace_time=3600)
+        self._hub.every_day(time(10, 27), self.registry.purge, "device-retention")
 
     async def rulebook_load(self) -> None:
         await asyncio.to_thread(self.rulebook.load)  # a file read and a parse: off the loop

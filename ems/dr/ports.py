@@ -6,8 +6,8 @@ it, so a test can hand in a stand-in and a second source of events or devices fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,8 +26,6 @@ from ems.model import (
 )
 
 if TYPE_CHECKING:
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     from ems.bus import EventBus
     from ems.clock import Clock
     from ems.config import AppConfig
@@ -47,9 +45,10 @@ class DrHub(Protocol):
     state: CurrentState
     store: Store
     outbox: Outbox
-    scheduler: AsyncIOScheduler
     device_ports: dict[str, DevicePort]
     clock: Clock
+
+    def every_day(self, at: time, job: Callable[[], Awaitable[object]], name: str) -> None: ...
 
 
 class KnownDevice(Protocol):

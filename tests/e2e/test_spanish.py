@@ -3,19 +3,19 @@ dashboard (live values, the charts' labels) follows; a display with the site lan
 
 from __future__ import annotations
 
-from tests.e2e.conftest import CONFIG, FAST_SCENARIO, running_appliance
+from tests.e2e.conftest import CONFIG, FAST_SCENARIO, local_clock, running_appliance
 from tests.e2e.test_ihd import _kiosk_link, _live
 from tests.web.browser import chromium
 
 # A home without solar draws from the grid at any time of day (with the scenario's solar, the test
-# failed when run around noon in the site's time zone, when the simulated home exports). Running the
-# appliance on tests.e2e.conftest.local_clock("20:00") instead needs every page and API to read the
-# hub's clock (web/app.py's price and web/live.py still read the real time).
+# failed when run around noon in the site's time zone, when the simulated home exports), and the
+# appliance and the simulator run on a clock of their own from 20:00 local time, so neither the
+# real date nor the time of day (the tariff's period, the tier) changes what the page shows.
 NO_SOLAR = {**FAST_SCENARIO, "household": {"solar": {"peak_kw": 0.0}}}
 
 
 async def test_a_person_who_chooses_spanish_reads_the_dashboard_in_spanish(tmp_path, output_dir):
-    async with running_appliance(tmp_path, NO_SOLAR) as appliance:
+    async with running_appliance(tmp_path, NO_SOLAR, clock=local_clock("20:00")) as appliance:
         await appliance.online()
         await _dashboard_in_spanish(appliance, output_dir)
 

@@ -185,9 +185,9 @@ async def test_a_failing_sender_is_retried_with_backoff_and_succeeds_later(
     assert sender.delivered == [report()]
     assert len(sender.calls) == 4
     gaps = [b[0] - a[0] for a, b in zip(sender.calls, sender.calls[1:], strict=False)]
-    # 0.05 s, 0.1 s, then 0.2 s (the cap): each wait at least the backoff, and growing.
+    # 0.05 s, 0.1 s, then 0.2 s (the cap): each wait at least the backoff (one-sided: a busy
+    # machine only makes a wait longer; the delays themselves are test_retry_delay_doubles_...'s).
     assert gaps[0] >= 0.05 and gaps[1] >= 0.1 and gaps[2] >= 0.2
-    assert gaps[0] < gaps[1] < gaps[2]
 
 
 async def test_a_failed_attempt_is_recorded_on_the_item(store: Store) -> None:

@@ -32,7 +32,7 @@ async def _headers(client: Any, role: Role = Role.OWNER) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.secret}"}
 
 
-async def _until(check: Any, timeout_s: float = 5.0) -> None:
+async def _until(check: Any, timeout_s: float = 60.0) -> None:  # a hang guard only
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not check():
         assert asyncio.get_running_loop().time() < deadline, "timed out"

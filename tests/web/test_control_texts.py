@@ -36,7 +36,7 @@ async def _sign_in(client: Any, language: str | None) -> None:
     assert (await client.post("/login", data=form, allow_redirects=False)).status == 303
 
 
-async def _until(check: Any, timeout_s: float = 5.0) -> None:
+async def _until(check: Any, timeout_s: float = 60.0) -> None:  # a hang guard only
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not check():
         assert asyncio.get_running_loop().time() < deadline, "timed out"

@@ -74,7 +74,7 @@ class FakeHub:
                 and all(getattr(e, k) == v for k, v in match.items())]
 
     async def wait_for(self, event_type: type, predicate: Callable[[Any], bool] = lambda e: True,
-                       *, since: int = 0, timeout_s: float = 3.0, **match: Any) -> Any:
+                       *, since: int = 0, timeout_s: float = 30.0, **match: Any) -> Any:
         """The first event of a type (from index ``since``) that matches, waiting if needed."""
         async with asyncio.timeout(timeout_s):
             while True:
