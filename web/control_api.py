@@ -25,6 +25,7 @@ from aiohttp import web
 from babel.dates import format_time
 from babel.numbers import format_decimal
 
+from ems.dr.component import DemandResponse
 from ems.errors import ConfigError, NotReady
 from ems.hub import Hub
 from ems.local_text import format_value
@@ -46,7 +47,7 @@ def _hub(request: web.Request) -> Hub:
     return request.app[HUB]
 
 
-def _control(request: web.Request) -> Any:
+def _control(request: web.Request) -> DemandResponse:
     control = _hub(request).control
     if control is None:
         raise NotReady("demand response is not running")
@@ -205,7 +206,7 @@ async def device_readings(request: web.Request) -> web.Response:
 # -- rules -------------------------------------------------------------------------------------
 
 
-def _rules_state(control: Any) -> dict[str, Any]:
+def _rules_state(control: DemandResponse) -> dict[str, Any]:
     book = control.rulebook
     ruleset = book.ruleset
     return {

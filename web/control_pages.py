@@ -16,7 +16,8 @@ from aiohttp import web
 
 from ems.accounts import Scope
 from ems.errors import ConfigError, RejectedCommand
-from ems.model import EventPhase
+from ems.hub import Hub
+from ems.model import EventPhase, EventView
 from web.control_api import device_list
 from web.errors import status_for
 from web.guard import csrf_given, forbidden, same_token
@@ -27,11 +28,11 @@ from web.pages import render
 _LINE = re.compile(r":(\d+): ")
 
 
-def _hub(request: web.Request) -> Any:
+def _hub(request: web.Request) -> Hub:
     return request.app[HUB]
 
 
-def _active_events(hub: Any) -> list[Any]:
+def _active_events(hub: Hub) -> list[EventView]:
     control = hub.control
     if control is None:
         return []
