@@ -67,7 +67,11 @@ class MeterLink:
     async def close(self) -> None:
         self._upstream.unregister()
         if self._supervisor is not None:
-            self._supervisor.cancel()
+            # Cancel until it is done: 3.11's wait_for (inside zigpy and the session's requests) can
+            # swallow a cancel that races a reply, and the link would go on to start a session.
+            while not self._supervisor.done():
+                self._supervisor.cancel()
+                await asyncio.wait({self._supervisor}, timeout=0.5)
             await asyncio.gather(self._supervisor, return_exceptions=True)
             self._supervisor = None
         await self._teardown()

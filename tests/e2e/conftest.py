@@ -205,6 +205,9 @@ async def owner_token(hub: Hub) -> str:
 
 @pytest.fixture
 async def appliance(tmp_path: Path) -> AsyncIterator[Appliance]:
-    async with running_appliance(tmp_path) as running:
+    """The whole appliance and its simulated meter on simulated time from a fixed evening: what the
+    tests see (the TOU period, the tier, whether the simulated solar exports) never depends on the
+    real date or time of day."""
+    async with running_appliance(tmp_path, clock=local_clock("20:00")) as running:
         await running.online()
         yield running
