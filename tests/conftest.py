@@ -48,5 +48,5 @@ async def no_leftover_tasks():
         for task in leftover:
             task.cancel()
         await asyncio.gather(*leftover, return_exceptions=True)
-        names = ", ".join(sorted(t.get_name() for t in leftover))
+        names = ", ".join(sorted(f"{t.get_name()} ({getattr(t.get_coro(), '__qualname__', '?')})" for t in leftover))
         pytest.fail(f"test left {len(leftover)} task(s) running: {names}")

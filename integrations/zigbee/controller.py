@@ -8,6 +8,7 @@ imported only when chosen; they come with the `radios` extra. Every app class is
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import Mapping
@@ -102,8 +103,18 @@ async def start_radio(
 
 
 async def stop_controller(app: zigpy.application.ControllerApplication) -> None:
-    """Shut the controller down: its tasks, its devices' tasks and the radio link."""
+    """Shut the controller down: its tasks, its devices' tasks, their clusters' replies and the radio link."""
     await app.shutdown()
+    # zigpy answers some frames from a cluster's own task (a read's response, a default response)
+    # and its shutdown leaves those be; they are the controller's too, so they end with it.
+    replies = [task for device in list(app.devices.values()) for endpoint in device.endpoints.values()
+               if hasattr(endpoint, "in_clusters")
+               for cluster in (*endpoint.in_clusters.values(), *endpoint.out_clusters.values())
+               for task in list(getattr(cluster, "_tasks", ())) if not task.done()]
+    for task in replies:
+        task.cancel()
+    if replies:
+        await asyncio.gather(*replies, return_exceptions=True)
     LOGGER.info("Zigbee controller stopped")
 
 
