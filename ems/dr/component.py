@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from ems.dr.arbiter import Decision
 from ems.dr.cycle import ControlCycle
-from ems.dr.devices import DeviceRegistry
+from ems.dr.devices import DeviceRegistry, DeviceState
 from ems.dr.dispatch import REASON_PARAMS, REASON_TEMPLATE, Dispatcher
 from ems.dr.events import LoadControl, LoadControlSettings
 from ems.dr.loadchange import LoadChange, measure_event
@@ -154,17 +155,20 @@ class DemandResponse:
     def device_statuses(self) -> tuple[DeviceStatus, ...]:
         """Every device, by name."""
         controlled, _history = self.dispatcher.record()
-        decisions = self.dispatcher.decisions
-        return tuple(
-            DeviceStatus(d.info, d.reading, d.available, d.detail, d.last_seen, decisions.get(d.info.device_id),
-                         controlled.get(d.info.device_id), self.overrides.get(d.info.device_id))
-            for d in sorted(self.registry.devices.values(), key=lambda d: d.info.name.casefold()))
+        return tuple(self._status(d, controlled)
+                     for d in sorted(self.registry.devices.values(), key=lambda d: d.info.name.casefold()))
 
     def device(self, device_id: str) -> DeviceStatus:
-        for status in self.device_statuses():
-            if status.info.device_id == device_id:
-                return status
-        raise NotFound(f"no device {device_id!r}")
+        state = self.registry.get(device_id)
+        if state is None:
+            raise NotFound(f"no device {device_id!r}")
+        return self._status(state, self.dispatcher.record()[0])
+
+    def _status(self, d: DeviceState, controlled: Mapping[str, ControlledDevice]) -> DeviceStatus:
+        device_id = d.info.device_id
+        return DeviceStatus(d.info, d.reading, d.available, d.detail, d.last_seen,
+                            self.dispatcher.decisions.get(device_id), controlled.get(device_id),
+                            self.overrides.get(device_id))
 
     def device_names(self) -> dict[str, str]:
         return {d.info.device_id: d.info.name for d in self.registry.devices.values()}

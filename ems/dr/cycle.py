@@ -89,7 +89,6 @@ class ControlCycle:
         self._tz = ZoneInfo(timezone or hub.config.site.timezone)
         self._demand: deque[tuple[datetime, float]] = deque()  # the premise's: every meter's latest, summed
         self._meter_demand: dict[str, float] = {}
-        self._meter_history: dict[str, deque[tuple[datetime, float]]] = {}
         self._pending: Trigger | None = None
         self._wake = asyncio.Event()
         self._tasks = TaskSet(_LOGGER, "control cycle")
@@ -139,12 +138,10 @@ class ControlCycle:
         if reading.demand_kw is None:
             return
         self._meter_demand[reading.meter_id] = reading.demand_kw
-        history = self._meter_history.setdefault(reading.meter_id, deque())
+        self._demand.append((reading.read_at, sum(self._meter_demand.values())))
         horizon = reading.read_at - DEMAND_HISTORY
-        for series, value in ((history, reading.demand_kw), (self._demand, sum(self._meter_demand.values()))):
-            series.append((reading.read_at, value))
-            while series and series[0][0] < horizon:
-                series.popleft()
+        while self._demand and self._demand[0][0] < horizon:
+            self._demand.popleft()
         self.request(Trigger(TriggerKind.DEMAND, meter_id=reading.meter_id))
 
     def _on_device_reading(self, reading: DeviceReading) -> None:

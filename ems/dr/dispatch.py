@@ -108,9 +108,6 @@ class Dispatcher:
             _LOGGER.info("%d device(s) were left controlled at the last stop; restoring when nothing holds them",
                          len(self.controlled))
 
-    def originals(self) -> dict[str, Mapping[str, object]]:
-        return {device_id: c.original for device_id, c in self.controlled.items()}
-
     def record(self) -> tuple[Mapping[str, ControlledDevice], Mapping[str, LoadHistory]]:
         """What it holds and how each device was, and what it did to loads lately: frozen copies."""
         controlled = {}
