@@ -110,7 +110,8 @@ def proposals_for(overrides: Iterable[DeviceOverride]) -> list[Proposal]:
     out: list[Proposal] = []
     for o in overrides:
         if o.action is ProposalAction.HOLD:
-            out.append(Proposal(o.device_id, ProposalAction.HOLD, ProposalSource.OVERRIDE, HELD_BY_HAND,
+            why = HELD_BY_HAND if o.by == "device" else CUSTOMER_COMMAND  # a hold asked for is a command
+            out.append(Proposal(o.device_id, ProposalAction.HOLD, ProposalSource.OVERRIDE, why,
                                 meter_id=o.meter_id, issuer_event_id=o.issuer_event_id))
         else:
             out.append(Proposal(o.device_id, o.action, ProposalSource.OVERRIDE, CUSTOMER_COMMAND,
