@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from ems.accounts import Accounts, Role  # noqa: E402
 from ems.cli import compose, read_config  # noqa: E402
 from integrations.simulator import SimulatedHan, scenario_from_dict  # noqa: E402
-from integrations.zigbee_se.clusters import Metering  # noqa: E402
+from integrations.zigbee.se.clusters import Metering  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

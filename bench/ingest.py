@@ -33,7 +33,7 @@ from zigpy.zcl import foundation  # noqa: E402
 from ems.accounts import Accounts, Role, Scope  # noqa: E402
 from ems.cli import compose, read_config  # noqa: E402
 from integrations.simulator import SimulatedHan, scenario_from_dict  # noqa: E402
-from integrations.zigbee_se.clusters import Metering  # noqa: E402
+from integrations.zigbee.se.clusters import Metering  # noqa: E402
 
 RATE_PER_S = 50
 CONFIG = """

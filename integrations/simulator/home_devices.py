@@ -23,14 +23,14 @@ from zigpy.zcl.clusters.homeautomation import ElectricalMeasurement
 from zigpy.zcl.clusters.hvac import Thermostat
 
 from integrations.simulator.thermal import ThermalHouse, ThermostatLogic
+from integrations.zigbee.se import codec
+from integrations.zigbee.se.clusters import Drlc, Metering
 from integrations.zigbee.virtual_node import (
     CommandRequest,
     NodeEndpoint,
     NodeSendError,
     VirtualNode,
 )
-from integrations.zigbee_se import codec
-from integrations.zigbee_se.clusters import Drlc, Metering
 
 _LOGGER = logging.getLogger(__name__)
 

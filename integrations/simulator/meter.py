@@ -23,9 +23,9 @@ from ems.tasks import TaskSet
 from integrations.simulator.household import Household
 from integrations.simulator.rate import PricePoint, SimulatedRate
 from integrations.simulator.scenario import Scenario
+from integrations.zigbee.se import codec
+from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
 from integrations.zigbee.virtual_node import CommandRequest, NodeEndpoint, VirtualNode
-from integrations.zigbee_se import codec
-from integrations.zigbee_se.clusters import Drlc, Messaging, Metering, Price
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from integrations.simulator.meter import (
 from integrations.simulator.rate import PricePoint
 from integrations.simulator.scenario import Scenario
 from integrations.zigbee.han import VirtualHan
+from integrations.zigbee.se.clusters import Drlc
 from integrations.zigbee.virtual_node import NodeSendError
-from integrations.zigbee_se.clusters import Drlc
 
 _LOGGER = logging.getLogger(__name__)
 

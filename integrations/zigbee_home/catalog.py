@@ -17,7 +17,7 @@ from zigpy.zcl.clusters.general import Basic, OnOff, PowerConfiguration
 from zigpy.zcl.clusters.homeautomation import ElectricalMeasurement
 from zigpy.zcl.clusters.hvac import Thermostat
 
-from integrations.zigbee_se.clusters import Drlc, Metering
+from integrations.zigbee.se.clusters import Drlc, Metering
 
 BASIC = Basic.cluster_id
 ON_OFF = OnOff.cluster_id

@@ -35,6 +35,8 @@ from ems.model import (
     DeviceReading,
     LoadControlEvent,
 )
+from integrations.zigbee.se.clusters import Drlc
+from integrations.zigbee.se.clusters.drlc import event_control
 from integrations.zigbee_home import DeviceSettings, HomeSettings
 from integrations.zigbee_home.catalog import (
     DRLC,
@@ -51,8 +53,6 @@ from integrations.zigbee_home.catalog import (
     centi_c,
     reading_fields,
 )
-from integrations.zigbee_se.clusters import Drlc
-from integrations.zigbee_se.clusters.drlc import event_control
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """HAN client to the utility meter over ZigBee Smart Energy 1.x.
 
-``clusters/`` and ``codec.py`` are protocol only (no ``ems`` import); ``link.py`` keeps the
+The SE clusters and codec are the protocol library ``integrations.zigbee.se``; ``link.py`` keeps the
 link to the meter up, ``frames.py`` turns frames into domain events and answers as SE
 requires, and ``upstream.py`` carries the outbox's reports back to the meter.
 """

@@ -32,9 +32,10 @@ from ems.model import (
     MeterReading,
 )
 from ems.tasks import TaskSet
-from integrations.zigbee_se import codec, translate
-from integrations.zigbee_se.clusters import Drlc, Messaging, Metering, Price
-from integrations.zigbee_se.clusters.drlc import event_control
+from integrations.zigbee.se import codec
+from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
+from integrations.zigbee.se.clusters.drlc import event_control
+from integrations.zigbee_se import translate
 from integrations.zigbee_se.translate import Formatting, Ignored, OutOfRange
 
 _LOGGER = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ import zigpy.zdo.types as zdo_t
 from ems.errors import NotReady
 from ems.model import LinkState, MeterLinkChanged
 from integrations.zigbee.controller import start_radio, stop_controller
+from integrations.zigbee.se.clusters import Metering
 from integrations.zigbee_se import MeterLinkSettings
-from integrations.zigbee_se.clusters import Metering
 from integrations.zigbee_se.frames import MeterSession
 from integrations.zigbee_se.upstream import UpstreamSender
 

@@ -26,7 +26,7 @@ from ems.model import (
     PriceSignal,
     UtilityMessage,
 )
-from integrations.zigbee_se import codec
+from integrations.zigbee.se import codec
 
 MAX_EVENT_MINUTES = 1440  # DRLC §2.3
 MAX_PRICE_TRAILING_DIGITS = 9  # a uint32 price has at most 10 digits

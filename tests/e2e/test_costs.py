@@ -66,8 +66,8 @@ async def test_tariff_shows_what_the_meter_published_about_its_rate(appliance):
 
 
 async def test_billing_period_and_cpp_event_from_the_meter_are_taken_in(appliance):
-    from integrations.zigbee_se import codec
-    from integrations.zigbee_se.clusters import Price
+    from integrations.zigbee.se import codec
+    from integrations.zigbee.se.clusters import Price
 
     await appliance.wait_until(lambda: appliance.hub.state.meter_rates.get("main"), what="the meter's rate")
     sim = appliance.simulator.meter

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from ems.model import EventStatus
-from integrations.zigbee_se.clusters import Drlc, Messaging, Price
+from integrations.zigbee.se.clusters import Drlc, Messaging, Price
 from tests.e2e.conftest import FAST_SCENARIO, running_appliance
 
 
@@ -152,7 +152,7 @@ async def test_zero_minute_event_is_rejected_upstream(appliance):
 
 async def test_event_already_over_is_rejected_as_expired(appliance):
     sim = appliance.simulator.meter
-    from integrations.zigbee_se import codec
+    from integrations.zigbee.se import codec
 
     start = codec.datetime_to_utc_time(sim.clock()) - 3 * 3600
     await _send_event(appliance, issuer_event_id=5002, start_time=start, duration_in_minutes=60)

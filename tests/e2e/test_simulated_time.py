@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from integrations.simulator.meter import ENDPOINT, TIME
-from integrations.zigbee_se.codec import utc_time_to_datetime
+from integrations.zigbee.se.codec import utc_time_to_datetime
 from tests.e2e.conftest import FAST_SCENARIO, local_clock, running_appliance
 
 SPEED = 600  # a simulated hour in six real seconds

@@ -151,7 +151,7 @@ def test_a_benchmark_home_hosts_200_extra_plugs():
 async def test_the_simulator_ticks_on_its_clock_only():
     from integrations.simulator.meter import ENDPOINT, TIME
     from integrations.simulator.runner import SimulatedHan
-    from integrations.zigbee_se.codec import utc_time_to_datetime
+    from integrations.zigbee.se.codec import utc_time_to_datetime
 
     clock = FixedClock(NOON)
     sim = SimulatedHan(scenario_from_dict({"meter": {"report_interval": "1m", "profile_interval_min": 15}}),

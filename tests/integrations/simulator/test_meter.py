@@ -10,7 +10,7 @@ from ems.errors import ConfigError
 from integrations.simulator import scenario_from_dict
 from integrations.simulator.meter import SimulatedMeter
 from integrations.simulator.scenario import load_scenario
-from integrations.zigbee_se.clusters import Metering, Price
+from integrations.zigbee.se.clusters import Metering, Price
 
 NOON = datetime(2026, 7, 1, 19, 0, tzinfo=UTC)  # 12:00 in Los Angeles
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ems.model import Criticality, DeviceClass, EventStatus, MessageImportance
-from integrations.zigbee_se import codec
-from integrations.zigbee_se.clusters import Drlc, Messaging, Metering, Price
+from integrations.zigbee.se import codec
+from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
 from integrations.zigbee_se.frames import Frame
 from integrations.zigbee_se.translate import (
     Ignored,

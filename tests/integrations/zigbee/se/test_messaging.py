@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.zigbee_se.clusters.messaging import (
+from integrations.zigbee.se.clusters.messaging import (
     MessageConfirmationControl,
     MessageControl,
     MessageImportance,
@@ -10,7 +10,7 @@ from integrations.zigbee_se.clusters.messaging import (
     MessageTransmission,
     Messaging,
 )
-from integrations.zigbee_se.codec import MalformedFrame, build_frame, parse_frame
+from integrations.zigbee.se.codec import MalformedFrame, build_frame, parse_frame
 
 from ._hex import h
 from ._samples import MESSAGING, T0, assert_round_trip

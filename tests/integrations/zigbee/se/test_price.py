@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.zigbee_se.clusters.price import (
+from integrations.zigbee.se.clusters.price import (
     BlockThresholdSubPayload,
     NumberOfPriceTiersAndRegisterTier,
     Price,
@@ -14,7 +14,7 @@ from integrations.zigbee_se.clusters.price import (
     PublishBlockPeriodSE11,
     decode_publish_block_period,
 )
-from integrations.zigbee_se.codec import MalformedFrame, build_frame, parse_frame
+from integrations.zigbee.se.codec import MalformedFrame, build_frame, parse_frame
 
 from ._hex import h
 from ._samples import PRICE, T0, assert_round_trip

@@ -6,8 +6,8 @@ in each test module cover the truncated forms.
 
 from typing import Any
 
-from integrations.zigbee_se.clusters.drlc import FILLER_SIGNATURE
-from integrations.zigbee_se.clusters.price import (
+from integrations.zigbee.se.clusters.drlc import FILLER_SIGNATURE
+from integrations.zigbee.se.clusters.price import (
     BlockThresholdSubPayload,
     PriceMatrixEntry,
     TierLabel,
@@ -321,7 +321,7 @@ METERING: dict[str, dict[str, Any]] = {
 
 def assert_round_trip(cluster: type, command_name: str, fields: dict[str, Any]) -> None:
     """Encode ``fields`` as a full frame, decode it, and expect the same fields back."""
-    from integrations.zigbee_se.codec import build_frame, parse_frame
+    from integrations.zigbee.se.codec import build_frame, parse_frame
 
     frame = build_frame(cluster, command_name, tsn=0x10, **fields)
     parsed = parse_frame(cluster, frame)

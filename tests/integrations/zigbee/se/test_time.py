@@ -4,7 +4,7 @@ import pytest
 from zigpy.zcl.clusters.general import Time, TimeStatus
 from zigpy.zcl.foundation import DataTypeId
 
-from integrations.zigbee_se import clusters
+from integrations.zigbee.se import clusters
 
 
 @pytest.mark.parametrize(

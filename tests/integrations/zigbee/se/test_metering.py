@@ -5,8 +5,8 @@ import zigpy.types as t
 from zigpy.zcl.clusters import smartenergy as zigpy_se
 from zigpy.zcl.foundation import DataTypeId
 
-from integrations.zigbee_se.clusters.metering import Metering, ProfileStatus
-from integrations.zigbee_se.codec import parse_frame
+from integrations.zigbee.se.clusters.metering import Metering, ProfileStatus
+from integrations.zigbee.se.codec import parse_frame
 
 from ._hex import h
 from ._samples import METERING, T0, assert_round_trip
@@ -91,7 +91,7 @@ def test_get_profile_response_status_values_read_through_profile_status() -> Non
 
 
 def test_get_profile_response_with_fewer_intervals_than_announced_is_malformed() -> None:
-    from integrations.zigbee_se.codec import MalformedFrame
+    from integrations.zigbee.se.codec import MalformedFrame
 
     with pytest.raises(MalformedFrame, match="get_profile_response"):
         parse_frame(Metering, h("09 01 00 | 00 BD 24 2D | 00 | 03 | 02 | F4 01 00"))

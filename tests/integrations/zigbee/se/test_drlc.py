@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
-from integrations.zigbee_se.clusters.drlc import (
+from integrations.zigbee.se.clusters.drlc import (
     FILLER_SIGNATURE,
     CancelControl,
     CriticalityLevel,
@@ -16,7 +16,7 @@ from integrations.zigbee_se.clusters.drlc import (
     Signature,
     SignatureType,
 )
-from integrations.zigbee_se.codec import MalformedFrame, build_frame, parse_frame
+from integrations.zigbee.se.codec import MalformedFrame, build_frame, parse_frame
 
 from ._hex import h
 

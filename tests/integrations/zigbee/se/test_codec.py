@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
-from integrations.zigbee_se import codec
-from integrations.zigbee_se.clusters import Drlc, Messaging, Metering, Price, Time
-from integrations.zigbee_se.codec import MalformedFrame, parse_frame
+from integrations.zigbee.se import codec
+from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price, Time
+from integrations.zigbee.se.codec import MalformedFrame, parse_frame
 
 from ._hex import h
 

@@ -3,7 +3,7 @@
 import pytest
 from zigpy import types as t
 
-from integrations.zigbee_se.clusters._types import Utf8String, limited_utf8_string
+from integrations.zigbee.se.clusters._types import Utf8String, limited_utf8_string
 
 from ._hex import h
 

@@ -7,8 +7,8 @@ import zigpy.endpoint
 import zigpy.zcl
 from zigpy.zcl.clusters import smartenergy as zigpy_se
 
-from integrations.zigbee_se import clusters
-from integrations.zigbee_se.clusters import Drlc, Messaging, Metering, Price
+from integrations.zigbee.se import clusters
+from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
 
 from ._hex import h
 
