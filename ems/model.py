@@ -455,6 +455,11 @@ class EventRejected:
     status: EventStatus  # one of the REJECTED_* statuses
     reason: str
     at: datetime
+    # What the refused event itself said, for the report to echo (SE: a rejection carries the
+    # event's criticality and event control); None / False where the frame did not say.
+    criticality: Criticality | None = None
+    randomize_start: bool = False
+    randomize_end: bool = False
 
 
 # --- The home's devices ------------------------------------------------------------------
@@ -783,7 +788,7 @@ class FrameRejected:
 
     meter_id: str
     reason: str
-    kind: str  # "malformed" | "rejected"
+    kind: str  # "malformed" | "unknown" (unknown or manufacturer-specific command) | "rejected"
     at: datetime
 
 

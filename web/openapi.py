@@ -63,7 +63,7 @@ SCHEMAS: dict[str, Any] = {
         "status": {"type": "string", "enum": ["starting", "ok", "degraded"]},
         "uptime_s": NUM,
         "meter_links": {"type": "object", "additionalProperties": STR},
-        "frames": _obj({"received": INT, "malformed": INT, "rejected": INT}),
+        "frames": _obj({"received": INT, "malformed": INT, "unknown": INT, "rejected": INT}),
     }),
     "Meter": _obj({
         "meter_id": STR,

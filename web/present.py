@@ -180,6 +180,7 @@ def health(hub: Hub, now: datetime) -> dict[str, Any]:
         "frames": {
             "received": counters["frames_received"],
             "malformed": counters["frames_malformed"],
+            "unknown": counters["frames_unknown"],
             "rejected": counters["frames_rejected"],
         },
     }
