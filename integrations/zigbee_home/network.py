@@ -1,11 +1,12 @@
 """The home's Zigbee network, with the EMS as its coordinator: radio up, devices adopted, watched.
 
-One supervisor task keeps the radio up: it starts the controller, opens joining for
-``permit_join_s``, and adopts every device zigpy has interviewed (a device that joins, or that
-announces itself again after a restart). When the radio drops, every device is shown
-unavailable, the outage is logged once, and the network comes back with exponential backoff.
-While up, a watch loop marks a device unavailable after ``unavailable_after_s`` without a
-frame and pings unavailable devices until they answer.
+The shared reconnect supervisor (``integrations.zigbee.supervisor``) keeps the radio up; each
+time it connects, the network starts the controller, opens joining for ``permit_join_s``, and
+adopts every device zigpy has interviewed (a device that joins, or that announces itself again
+after a restart). When the radio drops, every device is shown unavailable, the outage is logged
+once, and the network comes back with exponential backoff from ``first_retry_s`` up to
+``max_retry_s``. While up, a watch loop marks a device unavailable after
+``unavailable_after_s`` without a frame and pings unavailable devices until they answer.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from typing import Any
 
@@ -22,6 +22,7 @@ import zigpy.exceptions
 from ems.errors import NotReady
 from ems.tasks import TaskSet
 from integrations.zigbee.controller import permit_join, start_radio, stop_controller
+from integrations.zigbee.supervisor import Backoff, ConnectionState, ReconnectSupervisor
 from integrations.zigbee_home import HomeSettings
 from integrations.zigbee_home.catalog import classify
 from integrations.zigbee_home.device import UNANSWERED, HomeDevice
@@ -43,27 +44,35 @@ class HomeNetwork:
         self.devices: dict[str, HomeDevice] = {}
         self.port = HomePort(self.devices.get)
         self.connected = False
-        self.attempts = 0
-        self._supervisor: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
         self._tasks = TaskSet(_LOGGER, "home")
         self._setups: dict[str, asyncio.Task[Any]] = {}
         self._pings: dict[str, asyncio.Task[Any]] = {}
         self._last_ping: dict[str, float] = {}
         self._ignored: set[str] = set()
-        self._outage_logged = False
+        self._supervisor = ReconnectSupervisor(
+            self,
+            name="Home network",
+            task_name="home-network",
+            backoff=Backoff(settings.first_retry_s, settings.max_retry_s),
+            on_state=self._on_supervisor_state,
+            logger=_LOGGER,
+            expected=LINK_ERRORS,
+            spawn=hub.create_task,
+        )
+
+    @property
+    def attempts(self) -> int:
+        """Connection attempts so far."""
+        return self._supervisor.attempts
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._supervisor = self._hub.create_task(self._supervise(), "home-network")
+        self._supervisor.start()
 
     async def close(self) -> None:
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            await asyncio.gather(self._supervisor, return_exceptions=True)
-            self._supervisor = None
-        await self._teardown("the appliance is stopping", publish=False)
+        await self._supervisor.close()  # cancels until done, then tears down (nothing published)
         for device_id, port in list(self._hub.device_ports.items()):
             if port is self.port:
                 del self._hub.device_ports[device_id]
@@ -74,35 +83,10 @@ class HomeNetwork:
             raise NotReady("the home network is not up")
         await permit_join(self.app, duration_s)
 
-    # -- supervision -----------------------------------------------------------------------
+    # -- what the supervisor drives --------------------------------------------------------
 
-    async def _supervise(self) -> None:
-        delay = self.settings.first_retry_s
-        while True:
-            self.attempts += 1
-            try:
-                await self._connect()
-                if self._outage_logged:
-                    _LOGGER.info("Home network restored")
-                    self._outage_logged = False
-                delay = self.settings.first_retry_s
-                await self._watch()
-                detail = "radio connection lost"
-            except LINK_ERRORS as err:
-                detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-            except Exception as err:  # noqa: BLE001 - a bug must not end the network for good
-                _LOGGER.exception("Unexpected error on the home network; retrying")
-                detail = f"{type(err).__name__}: {err}"
-            await self._teardown(f"the home network is down ({detail})")
-            if not self._outage_logged:
-                _LOGGER.warning("Home network down: %s; retrying with backoff", detail)
-                self._outage_logged = True
-            else:
-                _LOGGER.debug("Home network still down: %s", detail)
-            await asyncio.sleep(delay * random.uniform(0.9, 1.1))
-            delay = min(delay * 2, self.settings.max_retry_s)
-
-    async def _connect(self) -> None:
+    async def connect(self) -> str:
+        """Start the radio, open joining, adopt the devices zigpy knows; name the radio."""
         self._lost.clear()
         self.app = await start_radio(self.settings.radio, self.settings.pcap)
         self.app.add_listener(self)
@@ -115,8 +99,9 @@ class HomeNetwork:
             if zdevice.is_initialized:
                 self.device_initialized(zdevice)
         _LOGGER.info("Home network up (%s radio)", self.settings.radio["type"])
+        return f"{self.settings.radio['type']} radio"
 
-    async def _watch(self) -> None:
+    async def watch(self) -> None:
         """Run until the radio is lost: silent devices become unavailable, unavailable ones are pinged."""
         settings = self.settings
         check_every = min(1.0, settings.unavailable_after_s / 4)
@@ -144,13 +129,12 @@ class HomeNetwork:
         finally:
             self._pings.pop(device.device_id, None)
 
-    async def _teardown(self, detail: str, *, publish: bool = True) -> None:
+    async def teardown(self) -> None:
+        """Let go of the radio; the devices stay known, and commands to them fail at once."""
         self.connected = False
         for device in self.devices.values():
             device.connected = False
             device.zdevice = None  # the next controller has its own device objects
-            if publish and device.described:
-                device.set_available(False, detail)
         await self._tasks.cancel_all()
         self._setups.clear()
         self._pings.clear()
@@ -160,6 +144,13 @@ class HomeNetwork:
                 app.remove_listener(self)
             with contextlib.suppress(Exception):
                 await stop_controller(app)
+
+    def _on_supervisor_state(self, state: ConnectionState, detail: str) -> None:
+        """An outage (not the appliance stopping) shows every set-up device unavailable."""
+        if state is ConnectionState.OFFLINE:
+            for device in list(self.devices.values()):
+                if device.described:
+                    device.set_available(False, f"the home network is down ({detail})")
 
     # -- zigpy's application listener -----------------------------------------------------
 

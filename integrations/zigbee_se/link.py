@@ -1,10 +1,10 @@
 """The link to the meter: connect, find the meter, bind, configure reporting, sync, then watch.
 
-One supervisor task keeps the link up. When the radio connection drops or a step fails, the
-data is shown as stale/offline, the outage is logged once, and the link retries with
-exponential backoff capped at the registration retry interval (I1NFR3, default 15 minutes),
-resuming without a restart. When the meter stops reporting for ``stale_after_s`` while the
-radio is up, the data is shown as stale until the next report.
+The shared reconnect supervisor (``integrations.zigbee.supervisor``) keeps the link up. When
+the radio connection drops or a step fails, the data is shown as offline, the outage is logged
+once, and the link retries with exponential backoff capped at the registration retry interval
+(I1NFR3, default 15 minutes), resuming without a restart. When the meter stops reporting for
+``stale_after_s`` while the radio is up, the data is shown as stale until the next report.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from ems.errors import NotReady
 from ems.model import LinkState, MeterLinkChanged
 from integrations.zigbee.controller import start_radio, stop_controller
 from integrations.zigbee.se.clusters import Metering
+from integrations.zigbee.supervisor import Backoff, ConnectionState, ReconnectSupervisor
 from integrations.zigbee_se import MeterLinkSettings
 from integrations.zigbee_se.frames import MeterSession
 from integrations.zigbee_se.upstream import UpstreamSender
@@ -39,10 +39,21 @@ LINK_ERRORS = (
     OSError,
     zigpy.exceptions.ZigbeeException,
 )
+_LINK_STATES = {
+    ConnectionState.CONNECTING: LinkState.CONNECTING,
+    ConnectionState.ONLINE: LinkState.ONLINE,
+    ConnectionState.OFFLINE: LinkState.OFFLINE,
+}
 
 
 class MeterLink:
-    """Owns the radio, the meter session and the reconnect loop for one meter."""
+    """Owns the radio and the meter session of one meter; the shared supervisor keeps it up.
+
+    The ``ReconnectSupervisor`` (``integrations.zigbee.supervisor``) runs the loop: it calls
+    ``connect``, ``watch`` and ``teardown`` below, and each change it reports becomes a
+    ``MeterLinkChanged`` on the bus (connecting, online, offline); stale and "reports resumed"
+    are this link's own, seen while it watches.
+    """
 
     def __init__(self, hub: Any, settings: MeterLinkSettings) -> None:
         self._hub = hub
@@ -51,70 +62,52 @@ class MeterLink:
         self.session: MeterSession | None = None
         self.state = LinkState.CONNECTING
         self.meter_id = settings.meter_id
-        self.attempts = 0
-        self._supervisor: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
         self._upstream = UpstreamSender(hub, self)
-        self._outage_logged = False
+        self._supervisor = ReconnectSupervisor(
+            self,
+            name=f"[{self.meter_id}] Meter link",
+            task_name="meter-link",
+            backoff=Backoff(settings.first_retry_s, settings.registration_retry_interval_s),
+            on_state=self._on_supervisor_state,
+            logger=_LOGGER,
+            expected=LINK_ERRORS,
+            describe=_describe,
+            connecting_detail="joining the HAN",
+            spawn=hub.create_task,
+        )
+
+    @property
+    def attempts(self) -> int:
+        """Connection attempts so far."""
+        return self._supervisor.attempts
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._upstream.register()
         self._publish_state(LinkState.CONNECTING, "starting")
-        self._supervisor = self._hub.create_task(self._supervise(), "meter-link")
+        self._supervisor.start()
 
     async def close(self) -> None:
         self._upstream.unregister()
-        if self._supervisor is not None:
-            # Cancel until it is done: 3.11's wait_for (inside zigpy and the session's requests) can
-            # swallow a cancel that races a reply, and the link would go on to start a session.
-            while not self._supervisor.done():
-                self._supervisor.cancel()
-                await asyncio.wait({self._supervisor}, timeout=0.5)
-            await asyncio.gather(self._supervisor, return_exceptions=True)
-            self._supervisor = None
-        await self._teardown()
+        await self._supervisor.close()  # cancels until done, then tears down
 
-    # -- supervision -----------------------------------------------------------------------
+    # -- what the supervisor drives --------------------------------------------------------
 
-    async def _supervise(self) -> None:
-        delay = self.settings.first_retry_s
-        while True:
-            self.attempts += 1
-            try:
-                await self._connect()
-                if self._outage_logged:
-                    _LOGGER.info("[%s] Meter link restored", self.meter_id)
-                    self._outage_logged = False
-                delay = self.settings.first_retry_s
-                await self._watch()
-                detail = "radio connection lost"
-            except LINK_ERRORS as err:
-                detail = _describe(err)
-            except Exception as err:  # noqa: BLE001 - a bug must not end the link for good
-                _LOGGER.exception("[%s] Unexpected error on the meter link; retrying", self.meter_id)
-                detail = _describe(err)
-            await self._teardown()
-            if not self._outage_logged:
-                _LOGGER.warning("[%s] Meter link down: %s; retrying with backoff", self.meter_id, detail)
-                self._outage_logged = True
-            else:
-                _LOGGER.debug("[%s] Meter link still down: %s", self.meter_id, detail)
-            self._publish_state(LinkState.OFFLINE, detail)
-            await asyncio.sleep(delay * random.uniform(0.9, 1.1))
-            delay = min(delay * 2, self.settings.registration_retry_interval_s)
-
-    async def _connect(self) -> None:
+    async def connect(self) -> str:
+        """Start the radio, find the meter, start the session; describe what is online."""
         self._lost.clear()
-        self._publish_state(LinkState.CONNECTING, "joining the HAN")
         self.app = await start_radio(self.settings.radio, self.settings.pcap)
         if hasattr(self.app, "on_connection_lost"):
             self.app.on_connection_lost(self._on_connection_lost)
         device, endpoint_id = await self._find_meter()
         self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id)
         await self.session.start(self.settings.report_interval_s)
-        self._publish_state(LinkState.ONLINE, f"meter {device.ieee} endpoint {endpoint_id}")
+        return f"meter {device.ieee} endpoint {endpoint_id}"
+
+    def _on_supervisor_state(self, state: ConnectionState, detail: str) -> None:
+        self._publish_state(_LINK_STATES[state], detail)
 
     async def _find_meter(self) -> tuple[Any, int]:
         """Find the ESI's metering endpoint by ZDO Match_Desc (SE §6.5 step 4)."""
@@ -139,7 +132,7 @@ class MeterLink:
             return None
         return int(endpoints[0])
 
-    async def _watch(self) -> None:
+    async def watch(self) -> None:
         """Run until the radio connection is lost; mark the data stale between reports."""
         assert self.session is not None
         stale_after = timedelta(seconds=self.settings.stale_after_s)
@@ -161,7 +154,7 @@ class MeterLink:
     def _on_connection_lost(self, exc: Exception | None = None) -> None:
         self._lost.set()
 
-    async def _teardown(self) -> None:
+    async def teardown(self) -> None:
         if self.session is not None:
             await self.session.stop()
             self.session = None

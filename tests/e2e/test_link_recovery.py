@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from datetime import UTC, datetime, timedelta
 
 from ems.cli import compose, read_config
+from ems.model import LinkState, MeterLinkChanged
 from integrations.simulator import SimulatedHan, scenario_from_dict
 from tests.e2e.conftest import FAST_SCENARIO, running_appliance, write_config
 
@@ -72,10 +74,28 @@ async def test_appliance_follows_the_meters_clock(tmp_path):
         await hub.stop()
 
 
-async def test_restart_during_an_outage_resumes_when_the_meter_returns(tmp_path):
+async def test_restart_during_an_outage_resumes_when_the_meter_returns(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="integrations.zigbee_se.link")
     async with running_appliance(tmp_path) as app:
         await app.online()
-        await app.simulator.han.stop()
-        await app.wait_until(lambda: app.hub.state.meters["main"].link.value == "offline", what="offline")
-        await app.simulator.han.start()
-        await app.online()
+        changes: list[MeterLinkChanged] = []
+        unsubscribe = app.hub.bus.listen(MeterLinkChanged, changes.append)
+        try:
+            await app.simulator.han.stop()
+            await app.wait_until(lambda: app.hub.state.meters["main"].link.value == "offline", what="offline")
+            await app.simulator.han.start()
+            await app.online()
+        finally:
+            unsubscribe()
+    # Offline, then attempts (connecting, offline again) until the meter is back online.
+    states = [change.state for change in changes]
+    assert states[0] is LinkState.OFFLINE and states[-1] is LinkState.ONLINE
+    assert set(states[1:-1]) <= {LinkState.CONNECTING, LinkState.OFFLINE}
+    assert [c.detail for c in changes if c.state is LinkState.CONNECTING] == ["joining the HAN"] * states.count(
+        LinkState.CONNECTING)
+    # The outage is logged once at warning (each further failed attempt at debug only), and its end once.
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "integrations.zigbee_se.link"]
+    warnings = [m for level, m in messages if level == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("[main] Meter link down: ")
+    assert [m for level, m in messages if level == logging.INFO] == ["[main] Meter link restored"]
+    assert all(m.startswith("[main] Meter link still down: ") for level, m in messages if level == logging.DEBUG)

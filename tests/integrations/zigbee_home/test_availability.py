@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 import pytest
@@ -51,14 +52,26 @@ async def test_a_device_that_stops_reporting_becomes_unavailable(hub, network, s
     assert (event.available, event.detail) == (False, "no report for over 1.2 s")
 
 
-async def test_a_lost_radio_makes_every_device_unavailable_until_it_is_back(hub, network, sim):
+async def test_a_lost_radio_makes_every_device_unavailable_until_it_is_back(hub, network, sim, caplog):
+    caplog.set_level(logging.INFO, logger="integrations.zigbee_home.network")
     await sim.home.han.drop_link()
     down = await hub.wait_for(DeviceAvailability, lambda e: not e.available, device_id=POOL_PUMP)
-    assert "home network is down" in down.detail
+    assert down.detail == "the home network is down (radio connection lost)"
     with pytest.raises(DeviceError, match="home network is not up"):
         await network.port.switch(POOL_PUMP, False)
     await hub.wait_for(DeviceAvailability, lambda e: e.available, device_id=POOL_PUMP, timeout_s=4)
     await network.port.switch(POOL_PUMP, False)
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "integrations.zigbee_home.network"]
+    assert [m for level, m in messages if level == logging.WARNING] == [
+        "Home network down: radio connection lost; retrying with backoff"]
+    assert [m for level, m in messages if level == logging.INFO].count("Home network restored") == 1
+
+
+async def test_closing_the_network_publishes_no_unavailability(hub, network, sim):
+    before = len(hub.of(DeviceAvailability))
+    await network.close()
+    assert len(hub.of(DeviceAvailability)) == before  # stopping the appliance is not an outage
+    assert not network.connected and network.app is None
 
 
 def free_port() -> int:
