@@ -104,7 +104,12 @@ class ReconnectSupervisor:
 
     ``name`` starts every log line (device context first, e.g. ``"[main] Meter link"``);
     ``expected`` are the errors of an outage (logged without a traceback); anything else is a bug,
-    logged with its traceback, and retried all the same.
+    logged with its traceback, and retried all the same. ``describe`` turns an error into the
+    offline state's detail; ``connecting_detail`` is the connecting state's, ``lost_detail`` the
+    offline state's when ``watch`` returns. ``sleep`` waits between attempts and ``rng`` draws the
+    jitter (tests pass their own); ``spawn`` starts the task (an owner's task set, so its own
+    stop is a backstop), by default on the running loop; ``recancel_s`` is how long ``close``
+    gives a cancel to land before it cancels again.
     """
 
     def __init__(
@@ -143,10 +148,11 @@ class ReconnectSupervisor:
         self._closing = False
         self._outage_logged = False
         self.attempts = 0  # connection attempts so far (tests and health read it)
-        self.state = ConnectionState.CONNECTING
+        self.state = ConnectionState.CONNECTING  # the last state given to on_state
 
     @property
     def running(self) -> bool:
+        """The supervising task is started and not yet ended."""
         return self._task is not None and not self._task.done()
 
     # -- lifecycle -------------------------------------------------------------------------
