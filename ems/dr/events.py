@@ -517,16 +517,16 @@ class LoadControl:
         ev = run.event
         if run.phase is EventPhase.SCHEDULED:
             if run.cancel_at is not None and run.cancel_at <= now:
-                await self._end(run, EventStatus.CANCELLED, now)
+                await self._end(run, EventStatus.CANCELLED, now, run.cancel_at)
                 return
             if run.superseded_at is not None and run.superseded_at <= now:
-                await self._end(run, EventStatus.SUPERSEDED, now)
+                await self._end(run, EventStatus.SUPERSEDED, now, run.superseded_at)
                 return
             if now < run.effective_start:
                 return
             if now >= run.effective_end:
                 # Its whole span passed while the appliance was away: nothing here took part.
-                await self._end(run, EventStatus.COMPLETED_NO_PARTICIPATION, now)
+                await self._end(run, EventStatus.COMPLETED_NO_PARTICIPATION, now, run.effective_end)
                 return
             run.phase = EventPhase.ACTIVE
             # The devices need not wait for the report's disk write: the cycle hears first.
@@ -547,11 +547,11 @@ class LoadControl:
                                 "out with what is applied now", ev.meter_id, ev.issuer_event_id)
                 await self._report(run, EventStatus.STARTED, now)
             if run.superseded_at is not None and run.superseded_at <= now:
-                await self._end(run, EventStatus.SUPERSEDED, now)
+                await self._end(run, EventStatus.SUPERSEDED, now, run.superseded_at)
             elif run.cancel_at is not None and run.cancel_at <= now:
-                await self._end(run, EventStatus.CANCELLED, now)
+                await self._end(run, EventStatus.CANCELLED, now, run.cancel_at)
             elif now >= run.effective_end:
-                await self._end(run, self._completion(run), now)
+                await self._end(run, self._completion(run), now, run.effective_end)
 
     @staticmethod
     def _completion(run: EventRun) -> EventStatus:
@@ -567,13 +567,16 @@ class LoadControl:
             return EventStatus.PARTIALLY_COMPLETED_OPT_OUT
         return EventStatus.COMPLETED
 
-    async def _end(self, run: EventRun, status: EventStatus, now: datetime) -> None:
+    async def _end(self, run: EventRun, status: EventStatus, now: datetime, due: datetime) -> None:
+        """End ``run`` at ``due`` (its cancel, supersede or end time; ``now`` if that lies ahead): the
+        status time is when it happened, not when the loop woke (§2.12 item 6: 0x07 at new start - 1 s)."""
+        at = min(now, due)
         run.phase = EventPhase.ENDED
         run.outcome = status
-        run.ended_at = now
+        run.ended_at = at
         self._notify(Trigger(TriggerKind.EVENT_ENDED, run.event.meter_id, run.event.issuer_event_id))
         _LOGGER.info("[%s] Event %d ended: %s", run.event.meter_id, run.event.issuer_event_id, _status_word(status))
-        await self._report(run, status, now)
+        await self._report(run, status, at)
 
     async def _report(self, run: EventRun, status: EventStatus, now: datetime) -> None:
         """Send a status of ``run``, after every status decided before it (causal order)."""
