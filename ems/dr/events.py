@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ems.bus import Unsubscribe
 from ems.clock import Clock, as_clock
 from ems.dr.ports import DrHub
-from ems.errors import Conflict, NotFound
+from ems.errors import Conflict, NotFound, StoreError
 from ems.model import (
     ControlledDevice,
     DeviceClass,
@@ -232,10 +232,18 @@ class LoadControl:
         self._tasks.spawn(self._run(), "load-control")
 
     async def stop(self) -> None:
+        """Stop listening; what the listeners decided (a cancel, a report) is still written down."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
         await self._tasks.cancel_all()
+        if self._queued or self._cancels:
+            try:
+                async with self._lock:
+                    await self._save_decided()
+            except StoreError as err:  # the store went first: the ESI sends its events again after the start
+                _LOGGER.warning("Load control stopped with %d report(s) and %d cancel(s) not written: %s",
+                                len(self._queued), len(self._cancels), err)
 
     def on_change(self, listener: Callable[[Trigger], None]) -> Callable[[], None]:
         """Call ``listener`` whenever an event is announced, starts, ends or changes participation."""
@@ -498,20 +506,26 @@ class LoadControl:
             await self._advance_all(now or self._clock())
 
     async def _advance_all(self, now: datetime) -> None:
-        while self._cancels:  # durable before acted on; only the addressed, live event's record changes
-            meter_id, event_id, at = self._cancels.pop(0)
-            await self._hub.store.write("record DR cancel", partial(save_cancel, meter_id=meter_id,
-                                                                     event_id=event_id, at=at))
-        await self._send_queued()
+        await self._save_decided()
         for run in sorted(self.runs.values(), key=lambda r: r.effective_start):
             if run.outcome is not None:
                 continue
             await self._advance_run(run, now)
 
+    async def _save_decided(self) -> None:
+        """Write the cancels the listeners decided, then send their reports, in order."""
+        while self._cancels:  # durable before acted on; only the addressed, live event's record changes
+            meter_id, event_id, at = self._cancels[0]
+            await self._hub.store.write("record DR cancel", partial(save_cancel, meter_id=meter_id,
+                                                                     event_id=event_id, at=at))
+            self._cancels.pop(0)
+        await self._send_queued()
+
     async def _send_queued(self) -> None:
         """What the listeners decided goes out first, in order (before any later status)."""
         while self._queued:
-            await self._send(self._queued.pop(0))
+            await self._send(self._queued[0])
+            self._queued.pop(0)
 
     async def _advance_run(self, run: EventRun, now: datetime) -> None:
         ev = run.event

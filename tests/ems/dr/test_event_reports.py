@@ -307,3 +307,14 @@ async def test_after_a_restart_nothing_reported_is_reported_again_nor_stamped_ea
         assert times == sorted(times)
     finally:
         await again.stop()
+
+
+async def test_what_was_decided_before_a_stop_is_still_written(hub, control, clock, reports):
+    hub.bus.publish(make_event(1))
+    hub.bus.publish(make_event(2, start=T0 + timedelta(hours=3)))
+    await control.advance()
+    hub.bus.publish(cancel(2, clock))
+    hub.bus.publish(make_event(3, start=T0 + timedelta(hours=6)))
+    await control.stop()  # before the loop took up the cancel and the new event's RECEIVED
+    assert statuses(reports, 3) == [EventStatus.RECEIVED]
+    assert await stored_cancel(hub, 2) == T0
