@@ -155,9 +155,14 @@ def overlaps(a: LoadControlEvent, b: LoadControlEvent) -> bool:
 def addresses(event: LoadControlEvent | EventCancellation, device_classes: int, enrollment_group: int) -> bool:
     """SE §2.12 item 1 (for events and cancels alike): a class bit in common with the client's
     DeviceClassValue, and enrollment groups equal or either of them 0."""
-    if not int(event.device_class) & device_classes:
+    return addressed_to(int(event.device_class), event.enrollment_group, device_classes, enrollment_group)
+
+
+def addressed_to(device_class: int, group: int, device_classes: int, enrollment_group: int) -> bool:
+    """``addresses`` for a frame's raw DeviceClass and UtilityEnrollmentGroup."""
+    if not device_class & device_classes:
         return False
-    return event.enrollment_group == 0 or enrollment_group == 0 or event.enrollment_group == enrollment_group
+    return group == 0 or enrollment_group == 0 or group == enrollment_group
 
 
 class LoadControl:
@@ -369,6 +374,12 @@ class LoadControl:
 
     def _on_rejected(self, rejected: EventRejected) -> None:
         """The adapter refused a frame: report it, echoing what the refused event said."""
+        if rejected.device_class is not None and not addressed_to(
+                int(rejected.device_class), rejected.enrollment_group or 0, self._device_classes(),
+                self.settings.enrollment_group):
+            _LOGGER.debug("[%s] Event %d refused, but not for this client: ignored (%s)", rejected.meter_id,
+                          rejected.issuer_event_id, rejected.reason)
+            return  # §2.12 item 1: a frame not for us gets no answer, valid or not
         _LOGGER.info("[%s] Event %d refused: %s", rejected.meter_id, rejected.issuer_event_id, rejected.reason)
         known = self.runs.get((rejected.meter_id, rejected.issuer_event_id))
         if known is not None and rejected.criticality is None:

@@ -318,3 +318,15 @@ async def test_what_was_decided_before_a_stop_is_still_written(hub, control, clo
     await control.stop()  # before the loop took up the cancel and the new event's RECEIVED
     assert statuses(reports, 3) == [EventStatus.RECEIVED]
     assert await stored_cancel(hub, 2) == T0
+
+
+async def test_a_refused_frame_not_for_this_client_gets_no_answer_either(hub, control, clock, reports):
+    # The adapter passes whom the refused frame addressed (optional; None: it did not say).
+    hub.bus.publish(EventRejected("main", 9, EventStatus.REJECTED_EXPIRED, "over", clock(),
+                                  device_class=DeviceClass.HVAC, enrollment_group=GROUP + 1))
+    hub.bus.publish(EventRejected("main", 10, EventStatus.REJECTED_EXPIRED, "over", clock(),
+                                  device_class=DeviceClass.WATER_HEATER, enrollment_group=0))
+    hub.bus.publish(EventRejected("main", 11, EventStatus.REJECTED_EXPIRED, "over", clock(),
+                                  device_class=DeviceClass.HVAC, enrollment_group=GROUP))
+    await control.advance()
+    assert [r.issuer_event_id for r in reports] == [11]
