@@ -271,3 +271,27 @@ async def test_an_adjustment_asked_is_reported_as_applied(home):
     assert (await until_statuses(home, 7091, 2))[1] == EventStatus.STARTED
     report = reports(home, 7091)[1]
     assert int(report["average_load_adjustment_percentage_applied"]) == -15
+
+
+# -- a restart ----------------------------------------------------------------------------------------
+
+
+async def test_after_a_restart_the_meter_hears_nothing_again_of_what_was_reported(tmp_path):
+    clock = local_clock("20:00")
+    async with running_appliance(tmp_path, QUIET, config_text=WIRE_CONFIG, clock=clock) as first:
+        await first.online()
+        await send_event(first, 7100, starts_in=None, duration_in_minutes=30)
+        await send_event(first, 7101, starts_in=timedelta(hours=2))
+        await until_statuses(first, 7100, 2)
+        await until_statuses(first, 7101, 1)
+        await send_cancel(first, 7101)
+        assert await until_statuses(first, 7101, 2) == [EventStatus.RECEIVED, EventStatus.CANCELLED]
+        last_time = max(int(f["event_status_time"]) for f in reports(first, 7100))
+    async with running_appliance(tmp_path, QUIET, config_text=WIRE_CONFIG, clock=clock) as again:
+        await again.online()
+        await send_event(again, 7100, starts_in=None, duration_in_minutes=30)  # the ESI sends it again
+        await marker(again)
+        assert statuses(again, 7100) == [] and statuses(again, 7101) == []
+        await send_cancel(again, 7100)
+        assert await until_statuses(again, 7100, 1) == [EventStatus.CANCELLED]
+        assert int(reports(again, 7100)[0]["event_status_time"]) >= last_time
