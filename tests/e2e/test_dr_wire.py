@@ -263,6 +263,13 @@ async def test_the_setpoint_applied_is_what_the_thermostat_was_set_to_and_nothin
     assert _centi(report["heating_temperature_set_point_applied"]) is None
     assert int(report["average_load_adjustment_percentage_applied"]) == -128  # not asked: not used
     assert int(report["duty_cycle_applied"]) == 0xFF
+    await home.wait_until(lambda: home.hub.control.load_control.run("main", 7090).achieved_pct is not None,
+                          what="the shed share measured")
+    await send_cancel(home, 7090)
+    assert (await until_statuses(home, 7090, 3))[2] == EventStatus.CANCELLED
+    cancelled = reports(home, 7090)[2]
+    assert int(cancelled["average_load_adjustment_percentage_applied"]) == -128  # not the home's shed share
+    assert _centi(cancelled["cooling_temperature_set_point_applied"]) == 26.5  # what was set while it ran
 
 
 async def test_an_adjustment_asked_is_reported_as_applied(home):
@@ -271,6 +278,11 @@ async def test_an_adjustment_asked_is_reported_as_applied(home):
     assert (await until_statuses(home, 7091, 2))[1] == EventStatus.STARTED
     report = reports(home, 7091)[1]
     assert int(report["average_load_adjustment_percentage_applied"]) == -15
+    await home.wait_until(lambda: home.hub.control.load_control.run("main", 7091).achieved_pct is not None,
+                          what="the shed share measured")
+    await send_cancel(home, 7091, device_class=0x0019)
+    assert (await until_statuses(home, 7091, 3))[2] == EventStatus.CANCELLED
+    assert int(reports(home, 7091)[2]["average_load_adjustment_percentage_applied"]) == -15  # what it asked
 
 
 # -- a restart ----------------------------------------------------------------------------------------
