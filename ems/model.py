@@ -460,6 +460,11 @@ class EventRejected:
     criticality: Criticality | None = None
     randomize_start: bool = False
     randomize_end: bool = False
+    # Whom the refused frame addressed (its DeviceClass and UtilityEnrollmentGroup), so the DR core
+    # ignores a refusal of a frame not for this client (§2.12 item 1) as it ignores the frame; None:
+    # the frame did not say (the refusal is reported).
+    device_class: DeviceClass | None = None
+    enrollment_group: int | None = None
 
 
 # --- The home's devices ------------------------------------------------------------------

@@ -110,6 +110,8 @@ class DemandResponse:
             ),
             device_classes=self._device_classes,
             clock=hub.clock,
+            # What is reported as applied is what the dispatcher set (its record), not what was asked.
+            dispatch_record=lambda: self.dispatcher.record()[0],
         )
         self.dispatcher = Dispatcher(hub, self.registry, clock=hub.clock)
         self.overrides = OverrideBook()
@@ -143,8 +145,8 @@ class DemandResponse:
     # -- queries (frozen values) -----------------------------------------------------------
 
     def events(self) -> tuple[EventView, ...]:
-        """Every event heard, addressing this home or not, by scheduled start."""
-        return self.load_control.all_views()
+        """The events that address this client, by scheduled start (one addressed elsewhere is not ours)."""
+        return self.load_control.views()
 
     def event(self, meter_id: str, issuer_event_id: int) -> EventView:
         view = self.load_control.view(meter_id, issuer_event_id)

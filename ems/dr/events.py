@@ -11,6 +11,13 @@ It is the only author of status reports: RECEIVED, the REJECTED_* statuses its a
 published (so the store keeps the history). What the devices do while an event runs is the
 control cycle's business: it reads ``views()``.
 
+An event or a cancel that does not address this client (§2.12 item 1: no device class in common
+with its DeviceClassValue, or another enrollment group) is ignored as SiLabs' and NXP's clients
+do: no report, no run, not shown as ours. Reports go out in causal order: RECEIVED first, and an
+event's status times never before its arrival nor going back. STARTED waits for the control
+cycle's first carrying-out of the event (``note_achievement``), so the values it reports as
+applied are what the dispatcher really set (its record), not what the event asked.
+
 Randomisation is drawn from a generator seeded by the appliance's seed and the event, so the
 same event gets the same effective times after a restart. The customer's choices are written
 to the store before they are acted on, so they survive a crash.
@@ -23,18 +30,20 @@ import contextlib
 import hashlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.bus import Unsubscribe
 from ems.clock import Clock, as_clock
 from ems.dr.ports import DrHub
-from ems.errors import Conflict, NotFound
+from ems.errors import Conflict, NotFound, StoreError
 from ems.model import (
+    ControlledDevice,
     DeviceClass,
     EventCancellation,
     EventParticipationChanged,
@@ -55,6 +64,9 @@ _LOGGER = logging.getLogger(__name__)
 
 ALL_CLASSES = int(sum(DeviceClass))
 MAX_SLEEP_S = 60.0
+# How long STARTED waits for the control cycle to carry the event out (then it goes out with what is
+# applied by then): a cycle that fails or hangs must not keep the utility from hearing of the start.
+START_REPORT_WAIT = timedelta(seconds=30)
 RESTORE_HISTORY = timedelta(days=1)  # events ended longer ago are not picked up again at start
 
 
@@ -66,6 +78,18 @@ class LoadControlSettings:
     duration_randomization_min: int = 0  # SE default 0
     enrollment_group: int = 0  # 0: every group
     seed: str = "ems"  # per appliance; makes randomisation repeatable across restarts
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What the dispatcher carries out for one event (its record): the report's *_applied fields."""
+
+    cooling_setpoint_c: float | None = None
+    heating_setpoint_c: float | None = None
+    devices: int = 0  # devices it has set for the event (0: nothing carried out)
+
+
+NOTHING_APPLIED = Applied()
 
 
 @dataclass(slots=True)
@@ -92,6 +116,9 @@ class EventRun:
     # that as a share of the demand when it acted (negative: a reduction, as SE counts it).
     shed_kw: float = 0.0
     achieved_pct: int | None = None
+    applied: Applied = NOTHING_APPLIED  # the dispatcher's record for it, as last noted while it ran
+    start_pending: datetime | None = None  # started then; STARTED waits for the cycle to carry it out
+    last_report_at: datetime | None = None  # the time of its latest status (they never go back)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -125,11 +152,17 @@ def overlaps(a: LoadControlEvent, b: LoadControlEvent) -> bool:
     return a.start < b.end and b.start < a.end
 
 
-def addresses(event: LoadControlEvent, device_classes: int, enrollment_group: int) -> bool:
-    """SE §2.12 item 1: a class bit in common, and groups equal or either of them 0."""
-    if not int(event.device_class) & device_classes:
+def addresses(event: LoadControlEvent | EventCancellation, device_classes: int, enrollment_group: int) -> bool:
+    """SE §2.12 item 1 (for events and cancels alike): a class bit in common with the client's
+    DeviceClassValue, and enrollment groups equal or either of them 0."""
+    return addressed_to(int(event.device_class), event.enrollment_group, device_classes, enrollment_group)
+
+
+def addressed_to(device_class: int, group: int, device_classes: int, enrollment_group: int) -> bool:
+    """``addresses`` for a frame's raw DeviceClass and UtilityEnrollmentGroup."""
+    if not device_class & device_classes:
         return False
-    return event.enrollment_group == 0 or enrollment_group == 0 or event.enrollment_group == enrollment_group
+    return group == 0 or enrollment_group == 0 or group == enrollment_group
 
 
 class LoadControl:
@@ -142,12 +175,18 @@ class LoadControl:
         *,
         clock: Clock | Callable[[], datetime] | None = None,
         device_classes: Callable[[], int] | None = None,
+        dispatch_record: Callable[[], Mapping[str, ControlledDevice]] | None = None,
     ) -> None:
+        """``dispatch_record`` is the dispatcher's record of what it set (``Dispatcher.record``):
+        with it, the applied values come from it and STARTED waits for the cycle to carry the event
+        out; without it (the events alone, in tests) STARTED goes out at once with nothing applied."""
         self._hub = hub
         self.settings = settings or LoadControlSettings()
         self._clock = as_clock(clock or hub.clock)
         self._device_classes = device_classes or (lambda: ALL_CLASSES)
-        self.runs: dict[tuple[str, int], EventRun] = {}
+        self._dispatch_record = dispatch_record
+        self.runs: dict[tuple[str, int], EventRun] = {}  # only events that address this client
+        self._ignored: set[tuple[str, int]] = set()  # events heard that do not (logged once)
         self._listeners: list[Callable[[Trigger], None]] = []
         self._unsubscribe: list[Unsubscribe] = []
         self._wake = asyncio.Event()
@@ -155,6 +194,7 @@ class LoadControl:
         self._lock = asyncio.Lock()
         # Reports decided in a bus listener (synchronous), sent in order by the next advance.
         self._queued: list[EventStatusReport] = []
+        self._cancels: list[tuple[str, int, datetime]] = []  # cancels decided, written by the next advance
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -164,6 +204,9 @@ class LoadControl:
         history = await self._reported_history()
         for stored in await self._hub.store.events(now - RESTORE_HISTORY):
             run = self._new_run(stored.event, now)
+            if not run.addressed:  # stored as heard; still not ours
+                self._ignored.add(run.key)
+                continue
             if stored.cancelled_at is not None and stored.cancelled_at <= stored.event.end:
                 run.cancel_at = stored.cancelled_at
             reported = history.get(run.key, [])
@@ -194,10 +237,18 @@ class LoadControl:
         self._tasks.spawn(self._run(), "load-control")
 
     async def stop(self) -> None:
+        """Stop listening; what the listeners decided (a cancel, a report) is still written down."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
         await self._tasks.cancel_all()
+        if self._queued or self._cancels:
+            try:
+                async with self._lock:
+                    await self._save_decided()
+            except StoreError as err:  # the store went first: the ESI sends its events again after the start
+                _LOGGER.warning("Load control stopped with %d report(s) and %d cancel(s) not written: %s",
+                                len(self._queued), len(self._cancels), err)
 
     def on_change(self, listener: Callable[[Trigger], None]) -> Callable[[], None]:
         """Call ``listener`` whenever an event is announced, starts, ends or changes participation."""
@@ -207,12 +258,14 @@ class LoadControl:
     # -- queries ---------------------------------------------------------------------------
 
     def views(self) -> tuple[EventView, ...]:
-        """The events that address this home, by effective start (what the cycle and rules see)."""
-        return tuple(view for view in self.all_views() if view.addressed)
+        """The events that address this client, by scheduled start (what the cycle, rules and pages see).
+
+        An event addressed elsewhere is never kept (§2.12 item 1), so it is never shown as ours."""
+        return tuple(run.view() for run in sorted(self.runs.values(), key=lambda r: (r.event.start, r.key)))
 
     def all_views(self) -> tuple[EventView, ...]:
-        """Every event heard (those addressing no device here too), by scheduled start (the pages)."""
-        return tuple(run.view() for run in sorted(self.runs.values(), key=lambda r: (r.event.start, r.key)))
+        """The same as ``views``: events that address no device here are not kept."""
+        return self.views()
 
     def view(self, meter_id: str, issuer_event_id: int) -> EventView | None:
         run = self.runs.get((meter_id, issuer_event_id))
@@ -222,10 +275,19 @@ class LoadControl:
         return self.runs.get((meter_id, issuer_event_id))
 
     def note_achievement(self, meter_id: str, issuer_event_id: int, shed_kw: float, demand_kw: float | None) -> None:
-        """Record the load the EMS sheds for an active event (reported as the applied adjustment)."""
+        """The cycle carried out an active event: note what the dispatcher set for it and the load it sheds.
+
+        The first note after the start sends STARTED with what was applied (not what was asked). The
+        shed share is for the pages; the reports carry the adjustment the event asked and the EMS
+        carried out, not the EMS's own measure."""
         run = self.runs.get((meter_id, issuer_event_id))
         if run is None or run.phase is not EventPhase.ACTIVE:
             return
+        run.applied = self._applied_now(run)
+        if run.start_pending is not None:
+            at, run.start_pending = run.start_pending, None
+            self._queued.append(self._status_report(run, EventStatus.STARTED, at))
+            self._wake.set()
         run.shed_kw = shed_kw
         if demand_kw is not None and demand_kw + shed_kw > 0:
             # The meter's demand already lacks what is shed: the home would draw demand + shed without it.
@@ -235,62 +297,126 @@ class LoadControl:
 
     def _on_event(self, event: LoadControlEvent) -> None:
         now = self._clock()
-        if (event.meter_id, event.issuer_event_id) in self.runs:
-            _LOGGER.debug("[%s] Event %d heard again: ignored", event.meter_id, event.issuer_event_id)
-            return  # §2.12 item 4: the same event again (the ESI repeats it; after a restart too)
+        key = (event.meter_id, event.issuer_event_id)
+        if not addresses(event, self._device_classes(), self.settings.enrollment_group):
+            # §2.12 item 1: not for this client. Ignored as SiLabs' and NXP's clients do: no report.
+            if key not in self._ignored:
+                self._ignored.add(key)
+                _LOGGER.info("[%s] Event %d is for device classes 0x%04x, enrollment group %d, not this client's "
+                             "(0x%04x, group %d): ignored", event.meter_id, event.issuer_event_id,
+                             int(event.device_class), event.enrollment_group, self._device_classes(),
+                             self.settings.enrollment_group)
+            return
+        known = self.runs.get(key)
+        if known is not None:
+            if not self._over(known, now):
+                _LOGGER.debug("[%s] Event %d heard again: ignored", event.meter_id, event.issuer_event_id)
+                return  # §2.12 item 4: the same event again (the ESI repeats it; after a restart too)
+            # Its id names an event that has ended here: that event is over, and so is this one.
+            self._refuse(known, EventStatus.REJECTED_EXPIRED,
+                         f"event {event.issuer_event_id} has already ended here; its id was used again",
+                         max(now, event.received_at), echo=event)
+            return
+        self._ignored.discard(key)
         run = self._new_run(event, now)
-        if run.addressed:  # §2.12 item 1: an event for no device here is ignored, not answered
-            self._queue(run, EventStatus.RECEIVED, now)
-        if not run.addressed:
-            _LOGGER.warning("[%s] Event %d addresses device classes 0x%04x, which no device here has: "
-                            "it is ignored", event.meter_id, event.issuer_event_id, int(event.device_class))
-        else:
-            for other in self.runs.values():
-                if other.outcome is not None or not other.addressed or other.event.meter_id != event.meter_id:
-                    continue
-                if not overlaps(event, other.event):
-                    continue
-                other.superseded_by = event.issuer_event_id
-                if other.phase is EventPhase.SCHEDULED:
-                    other.superseded_at = now
-                else:  # running: let it run until one second before the new one starts
-                    other.superseded_at = max(now, run.effective_start - timedelta(seconds=1))
-                _LOGGER.info("[%s] Event %d supersedes event %d (from %s)", event.meter_id,
-                             event.issuer_event_id, other.event.issuer_event_id, other.superseded_at)
+        self._queue(run, EventStatus.RECEIVED, now)  # §2.12 item 5: before anything else of it
+        for other in self.runs.values():
+            if other.event.meter_id != event.meter_id or self._over(other, now):
+                continue
+            if not overlaps(event, other.event):
+                continue
+            other.superseded_by = event.issuer_event_id
+            if other.phase is EventPhase.SCHEDULED:
+                other.superseded_at = now
+            else:  # running: let it run until one second before the new one starts
+                other.superseded_at = max(now, run.effective_start - timedelta(seconds=1))
+            _LOGGER.info("[%s] Event %d supersedes event %d (from %s)", event.meter_id,
+                         event.issuer_event_id, other.event.issuer_event_id, other.superseded_at)
         self.runs[run.key] = run
         self._notify(Trigger(TriggerKind.EVENT_ANNOUNCED, event.meter_id, event.issuer_event_id))
         self._wake.set()
 
     def _on_cancellation(self, cancel: EventCancellation) -> None:
+        now = self._clock()
+        if not addresses(cancel, self._device_classes(), self.settings.enrollment_group):
+            # §2.12 item 1 holds for cancels too: one for other classes or another group is not ours.
+            _LOGGER.info("[%s] Cancel of event %s for device classes 0x%04x, enrollment group %d: not this "
+                         "client's, ignored", cancel.meter_id, cancel.issuer_event_id, int(cancel.device_class),
+                         cancel.enrollment_group)
+            return
         if cancel.issuer_event_id is not None:
             named = self.runs.get((cancel.meter_id, cancel.issuer_event_id))
-            refusal = None
-            if named is None:
-                refusal = EventStatus.REJECTED_UNDEFINED_EVENT, f"cancel for unknown event {cancel.issuer_event_id}"
-            elif cancel.effective_at > named.event.end:
-                refusal = (EventStatus.REJECTED_INVALID_CANCEL_TIME,
-                           f"cancel of event {cancel.issuer_event_id} takes effect after the event ends")
-            if refusal is not None:  # §2.12 item 11
-                self._on_rejected(EventRejected(cancel.meter_id, cancel.issuer_event_id, refusal[0], refusal[1],
-                                                self._clock()))
+            at = max(now, cancel.received_at)
+            if named is None or self._over(named, now):
+                # §2.12 item 11: unknown here, or no longer live (superseded, cancelled, completed).
+                reason = f"cancel for {'unknown' if named is None else 'ended'} event {cancel.issuer_event_id}"
+                if named is None:
+                    self._reject_unknown(cancel.meter_id, cancel.issuer_event_id, reason, at)
+                else:
+                    self._refuse(named, EventStatus.REJECTED_UNDEFINED_EVENT, reason, at)
                 return
-        for run in self.runs.values():
-            if run.event.meter_id != cancel.meter_id or run.outcome is not None:
-                continue
-            if cancel.issuer_event_id is not None and run.event.issuer_event_id != cancel.issuer_event_id:
-                continue
+            if cancel.effective_at > named.event.end:
+                self._refuse(named, EventStatus.REJECTED_INVALID_CANCEL_TIME,
+                             f"cancel of event {cancel.issuer_event_id} takes effect after the event ends", at)
+                return
+            targets = [named]
+        else:  # §2.12 item 12: every live event of that meter; the ended ones are not touched
+            targets = [run for run in self.runs.values()
+                       if run.event.meter_id == cancel.meter_id and not self._over(run, now)]
+        for run in targets:
             at = cancel.effective_at
             if cancel.randomize_end and run.event.randomize_end:
                 at += run.end_randomization  # SE §2.12 item 11: keep the original end randomisation
             run.cancel_at = at
+            self._cancels.append((run.event.meter_id, run.event.issuer_event_id, at))
             _LOGGER.info("[%s] Event %d cancelled from %s", run.event.meter_id, run.event.issuer_event_id, at)
         self._wake.set()
 
     def _on_rejected(self, rejected: EventRejected) -> None:
+        """The adapter refused a frame: report it, echoing what the refused event said."""
+        if rejected.device_class is not None and not addressed_to(
+                int(rejected.device_class), rejected.enrollment_group or 0, self._device_classes(),
+                self.settings.enrollment_group):
+            _LOGGER.debug("[%s] Event %d refused, but not for this client: ignored (%s)", rejected.meter_id,
+                          rejected.issuer_event_id, rejected.reason)
+            return  # §2.12 item 1: a frame not for us gets no answer, valid or not
         _LOGGER.info("[%s] Event %d refused: %s", rejected.meter_id, rejected.issuer_event_id, rejected.reason)
-        self._queued.append(EventStatusReport(rejected.meter_id, rejected.issuer_event_id, rejected.status,
-                                              rejected.at, reason=rejected.reason))
+        known = self.runs.get((rejected.meter_id, rejected.issuer_event_id))
+        if known is not None and rejected.criticality is None:
+            # A refused cancel (or a refused repeat) of an event known here: that event's values.
+            self._refuse(known, rejected.status, rejected.reason, rejected.at)
+            return
+        at = rejected.at if known is None else self._stamp(known, rejected.at)
+        self._queued.append(EventStatusReport(
+            rejected.meter_id, rejected.issuer_event_id, rejected.status, at,
+            criticality_applied=int(rejected.criticality) if rejected.criticality is not None else 0,
+            randomize_start=rejected.randomize_start, randomize_end=rejected.randomize_end,
+            reason=rejected.reason))
         self._wake.set()
+
+    def _refuse(self, run: EventRun, status: EventStatus, reason: str, now: datetime,
+                echo: LoadControlEvent | None = None) -> None:
+        """Report a REJECTED_* status under ``run``'s id, echoing its event's (or ``echo``'s) values."""
+        _LOGGER.info("[%s] Event %d: %s", run.event.meter_id, run.event.issuer_event_id, reason)
+        ev = echo or run.event
+        self._queued.append(EventStatusReport(
+            ev.meter_id, ev.issuer_event_id, status, self._stamp(run, now), criticality_applied=int(ev.criticality),
+            randomize_start=ev.randomize_start, randomize_end=ev.randomize_end, reason=reason))
+        self._wake.set()
+
+    def _reject_unknown(self, meter_id: str, issuer_event_id: int, reason: str, now: datetime) -> None:
+        _LOGGER.info("[%s] Event %d: %s", meter_id, issuer_event_id, reason)
+        self._queued.append(EventStatusReport(meter_id, issuer_event_id, EventStatus.REJECTED_UNDEFINED_EVENT, now,
+                                              reason=reason))
+        self._wake.set()
+
+    @staticmethod
+    def _over(run: EventRun, now: datetime) -> bool:
+        """Whether the event has ended here, or would have by ``now`` (the advance may not have run yet)."""
+        if run.outcome is not None:
+            return True
+        stops = [t for t in (run.superseded_at, run.cancel_at, run.effective_end) if t is not None]
+        return any(t <= now for t in stops)
 
     def _queue(self, run: EventRun, status: EventStatus, now: datetime) -> None:
         self._queued.append(self._status_report(run, status, now))
@@ -374,10 +500,12 @@ class LoadControl:
     def _next_boundary_s(self, now: datetime) -> float:
         times: list[datetime] = []
         for run in self.runs.values():
-            if run.outcome is not None or not run.addressed:
+            if run.outcome is not None:
                 continue
             times += [t for t in (run.effective_start, run.effective_end, run.superseded_at, run.cancel_at)
                       if t is not None]
+            if run.start_pending is not None:
+                times.append(run.start_pending + START_REPORT_WAIT)
         # Only boundaries still ahead: a live event's start is behind it, and counting it would make
         # the delay 0 and spin the loop (a whole core) until the event ends.
         future = [(t - now).total_seconds() for t in times if t > now]
@@ -389,27 +517,41 @@ class LoadControl:
             await self._advance_all(now or self._clock())
 
     async def _advance_all(self, now: datetime) -> None:
-        while self._queued:  # what the listeners decided goes out first, in order
-            await self._send(self._queued.pop(0))
+        await self._save_decided()
         for run in sorted(self.runs.values(), key=lambda r: r.effective_start):
-            if run.outcome is not None or not run.addressed:
+            if run.outcome is not None:
                 continue
             await self._advance_run(run, now)
+
+    async def _save_decided(self) -> None:
+        """Write the cancels the listeners decided, then send their reports, in order."""
+        while self._cancels:  # durable before acted on; only the addressed, live event's record changes
+            meter_id, event_id, at = self._cancels[0]
+            await self._hub.store.write("record DR cancel", partial(save_cancel, meter_id=meter_id,
+                                                                     event_id=event_id, at=at))
+            self._cancels.pop(0)
+        await self._send_queued()
+
+    async def _send_queued(self) -> None:
+        """What the listeners decided goes out first, in order (before any later status)."""
+        while self._queued:
+            await self._send(self._queued[0])
+            self._queued.pop(0)
 
     async def _advance_run(self, run: EventRun, now: datetime) -> None:
         ev = run.event
         if run.phase is EventPhase.SCHEDULED:
             if run.cancel_at is not None and run.cancel_at <= now:
-                await self._end(run, EventStatus.CANCELLED, now)
+                await self._end(run, EventStatus.CANCELLED, now, run.cancel_at)
                 return
             if run.superseded_at is not None and run.superseded_at <= now:
-                await self._end(run, EventStatus.SUPERSEDED, now)
+                await self._end(run, EventStatus.SUPERSEDED, now, run.superseded_at)
                 return
             if now < run.effective_start:
                 return
             if now >= run.effective_end:
                 # Its whole span passed while the appliance was away: nothing here took part.
-                await self._end(run, EventStatus.COMPLETED_NO_PARTICIPATION, now)
+                await self._end(run, EventStatus.COMPLETED_NO_PARTICIPATION, now, run.effective_end)
                 return
             run.phase = EventPhase.ACTIVE
             # The devices need not wait for the report's disk write: the cycle hears first.
@@ -420,14 +562,21 @@ class LoadControl:
                 await self._report(run, EventStatus.OPTED_OUT, now)  # §2.12 item 8
             else:
                 run.took_part = True
-                await self._report(run, EventStatus.STARTED, now)
+                if self._dispatch_record is None:
+                    await self._report(run, EventStatus.STARTED, now)
+                else:  # sent once the cycle carried it out (note_achievement): with what it applied
+                    run.start_pending = now
         if run.phase is EventPhase.ACTIVE:
+            if run.start_pending is not None and now >= run.start_pending + START_REPORT_WAIT:
+                _LOGGER.warning("[%s] Event %d: the control cycle has not carried it out yet; STARTED goes "
+                                "out with what is applied now", ev.meter_id, ev.issuer_event_id)
+                await self._report(run, EventStatus.STARTED, now)
             if run.superseded_at is not None and run.superseded_at <= now:
-                await self._end(run, EventStatus.SUPERSEDED, now)
+                await self._end(run, EventStatus.SUPERSEDED, now, run.superseded_at)
             elif run.cancel_at is not None and run.cancel_at <= now:
-                await self._end(run, EventStatus.CANCELLED, now)
+                await self._end(run, EventStatus.CANCELLED, now, run.cancel_at)
             elif now >= run.effective_end:
-                await self._end(run, self._completion(run), now)
+                await self._end(run, self._completion(run), now, run.effective_end)
 
     @staticmethod
     def _completion(run: EventRun) -> EventStatus:
@@ -443,15 +592,25 @@ class LoadControl:
             return EventStatus.PARTIALLY_COMPLETED_OPT_OUT
         return EventStatus.COMPLETED
 
-    async def _end(self, run: EventRun, status: EventStatus, now: datetime) -> None:
+    async def _end(self, run: EventRun, status: EventStatus, now: datetime, due: datetime) -> None:
+        """End ``run`` at ``due`` (its cancel, supersede or end time; ``now`` if that lies ahead): the
+        status time is when it happened, not when the loop woke (§2.12 item 6: 0x07 at new start - 1 s)."""
+        at = min(now, due)
         run.phase = EventPhase.ENDED
         run.outcome = status
-        run.ended_at = now
+        run.ended_at = at
         self._notify(Trigger(TriggerKind.EVENT_ENDED, run.event.meter_id, run.event.issuer_event_id))
         _LOGGER.info("[%s] Event %d ended: %s", run.event.meter_id, run.event.issuer_event_id, _status_word(status))
-        await self._report(run, status, now)
+        await self._report(run, status, at)
 
     async def _report(self, run: EventRun, status: EventStatus, now: datetime) -> None:
+        """Send a status of ``run``, after every status decided before it (causal order)."""
+        await self._send_queued()
+        if run.start_pending is not None:  # it started before this: STARTED goes first
+            at, run.start_pending = run.start_pending, None
+            await self._send(self._status_report(run, EventStatus.STARTED, at))
+            if status is EventStatus.STARTED:
+                return
         await self._send(self._status_report(run, status, now))
 
     async def _send(self, report: EventStatusReport) -> None:
@@ -459,24 +618,52 @@ class LoadControl:
         self._hub.bus.publish(report)
 
     def _status_report(self, run: EventRun, status: EventStatus, now: datetime) -> EventStatusReport:
+        """The report of one status: what was applied is the dispatcher's record, never the request.
+
+        STARTED and OPTED_IN carry what is set for the event now; a final status of an event the home
+        took part in carries what was set while it ran; every other status nothing ("not used"). An
+        adjustment or a duty cycle is reported applied when the event asked for it and the EMS carried
+        the event out on some device; set points are the values the dispatcher really sent."""
         ev = run.event
-        applied = status in (EventStatus.STARTED, EventStatus.OPTED_IN)
+        if status in (EventStatus.STARTED, EventStatus.OPTED_IN):
+            applied = run.applied = self._applied_now(run)
+        elif status in _FINISHED_WITH_PARTICIPATION and run.took_part:
+            applied = run.applied
+        else:
+            applied = NOTHING_APPLIED
+        carried_out = applied.devices > 0
         return EventStatusReport(
             meter_id=ev.meter_id,
             issuer_event_id=ev.issuer_event_id,
             status=status,
-            at=now,
+            at=self._stamp(run, now),
             criticality_applied=int(ev.criticality),
-            cooling_setpoint_applied_c=ev.cooling_setpoint_c if applied else None,
-            heating_setpoint_applied_c=ev.heating_setpoint_c if applied else None,
-            # What was achieved once the EMS acted (SE: the applied adjustment), else what was asked.
-            average_load_adjustment_applied_pct=(run.achieved_pct if run.achieved_pct is not None
-                                                 else ev.average_load_adjustment_pct) if applied or (
-                status in _FINISHED_WITH_PARTICIPATION and run.achieved_pct is not None) else None,
-            duty_cycle_applied_pct=ev.duty_cycle_pct if applied else None,
+            cooling_setpoint_applied_c=applied.cooling_setpoint_c,
+            heating_setpoint_applied_c=applied.heating_setpoint_c,
+            average_load_adjustment_applied_pct=ev.average_load_adjustment_pct if carried_out else None,
+            duty_cycle_applied_pct=ev.duty_cycle_pct if carried_out else None,
             randomize_start=ev.randomize_start,
             randomize_end=ev.randomize_end,
         )
+
+    def _applied_now(self, run: EventRun) -> Applied:
+        """What the dispatcher's record says it set for ``run``'s event (first device by id for set points)."""
+        if self._dispatch_record is None:
+            return NOTHING_APPLIED
+        held = [c for _, c in sorted(self._dispatch_record().items())
+                if c.sent_event == run.key and c.sent_at is not None]
+        return Applied(
+            cooling_setpoint_c=next((c.sent_cooling_c for c in held if c.sent_cooling_c is not None), None),
+            heating_setpoint_c=next((c.sent_heating_c for c in held if c.sent_heating_c is not None), None),
+            devices=len(held),
+        )
+
+    @staticmethod
+    def _stamp(run: EventRun, now: datetime) -> datetime:
+        """A status time for ``run``: never before its arrival, never before its previous status (§2.8)."""
+        at = max(now, run.event.received_at, run.last_report_at or now)
+        run.last_report_at = at
+        return at
 
     def _notify(self, trigger: Trigger) -> None:
         for listener in list(self._listeners):
@@ -487,19 +674,22 @@ class LoadControl:
 
     # -- restart ---------------------------------------------------------------------------
 
-    async def _reported_history(self) -> dict[tuple[str, int], list[EventStatus]]:
+    async def _reported_history(self) -> dict[tuple[str, int], list[tuple[EventStatus, datetime]]]:
+        """Every status reported so far, with its time, per event, oldest first."""
         rows = await self._hub.store.read("read DR status history", _status_history)
-        history: dict[tuple[str, int], list[EventStatus]] = {}
-        for meter_id, event_id, status in rows:
-            history.setdefault((meter_id, event_id), []).append(EventStatus(status))
+        history: dict[tuple[str, int], list[tuple[EventStatus, datetime]]] = {}
+        for meter_id, event_id, status, at in rows:
+            history.setdefault((meter_id, event_id), []).append((EventStatus(status), at))
         return history
 
     @staticmethod
-    def _restore_reported(run: EventRun, reported: list[EventStatus]) -> None:
+    def _restore_reported(run: EventRun, reported: list[tuple[EventStatus, datetime]]) -> None:
+        """Where the reports left the event, so none is sent twice and none goes back in time."""
         finals = {EventStatus.COMPLETED, EventStatus.CANCELLED, EventStatus.SUPERSEDED,
                   EventStatus.PARTIALLY_COMPLETED_OPT_OUT, EventStatus.PARTIALLY_COMPLETED_OPT_IN,
                   EventStatus.COMPLETED_NO_PARTICIPATION}
-        for status in reported:
+        for status, at in reported:
+            run.last_report_at = at if run.last_report_at is None else max(run.last_report_at, at)
             if status in finals:
                 run.phase, run.outcome = EventPhase.ENDED, status
             elif status in (EventStatus.STARTED, EventStatus.OPTED_IN):
@@ -509,7 +699,8 @@ class LoadControl:
 
 
 _FINISHED_WITH_PARTICIPATION = (EventStatus.COMPLETED, EventStatus.PARTIALLY_COMPLETED_OPT_IN,
-                                EventStatus.PARTIALLY_COMPLETED_OPT_OUT, EventStatus.CANCELLED)
+                                EventStatus.PARTIALLY_COMPLETED_OPT_OUT, EventStatus.CANCELLED,
+                                EventStatus.SUPERSEDED)
 
 
 def _status_word(status: EventStatus) -> str:
@@ -522,10 +713,19 @@ async def _participation(conn: AsyncConnection) -> list[tuple[str, int, str, boo
     return [(r.meter_id, int(r.issuer_event_id), r.device_id, bool(r.opted_out)) for r in result]
 
 
-async def _status_history(conn: AsyncConnection) -> list[tuple[str, int, int]]:
+async def _status_history(conn: AsyncConnection) -> list[tuple[str, int, int, datetime]]:
     t = tables.event_status_reports
-    result = await conn.execute(select(t.c.meter_id, t.c.issuer_event_id, t.c.status).order_by(t.c.at, t.c.id))
-    return [(r.meter_id, int(r.issuer_event_id), int(r.status)) for r in result]
+    result = await conn.execute(select(t.c.meter_id, t.c.issuer_event_id, t.c.status, t.c.at)
+                                .order_by(t.c.at, t.c.id))
+    return [(r.meter_id, int(r.issuer_event_id), int(r.status), r.at) for r in result]
+
+
+async def save_cancel(conn: AsyncConnection, meter_id: str, event_id: int, at: datetime) -> None:
+    """Record when a cancel takes the event (``dr_events.cancelled_at``): written by the DR core for the
+    addressed, live event it cancels only, never for a cancel it ignored or an event already over."""
+    t = tables.dr_events
+    await conn.execute(update(t).where(and_(t.c.meter_id == meter_id, t.c.issuer_event_id == event_id))
+                       .values(cancelled_at=at))
 
 
 async def _save_participation(

@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ems.errors import StoreError
 from ems.model import (
-    EventCancellation,
     EventStatusReport,
     IntervalReading,
     LoadControlEvent,
@@ -51,9 +50,10 @@ STORED_EVENTS: tuple[type, ...] = (
     MessageCancelled,
     MessageConfirmed,
     LoadControlEvent,
-    EventCancellation,
     EventStatusReport,
 )
+# Not EventCancellation: what a cancel does to an event (only to an addressed, live one) is the DR
+# core's to decide, and it records it (``ems.dr.events.save_cancel``).
 # What may be dropped when the backlog overflows, in order of preference: readings come again
 # with the next report; intervals can be read again from the meter's profile.
 _DROPPABLE: tuple[type, ...] = (MeterReading, IntervalReading)
@@ -137,7 +137,10 @@ class _Batch:
         elif isinstance(event, UtilityMessage):
             await self._replace(tables.messages, rows.message_row(event), ["meter_id", "message_id"])
         elif isinstance(event, LoadControlEvent):
-            await self._replace(tables.dr_events, rows.event_row(event), ["meter_id", "issuer_event_id"])
+            # The first one heard is the event: SE says the same id again is the same event (§2.12
+            # item 4), and a reused id of an ended one is refused, so a later one replaces nothing.
+            stmt = insert(conn, tables.dr_events).values(rows.event_row(event))
+            await conn.execute(stmt.on_conflict_do_nothing(index_elements=["meter_id", "issuer_event_id"]))
         elif isinstance(event, MessageCancelled):
             t = tables.messages
             await conn.execute(
@@ -152,12 +155,6 @@ class _Batch:
                 .where(and_(t.c.meter_id == event.meter_id, t.c.message_id == event.message_id))
                 .values(confirmed_at=event.confirmed_at, confirmation_answer=event.answer, read=True)
             )
-        elif isinstance(event, EventCancellation):
-            t = tables.dr_events
-            where = t.c.meter_id == event.meter_id
-            if event.issuer_event_id is not None:
-                where = and_(where, t.c.issuer_event_id == event.issuer_event_id)
-            await conn.execute(update(t).where(where).values(cancelled_at=event.effective_at))
 
     async def _replace(self, table: Table, row: dict[str, Any], key: list[str]) -> None:
         stmt = insert(self.conn, table).values(row)

@@ -95,9 +95,10 @@ class EventFollower:
 async def start_control(hub, clock, rulebook=None):
     registry = DeviceRegistry(hub)
     await registry.start()
-    lc = LoadControl(hub, LoadControlSettings(start_randomization_min=0), clock=clock)
-    await lc.start()
     dispatcher = Dispatcher(hub, registry, clock=clock)
+    lc = LoadControl(hub, LoadControlSettings(start_randomization_min=0), clock=clock,
+                     dispatch_record=lambda: dispatcher.record()[0])
+    await lc.start()
     await dispatcher.start()
     cycle = ControlCycle(hub, registry, lc, dispatcher, rulebook or EventFollower(), clock=clock, tick_s=3600)
     await cycle.start()
@@ -374,21 +375,105 @@ async def test_a_load_controller_taken_out_mid_event_gets_a_cancel(hub, clock, c
     assert [c for c in port.calls if c[1] == SPA] == [("relay", SPA, 1), ("cancel", SPA, 1)]
 
 
-async def test_the_completion_report_carries_the_load_adjustment_achieved(hub, clock, control):
-    from ems.model import EventStatusReport, MeterReading
+def _reports(hub):
+    from ems.model import EventStatusReport
+
+    seen = []
+    hub.bus.listen(EventStatusReport, seen.append)
+    return seen
+
+
+def _of(reports, status):
+    return [r for r in reports if r.status is status]
+
+
+async def test_an_event_that_asked_no_adjustment_reports_none_applied_not_the_homes_shed_share(hub, clock, control):
+    # Issue 10, defect 9: the completion carried -25 (the EMS's own shed share) for an event that asked none.
+    from ems.model import MeterReading
 
     *_, cycle, _port = control
-    reports = []
-    hub.bus.listen(EventStatusReport, reports.append)
+    reports = _reports(hub)
     hub.bus.publish(MeterReading("main", clock.now, demand_kw=4.5))
     hub.bus.publish(make_event(cooling_offset_c=2.0))
     clock.advance(minutes=10)
     await cycle_at(cycle)
+    await cycle.settled()
+    await cycle_at(cycle)
     clock.advance(minutes=60)
     await cycle_at(cycle)
-    # The pump's 1.5 kW shed, of the 4.5 kW + 1.5 kW the home would draw without it: 25 %.
-    completed = [r for r in reports if r.status is EventStatus.COMPLETED]
-    assert completed and completed[0].average_load_adjustment_applied_pct == -25
+    (started,), (completed,) = _of(reports, EventStatus.STARTED), _of(reports, EventStatus.COMPLETED)
+    for report in (started, completed):
+        assert report.average_load_adjustment_applied_pct is None and report.duty_cycle_applied_pct is None
+        assert report.cooling_setpoint_applied_c == 26.0  # what the thermostat was set to: 24 + 2
+    assert _control_lc(control).view("main", 1).achieved_pct == -25  # the pages still show the share
+
+
+def _control_lc(control):
+    return control[1]
+
+
+@pytest.mark.parametrize(("asked", "field"), [({"average_load_adjustment_pct": -15}, "average_load_adjustment"),
+                                              ({"duty_cycle_pct": 40}, "duty_cycle")])
+async def test_an_adjustment_or_duty_cycle_asked_and_carried_out_is_reported_applied(hub, clock, control, asked,
+                                                                                   field):
+    # Issue 10, defect 9: an event asking -15 was reported 0 (the measured share), not -15.
+    *_, cycle, _port = control
+    reports = _reports(hub)
+    hub.bus.publish(make_event(**asked))
+    clock.advance(minutes=10)
+    await cycle_at(cycle)
+    await _control_lc(control).advance()
+    clock.advance(minutes=60)
+    await cycle_at(cycle)
+    (started,), (completed,) = _of(reports, EventStatus.STARTED), _of(reports, EventStatus.COMPLETED)
+    for report in (started, completed):
+        assert report.average_load_adjustment_applied_pct == asked.get("average_load_adjustment_pct")
+        assert report.duty_cycle_applied_pct == asked.get("duty_cycle_pct")
+
+
+async def test_started_waits_for_the_cycle_and_carries_the_setpoint_the_thermostat_was_set_to(hub, clock):
+    # Issue 10, defect 8: STARTED carried the requested 26.35 °C, not the 26.5 °C sent (half degrees).
+    class SetPoints(EventFollower):
+        def evaluate(self, snapshot):
+            return [Proposal(THERMOSTAT, ProposalAction.SETPOINTS, ProposalSource.EVENT, Text("event"),
+                             cooling_setpoint_c=v.event.cooling_setpoint_c, meter_id="main", issuer_event_id=1)
+                    for v in snapshot.events if v.phase is EventPhase.ACTIVE]
+
+    registry, lc, _dispatcher, cycle, port, stop = await start_control(hub, clock, SetPoints())
+    try:
+        add_devices(hub, port, clock)
+        reports = _reports(hub)
+        hub.bus.publish(make_event(cooling_setpoint_c=26.35))
+        clock.advance(minutes=10)
+        await lc.advance()
+        assert [r.status for r in reports] == [EventStatus.RECEIVED]  # not before the devices were set
+        await cycle_at(cycle)
+        await lc.advance()
+        assert ("setpoints", THERMOSTAT, 26.5, None) in port.calls
+        (started,) = _of(reports, EventStatus.STARTED)
+        assert started.cooling_setpoint_applied_c == 26.5 and started.heating_setpoint_applied_c is None
+        assert started.at == clock.now  # the time it started, not when the report went
+    finally:
+        await stop()
+
+
+async def test_started_goes_out_with_nothing_applied_when_the_cycle_never_carries_the_event_out(hub, clock):
+    from ems.dr.events import START_REPORT_WAIT
+
+    registry, lc, _dispatcher, cycle, port, stop = await start_control(hub, clock)
+    try:
+        await cycle.stop()  # no cycle: STARTED must not wait for ever
+        reports = _reports(hub)
+        hub.bus.publish(make_event(cooling_setpoint_c=26.35))
+        clock.advance(minutes=10)
+        await lc.advance()
+        began = clock.now
+        clock.now = began + START_REPORT_WAIT
+        await lc.advance()
+        (started,) = _of(reports, EventStatus.STARTED)
+        assert started.at == began and started.cooling_setpoint_applied_c is None
+    finally:
+        await stop()
 
 
 async def test_a_setpoint_beyond_the_thermostats_own_limit_is_held_to_it(hub, clock):

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from ems.config import load_config
+from ems.dr.events import save_cancel
 from ems.dr.loadchange import LoadChangeStatus, UnknownEvent, measure_event
 from ems.hub import Hub
 from ems.model import (
     Criticality,
     DeviceClass,
-    EventCancellation,
     IntervalReading,
     LoadControlEvent,
     MeterReading,
@@ -199,9 +200,9 @@ async def test_too_little_history_is_said_plainly(tmp_path: Path) -> None:
 
 async def test_a_cancelled_event_is_measured_to_its_cancellation(hub: Hub) -> None:
     hub.state.attach(hub.bus)
-    await publish(hub, dr_event(7), EventCancellation(
-        "m1", 7, DeviceClass.HVAC, 0, effective_at=local(EVENT_DAY, 18), randomize_end=False,
-        received_at=local(EVENT_DAY, 18)))
+    await publish(hub, dr_event(7))
+    # What the DR core writes when it cancels the event (the store no longer derives it from the frame).
+    await hub.store.write("cancel", partial(save_cancel, meter_id="m1", event_id=7, at=local(EVENT_DAY, 18)))
     hub.state.detach()
 
     change = await measure_event(hub, "m1", 7, local(EVENT_DAY, 23, 30))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 
 from ems.bus import EventBus
+from ems.dr.events import save_cancel
 from ems.model import (
     DeviceClass,
     EventCancellation,
@@ -181,7 +183,8 @@ async def test_dr_event_and_its_cancellation_are_restored(
     # The DR core (ems.dr.events) reads them back at start; the current state keeps no events.
     bus.publish(dr_event(100))
     bus.publish(dr_event(101, start=NOW + timedelta(hours=3)))
-    bus.publish(EventCancellation("m1", 100, DeviceClass.HVAC, 0, NOW + timedelta(minutes=10), False, NOW))
+    # The DR core records the cancel of an addressed, live event (ems.dr.events.save_cancel).
+    await store.write("cancel", partial(save_cancel, meter_id="m1", event_id=100, at=NOW + timedelta(minutes=10)))
     await store.close()
     reopened = await open_store()
 
@@ -192,18 +195,30 @@ async def test_dr_event_and_its_cancellation_are_restored(
     assert events[("m1", 101)].cancelled_at is None
 
 
-async def test_cancel_all_cancels_every_event_of_that_meter_only(store: Store, bus: EventBus) -> None:
+async def test_a_cancel_frame_alone_changes_no_stored_event(store: Store, bus: EventBus) -> None:
+    # Whether a cancel applies (addressed to this client, the event still live) is the DR core's to
+    # decide: a cancel for another group, or a cancel-all, must not mark every event cancelled.
     bus.publish(dr_event(100))
     bus.publish(dr_event(101))
-    bus.publish(dr_event(102, meter_id="m2"))
     bus.publish(EventCancellation("m1", None, DeviceClass.HVAC, 0, NOW, False, NOW))
+    bus.publish(EventCancellation("m1", 100, DeviceClass.HVAC, 7, NOW, False, NOW))
     await store.flush()
 
     events = {(e.event.meter_id, e.event.issuer_event_id): e for e in await store.events(NOW)}
 
-    assert events[("m1", 100)].cancelled_at == NOW
-    assert events[("m1", 101)].cancelled_at == NOW
-    assert events[("m2", 102)].cancelled_at is None
+    assert events[("m1", 100)].cancelled_at is None
+    assert events[("m1", 101)].cancelled_at is None
+
+
+async def test_the_first_event_heard_under_an_id_is_kept(store: Store, bus: EventBus) -> None:
+    # SE §2.12 item 4: the same id again is the same event; a reused id of an ended one is refused.
+    bus.publish(dr_event(100))
+    bus.publish(dr_event(100, start=NOW + timedelta(hours=5)))
+    await store.flush()
+
+    [stored] = [e for e in await store.events(NOW - timedelta(days=1)) if e.event.issuer_event_id == 100]
+
+    assert stored.event == dr_event(100)
 
 
 async def test_dr_events_ended_over_a_day_ago_are_not_restored(
