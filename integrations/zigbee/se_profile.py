@@ -47,10 +47,13 @@ class SmartEnergyAwareDevice(zigpy.device.ZigbeeDevice):
     """A zigpy device that also parses ZCL frames of the Smart Energy profile.
 
     ``last_packet`` is the packet being processed (the SE clusters read its destination to
-    tell a broadcast, which gets no Default Response, from a unicast).
+    tell a broadcast, which gets no Default Response, from a unicast); ``last_header`` is its
+    data with the ZCL header read from it to route it, which the SE clusters' parse reuses (so
+    the header is read once too).
     """
 
     last_packet: t.ZigbeePacket | None = None
+    last_header: tuple[bytes, foundation.ZCLHeader, bytes] | None = None
 
     def add_endpoint(self, endpoint_id: int) -> zigpy.endpoint.Endpoint:
         endpoint = SmartEnergyEndpoint(self, endpoint_id)
@@ -63,6 +66,7 @@ class SmartEnergyAwareDevice(zigpy.device.ZigbeeDevice):
             super().packet_received(packet)
         finally:
             self.last_packet = None
+            self.last_header = None
 
     def _parse_packet_header(
         self, packet: t.ZigbeePacket
@@ -71,12 +75,13 @@ class SmartEnergyAwareDevice(zigpy.device.ZigbeeDevice):
             return super()._parse_packet_header(packet)
         data = packet.data.serialize()
         try:
-            hdr, _ = foundation.ZCLHeader.deserialize(data)
+            hdr, payload = foundation.ZCLHeader.deserialize(data)
         except ValueError:
             # A header cut short: nothing zigpy can match or dispatch; the SE cluster's sink
             # (the meter session) still hears of it, to count it.
             self._tell_sink(packet, data)
             return None, None
+        self.last_header = (data, hdr, payload)
         return hdr, ResponseKey(
             endpoint_id=packet.src_ep,
             cluster_id=packet.cluster_id,

@@ -93,20 +93,22 @@ class InboundFrame:
 
 
 def decode(cluster_cls: type[Cluster], data: bytes, direction: foundation.Direction | None = None,
-           *, broadcast: bool = False) -> InboundFrame:
+           *, broadcast: bool = False,
+           parsed_header: tuple[foundation.ZCLHeader, bytes] | None = None) -> InboundFrame:
     """Decode a ZCL frame (header + command) of ``cluster_cls``; never raises.
 
     Cluster-specific commands are looked up by the header's direction bit (server -> client
     frames in ``ClientCommandDefs``, digest §8 item 3); global commands by zigpy's foundation
     table. With ``direction``, a frame whose direction bit differs is malformed. Absent optional
     fields are None; trailing bytes are ignored (§1.6). A 17-byte Price PublishBlockPeriod is
-    decoded in its SE 1.1 layout (§3.5).
+    decoded in its SE 1.1 layout (§3.5). ``parsed_header`` is the header (and the payload after
+    it) already read from ``data`` by whoever routed the frame, so it is not read twice.
     """
     name = cluster_cls.__name__
     cluster_id = int(cluster_cls.cluster_id)
     data = bytes(data)
     try:
-        header, payload = foundation.ZCLHeader.deserialize(data)
+        header, payload = parsed_header or foundation.ZCLHeader.deserialize(data)
     except _DECODE_ERRORS:
         return InboundFrame(cluster_id, None, "", problem=Problem.MALFORMED, broadcast=broadcast,
                             reason=f"{name}: truncated ZCL header ({len(data)} bytes: {data.hex(' ')})")

@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ems.model import Criticality, DeviceClass, EventStatus, MessageImportance
-from integrations.zigbee.se import codec
-from integrations.zigbee.se import commands
+from integrations.zigbee.se import codec, commands
 from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
 from integrations.zigbee.se.inbound import decode
 from integrations.zigbee_se.translate import (

@@ -49,7 +49,10 @@ class SeFrames:
         self.frame_sink = sink
 
     def deserialize(self, data: bytes) -> tuple[foundation.ZCLHeader, Any]:
-        frame = decode(type(self), data, broadcast=_broadcast(self))  # type: ignore[arg-type]
+        device = getattr(getattr(self, "_endpoint", None), "device", None)
+        known = getattr(device, "last_header", None)  # the header zigpy just read to route the frame
+        frame = decode(type(self), data, broadcast=_broadcast(device),  # type: ignore[arg-type]
+                       parsed_header=known[1:] if known is not None and known[0] == data else None)
         self._last_frame = frame
         if frame.header is None or frame.problem is Problem.MALFORMED:
             sink = self.frame_sink
@@ -89,8 +92,9 @@ class SeFrames:
         if frame.problem is None and hdr.command_id in (foundation.GeneralCommand.Report_Attributes,
                                                         foundation.GeneralCommand.Read_Attributes):
             # zigpy keeps its attribute cache (and answers a Read); the Default Response is the sink's.
-            super().handle_cluster_general_request(  # type: ignore[misc]
-                hdr.replace(frame_control=hdr.frame_control.replace(disable_default_response=True)), args, **kwargs)
+            if not hdr.frame_control.disable_default_response:  # (a header copy is dear: only then)
+                hdr = hdr.replace(frame_control=hdr.frame_control.replace(disable_default_response=True))
+            super().handle_cluster_general_request(hdr, args, **kwargs)  # type: ignore[misc]
         sink.frame_received(frame)
         return None
 
@@ -99,9 +103,9 @@ def _payload_bytes(data: bytes, header: foundation.ZCLHeader) -> bytes:
     return bytes(data)[len(header.serialize()):]
 
 
-def _broadcast(cluster: Any) -> bool:
+def _broadcast(device: Any) -> bool:
     """Whether the frame being parsed was broadcast (the SE device class notes each packet)."""
-    packet = getattr(getattr(getattr(cluster, "_endpoint", None), "device", None), "last_packet", None)
+    packet = getattr(device, "last_packet", None)
     dst = getattr(packet, "dst", None)
     mode = getattr(dst, "addr_mode", None)
     return mode is not None and mode.name in ("Broadcast", "Group")
