@@ -122,6 +122,8 @@ def price_signal(fields: PublishPrice, meter_id: str, now: datetime) -> PriceSig
         price_ratio=None if ratio is None or codec.uint8_or_none(int(ratio)) is None else int(ratio) / 10,
         block_thresholds=None if thresholds is None else codec.uint8_or_none(int(thresholds)),
         received_at=now,
+        price_per_kwh_exact=price,
+        generation_price_per_kwh_exact=generation,
     )
 
 

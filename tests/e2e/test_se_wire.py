@@ -237,7 +237,9 @@ async def test_a_price_with_eleven_trailing_digits_is_applied_exactly(appliance)
     await appliance.wait_until(lambda: fields["issuer_event_id"] in prices(appliance), what="the price applied")
     await barrier(appliance)
     assert [f.fields["status"] for f in answers(appliance.simulator.node, tsn, Price.cluster_id)] == [Status.SUCCESS]
-    assert prices(appliance)[fields["issuer_event_id"]].price_per_kwh == float(Decimal("0.04294967295"))
+    applied = prices(appliance)[fields["issuer_event_id"]]
+    assert applied.price_per_kwh_exact == Decimal("0.04294967295")  # exact to the domain
+    assert applied.price_per_kwh == float(Decimal("0.04294967295"))
 
 
 # --- Defect 7: one clock, the meter's, for what is received and for what is scheduled and reported -----

@@ -129,7 +129,9 @@ def test_every_trailing_digit_count_a_nibble_holds_is_a_price_kept_exact(digits)
     fields = publish_price(price_trailing_digit_and_price_tier=(digits << 4) | 3, price=1234, generation_price=7)
     price, generation = price_amounts(fields)
     assert price == Decimal(1234).scaleb(-digits) and generation == Decimal(7).scaleb(-digits)
-    assert price_signal(fields, "main", NOW).price_per_kwh == float(price)
+    signal = price_signal(fields, "main", NOW)
+    assert (signal.price_per_kwh_exact, signal.generation_price_per_kwh_exact) == (price, generation)
+    assert signal.price_per_kwh == float(price)
 
 
 def test_expired_price_is_refused():
