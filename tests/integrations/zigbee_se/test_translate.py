@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zigpy.zcl import foundation
 
 from ems.model import Criticality, DeviceClass, EventStatus, MessageImportance
 from integrations.zigbee.se import codec, commands
@@ -174,3 +175,17 @@ def test_any_bytes_are_either_understood_or_refused_with_a_reason(cluster, comma
         translate(frame.payload)
     except (OutOfRange, Ignored) as err:
         assert str(err)
+
+
+def test_every_row_of_the_frame_table_takes_the_payload_its_command_decodes_to():
+    from integrations.zigbee.se.clusters import cluster_class
+    from integrations.zigbee_se.frames import HANDLERS
+
+    for key, handler in HANDLERS.items():
+        cls = cluster_class(key.cluster_id)
+        if key.general:
+            schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand(key.command_id)].schema
+        else:
+            commands = cls.client_commands if key.direction == foundation.Direction.Server_to_Client else cls.server_commands
+            schema = commands[key.command_id].schema
+        assert handler.parser is schema, key
