@@ -353,3 +353,30 @@ async def test_the_capture_has_each_response_after_its_request_and_the_ems_frame
                 assert len(frame.payload) == 3 + 60
                 assert frame.payload[3 + 17] == 0x00 and frame.payload[3 + 18:] == b"\xff" * 42
     assert responses > 10
+
+
+# --- The other Price commands: each has its reply policy -----------------------------------------------
+
+
+async def test_a_pending_critical_peak_is_accepted_with_the_events_tsn_and_no_default_response(appliance):
+    node, tsn, event_id = appliance.simulator.node, new_tsn(), new_id()
+    await node.send_command(1, Price, "publish_cpp_event", tsn=tsn, disable_default_response=False, provider_id=1,
+                            issuer_event_id=event_id, start_time=0, duration_in_minutes=30, tariff_type=0,
+                            cpp_price_tier=0, cpp_auth=0)
+    (response,) = await appliance.wait_until(lambda: answers(node, tsn, Price.cluster_id, "cpp_event_response"),
+                                             what="the CPP event response")
+    await barrier(appliance)
+    assert response.fields["issuer_event_id"] == event_id and response.fields["cpp_auth"] == 1  # accepted
+    assert answers(node, tsn, Price.cluster_id) == []
+
+
+async def test_an_se_1_1_block_period_sets_the_rate_and_gets_one_default_response(appliance):
+    node, tsn, event_id = appliance.simulator.node, new_tsn(), new_id()
+    start = codec.datetime_to_utc_time(appliance.simulator.meter.clock().replace(microsecond=0))
+    payload = (event_id.to_bytes(4, "little") * 2 + start.to_bytes(4, "little") + (90).to_bytes(3, "little")
+               + bytes([0x32, 0x00]))  # 17 bytes: the SE 1.1 layout, 90 minutes (§3.5)
+    node.send_raw(1, Price.cluster_id, bytes([0x09, tsn, 0x01]) + payload)
+    await barrier(appliance)
+    assert [f.fields["status"] for f in answers(node, tsn, Price.cluster_id)] == [Status.SUCCESS]
+    rate = appliance.hub.state.meter_rates["main"]
+    assert rate.block_period_end - rate.block_period_start == timedelta(minutes=90)
