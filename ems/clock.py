@@ -4,6 +4,11 @@ Every component reads "now" through a ``Clock`` (aware UTC) and waits through it
 set the instant, pick a local time of day, or let simulated time run N times faster than real time
 (a day of tariff periods, an event and a billing-cycle change in seconds). A clock is also
 callable: ``clock()`` is ``clock.now()``, so it goes wherever a ``Callable[[], datetime]`` does.
+
+On a real HAN the meter is the time master (SE §7.2): a ``FollowingClock`` is a clock that keeps
+to a time source's offset from its base clock, so that everything the appliance stamps, schedules
+and reports (received, acknowledged, started, completed) is on the one time base, the meter's
+where it is known. The hub's clock is one when it runs on real time.
 """
 
 from __future__ import annotations
@@ -146,6 +151,49 @@ class CallableClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+
+class FollowingClock:
+    """``base``'s time moved by the offset of a time source (the meter's clock, SE §7.2).
+
+    Until ``follow`` is called it shows ``base``'s time. Waits are ``base``'s: the offset is a
+    constant shift, so a sleep of N seconds of this clock is N seconds of ``base``.
+    """
+
+    def __init__(self, base: Clock) -> None:
+        self._base = base
+        self._offset = timedelta(0)
+
+    @property
+    def base(self) -> Clock:
+        """The clock this one follows a time source from."""
+        return self._base
+
+    @property
+    def offset(self) -> timedelta:
+        """How far the time source is ahead of ``base`` (negative: behind)."""
+        return self._offset
+
+    def follow(self, source_now: datetime, tolerance: timedelta = timedelta(0)) -> timedelta:
+        """Keep to a time source that reads ``source_now`` at this moment; returns the offset.
+
+        ``source_now`` is compared with ``base``'s time to the second (a UTCTime has whole
+        seconds); a difference within ``tolerance`` counts as none.
+        """
+        offset = _utc(source_now, "a time source") - self._base.now().replace(microsecond=0)
+        self._offset = offset if abs(offset) > tolerance else timedelta(0)
+        return self._offset
+
+    def now(self) -> datetime:
+        return self._base.now() + self._offset
+
+    __call__ = now
+
+    def real_seconds(self, seconds: float) -> float:
+        return self._base.real_seconds(seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._base.sleep(seconds)
 
 
 def as_clock(clock: Clock | Callable[[], datetime] | None) -> Clock:

@@ -1,7 +1,10 @@
 """The hub: owns the bus, the current state, the store, the outbox, the scheduler and every task.
 
-It also holds the appliance's one clock (``hub.clock``, real time unless a test or ``ems demo``
-sets another): the core reads "now" and waits through it, never through the wall clock.
+It also holds the appliance's one clock (``hub.clock``): the core and the adapters read "now" and
+wait through it, never through the wall clock. On real time it is a ``FollowingClock`` that the
+meter link sets to the meter's time (SE §7.2: the ESI is the time master), so received,
+acknowledged, started and completed times and every schedule share one time base. A clock a test
+or ``ems demo`` passes (fixed, simulated) is used as it is: its owner sets the time.
 
 Components (integrations, the web server) are started in the order they were added and
 stopped in reverse, each stop bounded in time, so ``ems run`` shuts down cleanly on SIGTERM
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ems.bus import EventBus
-from ems.clock import REAL, Clock
+from ems.clock import REAL, Clock, FollowingClock, RealClock
 from ems.config import AppConfig
 from ems.outbox import Outbox
 from ems.ports import DevicePort
@@ -52,7 +55,8 @@ class Hub:
     def __init__(self, config: AppConfig, data_dir: Path, clock: Clock = REAL) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
-        self.clock = clock
+        self.clock: Clock = FollowingClock(clock) if isinstance(clock, RealClock) else clock
+        clock = self.clock
         self.bus = EventBus()
         self.state = CurrentState(timedelta(hours=config.store.message_retention_hours))
         self.store = Store(config.store, self.data_dir, clock=clock)

@@ -11,6 +11,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 
@@ -222,6 +223,10 @@ class PriceSignal:
     price_ratio: float | None = None
     block_thresholds: int | None = None
     received_at: datetime = field(default_factory=utcnow)
+    # The prices exactly as the utility sent them (SE: a uint32 and 0-15 decimal places), where the
+    # source gave them; the floats above are these rounded. Not stored (a restored price has None).
+    price_per_kwh_exact: Decimal | None = None
+    generation_price_per_kwh_exact: Decimal | None = None
 
     def is_active(self, at: datetime) -> bool:
         return self.start <= at and (self.end is None or at < self.end)

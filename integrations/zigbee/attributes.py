@@ -1,7 +1,7 @@
 """The attribute table of a simulated node: typed values and their reporting configuration.
 
-Values are typed by the zigpy cluster's `AttributeDefs`, looked up in zigpy's cluster
-registry when used, so cluster classes registered later (e.g. the SE clusters) apply.
+Values are typed by the zigpy cluster's `AttributeDefs`, looked up when used (the SE library's
+classes first, then zigpy's cluster registry).
 Reporting follows ZCL r8 §2.5.7 (Configure Reporting) and §2.5.11 (Report Attributes):
 a report is due on a reportable change once `min_interval` has passed, and every
 `max_interval` (0 = no periodic reports, 0xFFFF = reporting off).
@@ -17,6 +17,8 @@ from typing import Any
 import zigpy.zcl
 from zigpy.zcl import foundation
 
+from .se.clusters import cluster_class as se_cluster_class
+
 LOGGER = logging.getLogger(__name__)
 
 REPORTING_OFF = 0xFFFF
@@ -25,10 +27,17 @@ Address = tuple[int, int]  # (NWK address, endpoint)
 
 
 def lookup_cluster(cluster: type[zigpy.zcl.Cluster] | int) -> type[zigpy.zcl.Cluster]:
-    """The zigpy cluster class for a class or a cluster ID, resolved at call time."""
+    """The zigpy cluster class for a class or a cluster ID, resolved at call time.
+
+    The SE library's own table comes first (its classes are not in zigpy's registry), then
+    zigpy's registry.
+    """
     if isinstance(cluster, type) and issubclass(cluster, zigpy.zcl.Cluster):
         return cluster
     cluster_id = int(cluster)
+    se_class = se_cluster_class(cluster_id)
+    if se_class is not None:
+        return se_class
     registered = zigpy.zcl.Cluster._registry.get(cluster_id)
     if registered is not None:
         return registered

@@ -346,6 +346,11 @@ class VirtualRadioApplication(SmartEnergyProfileMixin, zigpy.application.Control
         tx_id = self._tx_id
         future: asyncio.Future[wire.TxStatus] = asyncio.get_running_loop().create_future()
         self._pending[tx_id] = future
+        if self._pcap is not None:
+            # Captured as it goes on the air, before any answer to it can come back (a record
+            # written once the delivery status returned would follow the answer); a frame the
+            # HAN then fails to deliver was still transmitted.
+            self._pcap.write(frame)
         try:
             wire.write_message(writer, wire.Tx(tx_id=tx_id, frame=frame))
             await writer.drain()
@@ -364,8 +369,6 @@ class VirtualRadioApplication(SmartEnergyProfileMixin, zigpy.application.Control
                 f"HAN could not deliver to 0x{frame.nwk_dst:04X}: {status.name}",
                 status=t.MACStatus.MAC_NO_ACK,
             )
-        if self._pcap is not None:
-            self._pcap.write(frame)
 
     # --- network settings (fixed, in memory) ---------------------------------------------
 

@@ -35,7 +35,8 @@ from ems.model import (
     DeviceReading,
     LoadControlEvent,
 )
-from integrations.zigbee.se.clusters import Drlc
+from integrations.zigbee.attributes import lookup_cluster
+from integrations.zigbee.se.clusters import Drlc, install
 from integrations.zigbee.se.clusters.drlc import event_control
 from integrations.zigbee_home import DeviceSettings, HomeSettings
 from integrations.zigbee_home.catalog import (
@@ -122,6 +123,7 @@ class HomeDevice:
     async def setup(self, zdevice: Any, layout: Layout) -> None:
         """Read limits and scales, describe the device, set up reporting, read its values."""
         self.zdevice, self.layout, self.ready = zdevice, layout, False
+        install(zdevice)  # its DRLC client and Metering are the SE library's classes (quirks v2 style)
         for cluster_id, names in SETUP_READS.items():
             if layout.endpoint_of(cluster_id) is not None:
                 self._take_setup_values(cluster_id, await self._read(cluster_id, names))
@@ -248,8 +250,9 @@ class HomeDevice:
                       if r.status == foundation.Status.SUCCESS]
         else:
             return
-        cls = zigpy.zcl.Cluster._registry.get(cluster_id)
-        if cls is None:
+        try:
+            cls = lookup_cluster(cluster_id)  # the SE library's classes first, then zigpy's
+        except KeyError:
             return
         fields: dict[str, Any] = {}
         for attrid, raw in values:

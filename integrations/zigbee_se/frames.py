@@ -1,27 +1,43 @@
 """One session with one meter: frames in -> domain events out, answered as SE requires.
 
-Every frame the meter sends is counted and parsed here with our own codec (zigpy's parse of
-the same frame only feeds its attribute cache); a malformed one is counted and logged once
-per kind of problem, a refused one gets the SE answer (Default Response, ReportEventStatus
-"rejected"), and neither ever stops the link. Session setup follows SE §6.5 steps 7-10: bind,
-read the meter's formatting and clock, configure reporting, then ask for the current price,
-scheduled events and the last message.
+Each frame from the meter is parsed once, by the SE library's cluster classes inside zigpy
+(``Cluster.deserialize`` is ``integrations.zigbee.se.inbound.decode``), and handed to this
+session as an ``InboundFrame``: the same struct zigpy matches to a pending request. The session
+looks the frame's ``FrameKey`` (cluster, direction, command) up in ``HANDLERS``, a table of
+typed parser (the command's schema struct), translator (``translate.py``, typed fields) and
+reply policy:
+
+* ``Reply.DEFAULT``: one Default Response with the real status, echoing the command's TSN
+  (ZCL 2.5.12.2: SUCCESS only when DDR=0, an error always; never for a broadcast);
+* ``Reply.CLUSTER``: a cluster response instead where the command asks for one
+  (PriceAcknowledgement §3.4, CPPEventResponse), echoing the TSN;
+* ``Reply.NONE``: the DR core's ReportEventStatus answers (it authors every status; the TSN of
+  the frame the first report answers is kept here, keyed by issuer event id, and echoed).
+
+zigpy sends no automatic Default Response for these clusters. A malformed frame is answered
+0x80, an unknown command 0x81 (0x82 for a global one), a manufacturer-specific one 0x83, each
+even with DDR=1; each is counted (FrameRejected "malformed" or "unknown") and logged once per
+kind, and none ever stops the link. Session setup follows SE §6.5 steps 7-10: bind, read the
+meter's formatting and clock (the ESI is the time master, §7.2: the hub's clock follows it),
+configure reporting, then ask for the current price, scheduled events and the last message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from zigpy.zcl import foundation
 
+from ems.clock import FollowingClock
 from ems.model import (
+    Criticality,
     EventRejected,
     EventStatus,
     EventStatusReport,
@@ -33,8 +49,23 @@ from ems.model import (
 )
 from ems.tasks import TaskSet
 from integrations.zigbee.se import codec
-from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
+from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price, install
 from integrations.zigbee.se.clusters.drlc import event_control
+from integrations.zigbee.se.commands import (
+    CancelAllLoadControlEvents,
+    CancelLoadControlEvent,
+    CancelMessage,
+    DisplayMessage,
+    DisplayProtectedMessage,
+    LoadControlEvent,
+    PublishBillingPeriod,
+    PublishBlockPeriod,
+    PublishCppEvent,
+    PublishPrice,
+    PublishTierLabels,
+    ReportAttributes,
+)
+from integrations.zigbee.se.inbound import FrameKey, InboundFrame, Problem
 from integrations.zigbee_se import translate
 from integrations.zigbee_se.translate import Formatting, Ignored, OutOfRange
 
@@ -49,6 +80,7 @@ UNITS = {0: "kWh", 1: "m3", 2: "ft3", 3: "ccf", 4: "US gal", 5: "IMP gal", 6: "B
 DEVICE_TYPES = {0: "electric", 1: "gas", 2: "water", 3: "thermal"}
 BACKFILL = timedelta(days=1)  # interval history read at link-up
 MAX_PERIODS_PER_REQUEST = 24  # MaxNumberOfPeriodsDelivered default (§5.1 0x0500)
+CLOCK_TOLERANCE = timedelta(seconds=2)  # UTCTime has 1 s steps; within this the clocks agree
 _READING_FIELDS = {
     0x0000: "summation_delivered_kwh",
     0x0001: "summation_received_kwh",
@@ -56,37 +88,41 @@ _READING_FIELDS = {
     0x0401: "current_day_delivered_kwh",
     0x0402: "current_day_received_kwh",
 }
+SE_CLUSTER_IDS = tuple(int(c.cluster_id) for c in (Metering, Price, Messaging, Drlc))
+# The statuses that answer a LoadControlEvent (§2.12 items 3, 5) and a cancel (item 11).
+_ANSWERS_EVENT = frozenset({EventStatus.RECEIVED, EventStatus.REJECTED, EventStatus.REJECTED_EXPIRED})
+_ANSWERS_CANCEL = frozenset({EventStatus.REJECTED_INVALID_CANCEL, EventStatus.REJECTED_INVALID_CANCEL_TIME,
+                             EventStatus.REJECTED_UNDEFINED_EVENT})
 
 
-SE_CLUSTERS: dict[int, Any] = {c.cluster_id: c for c in (Metering, Price, Messaging, Drlc)}
+class Reply(enum.Enum):
+    """How a command is answered (ZCL 2.5.12.2, SE §2.12, §3.4)."""
+
+    NONE = "none"  # the DR core's ReportEventStatus answers it (or nothing does)
+    DEFAULT = "default"  # a Default Response with the real status
+    CLUSTER = "cluster"  # a cluster response where the command asks for one, else a Default Response
+
+
+# What a translator returns: the status of the Default Response, or None when it was answered
+# otherwise (a cluster response, a ReportEventStatus) or must not be answered.
+Outcome = foundation.Status | None
 
 
 @dataclass(frozen=True, slots=True)
-class Frame:
-    """A parsed frame from the meter: header, command name, fields by attribute access."""
+class Handler:
+    """One row of the table: the command's typed payload, its translator and its reply policy."""
 
-    header: foundation.ZCLHeader
-    command: str
-    fields: SimpleNamespace
-    is_general: bool
+    parser: type  # the zigpy schema struct ``inbound.decode`` builds (``se.commands``)
+    translate: Callable[[MeterSession, Any, InboundFrame, datetime], Outcome]
+    reply: Reply
 
-    @classmethod
-    def parse(cls, cluster_cls: Any, data: bytes) -> Frame:
-        header, name, fields = codec.parse_frame(cluster_cls, data)
-        is_general = header.frame_control.frame_type == foundation.FrameType.GLOBAL_COMMAND
-        return cls(header, name, SimpleNamespace(**fields), is_general)
 
-    @property
-    def attributes(self) -> dict[int, Any]:
-        """Attribute id -> value of a Report Attributes / Read Attributes response."""
-        records = getattr(self.fields, "attribute_reports", None) or getattr(self.fields, "status_records", None) or []
-        values = {}
-        for record in records:
-            value = getattr(record, "value", None)
-            if getattr(record, "status", foundation.Status.SUCCESS) != foundation.Status.SUCCESS:
-                continue
-            values[int(record.attrid)] = getattr(value, "value", value)
-        return values
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """The TSN of a frame that a coming ReportEventStatus answers (SE: it echoes the TSN)."""
+
+    tsn: int
+    statuses: frozenset[EventStatus]
 
 
 class MeterSession:
@@ -99,7 +135,6 @@ class MeterSession:
         self.endpoint = device.endpoints[endpoint_id]
         self.meter_id = meter_id
         self.formatting = Formatting()
-        self.clock_offset = timedelta(0)
         self.last_frame_at: datetime | None = None
         self.failed: BaseException | None = None
         self.profile_period_s = 900
@@ -108,12 +143,20 @@ class MeterSession:
         self._tasks = TaskSet(_LOGGER, meter_id)
         self._last_interval_end: datetime | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._awaiting_report: dict[tuple[str, int], _Answered] = {}  # (event|cancel, issuer id)
+        self._clusters: list[Any] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def now(self) -> datetime:
-        """The meter's notion of now: the local clock corrected by the offset read at start."""
-        return self._hub.clock() + self.clock_offset
+        """The appliance's one time: the hub's clock (which follows the meter's, §7.2)."""
+        return self._hub.clock()
+
+    @property
+    def clock_offset(self) -> timedelta:
+        """How far the meter's clock is from the local one (what the hub's clock follows)."""
+        clock = self._hub.clock
+        return clock.offset if isinstance(clock, FollowingClock) else timedelta(0)
 
     def cluster(self, cluster_cls: Any) -> Any:
         return self.endpoint.in_clusters[cluster_cls.cluster_id]
@@ -121,6 +164,12 @@ class MeterSession:
     async def start(self, report_interval_s: float) -> None:
         self._app.add_listener(self)
         self._unsubscribe = lambda: self._app.remove_listener(self)
+        install(self.device)  # the SE library's clusters on the meter's device (quirks v2 style)
+        for cluster_id in SE_CLUSTER_IDS:
+            cluster = self.endpoint.in_clusters.get(cluster_id)
+            if cluster is not None:
+                cluster.attach(self)  # the one parse comes here; zigpy answers nothing itself
+                self._clusters.append(cluster)
         for cluster_cls in (Metering, Price, Messaging, Drlc):
             if cluster_cls.cluster_id in self.endpoint.in_clusters:
                 # The meter may refuse a binding; SE says carry on (§6.5 step 7).
@@ -134,6 +183,9 @@ class MeterSession:
         self._spawn(self._poll_profile(), "meter-profile-poll")
 
     async def stop(self) -> None:
+        for cluster in self._clusters:
+            cluster.attach(None)
+        self._clusters.clear()
         if self._unsubscribe is not None:
             with contextlib.suppress(Exception):
                 self._unsubscribe()
@@ -190,13 +242,17 @@ class MeterSession:
         if meter_time is None:
             _LOGGER.warning("[%s] The meter's clock is not set; using the local clock", self.meter_id)
             return
-        local = self._hub.clock()
-        self.clock_offset = meter_time - local.replace(microsecond=0)
-        if abs(self.clock_offset) > timedelta(seconds=2):
-            _LOGGER.info("[%s] Meter clock differs from ours by %s; following the meter",
-                         self.meter_id, self.clock_offset)
-        else:
-            self.clock_offset = timedelta(0)
+        clock = self._hub.clock
+        if not isinstance(clock, FollowingClock):
+            # A clock the caller owns (a test's, the demo's simulated time) is not moved.
+            difference = meter_time - clock().replace(microsecond=0)
+            if abs(difference) > CLOCK_TOLERANCE:
+                _LOGGER.info("[%s] Meter clock differs from ours by %s; the appliance's clock is fixed by its owner",
+                             self.meter_id, difference)
+            return
+        offset = clock.follow(meter_time, CLOCK_TOLERANCE)
+        if offset:
+            _LOGGER.info("[%s] Meter clock differs from ours by %s; following the meter", self.meter_id, offset)
 
     async def _read_rate(self) -> None:
         """The rate as the meter's Price attributes describe it (§3.7); whatever it lacks is left out."""
@@ -248,13 +304,16 @@ class MeterSession:
         await self._send(Drlc, "get_scheduled_events", start_time=now_raw, number_of_events=0)
         await self._send(Messaging, "get_last_message")
 
-    async def _send(self, cluster_cls: Any, command: str, **fields: Any) -> None:
+    async def _send(self, cluster_cls: Any, command: str, tsn: int | None = None, **fields: Any) -> None:
+        """Send a client -> server command (frame control 0x01: DDR=0, digest §1.2); ``tsn`` echoes
+        the command this one answers (None: a new sequence number)."""
         if cluster_cls.cluster_id not in self.endpoint.in_clusters:
             return
         cluster = self.cluster(cluster_cls)
         command_id = getattr(cluster_cls.ServerCommandDefs, command).id
         await asyncio.wait_for(
-            cluster.command(command_id, expect_reply=False, **fields), REQUEST_TIMEOUT_S
+            cluster.command(command_id, expect_reply=False, disable_default_response=False, tsn=tsn, **fields),
+            REQUEST_TIMEOUT_S,
         )
 
     # -- profile (interval data, "as read") -----------------------------------------------
@@ -336,91 +395,135 @@ class MeterSession:
 
     def handle_message(self, device: Any, profile: int, cluster_id: int, src_ep: int, dst_ep: int,
                        message: bytes) -> None:
-        """zigpy's raw-frame hook: called for every frame, before zigpy parses it."""
+        """zigpy's raw-frame hook, for every frame before zigpy parses it: counts it (no parse here)."""
         if device is not self.device or dst_ep == 0 or src_ep == 0:
             return
-        now = self.now()
         self.last_frame_at = self._hub.clock()
-        counters = self._hub.state.counters
-        counters["frames_received"] += 1
-        cluster_cls = SE_CLUSTERS.get(cluster_id)
-        if cluster_cls is None:
-            return  # Basic, Time: zigpy's own request/response handling covers them
+        self._hub.state.counters["frames_received"] += 1
+
+    def frame_received(self, frame: InboundFrame) -> None:
+        """An SE frame from the meter, parsed once by its cluster (``FrameSink``); never raises."""
         try:
-            frame = Frame.parse(cluster_cls, bytes(message))
-        except codec.MalformedFrame as err:
-            self._reject("malformed", str(err))
+            self._on_frame(frame, self.now())
+        except Exception:  # noqa: BLE001 - a bug in one handler must not reach zigpy or stop the link
+            _LOGGER.exception("[%s] Handling %s failed", self.meter_id, frame.name or frame.reason)
+
+    def _on_frame(self, frame: InboundFrame, now: datetime) -> None:
+        if frame.problem is not None:
+            self._reject("malformed" if frame.problem is Problem.MALFORMED else "unknown", frame.reason)
+            self._answer(frame, frame.problem_status)  # even with DDR=1 (an error status)
             return
+        handler = HANDLERS.get(frame.key) if frame.key is not None else None
+        if handler is None:
+            if not frame.is_general:
+                self._answer(frame, foundation.Status.SUCCESS)  # a known command the EMS has no use for
+            return  # a response, or a global command zigpy answered (Read Attributes)
         try:
-            self._dispatch(cluster_cls, frame, now)
+            outcome = handler.translate(self, frame.payload, frame, now)
         except Ignored as err:
             _LOGGER.debug("[%s] Ignored: %s", self.meter_id, err)
-        except OutOfRange as err:
-            self._reject("rejected", f"{cluster_cls.__name__} {frame.command}: {err.reason}")
-            self._answer_refusal(cluster_cls, frame, err)
-
-    def _dispatch(self, cluster_cls: Any, frame: Frame, now: datetime) -> None:
-        fields = frame.fields
-        publish = self._hub.bus.publish
-        if frame.is_general:
-            if cluster_cls is Metering and frame.command == "Report_Attributes":
-                self._on_metering_values(frame, now)
             return
-        command = frame.command
-        if cluster_cls is Price and command == "publish_price":
-            signal = translate.price_signal(fields, self.meter_id, now)
-            duplicate = signal.issuer_event_id in self._known_prices
-            self._known_prices.add(signal.issuer_event_id)
-            if translate.price_ack_required(fields):
-                self._spawn(self._ack_price(fields, now), "price-ack")
-            elif duplicate:
-                self._default_response(cluster_cls, frame, foundation.Status.DUPLICATE_EXISTS)
-                return
-            else:
-                self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
-            if not duplicate:
-                publish(signal)
-        elif cluster_cls is Price and command == "publish_billing_period":
-            publish(translate.billing_period(fields, self._rate(now), now))
-            self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
-        elif cluster_cls is Price and command == "publish_block_period":
-            publish(translate.block_period(fields, self._rate(now), now))
-            self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
-        elif cluster_cls is Price and command == "publish_tier_labels":
-            publish(translate.tier_labels(fields, self._rate(now), now))
-            self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
-        elif cluster_cls is Price and command == "publish_cpp_event":
-            event = translate.critical_peak(fields, self.meter_id, now)
-            publish(event)
-            if event.authorization == "pending":  # the EMS takes part: accept (SE 1.2 CPPEventResponse)
-                self._spawn(self._send(Price, "cpp_event_response", issuer_event_id=event.issuer_event_id,
-                                       cpp_auth=1), "cpp-response")
-        elif cluster_cls is Messaging and command in ("display_message", "display_protected_message"):
-            publish(translate.utility_message(fields, self.meter_id, now))
-            self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
-        elif cluster_cls is Messaging and command == "cancel_message":
-            publish(translate.message_cancelled(fields, self.meter_id, now))
-            self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
-        elif cluster_cls is Drlc and command == "load_control_event":
-            # The DR core keeps the events: it drops one heard again (§2.12 item 4) and reports RECEIVED.
-            publish(translate.load_control_event(fields, self.meter_id, now))
-        elif cluster_cls is Drlc and command == "cancel_load_control_event":
-            # Whether the event is known and the time fits it is the DR core's to judge (and report).
-            publish(translate.event_cancellation(fields, self.meter_id, now))
-        elif cluster_cls is Drlc and command == "cancel_all_load_control_events":
-            publish(translate.cancel_all(fields, self.meter_id, now))
-        else:
-            self._default_response(cluster_cls, frame, foundation.Status.SUCCESS)
+        except OutOfRange as err:
+            self._reject("rejected", f"{type(self.endpoint.in_clusters.get(frame.cluster_id)).__name__}"
+                                     f" {frame.name}: {err.reason}")
+            outcome = self._refuse(handler, frame, err, now)
+        if outcome is not None:
+            self._answer(frame, outcome)
 
-    def _on_metering_values(self, frame: Frame, now: datetime) -> None:
+    def _refuse(self, handler: Handler, frame: InboundFrame, err: OutOfRange, now: datetime) -> Outcome:
+        """A refused command: a DRLC one gets the DR core's ReportEventStatus, any other FAILURE."""
+        fields = frame.payload
+        if handler.reply is not Reply.NONE or err.status is None:
+            return foundation.Status.FAILURE
+        event_id = int(fields.issuer_event_id)
+        status = EventStatus(int(err.status))
+        criticality, randomize_start, randomize_end = None, False, False
+        if isinstance(fields, LoadControlEvent):
+            self._expect_report("event", event_id, frame)
+            level = int(fields.criticality_level)
+            criticality = Criticality(level) if 0 < level <= 0x0F else None
+            control = int(fields.event_control)
+            randomize_start, randomize_end = bool(control & 0x01), bool(control & 0x02)
+        else:
+            self._expect_report("cancel", event_id, frame)
+        # The DR core authors the ReportEventStatus (so it is in the event's history too).
+        self._hub.bus.publish(EventRejected(self.meter_id, event_id, status, err.reason, now,
+                                            criticality, randomize_start, randomize_end))
+        return None
+
+    # -- translators (the table's rows; typed payloads) ---------------------------------------
+
+    def _on_price(self, fields: PublishPrice, frame: InboundFrame, now: datetime) -> Outcome:
+        signal = translate.price_signal(fields, self.meter_id, now)
+        duplicate = signal.issuer_event_id in self._known_prices
+        self._known_prices.add(signal.issuer_event_id)
+        if not duplicate:
+            self._hub.bus.publish(signal)
+        if translate.price_ack_required(fields):  # PriceAcknowledgement instead of a Default Response
+            self._spawn(self._ack_price(fields, frame, now), "price-ack")
+            return None
+        return foundation.Status.DUPLICATE_EXISTS if duplicate else foundation.Status.SUCCESS  # §3.10 item 3
+
+    def _on_billing_period(self, fields: PublishBillingPeriod, frame: InboundFrame, now: datetime) -> Outcome:
+        self._hub.bus.publish(translate.billing_period(fields, self._rate(now), now))
+        return foundation.Status.SUCCESS
+
+    def _on_block_period(self, fields: PublishBlockPeriod, frame: InboundFrame, now: datetime) -> Outcome:
+        self._hub.bus.publish(translate.block_period(fields, self._rate(now), now))
+        return foundation.Status.SUCCESS
+
+    def _on_tier_labels(self, fields: PublishTierLabels, frame: InboundFrame, now: datetime) -> Outcome:
+        self._hub.bus.publish(translate.tier_labels(fields, self._rate(now), now))
+        return foundation.Status.SUCCESS
+
+    def _on_cpp_event(self, fields: PublishCppEvent, frame: InboundFrame, now: datetime) -> Outcome:
+        event = translate.critical_peak(fields, self.meter_id, now)
+        self._hub.bus.publish(event)
+        if event.authorization != "pending":
+            return foundation.Status.SUCCESS
+        # The EMS takes part: accept (SE 1.2 CPPEventResponse, which answers it, echoing the TSN).
+        self._spawn(self._send(Price, "cpp_event_response", tsn=frame.tsn, issuer_event_id=event.issuer_event_id,
+                               cpp_auth=1), "cpp-response")
+        return None
+
+    def _on_message(self, fields: DisplayMessage | DisplayProtectedMessage, frame: InboundFrame,
+                    now: datetime) -> Outcome:
+        self._hub.bus.publish(translate.utility_message(fields, self.meter_id, now))
+        return foundation.Status.SUCCESS
+
+    def _on_message_cancelled(self, fields: CancelMessage, frame: InboundFrame, now: datetime) -> Outcome:
+        self._hub.bus.publish(translate.message_cancelled(fields, self.meter_id, now))
+        return foundation.Status.SUCCESS
+
+    def _on_event(self, fields: LoadControlEvent, frame: InboundFrame, now: datetime) -> Outcome:
+        # The DR core keeps the events: it drops one heard again (§2.12 item 4) and reports RECEIVED,
+        # which answers this frame (item 5: echoing its TSN).
+        event = translate.load_control_event(fields, self.meter_id, now)
+        self._expect_report("event", event.issuer_event_id, frame)
+        self._hub.bus.publish(event)
+        return None
+
+    def _on_event_cancelled(self, fields: CancelLoadControlEvent, frame: InboundFrame, now: datetime) -> Outcome:
+        # Whether the event is known and the time fits it is the DR core's to judge (and report).
+        self._expect_report("cancel", int(fields.issuer_event_id), frame)
+        self._hub.bus.publish(translate.event_cancellation(fields, self.meter_id, now))
+        return None
+
+    def _on_cancel_all(self, fields: CancelAllLoadControlEvents, frame: InboundFrame, now: datetime) -> Outcome:
+        self._hub.bus.publish(translate.cancel_all(fields, self.meter_id, now))
+        return None  # one status report per event answers it (§2.12 item 12)
+
+    def _on_metering_values(self, fields: ReportAttributes, frame: InboundFrame, now: datetime) -> Outcome:
         values: dict[str, float] = {}
-        for attrid, raw in frame.attributes.items():
-            name = _READING_FIELDS.get(attrid)
+        for record in fields.attribute_reports:
+            name = _READING_FIELDS.get(int(record.attrid))
+            raw = getattr(record.value, "value", None)
             if name is None or raw is None:
                 continue
             values[name] = self.formatting.energy(int(raw))
         if values:
-            self._hub.bus.publish(MeterReading(self.meter_id, read_at=self._hub.clock(), **values))
+            self._hub.bus.publish(MeterReading(self.meter_id, read_at=now, **values))
+        return foundation.Status.SUCCESS
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -435,35 +538,50 @@ class MeterSession:
         self._logged_problems.add(key)
         _LOGGER.warning("[%s] %s (further ones are logged at debug level)", self.meter_id, text)
 
-    def _answer_refusal(self, cluster_cls: Any, frame: Frame, err: OutOfRange) -> None:
-        if cluster_cls is Drlc and err.status is not None and hasattr(frame.fields, "issuer_event_id"):
-            # The DR core authors the ReportEventStatus (so it is in the event's history too).
-            self._hub.bus.publish(EventRejected(self.meter_id, int(frame.fields.issuer_event_id),
-                                                EventStatus(int(err.status)),
-                                                err.reason, self.now()))
-        else:
-            self._default_response(cluster_cls, frame, foundation.Status.FAILURE)
-
-    def _default_response(self, cluster_cls: Any, frame: Frame, status: foundation.Status) -> None:
-        if frame.header.frame_control.disable_default_response and status == foundation.Status.SUCCESS:
+    def _answer(self, frame: InboundFrame, status: foundation.Status | None) -> None:
+        """The one Default Response a command gets, if ZCL 2.5.12.2 asks for one."""
+        header = frame.header
+        if status is None or header is None or frame.broadcast:
             return
-        cluster = self.endpoint.in_clusters.get(cluster_cls.cluster_id)
+        if frame.is_general and header.command_id == foundation.GeneralCommand.Default_Response:
+            return  # a Default Response is never answered
+        if status == foundation.Status.SUCCESS and frame.default_response_disabled:
+            return
+        cluster = self.endpoint.in_clusters.get(frame.cluster_id)
         if cluster is None:
             return
-        self._spawn(
-            cluster.send_default_rsp(frame.header, status=status), "default-response"
-        )
+        self._spawn(self._default_response(cluster, header, status), "default-response")
 
-    async def _ack_price(self, fields: Any, now: datetime) -> None:
-        """PriceAcknowledgement instead of a Default Response (§3.4)."""
+    async def _default_response(self, cluster: Any, header: foundation.ZCLHeader, status: foundation.Status) -> None:
+        await asyncio.wait_for(cluster.general_command(
+            foundation.GeneralCommand.Default_Response, header.command_id, status, tsn=header.tsn,
+            disable_default_response=True), REQUEST_TIMEOUT_S)
+
+    async def _ack_price(self, fields: PublishPrice, frame: InboundFrame, now: datetime) -> None:
+        """PriceAcknowledgement instead of a Default Response, echoing the TSN (§3.4)."""
         await self._send(
             Price,
             "price_acknowledgement",
+            tsn=frame.tsn,
             provider_id=int(fields.provider_id),
             issuer_event_id=int(fields.issuer_event_id),
             price_ack_time=codec.datetime_to_utc_time(now),
             control=int(fields.price_control),
         )
+
+    def _expect_report(self, kind: str, event_id: int, frame: InboundFrame) -> None:
+        if frame.tsn is not None:
+            self._awaiting_report[(kind, event_id)] = _Answered(
+                frame.tsn, _ANSWERS_EVENT if kind == "event" else _ANSWERS_CANCEL)
+
+    def _answer_tsn(self, event_id: int, status: EventStatus) -> int | None:
+        """The TSN to echo if this report is the first answer to a frame (None: a new one)."""
+        for kind in ("event", "cancel"):
+            awaiting = self._awaiting_report.get((kind, event_id))
+            if awaiting is not None and status in awaiting.statuses:
+                del self._awaiting_report[(kind, event_id)]
+                return awaiting.tsn
+        return None
 
     # -- upstream ----------------------------------------------------------------------------
 
@@ -474,6 +592,7 @@ class MeterSession:
         await self._send(
             Drlc,
             "report_event_status",
+            tsn=self._answer_tsn(report.issuer_event_id, report.status),
             issuer_event_id=report.issuer_event_id,
             event_status=int(report.status),
             event_status_time=codec.datetime_to_utc_time(report.at),
@@ -497,3 +616,31 @@ class MeterSession:
         if answer is not None:
             fields["message_confirmation_control"] = 0x02 if answer == "yes" else 0x01
         await self._send(Messaging, "message_confirmation", **fields)
+
+
+def _server_to_client(cluster: Any, command: str) -> FrameKey:
+    return FrameKey(int(cluster.cluster_id), foundation.Direction.Server_to_Client,
+                    int(getattr(cluster.ClientCommandDefs, command).id))
+
+
+_S = MeterSession
+HANDLERS: Mapping[FrameKey, Handler] = {
+    _server_to_client(Price, "publish_price"): Handler(PublishPrice, _S._on_price, Reply.CLUSTER),
+    _server_to_client(Price, "publish_block_period"): Handler(PublishBlockPeriod, _S._on_block_period, Reply.DEFAULT),
+    _server_to_client(Price, "publish_tier_labels"): Handler(PublishTierLabels, _S._on_tier_labels, Reply.DEFAULT),
+    _server_to_client(Price, "publish_billing_period"): Handler(PublishBillingPeriod, _S._on_billing_period,
+                                                                Reply.DEFAULT),
+    _server_to_client(Price, "publish_cpp_event"): Handler(PublishCppEvent, _S._on_cpp_event, Reply.CLUSTER),
+    _server_to_client(Messaging, "display_message"): Handler(DisplayMessage, _S._on_message, Reply.DEFAULT),
+    _server_to_client(Messaging, "display_protected_message"): Handler(DisplayProtectedMessage, _S._on_message,
+                                                                       Reply.DEFAULT),
+    _server_to_client(Messaging, "cancel_message"): Handler(CancelMessage, _S._on_message_cancelled, Reply.DEFAULT),
+    _server_to_client(Drlc, "load_control_event"): Handler(LoadControlEvent, _S._on_event, Reply.NONE),
+    _server_to_client(Drlc, "cancel_load_control_event"): Handler(CancelLoadControlEvent, _S._on_event_cancelled,
+                                                                  Reply.NONE),
+    _server_to_client(Drlc, "cancel_all_load_control_events"): Handler(CancelAllLoadControlEvents,
+                                                                       _S._on_cancel_all, Reply.NONE),
+    FrameKey(int(Metering.cluster_id), foundation.Direction.Server_to_Client,
+             int(foundation.GeneralCommand.Report_Attributes), general=True):
+        Handler(ReportAttributes, _S._on_metering_values, Reply.DEFAULT),
+}

@@ -1,9 +1,10 @@
-"""Decoded SE command fields -> domain events, with the SE client's validation rules.
+"""Decoded SE commands -> domain events, with the SE client's validation rules.
 
-Pure functions: given the fields zigpy decoded and the (meter-corrected) time now, return a
-domain event or raise ``OutOfRange`` naming what is wrong, with the SE status to answer.
-Protocol encodings (UTCTime since 2000, nibble packing, trailing digits, 0.01 °C units,
-"not used" sentinels) end here.
+Pure functions: given a command's typed payload (the zigpy schema struct decoded once, see
+``integrations.zigbee.se.commands``) and the appliance's time now (the meter's time where it is
+known), return a domain event or raise ``OutOfRange`` naming what is wrong, with the SE status
+to answer. Protocol encodings (UTCTime since 2000, nibble packing, trailing digits, 0.01 °C
+units, "not used" sentinels) end here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from decimal import Decimal
 
 from ems.model import (
     Criticality,
@@ -27,9 +28,23 @@ from ems.model import (
     UtilityMessage,
 )
 from integrations.zigbee.se import codec
+from integrations.zigbee.se.clusters import PublishBlockPeriodSE11
+from integrations.zigbee.se.commands import (
+    CancelAllLoadControlEvents,
+    CancelLoadControlEvent,
+    CancelMessage,
+    DisplayMessage,
+    PublishBillingPeriod,
+    PublishBlockPeriod,
+    PublishCppEvent,
+    PublishPrice,
+    PublishTierLabels,
+)
+from integrations.zigbee.se.commands import LoadControlEvent as LoadControlEventCommand
 
 MAX_EVENT_MINUTES = 1440  # DRLC §2.3
-MAX_PRICE_TRAILING_DIGITS = 9  # a uint32 price has at most 10 digits
+# PriceTrailingDigit is a nibble (§3.3): 0-15 decimal places are all valid, and the price stays
+# an exact Decimal (1 with 15 digits is 1E-15, not a float's nearest neighbour).
 
 
 class OutOfRange(ValueError):
@@ -69,44 +84,51 @@ def _start(raw: int, now: datetime) -> datetime:
 # -- Price -------------------------------------------------------------------------------
 
 
-def price_signal(fields: Any, meter_id: str, now: datetime) -> PriceSignal:
-    trailing, tier = codec.unpack_price_trailing_digit_and_tier(int(fields.price_trailing_digit_and_price_tier))
+def price_amounts(fields: PublishPrice) -> tuple[Decimal, Decimal | None]:
+    """The price and the generation price (None: not used), exact, in currency units per unit."""
+    trailing, _tier = codec.unpack_price_trailing_digit_and_tier(int(fields.price_trailing_digit_and_price_tier))
+    generation = fields.generation_price
+    return codec.price_to_decimal(int(fields.price), trailing), (
+        None if generation is None or codec.generation_price(int(generation)) is None
+        else codec.price_to_decimal(int(generation), trailing))
+
+
+def price_signal(fields: PublishPrice, meter_id: str, now: datetime) -> PriceSignal:
+    _trailing, tier = codec.unpack_price_trailing_digit_and_tier(int(fields.price_trailing_digit_and_price_tier))
     tiers, register_tier = codec.unpack_price_tiers_and_register_tier(
         int(fields.number_of_price_tiers_and_register_tier)
     )
-    if trailing > MAX_PRICE_TRAILING_DIGITS:
-        raise OutOfRange(f"price has {trailing} trailing digits (at most {MAX_PRICE_TRAILING_DIGITS} make sense)")
+    price, generation = price_amounts(fields)
     start = _start(fields.start_time, now)
     duration = codec.duration_minutes(int(fields.duration_in_minutes))
     end = None if duration is None else start + timedelta(minutes=duration)
     if end is not None and end <= now:
         raise OutOfRange(f"price {int(fields.issuer_event_id)} ended at {end.isoformat()}, before now")
-    generation = getattr(fields, "generation_price", None)
-    ratio = getattr(fields, "price_ratio", None)
-    thresholds = getattr(fields, "number_of_block_thresholds", None)
+    ratio = fields.price_ratio
+    thresholds = fields.number_of_block_thresholds
     return PriceSignal(
         meter_id=meter_id,
         provider_id=int(fields.provider_id),
         issuer_event_id=int(fields.issuer_event_id),
         rate_label=bytes(fields.rate_label).decode("utf-8", "replace").strip("\x00 "),
         currency=codec.currency_alpha(int(fields.currency)) or f"ISO{int(fields.currency):03d}",
-        price_per_kwh=float(codec.price_to_decimal(int(fields.price), trailing)),
+        price_per_kwh=float(price),
         start=start,
         end=end,
         tier=tier,
         number_of_tiers=tiers,
         register_tier=register_tier,
-        generation_price_per_kwh=None
-        if generation is None or codec.generation_price(int(generation)) is None
-        else float(codec.price_to_decimal(int(generation), trailing)),
+        generation_price_per_kwh=None if generation is None else float(generation),
         price_ratio=None if ratio is None or codec.uint8_or_none(int(ratio)) is None else int(ratio) / 10,
         block_thresholds=None if thresholds is None else codec.uint8_or_none(int(thresholds)),
         received_at=now,
+        price_per_kwh_exact=price,
+        generation_price_per_kwh_exact=generation,
     )
 
 
-def price_ack_required(fields: Any) -> bool:
-    control = getattr(fields, "price_control", None)
+def price_ack_required(fields: PublishPrice) -> bool:
+    control = fields.price_control
     return control is not None and bool(int(control) & 0x01)
 
 
@@ -127,19 +149,23 @@ def period_end(start: datetime, duration: int, duration_type: int | None) -> dat
     return start + timedelta(minutes=duration)
 
 
-def billing_period(fields: Any, rate: MeterRate, now: datetime) -> MeterRate:
+def billing_period(fields: PublishBillingPeriod, rate: MeterRate, now: datetime) -> MeterRate:
     start = _start(fields.billing_period_start_time, now)
-    end = period_end(start, int(fields.billing_period_duration), getattr(fields, "billing_period_duration_type", None))
+    end = period_end(start, int(fields.billing_period_duration), fields.billing_period_duration_type)
     return dataclasses.replace(rate, billing_period_start=start, billing_period_end=end, received_at=now)
 
 
-def block_period(fields: Any, rate: MeterRate, now: datetime) -> MeterRate:
+def block_period(fields: PublishBlockPeriod | PublishBlockPeriodSE11, rate: MeterRate, now: datetime) -> MeterRate:
+    """Either layout (§3.5): SE 1.1 counts the duration in minutes, SE 1.2 in its DurationType."""
     start = _start(fields.block_period_start_time, now)
-    end = period_end(start, int(fields.block_period_duration), getattr(fields, "block_period_duration_type", None))
+    if isinstance(fields, PublishBlockPeriodSE11):
+        end = period_end(start, int(fields.block_period_duration_in_minutes), None)
+    else:
+        end = period_end(start, int(fields.block_period_duration), fields.block_period_duration_type)
     return dataclasses.replace(rate, block_period_start=start, block_period_end=end, received_at=now)
 
 
-def tier_labels(fields: Any, rate: MeterRate, now: datetime) -> MeterRate:
+def tier_labels(fields: PublishTierLabels, rate: MeterRate, now: datetime) -> MeterRate:
     labels = dict(rate.tier_labels)
     for entry in fields.tier_labels:
         labels[int(entry.tier_id)] = bytes(entry.tier_label).decode("utf-8", "replace").strip("\x00 ")
@@ -149,7 +175,7 @@ def tier_labels(fields: Any, rate: MeterRate, now: datetime) -> MeterRate:
 CPP_AUTH = {0: "pending", 1: "accepted", 2: "rejected", 3: "forced"}
 
 
-def critical_peak(fields: Any, meter_id: str, now: datetime) -> CriticalPeakEvent:
+def critical_peak(fields: PublishCppEvent, meter_id: str, now: datetime) -> CriticalPeakEvent:
     duration = int(fields.duration_in_minutes)
     start = _start(fields.start_time, now)
     if duration == 0 or now > start + timedelta(minutes=duration):
@@ -168,7 +194,7 @@ def critical_peak(fields: Any, meter_id: str, now: datetime) -> CriticalPeakEven
 # -- Messaging ---------------------------------------------------------------------------
 
 
-def utility_message(fields: Any, meter_id: str, now: datetime) -> UtilityMessage:
+def utility_message(fields: DisplayMessage, meter_id: str, now: datetime) -> UtilityMessage:
     control = int(fields.message_control)
     start = _start(fields.start_time, now)
     duration = codec.duration_minutes(int(fields.duration_in_minutes))
@@ -188,14 +214,14 @@ def utility_message(fields: Any, meter_id: str, now: datetime) -> UtilityMessage
     )
 
 
-def message_cancelled(fields: Any, meter_id: str, now: datetime) -> MessageCancelled:
+def message_cancelled(fields: CancelMessage, meter_id: str, now: datetime) -> MessageCancelled:
     return MessageCancelled(meter_id, int(fields.message_id), now)
 
 
 # -- DRLC --------------------------------------------------------------------------------
 
 
-def load_control_event(fields: Any, meter_id: str, now: datetime) -> LoadControlEvent:
+def load_control_event(fields: LoadControlEventCommand, meter_id: str, now: datetime) -> LoadControlEvent:
     """Validate per DRLC client rules (§2.12 items 2-3) and convert."""
     event_id = int(fields.issuer_event_id)
     criticality = int(fields.criticality_level)
@@ -238,7 +264,7 @@ def load_control_event(fields: Any, meter_id: str, now: datetime) -> LoadControl
     )
 
 
-def event_cancellation(fields: Any, meter_id: str, now: datetime) -> EventCancellation:
+def event_cancellation(fields: CancelLoadControlEvent, meter_id: str, now: datetime) -> EventCancellation:
     """CancelLoadControlEvent (§2.12 item 11). An unknown event, or a time after its end, the DR
     core refuses (it knows the events); an effective time that is no time at all is refused here."""
     event_id = int(fields.issuer_event_id)
@@ -258,7 +284,7 @@ def event_cancellation(fields: Any, meter_id: str, now: datetime) -> EventCancel
     )
 
 
-def cancel_all(fields: Any, meter_id: str, now: datetime) -> EventCancellation:
+def cancel_all(fields: CancelAllLoadControlEvents, meter_id: str, now: datetime) -> EventCancellation:
     return EventCancellation(
         meter_id=meter_id,
         issuer_event_id=None,

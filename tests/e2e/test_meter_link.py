@@ -121,26 +121,46 @@ async def test_malformed_frames_are_counted_and_do_not_stop_the_link(appliance):
     node.send_raw(1, Price.cluster_id, bytes.fromhex("09 01 00 01 00"))  # truncated PublishPrice
     node.send_raw(1, Drlc.cluster_id, bytes.fromhex("09 02 7f"))  # unknown DRLC command
     node.send_raw(1, Messaging.cluster_id, b"\x09")  # header cut short
-    await appliance.wait_until(lambda: appliance.hub.state.counters["frames_malformed"] >= 3,
-                               what="three malformed frames counted")
+    counters = appliance.hub.state.counters
+    await appliance.wait_until(lambda: counters["frames_malformed"] >= 2 and counters["frames_unknown"] >= 1,
+                               what="two malformed frames and an unknown command counted")
     health = await appliance.get("/api/v1/health")
-    assert health["frames"]["malformed"] == 3
+    assert health["frames"]["malformed"] == 2  # the truncated PublishPrice and the cut header
+    assert health["frames"]["unknown"] == 1  # DRLC 0x7F is a command, just not one SE defines
     assert health["meter_links"]["main"] == "online"
     before = appliance.hub.state.meters["main"].last_reading_at
     await appliance.wait_until(lambda: appliance.hub.state.meters["main"].last_reading_at > before,
                                what="readings to continue")
 
 
-async def test_price_with_fifteen_trailing_digits_is_refused(appliance):
+async def test_price_with_fifteen_trailing_digits_is_applied(appliance):
+    # §3.3: the trailing digit is a nibble; 15 decimal places is a price like any other.
     sim = appliance.simulator.meter
     fields = sim.price_fields(sim.price, sim.clock())
-    fields.update(issuer_event_id=99999, price_trailing_digit_and_price_tier=0xF2)
+    fields.update(issuer_event_id=99999, price_trailing_digit_and_price_tier=0xF2, price=123_456_789)
     await sim.send_raw(Price, "publish_price", disable_default_response=False, **fields)
+    await appliance.wait_until(lambda: any(p.issuer_event_id == 99999 for p in appliance.hub.state.prices["main"]),
+                               what="the price to be applied")
+    (price,) = [p for p in appliance.hub.state.prices["main"] if p.issuer_event_id == 99999]
+    assert str(price.price_per_kwh_exact) == "1.23456789E-7"
+
+
+async def test_expired_price_is_refused_with_failure(appliance):
+    sim = appliance.simulator.meter
+    from integrations.zigbee.se import codec
+
+    fields = sim.price_fields(sim.price, sim.clock())
+    fields.update(issuer_event_id=99998, start_time=codec.datetime_to_utc_time(sim.clock()) - 7200,
+                  duration_in_minutes=60)
+    node = appliance.simulator.node
+    await node.send_command(1, Price, "publish_price", tsn=0xA5, disable_default_response=False, **fields)
     await appliance.wait_until(lambda: appliance.hub.state.counters["frames_rejected"] >= 1,
                                what="the price to be rejected")
-    frame = await appliance.simulator.node.wait_for("Default_Response", cluster_id=Price.cluster_id)
-    assert frame.fields["status"] != 0
-    assert all(p.issuer_event_id != 99999 for p in appliance.hub.state.prices["main"])
+    (frame,) = await appliance.wait_until(
+        lambda: [f for f in node.received("Default_Response", cluster_id=Price.cluster_id) if f.tsn == 0xA5],
+        what="the answer")
+    assert frame.fields["status"] == 0x01  # FAILURE
+    assert all(p.issuer_event_id != 99998 for p in appliance.hub.state.prices["main"])
 
 
 async def test_zero_minute_event_is_rejected_upstream(appliance):

@@ -11,7 +11,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from ems.clock import REAL, CallableClock, Clock, FixedClock, RealClock, SimulatedClock, as_clock
+from ems.clock import (
+    REAL,
+    CallableClock,
+    Clock,
+    FixedClock,
+    FollowingClock,
+    RealClock,
+    SimulatedClock,
+    as_clock,
+)
 
 T0 = datetime(2026, 7, 15, 21, 0, tzinfo=UTC)  # 14:00 in Los Angeles
 
@@ -111,3 +120,35 @@ def test_a_plain_callable_becomes_a_clock_whose_waits_are_real() -> None:
     assert as_clock(None) is REAL
     fixed = FixedClock(T0)
     assert as_clock(fixed) is fixed
+
+
+def test_a_following_clock_shows_its_base_until_it_follows_a_time_source() -> None:
+    base = FixedClock(T0.replace(microsecond=400_000))
+    clock = FollowingClock(base)
+    assert isinstance(clock, Clock) and clock.base is base and clock() == base()
+    # The meter reads 30 s ahead (UTCTime: whole seconds): from now on the clock shows its time.
+    assert clock.follow(T0 + timedelta(seconds=30)) == timedelta(seconds=30)
+    assert clock() == base() + timedelta(seconds=30) == clock.now()
+    base.advance(minutes=5)  # and keeps to it as the base moves
+    assert clock() == base() + timedelta(seconds=30)
+    assert clock.real_seconds(12) == base.real_seconds(12)
+
+
+def test_a_following_clock_takes_a_difference_within_the_tolerance_as_none() -> None:
+    clock = FollowingClock(FixedClock(T0))
+    assert clock.follow(T0 - timedelta(seconds=1), tolerance=timedelta(seconds=2)) == timedelta(0)
+    assert clock() == T0
+    assert clock.follow(T0 - timedelta(seconds=3), tolerance=timedelta(seconds=2)) == timedelta(seconds=-3)
+    with pytest.raises(ValueError, match="aware"):
+        clock.follow(datetime(2026, 1, 1))  # noqa: DTZ001 - a naive time is refused
+
+
+async def test_a_following_clocks_sleep_is_its_bases() -> None:
+    base = FixedClock(T0)
+    clock = FollowingClock(base)
+    clock.follow(T0 + timedelta(hours=1))
+    sleeper = asyncio.ensure_future(clock.sleep(60))
+    await asyncio.sleep(0)
+    assert not sleeper.done() and base.sleepers == 1
+    base.advance(seconds=60)
+    await sleeper

@@ -6,15 +6,18 @@ import asyncio
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-from ems.clock import REAL, FixedClock
+from ems.clock import REAL, FixedClock, FollowingClock
 from tests.hubs import new_hub, started_hub
 
 T0 = datetime(2026, 7, 15, 9, 0, tzinfo=UTC)
 
 
-def test_a_hub_runs_on_real_time_unless_given_a_clock(tmp_path: Path) -> None:
+def test_a_hub_runs_on_real_time_that_follows_the_meter_unless_given_a_clock(tmp_path: Path) -> None:
+    # On real time the hub's one clock is a FollowingClock (the meter link sets it to the meter's
+    # time, SE §7.2); the store and the outbox read the same clock.
     hub = new_hub(tmp_path)
-    assert hub.clock is REAL and hub.store.clock is REAL
+    assert isinstance(hub.clock, FollowingClock) and hub.clock.base is REAL
+    assert hub.store.clock is hub.clock and hub.outbox._clock is hub.clock
 
 
 async def test_the_hub_and_its_store_read_the_clock_they_are_given(tmp_path: Path) -> None:

@@ -16,8 +16,6 @@ from typing import Any, Final, NamedTuple
 import zigpy.types as t
 from zigpy.zcl import Cluster, foundation
 
-from .clusters.price import Price, decode_publish_block_period
-
 ZIGBEE_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 UTC_TIME_INVALID: Final = 0xFFFFFFFF
 
@@ -205,15 +203,12 @@ class ParsedFrame(NamedTuple):
     fields: dict[str, Any]
 
 
-_DECODE_ERRORS: Final = (ValueError, TypeError, KeyError, IndexError, OverflowError)
-
-
 def parse_frame(
     cluster_cls: type[Cluster],
     data: bytes,
     direction: foundation.Direction | None = None,
 ) -> ParsedFrame:
-    """Decode a ZCL frame (header + command) of ``cluster_cls``.
+    """Decode a ZCL frame (header + command) of ``cluster_cls`` (``inbound.decode``, as a dict).
 
     Cluster-specific commands are looked up by the header's direction bit (server ->
     client frames in ``ClientCommandDefs``, §8 item 3); global commands (Default
@@ -222,73 +217,15 @@ def parse_frame(
     absent are left out of ``fields``; trailing bytes are ignored (§1.6). A 17-byte
     Price PublishBlockPeriod is decoded in its SE 1.1 layout (§3.5).
 
-    Raises ``MalformedFrame`` for anything that cannot be decoded.
+    Raises ``MalformedFrame`` for anything that cannot be decoded (an unknown command too).
     """
-    try:
-        header, payload = foundation.ZCLHeader.deserialize(bytes(data))
-    except _DECODE_ERRORS as err:
-        raise MalformedFrame(
-            f"{cluster_cls.__name__}: truncated ZCL header ({len(data)} bytes: {bytes(data).hex(' ')})"
-        ) from err
+    from .inbound import decode  # inbound imports the clusters, as this module does
 
-    frame_control = header.frame_control
-    if direction is not None and frame_control.direction != direction:
-        raise MalformedFrame(
-            f"{cluster_cls.__name__}: frame direction is {frame_control.direction.name},"
-            f" expected {foundation.Direction(direction).name}"
-        )
-
-    if frame_control.frame_type == foundation.FrameType.CLUSTER_COMMAND:
-        if frame_control.is_manufacturer_specific:
-            raise MalformedFrame(
-                f"{cluster_cls.__name__}: unknown manufacturer-specific command"
-                f" 0x{header.command_id:02X} (manufacturer 0x{header.manufacturer:04X})"
-            )
-        commands = (
-            cluster_cls.client_commands
-            if frame_control.direction == foundation.Direction.Server_to_Client
-            else cluster_cls.server_commands
-        )
-        command = commands.get(header.command_id)
-        if command is None:
-            raise MalformedFrame(
-                f"{cluster_cls.__name__}: unknown {frame_control.direction.name} command"
-                f" 0x{header.command_id:02X}"
-            )
-        name = command.name
-        schema = command.schema
-    elif frame_control.frame_type == foundation.FrameType.GLOBAL_COMMAND:
-        try:
-            general = foundation.GeneralCommand(header.command_id)
-            command = foundation.GENERAL_COMMANDS[general]
-        except _DECODE_ERRORS as err:
-            raise MalformedFrame(
-                f"{cluster_cls.__name__}: unknown global command 0x{header.command_id:02X}"
-            ) from err
-        name = general.name
-        schema = command.schema
-    else:
-        raise MalformedFrame(
-            f"{cluster_cls.__name__}: reserved frame type {int(frame_control.frame_type)}"
-        )
-
-    try:
-        if (
-            issubclass(cluster_cls, Price)
-            and frame_control.direction == foundation.Direction.Server_to_Client
-            and name == "publish_block_period"
-        ):
-            value, _trailing = decode_publish_block_period(payload)
-        else:
-            value, _trailing = schema.deserialize(payload)
-    except _DECODE_ERRORS as err:
-        raise MalformedFrame(
-            f"{cluster_cls.__name__}.{name}: cannot decode {len(payload)}-byte payload"
-            f" ({payload.hex(' ')}): {err}"
-        ) from err
-
-    fields = {key: val for key, val in value.as_dict().items() if val is not None}
-    return ParsedFrame(header, name, fields)
+    frame = decode(cluster_cls, data, direction)
+    if frame.problem is not None or frame.header is None:
+        raise MalformedFrame(frame.reason)
+    fields = {key: val for key, val in frame.payload.as_dict().items() if val is not None}
+    return ParsedFrame(frame.header, frame.name, fields)
 
 
 def build_frame(

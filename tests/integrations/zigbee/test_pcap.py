@@ -44,3 +44,24 @@ def test_close_twice_is_harmless(tmp_path: Path) -> None:
     writer.close()
     writer.close()
     assert read_pcap(tmp_path / "empty.pcap") == (230, [])
+
+
+async def test_the_radio_captures_each_request_before_the_response_to_it(han, tmp_path: Path) -> None:
+    """A frame the radio sends is written as it goes on the air, not once its delivery status
+    is back: by then the node's answer has arrived (and was written) already."""
+    from zigpy.zcl import foundation
+
+    from .test_capture import capture_session
+
+    _, records = read_pcap(await capture_session(han, tmp_path))
+    frames = [AirFrame.decode(data) for _s, _us, data in records]
+    zcl = [(f, foundation.ZCLHeader.deserialize(f.payload)[0]) for f in frames if f.dst_endpoint and f.src_endpoint]
+    responses = 0
+    for index, (frame, header) in enumerate(zcl):
+        general = foundation.GeneralCommand(header.command_id) if header.frame_control.is_general else None
+        if general is None or not general.name.endswith("_rsp"):
+            continue
+        responses += 1
+        assert any(f.nwk_src == frame.nwk_dst and f.cluster_id == frame.cluster_id and h.tsn == header.tsn
+                   for f, h in zcl[:index]), f"{general.name} TSN {header.tsn} is captured before its request"
+    assert responses >= 3  # Read Attributes (interview, read), Configure Reporting

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zigpy.zcl import foundation
 
 from ems.model import Criticality, DeviceClass, EventStatus, MessageImportance
-from integrations.zigbee.se import codec
+from integrations.zigbee.se import codec, commands
 from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
-from integrations.zigbee_se.frames import Frame
+from integrations.zigbee.se.inbound import decode
 from integrations.zigbee_se.translate import (
     Ignored,
     OutOfRange,
     event_cancellation,
     load_control_event,
+    price_amounts,
     price_signal,
     utility_message,
 )
@@ -25,8 +27,9 @@ from integrations.zigbee_se.translate import (
 NOW = datetime(2024, 1, 1, 0, 0, 30, tzinfo=UTC)
 
 
-def ns(**fields):
-    return SimpleNamespace(**fields)
+def ns(schema=None, **fields):
+    """The typed payload a translator takes: the command's schema struct, as ``inbound.decode`` builds it."""
+    return schema(**fields)
 
 
 def lce(**overrides):
@@ -38,7 +41,7 @@ def lce(**overrides):
         duty_cycle=0xFF, event_control=0x03,
     )
     fields.update(overrides)
-    return ns(**fields)
+    return ns(commands.LoadControlEvent, **fields)
 
 
 def publish_price(**overrides):
@@ -46,10 +49,12 @@ def publish_price(**overrides):
         provider_id=1, rate_label=b"PEAK", issuer_event_id=100, current_time=0, unit_of_measure=0,
         currency=840, price_trailing_digit_and_price_tier=0x43, number_of_price_tiers_and_register_tier=0x33,
         start_time=0, duration_in_minutes=0xFFFF, price=1234, price_ratio=0xFF,
-        generation_price=0xFFFFFFFF, price_control=0x01,
+        generation_price=0xFFFFFFFF, generation_price_ratio=0xFF, alternate_cost_delivered=0xFFFFFFFF,
+        alternate_cost_unit=0xFF, alternate_cost_trailing_digit=0xFF, number_of_block_thresholds=0xFF,
+        price_control=0x01,
     )
     fields.update(overrides)
-    return ns(**fields)
+    return ns(commands.PublishPrice, **fields)
 
 
 def test_load_control_event_fields_become_domain_values():
@@ -97,14 +102,15 @@ def test_event_with_reserved_criticality_is_ignored(criticality):
 def test_a_cancel_becomes_a_domain_cancel_whether_or_not_the_event_is_known_here():
     # Whether event 7 is known (else REJECTED_UNDEFINED_EVENT) is the DR core's to judge:
     # tests/ems/dr/test_events.py checks it.
-    fields = ns(issuer_event_id=7, device_class=1, utility_enrollment_group=0, cancel_control=1, effective_time=0)
+    fields = ns(commands.CancelLoadControlEvent, issuer_event_id=7, device_class=1, utility_enrollment_group=0,
+                cancel_control=1, effective_time=0)
     cancel = event_cancellation(fields, "main", NOW)
     assert (cancel.issuer_event_id, cancel.effective_at, cancel.randomize_end) == (7, NOW, True)
 
 
 def test_a_cancel_whose_effective_time_is_no_time_is_answered_invalid_cancel_time():
-    fields = ns(issuer_event_id=7, device_class=1, utility_enrollment_group=0, cancel_control=0,
-                effective_time=0xFFFFFFFF)
+    fields = ns(commands.CancelLoadControlEvent, issuer_event_id=7, device_class=1, utility_enrollment_group=0,
+                cancel_control=0, effective_time=0xFFFFFFFF)
     with pytest.raises(OutOfRange) as err:
         event_cancellation(fields, "main", NOW)
     assert err.value.status == EventStatus.REJECTED_INVALID_CANCEL_TIME
@@ -118,9 +124,15 @@ def test_price_fields_become_a_price_signal():
     assert signal.end is None and signal.generation_price_per_kwh is None
 
 
-def test_price_with_fifteen_trailing_digits_is_refused():
-    with pytest.raises(OutOfRange, match="15 trailing digits"):
-        price_signal(publish_price(price_trailing_digit_and_price_tier=0xF3), "main", NOW)
+@pytest.mark.parametrize("digits", range(16))
+def test_every_trailing_digit_count_a_nibble_holds_is_a_price_kept_exact(digits):
+    # §3.3: PriceTrailingDigit is a nibble, 0-15 decimal places (11 used to be refused).
+    fields = publish_price(price_trailing_digit_and_price_tier=(digits << 4) | 3, price=1234, generation_price=7)
+    price, generation = price_amounts(fields)
+    assert price == Decimal(1234).scaleb(-digits) and generation == Decimal(7).scaleb(-digits)
+    signal = price_signal(fields, "main", NOW)
+    assert (signal.price_per_kwh_exact, signal.generation_price_per_kwh_exact) == (price, generation)
+    assert signal.price_per_kwh == float(price)
 
 
 def test_expired_price_is_refused():
@@ -130,7 +142,8 @@ def test_expired_price_is_refused():
 
 
 def test_message_control_gives_importance_and_confirmation():
-    fields = ns(message_id=1, message_control=0x88, start_time=0, duration_in_minutes=60, message="Hello")
+    fields = ns(commands.DisplayMessage, message_id=1, message_control=0x88, start_time=0, duration_in_minutes=60,
+                message="Hello")
     message = utility_message(fields, "main", NOW)
     assert message.importance is MessageImportance.HIGH
     assert message.confirmation_required is True
@@ -151,15 +164,28 @@ TRANSLATORS = {
 def test_any_bytes_are_either_understood_or_refused_with_a_reason(cluster, command_id, payload, frame_control):
     """Fuzz: a frame handler never fails with anything but a counted, explained refusal."""
     data = bytes([frame_control, 0x01, command_id]) + payload
-    try:
-        frame = Frame.parse(cluster, data)
-    except codec.MalformedFrame as err:
-        assert str(err)
+    frame = decode(cluster, data)
+    if frame.problem is not None:
+        assert frame.reason and frame.problem_status is not None
         return
-    translate = TRANSLATORS.get((cluster, frame.command))
+    translate = TRANSLATORS.get((cluster, frame.name))
     if translate is None:
         return
     try:
-        translate(frame.fields)
+        translate(frame.payload)
     except (OutOfRange, Ignored) as err:
         assert str(err)
+
+
+def test_every_row_of_the_frame_table_takes_the_payload_its_command_decodes_to():
+    from integrations.zigbee.se.clusters import cluster_class
+    from integrations.zigbee_se.frames import HANDLERS
+
+    for key, handler in HANDLERS.items():
+        cls = cluster_class(key.cluster_id)
+        if key.general:
+            schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand(key.command_id)].schema
+        else:
+            commands = cls.client_commands if key.direction == foundation.Direction.Server_to_Client else cls.server_commands
+            schema = commands[key.command_id].schema
+        assert handler.parser is schema, key

@@ -2,24 +2,27 @@
 
 Protocol only: this package imports zigpy and the standard library, never ``ems``.
 
-zigpy keeps one global registry, ``zigpy.zcl.Cluster._registry``, filled by
-``Cluster.__init_subclass__`` and keyed by cluster ID; the last class defined for an ID
-wins. zigpy's own stubs are defined when ``zigpy.zcl.clusters`` is imported, which the
-modules below do first, so after importing this package the registry maps 0x0700,
-0x0701, 0x0702 and 0x0703 to these classes and ``Cluster.from_id`` (and so every
-endpoint zigpy builds) uses them. ``ensure_registered()`` re-asserts that mapping in
-case something imported later redefines one of these IDs.
+Importing it changes nothing in zigpy: the classes set ``_skip_registry``, so zigpy's global
+registry (``zigpy.zcl.Cluster._registry``, which ``Cluster.from_id`` and every endpoint read)
+keeps zigpy's own classes. They are installed where they are wanted, in zigpy quirks v2 style:
 
-zigpy's informational ``zigpy.zcl.clusters.CLUSTERS_BY_ID`` / ``CLUSTERS_BY_NAME``
-tables are left pointing at zigpy's classes: they are built once at zigpy import time
-and nothing in zigpy uses them to create clusters.
+* ``cluster_class(cluster_id)`` is this library's own table (SE IDs -> these classes), which the
+  radio's SE-aware device (``integrations.zigbee.se_profile``) consults when it builds endpoints
+  and ``integrations.zigbee.attributes.lookup_cluster`` consults first;
+* ``install(device)`` replaces the SE cluster objects on a device's endpoints that were built
+  otherwise (the meter's device at session start, the home's devices at setup).
 
-The Time cluster (0x000A) is zigpy's ``zigpy.zcl.clusters.general.Time``, unchanged.
+zigpy's informational ``zigpy.zcl.clusters.CLUSTERS_BY_ID`` / ``CLUSTERS_BY_NAME`` tables are
+left as they are. The Time cluster (0x000A) is zigpy's ``zigpy.zcl.clusters.general.Time``.
 """
+
+from collections.abc import Mapping
+from typing import Any, Final
 
 from zigpy.zcl import Cluster
 from zigpy.zcl.clusters.general import Time
 
+from ._frames import FrameCodecError, FrameSink, SeFrames
 from .drlc import (
     CancelControl,
     CriticalityLevel,
@@ -58,15 +61,34 @@ from .price import (
 )
 
 SE_CLUSTERS: tuple[type[Cluster], ...] = (Price, Drlc, Metering, Messaging)
+_BY_ID: Final[Mapping[int, type[Cluster]]] = {int(cls.cluster_id): cls for cls in SE_CLUSTERS}
 
 
-def ensure_registered() -> None:
-    """Point zigpy's cluster registry at this package's SE classes (idempotent)."""
-    for cluster in SE_CLUSTERS:
-        Cluster._registry[cluster.cluster_id] = cluster
+def cluster_class(cluster_id: int) -> type[Cluster] | None:
+    """This library's class for an SE cluster ID (None for any other ID)."""
+    return _BY_ID.get(int(cluster_id))
 
 
-ensure_registered()
+def install(device: Any) -> int:
+    """Replace the SE cluster objects on ``device``'s endpoints with this library's classes.
+
+    Quirks v2 style: per device, on both sides (server clusters in ``in_clusters``, client
+    clusters in ``out_clusters``); a cluster already of the right class is kept (idempotent).
+    Returns how many cluster objects were replaced.
+    """
+    replaced = 0
+    for endpoint_id, endpoint in list(device.endpoints.items()):
+        if endpoint_id == 0 or not hasattr(endpoint, "in_clusters"):
+            continue
+        for clusters, add, is_server in ((endpoint.in_clusters, endpoint.add_input_cluster, True),
+                                         (endpoint.out_clusters, endpoint.add_output_cluster, False)):
+            for cluster_id, cluster in list(clusters.items()):
+                cls = _BY_ID.get(int(cluster_id))
+                if cls is None or type(cluster) is cls:
+                    continue
+                add(cluster_id, cls(endpoint, is_server=is_server))
+                replaced += 1
+    return replaced
 
 __all__ = [
     "SE_CLUSTERS",
@@ -102,6 +124,10 @@ __all__ = [
     "SignatureType",
     "TierLabel",
     "Time",
+    "FrameCodecError",
+    "FrameSink",
+    "SeFrames",
+    "cluster_class",
     "decode_publish_block_period",
-    "ensure_registered",
+    "install",
 ]

@@ -16,6 +16,7 @@ from zigpy.zcl.foundation import (
     ZCLCommandDef,
 )
 
+from ._frames import SeFrames
 from ._types import FixedBytes, attribute_reporting_status
 
 SIGNATURE_LENGTH: Final = 42
@@ -126,13 +127,15 @@ class Signature(FixedBytes):
 FILLER_SIGNATURE: Final = Signature(b"\xff" * SIGNATURE_LENGTH)
 
 
-class Drlc(Cluster):
+class Drlc(SeFrames, Cluster):
     """DRLC cluster with the client attributes and all SE 1.x commands.
 
     The DRLC *server* has no attributes (§2.2), so the client attributes that live on
     the EMS are declared in ``AttributeDefs``, as zigpy does for other client-side
     attribute sets (e.g. OTA).
     """
+
+    _skip_registry: Final = True  # installed per device (``clusters.install``), not in zigpy's registry
 
     DeviceClass: Final = DeviceClass
     CriticalityLevel: Final = CriticalityLevel

@@ -11,6 +11,7 @@ import zigpy.types as t
 from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseAttributeDefs, BaseCommandDefs, ZCLCommandDef
 
+from ._frames import SeFrames
 from ._types import Utf8String, attribute_reporting_status
 
 
@@ -86,9 +87,11 @@ _DISPLAY_MESSAGE_SCHEMA: Final = {
 }
 
 
-class Messaging(Cluster):
+class Messaging(SeFrames, Cluster):
     """Messaging cluster with every SE 1.x command. It defines no attributes (§4.1)
     other than the SE 1.2 AttributeReportingStatus common to all SE clusters (§1.9)."""
+
+    _skip_registry: Final = True  # installed per device (``clusters.install``), not in zigpy's registry
 
     MessageControl: Final = MessageControl
     MessageTransmission: Final = MessageTransmission

@@ -31,6 +31,7 @@ import zigpy.types as t
 from zigpy.zcl.clusters import smartenergy as zigpy_se
 from zigpy.zcl.foundation import ZCLAttributeDef
 
+from ._frames import SeFrames
 from ._types import attribute_reporting_status
 
 # zigpy's enums, re-exported for the adapter.
@@ -84,8 +85,10 @@ for _tier in range(16):
 del _tier, _block, _prefix
 
 
-class Metering(zigpy_se.Metering):
+class Metering(SeFrames, zigpy_se.Metering):
     """zigpy's Metering with the SE 1.1/1.2 attributes it lacks (module docstring)."""
+
+    _skip_registry: Final = True  # installed per device (``clusters.install``), not in zigpy's registry
 
     ProfileStatus: Final = ProfileStatus
     IntervalChannel: Final = IntervalChannel

@@ -10,7 +10,7 @@ Nibble-packed bytes (§3.3) are ``IntStruct``s, so ``price_trailing_digit_and_pr
 reads as ``.price_trailing_digit`` / ``.price_tier`` yet stays one byte on the wire.
 """
 
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import zigpy.types as t
 from zigpy.zcl import Cluster
@@ -22,6 +22,7 @@ from zigpy.zcl.foundation import (
     ZCLCommandDef,
 )
 
+from ._frames import SeFrames
 from ._types import attribute_reporting_status
 
 # Highest tier with its own label / price attribute (SE 1.2 extended tiers).
@@ -358,8 +359,10 @@ class PublishBlockPeriodSE11(t.Struct):
 SE11_BLOCK_PERIOD_LENGTH: Final = 17
 
 
-class Price(Cluster):
+class Price(SeFrames, Cluster):
     """Price cluster: server attributes of §3.7 and all SE 1.0-1.2 commands."""
+
+    _skip_registry: Final = True  # installed per device (``clusters.install``), not in zigpy's registry
 
     PriceControl: Final = PriceControl
     BlockPeriodControl: Final = BlockPeriodControl
@@ -641,6 +644,16 @@ class Price(Cluster):
 
 
 PublishBlockPeriodSE12 = Price.ClientCommandDefs.publish_block_period.schema
+
+
+def _decode_payload(direction: Any, name: str, schema: Any, payload: bytes) -> tuple[Any, bytes]:
+    """Price's one layout told apart by length: PublishBlockPeriod (SE 1.1 or 1.2, §3.5)."""
+    if int(direction) == 1 and name == "publish_block_period":  # server -> client
+        return decode_publish_block_period(payload)
+    return schema.deserialize(payload)
+
+
+Price.decode_payload = staticmethod(_decode_payload)  # type: ignore[attr-defined]
 
 
 def decode_publish_block_period(
