@@ -610,7 +610,7 @@ class EventView:
     opted_out: bool = False  # the whole event
     excluded_devices: frozenset[str] = frozenset()  # devices taken out of it by the customer
     outcome: EventStatus | None = None  # the final status once ended
-    addressed: bool = True  # False: it names no device class the home has (ignored)
+    addressed: bool = True  # an event for no device class or group here is not kept at all (SE §2.12 item 1)
     cancelled_at: datetime | None = None  # when a (valid) cancel takes effect
     took_part: bool = False  # the home took part at some moment while it ran
     shed_kw: float = 0.0  # the load the EMS sheds for it (expected, from the winning proposals)

@@ -38,6 +38,7 @@ from zigpy.zcl import foundation
 from ems.clock import FollowingClock
 from ems.model import (
     Criticality,
+    DeviceClass,
     EventRejected,
     EventStatus,
     EventStatusReport,
@@ -438,6 +439,9 @@ class MeterSession:
         event_id = int(fields.issuer_event_id)
         status = EventStatus(int(err.status))
         criticality, randomize_start, randomize_end = None, False, False
+        # Whom the frame addresses: the DR core answers a refusal only if it is for this client.
+        device_class = DeviceClass(int(fields.device_class) & 0x0FFF) if hasattr(fields, "device_class") else None
+        enrollment_group = int(fields.utility_enrollment_group) if hasattr(fields, "utility_enrollment_group") else None
         if isinstance(fields, LoadControlEvent):
             self._expect_report("event", event_id, frame)
             level = int(fields.criticality_level)
@@ -448,7 +452,8 @@ class MeterSession:
             self._expect_report("cancel", event_id, frame)
         # The DR core authors the ReportEventStatus (so it is in the event's history too).
         self._hub.bus.publish(EventRejected(self.meter_id, event_id, status, err.reason, now,
-                                            criticality, randomize_start, randomize_end))
+                                            criticality, randomize_start, randomize_end,
+                                            device_class, enrollment_group))
         return None
 
     # -- translators (the table's rows; typed payloads) ---------------------------------------
