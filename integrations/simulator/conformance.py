@@ -315,10 +315,14 @@ class ConformanceChecker:
         elif general:
             if header.command_id not in foundation.GENERAL_COMMANDS:
                 expectation.error_status = foundation.Status.UNSUP_GENERAL_COMMAND
-            elif fc.direction == foundation.Direction.Server_to_Client and not _is_response(header.command_id):
+            elif header.command_id == foundation.GeneralCommand.Report_Attributes:
+                # Report Attributes has no response command of its own (ZCL §2.5.11); the other
+                # requests (Read, Write, Configure Reporting, Discover ...) are answered by theirs.
                 expectation.dr_required = not fc.disable_default_response
+        elif fc.direction != foundation.Direction.Server_to_Client:
+            return  # a client -> server frame to the client side: whatever it gets is not judged
         elif cls is not None:
-            if fc.direction != foundation.Direction.Server_to_Client or header.command_id not in cls.client_commands:
+            if header.command_id not in cls.client_commands:
                 expectation.error_status = foundation.Status.UNSUP_CLUSTER_COMMAND
             else:
                 try:
@@ -410,7 +414,8 @@ class ConformanceChecker:
         issuer = int(fields["issuer_event_id"])
         if not self._addresses(int(fields["device_class"]), int(fields["utility_enrollment_group"])):
             expectation.extra = {"cancel_of": issuer, "addressed": False}
-            expectation.dr_required = False  # §2.12 item 1, as for an event  # nothing is owed; and no 0x06 may follow from it
+            expectation.dr_required = False  # §2.12 item 1, as for an event
+            return  # nothing is owed; and no 0x06 may follow from it
         event = self._events.get(issuer)
         effective = int(fields["effective_time"])
         expectation.extra = {"cancel_of": issuer, "addressed": True}
@@ -427,7 +432,13 @@ class ConformanceChecker:
         expectation.extra["expected"] = expected
 
     def client_sent(self, cluster_id: int, payload: bytes) -> None:
-        """A frame the EMS sent the ESI: check its layout, then what it says."""
+        """A frame the EMS sent the ESI: check its layout, then what it says.
+
+        Only the clusters an ESI serves (Basic, Time, the SE clusters) are judged: zigpy's own
+        broadcasts (Green Power proxy commissioning, ...) are no business of the meter's.
+        """
+        if cluster_id not in CLUSTER_NAMES:
+            return
         self.frames_checked += 1
         now = self.clock()
         self._expire(self._loop_time())
@@ -466,7 +477,10 @@ class ConformanceChecker:
             return
         if not self._layout(cls, command.name, body, record):
             return
-        fields, _ = command.schema.deserialize(body)
+        try:
+            fields, _ = command.schema.deserialize(body)
+        except (ValueError, KeyError, TypeError, IndexError):
+            return  # its layout is already flagged
         values = {k: v for k, v in fields.as_dict().items() if v is not None}
         if cls is Drlc and command.name == "report_event_status":
             self._report_event_status(header, values, record)
@@ -531,16 +545,11 @@ class ConformanceChecker:
             if size < 8:
                 self._flag("SE-MSG-4.5-length", f"{size} bytes", record)
                 return False
-            if size >= 9:
-                control = body[8]
-                if control > 0x02:
-                    self._flag("SE-MSG-4.5-length", f"MessageConfirmationControl 0x{control:02X}", record)
-                if size >= 10 and (body[9] > 20 or size != 10 + body[9]):
-                    self._flag("SE-MSG-4.5-length", f"response length byte {body[9]} in a {size}-byte payload",
-                               record)
-                    return False
-                if size == 10 + body[9]:
-                    return True
+            if size >= 9 and body[8] > 0x02:
+                self._flag("SE-MSG-4.5-length", f"MessageConfirmationControl 0x{body[8]:02X}", record)
+            if size >= 10 and (body[9] > 20 or size != 10 + body[9]):
+                self._flag("SE-MSG-4.5-length", f"response length byte {body[9]} in a {size}-byte payload", record)
+                return False
             return True
         if cls is Messaging and name == "get_last_message":
             if size:
@@ -573,14 +582,17 @@ class ConformanceChecker:
                        f"Default Response (command 0x{command_id:02X}, status 0x{status:02X}) for TSN "
                        f"0x{int(header.tsn):02X}, which no frame of the meter on this cluster carried", record)
             return
+        # TSNs wrap and repeat: the answer settles the oldest frame under this TSN not yet answered.
         matching = [e for e in candidates if e.command_id == command_id]
         if not matching:
-            expectation = candidates[-1]
+            unanswered = [e for e in candidates if not e.default_responses]
+            expectation = unanswered[0] if unanswered else candidates[-1]
             self._flag("SE-ZCL-2.5.12-command-id",
                        f"Default Response names command 0x{command_id:02X}; TSN 0x{expectation.tsn:02X} was "
                        f"{expectation.frame.command} (0x{expectation.command_id:02X})", record)
         else:
-            expectation = matching[-1]
+            unanswered = [e for e in matching if not e.default_responses]
+            expectation = unanswered[0] if unanswered else matching[-1]
         expectation.default_responses.append(status)
         statuses = ", ".join(f"0x{s:02X}" for s in expectation.default_responses)
         if len(expectation.default_responses) > 1:
@@ -854,15 +866,6 @@ class ConformanceChecker:
             return asyncio.get_running_loop().time()
         except RuntimeError:  # called outside a loop (a unit test feeding frames by hand)
             return time.monotonic()
-
-
-def _is_response(command_id: int) -> bool:
-    try:
-        return foundation.GeneralCommand(command_id).name.endswith("_rsp") or command_id in (
-            foundation.GeneralCommand.Default_Response,
-        )
-    except ValueError:
-        return False
 
 
 def _command_name(cluster_id: int, header: foundation.ZCLHeader, general: bool, *, to_server: bool = False) -> str:
