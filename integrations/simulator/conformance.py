@@ -116,6 +116,9 @@ RULES: Final[dict[str, str]] = {
     "SE-PRICE-3.4-ack-echo": "a PriceAcknowledgement echoes ProviderID, IssuerEventID and the PriceControl, at a "
     "time not before the price arrived",
     "SE-PRICE-3.4-unsolicited-ack": "a PriceAcknowledgement only for a price that asked for one, once",
+    "SE-PRICE-3.10-refused": "a client refuses a well-formed price only as §3.10 allows: expired (FAILURE), "
+    "a repeated IssuerEventID (DUPLICATE_EXISTS) or older than one it holds; every field value the layout "
+    "allows is valid (a PriceTrailingDigit nibble of 0-15)",
     "SE-PRICE-3.6-cpp-response": "CPPEventResponse answers a PublishCPPEvent whose CPPAuth was pending, "
     "with CPPAuth 0x01 or 0x02",
     "SE-MSG-4.5-length": "MessageConfirmation is 8 bytes, or 9+ with a defined control (0x00-0x02) and a "
@@ -240,6 +243,7 @@ class ConformanceChecker:
         self._messages: dict[int, tuple[int, int]] = {}  # id -> (control, arrived)
         self._cpp: dict[int, int] = {}  # issuer event id -> CPPAuth sent
         self._cpp_answered: set[int] = set()
+        self._prices: dict[int, set[int]] = {}  # provider id -> issuer event ids sent
         self.frames_checked = 0
         self._changed = asyncio.Event()  # set on every frame (settled() waits on it)
 
@@ -342,13 +346,14 @@ class ConformanceChecker:
         arrived = codec.datetime_to_utc_time(now)
         command = parsed.command_name
         if cls is Price and command == "publish_price":
+            self._price_sent(fields, expectation, arrived)
             if int(fields.get("price_control", 0)) & 0x01:
                 expectation.answer = "price_acknowledgement"
                 expectation.dr_required = False
                 expectation.success_dr_allowed = False
-                expectation.extra = {"provider_id": int(fields["provider_id"]),
-                                     "issuer_event_id": int(fields["issuer_event_id"]),
-                                     "price_control": int(fields["price_control"]), "arrived": arrived}
+                expectation.extra.update(provider_id=int(fields["provider_id"]),
+                                         issuer_event_id=int(fields["issuer_event_id"]),
+                                         price_control=int(fields["price_control"]), arrived=arrived)
         elif cls is Price and command == "publish_cpp_event":
             self._cpp[int(fields["issuer_event_id"])] = int(fields["cpp_auth"])
         elif cls is Messaging and command in ("display_message", "display_protected_message"):
@@ -361,6 +366,22 @@ class ConformanceChecker:
             for event in self._events.values():
                 if event.addressed and not event.over(arrived) and event.cancelled_at is None:
                     event.cancelled_at = arrived
+
+    def _price_sent(self, fields: dict[str, Any], expectation: _Expectation, arrived: int) -> None:
+        """Whether a client may refuse this price (§3.10): expired, a repeated or an older id."""
+        provider, issuer = int(fields["provider_id"]), int(fields["issuer_event_id"])
+        start = int(fields["start_time"]) or arrived
+        duration = int(fields["duration_in_minutes"])
+        seen = self._prices.setdefault(provider, set())
+        reasons = []
+        if duration != 0xFFFF and start + duration * 60 <= arrived:
+            reasons.append("expired")
+        if issuer in seen:
+            reasons.append("a repeated IssuerEventID")
+        if seen and issuer < max(seen):
+            reasons.append("older than a price already sent")
+        seen.add(issuer)
+        expectation.extra.update(price_refusable=reasons, issuer_event_id=issuer)
 
     def _addresses(self, device_class: int, group: int) -> bool:
         """§2.12 item 1: a device-class bit in common, and the groups equal or either 0."""
@@ -605,6 +626,10 @@ class ConformanceChecker:
                            f"status 0x{status:02X} for {expectation.frame.command}; owed "
                            f"0x{expectation.error_status:02X}", record)
             return
+        if status != foundation.Status.SUCCESS and expectation.extra.get("price_refusable") == []:
+            self._flag("SE-PRICE-3.10-refused", f"status 0x{status:02X} for {expectation.frame.command} TSN "
+                       f"0x{expectation.tsn:02X} (price {expectation.extra.get('issuer_event_id', '')}), which "
+                       "is neither expired nor a repeated or older id", record)
         if status == foundation.Status.SUCCESS:
             if not expectation.success_dr_allowed:
                 self._flag("SE-ZCL-2.5.12-redundant",

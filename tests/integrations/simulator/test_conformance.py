@@ -194,7 +194,8 @@ def test_a_missing_default_response_is_caught_when_settled(checker: ConformanceC
 
 
 def test_two_default_responses_for_one_tsn(checker: ConformanceChecker) -> None:
-    checker.meter_sent(PRICE, price(5, control=0x00, ddr=False))
+    checker.meter_sent(PRICE, price(4, control=0x00))
+    checker.meter_sent(PRICE, price(5, control=0x00, ddr=False))  # the same price again
     checker.client_sent(PRICE, default_response(5, 0x00, Status.DUPLICATE_EXISTS))
     checker.client_sent(PRICE, default_response(5, 0x00, Status.SUCCESS))
     assert rules(checker.finish()) == ["SE-ZCL-2.5.12-duplicate"]
@@ -575,3 +576,16 @@ def test_statuses_far_apart_in_time_on_a_moving_clock(clock: FixedClock) -> None
     checker.client_sent(DRLC, res(0x7F, status=0x02, when=NOW))
     checker.client_sent(DRLC, res(0x80, status=0x03, when=late))
     assert checker.finish() == ()
+
+
+def test_a_valid_price_is_not_refused(checker: ConformanceChecker) -> None:
+    checker.meter_sent(PRICE, price(70, issuer=100, control=0x00, ddr=False))
+    checker.client_sent(PRICE, default_response(70, 0x00, Status.SUCCESS))
+    checker.meter_sent(PRICE, price(71, issuer=100, control=0x00, ddr=False))  # the same id again
+    checker.client_sent(PRICE, default_response(71, 0x00, Status.DUPLICATE_EXISTS))
+    checker.meter_sent(PRICE, price(72, issuer=90, control=0x00, ddr=False))  # older
+    checker.client_sent(PRICE, default_response(72, 0x00, Status.FAILURE))
+    assert checker.violations == ()
+    checker.meter_sent(PRICE, price(73, issuer=101, control=0x00, ddr=False))  # e.g. 11 trailing digits
+    checker.client_sent(PRICE, default_response(73, 0x00, Status.FAILURE))
+    assert rules(checker.finish()) == ["SE-PRICE-3.10-refused"]
