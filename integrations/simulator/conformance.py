@@ -32,6 +32,7 @@ a test calls ``settled()`` / ``finish()``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -90,6 +91,8 @@ RULES: Final[dict[str, str]] = {
     "SE-DRLC-2.8-fields": "the applied fields are in range (criticality 0x01-0x0F, duty cycle 0-100 or 0xFF, "
     "average load -100..100 or -128, event control bits 2-7 and SignatureType 0x00/0x01)",
     "SE-DRLC-2.8-applied-not-requested": "an applied field stays 'not used' when the event did not ask for it",
+    "SE-DRLC-2.8-applied-set-point": "a set point reported applied is the one the device runs with "
+    "(what the simulated thermostat keeps), not the one the event asked for",
     "SE-DRLC-2.11-length": "GetScheduledEvents is 5 bytes (9 with the SE 1.2b IssuerEventID)",
     "SE-DRLC-2.12-unknown-event": "a status only for an event the ESI sent",
     "SE-DRLC-2.12.1-not-addressed": "no status for an event (or a cancel) not addressed to the client "
@@ -244,6 +247,10 @@ class ConformanceChecker:
         self._cpp: dict[int, int] = {}  # issuer event id -> CPPAuth sent
         self._cpp_answered: set[int] = set()
         self._prices: dict[int, set[int]] = {}  # provider id -> issuer event ids sent
+        # The home's thermostat, when simulated: (cooling, heating) in 0.01 degC as it keeps them.
+        self.set_point_probe: Callable[[], tuple[int, int]] | None = None
+        self._set_point_samples: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=4096)
+        self._set_point_claims: list[tuple[float, str, int, int, FrameRecord]] = []
         self.frames_checked = 0
         self._changed = asyncio.Event()  # set on every frame (settled() waits on it)
 
@@ -275,10 +282,18 @@ class ConformanceChecker:
 
     def finish(self) -> tuple[Violation, ...]:
         """Turn every answer still owed into a violation; returns every violation so far."""
+        self.sample()
         for expectation in self._all_expectations():
             if not expectation.closed:
                 self._close(expectation)
+        self._judge_set_points(self._loop_time(), final=True)
         return self.violations
+
+    def sample(self) -> None:
+        """Note what the thermostat keeps now (the runner calls this on every tick and change)."""
+        if self.set_point_probe is not None:
+            cooling, heating = self.set_point_probe()
+            self._set_point_samples.append((self._loop_time(), cooling, heating))
 
     # -- the node's frames ------------------------------------------------------------------
 
@@ -286,6 +301,7 @@ class ConformanceChecker:
         """VirtualNode observer: judge one frame (never raises into the node)."""
         self._changed.set()
         try:
+            self.sample()
             if frame.outgoing:
                 self.meter_sent(frame.cluster_id, frame.payload)
             else:
@@ -739,6 +755,11 @@ class ConformanceChecker:
                     and int(asked[f"{side}_temperature_offset"]) == 0xFF
                     and int(fields[f"{side}_temperature_set_point_applied"]) != NOT_USED_SET_POINT):
                 problems.append(f"{side} set point {int(fields[f'{side}_temperature_set_point_applied']) / 100}")
+        if self.set_point_probe is not None and status in (STARTED, OPT_IN):
+            for index, side in enumerate(("cooling", "heating")):
+                value = int(fields[f"{side}_temperature_set_point_applied"])
+                if value != NOT_USED_SET_POINT:
+                    self._set_point_claims.append((self._loop_time(), side, index, value, record))
         if problems:
             self._flag("SE-DRLC-2.8-applied-not-requested",
                        f"status 0x{status:02X} for event {event.issuer_event_id} reports applied "
@@ -846,10 +867,27 @@ class ConformanceChecker:
     def _all_expectations(self) -> list[_Expectation]:
         return [e for es in self._expectations.values() for e in es]
 
-    def _expire(self, loop_now: float) -> None:
+    def _expire(self, loop_now: float, *, final: bool = False) -> None:
         for expectation in self._all_expectations():
             if not expectation.closed and loop_now - expectation.sent_loop >= self.grace_s:
                 self._close(expectation)
+        self._judge_set_points(loop_now, final=final)
+
+    def _judge_set_points(self, loop_now: float, *, final: bool) -> None:
+        """A set point reported applied must be what the thermostat kept within the grace window."""
+        kept = []
+        for claim in self._set_point_claims:
+            at, side, index, value, record = claim
+            if not final and loop_now - at < self.grace_s:
+                kept.append(claim)
+                continue
+            window = [s for s in self._set_point_samples if abs(s[0] - at) <= self.grace_s]
+            if window and not any(s[1 + index] == value for s in window):
+                held = sorted({s[1 + index] / 100 for s in window})
+                self._flag("SE-DRLC-2.8-applied-set-point",
+                           f"{side} set point applied {value / 100} degC; the thermostat kept "
+                           f"{', '.join(map(str, held))} degC then", record)
+        self._set_point_claims = kept
 
     def _close(self, expectation: _Expectation) -> None:
         expectation.closed = True

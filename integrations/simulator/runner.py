@@ -26,6 +26,7 @@ from typing import Any
 from ems.clock import Clock, as_clock
 from ems.tasks import TaskSet
 from integrations.simulator.home import SimulatedHome
+from integrations.simulator.home_devices import SimThermostat
 from integrations.simulator.meter import (
     SentEvent,
     SentMessage,
@@ -65,6 +66,11 @@ class SimulatedHan:
         self.home.on_change = self._home_changed
         # With a simulated thermostat, the HVAC is its load, not the household's own term.
         self.meter.household_hvac = not self.home.has_thermostat
+        thermostats = [d for d in self.home.devices if isinstance(d, SimThermostat)]
+        if thermostats:
+            # What a report says is applied is checked against what the thermostat keeps.
+            thermostat = thermostats[0]
+            self.meter.checker.set_point_probe = lambda: thermostat.setpoints_centi
         self.started_at: datetime | None = None
         self._tasks = TaskSet(_LOGGER, "simulator")
         self._message_ids = 1
@@ -124,11 +130,13 @@ class SimulatedHan:
         self.home.tick(now)
         self.meter.extra_kw = self.home.load_kw
         self.meter.tick(now)
+        self.meter.checker.sample()
 
     def _home_changed(self) -> None:
         """A device switched or was shed: the meter shows the new demand at once."""
         self.meter.extra_kw = self.home.load_kw
         self.meter.tick(self.clock())
+        self.meter.checker.sample()
 
     async def _send(self, coro: Any) -> None:
         """Send to the EMS; a frame for an EMS that is not connected is simply lost."""

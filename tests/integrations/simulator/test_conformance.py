@@ -589,3 +589,20 @@ def test_a_valid_price_is_not_refused(checker: ConformanceChecker) -> None:
     checker.meter_sent(PRICE, price(73, issuer=101, control=0x00, ddr=False))  # e.g. 11 trailing digits
     checker.client_sent(PRICE, default_response(73, 0x00, Status.FAILURE))
     assert rules(checker.finish()) == ["SE-PRICE-3.10-refused"]
+
+
+def test_a_set_point_applied_is_the_one_the_thermostat_keeps(checker: ConformanceChecker) -> None:
+    kept = [(2400, 1900)]
+    checker.set_point_probe = lambda: kept[0]
+    checker.meter_sent(DRLC, lce(80, issuer=1, start_time=0, cooling_temperature_offset=0xFF,
+                                 cooling_temperature_set_point=4000))
+    checker.client_sent(DRLC, res(80, issuer=1))
+    kept[0] = (3200, 1900)  # the thermostat clamps 40 degC to its 32 degC limit
+    checker.sample()
+    checker.client_sent(DRLC, res(0x81, issuer=1, status=0x02, cooling_temperature_set_point_applied=3200))
+    assert checker.finish() == ()
+    checker.meter_sent(DRLC, lce(82, issuer=2, start_time=0, cooling_temperature_offset=0xFF,
+                                 cooling_temperature_set_point=4000))
+    checker.client_sent(DRLC, res(82, issuer=2))
+    checker.client_sent(DRLC, res(0x83, issuer=2, status=0x02, cooling_temperature_set_point_applied=4000))
+    assert rules(checker.finish()) == ["SE-DRLC-2.8-applied-set-point"]
