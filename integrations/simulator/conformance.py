@@ -628,8 +628,11 @@ class ConformanceChecker:
                        f"Default Response names command 0x{command_id:02X}; TSN 0x{expectation.tsn:02X} was "
                        f"{expectation.frame.command} (0x{expectation.command_id:02X})", record)
         else:
+            # A reply to a Get reuses the EMS's TSN, which the meter's own counter may reach too:
+            # an answer goes first to a frame that owes one (DDR = 0 or an error status).
             unanswered = [e for e in matching if not e.default_responses]
-            expectation = unanswered[0] if unanswered else matching[-1]
+            owed = [e for e in unanswered if e.dr_required or e.error_status is not None or not e.ddr]
+            expectation = (owed or unanswered or matching[-1:])[0]
         expectation.default_responses.append(status)
         statuses = ", ".join(f"0x{s:02X}" for s in expectation.default_responses)
         if len(expectation.default_responses) > 1:

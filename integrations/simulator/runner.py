@@ -16,6 +16,7 @@ radio's own timing, attribute reports and retries, stays real). The appliance gi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -74,6 +75,7 @@ class SimulatedHan:
         self.started_at: datetime | None = None
         self._tasks = TaskSet(_LOGGER, "simulator")
         self._message_ids = 1
+        self.script_done = asyncio.Event()  # set once every scripted frame has been sent
 
     @property
     def port(self) -> int:
@@ -166,6 +168,7 @@ class SimulatedHan:
                 await self.clock.sleep(delay)
             await self._wait_for_ems()
             await self._send(action())
+        self.script_done.set()
 
     async def _wait_for_ems(self) -> None:
         """Hold the script while no EMS is connected (nothing could receive it)."""
