@@ -309,3 +309,13 @@ def test_old_scenario_keys_still_work() -> None:
     assert scenario.events[0]["disable_default_response"] is True
     assert scenario.cancellations[0]["effective_in"] == timedelta(0)
     assert scenario.conformance["grace"] == timedelta(seconds=2)
+
+
+def test_the_strict_example_scenario_is_valid() -> None:
+    from ems.config import default_config_dir
+
+    scenario = load_scenario(default_config_dir() / "scenarios" / "strict.yaml")
+    assert scenario.conformance["device_class_value"] == 0x0FFF
+    assert len(scenario.raw_frames) == 4
+    assert [e["id"] for e in scenario.events].count(9001) == 2
+    assert scenario.price_changes[0]["price"] == Decimal("0.1234567")
