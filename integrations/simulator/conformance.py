@@ -440,7 +440,7 @@ class ConformanceChecker:
                        ignored, expected, expectation if ignored is None else None)
         if known is not None and known.addressed and ignored is not None:
             return  # an ignored resend does not replace the event the client holds
-        if event.addressed:
+        if event.addressed and RECEIVED in expected:  # only an event the client may accept supersedes
             for other in self._events.values():
                 if (other.addressed and not other.over(arrived) and other.start < event.end
                         and event.start < other.end):
