@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import CONFIG, FAST_SCENARIO, Appliance, local_clock, running_appliance
+from .conftest import (
+    CONFIG,
+    FAST_SCENARIO,
+    HOME_CONFIG,
+    HOME_SCENARIO,
+    Appliance,
+    local_clock,
+    running_appliance,
+)
 
 QUIET = {**FAST_SCENARIO, "events": [], "messages": [
     {"at": 0.3, "text": "Welcome", "importance": "low"},
@@ -124,3 +132,16 @@ async def test_a_cancel_of_a_superseded_event_is_rejected_as_undefined(tmp_path:
     async with running_appliance(tmp_path, scenario, clock=local_clock("20:00")) as app:
         await _script_ran(app)
         await app.wait_until(lambda: 0x07 in _statuses(app, 8201), what="event 8201 to be superseded")
+
+
+async def test_a_cancel_for_a_class_the_home_does_not_have_cancels_nothing(tmp_path: Any) -> None:
+    """SE-DRLC-2.12.11-cancelled-without-cancel and SE-DRLC-2.12.1-not-addressed: the home's devices
+    are HVAC, a pool pump and a smart appliance (DeviceClassValue 0x0019); a water-heater event or
+    cancel is not for it."""
+    scenario = {**HOME_SCENARIO, "conformance": {"device_class_value": 0x0019}, "events": [
+        {"at": 1.0, "id": 5301, "starts_in": "2s", "duration_min": 1, "device_class": 0x0004},
+        {"at": 1.0, "id": 5302, "starts_in": "10m", "duration_min": 1, "device_class": 0x0001}],
+        "cancellations": [{"at": 2.0, "id": 5302, "device_class": 0x0004, "disable_default_response": False}]}
+    async with running_appliance(tmp_path, scenario, config_text=HOME_CONFIG) as app:
+        await _script_ran(app)
+        await app.wait_until(lambda: _statuses(app, 5302), what="event 5302 to be answered")
