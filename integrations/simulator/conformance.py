@@ -234,7 +234,7 @@ class ConformanceChecker:
         *,
         device_class_value: int | None = None,
         utility_enrollment_group: int | None = None,
-        grace_s: float = 2.0,
+        grace_s: float = 5.0,
     ) -> None:
         self.clock: Clock = as_clock(clock)
         self.device_class_value = device_class_value  # None: not stated, every class addresses it

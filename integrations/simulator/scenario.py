@@ -284,7 +284,7 @@ _CONFORMANCE = vol.Schema(
         # every device class and group addresses it.
         vol.Optional("device_class_value"): vol.All(int, vol.Range(min=0, max=0xFFFF)),
         vol.Optional("utility_enrollment_group"): vol.All(int, vol.Range(min=0, max=0xFF)),
-        vol.Optional("grace", default="2s"): duration,  # how long an answer may take (real seconds)
+        vol.Optional("grace", default="5s"): duration,  # how long an answer may take (real seconds, a busy machine is slow)
     }
 )
 

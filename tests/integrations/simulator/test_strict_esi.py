@@ -308,7 +308,7 @@ def test_old_scenario_keys_still_work() -> None:
     })
     assert scenario.events[0]["disable_default_response"] is True
     assert scenario.cancellations[0]["effective_in"] == timedelta(0)
-    assert scenario.conformance["grace"] == timedelta(seconds=2)
+    assert scenario.conformance["grace"] == timedelta(seconds=5)
 
 
 def test_the_strict_example_scenario_is_valid() -> None:
