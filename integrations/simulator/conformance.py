@@ -79,6 +79,7 @@ RULES: Final[dict[str, str]] = {
     "SE-ZCL-2.5.12-unrequested-success": "with Disable Default Response = 1, a Default Response only for an error",
     "SE-ZCL-2.5.12-redundant": "no Default Response SUCCESS where a cluster command answers "
     "(PublishPrice with the ack bit is answered by PriceAcknowledgement alone, an event by ReportEventStatus)",
+    "SE-ZCL-2.5.12-response-to-default-response": "a Default Response is never answered by a Default Response",
     "SE-ZCL-2.5.12-command-id": "a Default Response carries the id of the command it answers",
     "SE-ZCL-2.5.12-unsolicited": "a Default Response answers a command the ESI sent (its TSN)",
     "SE-ZCL-2.5.12-error-status": "an unknown command gets UNSUP_CLUSTER_COMMAND (0x81), a manufacturer-specific "
@@ -181,6 +182,7 @@ class _Expectation:
     answered: bool = False
     default_responses: list[int] = field(default_factory=list)
     closed: bool = False
+    lenient: bool = False  # any answer (or none) is acceptable; only a second one is not
     extra: dict[str, Any] = field(default_factory=dict)
 
     def satisfied(self) -> bool:
@@ -320,14 +322,18 @@ class ConformanceChecker:
             return  # no TSN to answer under: nothing is owed
         fc = header.frame_control
         general = fc.frame_type == foundation.FrameType.GLOBAL_COMMAND
-        if general and header.command_id == DEFAULT_RESPONSE:
-            return
         name = _command_name(cluster_id, header, general)
         record = FrameRecord(cluster_id, name, int(header.tsn), bytes(payload).hex(" "), now, outgoing=True)
         expectation = _Expectation(cluster_id, int(header.tsn), int(header.command_id), general,
                                    bool(fc.disable_default_response), record, loop_now)
         cls = SE_CLUSTERS.get(cluster_id)
+        self._expectations.setdefault((cluster_id, int(header.tsn)), []).append(expectation)
+        self._prune()
         if fc.frame_type not in (foundation.FrameType.GLOBAL_COMMAND, foundation.FrameType.CLUSTER_COMMAND):
+            expectation.lenient = True  # a reserved frame type: whatever answers it is not judged
+            return
+        if general and header.command_id == DEFAULT_RESPONSE and not fc.is_manufacturer_specific:
+            expectation.extra["default_response"] = True  # never answered by a Default Response
             return
         if fc.is_manufacturer_specific:
             expectation.error_status = (foundation.Status.UNSUP_MANUF_GENERAL_COMMAND if general
@@ -340,7 +346,7 @@ class ConformanceChecker:
                 # requests (Read, Write, Configure Reporting, Discover ...) are answered by theirs.
                 expectation.dr_required = not fc.disable_default_response
         elif fc.direction != foundation.Direction.Server_to_Client:
-            return  # a client -> server frame to the client side: whatever it gets is not judged
+            expectation.lenient = True  # a client -> server frame to the client side: not judged
         elif cls is not None:
             if header.command_id not in cls.client_commands:
                 expectation.error_status = foundation.Status.UNSUP_CLUSTER_COMMAND
@@ -354,8 +360,6 @@ class ConformanceChecker:
                     self._meter_command(cls, parsed, expectation, now)
         else:
             expectation.dr_required = not fc.disable_default_response
-        self._expectations.setdefault((cluster_id, int(header.tsn)), []).append(expectation)
-        self._prune()
 
     def _meter_command(self, cls: Any, parsed: codec.ParsedFrame, expectation: _Expectation, now: datetime) -> None:
         fields = parsed.fields
@@ -639,6 +643,13 @@ class ConformanceChecker:
             self._flag("SE-ZCL-2.5.12-duplicate",
                        f"Default Responses {statuses} for {expectation.frame.command} TSN 0x{expectation.tsn:02X}",
                        record)
+        if expectation.extra.get("default_response"):
+            self._flag("SE-ZCL-2.5.12-response-to-default-response",
+                       f"Default Response (status 0x{status:02X}) to the meter's Default Response TSN "
+                       f"0x{expectation.tsn:02X}", record)
+            return
+        if expectation.lenient:
+            return
         if expectation.error_status is not None:
             if status != expectation.error_status:
                 self._flag("SE-ZCL-2.5.12-error-status",

@@ -606,3 +606,12 @@ def test_a_set_point_applied_is_the_one_the_thermostat_keeps(checker: Conformanc
     checker.client_sent(DRLC, res(82, issuer=2))
     checker.client_sent(DRLC, res(0x83, issuer=2, status=0x02, cooling_temperature_set_point_applied=4000))
     assert rules(checker.finish()) == ["SE-DRLC-2.8-applied-set-point"]
+
+
+def test_a_default_response_is_never_answered_by_one(checker: ConformanceChecker) -> None:
+    meter_dr = foundation.ZCLHeader.general(tsn=90, command_id=foundation.GeneralCommand.Default_Response,
+                                            direction=foundation.Direction.Server_to_Client)
+    checker.meter_sent(DRLC, meter_dr.serialize() + b"\x00\x00")
+    assert checker.pending() == 0
+    checker.client_sent(DRLC, default_response(90, 0x0B))
+    assert rules(checker.finish()) == ["SE-ZCL-2.5.12-response-to-default-response"]
