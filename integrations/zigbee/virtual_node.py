@@ -9,6 +9,10 @@ looked up in zigpy's registry at call time, so clusters registered later are use
 Client clusters (out-clusters) can hold attributes too (e.g. a DRLC client's
 DeviceClassValue, SE §2.2); they answer Read/Write Attributes sent server -> client.
 A `silent` node stays joined but neither hears nor sends, like a device that hung.
+
+Observers (`observe`) see every ZCL frame the node receives or sends, as bytes, before it is
+decoded or answered: the simulated meter's SE conformance checker watches the EMS this way.
+An attribute can be computed at read time (`compute_attribute`), e.g. the Time cluster's Time.
 """
 
 from __future__ import annotations
