@@ -615,3 +615,16 @@ def test_a_default_response_is_never_answered_by_one(checker: ConformanceChecker
     assert checker.pending() == 0
     checker.client_sent(DRLC, default_response(90, 0x0B))
     assert rules(checker.finish()) == ["SE-ZCL-2.5.12-response-to-default-response"]
+
+
+@pytest.mark.parametrize(("cluster", "frame", "ok"), [
+    (MESSAGING, b"\x01\x10\x00", True),  # GetLastMessage: no payload
+    (MESSAGING, b"\x01\x10\x00\x01", False),  # ... with a byte
+    (DRLC, b"\x01\x10\x05", False),  # DRLC has no client -> server command 0x05
+    (PRICE, b"\x01\x10\x03" + bytes(5), True),  # GetBlockPeriods, SE 1.1 form
+    (PRICE, b"\x01\x10\x03" + bytes(8), False),  # ... with bytes past the last field
+])
+def test_other_commands_decode_with_nothing_left_over(checker: ConformanceChecker, cluster: int, frame: bytes,
+                                                      ok: bool) -> None:
+    checker.client_sent(cluster, frame)
+    assert rules(checker.violations) == ([] if ok else ["SE-ZCL-layout"])
