@@ -14,6 +14,7 @@ sends against SE. The Time cluster's Time is computed from the meter's clock whe
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import math
@@ -33,7 +34,7 @@ from integrations.simulator.rate import PricePoint, SimulatedRate
 from integrations.simulator.scenario import Scenario
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
-from integrations.zigbee.virtual_node import CommandRequest, NodeEndpoint, VirtualNode
+from integrations.zigbee.virtual_node import CommandRequest, NodeEndpoint, VirtualNode, WireFrame
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ MAX_PERIODS = 24  # MaxNumberOfPeriodsDelivered (§5.1 0x0500 default)
 INVALID_INTERVAL = 0xFFFFFF
 PROFILE_PERIOD_ENUM = {60: 1, 30: 2, 15: 3, 10: 4, 5: 6, 1: 8}
 IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+SE_CLUSTER_IDS = frozenset({Price.cluster_id, Drlc.cluster_id, Messaging.cluster_id, Metering.cluster_id})
 
 
 @dataclass(slots=True)
@@ -158,9 +160,15 @@ class SimulatedMeter:
             grace_s=conformance["grace"].total_seconds(),
         )
         self.node.observe(self.checker.observe)
+        self.client_heard = asyncio.Event()  # the EMS has sent the meter an SE cluster frame
+        self.node.observe(self._heard)
         # Time (ZCL §3.12) is right only when computed at the moment it is read.
         self.node.compute_attribute(ENDPOINT, TIME, "time", lambda: codec.datetime_to_utc_time(self.clock()))
         self._register_handlers()
+
+    def _heard(self, frame: WireFrame) -> None:
+        if not frame.outgoing and frame.cluster_id in SE_CLUSTER_IDS:
+            self.client_heard.set()
 
     # -- conversions -------------------------------------------------------------------------
 

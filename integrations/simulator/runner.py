@@ -171,10 +171,19 @@ class SimulatedHan:
         self.script_done.set()
 
     async def _wait_for_ems(self) -> None:
-        """Hold the script while no EMS is connected (nothing could receive it)."""
-        while not self.han.connected:
+        """Hold the script while no EMS is connected, and until it has spoken SE to the meter once.
+
+        A client that is still joining (its radio connected, its meter session not yet made)
+        cannot answer; a real ESI publishes to a client after it has bound and asked (SE §6.5),
+        and the strict meter would count the lost answers against it.
+        """
+        while not self.han.connected or not self.meter.client_heard.is_set():
             with contextlib.suppress(TimeoutError):
-                await self.han.wait_connected(timeout_s=60)
+                if not self.han.connected:
+                    await self.han.wait_connected(timeout_s=60)
+                else:
+                    async with asyncio.timeout(60):
+                        await self.meter.client_heard.wait()
 
     async def send_message(self, spec: dict[str, Any]) -> None:
         message_id = spec.get("id") or self._message_ids

@@ -21,7 +21,7 @@ from .conftest import (
 
 QUIET = {**FAST_SCENARIO, "events": [], "messages": [
     {"at": 0.3, "text": "Welcome", "importance": "low"},
-    {"at": 0.4, "text": "Reply please", "confirm": True, "disable_default_response": False},
+    {"at": 0.4, "text": "Reply please", "confirm": True},
 ]}
 
 
@@ -43,6 +43,14 @@ async def test_a_quiet_scenario_passes_the_strict_meter(tmp_path: Any) -> None:
     async with running_appliance(tmp_path, QUIET, clock=local_clock("20:00")) as app:
         await _script_ran(app)
         assert app.simulator.meter.checker.frames_checked > 0
+
+
+async def test_a_message_with_ddr_0_gets_exactly_one_default_response(tmp_path: Any) -> None:
+    """SE-ZCL-2.5.12-missing / -duplicate (ZCL 2.5.12.2)."""
+    scenario = {**QUIET, "messages": [{"at": 0.3, "text": "Answer me", "disable_default_response": False}]}
+    async with running_appliance(tmp_path, scenario, clock=local_clock("20:00")) as app:
+        await _script_ran(app)
+        await app.wait_until(lambda: app.hub.state.counters["frames_received"] > 0, what="frames")
 
 
 async def test_a_price_with_ddr_0_and_no_ack_bit_is_applied_and_answered_once(tmp_path: Any) -> None:
