@@ -110,6 +110,9 @@ RULES: Final[dict[str, str]] = {
     "(nor 'started' before the event's start)",
     "SE-DRLC-2.12-echo": "a report echoes the event: 0x01's CriticalityLevelApplied is the event's, a rejection "
     "carries the event's criticality and event control",
+    "SE-DRLC-2.12-status-owed": "an accepted event reports its start (0x02, or 0x04 if opted out), its end "
+    "(0x03, 0x08-0x0A) and a cancel (0x06) when they happen, within the grace window (randomized times "
+    "are not timed)",
     "SE-DRLC-2.12.11-cancel": "a cancel addressed to the client is answered: 0xFD for an event it does not hold "
     "(never sent, superseded, over), 0xF9 for an invalid effective time (0xFFFFFFFF, after the event's end)",
     "SE-DRLC-2.12.11-cancelled-without-cancel": "0x06 only after a cancel addressed to the client for that event",
@@ -213,7 +216,10 @@ class _Event:
     statuses: list[int] = field(default_factory=list)
     last_time: int | None = None
     cancelled_at: int | None = None  # arrival of an addressed cancel (or cancel-all) for it
+    cancel_effective: int | None = None  # when a valid cancel takes effect (no randomization asked)
     superseded: bool = False
+    due_since: dict[str, float] = field(default_factory=dict)  # owed status -> loop time first due
+    owed_flagged: set[str] = field(default_factory=set)
 
     @property
     def end(self) -> int:
@@ -237,11 +243,14 @@ class ConformanceChecker:
         device_class_value: int | None = None,
         utility_enrollment_group: int | None = None,
         grace_s: float = 5.0,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.clock: Clock = as_clock(clock)
         self.device_class_value = device_class_value  # None: not stated, every class addresses it
         self.utility_enrollment_group = utility_enrollment_group  # None/0: every group
         self.grace_s = grace_s
+        # Real (radio) time for the grace window: the event loop's, or a test's own counter.
+        self._monotonic = monotonic
         self._violations: list[Violation] = []
         self._expectations: dict[tuple[int, int], list[_Expectation]] = {}
         self._events: dict[int, _Event] = {}
@@ -289,6 +298,8 @@ class ConformanceChecker:
             if not expectation.closed:
                 self._close(expectation)
         self._judge_set_points(self._loop_time(), final=True)
+        self._watch_events(self._loop_time())
+        self._judge_owed_statuses(self._loop_time())
         return self.violations
 
     def sample(self) -> None:
@@ -386,6 +397,8 @@ class ConformanceChecker:
             for event in self._events.values():
                 if event.addressed and not event.over(arrived) and event.cancelled_at is None:
                     event.cancelled_at = arrived
+                    if not int(fields["cancel_control"]) & 0x01:
+                        event.cancel_effective = arrived
 
     def _price_sent(self, fields: dict[str, Any], expectation: _Expectation, arrived: int) -> None:
         """Whether a client may refuse this price (§3.10): expired, a repeated or an older id."""
@@ -466,6 +479,8 @@ class ConformanceChecker:
             expected = frozenset({CANCEL_BAD_TIME})
         else:
             event.cancelled_at = arrived if event.cancelled_at is None else event.cancelled_at
+            if not int(fields["cancel_control"]) & 0x01 and event.cancel_effective is None:
+                event.cancel_effective = effective or arrived
             return  # valid: 0x06 at the effective time; with DDR = 0 a Default Response now
         expectation.answer = "report_event_status"
         expectation.dr_required = False
@@ -886,6 +901,39 @@ class ConformanceChecker:
             if not expectation.closed and loop_now - expectation.sent_loop >= self.grace_s:
                 self._close(expectation)
         self._judge_set_points(loop_now, final=final)
+        self._watch_events(loop_now)
+        self._judge_owed_statuses(loop_now)
+
+    def _watch_events(self, loop_now: float) -> None:
+        """Note when an accepted event comes to owe a status (§2.12 items 8, 10, 11): its start,
+        its end, a cancel's effective time. Randomized times are the client's to choose, so an
+        event or cancel that asks for randomization owes nothing the checker could time."""
+        now = codec.datetime_to_utc_time(self.clock())
+        for event in self._events.values():
+            if not event.addressed or event.statuses[:1] != [RECEIVED] or event.terminal or event.superseded:
+                continue
+            randomized = int(event.fields["event_control"]) & 0x03
+            if event.cancel_effective is not None and now >= event.cancel_effective:
+                event.due_since.setdefault("0x06 (cancelled)", loop_now)
+            ends_first = event.cancel_effective is not None and event.cancel_effective <= event.start
+            if not randomized and now >= event.start and not ends_first and not {STARTED, OPT_OUT} & set(event.statuses):
+                event.due_since.setdefault("0x02 (started) or 0x04 (opted out)", loop_now)
+            if not randomized and now >= event.end and event.cancel_effective is None:
+                event.due_since.setdefault("a completion status (0x03, 0x08, 0x09, 0x0A)", loop_now)
+
+    def _judge_owed_statuses(self, loop_now: float) -> None:
+        for event in self._events.values():
+            for owed, since in list(event.due_since.items()):
+                settled = (owed.startswith("0x02") and {STARTED, OPT_OUT} & set(event.statuses)) or (
+                    not owed.startswith("0x02") and event.terminal) or event.superseded
+                if settled:
+                    del event.due_since[owed]
+                elif loop_now - since >= self.grace_s and owed not in event.owed_flagged:
+                    event.owed_flagged.add(owed)
+                    self._flag("SE-DRLC-2.12-status-owed",
+                               f"event {event.issuer_event_id} owes {owed}: statuses so far "
+                               f"{_hexes(event.statuses)}",
+                               event.expectation.frame if event.expectation is not None else None)
 
     def _judge_set_points(self, loop_now: float, *, final: bool) -> None:
         """A set point reported applied must be what the thermostat kept within the grace window."""
@@ -937,8 +985,9 @@ class ConformanceChecker:
             else:
                 del self._expectations[key]
 
-    @staticmethod
-    def _loop_time() -> float:
+    def _loop_time(self) -> float:
+        if self._monotonic is not None:
+            return self._monotonic()
         try:
             return asyncio.get_running_loop().time()
         except RuntimeError:  # called outside a loop (a unit test feeding frames by hand)

@@ -628,3 +628,61 @@ def test_other_commands_decode_with_nothing_left_over(checker: ConformanceChecke
                                                       ok: bool) -> None:
     checker.client_sent(cluster, frame)
     assert rules(checker.violations) == ([] if ok else ["SE-ZCL-layout"])
+
+
+class Radio:
+    """The checker's real-time counter, moved by the test (the grace window is 5 s of it)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_accepted_event_owes_its_start_end_and_cancel(clock: FixedClock) -> None:
+    radio = Radio()
+    checker = ConformanceChecker(clock, grace_s=5, monotonic=radio)
+    checker.meter_sent(DRLC, lce(84, issuer=1, start_time=NOW + 60, duration_in_minutes=1, event_control=0))
+    checker.client_sent(DRLC, res(84, issuer=1, event_control=0))
+    clock.advance(seconds=61)
+    assert checker.finish() == ()  # due only now: not yet late
+    radio.now += 6
+    assert rules(checker.finish()) == ["SE-DRLC-2.12-status-owed"]  # started, not reported
+    checker.client_sent(DRLC, res(0x85, issuer=1, status=0x02, when=NOW + 61, event_control=0))
+    clock.advance(seconds=60)
+    checker.finish()
+    radio.now += 6
+    assert rules(checker.finish()) == ["SE-DRLC-2.12-status-owed"] * 2  # ended, not reported
+    checker.client_sent(DRLC, res(0x86, issuer=1, status=0x03, when=NOW + 121, event_control=0))
+    checker.meter_sent(DRLC, lce(87, issuer=2, start_time=NOW + 600, duration_in_minutes=30, event_control=0))
+    checker.client_sent(DRLC, res(87, issuer=2, event_control=0, when=NOW + 121))
+    checker.meter_sent(DRLC, cancel(88, issuer=2))
+    checker.finish()
+    radio.now += 6
+    violations = checker.finish()
+    assert len(violations) == 3 and "0x06" in str(violations[-1])
+
+
+def test_a_status_in_time_owes_nothing(clock: FixedClock) -> None:
+    radio = Radio()
+    checker = ConformanceChecker(clock, grace_s=5, monotonic=radio)
+    checker.meter_sent(DRLC, lce(84, issuer=1, start_time=NOW + 60, duration_in_minutes=1, event_control=0))
+    checker.client_sent(DRLC, res(84, issuer=1, event_control=0))
+    clock.advance(seconds=61)
+    checker.finish()
+    radio.now += 1
+    checker.client_sent(DRLC, res(0x85, issuer=1, status=0x02, when=NOW + 61, event_control=0))
+    radio.now += 10
+    assert checker.finish() == ()
+
+
+def test_randomized_times_are_not_timed(clock: FixedClock) -> None:
+    radio = Radio()
+    checker = ConformanceChecker(clock, grace_s=5, monotonic=radio)
+    checker.meter_sent(DRLC, lce(89, start_time=NOW + 60, duration_in_minutes=1, event_control=0x01))
+    checker.client_sent(DRLC, res(89))
+    clock.advance(hours=1)
+    checker.finish()
+    radio.now += 60
+    assert checker.finish() == ()
