@@ -116,7 +116,7 @@ async def test_events_and_cancels_for_another_group_or_class_are_not_answered(tm
                     {"at": 0.5, "id": 8001, "starts_in": "10m", "duration_min": 30, "enrollment_group": 5},
                     {"at": 0.5, "id": 8002, "starts_in": "10m", "duration_min": 30, "enrollment_group": 9},
                     {"at": 0.5, "id": 8003, "starts_in": "10m", "duration_min": 30, "device_class": 0x1000}],
-                "cancellations": [{"at": 1.0, "id": 8001, "enrollment_group": 9}]}
+                "cancellations": [{"at": 1.0, "id": 8001, "enrollment_group": 9, "disable_default_response": False}]}
     async with running_appliance(tmp_path, scenario, config_text=GROUP_CONFIG, clock=local_clock("20:00")) as app:
         await _script_ran(app)
         await app.wait_until(lambda: _statuses(app, 8001), what="event 8001 to be answered")
