@@ -282,7 +282,10 @@ class ConformanceChecker:
         deadline = loop.time() + (self.grace_s if timeout_s is None else timeout_s)
         while self.pending() and (remaining := deadline - loop.time()) > 0:
             await self._frame_or_timeout(min(remaining, 0.1))
-        await self._frame_or_timeout(0.05)  # a second (duplicate) answer right behind the first
+        # A second (duplicate) answer, or a status the client should not send, right behind.
+        quiet_until = loop.time() + min(0.5, self.grace_s / 4)
+        while (remaining := quiet_until - loop.time()) > 0:
+            await self._frame_or_timeout(remaining)
         return self.finish()
 
     async def _frame_or_timeout(self, timeout_s: float) -> None:
