@@ -193,6 +193,11 @@ class SimThermostat(SimDevice):
         self.node.set_attribute(ENDPOINT, ElectricalMeasurement, "active_power", round(self.load_kw * 1000))
 
     @property
+    def setpoints_centi(self) -> tuple[int, int]:
+        """(cooling, heating) set points as the thermostat keeps them, in 0.01 degC (what is applied)."""
+        return int(self._get("occupied_cooling_setpoint")), int(self._get("occupied_heating_setpoint"))
+
+    @property
     def indoor_c(self) -> float:
         return self.house.indoor_c
 

@@ -4,28 +4,37 @@ One VirtualNode with Basic, Time, Metering, Price, Messaging and DRLC servers. I
 integrate the household's net demand, so summations and intervals always agree. It answers
 GetCurrentPrice, GetScheduledEvents, GetLastMessage and GetProfile as an ESI does, and its
 frame log keeps everything the EMS sends (ReportEventStatus, MessageConfirmation, ...).
+
+It is strict, as a certified ESI and a test house are: ReportEventStatus, PriceAcknowledgement,
+MessageConfirmation and CPPEventResponse are recorded (``answers``) and answered with a Default
+Response SUCCESS only when the EMS's frame asks for one (DDR = 0, as the SiLabs drlc-, price- and
+messaging-server plugins do), and its ``checker`` (``conformance.py``) judges every frame the EMS
+sends against SE. The Time cluster's Time is computed from the meter's clock when it is read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from zigpy.zcl import foundation
 
 from ems.clock import Clock, as_clock
 from ems.tasks import TaskSet
+from integrations.simulator.conformance import ConformanceChecker
 from integrations.simulator.household import Household
 from integrations.simulator.rate import PricePoint, SimulatedRate
 from integrations.simulator.scenario import Scenario
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
-from integrations.zigbee.virtual_node import CommandRequest, NodeEndpoint, VirtualNode
+from integrations.zigbee.virtual_node import CommandRequest, NodeEndpoint, VirtualNode, WireFrame
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,6 +46,7 @@ MAX_PERIODS = 24  # MaxNumberOfPeriodsDelivered (§5.1 0x0500 default)
 INVALID_INTERVAL = 0xFFFFFF
 PROFILE_PERIOD_ENUM = {60: 1, 30: 2, 15: 3, 10: 4, 5: 6, 1: 8}
 IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+SE_CLUSTER_IDS = frozenset({Price.cluster_id, Drlc.cluster_id, Messaging.cluster_id, Metering.cluster_id})
 
 
 @dataclass(slots=True)
@@ -53,6 +63,8 @@ class SentMessage:
     start: datetime
     duration_min: int
     text: str
+    start_time: int | None = None  # the StartTime sent, when not ``start`` (0 = now)
+    disable_default_response: bool = True
 
 
 @dataclass(slots=True)
@@ -60,6 +72,19 @@ class SentEvent:
     fields: dict[str, Any]
     start: datetime
     duration_min: int
+    disable_default_response: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A command the EMS sent the ESI and the meter recorded (ReportEventStatus, ...)."""
+
+    at: datetime
+    cluster_id: int
+    command: str
+    tsn: int
+    disable_default_response: bool
+    fields: dict[str, Any]
 
 
 class SimulatedMeter:
@@ -88,6 +113,8 @@ class SimulatedMeter:
         self.price: PricePoint | None = None
         self.price_event_id = 1000
         self.price_override: tuple[PricePoint, datetime] | None = None
+        self.price_override_fields: dict[str, Any] | None = None  # the override exactly as sent
+        self.answers: list[Answer] = []
         self.block_period_kwh = 0.0
         self._last_tick: datetime | None = None
         self._day: Any = None
@@ -125,7 +152,23 @@ class SimulatedMeter:
                 },
             },
         )
+        conformance = scenario.conformance
+        self.checker = ConformanceChecker(
+            self.clock,
+            device_class_value=conformance.get("device_class_value"),
+            utility_enrollment_group=conformance.get("utility_enrollment_group"),
+            grace_s=conformance["grace"].total_seconds(),
+        )
+        self.node.observe(self.checker.observe)
+        self.client_heard = asyncio.Event()  # the EMS has sent the meter an SE cluster frame
+        self.node.observe(self._heard)
+        # Time (ZCL §3.12) is right only when computed at the moment it is read.
+        self.node.compute_attribute(ENDPOINT, TIME, "time", lambda: codec.datetime_to_utc_time(self.clock()))
         self._register_handlers()
+
+    def _heard(self, frame: WireFrame) -> None:
+        if not frame.outgoing and frame.cluster_id in SE_CLUSTER_IDS:
+            self.client_heard.set()
 
     # -- conversions -------------------------------------------------------------------------
 
@@ -222,7 +265,6 @@ class SimulatedMeter:
         set_attr(ENDPOINT, Metering, "currentday_consumption_delivered", self.raw(self.day_delivered_kwh) & 0xFFFFFF)
         set_attr(ENDPOINT, Metering, "currentday_consumption_received", self.raw(self.day_received_kwh) & 0xFFFFFF)
         set_attr(ENDPOINT, Metering, "current_block_period_consumption_delivered", self.raw(self.block_period_kwh))
-        set_attr(ENDPOINT, TIME, "time", codec.datetime_to_utc_time(now))
         set_attr(ENDPOINT, TIME, "time_status", 0x03)  # Master | Synchronized
 
     # -- price -----------------------------------------------------------------------------------
@@ -236,6 +278,9 @@ class SimulatedMeter:
         return self.rate.price_at(now, self.block_period_kwh)
 
     def price_fields(self, point: PricePoint, now: datetime) -> dict[str, Any]:
+        if (self.price_override is not None and self.price_override_fields is not None
+                and point is self.price_override[0]):
+            return {**self.price_override_fields, "current_time": codec.datetime_to_utc_time(now)}
         rate = self.scenario.rate
         digits = rate["trailing_digits"]
         duration = 0xFFFF
@@ -253,9 +298,9 @@ class SimulatedMeter:
             "number_of_price_tiers_and_register_tier": (min(15, self.rate.number_of_tiers) << 4) | (point.tier & 0x0F),
             "start_time": 0,
             "duration_in_minutes": duration,
-            "price": round(point.price * 10**digits),
+            "price": _scaled(point.price, digits),
             "price_ratio": 0xFF,
-            "generation_price": 0xFFFFFFFF if generation is None else round(generation * 10**digits),
+            "generation_price": 0xFFFFFFFF if generation is None else _scaled(generation, digits),
             "generation_price_ratio": 0xFF,
             "alternate_cost_delivered": 0xFFFFFFFF,
             "alternate_cost_unit": 0xFF,
@@ -284,6 +329,18 @@ class SimulatedMeter:
         on(ENDPOINT, Drlc.cluster_id, "get_scheduled_events", self._get_scheduled_events)
         on(ENDPOINT, Messaging.cluster_id, "get_last_message", self._get_last_message)
         on(ENDPOINT, Metering.cluster_id, "get_profile", self._get_profile)
+        # What the EMS reports: recorded; SUCCESS only when asked for (DDR = 0), as SiLabs' servers.
+        on(ENDPOINT, Drlc.cluster_id, "report_event_status", self._record)
+        on(ENDPOINT, Price.cluster_id, "price_acknowledgement", self._record)
+        on(ENDPOINT, Price.cluster_id, "cpp_event_response", self._record)
+        on(ENDPOINT, Messaging.cluster_id, "message_confirmation", self._record)
+
+    def _record(self, request: CommandRequest) -> Any:
+        self.answers.append(Answer(
+            self.clock(), request.cluster_id, request.command, int(request.header.tsn),
+            bool(request.header.frame_control.disable_default_response), dict(request.fields),
+        ))
+        return None  # SUCCESS: the node sends it only when DDR = 0 (ZCL §2.5.12.2)
 
     def _get_current_price(self, request: CommandRequest) -> Any:
         now = self.clock()
@@ -300,7 +357,11 @@ class SimulatedMeter:
             return foundation.Status.NOT_FOUND
         limit = int(request.fields.get("number_of_events", 0)) or len(live)
         for event in sorted(live, key=lambda e: e.start)[:limit]:
-            self.send_later(self.send_event(event))
+            # A resend names the event's real start, not the "now" (0) it may first have had.
+            again = SentEvent({**event.fields, "start_time": event.fields["start_time"] or
+                               codec.datetime_to_utc_time(event.start)},
+                              event.start, event.duration_min, event.disable_default_response)
+            self.send_later(self.send_event(again))
         return None
 
     def _get_last_message(self, request: CommandRequest) -> Any:
@@ -351,36 +412,61 @@ class SimulatedMeter:
         await self._pending.cancel_all()
 
     def _message_fields(self, message: SentMessage) -> dict[str, Any]:
+        start_time = message.start_time
         return {
             "message_id": message.message_id,
             "message_control": message.control,
-            "start_time": codec.datetime_to_utc_time(message.start),
+            "start_time": codec.datetime_to_utc_time(message.start) if start_time is None else start_time,
             "duration_in_minutes": message.duration_min,
             "message": message.text,
         }
 
-    async def send_price(self, now: datetime) -> None:
-        assert self.price is not None
-        await self.node.send_command(ENDPOINT, Price, "publish_price", **self.price_fields(self.price, now))
+    async def send_price(self, now: datetime, *, disable_default_response: bool | None = None,
+                         fields: dict[str, Any] | None = None) -> None:
+        """PublishPrice of the price in force (or exactly ``fields``); DDR None: zigpy's default, 1."""
+        assert self.price is not None or fields is not None
+        if fields is None:
+            assert self.price is not None
+            fields = self.price_fields(self.price, now)
+        await self.node.send_command(ENDPOINT, Price, "publish_price",
+                                     disable_default_response=disable_default_response, **fields)
 
     async def send_message(self, message: SentMessage) -> None:
         self.messages.append(message)
-        await self.node.send_command(ENDPOINT, Messaging, "display_message", **self._message_fields(message))
+        await self.node.send_command(ENDPOINT, Messaging, "display_message",
+                                     disable_default_response=message.disable_default_response,
+                                     **self._message_fields(message))
 
     async def send_event(self, event: SentEvent) -> None:
         self.events[int(event.fields["issuer_event_id"])] = event
-        await self.node.send_command(ENDPOINT, Drlc, "load_control_event", **event.fields)
+        await self.node.send_command(ENDPOINT, Drlc, "load_control_event",
+                                     disable_default_response=event.disable_default_response, **event.fields)
 
-    async def send_raw(self, cluster: Any, command: str, **fields: Any) -> None:
-        await self.node.send_command(ENDPOINT, cluster, command, **fields)
+    async def send_raw(self, cluster: Any, command: str, *, disable_default_response: bool | None = None,
+                       **fields: Any) -> None:
+        """Send any server -> client command by name (DDR None: zigpy's default, 1)."""
+        await self.node.send_command(ENDPOINT, cluster, command,
+                                     disable_default_response=disable_default_response, **fields)
+
+    def send_raw_frame(self, cluster_id: int, payload: bytes) -> None:
+        """Send ZCL bytes exactly as given (malformed, truncated, unknown, manufacturer-specific)."""
+        self.node.send_raw(ENDPOINT, cluster_id, payload)
 
 
 def message_control(importance: str, confirm: bool) -> int:
     return (IMPORTANCE[importance] << 2) | (0x80 if confirm else 0)
 
 
-def event_fields(spec: dict[str, Any], start: datetime) -> dict[str, Any]:
-    """A scenario's event entry -> LoadControlEvent fields (§2.3 encodings and sentinels)."""
+def _scaled(price: float | Decimal, digits: int) -> int:
+    """A price in currency units -> the raw Price with ``digits`` trailing digits, from its decimal text."""
+    return int((Decimal(str(price)).scaleb(digits)).to_integral_value())
+
+
+def event_fields(spec: dict[str, Any], start: datetime, start_time: int | None = None) -> dict[str, Any]:
+    """A scenario's event entry -> LoadControlEvent fields (§2.3 encodings and sentinels).
+
+    ``start_time`` overrides the StartTime sent (0 = now, 0xFFFFFFFF = invalid).
+    """
 
     def scaled(key: str, scale: int, not_used: int) -> int:
         value = spec.get(key)
@@ -390,7 +476,7 @@ def event_fields(spec: dict[str, Any], start: datetime) -> dict[str, Any]:
         "issuer_event_id": spec["id"],
         "device_class": spec["device_class"],
         "utility_enrollment_group": spec["enrollment_group"],
-        "start_time": codec.datetime_to_utc_time(start),
+        "start_time": codec.datetime_to_utc_time(start) if start_time is None else start_time,
         "duration_in_minutes": spec["duration_min"],
         "criticality_level": spec["criticality"],
         "cooling_temperature_offset": scaled("cooling_offset_c", 10, 0xFF),

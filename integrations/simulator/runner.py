@@ -16,6 +16,7 @@ radio's own timing, attribute reports and retries, stays real). The appliance gi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -26,6 +27,7 @@ from typing import Any
 from ems.clock import Clock, as_clock
 from ems.tasks import TaskSet
 from integrations.simulator.home import SimulatedHome
+from integrations.simulator.home_devices import SimThermostat
 from integrations.simulator.meter import (
     SentEvent,
     SentMessage,
@@ -34,8 +36,9 @@ from integrations.simulator.meter import (
     message_control,
 )
 from integrations.simulator.rate import PricePoint
-from integrations.simulator.scenario import Scenario
+from integrations.simulator.scenario import Scenario, exact_price
 from integrations.zigbee.han import VirtualHan
+from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc
 from integrations.zigbee.virtual_node import NodeSendError
 
@@ -64,9 +67,15 @@ class SimulatedHan:
         self.home.on_change = self._home_changed
         # With a simulated thermostat, the HVAC is its load, not the household's own term.
         self.meter.household_hvac = not self.home.has_thermostat
+        thermostats = [d for d in self.home.devices if isinstance(d, SimThermostat)]
+        if thermostats:
+            # What a report says is applied is checked against what the thermostat keeps.
+            thermostat = thermostats[0]
+            self.meter.checker.set_point_probe = lambda: thermostat.setpoints_centi
         self.started_at: datetime | None = None
         self._tasks = TaskSet(_LOGGER, "simulator")
         self._message_ids = 1
+        self.script_done = asyncio.Event()  # set once every scripted frame has been sent
 
     @property
     def port(self) -> int:
@@ -123,11 +132,13 @@ class SimulatedHan:
         self.home.tick(now)
         self.meter.extra_kw = self.home.load_kw
         self.meter.tick(now)
+        self.meter.checker.sample()
 
     def _home_changed(self) -> None:
         """A device switched or was shed: the meter shows the new demand at once."""
         self.meter.extra_kw = self.home.load_kw
         self.meter.tick(self.clock())
+        self.meter.checker.sample()
 
     async def _send(self, coro: Any) -> None:
         """Send to the EMS; a frame for an EMS that is not connected is simply lost."""
@@ -149,58 +160,142 @@ class SimulatedHan:
             steps.append((spec["at"], lambda spec=spec: self.send_cancellation(spec)))
         for spec in self.scenario.price_changes:
             steps.append((spec["at"], lambda spec=spec: self.send_price_change(spec)))
+        for spec in self.scenario.raw_frames:
+            steps.append((spec["at"], lambda spec=spec: self.send_raw_frame(spec)))
         for offset, action in sorted(steps, key=lambda s: s[0]):
             delay = (self.started_at + offset - self.clock()).total_seconds()
             if delay > 0:
                 await self.clock.sleep(delay)
             await self._wait_for_ems()
             await self._send(action())
+        self.script_done.set()
 
     async def _wait_for_ems(self) -> None:
-        """Hold the script while no EMS is connected (nothing could receive it)."""
-        while not self.han.connected:
+        """Hold the script while no EMS is connected, and until it has spoken SE to the meter once.
+
+        A client that is still joining (its radio connected, its meter session not yet made)
+        cannot answer; a real ESI publishes to a client after it has bound and asked (SE §6.5),
+        and the strict meter would count the lost answers against it.
+        """
+        while not self.han.connected or not self.meter.client_heard.is_set():
             with contextlib.suppress(TimeoutError):
-                await self.han.wait_connected(timeout_s=60)
+                if not self.han.connected:
+                    await self.han.wait_connected(timeout_s=60)
+                else:
+                    async with asyncio.timeout(60):
+                        await self.meter.client_heard.wait()
 
     async def send_message(self, spec: dict[str, Any]) -> None:
         message_id = spec.get("id") or self._message_ids
         self._message_ids = max(self._message_ids, message_id) + 1
+        now = self.clock()
+        start, start_time = now, None
+        if spec.get("start") == "now":
+            start_time = 0  # §1.4: StartTime 0 is "now"
+        elif spec.get("starts_in") is not None:
+            start = now + spec["starts_in"]
         message = SentMessage(
             message_id=message_id,
             control=message_control(spec["importance"], spec["confirm"]),
-            start=self.clock(),
+            start=start,
             duration_min=spec["duration_min"],
             text=spec["text"],
+            start_time=start_time,
+            disable_default_response=spec["disable_default_response"],
         )
         await self.meter.send_message(message)
 
     async def send_event(self, spec: dict[str, Any]) -> None:
-        start = self.clock() + spec["starts_in"]
-        if spec["starts_in"] == timedelta(0):
-            start = self.clock()
-        event = SentEvent(event_fields(spec, start), start, spec["duration_min"])
+        now = self.clock()
+        start, start_time = now, None
+        if spec.get("start") == "now":
+            start_time = 0  # §1.4: "now"
+        elif spec.get("start") == "invalid":
+            start_time = 0xFFFFFFFF  # §2.12 item 3: to be rejected with 0xFE
+        elif spec.get("started_ago") is not None:
+            start = now - spec["started_ago"]
+        elif spec.get("starts_in") is not None:
+            start = now + spec["starts_in"]
+        event = SentEvent(event_fields(spec, start, start_time), start, spec["duration_min"],
+                          spec["disable_default_response"])
         await self.meter.send_event(event)
 
     async def send_cancellation(self, spec: dict[str, Any]) -> None:
-        control = 0x01 if spec["randomize_end"] else 0x00
+        control = spec.get("cancel_control")
+        if control is None:
+            control = 0x01 if spec["randomize_end"] else 0x00
+        ddr = spec["disable_default_response"]
         if spec.get("id") is None:
-            await self.meter.send_raw(Drlc, "cancel_all_load_control_events", cancel_control=control)
+            await self.meter.send_raw(Drlc, "cancel_all_load_control_events", cancel_control=control,
+                                      disable_default_response=ddr)
             return
+        effective = spec["effective_in"]
+        if effective == "invalid":
+            effective_time = 0xFFFFFFFF
+        elif effective == "now" or effective == timedelta(0):
+            effective_time = 0  # §2.7: "now"
+        else:
+            effective_time = codec.datetime_to_utc_time(self.clock() + effective)
         await self.meter.send_raw(
             Drlc,
             "cancel_load_control_event",
+            disable_default_response=ddr,
             issuer_event_id=spec["id"],
             device_class=spec["device_class"],
-            utility_enrollment_group=0,
+            utility_enrollment_group=spec["enrollment_group"],
             cancel_control=control,
-            effective_time=0,
+            effective_time=effective_time,
         )
 
     async def send_price_change(self, spec: dict[str, Any]) -> None:
+        """A PublishPrice exactly as the scenario writes it (every optional field, no rounding)."""
         now = self.clock()
-        until = now + timedelta(minutes=spec["duration_min"])
-        point = PricePoint(spec["price"], spec["tier"], spec["label"], 0, "event", until)
-        self.meter.price_override = (point, until)
-        if self.meter.price_changed(now):
-            await self.meter.send_price(now)
+        meter = self.meter
+        raw, digits = exact_price(spec["price"], spec.get("trailing_digits"))
+        start = now
+        start_time = 0
+        if spec.get("starts_in") is not None:
+            start = now + spec["starts_in"]
+            start_time = codec.datetime_to_utc_time(start)
+        until = start + timedelta(minutes=spec["duration_min"])
+        point = PricePoint(float(spec["price"]), spec["tier"], spec["label"], 0, "event", until)
+        if spec.get("issuer_event_id") is not None:
+            meter.price_event_id = spec["issuer_event_id"]
+        else:
+            meter.price_event_id += 1
+        fields = meter.price_fields(point, now)
+        fields.update(
+            issuer_event_id=meter.price_event_id,
+            price_trailing_digit_and_price_tier=(digits << 4) | (spec["tier"] & 0x0F),
+            start_time=start_time,
+            duration_in_minutes=spec["duration_min"],
+            price=raw,
+        )
+        optional = {
+            "provider_id": spec.get("provider_id"),
+            "price_ratio": spec.get("price_ratio"),
+            "generation_price": None if spec.get("generation_price") is None
+            else exact_price(spec["generation_price"], digits)[0],
+            "generation_price_ratio": spec.get("generation_price_ratio"),
+            "alternate_cost_delivered": spec.get("alternate_cost_delivered"),
+            "alternate_cost_unit": spec.get("alternate_cost_unit"),
+            "alternate_cost_trailing_digit": spec.get("alternate_cost_trailing_digit"),
+            "number_of_block_thresholds": spec.get("number_of_block_thresholds"),
+            "price_control": spec.get("price_control"),
+        }
+        fields.update({key: value for key, value in optional.items() if value is not None})
+        if spec.get("starts_in") is None or spec["starts_in"] <= timedelta(0):
+            # In force now: what GetCurrentPrice answers until it ends, exactly as sent.
+            meter.price_override = (point, until)
+            meter.price_override_fields = dict(fields)
+            meter.price = point
+        await meter.send_price(now, disable_default_response=spec["disable_default_response"], fields=fields)
+
+    async def send_raw_frame(self, spec: dict[str, Any]) -> None:
+        """A scenario's raw frame, as written; ``disable_default_response`` patches bit 4."""
+        payload = bytearray(spec["hex"])
+        ddr = spec.get("disable_default_response")
+        if ddr is not None:
+            payload[0] = (payload[0] | 0x10) if ddr else (payload[0] & ~0x10)
+        self.meter.send_raw_frame(spec["cluster"], bytes(payload))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,75 @@ def duration(value: Any) -> timedelta:
     if seconds < 0:
         raise vol.Invalid("a duration cannot be negative")
     return timedelta(seconds=seconds)
+
+
+def signed_duration(value: Any) -> timedelta:
+    """A duration that may be negative: ``-5m`` is five minutes before (a start in the past)."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -duration(value.strip()[1:])
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        return -duration(-value)
+    return duration(value)
+
+
+def _decimal(value: Any) -> Decimal:
+    """A price exactly as written: ``"0.1234567"`` stays 0.1234567 (YAML floats by their repr)."""
+    if isinstance(value, bool):
+        raise vol.Invalid("expected a decimal number such as 0.1234")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise vol.Invalid("expected a decimal number such as 0.1234") from None
+    if not number.is_finite() or number < 0:
+        raise vol.Invalid("expected a decimal number of at least 0")
+    return number
+
+
+def _hex_bytes(value: Any) -> bytes:
+    """``"09 01 00"`` or ``"090100"`` -> the bytes (a whole ZCL frame, header first)."""
+    try:
+        data = bytes.fromhex(str(value))
+    except ValueError:
+        raise vol.Invalid("expected hex bytes such as '19 05 00 01'") from None
+    if not data:
+        raise vol.Invalid("expected at least one byte")
+    return data
+
+
+CLUSTER_IDS = {"basic": 0x0000, "time": 0x000A, "price": 0x0700, "drlc": 0x0701, "metering": 0x0702,
+               "messaging": 0x0703}
+
+
+def _cluster(value: Any) -> int:
+    """A cluster by id (0x0700) or by name (price, drlc, metering, messaging, time, basic)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFF:
+        return value
+    if isinstance(value, str) and value.strip().lower() in CLUSTER_IDS:
+        return CLUSTER_IDS[value.strip().lower()]
+    raise vol.Invalid(f"expected a cluster id or one of {', '.join(CLUSTER_IDS)}")
+
+
+def _literal(*words: str) -> Any:
+    return vol.All(str, vol.Lower, vol.In(words, msg=f"expected {' or '.join(words)}"))
+
+
+def exact_price(price: Decimal, digits: int | None = None) -> tuple[int, int]:
+    """(raw Price, PriceTrailingDigit) that carry ``price`` exactly (§3.2, §3.3).
+
+    Without ``digits``, as many as the number is written with: "0.1234567" -> (1234567, 7).
+    ValueError if the digits cannot carry it exactly or the raw value leaves the uint32.
+    """
+    exponent = price.normalize().as_tuple().exponent if price == 0 else price.as_tuple().exponent
+    assert isinstance(exponent, int)
+    chosen = max(0, -exponent) if digits is None else digits
+    if chosen > 15:
+        raise ValueError(f"{price} needs {chosen} trailing digits; the nibble holds at most 15")
+    raw = price.scaleb(chosen)
+    if raw != raw.to_integral_value():
+        raise ValueError(f"{price} cannot be written exactly with {chosen} trailing digits")
+    if not 0 <= raw <= 0xFFFFFFFF:
+        raise ValueError(f"{price} with {chosen} trailing digits is {raw}, beyond the uint32 Price field")
+    return int(raw), chosen
 
 
 def _hhmm(value: Any) -> int:
@@ -129,6 +199,10 @@ _MESSAGE = vol.Schema(
         vol.Optional("importance", default="medium"): _IMPORTANCE,
         vol.Optional("duration_min", default=60): vol.All(int, vol.Range(min=1, max=0xFFFF)),
         vol.Optional("confirm", default=False): bool,
+        # StartTime: the send time (default), 0 ("now", §1.4), or an offset from the send time.
+        vol.Exclusive("start", "start"): _literal("now"),
+        vol.Exclusive("starts_in", "start"): signed_duration,
+        vol.Optional("disable_default_response", default=True): bool,
     }
 )
 
@@ -136,8 +210,13 @@ _EVENT = vol.Schema(
     {
         vol.Required("at"): duration,
         vol.Required("id"): vol.All(int, vol.Range(min=0, max=0xFFFFFFFF)),
-        vol.Optional("starts_in", default="0s"): duration,
+        # StartTime: send time + starts_in (negative or started_ago: in the past), 0 for
+        # ``start: now`` (§1.4), 0xFFFFFFFF for ``start: invalid``.
+        vol.Exclusive("starts_in", "start"): signed_duration,
+        vol.Exclusive("started_ago", "start"): duration,
+        vol.Exclusive("start", "start"): _literal("now", "invalid"),
         vol.Required("duration_min"): vol.All(int, vol.Range(min=0, max=0xFFFF)),
+        vol.Optional("disable_default_response", default=True): bool,
         vol.Optional("device_class", default=0x0FFF): vol.All(int, vol.Range(min=0, max=0xFFFF)),
         vol.Optional("enrollment_group", default=0): vol.All(int, vol.Range(min=0, max=0xFF)),
         vol.Optional("criticality", default=3): vol.All(int, vol.Range(min=0, max=0xFF)),
@@ -157,17 +236,55 @@ _CANCEL = vol.Schema(
         vol.Required("at"): duration,
         vol.Optional("id"): vol.All(int, vol.Range(min=0, max=0xFFFFFFFF)),  # absent = cancel all
         vol.Optional("device_class", default=0x0FFF): vol.All(int, vol.Range(min=0, max=0xFFFF)),
+        vol.Optional("enrollment_group", default=0): vol.All(int, vol.Range(min=0, max=0xFF)),
         vol.Optional("randomize_end", default=False): bool,
+        vol.Optional("cancel_control"): vol.All(int, vol.Range(min=0, max=0xFF)),  # raw, overrides randomize_end
+        # EffectiveTime: 0 ("now", the default), send time + effective_in, or 0xFFFFFFFF.
+        vol.Optional("effective_in", default=0): vol.Any(_literal("now", "invalid"), duration),
+        vol.Optional("disable_default_response", default=True): bool,
     }
 )
 
 _PRICE_CHANGE = vol.Schema(
     {
         vol.Required("at"): duration,
-        vol.Required("price"): vol.All(vol.Coerce(float), vol.Range(min=0)),
+        vol.Required("price"): _decimal,  # sent exactly: 0.1234567 -> 1234567 with 7 trailing digits
+        vol.Optional("trailing_digits"): vol.All(int, vol.Range(min=0, max=15)),
         vol.Optional("tier", default=3): vol.All(int, vol.Range(min=0, max=15)),
         vol.Optional("label", default="CPP"): vol.All(str, vol.Length(max=11)),
-        vol.Optional("duration_min", default=60): vol.All(int, vol.Range(min=1, max=0xFFFE)),
+        vol.Optional("duration_min", default=60): vol.All(int, vol.Range(min=1, max=0xFFFF)),
+        vol.Optional("provider_id"): vol.All(int, vol.Range(min=0, max=0xFFFFFFFF)),
+        vol.Optional("issuer_event_id"): vol.All(int, vol.Range(min=0, max=0xFFFFFFFF)),  # may repeat one
+        vol.Exclusive("start", "start"): _literal("now"),  # StartTime 0, the default
+        vol.Exclusive("starts_in", "start"): signed_duration,
+        vol.Optional("price_ratio"): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("generation_price"): _decimal,  # in the price's trailing digits
+        vol.Optional("generation_price_ratio"): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("alternate_cost_delivered"): vol.All(int, vol.Range(min=0, max=0xFFFFFFFF)),
+        vol.Optional("alternate_cost_unit"): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("alternate_cost_trailing_digit"): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("number_of_block_thresholds"): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("price_control"): vol.All(int, vol.Range(min=0, max=0xFF)),  # raw; default from rate
+        vol.Optional("disable_default_response", default=True): bool,
+    }
+)
+
+_RAW_FRAME = vol.Schema(
+    {
+        vol.Required("at"): duration,
+        vol.Required("cluster"): _cluster,
+        vol.Required("hex"): _hex_bytes,  # the whole ZCL frame, header first, sent as written
+        vol.Optional("disable_default_response"): bool,  # sets or clears frame-control bit 4
+    }
+)
+
+_CONFORMANCE = vol.Schema(
+    {
+        # The EMS's DRLC client attributes (§2.2) the checker addresses events by; not stated:
+        # every device class and group addresses it.
+        vol.Optional("device_class_value"): vol.All(int, vol.Range(min=0, max=0xFFFF)),
+        vol.Optional("utility_enrollment_group"): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("grace", default="5s"): duration,  # how long an answer may take (real seconds, a busy machine is slow)
     }
 )
 
@@ -272,6 +389,8 @@ SCENARIO_SCHEMA = vol.Schema(
         vol.Optional("events", default=[]): [_EVENT],
         vol.Optional("cancellations", default=[]): [_CANCEL],
         vol.Optional("price_changes", default=[]): [_PRICE_CHANGE],
+        vol.Optional("raw_frames", default=[]): [_RAW_FRAME],
+        vol.Optional("conformance", default={}): _CONFORMANCE,
         vol.Optional("home", default={}): _HOME,
     }
 )
@@ -291,6 +410,8 @@ class Scenario:
     cancellations: list[dict[str, Any]]
     price_changes: list[dict[str, Any]]
     home: dict[str, Any] = field(default_factory=lambda: _HOME({}))
+    raw_frames: list[dict[str, Any]] = field(default_factory=list)
+    conformance: dict[str, Any] = field(default_factory=lambda: _CONFORMANCE({}))
     source: Path | None = None
 
 
@@ -310,7 +431,7 @@ def load_scenario(path: Path) -> Scenario:
             f"block thresholds ({len(rate['block_thresholds_kwh'])} thresholds, "
             f"{len(rate['block_prices'])} prices)"
         )
-    for key_path, text in home_problems(data["home"]):
+    for key_path, text in home_problems(data["home"]) + price_problems(data):
         problems.append(f"{path}:{loaded.line_of(key_path)}: {'.'.join(map(str, key_path))}: {text}")
     if problems:
         raise ConfigError(problems)
@@ -320,10 +441,28 @@ def load_scenario(path: Path) -> Scenario:
 def scenario_from_dict(data: dict[str, Any]) -> Scenario:
     """Build a scenario from a dict (tests); same validation, no file."""
     validated = SCENARIO_SCHEMA(data)
-    problems = [f"{'.'.join(map(str, p))}: {text}" for p, text in home_problems(validated["home"])]
+    problems = [f"{'.'.join(map(str, p))}: {text}"
+                for p, text in home_problems(validated["home"]) + price_problems(validated)]
     if problems:
         raise ConfigError(problems)
     return Scenario(**validated)
+
+
+def price_problems(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Prices that the wire cannot carry exactly as written (the meter never rounds)."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for index, change in enumerate(data["price_changes"]):
+        try:
+            _, digits = exact_price(change["price"], change.get("trailing_digits"))
+        except ValueError as err:
+            problems.append((("price_changes", index, "price"), str(err)))
+            continue
+        if change.get("generation_price") is not None:
+            try:
+                exact_price(change["generation_price"], digits)
+            except ValueError as err:
+                problems.append((("price_changes", index, "generation_price"), str(err)))
+    return problems
 
 
 def home_problems(home: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import zigpy.zcl
@@ -97,6 +97,8 @@ class AttributeStore:
     def __init__(self) -> None:
         self._values: dict[tuple[int, int], dict[int, Any]] = {}
         self._reporting: dict[tuple[int, int, int], _Reporting] = {}
+        # Attributes computed when read (e.g. the Time cluster's Time: current at read time).
+        self._computed: dict[tuple[int, int, int], tuple[foundation.ZCLAttributeDef, Callable[[], Any]]] = {}
 
     def add_cluster(self, endpoint_id: int, cluster_id: int) -> None:
         """Declare a server cluster; it starts with no attributes."""
@@ -136,9 +138,36 @@ class AttributeStore:
             config.pending = True
         return attr_def
 
+    def set_computed(
+        self,
+        endpoint_id: int,
+        cluster: type[zigpy.zcl.Cluster] | int,
+        attribute: int | str,
+        compute: Callable[[], Any],
+    ) -> foundation.ZCLAttributeDef:
+        """Serve an attribute from ``compute()`` at every read (and ``get``).
+
+        A value that changes continuously, such as the Time cluster's Time (ZCL §3.12), is
+        only right when computed at the moment it is read; a stored copy would be as old as
+        its last update.
+        """
+        cls = lookup_cluster(cluster)
+        attr_def = cls.find_attribute(attribute)
+        self._computed[(endpoint_id, cls.cluster_id, attr_def.id)] = (attr_def, compute)
+        self.set(endpoint_id, cls, attr_def.id, compute())
+        return attr_def
+
+    def _current(self, endpoint_id: int, cluster_id: int, attribute_id: int) -> Any:
+        table = self._table(endpoint_id, cluster_id)
+        computed = self._computed.get((endpoint_id, cluster_id, attribute_id))
+        if computed is not None:
+            attr_def, compute = computed
+            table[attribute_id] = coerce(attr_def, compute())
+        return table[attribute_id]
+
     def get(self, endpoint_id: int, cluster_id: int, attribute_id: int) -> Any:
-        """The stored value (KeyError if the attribute is not present)."""
-        return self._table(endpoint_id, cluster_id)[attribute_id]
+        """The value (KeyError if the attribute is not present); computed ones are computed now."""
+        return self._current(endpoint_id, cluster_id, attribute_id)
 
     def values(self, endpoint_id: int, cluster_id: int) -> dict[int, Any]:
         """A copy of one cluster's attribute values by ID."""
@@ -164,7 +193,9 @@ class AttributeStore:
                 foundation.ReadAttributeRecord(
                     attrid=attr_id,
                     status=foundation.Status.SUCCESS,
-                    value=foundation.TypeValue(type=attr_def.zcl_type, value=table[attr_id]),
+                    value=foundation.TypeValue(
+                        type=attr_def.zcl_type, value=self._current(endpoint_id, cluster_id, attr_id)
+                    ),
                 )
             )
         return records

@@ -9,6 +9,10 @@ looked up in zigpy's registry at call time, so clusters registered later are use
 Client clusters (out-clusters) can hold attributes too (e.g. a DRLC client's
 DeviceClassValue, SE §2.2); they answer Read/Write Attributes sent server -> client.
 A `silent` node stays joined but neither hears nor sends, like a device that hung.
+
+Observers (`observe`) see every ZCL frame the node receives or sends, as bytes, before it is
+decoded or answered: the simulated meter's SE conformance checker watches the EMS this way.
+An attribute can be computed at read time (`compute_attribute`), e.g. the Time cluster's Time.
 """
 
 from __future__ import annotations
@@ -103,6 +107,28 @@ class ReceivedFrame:
     tsn: int
     broadcast: bool
     direction: foundation.Direction | None = None  # ZCL only
+
+
+@dataclasses.dataclass(frozen=True)
+class WireFrame:
+    """One ZCL frame exactly as it crossed the air to or from this node (for observers).
+
+    ``outgoing`` frames were sent by the node (and accepted by the network); the others were
+    received, before the node decoded or answered them. A conformance checker reads these
+    bytes, so what it judges is what was on the wire, not what a decoder made of it.
+    """
+
+    outgoing: bool
+    endpoint_id: int  # the node's endpoint
+    peer_nwk: int
+    peer_endpoint: int
+    cluster_id: int
+    profile_id: int
+    payload: bytes
+    broadcast: bool
+
+
+FrameObserver = Callable[[WireFrame], None]
 
 
 @dataclasses.dataclass
@@ -230,6 +256,7 @@ class VirtualNode:
             tuple[Callable[[ReceivedFrame], bool], asyncio.Future[ReceivedFrame]]
         ] = []
         self._handlers: dict[tuple[int, int, foundation.Direction, int], Handler] = {}
+        self._observers: list[FrameObserver] = []
         self._network: NodeNetwork | None = None
         self.joined = False
         self._seq = 0
@@ -360,6 +387,37 @@ class VirtualNode:
                 del self._handlers[key]
 
         return unsubscribe
+
+    def observe(self, observer: FrameObserver) -> Callable[[], None]:
+        """Call ``observer`` with every ZCL frame the node receives or sends; returns an unsubscribe.
+
+        An observer that raises is logged and does not disturb the node.
+        """
+        self._observers.append(observer)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._observers.remove(observer)
+
+        return unsubscribe
+
+    def _notify(self, frame: WireFrame) -> None:
+        for observer in list(self._observers):
+            try:
+                observer(frame)
+            except Exception:  # an observer bug must not kill the node
+                LOGGER.exception("Node %s frame observer failed", self.name)
+
+    def compute_attribute(
+        self,
+        endpoint_id: int,
+        cluster: type[zigpy.zcl.Cluster] | int,
+        attribute: str | int,
+        compute: Callable[[], Any],
+    ) -> None:
+        """Serve a server attribute from ``compute()`` whenever it is read (e.g. Time, ZCL §3.12)."""
+        self._endpoint(endpoint_id)
+        self._store.set_computed(endpoint_id, cluster, attribute, compute)
 
     def set_attribute(
         self,
@@ -517,6 +575,19 @@ class VirtualNode:
 
     def _receive_zcl(self, frame: AirFrame) -> None:
         self.counters["rx_zcl"] += 1
+        if self._observers:
+            self._notify(
+                WireFrame(
+                    outgoing=False,
+                    endpoint_id=frame.dst_endpoint,
+                    peer_nwk=frame.nwk_src,
+                    peer_endpoint=frame.src_endpoint,
+                    cluster_id=frame.cluster_id,
+                    profile_id=frame.profile_id,
+                    payload=bytes(frame.payload),
+                    broadcast=frame.broadcast,
+                )
+            )
         try:
             hdr, body = foundation.ZCLHeader.deserialize(frame.payload)
         except (ValueError, KeyError) as err:
@@ -895,6 +966,19 @@ class VirtualNode:
             self.counters["tx_dropped"] += 1
             raise NodeSendError(f"node {self.name} cannot reach 0x{dst_nwk:04X}")
         self.counters["tx"] += 1
+        if self._observers and not (dst_endpoint == 0 and profile_id == 0x0000):
+            self._notify(
+                WireFrame(
+                    outgoing=True,
+                    endpoint_id=src_endpoint,
+                    peer_nwk=dst_nwk,
+                    peer_endpoint=dst_endpoint,
+                    cluster_id=cluster_id,
+                    profile_id=profile_id,
+                    payload=bytes(payload),
+                    broadcast=dst_nwk >= 0xFFF8,
+                )
+            )
 
     def _try_send(self, **kwargs: Any) -> None:
         """Send a response; a failure is logged, as a real node would just lose it."""

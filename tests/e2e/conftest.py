@@ -1,5 +1,8 @@
 """The whole appliance in one process against the simulated meter, on free ports.
 
+Every appliance runs against the strict meter: after a test that passed, ``running_appliance``
+settles the meter's conformance checker and fails the test on any SE violation it recorded.
+
 The appliance and the simulator share one clock (``clock=``; real time unless a test gives
 another, such as ``local_clock("20:00")``: simulated time from a chosen local time of day).
 """
@@ -189,9 +192,19 @@ async def running_appliance(tmp_path: Path, scenario: dict[str, Any] | None = No
     http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"} if owner else None)
     try:
         yield Appliance(hub, web, simulator, http, token)
+        # Only when the test itself passed: the strict meter must have seen no SE violation.
+        await assert_conformant(simulator)
     finally:
         await http.close()
         await hub.stop()
+
+
+async def assert_conformant(simulator: SimulatedHan, timeout_s: float | None = None) -> None:
+    """Settle the strict meter's owed answers and fail on every SE rule the appliance broke."""
+    violations = await simulator.meter.checker.settled(timeout_s)
+    if violations:
+        listing = "\n".join(f"  {i + 1}. {v}" for i, v in enumerate(violations))
+        pytest.fail(f"the strict meter recorded {len(violations)} SE violation(s):\n{listing}", pytrace=False)
 
 
 async def owner_token(hub: Hub) -> str:

@@ -264,3 +264,38 @@ def test_bad_definitions_are_rejected(node: VirtualNode) -> None:
         node.on_command(1, METERING, "request_mirror", lambda request: None)
     with pytest.raises(ValueError, match="no endpoint 2"):
         node.set_attribute(2, Metering, "instantaneous_demand", 1)
+
+
+def test_observers_see_every_zcl_frame_both_ways_as_bytes(node: VirtualNode, network: FakeNetwork) -> None:
+    from integrations.zigbee.virtual_node import WireFrame
+
+    seen: list[WireFrame] = []
+    unsubscribe = node.observe(seen.append)
+    request = zcl(GENERAL.Read_Attributes, b"\x00\x00", tsn=9)
+    node.receive(to_node(request, cluster=METERING))
+    assert [(f.outgoing, f.cluster_id, f.payload[1]) for f in seen] == [(False, METERING, 9), (True, METERING, 9)]
+    assert seen[0].payload == request
+    assert seen[1].payload == network.sent[-1].payload
+    unsubscribe()
+    node.receive(to_node(request, cluster=METERING))
+    assert len(seen) == 2
+
+
+def test_a_failing_observer_does_not_stop_the_node(node: VirtualNode, network: FakeNetwork) -> None:
+    def broken(frame: Any) -> None:
+        raise RuntimeError("observer bug")
+
+    node.observe(broken)
+    node.receive(to_node(zcl(GENERAL.Read_Attributes, b"\x00\x00"), cluster=METERING))
+    hdr, _ = zcl_reply(network)
+    assert hdr.command_id == GENERAL.Read_Attributes_rsp
+
+
+def test_a_computed_attribute_is_computed_when_read(node: VirtualNode, network: FakeNetwork) -> None:
+    values = iter([100, 200, 300])
+    node.compute_attribute(1, METERING, "current_summ_delivered", lambda: next(values))
+    node.receive(to_node(zcl(GENERAL.Read_Attributes, b"\x00\x00"), cluster=METERING))
+    _, body = zcl_reply(network)
+    (records,), _ = foundation.GENERAL_COMMANDS[GENERAL.Read_Attributes_rsp].schema.deserialize(body)
+    assert records[0].value.value == 200  # 100 when it was declared, 200 at the read
+    assert node.get_attribute(1, METERING, "current_summ_delivered") == 300
