@@ -623,7 +623,8 @@ class LoadControl:
         STARTED and OPTED_IN carry what is set for the event now; a final status of an event the home
         took part in carries what was set while it ran; every other status nothing ("not used"). An
         adjustment or a duty cycle is reported applied when the event asked for it and the EMS carried
-        the event out on some device; set points are the values the dispatcher really sent."""
+        the event out on some device; set points are the values the dispatcher really sent, for an
+        event that asked for a set point or an offset."""
         ev = run.event
         if status in (EventStatus.STARTED, EventStatus.OPTED_IN):
             applied = run.applied = self._applied_now(run)
@@ -632,14 +633,18 @@ class LoadControl:
         else:
             applied = NOTHING_APPLIED
         carried_out = applied.devices > 0
+        # A set point answers an event that asked for one (a set point or an offset from it): one set
+        # to carry out only a load adjustment or a duty cycle is how the EMS did it, not what was asked.
+        asked_cooling = ev.cooling_setpoint_c is not None or ev.cooling_offset_c is not None
+        asked_heating = ev.heating_setpoint_c is not None or ev.heating_offset_c is not None
         return EventStatusReport(
             meter_id=ev.meter_id,
             issuer_event_id=ev.issuer_event_id,
             status=status,
             at=self._stamp(run, now),
             criticality_applied=int(ev.criticality),
-            cooling_setpoint_applied_c=applied.cooling_setpoint_c,
-            heating_setpoint_applied_c=applied.heating_setpoint_c,
+            cooling_setpoint_applied_c=applied.cooling_setpoint_c if asked_cooling else None,
+            heating_setpoint_applied_c=applied.heating_setpoint_c if asked_heating else None,
             average_load_adjustment_applied_pct=ev.average_load_adjustment_pct if carried_out else None,
             duty_cycle_applied_pct=ev.duty_cycle_pct if carried_out else None,
             randomize_start=ev.randomize_start,

@@ -56,6 +56,9 @@ DEFAULT_RESPONSE: Final = foundation.GeneralCommand.Default_Response
 INVALID_TIME: Final = 0xFFFFFFFF
 NOT_USED_SET_POINT: Final = -0x8000
 NOT_USED_AVERAGE: Final = -128
+# Identical bytes within this many (real) seconds are one frame retransmitted: a client's stack drops
+# the copies (zigpy's PACKET_DEBOUNCE_WINDOW, an APS duplicate table) and owes them nothing.
+RETRANSMISSION_S: Final = 10.0
 
 # §2.9 statuses a DRLC client may send, and their roles in an event's life (§2.12).
 RECEIVED, STARTED, COMPLETED, OPT_OUT, OPT_IN, CANCELLED, SUPERSEDED = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
@@ -257,6 +260,8 @@ class ConformanceChecker:
         self._messages: dict[int, tuple[int, int]] = {}  # id -> (control, arrived)
         self._cpp: dict[int, int] = {}  # issuer event id -> CPPAuth sent
         self._cpp_answered: set[int] = set()
+        self._reported_before: dict[int, list[int]] = {}
+        self._recent_frames: dict[tuple[int, bytes], float] = {}  # (cluster, bytes) -> loop time last sent  # issuer event id -> statuses heard before a restart
         self._prices: dict[int, set[int]] = {}  # provider id -> issuer event ids sent
         # The home's thermostat, when simulated: (cooling, heating) in 0.01 degC as it keeps them.
         self.set_point_probe: Callable[[], tuple[int, int]] | None = None
@@ -264,6 +269,14 @@ class ConformanceChecker:
         self._set_point_claims: list[tuple[float, str, int, int, FrameRecord]] = []
         self.frames_checked = 0
         self._changed = asyncio.Event()  # set on every frame (settled() waits on it)
+
+    def remember_reported(self, issuer_event_id: int, statuses: list[int]) -> None:
+        """The client reported these statuses of an event to this ESI before the simulator was restarted:
+        the ESI (which, on a real meter, outlives a client's restart) will send the event again and
+        holds the client to the rest of its life, not to a second 0x01."""
+        if not statuses:
+            raise ValueError("an event remembered as reported has at least one status")
+        self._reported_before[issuer_event_id] = list(statuses)
 
     # -- results ----------------------------------------------------------------------------
 
@@ -330,6 +343,15 @@ class ConformanceChecker:
         now = self.clock()
         loop_now = self._loop_time()
         self._expire(loop_now)
+        key = (cluster_id, bytes(payload))
+        last = self._recent_frames.get(key)
+        self._recent_frames[key] = loop_now
+        if len(self._recent_frames) > 512:
+            self._recent_frames = {k: t for k, t in self._recent_frames.items() if loop_now - t < RETRANSMISSION_S}
+        if last is not None and loop_now - last < RETRANSMISSION_S:
+            # The very bytes again within the window a stack treats as one frame retransmitted (zigpy's
+            # duplicate filter, the APS duplicate table): the first copy's answer answers it too.
+            return
         try:
             header, body = foundation.ZCLHeader.deserialize(bytes(payload))
         except (ValueError, KeyError, TypeError, IndexError):
@@ -390,6 +412,11 @@ class ConformanceChecker:
                                          price_control=int(fields["price_control"]), arrived=arrived)
         elif cls is Price and command == "publish_cpp_event":
             self._cpp[int(fields["issuer_event_id"])] = int(fields["cpp_auth"])
+            if int(fields["cpp_auth"]) == 0x00:  # pending: the CPPEventResponse answers it, not a Default Response
+                expectation.answer = "cpp_event_response"
+                expectation.extra.update(issuer_event_id=int(fields["issuer_event_id"]))
+                expectation.dr_required = False
+                expectation.success_dr_allowed = False
         elif cls is Messaging and command in ("display_message", "display_protected_message"):
             self._messages[int(fields["message_id"])] = (int(fields["message_control"]), arrived)
         elif cls is Drlc and command == "load_control_event":
@@ -434,6 +461,14 @@ class ConformanceChecker:
         start = arrived if start_raw == 0 else start_raw
         duration = int(fields["duration_in_minutes"])
         known = self._events.get(issuer)
+        prior = self._reported_before.pop(issuer, None)
+        if known is None and prior is not None:
+            # An event this client already answered before the simulator restarted (a real ESI keeps
+            # its events across a client's restart): a resend, owed nothing, its history goes on.
+            expectation.dr_required = False
+            self._events[issuer] = _Event(issuer, dict(fields), expectation.tsn, arrived, start, duration, True,
+                                          None, frozenset({prior[0]}), None, statuses=list(prior))
+            return
         if known is not None and known.addressed and not known.over(arrived):
             expectation.dr_required = False
             return  # §2.12 item 4: the same id again is ignored (nothing or a Default Response SUCCESS)
@@ -546,7 +581,7 @@ class ConformanceChecker:
         elif cls is Price and command.name == "price_acknowledgement":
             self._price_acknowledgement(header, values, record)
         elif cls is Price and command.name == "cpp_event_response":
-            self._cpp_event_response(values, record)
+            self._cpp_event_response(header, values, record)
         elif cls is Messaging and command.name == "message_confirmation":
             self._message_confirmation(values, record)
 
@@ -568,7 +603,11 @@ class ConformanceChecker:
                 self._flag("SE-DRLC-2.8-time", f"EventStatusTime 0x{when:08X}", record)
             criticality, duty, average, control = body[9], body[15], int.from_bytes(body[14:15], "little", signed=True), body[16]
             problems = []
-            if not 0x01 <= criticality <= 0x0F:
+            issuer = int.from_bytes(body[0:4], "little")
+            known = self._events.get(issuer)
+            # A refused cancel of an event the client never held has no criticality to echo: 0 is honest.
+            unknown_cancel = status in (0xF8, 0xF9, 0xFD) and (known is None or not known.addressed)
+            if not 0x01 <= criticality <= 0x0F and not (criticality == 0 and unknown_cancel):
                 problems.append(f"criticality applied 0x{criticality:02X}")
             if duty > 100 and duty != 0xFF:
                 problems.append(f"duty cycle applied {duty}")
@@ -860,8 +899,16 @@ class ConformanceChecker:
         if problems:
             self._flag("SE-PRICE-3.4-ack-echo", "; ".join(problems), record)
 
-    def _cpp_event_response(self, fields: dict[str, Any], record: FrameRecord) -> None:
+    def _cpp_event_response(self, header: foundation.ZCLHeader, fields: dict[str, Any], record: FrameRecord) -> None:
         issuer = int(fields["issuer_event_id"])
+        tsn = int(header.tsn)
+        expectation, echoed = self._answer_expectation(
+            Price.cluster_id, tsn, "cpp_event_response", lambda e: e.extra.get("issuer_event_id") == issuer)
+        if expectation is not None:
+            expectation.answered = True
+            if not echoed:
+                self._flag("SE-ZCL-tsn-echo", f"CPPEventResponse for CPP event {issuer} has TSN 0x{tsn:02X}; the "
+                           f"PublishCPPEvent had 0x{expectation.tsn:02X}", record)
         auth = self._cpp.get(issuer)
         if auth is None:
             self._flag("SE-PRICE-3.6-cpp-response", f"response to CPP event {issuer}, which the meter never sent",
@@ -965,6 +1012,9 @@ class ConformanceChecker:
         elif expectation.answer == "price_acknowledgement":
             self._flag("SE-PRICE-3.4-ack-missing", f"no PriceAcknowledgement for {what} "
                        f"(price {expectation.extra.get('issuer_event_id')})", expectation.frame)
+        elif expectation.answer == "cpp_event_response":
+            self._flag("SE-PRICE-3.6-cpp-response", f"no CPPEventResponse for {what} "
+                       f"(CPP event {expectation.extra.get('issuer_event_id')}, pending)", expectation.frame)
         elif expectation.answer == "report_event_status" and "expected" in expectation.extra:
             self._flag("SE-DRLC-2.12.11-cancel", f"no ReportEventStatus "
                        f"{_hexes(sorted(expectation.extra['expected']))} for {what} "

@@ -124,6 +124,7 @@ class _Answered:
 
     tsn: int
     statuses: frozenset[EventStatus]
+    payload: bytes = b""  # the command's payload: the same bytes again are a repeat, not a new command
 
 
 class MeterSession:
@@ -516,7 +517,9 @@ class MeterSession:
 
     def _on_cancel_all(self, fields: CancelAllLoadControlEvents, frame: InboundFrame, now: datetime) -> Outcome:
         self._hub.bus.publish(translate.cancel_all(fields, self.meter_id, now))
-        return None  # one status report per event answers it (§2.12 item 12)
+        # One status report per live event follows (§2.12 item 12), but they answer the events, not this
+        # frame (there may be none): the command itself gets its Default Response.
+        return foundation.Status.SUCCESS
 
     def _on_metering_values(self, fields: ReportAttributes, frame: InboundFrame, now: datetime) -> Outcome:
         values: dict[str, float] = {}
@@ -575,9 +578,17 @@ class MeterSession:
         )
 
     def _expect_report(self, kind: str, event_id: int, frame: InboundFrame) -> None:
-        if frame.tsn is not None:
-            self._awaiting_report[(kind, event_id)] = _Answered(
-                frame.tsn, _ANSWERS_EVENT if kind == "event" else _ANSWERS_CANCEL)
+        """Remember the TSN the first report answering ``frame`` echoes. The same payload again before
+        that report went out (a GetScheduledEvents answer, a resend) is a repeat the DR core ignores:
+        the first frame's TSN stays. Different bytes under the id are a new command (a reused id)."""
+        if frame.tsn is None:
+            return
+        payload = frame.payload.serialize() if frame.payload is not None else b""
+        waiting = self._awaiting_report.get((kind, event_id))
+        if waiting is not None and waiting.payload == payload:
+            return
+        self._awaiting_report[(kind, event_id)] = _Answered(
+            frame.tsn, _ANSWERS_EVENT if kind == "event" else _ANSWERS_CANCEL, payload)
 
     def _answer_tsn(self, event_id: int, status: EventStatus) -> int | None:
         """The TSN to echo if this report is the first answer to a frame (None: a new one)."""
@@ -644,7 +655,7 @@ HANDLERS: Mapping[FrameKey, Handler] = {
     _server_to_client(Drlc, "cancel_load_control_event"): Handler(CancelLoadControlEvent, _S._on_event_cancelled,
                                                                   Reply.NONE),
     _server_to_client(Drlc, "cancel_all_load_control_events"): Handler(CancelAllLoadControlEvents,
-                                                                       _S._on_cancel_all, Reply.NONE),
+                                                                       _S._on_cancel_all, Reply.DEFAULT),
     FrameKey(int(Metering.cluster_id), foundation.Direction.Server_to_Client,
              int(foundation.GeneralCommand.Report_Attributes), general=True):
         Handler(ReportAttributes, _S._on_metering_values, Reply.DEFAULT),

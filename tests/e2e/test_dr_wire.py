@@ -37,7 +37,8 @@ demand_response:
   enrollment_group: {GROUP}
   cycle_tick_s: 0.5
 """
-QUIET = {**FAST_SCENARIO, "messages": [], "events": []}
+QUIET = {**FAST_SCENARIO, "messages": [], "events": [],
+         "conformance": {"utility_enrollment_group": GROUP}}  # the client's group, as WIRE_CONFIG sets it
 
 
 @pytest.fixture
@@ -302,6 +303,7 @@ async def test_after_a_restart_the_meter_hears_nothing_again_of_what_was_reporte
         assert await until_statuses(first, 7101, 2) == [EventStatus.RECEIVED, EventStatus.CANCELLED]
         last_time = max(int(f["event_status_time"]) for f in reports(first, 7100))
     async with running_appliance(tmp_path, QUIET, config_text=WIRE_CONFIG, clock=clock) as again:
+        again.simulator.meter.checker.remember_reported(7100, [int(s) for s in statuses(first, 7100)])
         await again.online()
         await send_event(again, 7100, starts_in=None, duration_in_minutes=30)  # the ESI sends it again
         await marker(again)

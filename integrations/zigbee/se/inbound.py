@@ -4,7 +4,7 @@ Protocol only (zigpy and the standard library, no ``ems`` import). ``decode`` ne
 frame that cannot be decoded comes back with its ``problem`` (malformed, an unknown command, a
 manufacturer-specific command we do not know) and the ZCL status that answers it (ZCL
 2.5.12.2: 0x80 MALFORMED_COMMAND, 0x81 UNSUP_CLUSTER_COMMAND, 0x82 UNSUP_GENERAL_COMMAND,
-0x83 UNSUP_MANUF_CLUSTER_COMMAND). The SE cluster classes call it from zigpy's
+0x83 UNSUP_MANUF_CLUSTER_COMMAND, 0x84 UNSUP_MANUF_GENERAL_COMMAND). The SE cluster classes call it from zigpy's
 ``Cluster.deserialize``, so the struct zigpy matches to a pending request and the frame the
 adapter translates are the same object: nothing parses the payload a second time.
 
@@ -86,7 +86,8 @@ class InboundFrame:
         if self.problem is Problem.MALFORMED:
             return foundation.Status.MALFORMED_COMMAND
         if self.problem is Problem.MANUFACTURER_SPECIFIC:
-            return foundation.Status.UNSUP_MANUF_CLUSTER_COMMAND
+            return (foundation.Status.UNSUP_MANUF_GENERAL_COMMAND if self.is_general
+                    else foundation.Status.UNSUP_MANUF_CLUSTER_COMMAND)
         if self.is_general:
             return foundation.Status.UNSUP_GENERAL_COMMAND
         return foundation.Status.UNSUP_CLUSTER_COMMAND
@@ -134,6 +135,10 @@ def decode(cluster_cls: type[Cluster], data: bytes, direction: foundation.Direct
                            f"unknown {control.direction.name} command 0x{header.command_id:02X}")
         command_name, schema = command.name, command.schema
     elif control.frame_type == foundation.FrameType.GLOBAL_COMMAND:
+        if control.is_manufacturer_specific:  # no manufacturer's extension of the global commands is known
+            return refused(Problem.MANUFACTURER_SPECIFIC,
+                           f"unknown manufacturer-specific global command 0x{header.command_id:02X}"
+                           f" (manufacturer 0x{header.manufacturer:04X})")
         try:
             general = foundation.GeneralCommand(header.command_id)
             schema = foundation.GENERAL_COMMANDS[general].schema

@@ -295,14 +295,26 @@ def test_a_cpp_response_answers_a_pending_cpp_event(checker: ConformanceChecker)
                             issuer_event_id=55, start_time=0, duration_in_minutes=60, tariff_type=0,
                             cpp_price_tier=0, cpp_auth=0)
     checker.meter_sent(PRICE, cpp)
-    checker.client_sent(PRICE, codec.build_frame(Price, "cpp_event_response", tsn=1, issuer_event_id=55,
+    checker.client_sent(PRICE, codec.build_frame(Price, "cpp_event_response", tsn=12, issuer_event_id=55,
                                                  cpp_auth=1))
-    assert checker.violations == ()
+    assert checker.violations == ()  # the response echoes the event's TSN and no Default Response is owed
     checker.client_sent(PRICE, codec.build_frame(Price, "cpp_event_response", tsn=2, issuer_event_id=56,
                                                  cpp_auth=1))
     checker.client_sent(PRICE, codec.build_frame(Price, "cpp_event_response", tsn=3, issuer_event_id=55,
                                                  cpp_auth=3))
     assert rules(checker.violations) == ["SE-PRICE-3.6-cpp-response"] * 3
+
+
+def test_a_cpp_response_echoes_the_tsn_and_a_pending_event_unanswered_is_a_violation(
+        checker: ConformanceChecker) -> None:
+    for tsn, issuer in ((20, 60), (21, 61)):
+        checker.meter_sent(PRICE, codec.build_frame(Price, "publish_cpp_event", tsn=tsn, disable_default_response=False,
+                                                    provider_id=1, issuer_event_id=issuer, start_time=0,
+                                                    duration_in_minutes=60, tariff_type=0, cpp_price_tier=0,
+                                                    cpp_auth=0))
+    checker.client_sent(PRICE, codec.build_frame(Price, "cpp_event_response", tsn=99, issuer_event_id=60,
+                                                 cpp_auth=1))
+    assert rules(checker.finish()) == ["SE-ZCL-tsn-echo", "SE-PRICE-3.6-cpp-response"]
 
 
 # --- Messaging ----------------------------------------------------------------------------
