@@ -28,6 +28,7 @@ async def test_wireshark_decodes_the_smart_energy_commands_and_attributes(tmp_pa
                      "Device Announcement", "Bind Request"):
         assert expected in info, f"{expected!r} not decoded in {pcap}"
     assert tshark(pcap, "-Y", "_ws.malformed") == ""
+    assert tshark(pcap, "-Y", "_ws.expert") == "", "Wireshark's expert analysis found something to warn about"
     fields = tshark(pcap, "-Y", "zbee_zcl_se.drlc.issuer_id == 4101", "-T", "fields",
                     "-e", "zbee_zcl_se.drlc.duration_in_minutes", "-e", "zbee_zcl_se.drlc.criticality_level")
     assert fields.splitlines()[0].split("\t") == ["30", "0x03"]
