@@ -68,6 +68,15 @@ class SmartEnergyAwareDevice(zigpy.device.ZigbeeDevice):
             self.last_packet = None
             self.last_header = None
 
+    def _should_filter_packet(self, packet: t.ZigbeePacket) -> bool:
+        """zigpy's duplicate filter with the same key, built without copying the packet struct (its
+        ``replace``, three struct copies per frame, cost as much as the report's own decoding)."""
+        route = None if packet.source_route is None else tuple(packet.source_route)
+        key = (packet.src, packet.src_ep, packet.dst, packet.dst_ep, route, packet.extended_timeout,
+               packet.tx_options, packet.radius, packet.non_member_radius, packet.profile_id, packet.cluster_id,
+               bytes(packet.data.serialize()), packet.priority)
+        return bool(self._packet_debouncer.filter(obj=key, expire_in=zigpy.device.PACKET_DEBOUNCE_WINDOW))
+
     def _parse_packet_header(
         self, packet: t.ZigbeePacket
     ) -> tuple[zdo_t.ZDOHeader | foundation.ZCLHeader, ResponseKey] | tuple[None, None]:
