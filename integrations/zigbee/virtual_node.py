@@ -131,6 +131,28 @@ class WireFrame:
 FrameObserver = Callable[[WireFrame], None]
 
 
+class ReadHold:
+    """A test hook (``VirtualNode.hold_reads``): Read Attributes asking for any of these
+    attributes are answered only once ``release()`` is called, with the values at that time."""
+
+    def __init__(self, endpoint_id: int, cluster_id: int, attribute_ids: Iterable[int]) -> None:
+        self.endpoint_id = endpoint_id
+        self.cluster_id = cluster_id
+        self.attribute_ids = frozenset(attribute_ids)
+        self.requested = asyncio.Event()  # a held read has arrived
+        self._released = asyncio.Event()
+
+    def matches(self, endpoint_id: int, cluster_id: int, attribute_ids: Iterable[int]) -> bool:
+        return (not self._released.is_set() and endpoint_id == self.endpoint_id
+                and cluster_id == self.cluster_id and bool(self.attribute_ids & set(attribute_ids)))
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def released(self) -> None:
+        await self._released.wait()
+
+
 @dataclasses.dataclass
 class _ReplyState:
     replied: bool = False
@@ -257,6 +279,7 @@ class VirtualNode:
         ] = []
         self._handlers: dict[tuple[int, int, foundation.Direction, int], Handler] = {}
         self._observers: list[FrameObserver] = []
+        self._read_holds: list[ReadHold] = []
         self._network: NodeNetwork | None = None
         self.joined = False
         self._seq = 0
@@ -400,6 +423,16 @@ class VirtualNode:
                 self._observers.remove(observer)
 
         return unsubscribe
+
+    def hold_reads(
+        self, endpoint_id: int, cluster: type[zigpy.zcl.Cluster] | int, attributes: Iterable[str | int]
+    ) -> ReadHold:
+        """Test hook: answer Read Attributes of ``attributes`` late, once the hold is released
+        (frames the node sends before that reach the client first)."""
+        cls = lookup_cluster(cluster)
+        hold = ReadHold(endpoint_id, cls.cluster_id, (cls.find_attribute(a).id for a in attributes))
+        self._read_holds.append(hold)
+        return hold
 
     def _notify(self, frame: WireFrame) -> None:
         for observer in list(self._observers):
@@ -692,6 +725,12 @@ class VirtualNode:
         reply: tuple[foundation.GeneralCommand, foundation.CommandSchema] | None = None
         rsp_schema = lambda c: foundation.GENERAL_COMMANDS[c].schema  # noqa: E731
         if command == GENERAL.Read_Attributes:
+            hold = next((h for h in self._read_holds if to_server
+                         and h.matches(endpoint_id, cluster_id, fields["attribute_ids"])), None)
+            if hold is not None:
+                hold.requested.set()
+                self._spawn(self._answer_read_later(frame, endpoint_id, hdr, fields, hold), "held-read")
+                return
             records = store.read(endpoint_id, cluster_id, fields["attribute_ids"])
             reply = (GENERAL.Read_Attributes_rsp, rsp_schema(GENERAL.Read_Attributes_rsp)(records))
         elif command in (
@@ -766,6 +805,29 @@ class VirtualNode:
                 profile_id=self.endpoints[endpoint_id].profile_id,
                 payload=rsp_hdr.serialize() + rsp.serialize(),
             )
+
+    async def _answer_read_later(
+        self,
+        frame: AirFrame,
+        endpoint_id: int,
+        hdr: foundation.ZCLHeader,
+        fields: dict[str, Any],
+        hold: ReadHold,
+    ) -> None:
+        await hold.released()
+        records = self._store.read(endpoint_id, frame.cluster_id, fields["attribute_ids"])
+        schema = foundation.GENERAL_COMMANDS[GENERAL.Read_Attributes_rsp].schema
+        rsp_hdr = foundation.ZCLHeader.general(
+            tsn=hdr.tsn, command_id=GENERAL.Read_Attributes_rsp, direction=hdr.direction.flip()
+        )
+        self._try_send(
+            dst_nwk=frame.nwk_src,
+            dst_endpoint=frame.src_endpoint,
+            src_endpoint=endpoint_id,
+            cluster_id=frame.cluster_id,
+            profile_id=self.endpoints[endpoint_id].profile_id,
+            payload=rsp_hdr.serialize() + schema(records).serialize(),
+        )
 
     def _read_reporting(
         self, endpoint_id: int, cluster_id: int, records: list[Any]

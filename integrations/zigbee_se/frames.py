@@ -82,6 +82,7 @@ DEVICE_TYPES = {0: "electric", 1: "gas", 2: "water", 3: "thermal"}
 BACKFILL = timedelta(days=1)  # interval history read at link-up
 MAX_PERIODS_PER_REQUEST = 24  # MaxNumberOfPeriodsDelivered default (§5.1 0x0500)
 CLOCK_TOLERANCE = timedelta(seconds=2)  # UTCTime has 1 s steps; within this the clocks agree
+MAX_HELD_REPORTS = 16  # reports heard before the formatting is known, kept until it is (the oldest go first)
 _READING_FIELDS = {
     0x0000: "summation_delivered_kwh",
     0x0001: "summation_received_kwh",
@@ -136,7 +137,12 @@ class MeterSession:
         self.device = device
         self.endpoint = device.endpoints[endpoint_id]
         self.meter_id = meter_id
-        self.formatting = Formatting()
+        # None until this session has read the meter's multiplier and divisor: nothing that needs
+        # them is published before (a report in that gap is held, see ``_on_metering_values``).
+        # Each session reads them again, so a meter that came back never gets a stale formatting.
+        self.formatting: Formatting | None = None
+        self._held_reports: list[tuple[ReportAttributes, datetime]] = []
+        self.dropped_reports = 0  # held reports dropped because too many waited for the formatting
         self.last_frame_at: datetime | None = None
         self.failed: BaseException | None = None
         self.profile_period_s = 900
@@ -214,7 +220,7 @@ class MeterSession:
         values = await self._read(Metering, FORMAT_ATTRIBUTES)
         multiplier = int(values.get("multiplier") or 1)
         divisor = int(values.get("divisor") or 1)
-        self.formatting = Formatting(multiplier, divisor)
+        formatting = Formatting(multiplier, divisor)
         period = values.get("profile_interval_period")
         if period is not None and int(period) in PROFILE_PERIODS_S:
             self.profile_period_s = PROFILE_PERIODS_S[int(period)]
@@ -234,6 +240,10 @@ class MeterSession:
                 discovered_at=self._hub.clock(),
             )
         )
+        self.formatting = formatting
+        held, self._held_reports = self._held_reports, []
+        for fields, read_at in held:  # what the meter reported while the formatting was unknown
+            self._publish_reading(fields, read_at, formatting)
 
     async def _sync_clock(self) -> None:
         """Take the meter's Time as the network time (SE §7.2: the ESI is the time master)."""
@@ -272,8 +282,9 @@ class MeterSession:
             (n, bytes(values[f"tier{n}_price_label"]).decode("utf-8", "replace").strip("\x00 "))
             for n in range(1, 16) if values.get(f"tier{n}_price_label")
         )
-        scale = translate.Formatting(int(values.get("threshold_multiplier") or self.formatting.multiplier),
-                                     int(values.get("threshold_divisor") or self.formatting.divisor))
+        known = self.formatting or Formatting()
+        scale = translate.Formatting(int(values.get("threshold_multiplier") or known.multiplier),
+                                     int(values.get("threshold_divisor") or known.divisor))
         thresholds = tuple(scale.energy(int(values[f"block{n}_threshold"])) for n in range(1, 16)
                            if values.get(f"block{n}_threshold") is not None)
 
@@ -350,6 +361,10 @@ class MeterSession:
     async def fetch_intervals(self, periods: int, end: datetime | None = None,
                               publish_older: bool = False) -> list[IntervalReading]:
         """Read up to ``periods`` completed intervals ending at ``end`` (None: the newest)."""
+        formatting = self.formatting
+        if formatting is None:  # the raw values cannot be scaled yet: publish nothing
+            _LOGGER.debug("[%s] Profile not read: the meter's formatting is not known yet", self.meter_id)
+            return []
         end_raw = 0 if end is None else codec.datetime_to_utc_time(end)
         delivered = await self._get_profile(0, periods, end_raw)
         received = await self._get_profile(1, periods, end_raw)
@@ -364,8 +379,8 @@ class MeterSession:
             start = end - timedelta(seconds=period_s * (i + 1))
             gen_raw = int(generated[i]) if i < len(generated) and int(generated[i]) != 0xFFFFFF else 0
             readings.append(
-                IntervalReading(self.meter_id, start, period_s, self.formatting.energy(int(raw)),
-                                self.formatting.energy(gen_raw))
+                IntervalReading(self.meter_id, start, period_s, formatting.energy(int(raw)),
+                                formatting.energy(gen_raw))
             )
         readings.sort(key=lambda r: r.start)
         if publish_older:
@@ -522,16 +537,29 @@ class MeterSession:
         return foundation.Status.SUCCESS
 
     def _on_metering_values(self, fields: ReportAttributes, frame: InboundFrame, now: datetime) -> Outcome:
+        if self.formatting is None:
+            # Heard before this session read the multiplier and divisor (a meter that still reports
+            # from an earlier session, right after the bind): held, published once they are read.
+            self._held_reports.append((fields, now))
+            if len(self._held_reports) > MAX_HELD_REPORTS:
+                del self._held_reports[0]
+                self.dropped_reports += 1
+                _LOGGER.debug("[%s] A report held for the formatting was dropped (%d so far)",
+                              self.meter_id, self.dropped_reports)
+            return foundation.Status.SUCCESS
+        self._publish_reading(fields, now, self.formatting)
+        return foundation.Status.SUCCESS
+
+    def _publish_reading(self, fields: ReportAttributes, read_at: datetime, formatting: Formatting) -> None:
         values: dict[str, float] = {}
         for record in fields.attribute_reports:
             name = _READING_FIELDS.get(int(record.attrid))
             raw = getattr(record.value, "value", None)
             if name is None or raw is None:
                 continue
-            values[name] = self.formatting.energy(int(raw))
+            values[name] = formatting.energy(int(raw))
         if values:
-            self._hub.bus.publish(MeterReading(self.meter_id, read_at=now, **values))
-        return foundation.Status.SUCCESS
+            self._hub.bus.publish(MeterReading(self.meter_id, read_at=read_at, **values))
 
     # -- answers ---------------------------------------------------------------------------
 
