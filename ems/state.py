@@ -65,6 +65,16 @@ class MeterState:
         return None if tracked is None else tracked.value
 
 
+def is_repeat(old: UtilityMessage, new: UtilityMessage) -> bool:
+    """``new`` is ``old`` heard again (the meter re-sending it, its answer to GetLastMessage at each
+    reconnect): the same id with the same text and asks. Its times may differ (a StartTime of 0 means
+    "now"), so they are not compared. Anything else under the id is a new message that replaces it."""
+    return (old.meter_id, old.message_id, old.text, old.importance, old.confirmation_required,
+            old.enhanced_confirmation, old.origin, old.template, old.params) == (
+        new.meter_id, new.message_id, new.text, new.importance, new.confirmation_required,
+        new.enhanced_confirmation, new.origin, new.template, new.params)
+
+
 @dataclass(slots=True)
 class MessageState:
     message: UtilityMessage
@@ -187,6 +197,9 @@ class CurrentState:
         self.critical_peaks[(event.meter_id, event.issuer_event_id)] = event
 
     def _on_message(self, event: UtilityMessage) -> None:
+        old = self.messages.get((event.meter_id, event.message_id))
+        if old is not None and is_repeat(old.message, event):
+            return  # the same message again: it keeps when it came and its marks (confirmed, read)
         self.messages[(event.meter_id, event.message_id)] = MessageState(event)
         horizon = event.received_at - self.message_retention
         for key in [k for k, m in self.messages.items() if m.message.received_at < horizon]:

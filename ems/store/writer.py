@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, and_, case, update
+from sqlalchemy import Table, and_, case, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -57,6 +57,9 @@ STORED_EVENTS: tuple[type, ...] = (
 # What may be dropped when the backlog overflows, in order of preference: readings come again
 # with the next report; intervals can be read again from the meter's profile.
 _DROPPABLE: tuple[type, ...] = (MeterReading, IntervalReading)
+# What makes a message the same one when heard again (as ``ems.state.is_repeat``; a local message's
+# params show in its text).
+_MESSAGE_IDENTITY = ("text", "importance", "confirmation_required", "enhanced_confirmation", "origin", "template")
 
 
 def insert(conn: AsyncConnection, table: Table) -> Any:
@@ -135,7 +138,15 @@ class _Batch:
         elif isinstance(event, PriceSignal):
             await self._replace(tables.prices, rows.price_row(event), ["meter_id", "issuer_event_id"])
         elif isinstance(event, UtilityMessage):
-            await self._replace(tables.messages, rows.message_row(event), ["meter_id", "message_id"])
+            # A new message under an id replaces the old one and its marks; the same message heard
+            # again (``ems.state.is_repeat``) changes nothing, so its confirmation and read mark stay.
+            t = tables.messages
+            row = rows.message_row(event)
+            stmt = insert(conn, t).values(row)
+            columns = {c: stmt.excluded[c] for c in row if c not in ("meter_id", "message_id")}
+            changed = or_(*(t.c[c].is_distinct_from(stmt.excluded[c]) for c in _MESSAGE_IDENTITY))
+            await conn.execute(stmt.on_conflict_do_update(
+                index_elements=["meter_id", "message_id"], set_=columns, where=changed))
         elif isinstance(event, LoadControlEvent):
             # The first one heard is the event: SE says the same id again is the same event (§2.12
             # item 4), and a reused id of an ended one is refused, so a later one replaces nothing.

@@ -48,6 +48,7 @@ from ems.model import (
     MeterRate,
     MeterReading,
 )
+from ems.state import is_repeat
 from ems.tasks import TaskSet
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price, install
@@ -509,7 +510,14 @@ class MeterSession:
 
     def _on_message(self, fields: DisplayMessage | DisplayProtectedMessage, frame: InboundFrame,
                     now: datetime) -> Outcome:
-        self._hub.bus.publish(translate.utility_message(fields, self.meter_id, now))
+        message = translate.utility_message(fields, self.meter_id, now)
+        known = self._hub.state.messages.get((message.meter_id, message.message_id))
+        if known is not None and is_repeat(known.message, message):
+            # The meter sent it again (GetLastMessage's answer at each reconnect): nothing new to show
+            # or ask; the customer's confirmation and read mark stay.
+            _LOGGER.debug("[%s] Message %d heard again", self.meter_id, message.message_id)
+            return foundation.Status.SUCCESS
+        self._hub.bus.publish(message)
         return foundation.Status.SUCCESS
 
     def _on_message_cancelled(self, fields: CancelMessage, frame: InboundFrame, now: datetime) -> Outcome:

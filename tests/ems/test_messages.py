@@ -107,3 +107,41 @@ async def test_marking_read_marks_the_state_and_the_store_and_tells_the_pages(hu
     assert heard == [MessageRead("main", NO_CONFIRMATION, NOW)]
     assert (await _stored(hub, NO_CONFIRMATION)).read is True
     assert await _queued(hub) == []  # reading is the customer's own business: nothing goes upstream
+
+
+def _again(message_id: int, text: str | None = None) -> UtilityMessage:
+    """Message ``message_id`` as the hub fixture made it, heard again later (its times differ)."""
+    return UtilityMessage("main", message_id, text or f"message {message_id}", MessageImportance.HIGH,
+                          NOW, NOW + timedelta(hours=2), message_id != NO_CONFIRMATION, NOW,
+                          enhanced_confirmation=message_id == ENHANCED)
+
+
+async def test_the_same_message_heard_again_keeps_the_confirmation_and_read_mark(hub: Hub) -> None:
+    # Issue 11 finding 3: the meter re-sends its last message (GetLastMessage at each reconnect).
+    await messages.confirm(hub, "main", PLAIN)
+    await messages.mark_read(hub, "main", NO_CONFIRMATION)
+
+    hub.bus.publish(_again(PLAIN))
+    hub.bus.publish(_again(NO_CONFIRMATION))
+
+    plain, other = hub.state.messages[("main", PLAIN)], hub.state.messages[("main", NO_CONFIRMATION)]
+    assert (plain.confirmed_at, plain.read) == (NOW, True)
+    assert other.read
+    assert plain.message.received_at == NOW - timedelta(minutes=5)  # the first one heard
+    with pytest.raises(Conflict, match="already confirmed"):
+        await messages.confirm(hub, "main", PLAIN)
+    assert await _queued(hub) == [MessageConfirmed("main", PLAIN, NOW, None)]  # no second one
+    stored = await _stored(hub, PLAIN)
+    assert (stored.confirmed_at, stored.read) == (NOW, True)
+    assert (await _stored(hub, NO_CONFIRMATION)).read
+
+
+async def test_a_new_message_under_the_same_id_asks_again(hub: Hub) -> None:
+    await messages.confirm(hub, "main", PLAIN)
+
+    hub.bus.publish(_again(PLAIN, text="another text"))
+
+    state = hub.state.messages[("main", PLAIN)]
+    assert (state.message.text, state.confirmed_at, state.read) == ("another text", None, False)
+    stored = await _stored(hub, PLAIN)
+    assert (stored.message.text, stored.confirmed_at, stored.read) == ("another text", None, False)

@@ -177,6 +177,25 @@ async def test_a_new_message_with_the_same_id_replaces_the_old_and_its_marks(
     assert stored.cancelled_at is None
 
 
+async def test_the_same_message_heard_again_keeps_its_confirmation_and_read_mark(
+    store: Store, bus: EventBus, open_store: OpenStore
+) -> None:
+    # Issue 11 finding 3: the meter re-sends its last message (GetLastMessage at each reconnect).
+    bus.publish(message(7))
+    bus.publish(MessageConfirmed("m1", 7, NOW + timedelta(minutes=1), answer="yes"))
+    await store.flush()
+    assert await store.mark_message_read("m1", 7)
+    bus.publish(message(7, received_at=NOW + timedelta(minutes=3)))
+    await store.flush()
+
+    [stored] = await store.messages(NOW - timedelta(hours=1))
+    assert (stored.confirmed_at, stored.confirmation_answer, stored.read) == (NOW + timedelta(minutes=1), "yes", True)
+    assert stored.message == message(7)  # the first one heard, when it came
+    state = await restart_and_restore(store, open_store, now=NOW + timedelta(minutes=5))
+    assert state.messages[("m1", 7)].confirmed_at == NOW + timedelta(minutes=1)
+    assert state.messages[("m1", 7)].read
+
+
 async def test_dr_event_and_its_cancellation_are_restored(
     store: Store, bus: EventBus, open_store: OpenStore
 ) -> None:
