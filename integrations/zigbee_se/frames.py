@@ -20,6 +20,8 @@ even with DDR=1; each is counted (FrameRejected "malformed" or "unknown") and lo
 kind, and none ever stops the link. Session setup follows SE §6.5 steps 7-10: bind, read the
 meter's formatting and clock (the ESI is the time master, §7.2: the hub's clock follows it),
 configure reporting, then ask for the current price, scheduled events and the last message.
+Nothing that needs the meter's multiplier and divisor is published before this session has read
+them: a report heard earlier (the meter still reports from an earlier session) is held until then.
 """
 
 from __future__ import annotations
