@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import hdrs, web
 
@@ -301,9 +302,23 @@ def _signed_in(request: web.Request, session_id: str, target: str) -> web.Respon
     return response
 
 
+def _is_local_path(value: str) -> bool:
+    """One leading "/", no "//", no backslash, no scheme, no control, format or space character."""
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return False
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Zs") for c in value):
+        return False  # a browser drops a tab or newline: "/\t/evil" would become "//evil"
+    parts = urlsplit(value)
+    return not parts.scheme and not parts.netloc
+
+
 def _safe_next(value: str | None) -> str:
-    """Only a path on this appliance (never //host or a full URL: no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a path on this appliance, else "/" (no open redirect, issue 11 finding 7).
+
+    The query value arrives decoded once; it is checked as it is and decoded once more, since
+    whatever is percent-encoded in it may be decoded again on the way to the browser.
+    """
+    if not value or not (_is_local_path(value) and _is_local_path(unquote(value))):
         return "/"
     return value
 
