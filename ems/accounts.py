@@ -592,5 +592,6 @@ def _write_secret(path: Path, text: str) -> None:
     """Write a file only its owner can read (it holds a token)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above is for a new file only; an older one may be readable to all
     with os.fdopen(fd, "w") as file:
         file.write(text)
