@@ -40,6 +40,15 @@ class LiveSockets(Protocol):
     async def handle(self, request: web.Request) -> web.WebSocketResponse: ...
 
 
+@dataclass(slots=True)
+class Listen:
+    """Where the dashboard listens, as configured (``web.host``, ``web.port``); ``web.app.WebServer``
+    puts the bound port here once it listens (the configuration may say port 0)."""
+
+    host: str
+    port: int
+
+
 # -- the app's state ---------------------------------------------------------------------------
 
 HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
@@ -47,6 +56,7 @@ LIVE: web.AppKey[LiveSockets] = web.AppKey("live", LiveSockets)
 ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts", Accounts)
 DEMO: web.AppKey[bool] = web.AppKey("demo", bool)
 SITE: web.AppKey[SiteConfig] = web.AppKey("site", SiteConfig)
+LISTEN: web.AppKey[Listen] = web.AppKey("listen", Listen)
 
 # -- a request's ---------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ from argon2 import PasswordHasher
 from ems.accounts import Accounts, Role, _write_secret
 from ems.hub import Hub
 from tests.hubs import new_hub
-from web.app import create_app
+from web.app import WebServer, create_app
 from web.auth import ACCOUNTS, _safe_next
+from web.ihd import display_origin
+from web.keys import LISTEN, Listen
 
 PASSWORD = "correct horse battery"
 
@@ -174,3 +177,28 @@ async def test_a_forged_host_does_not_change_the_display_link(client: Any, hub: 
     assert link is not None
     web = hub.config.web
     assert re.fullmatch(rf"http://{re.escape(web.host)}:{web.port}/ihd\?k=ems_[\w-]+", link.group(1))
+
+
+@pytest.mark.parametrize(("host", "origin"), [
+    ("127.0.0.1", "http://127.0.0.1:8080"),
+    ("ems.local", "http://ems.local:8080"),
+    ("::1", "http://[::1]:8080"),
+    ("0.0.0.0", f"http://{socket.gethostname()}:8080"),
+    ("::", f"http://{socket.gethostname()}:8080"),
+])
+def test_the_display_origin_is_the_configured_address(hub: Hub, host: str, origin: str) -> None:
+    app = create_app(hub)
+    app[LISTEN] = Listen(host, 8080)
+
+    assert display_origin(app) == origin
+
+
+async def test_the_display_origin_names_the_port_bound(hub: Hub) -> None:
+    server = WebServer(hub, "127.0.0.1", 0)
+    await server.start()
+    try:
+        origin = display_origin(server.app)
+    finally:
+        await server.stop()
+
+    assert origin == server.url and not origin.endswith(":0")
