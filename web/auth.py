@@ -47,10 +47,12 @@ from web.keys import (
     HUB,
     KIOSK_REFUSED,
     SITE,
+    THROTTLE,
     TOKEN_USE_LOGGED,
     Access,
 )
 from web.pages import local, render
+from web.throttle import ClientThrottle
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -366,8 +368,17 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     if not await _anonymous_csrf_ok(request):
         return _anonymous_form(request, "login.html", 403, error=_("The form expired. Please try again."),
                                **context)
+    throttle, client, now = request.app[THROTTLE], request.remote or "", request.app[HUB].clock()
+    wait_until = throttle.wait_until(client, now)
+    if wait_until is not None:
+        seconds = max(1, int((wait_until - now).total_seconds() + 0.999))
+        error = _("Too many failed sign-ins from this device. Try again in %(seconds)s seconds.", seconds=seconds)
+        response = _anonymous_form(request, "login.html", 429, error=error, **context)
+        response.headers["Retry-After"] = str(seconds)
+        return response
     result = await accounts.verify_login(username, form.get("password", ""))
     if result.user is None:
+        throttle.failed(client, now)
         if result.locked_until is not None:
             minutes = int(LOCK_FOR.total_seconds() // 60)
             error = _("Too many failed sign-ins (%(failures)s). Signing in with this name is paused "
@@ -376,6 +387,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
             return _anonymous_form(request, "login.html", 429, error=error, **context)
         return _anonymous_form(request, "login.html", 401, error=_("Wrong user name or password."),
                                **context)
+    throttle.succeeded(client)
     started = await accounts.start_session(result.user)
     if result.user.role is Role.INSTALLER and target == "/":
         target = "/installer"
@@ -523,6 +535,7 @@ def setup_auth(app: web.Application, *, demo: bool = False) -> None:
     app[ACCOUNTS] = Accounts(hub.store)
     app[SITE] = hub.config.site
     app[DEMO] = demo
+    app[THROTTLE] = ClientThrottle()
     app.middlewares.insert(0, token_log_middleware)
     app.middlewares.append(auth_middleware)
     for path, handler in (

@@ -2,7 +2,7 @@
 
 Every web module imports its keys from here at the top, so no web module needs another one just
 for a key (and none imports ``web.app``, which composes them all). This module imports nothing
-from ``web``.
+from ``web`` but the leaf ``web.throttle``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from aiohttp import web
 from ems.accounts import Accounts, ApiToken, Scope, Session, User
 from ems.config import SiteConfig
 from ems.hub import Hub
+from web.throttle import ClientThrottle
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts", Accounts)
 DEMO: web.AppKey[bool] = web.AppKey("demo", bool)
 SITE: web.AppKey[SiteConfig] = web.AppKey("site", SiteConfig)
 LISTEN: web.AppKey[Listen] = web.AppKey("listen", Listen)
+THROTTLE: web.AppKey[ClientThrottle] = web.AppKey("throttle", ClientThrottle)
 
 # -- a request's ---------------------------------------------------------------------------------
 

@@ -3,12 +3,15 @@ the appliance writes, and the display link's host."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
 import stat
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from argon2 import PasswordHasher
@@ -20,6 +23,7 @@ from web.app import WebServer, create_app
 from web.auth import ACCOUNTS, _safe_next
 from web.ihd import display_origin
 from web.keys import LISTEN, Listen
+from web.throttle import FREE_FAILURES, MAX_DELAY, ClientThrottle
 
 PASSWORD = "correct horse battery"
 
@@ -197,8 +201,83 @@ async def test_the_display_origin_names_the_port_bound(hub: Hub) -> None:
     server = WebServer(hub, "127.0.0.1", 0)
     await server.start()
     try:
-        origin = display_origin(server.app)
+        origin, url = display_origin(server.app), server.url
     finally:
         await server.stop()
 
-    assert origin == server.url and not origin.endswith(":0")
+    assert origin == url and not origin.endswith(":0")
+
+
+# -- sign-in: bounded hashing ---------------------------------------------------------------------
+
+class _GatedHasher(PasswordHasher):
+    """A hasher whose verify waits for the test's word, counting how many run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.go = threading.Event()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:  # noqa: A002 (argon2's name)
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        self.go.wait(10)
+        with self.lock:
+            self.running -= 1
+        return super().verify(hash, password)
+
+
+async def test_at_most_two_passwords_are_hashed_at_once(hub: Hub) -> None:
+    hasher = _GatedHasher()
+    accounts = Accounts(hub.store, hasher)
+    await accounts.create_user("owner", PASSWORD, Role.OWNER)
+    attempts = [asyncio.create_task(accounts.verify_login(f"name{i}", "wrong password")) for i in range(8)]
+    try:
+        for _ in range(1000):  # until two are hashing (the rest, unbounded, would start as soon)
+            await asyncio.sleep(0.001)
+            if hasher.running >= 2:
+                break
+        await asyncio.sleep(0.05)  # room for a third to start, if anything let it
+        peak = hasher.peak
+    finally:
+        hasher.go.set()
+        await asyncio.gather(*attempts)
+
+    assert peak == 2
+
+
+# -- sign-in: backoff per client ------------------------------------------------------------------
+
+async def test_one_client_trying_many_names_is_slowed(client: Any) -> None:
+    await client.app[ACCOUNTS].create_user("owner", PASSWORD, Role.OWNER)
+    answers = []
+    for i in range(FREE_FAILURES + 2):  # the free ones, one that starts the backoff, one refused
+        page = await client.get("/login")
+        form = {"csrf_token": _csrf(await page.text()), "username": f"name{i}", "password": "guess"}
+        answers.append(await client.post("/login", data=form, allow_redirects=False))
+
+    assert [a.status for a in answers[:-1]] == [401] * (FREE_FAILURES + 1)
+    assert answers[-1].status == 429 and int(answers[-1].headers["Retry-After"]) >= 1
+    assert "Too many failed sign-ins from this device" in await answers[-1].text()
+
+
+def test_the_backoff_doubles_is_capped_and_is_per_client() -> None:
+    throttle, now = ClientThrottle(), datetime(2026, 1, 1, tzinfo=UTC)
+    for _ in range(FREE_FAILURES):
+        throttle.failed("198.51.100.7", now)
+    assert throttle.wait_until("198.51.100.7", now) is None  # the free failures cost nothing
+    waits = []
+    for _ in range(12):
+        throttle.failed("198.51.100.7", now)
+        until = throttle.wait_until("198.51.100.7", now)
+        assert until is not None
+        waits.append(until - now)
+
+    assert waits[:3] == [timedelta(seconds=2), timedelta(seconds=4), timedelta(seconds=8)]
+    assert max(waits) == MAX_DELAY
+    assert throttle.wait_until("192.0.2.1", now) is None  # the owner elsewhere is not slowed
+    throttle.succeeded("198.51.100.7")
+    assert throttle.wait_until("198.51.100.7", now) is None
