@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import web, web_response
 
 from ems.errors import NotReady
 from ems.hub import Hub
@@ -84,12 +84,13 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "form-action 'self'",
     "frame-ancestors 'none'",
 ))
+SERVER_NAME = "ems"  # aiohttp would name itself, and its and Python's versions
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "Server": "ems",  # aiohttp would name itself and its and Python's versions
+    "Server": SERVER_NAME,
 }
 
 
@@ -164,6 +165,9 @@ class WebServer:
         return f"http://{self._host}:{self.port}"
 
     async def start(self) -> None:
+        # A request too malformed to reach the app is answered by aiohttp's protocol handler with
+        # no signal to hook; its Server header is this module global, read at each response.
+        web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)

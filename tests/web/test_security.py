@@ -281,3 +281,19 @@ def test_the_backoff_doubles_is_capped_and_is_per_client() -> None:
     assert throttle.wait_until("192.0.2.1", now) is None  # the owner elsewhere is not slowed
     throttle.succeeded("198.51.100.7")
     assert throttle.wait_until("198.51.100.7", now) is None
+
+
+async def test_a_request_too_malformed_for_the_app_names_no_version_either(hub: Hub) -> None:
+    server = WebServer(hub, "127.0.0.1", 0)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")  # aiohttp's parser answers
+        head = (await reader.read()).split(b"\r\n\r\n")[0].decode()
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        await server.stop()
+
+    assert head.startswith("HTTP/1.0 400")
+    assert not re.search(r"(?im)^server:.*(\d|python|aiohttp)", head), head
