@@ -2,12 +2,13 @@
 
 Every web module imports its keys from here at the top, so no web module needs another one just
 for a key (and none imports ``web.app``, which composes them all). This module imports nothing
-from ``web`` but the leaf ``web.throttle``.
+from ``web``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from aiohttp import web
@@ -15,7 +16,6 @@ from aiohttp import web
 from ems.accounts import Accounts, ApiToken, Scope, Session, User
 from ems.config import SiteConfig
 from ems.hub import Hub
-from web.throttle import ClientThrottle
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,16 @@ class LiveSockets(Protocol):
     async def handle(self, request: web.Request) -> web.WebSocketResponse: ...
 
 
+class SignInThrottle(Protocol):
+    """What the app keeps of the sign-in backoff per client (``web.throttle.ClientThrottle``)."""
+
+    def wait_until(self, client: str, now: datetime) -> datetime | None: ...
+
+    def failed(self, client: str, now: datetime) -> None: ...
+
+    def succeeded(self, client: str) -> None: ...
+
+
 @dataclass(slots=True)
 class Listen:
     """Where the dashboard listens, as configured (``web.host``, ``web.port``); ``web.app.WebServer``
@@ -58,7 +68,7 @@ ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts", Accounts)
 DEMO: web.AppKey[bool] = web.AppKey("demo", bool)
 SITE: web.AppKey[SiteConfig] = web.AppKey("site", SiteConfig)
 LISTEN: web.AppKey[Listen] = web.AppKey("listen", Listen)
-THROTTLE: web.AppKey[ClientThrottle] = web.AppKey("throttle", ClientThrottle)
+THROTTLE: web.AppKey[SignInThrottle] = web.AppKey("throttle", SignInThrottle)
 
 # -- a request's ---------------------------------------------------------------------------------
 
