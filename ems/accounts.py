@@ -43,6 +43,7 @@ LANGUAGES = ("en", "es", "zh")  # a user's choice; the catalogs are in web/trans
 SESSION_TOUCH_EVERY = timedelta(hours=1)  # how often a used session's expiry is pushed back
 TOKEN_USE_RETENTION = timedelta(days=90)
 MIN_PASSWORD_LENGTH = 8
+HASHING_AT_ONCE = 2  # argon2id takes 64 MiB a hash: twelve sign-ins at once took 384 MB more
 TOKEN_PREFIX = "ems_"
 # A read-only token named "Kiosk: <place>" is a display link for the In-Home Display (/ihd):
 # a naming convention rather than a column, so the web layer can hold it to the display alone.
@@ -256,6 +257,7 @@ class Accounts:
         self._store = store
         self._hasher = hasher or PasswordHasher()  # argon2id, RFC 9106 parameters
         self._dummy_hash: str | None = None
+        self._hashing = asyncio.Semaphore(HASHING_AT_ONCE)  # the others wait their turn, in order
 
     # -- users -----------------------------------------------------------------------------
 
@@ -377,7 +379,8 @@ class Accounts:
         return LoginResult(user=_user(row))
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(None, self._hasher.hash, password)
+        async with self._hashing:
+            return await asyncio.get_running_loop().run_in_executor(None, self._hasher.hash, password)
 
     async def _verify(self, password_hash: str, password: str) -> bool:
         def verify() -> bool:
@@ -386,7 +389,8 @@ class Accounts:
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await asyncio.get_running_loop().run_in_executor(None, verify)
+        async with self._hashing:
+            return await asyncio.get_running_loop().run_in_executor(None, verify)
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:
@@ -592,5 +596,6 @@ def _write_secret(path: Path, text: str) -> None:
     """Write a file only its owner can read (it holds a token)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above is for a new file only; an older one may be readable to all
     with os.fdopen(fd, "w") as file:
         file.write(text)

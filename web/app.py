@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import web, web_response
 
 from ems.errors import NotReady
 from ems.hub import Hub
@@ -21,7 +21,7 @@ from web.costs_api import add_cost_routes
 from web.errors import error_middleware
 from web.i18n import add_language_middlewares, current, localize_messages, setup_i18n
 from web.ihd import add_ihd_routes
-from web.keys import HUB, LIVE
+from web.keys import HUB, LISTEN, LIVE, Listen
 from web.live import LivePush
 from web.loadchange_api import add_loadchange_routes
 from web.openapi import add_openapi_route
@@ -70,10 +70,41 @@ async def live_page(request: web.Request) -> dict[str, Any]:
     return page(request, timezone=request.app[HUB].config.site.timezone, title=None)
 
 
+# The pages load their scripts and styles from /static (the JSON in <script type="application/json">
+# is data, never run); the WebSocket is same-origin (CSP3: 'self' matches ws: and wss: on this host);
+# the favicon is "data:,". No page is ever framed.
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+SERVER_NAME = "ems"  # aiohttp would name itself, and its and Python's versions
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Server": SERVER_NAME,
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response the app sends: pages, API, static files, errors and WebSocket upgrades."""
+    response.headers.update(SECURITY_HEADERS)
+
+
 def create_app(hub: Hub, demo: bool = False) -> web.Application:
     app = web.Application(middlewares=[error_middleware])
+    app.on_response_prepare.append(_security_headers)
     app[HUB] = hub
     app[LIVE] = LivePush(hub)
+    app[LISTEN] = Listen(hub.config.web.host, hub.config.web.port)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -120,6 +151,7 @@ class WebServer:
         self._port = port
         self._runner: web.AppRunner | None = None
         self.app = create_app(hub, demo=demo)
+        self.app[LISTEN] = Listen(host, port)
 
     @property
     def port(self) -> int:
@@ -133,6 +165,9 @@ class WebServer:
         return f"http://{self._host}:{self.port}"
 
     async def start(self) -> None:
+        # A request too malformed to reach the app is answered by aiohttp's protocol handler with
+        # no signal to hook; its Server header is this module global, read at each response.
+        web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -142,6 +177,7 @@ class WebServer:
             await self._runner.cleanup()
             self._runner = None
             raise NotReady(f"cannot listen on {self._host}:{self._port}: {err.strerror}") from err
+        self.app[LISTEN].port = self.port  # the display links name the port bound (port 0 in tests)
         _LOGGER.info("Dashboard on %s", self.url)
 
     async def stop(self) -> None:

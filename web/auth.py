@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import hdrs, web
 
@@ -46,10 +47,12 @@ from web.keys import (
     HUB,
     KIOSK_REFUSED,
     SITE,
+    THROTTLE,
     TOKEN_USE_LOGGED,
     Access,
 )
 from web.pages import local, render
+from web.throttle import ClientThrottle
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -301,9 +304,23 @@ def _signed_in(request: web.Request, session_id: str, target: str) -> web.Respon
     return response
 
 
+def _is_local_path(value: str) -> bool:
+    """One leading "/", no "//", no backslash, no scheme, no control, format or space character."""
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return False
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Zs") for c in value):
+        return False  # a browser drops a tab or newline: "/\t/evil" would become "//evil"
+    parts = urlsplit(value)
+    return not parts.scheme and not parts.netloc
+
+
 def _safe_next(value: str | None) -> str:
-    """Only a path on this appliance (never //host or a full URL: no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a path on this appliance, else "/" (no open redirect, issue 11 finding 7).
+
+    The query value arrives decoded once; it is checked as it is and decoded once more, since
+    whatever is percent-encoded in it may be decoded again on the way to the browser.
+    """
+    if not value or not (_is_local_path(value) and _is_local_path(unquote(value))):
         return "/"
     return value
 
@@ -351,8 +368,17 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     if not await _anonymous_csrf_ok(request):
         return _anonymous_form(request, "login.html", 403, error=_("The form expired. Please try again."),
                                **context)
+    throttle, client, now = request.app[THROTTLE], request.remote or "", request.app[HUB].clock()
+    wait_until = throttle.wait_until(client, now)
+    if wait_until is not None:
+        seconds = max(1, int((wait_until - now).total_seconds() + 0.999))
+        error = _("Too many failed sign-ins from this device. Try again in %(seconds)s seconds.", seconds=seconds)
+        response = _anonymous_form(request, "login.html", 429, error=error, **context)
+        response.headers["Retry-After"] = str(seconds)
+        return response
     result = await accounts.verify_login(username, form.get("password", ""))
     if result.user is None:
+        throttle.failed(client, now)
         if result.locked_until is not None:
             minutes = int(LOCK_FOR.total_seconds() // 60)
             error = _("Too many failed sign-ins (%(failures)s). Signing in with this name is paused "
@@ -361,6 +387,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
             return _anonymous_form(request, "login.html", 429, error=error, **context)
         return _anonymous_form(request, "login.html", 401, error=_("Wrong user name or password."),
                                **context)
+    throttle.succeeded(client)
     started = await accounts.start_session(result.user)
     if result.user.role is Role.INSTALLER and target == "/":
         target = "/installer"
@@ -508,6 +535,7 @@ def setup_auth(app: web.Application, *, demo: bool = False) -> None:
     app[ACCOUNTS] = Accounts(hub.store)
     app[SITE] = hub.config.site
     app[DEMO] = demo
+    app[THROTTLE] = ClientThrottle()
     app.middlewares.insert(0, token_log_middleware)
     app.middlewares.append(auth_middleware)
     for path, handler in (

@@ -7,13 +7,15 @@ visit, so the token leaves the address bar and the kiosk browser keeps working a
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from datetime import timedelta
 
 from aiohttp import web
 
 from ems.accounts import AccountRejected, Scope
 from web.auth import KIOSK_COOKIE, KIOSK_QUERY
-from web.keys import ACCESS, ACCOUNTS, KIOSK_REFUSED, SITE
+from web.keys import ACCESS, ACCOUNTS, KIOSK_REFUSED, LISTEN, SITE
 from web.pages import render
 
 KIOSK_COOKIE_MAX = timedelta(days=365)  # a wall screen runs for months; revoking the token ends it
@@ -43,6 +45,26 @@ async def ihd_page(request: web.Request) -> web.StreamResponse:
     return render(request, "ihd.html", revoked=False, timezone=request.app[SITE].timezone, can_override=can_override)
 
 
+def display_origin(app: web.Application) -> str:
+    """The dashboard's address for a display link: from the configuration, never from the request.
+
+    A request's Host (or X-Forwarded-Host) is the client's to write; a link built from it could
+    send the wall screen, and its token, elsewhere. Listening on every address (0.0.0.0, ::), the
+    link names this machine.
+    """
+    listen = app[LISTEN]
+    host = listen.host.strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if not host or (address is not None and address.is_unspecified):
+        host, address = socket.gethostname(), None
+    if address is not None and address.version == 6:
+        host = f"[{host}]"
+    return f"http://{host}:{listen.port}"
+
+
 async def kiosk_links_page(request: web.Request) -> web.StreamResponse:
     """The owner creates a display link here; it is listed, and revoked, with the API tokens."""
     if request.method != "POST":
@@ -54,7 +76,7 @@ async def kiosk_links_page(request: web.Request) -> web.StreamResponse:
         created = await request.app[ACCOUNTS].create_kiosk_token(request[ACCESS].user, place)
     except AccountRejected as err:
         return render(request, "account_kiosk.html", 400, title="Display links", error=str(err), place=place)
-    link = f"{request.scheme}://{request.host}/ihd?{KIOSK_QUERY}={created.secret}"
+    link = f"{display_origin(request.app)}/ihd?{KIOSK_QUERY}={created.secret}"
     return render(request, "account_kiosk.html", title="Display links", created=created, link=link, place="")
 
 

@@ -8,6 +8,7 @@ from ``web``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from aiohttp import web
@@ -40,6 +41,25 @@ class LiveSockets(Protocol):
     async def handle(self, request: web.Request) -> web.WebSocketResponse: ...
 
 
+class SignInThrottle(Protocol):
+    """What the app keeps of the sign-in backoff per client (``web.throttle.ClientThrottle``)."""
+
+    def wait_until(self, client: str, now: datetime) -> datetime | None: ...
+
+    def failed(self, client: str, now: datetime) -> None: ...
+
+    def succeeded(self, client: str) -> None: ...
+
+
+@dataclass(slots=True)
+class Listen:
+    """Where the dashboard listens, as configured (``web.host``, ``web.port``); ``web.app.WebServer``
+    puts the bound port here once it listens (the configuration may say port 0)."""
+
+    host: str
+    port: int
+
+
 # -- the app's state ---------------------------------------------------------------------------
 
 HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
@@ -47,6 +67,8 @@ LIVE: web.AppKey[LiveSockets] = web.AppKey("live", LiveSockets)
 ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts", Accounts)
 DEMO: web.AppKey[bool] = web.AppKey("demo", bool)
 SITE: web.AppKey[SiteConfig] = web.AppKey("site", SiteConfig)
+LISTEN: web.AppKey[Listen] = web.AppKey("listen", Listen)
+THROTTLE: web.AppKey[SignInThrottle] = web.AppKey("throttle", SignInThrottle)
 
 # -- a request's ---------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ schema. Migrations live inside the package, so an installed wheel can upgrade it
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,34 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(url.database)
 
 
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+OWNER_ONLY = 0o600  # the database holds password hashes, session and token hashes, and usage
+
+
+def restrict_sqlite_files(path: Path) -> None:
+    """Make the database file readable by its owner only, before SQLite opens it.
+
+    SQLite creates a new file 0644 (less the umask) and gives its -wal, -shm and -journal the
+    database file's mode (os_unix.c, findCreateFileMode), so an empty 0600 file made here is
+    enough for all of them; files left by an older version are closed again.
+    """
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, OWNER_ONLY))
+    for suffix in SQLITE_SUFFIXES:
+        name = f"{path}{suffix}"
+        try:
+            if os.stat(name).st_mode & 0o777 != OWNER_ONLY:
+                os.chmod(name, OWNER_ONLY)
+        except FileNotFoundError:
+            pass
+        except PermissionError:  # another user's file (a tool run under another account): say so, go on
+            _LOGGER.warning("%s: cannot make it readable by its owner only", name)
+
+
 def create_engine(url: URL) -> AsyncEngine:
     """An async engine; on SQLite every new connection gets the appliance's pragmas."""
+    path = sqlite_path(url)
+    if path is not None:
+        restrict_sqlite_files(path)
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_connect)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ems.accounts import Accounts
 from tests.e2e.conftest import CONFIG, OWNER, running_appliance
-from tests.web.browser import chromium
+from tests.web.browser import chromium, csp_violations
 
 FITS = "document.documentElement.scrollHeight <= innerHeight && document.documentElement.scrollWidth <= innerWidth"
 
@@ -40,7 +40,9 @@ async def test_the_owner_makes_a_display_link_that_opens_live_without_a_login(ap
         link = await owner.input_value("#kiosk-link")
 
         wall = await (await browser.new_context(viewport={"width": 1280, "height": 720})).new_page()
-        await wall.goto(link)
+        blocked = csp_violations(wall)
+        response = await wall.goto(link)
+        assert "frame-ancestors 'none'" in (await response.all_headers())["content-security-policy"]
         assert wall.url == appliance.url + "/ihd"  # the token left the address bar for an HttpOnly cookie
         cookies = {c["name"]: c for c in await wall.context.cookies()}
         assert cookies["ems_kiosk"]["httpOnly"] and "ems_session" not in cookies
@@ -58,6 +60,7 @@ async def test_the_owner_makes_a_display_link_that_opens_live_without_a_login(ap
         post = "fetch('/api/v1/events/4101/override', {method: 'POST'}).then(r => r.status)"
         assert await wall.evaluate(post) == 403  # the display link only reads ...
         assert await wall.evaluate("fetch('/account/users').then(r => r.status)") == 403  # ... the display
+        assert blocked == []  # the display's script, styles and WebSocket all pass the policy
         await owner.goto(appliance.url + "/account/tokens")
         assert "Kiosk: Shop wall" in await owner.text_content("#kiosk-links")
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from tests.web.browser import chromium
+from tests.web.browser import chromium, csp_violations
 
 
 async def test_live_page_shows_meter_values_that_update_by_themselves(appliance, output_dir):
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        blocked = csp_violations(page)
         await appliance.sign_in(page)
         await page.wait_for_function("document.getElementById('demand').textContent !== '–'")
         first = await page.text_content("#updated")
@@ -22,6 +23,10 @@ async def test_live_page_shows_meter_values_that_update_by_themselves(appliance,
         await page.wait_for_function("[...document.querySelectorAll('#messages li:not(.empty)')].some(li => li.textContent.includes('Grid reliability'))")
         assert "4101" in await page.text_content("#events")
         await page.screenshot(path=str(output_dir / "live-1280.png"), full_page=True)
+        response = await page.reload()
+        await page.wait_for_function("document.getElementById('demand').textContent !== '–'")
+        assert "default-src 'self'" in (await response.all_headers())["content-security-policy"]
+        assert blocked == []  # the page's scripts, styles, chart and WebSocket all pass the policy
 
 
 async def test_live_page_fits_a_phone_without_horizontal_scrolling(appliance, output_dir):
