@@ -282,6 +282,11 @@ class MessageOrigin(enum.StrEnum):
     LOCAL = "local"  # made by the appliance itself (tier warnings, ...)
 
 
+# What makes a message the same one when heard again (``ems.state.is_repeat``; the store's upsert
+# compares these columns; a local message's params, which is_repeat compares too, show in its text).
+MESSAGE_IDENTITY = ("text", "importance", "confirmation_required", "enhanced_confirmation", "origin", "template")
+
+
 @dataclass(frozen=True, slots=True)
 class UtilityMessage:
     """A text message for the customer (utility, public alert, or made locally)."""

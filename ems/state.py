@@ -15,6 +15,7 @@ from typing import Any
 
 from ems.bus import EventBus, Unsubscribe
 from ems.model import (
+    MESSAGE_IDENTITY,
     CriticalPeakEvent,
     FrameRejected,
     IntervalReading,
@@ -69,10 +70,8 @@ def is_repeat(old: UtilityMessage, new: UtilityMessage) -> bool:
     """``new`` is ``old`` heard again (the meter re-sending it, its answer to GetLastMessage at each
     reconnect): the same id with the same text and asks. Its times may differ (a StartTime of 0 means
     "now"), so they are not compared. Anything else under the id is a new message that replaces it."""
-    return (old.meter_id, old.message_id, old.text, old.importance, old.confirmation_required,
-            old.enhanced_confirmation, old.origin, old.template, old.params) == (
-        new.meter_id, new.message_id, new.text, new.importance, new.confirmation_required,
-        new.enhanced_confirmation, new.origin, new.template, new.params)
+    return (old.meter_id, old.message_id, old.params) == (new.meter_id, new.message_id, new.params) and all(
+        getattr(old, name) == getattr(new, name) for name in MESSAGE_IDENTITY)
 
 
 @dataclass(slots=True)

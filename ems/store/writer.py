@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ems.errors import StoreError
 from ems.model import (
+    MESSAGE_IDENTITY,
     EventStatusReport,
     IntervalReading,
     LoadControlEvent,
@@ -57,9 +58,6 @@ STORED_EVENTS: tuple[type, ...] = (
 # What may be dropped when the backlog overflows, in order of preference: readings come again
 # with the next report; intervals can be read again from the meter's profile.
 _DROPPABLE: tuple[type, ...] = (MeterReading, IntervalReading)
-# What makes a message the same one when heard again (as ``ems.state.is_repeat``; a local message's
-# params show in its text).
-_MESSAGE_IDENTITY = ("text", "importance", "confirmation_required", "enhanced_confirmation", "origin", "template")
 
 
 def insert(conn: AsyncConnection, table: Table) -> Any:
@@ -144,7 +142,7 @@ class _Batch:
             row = rows.message_row(event)
             stmt = insert(conn, t).values(row)
             columns = {c: stmt.excluded[c] for c in row if c not in ("meter_id", "message_id")}
-            changed = or_(*(t.c[c].is_distinct_from(stmt.excluded[c]) for c in _MESSAGE_IDENTITY))
+            changed = or_(*(t.c[c].is_distinct_from(stmt.excluded[c]) for c in MESSAGE_IDENTITY))
             await conn.execute(stmt.on_conflict_do_update(
                 index_elements=["meter_id", "message_id"], set_=columns, where=changed))
         elif isinstance(event, LoadControlEvent):
