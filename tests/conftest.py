@@ -50,3 +50,31 @@ async def no_leftover_tasks():
         await asyncio.gather(*leftover, return_exceptions=True)
         names = ", ".join(sorted(f"{t.get_name()} ({getattr(t.get_coro(), '__qualname__', '?')})" for t in leftover))
         pytest.fail(f"test left {len(leftover)} task(s) running: {names}")
+
+
+# -- PostgreSQL (tests/pg.py): one throwaway cluster per session, a fresh database per test ----
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: a store test about SQLite itself (not run on PostgreSQL)")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """The session's PostgreSQL cluster, started on first use; skipped (failed in CI) without PostgreSQL."""
+    from tests import pg
+
+    why = pg.missing()
+    if why is not None:
+        pg.unavailable(why)
+    cluster = pg.start_cluster(pg.binaries())  # type: ignore[arg-type]
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+async def postgres_url(postgres_cluster):
+    """The URL of a new empty database in the session's cluster (``store: url:``), dropped after the test."""
+    name = await postgres_cluster.create_database()
+    yield postgres_cluster.url(name)
+    await postgres_cluster.drop_database(name)

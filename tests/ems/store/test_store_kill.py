@@ -11,12 +11,14 @@ from pathlib import Path
 
 from ems.outbox import Outbox
 from ems.store import Store
+from tests.ems.store.conftest import Database
 from tests.ems.store.store_samples import NOW, message, status_report
 
 OpenStore = Callable[..., Awaitable[Store]]
 
-# Runs in a child process: enqueue one report, write one message through the bus and the
-# writer, say "ok" and then wait to be killed.
+# Runs in a child process on the test's database (argv: data folder, URL or "" for SQLite there):
+# enqueue one report, write one message through the bus and the writer, say "ok" and then wait
+# to be killed.
 CHILD = """
 import asyncio, sys
 from datetime import UTC, datetime
@@ -32,7 +34,7 @@ NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
 async def main():
-    store = Store(StoreConfig(None, 24.0, 400), Path(sys.argv[1]))
+    store = Store(StoreConfig(sys.argv[2] or None, 24.0, 400), Path(sys.argv[1]))
     await store.open()
     bus = EventBus()
     store.attach(bus)
@@ -51,10 +53,10 @@ asyncio.run(main())
 
 
 async def test_enqueued_report_and_flushed_message_survive_kill_9(
-    tmp_path: Path, open_store: OpenStore
+    tmp_path: Path, database: Database, open_store: OpenStore
 ) -> None:
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CHILD, str(tmp_path),
+        sys.executable, "-c", CHILD, str(tmp_path), database.url or "",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:

@@ -1,8 +1,10 @@
-"""The schema is Alembic's: an old database upgrades to head with its rows intact and usable."""
+"""The schema is Alembic's: an old database upgrades to head with its rows intact and usable,
+on SQLite and on PostgreSQL alike (the ``database`` fixture gives each test both)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -21,10 +23,11 @@ from ems.store.engine import (
     MIGRATIONS_DIR,
     create_engine,
     current_revision,
-    database_url,
+    describe,
     migrate,
 )
 from ems.store.tables import Base, UtcDateTime
+from tests.ems.store.conftest import Database
 from tests.ems.store.store_samples import NOW, interval, message, status_report
 
 OpenStore = Callable[..., Awaitable[Store]]
@@ -52,8 +55,8 @@ INTERVALS_0001 = _table(
 )
 
 
-async def _database_at_0001_with_rows(tmp_path: Path) -> None:
-    engine = create_engine(database_url(None, tmp_path))
+async def _database_at_0001_with_rows(database: Database) -> None:
+    engine = create_engine(database.engine_url)
     await migrate(engine, "0001")
     async with engine.begin() as conn:
         assert await conn.run_sync(current_revision) == "0001"
@@ -78,8 +81,8 @@ async def _database_at_0001_with_rows(tmp_path: Path) -> None:
     await engine.dispose()
 
 
-async def test_upgrade_from_0001_keeps_messages_usable(tmp_path: Path, open_store: OpenStore) -> None:
-    await _database_at_0001_with_rows(tmp_path)
+async def test_upgrade_from_0001_keeps_messages_usable(database: Database, open_store: OpenStore) -> None:
+    await _database_at_0001_with_rows(database)
 
     store = await open_store()
 
@@ -92,9 +95,9 @@ async def test_upgrade_from_0001_keeps_messages_usable(tmp_path: Path, open_stor
 
 
 async def test_upgrade_from_0001_keeps_intervals_and_their_dedupe(
-    tmp_path: Path, open_store: OpenStore
+    database: Database, open_store: OpenStore
 ) -> None:
-    await _database_at_0001_with_rows(tmp_path)
+    await _database_at_0001_with_rows(database)
 
     store = await open_store()
 
@@ -103,9 +106,9 @@ async def test_upgrade_from_0001_keeps_intervals_and_their_dedupe(
 
 
 async def test_upgrade_from_0001_delivers_the_pending_outbox_item(
-    tmp_path: Path, open_store: OpenStore
+    database: Database, open_store: OpenStore
 ) -> None:
-    await _database_at_0001_with_rows(tmp_path)
+    await _database_at_0001_with_rows(database)
     store = await open_store()
     outbox = Outbox(store)
     delivered: list[EventStatusReport] = []
@@ -130,13 +133,13 @@ async def test_upgrade_from_0001_delivers_the_pending_outbox_item(
     assert await outbox.pending() == []
 
 
-async def test_the_models_match_the_migrations(tmp_path: Path) -> None:
+async def test_the_models_match_the_migrations(database: Database) -> None:
     """Running every migration gives the schema a new database is created with."""
     from alembic import command
 
     from ems.store.engine import alembic_config
 
-    engine = create_engine(database_url(None, tmp_path))
+    engine = create_engine(database.engine_url)
     async with engine.begin() as conn:
         await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
 
@@ -150,15 +153,16 @@ async def test_the_models_match_the_migrations(tmp_path: Path) -> None:
 
 
 async def test_a_database_from_a_newer_version_is_refused_with_its_name(
-    tmp_path: Path, open_store: OpenStore
+    database: Database, open_store: OpenStore
 ) -> None:
-    engine = create_engine(database_url(None, tmp_path))
+    engine = create_engine(database.engine_url)
     await migrate(engine)
     async with engine.begin() as conn:
         await conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     await engine.dispose()
+    name = "ems.db" if database.url is None else describe(database.engine_url)
 
-    with pytest.raises(StoreError, match=r"ems\.db: cannot migrate.*9999"):
+    with pytest.raises(StoreError, match=re.escape(name) + ": cannot migrate.*9999"):
         await open_store()
 
 
@@ -170,7 +174,7 @@ def test_head_revision_is_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
 
 
-def test_a_new_database_is_created_at_head_without_loading_alembic(tmp_path: Path) -> None:
+def test_a_new_database_is_created_at_head_without_loading_alembic(database: Database) -> None:
     import subprocess
     import sys
 
@@ -178,7 +182,7 @@ def test_a_new_database_is_created_at_head_without_loading_alembic(tmp_path: Pat
         "import asyncio, sys; from pathlib import Path\n"
         "from ems.store.engine import create_engine, database_url, migrate\n"
         "async def main():\n"
-        f"    engine = create_engine(database_url(None, Path({str(tmp_path)!r})))\n"
+        f"    engine = create_engine(database_url({database.url!r}, Path({str(database.data_dir)!r})))\n"
         "    await migrate(engine)\n"
         "    await engine.dispose()\n"
         "asyncio.run(main())\n"
@@ -211,9 +215,10 @@ async def test_a_postgresql_url_without_its_driver_is_a_store_error_without_the_
 
 
 async def test_a_migration_that_fails_halfway_leaves_the_old_schema_whole(
-    tmp_path: Path, open_store: OpenStore
+    database: Database, open_store: OpenStore
 ) -> None:
-    engine = create_engine(database_url(None, tmp_path))
+    # Both backends run DDL inside the transaction (SQLite because the engine issues BEGIN itself).
+    engine = create_engine(database.engine_url)
     await migrate(engine, "0001")
     async with engine.begin() as conn:
         # Someone added a column by hand: 0002 alters the outbox, then fails on messages.
@@ -223,7 +228,7 @@ async def test_a_migration_that_fails_halfway_leaves_the_old_schema_whole(
         return {c["name"] for c in sa.inspect(conn).get_columns("outbox")}
 
     try:
-        with pytest.raises(StoreError, match="cannot migrate.*duplicate column"):
+        with pytest.raises(StoreError, match="cannot migrate.*(duplicate column|already exists)"):
             await open_store()
 
         async with engine.connect() as conn:

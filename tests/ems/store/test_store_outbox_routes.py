@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import sqlalchemy as sa
 
-from ems.config import StoreConfig
 from ems.model import DeviceKind, EventStatus, EventStatusReport, TelemetryReport
 from ems.outbox import Outbox, encode
 from ems.store import Store
-from ems.store.engine import create_engine, current_revision, database_url, migrate
+from ems.store.engine import create_engine, current_revision, migrate
 from ems.store.tables import UtcDateTime
+from tests.ems.store.conftest import Database
 from tests.ems.store.store_samples import NOW, status_report
 
 OUTBOX_0004 = sa.table(
@@ -22,8 +21,8 @@ OUTBOX_0004 = sa.table(
 )
 
 
-async def test_rows_pending_before_0005_take_their_reports_meter_as_route(tmp_path: Path) -> None:
-    engine = create_engine(database_url(None, tmp_path))
+async def test_rows_pending_before_0005_take_their_reports_meter_as_route(database: Database) -> None:
+    engine = create_engine(database.engine_url)
     await migrate(engine, "0004")
     async with engine.begin() as conn:
         assert await conn.run_sync(current_revision) == "0004"
@@ -34,7 +33,7 @@ async def test_rows_pending_before_0005_take_their_reports_meter_as_route(tmp_pa
                 kind=kind, payload=payload, created_at=NOW, delivered_at=None, attempts=0))
     await engine.dispose()
 
-    store = Store(StoreConfig(None, 24.0, 400), tmp_path)
+    store = Store(database.config(), database.data_dir)
     await store.open()
     outbox = Outbox(store)
     try:

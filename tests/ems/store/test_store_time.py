@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, timedelta, timezone
 
 import pytest
@@ -41,5 +42,5 @@ async def test_times_written_with_an_offset_come_back_aware_utc(store: Store, bu
 
 
 async def test_a_naive_time_is_refused_with_the_database_named(store: Store) -> None:
-    with pytest.raises(StoreError, match=r"ems\.db.*naive"):
+    with pytest.raises(StoreError, match=re.escape(store.name) + ".*naive"):
         await store.add_intervals([interval(NOW.replace(tzinfo=None))])
