@@ -21,11 +21,20 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/ems demo --port $(PORT)
 
-# Debian packages the browser and capture tests use; installed only when running as root.
+# Debian packages the browser, capture, PostgreSQL and screenshot tests use; installed only when
+# running as root and missing. The PostgreSQL tests start a throwaway cluster of their own
+# (tests/pg.py) with Debian's binaries in /usr/lib/postgresql/N/bin; the packaged cluster is not used.
 system-packages:
-	@if [ "$$(id -u)" = "0" ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/tshark ]; }; then \
-		echo "Installing Debian packages: chromium tshark"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tshark >/dev/null; \
+	@if [ "$$(id -u)" = "0" ]; then \
+		missing=""; \
+		[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+		[ -x /usr/bin/tshark ] || missing="$$missing tshark"; \
+		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+		dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+		if [ -n "$$missing" ]; then \
+			echo "Installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		fi; \
 	fi
 
 test: venv system-packages
