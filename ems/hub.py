@@ -8,7 +8,9 @@ or ``ems demo`` passes (fixed, simulated) is used as it is: its owner sets the t
 
 Components (integrations, the web server) are started in the order they were added and
 stopped in reverse, each stop bounded in time, so ``ems run`` shuts down cleanly on SIGTERM
-with nothing lost. A start that fails undoes the stages already started.
+with nothing lost. A start that fails undoes the stages already started. The first stage of a
+stop puts back the devices demand response holds (its cycle stopped first, then each device
+restored, all bounded in time and logged), while the home network is still up to carry it.
 """
 
 from __future__ import annotations
@@ -138,6 +140,8 @@ class Hub:
     async def stop(self) -> None:
         """Stop everything in reverse order; each stage is bounded so stop always ends."""
         self.running = False
+        if self.control is not None and self._started:
+            await self._put_devices_back(self.control)
         for component in reversed(self._started):
             _LOGGER.info("Stopping %s", component.name)
             try:
@@ -156,6 +160,15 @@ class Hub:
         await self.store.close()
         self._stopped.set()
         _LOGGER.info("Appliance stopped")
+
+    async def _put_devices_back(self, control: DemandResponse) -> None:
+        """Stop deciding, then put every controlled device back (bounded); a failure is logged, not raised."""
+        _LOGGER.info("Putting controlled devices back before stopping")
+        try:
+            await asyncio.wait_for(control.cycle.stop(), STOP_TIMEOUT_S)
+            await control.dispatcher.put_back_all()
+        except Exception:
+            _LOGGER.exception("Putting devices back failed; what is left is put back after the next start")
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()

@@ -48,6 +48,8 @@ from ems.store.writer import insert
 _LOGGER = logging.getLogger(__name__)
 
 RETRY_AFTER = timedelta(seconds=30)
+PUT_BACK_EACH_S = 3.0  # on stop: how long one device may take to answer its restore
+PUT_BACK_TOTAL_S = 5.0  # on stop: how long putting every device back may take in all
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +295,73 @@ class Dispatcher:
             self.history[device_id] = LoadHistory(off_since=old.off_since or now, on_since=None)
         elif old.off_since is not None:
             self.history[device_id] = LoadHistory(off_since=None, on_since=now)
+
+    # -- stopping --------------------------------------------------------------------------
+
+    async def put_back_all(self, *, each_s: float = PUT_BACK_EACH_S,
+                           total_s: float = PUT_BACK_TOTAL_S) -> tuple[list[str], dict[str, str]]:
+        """Put back every device it holds, before the appliance stops (SIGTERM): bounded in time.
+
+        Each device gets ``each_s`` to answer, all of them ``total_s``. A device put back is
+        forgotten (its row goes), so the next start does not put it back again; one that did not
+        answer keeps its row and is put back after the next start. A device holding a relayed event
+        keeps it: its own DRLC client ends it at the event's end, and sending the cancel would make
+        a device that ignores a known IssuerEventID sit the rest of the event out after the restart.
+        Returns the names put back and, by name, why the others were not. The caller stops the
+        cycle first, so nothing sheds again behind it.
+        """
+        restored: list[str] = []
+        failed: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(total_s):
+                async with self._lock:
+                    now = self._clock()
+                    ids = [d for d, c in self.controlled.items() if c.relayed is None]
+                    for device_id in ids:
+                        self.controlled[device_id].failed_at = None  # the last chance: try each again now
+                    results = await asyncio.gather(*(self._put_back(d, now, each_s) for d in ids))
+        except TimeoutError:
+            results = []
+            failed.update({self._name(d): f"no answer within {total_s:g} s" for d in self.controlled
+                           if self.controlled[d].relayed is None})
+        sent = []
+        for device_id, result, error in results:
+            name = self._name(device_id)
+            if result is not None:
+                sent.append(result)
+            if error is None and device_id not in self.controlled:
+                restored.append(name)
+            elif error is not None:
+                failed[name] = error
+        if sent:
+            await self._log(sent)
+        relayed = [self._name(d) for d, c in self.controlled.items() if c.relayed is not None]
+        _LOGGER.info("Put %d device(s) back before stopping%s", len(restored),
+                     f": {', '.join(sorted(restored))}" if restored else "")
+        for name, error in sorted(failed.items()):
+            _LOGGER.warning("Could not put %s back before stopping (%s); it is put back after the next start",
+                            name, error)
+        if relayed:
+            _LOGGER.info("Left the relayed event with %s: the device ends it itself at the event's end",
+                         ", ".join(sorted(relayed)))
+        return restored, failed
+
+    async def _put_back(self, device_id: str, now: datetime,
+                        each_s: float) -> tuple[str, DeviceCommanded | None, str | None]:
+        try:
+            async with asyncio.timeout(each_s):
+                result = await self._carry_out(device_id, None, None, now)
+        except TimeoutError:
+            return device_id, None, f"no answer within {each_s:g} s"
+        if result is not None and not result.ok:
+            return device_id, result, result.detail or "refused"
+        if device_id in self.controlled:
+            return device_id, result, "nothing to send it"
+        return device_id, result, None
+
+    def _name(self, device_id: str) -> str:
+        state = self._registry.get(device_id)
+        return state.info.name if state is not None else device_id
 
     # -- storage ---------------------------------------------------------------------------
 

@@ -363,10 +363,11 @@ class HomeDevice:
         now = self._hub.clock()
         if event.end <= now:
             raise DeviceError(f"event {event.issuer_event_id} has already ended; not sent to {self.label}")
-        if event.start <= now:
-            start_raw, minutes = 0, math.ceil((event.end - now).total_seconds() / 60)
-        else:
-            start_raw, minutes = _utc_time(event.start), event.duration_min
+        # The event's own start and duration, even once it has started (a start in the past with an
+        # end ahead runs at once, SE DRLC validation: only now > start + duration is expired): the
+        # device ends it at the event's end to the second. "Now" with the minutes left, rounded up
+        # to whole minutes, made it shed up to 59 s past the end.
+        start_raw, minutes = _utc_time(event.start), event.duration_min
         command = Drlc.ClientCommandDefs.load_control_event
         fields = {
             "issuer_event_id": event.issuer_event_id,

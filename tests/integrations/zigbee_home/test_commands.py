@@ -96,7 +96,9 @@ def event(**overrides) -> LoadControlEvent:
     return LoadControlEvent(**fields)
 
 
-async def test_a_relayed_event_makes_the_load_controller_shed(hub, network, sim):
+async def test_a_relayed_event_makes_the_load_controller_shed(hub, network, sim, clock):
+    clock.now = utcnow()  # the device compares the event's start (sent as it is) with its own clock
+    sim.tick(clock.now)
     spa = sim.home.device("Spa heater")
     before = sim.meter.demand_kw
     since = len(hub.events)
@@ -107,7 +109,8 @@ async def test_a_relayed_event_makes_the_load_controller_shed(hub, network, sim)
     assert reading.power_kw == 0.0
 
 
-async def test_the_load_controller_reports_the_event_received_and_started(network, sim):
+async def test_the_load_controller_reports_the_event_received_and_started(network, sim, clock):
+    clock.now = utcnow()  # the device compares the event's start (sent as it is) with its own clock
     await network.port.relay_event(SPA, event(issuer_event_id=77))
     spa = sim.home.device("Spa heater")
     assert spa.statuses == [(77, 0x01), (77, 0x02)]
