@@ -378,7 +378,15 @@ class Outbox:
             lane.unrouted = False
             now = self._clock()
             if not resume and record.next_attempt_at is not None and record.next_attempt_at > now:
-                return (record.next_attempt_at - now).total_seconds()
+                wait_s = (record.next_attempt_at - now).total_seconds()
+                backoff_s = retry_delay(record.attempts, self._first_retry_s, self._max_retry_s)
+                if wait_s <= backoff_s:
+                    return wait_s
+                # Further off than its own backoff: the clock was set back since (the meter's time
+                # went back). Waiting out the difference would hold the report for as long as the
+                # clock moved; the item is tried once its backoff has passed.
+                lane.resume = True
+                return backoff_s
             resume = False
             retry_at = await self._deliver(lane, record, sender)
             if retry_at is not None:
