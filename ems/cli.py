@@ -185,6 +185,9 @@ async def _run_until_signalled(hub: Hub, ready: Callable[[], None] | None = None
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    from ems import loop_probe
+
+    probe = loop_probe.start_from_environment()  # a bench's probe of the loop (EMS_LOOP_PROBE)
     await hub.start()
     freeze_startup_objects()
     if ready is not None:
@@ -194,6 +197,7 @@ async def _run_until_signalled(hub: Hub, ready: Callable[[], None] | None = None
     finally:
         _LOGGER.info("Shutting down")
         await hub.stop()
+        await loop_probe.stop(probe)
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -201,7 +205,8 @@ async def _run(args: argparse.Namespace) -> int:
     if args.host is not None or args.port is not None:
         config = replace(config, web=WebConfig(host=args.host or config.web.host,
                                                port=config.web.port if args.port is None else args.port))
-    hub, web = compose(config, Path(args.data_dir), pcap=args.pcap)
+    clock = demo_clock(args.start, args.speed, config.site.timezone, args.since)
+    hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, clock=clock)
     await _run_until_signalled(hub, lambda: _LOGGER.info("Ready: %s", web.url))
     return 0
 
@@ -245,15 +250,25 @@ async def _demo(args: argparse.Namespace) -> int:
 DEMO_HISTORY_DAYS = 35
 
 
-def demo_clock(start: datetime | None, speed: float, timezone: str) -> Clock:
+def demo_clock(start: datetime | None, speed: float, timezone: str, since: float | None = None) -> Clock:
     """The demo's clock: real time, or simulated time from ``start`` (naive: local time in
-    ``timezone``) running ``speed`` times faster."""
+    ``timezone``) running ``speed`` times faster.
+
+    With ``since`` (a Unix time), ``start`` is the simulated time at that real moment, not now:
+    processes started at different moments (a meter, an appliance killed and started again)
+    given the same three values share one simulated time.
+    """
     if start is None and speed == 1:
         return REAL
     if start is None:
         return SimulatedClock(REAL(), speed)
     if start.tzinfo is None:
         start = start.replace(tzinfo=ZoneInfo(timezone))
+    if since is not None:
+        import time
+        from datetime import timedelta
+
+        start += timedelta(seconds=(time.time() - since) * speed)
     return SimulatedClock(start, speed)
 
 
@@ -317,7 +332,7 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
     from integrations.simulator import SimulatedHan, load_scenario
 
     scenario = load_scenario(Path(args.scenario))
-    clock = demo_clock(args.start, args.speed, scenario.timezone)
+    clock = demo_clock(args.start, args.speed, scenario.timezone, args.since)
     simulator = SimulatedHan(scenario, port=args.port, pcap_path=args.pcap, home_port=args.home_port,
                              clock=clock)
     loop = asyncio.get_running_loop()
@@ -325,6 +340,10 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await simulator.start()
+    if args.log is not None:  # what the meter reported and heard, for bench/soak.py
+        from integrations.simulator.history import SimulatorLog
+
+        SimulatorLog(simulator, args.log).start()
     print(f"Simulated meter listening on virtual://127.0.0.1:{simulator.port}", flush=True)
     print(f"Simulated home devices listening on virtual://127.0.0.1:{simulator.home_port}", flush=True)
     try:
@@ -352,6 +371,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
     run.add_argument("--host", help="dashboard address (overrides web.host)")
     run.add_argument("--port", type=int, help="dashboard port (overrides web.port)")
+    _time_options(run, "the site's")
 
     demo = sub.add_parser("demo", help="run the appliance against the simulated meter")
     demo.add_argument("-c", "--config", default=default_config, help="configuration folder")
@@ -376,6 +396,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="TCP port of the home's own network (default: any free one; 8812 is the"
                           " configuration's default)")
     sim.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
+    sim.add_argument("--log", type=Path, help="write what the meter reports and hears to this file (JSON lines)")
     _time_options(sim, "the scenario's")
     return parser
 
@@ -403,6 +424,9 @@ def _time_options(parser: argparse.ArgumentParser, zone: str) -> None:
                              f" an offset, {zone} local time) instead of now")
     parser.add_argument("--speed", type=_speed, default=1.0, metavar="N",
                         help="let simulated time run N times faster than real time (e.g. 60: an hour a minute)")
+    parser.add_argument("--since", type=float, metavar="UNIX_TIME",
+                        help="--start is the simulated time at this real moment (Unix seconds), not now:"
+                             " processes started apart share one simulated time")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
