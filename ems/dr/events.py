@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,7 +57,8 @@ from ems.model import (
     Trigger,
     TriggerKind,
 )
-from ems.store import tables
+from ems.outbox import encode
+from ems.store import commands, tables
 from ems.store.writer import insert
 from ems.tasks import TaskSet
 
@@ -460,14 +462,21 @@ class LoadControl:
                 raise Conflict(f"device {device_id} is already {'out of' if opted_out else 'in'} "
                                       f"event {issuer_event_id}")
             now = self._clock()
-            await self._hub.store.write("record DR participation", lambda conn: _save_participation(
-                conn, meter_id, issuer_event_id, device_id or "", opted_out, now, by))
+            choice = participation_row(meter_id, issuer_event_id, device_id or "", opted_out, now, by)
+            if device_id is None and run.phase is EventPhase.ACTIVE:
+                # §2.12 item 9: reported at once while it runs; the choice, its history row and its
+                # outbox item are one durable write, made before anything acts on it or reports it.
+                await self._send_queued()
+                run.opted_out = opted_out
+                run.sat_out = run.sat_out or opted_out
+                run.took_part = run.took_part or not opted_out
+                await self._report(run, EventStatus.OPTED_OUT if opted_out else EventStatus.OPTED_IN, now,
+                                   participation=choice)
+            else:
+                await self._hub.store.write("record DR participation", lambda conn: _save_participation(
+                    conn, **choice), durable=True)
             if device_id is None:
                 run.opted_out = opted_out
-                if run.phase is EventPhase.ACTIVE:  # §2.12 item 9: report at once while it runs
-                    run.sat_out = run.sat_out or opted_out
-                    run.took_part = run.took_part or not opted_out
-                    await self._report(run, EventStatus.OPTED_OUT if opted_out else EventStatus.OPTED_IN, now)
                 # Before the start, §2.12 item 8: the choice is reported when the event starts.
             else:
                 if opted_out:
@@ -603,18 +612,34 @@ class LoadControl:
         _LOGGER.info("[%s] Event %d ended: %s", run.event.meter_id, run.event.issuer_event_id, _status_word(status))
         await self._report(run, status, at)
 
-    async def _report(self, run: EventRun, status: EventStatus, now: datetime) -> None:
-        """Send a status of ``run``, after every status decided before it (causal order)."""
+    async def _report(self, run: EventRun, status: EventStatus, now: datetime,
+                      participation: dict[str, Any] | None = None) -> None:
+        """Send a status of ``run``, after every status decided before it (causal order);
+        ``participation`` is the customer's choice that caused it, written in the same transaction."""
         await self._send_queued()
         if run.start_pending is not None:  # it started before this: STARTED goes first
             at, run.start_pending = run.start_pending, None
             await self._send(self._status_report(run, EventStatus.STARTED, at))
             if status is EventStatus.STARTED:
                 return
-        await self._send(self._status_report(run, status, now))
+        await self._send(self._status_report(run, status, now), participation)
 
-    async def _send(self, report: EventStatusReport) -> None:
-        await self._hub.outbox.enqueue(report)  # durable first: the utility will hear of it
+    async def _send(self, report: EventStatusReport, participation: dict[str, Any] | None = None) -> None:
+        """Record ``report`` durably, then publish it: its history row and its outbox item (and the
+        customer's choice that caused it, ``participation``) are one transaction, synchronous to disk,
+        so a crash keeps all of them or none, and a restart resumes the event's life from the history.
+        A status already reported for (meter, event, status) is not queued again (the store judges)."""
+        _kind, payload = encode(report)
+        item_id = await self._hub.store.write("record a DR status", partial(
+            commands.record_event_status, report=report, payload=payload, created_at=self._clock(),
+            participation=participation), durable=True)
+        if item_id is None:
+            if participation is not None:
+                self._hub.outbox.wake()
+            _LOGGER.info("[%s] Event %d: %s was already reported; not again", report.meter_id,
+                         report.issuer_event_id, _status_word(report.status))
+            return
+        self._hub.outbox.wake()  # the item is in the store: its route delivers it
         self._hub.bus.publish(report)
 
     def _status_report(self, run: EventRun, status: EventStatus, now: datetime) -> EventStatusReport:
@@ -733,14 +758,17 @@ async def save_cancel(conn: AsyncConnection, meter_id: str, event_id: int, at: d
                        .values(cancelled_at=at))
 
 
-async def _save_participation(
-    conn: AsyncConnection, meter_id: str, event_id: int, device_id: str, opted_out: bool, at: datetime, by: str
-) -> None:
+def participation_row(meter_id: str, event_id: int, device_id: str, opted_out: bool, at: datetime,
+                      by: str) -> dict[str, Any]:
+    """The ``dr_participation`` row of one choice of the customer ('' for the whole event)."""
+    return {"meter_id": meter_id, "issuer_event_id": event_id, "device_id": device_id,
+            "opted_out": opted_out, "changed_at": at, "changed_by": by[:64]}
+
+
+async def _save_participation(conn: AsyncConnection, **values: Any) -> None:
     t = tables.dr_participation
-    values = {"meter_id": meter_id, "issuer_event_id": event_id, "device_id": device_id,
-              "opted_out": opted_out, "changed_at": at, "changed_by": by[:64]}
     stmt = insert(conn, t).on_conflict_do_update(
         index_elements=["meter_id", "issuer_event_id", "device_id"],
-        set_={"opted_out": opted_out, "changed_at": at, "changed_by": by[:64]},
+        set_={k: values[k] for k in ("opted_out", "changed_at", "changed_by")},
     )
     await conn.execute(stmt, values)

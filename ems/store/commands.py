@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ems.model import IntervalReading
+from ems.model import EventStatusReport, IntervalReading
 from ems.store import rows, tables
 from ems.store.writer import insert
 
@@ -291,3 +291,54 @@ async def add_token_use(
     )
     await conn.execute(update(k).where(k.c.id == token_id).values(last_used_at=at))
     await conn.execute(delete(u).where(u.c.at < keep_since))
+
+
+# -- DR status reports (used by ems.dr.events) --------------------------------------------------
+
+# The statuses an event has at most once (SE §2.12): received, started and every final one. Opt-out and
+# opt-in may alternate (the DR core refuses the same choice twice), and a refusal answers each refused frame.
+ONCE_PER_EVENT = frozenset({0x01, 0x02, 0x03, 0x06, 0x07, 0x08, 0x09, 0x0A})
+
+
+async def record_event_status(
+    conn: AsyncConnection,
+    report: EventStatusReport,
+    payload: dict[str, Any],
+    created_at: datetime,
+    participation: dict[str, Any] | None = None,
+) -> int | None:
+    """One status of a DR event, in one transaction: the customer's choice that caused it (a
+    ``dr_participation`` row, if any), its history row and its outbox item. Returns the outbox id,
+    or None when this once-only status was already reported for (meter, issuer event id, status): then nothing but the choice is written, so the
+    utility never hears one status twice, whatever the DR core's memory lost (a restart, a resend)."""
+    if participation is not None:
+        p = tables.dr_participation
+        stmt = insert(conn, p).on_conflict_do_update(
+            index_elements=["meter_id", "issuer_event_id", "device_id"],
+            set_={k: participation[k] for k in ("opted_out", "changed_at", "changed_by")},
+        )
+        await conn.execute(stmt, participation)
+    t = tables.event_status_reports
+    if int(report.status) in ONCE_PER_EVENT:
+        same = and_(t.c.meter_id == report.meter_id, t.c.issuer_event_id == report.issuer_event_id,
+                    t.c.status == int(report.status))
+        if (await conn.execute(select(t.c.id).where(same).limit(1))).first() is not None:
+            return None
+    await conn.execute(t.insert().values(rows.status_row(report)))
+    return await outbox_add(conn, "EventStatusReport", payload, created_at, report.meter_id)
+
+
+async def confirm_message_once(conn: AsyncConnection, meter_id: str, message_id: int, confirmed_at: datetime,
+                               answer: str | None, payload: dict[str, Any]) -> int | None:
+    """Mark a message confirmed and queue its MessageConfirmation, in one transaction, only if it was
+    not confirmed yet: per (meter, message id) the utility hears one confirmation (a double click, two
+    pages). Returns the outbox id, or None when it was already confirmed (or is not stored)."""
+    t = tables.messages
+    result = await conn.execute(
+        update(t)
+        .where(and_(t.c.meter_id == meter_id, t.c.message_id == message_id, t.c.confirmed_at.is_(None)))
+        .values(confirmed_at=confirmed_at, confirmation_answer=answer, read=True)
+    )
+    if not result.rowcount:
+        return None
+    return await outbox_add(conn, "MessageConfirmed", payload, confirmed_at, meter_id)

@@ -266,9 +266,11 @@ class Store:
         """Run a function of ``queries`` on a fresh connection; ``what`` names it in errors."""
         return await self._read(what, query, *args)
 
-    async def write(self, what: str, run: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run a function of ``commands`` in the writer's next transaction; return once committed."""
-        return await self._job(what, run)
+    async def write(self, what: str, run: Callable[[AsyncConnection], Awaitable[T]], *,
+                    durable: bool = False) -> T:
+        """Run a function of ``commands`` in the writer's next transaction; return once committed
+        (``durable``: synchronously to disk, as an outbox item is, so it survives a power cut)."""
+        return await self._job(what, run, durable)
 
     # -- plumbing --------------------------------------------------------------------------
 

@@ -51,8 +51,9 @@ STORED_EVENTS: tuple[type, ...] = (
     MessageCancelled,
     MessageConfirmed,
     LoadControlEvent,
-    EventStatusReport,
 )
+# Not EventStatusReport: a status's history row is written with its outbox item in one transaction by
+# the DR core (``ems.store.commands.record_event_status``), durable before it is reported.
 # Not EventCancellation: what a cancel does to an event (only to an addressed, live one) is the DR
 # core's to decide, and it records it (``ems.dr.events.save_cancel``).
 # What may be dropped when the backlog overflows, in order of preference: readings come again

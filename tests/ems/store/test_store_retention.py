@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 
 from ems.bus import EventBus
 from ems.config import StoreConfig
 from ems.model import EventStatus, MeterReading
-from ems.outbox import Outbox
-from ems.store import Store
+from ems.outbox import Outbox, encode
+from ems.store import Store, commands
 from tests.ems.store.store_samples import NOW, interval, message, status_report
 
 OpenStore = Callable[..., Awaitable[Store]]
@@ -60,7 +61,9 @@ async def test_purge_keeps_intervals_and_registers_for_the_reading_retention(
     await store.add_intervals([interval(kept), interval(old)])
     bus.publish(MeterReading("m1", kept, summation_delivered_kwh=1.0))
     bus.publish(MeterReading("m1", old, summation_delivered_kwh=0.5))
-    bus.publish(status_report(100, EventStatus.COMPLETED, old))
+    completed = status_report(100, EventStatus.COMPLETED, old)
+    await store.write("record", partial(commands.record_event_status, report=completed,
+                                        payload=encode(completed)[1], created_at=old), durable=True)
     await store.flush()
 
     result = await store.purge(NOW)

@@ -15,6 +15,7 @@ from ems.model import (
     DeviceClass,
     EventCancellation,
     EventStatus,
+    EventStatusReport,
     FrameRejected,
     LinkState,
     MessageCancelled,
@@ -22,8 +23,9 @@ from ems.model import (
     MeterLinkChanged,
     MeterReading,
 )
+from ems.outbox import encode
 from ems.state import CurrentState
-from ems.store import Store
+from ems.store import Store, commands
 from tests.ems.store.store_samples import (
     NOW,
     dr_event,
@@ -253,10 +255,17 @@ async def test_dr_events_ended_over_a_day_ago_are_not_restored(
     assert {(e.event.meter_id, e.event.issuer_event_id) for e in events} == {("m1", 101)}
 
 
+async def record_status(store: Store, report: EventStatusReport) -> int | None:
+    """How the DR core records a status: its history row and outbox item in one durable write."""
+    return await store.write("record", partial(commands.record_event_status, report=report,
+                                               payload=encode(report)[1], created_at=NOW), durable=True)
+
+
 async def test_event_status_reports_are_kept_as_history(store: Store, bus: EventBus) -> None:
-    bus.publish(status_report(100, EventStatus.RECEIVED, NOW))
-    bus.publish(status_report(100, EventStatus.STARTED, NOW + timedelta(minutes=5)))
-    bus.publish(status_report(200, EventStatus.RECEIVED, NOW))
+    await record_status(store, status_report(100, EventStatus.RECEIVED, NOW))
+    await record_status(store, status_report(100, EventStatus.STARTED, NOW + timedelta(minutes=5)))
+    await record_status(store, status_report(200, EventStatus.RECEIVED, NOW))
+    bus.publish(status_report(100, EventStatus.COMPLETED, NOW))  # the bus carries it; the writer does not write it
     await store.flush()
 
     history = await store.event_status_history(100)
