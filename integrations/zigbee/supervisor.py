@@ -14,8 +14,16 @@ It owns one task: ``start()`` spawns it, ``close()`` ends it and tears the link 
 that races a reply, so ``close()`` cancels until the task is done, and the loop checks that it is
 closing between steps, so a swallowed cancel cannot bring the link back up.
 
-The sleep between attempts is injected, so tests own the clock. No ``ems`` import: this is the
-zigbee package (import-linter contract).
+Recovery does not wait out the backoff. A long outage grows the wait to the cap (15 minutes for
+the meter), but the appliance must be back within seconds of the peer answering again (C6: 10 s
+meter to display). So while it waits, the supervisor asks the link's cheap ``probe`` (if given)
+every ``probe_interval_s``: the moment the probe says the peer answers, the wait ends and the full
+attempt runs. ``wake()`` does the same from outside (the peer was heard some other way). The
+expensive attempts keep their backoff; only the cheap probe runs at a fixed short interval.
+
+The sleep between attempts (and between probes) is injected, so tests own the clock: a test's
+sleep can let simulated hours of outage pass at once. No ``ems`` import: this is the zigbee
+package (import-linter contract).
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ class ConnectionState(StrEnum):
 StateCallback = Callable[[ConnectionState, str], None]
 Sleep = Callable[[float], Awaitable[Any]]
 Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
+Probe = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +118,9 @@ class ReconnectSupervisor:
     offline state's when ``watch`` returns. ``sleep`` waits between attempts and ``rng`` draws the
     jitter (tests pass their own); ``spawn`` starts the task (an owner's task set, so its own
     stop is a backstop), by default on the running loop; ``recancel_s`` is how long ``close``
-    gives a cancel to land before it cancels again.
+    gives a cancel to land before it cancels again. ``probe`` (optional) answers cheaply whether
+    an attempt now would find the peer; it is asked every ``probe_interval_s`` while waiting out
+    a backoff, and True ends the wait (a probe that raises counts as False).
     """
 
     def __init__(
@@ -129,7 +140,11 @@ class ReconnectSupervisor:
         rng: random.Random | None = None,
         spawn: Spawn | None = None,
         recancel_s: float = RECANCEL_S,
+        probe: Probe | None = None,
+        probe_interval_s: float = 2.0,
     ) -> None:
+        if probe_interval_s <= 0:
+            raise ValueError(f"expected a positive probe interval, got {probe_interval_s}")
         self._link = link
         self.name = name
         self._task_name = task_name
@@ -144,6 +159,11 @@ class ReconnectSupervisor:
         self._uniform = (rng or random.Random()).uniform
         self._spawn = spawn
         self._recancel_s = recancel_s
+        self._probe = probe
+        self._probe_interval_s = probe_interval_s
+        self._woken = asyncio.Event()
+        self.waiting = False  # waiting out a backoff (tests and health read it)
+        self.probes = 0  # probes asked so far
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._outage_logged = False
@@ -180,6 +200,10 @@ class ReconnectSupervisor:
             await asyncio.gather(task, return_exceptions=True)
         await self._teardown()
 
+    def wake(self) -> None:
+        """The peer is known to answer again: end the current backoff wait and try now."""
+        self._woken.set()
+
     # -- the loop --------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -214,8 +238,45 @@ class ReconnectSupervisor:
             self._publish(ConnectionState.OFFLINE, detail)
             if self._closing:
                 return
-            await self._sleep(delay_s * self._uniform(1 - self.backoff.jitter, 1 + self.backoff.jitter))
+            await self._wait(delay_s * self._uniform(1 - self.backoff.jitter, 1 + self.backoff.jitter))
             delay_s = self.backoff.next_delay_s(delay_s)
+
+    async def _wait(self, wait_s: float) -> None:
+        """Wait ``wait_s`` (the injected sleep), probing the peer meanwhile; end early when it answers."""
+        self._woken.clear()
+        self.waiting = True
+        try:
+            remaining_s = wait_s
+            while remaining_s > 0 and not self._woken.is_set():
+                step_s = remaining_s if self._probe is None else min(remaining_s, self._probe_interval_s)
+                await self._sleep_or_woken(step_s)
+                remaining_s -= step_s
+                if self._woken.is_set() or self._closing:
+                    return
+                if remaining_s > 0 and self._probe is not None and await self._ask_probe():
+                    self._logger.debug("%s: the peer answers a probe; trying now", self.name)
+                    return
+        finally:
+            self.waiting = False
+
+    async def _sleep_or_woken(self, seconds: float) -> None:
+        sleeping = asyncio.ensure_future(self._sleep(seconds))
+        woken = asyncio.ensure_future(self._woken.wait())
+        try:
+            await asyncio.wait({sleeping, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in (sleeping, woken):
+                waiting.cancel()
+            await asyncio.gather(sleeping, woken, return_exceptions=True)
+
+    async def _ask_probe(self) -> bool:
+        assert self._probe is not None
+        self.probes += 1
+        try:
+            return bool(await self._probe())
+        except Exception:  # noqa: BLE001 - a probe that fails says "not yet"
+            self._logger.debug("%s: probe failed", self.name, exc_info=True)
+            return False
 
     async def _teardown(self) -> None:
         try:

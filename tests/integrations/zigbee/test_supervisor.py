@@ -386,3 +386,113 @@ async def test_the_owner_may_spawn_the_task(harness):
 
     await harness.run_script(ScriptedLink(), spawn=spawn)
     assert spawned == ["test-link"]
+
+
+# -- recovery does not wait out the backoff (C6: 10 s meter to display) ---------------------------
+
+
+class OutageClock:
+    """The test's time: each sleep of the supervisor moves it at once (hours pass in no real time)."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+        self.waits: list[float] = []
+
+    async def sleep(self, delay_s: float) -> None:
+        self.waits.append(delay_s)
+        self.now_s += delay_s
+        await asyncio.sleep(0)
+
+
+class MeterAway(ScriptedLink):
+    """A link whose peer is away until ``back_at_s`` on the test's clock: connects fail until then."""
+
+    def __init__(self, clock: OutageClock, back_at_s: float) -> None:
+        super().__init__()
+        self.clock = clock
+        self.back_at_s = back_at_s
+        self.connected_at_s: float | None = None
+
+    async def connect(self) -> str:
+        self.calls.append("connect")
+        await asyncio.sleep(0)
+        if self.clock.now_s < self.back_at_s:
+            raise refused()
+        self.connected_at_s = self.clock.now_s
+        return "up"
+
+    async def watch(self) -> None:
+        await self._hold()
+
+    async def probe(self) -> bool:
+        return self.clock.now_s >= self.back_at_s
+
+
+@pytest.mark.parametrize("outage_s", [70, 300, 3 * 3600, 26 * 3600])
+async def test_the_link_is_back_within_seconds_of_the_peer_answering_whatever_the_outage(harness, outage_s):
+    clock = OutageClock()
+    link = MeterAway(clock, back_at_s=outage_s)
+    supervisor = ReconnectSupervisor(
+        link, name="[main] Test link", task_name="test-link", backoff=Backoff(2.0, 900.0, jitter=0.0),
+        on_state=lambda state, detail: None, logger=logging.getLogger(LOGGER), sleep=clock.sleep,
+        probe=link.probe, probe_interval_s=2.0,
+    )
+    harness.supervisors.append(supervisor)
+    supervisor.start()
+    async with asyncio.timeout(HANG_GUARD_S):
+        await link.holding.wait()
+    assert link.connected_at_s is not None
+    assert link.connected_at_s - outage_s <= 2.0  # one probe interval, not the backoff (up to 15 min)
+    # The expensive attempts kept their backoff (doubling from 2 s to the 15-minute cap), not one per probe.
+    assert supervisor.attempts <= 10 + outage_s / 900
+    assert supervisor.probes > supervisor.attempts
+
+
+async def test_without_a_probe_the_backoff_is_waited_out(harness):
+    clock = OutageClock()
+    link = MeterAway(clock, back_at_s=300)
+    supervisor = ReconnectSupervisor(
+        link, name="[main] Test link", task_name="test-link", backoff=Backoff(2.0, 900.0, jitter=0.0),
+        on_state=lambda state, detail: None, logger=logging.getLogger(LOGGER), sleep=clock.sleep,
+    )
+    harness.supervisors.append(supervisor)
+    supervisor.start()
+    async with asyncio.timeout(HANG_GUARD_S):
+        await link.holding.wait()
+    assert link.connected_at_s == 2 + 4 + 8 + 16 + 32 + 64 + 128 + 256  # 510 s: what the issue found
+
+
+async def test_a_probe_that_raises_counts_as_not_yet(harness):
+    clock = OutageClock()
+    link = MeterAway(clock, back_at_s=60)
+
+    async def probe() -> bool:
+        if clock.now_s < 60:
+            raise OSError("no route")
+        return True
+
+    supervisor = ReconnectSupervisor(
+        link, name="[main] Test link", task_name="test-link", backoff=Backoff(2.0, 900.0, jitter=0.0),
+        on_state=lambda state, detail: None, logger=logging.getLogger(LOGGER), sleep=clock.sleep,
+        probe=probe, probe_interval_s=1.0,
+    )
+    harness.supervisors.append(supervisor)
+    supervisor.start()
+    async with asyncio.timeout(HANG_GUARD_S):
+        await link.holding.wait()
+    assert link.connected_at_s is not None and link.connected_at_s - 60 <= 1.0
+
+
+async def test_wake_ends_the_backoff_wait_at_once(harness):
+    harness.sleep.hold = True  # every wait holds until woken
+    link = ScriptedLink(Fail(refused()), Up(hold=True))
+    supervisor = harness.supervisor(link)
+    supervisor.start()
+    async with asyncio.timeout(HANG_GUARD_S):
+        await harness.sleep.holding.wait()
+    assert supervisor.waiting
+    supervisor.wake()
+    async with asyncio.timeout(HANG_GUARD_S):
+        await link.holding.wait()
+    assert link.calls == ["connect", "teardown", "connect", "watch"]
+    assert not supervisor.waiting
