@@ -40,3 +40,15 @@ class NotFound(RejectedCommand):
 
 class Conflict(RejectedCommand):
     """The request clashes with how things stand: already so, or over (asking again changes nothing)."""
+
+
+class StoreUnavailable(StoreError, NotReady):
+    """The database cannot be written now (the disk is full, it went read-only, it is unreachable).
+
+    Its message is for a person (no path, no SQL); the store retries by itself and says when it
+    works again. ``problem`` is "disk_full" or "unwritable".
+    """
+
+    def __init__(self, message: str, problem: str = "unwritable") -> None:
+        super().__init__(message)
+        self.problem = problem

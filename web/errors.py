@@ -19,6 +19,8 @@ from ems.errors import (
     NotFound,
     NotReady,
     RejectedCommand,
+    StoreError,
+    StoreUnavailable,
 )
 
 # The first class the error is an instance of decides (subclasses before their base).
@@ -28,6 +30,7 @@ STATUS_FOR_ERROR: tuple[tuple[type[EmsError], int], ...] = (
     (RejectedCommand, 400),
     (ConfigError, 400),
     (NotReady, 503),
+    (StoreError, 503),
     (DeviceError, 502),
 )
 
@@ -50,4 +53,17 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         raise
     except EmsError as exc:
         status = status_for(exc)
-        return web.json_response({"error": str(exc), "status": status}, status=status)
+        return web.json_response({"error": public_text(exc), "status": status}, status=status)
+
+
+STORE_TROUBLE = "the appliance cannot read or save its data now; try again later"
+
+
+def public_text(error: EmsError) -> str:
+    """What a caller is told: a store error's own text names the database file and its SQL, so it is
+    replaced by what the caller must know (an outage's message is written for a person already)."""
+    if isinstance(error, StoreUnavailable):
+        return str(error)
+    if isinstance(error, StoreError):
+        return STORE_TROUBLE
+    return str(error)

@@ -163,18 +163,37 @@ def events(hub: Hub) -> list[dict[str, Any]]:
     return [event(view, names) for view in control.events()]
 
 
+# What a homeowner reads when the data cannot be saved (health's "reason"; the pages translate it).
+STORAGE_REASONS = {
+    "disk_full": "The appliance's data disk is full: new readings are not being saved. Devices are "
+                 "still controlled. Free some space; saving resumes by itself.",
+    "unwritable": "The appliance cannot save data to its database: new readings are not being saved. "
+                  "Devices are still controlled; saving resumes by itself once the database works.",
+}
+
+
 def health(hub: Hub, now: datetime) -> dict[str, Any]:
     """Public health: no customer data, only whether the appliance and its links work."""
     links = {m.meter_id: m.link.value for m in hub.state.meters.values()}
     counters = hub.state.counters
+    outage = hub.store.outage
     if not hub.running:
         status = "starting"
-    elif links and all(v == LinkState.ONLINE.value for v in links.values()):
+    elif links and all(v == LinkState.ONLINE.value for v in links.values()) and outage is None:
         status = "ok"
     else:
         status = "degraded"
+    problems = []
+    if outage is not None:
+        problems.append({
+            "condition": "storage",
+            "problem": outage.problem,
+            "since": iso(outage.since),
+            "reason": STORAGE_REASONS.get(outage.problem, STORAGE_REASONS["unwritable"]),
+        })
     return {
         "status": status,
+        "problems": problems,
         "uptime_s": round((now - hub.started_at).total_seconds(), 1),
         "meter_links": links,
         "frames": {

@@ -35,7 +35,7 @@ from ems.store import commands, queries
 from ems.store.engine import create_engine, database_url, describe, migrate, sqlite_path
 from ems.store.records import OutboxRecord, PurgeResult, StoredEvent, StoredMessage
 from ems.store.retention import Retention, purge
-from ems.store.writer import MAX_BACKLOG, Writer
+from ems.store.writer import MAX_BACKLOG, Outage, Writer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Store:
             await engine.dispose()
             raise StoreError(f"{self.name}: cannot migrate the schema: {err}") from err
         self._engine = engine
-        self._writer = Writer(engine, self.name, self._max_backlog)
+        self._writer = Writer(engine, self.name, self._max_backlog, clock=self.clock)
         self._writer.start()
         _LOGGER.info("Store open: %s", self.name)
 
@@ -116,6 +116,11 @@ class Store:
     def dropped(self) -> dict[str, int]:
         """Events dropped because the write queue overflowed, by event type."""
         return {} if self._writer is None else dict(self._writer.dropped)
+
+    @property
+    def outage(self) -> Outage | None:
+        """Why the database cannot be written now (None: it can); events wait in memory meanwhile."""
+        return None if self._writer is None else self._writer.outage
 
     @property
     def backlog(self) -> int:

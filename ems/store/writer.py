@@ -5,12 +5,22 @@ dropped and counted; messages, prices and DR events never are). The task takes e
 queued, writes it in one transaction and commits, so a burst costs one commit and a lone event
 is written as soon as the previous commit is done. If a batch fails, its items are written one
 by one, so one bad event is logged and skipped and never stops the writer.
+
+When the database cannot be written at all (the disk is full: SQLITE_FULL, PostgreSQL 53100; it
+went read-only or away), that is an outage, not a bad event: it is logged once, with its cause,
+and once again when writing works again. Meanwhile the events stay queued, in order, within the
+same capped backlog (beyond it the oldest readings go first, counted; messages, prices and DR
+events are never dropped), and are written when the database takes them again (retried every
+``RETRY_S`` of the clock, and at every ``flush``). A job asked for during an outage fails at once
+with ``StoreUnavailable`` (the web answers 503), so no caller waits on a full disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,7 +30,8 @@ from sqlalchemy import Table, and_, case, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ems.errors import StoreError
+from ems.clock import REAL, Clock
+from ems.errors import StoreError, StoreUnavailable
 from ems.model import (
     MESSAGE_IDENTITY,
     EventStatusReport,
@@ -42,6 +53,14 @@ T = TypeVar("T")
 
 MAX_BACKLOG = 20_000
 MAX_BATCH = 5_000
+RETRY_S = 10.0  # how often an outage is retried (in the clock's seconds)
+# SQLite primary result codes that mean "this database cannot be written now", not "this row is bad".
+_SQLITE_UNAVAILABLE = {5: "busy", 6: "locked", 7: "nomem", 8: "readonly", 10: "ioerr", 13: "full",
+                       14: "cantopen"}
+_SQLITE_FULL = 13
+# PostgreSQL SQLSTATE classes (and codes) that mean the same: insufficient resources, connection.
+_PG_UNAVAILABLE_CLASSES = ("53", "08", "57P")
+_PG_DISK_FULL = "53100"
 STORED_EVENTS: tuple[type, ...] = (
     MeterInfo,
     MeterReading,
@@ -59,6 +78,47 @@ STORED_EVENTS: tuple[type, ...] = (
 # What may be dropped when the backlog overflows, in order of preference: readings come again
 # with the next report; intervals can be read again from the meter's profile.
 _DROPPABLE: tuple[type, ...] = (MeterReading, IntervalReading)
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """The database cannot be written since ``since``: ``problem`` is "disk_full" or "unwritable"."""
+
+    since: Any  # datetime (aware UTC)
+    problem: str
+    detail: str  # the database's own words, for the log (never shown to a person on the web)
+
+
+def unavailable(err: BaseException) -> str | None:
+    """"disk_full" or "unwritable" when ``err`` says the database cannot be written now, else None."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        orig = getattr(current, "orig", None)
+        for candidate in (current, orig):
+            if isinstance(candidate, sqlite3.Error):
+                code = getattr(candidate, "sqlite_errorcode", None)
+                if code is not None and code & 0xFF in _SQLITE_UNAVAILABLE:
+                    return "disk_full" if code & 0xFF == _SQLITE_FULL else "unwritable"
+            state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+            if isinstance(state, str):
+                if state == _PG_DISK_FULL:
+                    return "disk_full"
+                if state.startswith(_PG_UNAVAILABLE_CLASSES):
+                    return "unwritable"
+            if isinstance(candidate, (ConnectionError, OSError)):
+                return "unwritable"
+        if getattr(current, "connection_invalidated", False):
+            return "unwritable"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+OUTAGE_TEXT = {
+    "disk_full": "the appliance cannot save data: its disk is full",
+    "unwritable": "the appliance cannot save data: its database cannot be written",
+}
 
 
 def insert(conn: AsyncConnection, table: Table) -> Any:
@@ -201,8 +261,18 @@ class _Batch:
 class Writer:
     """Owns the write queue and the one task that writes it (start/stop by the store)."""
 
-    def __init__(self, engine: AsyncEngine, name: str, max_backlog: int = MAX_BACKLOG) -> None:
+    def __init__(
+        self, engine: AsyncEngine, name: str, max_backlog: int = MAX_BACKLOG, *, clock: Clock = REAL,
+        on_outage: Callable[[Outage | None], None] | None = None, retry_s: float = RETRY_S,
+    ) -> None:
         self._engine = engine
+        self._clock = clock
+        self._on_outage = on_outage
+        self._retry_s = retry_s
+        self.outage: Outage | None = None
+        self._dropped_before_outage = 0
+        self._held_at_outage = 0
+        self._kick = asyncio.Event()  # a flush during an outage: try now
         self._name = name
         self._sqlite = engine.dialect.name == "sqlite"
         self._max_backlog = max_backlog
@@ -233,6 +303,13 @@ class Writer:
         task, self._task = self._task, None
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        if self.outage is not None:
+            lost = Counter(type(i).__name__ for i in self._queue if not isinstance(i, Job))
+            if lost:
+                _LOGGER.warning("%s stopped with %d items it could not write (%s): %s; intervals are "
+                                "read again from the meter at the next start", self._name,
+                                sum(lost.values()), self.outage.problem.replace("_", " "),
+                                ", ".join(f"{n} {k}" for k, n in sorted(lost.items())))
         self._fail_queued()
 
     # -- producers -------------------------------------------------------------------------
@@ -252,7 +329,7 @@ class Writer:
                 if type(queued) is kind:
                     del self._queue[index]
                     self.dropped[kind.__name__] += 1
-                    if not self._overflowing:
+                    if not self._overflowing and self.outage is None:  # an outage was said already
                         self._overflowing = True
                         _LOGGER.warning(
                             "The write queue of %s is full (%d items); dropping the oldest readings",
@@ -268,13 +345,16 @@ class Writer:
         """Run ``run(conn)`` in the writer's next transaction; return once it is committed."""
         if self._task is None:
             raise StoreError(f"{self._name}: cannot {name}: the store is not open")
+        if self.outage is not None and run is not _nothing:
+            raise self._unavailable_error()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append(Job(name, run, future, durable))
         self._ready.set()
+        self._kick.set()
         return await future
 
     async def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
+        """Wait until everything queued so far is committed (during an outage: until it was tried)."""
         if self._task is None:
             return
         await self.run_job("flush", _nothing)
@@ -293,6 +373,8 @@ class Writer:
                     )
                 self._ready.clear()
                 await self._ready.wait()
+            if self.outage is not None:
+                await self._wait_retry()
             batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
             try:
                 await self._write(batch)
@@ -302,10 +384,66 @@ class Writer:
                         item.future.cancel()
                 raise
 
+    async def _wait_retry(self) -> None:
+        """During an outage, wait ``retry_s`` of the clock or until a flush asks to try now."""
+        if self._kick.is_set():
+            self._kick.clear()
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._clock.real_seconds(self._retry_s)):
+                await self._kick.wait()
+        self._kick.clear()
+
+    def _unavailable_error(self) -> StoreUnavailable:
+        problem = self.outage.problem if self.outage is not None else "unwritable"
+        return StoreUnavailable(f"{OUTAGE_TEXT[problem]}; try again once it is fixed", problem)
+
+    def _hold(self, items: list[object], err: Exception, problem: str) -> None:
+        """Writing failed for want of the database: keep the events (in order), fail the jobs."""
+        if self.outage is None:
+            self.outage = Outage(self._clock(), problem, str(getattr(err, "orig", None) or err))
+            self._dropped_before_outage = sum(self.dropped.values())
+            _LOGGER.warning(
+                "Cannot write to %s (%s): %s. Readings are kept in memory (up to %d items, the oldest "
+                "readings dropped beyond) and written when it works again; devices are still controlled",
+                self._name, problem.replace("_", " "), self.outage.detail, self._max_backlog,
+            )
+            if self._on_outage is not None:
+                self._on_outage(self.outage)
+        events = [i for i in items if not isinstance(i, Job)]
+        self._queue.extendleft(reversed(events))
+        error = self._unavailable_error()
+        for item in [*items, *self._queue]:
+            if isinstance(item, Job) and not item.future.done():
+                if item.run is _nothing:
+                    item.future.set_result(None)  # a flush: everything was tried
+                else:
+                    item.future.set_exception(error)
+        kept = deque(i for i in self._queue if not isinstance(i, Job))
+        self._queue.clear()
+        self._queue.extend(kept)
+
+    def _written(self) -> None:
+        """A transaction committed: an outage, if there was one, is over."""
+        if self.outage is None:
+            return
+        outage, self.outage = self.outage, None
+        dropped = sum(self.dropped.values()) - self._dropped_before_outage
+        _LOGGER.info(
+            "Writing to %s works again (it failed since %s); %d readings were dropped meanwhile",
+            self._name, outage.since.isoformat(), dropped,
+        )
+        if self._on_outage is not None:
+            self._on_outage(None)
+
     async def _write(self, batch: list[object]) -> None:
         try:
             results = await self._transaction(batch)
         except Exception as err:
+            problem = unavailable(err)
+            if problem is not None:
+                self._hold(batch, err, problem)
+                return
             if len(batch) == 1:
                 self._failed(batch[0], err)
                 return
@@ -315,14 +453,20 @@ class Writer:
                 self._name,
                 err,
             )
-            for item in batch:
+            for index, item in enumerate(batch):
                 try:
                     results = await self._transaction([item])
                 except Exception as item_err:
+                    problem = unavailable(item_err)
+                    if problem is not None:
+                        self._hold(batch[index:], item_err, problem)
+                        return
                     self._failed(item, item_err)
                 else:
+                    self._written()
                     self._resolve(results)
             return
+        self._written()
         self._resolve(results)
 
     async def _transaction(self, batch: list[object]) -> list[tuple[Job, Any]]:

@@ -82,7 +82,7 @@ async def test_health_is_public_and_shows_no_customer_data(client: Any, accounts
 
     assert response.status == 200
     body = await response.json()
-    assert set(body) == {"status", "uptime_s", "meter_links", "frames"}
+    assert set(body) == {"status", "uptime_s", "meter_links", "frames", "problems"}
     assert not re.search(r"kwh|kw\b|price|message|event|owner", (await response.text()).lower())
 
 

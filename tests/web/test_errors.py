@@ -21,7 +21,7 @@ from ems.errors import (
     StoreError,
 )
 from ems.hub import Hub
-from web.errors import error_middleware, status_for
+from web.errors import error_middleware, public_text, status_for
 from web.keys import ACCOUNTS
 
 from .control import PUMP, home_hub
@@ -33,7 +33,7 @@ ERRORS: dict[str, tuple[EmsError, int]] = {
     "config": (ConfigError(["ems.yaml:3: site.timezone: not a time zone"]), 400),
     "not-ready": (NotReady("the meter is not reachable yet"), 503),
     "device": (DeviceError("the thermostat did not answer"), 502),
-    "store": (StoreError("the disk is full"), 500),
+    "store": (StoreError("the disk is full"), 503),
 }
 
 
@@ -47,7 +47,8 @@ async def test_each_kind_of_error_gets_its_status_as_json(aiohttp_client: Any) -
 
     for kind, (error, status) in ERRORS.items():
         response = await client.get(f"/api/v1/fail/{kind}")
-        assert (response.status, await response.json()) == (status, {"error": str(error), "status": status}), kind
+        text = public_text(error)
+        assert (response.status, await response.json()) == (status, {"error": text, "status": status}), kind
 
 
 def test_a_subclass_is_mapped_before_its_base() -> None:
@@ -90,3 +91,11 @@ async def test_already_opted_out_or_in_is_a_409_for_the_event_and_for_a_device(c
         body = await refused.json()
         assert (refused.status, body["status"]) == (409, 409), body
         assert "already" in body["error"], body
+
+
+def test_a_store_error_names_no_file_and_no_sql_to_the_caller() -> None:
+    """A confirm on a full disk once answered 500 with the database path in its body (issue 11, 6)."""
+    error = StoreError("/var/lib/ems/ems.db: add to the outbox failed: (sqlite3.OperationalError) "
+                       "database or disk is full [SQL: INSERT INTO outbox ...]")
+    assert status_for(error) == 503
+    assert "ems.db" not in public_text(error) and "SQL" not in public_text(error)
