@@ -22,6 +22,9 @@ from ems.model import MeterReading
 from ems.store import Store
 from tests.ems.store.store_samples import NOW, message
 
+# The full disk is made with SQLite's max_page_count: these are about SQLite itself.
+pytestmark = pytest.mark.sqlite_only
+
 
 @contextmanager
 def full_disk(store: Store) -> Iterator[None]:
