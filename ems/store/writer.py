@@ -24,6 +24,7 @@ import sqlite3
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, and_, case, or_, update
@@ -84,7 +85,7 @@ _DROPPABLE: tuple[type, ...] = (MeterReading, IntervalReading)
 class Outage:
     """The database cannot be written since ``since``: ``problem`` is "disk_full" or "unwritable"."""
 
-    since: Any  # datetime (aware UTC)
+    since: datetime  # aware UTC
     problem: str
     detail: str  # the database's own words, for the log (never shown to a person on the web)
 
