@@ -284,6 +284,11 @@ class ConformanceChecker:
     def violations(self) -> tuple[Violation, ...]:
         return tuple(self._violations)
 
+    def reported_statuses(self, issuer_event_id: int) -> tuple[int, ...]:
+        """The statuses the client has reported for an event, in order (empty: none yet)."""
+        event = self._events.get(issuer_event_id)
+        return () if event is None else tuple(event.statuses)
+
     def pending(self) -> int:
         """How many answers the client still owes (within their grace window)."""
         self._expire(self._loop_time())

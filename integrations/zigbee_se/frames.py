@@ -128,13 +128,28 @@ class _Answered:
 
     tsn: int
     statuses: frozenset[EventStatus]
-    payload: bytes = b""  # the command's payload: the same bytes again are a repeat, not a new command
+    payload: bytes = b""  # the command's payload, Start Time zeroed: the same again is a repeat
+    start: int | None = None  # the Start Time it carried (0: "now"), None for a command without one
+
+
+AwaitingReports = dict[tuple[str, int], _Answered]  # (event|cancel, issuer id) -> the answer owed
+
+
+def _command_identity(payload: Any) -> tuple[bytes, int | None]:
+    """A command's bytes with its Start Time zeroed, and that Start Time (None if it has none)."""
+    if payload is None:
+        return b"", None
+    start = getattr(payload, "start_time", None)
+    if start is None:
+        return payload.serialize(), None
+    return payload.replace(start_time=0).serialize(), int(start)
 
 
 class MeterSession:
     """Frames from one meter endpoint -> bus; owns the replies and the profile poll."""
 
-    def __init__(self, hub: Any, app: Any, device: Any, endpoint_id: int, meter_id: str) -> None:
+    def __init__(self, hub: Any, app: Any, device: Any, endpoint_id: int, meter_id: str,
+                 awaiting_reports: AwaitingReports | None = None) -> None:
         self._hub = hub
         self._app = app
         self.device = device
@@ -154,7 +169,9 @@ class MeterSession:
         self._tasks = TaskSet(_LOGGER, meter_id)
         self._last_interval_end: datetime | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._awaiting_report: dict[tuple[str, int], _Answered] = {}  # (event|cancel, issuer id)
+        # The TSNs the first reports owe, kept by the link across its sessions: a report whose
+        # first delivery failed when the link dropped still echoes the command it answers.
+        self._awaiting_report: AwaitingReports = {} if awaiting_reports is None else awaiting_reports
         self._clusters: list[Any] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -616,25 +633,27 @@ class MeterSession:
         )
 
     def _expect_report(self, kind: str, event_id: int, frame: InboundFrame) -> None:
-        """Remember the TSN the first report answering ``frame`` echoes. The same payload again before
+        """Remember the TSN the first report answering ``frame`` echoes. The same command again before
         that report went out (a GetScheduledEvents answer, a resend) is a repeat the DR core ignores:
-        the first frame's TSN stays. Different bytes under the id are a new command (a reused id)."""
+        the first frame's TSN stays. A resend of an event sent to start "now" (Start Time 0) carries
+        the start the meter resolved it to, and is the same command. Other bytes under the id are a
+        new command (a reused id)."""
         if frame.tsn is None:
             return
-        payload = frame.payload.serialize() if frame.payload is not None else b""
+        payload, start = _command_identity(frame.payload)
         waiting = self._awaiting_report.get((kind, event_id))
-        if waiting is not None and waiting.payload == payload:
+        if waiting is not None and waiting.payload == payload and (
+                waiting.start == start or 0 in (waiting.start, start)):
             return
         self._awaiting_report[(kind, event_id)] = _Answered(
-            frame.tsn, _ANSWERS_EVENT if kind == "event" else _ANSWERS_CANCEL, payload)
+            frame.tsn, _ANSWERS_EVENT if kind == "event" else _ANSWERS_CANCEL, payload, start)
 
-    def _answer_tsn(self, event_id: int, status: EventStatus) -> int | None:
-        """The TSN to echo if this report is the first answer to a frame (None: a new one)."""
+    def _answered(self, event_id: int, status: EventStatus) -> tuple[str, int] | None:
+        """The (kind, issuer id) of the frame this report is the first answer to (None: it answers none)."""
         for kind in ("event", "cancel"):
             awaiting = self._awaiting_report.get((kind, event_id))
             if awaiting is not None and status in awaiting.statuses:
-                del self._awaiting_report[(kind, event_id)]
-                return awaiting.tsn
+                return kind, event_id
         return None
 
     # -- upstream ----------------------------------------------------------------------------
@@ -643,10 +662,13 @@ class MeterSession:
         def centi(value: float | None) -> int:
             return -0x8000 if value is None else round(value * 100)
 
+        # The echoed TSN is forgotten only once the answer went out: a failed delivery that the
+        # outbox retries (in this session or the next) still answers the same command.
+        answered = self._answered(report.issuer_event_id, report.status)
         await self._send(
             Drlc,
             "report_event_status",
-            tsn=self._answer_tsn(report.issuer_event_id, report.status),
+            tsn=None if answered is None else self._awaiting_report[answered].tsn,
             issuer_event_id=report.issuer_event_id,
             event_status=int(report.status),
             event_status_time=codec.datetime_to_utc_time(report.at),
@@ -661,6 +683,8 @@ class MeterSession:
             signature_type=0,
             signature=[0xFF] * 42,
         )
+        if answered is not None:
+            self._awaiting_report.pop(answered, None)
 
     async def confirm_message(self, message_id: int, at: datetime, answer: str | None) -> None:
         fields: dict[str, Any] = {

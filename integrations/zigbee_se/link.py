@@ -24,7 +24,7 @@ from integrations.zigbee.controller import start_radio, stop_controller
 from integrations.zigbee.se.clusters import Metering
 from integrations.zigbee.supervisor import Backoff, ConnectionState, ReconnectSupervisor
 from integrations.zigbee_se import MeterLinkSettings
-from integrations.zigbee_se.frames import MeterSession
+from integrations.zigbee_se.frames import AwaitingReports, MeterSession
 from integrations.zigbee_se.upstream import UpstreamSender
 
 _LOGGER = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class MeterLink:
         self.settings = settings
         self.app: Any = None
         self.session: MeterSession | None = None
+        self._awaiting_reports: AwaitingReports = {}  # outlives a session: see MeterSession
         self.state = LinkState.CONNECTING
         self.meter_id = settings.meter_id
         self._lost = asyncio.Event()
@@ -102,7 +103,8 @@ class MeterLink:
         if hasattr(self.app, "on_connection_lost"):
             self.app.on_connection_lost(self._on_connection_lost)
         device, endpoint_id = await self._find_meter()
-        self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id)
+        self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id,
+                                    awaiting_reports=self._awaiting_reports)
         await self.session.start(self.settings.report_interval_s)
         return f"meter {device.ieee} endpoint {endpoint_id}"
 

@@ -7,9 +7,12 @@ import logging
 import socket
 from datetime import UTC, datetime, timedelta
 
+import zigpy.exceptions
+
 from ems.cli import compose, read_config
-from ems.model import LinkState, MeterLinkChanged
+from ems.model import EventStatusReport, LinkState, MeterLinkChanged
 from integrations.simulator import SimulatedHan, scenario_from_dict
+from integrations.zigbee_se.frames import MeterSession
 from tests.e2e.conftest import FAST_SCENARIO, running_appliance, write_config
 
 
@@ -99,3 +102,30 @@ async def test_restart_during_an_outage_resumes_when_the_meter_returns(tmp_path,
     assert len(warnings) == 1 and warnings[0].startswith("[main] Meter link down: ")
     assert [m for level, m in messages if level == logging.INFO] == ["[main] Meter link restored"]
     assert all(m.startswith("[main] Meter link still down: ") for level, m in messages if level == logging.DEBUG)
+
+
+async def test_a_first_status_lost_with_the_link_still_echoes_the_events_tsn_after_reconnect(tmp_path, monkeypatch):
+    """The first answer to a LoadControlEvent fails on its way (the link is dropping), and the link
+    goes down and comes back: the outbox delivers it over the next session, and it still echoes
+    the TSN of the command it answers (SE; the strict meter checks the echo when the test ends)."""
+    sent = MeterSession.report_event_status
+    failed: list[int] = []
+    link_back = asyncio.Event()
+
+    async def lost_until_the_link_is_back(session: MeterSession, report: EventStatusReport) -> None:
+        if not link_back.is_set():
+            failed.append(report.issuer_event_id)
+            raise zigpy.exceptions.DeliveryError("the link dropped with the frame on its way")
+        await sent(session, report)
+
+    monkeypatch.setattr(MeterSession, "report_event_status", lost_until_the_link_is_back)
+    async with running_appliance(tmp_path) as app:
+        await app.wait_until(lambda: failed, what="the first status report")
+        await app.simulator.han.stop()
+        await app.wait_until(lambda: app.hub.state.meters["main"].link.value == "offline", what="offline")
+        await app.simulator.han.start()
+        await app.online()
+        link_back.set()
+        app.hub.outbox.resume("main")
+        checker = app.simulator.meter.checker
+        await app.wait_until(lambda: checker.reported_statuses(failed[0]), what="the status to reach the meter")
