@@ -68,7 +68,10 @@
   let eventBanner = null; // { key, node, text, saving, button, note }
   const canOverride = body.dataset.canOverride === "1";
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  // The saving is asked for every 30 s, and every 5 s while none is measured yet (an event's first
+  // slot), so it shows as soon as the load change has one.
   const SAVING_EVERY_MS = 30000;
+  const SAVING_UNTIL_MEASURED_MS = 5000;
   const saving = { key: null, at: 0, kw: null, seq: 0 };
   const eventKey = (e) => `${e.meter_id}:${e.issuer_event_id}`;
   const eventBase = (e) => `/api/v1/events/${encodeURIComponent(e.meter_id)}/${e.issuer_event_id}/`;
@@ -176,7 +179,7 @@
     const shown = [];
     for (const e of events.slice(0, 1)) {
       shown.push(renderEventBanner(e));
-      if (e.status === "active" && (saving.key !== eventKey(e) || Date.now() - saving.at >= SAVING_EVERY_MS)) refreshSaving(e);
+      if (e.status === "active" && (saving.key !== eventKey(e) || Date.now() - saving.at >= (saving.kw === null ? SAVING_UNTIL_MEASURED_MS : SAVING_EVERY_MS))) refreshSaving(e);
     }
     if (!events.length) eventBanner = null;
     const urgent = state.messages.filter((m) => (m.importance === "high" || m.importance === "critical") && !m.cancelled_at && m.active);
