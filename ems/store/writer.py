@@ -324,7 +324,8 @@ class Writer:
         self._queue.append(event)
         self._ready.set()
 
-    def _make_room(self) -> None:
+    def _make_room(self) -> bool:
+        """Drop the oldest droppable reading; False when only what must be kept is queued."""
         for kind in _DROPPABLE:
             for index, queued in enumerate(self._queue):
                 if type(queued) is kind:
@@ -337,8 +338,8 @@ class Writer:
                             self._name,
                             self._max_backlog,
                         )
-                    return
-        # Only what must never be dropped is queued: let the backlog grow past its cap.
+                    return True
+        return False  # only what must never be dropped is queued: the backlog grows past its cap
 
     async def run_job(
         self, name: str, run: Callable[[AsyncConnection], Awaitable[T]], durable: bool = False
@@ -412,17 +413,25 @@ class Writer:
             if self._on_outage is not None:
                 self._on_outage(self.outage)
         events = [i for i in items if not isinstance(i, Job)]
-        self._queue.extendleft(reversed(events))
         error = self._unavailable_error()
-        for item in [*items, *self._queue]:
+        for item in items:
             if isinstance(item, Job) and not item.future.done():
                 if item.run is _nothing:
-                    item.future.set_result(None)  # a flush: everything was tried
+                    item.future.set_result(None)  # a flush: everything before it was tried
                 else:
                     item.future.set_exception(error)
-        kept = deque(i for i in self._queue if not isinstance(i, Job))
+        # Queued meanwhile: a write fails at once; a flush waits for the next try, as this one
+        # began before it was asked (space may have come back since).
+        kept: deque[object] = deque(events)
+        for item in self._queue:
+            if not isinstance(item, Job) or item.run is _nothing:
+                kept.append(item)
+            elif not item.future.done():
+                item.future.set_exception(error)
         self._queue.clear()
         self._queue.extend(kept)
+        while len(self._queue) > self._max_backlog and self._make_room():
+            pass  # the failed batch came back: held within the cap, the oldest readings first
 
     def _written(self) -> None:
         """A transaction committed: an outage, if there was one, is over."""
