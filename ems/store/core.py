@@ -32,7 +32,7 @@ from ems.model import (
 )
 from ems.state import CurrentState
 from ems.store import commands, queries
-from ems.store.engine import create_engine, database_url, describe, migrate, sqlite_path
+from ems.store.engine import create_engine, database_url, describe, error_text, migrate, sqlite_path
 from ems.store.records import OutboxRecord, PurgeResult, StoredEvent, StoredMessage
 from ems.store.retention import Retention, purge
 from ems.store.writer import MAX_BACKLOG, Outage, Writer
@@ -80,7 +80,7 @@ class Store:
             await migrate(engine)
         except Exception as err:
             await engine.dispose()
-            raise StoreError(f"{self.name}: cannot migrate the schema: {err}") from err
+            raise StoreError(f"{self.name}: cannot migrate the schema: {error_text(err)}") from err
         self._engine = engine
         self._writer = Writer(engine, self.name, self._max_backlog, clock=self.clock)
         self._writer.start()
@@ -302,7 +302,7 @@ class Store:
             async with self._engine.connect() as conn:
                 return await query(conn, *args)
         except SQLAlchemyError as err:
-            raise StoreError(f"{self.name}: cannot {what}: {err}") from err
+            raise StoreError(f"{self.name}: cannot {what}: {error_text(err)}") from err
 
 
 def _message_events(stored: StoredMessage) -> list[object]:

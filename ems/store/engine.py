@@ -69,16 +69,38 @@ def restrict_sqlite_files(path: Path) -> None:
 
 
 def create_engine(url: URL) -> AsyncEngine:
-    """An async engine; on SQLite every new connection gets the appliance's pragmas."""
+    """An async engine; on SQLite every new connection gets the appliance's pragmas.
+
+    ``hide_parameters``: the values bound to a statement (password hashes, CSRF tokens, session
+    and token digests) never appear in SQLAlchemy's log lines or in the text of its errors.
+    """
     path = sqlite_path(url)
     if path is not None:
         restrict_sqlite_files(path)
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                                     hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def error_text(err: BaseException) -> str:
+    """What went wrong with a database call, for a StoreError: the driver's first line only.
+
+    SQLAlchemy's own text adds the statement and its parameters, and PostgreSQL's adds a
+    ``DETAIL: Key (id_hash)=(...)`` line naming the very value that clashed; neither belongs in
+    an error a page or a log may show.
+    """
+    from sqlalchemy.exc import StatementError
+
+    cause = err.orig if isinstance(err, StatementError) and err.orig is not None else err
+    lines = str(cause).strip().splitlines()
+    first = lines[0].strip() if lines else type(cause).__name__
+    if isinstance(err, StatementError) and "[SQL:" in first:  # no driver error: SQLAlchemy's own words
+        first = first.split("[SQL:")[0].strip()
+    return first
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
