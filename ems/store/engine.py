@@ -68,6 +68,29 @@ def restrict_sqlite_files(path: Path) -> None:
             _LOGGER.warning("%s: cannot make it readable by its owner only", name)
 
 
+OWNER_ONLY_DIR = 0o700  # the data directory: the database, its journal, tokens, the radio's state
+
+
+def restrict_data_dir(path: Path) -> None:
+    """Create the data directory for its owner only, or tighten one others could read or enter.
+
+    The files in it are 0600 already, but a directory others can list shows what is there and
+    lets them read any file a tool or an older version made with the usual 0644. Its parents
+    are left as they are (they may be the system's).
+    """
+    path = Path(path)
+    path.mkdir(mode=OWNER_ONLY_DIR, parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        try:
+            os.chmod(path, OWNER_ONLY_DIR)
+        except PermissionError:
+            _LOGGER.warning("%s: others may read the data directory (mode %o) and it cannot be changed",
+                            path, mode)
+            return
+        _LOGGER.info("%s: the data directory was mode %o; now %o (its owner only)", path, mode, OWNER_ONLY_DIR)
+
+
 def create_engine(url: URL) -> AsyncEngine:
     """An async engine; on SQLite every new connection gets the appliance's pragmas.
 

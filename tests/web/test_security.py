@@ -4,6 +4,7 @@ the appliance writes, and the display link's host."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import socket
@@ -18,7 +19,7 @@ from argon2 import PasswordHasher
 
 from ems.accounts import Accounts, Role, _write_secret
 from ems.hub import Hub
-from tests.hubs import new_hub
+from tests.hubs import new_hub, started_hub
 from web.app import WebServer, create_app
 from web.auth import ACCOUNTS, _safe_next
 from web.ihd import display_origin
@@ -155,6 +156,43 @@ async def test_a_database_made_readable_to_all_is_closed_again(tmp_path: Path) -
     await hub.store.close()
 
     assert _mode(db) == 0o600
+
+
+async def test_the_data_directory_is_created_for_the_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask, under which a new directory is 0755
+    try:
+        async with started_hub(tmp_path) as hub:
+            mode = _mode(hub.data_dir)
+    finally:
+        os.umask(old)
+
+    assert mode == 0o700, oct(mode)
+
+
+async def test_a_data_directory_readable_to_all_is_tightened_and_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o755)
+    caplog.set_level(logging.INFO, logger="ems.store.engine")
+
+    async with started_hub(tmp_path):
+        pass
+
+    assert _mode(data) == 0o700
+    assert any("was mode 755; now 700" in r.getMessage() for r in caplog.records), caplog.text
+
+
+async def test_the_store_alone_makes_its_folder_for_the_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        hub = new_hub(tmp_path)
+        await hub.store.open()
+        await hub.store.close()
+    finally:
+        os.umask(old)
+
+    assert _mode(tmp_path / "data") == 0o700
 
 
 def test_a_secret_file_readable_to_all_is_closed_when_rewritten(tmp_path: Path) -> None:
