@@ -138,3 +138,19 @@ async def test_the_rules_page_checks_off_the_event_loop(client: Any, hub: Hub) -
 
     form = {"csrf_token": csrf, "text": RULES, "action": "check"}
     await _health_while_parsing(client, gate, client.post("/rules", data=form))
+
+
+async def test_markup_in_a_rules_text_is_shown_escaped(client: Any, hub: Hub) -> None:
+    await client.app[ACCOUNTS].create_user("owner", PASSWORD, Role.OWNER)
+    login = await (await client.get("/login")).text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login).group(1)  # type: ignore[union-attr]
+    await client.post("/login", data={"csrf_token": csrf, "username": "owner", "password": PASSWORD})
+    page = await (await client.get("/rules")).text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    hostile = "rules:\n  - name: </textarea><script>alert(1)</script>\n    action: nonsense\n"
+
+    response = await client.post("/rules", data={"csrf_token": csrf, "text": hostile, "action": "check"})
+
+    html = await response.text()
+    assert response.status == 422
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
