@@ -330,6 +330,20 @@ async def test_removing_a_user_ends_their_sessions_and_tokens(accounts: Accounts
     assert await accounts.authenticate_token(token.secret) is None
 
 
+async def test_removing_a_user_forgets_their_browsers(accounts: Accounts) -> None:
+    await accounts.create_user("ann", PASSWORD, Role.OWNER)
+    bob = await accounts.create_user("bob", PASSWORD, Role.MEMBER)
+    device = await accounts.remember_device(bob, now=T0)
+    await accounts.remove_user(bob.id)
+    await accounts.create_user("bob", PASSWORD, Role.MEMBER)  # a new account under the old name
+    for second in range(5):
+        await accounts.verify_login("bob", "guess", T0 + timedelta(seconds=second))
+
+    result = await accounts.verify_login("bob", PASSWORD, T0 + timedelta(seconds=10), device)
+
+    assert result.user is None and result.locked_until is not None
+
+
 async def test_the_demo_owner_and_its_token_file(accounts: Accounts, tmp_path: Path) -> None:
     token_file = tmp_path / "demo-api-token"
 

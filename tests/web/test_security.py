@@ -377,6 +377,17 @@ async def test_a_stranger_locks_the_name_but_not_the_owners_browser(fixed_client
     assert owner.status == 303 and owner.headers["Location"] == "/"
 
 
+async def test_the_known_device_cookie_is_httponly_strict_and_for_the_sign_in_only(client: Any) -> None:
+    await client.app[ACCOUNTS].create_user("owner", PASSWORD, Role.OWNER)
+
+    response = await _try(client, "owner", PASSWORD)
+
+    cookie = next(v for v in response.headers.getall("Set-Cookie") if v.startswith(f"{DEVICE_COOKIE}="))
+    attributes = {a.strip().split("=")[0].lower(): a.strip() for a in cookie.split(";")[1:]}
+    assert "httponly" in attributes and attributes["samesite"].lower() == "samesite=strict"
+    assert attributes["path"] == "Path=/login" and int(attributes["max-age"].split("=")[1]) >= 365 * 86400
+
+
 async def test_the_name_lock_follows_the_hub_clock(fixed_client: Any) -> None:
     client = fixed_client
     await client.app[ACCOUNTS].create_user("owner", PASSWORD, Role.OWNER)
