@@ -97,6 +97,7 @@ def parse_yaml(text: str, path: Path) -> LoadedYaml:
     if node is None:
         return LoadedYaml(path, {}, {(): 1}, empty=True)
     try:
+        _measure(node, 0, {}, set())  # refuse a bomb before building anything of it
         data = _Builder(lines).build(node, (), 0)
     except _TooBig as err:
         raise DocumentRefused([f"{path}:{err.line}: {err}"]) from None
@@ -111,6 +112,40 @@ class _TooBig(ValueError):
     def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
         self.line = line
+
+
+def _measure(node: yaml.Node, depth: int, seen: dict[int, tuple[int, int]], open_: set[int]) -> tuple[int, int]:
+    """(values, height) of ``node`` once its aliases are expanded, without expanding them.
+
+    The composed graph shares an aliased node, so each distinct node is measured once (``seen``)
+    and the work is the document's size, not its expansion's. A node inside itself (``open_``)
+    or a path deeper than MAX_YAML_DEPTH stops at once, so this recursion stays shallow too.
+    """
+    line = node.start_mark.line + 1
+    if id(node) in open_ or depth > MAX_YAML_DEPTH:
+        raise _TooBig(line, f"nested more than {MAX_YAML_DEPTH} levels deep (or an alias inside itself); refused")
+    known = seen.get(id(node))
+    if known is None:
+        if isinstance(node, yaml.MappingNode):
+            children = [value for _key, value in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        open_.add(id(node))
+        size, height = 1, 0
+        for child in children:
+            child_size, child_height = _measure(child, depth + 1, seen, open_)
+            size, height = size + child_size, max(height, child_height + 1)
+        open_.discard(id(node))
+        known = seen[id(node)] = (size, height)
+    size, height = known
+    if depth + height > MAX_YAML_DEPTH:
+        raise _TooBig(line, f"nested more than {MAX_YAML_DEPTH} levels deep (or an alias inside itself); refused")
+    if size > MAX_YAML_NODES:
+        raise _TooBig(line, f"the document expands to more than {MAX_YAML_NODES} values (an alias used over and "
+                            f"over, or a very large file); refused")
+    return known
 
 
 class _Builder:

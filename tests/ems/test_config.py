@@ -109,3 +109,16 @@ def test_the_node_budget_counts_every_use_of_an_alias(tmp_path):
     # ... and one level more is refused before it is built.
     with pytest.raises(ConfigError, match="expands to more than"):
         load_config(write(tmp_path, _alias_bomb(6)))
+
+
+def test_an_alias_bomb_is_refused_before_any_value_is_built(tmp_path, monkeypatch):
+    import ems.config
+
+    built = []
+    real_build = ems.config._Builder.build
+    monkeypatch.setattr(ems.config._Builder, "build", lambda self, *a: built.append(1) or real_build(self, *a))
+
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_config(write(tmp_path, _alias_bomb(9)))  # 9**9 values once expanded
+
+    assert built == []
