@@ -36,7 +36,9 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_FAILURES = 5  # failed sign-ins within FAILURE_WINDOW ...
 FAILURE_WINDOW = timedelta(minutes=15)
-LOCK_FOR = timedelta(minutes=15)  # ... lock the name for this long
+FIRST_LOCK = timedelta(minutes=1)  # ... lock the name for strangers this long, doubling at each failure after
+LOCK_FOR = timedelta(minutes=15)  # ... up to this long
+KNOWN_DEVICES_KEPT = 20  # per user: the browsers they signed in from most recently
 SESSION_IDLE = timedelta(days=7)  # a session unused this long ends
 SESSION_MAX = timedelta(days=30)  # and none lives longer than this
 LANGUAGES = ("en", "es", "zh")  # a user's choice; the catalogs are in web/translations
@@ -341,33 +343,43 @@ class Accounts:
     # -- sign-in ---------------------------------------------------------------------------
 
     async def verify_login(
-        self, username: str, password: str, now: datetime | None = None
+        self, username: str, password: str, now: datetime | None = None, device: str | None = None
     ) -> LoginResult:
-        """Check a sign-in. Five failures in 15 minutes lock the name for 15 minutes.
+        """Check a sign-in. Five failures in 15 minutes lock the name for a minute, then for twice
+        as long at each further failure, up to 15 minutes.
 
-        Unknown names are treated exactly like known ones (same hashing work, same counting,
-        same lock), so the answer never tells whether a user exists.
+        The lock holds strangers only: ``device`` is the known-device cookie of the browser asking
+        (``remember_device``); one that this user signed in from before is let through to the
+        password check, so a stranger's guesses never lock the owner out of their own browser,
+        and its failures do not count against the name. Unknown names are treated exactly like
+        known ones (same hashing work, same counting, same lock), so the answer never tells
+        whether a user exists.
         """
         at = now or utcnow()
         name = normalize_username(username)[:64]
         failure = await self._store.read("read sign-in failures", queries.login_failure, name)
-        if failure is not None and failure.locked_until is not None and failure.locked_until > at:
-            return LoginResult(locked_until=failure.locked_until)
         row = await self._store.read("read a user", queries.user_by_name, name)
+        known = row is not None and device is not None and await self._store.read(
+            "read a known device", queries.known_device_user, digest(device)) == row.id
+        if not known and failure is not None and failure.locked_until is not None and failure.locked_until > at:
+            return LoginResult(locked_until=failure.locked_until)
         stored_hash = row.password_hash if row is not None else await self._dummy()
         ok = await self._verify(stored_hash, password) and row is not None
         if not ok:
+            if known:
+                return LoginResult()
             locked_until = await self._store.write(
                 "count a failed sign-in",
                 lambda conn: commands.record_login_failure(
-                    conn, name, at, FAILURE_WINDOW, MAX_FAILURES, LOCK_FOR
+                    conn, name, at, FAILURE_WINDOW, MAX_FAILURES, FIRST_LOCK, LOCK_FOR
                 ),
             )
             if locked_until is not None:
-                _LOGGER.warning("Sign-in locked for a user name after %d failures", MAX_FAILURES)
+                _LOGGER.warning("Sign-in paused for a user name until %s (for browsers it has not signed in "
+                                "from) after %d failures", locked_until.isoformat(timespec="seconds"), MAX_FAILURES)
             return LoginResult(locked_until=locked_until)
         assert row is not None
-        if failure is not None:
+        if failure is not None and not known:
             await self._store.write(
                 "clear sign-in failures", lambda conn: commands.clear_login_failures(conn, name)
             )
@@ -377,6 +389,23 @@ class Accounts:
                 "rehash a password", lambda conn: commands.set_password_hash(conn, row.id, new_hash)
             )
         return LoginResult(user=_user(row))
+
+    async def remember_device(self, user: User, device: str | None = None, now: datetime | None = None) -> str:
+        """Mark the browser ``user`` just signed in from as known; returns its cookie's secret.
+
+        ``device`` is the cookie it already carries: kept if it is this user's, otherwise a new
+        one is made. Only the secret's digest is stored.
+        """
+        at = now or utcnow()
+        if device is None or await self._store.read(
+                "read a known device", queries.known_device_user, digest(device)) != user.id:
+            device = secrets.token_urlsafe(32)
+        id_hash = digest(device)
+        await self._store.write(
+            "remember a device",
+            lambda conn: commands.remember_device(conn, id_hash, user.id, at, KNOWN_DEVICES_KEPT),
+        )
+        return device
 
     async def _hash(self, password: str) -> str:
         async with self._hashing:

@@ -47,6 +47,9 @@ def _default_data_dir() -> Path:
     return Path(os.environ.get("EMS_DATA_DIR", "data"))
 
 
+SECRET_BEARING_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -55,6 +58,10 @@ def _configure_logging(verbose: bool) -> None:
     )
     for noisy in ("zigpy", "aiohttp.access", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Held at WARNING even with -v: SQLAlchemy logs every statement and aiosqlite and asyncpg log
+    # each call with its arguments (password hashes, CSRF tokens, session and token digests).
+    for secret_bearing in SECRET_BEARING_LOGGERS:
+        logging.getLogger(secret_bearing).setLevel(logging.WARNING)
 
 
 class _Integration:

@@ -19,7 +19,7 @@ from typing import Any
 import voluptuous as vol
 import yaml
 
-from ems.errors import ConfigError
+from ems.errors import ConfigError, DocumentRefused
 
 MAIN_FILE = "ems.yaml"
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -41,6 +41,7 @@ class LoadedYaml:
     path: Path
     data: Any
     lines: dict[tuple[Any, ...], int]
+    empty: bool = False  # the text has no document at all (only comments or blank lines)
 
     def line_of(self, key_path: tuple[Any, ...]) -> int | None:
         """The line of the deepest known prefix of ``key_path`` (1-based)."""
@@ -64,8 +65,27 @@ def load_yaml(path: Path) -> LoadedYaml:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# Limits on one YAML document. A configuration or rules file is a few kilobytes; these bound what a
+# hostile document (from the Rules page or the API) can cost: aliases are shared nodes in the
+# composed graph, but building plain data re-walks an alias every time it is used, so nine aliases
+# of nine aliases of ... grow x9 per level (a 282-byte "billion laughs"), and an anchor that names
+# itself never ends. The budget counts every node built, alias re-visits included.
+MAX_YAML_BYTES = 256 * 1024
+MAX_YAML_DEPTH = 64
+MAX_YAML_NODES = 100_000
+
+
 def parse_yaml(text: str, path: Path) -> LoadedYaml:
-    """Parse YAML text that came from ``path`` (a file, or a page's editor); errors as load_yaml."""
+    """Parse YAML text that came from ``path`` (a file, or a page's editor); errors as load_yaml.
+
+    A document larger than MAX_YAML_BYTES, nested deeper than MAX_YAML_DEPTH or expanding to
+    more than MAX_YAML_NODES values (aliases counted each time they are used) is a ConfigError
+    naming the file and line, raised before the work grows with it.
+    """
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_YAML_BYTES:
+        raise DocumentRefused([f"{path}:1: the file is {size} bytes, larger than the {MAX_YAML_BYTES // 1024} KiB "
+                           f"a configuration or rules file may be"])
     try:
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as err:
@@ -75,32 +95,95 @@ def parse_yaml(text: str, path: Path) -> LoadedYaml:
         raise ConfigError([f"{where}: not valid YAML: {problem}"]) from err
     lines: dict[tuple[Any, ...], int] = {}
     if node is None:
-        return LoadedYaml(path, {}, {(): 1})
+        return LoadedYaml(path, {}, {(): 1}, empty=True)
     try:
-        data = _construct(node, (), lines)
+        _measure(node, 0, {}, set())  # refuse a bomb before building anything of it
+        data = _Builder(lines).build(node, (), 0)
+    except _TooBig as err:
+        raise DocumentRefused([f"{path}:{err.line}: {err}"]) from None
     except (yaml.YAMLError, ValueError) as err:
         raise ConfigError([f"{path}: {err}"]) from err
     return LoadedYaml(path, data, lines)
 
 
-def _construct(node: yaml.Node, key_path: tuple[Any, ...], lines: dict[Any, Any]) -> Any:
-    lines.setdefault(key_path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _scalar(key_node)
-            if key in result:
-                raise ValueError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
-            lines[(*key_path, key)] = key_node.start_mark.line + 1
-            result[key] = _construct(value_node, (*key_path, key), lines)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*key_path, i), lines) for i, item in enumerate(node.value)]
-    return _scalar(node)
+class _TooBig(ValueError):
+    """The document passes a limit at ``line``: too deep, or too many values once aliases expand."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
 
 
-def _scalar(node: yaml.Node) -> Any:
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+def _measure(node: yaml.Node, depth: int, seen: dict[int, tuple[int, int]], open_: set[int]) -> tuple[int, int]:
+    """(values, height) of ``node`` once its aliases are expanded, without expanding them.
+
+    The composed graph shares an aliased node, so each distinct node is measured once (``seen``)
+    and the work is the document's size, not its expansion's. A node inside itself (``open_``)
+    or a path deeper than MAX_YAML_DEPTH stops at once, so this recursion stays shallow too.
+    """
+    line = node.start_mark.line + 1
+    if id(node) in open_ or depth > MAX_YAML_DEPTH:
+        raise _TooBig(line, f"nested more than {MAX_YAML_DEPTH} levels deep (or an alias inside itself); refused")
+    known = seen.get(id(node))
+    if known is None:
+        if isinstance(node, yaml.MappingNode):
+            children = [value for _key, value in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        open_.add(id(node))
+        size, height = 1, 0
+        for child in children:
+            child_size, child_height = _measure(child, depth + 1, seen, open_)
+            size, height = size + child_size, max(height, child_height + 1)
+        open_.discard(id(node))
+        known = seen[id(node)] = (size, height)
+    size, height = known
+    if depth + height > MAX_YAML_DEPTH:
+        raise _TooBig(line, f"nested more than {MAX_YAML_DEPTH} levels deep (or an alias inside itself); refused")
+    if size > MAX_YAML_NODES:
+        raise _TooBig(line, f"the document expands to more than {MAX_YAML_NODES} values (an alias used over and "
+                            f"over, or a very large file); refused")
+    return known
+
+
+class _Builder:
+    """Composed YAML nodes to plain data, recording the line of every key path, within the limits."""
+
+    def __init__(self, lines: dict[tuple[Any, ...], int]) -> None:
+        self.lines = lines
+        self.nodes = 0  # values built so far, an alias counted at every use
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, key_path: tuple[Any, ...], depth: int) -> Any:
+        line = node.start_mark.line + 1
+        self.nodes += 1
+        if self.nodes > MAX_YAML_NODES:
+            raise _TooBig(line, f"the document expands to more than {MAX_YAML_NODES} values (an alias used "
+                                f"over and over, or a very large file); refused")
+        if depth > MAX_YAML_DEPTH:
+            raise _TooBig(line, f"nested more than {MAX_YAML_DEPTH} levels deep (or an alias inside itself); "
+                                f"refused")
+        self.lines.setdefault(key_path, line)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.scalar(key_node)
+                if key in result:
+                    raise ValueError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+                self.lines[(*key_path, key)] = key_node.start_mark.line + 1
+                result[key] = self.build(value_node, (*key_path, key), depth + 1)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*key_path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        """A key or a leaf value; a key that is itself a list or mapping is refused."""
+        if not isinstance(node, yaml.ScalarNode):
+            raise ValueError(f"line {node.start_mark.line + 1}: a key must be a plain value, not a list or mapping")
+        return self._constructor.construct_object(node, deep=True)
 
 
 # --- Error formatting -------------------------------------------------------------------

@@ -18,6 +18,11 @@ class ConfigError(EmsError):
         super().__init__("\n".join(self.problems))
 
 
+class DocumentRefused(ConfigError):
+    """A YAML document refused before it is read: too large, nested too deep, or its aliases
+    expand too far (a "billion laughs"). The web answers 400, not the rule problems' 422."""
+
+
 class NotReady(EmsError):
     """A peer (meter, radio, database) is not reachable yet: retry later."""
 

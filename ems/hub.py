@@ -32,6 +32,7 @@ from ems.outbox import Outbox
 from ems.ports import DevicePort
 from ems.state import CurrentState
 from ems.store import Store
+from ems.store.engine import restrict_data_dir
 from ems.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class Hub:
 
     async def start(self) -> None:
         _LOGGER.info("Starting the appliance (data in %s)", self.data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(restrict_data_dir, self.data_dir)  # 0700: the database and tokens live here
         await self.store.open()
         try:
             await self.store.restore_state(self.state)

@@ -20,15 +20,13 @@ import secrets
 import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aiohttp import hdrs, web
 
 from ems.accounts import (
-    LOCK_FOR,
-    MAX_FAILURES,
     SESSION_MAX,
     THIRD_PARTY_SCOPES,
     AccountRejected,
@@ -51,7 +49,7 @@ from web.keys import (
     TOKEN_USE_LOGGED,
     Access,
 )
-from web.pages import local, render
+from web.pages import render
 from web.throttle import ClientThrottle
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,6 +59,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SESSION_COOKIE = "ems_session"
 CSRF_COOKIE = "ems_csrf"  # the token of the sign-in and setup forms, before any session exists
 KIOSK_COOKIE = "ems_kiosk"
+DEVICE_COOKIE = "ems_device"  # a browser that signed in before: the name's lock does not hold it
+DEVICE_COOKIE_MAX = timedelta(days=400)  # the longest a browser keeps a cookie (RFC 6265bis)
 KIOSK_QUERY = "k"  # only on /ihd: /ihd?k=TOKEN
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -376,22 +376,28 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         response = _anonymous_form(request, "login.html", 429, error=error, **context)
         response.headers["Retry-After"] = str(seconds)
         return response
-    result = await accounts.verify_login(username, form.get("password", ""))
+    device = request.cookies.get(DEVICE_COOKIE) or None
+    result = await accounts.verify_login(username, form.get("password", ""), now, device)
     if result.user is None:
         throttle.failed(client, now)
         if result.locked_until is not None:
-            minutes = int(LOCK_FOR.total_seconds() // 60)
-            error = _("Too many failed sign-ins (%(failures)s). Signing in with this name is paused "
-                      "for %(minutes)s minutes, until %(until)s.", failures=MAX_FAILURES, minutes=minutes,
-                      until=local(request.app[SITE], result.locked_until)[-5:])
-            return _anonymous_form(request, "login.html", 429, error=error, **context)
+            seconds = max(1, int((result.locked_until - now).total_seconds() + 0.999))
+            error = _("Too many failed sign-ins with this name. Try again in %(seconds)s seconds, or from a "
+                      "browser that has signed in here before.", seconds=seconds)
+            response = _anonymous_form(request, "login.html", 429, error=error, **context)
+            response.headers["Retry-After"] = str(seconds)
+            return response
         return _anonymous_form(request, "login.html", 401, error=_("Wrong user name or password."),
                                **context)
     throttle.succeeded(client)
     started = await accounts.start_session(result.user)
+    device = await accounts.remember_device(result.user, device, now)
     if result.user.role is Role.INSTALLER and target == "/":
         target = "/installer"
-    return _signed_in(request, started.session_id, target)
+    response = _signed_in(request, started.session_id, target)
+    response.set_cookie(DEVICE_COOKIE, device, httponly=True, samesite="Strict", secure=request.secure,
+                        path="/login", max_age=int(DEVICE_COOKIE_MAX.total_seconds()))
+    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

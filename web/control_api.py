@@ -14,19 +14,21 @@ a participation change there, never a device command here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from aiohttp import web
 from babel.dates import format_time
 from babel.numbers import format_decimal
 
+from ems.config import parse_yaml
 from ems.dr.component import DemandResponse
-from ems.errors import ConfigError, NotReady
+from ems.errors import ConfigError, DocumentRefused, NotReady
 from ems.hub import Hub
 from ems.local_text import format_value
 from ems.model import Text, english
@@ -251,12 +253,20 @@ def _problems(err: ConfigError) -> web.Response:
     return _json({"error": "the rules are not valid", "status": 422, "problems": err.problems}, status=422)
 
 
-def _require_mapping(text: str) -> web.Response | None:
-    """A rules file sent over the API must be a YAML mapping (an empty document is no file)."""
+async def _require_mapping(text: str) -> web.Response | None:
+    """A rules file sent over the API must be a YAML mapping (an empty document is no file).
+
+    Read with ems.config's bounded parser, in a thread: a document too large, too deep or
+    whose aliases expand too far is answered 400 with the reason, and never blocks the loop.
+    """
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError:
+        loaded = await asyncio.to_thread(parse_yaml, text, Path("rules.yaml"))
+    except DocumentRefused as err:
+        return _json({"error": "the rules document is refused", "status": 400, "problems": err.problems},
+                     status=400)
+    except ConfigError:
         return None  # the rule parser names the line of the syntax error
+    document = None if loaded.empty else loaded.data
     if isinstance(document, dict):
         return None
     return _problems(ConfigError([f"rules.yaml:1: (top level): expected a mapping with 'rules:' (and optionally "
@@ -266,7 +276,7 @@ def _require_mapping(text: str) -> web.Response | None:
 async def put_rules(request: web.Request) -> web.Response:
     control = _control(request)
     text = await _rules_text(request)
-    if (refused := _require_mapping(text)) is not None:
+    if (refused := await _require_mapping(text)) is not None:
         return refused
     try:
         await control.replace_rules(text, control.known_devices())
@@ -278,10 +288,10 @@ async def put_rules(request: web.Request) -> web.Response:
 async def validate_rules(request: web.Request) -> web.Response:
     control = _control(request)
     text = await _rules_text(request)
-    if (refused := _require_mapping(text)) is not None:
+    if (refused := await _require_mapping(text)) is not None:
         return refused
     try:
-        ruleset, warnings = control.rulebook.validate(text, control.known_devices())
+        ruleset, warnings = await control.rulebook.validate(text, control.known_devices())
     except ConfigError as err:
         return _problems(err)
     return _json({"valid": True, "rules": len(getattr(ruleset, "rules", ()) or ()), "warnings": warnings})

@@ -108,7 +108,7 @@ async def rules_page(request: web.Request) -> web.StreamResponse:
         else:
             try:
                 if check_only:
-                    _ruleset, warnings = control.rulebook.validate(text, control.known_devices())
+                    _ruleset, warnings = await control.rulebook.validate(text, control.known_devices())
                     notice = _("The rules are valid (not saved yet).")
                 else:
                     warnings = await control.replace_rules(text, control.known_devices())

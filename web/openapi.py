@@ -404,6 +404,9 @@ SCHEMAS["Device"] = _obj({
 SCHEMAS["Rules"] = _obj({"path": STR, "text": STR, "rules": INT, "warnings": _list(STR), "problems": _list(STR)})
 _RULES_INVALID = {"description": "The rules are not valid: each problem names the line and the key path",
                   "content": {JSON: {"schema": _obj({"error": STR, "status": INT, "problems": _list(STR)})}}}
+# The bounded YAML reader (ems.config) refuses a document before reading it: ``problems`` says why.
+_RULES_REFUSED = _error("Empty, not UTF-8 text, a bad JSON body, or a document over the YAML limits (nested "
+                        "over 64 levels, or aliases expanding past 100,000 values; `problems` names the line)")
 _RULES_BODY = {"required": True, "content": {
     # A rules file is a YAML mapping (seasons, devices, rules); as plain text it is that document's text.
     "text/yaml": {"schema": {"type": "object"}}, "application/yaml": {"schema": {"type": "object"}},
@@ -424,7 +427,7 @@ PATHS["/api/v1/rules"] = {
     "put": {"summary": "Replace the rules (validated first, written atomically)",
             "description": "Scope: admin. With a session cookie, send the X-CSRF-Token header.",
             "requestBody": _RULES_BODY,
-            "responses": {"200": _ok(_ref("Rules")), "400": _error("Empty, not UTF-8 text, or a bad JSON body"),
+            "responses": {"200": _ok(_ref("Rules")), "400": _RULES_REFUSED,
                           **AUTH_ERRORS, "413": _error("Over 256 KiB"), "415": _error("Not YAML, text or JSON"),
                           "422": _RULES_INVALID, **DR_NOT_READY}},
 }
@@ -433,7 +436,7 @@ PATHS["/api/v1/rules/validate"] = {"post": {
     "description": "Scope: admin. With a session cookie, send the X-CSRF-Token header.",
     "requestBody": _RULES_BODY,
     "responses": {"200": _ok(_obj({"valid": BOOL, "rules": INT, "warnings": _list(STR)})),
-                  "400": _error("Empty, not UTF-8 text, or a bad JSON body"), **AUTH_ERRORS,
+                  "400": _RULES_REFUSED, **AUTH_ERRORS,
                   "413": _error("Over 256 KiB"), "415": _error("Not YAML, text or JSON"), "422": _RULES_INVALID,
                   **DR_NOT_READY},
 }}

@@ -53,14 +53,21 @@ class RuleBook:
         self.text = text
         self.warnings = self._check(self.ruleset)
 
-    def validate(self, text: str, known_devices: Sequence[str] | None = None) -> tuple[Any, list[str]]:
-        """Parse ``text`` as a rules file: the rule set and its warnings, or ConfigError."""
+    async def validate(self, text: str, known_devices: Sequence[str] | None = None) -> tuple[Any, list[str]]:
+        """Parse ``text`` as a rules file: the rule set and its warnings, or ConfigError.
+
+        The text comes from a page or the API; parsing it runs in a thread so a large or hostile
+        document (bounded by ems.config's YAML limits) never holds up the meter link or the cycle.
+        """
+        return await asyncio.to_thread(self._validate, text, known_devices)
+
+    def _validate(self, text: str, known_devices: Sequence[str] | None) -> tuple[Any, list[str]]:
         ruleset = self._parse(text, self.path.name, known_devices)
         return ruleset, self._check(ruleset)
 
     async def replace(self, text: str, known_devices: Sequence[str] | None = None) -> list[str]:
         """Validate and put ``text`` in force (and on disk); returns the warnings."""
-        ruleset, warnings = self.validate(text, known_devices)
+        ruleset, warnings = await self.validate(text, known_devices)
         await asyncio.to_thread(_write_atomically, self.path, text)
         self.ruleset, self.text, self.warnings, self.problems = ruleset, text, warnings, []
         _LOGGER.info("Rules replaced (%d warning%s)", len(warnings), "" if len(warnings) == 1 else "s")

@@ -185,32 +185,48 @@ async def record_login_failure(
     now: datetime,
     window: timedelta,
     max_failures: int,
-    lock_for: timedelta,
+    first_lock: timedelta,
+    max_lock: timedelta,
 ) -> datetime | None:
     """Count a failed sign-in; return until when the name is locked if this one locks it.
 
-    Counts restart when the window has passed or a lock has ended. Rows nobody needs any more
-    (old windows, ended locks) are deleted here, so names tried at random do not pile up.
+    The ``max_failures``-th failure within ``window`` locks the name for ``first_lock``, and each
+    failure after a lock ends doubles it, up to ``max_lock``: a stranger guessing slows down, and
+    counts restart only once the name has been quiet (no lock either) for a whole window. Rows
+    nobody needs any more are deleted here, so names tried at random do not pile up.
     """
     t = tables.login_failures
+    quiet_since = now - window
     await conn.execute(
         delete(t).where(
-            t.c.window_start <= now - window,
-            or_(t.c.locked_until.is_(None), t.c.locked_until <= now),
+            t.c.window_start <= quiet_since,
+            or_(t.c.locked_until.is_(None), t.c.locked_until <= quiet_since),
         )
     )
     row = (await conn.execute(select(t).where(t.c.username == username))).first()
-    if row is None or row.window_start <= now - window or (
-        row.locked_until is not None and row.locked_until <= now
-    ):
+    if row is None:
         failures, window_start = 1, now
     else:
         failures, window_start = row.failures + 1, row.window_start
-    locked_until = now + lock_for if failures >= max_failures else None
+    locked_until = None
+    if failures >= max_failures:
+        locked_until = now + min(first_lock * 2 ** min(failures - max_failures, 20), max_lock)
     values = {"failures": failures, "window_start": window_start, "locked_until": locked_until}
     stmt = insert(conn, t).values(username=username, **values)
     await conn.execute(stmt.on_conflict_do_update(index_elements=["username"], set_=values))
     return locked_until
+
+
+async def remember_device(
+    conn: AsyncConnection, id_hash: str, user_id: int, now: datetime, keep: int
+) -> None:
+    """Record (or touch) a known device; a user keeps their ``keep`` most recently used ones."""
+    t = tables.known_devices
+    values = {"user_id": user_id, "last_used_at": now}
+    stmt = insert(conn, t).values(id_hash=id_hash, created_at=now, **values)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["id_hash"], set_=values))
+    newest = select(t.c.id_hash).where(t.c.user_id == user_id).order_by(t.c.last_used_at.desc()).limit(keep)
+    await conn.execute(delete(t).where(t.c.user_id == user_id, t.c.id_hash.not_in(newest.scalar_subquery())))
 
 
 async def clear_login_failures(conn: AsyncConnection, username: str) -> None:

@@ -32,7 +32,16 @@ from ems.model import (
 )
 from ems.state import CurrentState
 from ems.store import commands, queries
-from ems.store.engine import create_engine, database_url, describe, migrate, sqlite_path
+from ems.store.engine import (
+    OWNER_ONLY_DIR,
+    create_engine,
+    database_url,
+    describe,
+    error_text,
+    migrate,
+    restrict_data_dir,
+    sqlite_path,
+)
 from ems.store.records import OutboxRecord, PurgeResult, StoredEvent, StoredMessage
 from ems.store.retention import Retention, purge
 from ems.store.writer import MAX_BACKLOG, Outage, Writer
@@ -55,6 +64,7 @@ class Store:
     ) -> None:
         self.config = config
         self.clock = clock  # "now" for restore and purge when the caller gives none
+        self.data_dir = Path(data_dir)
         self.url = database_url(config.url, Path(data_dir))
         self.name = describe(self.url)
         self.retention = Retention.from_config(config)
@@ -71,8 +81,10 @@ class Store:
             raise StoreError(f"{self.name}: the store is already open")
         path = sqlite_path(self.url)
         try:
-            if path is not None:
-                await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            if path is not None and path.parent == self.data_dir.resolve():
+                await asyncio.to_thread(restrict_data_dir, path.parent)
+            elif path is not None:  # a file the configuration placed elsewhere: its folder is not ours
+                await asyncio.to_thread(path.parent.mkdir, mode=OWNER_ONLY_DIR, parents=True, exist_ok=True)
             engine = create_engine(self.url)
         except (OSError, ImportError, SQLAlchemyError) as err:
             raise StoreError(f"{self.name}: cannot open the database: {err}") from err
@@ -80,7 +92,7 @@ class Store:
             await migrate(engine)
         except Exception as err:
             await engine.dispose()
-            raise StoreError(f"{self.name}: cannot migrate the schema: {err}") from err
+            raise StoreError(f"{self.name}: cannot migrate the schema: {error_text(err)}") from err
         self._engine = engine
         self._writer = Writer(engine, self.name, self._max_backlog, clock=self.clock)
         self._writer.start()
@@ -302,7 +314,7 @@ class Store:
             async with self._engine.connect() as conn:
                 return await query(conn, *args)
         except SQLAlchemyError as err:
-            raise StoreError(f"{self.name}: cannot {what}: {err}") from err
+            raise StoreError(f"{self.name}: cannot {what}: {error_text(err)}") from err
 
 
 def _message_events(stored: StoredMessage) -> list[object]:

@@ -21,7 +21,7 @@ _LOGGER = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DB_FILE = "ems.db"
 BUSY_TIMEOUT_MS = 10_000
-HEAD_REVISION = "0005"  # the newest file in migrations/versions (a test keeps them equal)
+HEAD_REVISION = "0006"  # the newest file in migrations/versions (a test keeps them equal)
 
 
 def database_url(url: str | None, data_dir: Path) -> URL:
@@ -68,17 +68,62 @@ def restrict_sqlite_files(path: Path) -> None:
             _LOGGER.warning("%s: cannot make it readable by its owner only", name)
 
 
+OWNER_ONLY_DIR = 0o700  # the data directory: the database, its journal, tokens, the radio's state
+
+
+def restrict_data_dir(path: Path) -> None:
+    """Create the data directory for its owner only, or tighten one others could read or enter.
+
+    The files in it are 0600 already, but a directory others can list shows what is there and
+    lets them read any file a tool or an older version made with the usual 0644. Its parents
+    are left as they are (they may be the system's).
+    """
+    path = Path(path)
+    path.mkdir(mode=OWNER_ONLY_DIR, parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        try:
+            os.chmod(path, OWNER_ONLY_DIR)
+        except PermissionError:
+            _LOGGER.warning("%s: others may read the data directory (mode %o) and it cannot be changed",
+                            path, mode)
+            return
+        _LOGGER.info("%s: the data directory was mode %o; now %o (its owner only)", path, mode, OWNER_ONLY_DIR)
+
+
 def create_engine(url: URL) -> AsyncEngine:
-    """An async engine; on SQLite every new connection gets the appliance's pragmas."""
+    """An async engine; on SQLite every new connection gets the appliance's pragmas.
+
+    ``hide_parameters``: the values bound to a statement (password hashes, CSRF tokens, session
+    and token digests) never appear in SQLAlchemy's log lines or in the text of its errors.
+    """
     path = sqlite_path(url)
     if path is not None:
         restrict_sqlite_files(path)
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                                     hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def error_text(err: BaseException) -> str:
+    """What went wrong with a database call, for a StoreError: the driver's first line only.
+
+    SQLAlchemy's own text adds the statement and its parameters, and PostgreSQL's adds a
+    ``DETAIL: Key (id_hash)=(...)`` line naming the very value that clashed; neither belongs in
+    an error a page or a log may show.
+    """
+    from sqlalchemy.exc import StatementError
+
+    cause = err.orig if isinstance(err, StatementError) and err.orig is not None else err
+    lines = str(cause).strip().splitlines()
+    first = lines[0].strip() if lines else type(cause).__name__
+    if isinstance(err, StatementError) and "[SQL:" in first:  # no driver error: SQLAlchemy's own words
+        first = first.split("[SQL:")[0].strip()
+    return first
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

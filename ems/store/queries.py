@@ -202,6 +202,12 @@ async def login_failure(conn: AsyncConnection, username: str) -> Row[Any] | None
     return (await conn.execute(select(t).where(t.c.username == username))).first()
 
 
+async def known_device_user(conn: AsyncConnection, id_hash: str) -> int | None:
+    """The user a known device (by its cookie's digest) signed in as, or None."""
+    t = tables.known_devices
+    return await conn.scalar(select(t.c.user_id).where(t.c.id_hash == id_hash))
+
+
 def _tokens_query() -> Any:
     k, u, c = tables.api_tokens, tables.users, tables.consents
     return (

@@ -264,6 +264,22 @@ class LoginFailureRow(Base):
     locked_until: Mapped[datetime | None]
 
 
+class KnownDeviceRow(Base):
+    """A browser a user signed in from: the SHA-256 of its cookie's random id, not the id.
+
+    A sign-in from it is not held by the user name's lock (ems.accounts), so a stranger's
+    failures cannot keep the owner out of their own appliance.
+    """
+
+    __tablename__ = "known_devices"
+    __table_args__ = (Index("ix_known_devices_user_id", "user_id"),)
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime]
+
+
 class ConsentRow(Base):
     """The owner's explicit, revocable permission for a third party (C6 3.1 step 1 note)."""
 
@@ -408,6 +424,7 @@ outbox = cast(Table, OutboxRow.__table__)
 users = cast(Table, UserRow.__table__)
 sessions = cast(Table, SessionRow.__table__)
 login_failures = cast(Table, LoginFailureRow.__table__)
+known_devices = cast(Table, KnownDeviceRow.__table__)
 consents = cast(Table, ConsentRow.__table__)
 api_tokens = cast(Table, ApiTokenRow.__table__)
 token_uses = cast(Table, TokenUseRow.__table__)

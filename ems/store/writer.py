@@ -46,7 +46,7 @@ from ems.model import (
     UtilityMessage,
 )
 from ems.store import rows, tables
-from ems.store.engine import set_sqlite_synchronous
+from ems.store.engine import error_text, set_sqlite_synchronous
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -403,7 +403,7 @@ class Writer:
     def _hold(self, items: list[object], err: Exception, problem: str) -> None:
         """Writing failed for want of the database: keep the events (in order), fail the jobs."""
         if self.outage is None:
-            self.outage = Outage(self._clock(), problem, str(getattr(err, "orig", None) or err))
+            self.outage = Outage(self._clock(), problem, error_text(err))
             self._dropped_before_outage = sum(self.dropped.values())
             _LOGGER.warning(
                 "Cannot write to %s (%s): %s. Readings are kept in memory (up to %d items, the oldest "
@@ -461,7 +461,7 @@ class Writer:
                 "Writing %d items to %s failed (%s); writing them one by one",
                 len(batch),
                 self._name,
-                err,
+                error_text(err),
             )
             for index, item in enumerate(batch):
                 try:
@@ -513,7 +513,7 @@ class Writer:
                 if isinstance(err, StoreError):
                     item.future.set_exception(err)
                 else:
-                    wrapped = StoreError(f"{self._name}: {item.name} failed: {err}")
+                    wrapped = StoreError(f"{self._name}: {item.name} failed: {error_text(err)}")
                     wrapped.__cause__ = err
                     item.future.set_exception(wrapped)
             return

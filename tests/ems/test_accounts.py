@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from ems.accounts import (
     AccountRejected,
     Accounts,
+    LoginResult,
     Role,
     Scope,
     digest,
@@ -66,7 +67,7 @@ async def test_right_password_signs_in_and_a_wrong_one_does_not(accounts: Accoun
     assert (await accounts.verify_login("ann", "wrong password")).user is None
 
 
-async def test_five_failures_in_15_minutes_lock_the_name_for_15_minutes(accounts: Accounts) -> None:
+async def test_five_failures_in_15_minutes_lock_the_name_for_a_minute(accounts: Accounts) -> None:
     await accounts.create_user("ann", PASSWORD, Role.OWNER)
     for minute in range(4):
         result = await accounts.verify_login("ann", "guess", T0 + timedelta(minutes=minute))
@@ -74,10 +75,75 @@ async def test_five_failures_in_15_minutes_lock_the_name_for_15_minutes(accounts
 
     fifth = await accounts.verify_login("ann", "guess", T0 + timedelta(minutes=4))
 
-    assert fifth.locked_until == T0 + timedelta(minutes=19)
-    locked = await accounts.verify_login("ann", PASSWORD, T0 + timedelta(minutes=18))
+    assert fifth.locked_until == T0 + timedelta(minutes=5)
+    locked = await accounts.verify_login("ann", PASSWORD, T0 + timedelta(minutes=4, seconds=59))
     assert locked.user is None and locked.locked_until == fifth.locked_until
-    assert (await accounts.verify_login("ann", PASSWORD, T0 + timedelta(minutes=19))).user is not None
+    assert (await accounts.verify_login("ann", PASSWORD, T0 + timedelta(minutes=5))).user is not None
+
+
+async def test_the_lock_doubles_at_each_failure_after_it_up_to_15_minutes(accounts: Accounts) -> None:
+    await accounts.create_user("ann", PASSWORD, Role.OWNER)
+    at, locks = T0, []
+    for _ in range(10):
+        result = await accounts.verify_login("ann", "guess", at)
+        if result.locked_until is not None:
+            locks.append(result.locked_until - at)
+            at = result.locked_until  # the stranger tries again the moment the lock ends
+        else:
+            at += timedelta(seconds=10)
+
+    assert locks == [timedelta(minutes=m) for m in (1, 2, 4, 8, 15, 15)]
+
+
+async def test_the_name_is_forgiven_after_a_quiet_window(accounts: Accounts) -> None:
+    await accounts.create_user("ann", PASSWORD, Role.OWNER)
+    for second in range(5):
+        last = await accounts.verify_login("ann", "guess", T0 + timedelta(seconds=second))
+    assert last.locked_until is not None
+
+    later = last.locked_until + timedelta(minutes=15)
+    assert (await accounts.verify_login("ann", "guess", later)).locked_until is None  # counting afresh
+
+
+async def test_a_known_browser_signs_in_while_strangers_are_locked_out(accounts: Accounts) -> None:
+    ann = await accounts.create_user("ann", PASSWORD, Role.OWNER)
+    device = await accounts.remember_device(ann, now=T0)
+    for second in range(5):
+        stranger = await accounts.verify_login("ann", "guess", T0 + timedelta(seconds=second))
+    assert stranger.locked_until is not None
+    at = T0 + timedelta(seconds=10)
+
+    owner = await accounts.verify_login("ann", PASSWORD, at, device)
+    assert owner.user is not None and owner.user.id == ann.id
+    again = await accounts.verify_login("ann", PASSWORD, at)  # no cookie: still a stranger
+    assert again.user is None and again.locked_until == stranger.locked_until
+    # the owner's mistyping from the known browser does not lengthen the strangers' lock either
+    assert (await accounts.verify_login("ann", "typo", at, device)) == LoginResult()
+    assert (await accounts.verify_login("ann", PASSWORD, at)).locked_until == stranger.locked_until
+
+
+async def test_another_users_known_browser_is_a_stranger_to_this_name(accounts: Accounts) -> None:
+    await accounts.create_user("ann", PASSWORD, Role.OWNER)
+    bob = await accounts.create_user("bob", PASSWORD, Role.MEMBER)
+    bobs_device = await accounts.remember_device(bob, now=T0)
+    for second in range(5):
+        await accounts.verify_login("ann", "guess", T0 + timedelta(seconds=second))
+
+    result = await accounts.verify_login("ann", PASSWORD, T0 + timedelta(seconds=10), bobs_device)
+    forged = await accounts.verify_login("ann", PASSWORD, T0 + timedelta(seconds=10), "made-up")
+
+    assert result.user is None and result.locked_until is not None
+    assert forged.user is None and forged.locked_until is not None
+
+
+async def test_a_known_browser_keeps_its_cookie_and_a_user_keeps_twenty(accounts: Accounts) -> None:
+    ann = await accounts.create_user("ann", PASSWORD, Role.OWNER)
+    first = await accounts.remember_device(ann, now=T0)
+    assert await accounts.remember_device(ann, first, now=T0 + timedelta(days=1)) == first
+    others = [await accounts.remember_device(ann, now=T0 + timedelta(days=2, minutes=i)) for i in range(20)]
+
+    assert first not in others
+    assert await accounts.remember_device(ann, first, now=T0 + timedelta(days=3)) != first  # the oldest went
 
 
 async def test_failures_spread_over_more_than_15_minutes_do_not_lock(accounts: Accounts) -> None:
@@ -262,6 +328,20 @@ async def test_removing_a_user_ends_their_sessions_and_tokens(accounts: Accounts
 
     assert await accounts.session(session.session_id) is None
     assert await accounts.authenticate_token(token.secret) is None
+
+
+async def test_removing_a_user_forgets_their_browsers(accounts: Accounts) -> None:
+    await accounts.create_user("ann", PASSWORD, Role.OWNER)
+    bob = await accounts.create_user("bob", PASSWORD, Role.MEMBER)
+    device = await accounts.remember_device(bob, now=T0)
+    await accounts.remove_user(bob.id)
+    await accounts.create_user("bob", PASSWORD, Role.MEMBER)  # a new account under the old name
+    for second in range(5):
+        await accounts.verify_login("bob", "guess", T0 + timedelta(seconds=second))
+
+    result = await accounts.verify_login("bob", PASSWORD, T0 + timedelta(seconds=10), device)
+
+    assert result.user is None and result.locked_until is not None
 
 
 async def test_the_demo_owner_and_its_token_file(accounts: Accounts, tmp_path: Path) -> None:

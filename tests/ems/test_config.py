@@ -78,3 +78,47 @@ def test_integration_section_is_validated_by_its_schema(tmp_path):
     schema = vol.Schema({vol.Optional("speed", default=1): int})
     with pytest.raises(ConfigError, match=r":2: radio.speed: expected int"):
         load_config(folder, {"radio": schema})
+
+
+def _alias_bomb(levels: int) -> str:
+    lines = ["site: {name: Home}", "a: &a [x,x,x,x,x,x,x,x,x]"]
+    for i in range(1, levels):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [{','.join('*' + prev for _ in range(9))}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    (_alias_bomb(7), r"ems.yaml:\d+: the document expands to more than 100000 values"),  # 9**7 values
+    ("site: &s {name: *s}\n", r"ems.yaml:1: nested more than 64 levels deep \(or an alias inside itself\)"),
+    ("site: " + "[" * 900 + "]" * 900 + "\n", r"ems.yaml:1: nested more than 64 levels deep"),
+    ("site: {name: Home}\n" + "#" * (256 * 1024), r"ems.yaml:1: the file is \d+ bytes, larger than the 256 KiB"),
+])
+def test_a_hostile_configuration_is_refused_naming_the_limit(tmp_path, text, says):
+    with pytest.raises(ConfigError, match=says):
+        load_config(write(tmp_path, text))
+
+
+def test_the_node_budget_counts_every_use_of_an_alias(tmp_path):
+    from ems.config import MAX_YAML_NODES
+
+    # 9**5 = 59,049 values: within the budget, so a legitimate file with aliases still loads ...
+    assert 9 ** 5 < MAX_YAML_NODES < 9 ** 6
+    with pytest.raises(ConfigError, match="unknown section"):
+        load_config(write(tmp_path, _alias_bomb(5)))
+    # ... and one level more is refused before it is built.
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_config(write(tmp_path, _alias_bomb(6)))
+
+
+def test_an_alias_bomb_is_refused_before_any_value_is_built(tmp_path, monkeypatch):
+    import ems.config
+
+    built = []
+    real_build = ems.config._Builder.build
+    monkeypatch.setattr(ems.config._Builder, "build", lambda self, *a: built.append(1) or real_build(self, *a))
+
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_config(write(tmp_path, _alias_bomb(9)))  # 9**9 values once expanded
+
+    assert built == []

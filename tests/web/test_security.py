@@ -4,11 +4,13 @@ the appliance writes, and the display link's host."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import socket
 import stat
 import threading
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -16,13 +18,14 @@ from typing import Any, Literal
 import pytest
 from argon2 import PasswordHasher
 
-from ems.accounts import Accounts, Role, _write_secret
+from ems.accounts import MAX_FAILURES, Accounts, Role, _write_secret
+from ems.clock import FixedClock
 from ems.hub import Hub
-from tests.hubs import new_hub
+from tests.hubs import new_hub, started_hub
 from web.app import WebServer, create_app
-from web.auth import ACCOUNTS, _safe_next
+from web.auth import ACCOUNTS, DEVICE_COOKIE, _safe_next
 from web.ihd import display_origin
-from web.keys import LISTEN, Listen
+from web.keys import HUB, LISTEN, Listen
 from web.throttle import FREE_FAILURES, MAX_DELAY, ClientThrottle
 
 PASSWORD = "correct horse battery"
@@ -155,6 +158,43 @@ async def test_a_database_made_readable_to_all_is_closed_again(tmp_path: Path) -
     await hub.store.close()
 
     assert _mode(db) == 0o600
+
+
+async def test_the_data_directory_is_created_for_the_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask, under which a new directory is 0755
+    try:
+        async with started_hub(tmp_path) as hub:
+            mode = _mode(hub.data_dir)
+    finally:
+        os.umask(old)
+
+    assert mode == 0o700, oct(mode)
+
+
+async def test_a_data_directory_readable_to_all_is_tightened_and_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o755)
+    caplog.set_level(logging.INFO, logger="ems.store.engine")
+
+    async with started_hub(tmp_path):
+        pass
+
+    assert _mode(data) == 0o700
+    assert any("was mode 755; now 700" in r.getMessage() for r in caplog.records), caplog.text
+
+
+async def test_the_store_alone_makes_its_folder_for_the_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        hub = new_hub(tmp_path)
+        await hub.store.open()
+        await hub.store.close()
+    finally:
+        os.umask(old)
+
+    assert _mode(tmp_path / "data") == 0o700
 
 
 def test_a_secret_file_readable_to_all_is_closed_when_rewritten(tmp_path: Path) -> None:
@@ -297,3 +337,71 @@ async def test_a_request_too_malformed_for_the_app_names_no_version_either(hub: 
 
     assert head.startswith("HTTP/1.0 400")
     assert not re.search(r"(?im)^server:.*(\d|python|aiohttp)", head), head
+
+
+# -- sign-in: a stranger cannot lock the owner out ------------------------------------------------
+
+async def _try(client: Any, username: str, password: str) -> Any:
+    page = await client.get("/login")
+    form = {"csrf_token": _csrf(await page.text()), "username": username, "password": password}
+    return await client.post("/login", data=form, allow_redirects=False)
+
+
+@pytest.fixture
+async def fixed_client(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Any]:
+    """The web app on a hub whose clock the test holds."""
+    hub = new_hub(tmp_path, clock=FixedClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC)))
+    await hub.store.open()
+    app = create_app(hub)
+    app[ACCOUNTS] = Accounts(hub.store, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    yield await aiohttp_client(app)
+    await hub.store.close()
+
+
+async def test_a_stranger_locks_the_name_but_not_the_owners_browser(fixed_client: Any) -> None:
+    client = fixed_client
+    await client.app[ACCOUNTS].create_user("owner", PASSWORD, Role.OWNER)
+    first = await _try(client, "owner", PASSWORD)
+    assert first.status == 303
+    device = first.cookies[DEVICE_COOKIE].value
+    client.session.cookie_jar.clear()  # now a stranger's browser, on the same address
+
+    for _ in range(MAX_FAILURES):
+        await _try(client, "owner", "guess")
+    stranger = await _try(client, "owner", PASSWORD)
+    assert stranger.status == 429 and int(stranger.headers["Retry-After"]) == 60  # the hub's clock: a minute
+    assert "Too many failed sign-ins with this name" in await stranger.text()
+
+    client.session.cookie_jar.update_cookies({DEVICE_COOKIE: device})  # the owner's own browser
+    owner = await _try(client, "owner", PASSWORD)
+    assert owner.status == 303 and owner.headers["Location"] == "/"
+
+
+async def test_the_known_device_cookie_is_httponly_strict_and_for_the_sign_in_only(client: Any) -> None:
+    await client.app[ACCOUNTS].create_user("owner", PASSWORD, Role.OWNER)
+
+    response = await _try(client, "owner", PASSWORD)
+
+    cookie = next(v for v in response.headers.getall("Set-Cookie") if v.startswith(f"{DEVICE_COOKIE}="))
+    attributes = {a.strip().split("=")[0].lower(): a.strip() for a in cookie.split(";")[1:]}
+    assert "httponly" in attributes and attributes["samesite"].lower() == "samesite=strict"
+    assert attributes["path"] == "Path=/login" and int(attributes["max-age"].split("=")[1]) >= 365 * 86400
+
+
+async def test_the_name_lock_follows_the_hub_clock(fixed_client: Any) -> None:
+    client = fixed_client
+    await client.app[ACCOUNTS].create_user("owner", PASSWORD, Role.OWNER)
+    for _ in range(MAX_FAILURES):
+        await _try(client, "owner", "guess")
+    assert (await _try(client, "owner", PASSWORD)).status == 429
+
+    client.app[HUB].clock.advance(minutes=1)  # type: ignore[attr-defined]
+
+    assert (await _try(client, "owner", PASSWORD)).status == 303
+
+
+async def test_sixty_names_from_one_client_are_slowed(client: Any) -> None:
+    await client.app[ACCOUNTS].create_user("owner", PASSWORD, Role.OWNER)
+    statuses = [(await _try(client, f"name{i}", "guess")).status for i in range(60)]
+
+    assert statuses.count(401) == FREE_FAILURES + 1 and statuses.count(429) == 60 - FREE_FAILURES - 1
