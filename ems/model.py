@@ -150,6 +150,16 @@ class MeterLinkChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageChanged:
+    """The database stopped or started taking writes (published by the store on a real change):
+    ``problem`` is why it cannot ("disk_full", "unwritable"), None once it can again."""
+
+    problem: str | None
+    at: datetime
+    since: datetime | None = None  # when the outage began (None once it is over)
+
+
+@dataclass(frozen=True, slots=True)
 class MeterInfo:
     """What the meter said about itself when the link came up."""
 

@@ -41,6 +41,7 @@ from ems.model import (
     MeterLinkChanged,
     MeterReading,
     PriceSignal,
+    StorageChanged,
     UtilityMessage,
 )
 from web import i18n, present
@@ -100,6 +101,8 @@ class LivePush:
         # What the EMS did (device commands, an event starting or ending): one push per burst.
         for event_type in (DeviceCommanded, EventStatusReport):
             self._unsubscribe.append(bus.listen(event_type, self._on_control))
+        # The database stopped or started taking writes: every page says so at once.
+        self._unsubscribe.append(bus.listen(StorageChanged, self._on_health))
 
     async def shutdown(self, app: web.Application) -> None:
         """``app.on_shutdown``: stop pushing and close every page's socket with 1001 Going Away."""
@@ -150,6 +153,10 @@ class LivePush:
         if state is not None:
             payload = {"topic": "meter", "data": present.meter(state, self._hub.clock())}
             self._broadcast(lambda language: payload)
+
+    def _on_health(self, event: StorageChanged) -> None:
+        payload = {"topic": "health", "data": present.health(self._hub, self._hub.clock())}
+        self._broadcast(lambda language: payload)
 
     def _on_price(self, event: PriceSignal) -> None:
         payload = {"topic": "prices", "data": present.prices(self._hub, self._hub.clock())}

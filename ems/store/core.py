@@ -29,6 +29,7 @@ from ems.model import (
     MeterInfo,
     MeterReading,
     PriceSignal,
+    StorageChanged,
 )
 from ems.state import CurrentState
 from ems.store import commands, queries
@@ -72,6 +73,7 @@ class Store:
         self._engine: AsyncEngine | None = None
         self._writer: Writer | None = None
         self._unsubscribe: list[Unsubscribe] = []
+        self._buses: list[EventBus] = []  # those it writes from: each hears StorageChanged
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -94,19 +96,29 @@ class Store:
             await engine.dispose()
             raise StoreError(f"{self.name}: cannot migrate the schema: {error_text(err)}") from err
         self._engine = engine
-        self._writer = Writer(engine, self.name, self._max_backlog, clock=self.clock)
+        self._writer = Writer(engine, self.name, self._max_backlog, clock=self.clock,
+                              on_outage=self._on_outage)
         self._writer.start()
         _LOGGER.info("Store open: %s", self.name)
 
     def attach(self, bus: EventBus) -> None:
-        """Write every storable bus event (through the writer's queue)."""
+        """Write every storable bus event (through the writer's queue); say on ``bus`` when the
+        database stops or starts taking writes (StorageChanged), so the pages can say so."""
         writer = self._require_writer("attach to the bus")
+        self._buses.append(bus)
         self._unsubscribe.append(bus.listen_all(writer.submit))
+
+    def _on_outage(self, outage: Outage | None) -> None:
+        changed = StorageChanged(None if outage is None else outage.problem, self.clock(),
+                                 None if outage is None else outage.since)
+        for bus in self._buses:
+            bus.publish(changed)
 
     def detach(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        self._buses.clear()
 
     async def close(self) -> None:
         """Stop listening, write what is queued, stop the writer and release the engine."""

@@ -16,7 +16,7 @@
   const STALE_AFTER_MS = 30000;
   const PING_EVERY_MS = 10000; // ask for a snapshot: an unchanged meter sends nothing by itself
   const COST_EVERY_MS = 60000;
-  const state = { meters: [], prices: [], messages: [], events: [] };
+  const state = { meters: [], prices: [], messages: [], events: [], health: null };
   let socket = null;
   let retryMs = 500;
   let lastMessageAt = 0;
@@ -172,6 +172,19 @@
     return c.kw_reduced === undefined ? null : c.kw_reduced;
   }
 
+  // What cannot work now, short enough for the wall (health's problems, by their code).
+  const PROBLEMS = {
+    disk_full: t("Readings are not being saved: the data disk is full."),
+    unwritable: t("Readings are not being saved: the database cannot be written."),
+  };
+
+  function renderProblems() {
+    const problems = (state.health && state.health.problems) || [];
+    const text = problems.map((p) => PROBLEMS[p.problem] || PROBLEMS.unwritable).join(" ");
+    if ($("problems").textContent !== text) $("problems").textContent = text;
+    $("problems-box").hidden = !text;
+  }
+
   function renderBanners() {
     const box = $("banners");
     const events = state.events.filter((e) => e.status === "active" || e.status === "scheduled")
@@ -234,7 +247,7 @@
     if (msg.topic === "snapshot") {
       const first = !state.meters.length && !state.prices.length;
       Object.assign(state, msg.data);
-      renderMeter(); renderPrice(); renderBanners();
+      renderMeter(); renderPrice(); renderBanners(); renderProblems();
       if (first) refreshCost();
     } else if (msg.topic === "meter") {
       upsertMeter(msg.data); renderMeter();
@@ -243,6 +256,7 @@
     } else if (msg.topic === "prices") { state.prices = msg.data; renderPrice(); }
     else if (msg.topic === "messages") { state.messages = msg.data; renderBanners(); }
     else if (msg.topic === "events") { state.events = msg.data; renderBanners(); }
+    else if (msg.topic === "health") { state.health = msg.data; renderProblems(); }
     tick();
   }
 

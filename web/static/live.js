@@ -536,7 +536,22 @@
     restoreFocus(list);
   }
 
+  // What cannot work now, in the homeowner's words (health's problems, by their code).
+  const PROBLEMS = {
+    disk_full: t("The appliance's data disk is full: new readings are not being saved. Devices are still controlled. Free some space; saving resumes by itself."),
+    unwritable: t("The appliance cannot save data to its database: new readings are not being saved. Devices are still controlled; saving resumes by itself once the database works."),
+  };
+
+  function renderProblems() {
+    const box = $("problems");
+    const problems = (state.health && state.health.problems) || [];
+    const text = problems.map((p) => PROBLEMS[p.problem] || PROBLEMS.unwritable).join(" ");
+    if (box.textContent !== text) box.textContent = text;
+    box.hidden = !text;
+  }
+
   function renderHealth() {
+    renderProblems();
     const h = state.health; if (!h) return;
     const STATES = { ok: t("ok"), degraded: t("degraded"), starting: t("starting") };
     $("health").textContent = t("Appliance {status} · frames {received} received, {malformed} malformed, {rejected} rejected", {
@@ -823,6 +838,7 @@
     else if (msg.topic === "prices") { state.prices = msg.data; renderPrice(); }
     else if (msg.topic === "messages") { state.messages = msg.data; renderMessages(); }
     else if (msg.topic === "events") { state.events = msg.data; renderEvents(); }
+    else if (msg.topic === "health") { state.health = msg.data; renderHealth(); }
     document.dispatchEvent(new CustomEvent("ems:update", { detail: msg }));
   }
 

@@ -8,50 +8,20 @@ SQLITE_FULL ("database or disk is full") exactly as it does when the filesystem 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from ems.bus import EventBus
 from ems.errors import NotReady, StoreUnavailable
 from ems.model import MeterReading
 from ems.store import Store
+from tests.disk import full_disk
 from tests.ems.store.store_samples import NOW, message
 
 # The full disk is made with SQLite's max_page_count: these are about SQLite itself.
 pytestmark = pytest.mark.sqlite_only
-
-
-@contextmanager
-def full_disk(store: Store) -> Iterator[None]:
-    """The database file cannot grow while inside: every connection gets max_page_count = its size.
-
-    One listener, registered once and switched by a flag: adding or removing a listener while the
-    writer's connection is being checked out (the listener's cursor calls switch greenlets) makes
-    SQLAlchemy's listener deque change under its own iteration."""
-    engine = store._engine  # noqa: SLF001 - the test fills the disk under the store's own engine
-    assert engine is not None
-    state = {"full": True}
-
-    def cap(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        if state["full"]:
-            cursor.execute("PRAGMA page_count")
-            pages = cursor.fetchone()[0]
-            cursor.execute(f"PRAGMA max_page_count={pages}")
-        else:  # space returns on every pooled connection
-            cursor.execute("PRAGMA max_page_count=1073741823")
-        cursor.close()
-
-    event.listen(engine.sync_engine, "checkout", cap)
-    try:
-        yield
-    finally:
-        state["full"] = False
 
 
 def readings(count: int, start: int = 0) -> list[MeterReading]:
