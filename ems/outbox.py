@@ -180,6 +180,7 @@ class _Lane:
     failing: bool = False  # the route's outage was logged (log it once, and its recovery once)
     unrouted: bool = False  # "no sender" was logged
     resume: bool = False  # try the head item now, whatever its backoff says
+    retry_when_heard: bool = False  # the head failed since the channel was last heard from
 
 
 class Outbox:
@@ -289,6 +290,21 @@ class Outbox:
         if self._tasks is not None:  # and the routes not seen yet (just after a restart)
             self._resumed.add(meter_id)
             self._wake.set()
+
+    def peer_heard(self, meter_id: str | None) -> None:
+        """The channel of ``meter_id`` was just heard from: a route of it whose delivery failed tries now.
+
+        Cheap enough for every frame from the meter: only a route whose head failed since the last
+        time is touched, once per failure (a meter that speaks but cannot take the report is not
+        sent it at the rate it reports; the backoff holds for the failures after that). A meter that
+        was silent for less than the stale limit (so its link never went stale and came back) has
+        its reports go out as soon as it speaks again, not after the outbox's backoff.
+        """
+        for lane in self._lanes.values():
+            if lane.retry_when_heard and lane.route.meter_id == meter_id:
+                lane.retry_when_heard = False  # once per failure: a meter that hears nothing is not flooded
+                lane.resume = True
+                lane.wake.set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -415,6 +431,7 @@ class Outbox:
                 error,
             )
             lane.failing = True
+            lane.retry_when_heard = True
             return retry_at
         await self._store.outbox_delivered(record.id, self._clock())
         if lane.failing:

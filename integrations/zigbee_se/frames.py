@@ -147,6 +147,7 @@ class MeterSession:
         self._held_reports: list[tuple[ReportAttributes, datetime]] = []
         self.dropped_reports = 0  # held reports dropped because too many waited for the formatting
         self.last_frame_at: datetime | None = None
+        self.heard = asyncio.Event()  # set by every frame from the meter (the link's stale watch)
         self.failed: BaseException | None = None
         self.profile_period_s = 900
         self._known_prices: set[int] = set()
@@ -419,6 +420,8 @@ class MeterSession:
         if device is not self.device or dst_ep == 0 or src_ep == 0:
             return
         self.last_frame_at = self._hub.clock()
+        self.heard.set()
+        self._hub.outbox.peer_heard(self.meter_id)  # a delivery that failed meanwhile goes out now
         self._hub.state.counters["frames_received"] += 1
 
     def frame_received(self, frame: InboundFrame) -> None:

@@ -5,6 +5,13 @@ the radio connection drops or a step fails, the data is shown as offline, the ou
 once, and the link retries with exponential backoff capped at the registration retry interval
 (I1NFR3, default 15 minutes), resuming without a restart. When the meter stops reporting for
 ``stale_after_s`` while the radio is up, the data is shown as stale until the next report.
+
+Recovery does not wait out that backoff: while the supervisor waits, it asks the radio's cheap
+probe (``probe.radio_probe``: the virtual HAN's or a network radio's TCP port accepts, a serial
+radio's device node is back) every ``PROBE_INTERVAL_S``, and runs the full attempt as soon as it
+answers, so the link is back within seconds of the meter answering, whatever the outage's length
+(C6: 10 s meter to display). The backoff, the probes and the stale limit are all on the hub's
+clock, so a test on a simulated or fixed clock lets hours of outage pass at once.
 """
 
 from __future__ import annotations
@@ -25,12 +32,15 @@ from integrations.zigbee.se.clusters import Metering
 from integrations.zigbee.supervisor import Backoff, ConnectionState, ReconnectSupervisor
 from integrations.zigbee_se import MeterLinkSettings
 from integrations.zigbee_se.frames import MeterSession
+from integrations.zigbee_se.probe import radio_probe
 from integrations.zigbee_se.upstream import UpstreamSender
 
 _LOGGER = logging.getLogger(__name__)
 
 SE_PROFILE = 0x0109
 DISCOVERY_TIMEOUT_S = 20.0
+PROBE_INTERVAL_S = 2.0  # of the hub's clock: with the attempt after it, back well within 10 s
+WATCH_CHECK_S = 1.0  # real seconds: how soon a failed session is noticed between reports
 REQUEST_TIMEOUT_S = 8.0
 LINK_ERRORS = (
     NotReady,
@@ -75,6 +85,9 @@ class MeterLink:
             describe=_describe,
             connecting_detail="joining the HAN",
             spawn=hub.create_task,
+            sleep=hub.clock.sleep,
+            probe=radio_probe(settings.radio),
+            probe_interval_s=PROBE_INTERVAL_S,
         )
 
     @property
@@ -133,23 +146,40 @@ class MeterLink:
         return int(endpoints[0])
 
     async def watch(self) -> None:
-        """Run until the radio connection is lost; mark the data stale between reports."""
-        assert self.session is not None
+        """Run until the radio connection is lost; mark the data stale between reports.
+
+        The data is stale exactly ``stale_after_s`` (of the hub's clock) after the last frame: the
+        watch sleeps on the hub's clock until that instant rather than polling, so a frozen meter
+        (connection open, no answers) never shows its last demand as current past the limit.
+        A frame after a silence ends the stale state at once (the session's ``heard`` event).
+        """
+        session = self.session
+        assert session is not None
+        clock = self._hub.clock
         stale_after = timedelta(seconds=self.settings.stale_after_s)
-        check_every = min(1.0, self.settings.stale_after_s / 4)
         while not self._lost.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), check_every)
-            if self._lost.is_set():
-                return
-            last = self.session.last_frame_at
-            silent = last is None or self._hub.clock() - last > stale_after
+            if session.failed is not None:
+                raise session.failed
+            session.heard.clear()
+            last = session.last_frame_at
+            now = clock()
+            silent = last is None or now - last >= stale_after
             if silent and self.state is LinkState.ONLINE:
                 self._publish_state(LinkState.STALE, f"no report for over {self.settings.stale_after_s:g} s")
             elif not silent and self.state is LinkState.STALE:
                 self._publish_state(LinkState.ONLINE, "reports resumed")
-            if self.session.failed is not None:
-                raise self.session.failed
+            waits = [asyncio.ensure_future(self._lost.wait())]
+            if silent:
+                waits.append(asyncio.ensure_future(session.heard.wait()))
+            else:
+                assert last is not None
+                waits.append(asyncio.ensure_future(clock.sleep((last + stale_after - now).total_seconds())))
+            try:
+                await asyncio.wait(waits, timeout=WATCH_CHECK_S, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
 
     def _on_connection_lost(self, exc: Exception | None = None) -> None:
         self._lost.set()
