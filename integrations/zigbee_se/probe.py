@@ -59,4 +59,4 @@ async def tcp_accepts(host: str, port: int, timeout_s: float = PROBE_TIMEOUT_S) 
 
 
 async def _exists(path: str) -> bool:
-    return os.path.exists(path)
+    return await asyncio.to_thread(os.path.exists, path)  # a stat, but never on the loop

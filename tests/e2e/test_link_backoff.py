@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ems import messages
 from ems.clock import FixedClock
 from tests.e2e.conftest import CONFIG, FAST_SCENARIO, HANG_GUARD_S, running_appliance
 
@@ -24,11 +25,13 @@ BACKOFF_CONFIG = CONFIG.replace("first_retry_s: 0.2", "first_retry_s: 30").repla
 START = datetime(2026, 7, 15, 20, 0, tzinfo=UTC)
 
 
-async def _until(predicate, what: str) -> None:
-    async with asyncio.timeout(HANG_GUARD_S):  # a hang guard only
-        while not predicate():
+async def _until(predicate, what: str) -> None:  # noqa: ARG001 - says what it waits for
+    """Wait (real time) until ``predicate`` holds; the bound only guards against a hang."""
+    async with asyncio.timeout(HANG_GUARD_S):
+        while True:
+            if predicate():
+                return
             await asyncio.sleep(0.01)
-    assert predicate(), what
 
 
 @pytest.mark.parametrize("outage", [timedelta(seconds=70), timedelta(seconds=300), timedelta(hours=2)],
@@ -58,3 +61,45 @@ async def test_the_link_is_back_within_10_s_of_the_meter_answering_whatever_the_
             await asyncio.sleep(0.02)
             await _until(lambda: supervisor.waiting or meter["main"].link.value == "online", "an attempt to end")
         assert supervisor.probes > 0
+
+
+async def test_a_frozen_meter_is_stale_exactly_at_the_stale_limit(tmp_path):
+    clock = FixedClock(START)
+    async with running_appliance(tmp_path, QUIET_SCENARIO, config_text=BACKOFF_CONFIG, clock=clock) as app:
+        meter = app.hub.state.meters
+        await _until(lambda: "main" in meter and meter["main"].link.value == "online", "online")
+        app.simulator.han.freeze()  # connection open, nothing answered
+        await asyncio.sleep(0.2)  # what was on the air has landed
+        last = app.hub.integrations["zigbee_se"].session.last_frame_at
+        clock.set(last + timedelta(seconds=30) - timedelta(milliseconds=1))
+        await asyncio.sleep(0.2)
+        assert meter["main"].link.value == "online"  # within the limit the demand is current
+        clock.set(last + timedelta(seconds=30))
+        await _until(lambda: meter["main"].link.value == "stale", "stale at the limit")
+        assert (await app.meter())["link"] == "stale"  # the display no longer shows it as current
+        app.simulator.han.unfreeze()
+        clock.advance(seconds=1)  # the meter's next report
+        await _until(lambda: meter["main"].link.value == "online", "reports resumed")
+
+
+async def test_a_report_that_failed_during_a_short_silence_goes_out_as_soon_as_the_meter_speaks(tmp_path):
+    clock = FixedClock(START)
+    async with running_appliance(tmp_path, config_text=BACKOFF_CONFIG, clock=clock) as app:
+        hub, meter = app.hub, app.simulator.meter
+        await _until(lambda: "main" in hub.state.meters and hub.state.meters["main"].link.value == "online", "online")
+        for _ in range(10):  # the script's message (0.3 s in)
+            clock.advance(seconds=0.1)
+            await asyncio.sleep(0.05)
+        def confirmable():
+            return [key for key, state in hub.state.messages.items() if state.message.confirmation_required]
+        await _until(confirmable, "the message")
+        ((meter_id, message_id),) = confirmable()
+        app.simulator.han.freeze()  # a silence shorter than the stale limit: the link stays online
+        await messages.confirm(hub, meter_id, message_id)
+        await _until(lambda: hub.outbox._lanes and any(lane.failing for lane in hub.outbox._lanes.values()),
+                     "the confirmation failing")
+        app.simulator.han.unfreeze()
+        clock.advance(seconds=0.3)  # the meter's next report, well within the outbox's 1 s backoff
+        await _until(lambda: [a for a in meter.answers if a.command == "message_confirmation"], "the confirmation")
+        assert hub.state.meters["main"].link.value == "online"
+        assert not await hub.outbox.pending()
