@@ -414,6 +414,8 @@ class VirtualHan:
                 return
             link = self._radio = _RadioLink(writer, hello, task)
             self._last_hello = hello
+            for node in self._nodes.values():
+                node.forget_duplicates()  # the new radio's APS counters start again
             link.send(wire.Ready())
             LOGGER.info(
                 "Virtual HAN: coordinator %s connected (PAN 0x%04X)", hello.ieee, hello.pan_id

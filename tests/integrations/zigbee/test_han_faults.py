@@ -4,6 +4,7 @@ seeded rates, leaves ZDO alone, and freezes (nothing forwarded) until unfrozen."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -86,3 +87,18 @@ async def test_a_frozen_han_forwards_nothing_until_unfrozen():
 def test_rates_outside_0_to_1_are_refused(bad):
     with pytest.raises(ValueError):
         LinkFaults(**bad)
+
+
+def test_a_node_drops_the_airs_copy_of_a_frame_it_got_like_an_aps_duplicate_table():
+    from tests.integrations.zigbee.conftest import make_meter
+
+    node = make_meter()
+    frame = AirFrame.single_hop(pan_id=0x1A62, nwk_src=0x0000, nwk_dst=node.nwk, seq=9, src_endpoint=1,
+                                dst_endpoint=1, cluster_id=0x0702, profile_id=0x0109, payload=b"\x00\x09\x00\x00\x00")
+    node.receive(frame)
+    node.receive(frame)  # the air's copy
+    assert node.counters["rx"] == 1 and node.counters["rx_duplicate"] == 1
+    node.receive(dataclasses.replace(frame, aps_counter=10))  # a resend is a new frame
+    node.forget_duplicates()  # a new radio: its counters start again
+    node.receive(frame)
+    assert node.counters["rx"] == 3
