@@ -224,6 +224,23 @@ class Outbox:
             self._lane(route).wake.set()
         return item_id
 
+    async def enqueue_confirmation(self, item: model.MessageConfirmed) -> int | None:
+        """Queue a message's confirmation once per (meter, message id) as the utility sees it.
+
+        The message is marked confirmed and the confirmation queued in one durable transaction that
+        does nothing if it was confirmed already (a double click, two pages, a retried request):
+        returns the outbox id, or None when nothing was queued.
+        """
+        kind, payload = encode(item)
+        route = route_of(item)
+        item_id = await self._store.confirm_message_once(
+            item.meter_id, item.message_id, item.confirmed_at, item.answer, payload)
+        if item_id is not None:
+            _LOGGER.debug("Queued %s #%d for upstream", route, item_id)
+            if self._tasks is not None:
+                self._lane(route).wake.set()
+        return item_id
+
     def register_sender(
         self, item_type: type, sender: Sender, *, meter_id: str | None = None
     ) -> Callable[[], None]:
