@@ -31,7 +31,7 @@ from integrations.zigbee.controller import start_radio, stop_controller
 from integrations.zigbee.se.clusters import Metering
 from integrations.zigbee.supervisor import Backoff, ConnectionState, ReconnectSupervisor
 from integrations.zigbee_se import MeterLinkSettings
-from integrations.zigbee_se.frames import MeterSession
+from integrations.zigbee_se.frames import MeterSession, RetryTsns
 from integrations.zigbee_se.probe import radio_probe
 from integrations.zigbee_se.upstream import UpstreamSender
 
@@ -73,6 +73,7 @@ class MeterLink:
         self.state = LinkState.CONNECTING
         self.meter_id = settings.meter_id
         self._lost = asyncio.Event()
+        self._retry_tsns = RetryTsns()  # outlives the sessions: a retry after a reconnect keeps its TSN
         self._upstream = UpstreamSender(hub, self)
         self._supervisor = ReconnectSupervisor(
             self,
@@ -115,7 +116,7 @@ class MeterLink:
         if hasattr(self.app, "on_connection_lost"):
             self.app.on_connection_lost(self._on_connection_lost)
         device, endpoint_id = await self._find_meter()
-        self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id)
+        self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id, self._retry_tsns)
         await self.session.start(self.settings.report_interval_s)
         return f"meter {device.ieee} endpoint {endpoint_id}"
 
