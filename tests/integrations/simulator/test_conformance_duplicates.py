@@ -10,7 +10,16 @@ from ems.clock import FixedClock
 from integrations.simulator.conformance import ConformanceChecker
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Messaging
-from tests.integrations.simulator.test_conformance import DRLC, MESSAGING, NOW, T0, lce, message, res, rules
+from tests.integrations.simulator.test_conformance import (
+    DRLC,
+    MESSAGING,
+    NOW,
+    T0,
+    lce,
+    message,
+    res,
+    rules,
+)
 
 
 @pytest.fixture
