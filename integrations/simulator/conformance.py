@@ -272,6 +272,7 @@ class ConformanceChecker:
         self._set_point_samples: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=4096)
         self._set_point_claims: list[tuple[float, str, int, int, FrameRecord]] = []
         self.frames_checked = 0
+        self.frames_lost_on_air = 0  # frames the ESI sent that a link fault lost (owed nothing)
         # Upstream reports heard more than once, as the utility sees them (the soak reads these):
         # "event_status" (the same status for the same event again), "message_confirmation" (a
         # message confirmed again under another TSN); a retry under the same TSN is "retried".
@@ -540,6 +541,27 @@ class ConformanceChecker:
         expectation.dr_required = False
         expectation.success_dr_allowed = False
         expectation.extra["expected"] = expected
+
+    def lost_on_air(self, cluster_id: int, payload: bytes) -> None:
+        """A frame the ESI sent was lost on the air (a link fault): the client never heard it, so it
+        owes it no answer, and an event it carried is not the client's (a resend is judged anew)."""
+        data = bytes(payload)
+        try:
+            header, _body = foundation.ZCLHeader.deserialize(data)
+        except (ValueError, KeyError, TypeError, IndexError):
+            return
+        key = (cluster_id, int(header.tsn))
+        hexed = data.hex(" ")
+        expectations = self._expectations.get(key, [])
+        lost = [e for e in expectations if e.frame.hex == hexed and not e.closed and not e.answered]
+        if not lost:
+            return
+        self.frames_lost_on_air += 1
+        self._expectations[key] = [e for e in expectations if e not in lost]
+        self._recent_frames.pop((cluster_id, data), None)
+        for issuer, event in list(self._events.items()):
+            if event.expectation in lost and not event.statuses:
+                del self._events[issuer]
 
     def client_sent(self, cluster_id: int, payload: bytes) -> None:
         """A frame the EMS sent the ESI: check its layout, then what it says.

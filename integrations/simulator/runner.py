@@ -64,6 +64,7 @@ class SimulatedHan:
         self.han = VirtualHan(port=port, pcap_path=pcap_path, faults=LinkFaults(
             drop=faults["drop"], duplicate=faults["duplicate"], delay=faults["delay"],
             delay_s=faults["delay_s"], reorder=faults["reorder"], seed=faults["seed"]))
+        self.han.on_lost = self._lost_on_air
         self.meter = SimulatedMeter(scenario, self.clock)
         self.home = SimulatedHome(scenario.home, self.meter.household, self.clock,
                                   port=home_port, pcap_path=home_pcap_path)
@@ -185,6 +186,11 @@ class SimulatedHan:
         if delay > 0:
             await self.clock.sleep(delay)
         await fault(spell["for"].total_seconds())
+
+    def _lost_on_air(self, frame: Any) -> None:
+        """A link fault ate a frame: if the meter sent it, the EMS never heard it and owes it nothing."""
+        if frame.nwk_src == self.meter.node.nwk:
+            self.meter.checker.lost_on_air(frame.cluster_id, frame.payload)
 
     async def freeze(self, seconds: float) -> None:
         """The meter hangs for ``seconds`` of the clock: the connection stays open, nothing is answered."""

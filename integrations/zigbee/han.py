@@ -13,7 +13,8 @@ across radio connections, so after a reconnect they announce themselves again.
 
 Link faults (issue 11), for the fault tests and the soak: ``faults`` (a ``LinkFaults``) drops,
 delays, duplicates and reorders application frames (not ZDO: joining and discovery stay clean)
-at configurable rates, drawn from a seeded RNG so a run repeats; ``freeze()`` keeps the radio's
+at configurable rates (a unicast the radio sends that is dropped is answered NO_ACK, as a MAC
+reports a unicast it could not deliver; a node's frame or a broadcast just vanishes), drawn from a seeded RNG so a run repeats; ``freeze()`` keeps the radio's
 connection open while nothing is forwarded either way and no delivery status comes back (a hung
 meter), until ``unfreeze()``. What each fault did is counted in ``counters`` (``fault_*``).
 A meter that goes away altogether is ``stop()`` then ``start()`` (the simulator's ``away``).
@@ -26,6 +27,7 @@ import collections
 import logging
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +124,9 @@ class VirtualHan:
         self._rng = random.Random(0)
         self.faults = faults or LinkFaults()
         self.frozen = False
+        # Told of every frame a fault lost (dropped, or sent into a freeze): the strict meter
+        # owes nothing for, and is owed nothing by, a frame the air ate.
+        self.on_lost: Callable[[AirFrame], None] | None = None
         self._held: AirFrame | None = None
         self._held_timer: asyncio.TimerHandle | None = None
 
@@ -152,13 +157,16 @@ class VirtualHan:
         """What of ``frame`` (and of a frame held back for reordering) goes on now, in order."""
         if self.frozen:
             self.counters["fault_frozen"] += 1
+            self._lost(frame)
             return []
         faults = self._faults
         if not faults.any or frame.profile_id == ZDO_PROFILE:
             return [frame, *self._release_held()]
         rng = self._rng
-        if rng.random() < faults.drop:
+        # The radio's unicasts were dropped (or not) when it sent them: see _tx_lost.
+        if not _radio_unicast(frame) and rng.random() < faults.drop:
             self.counters["fault_dropped"] += 1
+            self._lost(frame)
             return self._release_held()
         out = [frame]
         if rng.random() < faults.duplicate:
@@ -177,6 +185,24 @@ class VirtualHan:
             return out[1:]
         return out + self._release_held()
 
+    def _tx_lost(self, frame: AirFrame) -> bool:
+        """Whether the drop fault loses a unicast the radio sends: its sender hears NO_ACK, as from a
+        MAC that retried in vain (a real stack reports a lost unicast; only broadcasts vanish)."""
+        faults = self._faults
+        if not faults.drop or frame.profile_id == ZDO_PROFILE or not _radio_unicast(frame):
+            return False
+        if self._rng.random() >= faults.drop:
+            return False
+        self.counters["fault_dropped"] += 1
+        return True
+
+    def _lost(self, frame: AirFrame) -> None:
+        if self.on_lost is not None:
+            try:
+                self.on_lost(frame)
+            except Exception:  # a listener's bug must not stop the air
+                LOGGER.exception("Virtual HAN: the lost-frame listener failed")
+
     def _release_held(self) -> list[AirFrame]:
         held, self._held = self._held, None
         if self._held_timer is not None:
@@ -192,6 +218,7 @@ class VirtualHan:
     def _route_late(self, frame: AirFrame) -> None:
         if self.frozen or self._router_task is None:
             self.counters["fault_frozen"] += 1
+            self._lost(frame)
             return
         try:
             self._route(frame)
@@ -462,6 +489,9 @@ class VirtualHan:
                 if self.frozen:  # a hung meter: the frame vanishes and no status comes back
                     self.counters["fault_frozen"] += 1
                     return
+                if self._tx_lost(message.frame):
+                    link.send(wire.TxResult(message.tx_id, wire.TxStatus.NO_ACK))
+                    return
                 link.send(wire.TxResult(message.tx_id, self._accept_tx(message.frame)))
             case wire.NetworkUp():
                 link.network_up = True
@@ -493,6 +523,10 @@ class VirtualHan:
             for node in self._nodes.values():
                 if not node.joined and node.joins_on_permit:
                     node.join()
+
+
+def _radio_unicast(frame: AirFrame) -> bool:
+    return frame.nwk_src == COORDINATOR_NWK and not frame.broadcast
 
 
 def _addressed(node: VirtualNode, broadcast: int) -> bool:
