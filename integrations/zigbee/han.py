@@ -297,6 +297,11 @@ class VirtualHan:
         return f"virtual://{self._host}:{self.port}"
 
     @property
+    def listening(self) -> bool:
+        """True while started (a radio may connect)."""
+        return self._server is not None
+
+    @property
     def connected(self) -> bool:
         """True while a radio is connected."""
         return self._radio is not None
