@@ -17,7 +17,14 @@ import pytest
 
 from ems.clock import FixedClock
 from ems.model import MeterReading
-from tests.e2e.conftest import CONFIG, FAST_SCENARIO, HANG_GUARD_S, SITE_TZ, local_clock, running_appliance
+from tests.e2e.conftest import (
+    CONFIG,
+    FAST_SCENARIO,
+    HANG_GUARD_S,
+    SITE_TZ,
+    local_clock,
+    running_appliance,
+)
 
 MAX_DEMAND_KW = 20.0  # far above what the simulated home draws: a reading above it is a spike
 
@@ -92,7 +99,9 @@ class _Stepper:
         self.clock.advance(seconds=seconds)
         await asyncio.sleep(0.05)
         async with asyncio.timeout(HANG_GUARD_S):  # while an attempt runs, the clock waits for it
-            while self.state not in ("online", "stale") and not self.link._supervisor.waiting:
+            while True:
+                if self.state in ("online", "stale") or self.link._supervisor.waiting:
+                    return
                 await asyncio.sleep(0.02)
 
     async def until(self, predicate: Any, limit: timedelta, what: str) -> timedelta:
