@@ -75,6 +75,8 @@ class MeterLink:
         self._lost = asyncio.Event()
         self._retry_tsns = RetryTsns()  # outlives the sessions: a retry after a reconnect keeps its TSN
         self._upstream = UpstreamSender(hub, self)
+        self._radio_probe = radio_probe(settings.radio)
+        self._radio_down = True  # the radio's transport is (or was last seen) gone: the probe may cut a wait
         self._supervisor = ReconnectSupervisor(
             self,
             name=f"[{self.meter_id}] Meter link",
@@ -87,7 +89,7 @@ class MeterLink:
             connecting_detail="joining the HAN",
             spawn=hub.create_task,
             sleep=hub.clock.sleep,
-            probe=radio_probe(settings.radio),
+            probe=self._probe if self._radio_probe is not None else None,
             probe_interval_s=PROBE_INTERVAL_S,
         )
 
@@ -112,7 +114,9 @@ class MeterLink:
     async def connect(self) -> str:
         """Start the radio, find the meter, start the session; describe what is online."""
         self._lost.clear()
+        self._radio_down = True
         self.app = await start_radio(self.settings.radio, self.settings.pcap)
+        self._radio_down = False
         if hasattr(self.app, "on_connection_lost"):
             self.app.on_connection_lost(self._on_connection_lost)
         device, endpoint_id = await self._find_meter()
@@ -183,7 +187,15 @@ class MeterLink:
                 await asyncio.gather(*waits, return_exceptions=True)
 
     def _on_connection_lost(self, exc: Exception | None = None) -> None:
+        self._radio_down = True
         self._lost.set()
+
+    async def _probe(self) -> bool:
+        """Whether the radio is back, asked only after the radio itself was gone: a link that failed
+        further on (the meter did not answer discovery) keeps its backoff (I1NFR3), since a radio
+        that is there says nothing about the meter."""
+        assert self._radio_probe is not None
+        return self._radio_down and await self._radio_probe()
 
     async def teardown(self) -> None:
         if self.session is not None:
