@@ -50,3 +50,10 @@ def test_a_bad_value_names_the_file_line_and_key(tmp_path, body, line, key, text
         load_scenario(path)
     message = str(caught.value)
     assert f"{path}:{line + 1}" in message and key in message and text in message
+
+
+def test_the_example_faults_scenario_loads():
+    from pathlib import Path
+
+    scenario = load_scenario(Path(__file__).resolve().parents[3] / "config" / "scenarios" / "faults.yaml")
+    assert scenario.faults["drop"] == 0.1 and scenario.faults["away"][0]["for"] == timedelta(minutes=5)
