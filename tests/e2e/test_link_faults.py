@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ems import messages
 from ems.clock import FixedClock
 from ems.model import MeterReading
 from tests.e2e.conftest import (
@@ -55,6 +56,11 @@ async def test_readings_arrive_without_spikes_or_violations_over_a_lossy_air(tmp
             await app.wait_until(lambda: len(readings) >= 30, what="30 readings")
             await app.wait_until(lambda: app.simulator.script_done.is_set(), what="the utility's script")
             await app.wait_until(lambda: [v for v in app.hub.control.events()], what="the event")
+            (key,) = await app.wait_until(lambda: [k for k, m in app.hub.state.messages.items()
+                                                   if m.message.confirmation_required], what="the message")
+            await messages.confirm(app.hub, *key)
+            await app.wait_until(lambda: [a for a in app.simulator.meter.answers
+                                          if a.command == "message_confirmation"], what="the confirmation")
         finally:
             unsubscribe()
         counters = app.simulator.han.counters
