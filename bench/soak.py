@@ -584,6 +584,7 @@ class Soak:
 
         # Reports as the utility saw them (a retransmission, the same bytes within 10 s, is one).
         seen: dict[tuple[Any, ...], list[float]] = collections.defaultdict(list)
+        first_tsn: dict[tuple[Any, ...], Any] = {}  # a confirmation retried under its first TSN is one
         for line in log:
             if line["k"] != "answer":
                 continue
@@ -595,6 +596,10 @@ class Soak:
             else:
                 continue
             times = seen[key]
+            if key[0] == "confirmation" and times and line.get("tsn") is not None \
+                    and line.get("tsn") == first_tsn.get(key):
+                continue  # the meter recognises a retry by its TSN (issue 11 finding 3b)
+            first_tsn.setdefault(key, line.get("tsn"))
             if not times or line["w"] - times[-1] > 10 or line.get("tsn") is None:
                 times.append(line["w"])
         duplicates = {key: len(times) - 1 for key, times in seen.items() if len(times) > 1}

@@ -3,7 +3,9 @@
 The web, and any other customer input, calls these instead of touching the store or the outbox.
 A confirmation is durable before anything else: once the outbox holds it, the meter will hear of
 it (Messaging MessageConfirmation, SE 1.x D.5.3.1), even across an outage or a restart; then it
-is published on the bus, where the current state and the store mark the message. Marking read is
+is published on the bus, where the current state and the store mark the message. The store marks
+the message and queues the confirmation in one transaction that does nothing for a message
+confirmed already, so two confirmations at once (a double click, two pages) reach the meter once. Marking read is
 the customer's own business and goes no further than the store and the bus.
 
 A refusal says what the caller must do (``ems.errors``): ``NotFound`` for a message that is not
@@ -56,7 +58,9 @@ async def confirm(hub: Hub, meter_id: str, message_id: int, answer: str | None =
     if not msg.enhanced_confirmation:
         answer = None
     confirmed = MessageConfirmed(msg.meter_id, msg.message_id, hub.clock(), answer)
-    await hub.outbox.enqueue(confirmed)  # durable first: the meter will hear of it
+    # Durable first, and once per (meter, message id): the meter will hear of it exactly once.
+    if await hub.outbox.enqueue_confirmation(confirmed) is None:
+        raise Conflict(f"message {msg.message_id} was already confirmed")
     hub.bus.publish(confirmed)  # then the state and the store mark the message
     _LOGGER.info("[%s] Message %d confirmed%s", msg.meter_id, msg.message_id, f" ({answer})" if answer else "")
     return state

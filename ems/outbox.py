@@ -180,6 +180,7 @@ class _Lane:
     failing: bool = False  # the route's outage was logged (log it once, and its recovery once)
     unrouted: bool = False  # "no sender" was logged
     resume: bool = False  # try the head item now, whatever its backoff says
+    retry_when_heard: bool = False  # the head failed since the channel was last heard from
 
 
 class Outbox:
@@ -221,6 +222,23 @@ class Outbox:
         _LOGGER.debug("Queued %s #%d for upstream", route, item_id)
         if self._tasks is not None:
             self._lane(route).wake.set()
+        return item_id
+
+    async def enqueue_confirmation(self, item: model.MessageConfirmed) -> int | None:
+        """Queue a message's confirmation once per (meter, message id) as the utility sees it.
+
+        The message is marked confirmed and the confirmation queued in one durable transaction that
+        does nothing if it was confirmed already (a double click, two pages, a retried request):
+        returns the outbox id, or None when nothing was queued.
+        """
+        kind, payload = encode(item)
+        route = route_of(item)
+        item_id = await self._store.confirm_message_once(
+            item.meter_id, item.message_id, item.confirmed_at, item.answer, payload)
+        if item_id is not None:
+            _LOGGER.debug("Queued %s #%d for upstream", route, item_id)
+            if self._tasks is not None:
+                self._lane(route).wake.set()
         return item_id
 
     def register_sender(
@@ -289,6 +307,21 @@ class Outbox:
         if self._tasks is not None:  # and the routes not seen yet (just after a restart)
             self._resumed.add(meter_id)
             self._wake.set()
+
+    def peer_heard(self, meter_id: str | None) -> None:
+        """The channel of ``meter_id`` was just heard from: a route of it whose delivery failed tries now.
+
+        Cheap enough for every frame from the meter: only a route whose head failed since the last
+        time is touched, once per failure (a meter that speaks but cannot take the report is not
+        sent it at the rate it reports; the backoff holds for the failures after that). A meter that
+        was silent for less than the stale limit (so its link never went stale and came back) has
+        its reports go out as soon as it speaks again, not after the outbox's backoff.
+        """
+        for lane in self._lanes.values():
+            if lane.retry_when_heard and lane.route.meter_id == meter_id:
+                lane.retry_when_heard = False  # once per failure: a meter that hears nothing is not flooded
+                lane.resume = True
+                lane.wake.set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -415,6 +448,7 @@ class Outbox:
                 error,
             )
             lane.failing = True
+            lane.retry_when_heard = True
             return retry_at
         await self._store.outbox_delivered(record.id, self._clock())
         if lane.failing:

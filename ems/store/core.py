@@ -269,6 +269,18 @@ class Store:
             durable=True,
         )
 
+    async def confirm_message_once(
+        self, meter_id: str, message_id: int, confirmed_at: datetime, answer: str | None, payload: dict[str, Any]
+    ) -> int | None:
+        """Mark a message confirmed and queue its MessageConfirmation in one durable transaction, only if it
+        was not confirmed yet; the outbox id, or None (confirmed already, or no such message stored)."""
+        await self.flush()  # the message itself (written from the bus) is stored first
+        return await self._job(
+            "confirm a message",
+            lambda conn: commands.confirm_message_once(conn, meter_id, message_id, confirmed_at, answer, payload),
+            durable=True,
+        )
+
     async def outbox_pending(self) -> list[OutboxRecord]:
         return await self._read("read the outbox", queries.outbox_pending)
 

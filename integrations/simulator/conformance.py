@@ -135,6 +135,10 @@ RULES: Final[dict[str, str]] = {
     "response of at most 20 bytes that fills the rest",
     "SE-MSG-4.5-confirmation": "a MessageConfirmation only for a message that asked for confirmation, with its "
     "id, at a time not before it arrived",
+    "SE-UP-duplicate-status": "a status is reported once per event: never the same status again right behind "
+    "itself (issue 11: idempotent per meter, issuer event id and status)",
+    "SE-UP-duplicate-confirmation": "a message is confirmed once: a retry keeps the first try's TSN, so a second "
+    "MessageConfirmation under another TSN is a second confirmation (issue 11 finding 3b)",
 }
 
 
@@ -268,6 +272,14 @@ class ConformanceChecker:
         self._set_point_samples: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=4096)
         self._set_point_claims: list[tuple[float, str, int, int, FrameRecord]] = []
         self.frames_checked = 0
+        self.frames_lost_on_air = 0  # frames the ESI sent that a link fault lost (owed nothing)
+        # Upstream reports heard more than once, as the utility sees them (the soak reads these):
+        # "event_status" (the same status for the same event again), "message_confirmation" (a
+        # message confirmed again under another TSN); a retry under the same TSN is "retried".
+        self.duplicate_reports: collections.Counter[str] = collections.Counter()
+        self.retried_reports: collections.Counter[str] = collections.Counter()
+        self._confirmation_tsns: dict[int, set[int]] = {}  # message id -> TSNs its confirmations came under
+        self._message_bodies: dict[int, str] = {}  # message id -> the message's fields as last sent
         self._changed = asyncio.Event()  # set on every frame (settled() waits on it)
 
     def remember_reported(self, issuer_event_id: int, statuses: list[int]) -> None:
@@ -423,7 +435,12 @@ class ConformanceChecker:
                 expectation.dr_required = False
                 expectation.success_dr_allowed = False
         elif cls is Messaging and command in ("display_message", "display_protected_message"):
-            self._messages[int(fields["message_id"])] = (int(fields["message_control"]), arrived)
+            message_id = int(fields["message_id"])
+            body = repr(sorted(fields.items()))
+            if self._message_bodies.get(message_id) != body:  # a new message under the id: confirmed anew
+                self._confirmation_tsns.pop(message_id, None)
+                self._message_bodies[message_id] = body
+            self._messages[message_id] = (int(fields["message_control"]), arrived)
         elif cls is Drlc and command == "load_control_event":
             self._event_sent(fields, expectation, arrived)
         elif cls is Drlc and command == "cancel_load_control_event":
@@ -529,6 +546,27 @@ class ConformanceChecker:
         expectation.dr_required = False
         expectation.success_dr_allowed = False
         expectation.extra["expected"] = expected
+
+    def lost_on_air(self, cluster_id: int, payload: bytes) -> None:
+        """A frame the ESI sent was lost on the air (a link fault): the client never heard it, so it
+        owes it no answer, and an event it carried is not the client's (a resend is judged anew)."""
+        data = bytes(payload)
+        try:
+            header, _body = foundation.ZCLHeader.deserialize(data)
+        except (ValueError, KeyError, TypeError, IndexError):
+            return
+        key = (cluster_id, int(header.tsn))
+        hexed = data.hex(" ")
+        expectations = self._expectations.get(key, [])
+        lost = [e for e in expectations if e.frame.hex == hexed and not e.closed and not e.answered]
+        if not lost:
+            return
+        self.frames_lost_on_air += 1
+        self._expectations[key] = [e for e in expectations if e not in lost]
+        self._recent_frames.pop((cluster_id, data), None)
+        for issuer, event in list(self._events.items()):
+            if event.expectation in lost and not event.statuses:
+                del self._events[issuer]
 
     def client_sent(self, cluster_id: int, payload: bytes) -> None:
         """A frame the EMS sent the ESI: check its layout, then what it says.
@@ -787,6 +825,11 @@ class ConformanceChecker:
                        f"{_hexes(event.statuses)}", record)
         elif status == STARTED and STARTED in event.statuses:
             self._flag("SE-DRLC-2.12-order", f"event {issuer} started twice", record)
+        elif event.statuses and status == event.statuses[-1]:
+            self._flag("SE-UP-duplicate-status", f"status 0x{status:02X} for event {issuer} again, right behind "
+                       f"itself (statuses so far {_hexes(event.statuses)})", record)
+        if status in event.statuses and (status == event.statuses[-1] or status in TERMINAL | {RECEIVED, STARTED}):
+            self.duplicate_reports["event_status"] += 1
         # Times (§2.8: when the status occurred; never before its cause arrived, never back).
         cause = event.arrived
         if status == CANCELLED:
@@ -933,6 +976,15 @@ class ConformanceChecker:
                        record)
             return
         control, arrived = sent
+        tsns = self._confirmation_tsns.setdefault(message_id, set())
+        if record.tsn in tsns:
+            self.retried_reports["message_confirmation"] += 1  # a retry the meter recognises
+        elif tsns:
+            self.duplicate_reports["message_confirmation"] += 1
+            self._flag("SE-UP-duplicate-confirmation", f"message {message_id} confirmed again under TSN "
+                       f"0x{record.tsn or 0:02X} (before: {_hexes(sorted(tsns))})", record)
+        if record.tsn is not None:
+            tsns.add(record.tsn)
         if not control & 0xA0:
             self._flag("SE-MSG-4.5-confirmation", f"confirmation of message {message_id}, whose MessageControl "
                        f"0x{control:02X} asked for none", record)

@@ -37,7 +37,7 @@ from integrations.simulator.meter import (
 )
 from integrations.simulator.rate import PricePoint
 from integrations.simulator.scenario import Scenario, exact_price
-from integrations.zigbee.han import VirtualHan
+from integrations.zigbee.han import LinkFaults, VirtualHan
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc
 from integrations.zigbee.virtual_node import NodeSendError
@@ -60,7 +60,11 @@ class SimulatedHan:
     ) -> None:
         self.scenario = scenario
         self.clock: Clock = as_clock(clock)
-        self.han = VirtualHan(port=port, pcap_path=pcap_path)
+        faults = scenario.faults
+        self.han = VirtualHan(port=port, pcap_path=pcap_path, faults=LinkFaults(
+            drop=faults["drop"], duplicate=faults["duplicate"], delay=faults["delay"],
+            delay_s=faults["delay_s"], reorder=faults["reorder"], seed=faults["seed"]))
+        self.han.on_lost = self._lost_on_air
         self.meter = SimulatedMeter(scenario, self.clock)
         self.home = SimulatedHome(scenario.home, self.meter.household, self.clock,
                                   port=home_port, pcap_path=home_pcap_path)
@@ -162,6 +166,10 @@ class SimulatedHan:
             steps.append((spec["at"], lambda spec=spec: self.send_price_change(spec)))
         for spec in self.scenario.raw_frames:
             steps.append((spec["at"], lambda spec=spec: self.send_raw_frame(spec)))
+        for spell in self.scenario.faults["freeze"]:
+            self._spawn(self._spell(spell, self.freeze), "simulator-freeze")
+        for spell in self.scenario.faults["away"]:
+            self._spawn(self._spell(spell, self.away), "simulator-away")
         for offset, action in sorted(steps, key=lambda s: s[0]):
             delay = (self.started_at + offset - self.clock()).total_seconds()
             if delay > 0:
@@ -169,6 +177,37 @@ class SimulatedHan:
             await self._wait_for_ems()
             await self._send(action())
         self.script_done.set()
+
+    # -- link faults (the scenario's ``faults``) -----------------------------------------------
+
+    async def _spell(self, spell: dict[str, Any], fault: Callable[[float], Any]) -> None:
+        assert self.started_at is not None
+        delay = (self.started_at + spell["at"] - self.clock()).total_seconds()
+        if delay > 0:
+            await self.clock.sleep(delay)
+        await fault(spell["for"].total_seconds())
+
+    def _lost_on_air(self, frame: Any) -> None:
+        """A link fault ate a frame: if the meter sent it, the EMS never heard it and owes it nothing."""
+        if frame.nwk_src == self.meter.node.nwk:
+            self.meter.checker.lost_on_air(frame.cluster_id, frame.payload)
+
+    async def freeze(self, seconds: float) -> None:
+        """The meter hangs for ``seconds`` of the clock: the connection stays open, nothing is answered."""
+        self.han.freeze()
+        try:
+            await self.clock.sleep(seconds)
+        finally:
+            self.han.unfreeze()
+
+    async def away(self, seconds: float) -> None:
+        """The meter is gone for ``seconds`` of the clock (its HAN stops listening), then comes back."""
+        self.han.counters["fault_away"] += 1
+        await self.han.stop()
+        try:
+            await self.clock.sleep(seconds)
+        finally:
+            await self.han.start()
 
     async def _wait_for_ems(self) -> None:
         """Hold the script while no EMS is connected, and until it has spoken SE to the meter once.

@@ -378,6 +378,24 @@ _HOME = vol.Schema(
     }
 )
 
+_RATE_0_1 = vol.All(vol.Coerce(float), vol.Range(min=0, max=1, msg="expected a rate between 0 and 1"))
+_SPELL = vol.Schema({vol.Required("at"): duration, vol.Required("for"): duration})
+
+# Link faults on the meter's virtual HAN (issue 11): rates per application frame from a seeded RNG,
+# and spells of freeze (connection open, nothing forwarded) and away (the meter gone altogether).
+_FAULTS = vol.Schema(
+    {
+        vol.Optional("drop", default=0.0): _RATE_0_1,
+        vol.Optional("duplicate", default=0.0): _RATE_0_1,
+        vol.Optional("delay", default=0.0): _RATE_0_1,
+        vol.Optional("delay_s", default=0.5): vol.All(vol.Coerce(float), vol.Range(min=0, max=60)),
+        vol.Optional("reorder", default=0.0): _RATE_0_1,
+        vol.Optional("seed", default=0): int,
+        vol.Optional("freeze", default=[]): [_SPELL],
+        vol.Optional("away", default=[]): [_SPELL],
+    }
+)
+
 SCENARIO_SCHEMA = vol.Schema(
     {
         vol.Optional("name", default="scenario"): str,
@@ -392,6 +410,7 @@ SCENARIO_SCHEMA = vol.Schema(
         vol.Optional("raw_frames", default=[]): [_RAW_FRAME],
         vol.Optional("conformance", default={}): _CONFORMANCE,
         vol.Optional("home", default={}): _HOME,
+        vol.Optional("faults", default={}): _FAULTS,
     }
 )
 
@@ -412,6 +431,7 @@ class Scenario:
     home: dict[str, Any] = field(default_factory=lambda: _HOME({}))
     raw_frames: list[dict[str, Any]] = field(default_factory=list)
     conformance: dict[str, Any] = field(default_factory=lambda: _CONFORMANCE({}))
+    faults: dict[str, Any] = field(default_factory=lambda: _FAULTS({}))
     source: Path | None = None
 
 

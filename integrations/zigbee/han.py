@@ -10,6 +10,14 @@ every node that has joined before, or that does not wait for permit-join
 (`joins_on_permit=False`, the default, e.g. the meter), announces itself with Device_annce.
 Nodes with `joins_on_permit=True` join when the radio permits joining. Nodes stay joined
 across radio connections, so after a reconnect they announce themselves again.
+
+Link faults (issue 11), for the fault tests and the soak: ``faults`` (a ``LinkFaults``) drops,
+delays, duplicates and reorders application frames (not ZDO: joining and discovery stay clean)
+at configurable rates (a unicast the radio sends that is dropped is answered NO_ACK, as a MAC
+reports a unicast it could not deliver; a node's frame or a broadcast just vanishes), drawn from a seeded RNG so a run repeats; ``freeze()`` keeps the radio's
+connection open while nothing is forwarded either way and no delivery status comes back (a hung
+meter), until ``unfreeze()``. What each fault did is counted in ``counters`` (``fault_*``).
+A meter that goes away altogether is ``stop()`` then ``start()`` (the simulator's ``away``).
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ import asyncio
 import collections
 import logging
 import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import zigpy.types as t
@@ -32,6 +43,38 @@ LOGGER = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 2.0
+ZDO_PROFILE = 0x0000
+REORDER_HOLD_S = 1.0  # a frame held back to be reordered goes out alone after this (real) time
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFaults:
+    """Rates (0..1, per application frame) of what the air does wrong, and the RNG seed.
+
+    ``drop``: the frame is lost; ``duplicate``: it arrives twice; ``delay``: it arrives
+    ``delay_s`` (real seconds) late; ``reorder``: it is held back and arrives after the next
+    frame (or alone after ``REORDER_HOLD_S``).
+    """
+
+    drop: float = 0.0
+    duplicate: float = 0.0
+    delay: float = 0.0
+    delay_s: float = 0.5
+    reorder: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("drop", "duplicate", "delay", "reorder"):
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name}: expected a rate between 0 and 1, got {rate}")
+        if self.delay_s < 0:
+            raise ValueError(f"delay_s: expected at least 0, got {self.delay_s}")
+
+    @property
+    def any(self) -> bool:
+        """Whether any fault can happen at all."""
+        return any((self.drop, self.duplicate, self.delay, self.reorder))
 
 
 class _RadioLink:
@@ -59,6 +102,7 @@ class VirtualHan:
         host: str = "127.0.0.1",
         port: int = 0,
         pcap_path: str | os.PathLike[str] | None = None,
+        faults: LinkFaults | None = None,
     ) -> None:
         self._host = host
         self._requested_port = port
@@ -76,6 +120,110 @@ class VirtualHan:
         self._permit_until = 0.0
         self._last_hello: wire.Hello | None = None
         self.counters: collections.Counter[str] = collections.Counter()
+        self._faults = LinkFaults()
+        self._rng = random.Random(0)
+        self.faults = faults or LinkFaults()
+        self.frozen = False
+        # Told of every frame a fault lost (dropped, or sent into a freeze): the strict meter
+        # owes nothing for, and is owed nothing by, a frame the air ate.
+        self.on_lost: Callable[[AirFrame], None] | None = None
+        self._held: AirFrame | None = None
+        self._held_timer: asyncio.TimerHandle | None = None
+
+    # --- link faults ---------------------------------------------------------------------
+
+    @property
+    def faults(self) -> LinkFaults:
+        """The fault rates now; setting them restarts the RNG from their seed (a run repeats)."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: LinkFaults) -> None:
+        self._faults = faults
+        self._rng = random.Random(faults.seed)
+
+    def freeze(self) -> None:
+        """Hang the air: the radio stays connected, but nothing is forwarded and no Tx is answered."""
+        self.frozen = True
+        self.counters["fault_freezes"] += 1
+        LOGGER.info("Virtual HAN frozen (connection open, nothing forwarded)")
+
+    def unfreeze(self) -> None:
+        """End a ``freeze``: frames flow again (what was sent meanwhile is lost)."""
+        self.frozen = False
+        LOGGER.info("Virtual HAN unfrozen")
+
+    def _apply_faults(self, frame: AirFrame) -> list[AirFrame]:
+        """What of ``frame`` (and of a frame held back for reordering) goes on now, in order."""
+        if self.frozen:
+            self.counters["fault_frozen"] += 1
+            self._lost(frame)
+            return []
+        faults = self._faults
+        if not faults.any or frame.profile_id == ZDO_PROFILE:
+            return [frame, *self._release_held()]
+        rng = self._rng
+        # The radio's unicasts were dropped (or not) when it sent them: see _tx_lost.
+        if not _radio_unicast(frame) and rng.random() < faults.drop:
+            self.counters["fault_dropped"] += 1
+            self._lost(frame)
+            return self._release_held()
+        out = [frame]
+        if rng.random() < faults.duplicate:
+            self.counters["fault_duplicated"] += 1
+            out.append(frame)
+        if rng.random() < faults.delay:
+            self.counters["fault_delayed"] += 1
+            loop = asyncio.get_running_loop()
+            for late in out:
+                loop.call_later(faults.delay_s, self._route_late, late)
+            return self._release_held()
+        if self._held is None and rng.random() < faults.reorder:
+            self.counters["fault_reordered"] += 1
+            self._held = frame
+            self._held_timer = asyncio.get_running_loop().call_later(REORDER_HOLD_S, self._release_held_alone)
+            return out[1:]
+        return out + self._release_held()
+
+    def _tx_lost(self, frame: AirFrame) -> bool:
+        """Whether the drop fault loses a unicast the radio sends: its sender hears NO_ACK, as from a
+        MAC that retried in vain (a real stack reports a lost unicast; only broadcasts vanish)."""
+        faults = self._faults
+        if not faults.drop or frame.profile_id == ZDO_PROFILE or not _radio_unicast(frame):
+            return False
+        if self._rng.random() >= faults.drop:
+            return False
+        self.counters["fault_dropped"] += 1
+        return True
+
+    def _lost(self, frame: AirFrame) -> None:
+        if self.on_lost is not None:
+            try:
+                self.on_lost(frame)
+            except Exception:  # a listener's bug must not stop the air
+                LOGGER.exception("Virtual HAN: the lost-frame listener failed")
+
+    def _release_held(self) -> list[AirFrame]:
+        held, self._held = self._held, None
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+            self._held_timer = None
+        return [held] if held is not None else []
+
+    def _release_held_alone(self) -> None:
+        self._held_timer = None
+        for frame in self._release_held():
+            self._route_late(frame)
+
+    def _route_late(self, frame: AirFrame) -> None:
+        if self.frozen or self._router_task is None:
+            self.counters["fault_frozen"] += 1
+            self._lost(frame)
+            return
+        try:
+            self._route(frame)
+        except Exception:  # one bad frame must not stop the air
+            LOGGER.exception("Virtual HAN failed to route %r", frame)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -122,6 +270,7 @@ class VirtualHan:
             await self._server.wait_closed()
             self._server = None
         self._router_task = None
+        self._release_held()  # a frame held back for reordering is lost with the air
         for node in self._nodes.values():
             await node.stop()
         if self._pcap is not None:
@@ -146,6 +295,11 @@ class VirtualHan:
     def radio_path(self) -> str:
         """The `device.path` a VirtualRadioApplication uses to reach this HAN."""
         return f"virtual://{self._host}:{self.port}"
+
+    @property
+    def listening(self) -> bool:
+        """True while started (a radio may connect)."""
+        return self._server is not None
 
     @property
     def connected(self) -> bool:
@@ -243,7 +397,8 @@ class VirtualHan:
         while True:
             frame = await self._queue.get()
             try:
-                self._route(frame)
+                for out in self._apply_faults(frame):
+                    self._route(out)
             except Exception:  # one bad frame must not stop the air
                 LOGGER.exception("Virtual HAN failed to route %r", frame)
 
@@ -291,6 +446,8 @@ class VirtualHan:
                 return
             link = self._radio = _RadioLink(writer, hello, task)
             self._last_hello = hello
+            for node in self._nodes.values():
+                node.forget_duplicates()  # the new radio's APS counters start again
             link.send(wire.Ready())
             LOGGER.info(
                 "Virtual HAN: coordinator %s connected (PAN 0x%04X)", hello.ieee, hello.pan_id
@@ -334,6 +491,12 @@ class VirtualHan:
     def _on_radio_message(self, link: _RadioLink, message: wire.Message) -> None:
         match message:
             case wire.Tx():
+                if self.frozen:  # a hung meter: the frame vanishes and no status comes back
+                    self.counters["fault_frozen"] += 1
+                    return
+                if self._tx_lost(message.frame):
+                    link.send(wire.TxResult(message.tx_id, wire.TxStatus.NO_ACK))
+                    return
                 link.send(wire.TxResult(message.tx_id, self._accept_tx(message.frame)))
             case wire.NetworkUp():
                 link.network_up = True
@@ -365,6 +528,10 @@ class VirtualHan:
             for node in self._nodes.values():
                 if not node.joined and node.joins_on_permit:
                     node.join()
+
+
+def _radio_unicast(frame: AirFrame) -> bool:
+    return frame.nwk_src == COORDINATOR_NWK and not frame.broadcast
 
 
 def _addressed(node: VirtualNode, broadcast: int) -> bool:

@@ -9,6 +9,8 @@ looked up in zigpy's registry at call time, so clusters registered later are use
 Client clusters (out-clusters) can hold attributes too (e.g. a DRLC client's
 DeviceClassValue, SE §2.2); they answer Read/Write Attributes sent server -> client.
 A `silent` node stays joined but neither hears nor sends, like a device that hung.
+Like a real stack's APS duplicate rejection table, a node drops a frame it got already (same
+source, APS counter and bytes) within `APS_DUPLICATE_S`: the air's copies reach it once.
 
 Observers (`observe`) see every ZCL frame the node receives or sends, as bytes, before it is
 decoded or answered: the simulated meter's SE conformance checker watches the EMS this way.
@@ -23,6 +25,7 @@ import contextlib
 import dataclasses
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -41,6 +44,7 @@ from .zdo_server import serialize as serialize_zdo
 LOGGER = logging.getLogger(__name__)
 
 COORDINATOR_NWK = 0x0000
+APS_DUPLICATE_S = 10.0  # (real) seconds a node remembers a frame to drop the air's copies of it
 DEFAULT_COORDINATOR_ENDPOINT = 1  # zigpy's DEFAULT_ENDPOINT_ID
 GENERAL = foundation.GeneralCommand
 ZclStatus = foundation.Status
@@ -272,6 +276,7 @@ class VirtualNode:
             for cluster_id in endpoint.out_clusters:
                 self._client_store.add_cluster(endpoint.endpoint_id, cluster_id)
         self.silent = False  # True: frames to the node are lost and it sends nothing
+        self._recent_rx: dict[tuple[int, int, int, bytes], float] = {}  # APS duplicate rejection
         self.counters: collections.Counter[str] = collections.Counter()
         self._log: list[ReceivedFrame] = []
         self._waiters: list[
@@ -566,10 +571,27 @@ class VirtualNode:
 
     # --- receiving -----------------------------------------------------------------------
 
+    def forget_duplicates(self) -> None:
+        """A new coordinator radio (its counters start again): forget what was received before."""
+        self._recent_rx.clear()
+
+    def _duplicate(self, frame: AirFrame) -> bool:
+        """Whether ``frame`` is a copy of one received within ``APS_DUPLICATE_S`` (and note it)."""
+        now = time.monotonic()
+        key = (frame.nwk_src, frame.aps_counter, frame.cluster_id, frame.payload)
+        seen = self._recent_rx.get(key)
+        self._recent_rx[key] = now
+        if len(self._recent_rx) > 256:
+            self._recent_rx = {k: at for k, at in self._recent_rx.items() if now - at < APS_DUPLICATE_S}
+        return seen is not None and now - seen < APS_DUPLICATE_S
+
     def receive(self, frame: AirFrame) -> None:
         """Process one frame the HAN delivers to this node (never raises)."""
         if self.silent:
             self.counters["rx_ignored"] += 1
+            return
+        if self._duplicate(frame):
+            self.counters["rx_duplicate"] += 1
             return
         self.counters["rx"] += 1
         try:

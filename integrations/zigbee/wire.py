@@ -44,6 +44,7 @@ class TxStatus(enum.IntEnum):
     SUCCESS = 0
     NO_ROUTE = 1  # no node with that NWK address (a real radio: no MAC ack / route)
     INVALID_FRAME = 2
+    NO_ACK = 3  # lost on the air (a link fault): the MAC's retries got no ack
 
 
 @dataclasses.dataclass(frozen=True)

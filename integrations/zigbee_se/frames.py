@@ -145,12 +145,35 @@ def _command_identity(payload: Any) -> tuple[bytes, int | None]:
     return payload.replace(start_time=0).serialize(), int(start)
 
 
+class RetryTsns:
+    """The TSN an upstream report was first sent with, by the report's key, for its retries.
+
+    The meter link keeps one across its sessions (a retry after a reconnect keeps its TSN too);
+    it remembers the last ``size`` reports only (a retry follows its first try within minutes).
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._tsns: dict[tuple[Any, ...], int] = {}
+
+    def get(self, key: tuple[Any, ...]) -> int | None:
+        return self._tsns.get(key)
+
+    def remember(self, key: tuple[Any, ...], tsn: int) -> int:
+        self._tsns[key] = tsn
+        while len(self._tsns) > self._size:
+            del self._tsns[next(iter(self._tsns))]
+        return tsn
+
+
 class MeterSession:
     """Frames from one meter endpoint -> bus; owns the replies and the profile poll."""
 
     def __init__(self, hub: Any, app: Any, device: Any, endpoint_id: int, meter_id: str,
-                 awaiting_reports: AwaitingReports | None = None) -> None:
+                 retry_tsns: RetryTsns | None = None, awaiting_reports: AwaitingReports | None = None) -> None:
         self._hub = hub
+        # The TSN each upstream report went out with the first time (kept by the link across sessions).
+        self.retry_tsns = retry_tsns if retry_tsns is not None else RetryTsns()
         self._app = app
         self.device = device
         self.endpoint = device.endpoints[endpoint_id]
@@ -162,6 +185,7 @@ class MeterSession:
         self._held_reports: list[tuple[ReportAttributes, datetime]] = []
         self.dropped_reports = 0  # held reports dropped because too many waited for the formatting
         self.last_frame_at: datetime | None = None
+        self.heard = asyncio.Event()  # set by every frame from the meter (the link's stale watch)
         self.failed: BaseException | None = None
         self.profile_period_s = 900
         self._known_prices: set[int] = set()
@@ -436,6 +460,8 @@ class MeterSession:
         if device is not self.device or dst_ep == 0 or src_ep == 0:
             return
         self.last_frame_at = self._hub.clock()
+        self.heard.set()
+        self._hub.outbox.peer_heard(self.meter_id)  # a delivery that failed meanwhile goes out now
         self._hub.state.counters["frames_received"] += 1
 
     def frame_received(self, frame: InboundFrame) -> None:
@@ -693,7 +719,13 @@ class MeterSession:
         }
         if answer is not None:
             fields["message_confirmation_control"] = 0x02 if answer == "yes" else 0x01
-        await self._send(Messaging, "message_confirmation", **fields)
+        # A retry (the outbox's, after a send that timed out but may have arrived) keeps the first
+        # try's TSN, so the meter can tell it from a second confirmation (finding 3b).
+        key = ("message_confirmation", message_id, fields["confirmation_time"])
+        tsn = self.retry_tsns.get(key)
+        if tsn is None:
+            tsn = self.retry_tsns.remember(key, self.device.get_sequence())
+        await self._send(Messaging, "message_confirmation", tsn=tsn, **fields)
 
 
 def _server_to_client(cluster: Any, command: str) -> FrameKey:

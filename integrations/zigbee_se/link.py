@@ -5,6 +5,13 @@ the radio connection drops or a step fails, the data is shown as offline, the ou
 once, and the link retries with exponential backoff capped at the registration retry interval
 (I1NFR3, default 15 minutes), resuming without a restart. When the meter stops reporting for
 ``stale_after_s`` while the radio is up, the data is shown as stale until the next report.
+
+Recovery does not wait out that backoff: while the supervisor waits, it asks the radio's cheap
+probe (``probe.radio_probe``: the virtual HAN's or a network radio's TCP port accepts, a serial
+radio's device node is back) every ``PROBE_INTERVAL_S``, and runs the full attempt as soon as it
+answers, so the link is back within seconds of the meter answering, whatever the outage's length
+(C6: 10 s meter to display). The backoff, the probes and the stale limit are all on the hub's
+clock, so a test on a simulated or fixed clock lets hours of outage pass at once.
 """
 
 from __future__ import annotations
@@ -24,13 +31,16 @@ from integrations.zigbee.controller import start_radio, stop_controller
 from integrations.zigbee.se.clusters import Metering
 from integrations.zigbee.supervisor import Backoff, ConnectionState, ReconnectSupervisor
 from integrations.zigbee_se import MeterLinkSettings
-from integrations.zigbee_se.frames import AwaitingReports, MeterSession
+from integrations.zigbee_se.frames import AwaitingReports, MeterSession, RetryTsns
+from integrations.zigbee_se.probe import radio_probe
 from integrations.zigbee_se.upstream import UpstreamSender
 
 _LOGGER = logging.getLogger(__name__)
 
 SE_PROFILE = 0x0109
 DISCOVERY_TIMEOUT_S = 20.0
+PROBE_INTERVAL_S = 2.0  # of the hub's clock: with the attempt after it, back well within 10 s
+WATCH_CHECK_S = 1.0  # real seconds: how soon a failed session is noticed between reports
 REQUEST_TIMEOUT_S = 8.0
 LINK_ERRORS = (
     NotReady,
@@ -64,7 +74,10 @@ class MeterLink:
         self.state = LinkState.CONNECTING
         self.meter_id = settings.meter_id
         self._lost = asyncio.Event()
+        self._retry_tsns = RetryTsns()  # outlives the sessions: a retry after a reconnect keeps its TSN
         self._upstream = UpstreamSender(hub, self)
+        self._radio_probe = radio_probe(settings.radio)
+        self._radio_down = True  # the radio's transport is (or was last seen) gone: the probe may cut a wait
         self._supervisor = ReconnectSupervisor(
             self,
             name=f"[{self.meter_id}] Meter link",
@@ -76,6 +89,9 @@ class MeterLink:
             describe=_describe,
             connecting_detail="joining the HAN",
             spawn=hub.create_task,
+            sleep=hub.clock.sleep,
+            probe=self._probe if self._radio_probe is not None else None,
+            probe_interval_s=PROBE_INTERVAL_S,
         )
 
     @property
@@ -99,11 +115,13 @@ class MeterLink:
     async def connect(self) -> str:
         """Start the radio, find the meter, start the session; describe what is online."""
         self._lost.clear()
+        self._radio_down = True
         self.app = await start_radio(self.settings.radio, self.settings.pcap)
+        self._radio_down = False
         if hasattr(self.app, "on_connection_lost"):
             self.app.on_connection_lost(self._on_connection_lost)
         device, endpoint_id = await self._find_meter()
-        self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id,
+        self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id, self._retry_tsns,
                                     awaiting_reports=self._awaiting_reports)
         await self.session.start(self.settings.report_interval_s)
         return f"meter {device.ieee} endpoint {endpoint_id}"
@@ -135,26 +153,51 @@ class MeterLink:
         return int(endpoints[0])
 
     async def watch(self) -> None:
-        """Run until the radio connection is lost; mark the data stale between reports."""
-        assert self.session is not None
+        """Run until the radio connection is lost; mark the data stale between reports.
+
+        The data is stale exactly ``stale_after_s`` (of the hub's clock) after the last frame: the
+        watch sleeps on the hub's clock until that instant rather than polling, so a frozen meter
+        (connection open, no answers) never shows its last demand as current past the limit.
+        A frame after a silence ends the stale state at once (the session's ``heard`` event).
+        """
+        session = self.session
+        assert session is not None
+        clock = self._hub.clock
         stale_after = timedelta(seconds=self.settings.stale_after_s)
-        check_every = min(1.0, self.settings.stale_after_s / 4)
         while not self._lost.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), check_every)
-            if self._lost.is_set():
-                return
-            last = self.session.last_frame_at
-            silent = last is None or self._hub.clock() - last > stale_after
+            if session.failed is not None:
+                raise session.failed
+            session.heard.clear()
+            last = session.last_frame_at
+            now = clock()
+            silent = last is None or now - last >= stale_after
             if silent and self.state is LinkState.ONLINE:
                 self._publish_state(LinkState.STALE, f"no report for over {self.settings.stale_after_s:g} s")
             elif not silent and self.state is LinkState.STALE:
                 self._publish_state(LinkState.ONLINE, "reports resumed")
-            if self.session.failed is not None:
-                raise self.session.failed
+            waits = [asyncio.ensure_future(self._lost.wait())]
+            if silent:
+                waits.append(asyncio.ensure_future(session.heard.wait()))
+            else:
+                assert last is not None
+                waits.append(asyncio.ensure_future(clock.sleep((last + stale_after - now).total_seconds())))
+            try:
+                await asyncio.wait(waits, timeout=WATCH_CHECK_S, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
 
     def _on_connection_lost(self, exc: Exception | None = None) -> None:
+        self._radio_down = True
         self._lost.set()
+
+    async def _probe(self) -> bool:
+        """Whether the radio is back, asked only after the radio itself was gone: a link that failed
+        further on (the meter did not answer discovery) keeps its backoff (I1NFR3), since a radio
+        that is there says nothing about the meter."""
+        assert self._radio_probe is not None
+        return self._radio_down and await self._radio_probe()
 
     async def teardown(self) -> None:
         if self.session is not None:

@@ -3,6 +3,7 @@ and mark read; each refusal says what the caller must do."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,3 +146,15 @@ async def test_a_new_message_under_the_same_id_asks_again(hub: Hub) -> None:
     assert (state.message.text, state.confirmed_at, state.read) == ("another text", None, False)
     stored = await _stored(hub, PLAIN)
     assert (stored.message.text, stored.confirmed_at, stored.read) == ("another text", None, False)
+
+
+async def test_two_confirmations_at_once_reach_the_meter_once(hub: Hub) -> None:
+    """Issue 11 finding 3b: once per (meter, message id), as the utility sees it (a double click, two pages)."""
+    heard = _heard(hub, MessageConfirmed)
+
+    results = await asyncio.gather(messages.confirm(hub, "main", PLAIN), messages.confirm(hub, "main", PLAIN),
+                                   return_exceptions=True)
+
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "MessageState"]
+    assert await _queued(hub) == [MessageConfirmed("main", PLAIN, NOW, None)]
+    assert len(heard) == 1
