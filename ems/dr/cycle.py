@@ -166,8 +166,9 @@ class ControlCycle:
 
     async def run_once(self, trigger: Trigger) -> CycleOutcome:
         began = time.perf_counter()
-        if trigger.kind is TriggerKind.TICK:
-            await self._load_control.advance()  # events move on their own; a tick makes sure
+        # Every cycle first moves the events to where they stand now (a cancel or an end decided since
+        # the last one), whatever woke it: the rules never act on an event that has already ended.
+        await self._load_control.advance()
         snapshot = self.snapshot(trigger)
         if await self._take_hand_changes(snapshot):
             snapshot = self.snapshot(trigger)  # the device is out of its event now: the rules see it so
