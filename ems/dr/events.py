@@ -26,7 +26,6 @@ to the store before they are acted on, so they survive a crash.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import random
@@ -40,7 +39,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.bus import Unsubscribe
-from ems.clock import Clock, as_clock
+from ems.clock import Clock, as_clock, sleep_or_wake
 from ems.dr.ports import DrHub
 from ems.errors import Conflict, NotFound, StoreError
 from ems.model import (
@@ -494,12 +493,17 @@ class LoadControl:
     # -- time ------------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """Advance at every boundary, every wake-up and whenever the clock jumps past the next boundary.
+
+        The wait is on the clock (``ems.clock.sleep_or_wake``): a clock set forwards (the meter's
+        time followed, the wall clock stepped, a suspended process resumed) ends it, so an event
+        starts and ends on time after a jump, not up to MAX_SLEEP_S late; a jump back wakes it no
+        later than MAX_SLEEP_S, and it looks again. The wake-up is cleared before advancing, not
+        before waiting: one set while it advances (a cancel heard meanwhile) is not lost."""
         while True:
-            self._wake.clear()
             delay = self._next_boundary_s(self._clock())  # in the clock's seconds (simulated may run faster)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._clock.real_seconds(delay)):  # not wait_for: it can swallow a cancel (3.11)
-                    await self._wake.wait()
+            await sleep_or_wake(self._clock, delay, self._wake)
+            self._wake.clear()
             try:
                 await self.advance()
             except Exception:  # noqa: BLE001 - one bad event must not stop every other
