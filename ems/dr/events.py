@@ -193,6 +193,7 @@ class LoadControl:
         self._wake = asyncio.Event()
         self._tasks = TaskSet(_LOGGER, "load control")
         self._lock = asyncio.Lock()
+        self._advanced_to: datetime | None = None  # the instant the last advance moved the events to
         # Reports decided in a bus listener (synchronous), sent in order by the next advance.
         self._queued: list[EventStatusReport] = []
         self._cancels: list[tuple[str, int, datetime]] = []  # cancels decided, written by the next advance
@@ -519,9 +520,11 @@ class LoadControl:
                       if t is not None]
             if run.start_pending is not None:
                 times.append(run.start_pending + START_REPORT_WAIT)
-        # Only boundaries still ahead: a live event's start is behind it, and counting it would make
-        # the delay 0 and spin the loop (a whole core) until the event ends.
-        future = [(t - now).total_seconds() for t in times if t > now]
+        # Only boundaries the last advance has not reached: a live event's start is behind it, and
+        # counting it would make the delay 0 and spin the loop (a whole core) until the event ends. One
+        # the clock passed while that advance ran (or jumped past) is due at once, not MAX_SLEEP_S later.
+        done = self._advanced_to if self._advanced_to is not None and self._advanced_to <= now else now
+        future = [(t - now).total_seconds() for t in times if t > done]
         return max(0.0, min([*future, MAX_SLEEP_S]))
 
     async def advance(self, now: datetime | None = None) -> None:
@@ -530,6 +533,7 @@ class LoadControl:
             await self._advance_all(now or self._clock())
 
     async def _advance_all(self, now: datetime) -> None:
+        self._advanced_to = now
         await self._save_decided()
         for run in sorted(self.runs.values(), key=lambda r: r.effective_start):
             if run.outcome is not None:
