@@ -24,7 +24,14 @@ from ems.dr.devices import DeviceRegistry
 from ems.dr.dispatch import Dispatcher
 from ems.dr.events import LoadControl, LoadControlSettings
 from ems.hub import Hub
-from ems.model import DeviceClass, EventCancellation, EventStatus, EventStatusReport
+from ems.model import (
+    DeviceClass,
+    DeviceInfo,
+    DeviceKind,
+    EventCancellation,
+    EventStatus,
+    EventStatusReport,
+)
 from tests.hubs import started_hub
 
 from .conftest import T0, make_event
@@ -117,3 +124,19 @@ async def test_a_cancel_heard_while_the_load_control_advances_restores_the_devic
                 "the pump back on after the cancel, with the clock standing still")
     assert fixed() == T0 + timedelta(minutes=1, seconds=1)  # within the cycles it caused, not at a tick
     assert control.lc.view("main", 1).outcome is EventStatus.CANCELLED
+
+
+async def test_an_opt_out_restores_the_devices_and_cancels_the_relayed_event_at_once(
+    control: Control, fixed: FixedClock
+) -> None:
+    hub = control.hub
+    spa = "00:00:00:00:00:00:00:03"
+    hub.bus.publish(DeviceInfo(spa, "Spa heater", DeviceKind.LOAD_CONTROLLER, DeviceClass.HVAC, nominal_kw=2.0))
+    hub.device_ports[spa] = control.port
+    hub.bus.publish(make_event(1, start=T0 + timedelta(seconds=1), cooling_offset_c=2.0))
+    fixed.advance(seconds=1)
+    await until(lambda: {("switch", PUMP, False), ("relay", spa, 1)} <= set(control.port.calls), "the event applied")
+    await control.lc.set_participation("main", 1, opted_out=True)  # as the web's Opt out does
+    await until(lambda: {("switch", PUMP, True), ("cancel", spa, 1)} <= set(control.port.calls),
+                "the pump back on and the spa's event cancelled, with the clock standing still")
+    assert fixed() == T0 + timedelta(seconds=1)
