@@ -127,6 +127,11 @@ async def meter_cost(hub: Hub, meter_id: str, *, now: datetime | None = None) ->
 
     plan, tariff = active_plan(hub)
     at = hub.clock() if now is None else now
+    if now is None and (meter := hub.state.meters.get(meter_id)) is not None and meter.last_interval is not None:
+        # The meter's time went back past intervals it had already reported (the hub's clock follows
+        # it): what was read is still costed, as of the end of the latest one, not dropped for a while.
+        read_to = meter.last_interval.start + timedelta(seconds=meter.last_interval.duration_s)
+        at = max(at, read_to)
     timezone = hub.config.site.timezone
     since = history_start(plan, at, timezone)
     readings = await hub.store.intervals(meter_id, since, at)

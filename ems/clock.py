@@ -9,6 +9,11 @@ On a real HAN the meter is the time master (SE §7.2): a ``FollowingClock`` is a
 to a time source's offset from its base clock, so that everything the appliance stamps, schedules
 and reports (received, acknowledged, started, completed) is on the one time base, the meter's
 where it is known. The hub's clock is one when it runs on real time.
+
+A clock that jumps forwards ends the sleeps it has passed the end of: the wall clock stepped (NTP,
+a resumed suspend) is noticed within ``JUMP_CHECK_S``, the meter's time followed at once, a fixed
+clock when the test moves it. A jump back does not make a sleep longer (it is real time that
+passes). ``sleep_or_wake`` is the one way a loop waits for its next moment or an earlier wake-up.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
+
+JUMP_CHECK_S = 5.0  # real time: how soon a sleep on the wall clock notices the clock set forwards
 
 
 @runtime_checkable
@@ -51,7 +58,14 @@ class RealClock:
         return max(0.0, seconds)
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
+        """``seconds`` of real time, or less when the wall clock is set forwards past the end (an NTP
+        step, a suspend resumed: the monotonic time a plain sleep counts stood still or lags)."""
+        seconds = max(0.0, seconds)
+        end_wall, end_mono = time.time() + seconds, time.monotonic() + seconds
+        while (left := min(end_mono - time.monotonic(), end_wall - time.time())) > 0:  # noqa: ASYNC110 - it polls the wall clock
+            await asyncio.sleep(min(left, JUMP_CHECK_S))
+        if seconds == 0:
+            await asyncio.sleep(0)
 
 
 class FixedClock:
@@ -163,6 +177,7 @@ class FollowingClock:
     def __init__(self, base: Clock) -> None:
         self._base = base
         self._offset = timedelta(0)
+        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
 
     @property
     def base(self) -> Clock:
@@ -181,7 +196,13 @@ class FollowingClock:
         seconds); a difference within ``tolerance`` counts as none.
         """
         offset = _utc(source_now, "a time source") - self._base.now().replace(microsecond=0)
-        self._offset = offset if abs(offset) > tolerance else timedelta(0)
+        before, self._offset = self._offset, offset if abs(offset) > tolerance else timedelta(0)
+        if self._offset > before:  # forwards: the sleeps whose end it passed end now
+            now = self.now()
+            for entry in [e for e in self._sleepers if e[0] <= now]:
+                self._sleepers.remove(entry)
+                if not entry[1].done():
+                    entry[1].set_result(None)
         return self._offset
 
     def now(self) -> datetime:
@@ -193,7 +214,35 @@ class FollowingClock:
         return self._base.real_seconds(seconds)
 
     async def sleep(self, seconds: float) -> None:
-        await self._base.sleep(seconds)
+        """``seconds`` of ``base``'s time, or less when the time source jumps forwards past the end."""
+        if seconds <= 0:
+            await self._base.sleep(seconds)
+            return
+        entry = (self.now() + timedelta(seconds=seconds), asyncio.get_running_loop().create_future())
+        self._sleepers.append(entry)
+        base = asyncio.ensure_future(self._base.sleep(seconds))
+        try:
+            await asyncio.wait((base, entry[1]), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            base.cancel()
+            if entry in self._sleepers:
+                self._sleepers.remove(entry)
+
+
+async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event) -> bool:
+    """Wait ``seconds`` of ``clock``'s time (less if it jumps forwards past them) or until ``wake`` is
+    set, whichever comes first; True when ``wake`` is set. The caller clears ``wake`` after this
+    returns and before it acts, so a wake-up set while it acts is not lost."""
+    if wake.is_set():
+        return True
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waiter = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waiter.cancel()
+    return wake.is_set()
 
 
 def as_clock(clock: Clock | Callable[[], datetime] | None) -> Clock:

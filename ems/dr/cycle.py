@@ -13,7 +13,6 @@ proposals and decisions are kept so the pages can show why each device is as it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -24,6 +23,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from ems.bus import Unsubscribe
+from ems.clock import REAL, as_clock, sleep_or_wake
 from ems.dr.arbiter import Decision, decide
 from ems.dr.overrides import OverrideBook, hand_changes, proposals_for
 from ems.dr.ports import DeviceDirectory, DeviceWriter, DrHub, EventLives, Rules
@@ -49,6 +49,7 @@ from ems.tasks import TaskSet
 _LOGGER = logging.getLogger(__name__)
 
 DEMAND_HISTORY = timedelta(hours=1)
+MIN_TICK_REAL_S = 0.05  # a tick on a clock running many times faster than real time waits at least this
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class ControlCycle:
         self.overrides = overrides or OverrideBook()
         self._tick_s = tick_s
         self._clock = clock or hub.clock
+        self._timer = as_clock(self._clock)  # what the tick waits on: the hub's time
         self._tz = ZoneInfo(timezone or hub.config.site.timezone)
         self._demand: deque[tuple[datetime, float]] = deque()  # the premise's: every meter's latest, summed
         self._meter_demand: dict[str, float] = {}
@@ -150,11 +152,16 @@ class ControlCycle:
     # -- the cycle -------------------------------------------------------------------------
 
     async def _loop(self) -> None:
+        """A cycle at every request (an event announced, started, ended or cancelled, an opt-out, a rule
+        change, a device report) and, with none, every ``tick_s`` of the hub's clock (simulated
+        seconds on a simulated clock, never more often than MIN_TICK_REAL_S of real time)."""
+        last_tick = -MIN_TICK_REAL_S
         while True:
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that races a wake-up.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._tick_s):
-                    await self._wake.wait()
+            woken = await sleep_or_wake(self._timer, self._tick_s, self._wake)
+            if not woken and (wait_s := last_tick + MIN_TICK_REAL_S - time.monotonic()) > 0:
+                await sleep_or_wake(REAL, wait_s, self._wake)  # a fast clock must not spin the cycle
+            if not self._wake.is_set():
+                last_tick = time.monotonic()
             self._wake.clear()
             trigger, self._pending = self._pending or Trigger(TriggerKind.TICK), None
             try:
@@ -166,8 +173,9 @@ class ControlCycle:
 
     async def run_once(self, trigger: Trigger) -> CycleOutcome:
         began = time.perf_counter()
-        if trigger.kind is TriggerKind.TICK:
-            await self._load_control.advance()  # events move on their own; a tick makes sure
+        # Every cycle first moves the events to where they stand now (a cancel or an end decided since
+        # the last one), whatever woke it: the rules never act on an event that has already ended.
+        await self._load_control.advance()
         snapshot = self.snapshot(trigger)
         if await self._take_hand_changes(snapshot):
             snapshot = self.snapshot(trigger)  # the device is out of its event now: the rules see it so

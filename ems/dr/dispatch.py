@@ -8,6 +8,10 @@ answer until it does. It decides nothing: a change made by hand on a controlled 
 by the cycle in the snapshot (``ems.dr.overrides``) and comes back as the arbiter's HOLD, on
 which the dispatcher lets the device go as the customer set it (nothing to put back). What it
 did and how each device was go into the next snapshot through ``record()``.
+
+An event relayed to a load controller's own DRLC client is written down too (``relayed_events``,
+before the relay is sent): after a restart a cancel, an opt-out or the device taken out of the
+event still sends the device the cancel, instead of leaving it to shed until the event's end.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.dr.arbiter import Decision, source_of
 from ems.dr.ports import DeviceDirectory, DrHub, KnownDevice
-from ems.errors import DeviceError
+from ems.errors import DeviceError, StoreError
 from ems.local_text import N_
 from ems.model import (
     CommandAction,
@@ -41,6 +45,7 @@ from ems.model import (
     Text,
     utcnow,
 )
+from ems.outbox import decode, encode
 from ems.ports import DevicePort
 from ems.store import tables
 from ems.store.writer import insert
@@ -106,6 +111,9 @@ class Dispatcher:
     async def start(self) -> None:
         for device_id, original, since, source in await self._hub.store.read("read controlled devices", _controlled):
             self.controlled[device_id] = Controlled(original, since, source)
+        for device_id, event in await self._hub.store.read("read relayed events", _relayed):
+            if device_id in self.controlled:  # the device's own DRLC client holds it: a cancel must reach it
+                self.controlled[device_id].relayed = event
         if self.controlled:
             _LOGGER.info("%d device(s) were left controlled at the last stop; restoring when nothing holds them",
                          len(self.controlled))
@@ -217,6 +225,11 @@ class Dispatcher:
             if target is None:
                 await self._forget(device_id)
             return None
+        if command.action is CommandAction.RELAY_EVENT and command.event is not None:
+            # Written before it is sent: a device that took it (even one whose answer was lost) gets
+            # the cancel when nothing holds it any more, after a restart too.
+            held.relayed = command.event
+            await self._remember_relayed(device_id, command.event, now)
         ok, detail = True, ""
         try:
             if coro is None:
@@ -243,8 +256,6 @@ class Dispatcher:
             if target.on is not None:
                 self._note_history(device_id, target.on, now)
             held.target, held.sent_at, held.proposal = target, now, winner
-            if target.relay_event is not None and command.event is not None:
-                held.relayed = command.event
         return result
 
     def _command(self, device_id: str, target: Target, held: Controlled,
@@ -375,6 +386,16 @@ class Dispatcher:
         if rows:
             await self._hub.store.write("remember device states", lambda conn: _save_controlled(conn, rows))
 
+    async def _remember_relayed(self, device_id: str, event: LoadControlEvent, now: datetime) -> None:
+        _kind, payload = encode(event)
+        row = {"device_id": device_id, "meter_id": event.meter_id, "issuer_event_id": event.issuer_event_id,
+               "event": payload, "relayed_at": now}
+        try:
+            await self._hub.store.write("remember a relayed event", lambda conn: _save_relayed(conn, row))
+        except StoreError as err:  # the relay still goes out: controlling the device comes first
+            _LOGGER.warning("The event relayed to %s could not be written down (%s); a restart before it "
+                            "ends will not cancel it on the device", self._name(device_id), err)
+
     async def _forget(self, device_id: str) -> None:
         if self.controlled.pop(device_id, None) is not None:
             await self._hub.store.write("forget device state", lambda conn: _delete_controlled(conn, device_id))
@@ -421,8 +442,28 @@ async def _save_controlled(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
 
 
 async def _delete_controlled(conn: AsyncConnection, device_id: str) -> None:
-    t = tables.controlled_devices
-    await conn.execute(delete(t).where(t.c.device_id == device_id))
+    for t in (tables.controlled_devices, tables.relayed_events):
+        await conn.execute(delete(t).where(t.c.device_id == device_id))
+
+
+async def _relayed(conn: AsyncConnection) -> list[tuple[str, LoadControlEvent]]:
+    t = tables.relayed_events
+    found = []
+    for r in await conn.execute(select(t)):
+        try:
+            found.append((r.device_id, decode(LoadControlEvent, dict(r.event))))
+        except (TypeError, ValueError, KeyError):
+            _LOGGER.warning("The event relayed to %s (%s %s) could not be read back; not cancelled on it",
+                            r.device_id, r.meter_id, r.issuer_event_id)
+    return found
+
+
+async def _save_relayed(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    t = tables.relayed_events
+    stmt = insert(conn, t).on_conflict_do_update(
+        index_elements=["device_id"],
+        set_={k: row[k] for k in ("meter_id", "issuer_event_id", "event", "relayed_at")})
+    await conn.execute(stmt, row)
 
 
 async def _insert(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:

@@ -26,7 +26,6 @@ to the store before they are acted on, so they survive a crash.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import random
@@ -40,7 +39,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.bus import Unsubscribe
-from ems.clock import Clock, as_clock
+from ems.clock import Clock, as_clock, sleep_or_wake
 from ems.dr.ports import DrHub
 from ems.errors import Conflict, NotFound, StoreError
 from ems.model import (
@@ -194,6 +193,7 @@ class LoadControl:
         self._wake = asyncio.Event()
         self._tasks = TaskSet(_LOGGER, "load control")
         self._lock = asyncio.Lock()
+        self._advanced_to: datetime | None = None  # the instant the last advance moved the events to
         # Reports decided in a bus listener (synchronous), sent in order by the next advance.
         self._queued: list[EventStatusReport] = []
         self._cancels: list[tuple[str, int, datetime]] = []  # cancels decided, written by the next advance
@@ -494,12 +494,17 @@ class LoadControl:
     # -- time ------------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """Advance at every boundary, every wake-up and whenever the clock jumps past the next boundary.
+
+        The wait is on the clock (``ems.clock.sleep_or_wake``): a clock set forwards (the meter's
+        time followed, the wall clock stepped, a suspended process resumed) ends it, so an event
+        starts and ends on time after a jump, not up to MAX_SLEEP_S late; a jump back wakes it no
+        later than MAX_SLEEP_S, and it looks again. The wake-up is cleared before advancing, not
+        before waiting: one set while it advances (a cancel heard meanwhile) is not lost."""
         while True:
-            self._wake.clear()
             delay = self._next_boundary_s(self._clock())  # in the clock's seconds (simulated may run faster)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._clock.real_seconds(delay)):  # not wait_for: it can swallow a cancel (3.11)
-                    await self._wake.wait()
+            await sleep_or_wake(self._clock, delay, self._wake)
+            self._wake.clear()
             try:
                 await self.advance()
             except Exception:  # noqa: BLE001 - one bad event must not stop every other
@@ -515,9 +520,11 @@ class LoadControl:
                       if t is not None]
             if run.start_pending is not None:
                 times.append(run.start_pending + START_REPORT_WAIT)
-        # Only boundaries still ahead: a live event's start is behind it, and counting it would make
-        # the delay 0 and spin the loop (a whole core) until the event ends.
-        future = [(t - now).total_seconds() for t in times if t > now]
+        # Only boundaries the last advance has not reached: a live event's start is behind it, and
+        # counting it would make the delay 0 and spin the loop (a whole core) until the event ends. One
+        # the clock passed while that advance ran (or jumped past) is due at once, not MAX_SLEEP_S later.
+        done = self._advanced_to if self._advanced_to is not None and self._advanced_to <= now else now
+        future = [(t - now).total_seconds() for t in times if t > done]
         return max(0.0, min([*future, MAX_SLEEP_S]))
 
     async def advance(self, now: datetime | None = None) -> None:
@@ -526,6 +533,7 @@ class LoadControl:
             await self._advance_all(now or self._clock())
 
     async def _advance_all(self, now: datetime) -> None:
+        self._advanced_to = now
         await self._save_decided()
         for run in sorted(self.runs.values(), key=lambda r: r.effective_start):
             if run.outcome is not None:

@@ -399,6 +399,19 @@ class ControlledDeviceRow(Base):
     source: Mapped[str] = mapped_column(String(128))
 
 
+class RelayedEventRow(Base):
+    """An event the EMS relayed to a load controller's own DRLC client, kept so that a cancel or an
+    opt-out after a restart still reaches the device (written before the relay is sent)."""
+
+    __tablename__ = "relayed_events"
+
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    issuer_event_id: Mapped[int] = mapped_column(BigInteger)
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)  # the LoadControlEvent as relayed (ems.outbox.encode)
+    relayed_at: Mapped[datetime]
+
+
 class DrParticipationRow(Base):
     """The customer's opt-out (or opt back in) of an event, whole (device_id "") or per device."""
 
@@ -433,3 +446,4 @@ device_readings = cast(Table, DeviceReadingRow.__table__)
 device_commands = cast(Table, DeviceCommandRow.__table__)
 controlled_devices = cast(Table, ControlledDeviceRow.__table__)
 dr_participation = cast(Table, DrParticipationRow.__table__)
+relayed_events = cast(Table, RelayedEventRow.__table__)

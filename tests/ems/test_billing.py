@@ -113,3 +113,23 @@ async def test_no_rates_file_no_comparison(tmp_path):
     async with started_hub(tmp_path, clock=FixedClock(NOW)) as hub:
         with pytest.raises(NotFound, match="no rates file"):
             await billing.plan_comparison(hub, "m1")
+
+
+async def test_the_cost_so_far_keeps_what_was_read_when_the_meters_time_steps_back(tmp_path):
+    """Inside the off-peak period the meter's time steps back an hour (the hub's clock follows it):
+    the hour already read stays in today's and the cycle's cost instead of vanishing until the clock
+    catches up again; a leap forwards changes nothing that was read."""
+    clock = FixedClock(NOW)
+    async with started_hub(tmp_path, tou_config(False), RATES, clock=clock) as hub:
+        for reading in HOURS[:30]:
+            hub.bus.publish(reading)  # as the meter reports them: the state knows the latest
+        before = await billing.meter_cost(hub, "m1")
+        clock.set(NOW - timedelta(hours=1))
+        back = await billing.meter_cost(hub, "m1")
+        clock.set(NOW + timedelta(hours=2))
+        ahead = await billing.meter_cost(hub, "m1")
+    for cost in (back, ahead):
+        assert cost.report.today.energy_kwh == pytest.approx(before.report.today.energy_kwh)
+        assert cost.report.cycle.energy_cost == pytest.approx(before.report.cycle.energy_cost)
+        assert cost.report.last_interval == before.report.last_interval
+    assert back.at == NOW

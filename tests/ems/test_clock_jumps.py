@@ -244,3 +244,67 @@ async def test_an_event_scheduled_ahead_starts_once_after_the_clock_goes_back_an
     await lc._hub.bus.drain()
     assert [r.status for r in seen] == [EventStatus.RECEIVED, EventStatus.STARTED, EventStatus.COMPLETED]
     assert [r.at for r in seen] == sorted(r.at for r in seen)
+
+
+# -- the load control's own loop: no advance by hand ---------------------------------------------
+# Before, the loop slept up to MAX_SLEEP_S (60 s) of real time whatever the clock did: an event
+# ended up to a minute late after the meter's time leapt, or after a suspended process resumed.
+
+
+async def test_the_loop_ends_an_event_at_once_when_the_meters_time_leaps_past_its_end(
+    control: tuple[LoadControl, list[EventStatusReport]], base: FixedClock, clock: FollowingClock
+) -> None:
+    lc, seen = control
+    start = T0 + timedelta(minutes=5)
+    lc._hub.bus.publish(event(start))
+    base.advance(minutes=10)  # 10:10: running
+    await until(lambda: EventStatus.STARTED in [r.status for r in seen], "the start")
+    await until(lambda: base.sleepers > 0, "the load control to wait for the event's end")
+    clock.follow(base() + timedelta(hours=2))  # the meter leaps to 12:10; the wall clock stands still
+    await until(lambda: EventStatus.COMPLETED in [r.status for r in seen], "the end, without the wall clock moving")
+    assert seen[-1].at == start + timedelta(minutes=60)
+
+
+async def test_the_loop_ends_an_event_on_time_by_the_meter_after_its_time_steps_back(
+    control: tuple[LoadControl, list[EventStatusReport]], base: FixedClock, clock: FollowingClock
+) -> None:
+    lc, seen = control
+    start = T0 + timedelta(minutes=5)
+    end = start + timedelta(minutes=60)
+    lc._hub.bus.publish(event(start))
+    base.advance(minutes=10)
+    await until(lambda: EventStatus.STARTED in [r.status for r in seen], "the start")
+    clock.follow(base() - timedelta(hours=1))  # 09:10 by the meter: the event has 115 minutes to run
+    base.advance(minutes=110)  # the wall clock runs on: 11:00 by the meter, five minutes before the end
+    await rest()
+    assert lc.views()[0].phase is EventPhase.ACTIVE
+    ended_by_meter = None
+    for _ in range(40):  # then 15 s at a time (one control cycle)
+        base.advance(seconds=15)
+        await rest()
+        if lc.views()[0].phase is EventPhase.ENDED:
+            ended_by_meter = clock()
+            break
+    assert ended_by_meter is not None, "the event never ended"
+    assert end <= ended_by_meter < end + timedelta(seconds=15), f"ended at {ended_by_meter}, its end is {end}"
+    assert [r.status for r in seen] == [EventStatus.RECEIVED, EventStatus.STARTED, EventStatus.COMPLETED]
+    assert seen[-1].at == end
+
+
+async def test_a_sleep_on_the_wall_clock_ends_when_the_wall_clock_is_set_past_its_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An NTP step or a resumed suspend: the monotonic time a plain sleep counts does not see it."""
+    import time as real_time
+
+    import ems.clock
+
+    monkeypatch.setattr(ems.clock, "JUMP_CHECK_S", 0.01)
+    jumped = {"by": 0.0}
+    monkeypatch.setattr(ems.clock.time, "time", lambda: real_time.monotonic() + jumped["by"])
+    sleeper = asyncio.ensure_future(ems.clock.RealClock().sleep(3600))
+    await asyncio.sleep(0.05)
+    assert not sleeper.done()
+    jumped["by"] = 3600.0  # the wall clock is set an hour forwards
+    async with asyncio.timeout(10):  # a hang guard
+        await sleeper
