@@ -5,7 +5,7 @@ after a restart a cancel or an opt-out was not passed on (the device shed until 
 One row per device holding a relayed event: the event as relayed, and when.
 
 Revision ID: 0007
-Revises: 0005 (re-chained onto 0006 at merge; nothing here depends on 0006)
+Revises: 0006
 Create Date: 2026-12-02
 """
 
