@@ -260,6 +260,9 @@ STORE_SCHEMA = vol.Schema(
             vol.Coerce(float), vol.Range(min=12, msg="messages must be kept at least 12 hours (C6 4.2)")
         ),
         vol.Optional("reading_retention_days", default=800): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        # The database is kept within this size: the oldest samples and readings go first (hourly).
+        vol.Optional("max_size_mb", default=None): vol.Any(None, vol.All(vol.Coerce(float), vol.Range(min=16)),
+                                                           msg="expected a size in MB, at least 16 MB"),
     }
 )
 
@@ -308,6 +311,7 @@ class StoreConfig:
     url: str | None
     message_retention_hours: float
     reading_retention_days: int
+    max_size_mb: float | None = None  # None: no size limit (the time retentions only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ems.bus import EventBus
 from ems.clock import REAL, Clock, FollowingClock, RealClock
 from ems.config import AppConfig
+from ems.errors import StoreUnavailable
 from ems.outbox import Outbox
 from ems.ports import DevicePort
 from ems.state import CurrentState
@@ -106,6 +107,20 @@ class Hub:
             except Exception:
                 _LOGGER.exception("The daily %s failed; it runs again tomorrow", name)
 
+    def every(self, interval: timedelta, job: Callable[[], Awaitable[Any]], name: str) -> None:
+        """Run ``job`` now and then every ``interval`` of the hub's clock; a failed run is logged."""
+        self.create_task(self._every(interval, job, name), name)
+
+    async def _every(self, interval: timedelta, job: Callable[[], Awaitable[Any]], name: str) -> None:
+        while True:
+            try:
+                await job()
+            except StoreUnavailable:
+                pass  # the store said so once already; the next check tries again
+            except Exception:
+                _LOGGER.exception("The %s check failed; it runs again in %s", name, interval)
+            await self.clock.sleep(interval.total_seconds())
+
     def add_component(
         self,
         name: str,
@@ -127,6 +142,8 @@ class Hub:
             self.scheduler.start()
             # Retention: old messages, samples and delivered reports go once a day (UTC night).
             self.every_day(time(10, 17), self.store.purge, "retention")
+            if self.store.retention.max_bytes is not None:  # and the size limit, checked hourly
+                self.every(timedelta(hours=1), self.store.keep_within_size, "size-retention")
             await self.outbox.start()
             for component in self._components:
                 _LOGGER.info("Starting %s", component.name)

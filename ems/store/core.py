@@ -44,7 +44,7 @@ from ems.store.engine import (
     sqlite_path,
 )
 from ems.store.records import OutboxRecord, PurgeResult, StoredEvent, StoredMessage
-from ems.store.retention import Retention, purge
+from ems.store.retention import Retention, SizeTrim, purge, trim_to_size
 from ems.store.writer import MAX_BACKLOG, Outage, Writer
 
 _LOGGER = logging.getLogger(__name__)
@@ -252,6 +252,24 @@ class Store:
         result = await self._job("purge", lambda conn: purge(conn, self.retention, at))
         if result.total:
             _LOGGER.info("Retention purge in %s: %s", self.name, result)
+        return result
+
+    async def keep_within_size(self) -> SizeTrim | None:
+        """With a size limit, delete the oldest samples and readings until the database is within
+        it (run hourly); None without a limit."""
+        limit = self.retention.max_bytes
+        if limit is None:
+            return None
+        result = await self._job("keep the database within its size", lambda conn: trim_to_size(conn, limit))
+        if result.total:
+            _LOGGER.warning(
+                "%s reached its size limit (%.1f of %.1f MB in use): deleted the oldest %s; %.1f MB in use now",
+                self.name, result.used_before / 2**20, limit / 2**20,
+                ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.deleted.items()),
+                result.used_after / 2**20)
+        elif result.used_after > limit:
+            _LOGGER.warning("%s is over its size limit (%.1f of %.1f MB) with nothing left it may delete",
+                            self.name, result.used_after / 2**20, limit / 2**20)
         return result
 
     # -- the outbox's rows (used by ems.outbox) --------------------------------------------

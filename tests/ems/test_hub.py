@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from ems.clock import REAL, FixedClock, FollowingClock
+from ems.store import Store
 from tests.hubs import new_hub, started_hub
 
 T0 = datetime(2026, 7, 15, 9, 0, tzinfo=UTC)
@@ -72,3 +73,53 @@ async def test_a_daily_job_that_fails_runs_again_the_next_day(tmp_path: Path) ->
         clock.advance(days=1)
         await asyncio.wait_for(ran.wait(), 60)
         assert calls == 2
+
+
+async def test_a_periodic_job_runs_at_once_and_then_every_interval_of_the_clock_even_after_a_failure(
+    tmp_path: Path,
+) -> None:
+    clock = FixedClock(T0)
+    runs: list[datetime] = []
+    ran = asyncio.Event()
+
+    async def job() -> None:
+        runs.append(clock())
+        ran.set()
+        if len(runs) == 1:
+            raise RuntimeError("the first check fails")
+
+    async with started_hub(tmp_path, clock=clock) as hub:
+        hub.every(timedelta(hours=1), job, "hourly-job")
+        await asyncio.wait_for(ran.wait(), 60)  # the bound only guards against a hang
+        ran.clear()
+        clock.advance(minutes=59)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert runs == [T0]
+        clock.advance(minutes=1)
+        await asyncio.wait_for(ran.wait(), 60)
+        assert runs == [T0, T0 + timedelta(hours=1)]
+
+
+async def test_a_size_limit_is_checked_from_the_start_and_hourly(tmp_path: Path, monkeypatch) -> None:
+    """``store: max_size_mb`` set: the hub keeps the database within it (tests/ems/store/test_store_size.py)."""
+    clock = FixedClock(T0)
+    checks: list[datetime] = []
+    checked = asyncio.Event()
+
+    async def check(store: Store) -> None:
+        checks.append(clock())
+        checked.set()
+
+    monkeypatch.setattr(Store, "keep_within_size", check)
+    async with started_hub(tmp_path, clock=clock, config_text="store: {max_size_mb: 16}\n"):
+        await asyncio.wait_for(checked.wait(), 60)  # the bound only guards against a hang
+        checked.clear()
+        clock.advance(hours=1)
+        await asyncio.wait_for(checked.wait(), 60)
+    assert checks == [T0, T0 + timedelta(hours=1)]
+    (tmp_path / "unlimited").mkdir()
+    async with started_hub(tmp_path / "unlimited", clock=clock):
+        for _ in range(20):
+            await asyncio.sleep(0)
+    assert len(checks) == 2  # without a limit there is nothing to check
