@@ -49,6 +49,7 @@ from ems.model import (
     MeterInfo,
     MeterRate,
     MeterReading,
+    StorageChanged,
 )
 from ems.state import is_repeat
 from ems.tasks import TaskSet
@@ -215,7 +216,13 @@ class MeterSession:
 
     async def start(self, report_interval_s: float) -> None:
         self._app.add_listener(self)
-        self._unsubscribe = lambda: self._app.remove_listener(self)
+        stop_storage = self._hub.bus.listen(StorageChanged, self._on_storage_changed)
+
+        def unsubscribe() -> None:
+            self._app.remove_listener(self)
+            stop_storage()
+
+        self._unsubscribe = unsubscribe
         install(self.device)  # the SE library's clusters on the meter's device (quirks v2 style)
         for cluster_id in SE_CLUSTER_IDS:
             cluster = self.endpoint.in_clusters.get(cluster_id)
@@ -387,9 +394,26 @@ class MeterSession:
                 self._log_once("profile", f"GetProfile failed: {err}")
             await asyncio.sleep(min(self.profile_period_s, 60))
 
-    async def backfill_intervals(self, horizon: timedelta = BACKFILL) -> int:
-        """Page back through the meter's profile (§5.7: EndTime - n periods) up to ``horizon``."""
-        newest = await self.fetch_intervals(MAX_PERIODS_PER_REQUEST)
+    def _on_storage_changed(self, change: StorageChanged) -> None:
+        """The database takes writes again after an outage: intervals dropped meanwhile (beyond
+        what the writer could hold) are read again from the meter's profile now, not at the next
+        reconnect; the store ignores those it already holds."""
+        if change.problem is None and self.formatting is not None:
+            self._spawn(self._reread_after_outage(), "meter-profile-reread")
+
+    async def _reread_after_outage(self) -> None:
+        try:
+            count = await self.backfill_intervals(again=True)
+        except Exception as err:  # noqa: BLE001 - logged; the regular poll goes on
+            self._log_once("profile", f"Reading the meter's interval history again failed: {err}")
+            return
+        _LOGGER.info("[%s] Read %d intervals of the meter's history again after the storage outage",
+                     self.meter_id, count)
+
+    async def backfill_intervals(self, horizon: timedelta = BACKFILL, again: bool = False) -> int:
+        """Page back through the meter's profile (§5.7: EndTime - n periods) up to ``horizon``;
+        ``again``: publish the newest page too, though this session published it already."""
+        newest = await self.fetch_intervals(MAX_PERIODS_PER_REQUEST, publish_older=again)
         if not newest:
             return 0
         count, oldest = len(newest), newest[0].start

@@ -3,11 +3,13 @@ in the reader's language, at once (a push, no reload), and say nothing once spac
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ems.bus import EventBus
-from ems.model import MeterReading
+from ems.model import MeterReading, StorageChanged
 from tests.disk import full_disk
 from tests.e2e.conftest import CONFIG, running_appliance
 from tests.e2e.test_ihd import _kiosk_link
@@ -72,3 +74,33 @@ async def test_a_full_disk_is_said_on_the_dashboard_and_the_display_until_space_
             await dashboard.wait_for_function(GONE)
             await display.wait_for_function(GONE)
             assert (await app.get("/api/v1/health"))["problems"] == []
+
+
+async def test_intervals_lost_in_a_storage_outage_are_read_again_from_the_meter_when_it_ends(tmp_path):
+    """Finding 6: intervals the writer could not keep (beyond its cap) are read again from the meter's
+    profile once the database takes writes again, not at the next reconnect."""
+    async with running_appliance(tmp_path) as app:
+        await app.online()
+        store, now = app.hub.store, app.hub.clock()
+        await app.wait_until(lambda: app.hub.state.meters["main"].last_interval, what="the profile read")
+        counts: list[int] = []
+
+        async def history_read() -> bool:  # the link-up's backfill is over: the count stands still
+            counts.append(len(await store.intervals("main", now - timedelta(days=2), now + timedelta(hours=1))))
+            await asyncio.sleep(1)
+            return len(counts) > 2 and counts[-1] == counts[-2] == counts[-3] > 0
+        await app.wait_until(history_read, what="the interval history read at link-up")
+        held = await store.intervals("main", now - timedelta(days=2), now + timedelta(hours=1))
+        # As if those rows never made it to disk: a size limit of nothing thins every interval.
+        store.retention = dataclasses.replace(store.retention, max_bytes=1)
+        await store.keep_within_size()
+        store.retention = dataclasses.replace(store.retention, max_bytes=None)
+        left = await store.intervals("main", now - timedelta(days=2), now + timedelta(hours=1))
+        assert len(left) < len(held) / 2  # (the regular poll may bring back the newest few)
+
+        app.hub.bus.publish(StorageChanged(None, now))  # the outage is over
+
+        async def read_again() -> bool:
+            again = await store.intervals("main", now - timedelta(days=2), now + timedelta(hours=1))
+            return {i.start for i in held} <= {i.start for i in again}
+        await app.wait_until(read_again, what="the intervals read again")
