@@ -41,8 +41,10 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
-from collections import defaultdict
+import traceback
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -88,19 +90,15 @@ def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-def main_scenario(devices: int, hours: float, warmup_h: float) -> dict[str, Any]:
-    """The main meter: the utility's script (events, messages) and the home's plugs."""
-    events, at, event_id = [], warmup_h * 60 + 10, 9001
-    while at < hours * 60 + warmup_h * 60:
-        events.append({"at": f"{at}m", "id": event_id, "start": "now", "duration_min": EVENT_HOURS * 60,
-                       "criticality": 3, "device_class": 0x0FFF})
-        at += EVENT_EVERY_H * 60
-        event_id += 1
-    messages = [{"at": f"{m * 60 + 30}m", "id": 500 + m, "text": f"Building notice {m}.", "duration_min": 120}
-                for m in range(int(hours + warmup_h))]
+def main_scenario(devices: int, events: int, messages: int) -> dict[str, Any]:
+    """The main meter and the home's plugs. The events and messages are listed (validated the
+    scenario's way) at a time never reached; the bench sends them by hand once every device has joined."""
     return {"name": "load", "timezone": "America/Los_Angeles",
             "meter": {"report_interval": "60s", "profile_interval_min": 5},
-            "events": events, "messages": messages,
+            "events": [{"at": "3650d", "id": 9001 + n, "start": "now", "duration_min": EVENT_HOURS * 60,
+                        "criticality": 3, "device_class": 0x0FFF} for n in range(events)],
+            "messages": [{"at": "3650d", "id": 501 + n, "text": f"Building notice {n + 1}.", "duration_min": 120}
+                         for n in range(messages)],
             "home": {"devices": [], "extra_plugs": {"count": devices, "nominal_kw": 0.5}}}
 
 
@@ -109,6 +107,54 @@ def extra_scenario(index: int) -> dict[str, Any]:
             "meter": {"report_interval": "60s", "profile_interval_min": 5,
                       "ieee": f"00:0d:6f:00:0a:90:70:{index:02x}", "initial_delivered_kwh": 10_000.0 + index},
             "home": {"devices": []}}
+
+
+class StallWatch:
+    """A thread that samples the loop's thread every 10 ms while the loop has not turned for
+    ``threshold_ms``: which functions the stalls are spent in (inclusive and innermost samples)."""
+
+    def __init__(self, threshold_ms: float = 100.0) -> None:
+        self.threshold_s = threshold_ms / 1000
+        self.beat = time.monotonic()
+        self.inclusive: Counter[str] = Counter()
+        self.innermost: Counter[str] = Counter()
+        self.samples = 0
+        self._thread_id = threading.get_ident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="stall-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.01):
+            if time.monotonic() - self.beat < self.threshold_s:
+                continue
+            frame = sys._current_frames().get(self._thread_id)
+            if frame is None:
+                continue
+            stack = traceback.extract_stack(frame)
+            self.samples += 1
+            names = {f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.name}" for f in stack}
+            self.inclusive.update(names)
+            last = stack[-1]
+            self.innermost[f"{Path(last.filename).parent.name}/{Path(last.filename).name}:{last.lineno} {last.name}"] += 1
+
+    def report(self) -> None:
+        if not self.samples:
+            return
+        say(f"  {self.samples} samples (every 10 ms) while the loop was stalled over {self.threshold_s * 1000:.0f} ms;"
+            " inclusive, this project's code:")
+        ours = [(k, v) for k, v in self.inclusive.most_common() if k.split("/")[0] in ("dr", "ems", "store", "web",
+                "zigbee_se", "zigbee_home", "zigbee", "rules", "simulator")]
+        for where, count in ours[:14]:
+            say(f"    {count:5d}  {where}")
+        say("  innermost:")
+        for where, count in self.innermost.most_common(6):
+            say(f"    {count:5d}  {where}")
 
 
 class Screen:
@@ -171,6 +217,7 @@ class Bench:
         self.worst_block_ms = 0.0
         self.block_after_warmup_ms = 0.0
         self.warm = False
+        self.stalls = StallWatch()
 
     # -- what the screens saw ---------------------------------------------------------------
 
@@ -196,8 +243,9 @@ class Bench:
             (folder / "ems.yaml").write_text(CONFIG)
             (folder / "rules.yaml").write_text(RULES)
             config = read_config(folder)
-            main = SimulatedHan(scenario_from_dict(main_scenario(args.devices, args.hours, warmup_h)), clock=clock)
-            self._time_utility(main)
+            total_h = warmup_h + args.hours
+            spec = scenario_from_dict(main_scenario(args.devices, int(total_h // EVENT_EVERY_H) + 1, int(total_h) + 1))
+            main = SimulatedHan(spec, clock=clock)
             hub, web = compose(config, Path(tmp) / "data", simulator=main, clock=clock, settle_quiet_s=2.0)
             self.web = web
             extras = [SimulatedHan(scenario_from_dict(extra_scenario(i)), clock=clock) for i in range(2, args.meters + 1)]
@@ -224,31 +272,45 @@ class Bench:
                 await self._screens(hub, web.url, tasks)
                 for meter_id, sim in meters.items():
                     tasks.append(asyncio.get_running_loop().create_task(self._drive(meter_id, sim)))
-                return await self._soak(hub, clock, warmup_h)
+                ready = clock()
+                tasks.append(asyncio.get_running_loop().create_task(self._utility(main, spec, clock, ready, warmup_h)))
+                return await self._soak(hub, clock, ready, warmup_h)
             finally:
                 for task in tasks:
                     task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await self._bounded("the screens and drivers", asyncio.gather(*tasks, return_exceptions=True))
                 for link in links:
-                    await link.close()
+                    await self._bounded(f"meter link {link.meter_id}", link.close())
                 for sim in extras:
-                    await sim.stop()
-                await hub.stop()
+                    await self._bounded("a simulated meter", sim.stop())
+                await self._bounded("the hub", hub.stop())
 
-    def _time_utility(self, simulator: SimulatedHan) -> None:
-        """Note when the meter sends each event and message (the script calls these)."""
-        send_event, send_message = simulator.send_event, simulator.send_message
+    @staticmethod
+    async def _bounded(what: str, awaitable: Any, timeout_s: float = 60.0) -> None:
+        """Stop something; if it hangs, say what every task is waiting on (a bench must end)."""
+        try:
+            await asyncio.wait_for(awaitable, timeout_s)
+        except TimeoutError:
+            say(f"stopping {what} took over {timeout_s:g} s; the tasks still running:")
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    say(f"  {task.get_name()}: {task.get_coro()}")
+                    task.print_stack(limit=3, file=sys.stdout)
 
-        async def timed_event(spec: dict[str, Any]) -> None:
-            self.utility_sent[("event", spec["id"])] = time.monotonic()
-            await send_event(spec)
-
-        async def timed_message(spec: dict[str, Any]) -> None:
-            self.utility_sent[("message", spec["id"])] = time.monotonic()
-            await send_message(spec)
-
-        simulator.send_event = timed_event  # type: ignore[method-assign]
-        simulator.send_message = timed_message  # type: ignore[method-assign]
+    async def _utility(self, main: SimulatedHan, spec: Any, clock: SimulatedClock, ready: datetime,
+                       warmup_h: float) -> None:
+        """The utility's script: a message every simulated hour (from ready + 30 min), a DR event for
+        every device every 6 hours (from the warm-up's end + 10 min), timed from the meter's send."""
+        steps = [(ready + timedelta(minutes=30 + 60 * n), "message", m) for n, m in enumerate(spec.messages)]
+        steps += [(ready + timedelta(hours=warmup_h + EVENT_EVERY_H * n, minutes=10), "event", e)
+                  for n, e in enumerate(spec.events)]
+        for at, kind, item in sorted(steps, key=lambda s: s[0]):
+            delay = (at - clock()).total_seconds()
+            if delay > 0:
+                await clock.sleep(delay)
+            self.utility_sent[(kind, item["id"])] = time.monotonic()
+            await (main.send_event(item) if kind == "event" else main.send_message(item))
+            say(f"  the meter sent {kind} {item['id']} at simulated {clock().isoformat(timespec='minutes')}")
 
     async def _screens(self, hub: Any, url: str, tasks: list[asyncio.Task[Any]]) -> None:
         accounts = Accounts(hub.store)
@@ -294,8 +356,9 @@ class Bench:
 
     async def _probe(self) -> None:
         """ems.loop_probe's method: how late a 10 ms sleep wakes."""
+        self.stalls.start()
         while True:
-            before = time.monotonic()
+            before = self.stalls.beat = time.monotonic()
             await asyncio.sleep(0.01)
             late_ms = (time.monotonic() - before - 0.01) * 1000
             self.worst_block_ms = max(self.worst_block_ms, late_ms)
@@ -308,9 +371,9 @@ class Bench:
                 "hub_tasks": len(hub._tasks), "writer_backlog": hub.store.backlog, "outbox": len(pending),
                 "sockets": self.web.app[LIVE].client_count, "controlled": len(hub.control.dispatcher.controlled)}
 
-    async def _soak(self, hub: Any, clock: SimulatedClock, warmup_h: float) -> dict[str, Any]:
+    async def _soak(self, hub: Any, clock: SimulatedClock, ready: datetime, warmup_h: float) -> dict[str, Any]:
         args = self.args
-        warm_at = START + timedelta(hours=warmup_h)
+        warm_at = ready + timedelta(hours=warmup_h)
         end_at = warm_at + timedelta(hours=args.hours)
         say(f"soak: {warmup_h:g} h of warm-up then {args.hours:g} simulated hours at {args.speed:g}x "
             f"(about {(end_at - clock()).total_seconds() / args.speed / 60:.1f} real minutes)")
@@ -362,6 +425,8 @@ class Bench:
         if missing:
             say(f"utility -> screen: {len(missing)} (item, screen) pairs never arrived, e.g. {missing[:4]}")
         say(f"event loop: longest stall {self.worst_block_ms:.1f} ms, after warm-up {self.block_after_warmup_ms:.1f} ms")
+        self.stalls.stop()
+        self.stalls.report()
         return {
             "meters": self.args.meters, "devices": self.args.devices, "dashboards": self.args.dashboards,
             "ihds": self.args.ihds,
