@@ -90,12 +90,12 @@ def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-def main_scenario(devices: int, events: int, messages: int) -> dict[str, Any]:
+def main_scenario(devices: int, events: int, messages: int, event_min: int) -> dict[str, Any]:
     """The main meter and the home's plugs. The events and messages are listed (validated the
     scenario's way) at a time never reached; the bench sends them by hand once every device has joined."""
     return {"name": "load", "timezone": "America/Los_Angeles",
             "meter": {"report_interval": "60s", "profile_interval_min": 5},
-            "events": [{"at": "3650d", "id": 9001 + n, "start": "now", "duration_min": EVENT_HOURS * 60,
+            "events": [{"at": "3650d", "id": 9001 + n, "start": "now", "duration_min": event_min,
                         "criticality": 3, "device_class": 0x0FFF} for n in range(events)],
             "messages": [{"at": "3650d", "id": 501 + n, "text": f"Building notice {n + 1}.", "duration_min": 120}
                          for n in range(messages)],
@@ -218,6 +218,7 @@ class Bench:
         self.block_after_warmup_ms = 0.0
         self.warm = False
         self.stalls = StallWatch()
+        self.busiest_count, self.busiest_tasks = -1, []
 
     # -- what the screens saw ---------------------------------------------------------------
 
@@ -244,7 +245,8 @@ class Bench:
             (folder / "rules.yaml").write_text(RULES)
             config = read_config(folder)
             total_h = warmup_h + args.hours
-            spec = scenario_from_dict(main_scenario(args.devices, int(total_h // EVENT_EVERY_H) + 1, int(total_h) + 1))
+            spec = scenario_from_dict(main_scenario(args.devices, int(total_h // EVENT_EVERY_H) + 1, int(total_h) + 1,
+                                                       args.event_minutes))
             main = SimulatedHan(spec, clock=clock)
             hub, web = compose(config, Path(tmp) / "data", simulator=main, clock=clock, settle_quiet_s=2.0)
             self.web = web
@@ -385,6 +387,9 @@ class Bench:
                 self.warm = True
             sample = await self._sample(hub, clock)
             sample["warm"] = self.warm
+            if sample["hub_tasks"] > self.busiest_count:
+                self.busiest_count = sample["hub_tasks"]
+                self.busiest_tasks = Counter(t.get_name() for t in hub._tasks._tasks).most_common(5)
             self.samples.append(sample)
             if time.monotonic() - last_say > 60:
                 last_say = time.monotonic()
@@ -399,13 +404,14 @@ class Bench:
         warm = [s for s in self.samples if s["warm"]]
         keys = ("bus_tasks", "hub_tasks", "writer_backlog", "outbox")
         tenth = max(1, len(warm) // 10)
+        half = len(warm) // 2
         growth = {}
         for key in keys:
-            first, last = warm[:tenth], warm[-tenth:]
-            growth[key] = round(statistics.mean(s[key] for s in last) - statistics.mean(s[key] for s in first), 1)
-            say(f"{key}: max {max(s[key] for s in self.samples)} (after warm-up {max(s[key] for s in warm)}), "
-                f"mean of the first tenth after warm-up {statistics.mean(s[key] for s in first):.1f}, "
-                f"of the last tenth {statistics.mean(s[key] for s in last):.1f}")
+            first, second = max(s[key] for s in warm[:half]), max(s[key] for s in warm[half:])
+            growth[key] = second - first
+            say(f"{key}: max {max(s[key] for s in self.samples)} (during warm-up included); after warm-up the first "
+                f"half's max {first}, the second half's {second}; mean {statistics.mean(s[key] for s in warm):.1f}")
+        say(f"hub tasks by name at the busiest sample: {self.busiest_tasks}")
         rss0 = statistics.mean(s["rss_kb"] for s in warm[:tenth])
         rss1 = statistics.mean(s["rss_kb"] for s in warm[-tenth:])
         say(f"RSS: {rss0 / 1024:.1f} MiB after warm-up, {rss1 / 1024:.1f} MiB at the end, max "
@@ -453,17 +459,19 @@ class Bench:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="50 devices, 2 simulated hours (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="2 simulated hours, a 30-minute event (under 2 minutes)")
     parser.add_argument("--meters", type=int, default=8)
     parser.add_argument("--devices", type=int, default=300)
     parser.add_argument("--dashboards", type=int, default=20)
     parser.add_argument("--ihds", type=int, default=5)
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours after the warm-up")
     parser.add_argument("--warmup-hours", type=float, default=1.0)
+    parser.add_argument("--event-minutes", type=int, default=EVENT_HOURS * 60, help="each DR event's length")
     parser.add_argument("--speed", type=float, default=96.0, help="simulated seconds per real second")
     args = parser.parse_args()
     if args.quick:
         args.hours, args.warmup_hours = min(args.hours, 2.0), min(args.warmup_hours, 0.25)
+        args.event_minutes = min(args.event_minutes, 30)
     figures = asyncio.run(Bench(args).run())
     print(" ".join(f"{k}={'n/a' if v is None else v}" for k, v in figures.items()), flush=True)
     return 0
