@@ -371,7 +371,9 @@ class Bench:
         pending = await hub.outbox.pending()
         return {"w": time.monotonic(), "sim": clock(), "rss_kb": rss_kb() or 0, "bus_tasks": len(hub.bus._tasks),
                 "hub_tasks": len(hub._tasks), "writer_backlog": hub.store.backlog, "outbox": len(pending),
-                "sockets": self.web.app[LIVE].client_count, "controlled": len(hub.control.dispatcher.controlled)}
+                "sockets": self.web.app[LIVE].client_count, "controlled": len(hub.control.dispatcher.controlled),
+                "cycles": hub.control.cycle.cycles,
+                "cycle_ms": hub.control.cycle.last.duration_ms if hub.control.cycle.last else 0.0}
 
     async def _soak(self, hub: Any, clock: SimulatedClock, ready: datetime, warmup_h: float) -> dict[str, Any]:
         args = self.args
@@ -395,7 +397,8 @@ class Bench:
                 last_say = time.monotonic()
                 say(f"  {sample['sim'].isoformat(timespec='minutes')}: rss {sample['rss_kb'] / 1024:.0f} MiB, bus tasks "
                     f"{sample['bus_tasks']}, hub tasks {sample['hub_tasks']}, writer backlog "
-                    f"{sample['writer_backlog']}, outbox {sample['outbox']}, sockets {sample['sockets']}, controlled {sample['controlled']}, "
+                    f"{sample['writer_backlog']}, outbox {sample['outbox']}, sockets {sample['sockets']}, control cycles "
+                    f"{sample['cycles']} (last {sample['cycle_ms']:.0f} ms), controlled {sample['controlled']}, "
                     f"display latencies {len(self.display_latency)}")
         await asyncio.sleep(3.0)  # what was sent last arrives
         return self.figures()
@@ -412,6 +415,10 @@ class Bench:
             say(f"{key}: max {max(s[key] for s in self.samples)} (during warm-up included); after warm-up the first "
                 f"half's max {first}, the second half's {second}; mean {statistics.mean(s[key] for s in warm):.1f}")
         say(f"hub tasks by name at the busiest sample: {self.busiest_tasks}")
+        span = warm[-1]["w"] - warm[0]["w"]
+        say(f"control cycles: {(warm[-1]['cycles'] - warm[0]['cycles']) / span:.1f} a real second after warm-up; "
+            f"a cycle took {statistics.median(s['cycle_ms'] for s in warm):.0f} ms (median of the samples), "
+            f"{max(s['cycle_ms'] for s in warm):.0f} ms at most")
         rss0 = statistics.mean(s["rss_kb"] for s in warm[:tenth])
         rss1 = statistics.mean(s["rss_kb"] for s in warm[-tenth:])
         say(f"RSS: {rss0 / 1024:.1f} MiB after warm-up, {rss1 / 1024:.1f} MiB at the end, max "
