@@ -44,6 +44,7 @@ import tempfile
 import threading
 import time
 import traceback
+import tracemalloc
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +85,11 @@ rules:
     triggers: [{event: active}]
     action: follow_event
 """
+
+
+def census() -> Counter[str]:
+    """How many objects the collector tracks, by type name."""
+    return Counter(type(o).__name__ for o in gc.get_objects())
 
 
 def say(text: str) -> None:
@@ -219,6 +225,7 @@ class Bench:
         self.warm = False
         self.stalls = StallWatch()
         self.busiest_count, self.busiest_tasks = -1, []
+        self.census: Counter[str] = Counter()
 
     # -- what the screens saw ---------------------------------------------------------------
 
@@ -387,6 +394,9 @@ class Bench:
             if not self.warm and clock() >= warm_at:
                 gc.collect()
                 self.warm = True
+                self.census = census()
+                if args.tracemalloc:
+                    tracemalloc.start(args.tracemalloc)
             sample = await self._sample(hub, clock)
             sample["warm"] = self.warm
             if sample["hub_tasks"] > self.busiest_count:
@@ -401,6 +411,18 @@ class Bench:
                     f"{sample['cycles']} (last {sample['cycle_ms']:.0f} ms), controlled {sample['controlled']}, "
                     f"display latencies {len(self.display_latency)}")
         await asyncio.sleep(3.0)  # what was sent last arrives
+        gc.collect()
+        grown = census() - self.census
+        say("objects alive after the day and not after the warm-up (gc's census by type, most grown): "
+            + ", ".join(f"{name} +{count}" for name, count in grown.most_common(12)))
+        if args.tracemalloc:
+            snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+            tracemalloc.stop()
+            say("allocated after the warm-up and still alive (tracemalloc, by traceback):")
+            for stat in snapshot.statistics("traceback")[:12]:
+                say(f"  {stat.size / 1024:8.1f} KiB in {stat.count:6d} blocks: "
+                    + " <- ".join(f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno}"
+                                  for f in reversed(stat.traceback)))
         return self.figures()
 
     def figures(self) -> dict[str, Any]:
@@ -474,6 +496,8 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours after the warm-up")
     parser.add_argument("--warmup-hours", type=float, default=1.0)
     parser.add_argument("--event-minutes", type=int, default=EVENT_HOURS * 60, help="each DR event's length")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                        help="trace allocations after the warm-up (that many frames) and list what stayed")
     parser.add_argument("--speed", type=float, default=96.0, help="simulated seconds per real second")
     args = parser.parse_args()
     if args.quick:
