@@ -21,7 +21,7 @@ Recovery: once in the soak the meter is frozen (SIGSTOP: connection open, no ans
 while; recovery_s is the time from SIGCONT until the API shows the link online with a reading
 taken after it. Loop block: the appliance runs with ``EMS_LOOP_PROBE`` (ems/loop_probe.py), which
 logs the longest event-loop stall of each second; max_loop_block_ms is the worst of the steady
-segments (after start-up). RSS: a fresh meter and appliance run uninterrupted for a simulated day
+segments (after start-up, the memory segment after its warm-up included). RSS: a fresh meter and appliance run uninterrupted for a simulated day
 after a warm-up (``--rss-hours`` at ``--rss-speed``); the appliance's RSS is sampled every 2 real
 seconds, and rss_growth_pct is the mean of the last tenth of the samples over the first tenth's.
 
@@ -742,7 +742,8 @@ def probe_max(path: Path, windows: list[tuple[float, float]]) -> tuple[float | N
 # -- memory over a simulated day ------------------------------------------------------------
 
 
-def rss_segment(work: Path, sim_hours: float, speed: float, warmup_h: float) -> tuple[float | None, list[float]]:
+def rss_segment(work: Path, sim_hours: float, speed: float,
+                warmup_h: float) -> tuple[float | None, list[float], float | None]:
     """A fresh meter and appliance (``ems run``), uninterrupted, on simulated time ``speed`` x faster:
     the appliance's RSS (/proc) every 2 real seconds for ``sim_hours`` after ``warmup_h``.
 
@@ -789,7 +790,7 @@ def rss_segment(work: Path, sim_hours: float, speed: float, warmup_h: float) -> 
     block, p99 = probe_max(appliance.probe, windows)
     if len(samples) < 10 or len(readings) < 10:
         say(f"memory: {len(samples)} samples and {len(readings)} distinct readings seen: too few for a figure")
-        return None, [kb for _, kb in samples]
+        return None, [kb for _, kb in samples], block
     tenth = len(samples) // 10
     first = statistics.mean(kb for _, kb in samples[:tenth])
     last = statistics.mean(kb for _, kb in samples[-tenth:])
@@ -797,7 +798,7 @@ def rss_segment(work: Path, sim_hours: float, speed: float, warmup_h: float) -> 
     say(f"memory: RSS {first / 1024:.1f} MiB after warm-up, {last / 1024:.1f} MiB a simulated {sim_hours:g} h later "
         f"(means of the first and last tenth of {len(samples)} samples; max {max(kb for _, kb in samples) / 1024:.1f}"
         f" MiB; {len(readings)} distinct readings seen); loop stalls max {block} ms, p99 {p99} ms")
-    return growth, [kb for _, kb in samples]
+    return growth, [kb for _, kb in samples], block
 
 
 def proc_rss_kb(pid: int) -> float | None:
@@ -861,8 +862,11 @@ def main() -> int:
                                  "--work", str(work / "fuzz"), *(["--targets", args.targets] if targets else [])],
                                 stdout=subprocess.PIPE, text=True, env=child_env(), cwd=REPO)
     if "rss" not in args.skip:
-        growth, _samples = rss_segment(work / "rss", args.rss_hours, args.rss_speed, warmup_h=min(2.0, args.rss_hours))
+        growth, _samples, block = rss_segment(work / "rss", args.rss_hours, args.rss_speed,
+                                              warmup_h=min(2.0, args.rss_hours))
         figures["rss_growth_pct"] = None if growth is None else round(growth, 1)
+        if block is not None:  # a steady segment too: its stalls count
+            blocks.append(block)
     if fuzz is not None:
         assert fuzz.stdout is not None
         summary: dict[str, Any] = {}
