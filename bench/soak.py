@@ -22,8 +22,9 @@ while; recovery_s is the time from SIGCONT until the API shows the link online w
 taken after it. Loop block: the appliance runs with ``EMS_LOOP_PROBE`` (ems/loop_probe.py), which
 logs the longest event-loop stall of each second; max_loop_block_ms is the worst of the steady
 segments (after start-up; the memory segment's after its warm-up too). RSS: a fresh meter and
-appliance run uninterrupted for a simulated day after a warm-up (``--rss-hours`` at ``--rss-speed``); the appliance's RSS is sampled every 2 real
-seconds, and rss_growth_pct is the mean of the last tenth of the samples over the first tenth's.
+appliance run uninterrupted for a simulated day after a warm-up (``--rss-hours`` at
+``--rss-speed``); the appliance's RSS is sampled every 2 real seconds, and rss_growth_pct is the
+mean of the last tenth of the samples over the first tenth's.
 
 Bad input: bench/fuzz/ (atheris, coverage-guided) for each target in its own process, two at a
 time, ``--fuzz-seconds`` each; the API target is schemathesis against a real server, with and
