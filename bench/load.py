@@ -92,6 +92,29 @@ def census() -> Counter[str]:
     return Counter(type(o).__name__ for o in gc.get_objects())
 
 
+async def profile_cycle(hub: Any, cycles: int) -> None:
+    """While an event holds every device: ``cycles`` control cycles (a demand trigger) under cProfile."""
+    import cProfile
+    import io
+    import pstats
+
+    from ems.model import Trigger, TriggerKind
+
+    profiler = cProfile.Profile()
+    began = time.perf_counter()
+    profiler.enable()
+    for _ in range(cycles):
+        await hub.control.cycle.run_once(Trigger(TriggerKind.DEMAND, meter_id="main"))
+    profiler.disable()
+    say(f"{cycles} control cycles with every device held: {(time.perf_counter() - began) * 1000 / cycles:.0f} ms "
+        "each under cProfile; by cumulative time:")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(r"(ems|rules|web|integrations)/", 22)
+    for line in out.getvalue().splitlines():
+        if line.strip() and ("/" in line or "ncalls" in line):
+            print("    " + line.replace(str(REPO) + "/", ""), flush=True)
+
+
 def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
@@ -226,6 +249,7 @@ class Bench:
         self.stalls = StallWatch()
         self.busiest_count, self.busiest_tasks = -1, []
         self.census: Counter[str] = Counter()
+        self.profiled = False
 
     # -- what the screens saw ---------------------------------------------------------------
 
@@ -399,6 +423,9 @@ class Bench:
                     tracemalloc.start(args.tracemalloc)
             sample = await self._sample(hub, clock)
             sample["warm"] = self.warm
+            if args.profile_cycle and not self.profiled and sample["controlled"] >= args.devices:
+                self.profiled = True
+                await profile_cycle(hub, args.profile_cycle)
             if sample["hub_tasks"] > self.busiest_count:
                 self.busiest_count = sample["hub_tasks"]
                 self.busiest_tasks = Counter(t.get_name() for t in hub._tasks._tasks).most_common(5)
@@ -498,6 +525,8 @@ def main() -> int:
     parser.add_argument("--event-minutes", type=int, default=EVENT_HOURS * 60, help="each DR event's length")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
                         help="trace allocations after the warm-up (that many frames) and list what stayed")
+    parser.add_argument("--profile-cycle", type=int, default=0, metavar="N",
+                        help="once an event holds every device, profile N control cycles (cProfile)")
     parser.add_argument("--speed", type=float, default=96.0, help="simulated seconds per real second")
     args = parser.parse_args()
     if args.quick:
