@@ -24,7 +24,9 @@ meter to its arrival in the 'events' / 'messages' push on each screen; C6: 2 min
 event-loop stall (ems.loop_probe's method, every 10 ms); this process's RSS over the simulated
 day and rss_growth_pct (the mean of the last tenth of the samples over the mean of the first
 tenth after the warm-up). Everything (simulators and clients too) shares the one event loop and
-process, so the stalls and the RSS are an upper bound on the appliance's own.
+process, so the stalls and the RSS are an upper bound on the appliance's own: the simulated meters
+keep, by design, their load profile and the conformance checker's and virtual nodes' frame logs
+(the census printed at the end says what grew); bench/soak.py's rss stage measures ``ems run`` alone.
 
     PYTHONPATH=$PWD .venv/bin/python bench/load.py [--quick] [--hours 24] [--speed 96]
 
