@@ -21,8 +21,10 @@ Recovery: once in the soak the meter is frozen (SIGSTOP: connection open, no ans
 while; recovery_s is the time from SIGCONT until the API shows the link online with a reading
 taken after it. Loop block: the appliance runs with ``EMS_LOOP_PROBE`` (ems/loop_probe.py), which
 logs the longest event-loop stall of each second; max_loop_block_ms is the worst of the steady
-segments (after start-up). RSS: a fresh meter and appliance run uninterrupted for a simulated day
-after a warm-up; rss_growth_pct is the appliance's RSS at the end over the RSS after warm-up.
+segments (after start-up; the memory segment's after its warm-up too). RSS: a fresh meter and
+appliance run uninterrupted for a simulated day after a warm-up (``--rss-hours`` at
+``--rss-speed``); the appliance's RSS is sampled every 2 real seconds, and rss_growth_pct is the
+mean of the last tenth of the samples over the first tenth's.
 
 Bad input: bench/fuzz/ (atheris, coverage-guided) for each target in its own process, two at a
 time, ``--fuzz-seconds`` each; the API target is schemathesis against a real server, with and
@@ -44,6 +46,7 @@ import random
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -745,44 +748,63 @@ def probe_max(path: Path, windows: list[tuple[float, float]]) -> tuple[float | N
 # -- memory over a simulated day ------------------------------------------------------------
 
 
-def rss_segment(work: Path, sim_hours: float, speed: float, warmup_h: float) -> tuple[float | None, list[float]]:
-    """A fresh meter and appliance, uninterrupted: RSS after ``warmup_h``, and after ``sim_hours`` more."""
+def rss_segment(work: Path, sim_hours: float, speed: float,
+                warmup_h: float) -> tuple[float | None, list[float], float | None]:
+    """A fresh meter and appliance (``ems run``), uninterrupted, on simulated time ``speed`` x faster:
+    the appliance's RSS (/proc) every 2 real seconds for ``sim_hours`` after ``warmup_h``.
+
+    The growth is the mean of the last tenth of the samples over the mean of the first tenth (one
+    sample each end would be at the mercy of a collection or an arena freed a moment before). The
+    meter must be online with its readings moving on, or the figure would be an idle appliance's.
+    """
     work.mkdir(parents=True, exist_ok=True)
     timeline = Timeline(START, time.time(), speed)
     meter = Meter(work, scenario((sim_hours + warmup_h) * 60 + 30, report_interval="60s"), timeline)
     appliance = Appliance(work, meter, timeline, stale_after_s=max(60.0, 4 * speed))
-    samples: list[float] = []
+    samples: list[tuple[float, float]] = []  # (simulated hours after the warm-up, kB)
+    readings: set[str] = set()
     try:
         appliance.make_owner()
         ready = appliance.start()
-        appliance.wait_online()
+        if appliance.wait_online() is None:
+            raise SystemExit("memory: the meter link did not come online; no figure for an idle appliance")
         warm_until = ready + warmup_h * 3600 / speed
         end = warm_until + sim_hours * 3600 / speed
         say(f"memory: {sim_hours:g} simulated hours at {speed:g}x after {warmup_h:g} h of warm-up "
             f"({(end - time.time()) / 60:.1f} real minutes)")
         assert appliance.proc is not None
+        next_say = warm_until
         while time.time() < end:
             if appliance.proc.poll() is not None:
                 raise SystemExit("the appliance ended during the memory segment")
-            if time.time() >= warm_until:
+            now = time.time()
+            if now >= warm_until:
                 kb = proc_rss_kb(appliance.proc.pid)
                 if kb is not None:
-                    samples.append(kb)
-            time.sleep(5.0)
-        kb = proc_rss_kb(appliance.proc.pid)
-        if kb is not None:
-            samples.append(kb)
+                    samples.append(((now - warm_until) * speed / 3600, kb))
+                view = appliance.meter_view()
+                if view and view.get("last_reading_at"):
+                    readings.add(view["last_reading_at"])
+                if now >= next_say and samples:
+                    say(f"  memory: {samples[-1][0]:4.1f} simulated h after warm-up: RSS {samples[-1][1] / 1024:.1f} MiB")
+                    next_say = now + 4 * 3600 / speed
+            time.sleep(2.0)
         windows = [(warm_until, end)]
     finally:
         appliance.terminate()
         meter.stop()
     block, p99 = probe_max(appliance.probe, windows)
-    if len(samples) < 2:
-        return None, samples
-    growth = (samples[-1] - samples[0]) / samples[0] * 100
-    say(f"memory: RSS {samples[0] / 1024:.1f} MiB after warm-up, {samples[-1] / 1024:.1f} MiB a simulated "
-        f"{sim_hours:g} h later (max {max(samples) / 1024:.1f}); loop stalls max {block} ms, p99 {p99} ms")
-    return growth, samples
+    if len(samples) < 10 or len(readings) < 10:
+        say(f"memory: {len(samples)} samples and {len(readings)} distinct readings seen: too few for a figure")
+        return None, [kb for _, kb in samples], block
+    tenth = len(samples) // 10
+    first = statistics.mean(kb for _, kb in samples[:tenth])
+    last = statistics.mean(kb for _, kb in samples[-tenth:])
+    growth = (last - first) / first * 100
+    say(f"memory: RSS {first / 1024:.1f} MiB after warm-up, {last / 1024:.1f} MiB a simulated {sim_hours:g} h later "
+        f"(means of the first and last tenth of {len(samples)} samples; max {max(kb for _, kb in samples) / 1024:.1f}"
+        f" MiB; {len(readings)} distinct readings seen); loop stalls max {block} ms, p99 {p99} ms")
+    return growth, [kb for _, kb in samples], block
 
 
 def proc_rss_kb(pid: int) -> float | None:
@@ -846,8 +868,11 @@ def main() -> int:
                                  "--work", str(work / "fuzz"), *(["--targets", args.targets] if targets else [])],
                                 stdout=subprocess.PIPE, text=True, env=child_env(), cwd=REPO)
     if "rss" not in args.skip:
-        growth, _samples = rss_segment(work / "rss", args.rss_hours, args.rss_speed, warmup_h=min(2.0, args.rss_hours))
+        growth, _samples, block = rss_segment(work / "rss", args.rss_hours, args.rss_speed,
+                                              warmup_h=min(2.0, args.rss_hours))
         figures["rss_growth_pct"] = None if growth is None else round(growth, 1)
+        if block is not None:  # a steady segment too: its stalls count
+            blocks.append(block)
     if fuzz is not None:
         assert fuzz.stdout is not None
         summary: dict[str, Any] = {}

@@ -8,10 +8,16 @@ pages drop their unread mark or show the new state too.
 Each socket keeps the language of the page that opened it (``?lang=`` or the person's): the
 messages the EMS made itself are sent with ``display_text`` in that language.
 
+Each message carries a topic's whole current state (a meter's, the prices, the messages, the
+events, or everything in a snapshot), so what waits for a page is only the newest text per topic
+(per meter for the meter topic), sent in order by one sender task per page: a burst of changes, or
+a page that cannot keep up, never builds a queue (before, every change was a task per page; with
+8 meters and 25 pages, hundreds waited at once, each with its copy: bench/load.py).
+
 On shutdown (``app.on_shutdown``, before aiohttp cancels the handlers) every open socket is
 closed with 1001 Going Away, so a page knows the appliance is restarting rather than broken
-(1006). The sockets are kept in a WeakSet, as aiohttp's graceful shutdown does; the push's own
-timers are kept too and cancelled when it closes.
+(1006). The pages are kept by their sockets in a WeakKeyDictionary, as aiohttp's graceful shutdown
+keeps the sockets; the push's own timers are kept too and cancelled when it closes.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ SEND_TIMEOUT_S = 5.0
 CLOSE_TIMEOUT_S = 2.0  # how long a page may take to answer the close (a silent one holds up shutdown)
 CONTROL_PUSH_DELAY_S = 0.3  # a burst of device commands becomes one push
 GOING_AWAY = b"appliance shutting down"
+SNAPSHOT = "snapshot"  # the key of a whole snapshot: it replaces whatever waits for the page
 
 
 def snapshot(hub: Hub, language: str = i18n.DEFAULT) -> dict[str, Any]:
@@ -73,13 +80,23 @@ def _messages(hub: Hub, language: str) -> list[dict[str, Any]]:
     return i18n.localize_messages(hub, present.messages(hub, hub.clock()), language)
 
 
+class _Page:
+    """One open page: its socket, its language, and the newest text per topic waiting for it."""
+
+    __slots__ = ("language", "waiting", "sending")
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.waiting: dict[str, str] = {}  # key (topic, or "meter:<id>") -> text; in the order first queued
+        self.sending = False
+
+
 class LivePush:
     """Keeps the open WebSockets and pushes state changes to them."""
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
-        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
-        self._languages: weakref.WeakKeyDictionary[web.WebSocketResponse, str] = weakref.WeakKeyDictionary()
+        self._pages: weakref.WeakKeyDictionary[web.WebSocketResponse, _Page] = weakref.WeakKeyDictionary()
         self._unsubscribe: list[Unsubscribe] = []
         self._timers: set[asyncio.Handle] = set()  # pushes waiting for their turn; cancelled on close
         self._control_push_pending = False
@@ -118,7 +135,7 @@ class LivePush:
             handle.cancel()
         self._timers.clear()
         self._control_push_pending = False
-        sockets = [ws for ws in list(self._sockets) if not ws.closed]
+        sockets = [ws for ws in list(self._pages) if not ws.closed]
         if sockets:
             _LOGGER.debug("Closing %d WebSocket(s): going away", len(sockets))
             await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=GOING_AWAY) for ws in sockets),
@@ -131,20 +148,19 @@ class LivePush:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=GOING_AWAY)
             return ws
         language = i18n.current()
-        self._sockets.add(ws)
-        self._languages[ws] = language
+        page = self._pages[ws] = _Page(language)
         try:
-            await ws.send_str(json.dumps(snapshot(self._hub, language)))
+            self._queue(ws, page, SNAPSHOT, json.dumps(snapshot(self._hub, language)))
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT and msg.data == "snapshot":
-                    await ws.send_str(json.dumps(snapshot(self._hub, language)))
+                    self._queue(ws, page, SNAPSHOT, json.dumps(snapshot(self._hub, language)))
         finally:
-            self._sockets.discard(ws)
+            self._pages.pop(ws, None)
         return ws
 
     @property
     def client_count(self) -> int:
-        return len(self._sockets)
+        return len(self._pages)
 
     def _on_meter(self, event: Any) -> None:
         state = self._hub.state.meters.get(event.meter_id)
@@ -152,7 +168,7 @@ class LivePush:
             return  # an older interval (history being read): nothing on the page changes
         if state is not None:
             payload = {"topic": "meter", "data": present.meter(state, self._hub.clock())}
-            self._broadcast(lambda language: payload)
+            self._broadcast(f"meter:{event.meter_id}", lambda language: payload)
 
     def _on_health(self, event: StorageChanged) -> None:
         payload = {"topic": "health", "data": present.health(self._hub, self._hub.clock())}
@@ -160,17 +176,17 @@ class LivePush:
 
     def _on_price(self, event: PriceSignal) -> None:
         payload = {"topic": "prices", "data": present.prices(self._hub, self._hub.clock())}
-        self._broadcast(lambda language: payload)
+        self._broadcast("prices", lambda language: payload)
 
     def _on_messages(self, event: Any) -> None:
-        self._broadcast(lambda language: {"topic": "messages", "data": _messages(self._hub, language)})
+        self._broadcast("messages", lambda language: {"topic": "messages", "data": _messages(self._hub, language)})
 
     def _on_action(self, event: Any) -> None:
         # On the next turn of the loop: whoever published it has applied it to the state by then.
-        self._later(0, lambda: self._broadcast(lambda language: snapshot(self._hub, language)))
+        self._later(0, lambda: self._broadcast(SNAPSHOT, lambda language: snapshot(self._hub, language)))
 
     def _on_control(self, event: Any) -> None:
-        if self._control_push_pending or not self._sockets:
+        if self._control_push_pending or not self._pages:
             return
         self._control_push_pending = True
         self._later(CONTROL_PUSH_DELAY_S, self._push_control)
@@ -194,24 +210,41 @@ class LivePush:
 
     def _on_events(self, event: Any) -> None:
         payload = {"topic": "events", "data": present.events(self._hub)}
-        self._broadcast(lambda language: payload)
+        self._broadcast("events", lambda language: payload)
 
-    def _broadcast(self, payload: Callable[[str], dict[str, Any]]) -> None:
-        """Send ``payload(language)`` to every open page, made once per language in use."""
-        if not self._sockets or self._closing:
+    def _broadcast(self, key: str, payload: Callable[[str], dict[str, Any]]) -> None:
+        """Queue ``payload(language)`` for every open page under ``key``, made once per language in use."""
+        if not self._pages or self._closing:
             return
         texts: dict[str, str] = {}
-        for ws in list(self._sockets):
+        for ws, page in list(self._pages.items()):
             if ws.closed:
                 continue
-            language = self._languages.get(ws, i18n.DEFAULT)
-            if language not in texts:
-                texts[language] = json.dumps(payload(language))
-            self._hub.create_task(self._send(ws, texts[language]), "websocket-send")
+            if page.language not in texts:
+                texts[page.language] = json.dumps(payload(page.language))
+            self._queue(ws, page, key, texts[page.language])
 
-    async def _send(self, ws: web.WebSocketResponse, text: str) -> None:
+    def _queue(self, ws: web.WebSocketResponse, page: _Page, key: str, text: str) -> None:
+        """``text`` replaces what waits under ``key`` (a snapshot replaces everything waiting); the
+        page's one sender is started if it is not running."""
+        if key == SNAPSHOT:
+            page.waiting.clear()
+        page.waiting[key] = text
+        if not page.sending:
+            page.sending = True
+            self._hub.create_task(self._send(ws, page), "websocket-send")
+
+    async def _send(self, ws: web.WebSocketResponse, page: _Page) -> None:
+        """Send what waits for ``page``, oldest key first, until nothing does."""
         try:
-            await asyncio.wait_for(ws.send_str(text), SEND_TIMEOUT_S)
+            while page.waiting and not ws.closed:
+                key = next(iter(page.waiting))
+                text = page.waiting.pop(key)
+                async with asyncio.timeout(SEND_TIMEOUT_S):  # not wait_for: no second task per send
+                    await ws.send_str(text)
         except (ConnectionError, TimeoutError, RuntimeError) as err:
             _LOGGER.debug("Dropping a WebSocket that cannot take data: %s", err)
-            self._sockets.discard(ws)
+            page.waiting.clear()
+            self._pages.pop(ws, None)
+        finally:
+            page.sending = False

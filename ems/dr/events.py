@@ -539,6 +539,16 @@ class LoadControl:
             if run.outcome is not None:
                 continue
             await self._advance_run(run, now)
+        self._let_go(now)
+
+    def _let_go(self, now: datetime) -> None:
+        """Forget events that ended longer than RESTORE_HISTORY ago, as a restart would (the store
+        keeps them): otherwise a years-long run keeps every event, and every cycle's snapshot and
+        every page's events push carry them all."""
+        horizon = now - RESTORE_HISTORY
+        for key in [k for k, run in self.runs.items()
+                    if run.outcome is not None and (run.ended_at or run.effective_end) < horizon]:
+            del self.runs[key]
 
     async def _save_decided(self) -> None:
         """Write the cancels the listeners decided, then send their reports, in order."""
