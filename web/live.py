@@ -172,7 +172,7 @@ class LivePush:
 
     def _on_health(self, event: StorageChanged) -> None:
         payload = {"topic": "health", "data": present.health(self._hub, self._hub.clock())}
-        self._broadcast(lambda language: payload)
+        self._broadcast("health", lambda language: payload)
 
     def _on_price(self, event: PriceSignal) -> None:
         payload = {"topic": "prices", "data": present.prices(self._hub, self._hub.clock())}
