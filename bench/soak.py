@@ -297,8 +297,10 @@ class Appliance:
     def meter_view(self) -> dict[str, Any] | None:
         with contextlib.suppress(OSError, ValueError):
             body = self.get("/api/v1/meter")
-            if body and body["meters"]:
-                return dict(body["meters"][0])
+            # The HAN meter ("main"): an imported meter is listed too once an import has run.
+            for meter in (body or {}).get("meters", []):
+                if meter.get("meter_id") == "main":
+                    return dict(meter)
         return None
 
     def wait_online(self, timeout_s: float = 60) -> float | None:
