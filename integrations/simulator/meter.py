@@ -438,13 +438,28 @@ class SimulatedMeter:
                                      **self._message_fields(message))
 
     async def send_event(self, event: SentEvent) -> None:
-        self.events[int(event.fields["issuer_event_id"])] = event
+        """Send an event and schedule it: the ones it supersedes (overlapping it in time for a device
+        class in common, §2.12) are no longer scheduled, so GetScheduledEvents does not send them."""
+        issuer = int(event.fields["issuer_event_id"])
+        if event.duration_min <= 1440 and int(event.fields["start_time"]) != 0xFFFFFFFF:
+            end = event.start + timedelta(minutes=event.duration_min)
+            for other_id, other in list(self.events.items()):
+                other_end = other.start + timedelta(minutes=other.duration_min)
+                if other_id != issuer and other.start < end and event.start < other_end \
+                        and int(other.fields["device_class"]) & int(event.fields["device_class"]):
+                    del self.events[other_id]
+        self.events[issuer] = event
         await self.node.send_command(ENDPOINT, Drlc, "load_control_event",
                                      disable_default_response=event.disable_default_response, **event.fields)
 
     async def send_raw(self, cluster: Any, command: str, *, disable_default_response: bool | None = None,
                        **fields: Any) -> None:
-        """Send any server -> client command by name (DDR None: zigpy's default, 1)."""
+        """Send any server -> client command by name (DDR None: zigpy's default, 1). A cancel
+        unschedules what it cancels: GetScheduledEvents no longer sends it."""
+        if cluster is Drlc and command == "cancel_load_control_event":
+            self.events.pop(int(fields["issuer_event_id"]), None)
+        elif cluster is Drlc and command == "cancel_all_load_control_events":
+            self.events.clear()
         await self.node.send_command(ENDPOINT, cluster, command,
                                      disable_default_response=disable_default_response, **fields)
 
