@@ -64,7 +64,7 @@ def kind_of(problem: str) -> str:
     text = re.sub(r"\d{4}-\d\d-\d\d[T ][\d:.]+([+-]\d\d:\d\d|Z)?", "TIME", text)
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
     text = re.sub(r"(/[\w.\-]+)+", "PATH", text)
-    text = re.sub(r"0x[0-9A-Fa-f]+|#x[0-9A-Fa-f]+|[-+]?\d+(\.\d+)?", "N", text)
+    text = re.sub(r"0x[0-9A-Fa-f]+|#x[0-9A-Fa-f]+|(?<![A-Za-z-])[-+]?\d+(\.\d+)?", "N", text)
     return text[:70]
 
 
