@@ -93,6 +93,8 @@ def _construct(node: yaml.Node, key_path: tuple[Any, ...], lines: dict[Any, Any]
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # YAML allows "? [a, b]: c"; a key here is a name
+                raise ValueError(f"line {key_node.start_mark.line + 1}: a key must be a plain value, not a list or mapping")
             key = _scalar(key_node)
             if key in result:
                 raise ValueError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")

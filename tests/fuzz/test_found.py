@@ -77,3 +77,10 @@ def test_a_configuration_file_that_is_not_utf8_is_a_config_error_naming_its_line
         load_config(tmp_path)
 
     assert err.value.problems == [f"{tmp_path / name}:3: not UTF-8 text (byte 0xe9); save the file as UTF-8"]
+
+
+@pytest.mark.parametrize("text", ["?\n-", "? [a, b]\n: c\n", "{? {a: 1}: 2}\n"])
+def test_a_yaml_key_that_is_a_list_or_mapping_is_refused_naming_its_line(rules_target, text):
+    """Found: ``?\\n-`` (a complex key, a list) raised TypeError (unhashable) out of parse_yaml, for rules and
+    configuration alike (the Rules page and /api/v1/rules/validate take any text)."""
+    assert rules_target.run(text.encode()) == "rejected: line N: a key must be a plain value, not a list or mapping"
