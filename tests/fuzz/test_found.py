@@ -84,3 +84,25 @@ def test_a_yaml_key_that_is_a_list_or_mapping_is_refused_naming_its_line(rules_t
     """Found: ``?\\n-`` (a complex key, a list) raised TypeError (unhashable) out of parse_yaml, for rules and
     configuration alike (the Rules page and /api/v1/rules/validate take any text)."""
     assert rules_target.run(text.encode()) == "rejected: line N: a key must be a plain value, not a list or mapping"
+
+
+@pytest.mark.parametrize("element", [0x00, 0xFF])  # NoData, Unknown: types that take no bytes
+def test_a_report_with_arrays_of_elements_of_no_size_is_malformed_not_millions_of_objects(frames, element):
+    """Found: a Report Attributes whose value is an array of 20 arrays of 65535 NoData elements (65 bytes)
+    made zigpy build 1.3 million objects (over 2 s on the event loop here; the fuzzer's own input, a set
+    of sets, took 210 ms). Such elements have no meaning in ZCL: the frame is malformed."""
+    inner = bytes([element]) + (0xFFFF).to_bytes(2, "little")
+    payload = b"\x51\x51" + b"\x48\x48" + (20).to_bytes(2, "little") + inner * 20  # attribute 0x5151: an array
+
+    outcome = frames.run(handler_input(frames, "Report_Attributes", payload))
+
+    assert outcome.startswith("Report_Attributes rejected malformed: Report_Attributes: cannot decode N-byte payload"), outcome
+    assert outcome.endswith("a ZCL collection "), outcome  # "... of 65535 elements of type 0x00, which has no size"
+
+
+def test_an_array_of_sized_elements_is_still_decoded():
+    from zigpy.zcl import foundation
+
+    value, rest = foundation.TypeValue.deserialize(b"\x48\x20\x03\x00\x01\x02\x03\xaa")  # array of 3 uint8
+
+    assert (list(value.value.value), rest) == ([1, 2, 3], b"\xaa")
