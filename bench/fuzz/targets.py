@@ -269,8 +269,17 @@ class GreenButton(Target):
         return f"accepted {result.kind} ({'some' if result.readings else 'no'} intervals)"
 
     def seeds(self) -> list[bytes]:
-        return [p.read_bytes() for p in sorted((REPO / "tests" / "ems" / "data").iterdir())
-                if p.suffix in (".xml", ".csv")]
+        files = [p.read_bytes() for p in sorted((REPO / "tests" / "ems" / "data").iterdir())
+                 if p.suffix in (".xml", ".csv")]
+        return files + [  # short CSVs of each shape the reader knows (short inputs mutate faster)
+            b"TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES\nElectric usage,2024-03-10,01:45,01:59,0.2,\n"
+            b"Electric usage,2024-03-10,03:00,03:14,0.3,\n",
+            b"Type,Date,Start Time,End Time,Usage,Units\nelectric,2024-11-03,2024-11-03 01:00:00-04:00,"
+            b"2024-11-03 01:00:00-05:00,1.0,kWh\n",
+            b"Meter Number,Date,Start Time,Duration,Consumption,Generation,Net\n1,1/15/2025,12:00 AM,15,0.2,0.0,0.2\n"
+            b'1,1/15/2025,1:30 PM,15,"1,000.5",0.0,"1,000.5"\n',
+            b"DATE,USAGE (Wh)\n2024-01-01,1200\n2024-01-02,900\n",
+        ]
 
 
 # --- rules ------------------------------------------------------------------------------
