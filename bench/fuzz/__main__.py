@@ -2,12 +2,14 @@
 
     python -m bench.fuzz [--seconds 600] [--work DIR] [--targets frames,rules] [--jobs 2]
 
-Each target runs in its own process (``bench.fuzz.harness``, atheris). Then each input the
+Each target runs in its own process (``bench.fuzz.harness``, atheris; ``api`` is schemathesis
+against the live appliance, ``bench.fuzz.api``, which also probes its event loop). Then each input the
 instrumented run found slow is timed again without instrumentation (``retime`` below, its own
 process): only an input still over 100 ms there is a slow input. Prints one line per target
 (runs, crashes, slow inputs, the slowest input, rejections by kind), every crash with its saved
 input and traceback, and last ``FUZZ-SUMMARY {json}`` (``crashes`` = distinct crashes + slow
-inputs + runs that died, ``targets`` = per-target figures) for bench/soak.py.
+inputs + runs that died, ``max_loop_block_ms`` = the appliance's longest loop stall under the
+API fuzzing, ``targets`` = per-target figures) for bench/soak.py.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 CRASHES = REPO / "bench" / "fuzz" / "crashes"
 SLOW_MS = 100.0
+API = "api"  # schemathesis against the live appliance (bench/fuzz/api.py), not an atheris harness
 
 
 def run_targets(names: list[str], seconds: float, work: Path, jobs: int) -> dict[str, dict[str, Any]]:
@@ -36,8 +39,9 @@ def run_targets(names: list[str], seconds: float, work: Path, jobs: int) -> dict
             name = pending.pop(0)
             (work / name).mkdir(parents=True, exist_ok=True)
             log = (work / name / "harness.log").open("wb")
+            command = ["bench.fuzz.api"] if name == API else ["bench.fuzz.harness", name]
             process = subprocess.Popen(
-                [sys.executable, "-m", "bench.fuzz.harness", name, "--seconds", str(seconds),
+                [sys.executable, "-m", *command, "--seconds", str(seconds),
                  "--work", str(work / name), "--crashes", str(CRASHES)],
                 stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
             running[name] = (process, log)
@@ -92,17 +96,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="per target")
     parser.add_argument("--work", type=Path, help="corpora, logs and stats (default: a temp folder)")
-    parser.add_argument("--targets", help=f"comma-separated, of {', '.join(TARGETS)} (default: all)")
+    parser.add_argument("--targets", help=f"comma-separated, of {', '.join([*TARGETS, API])} (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="targets at a time (this box has 2 cores)")
     parser.add_argument("--retime", nargs="+", metavar=("TARGET", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.retime:
         print("RETIME " + json.dumps(retime(args.retime[0], args.retime[1:])), flush=True)
         return 0
-    names = args.targets.split(",") if args.targets else list(TARGETS)
-    unknown = [n for n in names if n not in TARGETS]
+    known = [*TARGETS, API]
+    names = args.targets.split(",") if args.targets else known
+    unknown = [n for n in names if n not in known]
     if unknown:
-        parser.error(f"unknown targets {unknown}; known: {', '.join(TARGETS)}")
+        parser.error(f"unknown targets {unknown}; known: {', '.join(known)}")
     work = args.work or Path(tempfile.mkdtemp(prefix="ems-fuzz-"))
     CRASHES.mkdir(parents=True, exist_ok=True)
     print(f"fuzz: {', '.join(names)} for {args.seconds:g} s each, {args.jobs} at a time; work in {work}", flush=True)
@@ -111,7 +116,7 @@ def main() -> int:
     summary: dict[str, Any] = {}
     for name in names:
         stats = results[name]
-        candidates = {v["input"]: v for v in stats.get("slow", {}).values()}
+        candidates = {v["input"]: v for v in stats.get("slow", {}).values()} if name != API else {}
         times = _retime_in_child(name, list(candidates))
         slow = {path: ms for path, ms in times.items() if ms > SLOW_MS}
         crashes = stats.get("crashes", {})
@@ -127,8 +132,9 @@ def main() -> int:
         print(f"fuzz {name}: runs={stats.get('runs', 0)} seconds={stats.get('seconds')} crashes={len(crashes)}"
               f" slow={len(slow)} (of {len(candidates)} over {SLOW_MS:g} ms instrumented, retimed without)"
               f" exit={stats.get('returncode')} accepted={accepted} rejected={sum(rejected.values())}"
-              f" in {len(rejected)} kinds", flush=True)
-        for kind, n in list(rejected.items())[:12]:
+              f" in {len(rejected)} kinds"
+              + (f" max_loop_block_ms={stats.get('max_loop_block_ms')}" if name == API else ""), flush=True)
+        for kind, n in list(rejected.items() if name != API else kinds.items())[:12]:
             print(f"    {n:>9}  {kind}", flush=True)
         for sig, crash in crashes.items():
             print(f"  CRASH {name} x{crash['count']}: {sig}: {crash['input']}\n    {crash['error']}", flush=True)
@@ -138,7 +144,8 @@ def main() -> int:
         if died:
             print(f"  DIED {name}: exit {stats.get('returncode')}; see {work / name / 'harness.log'}"
                   f" and {CRASHES}/{name}-* (libFuzzer's timeout-/oom-/crash- artifacts)", flush=True)
-    print("FUZZ-SUMMARY " + json.dumps({"crashes": total, "targets": summary}), flush=True)
+    block = results.get(API, {}).get("max_loop_block_ms")
+    print("FUZZ-SUMMARY " + json.dumps({"crashes": total, "max_loop_block_ms": block, "targets": summary}), flush=True)
     return 0
 
 
