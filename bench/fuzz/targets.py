@@ -87,8 +87,10 @@ class Target:
 
     def __init__(self) -> None:
         self._errors = _ErrorLog()
-        logging.getLogger().addHandler(self._errors)
-        logging.getLogger().setLevel(logging.WARNING)  # debug records are not formatted at all
+        root = logging.getLogger()
+        root.addHandler(self._errors)
+        self._level = root.level
+        root.setLevel(logging.WARNING)  # debug records are not even made (put back by ``close``)
 
     def run(self, data: bytes) -> str:
         self._errors.records.clear()
@@ -109,6 +111,7 @@ class Target:
 
     def close(self) -> None:
         logging.getLogger().removeHandler(self._errors)
+        logging.getLogger().setLevel(self._level)
 
 
 # --- frames -----------------------------------------------------------------------------
@@ -132,8 +135,7 @@ class Frames(Target):
         self.names = [f"{HANDLERS[k].parser.__name__}" for k in self.keys]
         self.cluster_ids = SE_CLUSTER_IDS
         self.profile = SMART_ENERGY_PROFILE_ID
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
+        self.loop = asyncio.new_event_loop()  # the target's own (not set as the thread's current loop)
         self.app = VirtualRadioApplication({"device": {"path": "virtual://127.0.0.1:9"}})
         self.sent: list[Any] = []
 
