@@ -34,12 +34,13 @@ def _bounded_collection(cls: type[foundation.TypedCollection], data: bytes) -> t
     byte, so the work of a parse is bounded by the frame's length again.
     """
     data_type, rest = t.uint8_t.deserialize(data)
-    python_type = foundation.DataType.from_type_id(data_type).python_type
+    python_type = foundation.DataType.from_type_id(foundation.DataTypeId(data_type)).python_type
     if isinstance(python_type, type) and issubclass(python_type, t.NoData):
         count, _ = t.uint16_t.deserialize(rest)
         if count:
             raise ValueError(f"a ZCL collection of {count} elements of type 0x{int(data_type):02X}, which has no size")
-    values, rest = t.LVList[python_type, t.uint16_t].deserialize(rest)
+    lv_list: Any = t.LVList  # parametrised at run time by the element type the frame names
+    values, rest = lv_list[python_type, t.uint16_t].deserialize(rest)
     return cls(type=data_type, value=values), rest
 
 
