@@ -24,7 +24,8 @@ Targets (the same ones the atheris harnesses and the hypothesis tests drive):
     positive durations, finite energies.
 ``rules``
     ``rules.parse_rules`` then ``rules.check_conflicts`` (the Rules page's and the API's
-    validate path, ``RuleBook.validate``). Rejection: ``ConfigError``.
+    validate path, ``RuleBook.validate``), and an accepted rule set is evaluated over two
+    snapshots of the simulator's home (a quiet tick, a live DR event). Rejection: ``ConfigError``.
 ``config``
     ``ems.config.load_config`` with the integrations' sections (``ems.cli``'s schemas) on a
     folder holding the input as ``ems.yaml`` (first byte even) or as ``rates.yaml`` next to a
@@ -291,10 +292,11 @@ class Rules(Target):
     """``rules.parse_rules`` then ``rules.check_conflicts`` (``RuleBook.validate``)."""
 
     name = "rules"
+    snapshots: list[Any] | None = None
 
     def _run(self, data: bytes) -> str:
         from ems.errors import ConfigError
-        from rules import check_conflicts, parse_rules
+        from rules import check_conflicts, evaluate, parse_rules
 
         text = data.decode("utf-8", "replace")
         try:
@@ -302,7 +304,18 @@ class Rules(Target):
         except ConfigError as err:
             return f"rejected: {kind_of(str(err.problems[0]) if err.problems else str(err))}"
         warnings = check_conflicts(ruleset)
-        return f"accepted ({'with' if warnings else 'no'} warnings)"
+        proposals = sum(len(evaluate(ruleset, snapshot)) for snapshot in self._snapshots())
+        return f"accepted ({'with' if warnings else 'no'} warnings, {'some' if proposals else 'no'} proposals)"
+
+    def _snapshots(self) -> list[Any]:
+        """The simulator's home as the rules see it, at a quiet tick and during a live DR event
+        (tests/rules/home.py): an accepted rule set must also evaluate (the control cycle runs it)."""
+        if self.snapshots is None:
+            from tests.rules import home
+
+            self.snapshots = [home.snapshot(demand_kw=3.2, price_per_kwh=0.31, price_tier=2, outdoor_c=31.0),
+                              home.snapshot(events=(home.event(),), demand_kw=7.5, outdoor_c=None)]
+        return self.snapshots
 
     def seeds(self) -> list[bytes]:
         return [(REPO / "config" / "rules.yaml").read_bytes()]
