@@ -119,9 +119,11 @@ def main() -> int:
     with atheris.instrument_imports(include=INSTRUMENTED):
         from bench.fuzz import targets
         target = targets.make(args.target)
-    for i, seed in enumerate(target.seeds()):
-        (seeds / f"seed-{i}").write_bytes(seed)
-        _safe(target, seed)  # warm up (imports, caches): the first run is not timed
+        for i, seed in enumerate(target.seeds()):
+            (seeds / f"seed-{i}").write_bytes(seed)
+            # Warm up (the first run is not timed), inside the block: a target imports the code it
+            # drives on its first run, and only what is imported here is instrumented for coverage.
+            _safe(target, seed)
     stats = Stats(args.target, args.work / "stats.json", args.crashes)
     deadline = time.monotonic() + args.seconds
 

@@ -7,6 +7,7 @@ invariant; a documented refusal comes back as its counted kind.
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from ems.config import load_config
 from ems.errors import ConfigError
+from ems.greenbutton import GreenButtonError, parse
 from integrations.zigbee.se import commands
 from integrations.zigbee_se.translate import OutOfRange, period_end
 
@@ -106,3 +108,26 @@ def test_an_array_of_sized_elements_is_still_decoded():
     value, rest = foundation.TypeValue.deserialize(b"\x48\x20\x03\x00\x01\x02\x03\xaa")  # array of 3 uint8
 
     assert (list(value.value.value), rest) == ([1, 2, 3], b"\xaa")
+
+
+ESPI = (Path(__file__).resolve().parents[1] / "ems" / "data" / "espi_two_directions.xml").read_bytes()
+
+
+@pytest.mark.parametrize(("encoding", "why"), [("UTF-4", "unknown encoding: UTF-4"),
+                                               ("EUC-JP", "multi-byte encodings are not supported")])
+def test_an_espi_file_declaring_an_encoding_expat_cannot_read_is_refused(greenbutton, encoding, why):
+    """Found: expat raised LookupError / ValueError out of parse for such an XML declaration."""
+    data = ESPI.replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode(), 1)
+
+    assert greenbutton.run(data).startswith("rejected: the XML's declared encoding cannot be read (")
+    with pytest.raises(GreenButtonError, match=f"line 1: the XML's declared encoding cannot be read \\({why}\\)"):
+        parse(io.BytesIO(data), "main", "UTC")
+
+
+def test_an_espi_link_that_is_not_a_url_is_compared_as_written(greenbutton):
+    """Found: an entry's self link "https://u]tility.example/..." raised ValueError (Invalid IPv6 URL) in urlsplit."""
+    data = ESPI.replace(b'rel="self" href="https://utility.example/DataCustodian/espi/1_1/resource/LocalTimeParameters/1"',
+                        b'rel="self" href="https://u]tility.example/DataCustodian/espi/1_1/resource/LocalTimeParameters/1"')
+    assert data != ESPI
+
+    assert greenbutton.run(data) == greenbutton.run(ESPI) == "accepted ESPI XML (some intervals)"
