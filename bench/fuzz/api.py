@@ -21,6 +21,7 @@ import contextlib
 import json
 import sys
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ async def schemathesis(url: str, seconds: float, report_dir: Path, token: str | 
           if token else ["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                                      "response_headers_conformance,response_schema_conformance"]),
         "--max-time", str(max(1, int(seconds))), "--workers", "1", "--no-shrink", "--continue-on-failure",
-        "--request-timeout", "10", "--report", "junit", "--report-dir", str(report_dir),
+        "--request-timeout", "10", "--report", "junit,har", "--report-dir", str(report_dir),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output, _ = await run.communicate()
     return int(run.returncode or 0), output.decode(errors="replace")
@@ -52,6 +53,21 @@ def failures(report_dir: Path) -> dict[str, str]:
                 text = (failure.get("message") or failure.text or "").strip().splitlines()
                 found[f"{case.get('name')}: {text[0] if text else failure.tag}"[:200]] = (failure.text or "")[-3000:]
     return found
+
+
+def in_flight(report_dirs: list[Path], at: float, window_s: float = 1.0) -> list[str]:
+    """The requests (HAR entries) that overlapped the probe's window ending at ``at`` (epoch s),
+    slowest first: what the appliance was answering when its loop stalled."""
+    found = []
+    for report_dir in report_dirs:
+        for path in report_dir.glob("har-*.json"):
+            for entry in json.loads(path.read_text()).get("log", {}).get("entries", []):
+                start = datetime.fromisoformat(entry["startedDateTime"].replace("Z", "+00:00")).timestamp()
+                end = start + entry.get("time", 0) / 1000
+                if end >= at - window_s and start <= at:
+                    found.append((entry.get("time", 0), f"{entry['request']['method']} {entry['request']['url']}"
+                                                        f" {entry['response']['status']} in {entry.get('time', 0):.0f} ms"))
+    return [text for _, text in sorted(found, reverse=True)]
 
 
 def generated(output: str) -> int:
@@ -94,8 +110,15 @@ async def main_async(seconds: float, work: Path) -> dict[str, Any]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    blocks = [json.loads(line)["max_block_ms"] for line in probe_path.read_text().splitlines()
-              if line.strip()] if probe_path.is_file() else []
+    rows = [json.loads(line) for line in probe_path.read_text().splitlines() if line.strip()] \
+        if probe_path.is_file() else []
+    blocks = [row["max_block_ms"] for row in rows]
+    dirs = [work / f"schemathesis-{who}" for who in ("owner", "anonymous")]
+    for row in rows:
+        if row["max_block_ms"] > 100:  # what was in flight (the machine's other load can stall it too)
+            requests = in_flight(dirs, row["w"])
+            kinds[f"loop stall {row['max_block_ms']:.0f} ms with {len(requests)} requests in flight: "
+                  + "; ".join(requests[:3])] += 1
     return {"target": "api", "runs": runs, "seconds": seconds, "crashes": crashes, "slow": {},
             "kinds": dict(kinds), "max_ms": max(blocks, default=None), "max_loop_block_ms": max(blocks, default=None)}
 
