@@ -149,7 +149,14 @@ def main() -> int:
             stats.kinds[outcome] += 1
         stats.write()
 
-    atheris.Setup([sys.argv[0], str(corpus), str(seeds), f"-max_total_time={int(args.seconds) + 60}",
+    words = target.words()
+    dictionary = []
+    if words:  # libFuzzer's dictionary format: one quoted token a line, bytes escaped as \xNN
+        (args.work / "dict.txt").write_text("".join(
+            '"' + "".join(chr(b) if 32 <= b < 127 and chr(b) not in '"\\' else f"\\x{b:02x}" for b in w) + '"\n'
+            for w in words))
+        dictionary = [f"-dict={args.work / 'dict.txt'}"]
+    atheris.Setup([sys.argv[0], str(corpus), str(seeds), *dictionary, f"-max_total_time={int(args.seconds) + 60}",
                    "-timeout=10", f"-max_len={MAX_LEN.get(args.target, 4096)}", "-rss_limit_mb=1536",
                    f"-artifact_prefix={args.crashes}/{args.target}-", "-print_final_stats=1", *rest], one)
     atheris.Fuzz()

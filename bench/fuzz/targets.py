@@ -110,6 +110,10 @@ class Target:
     def seeds(self) -> list[bytes]:
         return []
 
+    def words(self) -> list[bytes]:
+        """Tokens worth splicing into inputs (libFuzzer's -dict): the keys and names real files use."""
+        return []
+
     def close(self) -> None:
         logging.getLogger().removeHandler(self._errors)
         logging.getLogger().setLevel(self._level)
@@ -284,6 +288,36 @@ class GreenButton(Target):
             b"DATE,USAGE (Wh)\n2024-01-01,1200\n2024-01-02,900\n",
         ]
 
+    def words(self) -> list[bytes]:
+        espi = (REPO / "tests" / "ems" / "data" / "espi_two_directions.xml").read_text()
+        elements = set(re.findall(r"</?([A-Za-z][\w:]*)", espi))
+        return sorted({f"<{e}>".encode() for e in elements} | {f"</{e}>".encode() for e in elements}
+                      | {w.encode() for w in ("TYPE", "DATE", "START TIME", "END TIME", "DURATION", "USAGE (kWh)",
+                                              "IMPORT (kWh)", "EXPORT (kWh)", "Consumption", "Generation", "Net",
+                                              "kWh", "Wh", "MWh", " AM", " PM", "-05:00", "24:00")})
+
+
+def yaml_words(*paths: Path) -> list[bytes]:
+    """The keys and short scalar values of YAML files, as dictionary tokens."""
+    import yaml
+
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                found.add(f"{key}:")
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, str | int | float) and len(str(node)) <= 24:
+            found.add(str(node))
+
+    for path in paths:
+        walk(yaml.safe_load(path.read_text()))
+    return sorted(w.encode() for w in found)
+
 
 # --- rules ------------------------------------------------------------------------------
 
@@ -319,6 +353,9 @@ class Rules(Target):
 
     def seeds(self) -> list[bytes]:
         return [(REPO / "config" / "rules.yaml").read_bytes()]
+
+    def words(self) -> list[bytes]:
+        return yaml_words(REPO / "config" / "rules.yaml")
 
 
 # --- configuration ----------------------------------------------------------------------
@@ -363,6 +400,9 @@ class Config(Target):
     def seeds(self) -> list[bytes]:
         config = REPO / "config"
         return [b"\x00" + (config / "ems.yaml").read_bytes(), b"\x01" + (config / "rates.yaml").read_bytes()]
+
+    def words(self) -> list[bytes]:
+        return yaml_words(REPO / "config" / "ems.yaml", REPO / "config" / "rates.yaml")
 
 
 TARGETS: dict[str, Callable[[], Target]] = {
