@@ -61,6 +61,7 @@ def kind_of(problem: str) -> str:
     """A rejection's reason as a countable kind: numbers, quoted values, bytes and paths blanked out."""
     lines = problem.strip().splitlines()
     text = re.sub(r"^\S*?(\.ya?ml|\.xml|\.csv)(:\d+)?: ", "", lines[0] if lines else "")
+    text = re.sub(r"^[\w\-]+(\.[\w\- ]+)+: ", "", text)  # a key path ("rules.3.when"): the kind is what follows
     text = re.sub(r"\((?:[0-9a-f]{2} ?)*\)", "(…)", text)
     text = re.sub(r"\d{4}-\d\d-\d\d[T ][\d:.]+([+-]\d\d:\d\d|Z)?", "TIME", text)
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
