@@ -26,9 +26,14 @@ appliance run uninterrupted for a simulated day after a warm-up (``--rss-hours``
 ``--rss-speed``); the appliance's RSS is sampled every 2 real seconds, and rss_growth_pct is the
 mean of the last tenth of the samples over the first tenth's.
 
-Bad input: bench/fuzz/ (atheris, coverage-guided) for each target in its own process, two at a
-time, ``--fuzz-seconds`` each; the API target is schemathesis against a real server, with and
-without a token. See bench/fuzz/__init__.py for what each target feeds and what counts as a crash.
+Bad input: ``python -m bench.fuzz`` runs each target in its own process, two at a time,
+``--fuzz-seconds`` each: atheris (coverage-guided) on every ZCL frame handler through the radio's
+path, the Green Button importer's parser, the rules loader and the configuration loader
+(bench/fuzz/targets.py says what each feeds and what counts as a crash), and schemathesis against
+the live appliance with the owner's token and without one (bench/fuzz/api.py, which also probes
+the appliance's event loop: its figure joins max_loop_block_ms). fuzz_crashes counts distinct
+crashes, inputs over 100 ms (timed again uninstrumented) and fuzzers that died; each one's input
+is saved under bench/fuzz/crashes/ (gitignored) and printed.
 
 Last line: kills=.. lost_readings=.. invented_readings=.. duplicate_reports=.. lost_reports=..
 stuck_device_s=.. recovery_s=.. fuzz_crashes=.. max_loop_block_ms=.. rss_growth_pct=..
@@ -884,7 +889,14 @@ def main() -> int:
             else:
                 print(line, end="", flush=True)
         fuzz.wait()
-        figures["fuzz_crashes"] = summary.get("crashes", "?")
+        # No summary means the fuzz stage itself failed: that is not "no crashes".
+        figures["fuzz_crashes"] = summary.get("crashes", f"? (bench.fuzz exited {fuzz.returncode})")
+        for name, target in summary.get("targets", {}).items():
+            say(f"fuzz {name}: runs={target['runs']} crashes={target['crashes']} slow={target['slow']}"
+                f" died={target['died']} accepted={target['accepted']} rejected={target['rejected']}"
+                f" ({target['rejected_kinds']} kinds)")
+        if summary.get("crashes"):
+            say(f"fuzz: crashing and slow inputs are in {REPO / 'bench' / 'fuzz' / 'crashes'} (listed above)")
         if summary.get("max_loop_block_ms") is not None:
             blocks.append(summary["max_loop_block_ms"])
     figures["max_loop_block_ms"] = max(blocks) if blocks else None

@@ -55,9 +55,14 @@ class LoadedYaml:
 def load_yaml(path: Path) -> LoadedYaml:
     """Read one YAML file; a syntax error becomes a ConfigError naming file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as err:
         raise ConfigError([f"{path}: cannot read the file: {err.strerror}"]) from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:  # a file saved in another encoding: say where, as a syntax error
+        line = raw[:err.start].count(b"\n") + 1
+        raise ConfigError([f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); save the file as UTF-8"]) from err
     return parse_yaml(text, path)
 
 

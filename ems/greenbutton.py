@@ -221,7 +221,10 @@ def _href_path(href: str) -> str:
     Feeds spell one resource absolute here and relative there, or under Subscription/N in
     one link and RetailCustomer/N in another.
     """
-    path = urlsplit(href.strip()).path.rstrip("/")
+    try:
+        path = urlsplit(href.strip()).path.rstrip("/")
+    except ValueError:  # not a URL ("http://[x/UsagePoint/1": an unclosed IPv6 host): compared as written
+        path = href.strip().rstrip("/")
     at = max(path.rfind("/UsagePoint/"), path.rfind("/ReadingType/"))
     return path[at:] if at >= 0 else path
 
@@ -271,6 +274,17 @@ class _EspiReader:
             raise GreenButtonError(
                 f"line {err.lineno}, column {err.offset + 1}",
                 f"the XML is malformed or ends early ({problem}); was the download cut short?",
+            ) from err
+        except GreenButtonError:
+            raise
+        except (LookupError, ValueError) as err:
+            # The XML declaration names an encoding Python does not know ("UTF-4") or expat cannot
+            # read (multi-byte ones such as "EUC-JP"): expat raises these from Parse itself.
+            if "encoding" not in str(err):
+                raise
+            raise GreenButtonError(
+                f"line {parser.CurrentLineNumber}",
+                f"the XML's declared encoding cannot be read ({err}); save the file as UTF-8 and try again",
             ) from err
         return self._resolve()
 

@@ -614,6 +614,12 @@ class MeterSession:
         return foundation.Status.SUCCESS
 
     def _on_metering_values(self, fields: ReportAttributes, frame: InboundFrame, now: datetime) -> Outcome:
+        for record in fields.attribute_reports:  # a reading must be a number before it is held or scaled
+            raw = getattr(record.value, "value", None)
+            if int(record.attrid) in _READING_FIELDS and raw is not None and (
+                    not isinstance(raw, int) or isinstance(raw, bool)):
+                raise OutOfRange(f"attribute 0x{int(record.attrid):04X} reported as {type(raw).__name__},"
+                                 " expected an integer")
         if self.formatting is None:
             # Heard before this session read the multiplier and divisor (a meter that still reports
             # from an earlier session, right after the bind): held, published once they are read.

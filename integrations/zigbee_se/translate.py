@@ -134,19 +134,24 @@ def price_ack_required(fields: PublishPrice) -> bool:
 
 def period_end(start: datetime, duration: int, duration_type: int | None) -> datetime:
     """End of a block or billing period: the duration counts in the timebase of the
-    DurationType's low nibble (0 minutes, 1 days, 2 weeks, 3 months; §3.5)."""
+    DurationType's low nibble (0 minutes, 1 days, 2 weeks, 3 months; §3.5). A period that
+    would end past the calendar (year 9999; a 24-bit count of weeks or months can) is refused."""
     timebase = 0 if duration_type is None else int(duration_type) & 0x0F
-    if timebase == 1:
-        return start + timedelta(days=duration)
-    if timebase == 2:
-        return start + timedelta(weeks=duration)
-    if timebase == 3:
-        month = start.month - 1 + duration
-        year, month = start.year + month // 12, month % 12 + 1
-        day = min(start.day, [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
-                              31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1])
-        return start.replace(year=year, month=month, day=day)
-    return start + timedelta(minutes=duration)
+    try:
+        if timebase == 1:
+            return start + timedelta(days=duration)
+        if timebase == 2:
+            return start + timedelta(weeks=duration)
+        if timebase == 3:
+            month = start.month - 1 + duration
+            year, month = start.year + month // 12, month % 12 + 1
+            day = min(start.day, [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
+                                  31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1])
+            return start.replace(year=year, month=month, day=day)
+        return start + timedelta(minutes=duration)
+    except (OverflowError, ValueError) as err:
+        unit = {1: "days", 2: "weeks", 3: "months"}.get(timebase, "minutes")
+        raise OutOfRange(f"a period of {duration} {unit} from {start.isoformat()} ends past the calendar") from err
 
 
 def billing_period(fields: PublishBillingPeriod, rate: MeterRate, now: datetime) -> MeterRate:

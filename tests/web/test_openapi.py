@@ -67,3 +67,25 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_pa
     (output_dir / "schemathesis.txt").write_text(text)
     assert run.returncode == 0, text[-6000:]
 
+
+
+async def test_schemathesis_without_credentials_finds_no_server_error_and_only_documented_refusals(
+        tmp_path: Path, output_dir: Path) -> None:
+    """The same run with no token (a device or person on the home LAN): every route but the public ones
+    answers a documented refusal (401), never a 500, with the documented headers and content type."""
+    async with running_appliance(tmp_path) as appliance:
+        await appliance.online()
+        run = await asyncio.create_subprocess_exec(
+            ST, "run", appliance.url + "/api/v1/openapi.json",
+            "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+                        "response_headers_conformance,response_schema_conformance",
+            "--max-examples", "10", "--seed", "4", "--workers", "1", "--no-shrink",
+            "--request-timeout", "10",
+            "--report", "junit", "--report-dir", str(output_dir / "anonymous"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(run.communicate(), 120)
+    text = output.decode(errors="replace")
+    (output_dir / "schemathesis-anonymous.txt").write_text(text)
+    assert run.returncode == 0, text[-6000:]
+    assert "operations returned only 401/403 responses" in text, text[-3000:]  # refused, every one but the public

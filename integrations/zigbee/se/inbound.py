@@ -18,9 +18,35 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Final
 
+import zigpy.types as t
 from zigpy.zcl import Cluster, foundation
 
 _DECODE_ERRORS: Final = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+
+
+def _bounded_collection(cls: type[foundation.TypedCollection], data: bytes) -> tuple[Any, bytes]:
+    """zigpy's ``TypedCollection.deserialize`` (ZCL Array, Set, Bag), refusing elements of no size.
+
+    An array of NoData (0x00) or Unknown (0xFF) elements takes no bytes per element, so five bytes
+    (type, element type, a count of 65535) make zigpy build 65535 objects, and nested in an array or
+    a structure a single 80-byte Report Attributes frame made millions (seconds on the event loop,
+    found by bench/fuzz). ZCL gives such elements no meaning; every other element takes at least a
+    byte, so the work of a parse is bounded by the frame's length again.
+    """
+    data_type, rest = t.uint8_t.deserialize(data)
+    python_type = foundation.DataType.from_type_id(foundation.DataTypeId(data_type)).python_type
+    if isinstance(python_type, type) and issubclass(python_type, t.NoData):
+        count, _ = t.uint16_t.deserialize(rest)
+        if count:
+            raise ValueError(f"a ZCL collection of {count} elements of type 0x{int(data_type):02X}, which has no size")
+    lv_list: Any = t.LVList  # parametrised at run time by the element type the frame names
+    values, rest = lv_list[python_type, t.uint16_t].deserialize(rest)
+    return cls(type=data_type, value=values), rest
+
+
+# Installed on zigpy's class once, for every cluster (the SE classes and zigpy's own: Time, Basic, the
+# home's HA clusters), since zigpy's header-then-payload parse of those does not pass through ``decode``.
+foundation.TypedCollection.deserialize = classmethod(_bounded_collection)  # type: ignore[method-assign,assignment]
 
 
 class Problem(enum.Enum):
