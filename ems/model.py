@@ -424,6 +424,18 @@ class EventCancellation:
     received_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleListed:
+    """The meter answered GetScheduledEvents (SE §2.11: it sends every event it still schedules)
+    and the answer has settled: ``issuer_event_ids`` are the events it listed. An event the DR
+    core holds as live, heard before ``listening_since`` (an earlier session, or before a restart),
+    and not listed was withdrawn (cancelled or superseded) while the appliance was not listening."""
+
+    meter_id: str
+    issuer_event_ids: frozenset[int]
+    listening_since: datetime
+
+
 class EventStatus(enum.IntEnum):
     """What the appliance reports upstream about an event (DRLC EventStatus, §2.9)."""
 

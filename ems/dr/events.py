@@ -53,6 +53,7 @@ from ems.model import (
     EventStatusReport,
     EventView,
     LoadControlEvent,
+    ScheduleListed,
     Trigger,
     TriggerKind,
 )
@@ -234,6 +235,7 @@ class LoadControl:
             self._hub.bus.listen(LoadControlEvent, self._on_event),
             self._hub.bus.listen(EventCancellation, self._on_cancellation),
             self._hub.bus.listen(EventRejected, self._on_rejected),
+            self._hub.bus.listen(ScheduleListed, self._on_schedule_listed),
         ]
         await self.advance()
         self._tasks.spawn(self._run(), "load-control")
@@ -373,6 +375,23 @@ class LoadControl:
             self._cancels.append((run.event.meter_id, run.event.issuer_event_id, at))
             _LOGGER.info("[%s] Event %d cancelled from %s", run.event.meter_id, run.event.issuer_event_id, at)
         self._wake.set()
+
+    def _on_schedule_listed(self, listed: ScheduleListed) -> None:
+        """The meter listed what it still schedules (SE §2.11). A live event heard before it was asked
+        and not listed was cancelled or superseded while the appliance was not listening (down, or
+        the link was): it ends now as cancelled, so no device stays controlled for an event the
+        utility has withdrawn, and the utility hears the status its cancel asked for."""
+        now = self._clock()
+        for run in list(self.runs.values()):
+            event = run.event
+            if event.meter_id != listed.meter_id or event.issuer_event_id in listed.issuer_event_ids \
+                    or event.received_at >= listed.listening_since or self._over(run, now):
+                continue
+            run.cancel_at = max(now, event.received_at)
+            self._cancels.append((event.meter_id, event.issuer_event_id, run.cancel_at))
+            _LOGGER.warning("[%s] Event %d is no longer scheduled by the meter (cancelled while the appliance "
+                            "was not listening): ended as cancelled", event.meter_id, event.issuer_event_id)
+            self._wake.set()
 
     def _on_rejected(self, rejected: EventRejected) -> None:
         """The adapter refused a frame: report it, echoing what the refused event said."""

@@ -160,6 +160,7 @@ class SimulatedMeter:
             grace_s=conformance["grace"].total_seconds(),
         )
         self.node.observe(self.checker.observe)
+        self.node.on_unheard = self._unheard
         self.client_heard = asyncio.Event()  # the EMS has sent the meter an SE cluster frame
         self.node.observe(self._heard)
         # Time (ZCL §3.12) is right only when computed at the moment it is read.
@@ -436,6 +437,12 @@ class SimulatedMeter:
         await self.node.send_command(ENDPOINT, Messaging, "display_message",
                                      disable_default_response=message.disable_default_response,
                                      **self._message_fields(message))
+
+    def _unheard(self, frame: WireFrame) -> None:
+        """The ESI sent a frame while no client was there (its HAN down): the checker knows it was
+        sent (a cancel was, say), and that the client owes it nothing."""
+        self.checker.observe(frame)
+        self.checker.lost_on_air(frame.cluster_id, frame.payload)
 
     async def send_event(self, event: SentEvent) -> None:
         """Send an event and schedule it: the ones it supersedes (overlapping it in time for a device

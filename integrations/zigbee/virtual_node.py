@@ -284,6 +284,8 @@ class VirtualNode:
         ] = []
         self._handlers: dict[tuple[int, int, foundation.Direction, int], Handler] = {}
         self._observers: list[FrameObserver] = []
+        # Called with a frame this node sent that the network could not carry (nobody listening).
+        self.on_unheard: FrameObserver | None = None
         self._read_holds: list[ReadHold] = []
         self._network: NodeNetwork | None = None
         self.joined = False
@@ -1048,6 +1050,12 @@ class VirtualNode:
         )
         if not network.transmit(frame):
             self.counters["tx_dropped"] += 1
+            if self.on_unheard is not None and not (dst_endpoint == 0 and profile_id == 0x0000):
+                # Sent, and heard by nobody (the network is down): a checker notes what was attempted.
+                self.on_unheard(WireFrame(outgoing=True, endpoint_id=src_endpoint, peer_nwk=dst_nwk,
+                                          peer_endpoint=dst_endpoint, cluster_id=cluster_id,
+                                          profile_id=profile_id, payload=bytes(payload),
+                                          broadcast=dst_nwk >= 0xFFF8))
             raise NodeSendError(f"node {self.name} cannot reach 0x{dst_nwk:04X}")
         self.counters["tx"] += 1
         if self._observers and not (dst_endpoint == 0 and profile_id == 0x0000):

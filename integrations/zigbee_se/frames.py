@@ -49,6 +49,7 @@ from ems.model import (
     MeterInfo,
     MeterRate,
     MeterReading,
+    ScheduleListed,
     StorageChanged,
 )
 from ems.state import is_repeat
@@ -84,6 +85,8 @@ FORMAT_ATTRIBUTES = ("unit_of_measure", "multiplier", "divisor", "summation_form
 UNITS = {0: "kWh", 1: "m3", 2: "ft3", 3: "ccf", 4: "US gal", 5: "IMP gal", 6: "BTU", 7: "l"}
 DEVICE_TYPES = {0: "electric", 1: "gas", 2: "water", 3: "thermal"}
 BACKFILL = timedelta(days=1)  # interval history read at link-up
+SCHEDULE_SETTLE_S = 5.0  # after GetScheduledEvents' Default Response, the events it lists have come
+SCHEDULE_ASKS = 2  # the schedule is asked this many times at link-up, the lists joined
 MAX_PERIODS_PER_REQUEST = 24  # MaxNumberOfPeriodsDelivered default (§5.1 0x0500)
 CLOCK_TOLERANCE = timedelta(seconds=2)  # UTCTime has 1 s steps; within this the clocks agree
 MAX_HELD_REPORTS = 16  # reports heard before the formatting is known, kept until it is (the oldest go first)
@@ -198,6 +201,8 @@ class MeterSession:
         # first delivery failed when the link dropped still echoes the command it answers.
         self._awaiting_report: AwaitingReports = {} if awaiting_reports is None else awaiting_reports
         self._clusters: list[Any] = []
+        self._events_heard: set[int] = set()  # LoadControlEvent ids heard since the schedule was asked
+        self.started_at = hub.clock()  # from when this session hears the meter: events before are the store's
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -363,10 +368,41 @@ class MeterSession:
                 await asyncio.wait_for(metering.configure_reporting(name, 0, max_s, 1), REQUEST_TIMEOUT_S)
 
     async def _initial_sync(self) -> None:
-        now_raw = 0
         await self._send(Price, "get_current_price", command_options=0x01)
-        await self._send(Drlc, "get_scheduled_events", start_time=now_raw, number_of_events=0)
+        self._spawn(self._ask_schedule(), "meter-schedule")
         await self._send(Messaging, "get_last_message")
+
+    async def _ask_schedule(self) -> None:
+        """GetScheduledEvents (all of them): the meter sends each event again, or NOT_FOUND. Once its
+        answer has settled (SCHEDULE_SETTLE_S of the hub's clock after the Default Response), say
+        which it listed (ScheduleListed), so an event withdrawn while the link was down ends here too.
+        It is asked twice and the lists joined: one lost resend must not end an event the meter still
+        schedules. A meter that does not answer, or refuses the command, says nothing of its schedule."""
+        if Drlc.cluster_id not in self.endpoint.in_clusters:
+            return
+        listening_since = self.started_at
+        self._events_heard.clear()
+        for _ in range(SCHEDULE_ASKS):
+            if not await self._get_scheduled_events():
+                return
+            await self._hub.clock.sleep(SCHEDULE_SETTLE_S)
+        self._hub.bus.publish(ScheduleListed(self.meter_id, frozenset(self._events_heard), listening_since))
+
+    async def _get_scheduled_events(self) -> bool:
+        """Ask once; whether the meter answered SUCCESS or NOT_FOUND (its events follow as commands)."""
+        command_id = Drlc.ServerCommandDefs.get_scheduled_events.id
+        try:
+            answer = await asyncio.wait_for(self.cluster(Drlc).command(
+                command_id, start_time=0, number_of_events=0, expect_reply=True,
+                disable_default_response=False), REQUEST_TIMEOUT_S)
+        except Exception as err:  # noqa: BLE001 - no answer: nothing is concluded
+            _LOGGER.debug("[%s] GetScheduledEvents not answered (%s): the schedule is not compared", self.meter_id, err)
+            return False
+        status = getattr(answer, "status", None)
+        if status not in (foundation.Status.SUCCESS, foundation.Status.NOT_FOUND):
+            _LOGGER.debug("[%s] GetScheduledEvents answered %s: the schedule is not compared", self.meter_id, status)
+            return False
+        return True
 
     async def _send(self, cluster_cls: Any, command: str, tsn: int | None = None, **fields: Any) -> None:
         """Send a client -> server command (frame control 0x01: DDR=0, digest §1.2); ``tsn`` echoes
@@ -597,6 +633,7 @@ class MeterSession:
         # The DR core keeps the events: it drops one heard again (§2.12 item 4) and reports RECEIVED,
         # which answers this frame (item 5: echoing its TSN).
         event = translate.load_control_event(fields, self.meter_id, now)
+        self._events_heard.add(event.issuer_event_id)
         self._expect_report("event", event.issuer_event_id, frame)
         self._hub.bus.publish(event)
         return None

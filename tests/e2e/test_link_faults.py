@@ -10,6 +10,7 @@ reported once (the strict meter's duplicate counters), no SE violation (``runnin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from ems import messages
 from ems.clock import FixedClock
 from ems.model import MeterReading
+from integrations.zigbee.se.clusters import Drlc
 from tests.e2e.conftest import (
     CONFIG,
     FAST_SCENARIO,
@@ -157,3 +159,27 @@ async def test_a_meter_away_for_minutes_or_hours_is_back_within_10_s_and_owed_ev
             await run.step()
         assert run.statuses() == owed
         assert not app.simulator.meter.checker.duplicate_reports
+
+
+async def test_an_event_cancelled_while_the_meter_was_away_ends_when_its_schedule_no_longer_lists_it(tmp_path):
+    """The utility cancels the event while the link is down (the cancel is lost on the air): when the
+    link is back, the meter's answer to GetScheduledEvents no longer lists it, so the appliance ends
+    it as cancelled (0x06) instead of keeping the home's devices shed until its end."""
+    clock = FixedClock(START)
+    scenario = _scenario(away=[{"at": "150s", "for": "5m"}])
+    async with running_appliance(tmp_path, scenario, config_text=FAULT_CONFIG, clock=clock) as app:
+        run, han = _Stepper(app, clock), app.simulator.han
+        await run.until(lambda: 2 in run.statuses(), timedelta(minutes=3), "the event started")
+        await run.until(lambda: not han.listening, timedelta(minutes=1), "the meter gone")
+        cancel = app.simulator.meter.send_raw(
+            Drlc, "cancel_load_control_event", disable_default_response=False, issuer_event_id=EVENT_ID,
+            device_class=1, utility_enrollment_group=0, cancel_control=0, effective_time=0)
+        with contextlib.suppress(Exception):  # nobody is listening: the cancel is lost
+            await cancel
+        while not han.listening:
+            await run.step(60.0)
+        await run.until(lambda: run.state == "online", timedelta(seconds=10), "back after the meter returned")
+        await run.until(lambda: 6 in run.statuses(), timedelta(seconds=30), "the event ended as cancelled")
+        assert run.statuses() == [1, 2, 6]
+        view = next(v for v in app.hub.control.events() if v.event.issuer_event_id == EVENT_ID)
+        assert view.phase.value != "active"
