@@ -72,7 +72,7 @@ async def test_the_display_fits_a_small_and_a_large_screen_without_scrolling(app
             page = await (await browser.new_context(viewport={"width": width, "height": height})).new_page()
             await page.goto(link)
             await _live(page)
-            await page.wait_for_function("document.querySelectorAll('.ihd-banner').length === 2")
+            await page.wait_for_function("document.querySelectorAll('#banners .ihd-banner').length === 2")
             await page.wait_for_function("document.getElementById('cost-today').textContent !== '–'")
             assert await page.evaluate(FITS), f"the display scrolls at {width}x{height}"
             await page.wait_for_timeout(1000)  # the tier colour fades in
