@@ -237,13 +237,35 @@ class SimulatedMeter:
         if self._last_tick is None:
             self.backfill(now)
         assert self._last_tick is not None and self.current is not None
-        hours = max(0.0, (now - self._last_tick).total_seconds() / 3600)
         net = self.household.net_kw(now, include_hvac=self.household_hvac) + self.extra_kw
         self.demand_kw = net
-        self._last_tick = now
+        since, self._last_tick = self._last_tick, now
         day = now.astimezone(self.household.timezone).date()
         if day != self._day:
             self._day, self.day_delivered_kwh, self.day_received_kwh = day, 0.0, 0.0
+        # A long step (the process was stopped, the clock jumped) is split at each interval boundary:
+        # every interval it spans gets its share, and closes, as a real meter's would.
+        while since < now and self.current.start + self.period <= now:
+            end = self.current.start + self.period
+            self._accumulate(net, max(0.0, (end - since).total_seconds() / 3600))
+            self.intervals.append(self.current)
+            self.current, since = Interval(end), max(since, end)
+        self._accumulate(net, max(0.0, (now - since).total_seconds() / 3600))
+        boundary = _floor(now, self.period)
+        if boundary > self.current.start:  # the clock went back, or came in between periods
+            self.intervals.append(self.current)
+            self.current = Interval(boundary)
+        set_attr = self.node.set_attribute
+        set_attr(ENDPOINT, Metering, "instantaneous_demand", self.raw_signed(net))
+        set_attr(ENDPOINT, Metering, "current_summ_delivered", self.raw(self.delivered_kwh))
+        set_attr(ENDPOINT, Metering, "current_summ_received", self.raw(self.received_kwh))
+        set_attr(ENDPOINT, Metering, "currentday_consumption_delivered", self.raw(self.day_delivered_kwh) & 0xFFFFFF)
+        set_attr(ENDPOINT, Metering, "currentday_consumption_received", self.raw(self.day_received_kwh) & 0xFFFFFF)
+        set_attr(ENDPOINT, Metering, "current_block_period_consumption_delivered", self.raw(self.block_period_kwh))
+        set_attr(ENDPOINT, TIME, "time_status", 0x03)  # Master | Synchronized
+
+    def _accumulate(self, net: float, hours: float) -> None:
+        """``net`` kW for ``hours``: on the registers and the current interval."""
         if net >= 0:
             energy = net * hours
             self.delivered_kwh += energy
@@ -255,18 +277,6 @@ class SimulatedMeter:
             self.received_kwh += energy
             self.day_received_kwh += energy
             self.current.generated_kwh += energy
-        boundary = _floor(now, self.period)
-        if boundary > self.current.start:
-            self.intervals.append(self.current)
-            self.current = Interval(boundary)
-        set_attr = self.node.set_attribute
-        set_attr(ENDPOINT, Metering, "instantaneous_demand", self.raw_signed(net))
-        set_attr(ENDPOINT, Metering, "current_summ_delivered", self.raw(self.delivered_kwh))
-        set_attr(ENDPOINT, Metering, "current_summ_received", self.raw(self.received_kwh))
-        set_attr(ENDPOINT, Metering, "currentday_consumption_delivered", self.raw(self.day_delivered_kwh) & 0xFFFFFF)
-        set_attr(ENDPOINT, Metering, "currentday_consumption_received", self.raw(self.day_received_kwh) & 0xFFFFFF)
-        set_attr(ENDPOINT, Metering, "current_block_period_consumption_delivered", self.raw(self.block_period_kwh))
-        set_attr(ENDPOINT, TIME, "time_status", 0x03)  # Master | Synchronized
 
     # -- price -----------------------------------------------------------------------------------
 

@@ -28,6 +28,23 @@ def test_solar_at_noon_makes_the_meter_run_backwards():
     assert sim.node.get_attribute(1, Metering, "instantaneous_demand") < 0
 
 
+def test_a_long_step_closes_every_interval_it_spans_each_with_its_share():
+    """The meter process stopped for 40 minutes (SIGSTOP, a clock jump): after it, three intervals
+    closed, each with the energy of its own minutes, and the registers agree with them."""
+    sim = meter()
+    sim.tick(NOON + timedelta(minutes=5))
+    delivered, received = sim.delivered_kwh, sim.received_kwh
+    sim.tick(NOON + timedelta(minutes=45))
+    closed = [i for i in sim.intervals if i.start >= NOON]
+    assert [i.start for i in closed] == [NOON, NOON + timedelta(minutes=15), NOON + timedelta(minutes=30)]
+    energy = [i.consumed_kwh + i.generated_kwh for i in closed]
+    # 15 and 15 minutes of the same demand in the last two (the first had 5 minutes before the stop).
+    assert energy[1] == pytest.approx(energy[2]) and energy[0] > 0
+    assert sum(i.consumed_kwh for i in closed) == pytest.approx(sim.delivered_kwh - delivered, abs=1e-9)
+    assert sum(i.generated_kwh for i in closed) == pytest.approx(sim.received_kwh - received, abs=1e-9)
+    assert sim.current.start == NOON + timedelta(minutes=45)
+
+
 def test_summation_registers_and_intervals_agree():
     sim = meter()
     sim.tick(NOON)
