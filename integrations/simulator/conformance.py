@@ -227,6 +227,9 @@ class _Event:
     superseded: bool = False
     due_since: dict[str, float] = field(default_factory=dict)  # owed status -> loop time first due
     owed_flagged: set[str] = field(default_factory=set)
+    # TSNs of resends heard before the first answer (GetScheduledEvents): that answer may echo any
+    # (a client restarted since the first send cannot know that frame's TSN; it answers the resend).
+    resend_tsns: set[int] = field(default_factory=set)
 
     @property
     def end(self) -> int:
@@ -493,6 +496,13 @@ class ConformanceChecker:
             return
         if known is not None and known.addressed and not known.over(arrived):
             expectation.dr_required = False
+            if not known.statuses:  # still unanswered: the resend is asked anew, with its own grace
+                known.resend_tsns.add(expectation.tsn)
+                if known.expectation is not None and not known.expectation.answered:
+                    known.expectation.closed = True
+                    expectation.answer = "report_event_status"
+                    expectation.success_dr_allowed = False
+                    known.expectation = expectation
             return  # §2.12 item 4: the same id again is ignored (nothing or a Default Response SUCCESS)
         ignored = None
         if not addressed:
@@ -809,7 +819,7 @@ class ConformanceChecker:
         if first:
             if event.expectation is not None:
                 event.expectation.answered = True
-                if tsn != event.tsn:
+                if tsn != event.tsn and tsn not in event.resend_tsns:
                     self._flag("SE-ZCL-tsn-echo", f"first ReportEventStatus (0x{status:02X}) for event {issuer} has "
                                f"TSN 0x{tsn:02X}; the LoadControlEvent had 0x{event.tsn:02X}", record)
             if status not in event.expected_first:

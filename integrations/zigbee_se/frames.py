@@ -202,6 +202,7 @@ class MeterSession:
         self._awaiting_report: AwaitingReports = {} if awaiting_reports is None else awaiting_reports
         self._clusters: list[Any] = []
         self._events_heard: set[int] = set()  # LoadControlEvent ids heard since the schedule was asked
+        self._schedule_heard = asyncio.Event()  # the first GetScheduledEvents answer has settled (or failed)
         self.started_at = hub.clock()  # from when this session hears the meter: events before are the store's
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -382,10 +383,14 @@ class MeterSession:
             return
         listening_since = self.started_at
         self._events_heard.clear()
-        for _ in range(SCHEDULE_ASKS):
-            if not await self._get_scheduled_events():
-                return
-            await self._hub.clock.sleep(SCHEDULE_SETTLE_S)
+        try:
+            for _ in range(SCHEDULE_ASKS):
+                if not await self._get_scheduled_events():
+                    return
+                await self._hub.clock.sleep(SCHEDULE_SETTLE_S)
+                self._schedule_heard.set()
+        finally:
+            self._schedule_heard.set()
         self._hub.bus.publish(ScheduleListed(self.meter_id, frozenset(self._events_heard), listening_since))
 
     async def _get_scheduled_events(self) -> bool:
@@ -758,6 +763,14 @@ class MeterSession:
         # The echoed TSN is forgotten only once the answer went out: a failed delivery that the
         # outbox retries (in this session or the next) still answers the same command.
         answered = self._answered(report.issuer_event_id, report.status)
+        if answered is None and report.status in _ANSWERS_EVENT and not self._schedule_heard.is_set():
+            # A first answer owed from before a restart: the meter's schedule, asked at link-up, sends
+            # the event again; the answer echoes that resend (waiting a little for it).
+            deadline = asyncio.get_running_loop().time() + REQUEST_TIMEOUT_S
+            while answered is None and not self._schedule_heard.is_set() \
+                    and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)  # until the resend is heard, or the schedule has settled
+                answered = self._answered(report.issuer_event_id, report.status)
         await self._send(
             Drlc,
             "report_event_status",

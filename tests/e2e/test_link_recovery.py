@@ -129,3 +129,31 @@ async def test_a_first_status_lost_with_the_link_still_echoes_the_events_tsn_aft
         app.hub.outbox.resume("main")
         checker = app.simulator.meter.checker
         await app.wait_until(lambda: checker.reported_statuses(failed[0]), what="the status to reach the meter")
+
+
+async def test_a_first_status_owed_from_before_a_restart_echoes_the_events_resend(tmp_path, monkeypatch):
+    """The answer to a LoadControlEvent is still owed when the appliance restarts (a power cut): the
+    new process cannot know that frame's TSN (here: the link forgets it while the meter is away), so
+    it answers the resend the meter's schedule sends at link-up, echoing that one's TSN (the strict
+    meter checks the echo when the test ends)."""
+    sent = MeterSession.report_event_status
+    owed: list[int] = []
+    power_back = asyncio.Event()
+
+    async def lost_before_the_cut(session: MeterSession, report: EventStatusReport) -> None:
+        if not power_back.is_set():
+            owed.append(report.issuer_event_id)
+            raise zigpy.exceptions.DeliveryError("the power went with the frame on its way")
+        await sent(session, report)
+
+    monkeypatch.setattr(MeterSession, "report_event_status", lost_before_the_cut)
+    async with running_appliance(tmp_path) as app:
+        await app.wait_until(lambda: owed, what="the first status report")
+        await app.simulator.han.stop()
+        await app.wait_until(lambda: app.hub.state.meters["main"].link.value == "offline", what="offline")
+        app.hub.integrations["zigbee_se"]._awaiting_reports.clear()  # noqa: SLF001 - what a restart forgets
+        power_back.set()
+        await app.simulator.han.start()
+        await app.online()
+        checker = app.simulator.meter.checker
+        await app.wait_until(lambda: checker.reported_statuses(owed[0]), what="the status to reach the meter")
