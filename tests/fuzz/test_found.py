@@ -131,3 +131,15 @@ def test_an_espi_link_that_is_not_a_url_is_compared_as_written(greenbutton):
     assert data != ESPI
 
     assert greenbutton.run(data) == greenbutton.run(ESPI) == "accepted ESPI XML (some intervals)"
+
+
+def test_an_espi_interval_past_the_calendar_is_refused_naming_its_line(greenbutton):
+    """Found by the soak's 10-minute run: an IntervalReading starting past year 9999 raised
+    OverflowError (timestamp out of range) out of parse."""
+    first = ESPI.index(b"<espi:start>", ESPI.index(b"<espi:IntervalReading>"))
+    end = ESPI.index(b"</espi:start>", first)
+    data = ESPI[:first] + b"<espi:start>99999999999999" + ESPI[end:]
+
+    assert greenbutton.run(data).startswith("rejected: ")
+    with pytest.raises(GreenButtonError, match="outside the years 1970 to 9999"):
+        parse(io.BytesIO(data), "main", "UTC")
