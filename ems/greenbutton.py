@@ -122,7 +122,7 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-FIRST_EPOCH_S = 0  # 1970-01-01: no utility reading is older
+FIRST_EPOCH_S = -62_135_596_800  # 0001-01-01 00:00:00, the first second a datetime holds
 LAST_EPOCH_S = 253_402_300_799  # 9999-12-31 23:59:59, the last second a datetime holds
 
 
@@ -151,8 +151,8 @@ class _Intervals:
 
     def put(self, start_s: int, duration_s: int, direction: int, kwh: float, line: int) -> None:
         if not FIRST_EPOCH_S <= start_s <= LAST_EPOCH_S - max(duration_s, 0):
-            raise GreenButtonError(f"line {line}", f"an interval starts at {start_s} s after 1970, "
-                                                   "outside the years 1970 to 9999")
+            raise GreenButtonError(f"line {line}", f"an interval starts at {start_s} s from 1970, "
+                                                   "outside the years 1 to 9999")
         slot = self._slots.get((start_s, duration_s))
         if slot is None:
             slot = self._slots[(start_s, duration_s)] = [None, None, 0, 0]

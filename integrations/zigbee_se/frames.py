@@ -97,6 +97,7 @@ _READING_FIELDS = {
     0x0401: "current_day_delivered_kwh",
     0x0402: "current_day_received_kwh",
 }
+_SUMMATIONS = frozenset({"summation_delivered_kwh", "summation_received_kwh"})
 SE_CLUSTER_IDS = tuple(int(c.cluster_id) for c in (Metering, Price, Messaging, Drlc))
 # The statuses that answer a LoadControlEvent (§2.12 items 3, 5) and a cancel (item 11).
 _ANSWERS_EVENT = frozenset({EventStatus.RECEIVED, EventStatus.REJECTED, EventStatus.REJECTED_EXPIRED})
@@ -188,6 +189,8 @@ class MeterSession:
         self.formatting: Formatting | None = None
         self._held_reports: list[tuple[ReportAttributes, datetime]] = []
         self.dropped_reports = 0  # held reports dropped because too many waited for the formatting
+        self.late_reports = 0  # reports dropped as older than one already heard (summations went back)
+        self._last_summations: dict[str, float] = {}  # this session's: a new meter may start anew
         self.last_frame_at: datetime | None = None
         self.heard = asyncio.Event()  # set by every frame from the meter (the link's stale watch)
         self.failed: BaseException | None = None
@@ -683,6 +686,14 @@ class MeterSession:
             if name is None or raw is None:
                 continue
             values[name] = formatting.energy(int(raw))
+        registers = {k: v for k, v in values.items() if k in _SUMMATIONS}
+        if any(v < self._last_summations.get(k, v) for k, v in registers.items()):
+            # A summation only grows: a report below the last one heard is an older report that came
+            # late (a frame the air delayed or repeated), not news; its demand is as old.
+            self.late_reports += 1
+            _LOGGER.debug("[%s] A report older than the last one heard came late: dropped (%s)", self.meter_id, values)
+            return
+        self._last_summations.update(registers)
         if values:
             self._hub.bus.publish(MeterReading(self.meter_id, read_at=read_at, **values))
 
