@@ -37,8 +37,10 @@ system-packages:
 		fi; \
 	fi
 
+# Two workers (the suite's budget is 10 minutes on 2 cores); each test file stays in one worker.
+PYTEST_WORKERS ?= 2
 test: venv system-packages
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check ems integrations rules web tests bench
