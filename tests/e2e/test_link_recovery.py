@@ -104,10 +104,10 @@ async def test_restart_during_an_outage_resumes_when_the_meter_returns(tmp_path,
     assert all(m.startswith("[main] Meter link still down: ") for level, m in messages if level == logging.DEBUG)
 
 
-async def test_a_first_status_lost_with_the_link_still_echoes_the_events_tsn_after_reconnect(tmp_path, monkeypatch):
-    """The first answer to a LoadControlEvent fails on its way (the link is dropping), and the link
-    goes down and comes back: the outbox delivers it over the next session, and it still echoes
-    the TSN of the command it answers (SE; the strict meter checks the echo when the test ends)."""
+async def _first_status_lost_across_an_outage(tmp_path, monkeypatch, *, forget_tsns: bool) -> None:
+    """The first answer to a LoadControlEvent fails on its way; the meter goes away and comes back
+    (``forget_tsns``: and the link forgets the TSNs it owes, as a restarted process does); the
+    outbox delivers it over the next session. The strict meter checks its echo when the test ends."""
     sent = MeterSession.report_event_status
     failed: list[int] = []
     link_back = asyncio.Event()
@@ -123,37 +123,22 @@ async def test_a_first_status_lost_with_the_link_still_echoes_the_events_tsn_aft
         await app.wait_until(lambda: failed, what="the first status report")
         await app.simulator.han.stop()
         await app.wait_until(lambda: app.hub.state.meters["main"].link.value == "offline", what="offline")
+        if forget_tsns:
+            app.hub.integrations["zigbee_se"]._awaiting_reports.clear()  # noqa: SLF001 - what a restart forgets
+        link_back.set()
         await app.simulator.han.start()
         await app.online()
-        link_back.set()
         app.hub.outbox.resume("main")
         checker = app.simulator.meter.checker
         await app.wait_until(lambda: checker.reported_statuses(failed[0]), what="the status to reach the meter")
 
 
+async def test_a_first_status_lost_with_the_link_still_echoes_the_events_tsn_after_reconnect(tmp_path, monkeypatch):
+    """The outbox's retry over the next session still echoes the TSN of the command it answers."""
+    await _first_status_lost_across_an_outage(tmp_path, monkeypatch, forget_tsns=False)
+
+
 async def test_a_first_status_owed_from_before_a_restart_echoes_the_events_resend(tmp_path, monkeypatch):
-    """The answer to a LoadControlEvent is still owed when the appliance restarts (a power cut): the
-    new process cannot know that frame's TSN (here: the link forgets it while the meter is away), so
-    it answers the resend the meter's schedule sends at link-up, echoing that one's TSN (the strict
-    meter checks the echo when the test ends)."""
-    sent = MeterSession.report_event_status
-    owed: list[int] = []
-    power_back = asyncio.Event()
-
-    async def lost_before_the_cut(session: MeterSession, report: EventStatusReport) -> None:
-        if not power_back.is_set():
-            owed.append(report.issuer_event_id)
-            raise zigpy.exceptions.DeliveryError("the power went with the frame on its way")
-        await sent(session, report)
-
-    monkeypatch.setattr(MeterSession, "report_event_status", lost_before_the_cut)
-    async with running_appliance(tmp_path) as app:
-        await app.wait_until(lambda: owed, what="the first status report")
-        await app.simulator.han.stop()
-        await app.wait_until(lambda: app.hub.state.meters["main"].link.value == "offline", what="offline")
-        app.hub.integrations["zigbee_se"]._awaiting_reports.clear()  # noqa: SLF001 - what a restart forgets
-        power_back.set()
-        await app.simulator.han.start()
-        await app.online()
-        checker = app.simulator.meter.checker
-        await app.wait_until(lambda: checker.reported_statuses(owed[0]), what="the status to reach the meter")
+    """After a restart (a power cut) the appliance cannot know that frame's TSN: it answers the
+    resend the meter's schedule sends at link-up, echoing that one's TSN."""
+    await _first_status_lost_across_an_outage(tmp_path, monkeypatch, forget_tsns=True)
