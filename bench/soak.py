@@ -677,15 +677,24 @@ class Soak:
         live = [(ev["start"], min(ev["end"], ev.get("cancelled", ev["end"]), max(opt_outs.get(i, ev["end"]), ev["start"])))
                 for i, ev in events.items()]
         stuck_by: dict[str, float] = {}
+        worst: tuple[float, str, list[tuple[datetime, datetime]]] = (0.0, "", [])
         controlled = device_controlled_spans(log, final_sim)
         for name, spans in controlled.items():
             for c0, c1 in spans:
                 outside = subtract(c0, c1, live)
                 seconds = sum(overlap(a, b, up_sim) for a, b in outside)
                 stuck_by[name] = max(stuck_by.get(name, 0.0), seconds)
+                if seconds > worst[0]:
+                    worst = (seconds, name, outside)
         result["stuck_s"] = max(stuck_by.values(), default=0.0)
         say(f"devices: longest controlled outside an event while up (simulated s): "
             f"{ {k: round(v, 1) for k, v in stuck_by.items()} }; one control cycle is {CYCLE_TICK_S:g} s")
+        if worst[0] > 0:  # where the worst one was, to find its cause in the logs
+            pieces = ", ".join(f"{a:%H:%M:%S.%f}-{b:%H:%M:%S.%f}" for a, b in worst[2])
+            ups = [f"{a:%H:%M:%S.%f}-{b:%H:%M:%S.%f}" for a, b in up_sim
+                   if any(a < p1 and b > p0 for p0, p1 in worst[2])]
+            say(f"devices: the worst, {worst[1]} {worst[0]:.1f} s, held outside its event at {pieces} "
+                f"(simulated UTC) while up {ups}")
         db.close()
         return result
 

@@ -94,10 +94,10 @@ def compose(
     settle_quiet_s: float = 20.0,
     clock: Clock = REAL,
 ) -> tuple[Hub, Any]:
-    """Build the appliance in start order: [the simulated HAN], the meter link, the home network.
+    """Build the appliance in start order: [the simulated HAN], the home network, the meter link.
 
-    With a simulator, it starts before the meter link (the radio connects to it) and stops
-    after it, and the meter link's radio is pointed at the port it bound (the home network's
+    With a simulator, it starts before both networks (their radios connect to it) and stops
+    after them, and the meter link's radio is pointed at the port it bound (the home network's
     radio at the simulated home's port). The hub runs on ``clock``; a simulator should be given
     the same one.
     """
@@ -123,8 +123,6 @@ def compose(
     hub.add_component("bill_watch", bill_watch.start, bill_watch.stop)
     hub.control = _demand_response(hub, config)
     hub.add_component("demand response", hub.control.start, hub.control.stop)
-    meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
-    hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
 
     async def setup_zigbee_home() -> Any:
         radio_path = f"virtual://127.0.0.1:{simulator.home_port}" if simulator is not None else None
@@ -133,6 +131,10 @@ def compose(
 
     home_network = _Integration(hub, "zigbee_home", setup_zigbee_home)
     hub.add_component("zigbee_home", home_network.start, home_network.stop)
+    # The meter link after the home network: a device left controlled by an event that ended while
+    # the appliance was down is put back as soon as its network is up, not after the meter's session.
+    meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
+    hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
     settled = SettledFreeze(hub, settle_quiet_s)
     hub.integrations["settled_freeze"] = settled
     hub.add_component("settled freeze", settled.start, _nothing)
