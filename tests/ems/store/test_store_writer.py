@@ -351,3 +351,19 @@ async def test_an_overflowing_queue_keeps_the_newest_readings(open_store: OpenSt
     samples = await store.demand_samples("m1", NOW, NOW + timedelta(hours=1))
     assert [s.demand_kw for s in samples] == [3.0, 4.0]
     assert store.dropped == {"MeterReading": 3}
+
+
+async def test_a_message_marked_read_stays_read_after_a_restart(
+    store: Store, bus: EventBus, open_store: OpenStore
+) -> None:
+    # Issue 13 item 9: read marks came back unread after a restart (only a confirmation was replayed).
+    bus.publish(message(8))
+    bus.publish(message(9))
+    await store.flush()
+    assert await store.mark_message_read("m1", 8)
+
+    state = await restart_and_restore(store, open_store, now=NOW + timedelta(minutes=5))
+
+    assert state.messages[("m1", 8)].read
+    assert not state.messages[("m1", 9)].read
+    assert state.messages[("m1", 8)].confirmed_at is None
