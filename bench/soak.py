@@ -373,6 +373,7 @@ class Soak:
     recovery_outage_s: float
     rng: random.Random = field(default_factory=lambda: random.Random(11))
     up: list[tuple[float, float]] = field(default_factory=list)  # real times the appliance ran
+    frozen: list[tuple[float, float]] = field(default_factory=list)  # real times the meter process was stopped
     integrity_failures: int = 0
     kinds: collections.Counter[str] = field(default_factory=collections.Counter)
     imports_total: int = 0
@@ -396,6 +397,10 @@ class Soak:
                 online = appliance.wait_online()
                 appliance.wait_devices()
                 if number == max(1, self.kills // 2) and self.recovery_outage_s > 0:
+                    # After the session's schedule check has settled (two asks, 5 simulated s apart):
+                    # an outage that swallows it is a test of its own (tests/e2e/test_link_faults.py),
+                    # and one that also outlasts the event leaves a cancel nobody could have heard.
+                    time.sleep(max(1.0, 30.0 / self.speed))
                     self.recovery_s = self.outage(meter, appliance, self.recovery_outage_s)
                 self.probe_from.append((ready + 3.0, 0.0))
                 detail = self.strike(kind, appliance, meter, timeline, csv)
@@ -429,10 +434,12 @@ class Soak:
     def outage(self, meter: Meter, appliance: Appliance, seconds: float) -> float | None:
         """Freeze the meter (SIGSTOP) for ``seconds``; how long after SIGCONT the API shows it fresh."""
         say(f"meter frozen for {seconds:g} s (connection open, no answers)")
+        stopped = time.time()
         meter.proc.send_signal(signal.SIGSTOP)
         time.sleep(seconds)
         meter.proc.send_signal(signal.SIGCONT)
         resumed = time.time()
+        self.frozen.append((stopped, resumed))
         resumed_sim = appliance.timeline.sim(resumed)
         deadline = resumed + 120
         while time.time() < deadline:
@@ -679,10 +686,14 @@ class Soak:
         stuck_by: dict[str, float] = {}
         worst: tuple[float, str, list[tuple[datetime, datetime]]] = (0.0, "", [])
         controlled = device_controlled_spans(log, final_sim)
+        # While the meter's process is stopped, so are the simulated home's devices (one process):
+        # nobody can put them back then, so that time is not held against the appliance.
+        reachable = [piece for a, b in up_sim
+                     for piece in subtract(a, b, [(timeline.sim(f0), timeline.sim(f1)) for f0, f1 in self.frozen])]
         for name, spans in controlled.items():
             for c0, c1 in spans:
                 outside = subtract(c0, c1, live)
-                seconds = sum(overlap(a, b, up_sim) for a, b in outside)
+                seconds = sum(overlap(a, b, reachable) for a, b in outside)
                 stuck_by[name] = max(stuck_by.get(name, 0.0), seconds)
                 if seconds > worst[0]:
                     worst = (seconds, name, outside)

@@ -87,6 +87,8 @@ DEVICE_TYPES = {0: "electric", 1: "gas", 2: "water", 3: "thermal"}
 BACKFILL = timedelta(days=1)  # interval history read at link-up
 SCHEDULE_SETTLE_S = 5.0  # after GetScheduledEvents' Default Response, the events it lists have come
 SCHEDULE_ASKS = 2  # the schedule is asked this many times at link-up, the lists joined
+SCHEDULE_RETRY_FIRST_S = 15.0  # a schedule not answered is asked again after this (hub clock), doubling
+SCHEDULE_RETRY_MAX_S = 300.0
 MAX_PERIODS_PER_REQUEST = 24  # MaxNumberOfPeriodsDelivered default (§5.1 0x0500)
 CLOCK_TOLERANCE = timedelta(seconds=2)  # UTCTime has 1 s steps; within this the clocks agree
 MAX_HELD_REPORTS = 16  # reports heard before the formatting is known, kept until it is (the oldest go first)
@@ -381,35 +383,52 @@ class MeterSession:
         answer has settled (SCHEDULE_SETTLE_S of the hub's clock after the Default Response), say
         which it listed (ScheduleListed), so an event withdrawn while the link was down ends here too.
         It is asked twice and the lists joined: one lost resend must not end an event the meter still
-        schedules. A meter that does not answer, or refuses the command, says nothing of its schedule."""
+        schedules. A meter that does not answer (frozen, or the frame lost) is asked again later, on
+        the hub's clock with a growing pause: until it answers, an event it cancelled while nobody
+        listened would hold the home's devices to its end. A meter that refuses the command says
+        nothing of its schedule."""
         if Drlc.cluster_id not in self.endpoint.in_clusters:
             return
         listening_since = self.started_at
-        self._events_heard.clear()
+        pause_s = SCHEDULE_RETRY_FIRST_S
         try:
-            for _ in range(SCHEDULE_ASKS):
-                if not await self._get_scheduled_events():
-                    return
-                await self._hub.clock.sleep(SCHEDULE_SETTLE_S)
-                self._schedule_heard.set()
+            while True:
+                self._events_heard.clear()
+                answered = True
+                for _ in range(SCHEDULE_ASKS):
+                    answered = await self._get_scheduled_events()
+                    if answered is not True:
+                        break
+                    await self._hub.clock.sleep(SCHEDULE_SETTLE_S)
+                    self._schedule_heard.set()
+                if answered is True:
+                    break
+                self._schedule_heard.set()  # a status owed from before does not wait for it any longer
+                if answered is None:
+                    return  # refused: this meter keeps its schedule to itself
+                _LOGGER.info("[%s] The meter did not answer GetScheduledEvents; asking again in %.0f s",
+                             self.meter_id, pause_s)
+                await self._hub.clock.sleep(pause_s)
+                pause_s = min(pause_s * 2, SCHEDULE_RETRY_MAX_S)
         finally:
             self._schedule_heard.set()
         self._hub.bus.publish(ScheduleListed(self.meter_id, frozenset(self._events_heard), listening_since))
 
-    async def _get_scheduled_events(self) -> bool:
-        """Ask once; whether the meter answered SUCCESS or NOT_FOUND (its events follow as commands)."""
+    async def _get_scheduled_events(self) -> bool | None:
+        """Ask once: True when the meter answered SUCCESS or NOT_FOUND (its events follow as commands),
+        False when no answer came, None when it refused the command."""
         command_id = Drlc.ServerCommandDefs.get_scheduled_events.id
         try:
             answer = await asyncio.wait_for(self.cluster(Drlc).command(
                 command_id, start_time=0, number_of_events=0, expect_reply=True,
                 disable_default_response=False), REQUEST_TIMEOUT_S)
-        except Exception as err:  # noqa: BLE001 - no answer: nothing is concluded
-            _LOGGER.debug("[%s] GetScheduledEvents not answered (%s): the schedule is not compared", self.meter_id, err)
+        except Exception as err:  # noqa: BLE001 - no answer: nothing is concluded yet
+            _LOGGER.debug("[%s] GetScheduledEvents not answered (%s)", self.meter_id, err)
             return False
         status = getattr(answer, "status", None)
         if status not in (foundation.Status.SUCCESS, foundation.Status.NOT_FOUND):
             _LOGGER.debug("[%s] GetScheduledEvents answered %s: the schedule is not compared", self.meter_id, status)
-            return False
+            return None
         return True
 
     async def _send(self, cluster_cls: Any, command: str, tsn: int | None = None, **fields: Any) -> None:

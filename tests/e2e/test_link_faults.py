@@ -20,6 +20,7 @@ from ems import messages
 from ems.clock import FixedClock
 from ems.model import MeterReading
 from integrations.zigbee.se.clusters import Drlc
+from integrations.zigbee_se.frames import REQUEST_TIMEOUT_S
 from tests.e2e.conftest import (
     CONFIG,
     FAST_SCENARIO,
@@ -181,5 +182,42 @@ async def test_an_event_cancelled_while_the_meter_was_away_ends_when_its_schedul
         await run.until(lambda: run.state == "online", timedelta(seconds=10), "back after the meter returned")
         await run.until(lambda: 6 in run.statuses(), timedelta(seconds=30), "the event ended as cancelled")
         assert run.statuses() == [1, 2, 6]
+        view = next(v for v in app.hub.control.events() if v.event.issuer_event_id == EVENT_ID)
+        assert view.phase.value != "active"
+
+
+async def test_a_schedule_question_lost_on_the_air_is_asked_again_and_the_cancel_still_ends_the_event(tmp_path):
+    """As the soak found: the utility cancels while the meter is away, and when it is back the
+    meter's answer to the appliance's GetScheduledEvents is lost (the air froze for a moment just
+    then). The session carries on; the appliance asks again on its own, and the event still ends
+    as cancelled (0x06) instead of holding the home's devices until its end (30 minutes)."""
+    clock = FixedClock(START)
+    scenario = _scenario(away=[{"at": "150s", "for": "5m"}])
+    async with running_appliance(tmp_path, scenario, config_text=FAULT_CONFIG, clock=clock) as app:
+        run, han, meter = _Stepper(app, clock), app.simulator.han, app.simulator.meter
+        await run.until(lambda: 2 in run.statuses(), timedelta(minutes=3), "the event started")
+        await run.until(lambda: not han.listening, timedelta(minutes=1), "the meter gone")
+        cancel = meter.send_raw(
+            Drlc, "cancel_load_control_event", disable_default_response=False, issuer_event_id=EVENT_ID,
+            device_class=1, utility_enrollment_group=0, cancel_control=0, effective_time=0)
+        with contextlib.suppress(Exception):  # nobody is listening: the cancel is lost
+            await cancel
+        asked: list[float] = []  # real (loop) times the meter heard the question
+        loop = asyncio.get_running_loop()
+
+        def lose_the_answers_for_a_while(request: Any) -> Any:
+            asked.append(loop.time())
+            if loop.time() - asked[0] < REQUEST_TIMEOUT_S + 1:  # the answer to it (and to each
+                han.freeze()  # retry of it) vanishes on an air frozen for a moment, until the
+                loop.call_later(0.3, han.unfreeze)  # appliance's question has timed out
+            return meter._get_scheduled_events(request)
+
+        meter.node.on_command(1, Drlc.cluster_id, "get_scheduled_events", lose_the_answers_for_a_while)
+        while not han.listening:
+            await run.step(60.0)
+        await run.until(lambda: bool(asked), timedelta(minutes=1), "the schedule asked")
+        await run.until(lambda: 6 in run.statuses(), timedelta(minutes=5), "the event ended as cancelled")
+        assert run.statuses() == [1, 2, 6]
+        assert any(t - asked[0] >= REQUEST_TIMEOUT_S + 1 for t in asked)  # asked again, and answered
         view = next(v for v in app.hub.control.events() if v.event.issuer_event_id == EVENT_ID)
         assert view.phase.value != "active"
