@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT ?= 8080
 
-.PHONY: demo test venv system-packages lint bench clean
+.PHONY: demo test venv system-packages lint bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,14 @@ lint: venv
 	$(BIN)/ruff check ems integrations rules web tests bench
 	$(BIN)/lint-imports
 
+# The benchmarks; bench/soak.py's fuzz stage needs atheris (the `fuzz` extra, a compiled wheel).
 bench: venv
+	$(BIN)/pip install --quiet -e '.[test,fuzz]'
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+soak: venv
+	$(BIN)/pip install --quiet -e '.[test,fuzz]'
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
