@@ -613,9 +613,8 @@ class Soak:
             else:
                 continue
             times = seen[key]
-            if key[0] == "confirmation" and times and line.get("tsn") is not None \
-                    and line.get("tsn") == first_tsn.get(key):
-                continue  # the meter recognises a retry by its TSN (issue 11 finding 3b)
+            if times and line.get("tsn") is not None and line.get("tsn") == first_tsn.get(key):
+                continue  # the meter recognises a retry by its TSN (issue 11 finding 3b), also after a restart
             first_tsn.setdefault(key, line.get("tsn"))
             if not times or line["w"] - times[-1] > 10 or line.get("tsn") is None:
                 times.append(line["w"])

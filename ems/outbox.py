@@ -24,11 +24,18 @@ route's later items wait behind it so the utility sees them in order, while ever
 goes on. An item whose route has no sender waits in the store (logged once) until one registers.
 ``resume(meter_id)`` cuts a route's backoff short when its channel is known to be back.
 Times (creation, retry, delivery) are read from the injected ``clock``.
+
+Retries are recognisable. While a sender runs, ``current_delivery()`` is the item being sent: the
+id its first attempt went out under (``wire_id``, e.g. a ZCL TSN), or None on a first attempt, when
+the sender names one with ``remember`` before the frame leaves. It is durable, so a report sent
+just before a power loss, and not yet marked delivered, goes out again after the restart under the
+same id, and the receiver can tell the retry from a second report.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import enum
 import logging
@@ -53,6 +60,28 @@ SEND_TIMEOUT_S = 60.0
 STORE_RETRY_S = 5.0
 
 Sender = Callable[[Any], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class Delivery:
+    """The outbox item a sender is sending now: what its first attempt went out as."""
+
+    record_id: int
+    wire_id: int | None  # None: this is the first attempt (or no earlier one named an id)
+    _keep: Callable[[int, int], Awaitable[None]]
+
+    async def remember(self, wire_id: int) -> None:
+        """Name the id this attempt goes out under; returns once it is on disk (before sending)."""
+        await self._keep(self.record_id, wire_id)
+        self.wire_id = wire_id
+
+
+_DELIVERY: contextvars.ContextVar[Delivery | None] = contextvars.ContextVar("outbox_delivery", default=None)
+
+
+def current_delivery() -> Delivery | None:
+    """The item the outbox is delivering in this task (None outside a sender)."""
+    return _DELIVERY.get()
 
 
 def retry_delay(attempts: int, first_s: float = FIRST_RETRY_S, max_s: float = MAX_RETRY_S) -> float:
@@ -428,6 +457,7 @@ class Outbox:
 
     async def _deliver(self, lane: _Lane, record: OutboxRecord, sender: Sender) -> datetime | None:
         """Send one item; None when delivered, else when to try again."""
+        token = _DELIVERY.set(Delivery(record.id, record.wire_id, self._store.outbox_wire_id))
         try:
             item = self._decode(record)
             async with asyncio.timeout(self._send_timeout_s):
@@ -450,6 +480,8 @@ class Outbox:
             lane.failing = True
             lane.retry_when_heard = True
             return retry_at
+        finally:
+            _DELIVERY.reset(token)
         await self._store.outbox_delivered(record.id, self._clock())
         if lane.failing:
             lane.failing = False

@@ -72,6 +72,11 @@ async def outbox_delivered(conn: AsyncConnection, item_id: int, at: datetime) ->
     )
 
 
+async def outbox_wire_id(conn: AsyncConnection, item_id: int, wire_id: int) -> None:
+    t = tables.outbox
+    await conn.execute(update(t).where(t.c.id == item_id).values(wire_id=wire_id))
+
+
 async def outbox_failed(
     conn: AsyncConnection, item_id: int, attempts: int, next_attempt_at: datetime, error: str
 ) -> None:

@@ -311,6 +311,14 @@ class Store:
             lambda conn: commands.outbox_delivered(conn, item_id, at),
         )
 
+    async def outbox_wire_id(self, item_id: int, wire_id: int) -> None:
+        """Keep the id an item's first attempt goes out under; durable before it leaves."""
+        await self._job(
+            "keep an outbox item's wire id",
+            lambda conn: commands.outbox_wire_id(conn, item_id, wire_id),
+            True,
+        )
+
     async def outbox_failed(
         self, item_id: int, attempts: int, next_attempt_at: datetime, error: str
     ) -> None:

@@ -41,6 +41,7 @@ class OutboxRecord:
     delivered_at: datetime | None = None
     last_error: str | None = None
     meter_id: str | None = None  # the route's meter; None: the premise-wide route
+    wire_id: int | None = None  # what the first attempt went out as (a ZCL TSN); None: not tried yet
 
 
 @dataclass(frozen=True, slots=True)

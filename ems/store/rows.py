@@ -226,4 +226,5 @@ def outbox_record(row: Any) -> OutboxRecord:
         delivered_at=row.delivered_at,
         last_error=row.last_error,
         meter_id=row.meter_id,
+        wire_id=row.wire_id,
     )

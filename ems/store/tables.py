@@ -220,6 +220,9 @@ class OutboxRow(Base):
     # Added by revision 0005 (routes per meter): the meter whose upstream channel carries the
     # row; None for a premise-wide item (device telemetry).
     meter_id: Mapped[str | None] = mapped_column(String(64))
+    # Added by revision 0008: the id the upstream channel gave the first attempt (a ZCL TSN),
+    # durable before that attempt left, so every retry (also after a power loss) reuses it.
+    wire_id: Mapped[int | None] = mapped_column(Integer)
 
 
 # -- accounts and access (revision 0003) ---------------------------------------------------

@@ -283,6 +283,7 @@ class ConformanceChecker:
         self.retried_reports: collections.Counter[str] = collections.Counter()
         self._confirmation_tsns: dict[int, set[int]] = {}  # message id -> TSNs its confirmations came under
         self._message_bodies: dict[int, str] = {}  # message id -> the message's fields as last sent
+        self._confirmed_before: dict[int, int] = {}  # message id -> TSN, confirmed before a restart
         self._changed = asyncio.Event()  # set on every frame (settled() waits on it)
 
     def remember_reported(self, issuer_event_id: int, statuses: list[int]) -> None:
@@ -292,6 +293,14 @@ class ConformanceChecker:
         if not statuses:
             raise ValueError("an event remembered as reported has at least one status")
         self._reported_before[issuer_event_id] = list(statuses)
+
+    def remember_confirmed(self, message_id: int, message_control: int, arrived: datetime, tsn: int) -> None:
+        """The client confirmed this message (which first arrived at ``arrived``) to this ESI, under
+        ``tsn``, before the simulator was restarted; the ESI sends it again. A confirmation under
+        that TSN again is a retry; under another, a duplicate."""
+        self._messages[message_id] = (message_control, arrived)
+        self._confirmed_before[message_id] = tsn
+        self._confirmation_tsns.setdefault(message_id, set()).add(tsn)
 
     # -- results ----------------------------------------------------------------------------
 
@@ -442,8 +451,12 @@ class ConformanceChecker:
             body = repr(sorted(fields.items()))
             if self._message_bodies.get(message_id) != body:  # a new message under the id: confirmed anew
                 self._confirmation_tsns.pop(message_id, None)
+                if message_id not in self._message_bodies and message_id in self._confirmed_before:
+                    self._confirmation_tsns[message_id] = {self._confirmed_before[message_id]}  # resent
                 self._message_bodies[message_id] = body
-            self._messages[message_id] = (int(fields["message_control"]), arrived)
+            arrived_first = self._messages.get(message_id, (0, arrived))[1] if message_id in self._confirmed_before \
+                else arrived
+            self._messages[message_id] = (int(fields["message_control"]), arrived_first)
         elif cls is Drlc and command == "load_control_event":
             self._event_sent(fields, expectation, arrived)
         elif cls is Drlc and command == "cancel_load_control_event":

@@ -52,6 +52,7 @@ from ems.model import (
     ScheduleListed,
     StorageChanged,
 )
+from ems.outbox import current_delivery
 from ems.state import is_repeat
 from ems.tasks import TaskSet
 from integrations.zigbee.se import codec
@@ -801,10 +802,11 @@ class MeterSession:
                     and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.05)  # until the resend is heard, or the schedule has settled
                 answered = self._answered(report.issuer_event_id, report.status)
+        tsn = await self._retry_tsn(None if answered is None else self._awaiting_report[answered].tsn)
         await self._send(
             Drlc,
             "report_event_status",
-            tsn=None if answered is None else self._awaiting_report[answered].tsn,
+            tsn=tsn,
             issuer_event_id=report.issuer_event_id,
             event_status=int(report.status),
             event_status_time=codec.datetime_to_utc_time(report.at),
@@ -834,8 +836,20 @@ class MeterSession:
         key = ("message_confirmation", message_id, fields["confirmation_time"])
         tsn = self.retry_tsns.get(key)
         if tsn is None:
-            tsn = self.retry_tsns.remember(key, self.device.get_sequence())
+            tsn = self.retry_tsns.remember(key, await self._retry_tsn(None))
         await self._send(Messaging, "message_confirmation", tsn=tsn, **fields)
+
+    async def _retry_tsn(self, first: int | None) -> int:
+        """The TSN an upstream report goes out under: its first attempt's, kept by the outbox (so a
+        retry, also after a power loss, is one the meter can recognise), else ``first`` (an echo) or
+        a new one, made durable before the frame leaves."""
+        delivery = current_delivery()
+        if delivery is not None and delivery.wire_id is not None:
+            return delivery.wire_id
+        tsn = first if first is not None else self.device.get_sequence()
+        if delivery is not None:
+            await delivery.remember(tsn)
+        return tsn
 
 
 def _server_to_client(cluster: Any, command: str) -> FrameKey:

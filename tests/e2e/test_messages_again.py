@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from integrations.zigbee.se.clusters import Messaging
-from tests.e2e.conftest import Appliance, running_appliance
+from tests.e2e.conftest import FAST_SCENARIO, Appliance, running_appliance
+
+START = datetime(2026, 7, 15, 19, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -53,3 +57,36 @@ async def test_the_meter_sending_a_confirmed_message_again_keeps_the_confirmatio
                  if m.message.origin.value == "utility"]
     assert stored.confirmed_at is not None and stored.read
     assert len(node.received("message_confirmation")) == 1  # and no second confirmation goes out
+
+
+async def test_a_confirmation_sent_just_before_a_power_loss_goes_out_again_under_the_same_tsn(tmp_path: Path):
+    """Issue 11 finding 3: the confirmation left, the power went before it was marked delivered, and
+    after the restart it went out again under a new TSN (the soak's duplicate). Now the outbox has
+    the first attempt's TSN on disk before the frame leaves, so the meter (which outlives the
+    appliance's restart, as the second simulator is told) recognises the retry as one."""
+    data = tmp_path / "data"
+    quiet = {**FAST_SCENARIO, "events": []}
+    async with running_appliance(tmp_path / "first", quiet, data_dir=data) as first:
+        await first.online()
+        await first.wait_until(lambda: first.hub.state.messages, what="the utility's message")
+        message = await _utility_message(first)
+
+        async def power_lost(*_args: object) -> None:  # never marked delivered: the power went first
+            await asyncio.Event().wait()
+
+        first.hub.store.outbox_delivered = power_lost  # type: ignore[method-assign]
+        path = f"/api/v1/messages/{message['meter_id']}/{message['message_id']}/confirm"
+        async with first.http.post(first.url + path) as response:
+            assert response.status == 200, await response.text()
+        await first.simulator.node.wait_for("message_confirmation", timeout_s=10)
+        [sent] = [a for a in first.simulator.meter.answers if a.command == "message_confirmation"]
+        control = first.simulator.meter.messages[-1].control
+        arrived = next(iter(first.hub.state.messages.values())).message.received_at
+    async with running_appliance(tmp_path / "again", quiet, data_dir=data) as again:
+        checker = again.simulator.meter.checker
+        checker.remember_confirmed(message["message_id"], control, arrived, sent.tsn)
+        await again.online()
+        await again.simulator.node.wait_for("message_confirmation", timeout_s=20)
+        [retried] = [a for a in again.simulator.meter.answers if a.command == "message_confirmation"]
+        assert (retried.tsn, retried.fields) == (sent.tsn, sent.fields)
+        assert checker.retried_reports["message_confirmation"] == 1 and not checker.duplicate_reports

@@ -302,3 +302,58 @@ async def test_stop_cancels_a_delivery_in_progress_and_keeps_the_item(outbox: Ou
 async def test_enqueue_refuses_what_is_not_a_dataclass(outbox: Outbox) -> None:
     with pytest.raises(TypeError, match="dataclass"):
         await outbox.enqueue({"status": 1})
+
+
+async def test_a_retry_after_a_restart_goes_out_under_the_id_its_first_attempt_named(
+    open_store: OpenStore,
+) -> None:
+    """Issue 11 finding 3: a report sent just before a power loss, not yet marked delivered, went out
+    again after the restart under a new TSN. The first attempt's id is on disk before it leaves."""
+    from ems.outbox import current_delivery
+
+    seen: list[int | None] = []
+
+    async def send_then_lose_power(item: Any) -> None:
+        delivery = current_delivery()
+        assert delivery is not None
+        seen.append(delivery.wire_id)
+        if delivery.wire_id is None:
+            await delivery.remember(0x2A)
+        raise ConnectionError("the power went before the meter's answer")
+
+    store = await open_store()
+    before = Outbox(store, first_retry_s=60.0, max_retry_s=60.0)
+    before.register_sender(MessageConfirmed, send_then_lose_power)
+    await before.start()
+    await before.enqueue(confirmation())
+    async with asyncio.timeout(5):
+        while not seen:
+            await asyncio.sleep(0.01)
+    await before.stop()
+    await store.close()
+
+    reopened = await open_store()
+    [pending] = await reopened.outbox_route_pending("m1", "MessageConfirmed")
+    assert pending.wire_id == 0x2A
+    after = Outbox(reopened, **FAST)
+    sender = Recorder()
+    ids: list[int | None] = []
+
+    async def retry(item: Any) -> None:
+        delivery = current_delivery()
+        ids.append(delivery.wire_id if delivery is not None else None)
+        await sender(item)
+
+    after.register_sender(MessageConfirmed, retry)
+    await after.start()
+    try:
+        await sender.until_delivered(1, reopened)
+    finally:
+        await after.stop()
+    assert seen == [None] and ids == [0x2A]
+
+
+async def test_outside_a_delivery_there_is_no_current_one() -> None:
+    from ems.outbox import current_delivery
+
+    assert current_delivery() is None
