@@ -312,6 +312,7 @@ async def test_a_retry_after_a_restart_goes_out_under_the_id_its_first_attempt_n
     from ems.outbox import current_delivery
 
     seen: list[int | None] = []
+    tried = asyncio.Event()
 
     async def send_then_lose_power(item: Any) -> None:
         delivery = current_delivery()
@@ -319,6 +320,7 @@ async def test_a_retry_after_a_restart_goes_out_under_the_id_its_first_attempt_n
         seen.append(delivery.wire_id)
         if delivery.wire_id is None:
             await delivery.remember(0x2A)
+        tried.set()
         raise ConnectionError("the power went before the meter's answer")
 
     store = await open_store()
@@ -327,8 +329,7 @@ async def test_a_retry_after_a_restart_goes_out_under_the_id_its_first_attempt_n
     await before.start()
     await before.enqueue(confirmation())
     async with asyncio.timeout(5):
-        while not seen:
-            await asyncio.sleep(0.01)
+        await tried.wait()
     await before.stop()
     await store.close()
 
