@@ -1,0 +1,125 @@
+"""Benchmark: one bill check (``BillWatch.check``) on a month and a half of 1-minute intervals.
+
+A real hub on a real SQLite file (in a temporary folder) with the TOU-D-T plan holds 40 days of
+1-minute intervals (57,600, the demo's profile) before a fixed instant 12 days into a billing
+cycle. Each check reads the window the cost needs from the store, costs it and derives the
+warnings, as ``ems run`` does once a minute. Measured per check: the process's CPU (every
+thread), the wall time, and the longest stall of the event loop, seen by a probe task that
+sleeps 1 ms at a time and records how late it wakes (target: no stall over 20 ms). Then, in a
+separate pass under tracemalloc, the peak of memory allocated during one check.
+
+    python bench/bill_check.py [--checks 7]
+Last line: cpu_ms=.. wall_ms=.. max_stall_ms=.. peak_mb=..
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ems.bill_watch import BillWatch  # noqa: E402
+from ems.clock import FixedClock  # noqa: E402
+from ems.config import load_config  # noqa: E402
+from ems.hub import Hub  # noqa: E402
+from ems.model import IntervalReading  # noqa: E402
+
+NOW = datetime(2026, 5, 22, 19, 0, tzinfo=UTC)  # a Friday, noon in Los Angeles; the cycle began on 10 May
+DAYS = 40
+CONFIG = f"""
+site: {{name: Bench home, timezone: America/Los_Angeles}}
+tariff: {{plan: TOU-D-T, climate_zone: "10", rates_file: "{REPO / 'config' / 'rates.yaml'}",
+         warning_threshold_cost: 50.0}}
+"""
+
+
+class StallProbe:
+    """Sleeps 1 ms at a time and keeps the longest lateness (the loop's longest stall)."""
+
+    def __init__(self) -> None:
+        self.max_s = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.max_s = 0.0
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> float:
+        assert self._task is not None
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        return self.max_s
+
+    async def _run(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.max_s = max(self.max_s, time.perf_counter() - t0 - 0.001)
+
+
+def minutes() -> list[IntervalReading]:
+    first = NOW - timedelta(days=DAYS)
+    return [
+        IntervalReading("m1", first + timedelta(minutes=i), 60, 0.004 + 0.01 * ((i * 7919) % 13) / 13,
+                        0.002 * ((i % 1440) > 600 and (i % 1440) < 1100))
+        for i in range(DAYS * 1440)
+    ]
+
+
+async def run(checks: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "config"
+        folder.mkdir()
+        (folder / "ems.yaml").write_text(CONFIG)
+        hub = Hub(load_config(folder), Path(tmp) / "data", FixedClock(NOW))
+        await hub.start()
+        try:
+            await hub.store.add_intervals(minutes())
+            watch = BillWatch(hub)
+            await watch.check("m1")  # first use: imports, holiday and time-zone caches
+            probe = StallProbe()
+            cpu, wall, stall = [], [], []
+            for _ in range(checks):
+                probe.start()
+                await asyncio.sleep(0.01)
+                c0, w0 = time.process_time(), time.perf_counter()
+                await watch.check("m1")
+                cpu.append((time.process_time() - c0) * 1000)
+                wall.append((time.perf_counter() - w0) * 1000)
+                await asyncio.sleep(0.01)
+                stall.append(await probe.stop() * 1000)
+            tracemalloc.start()
+            await watch.check("m1")
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        finally:
+            await hub.stop()
+    print(f"{DAYS * 1440:,} one-minute intervals stored; {checks} checks at {NOW.isoformat()}.")
+    print(f"CPU per check (all threads): median {statistics.median(cpu):.1f} ms, runs {[round(x) for x in cpu]}")
+    print(f"Wall per check: median {statistics.median(wall):.1f} ms; loop stall: median "
+          f"{statistics.median(stall):.1f} ms, max {max(stall):.1f} ms (probe sleeping 1 ms)")
+    print(f"Peak memory allocated during one check (tracemalloc): {peak / 2**20:.1f} MB")
+    print(f"cpu_ms={statistics.median(cpu):.1f} wall_ms={statistics.median(wall):.1f} "
+          f"max_stall_ms={max(stall):.1f} peak_mb={peak / 2**20:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checks", type=int, default=7)
+    asyncio.run(run(parser.parse_args().checks))
+
+
+if __name__ == "__main__":
+    main()
