@@ -2,8 +2,10 @@
 
 A real hub on a real SQLite file (in a temporary folder) with the TOU-D-T plan holds 40 days of
 1-minute intervals (57,600, the demo's profile) before a fixed instant 12 days into a billing
-cycle. Each check reads the window the cost needs from the store, costs it and derives the
-warnings, as ``ems run`` does once a minute. Measured per check: the process's CPU (every
+cycle. Before each check the clock moves a minute on and the next interval is stored; the check
+costs the window it needs (about 45 days) and derives the warnings, as ``ems run`` does once a
+minute. Also measured: one read of the whole window as columns (``Store.interval_columns``:
+what the first costing after a start, or after a page of late history, reads). Measured per check: the process's CPU (every
 thread), the wall time, and the longest stall of the event loop, seen by a probe task that
 sleeps 1 ms at a time and records how late it wakes (target: no stall over 20 ms). Then, in a
 separate pass under tracemalloc, the peak of memory allocated during one check.
@@ -83,7 +85,8 @@ async def run(checks: int) -> None:
         folder = Path(tmp) / "config"
         folder.mkdir()
         (folder / "ems.yaml").write_text(CONFIG)
-        hub = Hub(load_config(folder), Path(tmp) / "data", FixedClock(NOW))
+        clock = FixedClock(NOW)
+        hub = Hub(load_config(folder), Path(tmp) / "data", clock)
         await hub.start()
         try:
             await hub.store.add_intervals(minutes())
@@ -91,7 +94,10 @@ async def run(checks: int) -> None:
             await watch.check("m1")  # first use: imports, holiday and time-zone caches
             probe = StallProbe()
             cpu, wall, stall = [], [], []
-            for _ in range(checks):
+            for k in range(checks):
+                # Half a minute after the next interval ended (it started before the last check).
+                clock.set(NOW + timedelta(minutes=k + 1, seconds=30))
+                await hub.store.add_intervals([IntervalReading("m1", NOW + timedelta(minutes=k), 60, 0.01, 0.0)])
                 probe.start()
                 await asyncio.sleep(0.01)
                 c0, w0 = time.process_time(), time.perf_counter()
@@ -104,12 +110,21 @@ async def run(checks: int) -> None:
             await watch.check("m1")
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
+            probe.start()
+            await asyncio.sleep(0.01)
+            c0 = time.process_time()
+            await hub.store.interval_columns("m1", NOW - timedelta(days=DAYS), clock.now())
+            full_cpu = (time.process_time() - c0) * 1000
+            await asyncio.sleep(0.01)
+            full_stall = await probe.stop() * 1000
         finally:
             await hub.stop()
     print(f"{DAYS * 1440:,} one-minute intervals stored; {checks} checks at {NOW.isoformat()}.")
     print(f"CPU per check (all threads): median {statistics.median(cpu):.1f} ms, runs {[round(x) for x in cpu]}")
     print(f"Wall per check: median {statistics.median(wall):.1f} ms; loop stall: median "
           f"{statistics.median(stall):.1f} ms, max {max(stall):.1f} ms (probe sleeping 1 ms)")
+    print(f"One read of all {DAYS} days as columns: CPU {full_cpu:.1f} ms, "
+          f"loop stall {full_stall:.1f} ms")
     print(f"Peak memory allocated during one check (tracemalloc): {peak / 2**20:.1f} MB")
     print(f"cpu_ms={statistics.median(cpu):.1f} wall_ms={statistics.median(wall):.1f} "
           f"max_stall_ms={max(stall):.1f} peak_mb={peak / 2**20:.1f}")

@@ -133,3 +133,49 @@ async def test_the_cost_so_far_keeps_what_was_read_when_the_meters_time_steps_ba
         assert cost.report.cycle.energy_cost == pytest.approx(before.report.cycle.energy_cost)
         assert cost.report.last_interval == before.report.last_interval
     assert back.at == NOW
+
+
+async def test_the_window_reads_again_only_what_the_store_gained(tmp_path):
+    """Costing on every new interval reads only the intervals after the last costing; a late page
+    of history inside what was held reads the whole window again. The figures always equal those
+    of the whole window read from the store."""
+    clock = FixedClock(NOW)
+    late = IntervalReading("m1", NOW - timedelta(days=1, minutes=30), 900, 4.0, 0.0)  # inside the held hours
+    async with started_hub(tmp_path, tou_config(False), RATES, clock=clock) as hub:
+        await hub.store.add_intervals([r for r in HOURS if r.start < NOW - timedelta(hours=2)])
+        window = billing.IntervalWindow.of(hub.store)
+        assert billing.IntervalWindow.of(hub.store) is window
+        first = await billing.meter_cost(hub, "m1")
+        assert window.full_reads == 1
+        await hub.store.add_intervals([r for r in HOURS if r.start >= NOW - timedelta(hours=2)])
+        clock.advance(minutes=5)
+        second = await billing.meter_cost(hub, "m1")
+        assert window.full_reads == 1  # only the two new hours were read
+        await hub.store.add_intervals([late])
+        third = await billing.meter_cost(hub, "m1")
+        assert window.full_reads == 2
+        plan = hub.config.tariff.active_plan
+        since = datetime(2026, 4, 10, 7, tzinfo=UTC)
+        whole = await hub.store.interval_columns("m1", since, clock.now())
+    assert second.report.cycle.intervals_read == first.report.cycle.intervals_read + 2
+    assert third.report.cycle.energy_kwh == pytest.approx(second.report.cycle.energy_kwh + 4.0)
+    assert third.report == cost_report(plan, whole, now=clock.now(), timezone=LA, climate_zone="10")
+    assert third.report == cost_report(plan, ReadingArrays.from_readings([*HOURS, late]), now=clock.now(),
+                                       timezone=LA, climate_zone="10")
+
+
+async def test_interval_columns_are_the_intervals_as_read(tmp_path):
+    readings = [IntervalReading("m1", NOW - timedelta(minutes=m), 60, 0.1 + m / 7, m / 13) for m in range(1, 3000)]
+    async with started_hub(tmp_path, clock=FixedClock(NOW)) as hub:
+        await hub.store.add_intervals(readings)
+        await hub.store.add_intervals([IntervalReading("m2", NOW - timedelta(minutes=5), 60, 9.0, 0.0)])
+        start, end = NOW - timedelta(minutes=2500), NOW - timedelta(minutes=10)
+        columns = await hub.store.interval_columns("m1", start, end)
+        objects = await hub.store.intervals("m1", start, end)
+        assert await hub.store.interval_count("m1", start, end) == len(objects) == 2490
+        empty = await hub.store.interval_columns("m3", start, end)
+    expected = ReadingArrays.from_readings(objects)
+    for name in ("start_s", "duration_s", "consumed_kwh", "generated_kwh"):
+        assert getattr(columns, name).tolist() == getattr(expected, name).tolist()
+        assert getattr(columns, name).dtype == getattr(expected, name).dtype
+    assert len(empty) == 0
