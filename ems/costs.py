@@ -110,8 +110,34 @@ def _offset_at(tz: ZoneInfo, t: int) -> int:
     return int(offset.total_seconds()) if offset is not None else 0
 
 
-@lru_cache(maxsize=128)
 def _transitions(tz_name: str, first_s: int, last_s: int) -> tuple[tuple[int, int], ...]:
+    """(from epoch second, UTC offset seconds) for every offset in force in [first_s, last_s].
+
+    Put together from each UTC year's offsets (worked out once per year and zone): a series priced
+    a billing cycle at a time asks about a new span every cycle.
+    """
+    first_year = datetime.fromtimestamp(first_s, UTC).year
+    last_year = datetime.fromtimestamp(last_s, UTC).year
+    result: list[tuple[int, int]] = []
+    for year in range(first_year, last_year + 1):
+        for t, offset in _year_transitions(tz_name, year):
+            if t > last_s:
+                break
+            if t <= first_s:
+                result[:] = [(first_s, offset)]
+            elif offset != result[-1][1]:
+                result.append((t, offset))
+    return tuple(result)
+
+
+@lru_cache(maxsize=256)
+def _year_transitions(tz_name: str, year: int) -> tuple[tuple[int, int], ...]:
+    """The offsets in force during one UTC year, the first from the year's first second."""
+    first_s = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+    return _scan_transitions(tz_name, first_s, int(datetime(year + 1, 1, 1, tzinfo=UTC).timestamp()) - 1)
+
+
+def _scan_transitions(tz_name: str, first_s: int, last_s: int) -> tuple[tuple[int, int], ...]:
     """(from epoch second, UTC offset seconds) for every offset in force in [first_s, last_s]."""
     tz = ZoneInfo(tz_name)
     result = [(first_s, _offset_at(tz, first_s))]
