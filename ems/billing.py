@@ -264,24 +264,29 @@ def _price_usage(
 # --- What-if: the last 12 months under every plan -------------------------------------------------
 
 
+# A year is read from the store this much at a time and priced as it comes (each plan keeps only
+# the billing cycle it is reading): a year of 1-minute intervals never sits in memory at once.
+COMPARISON_READ = timedelta(days=30)
+
+
 async def plan_comparison(hub: Hub, meter_id: str, *, now: datetime | None = None) -> PlanComparison:
     """The meter's last 12 local months (to today's midnight) billed under every plan of the rates file.
 
     NotFound when there is no rates file. Every plan is billed at its own rate sheet's prices.
     """
-    from ems.whatif import compare_plans, last_year  # numpy: on first use
+    from ems.whatif import PlanComparer, last_year  # numpy: on first use
 
     tariff = hub.config.tariff
     if tariff is None or tariff.rates is None:
         raise NotFound(NO_RATES)
     timezone = hub.config.site.timezone
     start, end = last_year(hub.clock() if now is None else now, timezone)
-    readings = await hub.store.intervals(meter_id, start, end)
-
-    def work() -> PlanComparison:
-        from ems.costs import ReadingArrays
-
-        return compare_plans(tariff.rates, ReadingArrays.from_readings(readings), start=start, end=end,
-                             timezone=timezone, climate_zone=tariff.climate_zone, active_plan=tariff.plan)
-
-    return await _in_executor(work)
+    comparer = PlanComparer(tariff.rates, start=start, end=end, timezone=timezone,
+                            climate_zone=tariff.climate_zone, active_plan=tariff.plan)
+    read_from = start
+    while read_from < end:
+        read_to = min(end, read_from + COMPARISON_READ)
+        chunk = await hub.store.interval_columns(meter_id, read_from, read_to)
+        await _in_executor(functools.partial(comparer.feed, chunk))
+        read_from = read_to
+    return await _in_executor(comparer.comparison)
