@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ems.config import TariffConfig
-    from ems.costs import CostBreakdown, CycleReport, Projection, ReadingArrays
+    from ems.costs import CostBreakdown, CycleReport, PricedIntervals, Projection, ReadingArrays
     from ems.hub import Hub
     from ems.store import Store
     from ems.tariff import RatePlan
@@ -217,48 +217,77 @@ class PricedUsage:
     plan: RatePlan | None
 
 
+# The usage chart's window (up to a year) is read this much at a time and priced cycle by cycle:
+# memory holds what is shown, not every array of the engine over the whole window.
+USAGE_READ = timedelta(days=30)
+
+
 async def priced_usage(hub: Hub, meter_id: str, start: datetime, end: datetime) -> PricedUsage:
     """Intervals starting in [start, end) and the price each was charged at (with the meter's prices
     when they are in use). Tiers count from the billing cycle's start, so pricing reads from there."""
+    from ems.costs import CyclePricer  # numpy: on first use
+
     tariff = hub.config.tariff
     plan = tariff.active_plan if tariff is not None else None
     since = start
-    signals: list[PriceSignal] = []
+    pricer = None
     if tariff is not None and plan is not None:
         tz = ZoneInfo(hub.config.site.timezone)
         cycle_start, _ = plan.billing_cycle.cycle_of(start.astimezone(tz).date())
         since = min(start, datetime.combine(cycle_start, datetime.min.time(), tz).astimezone(UTC))
         signals = await _meter_prices(hub, tariff, meter_id, since)
-    readings = await hub.store.interval_columns(meter_id, since, end)
-    work = functools.partial(_price_usage, readings, plan, tariff, hub.config.site.timezone, signals, start, end)
-    return await _in_executor(work)
+        pricer = CyclePricer(plan, timezone=hub.config.site.timezone, climate_zone=tariff.climate_zone,
+                             price_signals=signals)
+    shown_s = (int(start.timestamp()), int(end.timestamp()))
+    pieces: list[tuple[ReadingArrays, np.ndarray | None]] = []
+    read = 0
+    read_from = since
+    while read_from < end:
+        read_to = min(end, read_from + USAGE_READ)
+        chunk = await hub.store.interval_columns(meter_id, read_from, read_to)
+        read += len(chunk)
+        if pricer is None:
+            pieces.append((chunk.between(*shown_s), None))
+        elif len(chunk):
+            pieces += await _in_executor(functools.partial(_usage_prices, pricer.feed, chunk, shown_s))
+        read_from = read_to
+    if pricer is not None and read:
+        pieces += await _in_executor(functools.partial(_usage_prices, pricer.finish, None, shown_s))
+    return await _in_executor(functools.partial(_join_usage, pieces, pricer is not None and read > 0, plan))
 
 
-def _price_usage(
-    arrays: ReadingArrays,
-    plan: RatePlan | None,
-    tariff: TariffConfig | None,
-    timezone: str,
-    signals: list[PriceSignal],
-    start: datetime,
-    end: datetime,
-) -> PricedUsage:
+def _usage_prices(
+    price: Callable[..., list[PricedIntervals]], chunk: ReadingArrays | None, shown_s: tuple[int, int]
+) -> list[tuple[ReadingArrays, np.ndarray]]:
+    """The shown part of each cycle that ``price(chunk)`` (or ``price()``) completes, with what its
+    energy cost per kWh."""
     import numpy as np
 
-    from ems.costs import ReadingArrays, price_intervals
+    pieces = []
+    for priced in price() if chunk is None else price(chunk):
+        i0, i1 = (int(i) for i in np.searchsorted(priced.readings.start_s, shown_s))
+        if i1 > i0:
+            consumed = priced.readings.consumed_kwh[i0:i1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # What the energy cost per kWh (tiers included); the unit price where nothing was used.
+                per_kwh = np.where(consumed > 1e-9, priced.energy_cost[i0:i1] / consumed,
+                                   priced.unit_price_per_kwh[i0:i1])
+            pieces.append((priced.readings.rows(i0, i1), per_kwh))
+    return pieces
 
-    i0, i1 = (int(i) for i in np.searchsorted(arrays.start_s, [int(start.timestamp()), int(end.timestamp())]))
-    shown = ReadingArrays(arrays.start_s[i0:i1], arrays.duration_s[i0:i1],
-                          arrays.consumed_kwh[i0:i1], arrays.generated_kwh[i0:i1])
-    if plan is None or tariff is None or not len(arrays):
-        return PricedUsage(shown, None, plan)
-    priced = price_intervals(plan, arrays, timezone=timezone, climate_zone=tariff.climate_zone,
-                             price_signals=signals)
-    consumed = arrays.consumed_kwh
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # What the energy cost per kWh (tiers included); the unit price where nothing was used.
-        price = np.where(consumed > 1e-9, priced.energy_cost / consumed, priced.unit_price_per_kwh)
-    return PricedUsage(shown, price[i0:i1], plan)
+
+def _join_usage(
+    pieces: list[tuple[ReadingArrays, np.ndarray | None]], priced: bool, plan: RatePlan | None
+) -> PricedUsage:
+    """The pieces as one PricedUsage (prices only when there was a plan and something to price)."""
+    import numpy as np
+
+    from ems.costs import ReadingArrays
+
+    columns = zip(*((r.start_s, r.duration_s, r.consumed_kwh, r.generated_kwh) for r, _ in pieces), strict=True)
+    shown = ReadingArrays(*(np.concatenate(c) for c in columns)) if pieces else ReadingArrays.from_columns([], [], [], [])
+    prices = [p for _, p in pieces if p is not None]
+    return PricedUsage(shown, (np.concatenate(prices) if prices else np.zeros(0)) if priced else None, plan)
 
 
 # --- What-if: the last 12 months under every plan -------------------------------------------------

@@ -179,3 +179,30 @@ async def test_interval_columns_are_the_intervals_as_read(tmp_path):
         assert getattr(columns, name).tolist() == getattr(expected, name).tolist()
         assert getattr(columns, name).dtype == getattr(expected, name).dtype
     assert len(empty) == 0
+
+
+async def test_usage_over_several_cycles_is_priced_as_the_whole_window_at_once(tmp_path):
+    """The chart's window is read 30 days at a time and priced cycle by cycle: the same price per
+    interval, to the bit, as pricing everything from the first cycle's start at once."""
+    import numpy as np
+
+    from ems.costs import price_intervals
+
+    hours = [IntervalReading("m1", NOW - timedelta(hours=h), 3600, 0.4 + (h % 7) / 3, 0.1 * (h % 5))
+             for h in range(1, 24 * 80) if h % 50]
+    start, end = NOW - timedelta(days=70), NOW - timedelta(hours=3)
+    async with started_hub(tmp_path, tou_config(True), RATES, clock=FixedClock(NOW)) as hub:
+        await hub.store.add_intervals(hours)
+        hub.bus.publish(METER_PRICE)
+        usage = await billing.priced_usage(hub, "m1", start, end)
+        plan = hub.config.tariff.active_plan
+    since = datetime(2026, 2, 10, 8, tzinfo=UTC)  # the start of the cycle holding `start` (3 March)
+    arrays = ReadingArrays.from_readings([r for r in hours if since <= r.start < end])
+    priced = price_intervals(plan, arrays, timezone=LA, climate_zone="10", price_signals=[METER_PRICE])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        price = np.where(arrays.consumed_kwh > 1e-9, priced.energy_cost / arrays.consumed_kwh, priced.unit_price_per_kwh)
+    shown = arrays.start_s >= int(start.timestamp())
+    assert len(priced.cycles) == 4 and usage.plan is plan
+    assert usage.readings.start_s.tolist() == arrays.start_s[shown].tolist()
+    assert usage.price_per_kwh.tolist() == price[shown].tolist()
+    assert usage.price_per_kwh.max() > 0.36  # tiers reached
