@@ -10,8 +10,12 @@ thread), the wall time, and the longest stall of the event loop, seen by a probe
 sleeps 1 ms at a time and records how late it wakes (target: no stall over 20 ms). Then, in a
 separate pass under tracemalloc, the peak of memory allocated during one check.
 
-    python bench/bill_check.py [--checks 7]
-Last line: cpu_ms=.. wall_ms=.. max_stall_ms=.. peak_mb=..
+With ``--whatif-days N`` a second store holds N days of 1-minute intervals and the 12-month
+comparison (``billing.plan_comparison``, ``GET /api/v1/cost/whatif``) runs over them: its CPU,
+wall time, longest loop stall, and (in a separate pass under tracemalloc) its peak memory.
+
+    python bench/bill_check.py [--checks 7] [--whatif-days 365]
+Last line: cpu_ms=.. wall_ms=.. max_stall_ms=.. peak_mb=.. [whatif_cpu_ms=.. whatif_stall_ms=.. whatif_peak_mb=..]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ems import billing  # noqa: E402
 from ems.bill_watch import BillWatch  # noqa: E402
 from ems.clock import FixedClock  # noqa: E402
 from ems.config import load_config  # noqa: E402
@@ -71,16 +76,49 @@ class StallProbe:
             self.max_s = max(self.max_s, time.perf_counter() - t0 - 0.001)
 
 
-def minutes() -> list[IntervalReading]:
-    first = NOW - timedelta(days=DAYS)
+def minutes(days: int = DAYS) -> list[IntervalReading]:
+    first = NOW - timedelta(days=days)
     return [
         IntervalReading("m1", first + timedelta(minutes=i), 60, 0.004 + 0.01 * ((i * 7919) % 13) / 13,
                         0.002 * ((i % 1440) > 600 and (i % 1440) < 1100))
-        for i in range(DAYS * 1440)
+        for i in range(days * 1440)
     ]
 
 
-async def run(checks: int) -> None:
+async def whatif(days: int) -> tuple[float, float, float, float]:
+    """CPU, wall and longest stall (ms) of one 12-month comparison over ``days`` of minutes; peak MB."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "config"
+        folder.mkdir()
+        (folder / "ems.yaml").write_text(CONFIG)
+        hub = Hub(load_config(folder), Path(tmp) / "data", FixedClock(NOW))
+        await hub.start()
+        try:
+            every = minutes(days)
+            for k in range(0, len(every), 30 * 1440):
+                await hub.store.add_intervals(every[k:k + 30 * 1440])
+            del every
+            probe = StallProbe()
+            probe.start()
+            await asyncio.sleep(0.01)
+            c0, w0 = time.process_time(), time.perf_counter()
+            comparison = await billing.plan_comparison(hub, "m1")
+            cpu, wall = (time.process_time() - c0) * 1000, (time.perf_counter() - w0) * 1000
+            await asyncio.sleep(0.01)
+            stall = await probe.stop() * 1000
+            tracemalloc.start()
+            await billing.plan_comparison(hub, "m1")
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        finally:
+            await hub.stop()
+    print(f"12-month comparison over {days} days of minutes ({comparison.intervals_read:,} read, "
+          f"{len(comparison.bills)} plans): CPU {cpu:.0f} ms, wall {wall:.0f} ms, loop stall {stall:.1f} ms, "
+          f"peak memory {peak / 2**20:.1f} MB")
+    return cpu, wall, stall, peak / 2**20
+
+
+async def run(checks: int, whatif_days: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "config"
         folder.mkdir()
@@ -126,14 +164,20 @@ async def run(checks: int) -> None:
     print(f"One read of all {DAYS} days as columns: CPU {full_cpu:.1f} ms, "
           f"loop stall {full_stall:.1f} ms")
     print(f"Peak memory allocated during one check (tracemalloc): {peak / 2**20:.1f} MB")
-    print(f"cpu_ms={statistics.median(cpu):.1f} wall_ms={statistics.median(wall):.1f} "
-          f"max_stall_ms={max(stall):.1f} peak_mb={peak / 2**20:.1f}")
+    last = (f"cpu_ms={statistics.median(cpu):.1f} wall_ms={statistics.median(wall):.1f} "
+            f"max_stall_ms={max(stall):.1f} peak_mb={peak / 2**20:.1f}")
+    if whatif_days:
+        w_cpu, _, w_stall, w_peak = await whatif(whatif_days)
+        last += f" whatif_cpu_ms={w_cpu:.0f} whatif_stall_ms={w_stall:.1f} whatif_peak_mb={w_peak:.1f}"
+    print(last)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, default=7)
-    asyncio.run(run(parser.parse_args().checks))
+    parser.add_argument("--whatif-days", type=int, default=0)
+    args = parser.parse_args()
+    asyncio.run(run(args.checks, args.whatif_days))
 
 
 if __name__ == "__main__":
