@@ -408,13 +408,14 @@ def _price(
     for c, (c_start, c_end) in enumerate(cycles):
         lo, hi = max((c_start - dates[0]).days, 0), min((c_end - dates[0]).days, days)
         cycle_of_day[lo:hi] = c
-    cycle_index = cycle_of_day[day_index]
+    one_cycle = len(cycles) == 1  # a cycle priced alone (CyclePricer): scalars where arrays held one value
+    cycle_index = np.zeros(n, dtype=np.int64) if one_cycle else cycle_of_day[day_index]
     # One running sum over the series, added in order (a cycle priced alone carries it in).
     running = np.cumsum(consumed) if not carried.running_kwh else np.cumsum(np.concatenate([[carried.running_kwh], consumed]))[1:]
     before_all = running - consumed
     first_of_cycle = np.searchsorted(cycle_index, np.arange(len(cycles)), side="left")
     cycle_base = before_all[np.minimum(first_of_cycle, n - 1)]
-    cycle_before = before_all - cycle_base[cycle_index]
+    cycle_before = before_all - (cycle_base[0] if one_cycle else cycle_base[cycle_index])
     cycle_after = cycle_before + consumed
 
     # Split each interval's energy over the tiers (in proportion where it crosses a bound).
@@ -430,11 +431,11 @@ def _price(
         if k == tiers - 1:
             energy = consumed - allocated  # may hold float residue (~1e-18 kWh); see ENTERED_KWH
         else:
-            bound = bounds[:, k][cycle_index]
+            bound = bounds[0, k] if one_cycle else bounds[:, k][cycle_index]
             if k == 0:
                 energy = np.minimum(cycle_after, bound) - np.minimum(cycle_before, bound)
             else:
-                lower = bounds[:, k - 1][cycle_index]
+                lower = bounds[0, k - 1] if one_cycle else bounds[:, k - 1][cycle_index]
                 energy = np.clip(cycle_after, lower, bound) - np.clip(cycle_before, lower, bound)
             allocated = allocated + energy
         tier_energy[k] = energy
