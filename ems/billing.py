@@ -5,7 +5,11 @@ projected-bill warning (``ems.bill_watch``) and the what-if (``GET /api/v1/cost/
 step is written once: which intervals (from the cycle's start, or far enough back for the typical
 days the projection needs), which prices (the rate sheet's, and the meter's own when
 ``tariff.use_meter_prices`` is set), then the numpy engine (``ems.costs``, ``ems.whatif``) in an
-executor, so the event loop never blocks. Two callers asking at the same instant get the same
+executor, so the event loop never blocks. Intervals are read as numpy columns, in small steps
+(``Store.interval_columns``); the cost so far keeps its ~45 days between calls (``IntervalWindow``)
+and reads only what the store gained; the usage chart and the what-if read their window 30 days
+at a time and price it one billing cycle at a time, so a year of 1-minute intervals is never in
+memory at once. Two callers asking at the same instant get the same
 figures: the warning cannot project another bill than the dashboard shows.
 
 Results are the engine's frozen dataclasses (``CycleReport``, ``CostBreakdown``, ``Projection``,

@@ -5,6 +5,8 @@ interval is priced at once with numpy: its local day, season, day type and time-
 (by the wall-clock time at its start), its billing cycle, and the split of its energy over the
 tiers from the cycle's cumulative consumption (an interval that crosses a tier boundary is
 split in proportion). Summaries then add up any window (the last interval, today, the cycle).
+A history of any length is priced one billing cycle at a time (``CyclePricer``), in memory
+bounded by a cycle, with the same figures as pricing it at once.
 
 Everything here is pure (no I/O, no asyncio) so the web layer can run it in an executor.
 """
@@ -575,7 +577,9 @@ class CyclePricer:
     before, holidays count from the series' first year, and a peak time rebate's baseline days are
     looked for in the readings of the month before. It holds the cycle being read and, for a plan
     with rebate events, that month. A cycle without a single reading is not returned (there is
-    nothing in it to price; a rebate event in it could earn nothing).
+    nothing in it to price; a rebate event in it could earn nothing). ``summarize`` over a cycle
+    priced alone counts gaps against that cycle's usual interval length, not the whole series'
+    (the same unless the meter changed its interval).
     """
 
     def __init__(
