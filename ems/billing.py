@@ -84,8 +84,7 @@ async def latest_interval(hub: Hub, meter_id: str, now: datetime) -> IntervalRea
     meter = hub.state.meters.get(meter_id)
     if meter is not None and meter.last_interval is not None:
         return meter.last_interval
-    recent = await hub.store.intervals(meter_id, now - timedelta(days=1), now)
-    return recent[-1] if recent else None
+    return await hub.store.latest_interval(meter_id, now - timedelta(days=1), now)
 
 
 # --- The shared steps: read, then price in an executor -------------------------------------------

@@ -209,6 +209,10 @@ class Store:
         """The same intervals as numpy columns (``ems.costs.ReadingArrays``), read in steps."""
         return await self._read_published("read intervals", queries.interval_columns, meter_id, start, end)
 
+    async def latest_interval(self, meter_id: str, start: datetime, end: datetime) -> IntervalReading | None:
+        """The latest interval of one meter starting in [start, end), if any."""
+        return await self._read_published("read intervals", queries.latest_interval, meter_id, start, end)
+
     async def interval_count(self, meter_id: str, start: datetime, end: datetime) -> int:
         """How many intervals of one meter start in [start, end)."""
         return await self._read_published("count intervals", queries.interval_count, meter_id, start, end)

@@ -99,11 +99,17 @@ async def interval_count(conn: AsyncConnection, meter_id: str, start: datetime, 
     return int(await conn.scalar(query) or 0)
 
 
-async def latest_interval(conn: AsyncConnection, meter_id: str) -> IntervalReading | None:
+async def latest_interval(
+    conn: AsyncConnection, meter_id: str, start: datetime | None = None, end: datetime | None = None
+) -> IntervalReading | None:
+    """The meter's latest interval (of those starting in [start, end) when given): one row read."""
     t = tables.interval_readings
-    result = await conn.execute(
-        select(t).where(t.c.meter_id == meter_id).order_by(t.c.start.desc()).limit(1)
-    )
+    query = select(t).where(t.c.meter_id == meter_id)
+    if start is not None:
+        query = query.where(t.c.start >= start)
+    if end is not None:
+        query = query.where(t.c.start < end)
+    result = await conn.execute(query.order_by(t.c.start.desc(), t.c.duration_s.desc()).limit(1))
     row = result.first()
     return None if row is None else rows.interval_reading(row)
 
