@@ -15,7 +15,7 @@ comparison (``billing.plan_comparison``, ``GET /api/v1/cost/whatif``) runs over 
 wall time, longest loop stall, and (in a separate pass under tracemalloc) its peak memory.
 
     python bench/bill_check.py [--checks 7] [--whatif-days 365]
-Last line: cpu_ms=.. wall_ms=.. max_stall_ms=.. peak_mb=.. first_stall_ms=.. [whatif_cpu_ms=.. whatif_stall_ms=.. whatif_peak_mb=..]
+Last line: cpu_ms=.. wall_ms=.. max_stall_ms=.. idle_stall_ms=.. peak_mb=.. first_stall_ms=.. [whatif_cpu_ms=.. whatif_stall_ms=.. whatif_peak_mb=..]
 """
 
 from __future__ import annotations
@@ -150,6 +150,11 @@ async def run(checks: int, whatif_days: int) -> None:
                 wall.append((time.perf_counter() - w0) * 1000)
                 await asyncio.sleep(0.01)
                 stall.append(await probe.stop() * 1000)
+            idle = []
+            for _ in range(checks):  # the same probe with nothing else running: the machine's own noise
+                probe.start()
+                await asyncio.sleep(0.02 + statistics.median(wall) / 1000)
+                idle.append(await probe.stop() * 1000)
             tracemalloc.start()
             await watch.check("m1")
             _, peak = tracemalloc.get_traced_memory()
@@ -171,9 +176,11 @@ async def run(checks: int, whatif_days: int) -> None:
           f"{statistics.median(stall):.1f} ms, max {max(stall):.1f} ms (probe sleeping 1 ms)")
     print(f"One read of all {DAYS} days as columns: CPU {full_cpu:.1f} ms, "
           f"loop stall {full_stall:.1f} ms")
+    print(f"The probe alone (no check, same length): max stall {max(idle):.1f} ms (the machine's noise)")
     print(f"Peak memory allocated during one check (tracemalloc): {peak / 2**20:.1f} MB")
     last = (f"cpu_ms={statistics.median(cpu):.1f} wall_ms={statistics.median(wall):.1f} "
-            f"max_stall_ms={max(stall):.1f} peak_mb={peak / 2**20:.1f} first_stall_ms={first_stall:.1f}")
+            f"max_stall_ms={max(stall):.1f} idle_stall_ms={max(idle):.1f} peak_mb={peak / 2**20:.1f} "
+            f"first_stall_ms={first_stall:.1f}")
     if whatif_days:
         w_cpu, _, w_stall, w_peak = await whatif(whatif_days)
         last += f" whatif_cpu_ms={w_cpu:.0f} whatif_stall_ms={w_stall:.1f} whatif_peak_mb={w_peak:.1f}"
