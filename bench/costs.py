@@ -18,6 +18,7 @@ Targets: a year in <= 50 ms; peak extra memory <= 64 MB whatever the length.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import resource
@@ -81,32 +82,29 @@ class Totals:
         return float(sum(c[name].sum() for c in self.cycles))
 
 
-def streamed(plan: RatePlan, n: int) -> tuple[float, Totals]:
-    """Seconds in the engine, and its totals, over ``n`` minutes fed 30 days at a time."""
+def streamed(plan: RatePlan, n: int) -> tuple[float, float, Totals]:
+    """Seconds in the engine (wall, CPU), and its totals, over ``n`` minutes fed 30 days at a time."""
     pricer = CyclePricer(plan, timezone=TZ, climate_zone="10")
     totals = Totals()
-    seconds = 0.0
-    for part in history(n):
-        t0 = time.perf_counter()
-        for priced in pricer.feed(part):
+    wall = cpu = 0.0
+    for part in itertools.chain(history(n), [None]):  # one chunk made at a time, then the end
+        t0, c0 = time.perf_counter(), time.process_time()
+        for priced in pricer.finish() if part is None else pricer.feed(part):
             totals.add(priced)
-        seconds += time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for priced in pricer.finish():
-        totals.add(priced)
-    return seconds + time.perf_counter() - t0, totals
+        wall, cpu = wall + time.perf_counter() - t0, cpu + time.process_time() - c0
+    return wall, cpu, totals
 
 
-def whole(plan: RatePlan, n: int) -> tuple[float, Totals]:
-    """Seconds in the engine, and its totals, over ``n`` minutes priced at once."""
+def whole(plan: RatePlan, n: int) -> tuple[float, float, Totals]:
+    """Seconds in the engine (wall, CPU), and its totals, over ``n`` minutes priced at once."""
     parts = list(history(n))
     readings = ReadingArrays(*(np.concatenate(c) for c in zip(*((p.start_s, p.duration_s, p.consumed_kwh, p.generated_kwh)
                                                                  for p in parts), strict=True)))
     del parts
     totals = Totals()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     totals.add(price_intervals(plan, readings, timezone=TZ, climate_zone="10"))
-    return time.perf_counter() - t0, totals
+    return time.perf_counter() - t0, time.process_time() - c0, totals
 
 
 def rss_mb() -> float:
@@ -120,13 +118,15 @@ def child(years: int, at_once: bool, runs: int) -> None:
     engine(plan, 1440)  # warm-up: the holiday and time-zone caches, numpy's first calls
     baseline = rss_mb()
     n = YEAR * years
-    times, totals = [], None
+    times, cpu, totals = [], [], None
     for _ in range(runs):
-        seconds, totals = engine(plan, n)
+        seconds, cpu_s, totals = engine(plan, n)
         times.append(seconds * 1000)
+        cpu.append(cpu_s * 1000)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert totals is not None
     print(json.dumps({"ms": statistics.median(times), "runs_ms": [round(t, 1) for t in times],
+                      "cpu_ms": statistics.median(cpu),
                       "peak_extra_mb": peak - baseline, "baseline_mb": baseline, "cycles": sum(len(c["energy_kwh"]) for c in totals.cycles),
                       "kwh": totals.kwh("energy_kwh"), "generated_kwh": totals.kwh("generated_kwh"),
                       "cost": totals.cost, "per_tier": np.round(totals.per_tier, 2).tolist(),
@@ -189,7 +189,8 @@ def main() -> None:
         command = [sys.executable, __file__, "--child", str(y), "--runs", str(args.runs)] + (["--whole"] if args.whole else [])
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         r = results[y] = json.loads(out.strip().splitlines()[-1])
-        print(f"{y:>2} y: {y * YEAR:>9,} intervals, {r['cycles']} cycles: engine median {r['ms']:.1f} ms {r['runs_ms']}; "
+        print(f"{y:>2} y: {y * YEAR:>9,} intervals, {r['cycles']} cycles: engine median {r['ms']:.1f} ms {r['runs_ms']} "
+              f"(CPU {r['cpu_ms']:.1f} ms); "
               f"peak memory {r['peak_extra_mb']:.1f} MB above the baseline of {r['baseline_mb']:.1f} MB; "
               f"{r['kwh']:,.1f} kWh used, {r['generated_kwh']:,.1f} generated, cost {r['cost']:,.2f} {plan.currency}")
         print(f"      tiers {r['per_tier']}; periods {r['per_period']}")
