@@ -1,16 +1,32 @@
-"""Benchmark: a year of 1-minute intervals (525,600) on a tiered + time-of-use + generation rate.
+"""Benchmark: years of 1-minute intervals (525,600 a year) on a tiered + time-of-use + generation rate.
 
-Times the numpy engine (cost of every interval, per tier, per period, per-cycle totals) and
-the plain reference loop (interval by interval, as in tests/ems/test_costs.py) on a measured
-subset, scaled up to the year. Run: .venv/bin/python bench/costs.py
+For each length of history asked for (``--years 1,3,10``), a fresh child process costs it with the
+numpy engine: cost of every interval, per tier, per period and per-cycle totals. By default the
+history is streamed as the appliance streams it from the store, 30 days at a time, and priced one
+billing cycle at a time (``ems.costs.CyclePricer``); ``--whole`` prices every interval at once as
+``price_intervals`` over the whole series (how it was done before; its arrays grow with the
+history). Each child reports the engine's median time over its runs (the readings are made
+outside the timed part) and its peak resident memory above its baseline (after the imports, the
+rate plan and one warm-up day). For one year the plain reference loop (interval by interval, as in
+tests/ems/test_costs.py) is also run on a measured subset and scaled up to the year.
+
+    python bench/costs.py [--years 1,3,10] [--whole]
+Last line: ms_1y=.. ms_10y=.. peak_extra_mb_10y=..   (the first and the last length asked for)
+Targets: a year in <= 50 ms; peak extra memory <= 64 MB whatever the length.
 """
 
 from __future__ import annotations
 
+import argparse
+import itertools
+import json
 import math
+import resource
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,24 +36,104 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ems.config import default_config_dir  # noqa: E402
-from ems.costs import ReadingArrays, cycle_totals, price_intervals  # noqa: E402
-from ems.tariff import load_rates  # noqa: E402
+from ems.costs import CyclePricer, PricedIntervals, ReadingArrays, cycle_totals, price_intervals  # noqa: E402
+from ems.tariff import RatePlan, load_rates  # noqa: E402
 
 TZ = "America/Los_Angeles"
-N = 525_600
+YEAR = 525_600
+CHUNK = 30 * 1440  # what one read from the store brings: 30 days of minutes
 REFERENCE_SAMPLE = 20_000
+START = int(datetime(2024, 1, 1, 8, tzinfo=UTC).timestamp())  # 2024-01-01 00:00 in Los Angeles
 
 
-def engine(plan, readings):
-    priced = price_intervals(plan, readings, timezone=TZ, climate_zone="10")
-    totals = cycle_totals(priced)  # per cycle: kWh, cost, credit
-    size = len(priced.period_labels)
-    per_period = np.bincount(np.maximum(priced.period_index, 0), weights=priced.energy_cost, minlength=size)
-    per_tier = priced.tier_cost.sum(axis=1)
-    return priced.cost, per_tier, per_period, totals
+def chunk(first: int, count: int) -> ReadingArrays:
+    """Minutes ``first`` to ``first + count - 1`` of the history (the same values however it is cut)."""
+    minutes = np.arange(first, first + count)
+    rng = np.random.default_rng([2024, first])
+    solar = np.clip(np.sin((minutes % 1440 - 380) / 800 * np.pi), 0, None) * 0.08
+    return ReadingArrays.from_columns(START + 60 * minutes, np.full(count, 60), rng.gamma(2.0, 0.006, count),
+                                      solar * rng.random(count))
 
 
-def reference(plan, readings, count):
+def history(n: int) -> Iterator[ReadingArrays]:
+    for first in range(0, n, CHUNK):
+        yield chunk(first, min(CHUNK, n - first))
+
+
+class Totals:
+    """What the engine adds up: cost, per tier, per period, per cycle (kWh, cost, credit)."""
+
+    def __init__(self) -> None:
+        self.cost = 0.0
+        self.per_tier: np.ndarray | None = None
+        self.per_period: np.ndarray | None = None
+        self.cycles: list[dict[str, np.ndarray]] = []
+
+    def add(self, priced: PricedIntervals) -> None:
+        size = len(priced.period_labels)
+        per_period = np.bincount(np.maximum(priced.period_index, 0), weights=priced.energy_cost, minlength=size)
+        per_tier = priced.tier_cost.sum(axis=1)
+        self.per_period = per_period if self.per_period is None else self.per_period + per_period
+        self.per_tier = per_tier if self.per_tier is None else self.per_tier + per_tier
+        self.cost += float(priced.cost.sum())
+        self.cycles.append(cycle_totals(priced))
+
+    def kwh(self, name: str) -> float:
+        return float(sum(c[name].sum() for c in self.cycles))
+
+
+def streamed(plan: RatePlan, n: int) -> tuple[float, float, Totals]:
+    """Seconds in the engine (wall, CPU), and its totals, over ``n`` minutes fed 30 days at a time."""
+    pricer = CyclePricer(plan, timezone=TZ, climate_zone="10")
+    totals = Totals()
+    wall = cpu = 0.0
+    for part in itertools.chain(history(n), [None]):  # one chunk made at a time, then the end
+        t0, c0 = time.perf_counter(), time.process_time()
+        for priced in pricer.finish() if part is None else pricer.feed(part):
+            totals.add(priced)
+        wall, cpu = wall + time.perf_counter() - t0, cpu + time.process_time() - c0
+    return wall, cpu, totals
+
+
+def whole(plan: RatePlan, n: int) -> tuple[float, float, Totals]:
+    """Seconds in the engine (wall, CPU), and its totals, over ``n`` minutes priced at once."""
+    parts = list(history(n))
+    readings = ReadingArrays(*(np.concatenate(c) for c in zip(*((p.start_s, p.duration_s, p.consumed_kwh, p.generated_kwh)
+                                                                 for p in parts), strict=True)))
+    del parts
+    totals = Totals()
+    t0, c0 = time.perf_counter(), time.process_time()
+    totals.add(price_intervals(plan, readings, timezone=TZ, climate_zone="10"))
+    return time.perf_counter() - t0, time.process_time() - c0, totals
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def child(years: int, at_once: bool, runs: int) -> None:
+    plan = load_rates(default_config_dir() / "rates.yaml").plans["TOU-D-T"]
+    engine = whole if at_once else streamed
+    engine(plan, 1440)  # warm-up: the holiday and time-zone caches, numpy's first calls
+    baseline = rss_mb()
+    n = YEAR * years
+    times, cpu, totals = [], [], None
+    for _ in range(runs):
+        seconds, cpu_s, totals = engine(plan, n)
+        times.append(seconds * 1000)
+        cpu.append(cpu_s * 1000)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert totals is not None
+    print(json.dumps({"ms": statistics.median(times), "runs_ms": [round(t, 1) for t in times],
+                      "cpu_ms": statistics.median(cpu),
+                      "peak_extra_mb": peak - baseline, "baseline_mb": baseline, "cycles": sum(len(c["energy_kwh"]) for c in totals.cycles),
+                      "kwh": totals.kwh("energy_kwh"), "generated_kwh": totals.kwh("generated_kwh"),
+                      "cost": totals.cost, "per_tier": np.round(totals.per_tier, 2).tolist(),
+                      "per_period": np.round(totals.per_period, 2).tolist()}))
+
+
+def reference(plan: RatePlan, readings: ReadingArrays, count: int) -> float:
     """The obviously correct loop: local time, version, period, cycle, tier split, credit."""
     tz = ZoneInfo(TZ)
     used: dict = {}
@@ -75,37 +171,39 @@ def reference(plan, readings, count):
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--years", default="1,3,10", help="lengths of history, comma-separated (default 1,3,10)")
+    parser.add_argument("--whole", action="store_true", help="price every interval at once (the engine before streaming)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child, args.whole, args.runs)
+        return
     plan = load_rates(default_config_dir() / "rates.yaml").plans["TOU-D-T"]
-    rng = np.random.default_rng(2024)
-    start = int(datetime(2024, 1, 1, 8, tzinfo=UTC).timestamp())  # 2024-01-01 00:00 in Los Angeles
-    minutes = np.arange(N)
-    solar = np.clip(np.sin((minutes % 1440 - 380) / 800 * np.pi), 0, None) * 0.08
-    readings = ReadingArrays.from_columns(
-        start + 60 * minutes, np.full(N, 60), rng.gamma(2.0, 0.006, N), solar * rng.random(N)
-    )
-    first = time.perf_counter()
-    engine(plan, readings)
-    cold_ms = (time.perf_counter() - first) * 1000
-    runs = []
-    for _ in range(7):
-        t0 = time.perf_counter()
-        cost, per_tier, per_period, totals = engine(plan, readings)
-        runs.append((time.perf_counter() - t0) * 1000)
-    ms = statistics.median(runs)
+    years = [int(y) for y in args.years.split(",")]
+    how = "priced at once" if args.whole else "streamed 30 days at a time, priced cycle by cycle"
+    print(f"Plan {plan.name} ({', '.join(plan.kinds)}, generation credit), 1-minute intervals, {how}.")
+    results = {}
+    for y in years:
+        command = [sys.executable, __file__, "--child", str(y), "--runs", str(args.runs)] + (["--whole"] if args.whole else [])
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        r = results[y] = json.loads(out.strip().splitlines()[-1])
+        print(f"{y:>2} y: {y * YEAR:>9,} intervals, {r['cycles']} cycles: engine median {r['ms']:.1f} ms {r['runs_ms']} "
+              f"(CPU {r['cpu_ms']:.1f} ms); "
+              f"peak memory {r['peak_extra_mb']:.1f} MB above the baseline of {r['baseline_mb']:.1f} MB; "
+              f"{r['kwh']:,.1f} kWh used, {r['generated_kwh']:,.1f} generated, cost {r['cost']:,.2f} {plan.currency}")
+        print(f"      tiers {r['per_tier']}; periods {r['per_period']}")
+    sample = chunk(0, REFERENCE_SAMPLE)
     t0 = time.perf_counter()
-    ref_total = reference(plan, readings, REFERENCE_SAMPLE)
-    ref_s = (time.perf_counter() - t0) * N / REFERENCE_SAMPLE
-    engine_total = float(price_intervals(plan, readings.between(0, int(readings.start_s[REFERENCE_SAMPLE])),
-                                         timezone=TZ, climate_zone="10").cost.sum())
-    ratio = ref_s * 1000 / ms
-    print(f"Plan {plan.name} ({', '.join(plan.kinds)}, generation credit), {N:,} one-minute intervals, {len(totals['energy_cost'])} cycles.")
-    print(f"Engine (cost per interval, per tier, per period, cycle totals): median {ms:.1f} ms of 7 runs; "
-          f"first run {cold_ms:.1f} ms (fills the holiday and time-zone caches).")
-    print(f"Year: {totals['energy_kwh'].sum():,.1f} kWh used, {totals['generated_kwh'].sum():,.1f} kWh generated, "
-          f"cost {cost.sum():,.2f} {plan.currency}; tiers {np.round(per_tier, 2).tolist()}; periods {np.round(per_period, 2).tolist()}.")
-    print(f"Reference loop: measured on the first {REFERENCE_SAMPLE:,} intervals and scaled to the year: {ref_s:.1f} s "
+    ref_total = reference(plan, sample, REFERENCE_SAMPLE)
+    ref_s = (time.perf_counter() - t0) * YEAR / REFERENCE_SAMPLE
+    engine_total = float(price_intervals(plan, sample, timezone=TZ, climate_zone="10").cost.sum())
+    print(f"Reference loop: measured on the first {REFERENCE_SAMPLE:,} intervals and scaled to a year: {ref_s:.1f} s "
           f"(its total {ref_total:.6f} vs engine {engine_total:.6f} on the same subset).")
-    print(f"ms={ms:.1f} ratio_to_reference={ratio:.0f}")
+    first, last = years[0], years[-1]
+    print(f"ms_{first}y={results[first]['ms']:.1f} ms_{last}y={results[last]['ms']:.1f} "
+          f"peak_extra_mb_{last}y={results[last]['peak_extra_mb']:.1f}")
 
 
 if __name__ == "__main__":

@@ -66,10 +66,10 @@ class BillWatch:
 
     async def check(self, meter_id: str) -> list[Any]:
         """Cost the cycle now (``ems.billing``, as the dashboard does) and publish the warnings it gives."""
-        from ems.costs import usage_warnings  # numpy: on first use
-
         hub = self._hub
-        cost = await billing.meter_cost(hub, meter_id)
+        cost = await billing.meter_cost(hub, meter_id)  # loads the numpy engine off the loop
+        from ems.costs import usage_warnings  # loaded by now
+
         warnings = usage_warnings(self._previous.get(meter_id), cost.report, meter_id=meter_id,
                                   threshold_cost=cost.warning_threshold_cost, now=cost.at)
         self._previous[meter_id] = cost.report

@@ -5,13 +5,15 @@ interval is priced at once with numpy: its local day, season, day type and time-
 (by the wall-clock time at its start), its billing cycle, and the split of its energy over the
 tiers from the cycle's cumulative consumption (an interval that crosses a tier boundary is
 split in proportion). Summaries then add up any window (the last interval, today, the cycle).
+A history of any length is priced one billing cycle at a time (``CyclePricer``), in memory
+bounded by a cycle, with the same figures as pricing it at once.
 
 Everything here is pure (no I/O, no asyncio) so the web layer can run it in an executor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -76,6 +78,10 @@ class ReadingArrays:
     def __len__(self) -> int:
         return len(self.start_s)
 
+    def rows(self, i0: int, i1: int) -> ReadingArrays:
+        """Readings i0 to i1 - 1 (views, no copy)."""
+        return ReadingArrays(self.start_s[i0:i1], self.duration_s[i0:i1], self.consumed_kwh[i0:i1], self.generated_kwh[i0:i1])
+
     def between(self, start_s: int, end_s: int) -> ReadingArrays:
         """The readings that start in [start_s, end_s)."""
         i0, i1 = np.searchsorted(self.start_s, [start_s, end_s], side="left")
@@ -106,8 +112,34 @@ def _offset_at(tz: ZoneInfo, t: int) -> int:
     return int(offset.total_seconds()) if offset is not None else 0
 
 
-@lru_cache(maxsize=128)
 def _transitions(tz_name: str, first_s: int, last_s: int) -> tuple[tuple[int, int], ...]:
+    """(from epoch second, UTC offset seconds) for every offset in force in [first_s, last_s].
+
+    Put together from each UTC year's offsets (worked out once per year and zone): a series priced
+    a billing cycle at a time asks about a new span every cycle.
+    """
+    first_year = datetime.fromtimestamp(first_s, UTC).year
+    last_year = datetime.fromtimestamp(last_s, UTC).year
+    result: list[tuple[int, int]] = []
+    for year in range(first_year, last_year + 1):
+        for t, offset in _year_transitions(tz_name, year):
+            if t > last_s:
+                break
+            if t <= first_s:
+                result[:] = [(first_s, offset)]
+            elif offset != result[-1][1]:
+                result.append((t, offset))
+    return tuple(result)
+
+
+@lru_cache(maxsize=256)
+def _year_transitions(tz_name: str, year: int) -> tuple[tuple[int, int], ...]:
+    """The offsets in force during one UTC year, the first from the year's first second."""
+    first_s = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+    return _scan_transitions(tz_name, first_s, int(datetime(year + 1, 1, 1, tzinfo=UTC).timestamp()) - 1)
+
+
+def _scan_transitions(tz_name: str, first_s: int, last_s: int) -> tuple[tuple[int, int], ...]:
     """(from epoch second, UTC offset seconds) for every offset in force in [first_s, last_s]."""
     tz = ZoneInfo(tz_name)
     result = [(first_s, _offset_at(tz, first_s))]
@@ -265,12 +297,40 @@ def price_intervals(
     A price signal from the meter replaces the whole energy price (tier and critical-peak
     included) for its time span; later-received signals win.
     """
+    return _price(plan, readings, timezone=timezone, climate_zone=climate_zone, price_signals=price_signals,
+                  table=_PeriodTable(plan), carried=_Carried())[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Carried:
+    """What pricing one billing cycle of a longer series needs from the readings before it.
+
+    ``price_intervals`` over the whole series works these out itself; ``CyclePricer`` hands
+    them over, so each cycle is priced exactly (to the bit) as it is within the whole series.
+    """
+
+    running_kwh: float = 0.0  # the series' cumulative consumption before these readings
+    first_day: date | None = None  # the series' first local day (its holidays count from that year)
+    rebate_days: tuple[date, date] | None = None  # the peak time rebate events priced here (first, last day)
+    earlier: ReadingArrays | None = None  # readings before these (the rebate's baseline days)
+
+
+def _price(
+    plan: RatePlan,
+    readings: ReadingArrays,
+    *,
+    timezone: str,
+    climate_zone: str | None,
+    price_signals: Sequence[PriceSignal],
+    table: _PeriodTable,
+    carried: _Carried,
+) -> tuple[PricedIntervals, float]:
+    """``price_intervals`` for part of a series (``carried``); also the running kWh at its end."""
     tz = ZoneInfo(timezone)
     n = len(readings)
     start_s = readings.start_s
     consumed = readings.consumed_kwh
     versions = plan.versions
-    table = _PeriodTable(plan)
     labels = tuple(table.labels)
     tiers = plan.number_of_tiers
     if n == 0:
@@ -279,7 +339,7 @@ def price_intervals(
         return PricedIntervals(
             plan, timezone, readings, empty_i, empty_i, empty_i, (), np.zeros((0, max(tiers - 1, 0))),
             empty_f, empty_i, labels, empty_f, np.zeros((tiers, 0)), np.zeros((tiers, 0)), empty_f, empty_f, (),
-        )
+        ), carried.running_kwh
 
     # Local wall clock of each interval's start.
     local_s = start_s + utc_offsets_s(start_s, timezone)
@@ -295,7 +355,8 @@ def price_intervals(
     version_index = _segment_index(start_s, version_starts) if len(versions) > 1 else np.zeros(n, dtype=np.int64)
 
     # Per version and local day: the row of the period table (season x day type).
-    holidays = plan.holidays.dates(range(dates[0].year, dates[-1].year + 1))
+    series_first = carried.first_day or dates[0]
+    holidays = plan.holidays.dates(range(series_first.year, dates[-1].year + 1))
     day_types = [_day_type(d, holidays) for d in dates]
     day_rows = np.empty((len(versions), days), dtype=np.int64)
     for v, version in enumerate(versions):
@@ -337,6 +398,8 @@ def price_intervals(
         overridden = np.zeros(n, dtype=bool)
         for signal in sorted(price_signals, key=lambda s: s.received_at):
             end = int(signal.end.timestamp()) if signal.end is not None else int(start_s[-1]) + 1
+            if end <= start_s[0] or int(signal.start.timestamp()) > start_s[-1]:
+                continue  # prices nothing here (a long history holds many such)
             i0, i1 = np.searchsorted(start_s, [int(signal.start.timestamp()), end], side="left")
             unit[i0:i1] = signal.price_per_kwh
             overridden[i0:i1] = True
@@ -347,12 +410,14 @@ def price_intervals(
     for c, (c_start, c_end) in enumerate(cycles):
         lo, hi = max((c_start - dates[0]).days, 0), min((c_end - dates[0]).days, days)
         cycle_of_day[lo:hi] = c
-    cycle_index = cycle_of_day[day_index]
-    running = np.cumsum(consumed)
+    one_cycle = len(cycles) == 1  # a cycle priced alone (CyclePricer): scalars where arrays held one value
+    cycle_index = np.zeros(n, dtype=np.int64) if one_cycle else cycle_of_day[day_index]
+    # One running sum over the series, added in order (a cycle priced alone carries it in).
+    running = np.cumsum(consumed) if not carried.running_kwh else np.cumsum(np.concatenate([[carried.running_kwh], consumed]))[1:]
     before_all = running - consumed
     first_of_cycle = np.searchsorted(cycle_index, np.arange(len(cycles)), side="left")
     cycle_base = before_all[np.minimum(first_of_cycle, n - 1)]
-    cycle_before = before_all - cycle_base[cycle_index]
+    cycle_before = before_all - (cycle_base[0] if one_cycle else cycle_base[cycle_index])
     cycle_after = cycle_before + consumed
 
     # Split each interval's energy over the tiers (in proportion where it crosses a bound).
@@ -368,11 +433,11 @@ def price_intervals(
         if k == tiers - 1:
             energy = consumed - allocated  # may hold float residue (~1e-18 kWh); see ENTERED_KWH
         else:
-            bound = bounds[:, k][cycle_index]
+            bound = bounds[0, k] if one_cycle else bounds[:, k][cycle_index]
             if k == 0:
                 energy = np.minimum(cycle_after, bound) - np.minimum(cycle_before, bound)
             else:
-                lower = bounds[:, k - 1][cycle_index]
+                lower = bounds[0, k - 1] if one_cycle else bounds[:, k - 1][cycle_index]
                 energy = np.clip(cycle_after, lower, bound) - np.clip(cycle_before, lower, bound)
             allocated = allocated + energy
         tier_energy[k] = energy
@@ -396,8 +461,9 @@ def price_intervals(
         gen_price = np.where(same[version_index], unit, credit_price[version_index])
     generation_credit = readings.generated_kwh * gen_price
 
-    rebates = _rebates(plan, readings, tz, holidays, dates)
-    return PricedIntervals(
+    rebate_readings = readings if carried.earlier is None else carried.earlier + readings
+    rebates = _rebates(plan, rebate_readings, tz, holidays, *(carried.rebate_days or (dates[0], dates[-1])))
+    priced = PricedIntervals(
         plan=plan,
         timezone=timezone,
         readings=readings,
@@ -416,6 +482,7 @@ def price_intervals(
         generation_credit=np.asarray(generation_credit, dtype=np.float64),
         rebates=rebates,
     )
+    return priced, float(running[-1])
 
 
 def _seasons_of(version: RateVersion, dates: list[date]) -> list[str]:
@@ -453,13 +520,14 @@ def _used_in(readings: ReadingArrays, start_s: int, end_s: int) -> tuple[float, 
 
 
 def _rebates(
-    plan: RatePlan, readings: ReadingArrays, tz: ZoneInfo, holidays: frozenset[date], dates: list[date]
+    plan: RatePlan, readings: ReadingArrays, tz: ZoneInfo, holidays: frozenset[date], first_day: date, last_day: date
 ) -> tuple[RebateResult, ...]:
-    """Peak time rebate per event: credit for the kWh below the baseline, if fully read."""
+    """Peak time rebate per event on a day in [first_day, last_day]: credit for the kWh below the
+    baseline, if fully read."""
     results = []
     event_days = {e.day for e in plan.peak_time_rebate_events}
     for event in plan.peak_time_rebate_events:
-        if not dates[0] <= event.day <= dates[-1]:
+        if not first_day <= event.day <= last_day:
             continue
         start_s, end_s = _window_s(event, event.day, tz)
         version = plan.version_at(datetime.fromtimestamp(start_s, UTC), tz)
@@ -490,6 +558,111 @@ def _rebates(
             )
         )
     return tuple(results)
+
+
+# --- A long series, one billing cycle at a time ----------------------------------------------
+
+# How far back a peak time rebate's baseline looks for similar days (``_rebates``), plus a day.
+REBATE_LOOKBACK_DAYS = 31
+
+
+class CyclePricer:
+    """Prices a series of any length one billing cycle at a time, in memory bounded by a cycle.
+
+    Years of 1-minute intervals priced at once took a gigabyte (ten years: 5.3 million readings
+    and some twenty arrays of them). Fed the readings in time order, in chunks of any size (a
+    month read from the store at a time), this returns each billing cycle as it completes, as its
+    own ``PricedIntervals``, priced exactly as ``price_intervals`` prices it within the whole
+    series, to the bit: the running sum the tiers are split from is carried over from the cycles
+    before, holidays count from the series' first year, and a peak time rebate's baseline days are
+    looked for in the readings of the month before. It holds the cycle being read and, for a plan
+    with rebate events, that month. A cycle without a single reading is not returned (there is
+    nothing in it to price; a rebate event in it could earn nothing). ``summarize`` over a cycle
+    priced alone counts gaps against that cycle's usual interval length, not the whole series'
+    (the same unless the meter changed its interval).
+    """
+
+    def __init__(
+        self,
+        plan: RatePlan,
+        *,
+        timezone: str,
+        climate_zone: str | None = None,
+        price_signals: Sequence[PriceSignal] = (),
+    ) -> None:
+        self.plan = plan
+        self.timezone = timezone
+        self.climate_zone = climate_zone
+        self._tz = ZoneInfo(timezone)
+        self._signals = tuple(price_signals)
+        self._table = _PeriodTable(plan)
+        self._pending: list[ReadingArrays] = []
+        self._cycle: tuple[date, date] | None = None
+        self._running_kwh = 0.0
+        self._first_day: date | None = None
+        self._last_start_s: int | None = None
+        self._earlier: ReadingArrays | None = None  # kept only for a plan with rebate events
+
+    def feed(self, chunk: ReadingArrays) -> list[PricedIntervals]:
+        """Take the next readings (starting no earlier than those fed before); return the cycles they complete."""
+        if not len(chunk):
+            return []
+        if self._last_start_s is not None and int(chunk.start_s[0]) < self._last_start_s:
+            raise ValueError("readings must be fed in time order")
+        self._last_start_s = int(chunk.start_s[-1])
+        day_number = (chunk.start_s + utc_offsets_s(chunk.start_s, self.timezone)) // 86400
+        if self._first_day is None:
+            self._first_day = EPOCH_DATE + timedelta(days=int(day_number[0]))
+        done = []
+        i, n = 0, len(chunk)
+        while i < n:
+            cycle = self.plan.billing_cycle.cycle_of(EPOCH_DATE + timedelta(days=int(day_number[i])))
+            if self._cycle is not None and cycle != self._cycle:
+                done.append(self._price_cycle(more_follow=True))
+            self._cycle = cycle
+            j = max(i + 1, int(np.searchsorted(day_number, (cycle[1] - EPOCH_DATE).days, side="left")))
+            self._pending.append(chunk.rows(i, j))
+            i = j
+        return done
+
+    def finish(self) -> list[PricedIntervals]:
+        """The cycle still being read, priced as it stands (none if nothing was fed)."""
+        return [self._price_cycle(more_follow=False)] if self._pending else []
+
+    def _price_cycle(self, *, more_follow: bool) -> PricedIntervals:
+        assert self._cycle is not None and self._first_day is not None
+        pending, self._pending = self._pending, []
+        readings = pending[0] if len(pending) == 1 else ReadingArrays(
+            *(np.concatenate(column) for column in zip(*((p.start_s, p.duration_s, p.consumed_kwh, p.generated_kwh)
+                                                          for p in pending), strict=True))
+        )
+        cycle_start, cycle_end = self._cycle
+        last_day = cycle_end - timedelta(days=1) if more_follow else EPOCH_DATE + timedelta(
+            days=int((readings.start_s[-1] + utc_offsets_s(readings.start_s[-1:], self.timezone)[0]) // 86400))
+        carried = _Carried(self._running_kwh, self._first_day, (max(cycle_start, self._first_day), last_day),
+                           self._earlier)
+        priced, self._running_kwh = _price(self.plan, readings, timezone=self.timezone, climate_zone=self.climate_zone,
+                                           price_signals=self._signals, table=self._table, carried=carried)
+        if self.plan.peak_time_rebate_events:
+            recent = readings if self._earlier is None else self._earlier + readings
+            self._earlier = recent.between(_epoch_s(cycle_end - timedelta(days=REBATE_LOOKBACK_DAYS), self._tz),
+                                           int(recent.start_s[-1]) + 1)
+        return priced
+
+
+def price_cycles(
+    plan: RatePlan,
+    chunks: Iterable[ReadingArrays],
+    *,
+    timezone: str,
+    climate_zone: str | None = None,
+    price_signals: Sequence[PriceSignal] = (),
+) -> Iterator[PricedIntervals]:
+    """Each billing cycle of readings given in time order (chunks of any size), priced (``CyclePricer``)."""
+    pricer = CyclePricer(plan, timezone=timezone, climate_zone=climate_zone, price_signals=price_signals)
+    for chunk in chunks:
+        yield from pricer.feed(chunk)
+    yield from pricer.finish()
 
 
 # --- Summaries -------------------------------------------------------------------------------

@@ -7,18 +7,20 @@ its own billing schedule, with its fixed charges and minimum bill, from the read
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from ems.costs import (
+    DEFAULT_INTERVAL_S,
+    CostBreakdown,
+    CyclePricer,
+    PricedIntervals,
     ReadingArrays,
     _epoch_s,
-    find_gaps,
     fixed_days,
     local_date,
-    nominal_interval_s,
     price_intervals,
     summarize,
 )
@@ -75,6 +77,78 @@ def last_year(now: datetime, timezone: str) -> tuple[datetime, datetime]:
     return (datetime.combine(first, time(), tz).astimezone(UTC), datetime.combine(today, time(), tz).astimezone(UTC))
 
 
+class PlanBiller:
+    """One plan's bill for [start, end), from readings fed in time order (chunks of any size).
+
+    Each billing cycle is priced as its readings complete it (``ems.costs.CyclePricer``), so a
+    year of 1-minute intervals never sits in memory at once; the bill is the same, to the bit, as
+    pricing the whole window at once. A cycle without readings still counts (its fixed charges
+    and minimum bill).
+    """
+
+    def __init__(self, plan: RatePlan, *, start: datetime, end: datetime, timezone: str,
+                 climate_zone: str | None = None) -> None:
+        self.plan = plan
+        self._tz = ZoneInfo(timezone)
+        self._start_s, self._end_s = int(start.timestamp()), int(end.timestamp())
+        self._windows: dict[tuple[date, date], tuple[datetime, datetime]] = {}
+        for cycle in plan.billing_cycle.cycles(start.astimezone(self._tz).date(), end.astimezone(self._tz).date()):
+            lo = max(start, datetime.fromtimestamp(_epoch_s(cycle[0], self._tz), UTC))
+            hi = min(end, datetime.fromtimestamp(_epoch_s(cycle[1], self._tz), UTC))
+            if hi > lo:
+                self._windows[cycle] = (lo, hi)
+        self._pricer = CyclePricer(plan, timezone=timezone, climate_zone=climate_zone)
+        self._parts: dict[tuple[date, date], CostBreakdown] = {}
+
+    def feed(self, readings: ReadingArrays) -> None:
+        """The next readings (those outside [start, end) are left out). LookupError: the plan cannot
+        price them (for example, it needs a climate zone)."""
+        self._take(self._pricer.feed(readings.between(self._start_s, self._end_s)))
+
+    def bill(self) -> PlanBill:
+        self._take(self._pricer.finish())
+        plan, tz = self.plan, self._tz
+        totals = np.zeros(6)
+        topup = 0.0
+        empty = None
+        for cycle, (lo, hi) in self._windows.items():
+            part = self._parts.get(cycle)
+            if part is None:
+                if empty is None:
+                    empty = price_intervals(plan, ReadingArrays.from_columns([], [], [], []), timezone=self._pricer.timezone)
+                part = summarize(empty, lo, hi)
+            minimum = sum(
+                plan.version_at(datetime.combine(d, time(), tz), tz).minimum_bill_per_day
+                for d in fixed_days(plan, lo, hi, tz)
+            )
+            topup += max(0.0, minimum - part.total_cost)
+            totals += [
+                part.energy_kwh, part.generated_kwh, part.energy_cost,
+                part.generation_credit, part.peak_time_rebate, part.fixed_charges,
+            ]
+        energy_kwh, generated_kwh, energy_cost, credit, rebate, fixed = (float(x) for x in totals)
+        return PlanBill(
+            plan=plan.name,
+            label=plan.label,
+            currency=plan.currency,
+            cycles=len(self._windows),
+            energy_kwh=energy_kwh,
+            generated_kwh=generated_kwh,
+            energy_cost=energy_cost,
+            generation_credit=credit,
+            peak_time_rebate=rebate,
+            fixed_charges=fixed,
+            minimum_bill_topup=topup,
+            total_cost=energy_cost - credit - rebate + fixed + topup,
+        )
+
+    def _take(self, priced_cycles: list[PricedIntervals]) -> None:
+        for priced in priced_cycles:
+            (cycle,) = priced.cycles
+            lo, hi = self._windows[cycle]
+            self._parts[cycle] = summarize(priced, lo, hi)
+
+
 def plan_bill(
     plan: RatePlan,
     readings: ReadingArrays,
@@ -85,44 +159,91 @@ def plan_bill(
     climate_zone: str | None = None,
 ) -> PlanBill:
     """The bill for readings starting in [start, end), cycle by cycle."""
-    tz = ZoneInfo(timezone)
-    readings = readings.between(int(start.timestamp()), int(end.timestamp()))
-    priced = price_intervals(plan, readings, timezone=timezone, climate_zone=climate_zone)
-    totals = np.zeros(6)
-    topup = 0.0
-    cycles = plan.billing_cycle.cycles(start.astimezone(tz).date(), end.astimezone(tz).date())
-    counted = 0
-    for cycle_start, cycle_end in cycles:
-        lo = max(start, datetime.fromtimestamp(_epoch_s(cycle_start, tz), UTC))
-        hi = min(end, datetime.fromtimestamp(_epoch_s(cycle_end, tz), UTC))
-        if hi <= lo:
-            continue
-        counted += 1
-        part = summarize(priced, lo, hi)
-        minimum = sum(
-            plan.version_at(datetime.combine(d, time(), tz), tz).minimum_bill_per_day
-            for d in fixed_days(plan, lo, hi, tz)
+    biller = PlanBiller(plan, start=start, end=end, timezone=timezone, climate_zone=climate_zone)
+    biller.feed(readings)
+    return biller.bill()
+
+
+class PlanComparer:
+    """Every plan of a rates file billed over the same readings, fed in time order (chunks of any size).
+
+    What ``compare_plans`` does over one array, for a year streamed from the store a month at a
+    time: each plan keeps only its cycle being read, and the gaps are counted as the readings pass.
+    """
+
+    def __init__(self, rates: RatesFile, *, start: datetime, end: datetime, timezone: str,
+                 climate_zone: str | None = None, active_plan: str | None = None) -> None:
+        self._start, self._end, self._active = start, end, active_plan
+        self._start_s, self._end_s = int(start.timestamp()), int(end.timestamp())
+        self._order = list(rates.plans)
+        self._billers: dict[str, PlanBiller] = {}
+        self._unpriced: list[UnpricedPlan] = []
+        for plan in rates.plans.values():
+            self._billers[plan.name] = PlanBiller(plan, start=start, end=end, timezone=timezone,
+                                                  climate_zone=climate_zone)
+        self._read = 0
+        self._covered_to = self._start_s  # the end of the readings so far (gaps are what lies before a start)
+        self._holes: list[tuple[int, int]] = []
+        self._durations = np.zeros(0, dtype=np.int64)  # the last 1000 (the usual interval length)
+
+    def feed(self, readings: ReadingArrays) -> None:
+        window = readings.between(self._start_s, self._end_s)
+        if not len(window):
+            return
+        for name, biller in list(self._billers.items()):
+            try:
+                biller.feed(window)
+            except LookupError as err:
+                del self._billers[name]
+                self._unpriced.append(UnpricedPlan(name, str(err)))
+        self._read += len(window)
+        ends = window.start_s + window.duration_s
+        covered = np.maximum.accumulate(np.concatenate([[self._covered_to], ends]))
+        holes = np.nonzero(window.start_s > covered[:-1])[0]
+        self._holes += [(int(covered[i]), int(window.start_s[i])) for i in holes]
+        self._covered_to = int(covered[-1])
+        self._durations = np.concatenate([self._durations, window.duration_s])[-1000:]
+
+    def comparison(self) -> PlanComparison:
+        bills: list[PlanBill] = []
+        unpriced = list(self._unpriced)
+        for name, biller in self._billers.items():
+            try:
+                bills.append(biller.bill())
+            except LookupError as err:
+                unpriced.append(UnpricedPlan(name, str(err)))
+        unpriced.sort(key=lambda u: self._order.index(u.plan))  # in the rates file's order, as before
+        currencies = {b.currency for b in bills}
+        if len(currencies) > 1:
+            # Bills in different currencies cannot be ranked; keep those of the active plan's.
+            keep = next((b.currency for b in bills if b.plan == self._active), bills[0].currency)
+            unpriced += [UnpricedPlan(b.plan, f"billed in {b.currency}, not {keep}") for b in bills if b.currency != keep]
+            bills = [b for b in bills if b.currency == keep]
+        bills.sort(key=lambda b: b.total_cost)
+        by_name = {b.plan: b for b in bills}
+        cheapest = bills[0] if bills else None
+        return PlanComparison(
+            start=self._start,
+            end=self._end,
+            bills=tuple(bills),
+            unpriced=tuple(unpriced),
+            active_plan=self._active,
+            cheapest=cheapest.plan if cheapest else None,
+            savings_vs_active=(by_name[self._active].total_cost - cheapest.total_cost)
+            if cheapest and self._active in by_name
+            else None,
+            savings_vs_next=(bills[1].total_cost - bills[0].total_cost) if len(bills) > 1 else None,
+            intervals_read=self._read,
+            missing_intervals=self._missing(),
         )
-        topup += max(0.0, minimum - part.total_cost)
-        totals += [
-            part.energy_kwh, part.generated_kwh, part.energy_cost,
-            part.generation_credit, part.peak_time_rebate, part.fixed_charges,
-        ]
-    energy_kwh, generated_kwh, energy_cost, credit, rebate, fixed = (float(x) for x in totals)
-    return PlanBill(
-        plan=plan.name,
-        label=plan.label,
-        currency=plan.currency,
-        cycles=counted,
-        energy_kwh=energy_kwh,
-        generated_kwh=generated_kwh,
-        energy_cost=energy_cost,
-        generation_credit=credit,
-        peak_time_rebate=rebate,
-        fixed_charges=fixed,
-        minimum_bill_topup=topup,
-        total_cost=energy_cost - credit - rebate + fixed + topup,
-    )
+
+    def _missing(self) -> int:
+        """Missing intervals over the window, as ``find_gaps`` counts them over the whole of it."""
+        if not self._read:
+            return (self._end_s - self._start_s) // DEFAULT_INTERVAL_S
+        interval_s = max(1, int(np.median(self._durations)))
+        missing = sum(max(1, round((start - covered) / interval_s)) for covered, start in self._holes)
+        return missing + max(0, (self._end_s - self._covered_to) // interval_s)
 
 
 def compare_plans(
@@ -136,35 +257,7 @@ def compare_plans(
     active_plan: str | None = None,
 ) -> PlanComparison:
     """Bill the readings under every plan of the rates file; say which is cheapest and by how much."""
-    bills: list[PlanBill] = []
-    unpriced: list[UnpricedPlan] = []
-    for plan in rates.plans.values():
-        try:
-            bills.append(plan_bill(plan, readings, start=start, end=end, timezone=timezone, climate_zone=climate_zone))
-        except LookupError as err:
-            unpriced.append(UnpricedPlan(plan.name, str(err)))
-    currencies = {b.currency for b in bills}
-    if len(currencies) > 1:
-        # Bills in different currencies cannot be ranked; keep those of the active plan's.
-        keep = next((b.currency for b in bills if b.plan == active_plan), bills[0].currency)
-        unpriced += [UnpricedPlan(b.plan, f"billed in {b.currency}, not {keep}") for b in bills if b.currency != keep]
-        bills = [b for b in bills if b.currency == keep]
-    bills.sort(key=lambda b: b.total_cost)
-    by_name = {b.plan: b for b in bills}
-    cheapest = bills[0] if bills else None
-    window = readings.between(int(start.timestamp()), int(end.timestamp()))
-    gaps = find_gaps(window, int(start.timestamp()), int(end.timestamp()), nominal_interval_s(window))
-    return PlanComparison(
-        start=start,
-        end=end,
-        bills=tuple(bills),
-        unpriced=tuple(unpriced),
-        active_plan=active_plan,
-        cheapest=cheapest.plan if cheapest else None,
-        savings_vs_active=(by_name[active_plan].total_cost - cheapest.total_cost)
-        if cheapest and active_plan in by_name
-        else None,
-        savings_vs_next=(bills[1].total_cost - bills[0].total_cost) if len(bills) > 1 else None,
-        intervals_read=len(window),
-        missing_intervals=sum(g.missing_intervals for g in gaps),
-    )
+    comparer = PlanComparer(rates, start=start, end=end, timezone=timezone, climate_zone=climate_zone,
+                            active_plan=active_plan)
+    comparer.feed(readings)
+    return comparer.comparison()

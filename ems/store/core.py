@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -46,6 +46,9 @@ from ems.store.engine import (
 from ems.store.records import OutboxRecord, PurgeResult, StoredEvent, StoredMessage
 from ems.store.retention import Retention, SizeTrim, purge, trim_to_size
 from ems.store.writer import MAX_BACKLOG, Outage, Writer
+
+if TYPE_CHECKING:
+    from ems.costs import ReadingArrays
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -201,6 +204,18 @@ class Store:
     async def intervals(self, meter_id: str, start: datetime, end: datetime) -> list[IntervalReading]:
         """Intervals of one meter starting in [start, end), oldest first."""
         return await self._read_published("read intervals", queries.intervals, meter_id, start, end)
+
+    async def interval_columns(self, meter_id: str, start: datetime, end: datetime) -> ReadingArrays:
+        """The same intervals as numpy columns (``ems.costs.ReadingArrays``), read in steps."""
+        return await self._read_published("read intervals", queries.interval_columns, meter_id, start, end)
+
+    async def latest_interval(self, meter_id: str, start: datetime, end: datetime) -> IntervalReading | None:
+        """The latest interval of one meter starting in [start, end), if any."""
+        return await self._read_published("read intervals", queries.latest_interval, meter_id, start, end)
+
+    async def interval_count(self, meter_id: str, start: datetime, end: datetime) -> int:
+        """How many intervals of one meter start in [start, end)."""
+        return await self._read_published("count intervals", queries.interval_count, meter_id, start, end)
 
     async def demand_samples(self, meter_id: str, start: datetime, end: datetime) -> list[MeterReading]:
         """Demand samples of one meter taken in [start, end), as MeterReadings."""

@@ -133,3 +133,76 @@ async def test_the_cost_so_far_keeps_what_was_read_when_the_meters_time_steps_ba
         assert cost.report.cycle.energy_cost == pytest.approx(before.report.cycle.energy_cost)
         assert cost.report.last_interval == before.report.last_interval
     assert back.at == NOW
+
+
+async def test_the_window_reads_again_only_what_the_store_gained(tmp_path):
+    """Costing on every new interval reads only the intervals after the last costing; a late page
+    of history inside what was held reads the whole window again. The figures always equal those
+    of the whole window read from the store."""
+    clock = FixedClock(NOW)
+    late = IntervalReading("m1", NOW - timedelta(days=1, minutes=30), 900, 4.0, 0.0)  # inside the held hours
+    async with started_hub(tmp_path, tou_config(False), RATES, clock=clock) as hub:
+        await hub.store.add_intervals([r for r in HOURS if r.start < NOW - timedelta(hours=2)])
+        window = billing.IntervalWindow.of(hub.store)
+        assert billing.IntervalWindow.of(hub.store) is window
+        first = await billing.meter_cost(hub, "m1")
+        assert window.full_reads == 1
+        await hub.store.add_intervals([r for r in HOURS if r.start >= NOW - timedelta(hours=2)])
+        clock.advance(minutes=5)
+        second = await billing.meter_cost(hub, "m1")
+        assert window.full_reads == 1  # only the two new hours were read
+        await hub.store.add_intervals([late])
+        third = await billing.meter_cost(hub, "m1")
+        assert window.full_reads == 2
+        plan = hub.config.tariff.active_plan
+        since = datetime(2026, 4, 10, 7, tzinfo=UTC)
+        whole = await hub.store.interval_columns("m1", since, clock.now())
+    assert second.report.cycle.intervals_read == first.report.cycle.intervals_read + 2
+    assert third.report.cycle.energy_kwh == pytest.approx(second.report.cycle.energy_kwh + 4.0)
+    assert third.report == cost_report(plan, whole, now=clock.now(), timezone=LA, climate_zone="10")
+    assert third.report == cost_report(plan, ReadingArrays.from_readings([*HOURS, late]), now=clock.now(),
+                                       timezone=LA, climate_zone="10")
+
+
+async def test_interval_columns_are_the_intervals_as_read(tmp_path):
+    readings = [IntervalReading("m1", NOW - timedelta(minutes=m), 60, 0.1 + m / 7, m / 13) for m in range(1, 3000)]
+    async with started_hub(tmp_path, clock=FixedClock(NOW)) as hub:
+        await hub.store.add_intervals(readings)
+        await hub.store.add_intervals([IntervalReading("m2", NOW - timedelta(minutes=5), 60, 9.0, 0.0)])
+        start, end = NOW - timedelta(minutes=2500), NOW - timedelta(minutes=10)
+        columns = await hub.store.interval_columns("m1", start, end)
+        objects = await hub.store.intervals("m1", start, end)
+        assert await hub.store.interval_count("m1", start, end) == len(objects) == 2490
+        empty = await hub.store.interval_columns("m3", start, end)
+    expected = ReadingArrays.from_readings(objects)
+    for name in ("start_s", "duration_s", "consumed_kwh", "generated_kwh"):
+        assert getattr(columns, name).tolist() == getattr(expected, name).tolist()
+        assert getattr(columns, name).dtype == getattr(expected, name).dtype
+    assert len(empty) == 0
+
+
+async def test_usage_over_several_cycles_is_priced_as_the_whole_window_at_once(tmp_path):
+    """The chart's window is read 30 days at a time and priced cycle by cycle: the same price per
+    interval, to the bit, as pricing everything from the first cycle's start at once."""
+    import numpy as np
+
+    from ems.costs import price_intervals
+
+    hours = [IntervalReading("m1", NOW - timedelta(hours=h), 3600, 0.4 + (h % 7) / 3, 0.1 * (h % 5))
+             for h in range(1, 24 * 80) if h % 50]
+    start, end = NOW - timedelta(days=70), NOW - timedelta(hours=3)
+    async with started_hub(tmp_path, tou_config(True), RATES, clock=FixedClock(NOW)) as hub:
+        await hub.store.add_intervals(hours)
+        hub.bus.publish(METER_PRICE)
+        usage = await billing.priced_usage(hub, "m1", start, end)
+        plan = hub.config.tariff.active_plan
+    since = datetime(2026, 2, 10, 8, tzinfo=UTC)  # the start of the cycle holding `start` (3 March)
+    arrays = ReadingArrays.from_readings([r for r in hours if since <= r.start < end])
+    priced = price_intervals(plan, arrays, timezone=LA, climate_zone="10", price_signals=[METER_PRICE])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        price = np.where(arrays.consumed_kwh > 1e-9, priced.energy_cost / arrays.consumed_kwh, priced.unit_price_per_kwh)
+    shown = arrays.start_s >= int(start.timestamp())
+    assert len(priced.cycles) == 4 and usage.plan is plan
+    assert usage.readings.start_s.tolist() == arrays.start_s[shown].tolist()
+    assert usage.price_per_kwh.tolist() == price[shown].tolist()
+    assert usage.price_per_kwh.max() > 0.36  # tiers reached

@@ -66,3 +66,61 @@ def test_the_year_is_the_twelve_local_months_before_today():
     # 29 February: 365 days back (there is no 29 February a year before).
     start, end = last_year(datetime(2028, 2, 29, 20, tzinfo=UTC), LA)
     assert (start, end) == (datetime(2027, 3, 1, 8, tzinfo=UTC), datetime(2028, 2, 29, 8, tzinfo=UTC))
+
+
+def whole_window_bill(plan, readings, start, end, tz_name, zone):
+    """The bill as the what-if made it before streaming: every interval of the window priced at
+    once, then summed cycle by cycle (the reference the streamed bill must equal to the bit)."""
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    from ems.costs import _epoch_s, fixed_days, price_intervals, summarize
+
+    tz = ZoneInfo(tz_name)
+    readings = readings.between(int(start.timestamp()), int(end.timestamp()))
+    priced = price_intervals(plan, readings, timezone=tz_name, climate_zone=zone)
+    totals, topup, counted = np.zeros(6), 0.0, 0
+    for c_start, c_end in plan.billing_cycle.cycles(start.astimezone(tz).date(), end.astimezone(tz).date()):
+        lo = max(start, datetime.fromtimestamp(_epoch_s(c_start, tz), UTC))
+        hi = min(end, datetime.fromtimestamp(_epoch_s(c_end, tz), UTC))
+        if hi <= lo:
+            continue
+        counted += 1
+        part = summarize(priced, lo, hi)
+        minimum = sum(plan.version_at(datetime.combine(d, time(), tz), tz).minimum_bill_per_day
+                      for d in fixed_days(plan, lo, hi, tz))
+        topup += max(0.0, minimum - part.total_cost)
+        totals += [part.energy_kwh, part.generated_kwh, part.energy_cost, part.generation_credit,
+                   part.peak_time_rebate, part.fixed_charges]
+    return counted, totals.tolist(), topup
+
+
+def test_a_year_streamed_a_month_at_a_time_bills_as_the_whole_year_at_once():
+    from ems.costs import find_gaps, nominal_interval_s
+    from ems.whatif import PlanComparer
+
+    rates = load_rates(default_config_dir() / "rates.yaml")
+    start, end = datetime(2024, 2, 10, 8, tzinfo=UTC), datetime(2025, 2, 10, 8, tzinfo=UTC)
+    first = int(datetime(2024, 1, 20, 8, tzinfo=UTC).timestamp())  # some readings before the window
+    starts = first + 900 * np.arange(400 * 96)
+    keep = ((starts // 86400) % 47 != 3) & ((starts // 3600) % 97 != 5)  # a missing day, missing hours
+    starts = starts[keep]
+    rng = np.random.default_rng(7)
+    readings = ReadingArrays.from_columns(starts, np.full(len(starts), 900), rng.gamma(2.0, 0.15, len(starts)),
+                                          rng.random(len(starts)) * 0.2)
+    comparer = PlanComparer(rates, start=start, end=end, timezone=LA, climate_zone="10", active_plan="TOU-D-T")
+    for i in range(0, len(readings), 2880):  # 30 days of 15-minute readings at a time
+        comparer.feed(readings.rows(i, i + 2880))
+    streamed = comparer.comparison()
+    assert streamed == compare_plans(rates, readings, start=start, end=end, timezone=LA, climate_zone="10",
+                                     active_plan="TOU-D-T")
+    assert len(streamed.bills) == len(rates.plans) and not streamed.unpriced
+    for bill in streamed.bills:
+        counted, totals, topup = whole_window_bill(rates.plans[bill.plan], readings, start, end, LA, "10")
+        assert (bill.cycles, bill.minimum_bill_topup) == (counted, topup)
+        assert [bill.energy_kwh, bill.generated_kwh, bill.energy_cost, bill.generation_credit,
+                bill.peak_time_rebate, bill.fixed_charges] == totals
+    window = readings.between(int(start.timestamp()), int(end.timestamp()))
+    gaps = find_gaps(window, int(start.timestamp()), int(end.timestamp()), nominal_interval_s(window))
+    assert streamed.intervals_read == len(window)
+    assert streamed.missing_intervals == sum(g.missing_intervals for g in gaps) > 0
