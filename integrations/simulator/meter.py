@@ -103,6 +103,9 @@ class SimulatedMeter:
         self.received_kwh = meter["initial_received_kwh"]
         self.extra_kw = 0.0  # load of the simulated home devices (set by the runner)
         self.household_hvac = True  # False when a simulated thermostat runs the HVAC
+        # The home devices' kW over past time, step by step (loads.HomeLoadModel.series): the
+        # backfilled day shows them as the live meter will. The runner sets it.
+        self.past_load: Callable[[datetime, datetime, timedelta], list[float]] | None = None
         self.demand_kw = 0.0  # net demand at the last tick (what InstantaneousDemand shows)
         self.intervals: collections.deque[Interval] = collections.deque(maxlen=2000)
         self.current: Interval | None = None
@@ -183,29 +186,34 @@ class SimulatedMeter:
     # -- time ----------------------------------------------------------------------------------
 
     def backfill(self, now: datetime) -> None:
-        """Fill the interval log for the last day so GetProfile has history at once."""
+        """Fill the interval log for the last day so GetProfile has history at once, and the
+        billing period's energy so far, from the household and ``past_load`` (the home devices as
+        they ran by themselves: what the runner sets; none without a home)."""
         start = _floor(now - timedelta(days=1), self.period)
         step = timedelta(minutes=1) if self.period >= timedelta(minutes=1) else self.period
-        at = start
-        while at + self.period <= _floor(now, self.period):
-            interval = Interval(at)
-            t = at
-            while t < at + self.period:
-                net = self.household.net_kw(t)
-                hours = step.total_seconds() / 3600
+        end = _floor(now, self.period)
+        steps = int((end - start) / step)
+        past = self.past_load(start, start + step * steps, step) if self.past_load else [0.0] * steps
+        hours = step.total_seconds() / 3600
+        per_interval = max(1, round(self.period / step))
+        for index in range(0, steps - per_interval + 1, per_interval):
+            interval = Interval(start + step * index)
+            for i in range(index, index + per_interval):
+                net = self.household.net_kw(start + step * i, past[i], include_hvac=self.household_hvac)
                 if net >= 0:
                     interval.consumed_kwh += net * hours
                 else:
                     interval.generated_kwh += -net * hours
-                t += step
             self.intervals.append(interval)
-            at += self.period
         # Energy used so far in the billing period (5-minute steps are plenty for a block).
         days = self.scenario.rate["billing_period_start_days_ago"]
         t = now - timedelta(days=days)
-        while t < now:
-            self.block_period_kwh += max(0.0, self.household.net_kw(t)) * 5 / 60
-            t += timedelta(minutes=5)
+        five = timedelta(minutes=5)
+        count = int((now - t) / five)
+        past = self.past_load(t, t + five * count, five) if self.past_load else [0.0] * count
+        for i in range(count):
+            self.block_period_kwh += max(0.0, self.household.net_kw(t + five * i, past[i],
+                                                                    include_hvac=self.household_hvac)) * 5 / 60
         self.current = Interval(_floor(now, self.period))
         self._last_tick = now
         self._day = now.astimezone(self.household.timezone).date()
