@@ -314,7 +314,10 @@ class SimulatedMeter:
             "unit_of_measure": 0,
             "currency": rate["currency"],
             "price_trailing_digit_and_price_tier": (digits << 4) | (point.tier & 0x0F),
-            "number_of_price_tiers_and_register_tier": (min(15, self.rate.number_of_tiers) << 4) | (point.tier & 0x0F),
+            # A published tier is one of the tiers it counts (§3.2.1.2.1.9): a CPP tier 4 on a rate of three
+            # makes four, never "tier 4 of 3".
+            "number_of_price_tiers_and_register_tier": (min(15, max(self.rate.number_of_tiers, point.tier)) << 4)
+            | (point.tier & 0x0F),
             "start_time": 0,
             "duration_in_minutes": duration,
             "price": _scaled(point.price, digits),

@@ -55,7 +55,8 @@
     body.classList.remove("tier-1", "tier-2", "tier-3");
     if (!p) { $("price").textContent = "–"; $("price-sub").textContent = t("no price published"); $("tier").textContent = "\u00a0"; return; }
     $("price").textContent = money(p.price_per_kwh, p.currency, 2, 3);
-    const tier = !p.tier ? "" : p.number_of_tiers ? t("Tier {tier} of {tiers}", { tier: p.tier, tiers: p.number_of_tiers })
+    // "of" only when the tier is one of those counted: never "Tier 4 of 3".
+    const tier = !p.tier ? "" : p.number_of_tiers >= p.tier ? t("Tier {tier} of {tiers}", { tier: p.tier, tiers: p.number_of_tiers })
       : t("Tier {tier}", { tier: p.tier });
     $("price-sub").textContent = [tier, p.rate_label].filter(Boolean).join(" · ") || "\u00a0";
     if (p.tier) body.classList.add("tier-" + Math.min(p.tier, 3));
@@ -106,7 +107,10 @@
         : t("please use less from {start} to {end}", { start: at(e.start), end: hhmm.format(new Date(e.end)) }))));
     b.text.append(el("span", "ihd-banner-meta", " · " + (b.note || t("event {id}", { id: e.issuer_event_id }))));
     const shown = e.status === "active" && e.participation !== "opted_out" && saving.key === b.key && saving.kw !== null;
-    const words = shown ? t("Saving now: {kw} kW", { kw: num(saving.kw, 2) }) : "";
+    // Against the home's usual use at these hours (its baseline); more than usual is said plainly, not as a saving.
+    const words = !shown ? "" : saving.kw <= -0.005 ? t("{kw} kW more than usual", { kw: num(-saving.kw, 2) })
+      : t("Saving now: {kw} kW", { kw: num(Math.max(0, saving.kw), 2) });
+    b.amount.classList.toggle("ihd-saving-more", shown && saving.kw <= -0.005);
     if (b.amount.textContent !== words) b.amount.textContent = words;
     b.amount.hidden = !shown;
     if (b.button) {
