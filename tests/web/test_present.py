@@ -22,12 +22,12 @@ def plans():
 
 
 @pytest.mark.parametrize(("local", "period", "price"), [
-    (datetime(2026, 7, 15, 10, 0), "off-peak", 0.29),
-    (datetime(2026, 7, 15, 17, 30), "on-peak", 0.51),
-    (datetime(2026, 7, 15, 21, 0), "off-peak", 0.29),
+    ((10, 0), "off-peak", 0.29),
+    ((17, 30), "on-peak", 0.51),
+    ((21, 0), "off-peak", 0.29),
 ])
 def test_the_sheets_price_now_is_the_periods_price_the_costs_use(plans, local, period, price):
-    now = present.rate_now(plans["TOU-D-T"], "America/Los_Angeles", local.replace(tzinfo=LA))
+    now = present.rate_now(plans["TOU-D-T"], "America/Los_Angeles", datetime(2026, 7, 15, *local, tzinfo=LA))
     assert (now["period"], now["price_per_kwh"]) == (period, price)
     assert now["tier_prices_per_kwh"] == [0.0, 0.07]  # the card adds the cycle's tier: $0.36 off-peak in tier 2
     assert not now["critical_peak"]
