@@ -119,6 +119,7 @@ class SimulatedMeter:
         self.price_override_fields: dict[str, Any] | None = None  # the override exactly as sent
         self.answers: list[Answer] = []
         self.block_period_kwh = 0.0
+        self.billing_period_start: datetime = datetime.min.replace(tzinfo=UTC)  # set by backfill
         self._last_tick: datetime | None = None
         self._day: Any = None
         self._pending = TaskSet(_LOGGER, "meter")
@@ -205,9 +206,14 @@ class SimulatedMeter:
                 else:
                     interval.generated_kwh += -net * hours
             self.intervals.append(interval)
-        # Energy used so far in the billing period (5-minute steps are plenty for a block).
+        # Energy used so far in the billing period (5-minute steps are plenty for a block). The period
+        # starts at local midnight ``days`` ago, as a utility's billing day does (0: it starts now).
         days = self.scenario.rate["billing_period_start_days_ago"]
-        t = now - timedelta(days=days)
+        self.billing_period_start = now
+        if days:
+            local = (now - timedelta(days=days)).astimezone(self.household.timezone)
+            self.billing_period_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+        t = self.billing_period_start
         five = timedelta(minutes=5)
         count = int((now - t) / five)
         past = self.past_load(t, t + five * count, five) if self.past_load else [0.0] * count
@@ -217,7 +223,17 @@ class SimulatedMeter:
         self.current = Interval(_floor(now, self.period))
         self._last_tick = now
         self._day = now.astimezone(self.household.timezone).date()
-        self._publish_rate_attributes(now - timedelta(days=days))
+        self._publish_rate_attributes(self.billing_period_start)
+
+    def _roll_billing_period(self, now: datetime) -> None:
+        """A new billing (and block) period once the current one has run its days: the block's
+        energy starts again from zero and the Price attributes say when it began."""
+        length = timedelta(days=self.scenario.rate["billing_period_days"])
+        while now >= self.billing_period_start + length:
+            self.billing_period_start += length
+            self.block_period_kwh = 0.0
+            self._publish_rate_attributes(self.billing_period_start)
+            _LOGGER.info("Simulated meter: a new billing period from %s", self.billing_period_start.isoformat())
 
     def _publish_rate_attributes(self, period_start: datetime) -> None:
         """Price server attributes (§3.7): tier labels, block thresholds, block and billing period."""
@@ -247,6 +263,7 @@ class SimulatedMeter:
         assert self._last_tick is not None and self.current is not None
         net = self.household.net_kw(now, include_hvac=self.household_hvac) + self.extra_kw
         self.demand_kw = net
+        self._roll_billing_period(now)
         since, self._last_tick = self._last_tick, now
         day = now.astimezone(self.household.timezone).date()
         if day != self._day:

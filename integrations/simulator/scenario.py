@@ -470,10 +470,20 @@ class Scenario:
 
 
 def load_scenario(path: Path) -> Scenario:
-    """Read and validate a scenario file; ConfigError names every problem at once."""
+    """Read and validate a scenario file; ConfigError names every problem at once.
+
+    ``base: other.yaml`` (relative to the file) starts from another scenario: each top-level
+    section this file writes replaces the base's (the base is checked on its own first, so its
+    problems name its own lines)."""
     loaded = load_yaml(Path(path))
+    raw = loaded.data or {}
+    if isinstance(raw, dict) and "base" in raw:
+        base_path = Path(path).parent / str(raw["base"])
+        load_scenario(base_path)  # its own problems, with its own lines
+        base = load_yaml(base_path).data or {}
+        raw = {**base, **{k: v for k, v in raw.items() if k != "base"}}
     try:
-        data = SCENARIO_SCHEMA(loaded.data or {})
+        data = SCENARIO_SCHEMA(raw)
     except vol.Invalid as err:
         raise ConfigError(describe_invalid(loaded, err)) from err
     problems = []
