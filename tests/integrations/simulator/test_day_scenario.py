@@ -3,7 +3,7 @@ a critical-peak price and a billing-cycle change, for `ems demo --start ... --sp
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ems.cli import read_config
@@ -50,4 +50,4 @@ def test_a_simulated_day_goes_through_the_periods_and_into_a_new_billing_period(
     assert max(demand) < 10 and min(demand) < 0  # a few kW at most, and the solar exports at midday
     # and the appliance's rate plan starts its cycle on the same day
     plan = read_config(default_config_dir()).tariff.active_plan
-    assert plan.billing_cycle.cycle_of(START.date())[1] == datetime(2026, 7, 10).date()
+    assert plan.billing_cycle.cycle_of(START.date())[1] == date(2026, 7, 10)
