@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT ?= 8080
 
-.PHONY: demo test venv system-packages lint bench soak clean
+.PHONY: demo demo-day test venv system-packages lint bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ venv: $(STAMP)
 
 demo: venv
 	$(BIN)/ems demo --port $(PORT)
+
+# A whole day of the demo home in six minutes: TOU periods, a DR event, a new billing cycle at midnight.
+demo-day: venv
+	$(BIN)/ems demo --port $(PORT) --scenario config/scenarios/day.yaml --start 2026-07-09T06:00 --speed 240 \
+		--data-dir data/demo-day
 
 # Debian packages the browser, capture, PostgreSQL and screenshot tests use; installed only when
 # running as root and missing. The PostgreSQL tests start a throwaway cluster of their own

@@ -49,6 +49,8 @@ EVENT_ANNOUNCED = N_(
 )
 EVENT_STARTED = N_("Energy event {event_id} has started: please use less until {end}.")
 EVENT_ENDED = N_("Energy event {event_id} has ended. Thank you for taking part.")
+# Ended without the home taking part (opted out, or every device taken out): no thanks for nothing.
+EVENT_ENDED_WITHOUT_YOU = N_("Energy event {event_id} has ended. Your home did not take part.")
 EVENT_CANCELLED = N_("Energy event {event_id} was cancelled by the utility.")
 EVENT_OPTED_OUT = N_(
     "{device} no longer takes part in energy event {event_id}; the utility has been told."
@@ -60,6 +62,7 @@ TEMPLATES = (
     EVENT_ANNOUNCED,
     EVENT_STARTED,
     EVENT_ENDED,
+    EVENT_ENDED_WITHOUT_YOU,
     EVENT_CANCELLED,
     EVENT_OPTED_OUT,
 )

@@ -640,6 +640,9 @@ class EventView:
     addressed: bool = True  # an event for no device class or group here is not kept at all (SE §2.12 item 1)
     cancelled_at: datetime | None = None  # when a (valid) cancel takes effect
     took_part: bool = False  # the home took part at some moment while it ran
+    # The EMS set at least one device for it while it ran: False when every device was taken out
+    # (or none could act), though the event was not opted out; "thank you" only when True.
+    acted: bool = False
     shed_kw: float = 0.0  # the load the EMS sheds for it (expected, from the winning proposals)
     achieved_pct: int | None = None  # that as a share of the home's load (negative: a reduction)
 

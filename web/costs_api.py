@@ -19,7 +19,7 @@ from ems.billing import PERIODS
 from ems.errors import NotFound
 from ems.hub import Hub
 from ems.tariff import DAY_TYPES, RatePlan
-from web import params
+from web import params, present
 from web.keys import HUB
 
 if TYPE_CHECKING:
@@ -201,6 +201,10 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
             return web.json_response({"plan": None, "meter": published}, headers={"Cache-Control": "no-store"})
         body = tariff_json(plan, hub.config.site.timezone, now, config.climate_zone)
         body["meter"] = published
+        # The price card's one truth: the sheet's price now (what the costs use), and whether a price
+        # the meter publishes replaces it (tariff.use_meter_prices).
+        body["now"] = present.rate_now(plan, hub.config.site.timezone, now)
+        body["uses_meter_prices"] = config.use_meter_prices
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
     async def cost(request: web.Request) -> web.Response:

@@ -143,6 +143,8 @@ SCHEMAS: dict[str, Any] = {
         "excluded_devices": _list(_obj({"device_id": STR, "name": STR})),
         "outcome": _n(STR),
         "addresses_devices_here": BOOL,
+        "took_part": {**BOOL, "description": "The home took part: the EMS set at least one device for it "
+                                             "(a completed event with false only ended)"},
         "shed_kw": {**_n(NUM), "description": "The load the EMS sheds for the event (expected kW)"},
         "achieved_pct": {**_n(INT), "description": "That as a share of the home's load (negative: less)"},
     }),
@@ -188,6 +190,10 @@ SCHEMAS: dict[str, Any] = {
             "basic_charge_per_day": NUM,
             "minimum_bill_per_day": NUM,
             "billing_cycle": _obj({"start": DATE, "end": DATE}),
+            "now": {**_obj({"season": STR, "day_type": STR, "period": _n(STR), "critical_peak": BOOL,
+                            "price_per_kwh": NUM, "tier_prices_per_kwh": _list(NUM)}),
+                    "description": "the sheet's energy price now (before the cycle's tier adder): what the costs use"},
+            "uses_meter_prices": {**BOOL, "description": "a price the meter publishes replaces the sheet's"},
         },
         # Without a configured plan only what the meter published: {"plan": null, "meter": [...]}.
         required=["plan", "meter"],

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ems.hub import Hub
 from ems.model import DeviceClass, EventPhase, EventStatus, EventView, LinkState
 from ems.state import MessageState, MeterState
+
+if TYPE_CHECKING:
+    from ems.tariff import RatePlan
 
 
 def iso(value: datetime | None) -> str | None:
@@ -86,6 +90,40 @@ def _price(price: Any) -> dict[str, Any]:
     }
 
 
+def rate_now(plan: RatePlan, timezone: str, now: datetime) -> dict[str, Any]:
+    """The rate sheet's energy price at ``now``, the one the chart and the costs use: the time-of-use
+    period's (or the hour's, or the flat) price and any critical-peak adder, before the tier's adder
+    (the tier is the billing cycle's, which the cost report knows). The price card shows this, and the
+    meter's published price beside it, named, when the two differ."""
+    tz = ZoneInfo(timezone)
+    version = plan.version_at(now, tz)
+    local = now.astimezone(tz)
+    day, minute = local.date(), local.hour * 60 + local.minute
+    season = version.season_of(day)
+    holiday = day in plan.holidays.dates(range(day.year, day.year + 1))
+    day_type = "holiday" if holiday else "weekend" if day.weekday() >= 5 else "weekday"
+    period, price = None, version.energy_price_per_kwh
+    hourly = version.hourly_prices.get(day)
+    tou = version.time_of_use.get(season)
+    if hourly is not None:
+        price = hourly[min(local.hour, len(hourly) - 1)]
+    elif tou is not None:
+        found = next((p for p in tou.periods(day_type) if p.covers(minute)), None)
+        if found is not None:
+            period, price = found.name, found.price_per_kwh
+    critical = any(w.day == day and w.start_min <= minute < w.end_min for w in plan.critical_peak_events)
+    if critical:
+        price += version.critical_peak_adder_per_kwh
+    return {
+        "season": season,
+        "day_type": day_type,
+        "period": period,
+        "critical_peak": critical,
+        "price_per_kwh": round(price, 6),
+        "tier_prices_per_kwh": [t.price_per_kwh for t in version.tiers],
+    }
+
+
 def message(state: MessageState, now: datetime) -> dict[str, Any]:
     msg = state.message
     active = (
@@ -149,6 +187,8 @@ def event(view: EventView, names: Mapping[str, str] | None = None) -> dict[str, 
         "excluded_devices": [{"device_id": d, "name": names.get(d, d)} for d in sorted(view.excluded_devices)],
         "outcome": view.outcome.name.lower() if view.outcome is not None else None,
         "addresses_devices_here": view.addressed,
+        # The home really took part (the EMS set a device for it): "completed" with False only ended.
+        "took_part": view.took_part and view.acted,
         "shed_kw": round(view.shed_kw, 3) if view.took_part else None,
         "achieved_pct": view.achieved_pct if view.took_part else None,
     }

@@ -35,6 +35,7 @@ from ems.local_text import (
     EVENT_ANNOUNCED,
     EVENT_CANCELLED,
     EVENT_ENDED,
+    EVENT_ENDED_WITHOUT_YOU,
     EVENT_STARTED,
     local_message,
 )
@@ -252,7 +253,9 @@ class DemandResponse:
         template = {
             TriggerKind.EVENT_ANNOUNCED: EVENT_ANNOUNCED,
             TriggerKind.EVENT_STARTED: EVENT_STARTED,
-            TriggerKind.EVENT_ENDED: EVENT_CANCELLED if run.outcome is EventStatus.CANCELLED else EVENT_ENDED,
+            TriggerKind.EVENT_ENDED: EVENT_CANCELLED if run.outcome is EventStatus.CANCELLED
+            else EVENT_ENDED if run.acted and run.outcome is not EventStatus.COMPLETED_NO_PARTICIPATION
+            else EVENT_ENDED_WITHOUT_YOU,
         }.get(trigger.kind)
         if template is None or run.outcome is EventStatus.SUPERSEDED:
             return

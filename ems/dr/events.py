@@ -111,6 +111,7 @@ class EventRun:
     opted_out: bool = False
     excluded: set[str] = field(default_factory=set)  # devices taken out by the customer
     took_part: bool = False  # took part at some moment while active
+    acted: bool = False  # the EMS set at least one device for it while it ran (the home really took part)
     sat_out: bool = False  # was opted out at some moment while active
     device_override: bool = False  # a device was taken out while active
     ended_at: datetime | None = None
@@ -144,6 +145,7 @@ class EventRun:
             addressed=self.addressed,
             cancelled_at=self.cancel_at,
             took_part=self.took_part,
+            acted=self.acted,
             shed_kw=self.shed_kw,
             achieved_pct=self.achieved_pct,
         )
@@ -288,6 +290,7 @@ class LoadControl:
         if run is None or run.phase is not EventPhase.ACTIVE:
             return
         run.applied = self._applied_now(run)
+        run.acted = run.acted or run.applied.devices > 0
         if run.start_pending is not None:
             at, run.start_pending = run.start_pending, None
             self._queued.append(self._status_report(run, EventStatus.STARTED, at))

@@ -22,9 +22,9 @@ from integrations.simulator.home_devices import (
     SimLoadController,
     SimPlug,
     SimThermostat,
-    windows_of,
 )
 from integrations.simulator.household import Household
+from integrations.simulator.loads import Schedule
 from integrations.simulator.thermal import ThermalHouse
 from integrations.zigbee.han import VirtualHan
 
@@ -74,7 +74,7 @@ class SimulatedHome:
                 device = SimThermostat(spec, ieee, nwk, self.house, household.outdoor_c, tz)
             elif kind == "plug":
                 device = SimPlug(spec["name"], ieee, nwk, spec["nominal_kw"], tz, on=spec["on"],
-                                 schedule=windows_of(spec["schedule"]))
+                                 schedule=Schedule.of(spec, tz))
             elif kind == "battery":
                 device = SimBattery(spec, ieee, nwk, tz)
             else:

@@ -22,6 +22,7 @@ from zigpy.zcl.clusters.general import Basic, OnOff, PowerConfiguration
 from zigpy.zcl.clusters.homeautomation import ElectricalMeasurement
 from zigpy.zcl.clusters.hvac import Thermostat
 
+from integrations.simulator.loads import Schedule
 from integrations.simulator.thermal import ThermalHouse, ThermostatLogic
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc, Metering
@@ -249,12 +250,12 @@ class SimPlug(SimDevice):
     kind = "plug"
 
     def __init__(self, name: str, ieee: str, nwk: int, nominal_kw: float, timezone: ZoneInfo, *,
-                 on: bool = True, schedule: Windows = ((0, 1440),)) -> None:
+                 on: bool = True, schedule: Windows | Schedule = ((0, 1440),)) -> None:
         node = _node("plug", ieee, nwk, name, "SimPlug",
                      in_clusters=(Basic.cluster_id, OnOff.cluster_id, ElectricalMeasurement.cluster_id))
         super().__init__(node, name, timezone)
         self.nominal_kw = nominal_kw
-        self.schedule = schedule
+        self.schedule = schedule if isinstance(schedule, Schedule) else Schedule(schedule, timezone=timezone)
         self.running = True  # the appliance wants power (its own timer or thermostat)
         node.set_attribute(ENDPOINT, OnOff, "on_off", on)
         node.set_attribute(ENDPOINT, ElectricalMeasurement, "measurement_type", 0x0001)
@@ -292,7 +293,7 @@ class SimPlug(SimDevice):
 
     def tick(self, now: datetime, hours: float) -> None:
         super().tick(now, hours)
-        self.running = in_windows(self.schedule, now, self.timezone)
+        self.running = self.schedule.running(now)
         self._refresh()
 
 
@@ -402,7 +403,7 @@ class SimLoadController(SimDevice):
         super().__init__(node, spec["name"], timezone)
         self.clock = clock
         self.nominal_kw = spec["nominal_kw"]
-        self.schedule = windows_of(spec["schedule"])
+        self.schedule = Schedule.of(spec, timezone)
         self.device_class = spec["device_class"]
         self.enrollment_group = spec["enrollment_group"]
         self.running = True
@@ -438,7 +439,7 @@ class SimLoadController(SimDevice):
     def tick(self, now: datetime, hours: float) -> None:
         self.delivered_kwh += self.load_kw * hours
         super().tick(now, hours)
-        self.running = in_windows(self.schedule, now, self.timezone)
+        self.running = self.schedule.running(now)
         for event in list(self.events.values()):
             if event.state == "scheduled" and event.start <= now:
                 self._start(event, now)

@@ -103,6 +103,9 @@ class SimulatedMeter:
         self.received_kwh = meter["initial_received_kwh"]
         self.extra_kw = 0.0  # load of the simulated home devices (set by the runner)
         self.household_hvac = True  # False when a simulated thermostat runs the HVAC
+        # The home devices' kW over past time, step by step (loads.HomeLoadModel.series): the
+        # backfilled day shows them as the live meter will. The runner sets it.
+        self.past_load: Callable[[datetime, datetime, timedelta], list[float]] | None = None
         self.demand_kw = 0.0  # net demand at the last tick (what InstantaneousDemand shows)
         self.intervals: collections.deque[Interval] = collections.deque(maxlen=2000)
         self.current: Interval | None = None
@@ -116,6 +119,7 @@ class SimulatedMeter:
         self.price_override_fields: dict[str, Any] | None = None  # the override exactly as sent
         self.answers: list[Answer] = []
         self.block_period_kwh = 0.0
+        self.billing_period_start: datetime = datetime.min.replace(tzinfo=UTC)  # set by backfill
         self._last_tick: datetime | None = None
         self._day: Any = None
         self._pending = TaskSet(_LOGGER, "meter")
@@ -183,33 +187,53 @@ class SimulatedMeter:
     # -- time ----------------------------------------------------------------------------------
 
     def backfill(self, now: datetime) -> None:
-        """Fill the interval log for the last day so GetProfile has history at once."""
+        """Fill the interval log for the last day so GetProfile has history at once, and the
+        billing period's energy so far, from the household and ``past_load`` (the home devices as
+        they ran by themselves: what the runner sets; none without a home)."""
         start = _floor(now - timedelta(days=1), self.period)
         step = timedelta(minutes=1) if self.period >= timedelta(minutes=1) else self.period
-        at = start
-        while at + self.period <= _floor(now, self.period):
-            interval = Interval(at)
-            t = at
-            while t < at + self.period:
-                net = self.household.net_kw(t)
-                hours = step.total_seconds() / 3600
+        end = _floor(now, self.period)
+        steps = int((end - start) / step)
+        past = self.past_load(start, start + step * steps, step) if self.past_load else [0.0] * steps
+        hours = step.total_seconds() / 3600
+        per_interval = max(1, round(self.period / step))
+        for index in range(0, steps - per_interval + 1, per_interval):
+            interval = Interval(start + step * index)
+            for i in range(index, index + per_interval):
+                net = self.household.net_kw(start + step * i, past[i], include_hvac=self.household_hvac)
                 if net >= 0:
                     interval.consumed_kwh += net * hours
                 else:
                     interval.generated_kwh += -net * hours
-                t += step
             self.intervals.append(interval)
-            at += self.period
-        # Energy used so far in the billing period (5-minute steps are plenty for a block).
+        # Energy used so far in the billing period (5-minute steps are plenty for a block). The period
+        # starts at local midnight ``days`` ago, as a utility's billing day does (0: it starts now).
         days = self.scenario.rate["billing_period_start_days_ago"]
-        t = now - timedelta(days=days)
-        while t < now:
-            self.block_period_kwh += max(0.0, self.household.net_kw(t)) * 5 / 60
-            t += timedelta(minutes=5)
+        self.billing_period_start = now
+        if days:
+            local = (now - timedelta(days=days)).astimezone(self.household.timezone)
+            self.billing_period_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+        t = self.billing_period_start
+        five = timedelta(minutes=5)
+        count = int((now - t) / five)
+        past = self.past_load(t, t + five * count, five) if self.past_load else [0.0] * count
+        for i in range(count):
+            self.block_period_kwh += max(0.0, self.household.net_kw(t + five * i, past[i],
+                                                                    include_hvac=self.household_hvac)) * 5 / 60
         self.current = Interval(_floor(now, self.period))
         self._last_tick = now
         self._day = now.astimezone(self.household.timezone).date()
-        self._publish_rate_attributes(now - timedelta(days=days))
+        self._publish_rate_attributes(self.billing_period_start)
+
+    def _roll_billing_period(self, now: datetime) -> None:
+        """A new billing (and block) period once the current one has run its days: the block's
+        energy starts again from zero and the Price attributes say when it began."""
+        length = timedelta(days=self.scenario.rate["billing_period_days"])
+        while now >= self.billing_period_start + length:
+            self.billing_period_start += length
+            self.block_period_kwh = 0.0
+            self._publish_rate_attributes(self.billing_period_start)
+            _LOGGER.info("Simulated meter: a new billing period from %s", self.billing_period_start.isoformat())
 
     def _publish_rate_attributes(self, period_start: datetime) -> None:
         """Price server attributes (§3.7): tier labels, block thresholds, block and billing period."""
@@ -239,6 +263,7 @@ class SimulatedMeter:
         assert self._last_tick is not None and self.current is not None
         net = self.household.net_kw(now, include_hvac=self.household_hvac) + self.extra_kw
         self.demand_kw = net
+        self._roll_billing_period(now)
         since, self._last_tick = self._last_tick, now
         day = now.astimezone(self.household.timezone).date()
         if day != self._day:
@@ -306,7 +331,10 @@ class SimulatedMeter:
             "unit_of_measure": 0,
             "currency": rate["currency"],
             "price_trailing_digit_and_price_tier": (digits << 4) | (point.tier & 0x0F),
-            "number_of_price_tiers_and_register_tier": (min(15, self.rate.number_of_tiers) << 4) | (point.tier & 0x0F),
+            # A published tier is one of the tiers it counts (§3.2.1.2.1.9): a CPP tier 4 on a rate of three
+            # makes four, never "tier 4 of 3".
+            "number_of_price_tiers_and_register_tier": (min(15, max(self.rate.number_of_tiers, point.tier)) << 4)
+            | (point.tier & 0x0F),
             "start_time": 0,
             "duration_in_minutes": duration,
             "price": _scaled(point.price, digits),

@@ -28,6 +28,7 @@ from ems.clock import Clock, as_clock
 from ems.tasks import TaskSet
 from integrations.simulator.home import SimulatedHome
 from integrations.simulator.home_devices import SimThermostat
+from integrations.simulator.loads import HomeLoadModel
 from integrations.simulator.meter import (
     SentEvent,
     SentMessage,
@@ -71,6 +72,10 @@ class SimulatedHan:
         self.home.on_change = self._home_changed
         # With a simulated thermostat, the HVAC is its load, not the household's own term.
         self.meter.household_hvac = not self.home.has_thermostat
+        # The meter's backfilled day: the same devices, run by themselves over the past (as the
+        # demo's seeded history is), so yesterday's profile leads into today's live load.
+        self.meter.past_load = lambda start, end, step: HomeLoadModel(scenario.home, self.meter.household).series(
+            start, end, step)
         thermostats = [d for d in self.home.devices if isinstance(d, SimThermostat)]
         if thermostats:
             # What a report says is applied is checked against what the thermostat keeps.

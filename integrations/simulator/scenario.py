@@ -18,6 +18,7 @@ import voluptuous as vol
 
 from ems.config import describe_invalid, load_yaml
 from ems.errors import ConfigError
+from integrations.simulator.loads import WEEKDAYS
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -135,6 +136,30 @@ _METER = vol.Schema(
     }
 )
 
+_WINDOW = vol.Schema({vol.Required("start"): _hhmm, vol.Required("end"): _hhmm})
+_DAYS = vol.All([vol.All(str, vol.Lower, vol.In(WEEKDAYS, msg=f"expected one of {', '.join(WEEKDAYS)}"))],
+                vol.Length(min=1))
+# A duty cycle: on for ``on_min`` of every ``every_min`` minutes while in a window.
+_DUTY = vol.All({
+    vol.Required("on_min"): vol.All(int, vol.Range(min=1, max=1440)),
+    vol.Required("every_min"): vol.All(int, vol.Range(min=1, max=1440)),
+}, lambda d: d if d["on_min"] <= d["every_min"] else _invalid("on_min cannot exceed every_min"))
+
+
+def _invalid(text: str) -> Any:
+    raise vol.Invalid(text)
+
+
+_APPLIANCE = vol.Schema(
+    {
+        vol.Required("name"): vol.All(str, vol.Length(min=1, max=40)),
+        vol.Required("kw"): vol.All(vol.Coerce(float), vol.Range(min=0, max=50)),
+        vol.Optional("schedule"): [_WINDOW],
+        vol.Optional("days"): _DAYS,
+        vol.Optional("duty"): _DUTY,
+    }
+)
+
 _HOUSEHOLD = vol.Schema(
     {
         vol.Optional("base_kw", default=0.4): vol.All(vol.Coerce(float), vol.Range(min=0, max=100)),
@@ -149,14 +174,20 @@ _HOUSEHOLD = vol.Schema(
             vol.Optional("min_c", default=18.0): vol.Coerce(float),
             vol.Optional("max_c", default=34.0): vol.Coerce(float),
             vol.Optional("warmest_at", default="15:00"): _hhmm,
+            # each day warmer or cooler by up to this much (seeded by the date)
+            vol.Optional("day_to_day_c", default=0.0): vol.All(vol.Coerce(float), vol.Range(min=0, max=20)),
         },
         vol.Optional("solar", default={}): {
             vol.Optional("peak_kw", default=5.0): vol.All(vol.Coerce(float), vol.Range(min=0, max=1000)),
             vol.Optional("sunrise", default="06:30"): _hhmm,
             vol.Optional("sunset", default="19:30"): _hhmm,
+            # the curve is sin**shape between sunrise and sunset: 1 an arch, 2 a panel's bell
+            vol.Optional("shape", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0.5, max=4)),
         },
         vol.Optional("noise_kw", default=0.05): vol.All(vol.Coerce(float), vol.Range(min=0, max=10)),
         vol.Optional("seed", default=7): int,
+        # The household's own appliances (not on the EMS's network): fridge, cooking, lights...
+        vol.Optional("appliances", default=[]): [_APPLIANCE],
     }
 )
 
@@ -293,7 +324,6 @@ _EUI64 = vol.All(
     vol.Match(r"^([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}$", msg="expected an EUI-64 such as 00:0d:6f:00:0a:90:69:e7"),
     vol.Lower,
 )
-_WINDOW = vol.Schema({vol.Required("start"): _hhmm, vol.Required("end"): _hhmm})
 _ALL_DAY = [{"start": "00:00", "end": "24:00"}]
 
 
@@ -329,6 +359,8 @@ _HOME_DEVICES: dict[str, vol.Schema] = {
         vol.Required("nominal_kw"): _KW,
         vol.Optional("on", default=True): bool,
         _windows(_ALL_DAY): [_WINDOW],
+        vol.Optional("days"): _DAYS,
+        vol.Optional("duty"): _DUTY,
     }),
     "battery": vol.Schema({
         **_DEVICE_COMMON,
@@ -345,6 +377,8 @@ _HOME_DEVICES: dict[str, vol.Schema] = {
         vol.Optional("device_class", default=0x0010): vol.All(int, vol.Range(min=1, max=0x0FFF)),
         vol.Optional("enrollment_group", default=0): vol.All(int, vol.Range(min=0, max=0xFF)),
         _windows(_ALL_DAY): [_WINDOW],
+        vol.Optional("days"): _DAYS,
+        vol.Optional("duty"): _DUTY,
     }),
 }
 
@@ -436,10 +470,20 @@ class Scenario:
 
 
 def load_scenario(path: Path) -> Scenario:
-    """Read and validate a scenario file; ConfigError names every problem at once."""
+    """Read and validate a scenario file; ConfigError names every problem at once.
+
+    ``base: other.yaml`` (relative to the file) starts from another scenario: each top-level
+    section this file writes replaces the base's (the base is checked on its own first, so its
+    problems name its own lines)."""
     loaded = load_yaml(Path(path))
+    raw = loaded.data or {}
+    if isinstance(raw, dict) and "base" in raw:
+        base_path = Path(path).parent / str(raw["base"])
+        load_scenario(base_path)  # its own problems, with its own lines
+        base = load_yaml(base_path).data or {}
+        raw = {**base, **{k: v for k, v in raw.items() if k != "base"}}
     try:
-        data = SCENARIO_SCHEMA(loaded.data or {})
+        data = SCENARIO_SCHEMA(raw)
     except vol.Invalid as err:
         raise ConfigError(describe_invalid(loaded, err)) from err
     problems = []

@@ -456,7 +456,9 @@ class MeterSession:
                 await self.fetch_intervals(4)
             except Exception as err:  # noqa: BLE001 - logged, retried
                 self._log_once("profile", f"GetProfile failed: {err}")
-            await asyncio.sleep(min(self.profile_period_s, 60))
+            # A minute of the hub's clock, waited in real time: on a demo running N times faster the
+            # profile is polled N times as often, so no interval closes unread (a real wait otherwise).
+            await asyncio.sleep(self._hub.clock.real_seconds(min(self.profile_period_s, 60)))
 
     def _on_storage_changed(self, change: StorageChanged) -> None:
         """The database takes writes again after an outage: intervals dropped meanwhile (beyond

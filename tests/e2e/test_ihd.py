@@ -50,8 +50,13 @@ async def test_the_owner_makes_a_display_link_that_opens_live_without_a_login(ap
         first = await wall.text_content("#updated")
         await wall.wait_for_function("t => document.getElementById('updated').textContent !== t", arg=first)
         await wall.wait_for_function("document.getElementById('cost-today').textContent.includes('$')")
-        assert "$0.29" in await wall.text_content("#price")
-        assert "tier-2" in await wall.evaluate("document.body.className")  # the scenario's tier: amber
+        # One price truth: the rate plan's price now (TOU-D-T on-peak at 20:00, what the costs use), and
+        # the meter's own price, which differs, named beside it.
+        await wall.wait_for_function("document.getElementById('price-sub').textContent.includes('meter')")
+        assert "$0.51" in await wall.text_content("#price")
+        assert "on-peak" in await wall.text_content("#price-sub")
+        assert "meter: $0.29" in await wall.text_content("#price-sub")
+        assert "tier-3" in await wall.evaluate("document.body.className")  # on-peak: the high price's colour
         await wall.wait_for_function("document.querySelector('.banner-event') !== null")
         assert await wall.get_attribute(".banner-event", "data-event-id") == "4101"
         assert "Energy event announced" in await wall.text_content(".banner-event")

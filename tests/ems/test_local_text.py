@@ -84,3 +84,10 @@ async def test_the_store_keeps_the_template_and_values_across_a_restart(tmp_path
     assert stored.message.template == again.message.template == local_text.EVENT_ANNOUNCED
     assert dict(again.message.params) == EVENT
     assert again.message == _announced()
+
+
+def test_an_event_the_home_sat_out_ends_without_thanks() -> None:
+    text = render(local_text.EVENT_ENDED_WITHOUT_YOU, {"event_id": "9"})
+
+    assert text == "Energy event 9 has ended. Your home did not take part."
+    assert "Thank" not in text

@@ -16,7 +16,9 @@
   const STALE_AFTER_MS = 30000;
   const PING_EVERY_MS = 10000; // ask for a snapshot: an unchanged meter sends nothing by itself
   const COST_EVERY_MS = 60000;
-  const state = { meters: [], prices: [], messages: [], events: [], health: null };
+  const state = { meters: [], prices: [], messages: [], events: [], health: null, rate: null, cycleTier: null };
+  const PERIODS = { "off-peak": t("off-peak"), "on-peak": t("on-peak"), "mid-peak": t("mid-peak"),
+    "super-off-peak": t("super off-peak") };
   let socket = null;
   let retryMs = 500;
   let lastMessageAt = 0;
@@ -50,12 +52,33 @@
     $("demand-sub").textContent = m.demand_kw < 0 ? t("sending to the grid") : t("from the grid");
   }
 
+  // One price truth, as on the dashboard: with a rate plan, its price now (the period's price plus the
+  // adder of the cycle's tier), what the costs use; the meter's own price, when it differs, named
+  // beside it. Without a plan (or when the meter's prices replace the plan's), the meter's price.
   function renderPrice() {
     const p = state.prices[0] && state.prices[0].current;
+    const r = state.rate;
     body.classList.remove("tier-1", "tier-2", "tier-3");
+    if (r && r.plan && r.now && !r.uses_meter_prices) {
+      const n = r.now;
+      const adders = n.tier_prices_per_kwh || [];
+      const tier = adders.length > 1 && state.cycleTier ? Math.min(state.cycleTier, adders.length) : null;
+      const price = n.price_per_kwh + (adders.length ? adders[(tier || 1) - 1] : 0);
+      $("price").textContent = money(price, r.currency, 2, 3);
+      const bits = [];
+      if (n.period) bits.push(PERIODS[n.period] || n.period);
+      if (tier) bits.push(t("Tier {tier} of {tiers}", { tier, tiers: adders.length }));
+      if (p && Math.abs(p.price_per_kwh - price) >= 0.005) bits.push(t("meter: {price}", { price: money(p.price_per_kwh, p.currency, 2, 3) }));
+      $("price-sub").textContent = bits.join(" · ") || r.label || "\u00a0";
+      const level = n.critical_peak || n.period === "on-peak" ? 3 : n.period === "mid-peak" ? 2 : n.period ? 1 : 0;
+      if (level) body.classList.add("tier-" + level);
+      $("tier").textContent = !level ? "\u00a0" : level === 1 ? t("Low price") : level === 2 ? t("Medium price") : t("High price");
+      return;
+    }
     if (!p) { $("price").textContent = "–"; $("price-sub").textContent = t("no price published"); $("tier").textContent = "\u00a0"; return; }
     $("price").textContent = money(p.price_per_kwh, p.currency, 2, 3);
-    const tier = !p.tier ? "" : p.number_of_tiers ? t("Tier {tier} of {tiers}", { tier: p.tier, tiers: p.number_of_tiers })
+    // "of" only when the tier is one of those counted: never "Tier 4 of 3".
+    const tier = !p.tier ? "" : p.number_of_tiers >= p.tier ? t("Tier {tier} of {tiers}", { tier: p.tier, tiers: p.number_of_tiers })
       : t("Tier {tier}", { tier: p.tier });
     $("price-sub").textContent = [tier, p.rate_label].filter(Boolean).join(" · ") || "\u00a0";
     if (p.tier) body.classList.add("tier-" + Math.min(p.tier, 3));
@@ -106,7 +129,10 @@
         : t("please use less from {start} to {end}", { start: at(e.start), end: hhmm.format(new Date(e.end)) }))));
     b.text.append(el("span", "ihd-banner-meta", " · " + (b.note || t("event {id}", { id: e.issuer_event_id }))));
     const shown = e.status === "active" && e.participation !== "opted_out" && saving.key === b.key && saving.kw !== null;
-    const words = shown ? t("Saving now: {kw} kW", { kw: num(saving.kw, 2) }) : "";
+    // Against the home's usual use at these hours (its baseline); more than usual is said plainly, not as a saving.
+    const words = !shown ? "" : saving.kw <= -0.005 ? t("{kw} kW more than usual", { kw: num(-saving.kw, 2) })
+      : t("Saving now: {kw} kW", { kw: num(Math.max(0, saving.kw), 2) });
+    b.amount.classList.toggle("ihd-saving-more", shown && saving.kw <= -0.005);
     if (b.amount.textContent !== words) b.amount.textContent = words;
     b.amount.hidden = !shown;
     if (b.button) {
@@ -216,6 +242,12 @@
       if (!r.ok) throw new Error(String(r.status));
       const report = await r.json();
       const c = report.cost;
+      if (c) state.cycleTier = c.current_tier;
+      try {
+        const rate = await fetch("/api/v1/tariff", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+        if (rate.ok) state.rate = await rate.json();
+      } catch (err) { /* keep the last rate */ }
+      renderPrice();
       $("cost-today").textContent = c ? money(c.total_cost, c.currency, 2) : "–";
       $("cost-today-sub").textContent = c ? t("{kwh} kWh used", { kwh: num(c.energy_kwh, 1) }) : t("nothing read yet today");
     } catch (e) {

@@ -28,7 +28,7 @@
   const KINDS = { tiered: t("tiered"), "time-of-use": t("time-of-use"), "critical-peak": t("critical peak"),
     "peak-time-rebate": t("peak-time rebate"), hourly: t("hourly"), flat: t("flat") };
   const label = (map, value) => (value in map ? map[value] : String(value).replace(/_/g, " "));
-  const state = { meters: [], prices: [], messages: [], events: [], health: null };
+  const state = { meters: [], prices: [], messages: [], events: [], health: null, rate: null, cycleTier: null };
   let retryMs = 500;
   let socket = null;
 
@@ -60,19 +60,57 @@
     document.body.classList.toggle("stale", m.link !== "online");
   }
 
+  const perKwh = (value, currency) => {
+    try { return new Intl.NumberFormat(LOCALE, { style: "currency", currency, maximumFractionDigits: 4 }).format(value) + " /kWh"; }
+    catch (e) { return value + " " + currency + " /kWh"; }
+  };
+
+  // A tier as the meter counts it: by the name the meter gives it (its price labels), else "Tier x of
+  // y" only when x is one of the y (a CPP tier 4 on a rate of 3 is "Tier 4", never "4 of 3").
+  function meterTier(p) {
+    const rates = (state.rate && state.rate.meter) || [];
+    const published = rates.find((m) => m.meter_id === p.meter_id) || rates[0];
+    const name = published && published.tier_labels && published.tier_labels[String(p.tier)];
+    if (name) return label(PERIODS, name);
+    if (!p.tier) return t("No tier");
+    return p.number_of_tiers >= p.tier ? t("Tier {tier} of {tiers}", { tier: p.tier, tiers: p.number_of_tiers }) : t("Tier {tier}", { tier: p.tier });
+  }
+
+  // One price truth. With a rate plan, the card shows the plan's price now, the one the chart and the
+  // costs use (the period's price plus the adder of the cycle's tier), named by the plan's period and
+  // tier; when the meter announces another price (a critical-peak price the plan does not carry), it is
+  // shown beneath, named as the meter's. Without a plan, or when the meter's prices replace the plan's
+  // (tariff.use_meter_prices), the meter's price is the one.
   function renderPrice() {
-    const p = state.prices[0] && state.prices[0].current;
+    const current = state.prices[0] && state.prices[0].current;
+    const r = state.rate;
+    const meterLine = $("price-meter");
     document.body.className = document.body.className.replace(/\btier-\d+\b/g, "").trim();
-    if (!p) { $("price").textContent = "–"; $("price-detail").textContent = t("No price published"); return; }
-    let money;
-    try { money = new Intl.NumberFormat(LOCALE, { style: "currency", currency: p.currency, maximumFractionDigits: 4 }).format(p.price_per_kwh); }
-    catch (e) { money = p.price_per_kwh + " " + p.currency; }
-    $("price").textContent = money + " /kWh";
-    const tier = !p.tier ? t("No tier") : p.number_of_tiers ? t("Tier {tier} of {tiers}", { tier: p.tier, tiers: p.number_of_tiers })
-      : t("Tier {tier}", { tier: p.tier });
-    const rate = p.rate_label || t("Rate");
-    $("price-detail").textContent = `${rate} · ${tier}`;
-    if (p.tier) document.body.classList.add("tier-" + p.tier);
+    if (r && r.plan && r.now && !r.uses_meter_prices) {
+      const n = r.now;
+      const adders = n.tier_prices_per_kwh || [];
+      const tier = adders.length > 1 && state.cycleTier ? Math.min(state.cycleTier, adders.length) : null;
+      const price = n.price_per_kwh + (adders.length ? adders[(tier || 1) - 1] : 0);
+      $("price").textContent = perKwh(price, r.currency);
+      const bits = [r.label];
+      if (n.period) bits.push(label(PERIODS, n.period));
+      if (n.critical_peak) bits.push(t("critical peak"));
+      if (tier) bits.push(t("Tier {tier} of {tiers}", { tier, tiers: adders.length }));
+      $("price-detail").textContent = bits.join(" · ");
+      const other = current && Math.abs(current.price_per_kwh - price) >= 0.005;
+      meterLine.textContent = other ? t("Your meter announces {price} ({name}); the costs here use your rate plan.", {
+        price: perKwh(current.price_per_kwh, current.currency), name: current.rate_label || meterTier(current) }) : "";
+      meterLine.hidden = !other;
+      const level = n.critical_peak ? 3 : n.period === "on-peak" ? 3 : n.period === "mid-peak" ? 2 : n.period ? 1 : 0;
+      if (level) document.body.classList.add("tier-" + level);
+      return;
+    }
+    meterLine.textContent = ""; meterLine.hidden = true;
+    if (!current) { $("price").textContent = "–"; $("price-detail").textContent = t("No price published"); return; }
+    $("price").textContent = perKwh(current.price_per_kwh, current.currency);
+    const rate = current.rate_label || t("Rate");
+    $("price-detail").textContent = `${rate} · ${meterTier(current)}`;
+    if (current.tier) document.body.classList.add("tier-" + Math.min(current.tier, 3));
   }
 
   function renderEvents() {
@@ -85,7 +123,11 @@
       const li = el("li", "event");
       const id = e.issuer_event_id;
       li.dataset.eventId = id;
-      li.append(el("span", "tag tag-" + e.status, label(STATUS, e.status)), el("strong", "", t("Event {id}", { id })));
+      // "completed" is the home's part done; an event it did not take part in (every device out, opted
+      // out from the start) only ended.
+      const sat = e.status === "completed" && e.took_part === false;
+      li.append(el("span", "tag tag-" + (sat ? "ended" : e.status), sat ? t("ended without taking part") : label(STATUS, e.status)),
+        el("strong", "", t("Event {id}", { id })));
       if (e.participation === "opted_out") li.append(el("span", "tag tag-opted_out", t("opted out")));
       const asks = [];
       const deg = (v) => fmt(v, Number.isInteger(v) ? 0 : 1);
@@ -163,6 +205,14 @@
   const energy = (v) => (v === null || v === undefined ? "–" : fmt(v, Math.abs(v) < 1 ? 3 : 2) + " kWh");
   const setText = (node, text) => { if (node.textContent !== text) node.textContent = text; };
 
+  // A kW change as a figure: a reduction under its own name, more than usual neutrally (and not as
+  // "−0.00": under 5 W either way is no change).
+  function kwChange(value, name, reduced, more) {
+    if (value === null || value === undefined) return [name, reduced, "–"];
+    if (value <= -0.005) return [name + "-more", more, t("{kw} kW more than usual", { kw: fmt(-value, 2) })];
+    return [name, reduced, kw(Math.max(0, value))];
+  }
+
   // The reduction in the last slot measured (a live demand sample while no interval covers it yet).
   function reducedNow(c) {
     const slots = (c && c.intervals) || [];
@@ -187,7 +237,9 @@
       status.setAttribute("role", "status"); status.setAttribute("aria-live", "polite");
       const how = el("details", "ev-how");
       how.append(el("summary", "", t("How it is measured")), el("p", "sub ev-how-text"));
-      change.append(changeTitle, status, el("dl", "ev-figures"), el("p", "sub ev-note"), how);
+      const baseline = el("p", "sub ev-baseline");
+      baseline.hidden = true;
+      change.append(changeTitle, status, el("dl", "ev-figures"), baseline, el("p", "sub ev-note"), how);
       const did = el("section", "ev-part ev-did");
       const didTitle = el("h3", "", t("What the EMS did"));
       didTitle.id = node.id + "-did";
@@ -217,7 +269,7 @@
   }
 
   function fillChange(d, e) {
-    const [, status, figures, note, how] = d.node.querySelector(".ev-change").children;
+    const [, status, figures, baseline, note, how] = d.node.querySelector(".ev-change").children;
     const c = d.change;
     const rows = [];
     let text;
@@ -229,11 +281,14 @@
     else text = t("Still measuring: the hours after the event count too, until {time}.", { time: clock(c.rebound_end) });
     setText(status, text);
     if (c && c.status !== "scheduled" && c.status !== "insufficient history") {
+      // A reduction below zero is no saving: said neutrally, "x kW more than usual", never in green.
       const now = reducedNow(c);
-      if (e.status === "active" && c.status === "live" && now !== null) rows.push(["now", t("Reduced now"), kw(now)]);
-      rows.push(["average", t("Average reduction"), kw(c.kw_reduced)]);
+      if (e.status === "active" && c.status === "live" && now !== null) rows.push(kwChange(now, "now", t("Reduced now"), t("Now")));
+      rows.push(kwChange(c.kw_reduced, "average", t("Average reduction"), t("On average")));
       rows.push(["shifted", t("Energy shifted"), energy(c.energy_shifted_kwh)]);
-      rows.push(["saved", t("Money saved"), money(c.money_saved, c.currency)]);
+      const saved = c.money_saved === null || c.money_saved === undefined ? null : c.money_saved;
+      if (saved !== null && saved <= -0.005) rows.push(["cost-more", t("Cost"), t("{amount} more than usual", { amount: money(-saved, c.currency) })]);
+      else rows.push(["saved", t("Money saved"), saved === null ? "–" : money(Math.max(0, saved), c.currency)]);
       if (c.rebate_earned !== null && c.rebate_earned !== undefined) rows.push(["rebate", t("Rebate earned"), money(c.rebate_earned, c.currency)]);
     }
     const sig = JSON.stringify(rows);
@@ -250,10 +305,14 @@
     const short = c && c.status === "insufficient history" ? c.note_text || c.note || "" : "";
     setText(note, short);
     note.hidden = !short;
+    // The baseline in one sentence, in sight: what "usual" means for these figures.
+    const days = (c && c.status !== "insufficient history" && c.status !== "scheduled" && c.baseline && c.baseline.days) || [];
+    const sentence = days.length ? t("Usual means what your home used at the same hours on {count} similar days before the event; the figures compare this event with that.", { count: count(days.length) }) : "";
+    setText(baseline, sentence);
+    baseline.hidden = !sentence;
     const bits = [];
     if (c && c.status !== "insufficient history" && c.status !== "scheduled") {
       bits.push(t("As of {time}", { time: clockSec.format(new Date(c.as_of)) }));
-      const days = (c.baseline && c.baseline.days) || [];
       if (days.length) bits.push(t("baseline: the average of {count} similar days before the event", { count: count(days.length) }));
       if (c.note) bits.push(c.note_text || c.note);
     }
@@ -594,6 +653,7 @@
         ? t("Tier {tier} from {date}", { tier: cycle.next_tier, date: day(cycle.next_tier_date) })
         : (p ? t("cycle ends {date}", { date: day(p.cycle_end) }) : "\u00a0");
       const c = cycle.cost;
+      if (c && c.current_tier !== state.cycleTier) { state.cycleTier = c.current_tier; renderPrice(); }
       const tiers = ((c && c.tiers) || []).map((x) => ({
         label: x.allowance_kwh ? t("Tier {tier} (up to {kwh} kWh)", { tier: x.tier, kwh: fmt(x.allowance_kwh, 0) }) : t("Tier {tier}", { tier: x.tier }),
         short: t("Tier {tier}", { tier: x.tier }), kwh: x.energy_kwh, cost: x.cost }));
@@ -684,6 +744,7 @@
   async function refreshRate() {
     try {
       const r = await fetchJson("/api/v1/tariff");
+      state.rate = r; renderPrice();
       if (!r.plan) { $("rate-summary").textContent = t("No rate plan configured; prices come from the meter."); return; }
       const cycle = r.billing_cycle;
       const tiers = r.tiers.map((x) => (x.allowance_kwh

@@ -510,3 +510,27 @@ async def test_a_duty_cycle_switches_the_load_on_and_off_within_each_period(hub,
                                                            ("switch", PUMP, True)]
     finally:
         await stop()
+
+
+async def test_the_home_took_part_in_an_event_once_a_device_was_set_for_it(hub, clock, control):
+    _registry, lc, _dispatcher, cycle, _port = control
+    hub.bus.publish(make_event(cooling_offset_c=2.0))
+    clock.advance(minutes=10)
+    await cycle_at(cycle)
+    assert lc.views()[0].acted
+
+
+async def test_an_event_every_device_was_taken_out_of_ends_without_the_home_taking_part(hub, clock, control):
+    """Not opted out, yet nothing was set for it: no "completed, thank you" for an event the home sat out."""
+    _registry, lc, _dispatcher, cycle, port = control
+    hub.bus.publish(make_event(cooling_offset_c=2.0))
+    await lc.set_participation("main", 1, opted_out=True, device_id=THERMOSTAT)
+    await lc.set_participation("main", 1, opted_out=True, device_id=PUMP)
+    clock.advance(minutes=10)
+    await cycle_at(cycle)
+    clock.advance(minutes=60)
+    await cycle_at(cycle)
+    assert port.calls == []
+    view = lc.views()[0]
+    assert view.phase is EventPhase.ENDED and not view.opted_out
+    assert not view.acted

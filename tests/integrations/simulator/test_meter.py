@@ -102,3 +102,16 @@ def test_the_demo_scenario_is_valid_and_sends_every_kind_of_message():
     for kind in ("outage", "energy usage warning", "rate change", "day-ahead", "new billing period",
                  "grid reliability"):
         assert kind in texts, kind
+
+
+def test_a_published_tier_is_always_one_of_the_tiers_counted():
+    """A CPP price at tier 4 on a rate of three tiers counts four: never "tier 4 of 3" (§3.2.1.2.1.9)."""
+    from integrations.simulator.rate import PricePoint
+
+    sim = meter(rate={"tou": [{"name": "off-peak", "start": "00:00", "end": "16:00", "price": 0.29, "tier": 1},
+                              {"name": "on-peak", "start": "16:00", "end": "24:00", "price": 0.51, "tier": 3}]})
+    now = datetime(2026, 7, 1, 19, 0, tzinfo=UTC)
+    cpp = sim.price_fields(PricePoint(0.95, 4, "CPP", 0, "event", now + timedelta(minutes=30)), now)
+    assert divmod(cpp["number_of_price_tiers_and_register_tier"], 16) == (4, 4)
+    usual = sim.price_fields(sim.rate.price_at(now, 0.0), now)
+    assert divmod(usual["number_of_price_tiers_and_register_tier"], 16) == (3, 1)
