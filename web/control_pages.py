@@ -3,13 +3,11 @@
 Both are rendered on the server in the reader's language. The Devices page refreshes its
 table every few seconds by fetching itself (``?part=table``), so it needs no strings in
 JavaScript; its buttons are plain forms (CSRF-checked) that work without a script. The Rules
-page shows each validation problem beside the text with its line number.
+page shows each validation problem beside the text with its line number, in plain words in the
+reader's language (web.rule_problems).
 """
 
 from __future__ import annotations
-
-import re
-from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -24,8 +22,7 @@ from web.guard import csrf_given, forbidden, same_token
 from web.i18n import _
 from web.keys import ACCESS, HUB
 from web.pages import render
-
-_LINE = re.compile(r":(\d+): ")
+from web.rule_problems import explain_all
 
 
 def _hub(request: web.Request) -> Hub:
@@ -77,15 +74,6 @@ async def device_release(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/devices?done=1")
 
 
-def _problem_lines(problems: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for problem in problems:
-        match = _LINE.search(problem)
-        out.append({"line": int(match.group(1)) if match else None,
-                    "text": problem[match.end():] if match else problem})
-    return out
-
-
 async def rules_page(request: web.Request) -> web.StreamResponse:
     hub = _hub(request)
     control = hub.control
@@ -116,7 +104,8 @@ async def rules_page(request: web.Request) -> web.StreamResponse:
                 problems = []
             except ConfigError as err:
                 problems, status = err.problems, 422
-    return render(request, "rules.html", status, title=_("Rules"), text=text, problems=_problem_lines(problems),
+    devices = [d["name"] for d in device_list(hub)]
+    return render(request, "rules.html", status, title=_("Rules"), text=text, problems=explain_all(problems, devices),
                    warnings=warnings, can_edit=can_edit, notice=notice,
                    path_on_disk=str(control.rulebook.path) if control is not None else "")
 
