@@ -260,9 +260,21 @@
     tick();
   }
 
+  // Night dimming, when the display link asks for it (dim=22:00-07:00): the screen darkens from the
+  // first time to the second in the site's time zone, and an event or a problem still shows.
+  const NIGHT = (/^(\d\d):(\d\d)-(\d\d):(\d\d)$/.exec(new URLSearchParams(location.search).get("dim") || "") || []).slice(1).map(Number);
+  const minuteOfDay = dateFormat({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  function night(now) {
+    if (NIGHT.length !== 4) return false;
+    const [h, m] = minuteOfDay.format(now).split(":").map(Number);
+    const at = h * 60 + m, from = NIGHT[0] * 60 + NIGHT[1], to = NIGHT[2] * 60 + NIGHT[3];
+    return from <= to ? at >= from && at < to : at >= from || at < to;
+  }
+
   // Once a second: the clock, and whether the figures are still current.
   function tick() {
     const now = new Date();
+    body.classList.toggle("night", night(now));
     $("clock").textContent = hhmm.format(now);
     $("clock").setAttribute("title", clockDay.format(now));
     const m = state.meters[0];

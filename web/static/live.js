@@ -73,6 +73,7 @@
     const rate = p.rate_label || t("Rate");
     $("price-detail").textContent = `${rate} · ${tier}`;
     if (p.tier) document.body.classList.add("tier-" + p.tier);
+    renderNow();
   }
 
   function renderEvents() {
@@ -128,6 +129,7 @@
     restoreFocus(list);
     scheduleDetails();
     followClock();
+    renderNow();
   }
 
   // -- per event: what the EMS did, who was taken out, and the load change measured -------------
@@ -194,7 +196,9 @@
       did.setAttribute("aria-labelledby", didTitle.id);
       const devices = el("div", "ev-devices");
       devices.setAttribute("aria-live", "polite");
-      did.append(didTitle, devices, el("div", "ev-actions"));
+      const fold = el("details", "ev-fold");  // the log of commands folds beneath what the EMS holds
+      fold.append(el("summary", "", t("Commands sent")), el("div", "ev-actions"));
+      did.append(didTitle, devices, fold);
       node.append(change, did);
       d = { node, actions: null, change: null, settled: false, seq: 0, fetchedAt: 0, devicesSig: null, actionsSig: null };
       details.set(k, d);
@@ -378,8 +382,9 @@
     if (box.dataset.sig === sig) return;
     box.dataset.sig = sig; box.replaceChildren();
     if (!d.actions) return;
+    const summary = box.parentElement.querySelector("summary");
+    setText(summary, actions.length ? t("Commands sent ({count})", { count: count(actions.length) }) : t("Commands sent"));
     if (!actions.length) { box.append(el("p", "sub", t("No device command sent for this event."))); return; }
-    box.append(el("p", "ev-sub", t("Commands sent:")));
     const list = el("ol", "ev-list ev-log");
     for (const a of actions.slice(-ACTIONS_SHOWN)) {
       const li = el("li", a.ok ? "ok" : "failed");
@@ -409,7 +414,7 @@
     });
     if (!due.length) return;
     if (due.some(lasting)) {
-      try { devicesHeld = (await fetchJson("/api/v1/devices")).devices || []; } catch (err) { /* keep the last list */ }
+      try { devicesHeld = (await fetchJson("/api/v1/devices")).devices || []; renderNow(); } catch (err) { /* keep the last list */ }
     }
     await Promise.all(due.map(async (e) => {
       const d = detailFor(e);
@@ -448,6 +453,69 @@
     clockTimer = setTimeout(() => { if (socket && socket.readyState === WebSocket.OPEN) socket.send("snapshot"); }, next - now + 1500);
   }
 
+  // -- Now: what is happening, at the top of the page --------------------------------------------
+  // The event that matters most (running, else the next one), its time left, the price and until
+  // when, and what the EMS holds; opting out is there as a secondary action, the details below.
+  const left = (ms) => {
+    const minutes = Math.max(1, Math.round(ms / 60000));
+    return minutes < 60 ? t("{minutes} min", { minutes }) :
+      t("{hours} h {minutes} min", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
+  };
+  let nowTimer = null;
+  let nowDevicesAt = 0;
+  let nowFocus = false;  // its button was used: the redrawn one takes the focus
+  function renderNow() {
+    const what = $("now-what"); if (!what) return;
+    clearTimeout(nowTimer); nowTimer = setTimeout(renderNow, 30000);  // the time left follows the clock
+    if (Date.now() - nowDevicesAt > 60000) {  // what the EMS holds, also without an event
+      nowDevicesAt = Date.now();
+      fetchJson("/api/v1/devices").then((r) => { devicesHeld = r.devices || []; renderNow(); }, () => {});
+    }
+    const now = Date.now();
+    const open = state.events.filter((e) => lasting(e) && Date.parse(e.end) > now);
+    const e = open.find((x) => x.status === "active") || open.sort((a, b) => Date.parse(a.start) - Date.parse(b.start))[0];
+    const box = $("now");
+    box.className = "now" + (e ? (e.status === "active" ? " now-active" : " now-coming") : "");
+    let text;
+    if (!e) text = t("No energy event. The EMS follows your rules.");
+    else if (e.participation === "opted_out") text = t("You opted out of event {id} ({start}–{end}).", { id: e.issuer_event_id, start: clock(e.start), end: clock(e.end) });
+    else if (e.status === "active") text = t("Energy event {id}: please use less until {end} ({left} left).", { id: e.issuer_event_id, end: clock(e.end), left: left(Date.parse(e.end) - now) });
+    else text = t("Energy event {id} from {start} to {end} (starts in {left}).", { id: e.issuer_event_id, start: clock(e.start), end: clock(e.end), left: left(Date.parse(e.start) - now) });
+    setText(what, text);
+    const facts = [];
+    const p = state.prices[0] && state.prices[0].current;
+    if (p) {
+      let price;
+      try { price = new Intl.NumberFormat(LOCALE, { style: "currency", currency: p.currency, maximumFractionDigits: 4 }).format(p.price_per_kwh); }
+      catch (err) { price = p.price_per_kwh + " " + p.currency; }
+      facts.push(p.end ? t("Price {price}/kWh until {time}", { price, time: clock(p.end) }) : t("Price {price}/kWh", { price }));
+    }
+    const held = devicesHeld.filter((x) => x.held_by);
+    facts.push(held.length ? t("The EMS holds {count}: {names}", { count: count(held.length), names: held.map((x) => x.name).join(", ") })
+      : t("The EMS holds no device now"));
+    const list = $("now-facts");
+    const sig = JSON.stringify(facts);
+    if (list.dataset.sig !== sig) { list.dataset.sig = sig; list.replaceChildren(...facts.map((f) => el("li", "", f))); }
+    const row = $("now-actions");
+    const key = e ? `now:${eventKey(e)}` : "";
+    const rowSig = e ? [key, e.participation].join() : "";
+    if (row.dataset.sig === rowSig) return;
+    const hadFocus = row.contains(document.activeElement);
+    row.dataset.sig = rowSig; row.replaceChildren();
+    if (!e) return;
+    const id = e.issuer_event_id;
+    const button = e.participation === "opted_out"
+      ? actionButton(t("Opt back in"), t("Take part in event {id} again", { id }), key, "opt-in", eventBase(e) + "opt-in", null,
+        "events", t("You take part in event {id} again.", { id }), "now-status")
+      : actionButton(t("Opt out"), t("Opt out of event {id}", { id }), key, "opt-out", eventBase(e) + "opt-out", null,
+        "events", t("You opted out of event {id}; the utility is told.", { id }), "now-status");
+    button.classList.add("button-quiet");
+    const more = el("a", "now-more", t("What the EMS does for this event"));
+    more.href = "#events-title";
+    row.append(more, button);
+    if (hadFocus || nowFocus) { nowFocus = false; button.focus(); }
+  }
+
   // -- actions: confirm or read a message, opt out of or back into an event -------------------
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   let focusKey = null;  // the item whose button had the focus when the list was redrawn
@@ -467,16 +535,16 @@
     if (i >= 0) list[i] = item; else list.push(item);
   }
 
-  function actionButton(text, label, key, action, path, body, topic, done) {
+  function actionButton(text, label, key, action, path, body, topic, done, statusId) {
     const b = el("button", "button" + (action === "read" || action === "opt-in" ? " button-quiet" : ""), text);
     b.type = "button"; b.dataset.key = key; b.dataset.action = action;
     if (label) b.setAttribute("aria-label", label);
     b.addEventListener("click", async () => {
-      const status = $(topic + "-status");
+      const status = $(statusId || topic + "-status");
       b.disabled = true; status.textContent = t("Sending…");
       try {
         const item = await post(path, body);
-        focusKey = key;
+        if (statusId) nowFocus = true; else focusKey = key;  // the Now panel keeps its own focus (renderNow)
         if (topic === "events") { upsert(state.events, item, "issuer_event_id"); renderEvents(); }
         else { upsert(state.messages, item, "message_id"); renderMessages(); }
         status.textContent = done;

@@ -1,0 +1,140 @@
+"""Every page fits a phone, a laptop, a wall tablet and a big screen, in English, Spanish and Chinese.
+
+One appliance (the simulated home with an event running) and one browser for the module. Each page
+is opened at 360x740, 800x480, 1280x800 and 1920x1080 (the display also at 1024x600) in en, es and
+zh, and fails on text that is clipped or overflows its box (an element whose scrollWidth exceeds
+its clientWidth, or on the display, whose scrollHeight exceeds its clientHeight where it hides the
+rest), on a page that scrolls sideways, and on text whose contrast with its background is below
+4.5:1 (3:1 for large text, WCAG 1.4.3). The screenshots are kept under test-output/<test>/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import (
+    HOME_CONFIG,
+    HOME_RULES,
+    HOME_SCENARIO,
+    Appliance,
+    local_clock,
+    running_appliance,
+)
+from tests.e2e.test_ihd import _kiosk_link
+from tests.web.browser import chromium
+
+pytestmark = pytest.mark.timeout(600)
+
+SIZES = [(360, 740), (800, 480), (1280, 800), (1920, 1080)]
+WALL_SIZES = [(800, 480), (1024, 600), (1280, 800), (1920, 1080)]
+LANGUAGES = ["en", "es", "zh"]
+
+# An event that runs for the whole test (the home's scenario has a one-minute one).
+SCENARIO = {**HOME_SCENARIO, "events": [{**HOME_SCENARIO["events"][0], "duration_min": 120}]}
+
+# What the page measures: overflowing or clipped text, sideways scrolling, contrast.
+CHECK = """(wall) => {
+  const problems = [];
+  const doc = document.documentElement;
+  if (doc.scrollWidth > doc.clientWidth + 1) problems.push(`the page scrolls sideways (${doc.scrollWidth} > ${doc.clientWidth})`);
+  if (wall && doc.scrollHeight > innerHeight + 1) problems.push(`the display scrolls (${doc.scrollHeight} > ${innerHeight})`);
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+  const rgba = (text) => { const m = text.match(/[\\d.]+/g) || []; return m.map(Number).concat([1]).slice(0, 4); };
+  const lum = ([r, g, b]) => { const c = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
+  const background = (el) => {
+    for (let at = el; at; at = at.parentElement) {
+      const c = rgba(getComputedStyle(at).backgroundColor);
+      if (c[3] > 0.5) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  const shown = (el) => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.visibility !== "hidden" && s.display !== "none"; };
+  const skip = "svg, canvas, textarea, .u-wrap, .u-legend, .visually-hidden, .skip, .gutter, [hidden], script, style";
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.closest(skip) || !shown(el)) continue;
+    const s = getComputedStyle(el);
+    if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1 && s.display !== "inline")
+      problems.push(`${name(el)} overflows: "${el.textContent.trim().slice(0, 60)}" (${el.scrollWidth} > ${el.clientWidth})`);
+    if (wall && el.clientHeight > 0 && el.scrollHeight > el.clientHeight + 1 && s.overflowY !== "visible")
+      problems.push(`${name(el)} is cut: "${el.textContent.trim().slice(0, 60)}" (${el.scrollHeight} > ${el.clientHeight})`);
+    const text = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!text || parseFloat(s.opacity) < 1) continue;
+    const fg = rgba(s.color), bg = background(el);
+    const mixed = fg.slice(0, 3).map((v, i) => v * fg[3] + bg[i] * (1 - fg[3]));
+    const [hi, lo] = [lum(mixed), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(s.fontSize), bold = Number(s.fontWeight) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < needed) problems.push(`${name(el)} contrast ${ratio.toFixed(2)} < ${needed}: "${el.textContent.trim().slice(0, 40)}"`);
+  }
+  return problems;
+}"""
+
+
+@contextlib.asynccontextmanager
+async def _home(tmp_path: Path) -> AsyncIterator[Appliance]:
+    async with running_appliance(tmp_path, SCENARIO, config_text=HOME_CONFIG, rules_text=HOME_RULES,
+                                 clock=local_clock("17:00")) as running:
+        await running.online()
+        devices = running.hub.control.registry.devices
+        await running.wait_until(lambda: len(devices) == 3 and all(d.reading is not None for d in devices.values()),
+                                 timeout_s=15, what="the three home devices set up")
+        await running.wait_until(lambda: any(v.phase.value == "active" for v in running.hub.control.events()),
+                                 timeout_s=15, what="event 5101 running")
+        yield running
+
+
+async def _measure(page: Any, out: Path, name: str, wall: bool = False) -> list[str]:
+    await page.wait_for_timeout(300)  # a push or a fetch lands; fonts settle
+    await page.screenshot(path=str(out / f"{name}.png"), full_page=not wall)
+    return [f"{name}: {p}" for p in await page.evaluate(CHECK, wall)]
+
+
+async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, output_dir: Path) -> None:
+    problems: list[str] = []
+    async with _home(tmp_path) as home, chromium() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await home.sign_in(page)
+        # A rules text with two mistakes, so the problems list and the gutter's marks show.
+        await page.goto(home.url + "/rules")
+        await page.fill("#rules-text", HOME_RULES.replace("{max_offset_c: 3}", "{max_offset_c: three}")
+                        .replace("Living room:", "Living rooom:"))
+        await page.click("button[value=check]")
+        await page.wait_for_selector("#rule-problems")
+        rules_text = await page.input_value("#rules-text")
+        for width, height in SIZES:
+            await page.set_viewport_size({"width": width, "height": height})
+            for language in LANGUAGES:
+                for path, name, ready in [
+                    ("/", "dashboard", "#now .now-what:not(:empty)"),
+                    ("/devices", "devices", ".device"),
+                    ("/settings", "settings", "#wall-title"),
+                ]:
+                    await page.goto(f"{home.url}{path}?lang={language}")
+                    await page.wait_for_selector(ready)
+                    problems += await _measure(page, output_dir, f"{name}-{language}-{width}x{height}")
+                await page.goto(f"{home.url}/rules?lang={language}")
+                await page.fill("#rules-text", rules_text)
+                await page.click("button[value=check]")
+                await page.wait_for_selector("#rule-problems")
+                problems += await _measure(page, output_dir, f"rules-{language}-{width}x{height}")
+
+        wall = await (await browser.new_context()).new_page()
+        await wall.goto(await _kiosk_link(home))
+        for width, height in WALL_SIZES:
+            await wall.set_viewport_size({"width": width, "height": height})
+            for language in LANGUAGES:
+                await wall.goto(f"{home.url}/ihd?lang={language}")
+                await wall.wait_for_function("!document.body.classList.contains('stale')")
+                await wall.wait_for_selector(".banner-event")
+                problems += await _measure(wall, output_dir, f"ihd-{language}-{width}x{height}", wall=True)
+    assert not problems, "\n".join(problems)
