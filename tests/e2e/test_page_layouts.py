@@ -11,6 +11,7 @@ rest), on a page that scrolls sideways, and on text whose contrast with its back
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -111,30 +112,42 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
         await page.click("button[value=check]")
         await page.wait_for_selector("#rule-problems")
         rules_text = await page.input_value("#rules-text")
-        for width, height in SIZES:
-            await page.set_viewport_size({"width": width, "height": height})
-            for language in LANGUAGES:
+        for language in LANGUAGES:
+            # As a person reads the pages: their language chosen on the Settings page.
+            await page.goto(home.url + "/settings")
+            await page.select_option("#language", language)
+            await page.click("form[action='/settings'] button[type=submit]")
+            await page.wait_for_selector(f"html[lang={language}]")
+            for width, height in SIZES:
+                await page.set_viewport_size({"width": width, "height": height})
                 for path, name, ready in [
                     ("/", "dashboard", "#now .now-what:not(:empty)"),
                     ("/devices", "devices", ".device"),
                     ("/settings", "settings", "#wall-title"),
                 ]:
-                    await page.goto(f"{home.url}{path}?lang={language}")
+                    await page.goto(home.url + path)
                     await page.wait_for_selector(ready)
                     problems += await _measure(page, output_dir, f"{name}-{language}-{width}x{height}")
-                await page.goto(f"{home.url}/rules?lang={language}")
+                    if name == "dashboard":  # the event running, on the first screen, with its end and time left
+                        now = await page.text_content("#now-what")
+                        assert "5101" in now and re.search(r"\b(19|0?7):00", now), now
+                        if await page.evaluate("document.getElementById('now').getBoundingClientRect().bottom > innerHeight"):
+                            problems.append(f"{name}-{language}-{width}x{height}: Now is not all on the first screen")
+                await page.goto(home.url + "/rules")
                 await page.fill("#rules-text", rules_text)
                 await page.click("button[value=check]")
                 await page.wait_for_selector("#rule-problems")
                 problems += await _measure(page, output_dir, f"rules-{language}-{width}x{height}")
 
         wall = await (await browser.new_context()).new_page()
-        await wall.goto(await _kiosk_link(home))
-        for width, height in WALL_SIZES:
-            await wall.set_viewport_size({"width": width, "height": height})
-            for language in LANGUAGES:
-                await wall.goto(f"{home.url}/ihd?lang={language}")
+        for language in LANGUAGES:
+            await wall.goto(await _kiosk_link(home) + f"&lang={language}")  # the language survives the link
+            assert await wall.evaluate("document.documentElement.lang") == language
+            for width, height in WALL_SIZES:
+                await wall.set_viewport_size({"width": width, "height": height})
+                await wall.reload()
                 await wall.wait_for_function("!document.body.classList.contains('stale')")
                 await wall.wait_for_selector(".banner-event")
+                assert re.search(r"\b(19|0?7):00", await wall.text_content(".banner-event"))  # the end time, always
                 problems += await _measure(wall, output_dir, f"ihd-{language}-{width}x{height}", wall=True)
     assert not problems, "\n".join(problems)

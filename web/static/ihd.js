@@ -271,10 +271,29 @@
     return from <= to ? at >= from && at < to : at >= from || at < to;
   }
 
+  // Text scales to fit: a figure's one line narrows its type until it fits its column (a longer
+  // currency such as "0,29 US$" in Spanish), a banner's two lines until the end time shows whole.
+  // The style's size is the largest; a node is never made smaller than half of it.
+  const FITTED = ".ihd-num, .ihd-sub, .ihd-tier, .ihd-banner-text, .banner-message, .ihd-foot p";
+  function fit(node) {
+    node.style.fontSize = "";
+    const base = parseFloat(getComputedStyle(node).fontSize);
+    let size = base;
+    for (let i = 0; i < 10; i += 1) {
+      const wide = node.scrollWidth / Math.max(node.clientWidth, 1), tall = node.scrollHeight / Math.max(node.clientHeight, 1);
+      if ((wide <= 1.01 && tall <= 1.01) || size <= base / 2) break;
+      size = Math.max(base / 2, Math.floor(size * Math.min(0.95, 1 / Math.max(wide, Math.sqrt(tall)))));
+      node.style.fontSize = size + "px";
+    }
+  }
+  function fitAll() { document.querySelectorAll(FITTED).forEach(fit); }
+  window.addEventListener("resize", fitAll);
+
   // Once a second: the clock, and whether the figures are still current.
   function tick() {
     const now = new Date();
     body.classList.toggle("night", night(now));
+    fitAll();
     $("clock").textContent = hhmm.format(now);
     $("clock").setAttribute("title", clockDay.format(now));
     const m = state.meters[0];

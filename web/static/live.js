@@ -67,7 +67,7 @@
     let money;
     try { money = new Intl.NumberFormat(LOCALE, { style: "currency", currency: p.currency, maximumFractionDigits: 4 }).format(p.price_per_kwh); }
     catch (e) { money = p.price_per_kwh + " " + p.currency; }
-    $("price").textContent = money + " /kWh";
+    $("price").textContent = money;  // "/kWh" follows in the page, free to wrap
     const tier = !p.tier ? t("No tier") : p.number_of_tiers ? t("Tier {tier} of {tiers}", { tier: p.tier, tiers: p.number_of_tiers })
       : t("Tier {tier}", { tier: p.tier });
     const rate = p.rate_label || t("Rate");
@@ -461,6 +461,7 @@
     return minutes < 60 ? t("{minutes} min", { minutes }) :
       t("{hours} h {minutes} min", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
   };
+  let skewMs = 0;  // the appliance's clock minus this browser's (a simulated clock in a demo or a test)
   let nowTimer = null;
   let nowDevicesAt = 0;
   let nowFocus = false;  // its button was used: the redrawn one takes the focus
@@ -471,7 +472,7 @@
       nowDevicesAt = Date.now();
       fetchJson("/api/v1/devices").then((r) => { devicesHeld = r.devices || []; renderNow(); }, () => {});
     }
-    const now = Date.now();
+    const now = Date.now() + skewMs;
     const open = state.events.filter((e) => lasting(e) && Date.parse(e.end) > now);
     const e = open.find((x) => x.status === "active") || open.sort((a, b) => Date.parse(a.start) - Date.parse(b.start))[0];
     const box = $("now");
@@ -895,6 +896,7 @@
 
   function onMessage(msg) {
     if (msg.topic === "snapshot") {
+      if (msg.at) skewMs = Date.parse(msg.at) - Date.now();  // the appliance's clock, for the time left
       Object.assign(state, msg.data);
       renderMeter(); renderPrice(); renderEvents(); renderMessages(); renderHealth();
       scheduleCost(); refreshRate();
