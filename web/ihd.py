@@ -153,7 +153,7 @@ def _night(form: Any) -> str | None:
 def qr_svg(text: str, title: str) -> Markup:
     """``text`` as a QR code, an inline SVG drawn on the server (no script, nothing fetched)."""
     code = segno.make(text, error="m")
-    return Markup(code.svg_inline(scale=4, border=3, dark="#111111", light="#ffffff", title=title))
+    return Markup(code.svg_inline(scale=4, border=3, dark="#111111", light="#ffffff", title=title, omitsize=True))
 
 
 def wall_display(app: web.Application) -> dict[str, Any]:

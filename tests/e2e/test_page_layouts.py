@@ -76,6 +76,10 @@ CHECK = """(wall) => {
     const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
     if (ratio < needed) problems.push(`${name(el)} contrast ${ratio.toFixed(2)} < ${needed}: "${el.textContent.trim().slice(0, 40)}"`);
   }
+  if (wall) for (const el of document.querySelectorAll(".ihd-num")) {  // read from across the room
+    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (size < 0.09 * innerHeight) problems.push(`${name(el)} is small: ${size}px on a ${innerHeight}px screen`);
+  }
   return problems;
 }"""
 
@@ -150,4 +154,11 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
                 await wall.wait_for_selector(".banner-event")
                 assert re.search(r"\b(19|0?7):00", await wall.text_content(".banner-event"))  # the end time, always
                 problems += await _measure(wall, output_dir, f"ihd-{language}-{width}x{height}", wall=True)
+                # Signed in, the owner's display has the Opt out button beside the banner's words.
+                await page.set_viewport_size({"width": width, "height": height})
+                await page.goto(f"{home.url}/ihd?lang={language}")
+                await page.wait_for_selector(".banner-event .ihd-act")
+                await page.wait_for_function("!document.body.classList.contains('stale')")
+                assert re.search(r"\b(19|0?7):00", await page.text_content(".banner-event"))
+                problems += await _measure(page, output_dir, f"ihd-owner-{language}-{width}x{height}", wall=True)
     assert not problems, "\n".join(problems)

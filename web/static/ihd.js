@@ -274,19 +274,23 @@
   // Text scales to fit: a figure's one line narrows its type until it fits its column (a longer
   // currency such as "0,29 US$" in Spanish), a banner's two lines until the end time shows whole.
   // The style's size is the largest; a node is never made smaller than half of it.
-  const FITTED = ".ihd-num, .ihd-sub, .ihd-tier, .ihd-banner-text, .banner-message, .ihd-foot p";
-  function fit(node) {
+  const ONE_LINE = ".ihd-num, .ihd-sub, .ihd-tier, .ihd-foot p";  // measured across
+  const TWO_LINES = ".ihd-banner-text, .banner-message";  // clamped to two lines: measured down
+  function fit(node, across) {
     node.style.fontSize = "";
     const base = parseFloat(getComputedStyle(node).fontSize);
     let size = base;
-    for (let i = 0; i < 10; i += 1) {
-      const wide = node.scrollWidth / Math.max(node.clientWidth, 1), tall = node.scrollHeight / Math.max(node.clientHeight, 1);
-      if ((wide <= 1.01 && tall <= 1.01) || size <= base / 2) break;
-      size = Math.max(base / 2, Math.floor(size * Math.min(0.95, 1 / Math.max(wide, Math.sqrt(tall)))));
+    for (let i = 0; i < 12 && size > base / 2; i += 1) {
+      const over = across ? node.scrollWidth / Math.max(node.clientWidth, 1) : node.scrollHeight / Math.max(node.clientHeight, 1);
+      if ((across ? node.scrollWidth - node.clientWidth : node.scrollHeight - node.clientHeight) <= 1) break;
+      size = Math.max(base / 2, Math.floor(size * Math.min(0.96, across ? 1 / over : 1 / Math.sqrt(over))));
       node.style.fontSize = size + "px";
     }
   }
-  function fitAll() { document.querySelectorAll(FITTED).forEach(fit); }
+  function fitAll() {
+    document.querySelectorAll(ONE_LINE).forEach((n) => fit(n, true));
+    document.querySelectorAll(TWO_LINES).forEach((n) => fit(n, false));
+  }
   window.addEventListener("resize", fitAll);
 
   // Once a second: the clock, and whether the figures are still current.
