@@ -15,6 +15,7 @@ from aiohttp import web
 from ems.accounts import Scope
 from ems.errors import ConfigError, RejectedCommand
 from ems.hub import Hub
+from ems.local_text import N_
 from ems.model import EventPhase, EventView
 from web.control_api import device_list
 from web.errors import status_for
@@ -23,6 +24,11 @@ from web.i18n import _
 from web.keys import ACCESS, HUB
 from web.pages import render
 from web.rule_problems import explain_all
+
+
+# A thermostat's system mode (integrations/zigbee_home/catalog.py's names) as the Devices page says it.
+MODE_NAMES = {"off": N_("off"), "auto": N_("automatic"), "cool": N_("cooling"), "heat": N_("heating"),
+              "fan_only": N_("fan only"), "dry": N_("drying"), "sleep": N_("sleep")}
 
 
 def _hub(request: web.Request) -> Hub:
@@ -40,6 +46,7 @@ async def devices_page(request: web.Request) -> web.StreamResponse:
     hub = _hub(request)
     context = {"title": _("Devices"), "devices": device_list(hub), "events": _active_events(hub),
                "running": hub.control is not None, "notice": request.query.get("done") and _("Done."),
+               "mode_names": MODE_NAMES,
                "timezone": hub.config.site.timezone}
     if request.query.get("part") == "table":
         response = aiohttp_jinja2.render_template("devices_table.html", request, context)
@@ -69,7 +76,7 @@ async def device_release(request: web.Request) -> web.StreamResponse:
     except (ValueError, RejectedCommand) as err:  # the page again, saying why (a bad form: 400)
         status = status_for(err) if isinstance(err, RejectedCommand) else 400
         return render(request, "devices.html", status, title=_("Devices"), devices=device_list(hub),
-                       events=_active_events(hub), running=hub.control is not None, error=str(err),
+                       events=_active_events(hub), running=hub.control is not None, error=str(err), mode_names=MODE_NAMES,
                        timezone=hub.config.site.timezone)
     raise web.HTTPSeeOther("/devices?done=1")
 

@@ -132,6 +132,8 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
                     await page.goto(home.url + path)
                     await page.wait_for_selector(ready)
                     problems += await _measure(page, output_dir, f"{name}-{language}-{width}x{height}")
+                    if name == "devices" and language == "es":
+                        assert "refrigeración" in await page.text_content(".device")  # the thermostat's mode, in words
                     if name == "dashboard":  # the event running, on the first screen, with its end and time left
                         now = await page.text_content("#now-what")
                         assert "5101" in now and re.search(r"\b(19|0?7):00", now), now
@@ -142,6 +144,22 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
                 await page.click("button[value=check]")
                 await page.wait_for_selector("#rule-problems")
                 problems += await _measure(page, output_dir, f"rules-{language}-{width}x{height}")
+        # The gutter keeps one number per line as the text grows, the problem lines marked.
+        await page.fill("#rules-text", rules_text + "# one more line\n# and another\n")
+        lines = (rules_text + "# one more line\n# and another\n").count("\n") + 1
+        assert await page.eval_on_selector_all("#rules-gutter span", "s => s.length") == lines
+        assert await page.eval_on_selector_all("#rules-gutter span.bad", "s => s.map(x => x.textContent)") == ["2"]
+
+        # Night dimming from the appliance's clock (17:00 and a few minutes here): the display darkens
+        # within its hours, and its text keeps its contrast; outside them it does not.
+        night = await (await browser.new_context(viewport={"width": 1024, "height": 600})).new_page()
+        await night.goto(await _kiosk_link(home) + "&dim=06:00-07:00")
+        await night.wait_for_function("!document.body.classList.contains('stale')")
+        assert not await night.evaluate("document.body.classList.contains('night')")
+        await night.goto(await _kiosk_link(home) + "&dim=16:30-18:30")
+        await night.wait_for_selector("body.night")
+        await night.wait_for_function("!document.body.classList.contains('stale')")
+        problems += await _measure(night, output_dir, "ihd-night-1024x600", wall=True)
 
         wall = await (await browser.new_context()).new_page()
         for language in LANGUAGES:

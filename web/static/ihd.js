@@ -38,9 +38,13 @@
     catch (e) { return num(v, maxDigits) + " " + (currency || ""); }
   };
   const el = (tag, cls, text) => { const n = document.createElement(tag); if (cls) n.className = cls; if (text !== undefined) n.textContent = text; return n; };
+  // The appliance's clock (each snapshot says its time): the same as this screen's, except in a demo
+  // or a test on simulated time, where the clock, "today" and night dimming follow the appliance.
+  let skewMs = 0;
+  const applianceNow = () => new Date(Date.now() + skewMs);
   const at = (iso) => {
     const d = new Date(iso);
-    return dayOf.format(d) === dayOf.format(new Date()) ? hhmm.format(d) : `${dayOf.format(d)} ${hhmm.format(d)}`;
+    return dayOf.format(d) === dayOf.format(applianceNow()) ? hhmm.format(d) : `${dayOf.format(d)} ${hhmm.format(d)}`;
   };
 
   function renderMeter() {
@@ -245,6 +249,7 @@
   function onMessage(msg) {
     lastMessageAt = Date.now();
     if (msg.topic === "snapshot") {
+      if (msg.at) skewMs = Date.parse(msg.at) - Date.now();
       const first = !state.meters.length && !state.prices.length;
       Object.assign(state, msg.data);
       renderMeter(); renderPrice(); renderBanners(); renderProblems();
@@ -295,7 +300,7 @@
 
   // Once a second: the clock, and whether the figures are still current.
   function tick() {
-    const now = new Date();
+    const now = applianceNow();
     body.classList.toggle("night", night(now));
     fitAll();
     $("clock").textContent = hhmm.format(now);
