@@ -25,7 +25,6 @@ from web.keys import ACCESS, HUB
 from web.pages import render
 from web.rule_problems import explain_all
 
-
 # A thermostat's system mode (integrations/zigbee_home/catalog.py's names) as the Devices page says it.
 MODE_NAMES = {"off": N_("off"), "auto": N_("automatic"), "cool": N_("cooling"), "heat": N_("heating"),
               "fan_only": N_("fan only"), "dry": N_("drying"), "sleep": N_("sleep")}
