@@ -456,11 +456,15 @@
   // -- Now: what is happening, at the top of the page --------------------------------------------
   // The event that matters most (running, else the next one), its time left, the price and until
   // when, and what the EMS holds; opting out is there as a secondary action, the details below.
-  const left = (ms) => {
+  const left = (ms) => {  // "1 h 5 min", kept on one line
     const minutes = Math.max(1, Math.round(ms / 60000));
-    return minutes < 60 ? t("{minutes} min", { minutes }) :
-      t("{hours} h {minutes} min", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
+    const text = minutes < 60 ? t("{minutes} min", { minutes }) : minutes % 60 === 0 ? t("{hours} h", { hours: minutes / 60 })
+      : t("{hours} h {minutes} min", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
+    return text.replace(/ /g, "\u00a0");
   };
+  const nowClockAt = (() => { try { return new Intl.DateTimeFormat(LOCALE, { timeZone: tz, hour: "numeric", minute: "2-digit" }); }
+    catch (e) { return new Intl.DateTimeFormat(LOCALE, { hour: "numeric", minute: "2-digit" }); } })();
+  const nowClock = (iso) => nowClockAt.format(new Date(iso)).replace(/ /g, "\u00a0");  // "7:00 PM", not "07:00 PM"
   let skewMs = 0;  // the appliance's clock minus this browser's (a simulated clock in a demo or a test)
   let nowTimer = null;
   let nowDevicesAt = 0;
@@ -479,9 +483,9 @@
     box.className = "now" + (e ? (e.status === "active" ? " now-active" : " now-coming") : "");
     let text;
     if (!e) text = t("No energy event. The EMS follows your rules.");
-    else if (e.participation === "opted_out") text = t("You opted out of event {id} ({start}–{end}).", { id: e.issuer_event_id, start: clock(e.start), end: clock(e.end) });
-    else if (e.status === "active") text = t("Energy event {id}: please use less until {end} ({left} left).", { id: e.issuer_event_id, end: clock(e.end), left: left(Date.parse(e.end) - now) });
-    else text = t("Energy event {id} from {start} to {end} (starts in {left}).", { id: e.issuer_event_id, start: clock(e.start), end: clock(e.end), left: left(Date.parse(e.start) - now) });
+    else if (e.participation === "opted_out") text = t("You opted out of event {id} ({start}–{end}).", { id: e.issuer_event_id, start: nowClock(e.start), end: nowClock(e.end) });
+    else if (e.status === "active") text = t("Energy event {id}: please use less until {end} ({left} left).", { id: e.issuer_event_id, end: nowClock(e.end), left: left(Date.parse(e.end) - now) });
+    else text = t("Energy event {id} from {start} to {end} (starts in {left}).", { id: e.issuer_event_id, start: nowClock(e.start), end: nowClock(e.end), left: left(Date.parse(e.start) - now) });
     setText(what, text);
     const facts = [];
     const p = state.prices[0] && state.prices[0].current;
@@ -489,7 +493,7 @@
       let price;
       try { price = new Intl.NumberFormat(LOCALE, { style: "currency", currency: p.currency, maximumFractionDigits: 4 }).format(p.price_per_kwh); }
       catch (err) { price = p.price_per_kwh + " " + p.currency; }
-      facts.push(p.end ? t("Price {price}/kWh until {time}", { price, time: clock(p.end) }) : t("Price {price}/kWh", { price }));
+      facts.push(p.end ? t("Price {price}/kWh until {time}", { price, time: nowClock(p.end) }) : t("Price {price}/kWh", { price }));
     }
     const held = devicesHeld.filter((x) => x.held_by);
     facts.push(held.length ? t("The EMS holds {count}: {names}", { count: count(held.length), names: held.map((x) => x.name).join(", ") })
