@@ -27,7 +27,7 @@ from tests.e2e.conftest import (
     running_appliance,
 )
 from tests.e2e.test_ihd import _kiosk_link
-from tests.web.browser import chromium
+from tests.web.browser import chromium, csp_violations
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -98,16 +98,24 @@ async def _home(tmp_path: Path) -> AsyncIterator[Appliance]:
 
 
 async def _measure(page: Any, out: Path, name: str, wall: bool = False) -> list[str]:
-    await page.wait_for_timeout(300)  # a push or a fetch lands; fonts settle
+    await page.wait_for_timeout(150)  # a push or a fetch lands; fonts settle
     await page.screenshot(path=str(out / f"{name}.png"), full_page=not wall)
     return [f"{name}: {p}" for p in await page.evaluate(CHECK, wall)]
+
+
+async def _small_buttons(page: Any, name: str) -> list[str]:
+    """The page's buttons a finger cannot easily hit (under 44 px high, WCAG 2.5.5)."""
+    small = await page.eval_on_selector_all(
+        "main button", "bs => bs.map(b => [b.textContent.trim(), b.getBoundingClientRect().height]).filter(x => x[1] < 44)")
+    return [f"{name}: the button {text!r} is {height:.0f} px high" for text, height in small]
 
 
 async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, output_dir: Path) -> None:
     problems: list[str] = []
     async with _home(tmp_path) as home, chromium() as browser:
-        context = await browser.new_context()
+        context = await browser.new_context(reduced_motion="reduce")
         page = await context.new_page()
+        blocked = csp_violations(page)
         await home.sign_in(page)
         # A rules text with two mistakes, so the problems list and the gutter's marks show.
         await page.goto(home.url + "/rules")
@@ -132,6 +140,8 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
                     await page.goto(home.url + path)
                     await page.wait_for_selector(ready)
                     problems += await _measure(page, output_dir, f"{name}-{language}-{width}x{height}")
+                    if name == "devices":
+                        problems += await _small_buttons(page, f"{name}-{language}-{width}x{height}")
                     if name == "devices" and language == "es":
                         assert "refrigeración" in await page.text_content(".device")  # the thermostat's mode, in words
                     if name == "dashboard":  # the event running, on the first screen, with its end and time left
@@ -144,6 +154,7 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
                 await page.click("button[value=check]")
                 await page.wait_for_selector("#rule-problems")
                 problems += await _measure(page, output_dir, f"rules-{language}-{width}x{height}")
+                problems += await _small_buttons(page, f"rules-{language}-{width}x{height}")
         # The gutter keeps one number per line as the text grows, the problem lines marked.
         await page.fill("#rules-text", rules_text + "# one more line\n# and another\n")
         lines = (rules_text + "# one more line\n# and another\n").count("\n") + 1
@@ -152,7 +163,7 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
 
         # Night dimming from the appliance's clock (17:00 and a few minutes here): the display darkens
         # within its hours, and its text keeps its contrast; outside them it does not.
-        night = await (await browser.new_context(viewport={"width": 1024, "height": 600})).new_page()
+        night = await (await browser.new_context(viewport={"width": 1024, "height": 600}, reduced_motion="reduce")).new_page()
         await night.goto(await _kiosk_link(home) + "&dim=06:00-07:00")
         await night.wait_for_function("!document.body.classList.contains('stale')")
         assert not await night.evaluate("document.body.classList.contains('night')")
@@ -161,7 +172,7 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
         await night.wait_for_function("!document.body.classList.contains('stale')")
         problems += await _measure(night, output_dir, "ihd-night-1024x600", wall=True)
 
-        wall = await (await browser.new_context()).new_page()
+        wall = await (await browser.new_context(reduced_motion="reduce")).new_page()
         for language in LANGUAGES:
             await wall.goto(await _kiosk_link(home) + f"&lang={language}")  # the language survives the link
             assert await wall.evaluate("document.documentElement.lang") == language
@@ -180,3 +191,4 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
                 assert re.search(r"\b(19|0?7):00", await page.text_content(".banner-event"))
                 problems += await _measure(page, output_dir, f"ihd-owner-{language}-{width}x{height}", wall=True)
     assert not problems, "\n".join(problems)
+    assert blocked == []  # the gutter, the copy button, the QR code and the fitting all pass the policy
