@@ -149,6 +149,14 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
                         assert "5101" in now and re.search(r"\b(19|0?7):00", now), now
                         if await page.evaluate("document.getElementById('now').getBoundingClientRect().bottom > innerHeight"):
                             problems.append(f"{name}-{language}-{width}x{height}: Now is not all on the first screen")
+                # A new display link from the Settings page's Wall display form: the link, its copy button, its QR code.
+                await page.fill("#kiosk-place", "Hall")
+                await page.select_option("#wall-lang", language)
+                await page.check("#wall-dim")
+                await page.click("#wall-form button[type=submit]")
+                await page.wait_for_selector("#kiosk-link")
+                assert f"&lang={language}&dim=22%3A00-07%3A00" in await page.input_value("#kiosk-link")
+                problems += await _measure(page, output_dir, f"display-link-{language}-{width}x{height}")
                 await page.goto(home.url + "/rules")
                 await page.fill("#rules-text", rules_text)
                 await page.click("button[value=check]")

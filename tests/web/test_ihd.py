@@ -159,7 +159,7 @@ async def test_the_owner_creates_a_display_link_on_the_tokens_page(client: Any, 
     refused = await client.post("/account/kiosk", data={"place": "Kitchen"})
     empty = await client.post("/account/kiosk", data={"csrf_token": csrf, "place": " "})
     created = await client.post("/account/kiosk", data={"csrf_token": csrf, "place": "Kitchen"})
-    link = re.search(r'id="kiosk-link"[^>]*value="([^"]+)"', await created.text()).group(1)
+    link = re.search(r'id="kiosk-link"[^>]*>([^<]+)</textarea>', await created.text()).group(1)
     listed = await (await client.get("/account/tokens")).text()
 
     assert refused.status == 403
@@ -190,7 +190,7 @@ async def test_a_display_link_carries_its_language_night_dimming_and_a_qr_code(c
     created = await client.post("/account/kiosk", data={"csrf_token": csrf, "place": "Hall", "lang": "zh", "dim": "on",
                                                          "dim_from": "21:30", "dim_to": "06:45"})
     page = await created.text()
-    link = re.search(r'id="kiosk-link"[^>]*value="([^"]+)"', page).group(1)
+    link = re.search(r'id="kiosk-link"[^>]*>([^<]+)</textarea>', page).group(1)
 
     assert 'id="wall-title"' in settings and 'id="wall-address"' in settings and "<svg" in settings
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/ihd\?k=ems_[\w-]+&amp;lang=zh&amp;dim=21%3A30-06%3A45", link)

@@ -216,7 +216,7 @@ async def test_a_forged_host_does_not_change_the_display_link(client: Any, hub: 
     created = await client.post("/account/kiosk", data={"csrf_token": csrf, "place": "Kitchen"}, headers=forged)
 
     assert created.status == 200
-    link = re.search(r'id="kiosk-link"[^>]*value="([^"]+)"', await created.text())
+    link = re.search(r'id="kiosk-link"[^>]*>([^<]+)</textarea>', await created.text())
     assert link is not None
     web = hub.config.web
     assert re.fullmatch(rf"http://{re.escape(web.host)}:{web.port}/ihd\?k=ems_[\w-]+", link.group(1))
