@@ -3,14 +3,24 @@ wrong and what to type, in the reader's language (web.rule_problems)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
+from ems.accounts import Accounts
 from ems.errors import ConfigError
 from rules import parse_rules
 from web import i18n
+from web.app import create_app
+from web.auth import ACCOUNTS
 from web.rule_problems import explain
+
+from .control import home_hub
+from .test_control_texts import _sign_in
 
 DEVICES = ["Living room", "Pool pump"]
 
@@ -76,3 +86,24 @@ def test_a_phrase_not_recognised_is_shown_as_the_validator_wrote_it() -> None:
 
     assert (shown.line, shown.where, shown.fix) == (7, "rule 1 · action", "")
     assert shown.text == "min_criticality is above max_criticality."
+
+
+async def test_the_rules_page_shows_the_issues_examples_in_plain_spanish(tmp_path: Path, aiohttp_client: Any) -> None:
+    bad = "devices:\n  Living rooom: {shed_priority: ninety}\nrules:\n  - name: a\n    action: turn_off\n   - name: b\n"
+    async with home_hub(tmp_path) as hub:
+        app = create_app(hub)
+        app[ACCOUNTS] = Accounts(hub.store, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        client = await aiohttp_client(app)
+        await _sign_in(client, "es")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', await (await client.get("/rules")).text()).group(1)
+        yaml_slip = await client.post("/rules", data={"csrf_token": csrf, "action": "check", "text": bad})
+        typed = await client.post("/rules", data={"csrf_token": csrf, "action": "check",
+                                                  "text": bad.replace("   - name: b", "  - name: b")})
+        slip_page, typed_page = await yaml_slip.text(), await typed.text()
+
+    assert yaml_slip.status == 422 and typed.status == 422
+    assert 'data-line="6"' in slip_page and "La sangría de esta línea no encaja con las líneas de arriba." in slip_page
+    assert "Aquí va un número entero. Usted escribió &#39;ninety&#39;." in typed_page
+    assert "¿Quiso decir «Living room»?" in typed_page
+    for page in (slip_page, typed_page):  # none of the validator's English on the Spanish page
+        assert "did not find expected" not in page and "expected int" not in page and "no device named" not in page
