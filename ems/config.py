@@ -256,6 +256,10 @@ WEB_SCHEMA = vol.Schema(
     {
         vol.Optional("host", default="127.0.0.1"): str,
         vol.Optional("port", default=8080): _port,
+        # The address a wall display and a phone use to reach the appliance (the display links
+        # and their QR code), when it is not the host above: "http://192.168.1.20:8080".
+        vol.Optional("public_url", default=None): vol.Any(None, vol.All(str, vol.Match(
+            r"^https?://[^/\s?#]+/?$", msg="expected an address such as 'http://192.168.1.20:8080'"))),
     }
 )
 STORE_SCHEMA = vol.Schema(
@@ -309,6 +313,7 @@ class SiteConfig:
 class WebConfig:
     host: str
     port: int
+    public_url: str | None = None  # how the LAN reaches the appliance, when not host:port
 
 
 @dataclass(frozen=True, slots=True)

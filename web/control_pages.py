@@ -3,13 +3,11 @@
 Both are rendered on the server in the reader's language. The Devices page refreshes its
 table every few seconds by fetching itself (``?part=table``), so it needs no strings in
 JavaScript; its buttons are plain forms (CSRF-checked) that work without a script. The Rules
-page shows each validation problem beside the text with its line number.
+page shows each validation problem beside the text with its line number, in plain words in the
+reader's language (web.rule_problems).
 """
 
 from __future__ import annotations
-
-import re
-from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -17,6 +15,7 @@ from aiohttp import web
 from ems.accounts import Scope
 from ems.errors import ConfigError, RejectedCommand
 from ems.hub import Hub
+from ems.local_text import N_
 from ems.model import EventPhase, EventView
 from web.control_api import device_list
 from web.errors import status_for
@@ -24,8 +23,11 @@ from web.guard import csrf_given, forbidden, same_token
 from web.i18n import _
 from web.keys import ACCESS, HUB
 from web.pages import render
+from web.rule_problems import explain_all
 
-_LINE = re.compile(r":(\d+): ")
+# A thermostat's system mode (integrations/zigbee_home/catalog.py's names) as the Devices page says it.
+MODE_NAMES = {"off": N_("off"), "auto": N_("automatic"), "cool": N_("cooling"), "heat": N_("heating"),
+              "fan_only": N_("fan only"), "dry": N_("drying"), "sleep": N_("sleep")}
 
 
 def _hub(request: web.Request) -> Hub:
@@ -43,6 +45,7 @@ async def devices_page(request: web.Request) -> web.StreamResponse:
     hub = _hub(request)
     context = {"title": _("Devices"), "devices": device_list(hub), "events": _active_events(hub),
                "running": hub.control is not None, "notice": request.query.get("done") and _("Done."),
+               "mode_names": MODE_NAMES,
                "timezone": hub.config.site.timezone}
     if request.query.get("part") == "table":
         response = aiohttp_jinja2.render_template("devices_table.html", request, context)
@@ -72,18 +75,9 @@ async def device_release(request: web.Request) -> web.StreamResponse:
     except (ValueError, RejectedCommand) as err:  # the page again, saying why (a bad form: 400)
         status = status_for(err) if isinstance(err, RejectedCommand) else 400
         return render(request, "devices.html", status, title=_("Devices"), devices=device_list(hub),
-                       events=_active_events(hub), running=hub.control is not None, error=str(err),
+                       events=_active_events(hub), running=hub.control is not None, error=str(err), mode_names=MODE_NAMES,
                        timezone=hub.config.site.timezone)
     raise web.HTTPSeeOther("/devices?done=1")
-
-
-def _problem_lines(problems: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for problem in problems:
-        match = _LINE.search(problem)
-        out.append({"line": int(match.group(1)) if match else None,
-                    "text": problem[match.end():] if match else problem})
-    return out
 
 
 async def rules_page(request: web.Request) -> web.StreamResponse:
@@ -116,7 +110,8 @@ async def rules_page(request: web.Request) -> web.StreamResponse:
                 problems = []
             except ConfigError as err:
                 problems, status = err.problems, 422
-    return render(request, "rules.html", status, title=_("Rules"), text=text, problems=_problem_lines(problems),
+    devices = [d["name"] for d in device_list(hub)]
+    return render(request, "rules.html", status, title=_("Rules"), text=text, problems=explain_all(problems, devices),
                    warnings=warnings, can_edit=can_edit, notice=notice,
                    path_on_disk=str(control.rulebook.path) if control is not None else "")
 

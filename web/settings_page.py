@@ -15,6 +15,7 @@ from ems.accounts import AccountRejected, Scope
 from web import i18n
 from web.guard import csrf_given, forbidden, same_token, unauthorized
 from web.i18n import _
+from web.ihd import wall_display
 from web.keys import ACCESS, ACCOUNTS, HUB
 from web.pages import render
 
@@ -66,6 +67,7 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
         "follow_site": FOLLOW_SITE,
         "site_language_name": i18n.LANGUAGES[site_language],
         "site_info": _site_info(request) if Scope.ADMIN in access.scopes else None,
+        "wall": wall_display(request.app),
         "error": error,
         "notice": _("Saved. The pages now use your language.") if request.query.get("done") == "language" else None,
     }

@@ -102,7 +102,7 @@ async def test_the_dashboard_confirms_and_opts_out_by_keyboard(appliance, output
         assert "Confirmed" in await page.text_content("#messages-status")
         await appliance.simulator.node.wait_for("message_confirmation", timeout_s=10)
 
-        # Keyboard only: Tab to the event's Opt out button, then Enter.
+        # Keyboard only: Tab to the event's Opt out button (the Now panel's, the page's first), then Enter.
         for _ in range(40):
             await page.keyboard.press("Tab")
             if await page.evaluate("document.activeElement.dataset.action") == "opt-out":
@@ -113,8 +113,9 @@ async def test_the_dashboard_confirms_and_opts_out_by_keyboard(appliance, output
         assert outline != "none"  # the focus is visible
         await page.keyboard.press("Enter")
         await page.wait_for_selector("#events .tag-opted_out")
-        assert "opted out of event 4101" in await page.text_content("#events-status")
+        assert "opted out of event 4101" in await page.text_content("#now-status")
         assert await page.evaluate("document.activeElement.dataset.action") == "opt-in"
+        assert "You opted out of event 4101" in await page.text_content("#now-what")
         await page.screenshot(path=str(output_dir / "opted-out.png"), full_page=True)
     frame = await _opt_out_frame(appliance)
     assert frame.fields["issuer_event_id"] == 4101

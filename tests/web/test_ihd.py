@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from ems.accounts import AccountRejected, Accounts, Role, Scope
 from ems.hub import Hub
 from web.app import create_app
 from web.auth import ACCOUNTS, KIOSK_COOKIE
+from web.ihd import display_origin, reachable_only_here
+from web.keys import LISTEN, Listen
 
 PASSWORD = "correct horse battery"
 
@@ -156,7 +159,7 @@ async def test_the_owner_creates_a_display_link_on_the_tokens_page(client: Any, 
     refused = await client.post("/account/kiosk", data={"place": "Kitchen"})
     empty = await client.post("/account/kiosk", data={"csrf_token": csrf, "place": " "})
     created = await client.post("/account/kiosk", data={"csrf_token": csrf, "place": "Kitchen"})
-    link = re.search(r'id="kiosk-link"[^>]*value="([^"]+)"', await created.text()).group(1)
+    link = re.search(r'id="kiosk-link"[^>]*>([^<]+)</textarea>', await created.text()).group(1)
     listed = await (await client.get("/account/tokens")).text()
 
     assert refused.status == 403
@@ -164,3 +167,41 @@ async def test_the_owner_creates_a_display_link_on_the_tokens_page(client: Any, 
     assert created.status == 200
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/ihd\?k=ems_[\w-]+", link)
     assert "Kiosk: Kitchen" in listed and 'aria-label="Revoke the display link Kiosk: Kitchen"' in listed
+
+
+async def test_the_link_keeps_the_displays_language_and_night_dimming(client: Any, kiosk: str) -> None:
+    response = await client.get(f"/ihd?k={kiosk}&lang=es&dim=22:00-07:00", allow_redirects=False)
+    odd = await client.get(f"/ihd?k={kiosk}&lang=xx&dim=late", allow_redirects=False)
+
+    assert response.status == 303
+    assert response.headers["Location"] == "/ihd?lang=es&dim=22%3A00-07%3A00"
+    assert odd.headers["Location"] == "/ihd"  # an unknown language or a malformed range is dropped
+    shown = await client.get(response.headers["Location"])
+    assert '<html lang="es">' in await shown.text()
+
+
+async def test_a_display_link_carries_its_language_night_dimming_and_a_qr_code(client: Any, owner: Any) -> None:
+    login = await client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', await login.text()).group(1)
+    await client.post("/login", data={"csrf_token": csrf, "username": "owner", "password": PASSWORD})
+    settings = await (await client.get("/settings")).text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', settings).group(1)
+
+    created = await client.post("/account/kiosk", data={"csrf_token": csrf, "place": "Hall", "lang": "zh", "dim": "on",
+                                                         "dim_from": "21:30", "dim_to": "06:45"})
+    page = await created.text()
+    link = re.search(r'id="kiosk-link"[^>]*>([^<]+)</textarea>', page).group(1)
+
+    assert 'id="wall-title"' in settings and 'id="wall-address"' in settings and "<svg" in settings
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/ihd\?k=ems_[\w-]+&amp;lang=zh&amp;dim=21%3A30-06%3A45", link)
+    assert page.count("<svg") == 2  # the new link's QR code, and the display address's
+    assert 'id="wall-local"' in page  # 127.0.0.1: the page says a wall screen cannot reach it
+
+
+def test_the_configured_public_address_names_the_display(hub: Hub) -> None:
+    app = create_app(hub)
+    app[LISTEN] = Listen("127.0.0.1", 8080)
+    object.__setattr__(hub.config, "web", replace(hub.config.web, public_url="http://192.168.1.20:8080/"))
+
+    assert display_origin(app) == "http://192.168.1.20:8080"
+    assert not reachable_only_here(app)

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import re
-import socket
 import stat
 import threading
 from collections.abc import AsyncIterator
@@ -24,7 +23,7 @@ from ems.hub import Hub
 from tests.hubs import new_hub, started_hub
 from web.app import WebServer, create_app
 from web.auth import ACCOUNTS, DEVICE_COOKIE, _safe_next
-from web.ihd import display_origin
+from web.ihd import display_origin, lan_address
 from web.keys import HUB, LISTEN, Listen
 from web.throttle import FREE_FAILURES, MAX_DELAY, ClientThrottle
 
@@ -217,7 +216,7 @@ async def test_a_forged_host_does_not_change_the_display_link(client: Any, hub: 
     created = await client.post("/account/kiosk", data={"csrf_token": csrf, "place": "Kitchen"}, headers=forged)
 
     assert created.status == 200
-    link = re.search(r'id="kiosk-link"[^>]*value="([^"]+)"', await created.text())
+    link = re.search(r'id="kiosk-link"[^>]*>([^<]+)</textarea>', await created.text())
     assert link is not None
     web = hub.config.web
     assert re.fullmatch(rf"http://{re.escape(web.host)}:{web.port}/ihd\?k=ems_[\w-]+", link.group(1))
@@ -227,8 +226,8 @@ async def test_a_forged_host_does_not_change_the_display_link(client: Any, hub: 
     ("127.0.0.1", "http://127.0.0.1:8080"),
     ("ems.local", "http://ems.local:8080"),
     ("::1", "http://[::1]:8080"),
-    ("0.0.0.0", f"http://{socket.gethostname()}:8080"),
-    ("::", f"http://{socket.gethostname()}:8080"),
+    ("0.0.0.0", f"http://{lan_address()}:8080"),  # listening everywhere: the machine's LAN address
+    ("::", f"http://{lan_address()}:8080"),
 ])
 def test_the_display_origin_is_the_configured_address(hub: Hub, host: str, origin: str) -> None:
     app = create_app(hub)

@@ -40,9 +40,13 @@
     catch (e) { return num(v, maxDigits) + " " + (currency || ""); }
   };
   const el = (tag, cls, text) => { const n = document.createElement(tag); if (cls) n.className = cls; if (text !== undefined) n.textContent = text; return n; };
+  // The appliance's clock (each snapshot says its time): the same as this screen's, except in a demo
+  // or a test on simulated time, where the clock, "today" and night dimming follow the appliance.
+  let skewMs = 0;
+  const applianceNow = () => new Date(Date.now() + skewMs);
   const at = (iso) => {
     const d = new Date(iso);
-    return dayOf.format(d) === dayOf.format(new Date()) ? hhmm.format(d) : `${dayOf.format(d)} ${hhmm.format(d)}`;
+    return dayOf.format(d) === dayOf.format(applianceNow()) ? hhmm.format(d) : `${dayOf.format(d)} ${hhmm.format(d)}`;
   };
 
   function renderMeter() {
@@ -277,6 +281,7 @@
   function onMessage(msg) {
     lastMessageAt = Date.now();
     if (msg.topic === "snapshot") {
+      if (msg.at) skewMs = Date.parse(msg.at) - Date.now();
       const first = !state.meters.length && !state.prices.length;
       Object.assign(state, msg.data);
       renderMeter(); renderPrice(); renderBanners(); renderProblems();
@@ -292,9 +297,44 @@
     tick();
   }
 
+  // Night dimming, when the display link asks for it (dim=22:00-07:00): the screen darkens from the
+  // first time to the second in the site's time zone, and an event or a problem still shows.
+  const NIGHT = (/^(\d\d):(\d\d)-(\d\d):(\d\d)$/.exec(new URLSearchParams(location.search).get("dim") || "") || []).slice(1).map(Number);
+  const minuteOfDay = dateFormat({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  function night(now) {
+    if (NIGHT.length !== 4) return false;
+    const [h, m] = minuteOfDay.format(now).split(":").map(Number);
+    const at = h * 60 + m, from = NIGHT[0] * 60 + NIGHT[1], to = NIGHT[2] * 60 + NIGHT[3];
+    return from <= to ? at >= from && at < to : at >= from || at < to;
+  }
+
+  // Text scales to fit: a figure's one line narrows its type until it fits its column (a longer
+  // currency such as "0,29 US$" in Spanish), a banner's two lines until the end time shows whole.
+  // The style's size is the largest; a node is never made smaller than half of it.
+  const ONE_LINE = ".ihd-num, .ihd-sub, .ihd-tier, .ihd-foot p";  // measured across
+  const TWO_LINES = ".ihd-banner-text, .banner-message";  // clamped to two lines: measured down
+  function fit(node, across) {
+    node.style.fontSize = "";
+    const base = parseFloat(getComputedStyle(node).fontSize);
+    let size = base;
+    for (let i = 0; i < 12 && size > base / 2; i += 1) {
+      const over = across ? node.scrollWidth / Math.max(node.clientWidth, 1) : node.scrollHeight / Math.max(node.clientHeight, 1);
+      if ((across ? node.scrollWidth - node.clientWidth : node.scrollHeight - node.clientHeight) <= 1) break;
+      size = Math.max(base / 2, Math.floor(size * Math.min(0.96, across ? 1 / over : 1 / Math.sqrt(over))));
+      node.style.fontSize = size + "px";
+    }
+  }
+  function fitAll() {
+    document.querySelectorAll(ONE_LINE).forEach((n) => fit(n, true));
+    document.querySelectorAll(TWO_LINES).forEach((n) => fit(n, false));
+  }
+  window.addEventListener("resize", fitAll);
+
   // Once a second: the clock, and whether the figures are still current.
   function tick() {
-    const now = new Date();
+    const now = applianceNow();
+    body.classList.toggle("night", night(now));
+    fitAll();
     $("clock").textContent = hhmm.format(now);
     $("clock").setAttribute("title", clockDay.format(now));
     const m = state.meters[0];

@@ -28,7 +28,7 @@
   const KINDS = { tiered: t("tiered"), "time-of-use": t("time-of-use"), "critical-peak": t("critical peak"),
     "peak-time-rebate": t("peak-time rebate"), hourly: t("hourly"), flat: t("flat") };
   const label = (map, value) => (value in map ? map[value] : String(value).replace(/_/g, " "));
-  const state = { meters: [], prices: [], messages: [], events: [], health: null, rate: null, cycleTier: null };
+  const state = { meters: [], prices: [], messages: [], events: [], health: null, rate: null, cycleTier: null, shownPrice: null };
   let retryMs = 500;
   let socket = null;
 
@@ -60,6 +60,10 @@
     document.body.classList.toggle("stale", m.link !== "online");
   }
 
+  const unitPrice = (value, currency) => {  // a price per kWh, to the tenth of a cent
+    try { return new Intl.NumberFormat(LOCALE, { style: "currency", currency, maximumFractionDigits: 4 }).format(value); }
+    catch (e) { return value + " " + currency; }
+  };
   const perKwh = (value, currency) => {
     try { return new Intl.NumberFormat(LOCALE, { style: "currency", currency, maximumFractionDigits: 4 }).format(value) + " /kWh"; }
     catch (e) { return value + " " + currency + " /kWh"; }
@@ -91,7 +95,8 @@
       const adders = n.tier_prices_per_kwh || [];
       const tier = adders.length > 1 && state.cycleTier ? Math.min(state.cycleTier, adders.length) : null;
       const price = n.price_per_kwh + (adders.length ? adders[(tier || 1) - 1] : 0);
-      $("price").textContent = perKwh(price, r.currency);
+      $("price").textContent = unitPrice(price, r.currency);  // "/kWh" follows in the page, free to wrap
+      state.shownPrice = { text: unitPrice(price, r.currency), end: null };
       const bits = [r.label];
       if (n.period) bits.push(label(PERIODS, n.period));
       if (n.critical_peak) bits.push(t("critical peak"));
@@ -103,14 +108,20 @@
       meterLine.hidden = !other;
       const level = n.critical_peak ? 3 : n.period === "on-peak" ? 3 : n.period === "mid-peak" ? 2 : n.period ? 1 : 0;
       if (level) document.body.classList.add("tier-" + level);
+      renderNow();
       return;
     }
     meterLine.textContent = ""; meterLine.hidden = true;
-    if (!current) { $("price").textContent = "–"; $("price-detail").textContent = t("No price published"); return; }
-    $("price").textContent = perKwh(current.price_per_kwh, current.currency);
+    if (!current) {
+      $("price").textContent = "–"; $("price-detail").textContent = t("No price published");
+      state.shownPrice = null; renderNow(); return;
+    }
+    $("price").textContent = unitPrice(current.price_per_kwh, current.currency);
+    state.shownPrice = { text: unitPrice(current.price_per_kwh, current.currency), end: current.end || null };
     const rate = current.rate_label || t("Rate");
     $("price-detail").textContent = `${rate} · ${meterTier(current)}`;
     if (current.tier) document.body.classList.add("tier-" + Math.min(current.tier, 3));
+    renderNow();
   }
 
   function renderEvents() {
@@ -170,6 +181,7 @@
     restoreFocus(list);
     scheduleDetails();
     followClock();
+    renderNow();
   }
 
   // -- per event: what the EMS did, who was taken out, and the load change measured -------------
@@ -246,7 +258,9 @@
       did.setAttribute("aria-labelledby", didTitle.id);
       const devices = el("div", "ev-devices");
       devices.setAttribute("aria-live", "polite");
-      did.append(didTitle, devices, el("div", "ev-actions"));
+      const fold = el("details", "ev-fold");  // the log of commands folds beneath what the EMS holds
+      fold.append(el("summary", "", t("Commands sent")), el("div", "ev-actions"));
+      did.append(didTitle, devices, fold);
       node.append(change, did);
       d = { node, actions: null, change: null, settled: false, seq: 0, fetchedAt: 0, devicesSig: null, actionsSig: null };
       details.set(k, d);
@@ -437,8 +451,9 @@
     if (box.dataset.sig === sig) return;
     box.dataset.sig = sig; box.replaceChildren();
     if (!d.actions) return;
+    const summary = box.parentElement.querySelector("summary");
+    setText(summary, actions.length ? t("Commands sent ({count})", { count: count(actions.length) }) : t("Commands sent"));
     if (!actions.length) { box.append(el("p", "sub", t("No device command sent for this event."))); return; }
-    box.append(el("p", "ev-sub", t("Commands sent:")));
     const list = el("ol", "ev-list ev-log");
     for (const a of actions.slice(-ACTIONS_SHOWN)) {
       const li = el("li", a.ok ? "ok" : "failed");
@@ -468,7 +483,7 @@
     });
     if (!due.length) return;
     if (due.some(lasting)) {
-      try { devicesHeld = (await fetchJson("/api/v1/devices")).devices || []; } catch (err) { /* keep the last list */ }
+      try { devicesHeld = (await fetchJson("/api/v1/devices")).devices || []; renderNow(); } catch (err) { /* keep the last list */ }
     }
     await Promise.all(due.map(async (e) => {
       const d = detailFor(e);
@@ -507,6 +522,72 @@
     clockTimer = setTimeout(() => { if (socket && socket.readyState === WebSocket.OPEN) socket.send("snapshot"); }, next - now + 1500);
   }
 
+  // -- Now: what is happening, at the top of the page --------------------------------------------
+  // The event that matters most (running, else the next one), its time left, the price and until
+  // when, and what the EMS holds; opting out is there as a secondary action, the details below.
+  const left = (ms) => {  // "1 h 5 min", kept on one line
+    const minutes = Math.max(1, Math.round(ms / 60000));
+    const text = minutes < 60 ? t("{minutes} min", { minutes }) : minutes % 60 === 0 ? t("{hours} h", { hours: minutes / 60 })
+      : t("{hours} h {minutes} min", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
+    return text.replace(/ /g, "\u00a0");
+  };
+  const nowClockAt = (() => { try { return new Intl.DateTimeFormat(LOCALE, { timeZone: tz, hour: "numeric", minute: "2-digit" }); }
+    catch (e) { return new Intl.DateTimeFormat(LOCALE, { hour: "numeric", minute: "2-digit" }); } })();
+  const nowClock = (iso) => nowClockAt.format(new Date(iso)).replace(/ /g, "\u00a0");  // "7:00 PM", not "07:00 PM"
+  let skewMs = 0;  // the appliance's clock minus this browser's (a simulated clock in a demo or a test)
+  let nowTimer = null;
+  let nowDevicesAt = 0;
+  let nowFocus = false;  // its button was used: the redrawn one takes the focus
+  function renderNow() {
+    const what = $("now-what"); if (!what) return;
+    clearTimeout(nowTimer); nowTimer = setTimeout(renderNow, 30000);  // the time left follows the clock
+    if (Date.now() - nowDevicesAt > 60000) {  // what the EMS holds, also without an event
+      nowDevicesAt = Date.now();
+      fetchJson("/api/v1/devices").then((r) => { devicesHeld = r.devices || []; renderNow(); }, () => {});
+    }
+    const now = Date.now() + skewMs;
+    const open = state.events.filter((e) => lasting(e) && Date.parse(e.end) > now);
+    const e = open.find((x) => x.status === "active") || open.sort((a, b) => Date.parse(a.start) - Date.parse(b.start))[0];
+    const box = $("now");
+    box.className = "now" + (e ? (e.status === "active" ? " now-active" : " now-coming") : "");
+    let text;
+    if (!e) text = t("No energy event. The EMS follows your rules.");
+    else if (e.participation === "opted_out") text = t("You opted out of event {id} ({start}–{end}).", { id: e.issuer_event_id, start: nowClock(e.start), end: nowClock(e.end) });
+    else if (e.status === "active") text = t("Energy event {id}: please use less until {end} ({left} left).", { id: e.issuer_event_id, end: nowClock(e.end), left: left(Date.parse(e.end) - now) });
+    else text = t("Energy event {id} from {start} to {end} (starts in {left}).", { id: e.issuer_event_id, start: nowClock(e.start), end: nowClock(e.end), left: left(Date.parse(e.start) - now) });
+    setText(what, text);
+    const facts = [];
+    const shown = state.shownPrice;  // the price tile's (one price truth: the plan's, else the meter's)
+    if (shown) {
+      const price = shown.text;
+      facts.push(shown.end ? t("Price {price}/kWh until {time}", { price, time: nowClock(shown.end) }) : t("Price {price}/kWh", { price }));
+    }
+    const held = devicesHeld.filter((x) => x.held_by);
+    facts.push(held.length ? t("The EMS holds {count}: {names}", { count: count(held.length), names: held.map((x) => x.name).join(", ") })
+      : t("The EMS holds no device now"));
+    const list = $("now-facts");
+    const sig = JSON.stringify(facts);
+    if (list.dataset.sig !== sig) { list.dataset.sig = sig; list.replaceChildren(...facts.map((f) => el("li", "", f))); }
+    const row = $("now-actions");
+    const key = e ? `now:${eventKey(e)}` : "";
+    const rowSig = e ? [key, e.participation].join() : "";
+    if (row.dataset.sig === rowSig) return;
+    const hadFocus = row.contains(document.activeElement);
+    row.dataset.sig = rowSig; row.replaceChildren();
+    if (!e) return;
+    const id = e.issuer_event_id;
+    const button = e.participation === "opted_out"
+      ? actionButton(t("Opt back in"), t("Take part in event {id} again", { id }), key, "opt-in", eventBase(e) + "opt-in", null,
+        "events", t("You take part in event {id} again.", { id }), "now-status")
+      : actionButton(t("Opt out"), t("Opt out of event {id}", { id }), key, "opt-out", eventBase(e) + "opt-out", null,
+        "events", t("You opted out of event {id}; the utility is told.", { id }), "now-status");
+    button.classList.add("button-quiet");
+    const more = el("a", "now-more", t("What the EMS does for this event"));
+    more.href = "#events-title";
+    row.append(more, button);
+    if (hadFocus || nowFocus) { nowFocus = false; button.focus(); }
+  }
+
   // -- actions: confirm or read a message, opt out of or back into an event -------------------
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   let focusKey = null;  // the item whose button had the focus when the list was redrawn
@@ -526,16 +607,16 @@
     if (i >= 0) list[i] = item; else list.push(item);
   }
 
-  function actionButton(text, label, key, action, path, body, topic, done) {
+  function actionButton(text, label, key, action, path, body, topic, done, statusId) {
     const b = el("button", "button" + (action === "read" || action === "opt-in" ? " button-quiet" : ""), text);
     b.type = "button"; b.dataset.key = key; b.dataset.action = action;
     if (label) b.setAttribute("aria-label", label);
     b.addEventListener("click", async () => {
-      const status = $(topic + "-status");
+      const status = $(statusId || topic + "-status");
       b.disabled = true; status.textContent = t("Sending…");
       try {
         const item = await post(path, body);
-        focusKey = key;
+        if (statusId) nowFocus = true; else focusKey = key;  // the Now panel keeps its own focus (renderNow)
         if (topic === "events") { upsert(state.events, item, "issuer_event_id"); renderEvents(); }
         else { upsert(state.messages, item, "message_id"); renderMessages(); }
         status.textContent = done;
@@ -888,6 +969,7 @@
 
   function onMessage(msg) {
     if (msg.topic === "snapshot") {
+      if (msg.at) skewMs = Date.parse(msg.at) - Date.now();  // the appliance's clock, for the time left
       Object.assign(state, msg.data);
       renderMeter(); renderPrice(); renderEvents(); renderMessages(); renderHealth();
       scheduleCost(); refreshRate();
