@@ -114,7 +114,8 @@ async def test_the_dashboard_confirms_and_opts_out_by_keyboard(appliance, output
         await page.keyboard.press("Enter")
         await page.wait_for_selector("#events .tag-opted_out")
         assert "opted out of event 4101" in await page.text_content("#now-status")
-        assert await page.evaluate("document.activeElement.dataset.action") == "opt-in"
+        # The focus moves to the redrawn button (Opt back in) once the Now panel has the new state.
+        await page.wait_for_function("document.activeElement.dataset.action === 'opt-in'", timeout=10_000)
         assert "You opted out of event 4101" in await page.text_content("#now-what")
         await page.screenshot(path=str(output_dir / "opted-out.png"), full_page=True)
     frame = await _opt_out_frame(appliance)

@@ -54,7 +54,8 @@ async def _dashboard_in_spanish(appliance, output_dir):
 
 async def test_a_display_follows_the_site_language(tmp_path, output_dir):
     config = CONFIG.replace("timezone: America/Los_Angeles}", "timezone: America/Los_Angeles, language: es}")
-    async with running_appliance(tmp_path, config_text=config) as appliance:
+    # On the appliance's own clock at 03:00 local: the rate plan's off-peak, whatever the real time.
+    async with running_appliance(tmp_path, config_text=config, clock=local_clock("03:00")) as appliance:
         await appliance.online()
         link = await _kiosk_link(appliance)
         async with chromium() as browser:
@@ -66,6 +67,6 @@ async def test_a_display_follows_the_site_language(tmp_path, output_dir):
             assert await page.text_content("#demand-sub") in ("de la red", "enviando a la red")
             await page.wait_for_function("document.querySelector('.banner-event') !== null")
             assert "Evento energético anunciado" in await page.text_content(".banner-event")
-            assert "Precio medio" in await page.text_content("#tier")  # the scenario's tier 2
+            assert "Precio bajo" in await page.text_content("#tier")  # the plan's off-peak (one price truth)
             await page.wait_for_timeout(1000)
             await page.screenshot(path=str(output_dir / "ihd-es.png"))

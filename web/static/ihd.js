@@ -71,8 +71,11 @@
       $("price").textContent = money(price, r.currency, 2, 3);
       const bits = [];
       if (n.period) bits.push(PERIODS[n.period] || n.period);
-      if (tier) bits.push(t("Tier {tier} of {tiers}", { tier, tiers: adders.length }));
-      if (p && Math.abs(p.price_per_kwh - price) >= 0.005) bits.push(t("meter: {price}", { price: money(p.price_per_kwh, p.currency, 2, 3) }));
+      // Read from across a room: the period and, when the meter announces another price, that price;
+      // the cycle's tier only when there is room for it (no second price).
+      const other = p && Math.abs(p.price_per_kwh - price) >= 0.005;
+      if (tier && !other) bits.push(t("Tier {tier} of {tiers}", { tier, tiers: adders.length }));
+      if (other) bits.push(t("meter: {price}", { price: money(p.price_per_kwh, p.currency, 2, 3) }));
       $("price-sub").textContent = bits.join(" · ") || r.label || "\u00a0";
       const level = n.critical_peak || n.period === "on-peak" ? 3 : n.period === "mid-peak" ? 2 : n.period ? 1 : 0;
       if (level) body.classList.add("tier-" + level);
