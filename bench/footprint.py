@@ -424,8 +424,8 @@ def main() -> None:
     if args.rss_minutes > 0:
         print(f"Memory run: {args.rss_minutes:g} min at {args.rss_speed:g}x: RSS {rss:.1f} MB at the end "
               f"(max {peak:.1f}), {growth:+.1f} % over the second half.")
-    print(f"Targets: startup_ratio <= 2, rss_mb <= 100, rss_growth_pct <= 2, idle_cpu_s_per_min <= 0.3, "
-          f"event_cpu_s_per_min <= 0.5")
+    print("Targets: startup_ratio <= 2, rss_mb <= 100, rss_growth_pct <= 2, idle_cpu_s_per_min <= 0.3, "
+          "event_cpu_s_per_min <= 0.5")
     print(f"startup_ratio={startup / startup_bare:.2f} rss_mb={rss:.1f} rss_growth_pct={growth:.1f} "
           f"idle_cpu_s_per_min={idle:.2f} event_cpu_s_per_min={event:.2f}")
 
