@@ -70,7 +70,7 @@ def test_make_venv_compiles_the_editable_checkout_so_a_start_compiles_nothing(tm
     product = str(tmp_path)
     from_cache = [line for line in result.stderr.splitlines() if line.startswith(f"# code object from '{product}")]
     from_source = [line for line in result.stderr.splitlines() if line.startswith(f"# code object from {product}")]
-    assert len(from_cache) > 100  # the appliance's modules, from their .pyc
+    assert len(from_cache) > 50  # the appliance's modules, from their .pyc
     assert from_source == []
 
 

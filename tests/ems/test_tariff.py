@@ -107,7 +107,8 @@ loaded = sorted(m for m in sys.modules if m.startswith("holidays.countries."))
 from holidays.countries import Canada  # the package still answers a class name, through the registry
 import holidays
 print(json.dumps({"us": sorted(d.isoformat() for d in us), "loaded": loaded,
-                  "canada": len(Canada(years=2026)), "de": len(holidays.country_holidays("DE", years=2026))}))
+                  "canada": sorted(d.isoformat() for d in Canada(years=2026)),
+                  "de": sorted(d.isoformat() for d in holidays.country_holidays("DE", years=2026))}))
 """
 
 
@@ -126,4 +127,4 @@ def test_a_holiday_calendar_loads_its_own_country_not_every_country():
     found = json.loads(result.stdout)
     assert found["loaded"] == ["holidays.countries.united_states"]
     assert {"2026-01-01", "2026-07-03", "2026-11-26", "2026-03-31"} <= set(found["us"])  # 07-03: observed; 03-31: CA
-    assert found["canada"] > 5 and found["de"] > 5
+    assert "2026-07-01" in found["canada"] and "2026-10-03" in found["de"]  # Canada Day, German Unity Day
