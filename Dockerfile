@@ -13,6 +13,9 @@ COPY config ./config
 
 RUN python -m venv /opt/ems
 RUN /opt/ems/bin/pip install --no-cache-dir .
+# Bytecode for everything installed, written now: the appliance runs with PYTHONDONTWRITEBYTECODE
+# (nothing written at run time) and must not recompile its sources at every start.
+RUN /opt/ems/bin/python -m compileall -q /opt/ems/lib
 
 RUN useradd --system --uid 1000 --home-dir /data ems \
     && mkdir -p /config /data \

@@ -6,6 +6,10 @@
     ems check-config -c DIR     validate a configuration, naming file, line and key path
     ems simulate-meter          run the simulated meter alone, for a separately started appliance
     ems import FILE             load interval history from a Green Button file (ESPI XML or CSV)
+
+Each command imports what it needs when it runs: parsing the arguments (and ``ems --help``) loads
+no Zigbee stack, database, numpy or web server, and ``check-config`` only the configuration's
+schemas (tests/ems/test_cli_imports.py holds both to that).
 """
 
 from __future__ import annotations
@@ -21,14 +25,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
-from ems.bill_watch import BillWatch
-from ems.clock import REAL, Clock, SimulatedClock
 from ems.config import AppConfig, WebConfig, default_config_dir, load_config
 from ems.errors import ConfigError, EmsError
-from ems.hub import Hub
+
+if TYPE_CHECKING:  # the hub brings the store (SQLAlchemy) and the bus: imported by the commands that run it
+    from ems.clock import Clock
+    from ems.hub import Hub
 
 _LOGGER = logging.getLogger("ems")
 
@@ -92,19 +96,22 @@ def compose(
     simulator: Any = None,
     demo: bool = False,
     settle_quiet_s: float = 20.0,
-    clock: Clock = REAL,
+    clock: Clock | None = None,
 ) -> tuple[Hub, Any]:
     """Build the appliance in start order: [the simulated HAN], the home network, the meter link.
 
     With a simulator, it starts before both networks (their radios connect to it) and stops
     after them, and the meter link's radio is pointed at the port it bound (the home network's
-    radio at the simulated home's port). The hub runs on ``clock``; a simulator should be given
-    the same one.
+    radio at the simulated home's port). The hub runs on ``clock`` (real time by default); a
+    simulator should be given the same one.
     """
+    from ems.bill_watch import BillWatch
+    from ems.clock import REAL
+    from ems.hub import Hub
     from integrations import zigbee_home, zigbee_se
     from web.app import WebServer
 
-    hub = Hub(config, data_dir, clock)
+    hub = Hub(config, data_dir, REAL if clock is None else clock)
     se_config = config.sections["zigbee_se"]
     # The dashboard comes first: it answers (showing the link as connecting) while the
     # Zigbee stack is still loading, and it is the last thing to go on shutdown.
@@ -245,6 +252,8 @@ async def _demo(args: argparse.Namespace) -> int:
     hub.add_component("demo history", demo_history, _nothing)
 
     def ready() -> None:
+        from ems.clock import SimulatedClock
+
         _LOGGER.info("Demo ready: open %s (simulated meter on port %d)", web.url, simulator.port)
         if isinstance(clock, SimulatedClock):
             _LOGGER.info("Demo time: from %s, running %gx real time (now %s)",
@@ -267,6 +276,10 @@ def demo_clock(start: datetime | None, speed: float, timezone: str, since: float
     processes started at different moments (a meter, an appliance killed and started again)
     given the same three values share one simulated time.
     """
+    from zoneinfo import ZoneInfo
+
+    from ems.clock import REAL, SimulatedClock
+
     if start is None and speed == 1:
         return REAL
     if start is None:
@@ -308,7 +321,7 @@ class _DeferredSimulator:
     (started before it) already answers meanwhile.
     """
 
-    def __init__(self, scenario: Any, clock: Clock = REAL) -> None:
+    def __init__(self, scenario: Any, clock: Clock) -> None:
         self._scenario = scenario
         self._clock = clock
         self._simulator: Any = None

@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ems.config import AppConfig, default_config_dir, load_config
 from ems.errors import ConfigError, EmsError
-from ems.greenbutton import GreenButtonData, GreenButtonError, parse
-from ems.model import utcnow
-from ems.store import Store
+
+if TYPE_CHECKING:  # the parser and the store (SQLAlchemy) load when a file is imported, not for `ems --help`
+    from ems.greenbutton import GreenButtonData
+    from ems.store import Store
 
 ImportProgress = Callable[[int, int], None]
 """Called with (done, total): bytes parsed of the file's size, then rows written of rows to write.
@@ -87,6 +88,8 @@ async def import_file(
 def _parse_path(
     path: Path, meter_id: str, timezone: str, progress: Callable[[int], None]
 ) -> GreenButtonData:
+    from ems.greenbutton import parse
+
     with path.open("rb") as stream:
         return parse(stream, meter_id, timezone, progress)
 
@@ -123,6 +126,10 @@ async def run_import_command(
     stderr: IO[str] | None = None,
 ) -> int:
     """Run `ems import`: 0 when imported, 2 when the file or the configuration is wrong."""
+    from ems.greenbutton import GreenButtonError
+    from ems.model import utcnow
+    from ems.store import Store
+
     err = stderr or sys.stderr
     try:
         config = read_config(Path(args.config))

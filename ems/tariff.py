@@ -15,8 +15,12 @@ time; the cost engine (``ems.costs``) works in aware UTC and converts.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
-from collections.abc import Mapping
+import sys
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -24,7 +28,6 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
 import voluptuous as vol
 
 from ems.config import describe_invalid, load_yaml
@@ -183,7 +186,7 @@ class HolidayCalendar:
 def _holiday_dates(calendar: HolidayCalendar, years: tuple[int, ...]) -> frozenset[date]:
     found: set[date] = {d for d in calendar.extra_dates if d.year in years}
     if calendar.country:
-        table = holidays_lib.country_holidays(
+        table = country_holidays(
             calendar.country, subdiv=calendar.subdivision, years=years, observed=calendar.observed
         )
         wanted = {n.lower() for n in calendar.names}
@@ -193,6 +196,55 @@ def _holiday_dates(calendar: HolidayCalendar, years: tuple[int, ...]) -> frozens
             if not wanted or given & wanted:
                 found.add(day)
     return frozenset(found)
+
+
+_COUNTRIES_LOCK = threading.Lock()
+
+
+def country_holidays(country: str, *, subdiv: str | None, years: int | Iterable[int], observed: bool = True) -> Any:
+    """``holidays.country_holidays``, loading only that country's calendar.
+
+    The library is imported on first use (a plan without holidays never loads it), and its
+    ``holidays.countries`` package is replaced by one that loads a country's module when asked
+    for (``_lazy_countries_package``). Raises NotImplementedError for an unknown country or
+    subdivision, as the library does.
+    """
+    import holidays
+
+    _lazy_countries_package()
+    return holidays.country_holidays(country, subdiv=subdiv, years=years, observed=observed)
+
+
+def _lazy_countries_package() -> None:
+    """Stand in for ``holidays.countries`` with the same package, less its ``__init__``.
+
+    That ``__init__`` imports every country's module: 302 modules and ~8 MB for the one calendar
+    a site uses, although the library's registry (``holidays.registry.EntityLoader``, behind
+    ``country_holidays``) already imports a country's own module by name. The stand-in has the
+    package's spec and path, so ``holidays.countries.<module>`` imports as before, and a
+    module-level ``__getattr__`` resolves a class name (``from holidays.countries import
+    UnitedStates``) through the registry. Left alone if the real package is already imported.
+    """
+    with _COUNTRIES_LOCK:
+        if "holidays.countries" in sys.modules:
+            return
+        import holidays
+        from holidays.registry import COUNTRIES
+
+        spec = importlib.util.find_spec("holidays.countries")
+        if spec is None or spec.submodule_search_locations is None:  # not the layout we know: load it whole
+            return
+        package = importlib.util.module_from_spec(spec)
+        by_name = {name: module for module, names in COUNTRIES.items() for name in names}
+
+        def resolve(name: str) -> Any:
+            if name not in by_name:
+                raise AttributeError(f"module 'holidays.countries' has no attribute {name!r}")
+            return getattr(importlib.import_module(f"holidays.countries.{by_name[name]}"), name)
+
+        package.__getattr__ = resolve  # type: ignore[method-assign]  # PEP 562
+        sys.modules["holidays.countries"] = package
+        holidays.countries = package  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,7 +545,7 @@ def _holiday_calendar(value: Any) -> dict[str, Any]:
         raise vol.Invalid("a subdivision needs a country", path=["subdivision"])
     if "country" in data:
         try:
-            holidays_lib.country_holidays(data["country"], subdiv=data.get("subdivision"), years=2024)
+            country_holidays(data["country"], subdiv=data.get("subdivision"), years=2024)
         except NotImplementedError as err:
             key = "subdivision" if "subdivision" in data else "country"
             raise vol.Invalid(f"unknown to the holidays package: {err}", path=[key]) from err

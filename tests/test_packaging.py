@@ -1,8 +1,11 @@
-"""The project's set-up: the Dockerfile installs exactly as the README says, CI runs make test."""
+"""The project's set-up: the Dockerfile installs exactly as the README says, CI runs make test,
+and every install leaves compiled bytecode."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -29,6 +32,46 @@ def test_dockerfile_install_steps_are_the_readmes():
     docker = _docker_run_steps()
     assert docker[0] == readme[0]  # python -m venv /opt/ems
     assert docker[1] == readme[1]  # pip install .
+    assert docker[2] == readme[2]  # python -m compileall of what was installed
+
+
+def test_the_container_install_leaves_bytecode_for_a_run_that_writes_none():
+    """The image runs with PYTHONDONTWRITEBYTECODE: without bytecode written at install time,
+    every start would compile the product's sources again (issue 12: +0.5 s to the first answer)."""
+    assert re.search(r"^ENV .*PYTHONDONTWRITEBYTECODE=1", DOCKERFILE, re.M)
+    docker = _docker_run_steps()
+    install = next(i for i, step in enumerate(docker) if "pip install" in step)
+    assert docker[install + 1] == "/opt/ems/bin/python -m compileall -q /opt/ems/lib"  # the venv's site-packages
+
+
+def _makefile_compile_command() -> list[str]:
+    """The venv target's compileall line, with the Makefile's variables filled in."""
+    makefile = (REPO / "Makefile").read_text()
+    packages = re.search(r"^PACKAGES := (.+)$", makefile, re.M).group(1).split()
+    recipe = makefile.split("\n$(STAMP):", 1)[1].split("\n\n", 1)[0]
+    line = next(line.strip() for line in recipe.splitlines() if "compileall" in line)
+    assert line.startswith("$(BIN)/python -m compileall"), line
+    command = [sys.executable]
+    for arg in line.removeprefix("$(BIN)/python").split():
+        command += packages if arg == "$(PACKAGES)" else [arg]
+    return command
+
+
+def test_make_venv_compiles_the_editable_checkout_so_a_start_compiles_nothing(tmp_path):
+    """The Makefile's compile step, run on a copy of the product's packages: then an appliance started
+    with bytecode writing disabled loads every product module from its bytecode, compiling none."""
+    for package in ("ems", "integrations", "rules", "web"):
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(_makefile_compile_command(), cwd=tmp_path, check=True)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-v", "-c", "import ems.cli, ems.hub, web.app, integrations.zigbee_se.link"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    product = str(tmp_path)
+    from_cache = [line for line in result.stderr.splitlines() if line.startswith(f"# code object from '{product}")]
+    from_source = [line for line in result.stderr.splitlines() if line.startswith(f"# code object from {product}")]
+    assert len(from_cache) > 50  # the appliance's modules, from their .pyc
+    assert from_source == []
 
 
 def test_dockerfile_runs_the_appliance_as_a_non_root_user_with_volumes_and_healthcheck():

@@ -26,9 +26,6 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
-from babel.messages.extract import extract_from_file
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.support import Translations
 
 from ems import local_text
@@ -74,6 +71,10 @@ def translations(language: str) -> Translations:
     path = catalog_path(language)
     if not path.exists():
         return Translations()
+    # babel's catalog tools (~2 MB with the extractor below): on a translated language's first use
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     with path.open("rb") as po:
         catalog = read_po(po, locale=language, domain=DOMAIN)
     mo = io.BytesIO()
@@ -181,6 +182,8 @@ async def person_language_middleware(request: web.Request, handler: Handler) -> 
 @cache
 def js_msgids(script: str) -> tuple[str, ...]:
     """The msgids of a script under web/static: its ``t("...")`` calls."""
+    from babel.messages.extract import extract_from_file
+
     path = STATIC / script
     found = extract_from_file("javascript", str(path), keywords=JS_KEYWORDS, comment_tags=())
     return tuple(dict.fromkeys(message for _line, message, _comments, _context in found if isinstance(message, str)))

@@ -8,17 +8,19 @@ there are too few similar days to estimate a baseline (the numbers that need one
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ems.dr.loadchange import IntervalChange, LoadChange, UnknownEvent, measure_event
 from ems.hub import Hub
 from ems.model import english
 from web import i18n
 from web.control_api import dr_parts_text
 from web.keys import HUB
 from web.params import event_key
+
+if TYPE_CHECKING:  # numpy: imported when a load change is first asked for, not at start
+    from ems.dr.loadchange import IntervalChange, LoadChange
 
 PATH = "/api/v1/events/{meter_id}/{issuer_event_id}/load-change"
 
@@ -85,6 +87,8 @@ def add_loadchange_routes(app: web.Application) -> None:
     """Register GET /api/v1/events/{meter_id}/{issuer_event_id}/load-change."""
 
     async def load_change(request: web.Request) -> web.Response:
+        from ems.dr.loadchange import UnknownEvent, measure_event
+
         hub: Hub = request.app[HUB]
         meter_id, event_id = event_key(request)
         try:

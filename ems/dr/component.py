@@ -19,14 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ems.dr.arbiter import Decision
 from ems.dr.cycle import ControlCycle
 from ems.dr.devices import DeviceRegistry, DeviceState
 from ems.dr.dispatch import REASON_PARAMS, REASON_TEMPLATE, Dispatcher
 from ems.dr.events import LoadControl, LoadControlSettings
-from ems.dr.loadchange import LoadChange, measure_event
 from ems.dr.overrides import OverrideBook
 from ems.dr.ports import DrHub
 from ems.dr.rulebook import RuleBook
@@ -54,6 +53,9 @@ from ems.model import (
 )
 from ems.notices import notice_id
 from ems.store import queries
+
+if TYPE_CHECKING:  # numpy: imported when a load change is first measured, not at start
+    from ems.dr.loadchange import LoadChange
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -188,6 +190,8 @@ class DemandResponse:
 
     async def load_change(self, meter_id: str, issuer_event_id: int, now: datetime) -> LoadChange:
         """The event's measured load change (live while it runs, final after); UnknownEvent if none."""
+        from ems.dr.loadchange import measure_event
+
         view = self.load_control.view(meter_id, issuer_event_id)
         window = (view.effective_start, view.effective_end) if view is not None else None
         return await measure_event(self._hub, meter_id, issuer_event_id, now, window=window, views=self.events())

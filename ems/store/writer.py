@@ -28,7 +28,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, and_, case, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ems.clock import REAL, Clock
@@ -126,9 +125,13 @@ def insert(conn: AsyncConnection, table: Table) -> Any:
     """The dialect's INSERT, which knows ``ON CONFLICT`` (SQLite and PostgreSQL alike)."""
     name = conn.dialect.name
     if name == "sqlite":
-        return sqlite.insert(table)
-    if name == "postgresql":
-        return postgresql.insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    if name == "postgresql":  # its dialect (~40 modules) is imported only where PostgreSQL is used
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
     raise StoreError(f"unsupported database dialect {name!r} (use SQLite or PostgreSQL)")
 
 

@@ -97,3 +97,34 @@ def test_config_checks_plan_and_climate_zone(tmp_path):
     (tmp_path / "ems.yaml").write_text("tariff:\n  plan: D-BASELINE\n  climate_zone: 99\n")
     with pytest.raises(ConfigError, match=r"rates.yaml:\d+: plans.D-BASELINE.versions.0.tiers.0: no allowance for climate zone '99'"):
         load_config(tmp_path)
+
+
+HOLIDAYS_PROBE = """
+import json, sys
+from ems.tariff import HolidayCalendar
+us = HolidayCalendar("US", "CA", (), True, ()).dates(range(2026, 2027))
+loaded = sorted(m for m in sys.modules if m.startswith("holidays.countries."))
+from holidays.countries import Canada  # the package still answers a class name, through the registry
+import holidays
+print(json.dumps({"us": sorted(d.isoformat() for d in us), "loaded": loaded,
+                  "canada": sorted(d.isoformat() for d in Canada(years=2026)),
+                  "de": sorted(d.isoformat() for d in holidays.country_holidays("DE", years=2026))}))
+"""
+
+
+def test_a_holiday_calendar_loads_its_own_country_not_every_country():
+    """`holidays` imports all 302 countries' modules (~8 MB) through its ``holidays.countries``
+    package; the plan's calendar needs one. Another country still loads when asked for."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    result = subprocess.run([sys.executable, "-c", HOLIDAYS_PROBE], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    found = json.loads(result.stdout)
+    assert found["loaded"] == ["holidays.countries.united_states"]
+    assert {"2026-01-01", "2026-07-03", "2026-11-26", "2026-03-31"} <= set(found["us"])  # 07-03: observed; 03-31: CA
+    assert "2026-07-01" in found["canada"] and "2026-10-03" in found["de"]  # Canada Day, German Unity Day
