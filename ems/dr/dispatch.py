@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -67,6 +67,19 @@ class Target:
     relay_event: tuple[str, int] | None = None
 
 
+Send = Callable[[], Awaitable[None]]  # one device's command, through its port
+
+
+@runtime_checkable
+class FanOutPort(Protocol):
+    """A port that switches many of its devices at once (a Zigbee groupcast where it fits).
+
+    Returns, per device, None once the device confirmed, or the error that device raised.
+    """
+
+    async def switch_all(self, device_ids: Iterable[str], on: bool) -> Mapping[str, Exception | None]: ...
+
+
 @dataclass(slots=True)
 class Controlled:
     """A device the EMS holds: how it was, what it was told, by whom."""
@@ -80,6 +93,35 @@ class Controlled:
     failed_for: Target | None = None
     relayed: LoadControlEvent | None = None
     proposal: Proposal | None = None
+
+
+@dataclass(slots=True)
+class _Step:
+    """One device's command, prepared: what goes, why, and how it is sent."""
+
+    device_id: str
+    winner: Proposal | None
+    target: Target | None
+    held: Controlled
+    name: str
+    reason: Text
+    command: DeviceCommand
+    port: DevicePort | None
+    send: Send | None
+
+
+def _from_batch(request: asyncio.Future[Mapping[str, Exception | None]], device_id: str) -> Send:
+    """A device's part of a shared fan-out request: its own outcome, raised if it failed."""
+
+    async def send() -> None:
+        results = await asyncio.shield(request)  # one device given up on must not cancel the others
+        if device_id not in results:
+            raise DeviceError(f"{device_id} was left out of the fan-out")
+        error = results[device_id]
+        if error is not None:
+            raise error
+
+    return send
 
 
 PUT_BACK = N_("Put back as it was before {source}")  # a restore's reason, as a catalog msgid
@@ -165,9 +207,16 @@ class Dispatcher:
                 if device_id not in decisions and self._registry.get(device_id) is not None:
                     plans.append((device_id, None, None))
             await self._remember_originals([(d, p) for d, p, t in plans if p is not None and d not in self.controlled], now)
-            work = [self._carry_out(device_id, winner, target, now) for device_id, winner, target in plans]
-            results = await asyncio.gather(*work)
-            sent = [r for r in results if r is not None]
+            prepared = [await self._prepare(device_id, winner, target, now) for device_id, winner, target in plans]
+            steps = [step for step in prepared if step is not None]
+            shared = self._fan_out(steps)
+            try:
+                results = await asyncio.gather(*(self._execute(step, now) for step in steps))
+            finally:
+                for request in shared:
+                    request.cancel()  # done by now, unless this apply itself was cancelled
+                await asyncio.gather(*shared, return_exceptions=True)
+            sent = list(results)
             if sent:
                 await self._log(sent)
             return sent
@@ -205,6 +254,12 @@ class Dispatcher:
 
     async def _carry_out(self, device_id: str, winner: Proposal | None, target: Target | None,
                          now: datetime) -> DeviceCommanded | None:
+        step = await self._prepare(device_id, winner, target, now)
+        return None if step is None else await self._execute(step, now)
+
+    async def _prepare(self, device_id: str, winner: Proposal | None, target: Target | None,
+                       now: datetime) -> _Step | None:
+        """What to send a device now (None: nothing), its relay written down before it goes."""
         held = self.controlled.get(device_id)
         if held is None:
             return None
@@ -218,9 +273,9 @@ class Dispatcher:
         name = state.info.name if state is not None else device_id
         reason = winner.reason if winner is not None else Text.of(PUT_BACK, source=held.source)
         if target is None:
-            command, coro = self._restore_command(device_id, held, port)
+            command, send = self._restore_command(device_id, held, port)
         else:
-            command, coro = self._command(device_id, target, held, port)
+            command, send = self._command(device_id, target, held, port)
         if command is None:
             if target is None:
                 await self._forget(device_id)
@@ -230,23 +285,50 @@ class Dispatcher:
             # the cancel when nothing holds it any more, after a restart too.
             held.relayed = command.event
             await self._remember_relayed(device_id, command.event, now)
+        return _Step(device_id, winner, target, held, name, reason, command, port, send)
+
+    def _fan_out(self, steps: list[_Step]) -> list[asyncio.Task[Mapping[str, Exception | None]]]:
+        """Switch commands that go the same way through a port that fans out: one request for all.
+
+        The port decides how (a Zigbee groupcast where a group fits, concurrent unicasts for the
+        rest); each device's step then waits for its own result. Returns the shared requests.
+        """
+        batches: dict[tuple[int, bool], list[_Step]] = {}
+        for step in steps:
+            action = step.command.action
+            if action in (CommandAction.ON, CommandAction.OFF) and step.send is not None \
+                    and isinstance(step.port, FanOutPort):
+                batches.setdefault((id(step.port), action is CommandAction.ON), []).append(step)
+        shared = []
+        for (_port, on), batch in batches.items():
+            if len(batch) < 2:
+                continue
+            port = batch[0].port
+            assert isinstance(port, FanOutPort)
+            request = asyncio.ensure_future(port.switch_all([s.device_id for s in batch], on))
+            shared.append(request)
+            for step in batch:
+                step.send = _from_batch(request, step.device_id)
+        return shared
+
+    async def _execute(self, step: _Step, now: datetime) -> DeviceCommanded:
+        device_id, winner, target, held, name = step.device_id, step.winner, step.target, step.held, step.name
+        command = step.command
         ok, detail = True, ""
         try:
-            if coro is None:
+            if step.send is None:
                 raise DeviceError(f"{name} is not reachable now (its network is not up)")
-            await coro
+            await step.send()
         except DeviceError as err:
             ok, detail = False, str(err)
         except Exception as err:  # noqa: BLE001 - a bad port must not stop the other devices
             _LOGGER.exception("Command to %s failed unexpectedly", name)
             ok, detail = False, f"unexpected error: {err}"
-        result = DeviceCommanded(command, source_of(winner), reason, self._clock(), ok, detail)
+        result = DeviceCommanded(command, source_of(winner), step.reason, self._clock(), ok, detail)
         self._hub.bus.publish(result)
         if not ok:
             _LOGGER.warning("Command %s to %s failed: %s", command.action, name, detail)
             held.failed_at, held.failed_for = now, target
-            if coro is not None and hasattr(coro, "close"):
-                coro.close()
             return result
         held.failed_at = None
         if target is None:
@@ -259,23 +341,25 @@ class Dispatcher:
         return result
 
     def _command(self, device_id: str, target: Target, held: Controlled,
-                 port: DevicePort | None) -> tuple[DeviceCommand | None, Coroutine[Any, Any, None] | None]:
+                 port: DevicePort | None) -> tuple[DeviceCommand | None, Send | None]:
         if target.on is not None:
-            command = DeviceCommand(device_id, CommandAction.ON if target.on else CommandAction.OFF)
-            return command, port.switch(device_id, target.on) if port else None
+            on = target.on
+            command = DeviceCommand(device_id, CommandAction.ON if on else CommandAction.OFF)
+            return command, (lambda: port.switch(device_id, on)) if port else None
         if target.relay_event is not None:
             event = self._events.get(target.relay_event)
             if event is None:
                 return None, None
             command = DeviceCommand(device_id, CommandAction.RELAY_EVENT, event=event)
-            return command, port.relay_event(device_id, event) if port else None
+            return command, (lambda: port.relay_event(device_id, event)) if port else None
         if target.cooling_c is None and target.heating_c is None:
             return None, None
-        command = DeviceCommand(device_id, CommandAction.SETPOINTS, target.cooling_c, target.heating_c)
-        return command, port.set_setpoints(device_id, cooling_c=target.cooling_c, heating_c=target.heating_c) if port else None
+        cool, heat = target.cooling_c, target.heating_c
+        command = DeviceCommand(device_id, CommandAction.SETPOINTS, cool, heat)
+        return command, (lambda: port.set_setpoints(device_id, cooling_c=cool, heating_c=heat)) if port else None
 
     def _restore_command(self, device_id: str, held: Controlled,
-                         port: DevicePort | None) -> tuple[DeviceCommand | None, Coroutine[Any, Any, None] | None]:
+                         port: DevicePort | None) -> tuple[DeviceCommand | None, Send | None]:
         """How to put a device back; after a restart (no target known) everything noted is put back."""
         original, target = held.original, held.target
         if held.relayed is not None:
@@ -283,7 +367,7 @@ class Dispatcher:
                 return None, None  # it ran its course: the device's own DRLC client ended it
             event_id = held.relayed.issuer_event_id
             command = DeviceCommand(device_id, CommandAction.CANCEL_EVENT, event=held.relayed)
-            return command, port.cancel_event(device_id, event_id) if port else None
+            return command, (lambda: port.cancel_event(device_id, event_id)) if port else None
         cool, heat = original.get("cooling_setpoint_c"), original.get("heating_setpoint_c")
         changed_cool = target is None or target.cooling_c is not None
         changed_heat = target is None or target.heating_c is not None
@@ -291,13 +375,14 @@ class Dispatcher:
         heat_f = float(heat) if isinstance(heat, int | float) and changed_heat else None
         if cool_f is not None or heat_f is not None:
             command = DeviceCommand(device_id, CommandAction.SETPOINTS, cool_f, heat_f)
-            return command, port.set_setpoints(device_id, cooling_c=cool_f, heating_c=heat_f) if port else None
+            return command, (lambda: port.set_setpoints(device_id, cooling_c=cool_f, heating_c=heat_f)) \
+                if port else None
         if "on" in original or (target is not None and target.on is not None):
             on = original.get("on") is not False
             if target is not None and target.on == on:
                 return None, None
             command = DeviceCommand(device_id, CommandAction.ON if on else CommandAction.OFF)
-            return command, port.switch(device_id, on) if port else None
+            return command, (lambda: port.switch(device_id, on)) if port else None
         return None, None
 
     def _note_history(self, device_id: str, on: bool, now: datetime) -> None:
