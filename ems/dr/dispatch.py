@@ -110,20 +110,6 @@ class _Step:
     send: Send | None
 
 
-def _from_batch(request: asyncio.Future[Mapping[str, Exception | None]], device_id: str) -> Send:
-    """A device's part of a shared fan-out request: its own outcome, raised if it failed."""
-
-    async def send() -> None:
-        results = await asyncio.shield(request)  # one device given up on must not cancel the others
-        if device_id not in results:
-            raise DeviceError(f"{device_id} was left out of the fan-out")
-        error = results[device_id]
-        if error is not None:
-            raise error
-
-    return send
-
-
 PUT_BACK = N_("Put back as it was before {source}")  # a restore's reason, as a catalog msgid
 # Where a logged command's detail (device_commands.detail) keeps its reason's msgid and values.
 REASON_TEMPLATE, REASON_PARAMS = "reason_template", "reason_params"
@@ -206,17 +192,20 @@ class Dispatcher:
             for device_id in list(self.controlled):
                 if device_id not in decisions and self._registry.get(device_id) is not None:
                     plans.append((device_id, None, None))
-            await self._remember_originals([(d, p) for d, p, t in plans if p is not None and d not in self.controlled], now)
-            prepared = [await self._prepare(device_id, winner, target, now) for device_id, winner, target in plans]
-            steps = [step for step in prepared if step is not None]
-            shared = self._fan_out(steps)
+            # How the newly held devices were is written while their commands are prepared, and is
+            # on disk before any of them goes out.
+            writing = self._remember_originals(
+                [(d, p) for d, p, t in plans if p is not None and d not in self.controlled], now)
             try:
-                results = await asyncio.gather(*(self._execute(step, now) for step in steps))
+                prepared = [await self._prepare(device_id, winner, target, now) for device_id, winner, target in plans]
             finally:
-                for request in shared:
-                    request.cancel()  # done by now, unless this apply itself was cancelled
-                await asyncio.gather(*shared, return_exceptions=True)
-            sent = list(results)
+                if writing is not None:
+                    await writing
+            steps = [step for step in prepared if step is not None]
+            singles, batches = self._fan_out(steps)
+            work = [self._execute(step, now) for step in singles]
+            work += [self._execute_batch(port, on, batch, now) for port, on, batch in batches]
+            sent = [result for results in await asyncio.gather(*work) for result in results]
             if sent:
                 await self._log(sent)
             return sent
@@ -255,7 +244,7 @@ class Dispatcher:
     async def _carry_out(self, device_id: str, winner: Proposal | None, target: Target | None,
                          now: datetime) -> DeviceCommanded | None:
         step = await self._prepare(device_id, winner, target, now)
-        return None if step is None else await self._execute(step, now)
+        return None if step is None else (await self._execute(step, now))[0]
 
     async def _prepare(self, device_id: str, winner: Proposal | None, target: Target | None,
                        now: datetime) -> _Step | None:
@@ -287,53 +276,84 @@ class Dispatcher:
             await self._remember_relayed(device_id, command.event, now)
         return _Step(device_id, winner, target, held, name, reason, command, port, send)
 
-    def _fan_out(self, steps: list[_Step]) -> list[asyncio.Task[Mapping[str, Exception | None]]]:
+    def _fan_out(self, steps: list[_Step]) -> tuple[list[_Step], list[tuple[FanOutPort, bool, list[_Step]]]]:
         """Switch commands that go the same way through a port that fans out: one request for all.
 
         The port decides how (a Zigbee groupcast where a group fits, concurrent unicasts for the
-        rest); each device's step then waits for its own result. Returns the shared requests.
+        rest). Returns the steps sent one by one and the batches, by port and way.
         """
+        fans: dict[int, bool] = {}  # id(port) -> whether it fans out (a Protocol check is slow)
         batches: dict[tuple[int, bool], list[_Step]] = {}
+        singles: list[_Step] = []
         for step in steps:
-            action = step.command.action
-            if action in (CommandAction.ON, CommandAction.OFF) and step.send is not None \
-                    and isinstance(step.port, FanOutPort):
-                batches.setdefault((id(step.port), action is CommandAction.ON), []).append(step)
-        shared = []
-        for (_port, on), batch in batches.items():
-            if len(batch) < 2:
-                continue
+            action, port = step.command.action, step.port
+            if action in (CommandAction.ON, CommandAction.OFF) and step.send is not None and port is not None:
+                key = id(port)
+                if key not in fans:
+                    fans[key] = isinstance(port, FanOutPort)
+                if fans[key]:
+                    batches.setdefault((key, action is CommandAction.ON), []).append(step)
+                    continue
+            singles.append(step)
+        grouped: list[tuple[FanOutPort, bool, list[_Step]]] = []
+        for (_key, on), batch in batches.items():
             port = batch[0].port
-            assert isinstance(port, FanOutPort)
-            request = asyncio.ensure_future(port.switch_all([s.device_id for s in batch], on))
-            shared.append(request)
-            for step in batch:
-                step.send = _from_batch(request, step.device_id)
-        return shared
+            if len(batch) < 2 or not isinstance(port, FanOutPort):
+                singles.extend(batch)
+                continue
+            grouped.append((port, on, batch))
+        return singles, grouped
 
-    async def _execute(self, step: _Step, now: datetime) -> DeviceCommanded:
-        device_id, winner, target, held, name = step.device_id, step.winner, step.target, step.held, step.name
-        command = step.command
+    async def _execute(self, step: _Step, now: datetime) -> list[DeviceCommanded]:
         ok, detail = True, ""
         try:
             if step.send is None:
-                raise DeviceError(f"{name} is not reachable now (its network is not up)")
+                raise DeviceError(f"{step.name} is not reachable now (its network is not up)")
             await step.send()
         except DeviceError as err:
             ok, detail = False, str(err)
         except Exception as err:  # noqa: BLE001 - a bad port must not stop the other devices
-            _LOGGER.exception("Command to %s failed unexpectedly", name)
+            _LOGGER.exception("Command to %s failed unexpectedly", step.name)
             ok, detail = False, f"unexpected error: {err}"
-        result = DeviceCommanded(command, source_of(winner), step.reason, self._clock(), ok, detail)
+        put_back: list[str] = []
+        result = self._finish(step, ok, detail, now, put_back)
+        await self._forget_all(put_back)
+        return [result]
+
+    async def _execute_batch(self, port: FanOutPort, on: bool, batch: list[_Step],
+                             now: datetime) -> list[DeviceCommanded]:
+        try:
+            outcome: Mapping[str, Exception | None] = await port.switch_all([s.device_id for s in batch], on)
+        except Exception as err:  # noqa: BLE001 - a bad port must not stop the other devices
+            _LOGGER.exception("Switching %d devices at once failed unexpectedly", len(batch))
+            outcome = {s.device_id: err for s in batch}
+        put_back: list[str] = []
+        results = []
+        for step in batch:
+            error = outcome.get(step.device_id, DeviceError(f"{step.name} was left out of the fan-out"))
+            if error is None:
+                ok, detail = True, ""
+            elif isinstance(error, DeviceError):
+                ok, detail = False, str(error)
+            else:
+                ok, detail = False, f"unexpected error: {error}"
+            results.append(self._finish(step, ok, detail, now, put_back))
+        await self._forget_all(put_back)
+        return results
+
+    def _finish(self, step: _Step, ok: bool, detail: str, now: datetime, put_back: list[str]) -> DeviceCommanded:
+        """Publish a device's outcome and note it; a device put back is added to ``put_back``."""
+        device_id, winner, target, held = step.device_id, step.winner, step.target, step.held
+        result = DeviceCommanded(step.command, source_of(winner), step.reason, self._clock(), ok, detail)
         self._hub.bus.publish(result)
         if not ok:
-            _LOGGER.warning("Command %s to %s failed: %s", command.action, name, detail)
+            _LOGGER.warning("Command %s to %s failed: %s", step.command.action, step.name, detail)
             held.failed_at, held.failed_for = now, target
             return result
         held.failed_at = None
         if target is None:
             self._note_history(device_id, held.original.get("on") is not False, now)
-            await self._forget(device_id)
+            put_back.append(device_id)
         else:
             if target.on is not None:
                 self._note_history(device_id, target.on, now)
@@ -461,15 +481,19 @@ class Dispatcher:
 
     # -- storage ---------------------------------------------------------------------------
 
-    async def _remember_originals(self, new: list[tuple[str, Proposal | None]], now: datetime) -> None:
+    def _remember_originals(self, new: list[tuple[str, Proposal | None]],
+                            now: datetime) -> asyncio.Future[None] | None:
+        """Hold the new devices now and write down how they were: the write, under way (None: none)."""
         rows = []
         for device_id, winner in new:
             state = self._registry.get(device_id)
             original = _snapshot_of(state.reading if state is not None else None)
             self.controlled[device_id] = Controlled(original, now, source_of(winner))
             rows.append({"device_id": device_id, "original": original, "since": now, "source": source_of(winner)})
-        if rows:
-            await self._hub.store.write("remember device states", lambda conn: _save_controlled(conn, rows))
+        if not rows:
+            return None
+        return asyncio.ensure_future(
+            self._hub.store.write("remember device states", lambda conn: _save_controlled(conn, rows)))
 
     async def _remember_relayed(self, device_id: str, event: LoadControlEvent, now: datetime) -> None:
         _kind, payload = encode(event)
@@ -482,8 +506,12 @@ class Dispatcher:
                             "ends will not cancel it on the device", self._name(device_id), err)
 
     async def _forget(self, device_id: str) -> None:
-        if self.controlled.pop(device_id, None) is not None:
-            await self._hub.store.write("forget device state", lambda conn: _delete_controlled(conn, device_id))
+        await self._forget_all([device_id])
+
+    async def _forget_all(self, device_ids: list[str]) -> None:
+        gone = [d for d in device_ids if self.controlled.pop(d, None) is not None]
+        if gone:
+            await self._hub.store.write("forget device state", lambda conn: _delete_controlled(conn, gone))
 
     async def _log(self, sent: list[DeviceCommanded]) -> None:
         # The reason once: its msgid and values in the detail (each reader's language), and its English
@@ -526,9 +554,10 @@ async def _save_controlled(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
     await conn.execute(stmt, rows)
 
 
-async def _delete_controlled(conn: AsyncConnection, device_id: str) -> None:
+async def _delete_controlled(conn: AsyncConnection, device_ids: list[str]) -> None:
     for t in (tables.controlled_devices, tables.relayed_events):
-        await conn.execute(delete(t).where(t.c.device_id == device_id))
+        for start in range(0, len(device_ids), 500):  # within any SQLite's bound-variable limit
+            await conn.execute(delete(t).where(t.c.device_id.in_(device_ids[start:start + 500])))
 
 
 async def _relayed(conn: AsyncConnection) -> list[tuple[str, LoadControlEvent]]:

@@ -151,16 +151,15 @@ class FanOut:
             await asyncio.gather(*(self._unicast(d, on, results) for d in members))
             return
         timeout_s = min(device.command_timeout_s for device in devices)
-        await asyncio.gather(*(self._confirm(device, confirmation, on, timeout_s, results)
-                               for device, confirmation in zip(devices, confirmations, strict=True)))
-
-    async def _confirm(self, device: HomeDevice, confirmation: asyncio.Future[None], on: bool,
-                       timeout_s: float, results: dict[str, DeviceError | None]) -> None:
-        try:
-            await asyncio.wait_for(confirmation, timeout_s)
-            results[device.device_id] = None
-            return
-        except TimeoutError:
+        _done, pending = await asyncio.wait(confirmations, timeout=timeout_s)
+        late = []
+        for device, confirmation in zip(devices, confirmations, strict=True):
+            if confirmation in pending:
+                confirmation.cancel()
+                late.append(device)
+            else:
+                results[device.device_id] = None
+        for device in late:
             _LOGGER.info("[%s] %s did not confirm the groupcast within %g s; switching it by unicast",
                          device.device_id, device.label, timeout_s)
-        await self._unicast(device.device_id, on, results)
+        await asyncio.gather(*(self._unicast(device.device_id, on, results) for device in late))
