@@ -1,12 +1,15 @@
-"""A DR event arriving -> the last device command leaving the radio, for 50, 200 and 500 simulated devices.
+"""A DR event arriving -> the last device command leaving the radio, for 50, 200 and 500 simulated plugs.
 
-The whole appliance runs in this process: the simulated meter on its HAN and 200 simulated smart
+The whole appliance runs in this process: the simulated meter on its HAN and N simulated smart
 plugs on the home's own Zigbee network, each over its virtual radio and the real zigpy stack. The
 customer's rules follow every event. For each trial the simulated meter sends a LoadControlEvent
 for simple loads that starts at once (randomisation off: the event does not ask for it and the
-EMS's start randomisation is 0); we time from the meter's send to the moment the last of the 200
-plugs' Off commands leaves the EMS's home radio (what the issue asks), and also until every plug
-has acknowledged it (the dispatcher's DeviceCommanded, published on the answer). The utility then cancels the event, every plug is put back on, and the next trial runs.
+EMS's start randomisation is 0); we time from the meter's send to the moment the last On/Off
+frame leaves the EMS's home radio (what the issue asks: with the plugs in their shed group, the
+one groupcast), and also until every plug has acknowledged it (the dispatcher's DeviceCommanded,
+published once the plug's report confirmed it). The utility then cancels the event, every plug is
+put back on, and the next trial runs. A first, warm-up event is printed and not counted. Each
+device count runs its own appliance, one after the other.
 
     python bench/dr.py [--devices 50,200,500] [--trials 15]
 Each count prints its line ``devices=N p50_ms=.. p99_ms=.. ack_p50_ms=.. ack_p99_ms=..``.
@@ -61,7 +64,7 @@ def scenario(devices: int, trials: int) -> dict:
                                             "tier": 1}]},
         # The events are sent by hand below; listing them validates their fields the scenario's way.
         "events": [{"at": "1d", "id": 7000 + i, "starts_in": "0s", "duration_min": 60, "criticality": 3,
-                    "device_class": SIMPLE_LOAD} for i in range(trials)],
+                    "device_class": SIMPLE_LOAD} for i in range(WARMUP + trials)],
         "home": {"extra_plugs": {"count": devices, "nominal_kw": 1.0}},
     }
 
@@ -123,6 +126,7 @@ async def measure(devices: int, trials: int) -> list[float]:
             await asyncio.wait_for(hub.integrations["settled_freeze"].done.wait(), 60)
             started = True
             for i, event_spec in enumerate(spec.events):
+                warmup = i < WARMUP
                 event_id = event_spec["id"]
                 acked: list[float] = []
                 done = asyncio.Event()
@@ -139,18 +143,26 @@ async def measure(devices: int, trials: int) -> list[float]:
                 sent.clear()
                 t0 = time.perf_counter()
                 await simulator.send_event(event_spec)
-                await asyncio.wait_for(done.wait(), 30)
-                latencies.append((max(sent) - t0) * 1000)
-                acknowledged.append((acked[-1] - t0) * 1000)
+                try:
+                    await asyncio.wait_for(done.wait(), 30)
+                except TimeoutError:
+                    raise SystemExit(f"event {event_id}: only {len(acked)} of {devices} plugs acknowledged "
+                                     f"their Off within 30 s") from None
                 unsubscribe()
+                latency_ms, ack_ms = (max(sent) - t0) * 1000, (acked[-1] - t0) * 1000
+                if not warmup:
+                    latencies.append(latency_ms)
+                    acknowledged.append(ack_ms)
                 await simulator.send_cancellation({
                     "id": event_id, "device_class": SIMPLE_LOAD, "randomize_end": False, "effective_in": "now",
                     "enrollment_group": 0, "disable_default_response": event_spec["disable_default_response"]})
                 await wait_for(lambda: not control.dispatcher.controlled, 30, "every plug put back")
                 await control.cycle.settled()
                 await hub.store.flush()  # the next event finds the appliance at rest, as a real one would
-                print(f"  trial {i + 1:2d}: event {event_id} -> last of {len(sent)} commands sent after "
-                      f"{latencies[-1]:.1f} ms, all acknowledged after {acknowledged[-1]:.1f} ms")
+                label = "warm-up " if warmup else f"trial {i + 1 - WARMUP:2d}"
+                print(f"  {label}: event {event_id} -> last of {len(sent)} On/Off frames sent after "
+                      f"{latency_ms:.1f} ms, all acknowledged after {ack_ms:.1f} ms"
+                      f"{' (not counted: the first event loads what an event needs once)' if warmup else ''}")
             return latencies, acknowledged
         finally:
             await hub.stop()
@@ -179,6 +191,9 @@ def main() -> None:
 
 
 TARGET_MS = {200: 100, 500: 250}  # issue 12: the last command out, at the 99th percentile
+# The first event after start loads, once, what every later one finds ready (the customer notice's
+# locale data from babel, ~50 ms): it runs first and is printed, not counted.
+WARMUP = 1
 
 
 def device_counts(text: str) -> list[int]:

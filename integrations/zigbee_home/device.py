@@ -231,7 +231,8 @@ class HomeDevice:
             try:
                 await self._bounded(cluster.bind())
                 await self._bounded(cluster.configure_reporting_multiple({
-                    cluster.find_attribute(r.attribute): ReportingConfig(min_s, max_s, r.reportable_change or 0)
+                    cluster.find_attribute(r.attribute): ReportingConfig(
+                        0 if r.at_once else min_s, max_s, r.reportable_change or 0)
                     for r in reports}))
             except UNANSWERED:
                 raise
