@@ -133,7 +133,9 @@ class FanOut:
     async def _groupcast(self, group: int, members: list[str], on: bool,
                          results: dict[str, DeviceError | None]) -> None:
         devices = [self._devices[d] for d in members]
-        confirmations = [device.expect_on(on) for device in devices]  # listening before it goes out
+        # A member already so will not report a change: it is confirmed by a unicast (which it answers).
+        changing = [device for device in devices if device.last.get("on") is not on]
+        confirmations = [device.expect_on(on) for device in changing]  # listening before it goes out
         try:
             app = self._app()
             if app is None:
@@ -149,6 +151,16 @@ class FanOut:
             for confirmation in confirmations:
                 confirmation.cancel()
             await asyncio.gather(*(self._unicast(d, on, results) for d in members))
+            return
+        unchanged = [device.device_id for device in devices if device not in changing]
+        await asyncio.gather(self._confirm(changing, confirmations, on, results),
+                             *(self._unicast(d, on, results) for d in unchanged))
+
+    async def _confirm(self, devices: list[HomeDevice], confirmations: list[asyncio.Future[None]], on: bool,
+                       results: dict[str, DeviceError | None]) -> None:
+        """Each member's report confirms it; one that does not report within the command timeout
+        (it missed the frame, or was reset out of the group) is switched by unicast."""
+        if not devices:
             return
         timeout_s = min(device.command_timeout_s for device in devices)
         _done, pending = await asyncio.wait(confirmations, timeout=timeout_s)

@@ -6,6 +6,7 @@ ignore a groupcast to a group they are not in, so each test sees what a real plu
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -98,3 +99,13 @@ async def test_a_stale_shed_group_is_left_when_the_device_is_set_up_again(networ
     await device.setup(device.zdevice, device.layout)
     assert device.groups == {SIMPLE}
     assert plug.groups.groups_of(1) == {SIMPLE}
+
+
+async def test_a_member_already_so_is_confirmed_by_unicast_without_waiting_for_a_report(network, sim) -> None:
+    already = PLUGS[0]
+    await network.port.switch(already, False)
+    await eventually(lambda: network.devices[already].last.get("on") is False)
+    results = await asyncio.wait_for(network.port.switch_all(SIMPLE_LOADS, False), 0.4)  # within the 0.5 s timeout
+    assert results == dict.fromkeys(SIMPLE_LOADS)
+    assert network.port.fan_out.groupcasts == 1
+    assert [f.group for f in off_frames(sim, already)] == [None, SIMPLE, None]  # the first switch, the groupcast, its confirming unicast
