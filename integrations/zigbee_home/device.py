@@ -106,7 +106,8 @@ class HomeDevice:
         self.last_heard = time.monotonic()
         self.event_statuses: dict[int, int] = {}  # issuer event id -> the device's last EventStatus
         self.connected = False  # set by the network while its radio is up
-        self.groups: frozenset[int] = frozenset()  # the groups it said it is in (shed groups: groups.py)
+        # The groups it said it is in at this session's set-up (shed groups: groups.py); None until then.
+        self.groups: frozenset[int] | None = None
         self._on_waiters: list[tuple[bool, asyncio.Future[None]]] = []
 
     # -- naming ----------------------------------------------------------------------------
@@ -146,11 +147,17 @@ class HomeDevice:
         self.ready = True
         _LOGGER.info("[%s] %s set up (%s)", self.device_id, self.label, self.info.device_class.name)
 
+    @property
+    def groupable(self) -> bool:
+        """A switch whose On/Off endpoint has a Groups server: it may be in a shed group."""
+        endpoint_id = self.layout.endpoint_of(ON_OFF)
+        return (self.layout.kind == "switch" and endpoint_id is not None
+                and self.layout.endpoint_of(GROUPS) == endpoint_id)
+
     async def _join_shed_group(self) -> None:
         """A switch whose On/Off endpoint has a Groups server joins its class's shed group."""
         endpoint_id = self.layout.endpoint_of(ON_OFF)
-        if (self.layout.kind != "switch" or endpoint_id is None or self.info is None
-                or self.layout.endpoint_of(GROUPS) != endpoint_id):
+        if not self.groupable or endpoint_id is None or self.info is None:
             self.groups = frozenset()
             return
         endpoint = self._reachable().endpoints[endpoint_id]

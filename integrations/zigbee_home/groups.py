@@ -8,7 +8,8 @@ membership the EMS keeps (``HomeDevice.groups``); they are asked again at every 
 device that was reset or moved to another class is found as it is, and nothing needs storing.
 
 ``FanOut.switch_all`` carries out one switch command for many devices at once. A shed group
-whose members are all to be switched the same way gets ONE groupcast (zigpy's ``Group``,
+whose members are all to be switched the same way gets ONE groupcast (none while a switch that
+is not to be switched has not said since the start which groups it is in) (zigpy's ``Group``,
 APS group addressing); each member's acknowledgement is its On/Off report (ZCL §2.5.11: a
 configured attribute reports its change), and a member that does not confirm within the
 command timeout is switched by unicast, as is every device in no group, or in a group some
@@ -100,6 +101,12 @@ class FanOut:
         wanted = set(device_ids)
         members: dict[int, list[str]] = {}
         for device in self._devices.values():
+            if device.groups is None:
+                if device.groupable and device.device_id not in wanted:
+                    # Not set up since the start: it may still be in a shed group from before, and a
+                    # groupcast would switch it too. Until it says, every device goes by unicast.
+                    return {}, sorted(wanted)
+                continue
             for group in device.groups:
                 if group in SHED_GROUPS:
                     members.setdefault(group, []).append(device.device_id)
@@ -158,20 +165,36 @@ class FanOut:
 
     async def _confirm(self, devices: list[HomeDevice], confirmations: list[asyncio.Future[None]], on: bool,
                        results: dict[str, DeviceError | None]) -> None:
-        """Each member's report confirms it; one that does not report within the command timeout
-        (it missed the frame, or was reset out of the group) is switched by unicast."""
+        """Each member's report confirms it. While reports keep coming the wait goes on (a busy
+        radio delivers hundreds of them one after another); a member still silent once none has
+        come for the command timeout (it missed the frame, or was reset out of the group) is
+        switched by unicast."""
         if not devices:
             return
         timeout_s = min(device.command_timeout_s for device in devices)
-        _done, pending = await asyncio.wait(confirmations, timeout=timeout_s)
+        heard = asyncio.Event()
+        left = [len(confirmations)]
+
+        def confirmed(_future: asyncio.Future[None]) -> None:
+            left[0] -= 1
+            heard.set()
+
+        for confirmation in confirmations:
+            confirmation.add_done_callback(confirmed)
+        while left[0]:
+            heard.clear()
+            try:
+                await asyncio.wait_for(heard.wait(), timeout_s)
+            except TimeoutError:
+                break
         late = []
         for device, confirmation in zip(devices, confirmations, strict=True):
-            if confirmation in pending:
+            if confirmation.done() and not confirmation.cancelled():
+                results[device.device_id] = None
+            else:
                 confirmation.cancel()
                 late.append(device)
-            else:
-                results[device.device_id] = None
         for device in late:
-            _LOGGER.info("[%s] %s did not confirm the groupcast within %g s; switching it by unicast",
-                         device.device_id, device.label, timeout_s)
+            _LOGGER.info("[%s] %s did not confirm the groupcast within %g s of the last report; switching "
+                         "it by unicast", device.device_id, device.label, timeout_s)
         await asyncio.gather(*(self._unicast(device.device_id, on, results) for device in late))

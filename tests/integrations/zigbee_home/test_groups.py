@@ -109,3 +109,12 @@ async def test_a_member_already_so_is_confirmed_by_unicast_without_waiting_for_a
     assert results == dict.fromkeys(SIMPLE_LOADS)
     assert network.port.fan_out.groupcasts == 1
     assert [f.group for f in off_frames(sim, already)] == [None, SIMPLE, None]  # the first switch, the groupcast, its confirming unicast
+
+
+async def test_no_groupcast_while_a_switch_left_out_has_not_said_its_groups(network, sim) -> None:
+    kept = PLUGS[2]
+    network.devices[kept].groups = None  # as after a restart, before its set-up came to the groups
+    others = tuple(d for d in SIMPLE_LOADS if d != kept)
+    assert await network.port.switch_all(others, False) == dict.fromkeys(others)
+    assert network.port.fan_out.groupcasts == 0  # it may still be in the group: a groupcast would switch it
+    assert sim_plug(sim, kept).on
