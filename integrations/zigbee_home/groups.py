@@ -8,14 +8,15 @@ membership the EMS keeps (``HomeDevice.groups``); they are asked again at every 
 device that was reset or moved to another class is found as it is, and nothing needs storing.
 
 ``FanOut.switch_all`` carries out one switch command for many devices at once. A shed group
-whose members are all to be switched the same way gets ONE groupcast (none while a switch that
-is not to be switched has not said since the start which groups it is in) (zigpy's ``Group``,
-APS group addressing); each member's acknowledgement is its On/Off report (ZCL §2.5.11: a
-configured attribute reports its change), and a member that does not confirm within the
-command timeout is switched by unicast, as is every device in no group, or in a group some
+whose members are all to be switched the same way gets ONE groupcast (zigpy's ``Group``, APS
+group addressing); each member's acknowledgement is its On/Off report (ZCL §2.5.11: a
+configured attribute reports its change), and a member still silent a command timeout after
+the last report came is switched by unicast, as is every device in no group, or in a group some
 member of which is not to be switched (a device taken out of an event, opted out, or given
-another target must not be switched by the groupcast). Unicasts go out concurrently, within
-what the radio accepts (zigpy's ``max_concurrent_requests``).
+another target must not be switched by the groupcast). No groupcast goes out while a switch
+that is not to be switched has not said since the start which groups it is in (it may still be
+in one). Unicasts go out concurrently, within what the radio accepts (zigpy's
+``max_concurrent_requests``).
 """
 
 from __future__ import annotations
