@@ -1,15 +1,19 @@
-"""A DR event arriving -> the last device command acknowledged, for 200 simulated devices.
+"""A DR event arriving -> the last device command leaving the radio, for 50, 200 and 500 simulated plugs.
 
-The whole appliance runs in this process: the simulated meter on its HAN and 200 simulated smart
+The whole appliance runs in this process: the simulated meter on its HAN and N simulated smart
 plugs on the home's own Zigbee network, each over its virtual radio and the real zigpy stack. The
 customer's rules follow every event. For each trial the simulated meter sends a LoadControlEvent
 for simple loads that starts at once (randomisation off: the event does not ask for it and the
-EMS's start randomisation is 0); we time from the meter's send to the moment the last of the 200
-plugs' Off commands leaves the EMS's home radio (what the issue asks), and also until every plug
-has acknowledged it (the dispatcher's DeviceCommanded, published on the answer). The utility then cancels the event, every plug is put back on, and the next trial runs.
+EMS's start randomisation is 0); we time from the meter's send to the moment the last On/Off
+frame leaves the EMS's home radio (what the issue asks: with the plugs in their shed group, the
+one groupcast), and also until every plug has acknowledged it (the dispatcher's DeviceCommanded,
+published once the plug's report confirmed it). The utility then cancels the event, every plug is
+put back on, and the next trial runs. A first, warm-up event is printed and not counted. Each
+device count runs its own appliance, one after the other.
 
-    python bench/dr.py [--devices 200] [--trials 15]
-Last line: devices=200 p50_ms=.. p99_ms=..
+    python bench/dr.py [--devices 50,200,500] [--trials 15]
+Each count prints its line ``devices=N p50_ms=.. p99_ms=.. ack_p50_ms=.. ack_p99_ms=..``.
+Last line: p99_ms_50=.. p99_ms_200=.. p99_ms_500=..
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def scenario(devices: int, trials: int) -> dict:
                                             "tier": 1}]},
         # The events are sent by hand below; listing them validates their fields the scenario's way.
         "events": [{"at": "1d", "id": 7000 + i, "starts_in": "0s", "duration_min": 60, "criticality": 3,
-                    "device_class": SIMPLE_LOAD} for i in range(trials)],
+                    "device_class": SIMPLE_LOAD} for i in range(WARMUP + trials)],
         "home": {"extra_plugs": {"count": devices, "nominal_kw": 1.0}},
     }
 
@@ -122,6 +126,7 @@ async def measure(devices: int, trials: int) -> list[float]:
             await asyncio.wait_for(hub.integrations["settled_freeze"].done.wait(), 60)
             started = True
             for i, event_spec in enumerate(spec.events):
+                warmup = i < WARMUP
                 event_id = event_spec["id"]
                 acked: list[float] = []
                 done = asyncio.Event()
@@ -138,16 +143,26 @@ async def measure(devices: int, trials: int) -> list[float]:
                 sent.clear()
                 t0 = time.perf_counter()
                 await simulator.send_event(event_spec)
-                await asyncio.wait_for(done.wait(), 30)
-                latencies.append((max(sent) - t0) * 1000)
-                acknowledged.append((acked[-1] - t0) * 1000)
+                try:
+                    await asyncio.wait_for(done.wait(), 30)
+                except TimeoutError:
+                    raise SystemExit(f"event {event_id}: only {len(acked)} of {devices} plugs acknowledged "
+                                     f"their Off within 30 s") from None
                 unsubscribe()
-                await simulator.send_cancellation({"id": event_id, "device_class": SIMPLE_LOAD, "randomize_end": False})
+                latency_ms, ack_ms = (max(sent) - t0) * 1000, (acked[-1] - t0) * 1000
+                if not warmup:
+                    latencies.append(latency_ms)
+                    acknowledged.append(ack_ms)
+                await simulator.send_cancellation({
+                    "id": event_id, "device_class": SIMPLE_LOAD, "randomize_end": False, "effective_in": "now",
+                    "enrollment_group": 0, "disable_default_response": event_spec["disable_default_response"]})
                 await wait_for(lambda: not control.dispatcher.controlled, 30, "every plug put back")
                 await control.cycle.settled()
                 await hub.store.flush()  # the next event finds the appliance at rest, as a real one would
-                print(f"  trial {i + 1:2d}: event {event_id} -> last of {len(sent)} commands sent after "
-                      f"{latencies[-1]:.1f} ms, all acknowledged after {acknowledged[-1]:.1f} ms")
+                label = "warm-up " if warmup else f"trial {i + 1 - WARMUP:2d}"
+                print(f"  {label}: event {event_id} -> last of {len(sent)} On/Off frames sent after "
+                      f"{latency_ms:.1f} ms, all acknowledged after {ack_ms:.1f} ms"
+                      f"{' (not counted: the first event loads what an event needs once)' if warmup else ''}")
             return latencies, acknowledged
         finally:
             await hub.stop()
@@ -155,17 +170,41 @@ async def measure(devices: int, trials: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--devices", type=device_counts, default=[50, 200, 500],
+                        help="comma-separated device counts, one appliance each (default 50,200,500)")
     parser.add_argument("--trials", type=int, default=15)
     args = parser.parse_args()
-    latencies, acknowledged = asyncio.run(measure(args.devices, args.trials))
-    p50, p99 = percentiles(latencies)
-    ack50, ack99 = percentiles(acknowledged)
-    print(f"A LoadControlEvent from the simulated meter -> the last of the {args.devices} Off commands leaving the "
-          f"EMS's home radio: {p50:.1f} ms median, {p99:.1f} ms at the 99th percentile over {len(latencies)} "
-          f"trials (target 250 ms). Until every plug had acknowledged its command: {ack50:.1f} ms median, "
-          f"{ack99:.1f} ms at the 99th percentile (the simulated plugs run in this same process).")
-    print(f"devices={args.devices} p50_ms={p50:.1f} p99_ms={p99:.1f}")
+    figures: list[str] = []
+    for devices in args.devices:
+        latencies, acknowledged = asyncio.run(measure(devices, args.trials))
+        p50, p99 = percentiles(latencies)
+        ack50, ack99 = percentiles(acknowledged)
+        target = TARGET_MS.get(devices)
+        print(f"A LoadControlEvent from the simulated meter -> the last of the {devices} Off commands leaving the "
+              f"EMS's home radio: {p50:.1f} ms median, {p99:.1f} ms at the 99th percentile over {len(latencies)} "
+              f"trials{f' (target {target} ms)' if target else ''}. Until every plug had acknowledged its command: "
+              f"{ack50:.1f} ms median, {ack99:.1f} ms at the 99th percentile (the simulated plugs run in this "
+              f"same process).")
+        print(f"devices={devices} p50_ms={p50:.1f} p99_ms={p99:.1f} ack_p50_ms={ack50:.1f} ack_p99_ms={ack99:.1f}")
+        figures.append(f"p99_ms_{devices}={p99:.1f}")
+    print(" ".join(figures))
+
+
+TARGET_MS = {200: 100, 500: 250}  # issue 12: the last command out, at the 99th percentile
+# The first event after start loads, once, what every later one finds ready (the customer notice's
+# locale data from babel, ~50 ms): it runs first and is printed, not counted.
+WARMUP = 1
+
+
+def device_counts(text: str) -> list[int]:
+    """``--devices 50,200,500``: one or more positive counts."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected counts such as 50,200,500, got {text!r}") from None
+    if not counts or any(n < 1 for n in counts):
+        raise argparse.ArgumentTypeError(f"expected positive counts such as 50,200,500, got {text!r}")
+    return counts
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -67,6 +67,19 @@ class Target:
     relay_event: tuple[str, int] | None = None
 
 
+Send = Callable[[], Awaitable[None]]  # one device's command, through its port
+
+
+@runtime_checkable
+class FanOutPort(Protocol):
+    """A port that switches many of its devices at once (a Zigbee groupcast where it fits).
+
+    Returns, per device, None once the device confirmed, or the error that device raised.
+    """
+
+    async def switch_all(self, device_ids: Iterable[str], on: bool) -> Mapping[str, Exception | None]: ...
+
+
 @dataclass(slots=True)
 class Controlled:
     """A device the EMS holds: how it was, what it was told, by whom."""
@@ -80,6 +93,21 @@ class Controlled:
     failed_for: Target | None = None
     relayed: LoadControlEvent | None = None
     proposal: Proposal | None = None
+
+
+@dataclass(slots=True)
+class _Step:
+    """One device's command, prepared: what goes, why, and how it is sent."""
+
+    device_id: str
+    winner: Proposal | None
+    target: Target | None
+    held: Controlled
+    name: str
+    reason: Text
+    command: DeviceCommand
+    port: DevicePort | None
+    send: Send | None
 
 
 PUT_BACK = N_("Put back as it was before {source}")  # a restore's reason, as a catalog msgid
@@ -164,10 +192,20 @@ class Dispatcher:
             for device_id in list(self.controlled):
                 if device_id not in decisions and self._registry.get(device_id) is not None:
                     plans.append((device_id, None, None))
-            await self._remember_originals([(d, p) for d, p, t in plans if p is not None and d not in self.controlled], now)
-            work = [self._carry_out(device_id, winner, target, now) for device_id, winner, target in plans]
-            results = await asyncio.gather(*work)
-            sent = [r for r in results if r is not None]
+            # How the newly held devices were is written while their commands are prepared, and is
+            # on disk before any of them goes out.
+            writing = self._remember_originals(
+                [(d, p) for d, p, t in plans if p is not None and d not in self.controlled], now)
+            try:
+                prepared = [await self._prepare(device_id, winner, target, now) for device_id, winner, target in plans]
+            finally:
+                if writing is not None:
+                    await writing
+            steps = [step for step in prepared if step is not None]
+            singles, batches = self._fan_out(steps)
+            work = [self._execute(step, now) for step in singles]
+            work += [self._execute_batch(port, on, batch, now) for port, on, batch in batches]
+            sent = [result for results in await asyncio.gather(*work) for result in results]
             if sent:
                 await self._log(sent)
             return sent
@@ -205,6 +243,12 @@ class Dispatcher:
 
     async def _carry_out(self, device_id: str, winner: Proposal | None, target: Target | None,
                          now: datetime) -> DeviceCommanded | None:
+        step = await self._prepare(device_id, winner, target, now)
+        return None if step is None else (await self._execute(step, now))[0]
+
+    async def _prepare(self, device_id: str, winner: Proposal | None, target: Target | None,
+                       now: datetime) -> _Step | None:
+        """What to send a device now (None: nothing), its relay written down before it goes."""
         held = self.controlled.get(device_id)
         if held is None:
             return None
@@ -218,9 +262,9 @@ class Dispatcher:
         name = state.info.name if state is not None else device_id
         reason = winner.reason if winner is not None else Text.of(PUT_BACK, source=held.source)
         if target is None:
-            command, coro = self._restore_command(device_id, held, port)
+            command, send = self._restore_command(device_id, held, port)
         else:
-            command, coro = self._command(device_id, target, held, port)
+            command, send = self._command(device_id, target, held, port)
         if command is None:
             if target is None:
                 await self._forget(device_id)
@@ -230,28 +274,86 @@ class Dispatcher:
             # the cancel when nothing holds it any more, after a restart too.
             held.relayed = command.event
             await self._remember_relayed(device_id, command.event, now)
+        return _Step(device_id, winner, target, held, name, reason, command, port, send)
+
+    def _fan_out(self, steps: list[_Step]) -> tuple[list[_Step], list[tuple[FanOutPort, bool, list[_Step]]]]:
+        """Switch commands that go the same way through a port that fans out: one request for all.
+
+        The port decides how (a Zigbee groupcast where a group fits, concurrent unicasts for the
+        rest). Returns the steps sent one by one and the batches, by port and way.
+        """
+        fans: dict[int, bool] = {}  # id(port) -> whether it fans out (a Protocol check is slow)
+        batches: dict[tuple[int, bool], list[_Step]] = {}
+        singles: list[_Step] = []
+        for step in steps:
+            action, port = step.command.action, step.port
+            if action in (CommandAction.ON, CommandAction.OFF) and step.send is not None and port is not None:
+                key = id(port)
+                if key not in fans:
+                    fans[key] = isinstance(port, FanOutPort)
+                if fans[key]:
+                    batches.setdefault((key, action is CommandAction.ON), []).append(step)
+                    continue
+            singles.append(step)
+        grouped: list[tuple[FanOutPort, bool, list[_Step]]] = []
+        for (_key, on), batch in batches.items():
+            port = batch[0].port
+            if len(batch) < 2 or not isinstance(port, FanOutPort):
+                singles.extend(batch)
+                continue
+            grouped.append((port, on, batch))
+        return singles, grouped
+
+    async def _execute(self, step: _Step, now: datetime) -> list[DeviceCommanded]:
         ok, detail = True, ""
         try:
-            if coro is None:
-                raise DeviceError(f"{name} is not reachable now (its network is not up)")
-            await coro
+            if step.send is None:
+                raise DeviceError(f"{step.name} is not reachable now (its network is not up)")
+            await step.send()
         except DeviceError as err:
             ok, detail = False, str(err)
         except Exception as err:  # noqa: BLE001 - a bad port must not stop the other devices
-            _LOGGER.exception("Command to %s failed unexpectedly", name)
+            _LOGGER.exception("Command to %s failed unexpectedly", step.name)
             ok, detail = False, f"unexpected error: {err}"
-        result = DeviceCommanded(command, source_of(winner), reason, self._clock(), ok, detail)
+        put_back: list[str] = []
+        result = self._finish(step, ok, detail, now, put_back)
+        await self._forget_all(put_back)
+        return [result]
+
+    async def _execute_batch(self, port: FanOutPort, on: bool, batch: list[_Step],
+                             now: datetime) -> list[DeviceCommanded]:
+        try:
+            outcome: Mapping[str, Exception | None] = await port.switch_all([s.device_id for s in batch], on)
+        except Exception as err:  # noqa: BLE001 - a bad port must not stop the other devices
+            _LOGGER.exception("Switching %d devices at once failed unexpectedly", len(batch))
+            outcome = {s.device_id: err for s in batch}
+        put_back: list[str] = []
+        results = []
+        for step in batch:
+            error = outcome.get(step.device_id, DeviceError(f"{step.name} was left out of the fan-out"))
+            if error is None:
+                ok, detail = True, ""
+            elif isinstance(error, DeviceError):
+                ok, detail = False, str(error)
+            else:
+                ok, detail = False, f"unexpected error: {error}"
+            results.append(self._finish(step, ok, detail, now, put_back))
+        await self._forget_all(put_back)
+        return results
+
+    def _finish(self, step: _Step, ok: bool, detail: str, now: datetime, put_back: list[str]) -> DeviceCommanded:
+        """Publish a device's outcome and note it; a device put back is added to ``put_back``."""
+        device_id, winner, target, held = step.device_id, step.winner, step.target, step.held
+        result = DeviceCommanded(step.command, source_of(winner), step.reason, self._clock(), ok, detail)
         self._hub.bus.publish(result)
         if not ok:
-            _LOGGER.warning("Command %s to %s failed: %s", command.action, name, detail)
+            _LOGGER.warning("Command %s to %s failed: %s", step.command.action, step.name, detail)
             held.failed_at, held.failed_for = now, target
-            if coro is not None and hasattr(coro, "close"):
-                coro.close()
             return result
         held.failed_at = None
         if target is None:
             self._note_history(device_id, held.original.get("on") is not False, now)
-            await self._forget(device_id)
+            put_back.append(device_id)
         else:
             if target.on is not None:
                 self._note_history(device_id, target.on, now)
@@ -259,23 +361,25 @@ class Dispatcher:
         return result
 
     def _command(self, device_id: str, target: Target, held: Controlled,
-                 port: DevicePort | None) -> tuple[DeviceCommand | None, Coroutine[Any, Any, None] | None]:
+                 port: DevicePort | None) -> tuple[DeviceCommand | None, Send | None]:
         if target.on is not None:
-            command = DeviceCommand(device_id, CommandAction.ON if target.on else CommandAction.OFF)
-            return command, port.switch(device_id, target.on) if port else None
+            on = target.on
+            command = DeviceCommand(device_id, CommandAction.ON if on else CommandAction.OFF)
+            return command, (lambda: port.switch(device_id, on)) if port else None
         if target.relay_event is not None:
             event = self._events.get(target.relay_event)
             if event is None:
                 return None, None
             command = DeviceCommand(device_id, CommandAction.RELAY_EVENT, event=event)
-            return command, port.relay_event(device_id, event) if port else None
+            return command, (lambda: port.relay_event(device_id, event)) if port else None
         if target.cooling_c is None and target.heating_c is None:
             return None, None
-        command = DeviceCommand(device_id, CommandAction.SETPOINTS, target.cooling_c, target.heating_c)
-        return command, port.set_setpoints(device_id, cooling_c=target.cooling_c, heating_c=target.heating_c) if port else None
+        cool, heat = target.cooling_c, target.heating_c
+        command = DeviceCommand(device_id, CommandAction.SETPOINTS, cool, heat)
+        return command, (lambda: port.set_setpoints(device_id, cooling_c=cool, heating_c=heat)) if port else None
 
     def _restore_command(self, device_id: str, held: Controlled,
-                         port: DevicePort | None) -> tuple[DeviceCommand | None, Coroutine[Any, Any, None] | None]:
+                         port: DevicePort | None) -> tuple[DeviceCommand | None, Send | None]:
         """How to put a device back; after a restart (no target known) everything noted is put back."""
         original, target = held.original, held.target
         if held.relayed is not None:
@@ -283,7 +387,7 @@ class Dispatcher:
                 return None, None  # it ran its course: the device's own DRLC client ended it
             event_id = held.relayed.issuer_event_id
             command = DeviceCommand(device_id, CommandAction.CANCEL_EVENT, event=held.relayed)
-            return command, port.cancel_event(device_id, event_id) if port else None
+            return command, (lambda: port.cancel_event(device_id, event_id)) if port else None
         cool, heat = original.get("cooling_setpoint_c"), original.get("heating_setpoint_c")
         changed_cool = target is None or target.cooling_c is not None
         changed_heat = target is None or target.heating_c is not None
@@ -291,13 +395,14 @@ class Dispatcher:
         heat_f = float(heat) if isinstance(heat, int | float) and changed_heat else None
         if cool_f is not None or heat_f is not None:
             command = DeviceCommand(device_id, CommandAction.SETPOINTS, cool_f, heat_f)
-            return command, port.set_setpoints(device_id, cooling_c=cool_f, heating_c=heat_f) if port else None
+            return command, (lambda: port.set_setpoints(device_id, cooling_c=cool_f, heating_c=heat_f)) \
+                if port else None
         if "on" in original or (target is not None and target.on is not None):
             on = original.get("on") is not False
             if target is not None and target.on == on:
                 return None, None
             command = DeviceCommand(device_id, CommandAction.ON if on else CommandAction.OFF)
-            return command, port.switch(device_id, on) if port else None
+            return command, (lambda: port.switch(device_id, on)) if port else None
         return None, None
 
     def _note_history(self, device_id: str, on: bool, now: datetime) -> None:
@@ -376,15 +481,19 @@ class Dispatcher:
 
     # -- storage ---------------------------------------------------------------------------
 
-    async def _remember_originals(self, new: list[tuple[str, Proposal | None]], now: datetime) -> None:
+    def _remember_originals(self, new: list[tuple[str, Proposal | None]],
+                            now: datetime) -> asyncio.Future[None] | None:
+        """Hold the new devices now and write down how they were: the write, under way (None: none)."""
         rows = []
         for device_id, winner in new:
             state = self._registry.get(device_id)
             original = _snapshot_of(state.reading if state is not None else None)
             self.controlled[device_id] = Controlled(original, now, source_of(winner))
             rows.append({"device_id": device_id, "original": original, "since": now, "source": source_of(winner)})
-        if rows:
-            await self._hub.store.write("remember device states", lambda conn: _save_controlled(conn, rows))
+        if not rows:
+            return None
+        return asyncio.ensure_future(
+            self._hub.store.write("remember device states", lambda conn: _save_controlled(conn, rows)))
 
     async def _remember_relayed(self, device_id: str, event: LoadControlEvent, now: datetime) -> None:
         _kind, payload = encode(event)
@@ -397,8 +506,12 @@ class Dispatcher:
                             "ends will not cancel it on the device", self._name(device_id), err)
 
     async def _forget(self, device_id: str) -> None:
-        if self.controlled.pop(device_id, None) is not None:
-            await self._hub.store.write("forget device state", lambda conn: _delete_controlled(conn, device_id))
+        await self._forget_all([device_id])
+
+    async def _forget_all(self, device_ids: list[str]) -> None:
+        gone = [d for d in device_ids if self.controlled.pop(d, None) is not None]
+        if gone:
+            await self._hub.store.write("forget device state", lambda conn: _delete_controlled(conn, gone))
 
     async def _log(self, sent: list[DeviceCommanded]) -> None:
         # The reason once: its msgid and values in the detail (each reader's language), and its English
@@ -441,9 +554,10 @@ async def _save_controlled(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
     await conn.execute(stmt, rows)
 
 
-async def _delete_controlled(conn: AsyncConnection, device_id: str) -> None:
+async def _delete_controlled(conn: AsyncConnection, device_ids: list[str]) -> None:
     for t in (tables.controlled_devices, tables.relayed_events):
-        await conn.execute(delete(t).where(t.c.device_id == device_id))
+        for start in range(0, len(device_ids), 500):  # within any SQLite's bound-variable limit
+            await conn.execute(delete(t).where(t.c.device_id.in_(device_ids[start:start + 500])))
 
 
 async def _relayed(conn: AsyncConnection) -> list[tuple[str, LoadControlEvent]]:

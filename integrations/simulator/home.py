@@ -9,6 +9,7 @@ the meter's demand. The EMS is the coordinator of this network, as in a real hom
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -64,6 +65,8 @@ class SimulatedHome:
         self.on_change: Callable[[], None] = lambda: None  # the runner refreshes the meter
         self._last_tick: datetime | None = None
         self._ticking = False
+        self._burst: asyncio.Handle | None = None  # changes in the same loop iteration refresh once
+        self._burst_dirty = False
         tz = household.timezone
         for index, spec in enumerate(home["devices"], start=1):
             ieee = spec.get("ieee") or default_ieee(index)
@@ -114,6 +117,9 @@ class SimulatedHome:
                      len(self.devices), self.port)
 
     async def stop(self) -> None:
+        if self._burst is not None:
+            self._burst.cancel()
+            self._burst = None
         await self.han.stop()
 
     # -- simulation --------------------------------------------------------------------------
@@ -148,5 +154,23 @@ class SimulatedHome:
             self._ticking = False
 
     def _changed(self) -> None:
-        if not self._ticking:
+        if self._ticking:
+            return
+        if self._burst is not None:
+            self._burst_dirty = True  # more of the same moment: one refresh at its end
+            return
+        self.on_change()  # a lone change shows at once
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._burst_dirty = False
+        self._burst = loop.call_soon(self._end_burst)
+
+    def _end_burst(self) -> None:
+        """A groupcast switches every member in one delivery: the meter is refreshed once for them all
+        (once per device made the burst quadratic in the number of devices)."""
+        self._burst = None
+        if self._burst_dirty:
+            self._burst_dirty = False
             self.on_change()

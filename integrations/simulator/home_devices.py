@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from zigpy.zcl import foundation
-from zigpy.zcl.clusters.general import Basic, OnOff, PowerConfiguration
+from zigpy.zcl.clusters.general import Basic, Groups, OnOff, PowerConfiguration
 from zigpy.zcl.clusters.homeautomation import ElectricalMeasurement
 from zigpy.zcl.clusters.hvac import Thermostat
 
@@ -252,7 +252,8 @@ class SimPlug(SimDevice):
     def __init__(self, name: str, ieee: str, nwk: int, nominal_kw: float, timezone: ZoneInfo, *,
                  on: bool = True, schedule: Windows | Schedule = ((0, 1440),)) -> None:
         node = _node("plug", ieee, nwk, name, "SimPlug",
-                     in_clusters=(Basic.cluster_id, OnOff.cluster_id, ElectricalMeasurement.cluster_id))
+                     in_clusters=(Basic.cluster_id, Groups.cluster_id, OnOff.cluster_id,
+                                  ElectricalMeasurement.cluster_id))  # Groups: joins the EMS's shed groups
         super().__init__(node, name, timezone)
         self.nominal_kw = nominal_kw
         self.schedule = schedule if isinstance(schedule, Schedule) else Schedule(schedule, timezone=timezone)

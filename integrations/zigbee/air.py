@@ -46,9 +46,13 @@ _APS_SECURITY = 1 << 5
 _APS_ACK_REQUEST = 1 << 6
 _APS_EXTENDED_HEADER = 1 << 7
 _APS_HEADER = struct.Struct("<BBHHBB")  # fcf, dst ep, cluster, profile, src ep, counter
+_APS_GROUP_HEADER = struct.Struct("<BHHHBB")  # fcf, group address, cluster, profile, src ep, counter
+_APS_DELIVERY_UNICAST, _APS_DELIVERY_BROADCAST, _APS_DELIVERY_GROUP = 0b00, 0b10, 0b11
 
 MAC_BROADCAST = 0xFFFF
 HEADER_LENGTH = _MAC_HEADER.size + _NWK_HEADER.size + _APS_HEADER.size
+GROUP_HEADER_LENGTH = _MAC_HEADER.size + _NWK_HEADER.size + _APS_GROUP_HEADER.size
+MAX_GROUP = 0xFFF7  # group addresses 0x0001-0xFFF7 (ZCL §3.6.1.1: 0x0000 and 0xFFF8-0xFFFF are not groups)
 
 
 class AirFrameError(ValueError):
@@ -76,7 +80,15 @@ def _check_range(name: str, value: int, bits: int) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class AirFrame:
-    """One over-the-air data frame; NWK broadcast destinations imply APS broadcast delivery."""
+    """One over-the-air data frame; NWK broadcast destinations imply APS broadcast delivery.
+
+    A groupcast (``group`` set) is an APS group-addressed frame (delivery mode 0b11, the group
+    address in the place of the destination endpoint, ZigBee PRO §2.2.5.1.1.1 and §2.2.5.1.3)
+    carried in a NWK broadcast to every node whose receiver is on when idle (0xFFFD, §3.6.5 and
+    §2.2.4.1.1: group addressing without NWK multicast). One frame on the air reaches every member;
+    a node delivers it to those of its endpoints that are in the group and ignores it otherwise.
+    ``dst_endpoint`` is not sent for a groupcast (0xFF: whichever endpoints are members).
+    """
 
     mac_seq: int
     pan_id: int
@@ -93,6 +105,7 @@ class AirFrame:
     aps_counter: int
     payload: bytes = b""
     ack_request: bool = False
+    group: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("mac_seq", "radius", "nwk_seq", "dst_endpoint", "src_endpoint", "aps_counter"):
@@ -114,6 +127,15 @@ class AirFrame:
                 f"NWK broadcast to 0x{self.nwk_dst:04X} needs MAC destination 0xFFFF,"
                 f" got 0x{self.mac_dst:04X}"
             )
+        if self.group is not None:
+            if not isinstance(self.group, int) or not 0x0001 <= self.group <= MAX_GROUP:
+                raise AirFrameError(f"group must be a group address 0x0001-0xFFF7, got {self.group!r}")
+            if not self.broadcast:
+                raise AirFrameError(
+                    f"a groupcast travels in a NWK broadcast, not to 0x{self.nwk_dst:04X}"
+                )
+            if self.ack_request:
+                raise AirFrameError("a groupcast cannot ask for an APS acknowledgement")
 
     @classmethod
     def single_hop(
@@ -150,9 +172,42 @@ class AirFrame:
             ack_request=ack_request,
         )
 
+    @classmethod
+    def groupcast(
+        cls,
+        *,
+        pan_id: int,
+        nwk_src: int,
+        group: int,
+        seq: int,
+        src_endpoint: int,
+        cluster_id: int,
+        profile_id: int,
+        payload: bytes,
+        radius: int = 30,
+    ) -> AirFrame:
+        """A frame to every member of ``group``: APS group delivery in a NWK broadcast to 0xFFFD."""
+        return cls(
+            mac_seq=seq,
+            pan_id=pan_id,
+            mac_dst=MAC_BROADCAST,
+            mac_src=nwk_src,
+            nwk_dst=BroadcastAddress.RX_ON_WHEN_IDLE,
+            nwk_src=nwk_src,
+            radius=radius,
+            nwk_seq=seq,
+            dst_endpoint=0xFF,
+            cluster_id=cluster_id,
+            profile_id=profile_id,
+            src_endpoint=src_endpoint,
+            aps_counter=seq,
+            payload=payload,
+            group=group,
+        )
+
     @property
     def broadcast(self) -> bool:
-        """True when the NWK destination is a broadcast address."""
+        """True when the NWK destination is a broadcast address (a groupcast's too)."""
         return is_broadcast(self.nwk_dst)
 
     def encode(self) -> bytes:
@@ -166,13 +221,31 @@ class AirFrame:
         if self.mac_dst != MAC_BROADCAST:
             mac_fcf |= _MAC_ACK_REQUEST  # unicast MAC frames are acknowledged
         nwk_fcf = _NWK_TYPE_DATA | (_NWK_PROTOCOL_VERSION << _NWK_VERSION_SHIFT)
-        delivery = 0b10 if self.broadcast else 0b00
+        if self.group is not None:
+            delivery = _APS_DELIVERY_GROUP
+        else:
+            delivery = _APS_DELIVERY_BROADCAST if self.broadcast else _APS_DELIVERY_UNICAST
         aps_fcf = _APS_TYPE_DATA | (delivery << _APS_DELIVERY_SHIFT)
         if self.ack_request:
             aps_fcf |= _APS_ACK_REQUEST
+        mac_nwk = _MAC_HEADER.pack(
+            mac_fcf, self.mac_seq, self.pan_id, self.mac_dst, self.mac_src
+        ) + _NWK_HEADER.pack(nwk_fcf, self.nwk_dst, self.nwk_src, self.radius, self.nwk_seq)
+        if self.group is not None:
+            return (
+                mac_nwk
+                + _APS_GROUP_HEADER.pack(
+                    aps_fcf,
+                    self.group,
+                    self.cluster_id,
+                    self.profile_id,
+                    self.src_endpoint,
+                    self.aps_counter,
+                )
+                + self.payload
+            )
         return (
-            _MAC_HEADER.pack(mac_fcf, self.mac_seq, self.pan_id, self.mac_dst, self.mac_src)
-            + _NWK_HEADER.pack(nwk_fcf, self.nwk_dst, self.nwk_src, self.radius, self.nwk_seq)
+            mac_nwk
             + _APS_HEADER.pack(
                 aps_fcf,
                 self.dst_endpoint,
@@ -218,9 +291,23 @@ class AirFrame:
                 raise AirFrameError(f"NWK {name} is not supported")
 
         offset += _NWK_HEADER.size
-        aps_fcf, dst_ep, cluster_id, profile_id, src_ep, counter = _APS_HEADER.unpack_from(
-            data, offset
-        )
+        aps_fcf = data[offset]
+        group: int | None = None
+        header_length = HEADER_LENGTH
+        if (aps_fcf & _APS_DELIVERY_MASK) >> _APS_DELIVERY_SHIFT == _APS_DELIVERY_GROUP:
+            if len(data) < GROUP_HEADER_LENGTH:
+                raise AirFrameError(
+                    f"group frame of {len(data)} bytes is shorter than its"
+                    f" {GROUP_HEADER_LENGTH}-byte header"
+                )
+            aps_fcf, group, cluster_id, profile_id, src_ep, counter = (
+                _APS_GROUP_HEADER.unpack_from(data, offset)
+            )
+            dst_ep, header_length = 0xFF, GROUP_HEADER_LENGTH
+        else:
+            aps_fcf, dst_ep, cluster_id, profile_id, src_ep, counter = _APS_HEADER.unpack_from(
+                data, offset
+            )
         if aps_fcf & _APS_TYPE_MASK != _APS_TYPE_DATA:
             raise AirFrameError(f"APS frame type {aps_fcf & _APS_TYPE_MASK} is not data (0)")
         if aps_fcf & _APS_SECURITY:
@@ -228,11 +315,11 @@ class AirFrame:
         if aps_fcf & _APS_EXTENDED_HEADER:
             raise AirFrameError("APS extended header (fragmentation) is not supported")
         delivery = (aps_fcf & _APS_DELIVERY_MASK) >> _APS_DELIVERY_SHIFT
-        if delivery not in (0b00, 0b10):
+        if delivery not in (_APS_DELIVERY_UNICAST, _APS_DELIVERY_BROADCAST, _APS_DELIVERY_GROUP):
             raise AirFrameError(
-                f"APS delivery mode {delivery} is neither unicast (0) nor broadcast (2)"
+                f"APS delivery mode {delivery} is neither unicast (0), broadcast (2) nor group (3)"
             )
-        if (delivery == 0b10) != is_broadcast(nwk_dst):
+        if (delivery != _APS_DELIVERY_UNICAST) != is_broadcast(nwk_dst):
             raise AirFrameError(
                 f"APS delivery mode {delivery} does not match NWK destination 0x{nwk_dst:04X}"
             )
@@ -251,6 +338,7 @@ class AirFrame:
             profile_id=profile_id,
             src_endpoint=src_ep,
             aps_counter=counter,
-            payload=bytes(data[HEADER_LENGTH:]),
+            payload=bytes(data[header_length:]),
             ack_request=bool(aps_fcf & _APS_ACK_REQUEST),
+            group=group,
         )

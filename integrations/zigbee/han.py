@@ -3,7 +3,9 @@
 The connected virtual radio is the coordinator (NWK 0x0000). Frames from the radio and from
 the nodes go through one queue and one router task, so delivery keeps order and a node's
 answer never runs inside the sender's call. Unicasts go to the node with that NWK address,
-broadcasts to every joined node they address (and to the radio).
+broadcasts to every joined node they address (and to the radio). A groupcast (APS group
+addressing, ``AirFrame.group``) is one such broadcast: every node hears it and only the group's
+members take it (each node keeps its own group table), as on a real network.
 
 Joining: once the radio reports its network up (`NetworkUp`, sent by `start_network`),
 every node that has joined before, or that does not wait for permit-join

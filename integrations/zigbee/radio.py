@@ -286,7 +286,9 @@ class VirtualRadioApplication(SmartEnergyProfileMixin, zigpy.application.Control
         packet = t.ZigbeePacket(
             src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(frame.nwk_src)),
             src_ep=t.uint8_t(frame.src_endpoint),
-            dst=t.AddrModeAddress(
+            dst=t.AddrModeAddress(addr_mode=t.AddrMode.Group, address=t.Group(frame.group))
+            if frame.group is not None
+            else t.AddrModeAddress(
                 addr_mode=t.AddrMode.Broadcast if frame.broadcast else t.AddrMode.NWK,
                 address=t.NWK(frame.nwk_dst),
             ),
@@ -308,6 +310,20 @@ class VirtualRadioApplication(SmartEnergyProfileMixin, zigpy.application.Control
         dst = packet.dst
         if dst is None:
             raise zigpy.exceptions.DeliveryError("packet has no destination")
+        if dst.addr_mode == t.AddrMode.Group:
+            # One frame on the air for every member (zigpy's Group.request): APS group delivery.
+            self._seq = (self._seq + 1) & 0xFF
+            return AirFrame.groupcast(
+                pan_id=int(self._network_info.pan_id),
+                nwk_src=int(self._node_info.nwk),
+                group=int(dst.address),
+                seq=self._seq,
+                src_endpoint=int(packet.src_ep or 0),
+                cluster_id=int(packet.cluster_id),
+                profile_id=int(packet.profile_id),
+                payload=packet.data.serialize(),
+                radius=int(packet.radius) or DEFAULT_RADIUS,
+            )
         if dst.addr_mode in (t.AddrMode.NWK, t.AddrMode.Broadcast):
             nwk_dst = int(dst.address)
         elif dst.addr_mode == t.AddrMode.IEEE:

@@ -37,6 +37,7 @@ from zigpy.zcl import foundation
 
 from .air import AirFrame, BroadcastAddress
 from .attributes import AttributeStore, DueReport, lookup_cluster
+from .group_table import GROUPS, GroupsServer, GroupTable
 from .zdo_server import ZdoServer
 from .zdo_server import parse as parse_zdo
 from .zdo_server import serialize as serialize_zdo
@@ -111,6 +112,7 @@ class ReceivedFrame:
     tsn: int
     broadcast: bool
     direction: foundation.Direction | None = None  # ZCL only
+    group: int | None = None  # the group a groupcast was addressed to
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +176,7 @@ class CommandRequest:
     header: foundation.ZCLHeader
     src_nwk: int
     src_endpoint: int
+    broadcast: bool = False  # it came in a broadcast or groupcast (some answers are for unicasts only)
     _state: _ReplyState = dataclasses.field(default_factory=_ReplyState, repr=False)
 
     def reply(self, command: str, **fields: Any) -> int:
@@ -297,6 +300,11 @@ class VirtualNode:
         for (endpoint_id, cluster_id), values in (attributes or {}).items():
             for attribute, value in values.items():
                 self.set_attribute(endpoint_id, cluster_id, attribute, value)
+        # Endpoints with a Groups server keep memberships here; a groupcast reaches only members.
+        self.groups = GroupTable()
+        for endpoint in self.endpoints.values():
+            if GROUPS in endpoint.in_clusters:
+                GroupsServer(self, endpoint.endpoint_id, self.groups)
 
     def __repr__(self) -> str:
         return f"<VirtualNode {self.name} nwk=0x{self.nwk:04X} ieee={self.ieee}>"
@@ -651,7 +659,13 @@ class VirtualNode:
             self.counters["rx_malformed"] += 1
             LOGGER.debug("Node %s dropped malformed ZCL frame: %s", self.name, err)
             return
-        if frame.dst_endpoint == 0xFF:
+        if frame.group is not None:
+            # APS group delivery (ZigBee PRO §2.2.8.3.2): to the endpoints in the group, else nobody.
+            targets = self.groups.endpoints_in(frame.group)
+            if not targets:
+                self.counters["rx_not_member"] += 1
+                return
+        elif frame.dst_endpoint == 0xFF:
             targets = [
                 ep
                 for ep, e in self.endpoints.items()
@@ -921,6 +935,7 @@ class VirtualNode:
             header=hdr,
             src_nwk=frame.nwk_src,
             src_endpoint=frame.src_endpoint,
+            broadcast=frame.broadcast,
         )
         try:
             result = handler(request)
@@ -1008,6 +1023,7 @@ class VirtualNode:
             tsn=tsn,
             broadcast=frame.broadcast,
             direction=direction,
+            group=frame.group,
         )
         self._log.append(entry)
         self.counters[f"rx_{command}"] += 1

@@ -100,6 +100,7 @@ class Report:
     cluster_id: int
     attribute: str
     reportable_change: int | None = None  # analog attributes only; raw units
+    at_once: bool = False  # reported as soon as it changes (minimum interval 0), whatever the setting
 
 
 REPORTS: tuple[Report, ...] = (
@@ -109,7 +110,9 @@ REPORTS: tuple[Report, ...] = (
     Report(THERMOSTAT, "occupied_heating_setpoint", 1),
     Report(THERMOSTAT, "system_mode"),
     Report(THERMOSTAT, "running_state"),
-    Report(ON_OFF, "on_off"),
+    # The switch's report is a groupcast's acknowledgement (zigbee_home.groups): it must not wait
+    # out the minimum interval; a switch changes seldom, so this costs nothing on the air.
+    Report(ON_OFF, "on_off", at_once=True),
     Report(ELECTRICAL, "active_power", 10),  # 10 W at a 1/1 scale
     Report(METERING, "instantaneous_demand", 10),  # 10 W at the usual 1/1000 kW scale
     Report(POWER_CONFIG, "battery_percentage_remaining", 2),  # 1 %

@@ -54,6 +54,7 @@ from integrations.zigbee_home.catalog import (
     centi_c,
     reading_fields,
 )
+from integrations.zigbee_home.groups import GROUPS, join_shed_group, shed_group
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -105,6 +106,9 @@ class HomeDevice:
         self.last_heard = time.monotonic()
         self.event_statuses: dict[int, int] = {}  # issuer event id -> the device's last EventStatus
         self.connected = False  # set by the network while its radio is up
+        # The groups it said it is in at this session's set-up (shed groups: groups.py); None until then.
+        self.groups: frozenset[int] | None = None
+        self._on_waiters: list[tuple[bool, asyncio.Future[None]]] = []
 
     # -- naming ----------------------------------------------------------------------------
 
@@ -136,11 +140,42 @@ class HomeDevice:
         self.described = True
         self.heard()
         await self._configure_reporting()
+        await self._join_shed_group()
         for cluster_id, names in VALUE_READS.items():
             if layout.endpoint_of(cluster_id) is not None:
                 await self._read(cluster_id, names)  # the responses become readings
         self.ready = True
         _LOGGER.info("[%s] %s set up (%s)", self.device_id, self.label, self.info.device_class.name)
+
+    @property
+    def groupable(self) -> bool:
+        """A switch whose On/Off endpoint has a Groups server: it may be in a shed group."""
+        endpoint_id = self.layout.endpoint_of(ON_OFF)
+        return (self.layout.kind == "switch" and endpoint_id is not None
+                and self.layout.endpoint_of(GROUPS) == endpoint_id)
+
+    async def _join_shed_group(self) -> None:
+        """A switch whose On/Off endpoint has a Groups server joins its class's shed group."""
+        endpoint_id = self.layout.endpoint_of(ON_OFF)
+        if not self.groupable or endpoint_id is None or self.info is None:
+            self.groups = frozenset()
+            return
+        endpoint = self._reachable().endpoints[endpoint_id]
+        self.groups = await join_shed_group(self, endpoint, shed_group(self.info.device_class), self._bounded)
+
+    @property
+    def command_timeout_s(self) -> float:
+        return self._settings.command_timeout_s
+
+    def expect_on(self, on: bool) -> asyncio.Future[None]:
+        """A future done when the device next reports its switch ``on`` (a groupcast's confirmation)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._on_waiters.append((on, future))
+        future.add_done_callback(self._forget_waiter)
+        return future
+
+    def _forget_waiter(self, future: asyncio.Future[None]) -> None:
+        self._on_waiters = [(on, f) for on, f in self._on_waiters if f is not future]
 
     def _take_setup_values(self, cluster_id: int, values: dict[str, Any]) -> None:
         if cluster_id == THERMOSTAT:
@@ -203,7 +238,8 @@ class HomeDevice:
             try:
                 await self._bounded(cluster.bind())
                 await self._bounded(cluster.configure_reporting_multiple({
-                    cluster.find_attribute(r.attribute): ReportingConfig(min_s, max_s, r.reportable_change or 0)
+                    cluster.find_attribute(r.attribute): ReportingConfig(
+                        0 if r.at_once else min_s, max_s, r.reportable_change or 0)
                     for r in reports}))
             except UNANSWERED:
                 raise
@@ -272,6 +308,10 @@ class HomeDevice:
             return  # not described yet: the registry would not know the device
         self.last.update(fields)
         self._hub.bus.publish(DeviceReading(self.device_id, self._hub.clock(), **fields))
+        if self._on_waiters and "on" in fields:
+            for on, future in list(self._on_waiters):
+                if on is fields["on"] and not future.done():
+                    future.set_result(None)
         power = fields.get("power_kw")
         if power is None or self.layout.kind == "battery" or self.last.get("on") is False:
             return

@@ -42,7 +42,7 @@ class HomeNetwork:
         self.settings = settings
         self.app: Any = None
         self.devices: dict[str, HomeDevice] = {}
-        self.port = HomePort(self.devices.get)
+        self.port = HomePort(self.devices.get, self.devices, lambda: self.app)
         self.connected = False
         self._lost = asyncio.Event()
         self._tasks = TaskSet(_LOGGER, "home")

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from ems.errors import DeviceError
 from ems.model import LoadControlEvent
 from integrations.zigbee_home.device import HomeDevice
+from integrations.zigbee_home.groups import FanOut
 
 
 class HomePort:
-    """One port for every device of the home network (``hub.device_ports[id]`` points here)."""
+    """One port for every device of the home network (``hub.device_ports[id]`` points here).
 
-    def __init__(self, lookup: Callable[[str], HomeDevice | None]) -> None:
+    ``switch_all`` is the dispatcher's fan-out (``ems.dr.ports.FanOutPort``): one command for
+    many devices, by groupcast where a shed group fits (``groups.py``).
+    """
+
+    def __init__(self, lookup: Callable[[str], HomeDevice | None],
+                 devices: Mapping[str, HomeDevice] | None = None, app: Callable[[], Any] | None = None) -> None:
         self._lookup = lookup
+        self.fan_out = FanOut(devices if devices is not None else {}, app or (lambda: None), self._device)
 
     def _device(self, device_id: str) -> HomeDevice:
         device = self._lookup(device_id)
@@ -23,6 +31,9 @@ class HomePort:
 
     async def switch(self, device_id: str, on: bool) -> None:
         await self._device(device_id).switch(on)
+
+    async def switch_all(self, device_ids: Iterable[str], on: bool) -> dict[str, DeviceError | None]:
+        return await self.fan_out.switch_all(device_ids, on)
 
     async def set_setpoints(
         self, device_id: str, *, cooling_c: float | None, heating_c: float | None

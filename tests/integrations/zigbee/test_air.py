@@ -159,3 +159,58 @@ def test_random_bytes_only_raise_air_frame_error(data: bytes) -> None:
 )
 def test_encode_decode_round_trip(frame: AirFrame) -> None:
     assert AirFrame.decode(frame.encode()) == frame
+
+
+# Coordinator 0x0000 groupcasts On/Off "Off" to group 0x0E07 (HA profile), seq 9, ZCL TSN 9.
+GROUPCAST_OFF = bytes.fromhex(
+    "4188" "09" "621a" "ffff" "0000"  # MAC: data, no ack request (broadcast), PAN compression
+    "0800" "fdff" "0000" "1e" "09"  # NWK: data, version 2, to 0xFFFD (rx-on-when-idle), radius 30
+    "0c" "070e" "0600" "0401" "01" "09"  # APS: data, group delivery (0b11), group 0x0E07, On/Off, HA, ep 1
+    "01" "09" "00"  # ZCL: cluster-specific, client->server, TSN 9, Off
+)
+
+
+def test_groupcast_frame_bytes() -> None:
+    frame = AirFrame.groupcast(pan_id=0x1A62, nwk_src=0x0000, group=0x0E07, seq=9, src_endpoint=1,
+                               cluster_id=0x0006, profile_id=0x0104, payload=bytes.fromhex("010900"))
+    assert frame.encode() == GROUPCAST_OFF
+    decoded = AirFrame.decode(GROUPCAST_OFF)
+    assert decoded == frame
+    assert (decoded.group, decoded.broadcast, decoded.dst_endpoint, decoded.payload) == (0x0E07, True, 0xFF,
+                                                                                        bytes.fromhex("010900"))
+
+
+@pytest.mark.parametrize("group", [0x0000, 0xFFF8, 0xFFFF])
+def test_a_groupcast_needs_a_group_address(group: int) -> None:
+    with pytest.raises(AirFrameError, match="group address"):
+        AirFrame.groupcast(pan_id=1, nwk_src=0, group=group, seq=1, src_endpoint=1, cluster_id=6,
+                           profile_id=0x0104, payload=b"")
+
+
+def test_a_groupcast_travels_in_a_broadcast_without_aps_ack() -> None:
+    frame = AirFrame.groupcast(pan_id=1, nwk_src=0, group=0x0E07, seq=1, src_endpoint=1, cluster_id=6,
+                               profile_id=0x0104, payload=b"")
+    with pytest.raises(AirFrameError, match="NWK broadcast"):
+        dataclasses.replace(frame, nwk_dst=0x1234, mac_dst=0x1234)
+    with pytest.raises(AirFrameError, match="acknowledgement"):
+        dataclasses.replace(frame, ack_request=True)
+    with pytest.raises(AirFrameError, match="shorter than its"):
+        AirFrame.decode(GROUPCAST_OFF[:HEADER_LENGTH])  # the group header is one byte longer
+
+
+@given(
+    st.builds(
+        AirFrame.groupcast,
+        pan_id=st.integers(0, 0xFFFF),
+        nwk_src=st.integers(0, 0xFFF7),
+        group=st.integers(0x0001, 0xFFF7),
+        seq=st.integers(0, 255),
+        src_endpoint=st.integers(0, 255),
+        cluster_id=st.integers(0, 0xFFFF),
+        profile_id=st.integers(0, 0xFFFF),
+        payload=st.binary(max_size=80),
+        radius=st.integers(0, 255),
+    )
+)
+def test_groupcast_encode_decode_round_trip(frame: AirFrame) -> None:
+    assert AirFrame.decode(frame.encode()) == frame
