@@ -30,8 +30,8 @@
     try { return new Intl.DateTimeFormat(LOCALE, { timeZone: tz, ...options }); }
     catch (e) { return new Intl.DateTimeFormat(LOCALE, options); }
   };
-  const hhmm = dateFormat({ hour: "2-digit", minute: "2-digit" });
-  const hhmmss = dateFormat({ hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const hhmm = dateFormat({ hour: "numeric", minute: "2-digit" });
+  const hhmmss = dateFormat({ hour: "numeric", minute: "2-digit", second: "2-digit" });
   const dayOf = dateFormat({ weekday: "short", day: "numeric", month: "short" });
   const clockDay = dateFormat({ weekday: "long", day: "numeric", month: "long" });
   const num = (v, digits) => Number(v).toLocaleString(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits });

@@ -204,10 +204,10 @@
   let devicesHeld = [];  // /api/v1/devices, fetched with the details of a running event
   let detailTimer = null;
   let lastDetailRun = 0;
-  const clockAt = (() => { try { return new Intl.DateTimeFormat(LOCALE, { timeZone: tz, hour: "2-digit", minute: "2-digit" }); }
-    catch (e) { return new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit" }); } })();
-  const clockSec = (() => { try { return new Intl.DateTimeFormat(LOCALE, { timeZone: tz, hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
-    catch (e) { return new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit", second: "2-digit" }); } })();
+  const clockAt = (() => { try { return new Intl.DateTimeFormat(LOCALE, { timeZone: tz, hour: "numeric", minute: "2-digit" }); }
+    catch (e) { return new Intl.DateTimeFormat(LOCALE, { hour: "numeric", minute: "2-digit" }); } })();
+  const clockSec = (() => { try { return new Intl.DateTimeFormat(LOCALE, { timeZone: tz, hour: "numeric", minute: "2-digit", second: "2-digit" }); }
+    catch (e) { return new Intl.DateTimeFormat(LOCALE, { hour: "numeric", minute: "2-digit", second: "2-digit" }); } })();
   const clock = (iso) => (iso ? clockAt.format(new Date(iso)) : "–");
   const localDay = (iso) => { try { return new Date(iso).toLocaleDateString("en-CA", { timeZone: tz }); } catch (e) { return String(iso).slice(0, 10); } };
   const eventKey = (e) => `${e.meter_id}:${e.issuer_event_id}`;
