@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import cProfile
+import dataclasses
 import inspect
 import io
 import pstats

@@ -58,6 +58,10 @@ class Context:
     target_cache: dict[object, tuple[DeviceView, ...]] = field(default_factory=dict)
     candidate_cache: dict[str, Candidate | None] = field(default_factory=dict)  # by device id
     clock_cache: dict[datetime, str] = field(default_factory=dict)
+    # rules.engine's: (id of a target tuple, id of an event view, kinds) -> (that tuple, its eligible devices)
+    eligible_cache: dict[tuple[int, int, object], tuple[tuple[DeviceView, ...], tuple[DeviceView, ...]]] = field(
+        default_factory=dict)
+    until_cache: dict[int, tuple[str, dict[str, object]]] = field(default_factory=dict)  # by id of an event view
 
     @classmethod
     def of(cls, ruleset: RuleSet, snapshot: Snapshot) -> Context:
@@ -72,6 +76,10 @@ class Context:
             if device is not None:
                 preferences[device.info.device_id] = p
         preferences.update((p.device_id, p) for p in snapshot.preferences)
+        for d in snapshot.devices:  # the defaults made once, not on every lookup
+            device_id = d.info.device_id
+            if device_id not in preferences:
+                preferences[device_id] = DevicePreference(device_id)
         return cls(snapshot, ruleset.summer_months, local.hour * 60 + local.minute, local.weekday(),
                    local.month, by_key, preferences)
 
