@@ -22,7 +22,8 @@ costliest functions (by own time): what to look at when the figure goes up. The 
 what it watches, so the figures of a profiled run are not the ones to quote.
 
 A whole core is 60 CPU seconds per minute. ``--speed`` and ``--start`` set the simulated clock;
-they need every part of the appliance to read the hub's clock (real time, speed 1, otherwise).
+they need every part of the appliance to read the hub's clock; without them it runs on the real clock,
+as `ems run` and `ems demo` do.
 The script also runs on checkouts older than ``ems.clock`` (in real time), to compare before a fix:
 ``git worktree add /tmp/wt <commit>`` then ``PYTHONPATH=/tmp/wt .venv/bin/python bench/idle_cpu.py``.
 """
@@ -59,10 +60,14 @@ METER_REPORT_S = 5  # issue 12's load: the meter reports every 5 s (the demo's m
 
 
 def simulated_clock(start: datetime | None, speed: float) -> Any:
-    """One SimulatedClock for the appliance and the simulator (None where ems.clock does not exist yet)."""
+    """One SimulatedClock for the appliance and the simulator; None (the real clock, as ``ems run``
+    and ``ems demo`` use without ``--start`` or ``--speed``) for real time, or where ems.clock does
+    not exist yet."""
     try:
         from ems.clock import SimulatedClock
     except ImportError:
+        return None
+    if start is None and speed == 1:
         return None
     return SimulatedClock(start or datetime.now(UTC), speed)
 
