@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from functools import partial
+from functools import lru_cache, partial
 
 from ems.local_text import N_
 from ems.model import (
@@ -233,15 +233,11 @@ def _device_action(rule: Rule, action: Action, events: tuple[EventView, ...], ct
                    meter_id=event.event.meter_id if event else None,
                    issuer_event_id=event.event.issuer_event_id if event else None)
     until = _until(rule, events, ctx)
-    made: dict[tuple[object, ...], Text] = {}
+    until_key = None if until is None else (until[0], _items(until[1]))
 
     def reason(what: What) -> Text:
-        # Most devices of one rule share a reason: make it once (evaluate is on the hot path).
-        key = (what[0], *what[1].items())
-        text = made.get(key)
-        if text is None:
-            text = made[key] = _rule_text(rule, what, until)
-        return text
+        # Most devices of one rule share a reason, and the next cycle gives the same one again.
+        return _rule_text_of(rule.name, what[0], _items(what[1]), until_key)
 
     out: list[Proposal] = []
     if isinstance(action, SetpointAction):
@@ -523,11 +519,23 @@ def _criticality(level: int) -> str:
 # --- The reasons' msgids and values -----------------------------------------------------
 
 
-def _rule_text(rule: Rule, what: What, until: What | None) -> Text:
-    values: Values = {"rule": rule.name, "what_phrase": what[0], **what[1]}
+Items = tuple[tuple[str, type, object], ...]
+
+
+def _items(values: Values) -> Items:
+    """Values as a cache key; with their types, as 2 and 2.0 (equal keys) are written "2" and "2.0"."""
+    return tuple([(key, type(value), value) for key, value in values.items()])
+
+
+@lru_cache(maxsize=4096)
+def _rule_text_of(rule: str, what_msgid: str, what: Items, until: tuple[str, Items] | None) -> Text:
+    """A rule's reason: a pure function of its values, kept from one evaluation to the next (a
+    home's rules give the same few reasons cycle after cycle; a Text is immutable)."""
+    values: Values = {"rule": rule, "what_phrase": what_msgid, **{key: value for key, _, value in what}}
     if until is None:
         return Text.of(RULE_REASON, **values)
-    return Text.of(RULE_REASON_UNTIL, **(values | {"until_phrase": until[0]} | until[1]))
+    return Text.of(RULE_REASON_UNTIL, **(values | {"until_phrase": until[0]}
+                                         | {key: value for key, _, value in until[1]}))
 
 
 def _event_text(rule: Rule, view: EventView, what: What, ctx: Context) -> Text:
