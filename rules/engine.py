@@ -6,8 +6,11 @@ where it is shown, never here.
 
 ``evaluate`` is called on every control cycle with the current snapshot; a proposal holds only
 while it is returned (the dispatcher restores a device nothing holds any more), so nothing is
-remembered between calls. One proposal at most per device, source and rule: when two actions
-of one rule (or two events it follows) ask for the same device, the first one stands.
+remembered between calls but the rules' reasons (Texts, pure functions of their values, which
+come back cycle after cycle). What many rules share (a target list's devices that may take part
+in an event, an event's "until") is worked out once per call, in the ``Context``. One proposal
+at most per device, source and rule: when two actions of one rule (or two events it follows) ask
+for the same device, the first one stands.
 """
 
 from __future__ import annotations
