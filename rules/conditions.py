@@ -8,8 +8,10 @@ opted out of never make a rule hold before they end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from ems.model import (
     DeviceKind,
@@ -58,6 +60,10 @@ class Context:
     target_cache: dict[object, tuple[DeviceView, ...]] = field(default_factory=dict)
     candidate_cache: dict[str, Candidate | None] = field(default_factory=dict)  # by device id
     clock_cache: dict[datetime, str] = field(default_factory=dict)
+    # rules.engine's: (id of a target tuple, id of an event view, kinds) -> (that tuple, its eligible devices)
+    eligible_cache: dict[tuple[int, int, object], tuple[tuple[DeviceView, ...], tuple[DeviceView, ...]]] = field(
+        default_factory=dict)
+    until_cache: dict[int, tuple[str, dict[str, object]]] = field(default_factory=dict)  # by id of an event view
 
     @classmethod
     def of(cls, ruleset: RuleSet, snapshot: Snapshot) -> Context:
@@ -72,6 +78,10 @@ class Context:
             if device is not None:
                 preferences[device.info.device_id] = p
         preferences.update((p.device_id, p) for p in snapshot.preferences)
+        for d in snapshot.devices:  # the defaults made once, not on every lookup
+            device_id = d.info.device_id
+            if device_id not in preferences:
+                preferences[device_id] = DevicePreference(device_id)
         return cls(snapshot, ruleset.summer_months, local.hour * 60 + local.minute, local.weekday(),
                    local.month, by_key, preferences)
 
@@ -136,18 +146,28 @@ def _event_trigger(t: EventTrigger, ctx: Context) -> list[EventView]:
 
 
 def _trigger(t: object, ctx: Context) -> bool:
-    snap = ctx.snapshot
-    if isinstance(t, PriceTrigger):
-        return snap.price_per_kwh is not None and snap.price_per_kwh >= t.at_least_per_kwh
-    if isinstance(t, TierTrigger):
-        return snap.price_tier is not None and snap.price_tier >= t.at_least
-    if isinstance(t, DemandTrigger):
-        return demand_above_for(snap, t.above_kw, t.for_min)
-    if isinstance(t, Temperature):
-        return _temperature(t, ctx)
-    if isinstance(t, ScheduleTrigger):
-        return ctx.weekday in t.days and (t.window is None or t.window.contains(ctx.minute))
-    raise TypeError(f"unknown trigger {t!r}")
+    check = _TRIGGERS.get(type(t))
+    if check is None:
+        raise TypeError(f"unknown trigger {t!r}")
+    return check(t, ctx)
+
+
+def _price(t: PriceTrigger, ctx: Context) -> bool:
+    price = ctx.snapshot.price_per_kwh
+    return price is not None and price >= t.at_least_per_kwh
+
+
+def _tier(t: TierTrigger, ctx: Context) -> bool:
+    tier = ctx.snapshot.price_tier
+    return tier is not None and tier >= t.at_least
+
+
+def _demand_trigger(t: DemandTrigger, ctx: Context) -> bool:
+    return demand_above_for(ctx.snapshot, t.above_kw, t.for_min)
+
+
+def _schedule(t: ScheduleTrigger, ctx: Context) -> bool:
+    return ctx.weekday in t.days and (t.window is None or t.window.contains(ctx.minute))
 
 
 def demand_above_for(snap: Snapshot, above_kw: float, for_min: float) -> bool:
@@ -190,21 +210,50 @@ def _in_range(value: float | None, t: Temperature) -> bool:
 
 
 def _condition(c: object, ctx: Context) -> bool:
-    snap = ctx.snapshot
-    if isinstance(c, TimeCondition):
-        return c.window.contains(ctx.minute)
-    if isinstance(c, DaysCondition):
-        return ctx.weekday in c.days
-    if isinstance(c, SeasonCondition):
-        return (ctx.month in ctx.summer_months) == c.summer
-    if isinstance(c, Temperature):
-        return _temperature(c, ctx)
-    if isinstance(c, DemandCondition):
-        if snap.demand_kw is None:
-            return False
-        return ((c.above_kw is None or snap.demand_kw > c.above_kw)
-                and (c.below_kw is None or snap.demand_kw < c.below_kw))
-    if isinstance(c, EventCondition):
-        active = any(v.phase is EventPhase.ACTIVE and not v.opted_out and matches(v, c.filter) for v in snap.events)
-        return active == c.active
-    raise TypeError(f"unknown condition {c!r}")
+    check = _CONDITIONS.get(type(c))
+    if check is None:
+        raise TypeError(f"unknown condition {c!r}")
+    return check(c, ctx)
+
+
+def _time(c: TimeCondition, ctx: Context) -> bool:
+    return c.window.contains(ctx.minute)
+
+
+def _days(c: DaysCondition, ctx: Context) -> bool:
+    return ctx.weekday in c.days
+
+
+def _season(c: SeasonCondition, ctx: Context) -> bool:
+    return (ctx.month in ctx.summer_months) == c.summer
+
+
+def _demand_condition(c: DemandCondition, ctx: Context) -> bool:
+    demand = ctx.snapshot.demand_kw
+    if demand is None:
+        return False
+    return (c.above_kw is None or demand > c.above_kw) and (c.below_kw is None or demand < c.below_kw)
+
+
+def _event_condition(c: EventCondition, ctx: Context) -> bool:
+    active = any(v.phase is EventPhase.ACTIVE and not v.opted_out and matches(v, c.filter)
+                 for v in ctx.snapshot.events)
+    return active == c.active
+
+
+# By the exact type (the rule types are final dataclasses): one lookup, not a chain of isinstance.
+_TRIGGERS: dict[type, Callable[[Any, Context], bool]] = {
+    PriceTrigger: _price,
+    TierTrigger: _tier,
+    DemandTrigger: _demand_trigger,
+    Temperature: _temperature,
+    ScheduleTrigger: _schedule,
+}
+_CONDITIONS: dict[type, Callable[[Any, Context], bool]] = {
+    TimeCondition: _time,
+    DaysCondition: _days,
+    SeasonCondition: _season,
+    Temperature: _temperature,
+    DemandCondition: _demand_condition,
+    EventCondition: _event_condition,
+}

@@ -6,8 +6,11 @@ where it is shown, never here.
 
 ``evaluate`` is called on every control cycle with the current snapshot; a proposal holds only
 while it is returned (the dispatcher restores a device nothing holds any more), so nothing is
-remembered between calls. One proposal at most per device, source and rule: when two actions
-of one rule (or two events it follows) ask for the same device, the first one stands.
+remembered between calls but the rules' reasons (Texts, pure functions of their values, which
+come back cycle after cycle). What many rules share (a target list's devices that may take part
+in an event, an event's "until") is worked out once per call, in the ``Context``. One proposal
+at most per device, source and rule: when two actions of one rule (or two events it follows) ask
+for the same device, the first one stands.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from functools import partial
+from functools import lru_cache, partial
 
 from ems.local_text import N_
 from ems.model import (
@@ -95,6 +98,7 @@ SHED = {
 PLAN_NOTHING = N_("nothing to shed")
 PLAN_MET = N_("sheds about {expected_kw} kW of the {needed_kw} kW needed")
 PLAN_SHORT = N_("can shed only {expected_kw} kW of the {needed_kw} kW needed ({short_kw} kW short)")
+PLAN_PHRASES = {"nothing": PLAN_NOTHING, "met": PLAN_MET, "short": PLAN_SHORT}  # by ShedPlan.outcome()
 LEVELS = {
     Criticality.GREEN: N_("green"),
     Criticality.LEVEL_1: N_("level 1"),
@@ -195,51 +199,73 @@ def _resolve(t: Target, rule: Rule, ctx: Context) -> tuple[DeviceView, ...]:
     return found
 
 
+# The kinds of device each action can move (absent: any kind, as shedding weighs every target).
+_ACTION_KINDS: dict[type, frozenset[DeviceKind]] = {
+    SetpointAction: frozenset({DeviceKind.THERMOSTAT}),
+    OffsetAction: frozenset({DeviceKind.THERMOSTAT}),
+    SwitchAction: frozenset(_SWITCHED),
+    DutyCycleAction: frozenset(_SWITCHED),
+}
+
+
+def _eligible(targets: tuple[DeviceView, ...], event: EventView | None, kinds: frozenset[DeviceKind] | None,
+              ctx: Context) -> tuple[DeviceView, ...]:
+    """Of ``targets``, the devices of ``kinds`` (None: any) that may take part in ``event``.
+
+    Worked out once per evaluation for all the rules that share a target list (the same tuple,
+    as ``_resolve`` hands it out) and an event: many rules name the same devices. The cache
+    keeps ``targets`` alive with its answer, so its ``id`` cannot be reused meanwhile.
+    """
+    key = (id(targets), id(event), kinds)
+    cached = ctx.eligible_cache.get(key)
+    if cached is not None:
+        return cached[1]
+    found = tuple(d for d in targets
+                  if (kinds is None or d.info.kind in kinds) and _may_take_part(d, event, ctx))
+    ctx.eligible_cache[key] = (targets, found)
+    return found
+
+
 def _device_action(rule: Rule, action: Action, events: tuple[EventView, ...], ctx: Context) -> list[Proposal]:
     event = _live(events)
-    devices = [d for d in _targets(rule, ctx) if _may_take_part(d, event, ctx)]
+    kinds = _ACTION_KINDS.get(type(action))
+    devices = _eligible(_targets(rule, ctx), event, kinds, ctx)
+    if not devices:
+        return []
     base = partial(Proposal, source=ProposalSource.RULE, rule=rule.name, priority=rule.priority,
                    meter_id=event.event.meter_id if event else None,
                    issuer_event_id=event.event.issuer_event_id if event else None)
     until = _until(rule, events, ctx)
-    made: dict[tuple[object, ...], Text] = {}
+    until_key = None if until is None else (until[0], _items(until[1]))
 
     def reason(what: What) -> Text:
-        # Most devices of one rule share a reason: make it once (evaluate is on the hot path).
-        key = (what[0], *what[1].items())
-        text = made.get(key)
-        if text is None:
-            text = made[key] = _rule_text(rule, what, until)
-        return text
+        # Most devices of one rule share a reason, and the next cycle gives the same one again.
+        return _rule_text_of(rule.name, what[0], _items(what[1]), until_key)
 
     out: list[Proposal] = []
     if isinstance(action, SetpointAction):
-        what = _setpoints_text(action.cooling_c, action.heating_c)
-        for d in devices:
-            if d.info.kind == DeviceKind.THERMOSTAT:
-                saving = _setpoint_saving(d, action.cooling_c, action.heating_c)
-                out.append(base(d.info.device_id, ProposalAction.SETPOINTS, reason=reason(what),
-                                cooling_setpoint_c=action.cooling_c, heating_setpoint_c=action.heating_c,
-                                expected_kw_reduction=saving))
+        text = reason(_setpoints_text(action.cooling_c, action.heating_c))
+        for d in devices:  # thermostats only
+            saving = _setpoint_saving(d, action.cooling_c, action.heating_c)
+            out.append(base(d.info.device_id, ProposalAction.SETPOINTS, reason=text,
+                            cooling_setpoint_c=action.cooling_c, heating_setpoint_c=action.heating_c,
+                            expected_kw_reduction=saving))
     elif isinstance(action, OffsetAction):
-        for d in devices:
-            if d.info.kind == DeviceKind.THERMOSTAT:
-                out.append(base(d.info.device_id, ProposalAction.OFFSET, value=action.offset_c,
-                                reason=reason(_offset_text(d, action.offset_c)),
-                                expected_kw_reduction=max(0.0, action.offset_c) * _kw_per_c(d)))
+        for d in devices:  # thermostats only
+            out.append(base(d.info.device_id, ProposalAction.OFFSET, value=action.offset_c,
+                            reason=reason(_offset_text(d, action.offset_c)),
+                            expected_kw_reduction=max(0.0, action.offset_c) * _kw_per_c(d)))
     elif isinstance(action, SwitchAction):
         verb = ProposalAction.ON if action.on else ProposalAction.OFF
-        what = (SWITCH_ON if action.on else SWITCH_OFF, {})
-        for d in devices:
-            if d.info.kind in _SWITCHED:
-                saving = 0.0 if action.on else _switch_kw(d)
-                out.append(base(d.info.device_id, verb, reason=reason(what), expected_kw_reduction=saving))
+        text = reason((SWITCH_ON if action.on else SWITCH_OFF, {}))
+        for d in devices:  # switched devices only
+            saving = 0.0 if action.on else _switch_kw(d)
+            out.append(base(d.info.device_id, verb, reason=text, expected_kw_reduction=saving))
     elif isinstance(action, DutyCycleAction):
-        what = (DUTY, {"duty_pct": action.pct})
-        for d in devices:
-            if d.info.kind in _SWITCHED:
-                out.append(base(d.info.device_id, ProposalAction.DUTY_CYCLE, value=action.pct, reason=reason(what),
-                                expected_kw_reduction=_switch_kw(d) * (1 - action.pct / 100)))
+        text = reason((DUTY, {"duty_pct": action.pct}))
+        for d in devices:  # switched devices only
+            out.append(base(d.info.device_id, ProposalAction.DUTY_CYCLE, value=action.pct, reason=text,
+                            expected_kw_reduction=_switch_kw(d) * (1 - action.pct / 100)))
     elif isinstance(action, ShedToLimitAction | ReduceLoadAction):
         baseline = _baseline(ctx, devices)
         if baseline is None:
@@ -259,9 +285,12 @@ def _device_action(rule: Rule, action: Action, events: tuple[EventView, ...], ct
 def _shed_proposals(plan: ShedPlan, base: Callable[..., Proposal],
                     reason: Callable[[str, Values], Text]) -> list[Proposal]:
     out = []
+    off: Text | None = None  # the same for every device the plan switches off: made once
     for s in plan.sheds:
         if s.offset_c is None:
-            out.append(base(s.device_id, ProposalAction.OFF, reason=reason("off", {}), expected_kw_reduction=s.kw))
+            if off is None:
+                off = reason("off", {})
+            out.append(base(s.device_id, ProposalAction.OFF, reason=off, expected_kw_reduction=s.kw))
         else:
             out.append(base(s.device_id, ProposalAction.OFFSET, value=s.offset_c,
                             reason=reason("offset", {"offset_c": s.offset_c}), expected_kw_reduction=s.kw))
@@ -290,8 +319,9 @@ def _follow_events(rule: Rule, events: tuple[EventView, ...], ctx: Context) -> l
     targets = _targets(rule, ctx)
     out: list[Proposal] = []
     for view in active:
-        devices = [d for d in targets if addresses(view, d) and _may_take_part(d, view, ctx)]
-        out.extend(_event_proposals(rule, view, devices, ctx))
+        devices = [d for d in _eligible(targets, view, None, ctx) if addresses(view, d)]
+        if devices:
+            out.extend(_event_proposals(rule, view, devices, ctx))
     return out
 
 
@@ -492,11 +522,23 @@ def _criticality(level: int) -> str:
 # --- The reasons' msgids and values -----------------------------------------------------
 
 
-def _rule_text(rule: Rule, what: What, until: What | None) -> Text:
-    values: Values = {"rule": rule.name, "what_phrase": what[0], **what[1]}
+Items = tuple[tuple[str, type, object], ...]
+
+
+def _items(values: Values) -> Items:
+    """Values as a cache key; with their types, as 2 and 2.0 (equal keys) are written "2" and "2.0"."""
+    return tuple([(key, type(value), value) for key, value in values.items()])
+
+
+@lru_cache(maxsize=4096)
+def _rule_text_of(rule: str, what_msgid: str, what: Items, until: tuple[str, Items] | None) -> Text:
+    """A rule's reason: a pure function of its values, kept from one evaluation to the next (a
+    home's rules give the same few reasons cycle after cycle; a Text is immutable)."""
+    values: Values = {"rule": rule, "what_phrase": what_msgid, **{key: value for key, _, value in what}}
     if until is None:
         return Text.of(RULE_REASON, **values)
-    return Text.of(RULE_REASON_UNTIL, **(values | {"until_phrase": until[0]} | until[1]))
+    return Text.of(RULE_REASON_UNTIL, **(values | {"until_phrase": until[0]}
+                                         | {key: value for key, _, value in until[1]}))
 
 
 def _event_text(rule: Rule, view: EventView, what: What, ctx: Context) -> Text:
@@ -539,25 +581,26 @@ def _shed_text(shed: str, goal: str, values: Values, plan_values: Values) -> Wha
 
 def _plan_values(plan: ShedPlan) -> Values:
     """What a shed reason says of its plan: the same for every device it sheds (made once per plan)."""
-    said = plan.describe()
-    if said == "nothing to shed":
-        plan_phrase = PLAN_NOTHING
-    elif plan.met:
-        plan_phrase = PLAN_MET
-    else:
-        plan_phrase = PLAN_SHORT
-    return {"plan_phrase": plan_phrase, "expected_kw": plan.expected_kw, "needed_kw": plan.target_kw,
-            "short_kw": plan.shortfall_kw}
+    said, expected_kw, short_kw = plan.outcome()
+    plan_phrase = PLAN_PHRASES[said]
+    return {"plan_phrase": plan_phrase, "expected_kw": expected_kw, "needed_kw": plan.target_kw,
+            "short_kw": short_kw}
 
 
 def _until(rule: Rule, events: tuple[EventView, ...], ctx: Context) -> What | None:
     """Until when a rule's reason holds, as a msgid and its values (None: the reason has no "until")."""
     view = events[0] if events else None
-    if view is not None and view.phase is EventPhase.SCHEDULED:
-        return UNTIL_EVENT_STARTS, {"event_id": view.event.issuer_event_id,
-                                    "start_time": _site_time(view.effective_start, ctx)}
-    if view is not None and view.phase is EventPhase.ACTIVE:
-        return DURING_EVENT, {"event_id": view.event.issuer_event_id, "end_time": _site_time(view.effective_end, ctx)}
+    if view is not None and view.phase in (EventPhase.SCHEDULED, EventPhase.ACTIVE):
+        found = ctx.until_cache.get(id(view))  # the snapshot's views: alive while it is evaluated
+        if found is None:
+            if view.phase is EventPhase.SCHEDULED:
+                found = UNTIL_EVENT_STARTS, {"event_id": view.event.issuer_event_id,
+                                             "start_time": _site_time(view.effective_start, ctx)}
+            else:
+                found = DURING_EVENT, {"event_id": view.event.issuer_event_id,
+                                       "end_time": _site_time(view.effective_end, ctx)}
+            ctx.until_cache[id(view)] = found
+        return found
     windows = [t.window for t in rule.triggers if isinstance(t, ScheduleTrigger) and t.window is not None]
     if windows and windows[0].contains(ctx.minute):
         return UNTIL_CLOCK, {"until_clock": windows[0].describe().split("–")[1]}

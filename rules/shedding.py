@@ -70,6 +70,16 @@ class ShedPlan:
     def shortfall_kw(self) -> float:
         return max(0.0, self.target_kw - self.expected_kw)
 
+    def outcome(self) -> tuple[str, float, float]:
+        """``("nothing" | "met" | "short", expected_kw, shortfall_kw)``, the sheds summed once
+        (what a reason says of its plan; the rule engine asks it for every plan it makes)."""
+        expected = self.expected_kw
+        if self.target_kw <= _EPSILON:
+            said = "nothing"
+        else:
+            said = "met" if expected + _EPSILON >= self.target_kw else "short"
+        return said, expected, max(0.0, self.target_kw - expected)
+
     def describe(self) -> str:
         """For the customer: '8.7 kW of the 8.0 kW needed' or what is missing."""
         if self.target_kw <= _EPSILON:

@@ -60,6 +60,7 @@ class DeviceRegistry:
         self._telemetry_interval_s = telemetry_interval_s
         self._retention = reading_retention
         self._pending_readings: list[DeviceReading] = []
+        self._heard = asyncio.Event()  # set when a reading is pending: the flush task's wake-up
         self._unsubscribe: list[Unsubscribe] = []
         self._tasks = TaskSet(_LOGGER, "devices")
 
@@ -139,6 +140,7 @@ class DeviceRegistry:
         if not state.available:
             state.available, state.available_since = True, reading.at
         self._pending_readings.append(reading)
+        self._heard.set()
 
     def _on_availability(self, event: DeviceAvailability) -> None:
         state = self.devices.get(event.device_id)
@@ -161,8 +163,12 @@ class DeviceRegistry:
             await self._hub.store.write("save device readings", lambda conn: _save_readings(conn, batch))
 
     async def _flush_forever(self) -> None:
+        """Write the readings heard, at most ``FLUSH_S`` after the first of them (one transaction
+        for those of a few devices); with nothing heard it waits for a reading, not a timer."""
         while True:
+            await self._heard.wait()
             await asyncio.sleep(FLUSH_S)
+            self._heard.clear()
             try:
                 await self.flush()
             except Exception:  # noqa: BLE001 - the store logs the cause; keep collecting

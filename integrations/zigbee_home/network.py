@@ -102,24 +102,41 @@ class HomeNetwork:
         return f"{self.settings.radio['type']} radio"
 
     async def watch(self) -> None:
-        """Run until the radio is lost: silent devices become unavailable, unavailable ones are pinged."""
+        """Run until the radio is lost: silent devices become unavailable, unavailable ones are pinged.
+
+        It sleeps until the first moment something can fall due (a device silent for
+        ``unavailable_after_s``, an unavailable one's next ping), never longer than
+        ``report_interval_s``: a device found unavailable meanwhile (a command it did not answer)
+        is pinged at the pace it is pinged anyway. At rest, with every device reporting, that is
+        one wake-up per report interval rather than one a second.
+        """
         settings = self.settings
-        check_every = min(1.0, settings.unavailable_after_s / 4)
+        longest_s = max(0.05, min(settings.report_interval_s, settings.unavailable_after_s))
+        next_s = min(1.0, longest_s)  # the first look soon after the radio is up
         while not self._lost.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), check_every)
+                # Just past the moment, so that a device is silent for over the limit.
+                await asyncio.wait_for(self._lost.wait(), max(0.01, next_s + 0.01))
             now = time.monotonic()
+            next_s = longest_s
             for device in list(self.devices.values()):
                 if not device.described:
                     continue
                 silent_s = now - device.last_heard
                 if device.available and silent_s > settings.unavailable_after_s:
                     device.set_available(False, f"no report for over {settings.unavailable_after_s:g} s")
-                if device.available is False and device.device_id not in self._pings and (
-                        now - self._last_ping.get(device.device_id, 0.0) >= settings.report_interval_s):
-                    self._last_ping[device.device_id] = now
-                    self._pings[device.device_id] = self._tasks.spawn(
-                        self._ping(device), f"home-ping-{device.device_id}")
+                if device.available is False:
+                    if device.device_id in self._pings:
+                        continue  # its ping's end is the next moment for it: within the longest wait
+                    since_ping_s = now - self._last_ping.get(device.device_id, 0.0)
+                    if since_ping_s >= settings.report_interval_s:
+                        self._last_ping[device.device_id] = now
+                        self._pings[device.device_id] = self._tasks.spawn(
+                            self._ping(device), f"home-ping-{device.device_id}")
+                    else:
+                        next_s = min(next_s, settings.report_interval_s - since_ping_s)
+                elif device.available:
+                    next_s = min(next_s, settings.unavailable_after_s - silent_s)
 
     async def _ping(self, device: HomeDevice) -> None:
         try:

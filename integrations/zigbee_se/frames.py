@@ -196,7 +196,6 @@ class MeterSession:
         self._last_summations: dict[str, float] = {}  # this session's: a new meter may start anew
         self.last_frame_at: datetime | None = None
         self.heard = asyncio.Event()  # set by every frame from the meter (the link's stale watch)
-        self.failed: BaseException | None = None
         self.profile_period_s = 900
         self._known_prices: set[int] = set()
         self._logged_problems: set[str] = set()

@@ -40,7 +40,6 @@ _LOGGER = logging.getLogger(__name__)
 SE_PROFILE = 0x0109
 DISCOVERY_TIMEOUT_S = 20.0
 PROBE_INTERVAL_S = 2.0  # of the hub's clock: with the attempt after it, back well within 10 s
-WATCH_CHECK_S = 1.0  # real seconds: how soon a failed session is noticed between reports
 REQUEST_TIMEOUT_S = 8.0
 LINK_ERRORS = (
     NotReady,
@@ -159,14 +158,14 @@ class MeterLink:
         watch sleeps on the hub's clock until that instant rather than polling, so a frozen meter
         (connection open, no answers) never shows its last demand as current past the limit.
         A frame after a silence ends the stale state at once (the session's ``heard`` event).
+        Between those moments it sleeps: nothing wakes it at rest but the stale instant, which a
+        meter reporting on time keeps pushing later (once per ``stale_after_s`` at most).
         """
         session = self.session
         assert session is not None
         clock = self._hub.clock
         stale_after = timedelta(seconds=self.settings.stale_after_s)
         while not self._lost.is_set():
-            if session.failed is not None:
-                raise session.failed
             session.heard.clear()
             last = session.last_frame_at
             now = clock()
@@ -182,7 +181,7 @@ class MeterLink:
                 assert last is not None
                 waits.append(asyncio.ensure_future(clock.sleep((last + stale_after - now).total_seconds())))
             try:
-                await asyncio.wait(waits, timeout=WATCH_CHECK_S, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for waiting in waits:
                     waiting.cancel()

@@ -280,3 +280,25 @@ def test_a_rule_with_two_actions_for_one_device_proposes_once_for_it():
     ruleset = rules("[turn_off, {duty_cycle_pct: 50}]", "[Pool pump]")
     (p,) = evaluate(ruleset, snapshot())
     assert p.action is ProposalAction.OFF
+
+
+def test_rules_sharing_targets_each_leave_out_only_what_their_own_event_excludes():
+    # The engine works out a target list's devices once per evaluation and event: a rule tied to
+    # the event leaves out the device taken out of it; the same targets without an event do not.
+    ruleset = parse_rules(
+        "rules:\n"
+        "  - {name: During, triggers: [{event: active}], targets: all, action: turn_off}\n"
+        "  - {name: Always, targets: all, action: turn_off}\n"
+        "  - {name: Again, triggers: [{event: active}], targets: all, action: turn_off}\n"
+    )
+    proposals = evaluate(ruleset, snapshot(events=(event(excluded=frozenset({POOL_PUMP})),)))
+    held = {name: {p.device_id for p in proposals if p.rule == name} for name in ("During", "Always", "Again")}
+    assert held["During"] == held["Again"] == {WATER_HEATER, EV_CHARGER, SPA_HEATER}
+    assert held["Always"] == {POOL_PUMP, WATER_HEATER, EV_CHARGER, SPA_HEATER}
+
+
+def test_a_device_the_rules_file_says_nothing_of_takes_part_in_shedding():
+    # Devices without settings get the default preference (made once per evaluation).
+    ruleset = rules("{shed_to_limit_kw: 10}", "[{kind: switch}]")
+    proposals = evaluate(ruleset, snapshot(demand_kw=14.0))
+    assert {p.device_id for p in proposals} == {EV_CHARGER}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ems.model import EventPhase
+from ems.model import EventPhase, machine_string
 from rules import evaluate, parse_rules
 from tests.rules.home import EV_CHARGER, LIVING_ROOM, NOW, POOL_PUMP, event, snapshot
 from web.control_api import dr_text
@@ -89,3 +89,16 @@ def test_a_missing_translation_falls_back_to_the_english_msgid():
     p = _proposals("turn_off", "[EV charger]")[EV_CHARGER]
 
     assert dr_text(p.reason, "fr", SITE) == "Rule 'Sigue los eventos': off"
+
+
+
+def test_a_reason_follows_its_values_from_one_evaluation_to_the_next():
+    # Reasons are kept between evaluations (the same ones come back every cycle): a changed value
+    # must still change the reason, and the same one must read as it did.
+    ruleset = parse_rules("rules:\n  - {name: Cap, targets: all, action: {shed_to_limit_kw: 10}}\n")
+    at_14, at_16, at_14_again = (
+        {p.device_id: dict(p.reason.params) for p in evaluate(ruleset, snapshot(demand_kw=kw))}
+        for kw in (14.0, 16.0, 14.0))
+    assert at_14 == at_14_again
+    assert {v["needed_kw"] for v in at_14.values()} == {machine_string(4.0)}
+    assert {v["needed_kw"] for v in at_16.values()} == {machine_string(6.0)}

@@ -69,3 +69,11 @@ def test_a_thermostat_offset_never_exceeds_its_comfort_limit():
 def test_the_estimate_for_a_thermostat_follows_its_running_power():
     assert thermostat_kw_per_c(4.0) == pytest.approx(0.6)
     assert thermostat_kw_per_c(None) == pytest.approx(0.525)
+
+
+@pytest.mark.parametrize("target_kw", [0.0, 5.0, 8.0, 11.0, 20.0])
+def test_a_plans_outcome_agrees_with_what_it_says(target_kw):
+    plan = plan_shedding([HEATER, POOL, EV], target_kw)
+    said, expected_kw, short_kw = plan.outcome()
+    assert expected_kw == plan.expected_kw and short_kw == plan.shortfall_kw
+    assert said == ("nothing" if plan.describe() == "nothing to shed" else "met" if plan.met else "short")

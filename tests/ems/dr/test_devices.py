@@ -94,3 +94,30 @@ async def test_a_device_that_stops_answering_is_shown_so_and_back_when_it_answer
         assert registry.get(BATTERY).available is True
     finally:
         await registry.stop()
+
+
+async def test_readings_heard_are_written_soon_by_themselves(hub, monkeypatch):
+    # Nobody flushes here: the registry writes what it heard FLUSH_S after the first reading
+    # (and, hearing nothing, waits for a reading rather than waking on a timer).
+    import ems.dr.devices
+
+    monkeypatch.setattr(ems.dr.devices, "FLUSH_S", 0.05)
+    registry = DeviceRegistry(hub)
+    await registry.start()
+    try:
+        _battery(hub)
+        hub.bus.publish(DeviceReading(BATTERY, utcnow(), soc_pct=37.0))
+        stored = None
+        for _ in range(100):  # a bound against a hang, not a duration asserted
+            await asyncio.sleep(0.05)
+            await hub.store.flush()
+            probe = DeviceRegistry(hub)  # what a restart would read back
+            await probe.start()
+            await probe.stop()
+            state = probe.get(BATTERY)
+            stored = state.reading if state is not None else None
+            if stored is not None:
+                break
+        assert stored is not None and stored.soc_pct == 37.0
+    finally:
+        await registry.stop()

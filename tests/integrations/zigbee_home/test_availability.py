@@ -45,7 +45,9 @@ async def test_a_device_that_answers_again_is_published_available(hub, network, 
     assert pump.on is False
 
 
-@pytest.mark.parametrize("settings_overrides", [{"unavailable_after_s": 1.2}])
+# Whatever the report interval (the watch's longest sleep): it wakes when the silence reaches the limit.
+@pytest.mark.parametrize("settings_overrides", [{"unavailable_after_s": 1.2},
+                                                {"unavailable_after_s": 1.2, "report_interval_s": 30}])
 async def test_a_device_that_stops_reporting_becomes_unavailable(hub, network, sim):
     sim.home.device("Living room").silent = True
     event = await hub.wait_for(DeviceAvailability, device_id=THERMOSTAT, timeout_s=3)
