@@ -2,7 +2,8 @@
 
 A task asks to wake every ``interval_s``; how late it wakes is the longest time some callback
 (or the garbage collector, or the machine) kept the loop busy. Once a second it appends one JSON
-line to a file: the real time, the worst lateness of that second in milliseconds and the
+line to a file: the real time, the worst lateness of that second in milliseconds, the CPU time
+the loop's thread spent over it (its own work, as against waiting for the machine) and the
 process's resident memory (VmRSS, kB). ``ems run`` starts it when the environment variable
 ``EMS_LOOP_PROBE`` names the file (bench/soak.py and bench/loop.py read it); nothing else uses it.
 
@@ -105,27 +106,34 @@ class Watchdog:
 
 
 async def probe(path: Path, interval_s: float = 0.01, report_s: float = 1.0, where_after_ms: float = 15.0) -> None:
-    """Run until cancelled, appending ``{"w", "max_block_ms", "rss_kb"[, "where"]}`` lines to ``path``."""
+    """Run until cancelled, appending ``{"w", "max_block_ms", "cpu_ms", "rss_kb"[, "where"]}`` lines to ``path``.
+
+    ``cpu_ms`` is the CPU time the loop's own thread used over the worst late wake-up: close to
+    ``max_block_ms`` when the loop's own work held it, far below it when the loop was kept waiting
+    (for the CPU on a busy machine, or for the GIL held by another thread).
+    """
     watchdog = Watchdog(threading.get_ident(), interval_s, where_after_ms / 1000)
     watchdog.start()
-    worst, worst_where = 0.0, None
+    worst, worst_cpu, worst_where = 0.0, 0.0, None
     window_start = time.monotonic()
     try:
         with path.open("a", buffering=1) as out:
             while True:
-                before = time.monotonic()
+                before, cpu_before = time.monotonic(), time.thread_time()
                 await asyncio.sleep(interval_s)
                 late = time.monotonic() - before - interval_s
+                cpu = time.thread_time() - cpu_before
                 where = watchdog.beat()
                 if late > worst:
-                    worst, worst_where = late, where
+                    worst, worst_cpu, worst_where = late, cpu, where
                 if time.monotonic() - window_start >= report_s:
                     row: dict[str, object] = {"w": time.time(), "max_block_ms": round(worst * 1000, 1),
+                                              "cpu_ms": round(min(worst_cpu, worst + interval_s) * 1000, 1),
                                               "rss_kb": rss_kb()}
                     if worst_where is not None:
                         row["where"] = worst_where
                     out.write(json.dumps(row) + "\n")
-                    worst, worst_where, window_start = 0.0, None, time.monotonic()
+                    worst, worst_cpu, worst_where, window_start = 0.0, 0.0, None, time.monotonic()
     finally:
         watchdog.stop()
 

@@ -59,6 +59,8 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULTS: dict[str, Any] = {
     "rules_file": "rules.yaml", "start_randomization_min": 30, "duration_randomization_min": 0,
     "enrollment_group": 0, "cycle_tick_s": 15.0, "telemetry_interval_s": 300.0, "device_reading_retention_days": 60,
+    # A demand or device report within this many seconds (hub time) of the last cycle waits for it to pass.
+    "cycle_min_gap_s": 2.0,
 }
 
 
@@ -116,7 +118,8 @@ class DemandResponse:
         self.dispatcher = Dispatcher(hub, self.registry, clock=hub.clock)
         self.overrides = OverrideBook()
         self.cycle = ControlCycle(hub, self.registry, self.load_control, self.dispatcher, rulebook,
-                                  overrides=self.overrides, tick_s=settings["cycle_tick_s"], clock=hub.clock)
+                                  overrides=self.overrides, tick_s=settings["cycle_tick_s"],
+                                  routine_gap_s=settings["cycle_min_gap_s"], clock=hub.clock)
         self._unsubscribe: Any = None
 
     def _device_classes(self) -> int:
