@@ -15,8 +15,8 @@ device class (criticality 3, ``--event-min`` long), so the cycle sheds and resto
 The measured window starts ``--warmup-s`` after the appliance answers (start-up, the joins and
 the first reads are not steady state) and lasts ``--minutes``. Printed: the worst stalls with
 when they happened and what was running, the stalls over 20 ms by what held the loop, the HTTP
-probe's figures. ``max_own_stall_ms`` counts of each stall only the CPU time the loop's own thread
-spent in it (on a busy machine a stall is also time spent waiting for a core). Last line:
+probe's figures. ``max_own_stall_ms`` counts of each stall only the CPU time the process spent in it
+(on a busy machine a stall is also time spent waiting for a core). Last line:
 ``max_stall_ms=.. max_own_stall_ms=.. stalls_over_20ms=.. http_max_ms=.. http_p99_ms=..``.
 """
 
@@ -258,13 +258,15 @@ def main() -> int:
     stalls = sorted(rows, key=lambda row: row["max_block_ms"], reverse=True)
     print(f"Loop probe: {len(rows)} seconds measured; per-second worst stall median "
           f"{statistics.median(r['max_block_ms'] for r in rows):.1f} ms")
-    print("Worst stalls (seconds into the window, ms late, ms of the loop thread's own CPU in it, what held the loop):")
+    print("Worst stalls (seconds into the window, ms late, CPU ms of the loop's thread / of the whole process"
+          " in it, what held the loop):")
     for row in stalls[:10]:
-        print(f"  +{row['w'] - window_start:6.1f} s  {row['max_block_ms']:7.1f} ms  cpu {row.get('cpu_ms', 0):6.1f} ms"
-              f"  {row.get('where', '-')}")
-    # The part of each stall the loop's own thread spent working: a stall with little CPU of its own
-    # was the machine (other processes on the two cores) or another thread holding the GIL.
-    own = max((min(row["max_block_ms"], row.get("cpu_ms", row["max_block_ms"])) for row in rows), default=0.0)
+        print(f"  +{row['w'] - window_start:6.1f} s  {row['max_block_ms']:7.1f} ms  cpu {row.get('cpu_ms', 0):6.1f}"
+              f" / {row.get('process_cpu_ms', 0):6.1f} ms  {row.get('where', '-')}")
+    # The part of each stall the process spent working (the loop or another of its threads holding
+    # the GIL): the rest was waiting for a core, the other processes on a busy machine.
+    own = max((min(row["max_block_ms"], row.get("process_cpu_ms", row["max_block_ms"])) for row in rows),
+              default=0.0)
     over = [row for row in rows if row["max_block_ms"] > STALL_MS]
     by_where: dict[str, list[float]] = collections.defaultdict(list)
     for row in over:

@@ -106,34 +106,37 @@ class Watchdog:
 
 
 async def probe(path: Path, interval_s: float = 0.01, report_s: float = 1.0, where_after_ms: float = 15.0) -> None:
-    """Run until cancelled, appending ``{"w", "max_block_ms", "cpu_ms", "rss_kb"[, "where"]}`` lines to ``path``.
+    """Run until cancelled, appending ``{"w", "max_block_ms", "cpu_ms", "process_cpu_ms", "rss_kb"[, "where"]}`` lines to ``path``.
 
     ``cpu_ms`` is the CPU time the loop's own thread used over the worst late wake-up: close to
-    ``max_block_ms`` when the loop's own work held it, far below it when the loop was kept waiting
-    (for the CPU on a busy machine, or for the GIL held by another thread).
+    ``max_block_ms`` when the loop's own work held it, far below it when the loop was kept waiting.
+    ``process_cpu_ms`` is the whole process's (every thread) over the same span: near the stall
+    with little ``cpu_ms``, another of its threads held the GIL (an executor's pure-Python work);
+    both small, the machine gave the process no core (other processes on a busy machine).
     """
     watchdog = Watchdog(threading.get_ident(), interval_s, where_after_ms / 1000)
     watchdog.start()
-    worst, worst_cpu, worst_where = 0.0, 0.0, None
+    worst, worst_cpu, worst_proc, worst_where = 0.0, 0.0, 0.0, None
     window_start = time.monotonic()
     try:
         with path.open("a", buffering=1) as out:
             while True:
-                before, cpu_before = time.monotonic(), time.thread_time()
+                before, cpu_before, proc_before = time.monotonic(), time.thread_time(), time.process_time()
                 await asyncio.sleep(interval_s)
                 late = time.monotonic() - before - interval_s
-                cpu = time.thread_time() - cpu_before
+                cpu, proc = time.thread_time() - cpu_before, time.process_time() - proc_before
                 where = watchdog.beat()
                 if late > worst:
-                    worst, worst_cpu, worst_where = late, cpu, where
+                    worst, worst_cpu, worst_proc, worst_where = late, cpu, proc, where
                 if time.monotonic() - window_start >= report_s:
                     row: dict[str, object] = {"w": time.time(), "max_block_ms": round(worst * 1000, 1),
                                               "cpu_ms": round(min(worst_cpu, worst + interval_s) * 1000, 1),
+                                              "process_cpu_ms": round(worst_proc * 1000, 1),
                                               "rss_kb": rss_kb()}
                     if worst_where is not None:
                         row["where"] = worst_where
                     out.write(json.dumps(row) + "\n")
-                    worst, worst_cpu, worst_where, window_start = 0.0, 0.0, None, time.monotonic()
+                    worst, worst_cpu, worst_proc, worst_where, window_start = 0.0, 0.0, 0.0, None, time.monotonic()
     finally:
         watchdog.stop()
 
