@@ -244,12 +244,14 @@ def main() -> int:
         window_end = time.time()
         http_probe.stop()
     finally:
-        if http_probe is not None and http_probe.is_alive():
-            http_probe.stop()
-        if appliance is not None:
-            stop_process(appliance)
-        stop_process(meter)
-        meter_err.close()
+        try:
+            if http_probe is not None and http_probe.is_alive():
+                http_probe.stop()
+        finally:  # the children go whatever happened above
+            if appliance is not None:
+                stop_process(appliance)
+            stop_process(meter)
+            meter_err.close()
 
     rows = [json.loads(line) for line in probe_path.read_text().splitlines() if line.strip()]
     rows = [row for row in rows if window_start <= row["w"] <= window_end + 1]
