@@ -264,7 +264,8 @@ def main() -> int:
           " in it, what held the loop):")
     for row in stalls[:10]:
         print(f"  +{row['w'] - window_start:6.1f} s  {row['max_block_ms']:7.1f} ms  cpu {row.get('cpu_ms', 0):6.1f}"
-              f" / {row.get('process_cpu_ms', 0):6.1f} ms  {row.get('where', '-')}")
+              f" / {row.get('process_cpu_ms', 0):6.1f} ms  {row.get('where', '-')}"
+              + (f"  (gc gen {row['gc_generation']} {row['gc_ms']:.0f} ms)" if "gc_ms" in row else ""))
     # The part of each stall the process spent working (the loop or another of its threads holding
     # the GIL): the rest was waiting for a core, the other processes on a busy machine.
     own = max((min(row["max_block_ms"], row.get("process_cpu_ms", row["max_block_ms"])) for row in rows),

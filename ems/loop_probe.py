@@ -11,7 +11,9 @@ What was running: a watchdog thread looks at the loop's heartbeat every few mill
 the loop is late by more than ``where_after_ms`` it samples the loop thread's stack
 (``sys._current_frames``). The second's line then says, under ``"where"``, the stack seen most
 often during its worst stall (innermost last, the product's own frames and the innermost one),
-so a bench can name the callback that held the loop rather than guess from what was in flight.
+so a bench can name the callback that held the loop rather than guess from what was in flight;
+``"gc_ms"`` is the longest garbage collection of the second (``gc.callbacks``), when one took 1 ms
+or more.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -61,6 +64,25 @@ def summarize(frame: FrameType | None, depth: int = 6) -> str:
     if innermost and (not own or own[-1] != innermost):
         own.append(innermost)
     return " > ".join(own) or "?"
+
+
+class GcTimer:
+    """The longest garbage collection since the last ``take()`` (``gc.callbacks``), with its generation."""
+
+    def __init__(self) -> None:
+        self._began = 0.0
+        self.longest_s, self.generation = 0.0, -1
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif (took := time.perf_counter() - self._began) > self.longest_s:
+            self.longest_s, self.generation = took, info.get("generation", -1)
+
+    def take(self) -> tuple[float, int]:
+        longest = self.longest_s, self.generation
+        self.longest_s, self.generation = 0.0, -1
+        return longest
 
 
 class Watchdog:
@@ -116,6 +138,8 @@ async def probe(path: Path, interval_s: float = 0.01, report_s: float = 1.0, whe
     """
     watchdog = Watchdog(threading.get_ident(), interval_s, where_after_ms / 1000)
     watchdog.start()
+    collections_timer = GcTimer()
+    gc.callbacks.append(collections_timer)
     worst, worst_cpu, worst_proc, worst_where = 0.0, 0.0, 0.0, None
     window_start = time.monotonic()
     try:
@@ -135,9 +159,13 @@ async def probe(path: Path, interval_s: float = 0.01, report_s: float = 1.0, whe
                                               "rss_kb": rss_kb()}
                     if worst_where is not None:
                         row["where"] = worst_where
+                    gc_s, generation = collections_timer.take()
+                    if gc_s >= 0.001:
+                        row["gc_ms"], row["gc_generation"] = round(gc_s * 1000, 1), generation
                     out.write(json.dumps(row) + "\n")
                     worst, worst_cpu, worst_proc, worst_where, window_start = 0.0, 0.0, 0.0, None, time.monotonic()
     finally:
+        gc.callbacks.remove(collections_timer)
         watchdog.stop()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import time
 from pathlib import Path
@@ -47,3 +48,26 @@ async def test_a_quiet_loop_names_nothing(tmp_path: Path) -> None:
     assert rows
     assert all("where" not in row for row in rows)
     assert all(row["rss_kb"] is None or row["rss_kb"] > 0 for row in rows)
+
+
+async def test_a_garbage_collection_over_a_millisecond_is_reported_with_its_generation(tmp_path: Path) -> None:
+    path = tmp_path / "probe.jsonl"
+    task = asyncio.create_task(loop_probe.probe(path, report_s=0.1))
+    await asyncio.sleep(0.02)
+    cycles = []
+    for _ in range(200_000):  # enough linked objects for a full collection to take over a millisecond
+        cycle: list[object] = []
+        cycle.append(cycle)
+        cycles.append(cycle)
+    del cycles
+    gc.collect()
+    await asyncio.sleep(0.25)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    collected = [row for row in rows if "gc_ms" in row]
+    assert collected
+    assert max(row["gc_ms"] for row in collected) >= 1.0
+    assert any(row["gc_generation"] == 2 for row in collected)
