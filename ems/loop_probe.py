@@ -45,7 +45,7 @@ def rss_kb() -> int | None:
     return None
 
 
-def summarize(frame: FrameType | None, depth: int = 6) -> str:
+def summarize(frame: FrameType | None, depth: int = 9) -> str:
     """A stack as ``module:function`` names, outermost first: the last ``depth`` of the product's
     own frames, then the innermost frame when it is someone else's (SQLAlchemy, yaml, json...)."""
     own: list[str] = []
