@@ -1,6 +1,7 @@
 """The event loop's longest stall while ``ems run`` does its ordinary work (issue 12: target <= 20 ms).
 
     python bench/loop.py [--minutes 10] [--warmup-s 60] [--event-at-min 2] [--history-days 34]
+    python bench/loop.py --endpoints DIR     (after `python -m bench.fuzz.api --seconds 120 --work DIR`)
 
 The simulated meter runs in its own process (``ems simulate-meter``, as bench/soak.py runs it) with
 the demo's household and six home devices: demand reported every 5 s, a 1-minute interval profile,
@@ -18,6 +19,10 @@ when they happened and what was running, the stalls over 20 ms by what held the 
 probe's figures. ``max_own_stall_ms`` counts of each stall only the CPU time the process spent in it
 (on a busy machine a stall is also time spent waiting for a core). Last line:
 ``max_stall_ms=.. max_own_stall_ms=.. stalls_over_20ms=.. http_max_ms=.. http_p99_ms=..``.
+
+``--endpoints DIR`` reads what ``bench.fuzz.api`` left in DIR (its loop probe and schemathesis' HAR
+reports) and prints, per endpoint, the worst stall with it in flight: the per-endpoint figures of
+the issue-11 fuzz stage. Last line: ``max_stall_ms=.. max_own_stall_ms=..``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -185,6 +191,48 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
+# Path segments of the API that are words, not values (anything else in a path is shown as {}).
+API_WORDS = {"api", "v1", "messages", "events", "devices", "readings", "confirm", "read", "load-change", "actions",
+             "opt-in", "opt-out", "rules", "validate", "meter", "usage", "cost", "costs", "whatif", "health",
+             "openapi.json", "override", "history", "notices"}
+
+
+def endpoint(method: str, url: str) -> str:
+    path = urllib.parse.urlparse(url).path
+    return f"{method} /" + "/".join(p if p in API_WORDS else "{}" for p in path.split("/") if p)
+
+
+def by_endpoint(work: Path) -> int:
+    """The loop stalls of a ``python -m bench.fuzz.api --work DIR`` run, by the endpoints in flight.
+
+    Each second's worst stall is charged to every request (schemathesis' HAR reports) that was in
+    flight during it: the raw stall and the part of it the process spent working (its CPU).
+    """
+    rows = [json.loads(line) for line in (work / "loop-probe.jsonl").read_text().splitlines() if line.strip()]
+    spans: list[tuple[float, float, str]] = []
+    for har in sorted(work.glob("schemathesis-*/har-*.json")):
+        for entry in json.loads(har.read_text()).get("log", {}).get("entries", []):
+            began = datetime.fromisoformat(entry["startedDateTime"].replace("Z", "+00:00")).timestamp()
+            spans.append((began, began + entry.get("time", 0) / 1000,
+                          endpoint(entry["request"]["method"], entry["request"]["url"])))
+    raw: dict[str, float] = collections.defaultdict(float)
+    own: dict[str, float] = collections.defaultdict(float)
+    for row in rows:
+        block = row["max_block_ms"]
+        mine = min(block, row.get("process_cpu_ms", block))
+        for began, ended, name in spans:
+            if ended >= row["w"] - 1.0 and began <= row["w"]:
+                raw[name], own[name] = max(raw[name], block), max(own[name], mine)
+    print(f"{len(rows)} seconds probed, {len(spans)} requests. Worst stall with each endpoint in flight"
+          " (own: the process's CPU in it):")
+    for name in sorted(raw, key=lambda n: -own[n])[:25]:
+        print(f"  own {own[name]:7.1f} ms  raw {raw[name]:7.1f} ms  {name}")
+    max_raw = max((r["max_block_ms"] for r in rows), default=0.0)
+    max_own = max((min(r["max_block_ms"], r.get("process_cpu_ms", r["max_block_ms"])) for r in rows), default=0.0)
+    print(f"max_stall_ms={max_raw:.1f} max_own_stall_ms={max_own:.1f}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="measured window (real minutes)")
@@ -193,7 +241,11 @@ def main() -> int:
     parser.add_argument("--event-min", type=int, default=3, help="the DR event's length (minutes)")
     parser.add_argument("--history-days", type=int, default=34, help="past 1-minute intervals in the store")
     parser.add_argument("--work", type=Path, help="keep the logs and the database here (default: a temp folder)")
+    parser.add_argument("--endpoints", type=Path, metavar="FUZZ_WORK",
+                        help="instead: the stalls of a `python -m bench.fuzz.api --work FUZZ_WORK` run, by endpoint")
     args = parser.parse_args()
+    if args.endpoints is not None:
+        return by_endpoint(args.endpoints)
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-loop-"))
     work.mkdir(parents=True, exist_ok=True)
