@@ -54,6 +54,7 @@ from ems.model import (
 )
 from ems.notices import notice_id
 from ems.store import queries
+from ems.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class DemandResponse:
                                   overrides=self.overrides, tick_s=settings["cycle_tick_s"],
                                   routine_gap_s=settings["cycle_min_gap_s"], clock=hub.clock)
         self._unsubscribe: Any = None
+        self._tasks = TaskSet(_LOGGER, "demand response")
 
     def _device_classes(self) -> int:
         # Before any device is known every class is accepted: devices may still be joining.
@@ -129,20 +131,21 @@ class DemandResponse:
 
     async def start(self) -> None:
         await self.rulebook_load()
-        # The first event notice loads Babel's locale and calendar data (about 30 ms of CPU on the
-        # loop as an event started, bench/loop.py): loaded here, in a thread, before any event.
-        await asyncio.to_thread(_warm_notice_text, self._hub.config.site.timezone)
         await self.registry.start()
         await self.load_control.start()
         await self.dispatcher.start()
         self._unsubscribe = self.load_control.on_change(self._tell_customer)
         await self.cycle.start()
         self._hub.every_day(time(10, 27), self.registry.purge, "device-retention")
+        # The first event notice loads Babel's locale and calendar data (about 30 ms of CPU on the
+        # loop as an event started, bench/loop.py): loaded in a thread in the background, at start.
+        self._tasks.spawn(asyncio.to_thread(_warm_notice_text, self._hub.config.site.timezone), "warm-notice-text")
 
     async def rulebook_load(self) -> None:
         await asyncio.to_thread(self.rulebook.load)  # a file read and a parse: off the loop
 
     async def stop(self) -> None:
+        await self._tasks.cancel_all()
         await self.cycle.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
