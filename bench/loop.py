@@ -59,7 +59,8 @@ EVENT_ID = 4901
 ALL_CLASSES = 0x0FFF
 STALL_MS = 20.0
 # `ems` as this checkout's code (the venv's script may run another checkout's editable install).
-EMS = [sys.executable, "-c", "import sys; from ems.cli import main; sys.exit(main())"]
+# (``-c`` puts the working folder first on sys.path: the checkout goes before it.)
+EMS = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO)!r}); from ems.cli import main; sys.exit(main())"]
 
 
 def say(text: str) -> None:
