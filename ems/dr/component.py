@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from ems.local_text import (
     EVENT_ENDED_WITHOUT_YOU,
     EVENT_STARTED,
     local_message,
+    render,
 )
 from ems.model import (
     ControlledDevice,
@@ -53,6 +54,7 @@ from ems.model import (
 )
 from ems.notices import notice_id
 from ems.store import queries
+from ems.tasks import TaskSet
 
 if TYPE_CHECKING:  # numpy: imported when a load change is first measured, not at start
     from ems.dr.loadchange import LoadChange
@@ -62,6 +64,8 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULTS: dict[str, Any] = {
     "rules_file": "rules.yaml", "start_randomization_min": 30, "duration_randomization_min": 0,
     "enrollment_group": 0, "cycle_tick_s": 15.0, "telemetry_interval_s": 300.0, "device_reading_retention_days": 60,
+    # A demand or device report within this many seconds (hub time) of the last cycle waits for it to pass.
+    "cycle_min_gap_s": 2.0,
 }
 
 
@@ -119,8 +123,10 @@ class DemandResponse:
         self.dispatcher = Dispatcher(hub, self.registry, clock=hub.clock)
         self.overrides = OverrideBook()
         self.cycle = ControlCycle(hub, self.registry, self.load_control, self.dispatcher, rulebook,
-                                  overrides=self.overrides, tick_s=settings["cycle_tick_s"], clock=hub.clock)
+                                  overrides=self.overrides, tick_s=settings["cycle_tick_s"],
+                                  routine_gap_s=settings["cycle_min_gap_s"], clock=hub.clock)
         self._unsubscribe: Any = None
+        self._tasks = TaskSet(_LOGGER, "demand response")
 
     def _device_classes(self) -> int:
         # Before any device is known every class is accepted: devices may still be joining.
@@ -134,11 +140,15 @@ class DemandResponse:
         self._unsubscribe = self.load_control.on_change(self._tell_customer)
         await self.cycle.start()
         self._hub.every_day(time(10, 27), self.registry.purge, "device-retention")
+        # The first event notice loads Babel's locale and calendar data (about 30 ms of CPU on the
+        # loop as an event started, bench/loop.py): loaded in a thread in the background, at start.
+        self._tasks.spawn(asyncio.to_thread(_warm_notice_text, self._hub.config.site.timezone), "warm-notice-text")
 
     async def rulebook_load(self) -> None:
         await asyncio.to_thread(self.rulebook.load)  # a file read and a parse: off the loop
 
     async def stop(self) -> None:
+        await self._tasks.cancel_all()
         await self.cycle.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -280,6 +290,12 @@ class DemandResponse:
             timezone=self._hub.config.site.timezone,
         )
         self._hub.bus.publish(message)
+
+
+def _warm_notice_text(timezone: str) -> None:
+    """Render an event notice once, for nothing: what it loads stays loaded for the real ones."""
+    at = datetime(2026, 7, 15, 16, 0, tzinfo=UTC).isoformat()
+    render(EVENT_STARTED, {"event_id": "1", "start": at, "end": at}, timezone=timezone)
 
 
 def rules_path(config_dir: Path, section: dict[str, Any] | None) -> Path:

@@ -2,7 +2,11 @@
 
 It runs when something relevant changes (an event is announced, starts or ends, the customer
 opts out, the price or demand changes, a device reports) and on a tick, one cycle at a time;
-triggers that arrive during a cycle are folded into the next one. The snapshot freezes every
+triggers that arrive during a cycle are folded into the next one. Routine triggers (a demand
+report, a device's report, the tick) are coalesced: after a cycle, the next one for them waits
+until ``routine_gap_s`` of the hub's time has passed since it began (a meter reporting every
+second and a home of devices reporting do not each cost a cycle); an event, an opt-out, an
+override or a price runs a cycle at once, and also ends such a wait. The snapshot freezes every
 input: the meters' demand (per meter and for the premise), prices, events, devices' readings, the
 dispatcher's record (what it holds, how each device was, what it did to loads lately) and the
 customer's overrides; a change by hand found in it becomes an override (and takes the device
@@ -23,7 +27,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from ems.bus import Unsubscribe
-from ems.clock import REAL, as_clock, sleep_or_wake
+from ems.clock import REAL, CallableClock, FixedClock, as_clock, sleep_or_wake
 from ems.dr.arbiter import Decision, decide
 from ems.dr.overrides import OverrideBook, hand_changes, proposals_for
 from ems.dr.ports import DeviceDirectory, DeviceWriter, DrHub, EventLives, Rules
@@ -50,6 +54,7 @@ _LOGGER = logging.getLogger(__name__)
 
 DEMAND_HISTORY = timedelta(hours=1)
 MIN_TICK_REAL_S = 0.05  # a tick on a clock running many times faster than real time waits at least this
+URGENT = 3  # a trigger of this weight or more (price, override, event) runs a cycle without waiting
 
 
 @dataclass(slots=True)
@@ -76,6 +81,7 @@ class ControlCycle:
         *,
         overrides: OverrideBook | None = None,
         tick_s: float = 15.0,
+        routine_gap_s: float = 0.0,
         clock: Callable[[], datetime] | None = None,
         timezone: str | None = None,
     ) -> None:
@@ -86,6 +92,7 @@ class ControlCycle:
         self._rulebook = rulebook
         self.overrides = overrides or OverrideBook()
         self._tick_s = tick_s
+        self._routine_gap_s = routine_gap_s
         self._clock = clock or hub.clock
         self._timer = as_clock(self._clock)  # what the tick waits on: the hub's time
         self._tz = ZoneInfo(timezone or hub.config.site.timezone)
@@ -93,6 +100,8 @@ class ControlCycle:
         self._meter_demand: dict[str, float] = {}
         self._pending: Trigger | None = None
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()  # ends a routine trigger's wait for its gap
+        self._last_began = float("-inf")  # real (monotonic) time the last cycle of the loop began
         self._tasks = TaskSet(_LOGGER, "control cycle")
         self._unsubscribe: list[Unsubscribe | Callable[[], None]] = []
         self._notified: set[tuple[str, int | None, str]] = set()
@@ -129,6 +138,8 @@ class ControlCycle:
         """Run a cycle soon; the most telling trigger of a burst is the one the rules see."""
         if self._pending is None or _weight(trigger) >= _weight(self._pending):
             self._pending = trigger
+        if _weight(trigger) >= URGENT:
+            self._urgent.set()
         self._idle.clear()
         self._wake.set()
 
@@ -163,13 +174,30 @@ class ControlCycle:
             if not self._wake.is_set():
                 last_tick = time.monotonic()
             self._wake.clear()
+            await self._routine_wait()
             trigger, self._pending = self._pending or Trigger(TriggerKind.TICK), None
+            self._urgent.clear()
+            self._last_began = time.monotonic()
             try:
                 await self.run_once(trigger)
             except Exception:  # noqa: BLE001 - the next cycle tries again; devices stay as they are
                 _LOGGER.exception("Control cycle failed; devices are left as they are until the next one")
             if self._pending is None and not self._wake.is_set():
                 self._idle.set()
+
+    async def _routine_wait(self) -> None:
+        """Hold a routine trigger until ``routine_gap_s`` of the hub's time (in real time: the clock's
+        rate) after the last cycle began; an urgent trigger meanwhile ends the wait at once."""
+        pending = self._pending
+        if self._routine_gap_s <= 0 or (pending is not None and _weight(pending) >= URGENT):
+            return
+        if isinstance(self._timer, FixedClock | CallableClock):
+            return  # a test's clock: its time moves when the test moves it, so no gap ever passes by itself
+        gap_real_s = self._timer.real_seconds(self._routine_gap_s)
+        left = self._last_began + gap_real_s - time.monotonic()
+        if left > 0:
+            await sleep_or_wake(REAL, left, self._urgent)
+            self._wake.clear()  # what arrived meanwhile is in _pending: this cycle takes it
 
     async def run_once(self, trigger: Trigger) -> CycleOutcome:
         began = time.perf_counter()

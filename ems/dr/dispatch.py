@@ -135,6 +135,11 @@ class Dispatcher:
         self.decisions: dict[str, Decision] = {}
         self._events: Mapping[tuple[str, int], LoadControlEvent] = {}
         self._lock = asyncio.Lock()
+        # record()'s frozen copies, made again only for what changed since they were made
+        self._frozen: dict[str, tuple[tuple[Any, ...], tuple[str, tuple[str, int] | None], ControlledDevice]] = {}
+        self._record: Mapping[str, ControlledDevice] | None = None
+        self._history_seen: dict[str, LoadHistory] | None = None
+        self._history_record: Mapping[str, LoadHistory] | None = None
 
     async def start(self) -> None:
         for device_id, original, since, source in await self._hub.store.read("read controlled devices", _controlled):
@@ -147,19 +152,51 @@ class Dispatcher:
                          len(self.controlled))
 
     def record(self) -> tuple[Mapping[str, ControlledDevice], Mapping[str, LoadHistory]]:
-        """What it holds and how each device was, and what it did to loads lately: frozen copies."""
-        controlled = {}
+        """What it holds and how each device was, and what it did to loads lately: frozen copies.
+
+        Read several times a cycle (the snapshot, the achievements, the load control's reports) and by
+        the pages: each device's frozen record is made again only when its entry changed (a new entry,
+        another target, send time or proposal), and the same mappings are handed out while nothing
+        changed, so a cycle over hundreds of devices does not rebuild them all three times.
+        """
+        frozen = self._frozen
+        fresh: dict[str, ControlledDevice] = {}
+        changed = len(frozen) != len(self.controlled)
         for device_id, c in self.controlled.items():
-            target = c.target or Target()
-            p = c.proposal
-            controlled[device_id] = ControlledDevice(
+            p, target, sent_at = c.proposal, c.target, c.sent_at
+            kept = frozen.get(device_id)
+            if kept is not None:
+                k = kept[0]
+                if k[0] is c and k[1] is target and k[2] is sent_at and k[3] is p:
+                    fresh[device_id] = kept[2]
+                    continue
+            key = (c, target, sent_at, p)
+            # The cycle hands it a new Proposal each time: what the record shows of it is compared.
+            sent_source = source_of(p) if p is not None else ""
+            sent_event = (p.meter_id, p.issuer_event_id) if p is not None and p.meter_id is not None \
+                and p.issuer_event_id is not None else None
+            shown = (sent_source, sent_event)
+            if kept is not None and kept[0][0] is c and kept[0][1:3] == key[1:3] and kept[1] == shown:
+                frozen[device_id] = (key, shown, kept[2])
+                fresh[device_id] = kept[2]
+                continue
+            changed = True
+            sent = target or Target()
+            fresh[device_id] = ControlledDevice(
                 device_id, MappingProxyType(dict(c.original)), c.since, c.source,
-                sent_on=target.on, sent_cooling_c=target.cooling_c, sent_heating_c=target.heating_c,
-                sent_at=c.sent_at if c.target is not None else None,
-                sent_source=source_of(p) if p is not None else "",
-                sent_event=(p.meter_id, p.issuer_event_id) if p is not None and p.meter_id is not None
-                and p.issuer_event_id is not None else None)
-        return MappingProxyType(controlled), MappingProxyType(dict(self.history))
+                sent_on=sent.on, sent_cooling_c=sent.cooling_c, sent_heating_c=sent.heating_c,
+                sent_at=sent_at if target is not None else None,
+                sent_source=sent_source, sent_event=sent_event)
+            frozen[device_id] = (key, shown, fresh[device_id])
+        if changed or self._record is None:
+            for device_id in [d for d in frozen if d not in self.controlled]:
+                del frozen[device_id]
+            self._record = MappingProxyType(fresh)
+        if self._history_seen is None or self._history_seen != self.history:
+            self._history_seen = dict(self.history)
+            self._history_record = MappingProxyType(dict(self.history))
+        assert self._history_record is not None
+        return self._record, self._history_record
 
     # -- decisions -> commands -------------------------------------------------------------
 

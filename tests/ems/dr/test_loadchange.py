@@ -214,3 +214,30 @@ async def test_a_cancelled_event_is_measured_to_its_cancellation(hub: Hub) -> No
 async def test_an_unknown_event_is_an_error(hub: Hub) -> None:
     with pytest.raises(UnknownEvent):
         await measure_event(hub, "m1", 99, local(EVENT_DAY, 23))
+
+
+async def test_the_measurement_is_computed_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """However short the history (a fresh appliance, as under the API fuzzer): the baseline and the
+    pricing, whose first use builds holiday calendars, held the loop for up to 170 ms (issue 12)."""
+    import threading
+
+    from ems.dr import loadchange
+
+    threads: list[threading.Thread] = []
+    compute = loadchange.compute_load_change
+
+    def watched(**work: object) -> loadchange.LoadChange:
+        threads.append(threading.current_thread())
+        return compute(**work)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loadchange, "compute_load_change", watched)
+    hub = await open_hub(tmp_path, "FLAT")
+    try:
+        await hub.store.add_intervals(intervals(date(2024, 8, 13), local(EVENT_DAY, 23)))
+        await publish(hub, dr_event(7))
+        change = await measure_event(hub, "m1", 7, local(EVENT_DAY, 23, 30))
+    finally:
+        await hub.store.close()
+
+    assert change.actual_kwh == pytest.approx(5.0)
+    assert threads and all(thread is not threading.main_thread() for thread in threads)
