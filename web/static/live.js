@@ -44,11 +44,12 @@
   function renderMeter() {
     const m = state.meters[0];
     if (!m) return;
-    $("demand").textContent = fmt(m.demand_kw, 3);
+    // The words beside it say which way the power flows: the figure is its size, to 10 W.
+    $("demand").textContent = m.demand_kw === null || m.demand_kw === undefined ? fmt(m.demand_kw, 2) : fmt(Math.abs(m.demand_kw), 2);
     $("demand-direction").textContent = m.demand_kw === null ? "\u00a0" :
       (m.demand_kw < 0 ? t("Sending power to the grid") : t("Drawing power from the grid"));
-    $("delivered").textContent = fmt(m.summation_delivered_kwh, 3);
-    $("received").textContent = fmt(m.summation_received_kwh, 3);
+    $("delivered").textContent = fmt(m.summation_delivered_kwh, 1);  // as a meter's register reads
+    $("received").textContent = fmt(m.summation_received_kwh, 1);
     const updated = $("updated");
     updated.textContent = m.last_reading_at ? when(m.last_reading_at, "medium") : t("never");
     if (m.last_reading_at) updated.setAttribute("datetime", m.last_reading_at);
