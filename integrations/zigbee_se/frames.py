@@ -845,10 +845,10 @@ class MeterSession:
         retry, also after a power loss, is one the meter can recognise), else ``first`` (an echo) or
         a new one, made durable before the frame leaves."""
         delivery = current_delivery()
-        if delivery is not None and delivery.wire_id is not None:
+        if first is None and delivery is not None and delivery.wire_id is not None:
             return delivery.wire_id
-        tsn = first if first is not None else self.device.get_sequence()
-        if delivery is not None:
+        tsn = first if first is not None else self.device.get_sequence()  # an echo owed comes first
+        if delivery is not None and delivery.wire_id != tsn:
             await delivery.remember(tsn)
         return tsn
 

@@ -572,7 +572,11 @@
     const row = $("now-actions");
     const key = e ? `now:${eventKey(e)}` : "";
     const rowSig = e ? [key, e.participation].join() : "";
-    if (row.dataset.sig === rowSig) return;
+    if (row.dataset.sig === rowSig) {  // redrawn already (a push before the answer): it takes the focus now
+      const drawn = row.querySelector("button");
+      if (nowFocus && drawn) { nowFocus = false; drawn.focus(); }
+      return;
+    }
     const hadFocus = row.contains(document.activeElement);
     row.dataset.sig = rowSig; row.replaceChildren();
     if (!e) return;

@@ -54,6 +54,6 @@ async def test_a_relayed_event_goes_with_its_devices_controlled_row(open_store: 
         conn, [{"device_id": SPA, "original": {}, "since": NOW, "source": "event:m1:1"}]))
     await store.write("save", lambda conn: dispatch._save_relayed(conn, _row(_event(1))))
     assert await _count(store) == 1
-    await store.write("forget", lambda conn: dispatch._delete_controlled(conn, SPA))
+    await store.write("forget", lambda conn: dispatch._delete_controlled(conn, [SPA]))
     assert await _count(store) == 0
     assert await store.read("read", dispatch._controlled) == []
