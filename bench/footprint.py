@@ -40,10 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -64,6 +61,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Not bench/ (its rules.py would shadow the rules package); the repository measured instead.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"] + [str(REPO)]
 
+from bench.children import child_env, free_port, say, stop_process  # noqa: E402
+
 EMS = str(Path(sys.executable).parent / "ems")
 EVENT_ID = 4901
 ALL_CLASSES = 0x0FFF
@@ -81,21 +80,6 @@ app = web.Application()
 app.router.add_get("/", hello)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
-
-
-def say(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def child_env() -> dict[str, str]:
-    """The children run this checkout's code (the venv's editable install may point elsewhere)."""
-    return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 def cpu_s(pid: int) -> float:
@@ -130,16 +114,6 @@ def wait_answering(url: str, proc: subprocess.Popen[Any], started: float, timeou
     raise SystemExit(f"{url} did not answer within {timeout_s:g} s")
 
 
-def stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 # -- the bare aiohttp server -------------------------------------------------------------------
 
 
@@ -161,7 +135,7 @@ def bare_aiohttp(window_s: float) -> Figures:
         idle = cpu_per_minute(proc.pid, window_s)
         return Figures(startup, rss_mb(proc.pid), idle)
     finally:
-        stop(proc)
+        stop_process(proc)
 
 
 # -- the meter and the appliance -------------------------------------------------------------
@@ -204,7 +178,7 @@ class Meter:
             raise SystemExit(f"the simulated meter did not start: {(work / 'meter-stderr.log').read_text()[-3000:]}")
 
     def stop(self) -> None:
-        stop(self.proc)
+        stop_process(self.proc)
         self._stderr.close()
 
 
@@ -273,7 +247,7 @@ class Appliance:
 
     def stop(self) -> None:
         if self.proc is not None:
-            stop(self.proc)
+            stop_process(self.proc)
 
 
 def make_owner(config: Path, data: Path) -> str:

@@ -35,8 +35,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +52,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Not bench/ (its rules.py would shadow the rules package); this checkout, so it is the one measured.
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 
+from bench.children import child_env, free_port, say, stop_process  # noqa: E402
+
 START = datetime(2026, 7, 15, 21, 0, tzinfo=UTC)  # 14:00 in Los Angeles: a summer afternoon
 EVENT_ID = 4901
 ALL_CLASSES = 0x0FFF
@@ -61,21 +61,6 @@ STALL_MS = 20.0
 # `ems` as this checkout's code (the venv's script may run another checkout's editable install).
 # (``-c`` puts the working folder first on sys.path: the checkout goes before it.)
 EMS = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO)!r}); from ems.cli import main; sys.exit(main())"]
-
-
-def say(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The children run this checkout's code (the venv's editable install may point elsewhere)."""
-    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
 
 
 def scenario(event_after_s: float, event_min: float) -> dict[str, Any]:
@@ -175,16 +160,6 @@ def wait_http(port: int, proc: subprocess.Popen[bytes], log: Path, timeout_s: fl
                 return
         time.sleep(0.1)
     raise SystemExit("ems run did not answer within 120 s")
-
-
-def stop_process(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def percentile(values: list[float], share: float) -> float:

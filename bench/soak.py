@@ -46,10 +46,8 @@ import asyncio
 import collections
 import contextlib
 import json
-import os
 import random
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -66,6 +64,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.children import child_env, free_port, say  # noqa: E402
+
 EMS = str(Path(sys.executable).parent / "ems")
 START = datetime(2026, 7, 15, 12, 0, tzinfo=UTC)  # 05:00 in Los Angeles: a summer morning
 KINDS = ("mid-write", "mid-dispatch", "mid-event", "mid-opt-out", "mid-import")
@@ -73,21 +73,6 @@ TERMINAL = {0x03, 0x06, 0x07, 0x08, 0x09, 0x0A, 0xFB, 0xFE}
 CYCLE_TICK_S = 15.0  # the appliance's control cycle (simulated seconds), as configured below
 HOME = {"thermostat": "02:50:52:45:4d:48:00:01", "pump": "02:50:52:45:4d:48:00:02",
         "spa": "02:50:52:45:4d:48:00:06"}
-
-
-def say(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The children run this checkout's code (the venv's editable install may point elsewhere)."""
-    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
 
 
 # -- the scenario and the configuration -------------------------------------------------------

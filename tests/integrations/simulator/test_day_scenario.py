@@ -20,6 +20,8 @@ def test_the_day_is_the_demo_home_with_its_own_script():
     demo = load_scenario(default_config_dir() / "scenarios" / "demo.yaml")
     assert (day.household, day.home) == (demo.household, demo.home)
     (event,) = day.events
+    # Where the script puts its event on the day's clock (a fact of the file, not a timing): it starts
+    # at 17:00 and ends inside the plan's on-peak hours (16:00-21:00).
     event_start = START + event["at"] + event["starts_in"]
     assert event_start.hour == 17 and 16 <= (event_start + timedelta(minutes=event["duration_min"])).hour < 21
     (cpp,) = day.price_changes
