@@ -191,8 +191,9 @@ SCHEMAS: dict[str, Any] = {
             "minimum_bill_per_day": NUM,
             "billing_cycle": _obj({"start": DATE, "end": DATE}),
             "now": {**_obj({"season": STR, "day_type": STR, "period": _n(STR), "critical_peak": BOOL,
-                            "price_per_kwh": NUM, "tier_prices_per_kwh": _list(NUM)}),
-                    "description": "the sheet's energy price now (before the cycle's tier adder): what the costs use"},
+                            "price_per_kwh": NUM, "tier_prices_per_kwh": _list(NUM), "until": TIME}),
+                    "description": "the sheet's energy price now (before the cycle's tier adder): what the costs "
+                                   "use; until: when it may change next (ask again then)"},
             "uses_meter_prices": {**BOOL, "description": "a price the meter publishes replaces the sheet's"},
         },
         # Without a configured plan only what the meter published: {"plan": null, "meter": [...]}.

@@ -7,7 +7,7 @@ say the same thing. Times are ISO 8601 UTC; energy kWh, power kW, money in the c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -111,9 +111,20 @@ def rate_now(plan: RatePlan, timezone: str, now: datetime) -> dict[str, Any]:
         found = next((p for p in tou.periods(day_type) if p.covers(minute)), None)
         if found is not None:
             period, price = found.name, found.price_per_kwh
-    critical = any(w.day == day and w.start_min <= minute < w.end_min for w in plan.critical_peak_events)
+    windows = [w for w in plan.critical_peak_events if w.day == day]
+    critical = any(w.start_min <= minute < w.end_min for w in windows)
     if critical:
         price += version.critical_peak_adder_per_kwh
+    # The next minute of the day at which the price may change (a period's edge, a critical-peak
+    # window's, the next hour on an hourly sheet, else midnight): a page asks again then, so a card
+    # left open shows the on-peak price from 16:00, not the off-peak price it loaded at 15:00.
+    edges = {24 * 60} | {e for w in windows for e in (w.start_min, w.end_min)}
+    if hourly is not None:
+        edges.add((local.hour + 1) * 60)
+    elif tou is not None:
+        edges |= {e for p in tou.periods(day_type) for e in (p.start_min, p.end_min)}
+    edge = min(e for e in edges if e > minute)
+    until = datetime.combine(day, time(), tz) + timedelta(minutes=edge)
     return {
         "season": season,
         "day_type": day_type,
@@ -121,6 +132,7 @@ def rate_now(plan: RatePlan, timezone: str, now: datetime) -> dict[str, Any]:
         "critical_peak": critical,
         "price_per_kwh": round(price, 6),
         "tier_prices_per_kwh": [t.price_per_kwh for t in version.tiers],
+        "until": iso(until.astimezone(ZoneInfo("UTC"))),
     }
 
 

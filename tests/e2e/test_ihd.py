@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ems.accounts import Accounts
-from tests.e2e.conftest import CONFIG, OWNER, running_appliance
+from tests.e2e.conftest import CONFIG, OWNER, local_clock, running_appliance
 from tests.web.browser import chromium, csp_violations
 
 FITS = "document.documentElement.scrollHeight <= innerHeight && document.documentElement.scrollWidth <= innerWidth"
@@ -133,3 +133,20 @@ async def test_a_revoked_display_link_stops_at_the_next_reconnect(tmp_path, outp
             assert status == 401
             posted = await page.evaluate("fetch('/api/v1/events', {method: 'POST'}).then(r => r.status)")
             assert posted in (401, 403)
+
+
+async def test_a_display_left_on_shows_the_on_peak_price_when_it_starts(tmp_path, output_dir):
+    # On the appliance's clock, seconds before the plan's on-peak (16:00): the display asks the rate
+    # sheet again at the time its price now says it ends, not at the next interval or reload.
+    async with running_appliance(tmp_path, clock=local_clock("15:59:54")) as appliance:
+        await appliance.online()
+        link = await _kiosk_link(appliance)
+        async with chromium() as browser:
+            page = await (await browser.new_context(viewport={"width": 800, "height": 480})).new_page()
+            await page.goto(link)
+            await _live(page)
+            await page.wait_for_function("document.getElementById('price-sub').textContent.includes('off-peak')")
+            assert "Low price" in await page.text_content("#tier")
+            await page.wait_for_function("document.getElementById('tier').textContent === 'High price'", timeout=30000)
+            assert "on-peak" in await page.text_content("#price-sub")
+            assert "$0.51" in await page.text_content("#price")

@@ -67,6 +67,9 @@ async def test_a_display_follows_the_site_language(tmp_path, output_dir):
             assert await page.text_content("#demand-sub") in ("de la red", "enviando a la red")
             await page.wait_for_function("document.querySelector('.banner-event') !== null")
             assert "Evento energético anunciado" in await page.text_content(".banner-event")
-            assert "Precio bajo" in await page.text_content("#tier")  # the plan's off-peak (one price truth)
+            # The plan's off-peak (one price truth), once the rate sheet has answered (the display shows no
+            # price before it, so the meter's own tier no longer flashes first).
+            await page.wait_for_function("document.getElementById('tier').textContent.trim() !== ''")
+            assert "Precio bajo" in await page.text_content("#tier")
             await page.wait_for_timeout(1000)
             await page.screenshot(path=str(output_dir / "ihd-es.png"))

@@ -33,6 +33,16 @@ def test_the_sheets_price_now_is_the_periods_price_the_costs_use(plans, local, p
     assert not now["critical_peak"]
 
 
+@pytest.mark.parametrize(("local", "until"), [
+    ((10, 0), "2026-07-15T23:00:00Z"),  # off-peak until 16:00 local (PDT, UTC-7)
+    ((17, 30), "2026-07-16T04:00:00Z"),  # on-peak until 21:00
+    ((21, 0), "2026-07-16T07:00:00Z"),  # off-peak to midnight, when the day is looked at again
+])
+def test_the_price_now_says_until_when_so_an_open_page_asks_again_at_the_change(plans, local, until):
+    now = present.rate_now(plans["TOU-D-T"], "America/Los_Angeles", datetime(2026, 7, 15, *local, tzinfo=LA))
+    assert now["until"] == until
+
+
 def test_a_critical_peak_day_adds_its_adder_and_a_season_and_day_type_are_named(plans):
     at = datetime(2024, 8, 15, 17, 0, tzinfo=LA)  # a Thursday the plan lists as a critical peak event
     now = present.rate_now(plans["TOU-D-CPP"], "America/Los_Angeles", at)

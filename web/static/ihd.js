@@ -16,7 +16,7 @@
   const STALE_AFTER_MS = 30000;
   const PING_EVERY_MS = 10000; // ask for a snapshot: an unchanged meter sends nothing by itself
   const COST_EVERY_MS = 60000;
-  const state = { meters: [], prices: [], messages: [], events: [], health: null, rate: null, cycleTier: null };
+  const state = { meters: [], prices: [], messages: [], events: [], health: null, rate: null, rateAsked: false, cycleTier: null };
   const PERIODS = { "off-peak": t("off-peak"), "on-peak": t("on-peak"), "mid-peak": t("mid-peak"),
     "super-off-peak": t("super off-peak") };
   let socket = null;
@@ -63,6 +63,8 @@
     const p = state.prices[0] && state.prices[0].current;
     const r = state.rate;
     body.classList.remove("tier-1", "tier-2", "tier-3");
+    // Until the rate sheet has answered, no price: the meter's would flash and then be replaced.
+    if (!state.rateAsked) { $("price").textContent = "–"; $("price-sub").textContent = "\u00a0"; $("tier").textContent = "\u00a0"; return; }
     if (r && r.plan && r.now && !r.uses_meter_prices) {
       const n = r.now;
       const adders = n.tier_prices_per_kwh || [];
@@ -242,6 +244,23 @@
     }
   }
 
+  // The rate sheet's price now, asked again when it says it changes (its "until", on the appliance's
+  // clock) and at the latest every 15 minutes, so a display left on shows the on-peak price from 16:00.
+  let rateTimer = null;
+  async function refreshRate() {
+    clearTimeout(rateTimer);
+    let wait = 15 * 60 * 1000;
+    try {
+      const rate = await fetch("/api/v1/tariff", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (rate.ok) state.rate = await rate.json();
+      const until = state.rate && state.rate.now && Date.parse(state.rate.now.until);
+      if (until) wait = Math.min(wait, Math.max(1000, until - applianceNow().getTime() + 1000));
+    } catch (err) { wait = 30 * 1000; /* keep the last rate, ask again soon */ }
+    state.rateAsked = true;
+    renderPrice();
+    rateTimer = setTimeout(refreshRate, wait);
+  }
+
   async function refreshCost() {
     try {
       const r = await fetch("/api/v1/cost?period=today", { headers: { Accept: "application/json" }, credentials: "same-origin" });
@@ -250,10 +269,6 @@
       const report = await r.json();
       const c = report.cost;
       if (c) state.cycleTier = c.current_tier;
-      try {
-        const rate = await fetch("/api/v1/tariff", { headers: { Accept: "application/json" }, credentials: "same-origin" });
-        if (rate.ok) state.rate = await rate.json();
-      } catch (err) { /* keep the last rate */ }
       renderPrice();
       $("cost-today").textContent = c ? money(c.total_cost, c.currency, 2) : "–";
       $("cost-today-sub").textContent = c ? t("{kwh} kWh used", { kwh: num(c.energy_kwh, 1) }) : t("nothing read yet today");
@@ -288,7 +303,7 @@
       const first = !state.meters.length && !state.prices.length;
       Object.assign(state, msg.data);
       renderMeter(); renderPrice(); renderBanners(); renderProblems();
-      if (first) refreshCost();
+      if (first) { refreshRate(); refreshCost(); }
     } else if (msg.topic === "meter") {
       upsertMeter(msg.data); renderMeter();
       const start = msg.data.last_interval && msg.data.last_interval.start;

@@ -28,7 +28,7 @@
   const KINDS = { tiered: t("tiered"), "time-of-use": t("time-of-use"), "critical-peak": t("critical peak"),
     "peak-time-rebate": t("peak-time rebate"), hourly: t("hourly"), flat: t("flat") };
   const label = (map, value) => (value in map ? map[value] : String(value).replace(/_/g, " "));
-  const state = { meters: [], prices: [], messages: [], events: [], health: null, rate: null, cycleTier: null, shownPrice: null };
+  const state = { meters: [], prices: [], messages: [], events: [], health: null, rate: null, rateAsked: false, cycleTier: null, shownPrice: null };
   let retryMs = 500;
   let socket = null;
 
@@ -91,6 +91,8 @@
     const r = state.rate;
     const meterLine = $("price-meter");
     document.body.className = document.body.className.replace(/\btier-\d+\b/g, "").trim();
+    // Until the rate sheet has answered, no price: the meter's would flash and then be replaced.
+    if (!state.rateAsked) { $("price").textContent = "–"; state.shownPrice = null; renderNow(); return; }
     if (r && r.plan && r.now && !r.uses_meter_prices) {
       const n = r.now;
       const adders = n.tier_prices_per_kwh || [];
@@ -827,10 +829,18 @@
     }).observe($("tier-chart"));
   }
 
+  // The rate sheet, asked again when its price now says it changes ("until", on the appliance's clock)
+  // and at the latest every 15 minutes: a dashboard left open shows the on-peak price from 16:00.
+  let rateTimer = null;
   async function refreshRate() {
+    clearTimeout(rateTimer);
+    rateTimer = setTimeout(refreshRate, 30 * 1000);  // replaced below once the sheet answers
     try {
       const r = await fetchJson("/api/v1/tariff");
-      state.rate = r; renderPrice();
+      state.rate = r; state.rateAsked = true; renderPrice();
+      const until = r.now && Date.parse(r.now.until);
+      const wait = until ? Math.min(15 * 60 * 1000, Math.max(1000, until - (Date.now() + skewMs) + 1000)) : 15 * 60 * 1000;
+      clearTimeout(rateTimer); rateTimer = setTimeout(refreshRate, wait);
       if (!r.plan) { $("rate-summary").textContent = t("No rate plan configured; prices come from the meter."); return; }
       const cycle = r.billing_cycle;
       const tiers = r.tiers.map((x) => (x.allowance_kwh
@@ -848,7 +858,10 @@
           list.append(el("li", "", `${where}: ${text}`));
         }
       }
-    } catch (e) { $("rate-summary").textContent = t("Rate not available: {reason}", { reason: e.message }); }
+    } catch (e) {
+      $("rate-summary").textContent = t("Rate not available: {reason}", { reason: e.message });
+      if (!state.rateAsked) { state.rateAsked = true; renderPrice(); }  // the meter's price, then
+    }
   }
 
   async function compare() {
