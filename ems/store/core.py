@@ -43,6 +43,7 @@ from ems.store.engine import (
     restrict_data_dir,
     sqlite_path,
 )
+from ems.store.recent import RecentIntervals
 from ems.store.records import OutboxRecord, PurgeResult, StoredEvent, StoredMessage
 from ems.store.retention import Retention, SizeTrim, purge, trim_to_size
 from ems.store.writer import MAX_BACKLOG, Outage, Writer
@@ -77,6 +78,7 @@ class Store:
         self._writer: Writer | None = None
         self._unsubscribe: list[Unsubscribe] = []
         self._buses: list[EventBus] = []  # those it writes from: each hears StorageChanged
+        self.recent = RecentIntervals()  # the last weeks of intervals as read, for interval_columns
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -109,7 +111,14 @@ class Store:
         database stops or starts taking writes (StorageChanged), so the pages can say so."""
         writer = self._require_writer("attach to the bus")
         self._buses.append(bus)
-        self._unsubscribe.append(bus.listen_all(writer.submit))
+        recent = self.recent
+
+        def submit(event: object) -> None:
+            if isinstance(event, IntervalReading):
+                recent.written(event.meter_id, event.start)  # before its commit: see ems.store.recent
+            writer.submit(event)
+
+        self._unsubscribe.append(bus.listen_all(submit))
 
     def _on_outage(self, outage: Outage | None) -> None:
         changed = StorageChanged(None if outage is None else outage.problem, self.clock(),
@@ -206,8 +215,14 @@ class Store:
         return await self._read_published("read intervals", queries.intervals, meter_id, start, end)
 
     async def interval_columns(self, meter_id: str, start: datetime, end: datetime) -> ReadingArrays:
-        """The same intervals as numpy columns (``ems.costs.ReadingArrays``), read in steps."""
-        return await self._read_published("read intervals", queries.interval_columns, meter_id, start, end)
+        """The same intervals as numpy columns (``ems.costs.ReadingArrays``), read in steps; the last
+        weeks from memory where they were read before (ems.store.recent)."""
+        await self.flush()
+
+        async def fetch(begin: datetime, until: datetime) -> ReadingArrays:
+            return await self._read("read intervals", queries.interval_columns, meter_id, begin, until)
+
+        return await self.recent.read(meter_id, start, end, self.clock(), fetch)
 
     async def latest_interval(self, meter_id: str, start: datetime, end: datetime) -> IntervalReading | None:
         """The latest interval of one meter starting in [start, end), if any."""
@@ -252,6 +267,12 @@ class Store:
     async def add_intervals(self, readings: Sequence[IntervalReading]) -> int:
         """Insert intervals in one transaction, skipping stored ones; return how many were new."""
         readings = list(readings)
+        first: dict[str, datetime] = {}
+        for reading in readings:
+            if reading.meter_id not in first or reading.start < first[reading.meter_id]:
+                first[reading.meter_id] = reading.start
+        for meter_id, start in first.items():
+            self.recent.written(meter_id, start)
         return await self._job("add intervals", lambda conn: commands.add_intervals(conn, readings))
 
     async def mark_message_read(self, meter_id: str, message_id: int) -> bool:
@@ -265,6 +286,8 @@ class Store:
         """Delete what is past its retention (run daily)."""
         at = now or self.clock()
         result = await self._job("purge", lambda conn: purge(conn, self.retention, at))
+        if result.interval_readings:
+            self.recent.clear()
         if result.total:
             _LOGGER.info("Retention purge in %s: %s", self.name, result)
         return result
@@ -276,6 +299,8 @@ class Store:
         if limit is None:
             return None
         result = await self._job("keep the database within its size", lambda conn: trim_to_size(conn, limit))
+        if result.deleted.get("interval_readings"):
+            self.recent.clear()
         if result.total:
             _LOGGER.warning(
                 "%s reached its size limit (%.1f of %.1f MB in use): deleted the oldest %s; %.1f MB in use now",

@@ -762,7 +762,14 @@
       $("cost-notes").textContent = notes.length ? notes.join(" · ") : "\u00a0";
     } catch (e) {
       $("cost-notes").textContent = t("Cost not available: {reason}", { reason: e.message });
+      for (const id of ["cost-interval-kwh", "cost-today-kwh", "cost-cycle-kwh", "cost-next-tier"]) {
+        if ($(id).classList.contains("loading")) $(id).textContent = "\u00a0";
+      }
+      for (const box of [$("tier-chart"), $("period-chart")]) if (box.querySelector(".loading")) box.replaceChildren();
     }
+    // Filled (or said why not): the placeholders go.
+    for (const n of document.querySelectorAll("#cost-tiles .loading")) n.classList.remove("loading");
+    $("cost-tiles").classList.remove("loading");
   }
 
   // -- cost per tier and per time-of-use period: horizontal bars drawn as SVG ------------------
@@ -838,6 +845,7 @@
     try {
       const r = await fetchJson("/api/v1/tariff");
       state.rate = r; state.rateAsked = true; renderPrice();
+      $("rate-summary").classList.remove("loading");
       const until = r.now && Date.parse(r.now.until);
       const wait = until ? Math.min(15 * 60 * 1000, Math.max(1000, until - (Date.now() + skewMs) + 1000)) : 15 * 60 * 1000;
       clearTimeout(rateTimer); rateTimer = setTimeout(refreshRate, wait);
@@ -860,6 +868,7 @@
       }
     } catch (e) {
       $("rate-summary").textContent = t("Rate not available: {reason}", { reason: e.message });
+      $("rate-summary").classList.remove("loading");
       if (!state.rateAsked) { state.rateAsked = true; renderPrice(); }  // the meter's price, then
     }
   }
@@ -947,24 +956,38 @@
     usage.chart = new uPlot(opts, data, chartBox);
   }
 
+  // Each range's last answer is kept: switching back shows it at once (then asks again quietly);
+  // a range not seen yet shows the old chart dimmed with "Loading…" until its answer comes.
+  const usageSeen = {};
+  function showUsage(u) {
+    usage.data = u; drawUsage(u);
+    chartBox.dataset.range = u.range; chartBox.classList.remove("loading"); chartBox.removeAttribute("aria-busy");
+    const bits = [t("{count} intervals read", { count: count(u.intervals_read) })];
+    if (u.empty_buckets) bits.push(t("{empty} of {all} periods not read (gaps, never estimated)", { empty: count(u.empty_buckets), all: count(u.t.length) }));
+    if (!u.plan) bits.push(t("no rate plan, so no price"));
+    $("usage-status").textContent = bits.join(" · ");
+  }
+
   async function refreshUsage() {
     const seq = ++usage.seq;
     const range = usage.range;
+    if (usageSeen[range]) { if (chartBox.dataset.range !== range) showUsage(usageSeen[range]); }
+    else { chartBox.classList.add("loading"); chartBox.setAttribute("aria-busy", "true"); $("usage-status").textContent = t("Loading…"); }
     try {
       const u = await fetchJson("/api/v1/usage?range=" + range);
+      usageSeen[range] = u;
       if (seq !== usage.seq) return;  // a newer range was asked for meanwhile
-      usage.data = u; drawUsage(u);
-      const bits = [t("{count} intervals read", { count: count(u.intervals_read) })];
-      if (u.empty_buckets) bits.push(t("{empty} of {all} periods not read (gaps, never estimated)", { empty: count(u.empty_buckets), all: count(u.t.length) }));
-      if (!u.plan) bits.push(t("no rate plan, so no price"));
-      $("usage-status").textContent = bits.join(" · ");
+      showUsage(u);
     } catch (e) {
-      if (seq === usage.seq) $("usage-status").textContent = t("Usage not available: {reason}", { reason: e.message });
+      if (seq !== usage.seq) return;
+      chartBox.classList.remove("loading"); chartBox.removeAttribute("aria-busy");
+      $("usage-status").textContent = t("Usage not available: {reason}", { reason: e.message });
     }
   }
 
   for (const b of document.querySelectorAll(".range[data-range]")) {
     b.addEventListener("click", () => {
+      if (usage.range === b.dataset.range) return;
       usage.range = b.dataset.range;
       for (const o of document.querySelectorAll(".range[data-range]")) o.setAttribute("aria-pressed", String(o === b));
       refreshUsage();
@@ -990,7 +1013,9 @@
       if (msg.at) skewMs = Date.parse(msg.at) - Date.now();  // the appliance's clock, for the time left
       Object.assign(state, msg.data);
       renderMeter(); renderPrice(); renderEvents(); renderMessages(); renderHealth();
-      scheduleCost(); refreshRate();
+      // The first snapshot finds the costs, the chart and the rate already asked for (at load, in
+      // parallel with the socket); a later one (each minute, a reconnect) asks again.
+      if (firstSnapshot) firstSnapshot = false; else { scheduleCost(); refreshRate(); }
     } else if (msg.topic === "meter") {
       upsertMeter(msg.data); renderMeter();
       const start = msg.data.last_interval && msg.data.last_interval.start;
@@ -1015,6 +1040,10 @@
       setTimeout(connect, retryMs); retryMs = Math.min(retryMs * 2, 10000);
     };
   }
+  // The panels that need a query are asked for at once, beside the socket: the page is complete
+  // when the slowest answers, not a snapshot and a debounce later.
+  let firstSnapshot = true;
+  refreshCost(); refreshUsage(); refreshRate();
   // Once a minute, ask for a fresh snapshot so "active"/"expired" marks follow the clock.
   setInterval(() => { if (socket && socket.readyState === WebSocket.OPEN) socket.send("snapshot"); }, 60000);
   connect();
