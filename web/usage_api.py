@@ -19,7 +19,7 @@ are in use), or ``null`` everywhere without a plan.
 from __future__ import annotations
 
 import asyncio
-import functools
+import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,11 +28,17 @@ from aiohttp import web
 
 from ems import billing
 from ems.hub import Hub
+from ems.model import PriceSignal
 from web import params
 from web.keys import HUB
+from web.usage_buckets import UsageBuckets
+
+_LOGGER = logging.getLogger(__name__)
 
 RANGES = ("day", "week", "cycle", "year")
 DAY_BUCKET_S = 900
+USAGE_BUCKETS = web.AppKey("usage buckets", UsageBuckets)
+WARM_AFTER_S = 5.0  # after start: the link and the first reads first
 
 
 def _iso(value: datetime) -> str:
@@ -77,46 +83,43 @@ def window(range_: str, now: datetime, tz: ZoneInfo, plan: Any, interval_s: int)
     return _day_edges(today - timedelta(days=364), today, tz)
 
 
-def bucket(usage: billing.PricedUsage, edges: list[int]) -> dict[str, Any]:
-    """Sum what was read per bucket (numpy; run in an executor). Empty buckets are None."""
-    import numpy as np
-
-    arrays = usage.readings
-    price = usage.price_per_kwh
-    bounds = np.asarray(edges, dtype=np.int64)
-    n = len(bounds) - 1
-    index = np.searchsorted(bounds, arrays.start_s, side="right") - 1
-    inside = (index >= 0) & (index < n)
-    index = index[inside]
-    duration = arrays.duration_s[inside].astype(np.float64)
-    read_s = np.bincount(index, weights=duration, minlength=n)
-    count = np.bincount(index, minlength=n)
-    consumed_sum = np.bincount(index, weights=arrays.consumed_kwh[inside], minlength=n)
-    generated_sum = np.bincount(index, weights=arrays.generated_kwh[inside], minlength=n)
-    price_avg = None
-    if price is not None:
-        weighted = np.bincount(index, weights=price[inside] * duration, minlength=n)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            price_avg = weighted / read_s
-    width = np.diff(bounds).astype(np.float64)
-
-    def column(values: Any, digits: int) -> list[float | None]:
-        return [round(float(v), digits) if c else None for v, c in zip(values, count, strict=True)]
-
-    return {
-        "t": [int(t) for t in bounds[:-1]],
-        "consumed_kwh": column(consumed_sum, 4),
-        "generated_kwh": column(generated_sum, 4),
-        "price_per_kwh": column(price_avg, 5) if price_avg is not None else [None] * n,
-        "coverage": [round(min(float(r / w), 1.0), 3) for r, w in zip(read_s, width, strict=True)],
-        "intervals_read": int(count.sum()),
-        "empty_buckets": int((count == 0).sum()),
-    }
-
-
 def add_usage_routes(app: web.Application, hub_key: Any = None) -> None:
     """Register GET /api/v1/usage on the app."""
     key = hub_key or HUB
+
+    app[USAGE_BUCKETS] = UsageBuckets()
+
+    def edges_of(hub: Hub, range_: str, interval_s: int) -> list[int]:
+        tariff = hub.config.tariff
+        plan = tariff.active_plan if tariff is not None else None
+        return window(range_, hub.clock(), ZoneInfo(hub.config.site.timezone), plan, interval_s)
+
+    async def warm(hub: Hub, buckets: UsageBuckets) -> None:
+        # The long ranges priced once in the background, so the first switch to them is quick.
+        await asyncio.sleep(WARM_AFTER_S)
+        try:
+            meter_id = await billing.choose_meter(hub, None)
+            for range_ in ("year", "cycle"):
+                await buckets.warm(hub, meter_id, range_, edges_of(hub, range_, 60))
+        except web.HTTPException:
+            return  # no meter known yet: the first request prices it
+        except Exception:  # noqa: BLE001 - a warm-up is an optimisation: its failure only costs time
+            _LOGGER.warning("Could not price the usage chart's ranges ahead", exc_info=True)
+
+    async def watching(app: web.Application) -> Any:
+        hub: Hub = app[key]
+        buckets = app[USAGE_BUCKETS]
+        undo = hub.store.watch_intervals(buckets.written)
+        # A meter's price from a moment already charged reprices from there (with use_meter_prices).
+        unlisten = hub.bus.listen(PriceSignal, lambda p: buckets.written(p.meter_id, p.start))
+        warming = hub.create_task(warm(hub, buckets), "usage chart warm-up")
+        yield
+        undo()
+        unlisten()
+        warming.cancel()  # the app stops before the hub (or without one started, in tests)
+        await asyncio.gather(warming, return_exceptions=True)
+
+    app.cleanup_ctx.append(watching)
 
     async def usage(request: web.Request) -> web.Response:
         range_ = request.query.get("range", "day")
@@ -135,9 +138,7 @@ def add_usage_routes(app: web.Application, hub_key: Any = None) -> None:
         edges = window(range_, now, tz, plan, interval_s)
         start = datetime.fromtimestamp(edges[0], UTC)
         end = datetime.fromtimestamp(edges[-1], UTC)
-        usage_read = await billing.priced_usage(hub, meter_id, start, end)
-        work = functools.partial(bucket, usage_read, edges)
-        columns = await asyncio.get_running_loop().run_in_executor(None, work)
+        columns = await request.app[USAGE_BUCKETS].columns(hub, meter_id, range_, edges)
         body = {
             "meter_id": meter_id,
             "range": range_,

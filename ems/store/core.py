@@ -264,6 +264,11 @@ class Store:
 
     # -- writes that callers await ---------------------------------------------------------
 
+    def watch_intervals(self, callback: Callable[[str | None, datetime | None], None]) -> Callable[[], None]:
+        """Hear of each interval as it is written (meter, start), and of deleted ones (None, None),
+        for what keeps figures made of them; returns the undo."""
+        return self.recent.listen(callback)
+
     async def add_intervals(self, readings: Sequence[IntervalReading]) -> int:
         """Insert intervals in one transaction, skipping stored ones; return how many were new."""
         readings = list(readings)

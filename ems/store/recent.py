@@ -61,11 +61,20 @@ class RecentIntervals:
         self._monotonic = monotonic
         self._kept: dict[str, _Kept] = {}
         self._generation: defaultdict[str, int] = defaultdict(int)
+        self._listeners: list[Callable[[str | None, datetime | None], None]] = []
         self.hits = 0  # reads answered (in part) from memory
         self.misses = 0  # reads that (re)built what is kept
 
+    def listen(self, callback: Callable[[str | None, datetime | None], None]) -> Callable[[], None]:
+        """Call ``callback(meter_id, start)`` for each interval written, ``(None, None)`` when intervals
+        were deleted (what else keeps figures made of them: web.usage_buckets); returns the undo."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback)
+
     def written(self, meter_id: str, start: datetime) -> None:
         """An interval of ``meter_id`` starting at ``start`` is being written."""
+        for callback in self._listeners:
+            callback(meter_id, start)
         start_s = int(start.timestamp())
         self._generation[meter_id] += 1  # a read under way may have missed it: it keeps nothing
         kept = self._kept.get(meter_id)
@@ -79,6 +88,8 @@ class RecentIntervals:
 
     def clear(self) -> None:
         """Intervals were deleted: keep nothing."""
+        for callback in self._listeners:
+            callback(None, None)
         for meter_id in self._kept:
             self._generation[meter_id] += 1
         self._kept.clear()
