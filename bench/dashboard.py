@@ -157,14 +157,22 @@ async def measure(reports: int, history_days: int) -> None:
         folder.mkdir()
         (folder / "ems.yaml").write_text(CONFIG)
         config = read_config(folder)
-        simulator = SimulatedHan(scenario_from_dict({"meter": {"report_interval": "10m"}}))
-        hub, web = compose(config, Path(tmp) / "data", simulator=simulator)
+        # The history is stored first, then the appliance starts on it, as one that has run for a year.
+        hub, web = compose(config, Path(tmp) / "data", simulator=_simulator())
         await hub.start()
         try:
-            await _wait_online(hub)
             await Accounts(hub.store).create_user(USER, PASSWORD, Role.OWNER)
             print(f"Seeding {history_days} days of 1-minute history…", flush=True)
             seeded = await _seed_history(hub, history_days)
+        finally:
+            await hub.stop()
+        simulator = _simulator()
+        hub, web = compose(config, Path(tmp) / "data", simulator=simulator)
+        began = time.monotonic()
+        await hub.start()
+        try:
+            await _wait_online(hub)
+            warm_s = await _wait_warm(web, began)
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
                 try:
@@ -191,6 +199,7 @@ async def measure(reports: int, history_days: int) -> None:
     print(f"Transferred on that first load: {kb:.1f} KB over the page and {timing['resources']} resources "
           f"(target < 300 KB).")
     complete_ms = statistics.median(complete)
+    print(f"Start to the usage chart's year and cycle priced in the background: {warm_s:.1f} s.")
     print(f"Dashboard complete (every panel filled) with {seeded:,} 1-minute intervals ({history_days} days) "
           f"stored: {', '.join(f'{c:.0f}' for c in complete)} ms over 3 loads, median {complete_ms:.0f} ms "
           f"(target < 1000 ms).")
@@ -202,6 +211,22 @@ async def measure(reports: int, history_days: int) -> None:
           f"{RATE_PER_S}/s: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {max(latencies):.2f} ms (target p99 < 100 ms).")
     print(f"first_render_ms={first_render:.0f} first_load_kb={kb:.1f} complete_ms={complete_ms:.0f} "
           f"range_switch_ms={range_ms:.0f} ws_to_dom_p99_ms={p99:.2f}")
+
+
+def _simulator() -> SimulatedHan:
+    return SimulatedHan(scenario_from_dict({"meter": {"report_interval": "10m"}}))
+
+
+async def _wait_warm(web, began: float) -> float:
+    """Until the usage chart's year and cycle are priced in the background (web.usage_buckets)."""
+    from web.usage_api import USAGE_BUCKETS
+
+    buckets = web.app[USAGE_BUCKETS]
+    while not (buckets.holds("main", "year") and buckets.holds("main", "cycle")):
+        if time.monotonic() - began > 120:
+            raise SystemExit("the usage chart's ranges were not priced within 120 s of the start")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - began
 
 
 async def _wait_online(hub) -> None:

@@ -72,3 +72,12 @@ async def mark_read(hub: Hub, meter_id: str, message_id: int) -> MessageState:
     await hub.store.mark_message_read(meter_id, message_id)
     hub.bus.publish(MessageRead(meter_id, message_id, hub.clock()))  # the state marks it read
     return state
+
+
+async def mark_all_read(hub: Hub) -> list[MessageState]:
+    """Mark every message still unread read (what "Mark all read" does); returns those it marked.
+    A message that asks for a confirmation still asks for it: reading is not confirming."""
+    unread = [state for state in hub.state.recent_messages(hub.clock()) if not state.read]
+    for state in unread:
+        await mark_read(hub, state.message.meter_id, state.message.message_id)
+    return unread

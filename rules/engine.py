@@ -87,7 +87,7 @@ OFFSET_WORDS = {
     (False, True): N_("{offset_c} °C warmer than usual"),
 }
 SWITCH_ON, SWITCH_OFF = N_("on"), N_("off")
-DUTY = N_("on {duty_pct} % of the time")
+DUTY = N_("on {duty_pct} percent of the time")
 HANDED = N_("handed to the device")
 SHED = {
     ("off", "limit"): N_("off to keep demand under {limit_num} kW ({plan_phrase})"),

@@ -73,6 +73,16 @@ async def read_message(request: web.Request) -> web.Response:
     return _json(localize_message(hub, present.message(state, hub.clock())))
 
 
+async def read_all_messages(request: web.Request) -> web.Response:
+    """Mark every unread message read; answers the messages as they now stand, newest first."""
+    hub = _hub(request)
+    marked = await messages.mark_all_read(hub)
+    _LOGGER.info("Customer marked %d message(s) read", len(marked))
+    now = hub.clock()
+    shown = [localize_message(hub, present.message(s, now)) for s in hub.state.recent_messages(now)]
+    return _json({"marked": len(marked), "messages": shown})
+
+
 async def _participate(request: web.Request, opt_out: bool) -> web.Response:
     hub = _hub(request)
     meter_id, event_id = event_key(request)
@@ -102,6 +112,7 @@ async def opt_in(request: web.Request) -> web.Response:
 def add_action_routes(app: web.Application) -> None:
     """Register the message and event actions under /api/v1."""
     app.router.add_post("/api/v1/messages/{meter_id}/{message_id}/confirm", confirm_message)
+    app.router.add_post("/api/v1/messages/read-all", read_all_messages)
     app.router.add_post("/api/v1/messages/{meter_id}/{message_id}/read", read_message)
     app.router.add_post("/api/v1/events/{meter_id}/{issuer_event_id}/opt-out", opt_out)
     app.router.add_post("/api/v1/events/{meter_id}/{issuer_event_id}/opt-in", opt_in)

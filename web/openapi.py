@@ -350,6 +350,15 @@ PATHS: dict[str, Any] = {
         "Confirm a message; the MessageConfirmation reaches the meter through the outbox",
         "confirm_messages", "message", "message_id", "Message",
         "The message asks for no confirmation, or was already confirmed", body=True),
+    "/api/v1/messages/read-all": {"post": {
+        "summary": "Mark every unread message read (a message that asks for a confirmation still asks)",
+        "description": "Scope: confirm_messages. With a session cookie, send the X-CSRF-Token header.",
+        "responses": {
+            "200": _ok(_obj({"marked": INT, "messages": _list(_ref("Message"))}),
+                       "How many were marked, and the messages as they now stand"),
+            **AUTH_ERRORS,
+        },
+    }},
     "/api/v1/messages/{meter_id}/{message_id}/read": _action(
         "Mark a message read", "confirm_messages", "message", "message_id", "Message", ""),
     "/api/v1/events/{meter_id}/{issuer_event_id}/opt-out": _action(

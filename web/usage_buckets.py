@@ -161,6 +161,10 @@ class UsageBuckets:
                                       ended.priced_at if ended is not None and reuse else self._monotonic())
         return answer(edges, merged)
 
+    def holds(self, meter_id: str, range_: str) -> bool:
+        """Whether ended buckets of this range are kept (the warm-up has priced it)."""
+        return any(m == meter_id and r == range_ and e.starts for (m, r, _), e in self._ended.items())
+
     async def warm(self, hub: Hub, meter_id: str, range_: str, edges: list[int]) -> None:
         """Price a range before anyone asks (at start, in the background)."""
         await self.columns(hub, meter_id, range_, edges)

@@ -123,6 +123,31 @@ async def test_reading_a_message_marks_it_read(client: Any, hub: Hub) -> None:
     assert hub.state.messages[("main", 2)].read is True
 
 
+async def test_mark_all_read_marks_every_unread_message_and_confirms_none(client: Any, hub: Hub) -> None:
+    await client.post("/api/v1/messages/main/2/read", headers=await _headers(client))
+    unread = {key for key, m in hub.state.messages.items() if not m.read}
+    assert {("main", 1), ("main", 3)} <= unread
+
+    response = await client.post("/api/v1/messages/read-all", headers=await _headers(client))
+
+    assert response.status == 200
+    body = await response.json()
+    assert body["marked"] == len(unread)  # 2 was read already
+    assert all(m["read"] for m in body["messages"])
+    assert all(m.read for m in hub.state.messages.values())
+    assert hub.state.messages[("main", 1)].confirmed_at is None  # reading is not confirming
+    stored = await hub.store.messages(utcnow() - timedelta(days=1))
+    assert stored and all(m.read for m in stored)  # kept across a restart
+    again = await client.post("/api/v1/messages/read-all", headers=await _headers(client))
+    assert (await again.json())["marked"] == 0
+
+
+async def test_mark_all_read_needs_the_confirm_scope(client: Any) -> None:
+    response = await client.post("/api/v1/messages/read-all", headers=await _headers(client, [Scope.READ]))
+
+    assert response.status == 403
+
+
 @pytest.mark.parametrize("event_id", [10, 11], ids=["scheduled", "active"])
 async def test_opting_out_records_the_choice_and_queues_the_report(client: Any, hub: Hub, event_id: int) -> None:
     headers = await _headers(client)

@@ -650,6 +650,7 @@
 
   function renderMessages() {
     const list = $("messages"); keepFocus(list); list.replaceChildren();
+    $("messages-read-all").hidden = state.messages.filter((m) => !m.read).length < 2;
     if (!state.messages.length) { list.append(el("li", "empty", t("No message."))); return; }
     for (const m of state.messages) {
       const li = el("li");
@@ -683,6 +684,19 @@
     restoreFocus(list);
   }
 
+  $("messages-read-all").addEventListener("click", async () => {
+    const b = $("messages-read-all"); const status = $("messages-status");
+    b.disabled = true; status.textContent = t("Sending…");
+    try {
+      const r = await post("/api/v1/messages/read-all");
+      state.messages = r.messages; renderMessages();
+      status.textContent = t("{count} messages marked read.", { count: count(r.marked) });
+      $("messages-title").tabIndex = -1; $("messages-title").focus();  // the button is gone: keep the place
+    } catch (e) {
+      status.textContent = t("Not done: {reason}", { reason: e.message });
+    } finally { b.disabled = false; }
+  });
+
   // What cannot work now, in the homeowner's words (health's problems, by their code).
   const PROBLEMS = {
     disk_full: t("The appliance's data disk is full: new readings are not being saved. Devices are still controlled. Free some space; saving resumes by itself."),
@@ -713,6 +727,18 @@
     catch (e) { return Number(v).toFixed(2) + " " + (cur || ""); }
   };
   const kwh = (v) => (v === null || v === undefined ? "–" : fmt(v, 2) + " kWh");
+  // A rate period's hours as the reader's clock shows them ("4:00 PM", "16:00"); one that runs past
+  // midnight said as the two parts of the day it covers, not "21:00–16:00".
+  const clockOf = (hhmm) => {
+    const [h, m] = hhmm.split(":").map(Number);
+    if (h === 24 || (h === 0 && m === 0)) return t("midnight");
+    return new Date(Date.UTC(2024, 0, 1, h, m)).toLocaleTimeString(LOCALE, { hour: "numeric", minute: "2-digit", timeZone: "UTC" });
+  };
+  const hours = (start, end) => {
+    if (start === end) return t("all day");
+    if (end < start && end !== "00:00") return t("before {end} and from {start}", { start: clockOf(start), end: clockOf(end) });
+    return `${clockOf(start)}–${clockOf(end)}`;
+  };
   const day = (isoDate) => new Date(isoDate + "T12:00:00").toLocaleDateString(LOCALE, { dateStyle: "medium" });
   const count = (n) => Number(n).toLocaleString(LOCALE);
 
@@ -862,7 +888,7 @@
       for (const [season, days] of seasons) {
         for (const [dayType, periods] of Object.entries(days)) {
           const where = (seasons.length > 1 ? label(PERIODS, season) + " · " : "") + label(PERIODS, dayType);
-          const text = periods.map((p) => `${label(PERIODS, p.period)} ${p.start}–${p.end} ${money(p.price_per_kwh, r.currency)}`).join(" · ");
+          const text = periods.map((p) => `${label(PERIODS, p.period)} ${hours(p.start, p.end)} ${money(p.price_per_kwh, r.currency)}`).join(" · ");
           list.append(el("li", "", `${where}: ${text}`));
         }
       }
