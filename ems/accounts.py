@@ -87,6 +87,7 @@ class User:
     role: Role
     created_at: datetime
     language: str | None = None  # the language the person chose; None follows the site's
+    temperature_unit: str | None = None  # "C" or "F" as the person chose; None follows the site's
 
     @property
     def scopes(self) -> frozenset[Scope]:
@@ -224,6 +225,7 @@ def _user(row: Any, prefix: str = "") -> User:
         role=Role(row.role),
         created_at=row.user_created_at if prefix else row.created_at,
         language=getattr(row, f"{prefix}language", None),
+        temperature_unit=getattr(row, f"{prefix}temperature_unit", None),
     )
 
 
@@ -321,6 +323,17 @@ class Accounts:
             lambda conn: conn.execute(update(users).where(users.c.id == user_id).values(language=language)),
         )
         _LOGGER.info("User %d reads in %s", user_id, language or "the site's language")
+
+    async def set_temperature_unit(self, user_id: int, unit: str | None) -> None:
+        """Set the unit a user reads temperatures in ("C" or "F"); None follows the site's."""
+        if unit not in (None, "C", "F"):
+            raise AccountRejected("Choose °C or °F.")
+        users = tables.users
+        await self._store.write(
+            "set a user's temperature unit",
+            lambda conn: conn.execute(update(users).where(users.c.id == user_id).values(temperature_unit=unit)),
+        )
+        _LOGGER.info("User %d reads temperatures in %s", user_id, unit and f"°{unit}" or "the site's unit")
 
     async def set_role(self, user_id: int, role: Role) -> None:
         """Change a user's role; the last owner stays an owner."""

@@ -250,6 +250,8 @@ SITE_SCHEMA = vol.Schema(
         vol.Optional("name", default="Home"): vol.All(str, vol.Length(min=1, max=80)),
         vol.Optional("timezone", default="UTC"): _timezone,
         vol.Optional("language", default="en"): vol.In(["en", "es", "zh"], msg="expected 'en', 'es' or 'zh'"),
+        # °C or °F on the pages; by default the one of the time zone's country (°F in the US).
+        vol.Optional("temperature_unit", default=None): vol.Any(None, vol.In(["C", "F"], msg="expected 'C' or 'F'")),
     }
 )
 WEB_SCHEMA = vol.Schema(
@@ -307,6 +309,7 @@ class SiteConfig:
     name: str
     timezone: str
     language: str
+    temperature_unit: str | None = None  # None: the time zone's country's (ems.local_text)
 
 
 @dataclass(frozen=True, slots=True)

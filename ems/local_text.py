@@ -18,6 +18,7 @@ Values are machine strings, formatted for the reader's locale by the name of the
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -27,6 +28,31 @@ from babel.dates import format_skeleton, format_time
 from babel.numbers import format_currency, format_decimal
 
 from ems.model import MessageImportance, MessageOrigin, UtilityMessage
+
+# The reader's temperature unit, "C" or "F", set per request by the web layer (web/i18n.py).
+TEMPERATURE_UNIT: contextvars.ContextVar[str] = contextvars.ContextVar("ems_temperature_unit", default="C")
+FAHRENHEIT_TERRITORIES = frozenset({"US", "PR", "GU", "VI", "AS", "MP", "UM", "LR", "MM", "BS", "BZ", "KY", "PW", "FM", "MH"})
+
+
+def default_temperature_unit(timezone: str) -> str:
+    """°F where the site's time zone lies in a country that reads Fahrenheit (the US), else °C."""
+    from babel.core import get_global
+
+    territory = get_global("zone_territories").get(timezone)
+    return "F" if territory in FAHRENHEIT_TERRITORIES else "C"
+
+
+def temperature(celsius: float, *, difference: bool = False, unit: str | None = None) -> float:
+    """A temperature (or, with ``difference``, a change of one) in ``unit`` (the reader's by default)."""
+    if (unit or TEMPERATURE_UNIT.get()) != "F":
+        return celsius
+    return celsius * 9 / 5 if difference else celsius * 9 / 5 + 32
+
+
+def format_temperature(celsius: float, locale: str = "en", *, difference: bool = False) -> str:
+    """``24.5 °C`` or ``76.1 °F``, one decimal at most, the locale's decimal mark."""
+    value = round(temperature(celsius, difference=difference), 1)
+    return f"{format_decimal(value, format='#,##0.#', locale=locale)} °{TEMPERATURE_UNIT.get()}"
 
 
 def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"

@@ -30,7 +30,7 @@ from ems.config import parse_yaml
 from ems.dr.component import DemandResponse
 from ems.errors import ConfigError, DocumentRefused, NotReady
 from ems.hub import Hub
-from ems.local_text import format_value
+from ems.local_text import TEMPERATURE_UNIT, format_value, temperature
 from ems.model import Text, english
 from web import i18n, present
 from web.keys import ACCESS, HUB
@@ -76,7 +76,12 @@ def dr_text(text: Text, language: str, timezone: str) -> str:
     phrases = {key: value for key, value in values.items() if key.endswith("_phrase")}
     for _depth in range(_PHRASE_DEPTH if phrases else 0):  # inner phrases settle first
         shown.update({key: _fill(gettext(value), value, shown) for key, value in phrases.items()})
-    return _fill(gettext(template) if template else template, template, shown)
+    return _in_unit(_fill(gettext(template) if template else template, template, shown))
+
+
+def _in_unit(text: str) -> str:
+    """The text's "°C" as the reader's unit (its numbers were converted with it)."""
+    return text.replace("°C", "°F") if TEMPERATURE_UNIT.get() == "F" else text
 
 
 _PHRASE_DEPTH = 3
@@ -99,9 +104,12 @@ class _Shown(dict[str, str]):
 
 def _shown(key: str, value: str, values: dict[str, str], language: str, timezone: str) -> str:
     try:
+        # Degrees in the reader's unit (local_text.TEMPERATURE_UNIT): an offset is a difference.
         if key.endswith("_signed_c"):
-            return format_decimal(float(value), "+0.0;-0.0", locale=language)
-        if key.endswith(("_c", "_kw")):
+            return format_decimal(temperature(float(value), difference=True), "+0.0;-0.0", locale=language)
+        if key.endswith("_c"):
+            return format_decimal(temperature(float(value), difference="offset" in key), "0.0", locale=language)
+        if key.endswith("_kw"):
             return format_decimal(float(value), "0.0", locale=language)
         if key.endswith(_PLAIN_NUMBERS):
             return format_decimal(float(value), locale=language)

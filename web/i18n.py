@@ -29,7 +29,7 @@ from aiohttp import web
 from babel.support import Translations
 
 from ems import local_text
-from ems.local_text import N_
+from ems.local_text import N_, TEMPERATURE_UNIT, default_temperature_unit, format_temperature
 from web.keys import ACCESS, SITE
 
 HERE = Path(__file__).resolve().parent
@@ -151,29 +151,40 @@ def request_language(request: web.Request) -> str:
     return negotiate(request.headers.get("Accept-Language")) or site_language(request)
 
 
+def site_temperature_unit(request: web.Request) -> str:
+    """°C or °F as ``site.temperature_unit`` says, else as the site's time zone's country reads."""
+    site = request.app[SITE]
+    return site.temperature_unit or default_temperature_unit(site.timezone)
+
+
 @web.middleware
 async def language_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Set the request's language from what is known before sign-in (outside the auth check)."""
+    """Set the request's language (and temperature unit) from what is known before sign-in
+    (outside the auth check)."""
     token = use(request_language(request))
+    unit = TEMPERATURE_UNIT.set(site_temperature_unit(request))
     try:
         return await handler(request)
     finally:
+        TEMPERATURE_UNIT.reset(unit)
         _LANGUAGE.reset(token)
 
 
 @web.middleware
 async def person_language_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Once the auth check knows who asks: a signed-in person reads their own language."""
+    """Once the auth check knows who asks: a signed-in person reads their own language and unit."""
     access = request.get(ACCESS)
-    if access is None or access.kiosk or supported(request.query.get("lang")) is not None:
-        return await handler(request)
-    if access.session is None and access.token is not None:
-        return await handler(request)  # a script's token: machine values, no preference
-    token = use(access.user.language or site_language(request))
+    if access is None or access.kiosk or (access.session is None and access.token is not None):
+        return await handler(request)  # a display, or a script's token: the site's, no preference
+    unit = TEMPERATURE_UNIT.set(access.user.temperature_unit or site_temperature_unit(request))
+    token = None if supported(request.query.get("lang")) is not None else \
+        use(access.user.language or site_language(request))
     try:
         return await handler(request)
     finally:
-        _LANGUAGE.reset(token)
+        if token is not None:
+            _LANGUAGE.reset(token)
+        TEMPERATURE_UNIT.reset(unit)
 
 
 # -- the pages' scripts ---------------------------------------------------------------------------
@@ -200,7 +211,7 @@ def js_catalog(*scripts: str) -> dict[str, Any]:
                 text = catalog.ugettext(msgid)
                 if text != msgid:
                     strings[msgid] = text
-    return {"locale": language, "strings": strings}
+    return {"locale": language, "strings": strings, "temperature_unit": TEMPERATURE_UNIT.get()}
 
 
 # -- local messages in the reader's language ------------------------------------------------------
@@ -249,6 +260,9 @@ def setup_i18n(env: jinja2.Environment) -> None:
         language=current,
         languages=LANGUAGES,
         js_catalog=js_catalog,
+        # A temperature the store keeps in °C, in the reader's unit: temperature(24.5) is "76.1 °F".
+        temperature=lambda celsius, difference=False: format_temperature(celsius, current(), difference=difference),
+        temperature_unit=lambda: TEMPERATURE_UNIT.get(),
         role_name=lambda value: gettext(ROLE_NAMES.get(str(value), str(value))),
         scope_name=lambda value: gettext(SCOPE_NAMES.get(str(value), str(value))),
     )

@@ -50,16 +50,26 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
         form = await request.post()
         if not same_token(access.session.csrf_token, await csrf_given(request)):
             return forbidden(request, _("the form is missing its CSRF token; reload the page"))
-        chosen = form.get("language")
-        language = None if chosen == FOLLOW_SITE else chosen
-        try:
-            if language is not None and not isinstance(language, str):
-                raise AccountRejected("Choose one of the languages.")
-            await request.app[ACCOUNTS].set_language(access.user.id, language)
-        except AccountRejected:
-            status, error = 400, _("Choose one of the languages.")
+        if "temperature_unit" in form:
+            unit = form.get("temperature_unit")
+            try:
+                await request.app[ACCOUNTS].set_temperature_unit(
+                    access.user.id, None if unit == FOLLOW_SITE else unit if isinstance(unit, str) else "?")
+            except AccountRejected:
+                status, error = 400, _("Choose °C or °F.")
+            else:
+                raise web.HTTPSeeOther("/settings?done=unit")
         else:
-            raise web.HTTPSeeOther("/settings?done=language")
+            chosen = form.get("language")
+            language = None if chosen == FOLLOW_SITE else chosen
+            try:
+                if language is not None and not isinstance(language, str):
+                    raise AccountRejected("Choose one of the languages.")
+                await request.app[ACCOUNTS].set_language(access.user.id, language)
+            except AccountRejected:
+                status, error = 400, _("Choose one of the languages.")
+            else:
+                raise web.HTTPSeeOther("/settings?done=language")
     site_language = i18n.site_language(request)
     context: dict[str, Any] = {
         "title": _("Settings"),
@@ -69,7 +79,10 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
         "site_info": _site_info(request) if Scope.ADMIN in access.scopes else None,
         "wall": wall_display(request.app),
         "error": error,
-        "notice": _("Saved. The pages now use your language.") if request.query.get("done") == "language" else None,
+        "unit_choice": access.user.temperature_unit or FOLLOW_SITE,
+        "site_unit": i18n.site_temperature_unit(request),
+        "notice": {"language": _("Saved. The pages now use your language."),
+                   "unit": _("Saved. Temperatures are now shown in your unit.")}.get(request.query.get("done", "")),
     }
     return render(request, "settings.html", status, **context)
 

@@ -245,7 +245,7 @@ async def session_with_user(conn: AsyncConnection, id_hash: str) -> Row[Any] | N
     s, u = tables.sessions, tables.users
     result = await conn.execute(
         select(s, u.c.username, u.c.role, u.c.created_at.label("user_created_at"),
-               u.c.language.label("user_language"))
+               u.c.language.label("user_language"), u.c.temperature_unit.label("user_temperature_unit"))
         .join(u, u.c.id == s.c.user_id)
         .where(s.c.id_hash == id_hash)
     )

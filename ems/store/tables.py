@@ -240,6 +240,8 @@ class UserRow(Base):
     created_at: Mapped[datetime]
     # Added by revision 0004: None follows the site's language.
     language: Mapped[str | None] = mapped_column(String(8))
+    # Added by revision 0009: "C" or "F"; None follows the site's unit.
+    temperature_unit: Mapped[str | None] = mapped_column(String(1))
 
 
 class SessionRow(Base):

@@ -26,10 +26,11 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
         yield hub
 
 
-async def _sign_in(client: Any, language: str | None) -> None:
+async def _sign_in(client: Any, language: str | None, unit: str | None = None) -> None:
     accounts = client.app[ACCOUNTS]
     user = await accounts.create_user("owner", PASSWORD, Role.OWNER)
     await accounts.set_language(user.id, language)
+    await accounts.set_temperature_unit(user.id, unit)
     page = await (await client.get("/login")).text()
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     form = {"csrf_token": csrf, "username": "owner", "password": PASSWORD}
@@ -63,7 +64,15 @@ async def test_a_spanish_reader_gets_the_comfort_limits_note_in_spanish(client: 
     await _sign_in(client, "es")
     room = (await _devices(client, hub))["Living room"]
 
-    assert room["note"] == "offset held to +3.0 °C (comfort limit)"
+    assert room["note"] == "offset held to +3.0 °C (comfort limit)"  # the API's English keeps °C
+    # A Californian site reads °F unless the person chose °C: an offset of 3 °C is 5.4 °F.
+    assert room["note_text"] == "desplazamiento limitado a +5,4 °F (límite de confort)"
+
+
+async def test_a_person_who_chose_celsius_reads_celsius_on_a_fahrenheit_site(client: Any, hub: Hub) -> None:
+    await _sign_in(client, "es", unit="C")
+    room = (await _devices(client, hub))["Living room"]
+
     assert room["note_text"] == "desplazamiento limitado a +3,0 °C (límite de confort)"
 
 
@@ -80,7 +89,8 @@ async def test_the_devices_page_shows_the_reason_in_spanish(client: Any, hub: Hu
     page = await (await client.get("/devices")).text()
 
     assert "apagado — regla «Follow every event»" in page
-    assert "desplazamiento limitado a +3,0 °C (límite de confort)" in page
+    assert "desplazamiento limitado a +5,4 °F (límite de confort)" in page
+    assert "°C" not in page  # the readings too: in °F, with the decimal comma
 
 
 async def test_an_events_actions_give_their_reason_in_spanish(client: Any, hub: Hub) -> None:

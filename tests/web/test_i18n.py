@@ -100,7 +100,7 @@ def test_a_page_gets_the_translations_of_its_script_only_in_another_language() -
         i18n._LANGUAGE.reset(token)
     assert spanish["locale"] == "es"
     assert spanish["strings"]["Meter online"] == "Medidor conectado"
-    assert i18n.js_catalog("live.js") == {"locale": "en", "strings": {}}
+    assert i18n.js_catalog("live.js") == {"locale": "en", "strings": {}, "temperature_unit": "C"}
 
 
 @pytest.mark.parametrize(

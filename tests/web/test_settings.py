@@ -225,3 +225,44 @@ async def test_the_display_takes_a_language_in_its_address(client: Any) -> None:
     text = await (await client.get("/ihd?lang=es")).text()
 
     assert '<html lang="es">' in text and "Precio actual" in text
+
+
+async def _unit(client: Any, unit: str) -> Any:
+    page = await client.get("/settings")
+    return await client.post("/settings", data={"csrf_token": _csrf(await page.text()), "temperature_unit": unit},
+                             allow_redirects=False)
+
+
+async def test_a_californian_site_reads_fahrenheit_and_a_person_may_choose_celsius(client: Any, sign_in: Any) -> None:
+    await sign_in()
+    page = await (await client.get("/settings")).text()
+    assert "The site's unit (°F)" in page  # America/Los_Angeles: the US reads °F
+    assert '"temperature_unit": "F"' in await (await client.get("/")).text()  # the dashboard's script
+
+    chosen = await _unit(client, "C")
+
+    assert chosen.status == 303 and chosen.headers["Location"] == "/settings?done=unit"
+    assert (await client.app[ACCOUNTS].user("owner")).temperature_unit == "C"
+    page = await (await client.get("/settings?done=unit")).text()
+    assert "Saved. Temperatures are now shown in your unit." in page
+    assert '<option value="C" selected>' in page
+    assert '"temperature_unit": "C"' in await (await client.get("/")).text()
+    await _unit(client, "site")
+    assert (await client.app[ACCOUNTS].user("owner")).temperature_unit is None
+
+
+async def test_a_unit_other_than_c_or_f_is_refused_with_a_message(client: Any, sign_in: Any) -> None:
+    await sign_in()
+
+    refused = await _unit(client, "K")
+
+    assert refused.status == 400
+    assert "Choose °C or °F." in await refused.text()
+
+
+@pytest.mark.parametrize(("timezone", "unit"), [
+    ("America/Los_Angeles", "F"), ("America/New_York", "F"), ("Pacific/Honolulu", "F"),
+    ("America/Mexico_City", "C"), ("Europe/Madrid", "C"), ("Asia/Shanghai", "C"), ("UTC", "C"),
+])
+def test_the_default_unit_is_the_one_of_the_time_zones_country(timezone: str, unit: str) -> None:
+    assert local_text.default_temperature_unit(timezone) == unit

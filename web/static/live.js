@@ -6,6 +6,10 @@
   const tz = document.body.dataset.timezone || undefined;
   // The page's language: its strings come in a JSON block the server renders (web/i18n.py).
   const I18N = (() => { try { return JSON.parse($("i18n").textContent); } catch (e) { return {}; } })();
+  // Temperatures come in °C; the reader may read °F (Settings): the number and the unit change
+  // together. A change of temperature (an offset) converts without the 32.
+  const FAHRENHEIT = I18N.temperature_unit === "F";
+  const inUnit = (text) => (FAHRENHEIT ? text.replace(/°C/g, "°F") : text);
   const LOCALE = I18N.locale || document.documentElement.lang || undefined;
   const t = (msgid, values) => {
     const text = (I18N.strings && I18N.strings[msgid]) || msgid;
@@ -34,6 +38,11 @@
 
   const fmt = (v, digits) => (v === null || v === undefined ? "–" : Number(v).toLocaleString(LOCALE,
     { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+  const deg = (celsius, difference) => {
+    const v = FAHRENHEIT ? (difference ? celsius * 9 / 5 : celsius * 9 / 5 + 32) : celsius;
+    const r = Math.round(v * 10) / 10;
+    return fmt(r, Number.isInteger(r) ? 0 : 1);
+  };
   const when = (iso, timeStyle = "short") => {
     if (!iso) return "–";
     try { return new Date(iso).toLocaleString(LOCALE, { timeZone: tz, dateStyle: "medium", timeStyle }); }
@@ -144,11 +153,10 @@
         el("strong", "", t("Event {id}", { id })));
       if (e.participation === "opted_out") li.append(el("span", "tag tag-opted_out", t("opted out")));
       const asks = [];
-      const deg = (v) => fmt(v, Number.isInteger(v) ? 0 : 1);
-      if (e.cooling_offset_c !== null) asks.push(t("cooling +{value} °C", { value: deg(e.cooling_offset_c) }));
-      if (e.heating_offset_c !== null) asks.push(t("heating −{value} °C", { value: deg(e.heating_offset_c) }));
-      if (e.cooling_setpoint_c !== null) asks.push(t("cool to {value} °C", { value: deg(e.cooling_setpoint_c) }));
-      if (e.heating_setpoint_c !== null) asks.push(t("heat to {value} °C", { value: deg(e.heating_setpoint_c) }));
+      if (e.cooling_offset_c !== null) asks.push(inUnit(t("cooling +{value} °C", { value: deg(e.cooling_offset_c, true) })));
+      if (e.heating_offset_c !== null) asks.push(inUnit(t("heating −{value} °C", { value: deg(e.heating_offset_c, true) })));
+      if (e.cooling_setpoint_c !== null) asks.push(inUnit(t("cool to {value} °C", { value: deg(e.cooling_setpoint_c) })));
+      if (e.heating_setpoint_c !== null) asks.push(inUnit(t("heat to {value} °C", { value: deg(e.heating_setpoint_c) })));
       if (e.average_load_adjustment_pct !== null) asks.push(t("load {value} %", { value: (e.average_load_adjustment_pct > 0 ? "+" : "") + e.average_load_adjustment_pct }));
       if (e.duty_cycle_pct !== null) asks.push(t("duty cycle {value} %", { value: e.duty_cycle_pct }));
       const minutes = t("{minutes} min", { minutes: e.duration_min });
@@ -463,8 +471,8 @@
       const at = el("time", "", clockSec.format(new Date(a.at)));
       at.setAttribute("datetime", a.at);
       let what = label(COMMANDS, a.action);
-      if (a.detail && a.detail.cooling_setpoint_c !== undefined) what += " " + t("(cooling {value} °C)", { value: fmt(a.detail.cooling_setpoint_c, 1) });
-      if (a.detail && a.detail.heating_setpoint_c !== undefined) what += " " + t("(heating {value} °C)", { value: fmt(a.detail.heating_setpoint_c, 1) });
+      if (a.detail && a.detail.cooling_setpoint_c !== undefined) what += " " + inUnit(t("(cooling {value} °C)", { value: deg(a.detail.cooling_setpoint_c) }));
+      if (a.detail && a.detail.heating_setpoint_c !== undefined) what += " " + inUnit(t("(heating {value} °C)", { value: deg(a.detail.heating_setpoint_c) }));
       if (a.source === "restore") what = t("put back: {action}", { action: what });
       li.append(at, " ", el("strong", "", a.device), ` · ${what} · `,
         el("span", a.ok ? "ev-ok" : "ev-failed", a.ok ? t("done") : t("failed: {error}", { error: a.error || "?" })));
