@@ -288,7 +288,8 @@ class MessageImportance(enum.IntEnum):
 
 
 class MessageOrigin(enum.StrEnum):
-    UTILITY = "utility"  # arrived from the meter
+    UTILITY = "utility"  # arrived from the meter: the utility's message to this customer
+    PUBLIC = "public"  # arrived from the meter as a public broadcast (also sent by Inter-PAN): a grid or weather alert
     LOCAL = "local"  # made by the appliance itself (tier warnings, ...)
 
 

@@ -513,8 +513,10 @@ class SimulatedMeter:
         self.node.send_raw(ENDPOINT, cluster_id, payload)
 
 
-def message_control(importance: str, confirm: bool) -> int:
-    return (IMPORTANCE[importance] << 2) | (0x80 if confirm else 0)
+def message_control(importance: str, confirm: bool, public: bool = False) -> int:
+    """MessageControl (D.5.2.3.1.1.1): a public broadcast goes out by normal transmission and by
+    anonymous Inter-PAN too (transmission 1), as a utility relays a public energy alert."""
+    return (IMPORTANCE[importance] << 2) | (0x80 if confirm else 0) | (0x01 if public else 0)
 
 
 def _scaled(price: float | Decimal, digits: int) -> int:

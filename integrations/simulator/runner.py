@@ -240,7 +240,7 @@ class SimulatedHan:
             start = now + spec["starts_in"]
         message = SentMessage(
             message_id=message_id,
-            control=message_control(spec["importance"], spec["confirm"]),
+            control=message_control(spec["importance"], spec["confirm"], public=spec["kind"] == "public"),
             start=start,
             duration_min=spec["duration_min"],
             text=spec["text"],

@@ -23,6 +23,7 @@ from ems.model import (
     LoadControlEvent,
     MessageCancelled,
     MessageImportance,
+    MessageOrigin,
     MeterRate,
     PriceSignal,
     UtilityMessage,
@@ -216,6 +217,9 @@ def utility_message(fields: DisplayMessage, meter_id: str, now: datetime) -> Uti
         confirmation_required=bool(control & 0x80),
         enhanced_confirmation=bool(control & 0x20),
         received_at=now,
+        # Transmission 1 or 2 (D.5.2.3.1.1.1): also (or only) by anonymous Inter-PAN, to every
+        # display nearby: a public broadcast (energy shortage, grid reliability, weather alerts).
+        origin=MessageOrigin.PUBLIC if (control & 0x03) in (1, 2) else MessageOrigin.UTILITY,
     )
 
 

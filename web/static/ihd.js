@@ -233,7 +233,11 @@
     const urgent = state.messages.filter((m) => (m.importance === "high" || m.importance === "critical") && !m.cancelled_at && m.active);
     for (const m of urgent.slice(0, 1)) {
       const b = el("p", "ihd-banner banner-message banner-" + m.importance);
-      b.append(el("strong", "", m.importance === "critical" ? t("Urgent") : t("Message")), document.createTextNode(" – " + (m.display_text || m.text)));
+      // A public broadcast (a grid or weather alert for everyone) is named so: not the utility
+      // writing to this home.
+      const kind = m.origin === "public" ? (m.importance === "critical" ? t("Urgent public alert") : t("Public alert"))
+        : m.importance === "critical" ? t("Urgent") : t("Message");
+      b.append(el("strong", "", kind), document.createTextNode(" – " + (m.display_text || m.text)));
       shown.push(b);
     }
     // Keep the event banner's node (and the focus on its button) when nothing else moved.

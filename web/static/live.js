@@ -665,6 +665,9 @@
       const text = m.display_text || m.text;
       li.dataset.messageId = m.message_id;
       li.append(el("span", "tag tag-" + m.importance, label(IMPORTANCE, m.importance)));
+      // Who it is from: a public broadcast (a grid or weather alert for everyone), the utility
+      // writing to this home, or the EMS itself.
+      li.append(el("span", "tag tag-origin", m.origin === "public" ? t("public alert") : m.origin === "local" ? t("from the EMS") : t("from your utility")));
       if (!m.read) li.append(el("span", "tag tag-unread", t("unread")));
       li.append(el("span", "", text));
       const bits = [when(m.received_at)];

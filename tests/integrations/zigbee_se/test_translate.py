@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
-from ems.model import Criticality, DeviceClass, EventStatus, MessageImportance
+from ems.model import Criticality, DeviceClass, EventStatus, MessageImportance, MessageOrigin
 from integrations.zigbee.se import codec, commands
 from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
 from integrations.zigbee.se.inbound import decode
@@ -148,6 +148,17 @@ def test_message_control_gives_importance_and_confirmation():
     assert message.importance is MessageImportance.HIGH
     assert message.confirmation_required is True
     assert message.end == NOW + timedelta(minutes=60)
+
+
+@pytest.mark.parametrize(("control", "origin"), [
+    (0x88, MessageOrigin.UTILITY),  # normal transmission only: the utility writing to this home
+    (0x89, MessageOrigin.PUBLIC),  # normal and anonymous Inter-PAN: a public broadcast, relayed
+    (0x0A, MessageOrigin.PUBLIC),  # Inter-PAN only (heard if the meter relays it)
+])
+def test_a_message_also_sent_by_inter_pan_is_a_public_alert(control, origin):
+    fields = ns(commands.DisplayMessage, message_id=1, message_control=control, start_time=0, duration_in_minutes=60,
+                message="Grid reliability alert")
+    assert utility_message(fields, "main", NOW).origin is origin
 
 
 TRANSLATORS = {
