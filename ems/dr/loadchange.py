@@ -480,12 +480,12 @@ async def measure_event(
     since = datetime.combine(first, time(), tz).astimezone(UTC)
     rebound_end = end + timedelta(hours=settings.rebound_hours)
     until = min(now, rebound_end)
-    # Everything after the reads runs in a thread: turning weeks of rows into arrays, the baseline
-    # and the pricing (whose first use builds the holiday calendars) held the loop for up to 170 ms
-    # under the API fuzzer. What the thread gets is its own: frozen readings, lists, a frozen plan.
-    readings = await hub.store.intervals(meter_id, since, until)
-    history = await asyncio.to_thread(ReadingArrays.from_readings, readings)
-    del readings
+    # Everything after the reads runs in a thread: the baseline and the pricing (whose first use
+    # builds the holiday calendars) held the loop for up to 170 ms under the API fuzzer. The weeks of
+    # intervals come as columns (most of them from the store's memory, ems.store.recent), never as
+    # one object per row: read so, they held it for up to 200 ms more (bench/soak.py's API fuzzer).
+    # What the thread gets is its own: arrays, lists, a frozen plan.
+    history = await hub.store.interval_columns(meter_id, since, until)
     demand: list[tuple[int, float]] = []
     if now < rebound_end:
         adjust_from = settings.adjustment.window_s(int(start.timestamp()))[0] if settings.adjustment else int(start.timestamp())
