@@ -36,6 +36,8 @@
   const clockDay = dateFormat({ weekday: "long", day: "numeric", month: "long" });
   const num = (v, digits) => Number(v).toLocaleString(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits });
   const money = (v, currency, digits, maxDigits = digits) => {
+    // Rounded first: a cost of −0.001 is "$0.00", never "−$0.00".
+    const scale = 10 ** maxDigits; v = Math.round(v * scale) / scale; if (v === 0) v = 0;
     try { return new Intl.NumberFormat(LOCALE, { style: "currency", currency: currency || "USD", minimumFractionDigits: digits, maximumFractionDigits: maxDigits }).format(v); }
     catch (e) { return num(v, maxDigits) + " " + (currency || ""); }
   };

@@ -449,7 +449,7 @@
         refreshDetails(true);
         setTimeout(() => refreshDetails(true), 1500);  // the cycle restores the device, then logs it
       } catch (err) {
-        b.disabled = false; status.textContent = t("Not done: {reason}", { reason: err.message });
+        b.disabled = false; failed(status, err.message);
       }
     });
     return b;
@@ -607,11 +607,25 @@
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   let focusKey = null;  // the item whose button had the focus when the list was redrawn
 
+  // What could not be done stays said until it is done or the page has its link back (a snapshot
+  // after a reconnect clears it: "Not done" about a moment that has passed misleads).
+  function failed(status, reason) {
+    status.textContent = t("Not done: {reason}", { reason }); status.dataset.failed = "1";
+  }
+  function clearFailures() {
+    for (const n of document.querySelectorAll("[data-failed]")) { n.textContent = ""; delete n.dataset.failed; }
+  }
+
   async function post(path, body) {
     const headers = { Accept: "application/json", "X-CSRF-Token": csrf };
     if (body) headers["Content-Type"] = "application/json";
-    const r = await fetch(path, { method: "POST", credentials: "same-origin", headers,
-      body: body ? JSON.stringify(body) : undefined });
+    let r;
+    try {
+      r = await fetch(path, { method: "POST", credentials: "same-origin", headers,
+        body: body ? JSON.stringify(body) : undefined });
+    } catch (e) {  // the browser's own words ("Failed to fetch") say nothing to a homeowner
+      throw new Error(t("the appliance did not answer; check your connection and try again"));
+    }
     const data = await r.json().catch(() => ({}));
     if (!r.ok) throw new Error(data.error || `${r.status} ${r.statusText}`);
     return data;
@@ -634,9 +648,9 @@
         if (statusId) nowFocus = true; else focusKey = key;  // the Now panel keeps its own focus (renderNow)
         if (topic === "events") { upsert(state.events, item, "issuer_event_id"); renderEvents(); }
         else { upsert(state.messages, item, "message_id"); renderMessages(); }
-        status.textContent = done;
+        status.textContent = done; delete status.dataset.failed;
       } catch (e) {
-        b.disabled = false; status.textContent = t("Not done: {reason}", { reason: e.message });
+        b.disabled = false; failed(status, e.message);
       }
     });
     return b;
@@ -704,7 +718,7 @@
       status.textContent = t("{count} messages marked read.", { count: count(r.marked) });
       $("messages-title").tabIndex = -1; $("messages-title").focus();  // the button is gone: keep the place
     } catch (e) {
-      status.textContent = t("Not done: {reason}", { reason: e.message });
+      failed(status, e.message);
     } finally { b.disabled = false; }
   });
 
@@ -734,6 +748,7 @@
   let lastIntervalStart = null;
   const money = (v, cur) => {
     if (v === null || v === undefined) return "–";
+    v = Math.round(v * 100) / 100; if (v === 0) v = 0;  // −0.001 is "$0.00", never "−$0.00"
     try { return new Intl.NumberFormat(LOCALE, { style: "currency", currency: cur || "USD" }).format(v); }
     catch (e) { return Number(v).toFixed(2) + " " + (cur || ""); }
   };
@@ -1053,6 +1068,7 @@
       // The first snapshot finds the costs, the chart and the rate already asked for (at load, in
       // parallel with the socket); a later one (each minute, a reconnect) asks again.
       if (firstSnapshot) firstSnapshot = false; else { scheduleCost(); refreshRate(); }
+      if (reconnected) { reconnected = false; clearFailures(); }
     } else if (msg.topic === "meter") {
       upsertMeter(msg.data); renderMeter();
       const start = msg.data.last_interval && msg.data.last_interval.start;
@@ -1072,6 +1088,7 @@
     ws.onopen = () => { retryMs = 500; };
     ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
     ws.onclose = () => {
+      reconnected = true;
       const link = $("link"); link.textContent = t("Appliance unreachable – reconnecting"); link.className = "pill pill-bad";
       document.body.classList.add("stale");
       setTimeout(connect, retryMs); retryMs = Math.min(retryMs * 2, 10000);
@@ -1080,6 +1097,7 @@
   // The panels that need a query are asked for at once, beside the socket: the page is complete
   // when the slowest answers, not a snapshot and a debounce later.
   let firstSnapshot = true;
+  let reconnected = false;  // the socket closed: the next snapshot is the link coming back
   refreshCost(); refreshUsage(); refreshRate();
   // Once a minute, ask for a fresh snapshot so "active"/"expired" marks follow the clock.
   setInterval(() => { if (socket && socket.readyState === WebSocket.OPEN) socket.send("snapshot"); }, 60000);
