@@ -37,7 +37,8 @@ FAST_SCENARIO: dict[str, Any] = {
         "tou": [{"name": "all-day", "start": "00:00", "end": "24:00", "price": 0.29, "tier": 2}],
     },
     "messages": [
-        {"at": 0.3, "text": "Grid reliability alert: reduce use 4-9 PM.", "importance": "high", "confirm": True},
+        {"at": 0.3, "text": "Grid reliability alert: reduce use 4-9 PM.", "importance": "high", "confirm": True,
+         "kind": "public"},
     ],
     "events": [
         {"at": 0.4, "id": 4101, "starts_in": "2m", "duration_min": 30, "criticality": 3,

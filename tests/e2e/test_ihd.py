@@ -62,6 +62,8 @@ async def test_the_owner_makes_a_display_link_that_opens_live_without_a_login(ap
         assert "Energy event announced" in await wall.text_content(".banner-event")
         await wall.wait_for_function("document.querySelector('.banner-message') !== null")
         assert "Grid reliability alert" in await wall.text_content(".banner-message")
+        # A public broadcast (also sent by Inter-PAN) is named as one, not as the utility writing to this home.
+        assert (await wall.text_content(".banner-message strong")) == "Public alert"
         post = "fetch('/api/v1/events/4101/override', {method: 'POST'}).then(r => r.status)"
         assert await wall.evaluate(post) == 403  # the display link only reads ...
         assert await wall.evaluate("fetch('/account/users').then(r => r.status)") == 403  # ... the display
