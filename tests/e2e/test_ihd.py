@@ -30,6 +30,16 @@ async def _live(page: Any) -> None:
     await page.wait_for_function("!document.body.classList.contains('stale')")
 
 
+async def _open_display(appliance: Any, browser: Any) -> Any:
+    """The appliance's display link opened on an 800x480 wall screen, once the display is live."""
+    await appliance.online()
+    link = await _kiosk_link(appliance)
+    page = await (await browser.new_context(viewport={"width": 800, "height": 480})).new_page()
+    await page.goto(link)
+    await _live(page)
+    return page
+
+
 async def test_the_owner_makes_a_display_link_that_opens_live_without_a_login(appliance, output_dir):
     async with chromium() as browser:
         owner = await browser.new_page()
@@ -93,12 +103,8 @@ def _fixed_port_config(tmp_path: Path) -> tuple[Path, str]:
 async def test_the_display_shows_stale_data_and_recovers_by_itself(tmp_path, output_dir):
     folder, config = _fixed_port_config(tmp_path)
     async with running_appliance(folder, config_text=config) as appliance:
-        await appliance.online()
-        link = await _kiosk_link(appliance)
         async with chromium() as browser:
-            page = await (await browser.new_context(viewport={"width": 800, "height": 480})).new_page()
-            await page.goto(link)
-            await _live(page)
+            page = await _open_display(appliance, browser)
             await appliance.web.stop()
             await page.wait_for_function("document.body.classList.contains('stale')")
             band = await page.text_content("#stale")
@@ -141,12 +147,8 @@ async def test_a_display_left_on_shows_the_on_peak_price_when_it_starts(tmp_path
     # On the appliance's clock, seconds before the plan's on-peak (16:00): the display asks the rate
     # sheet again at the time its price now says it ends, not at the next interval or reload.
     async with running_appliance(tmp_path, clock=local_clock("15:59:54")) as appliance:
-        await appliance.online()
-        link = await _kiosk_link(appliance)
         async with chromium() as browser:
-            page = await (await browser.new_context(viewport={"width": 800, "height": 480})).new_page()
-            await page.goto(link)
-            await _live(page)
+            page = await _open_display(appliance, browser)
             await page.wait_for_function("document.getElementById('price-sub').textContent.includes('off-peak')")
             assert "Low price" in await page.text_content("#tier")
             await page.wait_for_function("document.getElementById('tier').textContent === 'High price'", timeout=30000)

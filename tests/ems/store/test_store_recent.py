@@ -51,13 +51,19 @@ async def columns(store: Store, start: datetime, end: datetime, meter_id: str = 
     return list(zip(found.start_s.tolist(), found.consumed_kwh.tolist(), strict=True))
 
 
-async def test_a_cycle_read_again_comes_from_memory_with_only_the_new_intervals_from_the_database(
-    open_store: Callable[..., Awaitable[Store]],
-) -> None:
+async def _live_store(open_store: Callable[..., Awaitable[Store]]) -> tuple[Store, Clock, EventBus]:
+    """A store on the test's clock, writing what a bus publishes (as the appliance's)."""
     clock = Clock()
     store = await open_store(clock=clock)
     bus = EventBus()
     store.attach(bus)
+    return store, clock, bus
+
+
+async def test_a_cycle_read_again_comes_from_memory_with_only_the_new_intervals_from_the_database(
+    open_store: Callable[..., Awaitable[Store]],
+) -> None:
+    store, clock, bus = await _live_store(open_store)
     await store.add_intervals(quarters(NOW - timedelta(days=30), 30 * 96))
     cycle = NOW - timedelta(days=20)
 
@@ -74,10 +80,7 @@ async def test_a_cycle_read_again_comes_from_memory_with_only_the_new_intervals_
 async def test_a_late_reading_behind_what_is_kept_is_read_from_the_database(
     open_store: Callable[..., Awaitable[Store]],
 ) -> None:
-    clock = Clock()
-    store = await open_store(clock=clock)
-    bus = EventBus()
-    store.attach(bus)
+    store, _, bus = await _live_store(open_store)
     day = NOW - timedelta(days=1)
     await store.add_intervals([r for r in quarters(day, 96) if r.start != day + timedelta(hours=5)])
     before = await columns(store, day, NOW)
