@@ -158,7 +158,7 @@
       if (e.cooling_setpoint_c !== null) asks.push(inUnit(t("cool to {value} °C", { value: deg(e.cooling_setpoint_c) })));
       if (e.heating_setpoint_c !== null) asks.push(inUnit(t("heat to {value} °C", { value: deg(e.heating_setpoint_c) })));
       if (e.average_load_adjustment_pct !== null) asks.push(t("load {value} %", { value: (e.average_load_adjustment_pct > 0 ? "+" : "") + e.average_load_adjustment_pct }));
-      if (e.duty_cycle_pct !== null) asks.push(t("duty cycle {value} %", { value: e.duty_cycle_pct }));
+      if (e.duty_cycle_pct !== null) asks.push(t("switched on and off (on {value} %)", { value: e.duty_cycle_pct }));
       const minutes = t("{minutes} min", { minutes: e.duration_min });
       const span = el("span", "meta");
       const sameDay = localDay(e.start) === localDay(e.end);
@@ -740,8 +740,13 @@
     renderProblems();
     const h = state.health; if (!h) return;
     const STATES = { ok: t("ok"), degraded: t("degraded"), starting: t("starting") };
-    $("health").textContent = t("Appliance {status} · frames {received} received, {malformed} malformed, {rejected} rejected", {
-      status: label(STATES, h.status), received: fmt(h.frames.received, 0), malformed: fmt(h.frames.malformed, 0), rejected: fmt(h.frames.rejected, 0) });
+    // In a homeowner's words: how much the meter said, and how much of it could not be read (the
+    // counts of malformed and refused frames are the API's, for an installer).
+    const unread = h.frames.malformed + h.frames.rejected;
+    $("health").textContent = unread
+      ? t("Appliance {status} · {received} messages heard from the meter, {unread} of them unreadable", {
+        status: label(STATES, h.status), received: fmt(h.frames.received, 0), unread: fmt(unread, 0) })
+      : t("Appliance {status} · {received} messages heard from the meter", { status: label(STATES, h.status), received: fmt(h.frames.received, 0) });
   }
 
   let costTimer = null;
