@@ -110,8 +110,11 @@ def add_usage_routes(app: web.Application, hub_key: Any = None) -> None:
         hub: Hub = app[key]
         buckets = app[USAGE_BUCKETS]
         undo = hub.store.watch_intervals(buckets.written)
-        # A meter's price from a moment already charged reprices from there (with use_meter_prices).
-        unlisten = hub.bus.listen(PriceSignal, lambda p: buckets.written(p.meter_id, p.start))
+        # A meter's price from a moment already charged reprices from there, when the meter's prices
+        # are the ones charged (tariff.use_meter_prices); otherwise they price nothing here.
+        tariff = hub.config.tariff
+        unlisten = hub.bus.listen(PriceSignal, lambda p: buckets.written(p.meter_id, p.start)) \
+            if tariff is not None and tariff.use_meter_prices else (lambda: None)
         warming = hub.create_task(warm(hub, buckets), "usage chart warm-up")
         yield
         undo()
