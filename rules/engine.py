@@ -101,11 +101,11 @@ PLAN_SHORT = N_("can shed only {expected_kw} kW of the {needed_kw} kW needed ({s
 PLAN_PHRASES = {"nothing": PLAN_NOTHING, "met": PLAN_MET, "short": PLAN_SHORT}  # by ShedPlan.outcome()
 LEVELS = {
     Criticality.GREEN: N_("green"),
-    Criticality.LEVEL_1: N_("level 1"),
-    Criticality.LEVEL_2: N_("level 2"),
-    Criticality.LEVEL_3: N_("level 3"),
-    Criticality.LEVEL_4: N_("level 4"),
-    Criticality.LEVEL_5: N_("level 5"),
+    Criticality.LEVEL_1: N_("urgency 1 of 5"),
+    Criticality.LEVEL_2: N_("urgency 2 of 5"),
+    Criticality.LEVEL_3: N_("urgency 3 of 5"),
+    Criticality.LEVEL_4: N_("urgency 4 of 5"),
+    Criticality.LEVEL_5: N_("urgency 5 of 5"),
     Criticality.EMERGENCY: N_("emergency"),
     Criticality.PLANNED_OUTAGE: N_("planned outage"),
     Criticality.SERVICE_DISCONNECT: N_("service disconnect"),

@@ -167,7 +167,7 @@ def follow(*events, **kwargs):
 def test_follow_event_tags_proposals_with_the_event_and_its_source():
     p = follow(event(cooling_offset_c=2.0))[LIVING_ROOM]
     assert (p.source, p.meter_id, p.issuer_event_id, p.rule) == (ProposalSource.EVENT, METER, 1234, "R")
-    assert str(p.reason) == "Event 1234 (level 3, until 18:20): 2.0 °C warmer than comfort — rule 'R'"
+    assert str(p.reason) == "Event 1234 (urgency 3 of 5, until 18:20): 2.0 °C warmer than comfort — rule 'R'"
 
 
 def test_follow_event_gives_thermostats_the_events_setpoints():

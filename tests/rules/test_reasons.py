@@ -31,8 +31,8 @@ FOLLOW = "    triggers:\n      - event: active\n"
 def test_an_events_offset_reads_in_spanish_with_the_sites_time_and_a_decimal_comma():
     p = _proposals("follow_event", extra=FOLLOW, events=(event(cooling_offset_c=2.0),))[LIVING_ROOM]
 
-    assert str(p.reason) == "Event 1234 (level 3, until 18:20): 2.0 °C warmer than comfort — rule 'Sigue los eventos'"
-    assert _spanish(p) == ("Evento 1234 (nivel 3, hasta las 18:20): 2,0 °C más cálido que la temperatura de confort"
+    assert str(p.reason) == "Event 1234 (urgency 3 of 5, until 18:20): 2.0 °C warmer than comfort — rule 'Sigue los eventos'"
+    assert _spanish(p) == ("Evento 1234 (urgencia 3 de 5, hasta las 18:20): 2,0 °C más cálido que la temperatura de confort"
                            " — regla «Sigue los eventos»")
 
 
@@ -48,7 +48,7 @@ def test_the_english_rendering_of_the_msgid_says_what_the_reason_says():
     p = _proposals("follow_event", extra=FOLLOW, events=(event(cooling_offset_c=2.0),))[LIVING_ROOM]
 
     assert dr_text(p.reason, "en", SITE) == (
-        "Event 1234 (level 3, until 6:20\u202fPM): 2.0 °C warmer than comfort — rule 'Sigue los eventos'")
+        "Event 1234 (urgency 3 of 5, until 6:20\u202fPM): 2.0 °C warmer than comfort — rule 'Sigue los eventos'")
 
 
 def test_a_schedule_reason_says_until_when_in_spanish():

@@ -54,9 +54,9 @@ async def test_a_spanish_reader_gets_the_holders_reason_in_spanish_beside_the_en
     await _sign_in(client, "es")
     pump = (await _devices(client, hub))["Pool pump"]["held_by"]
 
-    assert pump["reason"].startswith("Event 7 (level 2, until ")
+    assert pump["reason"].startswith("Event 7 (urgency 2 of 5, until ")  # SE criticality level 2, in words
     assert pump["reason"].endswith("): off — rule 'Follow every event'")
-    assert pump["reason_text"].startswith("Evento 7 (nivel 2, hasta las ")
+    assert pump["reason_text"].startswith("Evento 7 (urgencia 2 de 5, hasta las ")
     assert pump["reason_text"].endswith("): apagado — regla «Follow every event»")
 
 

@@ -19,8 +19,8 @@
   const STATUS = { scheduled: t("scheduled"), active: t("active"), completed: t("completed"), cancelled: t("cancelled"),
     superseded: t("superseded") };
   const IMPORTANCE = { low: t("low"), medium: t("medium"), high: t("high"), critical: t("critical") };
-  const CRITICALITY = { green: t("green"), level_1: t("level 1"), level_2: t("level 2"), level_3: t("level 3"),
-    level_4: t("level 4"), level_5: t("level 5"), emergency: t("emergency"), planned_outage: t("planned outage"),
+  const CRITICALITY = { green: t("green"), level_1: t("urgency 1 of 5"), level_2: t("urgency 2 of 5"), level_3: t("urgency 3 of 5"),
+    level_4: t("urgency 4 of 5"), level_5: t("urgency 5 of 5"), emergency: t("emergency"), planned_outage: t("planned outage"),
     service_disconnect: t("service disconnect") };
   const DEVICES = { hvac: t("heating and cooling"), strip_heater: t("strip heater"), water_heater: t("water heater"),
     pool_pump: t("pool pump"), smart_appliance: t("smart appliances"), irrigation_pump: t("irrigation pump"),
