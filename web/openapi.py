@@ -105,7 +105,7 @@ SCHEMAS: dict[str, Any] = {
         "display_text": {**STR, "description": "The text in the reader's language (a message the appliance "
                          "wrote is translated; a utility's message is shown as sent)"},
         "importance": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
-        "origin": {"type": "string", "enum": ["utility", "local"]},
+        "origin": {"type": "string", "enum": ["utility", "public", "local"]},
         "start": TIME,
         "end": _n(TIME),
         "received_at": TIME,

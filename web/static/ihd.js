@@ -263,7 +263,7 @@
       if (until) wait = Math.min(wait, Math.max(1000, until - applianceNow().getTime() + 1000));
     } catch (err) { wait = 30 * 1000; /* keep the last rate, ask again soon */ }
     state.rateAsked = true;
-    renderPrice();
+    renderPrice(); fitAll();  // the price's text changed: shrink it now, not at the next tick
     rateTimer = setTimeout(refreshRate, wait);
   }
 
@@ -278,6 +278,7 @@
       renderPrice();
       $("cost-today").textContent = c ? money(c.total_cost, c.currency, 2) : "–";
       $("cost-today-sub").textContent = c ? t("{kwh} kWh used", { kwh: num(c.energy_kwh, 1) }) : t("nothing read yet today");
+      fitAll();  // new figures: shrunk to fit now, not at the next tick
     } catch (e) {
       $("cost-today-sub").textContent = t("cost not available");
     }
