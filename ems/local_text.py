@@ -42,9 +42,9 @@ def default_temperature_unit(timezone: str) -> str:
     return "F" if territory in FAHRENHEIT_TERRITORIES else "C"
 
 
-def temperature(celsius: float, *, difference: bool = False, unit: str | None = None) -> float:
-    """A temperature (or, with ``difference``, a change of one) in ``unit`` (the reader's by default)."""
-    if (unit or TEMPERATURE_UNIT.get()) != "F":
+def temperature(celsius: float, *, difference: bool = False) -> float:
+    """A temperature (or, with ``difference``, a change of one) in the reader's unit."""
+    if TEMPERATURE_UNIT.get() != "F":
         return celsius
     return celsius * 9 / 5 if difference else celsius * 9 / 5 + 32
 

@@ -262,7 +262,6 @@ def setup_i18n(env: jinja2.Environment) -> None:
         js_catalog=js_catalog,
         # A temperature the store keeps in °C, in the reader's unit: temperature(24.5) is "76.1 °F".
         temperature=lambda celsius, difference=False: format_temperature(celsius, current(), difference=difference),
-        temperature_unit=lambda: TEMPERATURE_UNIT.get(),
         role_name=lambda value: gettext(ROLE_NAMES.get(str(value), str(value))),
         scope_name=lambda value: gettext(SCOPE_NAMES.get(str(value), str(value))),
     )

@@ -53,8 +53,9 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
         if "temperature_unit" in form:
             unit = form.get("temperature_unit")
             try:
+                # Anything but "C", "F" or the site's (a file field too) is refused by the accounts.
                 await request.app[ACCOUNTS].set_temperature_unit(
-                    access.user.id, None if unit == FOLLOW_SITE else unit if isinstance(unit, str) else "?")
+                    access.user.id, None if unit == FOLLOW_SITE else str(unit))
             except AccountRejected:
                 status, error = 400, _("Choose °C or °F.")
             else:

@@ -100,7 +100,7 @@ def add_usage_routes(app: web.Application, hub_key: Any = None) -> None:
         try:
             meter_id = await billing.choose_meter(hub, None)
             for range_ in ("year", "cycle"):
-                await buckets.warm(hub, meter_id, range_, edges_of(hub, range_, 60))
+                await buckets.columns(hub, meter_id, range_, edges_of(hub, range_, 60))
         except web.HTTPException:
             return  # no meter known yet: the first request prices it
         except Exception:  # noqa: BLE001 - a warm-up is an optimisation: its failure only costs time
@@ -133,12 +133,9 @@ def add_usage_routes(app: web.Application, hub_key: Any = None) -> None:
         tariff = hub.config.tariff
         plan = tariff.active_plan if tariff is not None else None
         timezone = hub.config.site.timezone
-        tz = ZoneInfo(timezone)
-        now = hub.clock()
         # Only the day's buckets follow the meter's interval (no live meter: the latest stored).
-        last = await billing.latest_interval(hub, meter_id, now) if range_ == "day" else None
-        interval_s = last.duration_s if last is not None else 60
-        edges = window(range_, now, tz, plan, interval_s)
+        last = await billing.latest_interval(hub, meter_id, hub.clock()) if range_ == "day" else None
+        edges = edges_of(hub, range_, last.duration_s if last is not None else 60)
         start = datetime.fromtimestamp(edges[0], UTC)
         end = datetime.fromtimestamp(edges[-1], UTC)
         columns = await request.app[USAGE_BUCKETS].columns(hub, meter_id, range_, edges)

@@ -135,23 +135,22 @@ class UsageBuckets:
         if ended is not None and self._monotonic() - ended.priced_at > self.max_age_s and key not in self._refreshing:
             self._refreshing.add(key)
             hub.create_task(self._refresh(hub, key, edges), f"usage {range_} refresh")
-        # The buckets wanted that memory holds, as a run from the first: any other is priced.
-        held: dict[int, int] = {} if ended is None else {s: i for i, s in enumerate(ended.starts)}
-        reuse = 0
-        for k in range(len(edges) - 1):
-            i = held.get(edges[k])
-            if i is None or ended is None or i != held[edges[0]] + k or ended.ends[i] != edges[k + 1] \
-                    or edges[k + 1] > now_s:
-                break
-            reuse += 1
+        # The buckets wanted that memory holds, as a run from the first (kept from ``first`` on):
+        # any other is priced.
+        reuse, first = 0, 0
+        if ended is not None and edges[0] in ended.starts:
+            first = ended.starts.index(edges[0])
+            while (reuse < len(edges) - 1 and first + reuse < len(ended.starts)
+                   and ended.starts[first + reuse] == edges[reuse] and ended.ends[first + reuse] == edges[reuse + 1]
+                   and edges[reuse + 1] <= now_s):
+                reuse += 1
         generation = self._generation
         fresh_edges = edges[reuse:]
         fresh = await self._price(hub, meter_id, fresh_edges)
         self.priced_buckets += len(fresh_edges) - 1
         merged: dict[str, list[Any]] = {}
         for name in COLUMNS:
-            kept = [] if ended is None or not reuse else \
-                ended.columns[name][held[edges[0]]:held[edges[0]] + reuse]
+            kept = ended.columns[name][first:first + reuse] if ended is not None else []
             merged[name] = kept + fresh[name]
         # Keep what has ended (every bucket but one holding now or later).
         done = sum(1 for end in edges[1:] if end <= now_s)
@@ -165,18 +164,12 @@ class UsageBuckets:
         """Whether ended buckets of this range are kept (the warm-up has priced it)."""
         return any(m == meter_id and r == range_ and e.starts for (m, r, _), e in self._ended.items())
 
-    async def warm(self, hub: Hub, meter_id: str, range_: str, edges: list[int]) -> None:
-        """Price a range before anyone asks (at start, in the background)."""
-        await self.columns(hub, meter_id, range_, edges)
-
     async def _refresh(self, hub: Hub, key: tuple[str, str, str | None], edges: list[int]) -> None:
+        """Price the range afresh (what is kept is too old to trust) and keep that."""
         meter_id, range_, _ = key
-        try:
-            self._ended.pop(key, None)
-            self._refreshing.discard(key)
-            await self.columns(hub, meter_id, range_, edges)
-        finally:
-            self._refreshing.discard(key)
+        self._ended.pop(key, None)
+        self._refreshing.discard(key)
+        await self.columns(hub, meter_id, range_, edges)
 
     @staticmethod
     async def _price(hub: Hub, meter_id: str, edges: list[int]) -> dict[str, list[Any]]:
