@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from ems.errors import ConfigError, EmsError
 if TYPE_CHECKING:  # the hub brings the store (SQLAlchemy) and the bus: imported by the commands that run it
     from ems.clock import Clock
     from ems.hub import Hub
+    from web.starting import StartingServer
 
 _LOGGER = logging.getLogger("ems")
 
@@ -97,13 +98,15 @@ def compose(
     demo: bool = False,
     settle_quiet_s: float = 20.0,
     clock: Clock | None = None,
+    starting: StartingServer | None = None,
 ) -> tuple[Hub, Any]:
     """Build the appliance in start order: [the simulated HAN], the home network, the meter link.
 
     With a simulator, it starts before both networks (their radios connect to it) and stops
     after them, and the meter link's radio is pointed at the port it bound (the home network's
     radio at the simulated home's port). The hub runs on ``clock`` (real time by default); a
-    simulator should be given the same one.
+    simulator should be given the same one. With ``starting`` (already answering "starting" on
+    the dashboard's port), the dashboard takes its sockets over and closes it.
     """
     from ems.bill_watch import BillWatch
     from ems.clock import REAL
@@ -115,8 +118,15 @@ def compose(
     se_config = config.sections["zigbee_se"]
     # The dashboard comes first: it answers (showing the link as connecting) while the
     # Zigbee stack is still loading, and it is the last thing to go on shutdown.
-    web = WebServer(hub, config.web.host, config.web.port, demo=demo)
-    hub.add_component("web", web.start, web.stop)
+    web = WebServer(hub, config.web.host, config.web.port, demo=demo,
+                    sockets=starting.sockets() if starting is not None else ())
+
+    async def start_web() -> None:
+        await web.start()
+        if starting is not None:
+            await starting.close()
+
+    hub.add_component("web", start_web, web.stop)
     if simulator is not None:
         hub.add_component("simulator", simulator.start, simulator.stop)
 
@@ -234,9 +244,39 @@ async def _run(args: argparse.Namespace) -> int:
         config = replace(config, web=WebConfig(host=args.host or config.web.host,
                                                port=config.web.port if args.port is None else args.port))
     clock = demo_clock(args.start, args.speed, config.site.timezone, args.since)
-    hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, clock=clock)
-    await _run_until_signalled(hub, lambda: _LOGGER.info("Ready: %s", web.url))
+    async with _starting(config.web) as starting:
+        hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, clock=clock, starting=starting)
+        await _run_until_signalled(hub, lambda: _LOGGER.info("Ready: %s", web.url))
     return 0
+
+
+# What ``compose`` and the hub's start import: loaded in a thread while the port says "starting".
+APPLIANCE_MODULES = ("ems.hub", "web.app", "ems.bill_watch", "rules", "ems.dr.component", "ems.dr.rulebook",
+                     "integrations.zigbee_se", "integrations.zigbee_home", "integrations.zigbee.controller")
+
+
+@contextlib.asynccontextmanager
+async def _starting(listen: WebConfig) -> AsyncIterator[StartingServer]:
+    """The dashboard's port answering "starting" (web/starting.py) while the appliance loads.
+
+    Binding first also reports a taken port at once, before a second of loading. The appliance's
+    modules are imported in a thread so the loop answers meanwhile; the dashboard closes this
+    server when it takes the sockets over (or it closes here if the start fails before).
+    """
+    import importlib
+
+    from web.starting import StartingServer
+
+    starting = StartingServer(listen.host, listen.port)
+    try:
+        await starting.start()
+    except OSError as err:
+        raise EmsError(f"cannot listen on {listen.host}:{listen.port}: {err.strerror}") from err
+    try:
+        await asyncio.to_thread(lambda: [importlib.import_module(name) for name in APPLIANCE_MODULES])
+        yield starting
+    finally:
+        await starting.close()
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -247,33 +287,34 @@ async def _demo(args: argparse.Namespace) -> int:
     scenario = load_scenario(Path(args.scenario))
     clock = demo_clock(args.start, args.speed, config.site.timezone)
     simulator = _DeferredSimulator(scenario, clock)
-    hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, simulator=simulator, demo=True,
-                       clock=clock)
+    async with _starting(config.web) as starting:
+        hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, simulator=simulator, demo=True,
+                           clock=clock, starting=starting)
 
-    async def demo_owner() -> None:
-        from ems.accounts import Accounts, ensure_demo_owner
+        async def demo_owner() -> None:
+            from ems.accounts import Accounts, ensure_demo_owner
 
-        await ensure_demo_owner(Accounts(hub.store), hub.data_dir / "demo-api-token")
+            await ensure_demo_owner(Accounts(hub.store), hub.data_dir / "demo-api-token")
 
-    hub.add_component("demo owner", demo_owner, _nothing)
+        hub.add_component("demo owner", demo_owner, _nothing)
 
-    async def demo_history() -> None:
-        # In the background: the appliance is up at once; the baselines fill in a few seconds later.
-        hub.create_task(_seed_demo_history(hub, config, scenario), "demo-history")
+        async def demo_history() -> None:
+            # In the background: the appliance is up at once; the baselines fill in a few seconds later.
+            hub.create_task(_seed_demo_history(hub, config, scenario), "demo-history")
 
-    hub.add_component("demo history", demo_history, _nothing)
+        hub.add_component("demo history", demo_history, _nothing)
 
-    def ready() -> None:
-        from ems.clock import SimulatedClock
+        def ready() -> None:
+            from ems.clock import SimulatedClock
 
-        _LOGGER.info("Demo ready: open %s (simulated meter on port %d)", web.url, simulator.port)
-        if isinstance(clock, SimulatedClock):
-            _LOGGER.info("Demo time: from %s, running %gx real time (now %s)",
-                         clock.start.isoformat(timespec="minutes"), clock.speed,
-                         clock().isoformat(timespec="seconds"))
-        print(f"Dashboard: {web.url}", flush=True)
+            _LOGGER.info("Demo ready: open %s (simulated meter on port %d)", web.url, simulator.port)
+            if isinstance(clock, SimulatedClock):
+                _LOGGER.info("Demo time: from %s, running %gx real time (now %s)",
+                             clock.start.isoformat(timespec="minutes"), clock.speed,
+                             clock().isoformat(timespec="seconds"))
+            print(f"Dashboard: {web.url}", flush=True)
 
-    await _run_until_signalled(hub, ready)
+        await _run_until_signalled(hub, ready)
     return 0
 
 

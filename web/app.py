@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,10 +147,12 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
 class WebServer:
     """The HTTP server as a hub component: ``start`` binds, ``stop`` closes sockets cleanly."""
 
-    def __init__(self, hub: Hub, host: str, port: int, demo: bool = False) -> None:
+    def __init__(self, hub: Hub, host: str, port: int, demo: bool = False,
+                 sockets: Sequence[socket.socket] = ()) -> None:
         self._hub = hub
         self._host = host
         self._port = port
+        self._sockets = tuple(sockets)  # already listening (web/starting.py): served instead of binding
         self._runner: web.AppRunner | None = None
         self.app = create_app(hub, demo=demo)
         self.app[LISTEN] = Listen(host, port)
@@ -170,9 +174,11 @@ class WebServer:
         web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        sites = [web.SockSite(self._runner, sock) for sock in self._sockets] or [
+            web.TCPSite(self._runner, self._host, self._port)]
         try:
-            await site.start()
+            for site in sites:
+                await site.start()
         except OSError as err:
             await self._runner.cleanup()
             self._runner = None
