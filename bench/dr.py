@@ -11,7 +11,9 @@ published once the plug's report confirmed it). The utility then cancels the eve
 put back on, and the next trial runs. A first, warm-up event is printed and not counted. Each
 device count runs its own appliance, one after the other.
 
-    python bench/dr.py [--devices 50,200,500] [--trials 15]
+    python bench/dr.py [--devices 50,200,500] [--trials 15] [--probe FILE]
+With ``--probe`` the event loop is watched (ems/loop_probe.py, into FILE.<devices>) and each
+trial's line also names the longest stall while it ran and what held the loop.
 Each count prints its line ``devices=N p50_ms=.. p99_ms=.. ack_p50_ms=.. ack_p99_ms=..``.
 Last line: p99_ms_50=.. p99_ms_200=.. p99_ms_500=..
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
@@ -29,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ems import loop_probe  # noqa: E402
 from ems.cli import compose, freeze_startup_objects, read_config  # noqa: E402
 from ems.model import CommandAction, DeviceCommanded  # noqa: E402
 from integrations.simulator import SimulatedHan, scenario_from_dict  # noqa: E402
@@ -77,7 +81,19 @@ async def wait_for(predicate, timeout_s: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def measure(devices: int, trials: int) -> list[float]:
+def worst_stall(probe: Path | None, since: float, until: float) -> str:
+    """The loop probe's longest stall between two real times, and where, for a trial's line."""
+    if probe is None or not probe.exists():
+        return ""
+    seconds = [json.loads(line) for line in probe.read_text().splitlines() if line.strip()]
+    within = [s for s in seconds if since - 0.5 <= s["w"] <= until + 1.5]
+    if not within:
+        return ""
+    worst = max(within, key=lambda s: s["max_block_ms"])
+    return f"; longest loop stall {worst['max_block_ms']:.0f} ms" + (f" in {worst['where']}" if worst.get("where") else "")
+
+
+async def measure(devices: int, trials: int, probe: Path | None = None) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "config"
         folder.mkdir()
@@ -90,6 +106,7 @@ async def measure(devices: int, trials: int) -> list[float]:
         hub, _web = compose(read_config(folder), Path(tmp) / "data", simulator=simulator, settle_quiet_s=2.0)
         await hub.start()
         freeze_startup_objects()  # as `ems run` does once started
+        watching = asyncio.create_task(loop_probe.probe(probe)) if probe is not None else None
         try:
             control = hub.control
             began = time.monotonic()
@@ -141,6 +158,7 @@ async def measure(devices: int, trials: int) -> list[float]:
 
                 unsubscribe = hub.bus.listen(DeviceCommanded, on_command)
                 sent.clear()
+                wall0 = time.time()
                 t0 = time.perf_counter()
                 await simulator.send_event(event_spec)
                 try:
@@ -162,9 +180,11 @@ async def measure(devices: int, trials: int) -> list[float]:
                 label = "warm-up " if warmup else f"trial {i + 1 - WARMUP:2d}"
                 print(f"  {label}: event {event_id} -> last of {len(sent)} On/Off frames sent after "
                       f"{latency_ms:.1f} ms, all acknowledged after {ack_ms:.1f} ms"
+                      f"{worst_stall(probe, wall0, wall0 + latency_ms / 1000)}"
                       f"{' (not counted: the first event loads what an event needs once)' if warmup else ''}")
             return latencies, acknowledged
         finally:
+            await loop_probe.stop(watching)
             await hub.stop()
 
 
@@ -173,10 +193,12 @@ def main() -> None:
     parser.add_argument("--devices", type=device_counts, default=[50, 200, 500],
                         help="comma-separated device counts, one appliance each (default 50,200,500)")
     parser.add_argument("--trials", type=int, default=15)
+    parser.add_argument("--probe", type=Path, help="watch the event loop into this file (.<devices> added)")
     args = parser.parse_args()
     figures: list[str] = []
     for devices in args.devices:
-        latencies, acknowledged = asyncio.run(measure(devices, args.trials))
+        latencies, acknowledged = asyncio.run(measure(
+            devices, args.trials, args.probe.with_suffix(f".{devices}") if args.probe else None))
         p50, p99 = percentiles(latencies)
         ack50, ack99 = percentiles(acknowledged)
         target = TARGET_MS.get(devices)

@@ -19,6 +19,7 @@ import voluptuous as vol
 import zigpy.application
 import zigpy.exceptions
 
+from .nwk_lookup import NwkLookupMixin
 from .radio import CONF_PCAP_PATH, DEFAULT_ZIGPY_CONFIG, RadioConfigError, VirtualRadioApplication
 from .se_profile import SmartEnergyProfileMixin
 
@@ -56,7 +57,7 @@ def radio_class(radio_type: str) -> type[zigpy.application.ControllerApplication
             " (pip install 'premise-ems[radios]')"
         ) from err
     base = module.ControllerApplication
-    return type(f"SmartEnergyAware{base.__name__}", (SmartEnergyProfileMixin, base), {})
+    return type(f"SmartEnergyAware{base.__name__}", (NwkLookupMixin, SmartEnergyProfileMixin, base), {})
 
 
 async def start_controller(radio_config: dict[str, Any]) -> zigpy.application.ControllerApplication:

@@ -29,6 +29,7 @@ import zigpy.zdo.types as zdo_t
 
 from . import wire
 from .air import AirFrame
+from .nwk_lookup import NwkLookupMixin
 from .pcap import PcapWriter
 from .se_profile import SmartEnergyProfileMixin
 
@@ -92,7 +93,7 @@ class VirtualCoordinator(zigpy.device.ZigbeeDevice):
     """The zigpy device object standing for the virtual radio itself (NWK 0x0000)."""
 
 
-class VirtualRadioApplication(SmartEnergyProfileMixin, zigpy.application.ControllerApplication):
+class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.application.ControllerApplication):
     """zigpy controller whose radio is a TCP link to a `VirtualHan`."""
 
     DISPLAY_NAME = "Virtual radio"
@@ -253,6 +254,9 @@ class VirtualRadioApplication(SmartEnergyProfileMixin, zigpy.application.Control
                 match message:
                     case wire.Rx():
                         self._on_rx(message.frame)
+                        # A burst read at once is handled frame by frame, not in one callback: the
+                        # loop serves the meter link, timers and pages in between.
+                        await asyncio.sleep(0)
                     case wire.TxResult():
                         future = self._pending.get(message.tx_id)
                         if future is not None and not future.done():
