@@ -110,7 +110,10 @@ def test_espi_keeps_the_finest_interval_length() -> None:
     data = parse_espi(io.BytesIO(document), "main")
 
     assert [r.duration_s for r in data.readings] == [900] * 4
-    assert "3600 s" in data.skipped[0]
+    assert [str(note) for note in data.notes] == [
+        "dropped: 1 reading of 1 hour: readings of 15 minutes cover the same time, and counting "
+        "both would count that energy twice"
+    ]
 
 
 def test_espi_links_match_across_spellings_of_the_same_resource() -> None:
@@ -127,10 +130,14 @@ def test_espi_links_match_across_spellings_of_the_same_resource() -> None:
     assert [(r.consumed_kwh, r.generated_kwh) for r in readings] == [(0.1, 0.04)]
 
 
-def test_espi_repeated_block_is_kept_once() -> None:
-    readings = read_espi(espi(reading_type(1), block(1, 100, 200) + block(1, 100, 200)))
+def test_espi_repeated_block_is_kept_once_with_a_note() -> None:
+    document = espi(reading_type(1), block(1, 100, 200) + block(1, 100, 200))
+    data = parse_espi(io.BytesIO(document), "main")
 
-    assert [r.consumed_kwh for r in readings] == [0.1, 0.2]
+    assert [r.consumed_kwh for r in data.readings] == [0.1, 0.2]
+    assert [str(note) for note in data.notes] == [
+        "dropped: 2 readings repeated exactly (same time, same energy): counted once"
+    ]
 
 
 def test_espi_only_non_energy_readings_is_rejected() -> None:
@@ -159,20 +166,31 @@ def test_espi_truncated_file_is_rejected_with_its_line() -> None:
         read_espi(cut)
 
 
-def test_espi_conflicting_values_for_one_interval_are_rejected() -> None:
+def test_espi_daylight_saving_duplicate_keeps_the_first() -> None:
+    """Two readings starting at the same time with other energy: the first one in the file wins."""
     document = espi(reading_type(1), block(1, 100) + block(1, 999))
+    data = parse_espi(io.BytesIO(document), "main", timezone=LA)
 
-    with pytest.raises(
-        GreenButtonError, match=r"0\.999 kWh consumed .* but line \d+ gave 0\.1 kWh"
-    ):
-        read_espi(document)
+    assert [r.consumed_kwh for r in data.readings] == [0.1]
+    line = document.decode().splitlines().index(
+        next(t for t in document.decode().splitlines() if "999" in t)) + 1
+    assert [str(note) for note in data.notes] == [
+        "dropped: 1 reading with the same start as an earlier one but other energy (a "
+        f"daylight-saving duplicate), the first at 2025-07-01 00:00 PDT on line {line}: kept the "
+        f"earlier one (line {line - 2})"
+    ]
 
 
-def test_espi_overlapping_intervals_are_rejected() -> None:
+def test_espi_overlapping_intervals_of_one_length_keep_the_earlier() -> None:
     document = espi(reading_type(1), block(1, 100, 200) + block(1, 50, start=JULY_1_0700Z + 600))
+    data = parse_espi(io.BytesIO(document), "main", timezone=LA)
 
-    with pytest.raises(GreenButtonError, match="overlaps the one on line"):
-        read_espi(document)
+    assert [r.consumed_kwh for r in data.readings] == [0.1, 0.2]
+    assert [str(note) for note in data.notes] == [
+        "dropped: 1 reading overlapping an earlier one of the same length, the first from "
+        "2025-07-01 00:10 PDT (15 minutes, overlapping the one from 2025-07-01 00:00 PDT): kept "
+        "the earlier one"
+    ]
 
 
 def test_espi_entity_declarations_are_refused() -> None:
