@@ -139,10 +139,15 @@ async def test_command_imports_and_prints_a_summary(tmp_path: Path) -> None:
     lines = err.getvalue().splitlines()
     assert code == 0
     assert lines[0] == "Reading: 100%"
-    assert lines[-3:-1] == ["Writing: 0%", "Writing: 100%"]
-    assert lines[-1].startswith(
-        "Imported 7 intervals (7 new, 0 already stored) from 2024-11-03 to 2024-11-03 in "
+    assert lines[1:3] == ["Writing: 0%", "Writing: 100%"]
+    assert lines[3].startswith(
+        "Imported 7 intervals (7 new, 0 corrected, 0 already stored) from 2024-11-03 to 2024-11-03 in "
     )
+    # The sample's rows stop at 03:00 and start again at 11:00: said, not filled in.
+    assert lines[4:] == [
+        "  note: 1 gap with no readings, from 2024-11-03 03:00 PST to 2024-11-03 11:00 PST "
+        "(8 hours): left empty"
+    ]
 
 
 async def test_command_rejects_a_bad_file_naming_the_line(tmp_path: Path) -> None:
@@ -224,5 +229,5 @@ def test_summary_line() -> None:
 
     assert (
         summary(result)
-        == "Imported 35,040 intervals (35,040 new, 0 already stored) from 2025-01-01 to 2026-01-01 in 1.3 s"
+        == "Imported 35,040 intervals (35,040 new, 0 corrected, 0 already stored) from 2025-01-01 to 2026-01-01 in 1.3 s"
     )
