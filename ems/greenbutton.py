@@ -333,12 +333,17 @@ def _kwh(value: float, power_of_ten: int) -> float:
 
 
 def _length_words(seconds: int) -> str:
-    """ "15 minutes", "1 hour", "1 day", "25 hours", "90 seconds"."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
+    """ "15 minutes", "1 hour", "1 day", "25 hours", "237 days 15 hours", "90 seconds"."""
+    if seconds % 86400 and seconds < 2 * 86400:
+        units: tuple[tuple[str, int], ...] = (("hour", 3600), ("minute", 60), ("second", 1))
+    else:
+        units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+    parts = []
+    for unit, size in units:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(parts[:2]) or "0 seconds"
 
 
 def _plural(count: int, word: str) -> str:
@@ -522,13 +527,13 @@ class _Intervals:
                 near.update((usual - 3600, usual + 3600))
             odd = [(s, d) for (s, d), _ in ordered if d not in near]
             odd_lengths = {d for d in lengths if d not in near}
-            if odd and len(odd) * 10 < len(ordered) and len(odd_lengths) <= 3:
+            if odd and len(odd) * 2 < len(ordered) and len(odd_lengths) <= 3:
                 start_s, duration_s = odd[0]
                 change = " (the clock change)" if self._clock_change(start_s, start_s + duration_s) else ""
                 yield ImportNote("kept", len(odd), (
                     f"{_plural(len(odd), 'reading')} of another length than the usual "
                     f"{_length_words(usual)}, the first of {_length_words(duration_s)} from "
-                    f"{self._when(start_s)}{change}: kept as they are"))
+                    f"{self._when(start_s)}{change}: kept as {'it is' if len(odd) == 1 else 'they are'}"))
         gaps: list[tuple[int, int]] = []
         previous_end = None
         for (start_s, duration_s), _ in ordered:
