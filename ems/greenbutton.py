@@ -566,13 +566,13 @@ _NOT_USAGE = {
     "Customer": "customer details (Customer)",
     "CustomerAccount": "customer account details (CustomerAccount)",
     "ServiceSupplier": "the utility's details (ServiceSupplier)",
-    "ServiceCategory": "a service category (ServiceCategory)",
     "UsagePoint": "a usage point's description (UsagePoint)",
     "MeterReading": "a meter reading's description (MeterReading)",
     "ReadingType": "a reading type (ReadingType)",
-    "LocalTimeParameters": "time zone parameters (LocalTimeParameters)",
     "ElectricPowerUsageSummary": "a billing summary (ElectricPowerUsageSummary)",
     "UsageSummary": "a billing summary (UsageSummary)",
+    "LocalTimeParameters": "time zone parameters (LocalTimeParameters)",
+    "ServiceCategory": "a service category (ServiceCategory)",  # last: every UsagePoint has one
 }
 
 
@@ -922,8 +922,8 @@ class _EspiReader:
         if what is None and self._root in ("feed", "entry"):
             found = [
                 text for name, text in _NOT_USAGE.items() if name in self._local.values()
-            ]
-            what = ", ".join(found[:3])
+            ][:3]
+            what = ", ".join(found[:-1]) + " and " + found[-1] if len(found) > 1 else "".join(found)
         if what:
             return GreenButtonError(
                 "", f"the file holds {what} but no readings (no IntervalBlock): it is not a "
