@@ -346,6 +346,11 @@ def _length_words(seconds: int) -> str:
     return " ".join(parts[:2]) or "0 seconds"
 
 
+def _local(epoch_s: int, tz: ZoneInfo) -> str:
+    """ "2011-11-06 01:00 PST": a moment as the site's clocks showed it, for notes."""
+    return datetime.fromtimestamp(epoch_s, tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
@@ -386,7 +391,7 @@ class _Intervals:
             self._conflicts.setdefault((start_s, duration_s), (line, slot[2 + direction]))
 
     def _when(self, epoch_s: int) -> str:
-        return datetime.fromtimestamp(epoch_s, self._tz).strftime("%Y-%m-%d %H:%M %Z")
+        return _local(epoch_s, self._tz)
 
     def _clock_change(self, start_s: int, end_s: int) -> bool:
         begin = datetime.fromtimestamp(start_s, self._tz).utcoffset()
@@ -1011,7 +1016,9 @@ class _EspiReader:
         declared_end = block.start_s + block.duration_s
         reached = max((s + d for s, d, _, _ in timed), default=block.start_s)
         if reached < declared_end:
-            when = lambda s: datetime.fromtimestamp(s, self.tz).strftime("%Y-%m-%d %H:%M %Z")  # noqa: E731
+            def when(epoch_s: int) -> str:
+                return _local(epoch_s, self.tz)
+
             held = (f"its readings stop at {when(reached)}" if timed else "it holds no readings")
             yield ImportNote("note", 1, (
                 f"1 IntervalBlock (#{block.number}, line {block.line}) says it runs from "
