@@ -219,6 +219,10 @@ class GreenButtonFile:
             for wanted in choice:
                 if wanted not in known:
                     raise UnknownUsagePoint(wanted, self.points)
+                if not self.series.get(wanted, ((),))[0]:
+                    raise GreenButtonError("", f"usage point {wanted!r} holds no electricity readings; "
+                                               "the ones that do: " + (", ".join(
+                                                   point.id or "(not named)" for point in usable) or "none"))
             chosen = dict(choice)
         elif len(usable) > 1:
             raise SeveralUsagePoints(usable)
@@ -352,7 +356,9 @@ def _local(epoch_s: int, tz: ZoneInfo) -> str:
 
 
 def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
+    if count == 1:
+        return f"1 {word}"
+    return f"{count:,} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
 
 
 # --- Both directions of every interval --------------------------------------------------
@@ -696,6 +702,7 @@ class _EspiReader:
         self.next_page = False
         self.blocks: list[_Block] = []
         self.cost_only = 0
+        self.summaries = 0
 
     def read(self, chunks: Iterable[bytes]) -> GreenButtonFile:
         parser = self._parser
@@ -793,6 +800,8 @@ class _EspiReader:
             self._entry.meter_reading = True
         elif local == "UsagePoint" and self._entry is not None:
             self._entry.usage_point = True
+        elif local in ("ElectricPowerUsageSummary", "UsageSummary"):
+            self.summaries += 1
         elif (
             (local == "title" and parent == "entry" and self._entry is not None)
             or (local == "kind" and parent == "ServiceCategory")
@@ -980,6 +989,11 @@ class _EspiReader:
                     intervals.put(start_s, duration_s, slot, _kwh(value, power), line)
         if self.cost_only:
             skipped.append(f"{self.cost_only} IntervalReadings with a cost but no <value>")
+        if self.summaries:
+            skipped.append(
+                f"{_plural(self.summaries, 'billing summary')} (UsageSummary): a bill's totals, "
+                "not intervals"
+            )
         series = {point: intervals.resolve() for point, intervals in per_point.items()}
         if not any(rows for rows, _ in series.values()):
             raise GreenButtonError(

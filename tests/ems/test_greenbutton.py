@@ -92,7 +92,8 @@ def test_espi_sample_merges_directions_and_skips_gas() -> None:
         (utc(2025, 7, 1, 10), 3600, 2.1, 0.0),
     ]
     assert all(r.meter_id == "main" for r in data.readings)
-    assert len(data.skipped) == 1 and "uom 169 (therms)" in data.skipped[0]
+    assert len(data.skipped) == 2 and "uom 169 (therms)" in data.skipped[0]
+    assert data.skipped[1] == "1 billing summary (UsageSummary): a bill's totals, not intervals"
 
 
 @pytest.mark.parametrize(
@@ -618,6 +619,8 @@ def test_one_usage_point_or_each_to_its_own_meter() -> None:
     ]
     with pytest.raises(UnknownUsagePoint, match="no usage point '9'; it has: 1, 2, 3"):
         data.select("main", {"9": "x"})
+    with pytest.raises(GreenButtonError, match="usage point '3' holds no electricity readings; the ones that do: 1, 2"):
+        data.select("main", {"3": "gas"})
 
 
 # --- The public OpenESPI sample files -------------------------------------------------------
@@ -665,6 +668,7 @@ def test_openespi_usage_samples_import_whole(name: str) -> None:
     assert sum(r.consumed_kwh for r in data.readings) == pytest.approx(kwh)
     assert {r.duration_s for r in data.readings} == {900}
     assert data.notes == ()  # tidy 15-minute data: nothing odd to say
+    assert data.skipped == ("1 billing summary (UsageSummary): a bill's totals, not intervals",)
     assert [(p.id, p.title, p.kind) for p in data.points] == [
         ("5446AF3F", "Front Electric Meter", "electricity")
     ]
