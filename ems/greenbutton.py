@@ -396,6 +396,16 @@ class _Intervals:
         else:
             self._conflicts.setdefault((start_s, duration_s), (line, slot[2 + direction]))
 
+    def add(self, key: tuple[int, int], energy: list[float]) -> bool:
+        """Add energy to the interval ``key`` (put before); False if there is none."""
+        slot = self._slots.get(key)
+        if slot is None:
+            return False
+        for direction in (CONSUMED, GENERATED):
+            if energy[direction]:
+                slot[direction] = (slot[direction] or 0.0) + energy[direction]
+        return True
+
     def _when(self, epoch_s: int) -> str:
         return _local(epoch_s, self._tz)
 
@@ -1284,6 +1294,14 @@ def _wall(day: date, seconds: int) -> datetime:
     return datetime(day.year, day.month, day.day) + timedelta(seconds=seconds)  # noqa: DTZ001
 
 
+class _ThirdTime(Exception):
+    """A local autumn time given a third time (it happens twice)."""
+
+    def __init__(self, wall: datetime) -> None:
+        super().__init__(wall)
+        self.wall = wall
+
+
 class _CsvReader:
     """Finds the header row after the utility's preamble, then reads one interval per row."""
 
@@ -1292,6 +1310,10 @@ class _CsvReader:
         self.timezone = timezone
         self._seen_ambiguous: dict[datetime, int] = {}
         self._skipped: Counter[str] = Counter()
+        self._previous: tuple[int, int] | None = None  # (start s, duration s) of the last row read
+        self._gap_wall = _wall(date.min, 0)  # the last row in the spring gap, as written
+        self._gap_rows: list[tuple[datetime, int, list[float], bool]] = []
+        self._third: list[tuple[datetime, int]] = []
 
     def read(self, chunks: Iterable[bytes]) -> GreenButtonFile:
         reader = csv.reader(_text_lines(chunks))
@@ -1313,6 +1335,7 @@ class _CsvReader:
                 "or 'TYPE,DATE,START TIME,END TIME,IMPORT (kWh),EXPORT (kWh)'",
             )
         rows, notes = intervals.resolve()
+        notes = (*self._gap_notes(), *notes)
         skipped = tuple(f"{count} {what}" for what, count in self._skipped.items())
         if not rows:
             raise GreenButtonError(
@@ -1353,16 +1376,18 @@ class _CsvReader:
         if all(value is None for value in values.values()):
             self._skipped["rows without a value (missing data)"] += 1
             return
-        start_s, duration_s = self._times(header, cells, line)
+        try:
+            start_s, duration_s = self._times(header, cells, line)
+        except _ThirdTime as repeated:
+            self._third.append((repeated.wall, line))
+            return
         if start_s is None:
             if any(values.values()):
-                raise GreenButtonError(
-                    f"line {line}",
-                    f"this local time does not exist in {self.timezone} (the clocks go forward that "
-                    "night), yet the row gives energy for it",
-                )
-            self._skipped["rows in the hour skipped when clocks go forward"] += 1
+                self._skipped_time(header, values, scale, line, intervals)
+            else:
+                self._skipped["rows in the hour skipped when clocks go forward"] += 1
             return
+        self._previous = (start_s, duration_s)
         for role, value in values.items():
             if value is None:
                 continue
@@ -1378,6 +1403,55 @@ class _CsvReader:
                 intervals.put(
                     start_s, duration_s, CONSUMED if role == "consumed" else GENERATED, kwh, line
                 )
+
+    def _skipped_time(
+        self, header: _Header, values: dict[str, float | None], scale: float, line: int,
+        intervals: _Intervals,
+    ) -> None:
+        """A row for a local time the clocks skipped, with energy: the meter counted that energy in
+        the hour it really ran, so it is added to the row before it (nothing is lost or invented)."""
+        energy = [0.0, 0.0]
+        for role, value in values.items():
+            if value is None:
+                continue
+            kwh = value * header.units.get(role, scale)
+            if role == "net":
+                energy[CONSUMED if kwh >= 0 else GENERATED] += abs(kwh)
+            elif kwh < 0:
+                raise GreenButtonError(
+                    f"line {line}", f"{header.names[role]} is {kwh:g} kWh; it cannot be negative"
+                )
+            else:
+                energy[CONSUMED if role == "consumed" else GENERATED] += kwh
+        merged = self._previous is not None and intervals.add(self._previous, energy)
+        self._gap_rows.append((self._gap_wall, line, energy, merged))
+
+    def _gap_notes(self) -> Iterator[ImportNote]:
+        for merged in (True, False):
+            rows = [row for row in self._gap_rows if row[3] == merged]
+            if not rows:
+                continue
+            wall, line, _, _ = rows[0]
+            used = sum(row[2][CONSUMED] for row in rows)
+            sent = sum(row[2][GENERATED] for row in rows)
+            what = " and ".join(
+                f"{kwh:g} kWh {name}" for kwh, name in ((used, "used"), (sent, "sent out")) if kwh
+            )
+            rows_words = _plural(len(rows), "row")
+            text = (
+                f"{rows_words} for a time the clocks skipped (the first {wall:%Y-%m-%d %H:%M}, "
+                f"line {line}) with {what}"
+            )
+            if merged:
+                yield ImportNote("merged", len(rows), f"{text}: added to the row before")
+            else:
+                yield ImportNote("dropped", len(rows), f"{text}: no row before to add it to")
+        if self._third:
+            wall, line = self._third[0]
+            yield ImportNote("dropped", len(self._third), (
+                f"{_plural(len(self._third), 'row')} for a repeated autumn time given a third time "
+                f"(the first {wall:%Y-%m-%d %H:%M}, line {line}; that hour happens only twice): "
+                "kept the first two"))
 
     @staticmethod
     def _number(text: str, name: str, line: int) -> float | None:
@@ -1475,14 +1549,12 @@ class _CsvReader:
         assert offset_first is not None and offset_second is not None
         chosen = first
         if offset_first < offset_second:
+            self._gap_wall = wall
             return None  # in the spring gap: this local time never happened
         if offset_first > offset_second:
             seen = self._seen_ambiguous.get(wall, 0)
             if seen >= 2:
-                raise GreenButtonError(
-                    f"line {line}",
-                    f"{wall:%Y-%m-%d %H:%M} appears a third time; it happens only twice when the clocks go back",
-                )
+                raise _ThirdTime(wall)
             self._seen_ambiguous[wall] = seen + 1
             chosen = second if seen else first
         return int(chosen.timestamp())

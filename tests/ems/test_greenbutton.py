@@ -300,11 +300,19 @@ def test_csv_autumn_quarter_hours_repeat_without_collision() -> None:
     assert [r.consumed_kwh for r in readings] == [0.10, 0.11, 0.12, 0.13, 0.14, 0.15, 0.16, 0.17]
 
 
-def test_csv_autumn_hour_a_third_time_is_rejected() -> None:
-    rows = "\n".join(["Electric usage,2024-11-03,01:00,01:59,0.1,"] * 3)
+def test_csv_autumn_hour_a_third_time_is_dropped_and_said() -> None:
+    rows = "\n".join(["Electric usage,2024-11-03,01:00,01:59,0.1,"] * 2 + ["Electric usage,2024-11-03,01:00,01:59,0.7,"])
+    data = parse_csv(
+        io.BytesIO(("TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES\n" + rows).encode()), "main", LA
+    )
 
-    with pytest.raises(GreenButtonError, match=r"^line 4: 2024-11-03 01:00 appears a third time"):
-        read_csv("TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES\n" + rows)
+    assert [(r.start, r.consumed_kwh) for r in data.readings] == [
+        (utc(2024, 11, 3, 8), 0.1), (utc(2024, 11, 3, 9), 0.1)
+    ]
+    assert [str(note) for note in data.notes] == [
+        "dropped: 1 row for a repeated autumn time given a third time (the first 2024-11-03 01:00, "
+        "line 4; that hour happens only twice): kept the first two"
+    ]
 
 
 def test_csv_spring_gap_is_not_invented() -> None:
@@ -324,17 +332,34 @@ def test_csv_spring_gap_is_not_invented() -> None:
     ]
 
 
-def test_csv_energy_in_the_spring_gap_is_rejected() -> None:
-    with pytest.raises(
-        GreenButtonError, match=r"^line 3: this local time does not exist in America/Los_Angeles"
-    ):
-        read_csv(
-            """\
-            TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES
-            Electric usage,2025-03-09,01:00,01:59,0.40,
-            Electric usage,2025-03-09,02:00,02:59,0.30,
-            """
-        )
+def test_csv_energy_in_the_spring_gap_is_added_to_the_row_before() -> None:
+    """The utility gives energy for 02:00, which did not happen: it ran in the hour before."""
+    document = textwrap.dedent(
+        """\
+        TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES
+        Electric usage,2025-03-09,01:00,01:59,0.40,
+        Electric usage,2025-03-09,02:00,02:59,0.30,
+        Electric usage,2025-03-09,03:00,03:59,0.20,
+        """
+    )
+    data = parse_csv(io.BytesIO(document.encode()), "main", LA)
+
+    assert [(r.start, r.duration_s, r.consumed_kwh) for r in data.readings] == [
+        (utc(2025, 3, 9, 9), 3600, 0.7), (utc(2025, 3, 9, 10), 3600, 0.2)
+    ]
+    assert [str(note) for note in data.notes] == [
+        "merged: 1 row for a time the clocks skipped (the first 2025-03-09 02:00, line 3) with "
+        "0.3 kWh used: added to the row before"
+    ]
+
+
+def test_csv_energy_in_the_spring_gap_with_no_row_before_is_dropped_and_said() -> None:
+    document = "TYPE,DATE,START TIME,END TIME,USAGE (kWh)\nElectric usage,2025-03-09,02:00,02:59,0.30\nElectric usage,2025-03-09,03:00,03:59,0.20\n"
+    data = parse_csv(io.BytesIO(document.encode()), "main", LA)
+
+    assert [r.consumed_kwh for r in data.readings] == [0.2]
+    assert [note.action for note in data.notes] == ["dropped"]
+    assert data.notes[0].what.endswith("with 0.3 kWh used: no row before to add it to")
 
 
 def test_csv_daily_rows_follow_local_midnights() -> None:
