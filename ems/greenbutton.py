@@ -4,7 +4,11 @@ Green Button is how North American utilities hand a customer their interval hist
 shapes exist: the NAESB ESPI (REQ.21) Atom feed, and a CSV from the "Download my data" button.
 This module only parses (it reads the byte stream it is given); ``ems.importer`` opens the
 file and writes the readings. A file that cannot be read whole is rejected with a
-GreenButtonError naming the line (and, for XML, the element) and what is wrong.
+GreenButtonError naming the line (and, for XML, the element) and what is wrong. The untidiness of
+real utility exports (daylight-saving duplicates, readings of odd or no length at the clock
+changes, repeats, gaps, coarse readings over fine ones) is not a reason to refuse: each is resolved
+one stated way and reported as an ImportNote. ``read`` keeps the file's usage points apart;
+``GreenButtonFile.select`` says which goes to which meter.
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 
 The file is parsed whole first (in a worker thread: parsing is blocking), so a bad or cut-short
 file is rejected before anything is written; then every interval goes to the store in one
-transaction, skipping those already stored, so importing the same file twice adds nothing.
+transaction (``Store.import_intervals``): those already stored are skipped, those stored with other
+energy corrected, and none is counted twice over stored readings of another length, so importing
+the same file twice adds nothing. What was odd in the file (repeats, clock changes, gaps, a cut
+block, its own time zone) is said under the summary, each with what was done with it. A file of
+several usage points is imported one point, or each point to its own meter, by choice.
 """
 
 from __future__ import annotations
