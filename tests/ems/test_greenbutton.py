@@ -245,6 +245,37 @@ def test_espi_round_trip(readings: list[IntervalReading], power: int) -> None:
     assert read_espi(document) == tuple(readings)
 
 
+@given(
+    spans=st.lists(
+        st.tuples(st.integers(0, 96), st.sampled_from([900, 900, 3600, 7200, 86400]), st.integers(1, 999)),
+        min_size=1, max_size=30,
+    )
+)
+def test_espi_any_mix_of_lengths_and_overlaps_is_taken_without_counting_time_twice(
+    spans: list[tuple[int, int, int]],
+) -> None:
+    """Whatever overlaps a file holds, what is kept never overlaps, and each reading left out
+    overlaps one kept of the same or a finer length."""
+    given_readings = [
+        IntervalReading("main", datetime.fromtimestamp(JULY_1_0700Z + slot * 900, UTC), length, wh / 1000)
+        for slot, length, wh in spans
+    ]
+    data = parse_espi(io.BytesIO(espi_xml(given_readings).encode()), "main")
+
+    kept = sorted((r.start, r.end) for r in data.readings)
+    assert all(end <= start for (_, end), (start, _) in zip(kept, kept[1:], strict=False))
+    for reading in given_readings:
+        if (reading.start, reading.end) not in kept:
+            assert any(
+                start < reading.end and reading.start < end and end - start <= reading.end - reading.start
+                for start, end in kept
+            )
+    dropped = sum(note.count for note in data.notes if note.action == "dropped")
+    assert len(data.readings) + dropped == len({(r.start, r.duration_s) for r in given_readings}) + sum(
+        note.count for note in data.notes if "repeated exactly" in note.what or "same start" in note.what
+    )
+
+
 # --- CSV ----------------------------------------------------------------------------------
 
 
