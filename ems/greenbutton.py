@@ -130,10 +130,27 @@ class LocalTime:
         summer = datetime(year, 7, 15, tzinfo=zone).utcoffset()
         assert winter is not None and summer is not None
         standard, daylight = min(winter, summer), max(winter, summer)
-        return (int(standard.total_seconds()), int((daylight - standard).total_seconds())) != (
+        if (int(standard.total_seconds()), int((daylight - standard).total_seconds())) != (
             self.tz_offset_s,
             self.dst_offset_s,
-        )
+        ):
+            return True
+        months = (_rule_month(self.dst_start_rule), _rule_month(self.dst_end_rule))
+        site = _dst_months(zone, year)
+        return bool(self.dst_offset_s and all(months) and site and months != site)
+
+
+def _dst_months(zone: ZoneInfo, year: int) -> tuple[str, str] | None:
+    """The months daylight saving starts and ends in ``zone`` that year; None without it."""
+    start = end = ""
+    for month in range(1, 13):
+        before = datetime(year, month, 1, tzinfo=zone).dst()
+        after = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone).dst()
+        if not before and after:
+            start = _MONTHS[month - 1]
+        elif before and not after:
+            end = _MONTHS[month - 1]
+    return (start, end) if start and end else None
 
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",

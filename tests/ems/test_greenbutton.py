@@ -7,6 +7,7 @@ import io
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from ems.greenbutton import (
     GreenButtonError,
+    LocalTime,
     SeveralUsagePoints,
     UnknownUsagePoint,
     espi_xml,
@@ -616,6 +618,21 @@ def test_an_empty_xml_file_gets_an_xml_message(content: bytes) -> None:
     )
     with pytest.raises(GreenButtonError, match="^the file is empty: no Green Button data"):
         read(io.BytesIO(content), LA, name="download.csv")
+
+
+def test_the_files_own_time_zone_is_compared_with_the_sites() -> None:
+    pacific = LocalTime(-28800, 3600, "360E2000", "B40E2000")
+    old_rules = LocalTime(-28800, 3600, "4", "A")  # April to October, as before 2007
+    no_dst = LocalTime(-28800)
+
+    assert pacific.words() == "UTC-8 with daylight saving (+1 h, March to November)"
+    assert not pacific.differs_from(ZoneInfo(LA), 2012)
+    assert pacific.differs_from(ZoneInfo("America/New_York"), 2012)
+    assert old_rules.words() == "UTC-8 with daylight saving (+1 h)"  # "4", "A": no month in the top bits
+    assert LocalTime(-28800, 3600, "40000000", "A0000000").differs_from(ZoneInfo(LA), 2012)
+    assert no_dst.differs_from(ZoneInfo(LA), 2012)
+    assert not LocalTime(19800).differs_from(ZoneInfo("Asia/Kolkata"), 2012)
+    assert LocalTime(19800).words() == "UTC+5:30"
 
 
 # --- Usage points ---------------------------------------------------------------------------
