@@ -5,15 +5,18 @@ Each function takes the writer's connection inside its open transaction; the wri
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.model import EventStatusReport, IntervalReading
 from ems.store import rows, tables
+from ems.store.records import IntervalImport
 from ems.store.writer import insert
 
 
@@ -35,6 +38,103 @@ async def add_intervals(conn: AsyncConnection, readings: Sequence[IntervalReadin
     # rows really inserted.
     result = await conn.execute(stmt.returning(t.c.meter_id), list(unique.values()))
     return len(result.all())
+
+
+IMPORT_REACH = timedelta(days=32)
+"""How far before a file's first interval stored ones are looked at: the longest reading a Green
+Button file holds is a billing month, which may have started that long before."""
+
+
+async def import_intervals(conn: AsyncConnection, readings: Sequence[IntervalReading]) -> IntervalImport:
+    """Write a file's intervals against what is stored, so nothing is counted twice.
+
+    An interval already stored with other energy is corrected; one whose time stored readings of
+    the same or a finer length already cover is left out; stored coarser readings that the file
+    covers with finer ones are deleted (the finest data wins, as within one file).
+    """
+    by_meter: dict[str, list[IntervalReading]] = {}
+    for reading in readings:
+        by_meter.setdefault(reading.meter_id, []).append(reading)
+    totals = [0, 0, 0, 0, 0]  # new, corrected, unchanged, covered, replaced
+    for meter_id, items in by_meter.items():
+        for index, count in enumerate(await _import_meter(conn, meter_id, items)):
+            totals[index] += count
+    return IntervalImport(*totals)
+
+
+async def _import_meter(conn: AsyncConnection, meter_id: str, items: list[IntervalReading]) -> tuple[int, ...]:
+    t = tables.interval_readings
+    first = min(r.start for r in items)
+    last = max(r.end for r in items)
+    result = await conn.execute(
+        select(t.c.start, t.c.duration_s, t.c.consumed_kwh, t.c.generated_kwh).where(
+            t.c.meter_id == meter_id, t.c.start >= first - IMPORT_REACH, t.c.start < last
+        )
+    )
+    stored: dict[tuple[int, int], tuple[float, float, datetime]] = {
+        (int(start.timestamp()), duration_s): (consumed, generated, start)
+        for start, duration_s, consumed, generated in result
+    }
+    # Stored starts per length: a stored reading of length d overlaps [s, e) iff it starts in (s - d, e).
+    starts: dict[int, list[int]] = {}
+    for start_s, duration_s in stored:
+        starts.setdefault(duration_s, []).append(start_s)
+    for values in starts.values():
+        values.sort()
+    new: list[dict[str, Any]] = []
+    corrections: list[dict[str, Any]] = []
+    doomed: set[tuple[int, int]] = set()
+    unchanged = covered = 0
+    for reading in items:
+        start_s, duration_s = int(reading.start.timestamp()), reading.duration_s
+        held = stored.get((start_s, duration_s))
+        if held is not None:
+            if _same(held[0], reading.consumed_kwh) and _same(held[1], reading.generated_kwh):
+                unchanged += 1
+            else:
+                corrections.append(
+                    {"b_start": reading.start, "b_duration": duration_s,
+                     "b_consumed": reading.consumed_kwh, "b_generated": reading.generated_kwh}
+                )
+            continue
+        end_s = start_s + duration_s
+        coarser: list[tuple[int, int]] = []
+        finer = False
+        for length, values in starts.items():
+            low = bisect_right(values, start_s - length)
+            high = bisect_left(values, end_s)
+            if low >= high:
+                continue
+            if length <= duration_s:
+                finer = True
+                break
+            coarser.extend((values[i], length) for i in range(low, high))
+        if finer:
+            covered += 1
+            continue
+        doomed.update(coarser)
+        new.append(rows.interval_row(reading))
+    if doomed:
+        await conn.execute(
+            delete(t).where(t.c.meter_id == meter_id, t.c.start == bindparam("b_start"),
+                            t.c.duration_s == bindparam("b_duration")),
+            [{"b_start": stored[key][2], "b_duration": key[1]} for key in sorted(doomed)],
+        )
+    if corrections:
+        await conn.execute(
+            update(t)
+            .where(t.c.meter_id == meter_id, t.c.start == bindparam("b_start"),
+                   t.c.duration_s == bindparam("b_duration"))
+            .values(consumed_kwh=bindparam("b_consumed"), generated_kwh=bindparam("b_generated")),
+            corrections,
+        )
+    if new:
+        await conn.execute(insert(conn, t).on_conflict_do_nothing(index_elements=["meter_id", "start", "duration_s"]), new)
+    return len(new), len(corrections), unchanged, covered, len(doomed)
+
+
+def _same(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
 async def mark_message_read(conn: AsyncConnection, meter_id: str, message_id: int) -> bool:

@@ -44,7 +44,7 @@ from ems.store.engine import (
     sqlite_path,
 )
 from ems.store.recent import RecentIntervals
-from ems.store.records import OutboxRecord, PurgeResult, StoredEvent, StoredMessage
+from ems.store.records import IntervalImport, OutboxRecord, PurgeResult, StoredEvent, StoredMessage
 from ems.store.retention import Retention, SizeTrim, purge, trim_to_size
 from ems.store.writer import MAX_BACKLOG, Outage, Writer
 
@@ -279,6 +279,18 @@ class Store:
         for meter_id, start in first.items():
             self.recent.written(meter_id, start)
         return await self._job("add intervals", lambda conn: commands.add_intervals(conn, readings))
+
+    async def import_intervals(self, readings: Sequence[IntervalReading]) -> IntervalImport:
+        """Write an imported file's intervals in one transaction: new ones added, changed ones
+        corrected, none counted twice over readings of another length (``commands.import_intervals``)."""
+        readings = list(readings)
+        first: dict[str, datetime] = {}
+        for reading in readings:
+            if reading.meter_id not in first or reading.start < first[reading.meter_id]:
+                first[reading.meter_id] = reading.start
+        for meter_id, start in first.items():  # coarser stored readings before it may go too
+            self.recent.written(meter_id, start - commands.IMPORT_REACH)
+        return await self._job("import intervals", lambda conn: commands.import_intervals(conn, readings))
 
     async def mark_message_read(self, meter_id: str, message_id: int) -> bool:
         """Mark a message read; False if there is no such message."""

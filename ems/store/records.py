@@ -45,6 +45,17 @@ class OutboxRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class IntervalImport:
+    """What writing a file's intervals did, against what the store already held for its meter."""
+
+    new: int = 0
+    corrected: int = 0  # same interval as stored, different energy: the stored value was updated
+    unchanged: int = 0  # same interval, same energy as stored
+    covered: int = 0  # left out: stored readings of another length already cover their time
+    replaced: int = 0  # stored coarser readings deleted because the file has finer ones over them
+
+
+@dataclass(frozen=True, slots=True)
 class PurgeResult:
     """How many rows one retention run deleted, per table."""
 

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ems.greenbutton import GreenButtonError, espi_xml, parse, parse_csv, parse_espi
+from ems.greenbutton import (
+    GreenButtonError,
+    LocalTime,
+    SeveralUsagePoints,
+    UnknownUsagePoint,
+    espi_xml,
+    parse,
+    parse_csv,
+    parse_espi,
+    read,
+)
 from ems.model import IntervalReading
 
 DATA = Path(__file__).parent / "data"
@@ -82,7 +94,8 @@ def test_espi_sample_merges_directions_and_skips_gas() -> None:
         (utc(2025, 7, 1, 10), 3600, 2.1, 0.0),
     ]
     assert all(r.meter_id == "main" for r in data.readings)
-    assert len(data.skipped) == 1 and "uom 169 (therms)" in data.skipped[0]
+    assert len(data.skipped) == 2 and "uom 169 (therms)" in data.skipped[0]
+    assert data.skipped[1] == "1 billing summary (UsageSummary): a bill's totals, not intervals"
 
 
 @pytest.mark.parametrize(
@@ -110,7 +123,10 @@ def test_espi_keeps_the_finest_interval_length() -> None:
     data = parse_espi(io.BytesIO(document), "main")
 
     assert [r.duration_s for r in data.readings] == [900] * 4
-    assert "3600 s" in data.skipped[0]
+    assert [str(note) for note in data.notes] == [
+        "dropped: 1 reading of 1 hour: readings of 15 minutes cover the same time, and counting "
+        "both would count that energy twice"
+    ]
 
 
 def test_espi_links_match_across_spellings_of_the_same_resource() -> None:
@@ -127,10 +143,14 @@ def test_espi_links_match_across_spellings_of_the_same_resource() -> None:
     assert [(r.consumed_kwh, r.generated_kwh) for r in readings] == [(0.1, 0.04)]
 
 
-def test_espi_repeated_block_is_kept_once() -> None:
-    readings = read_espi(espi(reading_type(1), block(1, 100, 200) + block(1, 100, 200)))
+def test_espi_repeated_block_is_kept_once_with_a_note() -> None:
+    document = espi(reading_type(1), block(1, 100, 200) + block(1, 100, 200))
+    data = parse_espi(io.BytesIO(document), "main")
 
-    assert [r.consumed_kwh for r in readings] == [0.1, 0.2]
+    assert [r.consumed_kwh for r in data.readings] == [0.1, 0.2]
+    assert [str(note) for note in data.notes] == [
+        "dropped: 2 readings repeated exactly (same time, same energy): counted once"
+    ]
 
 
 def test_espi_only_non_energy_readings_is_rejected() -> None:
@@ -159,20 +179,31 @@ def test_espi_truncated_file_is_rejected_with_its_line() -> None:
         read_espi(cut)
 
 
-def test_espi_conflicting_values_for_one_interval_are_rejected() -> None:
+def test_espi_daylight_saving_duplicate_keeps_the_first() -> None:
+    """Two readings starting at the same time with other energy: the first one in the file wins."""
     document = espi(reading_type(1), block(1, 100) + block(1, 999))
+    data = parse_espi(io.BytesIO(document), "main", timezone=LA)
 
-    with pytest.raises(
-        GreenButtonError, match=r"0\.999 kWh consumed .* but line \d+ gave 0\.1 kWh"
-    ):
-        read_espi(document)
+    assert [r.consumed_kwh for r in data.readings] == [0.1]
+    line = document.decode().splitlines().index(
+        next(t for t in document.decode().splitlines() if "999" in t)) + 1
+    assert [str(note) for note in data.notes] == [
+        "dropped: 1 reading with the same start as an earlier one but other energy (a "
+        f"daylight-saving duplicate), the first at 2025-07-01 00:00 PDT on line {line}: kept the "
+        f"earlier one (line {line - 2})"
+    ]
 
 
-def test_espi_overlapping_intervals_are_rejected() -> None:
+def test_espi_overlapping_intervals_of_one_length_keep_the_earlier() -> None:
     document = espi(reading_type(1), block(1, 100, 200) + block(1, 50, start=JULY_1_0700Z + 600))
+    data = parse_espi(io.BytesIO(document), "main", timezone=LA)
 
-    with pytest.raises(GreenButtonError, match="overlaps the one on line"):
-        read_espi(document)
+    assert [r.consumed_kwh for r in data.readings] == [0.1, 0.2]
+    assert [str(note) for note in data.notes] == [
+        "dropped: 1 reading overlapping an earlier one of the same length, the first from "
+        "2025-07-01 00:10 PDT (15 minutes, overlapping the one from 2025-07-01 00:00 PDT): kept "
+        "the earlier one"
+    ]
 
 
 def test_espi_entity_declarations_are_refused() -> None:
@@ -214,6 +245,37 @@ def test_espi_round_trip(readings: list[IntervalReading], power: int) -> None:
     document = espi_xml(readings, power_of_ten=power).encode()
 
     assert read_espi(document) == tuple(readings)
+
+
+@given(
+    spans=st.lists(
+        st.tuples(st.integers(0, 96), st.sampled_from([900, 900, 3600, 7200, 86400]), st.integers(1, 999)),
+        min_size=1, max_size=30,
+    )
+)
+def test_espi_any_mix_of_lengths_and_overlaps_is_taken_without_counting_time_twice(
+    spans: list[tuple[int, int, int]],
+) -> None:
+    """Whatever overlaps a file holds, what is kept never overlaps, and each reading left out
+    overlaps one kept of the same or a finer length."""
+    given_readings = [
+        IntervalReading("main", datetime.fromtimestamp(JULY_1_0700Z + slot * 900, UTC), length, wh / 1000)
+        for slot, length, wh in spans
+    ]
+    data = parse_espi(io.BytesIO(espi_xml(given_readings).encode()), "main")
+
+    kept = sorted((r.start, r.end) for r in data.readings)
+    assert all(end <= start for (_, end), (start, _) in zip(kept, kept[1:], strict=False))
+    for reading in given_readings:
+        if (reading.start, reading.end) not in kept:
+            assert any(
+                start < reading.end and reading.start < end and end - start <= reading.end - reading.start
+                for start, end in kept
+            )
+    dropped = sum(note.count for note in data.notes if note.action == "dropped")
+    assert len(data.readings) + dropped == len({(r.start, r.duration_s) for r in given_readings}) + sum(
+        note.count for note in data.notes if "repeated exactly" in note.what or "same start" in note.what
+    )
 
 
 # --- CSV ----------------------------------------------------------------------------------
@@ -271,11 +333,19 @@ def test_csv_autumn_quarter_hours_repeat_without_collision() -> None:
     assert [r.consumed_kwh for r in readings] == [0.10, 0.11, 0.12, 0.13, 0.14, 0.15, 0.16, 0.17]
 
 
-def test_csv_autumn_hour_a_third_time_is_rejected() -> None:
-    rows = "\n".join(["Electric usage,2024-11-03,01:00,01:59,0.1,"] * 3)
+def test_csv_autumn_hour_a_third_time_is_dropped_and_said() -> None:
+    rows = "\n".join(["Electric usage,2024-11-03,01:00,01:59,0.1,"] * 2 + ["Electric usage,2024-11-03,01:00,01:59,0.7,"])
+    data = parse_csv(
+        io.BytesIO(("TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES\n" + rows).encode()), "main", LA
+    )
 
-    with pytest.raises(GreenButtonError, match=r"^line 4: 2024-11-03 01:00 appears a third time"):
-        read_csv("TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES\n" + rows)
+    assert [(r.start, r.consumed_kwh) for r in data.readings] == [
+        (utc(2024, 11, 3, 8), 0.1), (utc(2024, 11, 3, 9), 0.1)
+    ]
+    assert [str(note) for note in data.notes] == [
+        "dropped: 1 row for a repeated autumn time given a third time (the first 2024-11-03 01:00, "
+        "line 4; that hour happens only twice): kept the first two"
+    ]
 
 
 def test_csv_spring_gap_is_not_invented() -> None:
@@ -295,17 +365,34 @@ def test_csv_spring_gap_is_not_invented() -> None:
     ]
 
 
-def test_csv_energy_in_the_spring_gap_is_rejected() -> None:
-    with pytest.raises(
-        GreenButtonError, match=r"^line 3: this local time does not exist in America/Los_Angeles"
-    ):
-        read_csv(
-            """\
-            TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES
-            Electric usage,2025-03-09,01:00,01:59,0.40,
-            Electric usage,2025-03-09,02:00,02:59,0.30,
-            """
-        )
+def test_csv_energy_in_the_spring_gap_is_added_to_the_row_before() -> None:
+    """The utility gives energy for 02:00, which did not happen: it ran in the hour before."""
+    document = textwrap.dedent(
+        """\
+        TYPE,DATE,START TIME,END TIME,USAGE (kWh),NOTES
+        Electric usage,2025-03-09,01:00,01:59,0.40,
+        Electric usage,2025-03-09,02:00,02:59,0.30,
+        Electric usage,2025-03-09,03:00,03:59,0.20,
+        """
+    )
+    data = parse_csv(io.BytesIO(document.encode()), "main", LA)
+
+    assert [(r.start, r.duration_s, r.consumed_kwh) for r in data.readings] == [
+        (utc(2025, 3, 9, 9), 3600, 0.7), (utc(2025, 3, 9, 10), 3600, 0.2)
+    ]
+    assert [str(note) for note in data.notes] == [
+        "merged: 1 row for a time the clocks skipped (the first 2025-03-09 02:00, line 3) with "
+        "0.3 kWh used: added to the row before"
+    ]
+
+
+def test_csv_energy_in_the_spring_gap_with_no_row_before_is_dropped_and_said() -> None:
+    document = "TYPE,DATE,START TIME,END TIME,USAGE (kWh)\nElectric usage,2025-03-09,02:00,02:59,0.30\nElectric usage,2025-03-09,03:00,03:59,0.20\n"
+    data = parse_csv(io.BytesIO(document.encode()), "main", LA)
+
+    assert [r.consumed_kwh for r in data.readings] == [0.2]
+    assert [note.action for note in data.notes] == ["dropped"]
+    assert data.notes[0].what.endswith("with 0.3 kWh used: no row before to add it to")
 
 
 def test_csv_daily_rows_follow_local_midnights() -> None:
@@ -399,3 +486,265 @@ def test_csv_header_with_unknown_energy_unit_is_rejected() -> None:
         GreenButtonError, match=r"^line 1: column 'USAGE \(kW\)': unit 'KW' is not kWh"
     ):
         read_csv("TYPE,DATE,START TIME,END TIME,USAGE (kW)\n")
+
+
+# --- Real utility exports: every oddity taken and named ---------------------------------
+
+
+def notes_of(data) -> list[str]:
+    return [str(note) for note in data.notes]
+
+
+def test_utility_export_with_clock_change_oddities_is_taken_and_each_oddity_named() -> None:
+    with (DATA / "utility_hourly_clock_changes.xml").open("rb") as stream:
+        data = parse(stream, "main", LA)
+
+    assert [(r.start, r.duration_s, r.consumed_kwh) for r in data.readings] == [
+        (utc(2011, 3, 13, 8), 3600, 0.5),
+        (utc(2011, 3, 13, 9), 7200, 1.1),  # over the spring change: kept as it is
+        (utc(2011, 3, 13, 11), 3600, 0.45),
+        (utc(2011, 3, 13, 12), 3600, 0.4),  # the first of the two readings starting 12:00 UTC
+        (utc(2011, 3, 13, 13), 3600, 0.38),
+        (utc(2011, 3, 13, 15), 3600, 0.36),  # 14:00 UTC is missing: not invented
+        (utc(2011, 11, 6, 7), 3600, 0.3),
+        (utc(2011, 11, 6, 8), 3600, 0.31 + 0.462),  # the zero-length reading's energy added
+        (utc(2011, 11, 6, 9), 3600, 0.29),
+        (utc(2011, 11, 6, 10), 3600, 0.28),  # given twice, the same: once
+    ]
+    assert notes_of(data) == [
+        "dropped: 1 reading repeated exactly (same time, same energy): counted once",
+        "dropped: 1 reading with the same start as an earlier one but other energy (a "
+        "daylight-saving duplicate), the first at 2011-03-13 05:00 PDT on line 45: kept the "
+        "earlier one (line 44)",
+        "merged: 1 reading of no length with 0.462 kWh used at 2011-11-06 01:00 PST (the clock "
+        "change): added to the reading before it",
+        "kept: 1 reading of another length than the usual 1 hour, the first of 2 hours from "
+        "2011-03-13 01:00 PST (the clock change): kept as it is",
+        "note: 2 gaps with no readings (237 days 16 hours in all), the first from 2011-03-13 "
+        "07:00 PDT to 2011-03-13 08:00 PDT (1 hour): left empty",
+    ]
+    assert [(n.action, n.count) for n in data.notes] == [
+        ("dropped", 1), ("dropped", 1), ("merged", 1), ("kept", 1), ("note", 2)
+    ]
+    assert data.local_time is not None
+    assert data.local_time.words() == "UTC-5 with daylight saving (+1 h, March to November)"
+
+
+def test_zero_length_readings_without_a_neighbour_or_energy_are_dropped_and_said() -> None:
+    document = espi(
+        reading_type(1, length=3600),
+        block(1, 100, length=3600)
+        + block(1, 0, length=0, start=JULY_1_0700Z + 7200)  # no energy
+        + block(1, 462, length=0, start=JULY_1_0700Z + 3 * 86400),  # nothing next to it
+    )
+    data = parse_espi(io.BytesIO(document), "main", timezone=LA)
+
+    assert [(r.start, r.consumed_kwh) for r in data.readings] == [(utc(2025, 7, 1, 7), 0.1)]
+    assert notes_of(data) == [
+        "dropped: 1 reading of no length with 0.462 kWh used at 2025-07-04 00:00 PDT: no reading "
+        "next to it to add it to",
+        "dropped: 1 reading of no length and no energy",
+    ]
+
+
+def test_daily_readings_are_left_out_only_where_finer_ones_cover_them() -> None:
+    """Daily plus 15-minute data: the finest counts; a day without 15-minute data keeps its daily."""
+    quarter_hours = block(1, *([10] * 96))  # all of July 1 (Los Angeles)
+    days = block(2, 5000, 7000, length=86400)  # July 1 and July 2
+    data = parse_espi(
+        io.BytesIO(espi(reading_type(1) + reading_type(2, length=86400), quarter_hours + days)),
+        "main", timezone=LA,
+    )
+
+    assert sum(r.consumed_kwh for r in data.readings) == pytest.approx(0.96 + 7.0)
+    assert [r.duration_s for r in data.readings] == [900] * 96 + [86400]
+    assert notes_of(data) == [
+        "dropped: 1 reading of 1 day: readings of 15 minutes cover the same time, and counting "
+        "both would count that energy twice",
+        "kept: 1 reading of another length than the usual 15 minutes, the first of 1 day from "
+        "2025-07-02 00:00 PDT: kept as it is",
+    ]
+
+
+def test_a_block_whose_readings_stop_short_is_named_as_cut() -> None:
+    document = espi(reading_type(1, length=3600), block(1, 100, 200, length=3600)).replace(
+        b"<espi:IntervalBlock>",
+        f"<espi:IntervalBlock><espi:interval><espi:duration>86400</espi:duration>"
+        f"<espi:start>{JULY_1_0700Z}</espi:start></espi:interval>".encode(),
+    )
+    data = parse_espi(io.BytesIO(document), "main", timezone=LA)
+
+    assert len(data.readings) == 2
+    assert notes_of(data) == [
+        "note: 1 IntervalBlock (#1, line 5) says it runs from 2025-07-01 00:00 PDT to 2025-07-02 "
+        "00:00 PDT but its readings stop at 2025-07-01 02:00 PDT: the file looks cut short (what it "
+        "holds was imported; download it again for the rest)"
+    ]
+
+
+def test_a_feed_that_says_it_continues_is_named_as_partial() -> None:
+    document = espi(reading_type(1), block(1, 100)).replace(
+        b'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">',
+        b'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">'
+        b'<link rel="next" href="/espi/1_1/resource/Batch/Subscription/1?page=2"/>',
+    )
+    data = parse_espi(io.BytesIO(document), "main")
+
+    assert notes_of(data) == [
+        "note: 1 link to a next page: the feed says it continues in another download, so this "
+        "file holds only part of the data"
+    ]
+
+
+def test_a_file_cut_mid_element_names_the_element() -> None:
+    document = espi(reading_type(1), block(1, 100, 200, 300))
+    cut = document[: document.index(b"<espi:value>300") + len(b"<espi:val")]
+
+    with pytest.raises(GreenButtonError) as caught:
+        read_espi(cut)
+
+    assert "the XML is malformed or ends early" in caught.value.problem
+    assert "in the middle of <IntervalReading> (IntervalReading #3 in IntervalBlock #1)" in caught.value.problem
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n\n  "])
+def test_an_empty_xml_file_gets_an_xml_message(content: bytes) -> None:
+    with pytest.raises(GreenButtonError) as caught:
+        read(io.BytesIO(content), LA, name="download.xml")
+
+    assert str(caught.value) == (
+        "the file is empty: a Green Button XML file starts with '<?xml' or '<feed' and holds the "
+        "readings; download it again"
+    )
+    with pytest.raises(GreenButtonError, match="^the file is empty: no Green Button data"):
+        read(io.BytesIO(content), LA, name="download.csv")
+
+
+def test_the_files_own_time_zone_is_compared_with_the_sites() -> None:
+    pacific = LocalTime(-28800, 3600, "360E2000", "B40E2000")
+    old_rules = LocalTime(-28800, 3600, "4", "A")  # April to October, as before 2007
+    no_dst = LocalTime(-28800)
+
+    assert pacific.words() == "UTC-8 with daylight saving (+1 h, March to November)"
+    assert not pacific.differs_from(ZoneInfo(LA), 2012)
+    assert pacific.differs_from(ZoneInfo("America/New_York"), 2012)
+    assert old_rules.words() == "UTC-8 with daylight saving (+1 h)"  # "4", "A": no month in the top bits
+    assert LocalTime(-28800, 3600, "40000000", "A0000000").differs_from(ZoneInfo(LA), 2012)
+    assert no_dst.differs_from(ZoneInfo(LA), 2012)
+    assert not LocalTime(19800).differs_from(ZoneInfo("Asia/Kolkata"), 2012)
+    assert LocalTime(19800).words() == "UTC+5:30"
+
+
+# --- Usage points ---------------------------------------------------------------------------
+
+
+def two_points() -> bytes:
+    first = reading_type(1) + block(1, 100, 200)
+    second = (reading_type(2) + block(2, 700, 800, 900)).replace("UsagePoint/1", "UsagePoint/2")
+    points = "".join(
+        f'<entry><link rel="self" href="/r/UsagePoint/{n}"/><title>{title}</title><content>'
+        f"<espi:UsagePoint><espi:ServiceCategory><espi:kind>0</espi:kind></espi:ServiceCategory>"
+        "</espi:UsagePoint></content></entry>\n"
+        for n, title in ((1, "House"), (2, "Garage"))
+    )
+    gas = (
+        '<entry><link rel="self" href="/r/UsagePoint/3"/><title>Gas</title><content><espi:UsagePoint>'
+        "<espi:ServiceCategory><espi:kind>1</espi:kind></espi:ServiceCategory></espi:UsagePoint>"
+        "</content></entry>\n"
+    )
+    return espi(points + gas + first, second)
+
+
+def test_usage_points_are_listed_with_kind_reading_types_span_and_count() -> None:
+    data = read(io.BytesIO(two_points()), LA)
+
+    assert [str(point) for point in data.points] == [
+        "1 'House': electricity; 15-minute electricity used (delivered); 2 intervals from "
+        "2025-07-01 to 2025-07-01",
+        "2 'Garage': electricity; 15-minute electricity used (delivered); 3 intervals from "
+        "2025-07-01 to 2025-07-01",
+        "3 'Gas': gas; no readings; no electricity intervals",
+    ]
+
+
+def test_several_usage_points_and_no_choice_lists_them() -> None:
+    with pytest.raises(SeveralUsagePoints) as caught:
+        parse(io.BytesIO(two_points()), "main", LA)
+
+    assert [point.id for point in caught.value.points] == ["1", "2"]
+    assert "does the file hold more than one meter" not in str(caught.value)
+    assert str(caught.value).startswith(
+        "the file holds 2 usage points (meters) with electricity readings, so it cannot tell "
+        "which one is this meter: 1 'House': electricity;"
+    )
+
+
+def test_one_usage_point_or_each_to_its_own_meter() -> None:
+    data = read(io.BytesIO(two_points()), LA)
+
+    garage = data.select("main", {"2": "garage"})
+    assert [(r.meter_id, r.consumed_kwh) for r in garage.readings] == [
+        ("garage", 0.7), ("garage", 0.8), ("garage", 0.9)
+    ]
+    each = data.select("main", each=True)
+    assert sorted((r.meter_id, r.consumed_kwh) for r in each.readings) == [
+        ("1", 0.1), ("1", 0.2), ("2", 0.7), ("2", 0.8), ("2", 0.9)
+    ]
+    with pytest.raises(UnknownUsagePoint, match="no usage point '9'; it has: 1, 2, 3"):
+        data.select("main", {"9": "x"})
+    with pytest.raises(GreenButtonError, match="usage point '3' holds no electricity readings; the ones that do: 1, 2"):
+        data.select("main", {"3": "gas"})
+
+
+# --- The public OpenESPI sample files -------------------------------------------------------
+
+OPENESPI = DATA / "openespi"
+OPENESPI_REFUSED = {
+    "ApplicationInformation-Entry-Anonymized.xml": "a third-party application's registration",
+    "Authorization-Entry-Anonymized.xml": "an access authorization",
+    "Customer-Subscription-Feed-Anonymized.xml": "customer details",
+    "Multiple-Authorization-Feed-Anonymized.xml": "an access authorization",
+    "ServiceCategory.xml": "a service category",
+    "Usage-Subscription-Feed-Anonymized.xml": "a usage point's description",
+    "usage_point.xml": "a usage point's description",
+}
+OPENESPI_TAKEN = {  # file: (intervals, first start, kWh)
+    "test_usage_data.xml.gz": (1340, utc(2012, 3, 1, 5), 1391.666),
+    "test_usage_data_01.xml": (96, utc(2012, 3, 1, 5), 93.846),
+    "test_usage_data_11.xml": (92, utc(2012, 3, 11, 5), 109.403),
+}
+
+
+def test_every_openespi_sample_is_listed_here() -> None:
+    assert sorted(p.name for p in OPENESPI.iterdir() if p.name != "README.md") == sorted(
+        [*OPENESPI_REFUSED, *OPENESPI_TAKEN]
+    )
+
+
+@pytest.mark.parametrize("name", sorted(OPENESPI_REFUSED))
+def test_openespi_samples_without_readings_are_refused_naming_what_they_are(name: str) -> None:
+    with pytest.raises(GreenButtonError) as caught, (OPENESPI / name).open("rb") as stream:
+        read(stream, LA, name=name)
+
+    assert str(caught.value).startswith(f"the file holds {OPENESPI_REFUSED[name]}")
+    assert str(caught.value).endswith("but no readings (no IntervalBlock): it is not a download of usage data")
+
+
+@pytest.mark.parametrize("name", sorted(OPENESPI_TAKEN))
+def test_openespi_usage_samples_import_whole(name: str) -> None:
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(OPENESPI / name, "rb") as stream:
+        data = parse(stream, "main", "America/New_York")
+
+    count, first, kwh = OPENESPI_TAKEN[name]
+    assert (len(data.readings), data.readings[0].start) == (count, first)
+    assert sum(r.consumed_kwh for r in data.readings) == pytest.approx(kwh)
+    assert {r.duration_s for r in data.readings} == {900}
+    assert data.notes == ()  # tidy 15-minute data: nothing odd to say
+    assert data.skipped == ("1 billing summary (UsageSummary): a bill's totals, not intervals",)
+    assert [(p.id, p.title, p.kind) for p in data.points] == [
+        ("5446AF3F", "Front Electric Meter", "electricity")
+    ]
+    assert data.local_time is not None and data.local_time.words() == (
+        "UTC-5 with daylight saving (+1 h, March to November)"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,14 @@ import pytest
 from ems import greenbutton
 from ems.config import StoreConfig
 from ems.greenbutton import GreenButtonError, espi_xml
-from ems.importer import ProgressBar, add_import_command, import_file, run_import_command, summary
+from ems.importer import (
+    ProgressBar,
+    add_import_command,
+    details,
+    import_file,
+    run_import_command,
+    summary,
+)
 from ems.model import IntervalReading
 from ems.store import Store
 
@@ -139,10 +147,15 @@ async def test_command_imports_and_prints_a_summary(tmp_path: Path) -> None:
     lines = err.getvalue().splitlines()
     assert code == 0
     assert lines[0] == "Reading: 100%"
-    assert lines[-3:-1] == ["Writing: 0%", "Writing: 100%"]
-    assert lines[-1].startswith(
-        "Imported 7 intervals (7 new, 0 already stored) from 2024-11-03 to 2024-11-03 in "
+    assert lines[1:3] == ["Writing: 0%", "Writing: 100%"]
+    assert lines[3].startswith(
+        "Imported 7 intervals (7 new, 0 corrected, 0 already stored) from 2024-11-03 to 2024-11-03 in "
     )
+    # The sample's rows stop at 03:00 and start again at 11:00: said, not filled in.
+    assert lines[4:] == [
+        "  note: 1 gap with no readings, from 2024-11-03 03:00 PST to 2024-11-03 11:00 PST "
+        "(8 hours): left empty"
+    ]
 
 
 async def test_command_rejects_a_bad_file_naming_the_line(tmp_path: Path) -> None:
@@ -224,5 +237,165 @@ def test_summary_line() -> None:
 
     assert (
         summary(result)
-        == "Imported 35,040 intervals (35,040 new, 0 already stored) from 2025-01-01 to 2026-01-01 in 1.3 s"
+        == "Imported 35,040 intervals (35,040 new, 0 corrected, 0 already stored) from 2025-01-01 to 2026-01-01 in 1.3 s"
     )
+
+
+# --- Re-imports against what is stored -----------------------------------------------------
+
+
+async def test_corrected_reimport_updates_the_stored_value(store: Store, tmp_path: Path) -> None:
+    readings = year_of_quarter_hours(1)
+    path = tmp_path / "day.xml"
+    path.write_text(espi_xml(readings))
+    await import_file(path, store, "main", "UTC")
+    corrected = [*readings[:10], IntervalReading("main", readings[10].start, 900, 0.5, 0.0), *readings[11:]]
+    path.write_text(espi_xml(corrected))
+
+    again = await import_file(path, store, "main", "UTC")
+
+    assert (again.intervals_new, again.intervals_corrected, again.intervals_duplicate) == (0, 1, 95)
+    assert summary(again).startswith("Imported 96 intervals (0 new, 1 corrected, 95 already stored)")
+    assert await store.intervals("main", *EVER) == corrected
+
+
+async def test_daily_file_over_stored_quarter_hours_adds_no_energy(store: Store, tmp_path: Path) -> None:
+    quarter_hours = year_of_quarter_hours(2)
+    fine, coarse = tmp_path / "fine.xml", tmp_path / "daily.xml"
+    fine.write_text(espi_xml(quarter_hours))
+    await import_file(fine, store, "main", "UTC")
+    days = [
+        IntervalReading("main", quarter_hours[0].start + timedelta(days=d), 86400, 9.0, 0.0)
+        for d in range(3)  # the third day is not stored yet
+    ]
+    coarse.write_text(espi_xml(days))
+
+    result = await import_file(coarse, store, "main", "UTC")
+
+    assert (result.intervals_new, result.intervals_covered) == (1, 2)
+    assert "dropped: 2 intervals whose time is already stored in readings of the same or a finer length" in "\n".join(details(result))
+    stored = await store.intervals("main", *EVER)
+    assert stored == [*quarter_hours, days[2]]
+
+
+async def test_quarter_hours_over_a_stored_daily_reading_replace_it(store: Store, tmp_path: Path) -> None:
+    quarter_hours = year_of_quarter_hours(1)
+    day = IntervalReading("main", quarter_hours[0].start, 86400, 9.0, 0.0)
+    coarse, fine = tmp_path / "daily.xml", tmp_path / "fine.xml"
+    coarse.write_text(espi_xml([day]))
+    await import_file(coarse, store, "main", "UTC")
+    fine.write_text(espi_xml(quarter_hours))
+
+    result = await import_file(fine, store, "main", "UTC")
+
+    assert (result.intervals_new, result.stored_replaced) == (96, 1)
+    assert await store.intervals("main", *EVER) == quarter_hours
+
+
+# --- What the command says about a real export --------------------------------------------
+
+ODDITIES = DATA / "utility_hourly_clock_changes.xml"
+
+
+async def test_command_takes_a_real_export_and_says_what_it_did_with_each_oddity(tmp_path: Path) -> None:
+    err = io.StringIO()
+
+    code = await run_import_command(command_args(tmp_path, ODDITIES), stderr=err)
+
+    lines = err.getvalue().splitlines()
+    assert code == 0
+    summary_at = next(i for i, line in enumerate(lines) if line.startswith("Imported"))
+    assert lines[summary_at].startswith(
+        "Imported 10 intervals (10 new, 0 corrected, 0 already stored) from 2011-03-13 to 2011-11-06 in "
+    )
+    said = lines[summary_at + 1:]
+    assert [line.split(":")[0] for line in said] == [
+        "  dropped", "  dropped", "  merged", "  kept", "  note", "  note", "  note"
+    ]
+    assert "daylight-saving duplicate" in said[1] and "kept the earlier one" in said[1]
+    assert said[5] == (
+        "  note: the file gives its own time zone as UTC-5 with daylight saving (+1 h, March to "
+        "November), which is not the site's (America/Los_Angeles): the readings' times are exact "
+        "moments and are stored as they are; days and hours are shown in the site's time zone"
+    )
+    assert said[6].startswith("  note: intervals older than")
+
+
+def several_points_file(tmp_path: Path) -> Path:
+    readings = year_of_quarter_hours(1)
+    one = espi_xml(readings[:4])
+    two = espi_xml(readings[4:8]).replace("UsagePoint/1", "UsagePoint/2").replace(
+        "ReadingType/", "ReadingType/2"
+    )
+    body = two[two.index("<entry>"): two.index("</feed>")]
+    path = tmp_path / "two.xml"
+    path.write_text(one.replace("</feed>", body + "</feed>"))
+    return path
+
+
+async def test_command_with_several_points_and_no_choice_lists_them(tmp_path: Path) -> None:
+    err = io.StringIO()
+
+    code = await run_import_command(command_args(tmp_path, several_points_file(tmp_path)), stderr=err)
+
+    lines = err.getvalue().splitlines()
+    assert code == 2
+    assert lines.pop(0) == "Reading: 100%"
+    assert lines[0].endswith("holds 2 usage points (meters) with electricity readings:")
+    both = "15-minute electricity used (delivered), 15-minute electricity sent out (received)"
+    assert lines[1].startswith(f"  1: electricity; {both}; 4 intervals from 2025-01-01")
+    assert lines[2].startswith(f"  2: electricity; {both}; 4 intervals from 2025-01-01")
+    assert "--usage-point ID=METER" in lines[3] and "--each-point" in lines[3]
+
+
+async def test_command_lists_points_then_imports_each_to_its_meter(tmp_path: Path) -> None:
+    path = several_points_file(tmp_path)
+    listing = io.StringIO()
+    assert await run_import_command(command_args(tmp_path, path, "--list"), stderr=listing) == 0
+    assert listing.getvalue().splitlines()[0] == f"{path} (ESPI XML) holds 2 usage points:"
+    err = io.StringIO()
+
+    code = await run_import_command(
+        command_args(tmp_path, path, "--usage-point", "1=house", "--usage-point", "2=garage"), stderr=err
+    )
+
+    assert code == 0, err.getvalue()
+    assert "meters: house, garage" in err.getvalue()
+    store = Store(StoreConfig(url=None, message_retention_hours=24.0, reading_retention_days=10_000), tmp_path / "data")
+    await store.open()
+    try:
+        assert len(await store.intervals("house", *EVER)) == 4
+        assert len(await store.intervals("garage", *EVER)) == 4
+        assert await store.intervals("main", *EVER) == []
+    finally:
+        await store.close()
+
+
+async def test_command_refuses_two_points_to_one_meter(tmp_path: Path) -> None:
+    err = io.StringIO()
+    args = command_args(tmp_path, SAMPLE_XML, "--usage-point", "1", "--usage-point", "2")
+
+    assert await run_import_command(args, stderr=err) == 2
+    assert "give each its own: --usage-point ID=METER" in err.getvalue()
+
+
+async def test_command_empty_xml_gets_an_xml_message(tmp_path: Path) -> None:
+    empty = tmp_path / "download.xml"
+    empty.write_bytes(b"")
+    err = io.StringIO()
+
+    assert await run_import_command(command_args(tmp_path, empty), stderr=err) == 2
+    assert f"{empty}: the file is empty: a Green Button XML file starts with '<?xml'" in err.getvalue()
+    assert "header" not in err.getvalue()
+
+
+async def test_openespi_demo_feed_imports_exactly(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "test_usage_data.xml"
+    path.write_bytes(gzip.decompress((DATA / "openespi" / "test_usage_data.xml.gz").read_bytes()))
+
+    result = await import_file(path, store, "main", "America/New_York")
+
+    assert (result.intervals_read, result.intervals_new, result.notes) == (1340, 1340, ())
+    stored = await store.intervals("main", *EVER)
+    assert len(stored) == 1340
+    assert sum(r.consumed_kwh for r in stored) == pytest.approx(1391.666)
