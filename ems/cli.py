@@ -423,6 +423,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_import_command(sub)
 
+    from ems.urdb import add_rates_command
+
+    add_rates_command(sub, Path(default_config) / "rates.yaml")
+
     sim = sub.add_parser("simulate-meter", help="run the simulated meter alone")
     sim.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
     sim.add_argument("--port", type=int, default=8811, help="TCP port the virtual radio connects to")
@@ -476,6 +480,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ems.importer import run_import_command
 
             return asyncio.run(run_import_command(args, read_config))
+        if args.command == "rates":
+            from ems.urdb import run_rates_command
+
+            return run_rates_command(args)
         runner = {"run": _run, "demo": _demo, "simulate-meter": _simulate_meter}[args.command]
         return asyncio.run(runner(args))
     except ConfigError as err:
