@@ -168,6 +168,25 @@ def cycle_demand(
     return tuple(result)
 
 
+def level_now(plan: RatePlan, peaks: tuple[DemandPeak, ...], now: datetime, timezone: str) -> float | None:
+    """The demand above which the bill's demand charges rise now: the lowest peak read so far among
+    the charges that cover this moment (None: no charge covers it, or none has a peak yet)."""
+    tz = ZoneInfo(timezone)
+    version = plan.version_at(now, tz)
+    if version.demand is None or len(peaks) != len(version.demand.charges):
+        return None
+    wall = now.astimezone(tz)
+    day = wall.date()
+    holidays = plan.holidays.dates(range(day.year, day.year + 1))
+    day_type = "holiday" if day in holidays else "weekend" if day.weekday() >= 5 else "weekday"
+    levels = []
+    for charge, peak in zip(version.demand.charges, peaks, strict=True):
+        mask = _covered_minutes(charge, version, day, day_type)
+        if mask is not None and mask[wall.hour * 60 + wall.minute] and peak.at is not None:
+            levels.append(peak.peak_kw)
+    return min(levels) if levels else None
+
+
 def demand_window_minutes(plan: RatePlan, at: datetime, timezone: str) -> int | None:
     """The demand window of the version in effect at ``at`` (None: it has no demand charges)."""
     version = plan.version_at(at, ZoneInfo(timezone))

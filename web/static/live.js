@@ -798,6 +798,16 @@
         ? t("Tier {tier} from {date}", { tier: cycle.next_tier, date: day(cycle.next_tier_date) })
         : (p ? t("cycle ends {date}", { date: day(p.cycle_end) }) : "\u00a0");
       const c = cycle.cost;
+      // Demand charges: the cycle's highest demand so far, when it was, and what it adds to the bill.
+      const peaks = (c && c.demand) || [];
+      const top = peaks.filter((d) => d.at).sort((a, b) => b.peak_kw - a.peak_kw)[0];
+      $("demand-tile").hidden = !peaks.length;
+      if (peaks.length) {
+        $("cost-demand").textContent = top ? fmt(top.peak_kw, 1) + " kW" : "–";
+        $("cost-demand-when").textContent = top
+          ? t("{when}; adds {amount} to the bill", { when: when(top.at), amount: money(c.demand_charges, cur) })
+          : t("no demand read yet this cycle");
+      }
       if (c && c.current_tier !== state.cycleTier) { state.cycleTier = c.current_tier; renderPrice(); }
       const tiers = ((c && c.tiers) || []).map((x) => ({
         label: x.allowance_kwh ? t("Tier {tier} (up to {kwh} kWh)", { tier: x.tier, kwh: fmt(x.allowance_kwh, 0) }) : t("Tier {tier}", { tier: x.tier }),
@@ -814,6 +824,10 @@
       drawCostBars();
       const notes = [];
       if (c && c.generation_credit) notes.push(t("generation credit {amount}", { amount: money(c.generation_credit, cur) }));
+      for (const d of peaks) {
+        if (d.at) notes.push(t("{label}: {kw} kW at {when}, {amount}", { label: d.label, kw: fmt(d.peak_kw, 1), when: when(d.at), amount: money(d.charge, cur) })
+          + (d.estimated ? " " + t("(estimated from readings longer than the demand window)") : ""));
+      }
       if (c && c.fixed_charges) notes.push(t("fixed charges {amount}", { amount: money(c.fixed_charges, cur) }));
       if (c && c.missing_intervals) notes.push(t("{count} intervals not read (shown as gaps, never estimated)", { count: count(c.missing_intervals) }));
       $("cost-notes").textContent = notes.length ? notes.join(" · ") : "\u00a0";
