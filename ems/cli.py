@@ -393,6 +393,17 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rates_import(args: argparse.Namespace) -> int:
+    from ems.urdb import import_rate
+
+    converted = import_rate(args.file, args.rates, args.name)
+    print(f"Added the plan {converted.name} to {args.rates}.")
+    for note in converted.notes:
+        print(f"Note: {note}")
+    print(f"To use it, set tariff.plan to {converted.name} in ems.yaml.")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ems", description="Premise energy management system")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
@@ -481,9 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(run_import_command(args, read_config))
         if args.command == "rates":
-            from ems.urdb import run_rates_command
-
-            return run_rates_command(args)
+            return _rates_import(args)
         runner = {"run": _run, "demo": _demo, "simulate-meter": _simulate_meter}[args.command]
         return asyncio.run(runner(args))
     except ConfigError as err:

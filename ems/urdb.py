@@ -23,7 +23,6 @@ with ``load_rates`` before anything is written.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from dataclasses import dataclass, field
@@ -387,11 +386,3 @@ def add_rates_command(sub: Any, default_rates: Path) -> None:
     imp.add_argument("--rates", type=Path, default=default_rates,
                      help=f"the rates file to add it to (default: {default_rates})")
 
-
-def run_rates_command(args: argparse.Namespace) -> int:
-    converted = import_rate(args.file, args.rates, args.name)
-    print(f"Added the plan {converted.name} to {args.rates}.")
-    for note in converted.notes:
-        print(f"Note: {note}")
-    print(f"To use it, set tariff.plan to {converted.name} in ems.yaml.")
-    return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CONFIG, RATES, FAST_SCENARIO, running_appliance
+from tests.e2e.conftest import CONFIG, FAST_SCENARIO, RATES, running_appliance
 from tests.e2e.test_page_layouts import LANGUAGES, SIZES, _measure
 from tests.web.browser import chromium
 
