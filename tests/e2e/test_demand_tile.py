@@ -59,6 +59,8 @@ async def test_the_demand_tile_shows_peak_when_and_charge_on_every_screen(tmp_pa
                 await page.goto(appliance.url + "/")
                 await page.wait_for_selector("#demand-tile:not([hidden])")
                 await page.wait_for_function("document.getElementById('cost-demand').textContent.includes('kW')")
+                # The rate's summary lists its demand charges too (a price per kW of the highest 15 minutes).
+                await page.wait_for_function("document.getElementById('rate-periods').textContent.includes('15')")
                 when = await page.text_content("#cost-demand-when")
                 assert "$" in when and WORDS[language] in when, when
                 await page.eval_on_selector("#cost-title", "e => e.scrollIntoView()")

@@ -30,7 +30,7 @@
     "super-off-peak": t("super off-peak"), "all-day": t("all day"), summer: t("summer"), winter: t("winter"),
     "all-year": t("all year"), weekday: t("weekdays"), weekend: t("weekends"), holiday: t("holidays") };
   const KINDS = { tiered: t("tiered"), "time-of-use": t("time-of-use"), "critical-peak": t("critical peak"),
-    "peak-time-rebate": t("peak-time rebate"), hourly: t("hourly"), flat: t("flat") };
+    "peak-time-rebate": t("peak-time rebate"), hourly: t("hourly"), flat: t("flat"), demand: t("demand charges") };
   const label = (map, value) => (value in map ? map[value] : String(value).replace(/_/g, " "));
   const state = { meters: [], prices: [], messages: [], events: [], health: null, rate: null, rateAsked: false, cycleTier: null, shownPrice: null };
   let retryMs = 500;
@@ -936,6 +936,11 @@
           const text = periods.map((p) => `${label(PERIODS, p.period)} ${hours(p.start, p.end)} ${money(p.price_per_kwh, r.currency)}`).join(" · ");
           list.append(el("li", "", `${where}: ${text}`));
         }
+      }
+      const demand = r.demand_charges;
+      for (const c of (demand && demand.charges) || []) {
+        list.append(el("li", "", t("{label}: {price} per kW of the cycle's highest {minutes}-minute demand", {
+          label: c.label, price: money(c.price_per_kw, r.currency), minutes: demand.window_minutes })));
       }
     } catch (e) {
       $("rate-summary").textContent = t("Rate not available: {reason}", { reason: e.message });
