@@ -258,6 +258,16 @@ def _demand(rate: dict[str, Any], version: dict[str, Any], notes: list[str], pro
     if ratchet and any(float(x or 0) for x in ratchet):
         problems.append("demandratchetpercentage: a demand ratchet (a share of an earlier month's peak billed as a"
                         " floor); a plan's demand charges count each billing cycle alone")
+    if rate.get("lookbackpercent") or rate.get("lookbackrange"):
+        problems.append("lookbackpercent: a demand look-back (a share of the highest peak of earlier months billed"
+                        " as a floor); a plan's demand charges count each billing cycle alone")
+    if rate.get("demandreactivepowercharge"):
+        problems.append("demandreactivepowercharge: a charge on reactive power (kVAR); the meter's readings here"
+                        " are energy and demand only")
+    fuel = rate.get("fuelAdjustmentsMonthly")
+    if fuel and any(float(x or 0) for x in fuel):
+        problems.append("fuelAdjustmentsMonthly: a price adder that changes month by month; add it to each"
+                        " month's version by hand or leave it out")
     if rate.get("coincidentratestructure"):
         problems.append("coincidentratestructure: coincident demand (at the utility's system peak, not the"
                         " customer's); a plan cannot say when the system peaks")

@@ -151,3 +151,42 @@ def test_a_missing_or_broken_file_is_named(rates: Path, tmp_path: Path):
     with pytest.raises(UrdbError, match="cannot read the file"):
         import_rate(tmp_path / "absent.json", rates)
     assert date(2024, 1, 1) == load_rates(rates).plans["D-BASELINE"].versions[0].effective_from.date()
+
+
+def test_tiers_on_time_of_use_become_adders_on_the_period_price():
+    from ems.tariff import parse_plan
+    from ems.urdb import convert
+
+    evening = [[0] * 17 + [1] * 4 + [0] * 3 for _ in range(12)]
+    converted = convert({
+        "name": "TOU with tiers", "startdate": 1704067200,
+        "energyratestructure": [
+            [{"max": 300, "rate": 0.20}, {"rate": 0.26}],
+            [{"max": 300, "rate": 0.35}, {"rate": 0.41}],
+        ],
+        "energyweekdayschedule": evening, "energyweekendschedule": evening,
+    })
+    version = converted.plan["versions"][0]
+    assert version["tiers"] == [{"price_per_kwh": 0.0, "allowance_kwh": 300.0}, {"price_per_kwh": 0.06}]
+    plan = parse_plan(converted.name, converted.plan)
+    # 250 kWh at 17:00 then 100 at 10:00: 250 x 0.35, then 50 x 0.20 + 50 x (0.20 + 0.06).
+    starts = [datetime(2024, 5, 6, 17, tzinfo=TZ), datetime(2024, 5, 7, 10, tzinfo=TZ)]
+    readings = ReadingArrays.from_columns([int(t.timestamp()) for t in starts], [3600, 3600], [250.0, 100.0], [0, 0])
+    bill = summarize(price_intervals(plan, readings, timezone=LA), starts[0], starts[1] + timedelta(hours=1))
+    assert round(bill.energy_cost, 2) == round(250 * 0.35 + 50 * 0.20 + 50 * 0.26, 2)
+
+
+def test_tiers_that_differ_between_periods_and_other_charges_are_refused():
+    from ems.urdb import convert
+
+    with pytest.raises(UrdbError) as err:
+        convert({
+            "energyratestructure": [[{"max": 300, "rate": 0.2}, {"rate": 0.3}], [{"max": 500, "rate": 0.3}, {"rate": 0.4}]],
+            "energyweekdayschedule": [[0] * 12 + [1] * 12] * 12,
+            "fixedchargefirstmeter": 5, "fixedchargeunits": "$/kW",
+            "lookbackpercent": 0.5, "demandreactivepowercharge": 0.4,
+            "fuelAdjustmentsMonthly": [0.01] * 12,
+        })
+    text = "\n".join(err.value.problems)
+    for words in ("the periods have different tiers", "'$/kW'", "look-back", "reactive power", "month by month"):
+        assert words in text, text
