@@ -827,9 +827,12 @@ def summarize(
         current_tier = 1 + int(np.sum(priced.tier_bounds_kwh[int(priced.cycle_index[i1 - 1])] < after))
     demand: tuple[DemandPeak, ...] = ()
     if include_demand:
+        # Rows that are shares of a longer reading (where the engine spreads coarse readings) keep
+        # that reading's length: a peak from one is marked estimated.
+        whole = getattr(readings, "whole_duration_s", None)
         demand = cycle_demand(plan, readings.start_s[part], readings.duration_s[part], readings.consumed_kwh[part],
                               timezone=priced.timezone, cycle=plan.billing_cycle.cycle_of(local_date(start, tz)),
-                              until_s=end_s)
+                              until_s=end_s, whole_duration_s=None if whole is None else whole[part])
     demand_cost = sum(d.charge for d in demand)
     return CostBreakdown(
         start=start,

@@ -46,10 +46,13 @@ class WindowDemand:
 
 
 def window_demand(start_s: np.ndarray, duration_s: np.ndarray, consumed_kwh: np.ndarray, window_s: int,
-                  align_s: int = 0) -> WindowDemand:
+                  align_s: int = 0, whole_duration_s: np.ndarray | None = None) -> WindowDemand:
     """The average demand of every window that readings fall in.
 
     Windows start at ``align_s`` modulo ``window_s`` (the site's UTC offset: local clock windows).
+    ``whole_duration_s``: when rows are shares of longer readings (a day's reading spread in
+    quarter hours), the length of the reading each comes from; a window holding a share of one
+    longer than the window is marked spread.
     """
     start = np.asarray(start_s, dtype=np.int64) + align_s
     duration = np.maximum(np.asarray(duration_s, dtype=np.int64), 0)
@@ -62,6 +65,8 @@ def window_demand(start_s: np.ndarray, duration_s: np.ndarray, consumed_kwh: np.
     ids = [first[inside]]
     kwh = [energy[inside]]
     spread_ids = [np.zeros(0, dtype=np.int64)]
+    if whole_duration_s is not None:
+        spread_ids.append(first[inside & (np.asarray(whole_duration_s, dtype=np.int64) > window_s)])
     crossing = np.nonzero(~inside)[0]
     if len(crossing):
         counts = (last - first + 1)[crossing]
@@ -72,7 +77,8 @@ def window_demand(start_s: np.ndarray, duration_s: np.ndarray, consumed_kwh: np.
         hi = np.minimum(start[owner] + duration[owner], (wid + 1) * window_s)
         ids.append(wid)
         kwh.append(energy[owner] * (hi - lo) / duration[owner])
-        spread_ids.append(wid[duration[owner] > window_s])
+        longest = duration if whole_duration_s is None else np.maximum(duration, whole_duration_s)
+        spread_ids.append(wid[longest[owner] > window_s])
     all_ids = np.concatenate(ids)
     unique, where = np.unique(all_ids, return_inverse=True)
     total = np.bincount(where, weights=np.concatenate(kwh), minlength=len(unique))
@@ -115,11 +121,12 @@ def cycle_demand(
     timezone: str,
     cycle: tuple[date, date],
     until_s: int | None = None,
+    whole_duration_s: np.ndarray | None = None,
 ) -> tuple[DemandPeak, ...]:
     """The demand charges of one billing cycle from its readings (those starting in the cycle).
 
-    ``until_s``: only windows starting before it count (the cycle so far). Empty when the cycle's
-    version has no demand charges.
+    ``until_s``: only windows starting before it count (the cycle so far). ``whole_duration_s``:
+    as for ``window_demand``. Empty when the cycle's version has no demand charges.
     """
     from ems.costs import utc_offsets_s  # numpy engine; no import cycle at load
 
@@ -139,7 +146,9 @@ def cycle_demand(
     align = 0
     if len(start):
         align = int(utc_offsets_s(start[:1], timezone)[0]) % window_s
-    windows = window_demand(start, np.asarray(duration_s)[keep], np.asarray(consumed_kwh)[keep], window_s, align)
+    whole = None if whole_duration_s is None else np.asarray(whole_duration_s)[keep]
+    windows = window_demand(start, np.asarray(duration_s)[keep], np.asarray(consumed_kwh)[keep], window_s, align,
+                            whole)
     inside = (windows.start_s >= lo_s) & (windows.start_s < hi_s)  # a last reading spilling past the cycle
     w_start, w_kw, w_spread = windows.start_s[inside], windows.demand_kw[inside], windows.spread[inside]
     local = w_start + utc_offsets_s(w_start, timezone) if len(w_start) else w_start

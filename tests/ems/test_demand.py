@@ -229,3 +229,12 @@ def test_a_bad_demand_charge_in_a_rates_file_names_file_line_and_key(tmp_path: P
     text = str(err.value)
     assert "rates.yaml:11: plans.B.versions.0.demand_charges.charges.0.periods" in text
     assert "no time-of-use periods" in text
+
+
+def test_shares_of_a_longer_reading_mark_their_windows_spread():
+    t0 = int(datetime(2024, 3, 4, 10, 0, tzinfo=TZ).timestamp())
+    # Four quarter-hour shares of an hour's reading, then a 15-minute reading as read.
+    w = window_demand(np.array([t0, t0 + 900, t0 + 1800, t0 + 2700, t0 + 3600]), np.array([900] * 5),
+                      np.array([1.0, 1.0, 1.0, 1.0, 0.5]), 900,
+                      whole_duration_s=np.array([3600, 3600, 3600, 3600, 900]))
+    assert w.spread.tolist() == [True, True, True, True, False]
