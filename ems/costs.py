@@ -833,7 +833,7 @@ def summarize(
         demand = cycle_demand(plan, readings.start_s[part], readings.duration_s[part], readings.consumed_kwh[part],
                               timezone=priced.timezone, cycle=plan.billing_cycle.cycle_of(local_date(start, tz)),
                               until_s=end_s, whole_duration_s=None if whole is None else whole[part])
-    demand_cost = sum(d.charge for d in demand)
+    demand_cost = sum((d.charge for d in demand), 0.0)
     return CostBreakdown(
         start=start,
         end=end,
@@ -898,7 +898,7 @@ class Projection:
     generation_credit: float
     fixed_charges: float
     minimum_bill: float
-    total_cost: float  # max(energy - credit - rebate + fixed, minimum bill)
+    total_cost: float  # max(energy - credit - rebate + fixed + demand charges, minimum bill)
     next_tier: int | None
     next_tier_date: date | None  # local date the customer is expected to enter next_tier
     demand_charges: float = 0.0  # at the cycle's peak so far (in total_cost): a peak can only rise
@@ -1017,7 +1017,7 @@ def project_cycle(
                 next_tier_date = EPOCH_DATE + timedelta(days=day)
     demand = cycle_demand(plan, actual.start_s, actual.duration_s, actual.consumed_kwh, timezone=timezone,
                           cycle=(cycle_start, cycle_end), until_s=now_s)
-    demand_cost = sum(d.charge for d in demand)
+    demand_cost = sum((d.charge for d in demand), 0.0)
     net = whole.total_cost + demand_cost
     return Projection(
         cycle_start=cycle_start,
