@@ -91,5 +91,6 @@ class BillWatch:
         hub = self._hub
         plan = hub.config.tariff.active_plan
         level = level_now(plan, peaks, cost.at, hub.config.site.timezone)
-        if level is not None:
-            hub.bus.publish(CycleDemand(meter_id, level, peaks[0].window_minutes, cost.at))
+        # Published also without a level (no charge covers this moment, or none has a peak read in
+        # this cycle yet), so last cycle's peak never stands for this one's.
+        hub.bus.publish(CycleDemand(meter_id, level, peaks[0].window_minutes, cost.at))

@@ -203,7 +203,7 @@ class CycleDemand:
     """
 
     meter_id: str
-    peak_kw: float
+    peak_kw: float | None  # None: no demand charge covers this moment, or none has a peak read yet
     window_minutes: int
     at: datetime  # when this was worked out
 

@@ -238,3 +238,20 @@ def test_shares_of_a_longer_reading_mark_their_windows_spread():
                       np.array([1.0, 1.0, 1.0, 1.0, 0.5]), 900,
                       whole_duration_s=np.array([3600, 3600, 3600, 3600, 900]))
     assert w.spread.tolist() == [True, True, True, True, False]
+
+
+def test_the_level_a_charge_rises_above_is_that_of_the_charges_covering_now():
+    from ems.demand import DemandPeak, level_now
+
+    plan = parse_plan("DEMAND", DEMAND_PLAN)
+    at = datetime(2024, 7, 2, 17, 0, tzinfo=TZ).astimezone(UTC)
+    facility = DemandPeak("Facility demand", 9.75, 15, 6.0, at, 58.5, False)
+    on_peak = DemandPeak("Summer on-peak demand", 14.10, 15, 4.0, at, 56.4, False)
+    tuesday_evening = datetime(2024, 7, 9, 17, 30, tzinfo=TZ)
+    assert level_now(plan, (facility, on_peak), tuesday_evening, LA) == 4.0  # on-peak: the lower peak
+    assert level_now(plan, (facility, on_peak), tuesday_evening.replace(hour=10), LA) == 6.0  # off-peak: facility
+    assert level_now(plan, (facility, on_peak), datetime(2024, 12, 3, 17, 30, tzinfo=TZ), LA) == 6.0  # winter
+    unread = DemandPeak("Summer on-peak demand", 14.10, 15, 0.0, None, 0.0, False)
+    assert level_now(plan, (facility, unread), tuesday_evening, LA) == 6.0  # a charge with no peak yet: not a level
+    none_read = DemandPeak("Facility demand", 9.75, 15, 0.0, None, 0.0, False)
+    assert level_now(plan, (none_read, unread), tuesday_evening, LA) is None
