@@ -73,8 +73,24 @@ class BillWatch:
         warnings = usage_warnings(self._previous.get(meter_id), cost.report, meter_id=meter_id,
                                   threshold_cost=cost.warning_threshold_cost, now=cost.at)
         self._previous[meter_id] = cost.report
+        self._publish_demand(meter_id, cost)
         fresh = [w for w in warnings if (meter_id, w.message_id) not in hub.state.messages]
         for warning in fresh:
             _LOGGER.info("[%s] %s", meter_id, warning.text)
             hub.bus.publish(warning)
         return fresh
+
+    def _publish_demand(self, meter_id: str, cost: Any) -> None:
+        """The level the bill's demand charges rise above now, for the rules (``demand_window: {above_peak: true}``)."""
+        from ems.demand import level_now
+        from ems.model import CycleDemand
+
+        peaks = cost.report.cycle.demand
+        if not peaks:
+            return
+        hub = self._hub
+        plan = hub.config.tariff.active_plan
+        level = level_now(plan, peaks, cost.at, hub.config.site.timezone)
+        # Published also without a level (no charge covers this moment, or none has a peak read in
+        # this cycle yet), so last cycle's peak never stands for this one's.
+        hub.bus.publish(CycleDemand(meter_id, level, peaks[0].window_minutes, cost.at))

@@ -434,6 +434,17 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rates_import(args: argparse.Namespace) -> int:
+    from ems.urdb import import_rate
+
+    converted = import_rate(args.file, args.rates, args.name)
+    print(f"Added the plan {converted.name} to {args.rates}.")
+    for note in converted.notes:
+        print(f"Note: {note}")
+    print(f"To use it, set tariff.plan to {converted.name} in ems.yaml.")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ems", description="Premise energy management system")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
@@ -463,6 +474,10 @@ def _parser() -> argparse.ArgumentParser:
     from ems.importer import add_import_command
 
     add_import_command(sub)
+
+    from ems.urdb import add_rates_command
+
+    add_rates_command(sub, Path(default_config) / "rates.yaml")
 
     sim = sub.add_parser("simulate-meter", help="run the simulated meter alone")
     sim.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
@@ -517,6 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ems.importer import run_import_command
 
             return asyncio.run(run_import_command(args, read_config))
+        if args.command == "rates":
+            return _rates_import(args)
         runner = {"run": _run, "demo": _demo, "simulate-meter": _simulate_meter}[args.command]
         return asyncio.run(runner(args))
     except ConfigError as err:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ems import local_text
+from ems.demand import DemandPeak, cycle_demand
 from ems.model import (
     IntervalReading,
     MessageImportance,
@@ -719,6 +720,8 @@ class CostBreakdown:
     missing_intervals: int
     gaps: tuple[Gap, ...]
     current_tier: int | None  # the tier of the last interval read (None: no tiers or no data)
+    demand_charges: float = 0.0  # the cycle's demand charges so far (in total_cost), when asked for
+    demand: tuple[DemandPeak, ...] = ()  # each demand charge's peak so far
 
 
 def nominal_interval_s(readings: ReadingArrays) -> int:
@@ -770,8 +773,13 @@ def summarize(
     *,
     include_fixed: bool = True,
     gaps_until: datetime | None = None,
+    include_demand: bool = False,
 ) -> CostBreakdown:
-    """Add up the readings that start in [start, end); gaps are looked for up to ``gaps_until``."""
+    """Add up the readings that start in [start, end); gaps are looked for up to ``gaps_until``.
+
+    ``include_demand``: [start, end) is (part of) one billing cycle, and its demand charges so far
+    count (``ems.demand``): the highest demand of the cycle's windows read in it.
+    """
     plan = priced.plan
     tz = ZoneInfo(priced.timezone)
     start_s, end_s = int(start.timestamp()), int(end.timestamp())
@@ -817,6 +825,15 @@ def summarize(
     if i1 > i0 and plan.number_of_tiers:
         after = priced.cycle_after_kwh[i1 - 1]
         current_tier = 1 + int(np.sum(priced.tier_bounds_kwh[int(priced.cycle_index[i1 - 1])] < after))
+    demand: tuple[DemandPeak, ...] = ()
+    if include_demand:
+        # Rows that are shares of a longer reading (where the engine spreads coarse readings) keep
+        # that reading's length: a peak from one is marked estimated.
+        whole = getattr(readings, "whole_duration_s", None)
+        demand = cycle_demand(plan, readings.start_s[part], readings.duration_s[part], readings.consumed_kwh[part],
+                              timezone=priced.timezone, cycle=plan.billing_cycle.cycle_of(local_date(start, tz)),
+                              until_s=end_s, whole_duration_s=None if whole is None else whole[part])
+    demand_cost = sum((d.charge for d in demand), 0.0)
     return CostBreakdown(
         start=start,
         end=end,
@@ -827,7 +844,7 @@ def summarize(
         generation_credit=credit,
         peak_time_rebate=rebate,
         fixed_charges=fixed,
-        total_cost=energy_cost - credit - rebate + fixed,
+        total_cost=energy_cost - credit - rebate + fixed + demand_cost,
         tiers=tuple(tiers),
         periods=tuple(periods),
         rebates=rebates,
@@ -835,6 +852,8 @@ def summarize(
         missing_intervals=sum(g.missing_intervals for g in gaps),
         gaps=gaps,
         current_tier=current_tier,
+        demand_charges=demand_cost,
+        demand=demand,
     )
 
 
@@ -879,9 +898,10 @@ class Projection:
     generation_credit: float
     fixed_charges: float
     minimum_bill: float
-    total_cost: float  # max(energy - credit - rebate + fixed, minimum bill)
+    total_cost: float  # max(energy - credit - rebate + fixed + demand charges, minimum bill)
     next_tier: int | None
     next_tier_date: date | None  # local date the customer is expected to enter next_tier
+    demand_charges: float = 0.0  # at the cycle's peak so far (in total_cost): a peak can only rise
 
 
 def _typical_profile(
@@ -995,7 +1015,10 @@ def project_cycle(
             if len(entered):
                 day = int(priced.day_number[len(actual) + int(entered[0])])
                 next_tier_date = EPOCH_DATE + timedelta(days=day)
-    net = whole.total_cost
+    demand = cycle_demand(plan, actual.start_s, actual.duration_s, actual.consumed_kwh, timezone=timezone,
+                          cycle=(cycle_start, cycle_end), until_s=now_s)
+    demand_cost = sum((d.charge for d in demand), 0.0)
+    net = whole.total_cost + demand_cost
     return Projection(
         cycle_start=cycle_start,
         cycle_end=cycle_end,
@@ -1009,6 +1032,7 @@ def project_cycle(
         total_cost=max(net, minimum),
         next_tier=next_tier,
         next_tier_date=next_tier_date,
+        demand_charges=demand_cost,
     )
 
 
@@ -1074,7 +1098,7 @@ def cost_report(
         cycle_end_at=datetime.fromtimestamp(_epoch_s(cycle_end, tz), UTC),
         last_interval=last,
         today=summarize(priced, today_from, now),
-        cycle=summarize(priced, cycle_from, now),
+        cycle=summarize(priced, cycle_from, now, include_demand=True),
         projection=project_cycle(
             plan, readings, now=now, timezone=timezone, climate_zone=climate_zone,
             typical_days=typical_days, price_signals=price_signals,

@@ -194,6 +194,21 @@ class MeterReading:
 
 
 @dataclass(frozen=True, slots=True)
+class CycleDemand:
+    """A meter's demand level above which the bill's demand charge rises now (ems.bill_watch, from the costs).
+
+    ``peak_kw``: the lowest of the cycle's peaks so far among the demand charges that cover this
+    moment (a charge whose hours these are and whose peak is already read); ``window_minutes``:
+    the rate sheet's demand window.
+    """
+
+    meter_id: str
+    peak_kw: float | None  # None: no demand charge covers this moment, or none has a peak read yet
+    window_minutes: int
+    at: datetime  # when this was worked out
+
+
+@dataclass(frozen=True, slots=True)
 class IntervalReading:
     """Energy consumed and generated in one completed metering interval, as read."""
 
@@ -762,6 +777,9 @@ class Snapshot:
     load_history: Mapping[str, LoadHistory] = field(default_factory=dict)
     overrides: tuple[DeviceOverride, ...] = ()
     demand_by_meter: Mapping[str, float] = field(default_factory=dict)  # each meter's latest demand (kW)
+    # The rate's demand window and the level above which its demand charge rises now (None: no demand charge).
+    demand_window_min: int | None = None
+    demand_peak_kw: float | None = None
 
     def device(self, device_id: str) -> DeviceView | None:
         return next((d for d in self.devices if d.info.device_id == device_id), None)

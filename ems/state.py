@@ -17,6 +17,7 @@ from ems.bus import EventBus, Unsubscribe
 from ems.model import (
     MESSAGE_IDENTITY,
     CriticalPeakEvent,
+    CycleDemand,
     FrameRejected,
     IntervalReading,
     LinkState,
@@ -92,6 +93,7 @@ class CurrentState:
         self.critical_peaks: dict[tuple[str, int], CriticalPeakEvent] = {}
         self.messages: dict[tuple[str, int], MessageState] = {}
         self.counters: Counter[str] = Counter()
+        self.cycle_demand: dict[str, CycleDemand] = {}
         self.message_retention = message_retention
         self._unsubscribe: list[Unsubscribe] = []
 
@@ -109,6 +111,7 @@ class CurrentState:
             MessageConfirmed: self._on_message_confirmed,
             MessageRead: self._on_message_read,
             FrameRejected: self._on_rejected,
+            CycleDemand: self._on_cycle_demand,
         }
 
     def apply(self, event: object) -> None:
@@ -148,6 +151,9 @@ class CurrentState:
         horizon = at - self.message_retention
         kept = [m for m in self.messages.values() if m.message.received_at >= horizon]
         return sorted(kept, key=lambda m: m.message.received_at, reverse=True)
+
+    def _on_cycle_demand(self, event: CycleDemand) -> None:
+        self.cycle_demand[event.meter_id] = event
 
     def _on_link(self, event: MeterLinkChanged) -> None:
         meter = self.meter(event.meter_id)

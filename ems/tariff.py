@@ -137,6 +137,31 @@ class PeakTimeRebate:
 
 
 @dataclass(frozen=True, slots=True)
+class DemandCharge:
+    """A price per kW on the highest average demand over one demand window in a billing cycle.
+
+    Only the windows that start in the charge's hours count: its months, seasons and time-of-use
+    periods (each empty: any) and its local hours by day type (None: any time of day). A charge
+    with none of these is the facility (any-time) demand charge.
+    """
+
+    label: str
+    price_per_kw: float
+    months: frozenset[int] = frozenset()
+    seasons: frozenset[str] = frozenset()
+    periods: frozenset[str] = frozenset()
+    hours: Mapping[str, tuple[tuple[int, int], ...]] | None = None  # day type -> [start, end) local minutes
+
+
+@dataclass(frozen=True, slots=True)
+class DemandCharges:
+    """A version's demand charges and the window its demand is averaged over (the sheet's 15 or 30 minutes)."""
+
+    window_minutes: int
+    charges: tuple[DemandCharge, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RateVersion:
     """The prices of a plan from ``effective_from`` (local wall clock) until the next version."""
 
@@ -152,6 +177,7 @@ class RateVersion:
     generation_same_as_import: bool
     basic_charge_per_day: float
     minimum_bill_per_day: float
+    demand: DemandCharges | None = None
 
     def season_of(self, day: date) -> str:
         """The season a local date falls in (each runs from its start until the next one's)."""
@@ -344,6 +370,8 @@ class RatePlan:
             kinds.append("peak-time-rebate")
         if any(v.hourly_prices for v in self.versions):
             kinds.append("hourly")
+        if any(v.demand for v in self.versions):
+            kinds.append("demand")
         if not kinds:
             kinds.append("flat")
         return tuple(kinds)
@@ -506,6 +534,30 @@ _EVENT = vol.Schema(
         vol.Required("end"): _minutes,
     }
 )
+_HOURS = vol.Schema({vol.Required("start"): _minutes, vol.Required("end"): _minutes})
+_DEMAND_CHARGE = vol.Schema(
+    {
+        vol.Optional("label"): vol.All(str, vol.Length(min=1)),
+        vol.Required("price_per_kw"): _NON_NEGATIVE,
+        vol.Optional("months", default=[]): [vol.All(int, vol.Range(min=1, max=12, msg="expected a month 1-12"))],
+        vol.Optional("seasons", default=[]): [str],
+        vol.Optional("periods", default=[]): [str],
+        vol.Optional("hours"): {
+            vol.Required("weekday"): [_HOURS],
+            vol.Optional("weekend"): [_HOURS],
+            vol.Optional("holiday"): [_HOURS],
+        },
+    }
+)
+DEMAND_WINDOWS_MIN = (5, 15, 30, 60)
+_DEMAND = vol.Schema(
+    {
+        vol.Required("window_minutes"): vol.All(
+            int, vol.In(DEMAND_WINDOWS_MIN, msg="expected a demand window of 5, 15, 30 or 60 minutes")
+        ),
+        vol.Required("charges"): vol.All([_DEMAND_CHARGE], vol.Length(min=1, msg="give at least one charge")),
+    }
+)
 _PTR_EVENT = _EVENT.extend({vol.Optional("baseline_kwh"): _KWH})
 _VERSION = vol.Schema(
     {
@@ -527,6 +579,7 @@ _VERSION = vol.Schema(
         ),
         vol.Optional("basic_charge_per_day", default=0.0): _NON_NEGATIVE,
         vol.Optional("minimum_bill_per_day", default=0.0): _NON_NEGATIVE,
+        vol.Optional("demand_charges"): _DEMAND,
     }
 )
 
@@ -626,8 +679,36 @@ def _check_version(v: dict[str, Any], path: list[Any], tiers_expected: int | Non
         nested = isinstance(allowance, dict) and any(isinstance(x, dict) for x in allowance.values())
         if nested and not _keyed_by_season(allowance, seasons):
             problems.append(vol.Invalid("an allowance keyed twice must be by season, then by climate zone (unknown season)", path=[*path, "tiers", i]))
+    problems.extend(_check_demand(v, path))
     if tiers_expected is not None and len(tiers) != tiers_expected:
         problems.append(vol.Invalid(f"every version of a plan needs the same number of tiers ({tiers_expected})", path=[*path, "tiers"]))
+    return problems
+
+
+def _check_demand(v: dict[str, Any], path: list[Any]) -> list[vol.Invalid]:
+    """Demand charges name seasons and periods the version has, and hours that end after they start."""
+    demand = v.get("demand_charges")
+    if not demand:
+        return []
+    problems: list[vol.Invalid] = []
+    seasons = v.get("seasons") or {}
+    periods = {p["period"] for season in v["time_of_use"].values() for day in season.values() for p in day}
+    for i, charge in enumerate(demand["charges"]):
+        here = [*path, "demand_charges", "charges", i]
+        for name in charge["seasons"]:
+            if name not in seasons:
+                known = ", ".join(seasons) or "none"
+                problems.append(vol.Invalid(f"unknown season {name!r} (seasons: {known})", path=[*here, "seasons"]))
+        for name in charge["periods"]:
+            if name not in periods:
+                known = ", ".join(sorted(periods)) or "none: the version has no time-of-use periods"
+                problems.append(vol.Invalid(f"unknown time-of-use period {name!r} (periods: {known})",
+                                            path=[*here, "periods"]))
+        for day_type, spans in (charge.get("hours") or {}).items():
+            for j, span in enumerate(spans):
+                if span["end"] <= span["start"]:
+                    problems.append(vol.Invalid("hours must end after they start (same day; split a span past midnight)",
+                                                path=[*here, "hours", day_type, j, "end"]))
     return problems
 
 
@@ -690,7 +771,25 @@ def _version(v: dict[str, Any]) -> RateVersion:
         generation_same_as_import=generation == SAME_AS_IMPORT,
         basic_charge_per_day=v["basic_charge_per_day"],
         minimum_bill_per_day=v["minimum_bill_per_day"],
+        demand=_demand(v.get("demand_charges")),
     )
+
+
+def _demand(d: dict[str, Any] | None) -> DemandCharges | None:
+    if not d:
+        return None
+    charges = []
+    for c in d["charges"]:
+        hours = None
+        if "hours" in c:
+            spans = {k: tuple((s["start"], s["end"]) for s in c["hours"][k]) for k in c["hours"]}
+            weekday = spans["weekday"]
+            weekend = spans.get("weekend", weekday)
+            hours = {"weekday": weekday, "weekend": weekend, "holiday": spans.get("holiday", weekend)}
+        label = c.get("label") or ("Demand" if not (c["periods"] or hours) else "Demand, " + ", ".join(c["periods"]))
+        charges.append(DemandCharge(label, c["price_per_kw"], frozenset(c["months"]), frozenset(c["seasons"]),
+                                    frozenset(c["periods"]), hours))
+    return DemandCharges(d["window_minutes"], tuple(charges))
 
 
 def _event(e: dict[str, Any]) -> EventWindow:

@@ -43,6 +43,7 @@ class PlanBill:
     fixed_charges: float
     minimum_bill_topup: float  # added where a cycle came to less than its minimum bill
     total_cost: float
+    demand_charges: float = 0.0  # each cycle's demand charges (in total_cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ class PlanBiller:
     def bill(self) -> PlanBill:
         self._take(self._pricer.finish())
         plan, tz = self.plan, self._tz
-        totals = np.zeros(6)
+        totals = np.zeros(7)
         topup = 0.0
         empty = None
         for cycle, (lo, hi) in self._windows.items():
@@ -116,7 +117,7 @@ class PlanBiller:
             if part is None:
                 if empty is None:
                     empty = price_intervals(plan, ReadingArrays.from_columns([], [], [], []), timezone=self._pricer.timezone)
-                part = summarize(empty, lo, hi)
+                part = summarize(empty, lo, hi, include_demand=True)
             minimum = sum(
                 plan.version_at(datetime.combine(d, time(), tz), tz).minimum_bill_per_day
                 for d in fixed_days(plan, lo, hi, tz)
@@ -124,9 +125,9 @@ class PlanBiller:
             topup += max(0.0, minimum - part.total_cost)
             totals += [
                 part.energy_kwh, part.generated_kwh, part.energy_cost,
-                part.generation_credit, part.peak_time_rebate, part.fixed_charges,
+                part.generation_credit, part.peak_time_rebate, part.fixed_charges, part.demand_charges,
             ]
-        energy_kwh, generated_kwh, energy_cost, credit, rebate, fixed = (float(x) for x in totals)
+        energy_kwh, generated_kwh, energy_cost, credit, rebate, fixed, demand = (float(x) for x in totals)
         return PlanBill(
             plan=plan.name,
             label=plan.label,
@@ -139,14 +140,15 @@ class PlanBiller:
             peak_time_rebate=rebate,
             fixed_charges=fixed,
             minimum_bill_topup=topup,
-            total_cost=energy_cost - credit - rebate + fixed + topup,
+            total_cost=energy_cost - credit - rebate + fixed + demand + topup,
+            demand_charges=demand,
         )
 
     def _take(self, priced_cycles: list[PricedIntervals]) -> None:
         for priced in priced_cycles:
             (cycle,) = priced.cycles
             lo, hi = self._windows[cycle]
-            self._parts[cycle] = summarize(priced, lo, hi)
+            self._parts[cycle] = summarize(priced, lo, hi, include_demand=True)
 
 
 def plan_bill(

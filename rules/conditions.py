@@ -26,6 +26,7 @@ from rules.ruleset import (
     DaysCondition,
     DemandCondition,
     DemandTrigger,
+    DemandWindowCondition,
     EventCondition,
     EventFilter,
     EventTrigger,
@@ -235,6 +236,51 @@ def _demand_condition(c: DemandCondition, ctx: Context) -> bool:
     return (c.above_kw is None or demand > c.above_kw) and (c.below_kw is None or demand < c.below_kw)
 
 
+def projected_window_kw(snap: Snapshot, window_min: int) -> float | None:
+    """The current demand window's average if demand stays as it is now to the window's end.
+
+    Windows are on the clock (the quarter or half hour); what was used since the window began is
+    the demand history held as steps (each reading until the next), the rest is today's demand.
+    """
+    if snap.demand_kw is None:
+        return None
+    window_s = window_min * 60
+    now_s = snap.at.timestamp()
+    offset = snap.local.utcoffset()
+    local_s = now_s + (offset.total_seconds() if offset is not None else 0.0)
+    start_s = now_s - local_s % window_s
+    kwh = 0.0
+    level: float | None = None
+    since = start_s
+    for at, kw in snap.demand_history:
+        t = at.timestamp()
+        if t <= start_s:
+            level = kw
+            continue
+        if t > now_s:
+            break
+        if level is not None:
+            kwh += level * (t - since) / 3600
+        level, since = kw, t
+    if level is None:  # no reading from the window's start: today's demand stands for the part unseen
+        level = snap.demand_kw
+    kwh += level * (now_s - since) / 3600
+    kwh += snap.demand_kw * (start_s + window_s - now_s) / 3600
+    return kwh / (window_s / 3600)
+
+
+def _demand_window(c: DemandWindowCondition, ctx: Context) -> bool:
+    snap = ctx.snapshot
+    window = snap.demand_window_min or 15
+    projected = projected_window_kw(snap, window)
+    if projected is None:
+        return False
+    limits = [c.above_kw] if c.above_kw is not None else []
+    if c.above_peak and snap.demand_peak_kw is not None:
+        limits.append(snap.demand_peak_kw)
+    return bool(limits) and projected > min(limits)
+
+
 def _event_condition(c: EventCondition, ctx: Context) -> bool:
     active = any(v.phase is EventPhase.ACTIVE and not v.opted_out and matches(v, c.filter)
                  for v in ctx.snapshot.events)
@@ -255,5 +301,6 @@ _CONDITIONS: dict[type, Callable[[Any, Context], bool]] = {
     SeasonCondition: _season,
     Temperature: _temperature,
     DemandCondition: _demand_condition,
+    DemandWindowCondition: _demand_window,
     EventCondition: _event_condition,
 }

@@ -138,12 +138,21 @@ class DemandCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class DemandWindowCondition:
+    """The current demand window's projected average is above a kW cap and/or the cycle's peak so far."""
+
+    above_kw: float | None = None
+    above_peak: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class EventCondition:
     active: bool  # True: an event (matching the filter) is active; False: none is
     filter: EventFilter = EventFilter()
 
 
-Condition = TimeCondition | DaysCondition | SeasonCondition | Temperature | DemandCondition | EventCondition
+Condition = (TimeCondition | DaysCondition | SeasonCondition | Temperature | DemandCondition | DemandWindowCondition
+             | EventCondition)
 
 
 # --- Targets ----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from rules.ruleset import (
     DaysCondition,
     DemandCondition,
     DemandTrigger,
+    DemandWindowCondition,
     DutyCycleAction,
     EventCondition,
     EventFilter,
@@ -266,6 +267,17 @@ def _demand_condition(value: Any) -> DemandCondition:
     return DemandCondition(raw["above_kw"], raw["below_kw"])
 
 
+_DEMAND_WINDOW = vol.Schema({vol.Optional("above_kw", default=None): vol.Any(None, _number(min=0)),
+                             vol.Optional("above_peak", default=False): bool})
+
+
+def _demand_window(value: Any) -> DemandWindowCondition:
+    raw = _DEMAND_WINDOW(value)
+    if raw["above_kw"] is None and not raw["above_peak"]:
+        raise vol.Invalid("give above_kw (a cap), above_peak: true (the cycle's peak so far), or both")
+    return DemandWindowCondition(raw["above_kw"], raw["above_peak"])
+
+
 _WINDOW_SCHEMA = vol.Schema(_WINDOW)
 
 
@@ -293,6 +305,7 @@ CONDITION = _one_key(
         "indoor_temperature": _temperature(Where.INDOOR, device=True),
         "outdoor_temperature": _temperature(Where.OUTDOOR, device=False),
         "demand": _demand_condition,
+        "demand_window": _demand_window,
         "event": _event_condition,
     },
     "condition",

@@ -84,6 +84,17 @@ def tariff_json(plan: RatePlan, timezone: str, now: datetime, climate_zone: str 
         "generation_credit_per_kwh": "same_as_import" if version.generation_same_as_import else version.generation_credit_per_kwh,
         "basic_charge_per_day": version.basic_charge_per_day,
         "minimum_bill_per_day": version.minimum_bill_per_day,
+        "demand_charges": None if version.demand is None else {
+            "window_minutes": version.demand.window_minutes,
+            "charges": [
+                {"label": c.label, "price_per_kw": c.price_per_kw, "months": sorted(c.months),
+                 "seasons": sorted(c.seasons), "periods": sorted(c.periods),
+                 "hours": None if c.hours is None else {
+                     day_type: [{"start": _hhmm(a), "end": _hhmm(b)} for a, b in spans]
+                     for day_type, spans in c.hours.items()}}
+                for c in version.demand.charges
+            ],
+        },
         "billing_cycle": {"start": cycle_start.isoformat(), "end": cycle_end.isoformat()},
     }
 
@@ -116,6 +127,12 @@ def breakdown_json(b: CostBreakdown) -> dict[str, Any]:
             {"start": _iso(g.start), "end": _iso(g.end), "missing_intervals": g.missing_intervals}
             for g in b.gaps[:MAX_GAPS_SHOWN]
         ],
+        "demand_charges": _money(b.demand_charges),
+        "demand": [
+            {"label": d.label, "price_per_kw": d.price_per_kw, "window_minutes": d.window_minutes,
+             "peak_kw": round(d.peak_kw, 3), "at": _iso(d.at), "charge": _money(d.charge), "estimated": d.estimated}
+            for d in b.demand
+        ],
     }
 
 
@@ -135,6 +152,7 @@ def projection_json(p: Projection | None) -> dict[str, Any] | None:
         "total_cost": _money(p.total_cost),
         "next_tier": p.next_tier,
         "next_tier_date": p.next_tier_date.isoformat() if p.next_tier_date else None,
+        "demand_charges": _money(p.demand_charges),
     }
 
 

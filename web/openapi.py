@@ -189,6 +189,14 @@ SCHEMAS: dict[str, Any] = {
                                           "description": 'a price per kWh, or "same_as_import"'},
             "basic_charge_per_day": NUM,
             "minimum_bill_per_day": NUM,
+            "demand_charges": _n(_obj({
+                "window_minutes": INT,
+                "charges": _list(_obj({"label": STR, "price_per_kw": NUM, "months": _list(INT),
+                                       "seasons": _list(STR), "periods": _list(STR),
+                                       "hours": {"nullable": True, "type": "object",
+                                                 "description": "day type -> [{start, end}] local hours; null: any time",
+                                                 "additionalProperties": _list(_obj({"start": HHMM, "end": HHMM}))}})),
+            })),
             "billing_cycle": _obj({"start": DATE, "end": DATE}),
             "now": {**_obj({"season": STR, "day_type": STR, "period": _n(STR), "critical_peak": BOOL,
                             "price_per_kwh": NUM, "tier_prices_per_kwh": _list(NUM), "until": TIME}),
@@ -217,6 +225,18 @@ SCHEMAS: dict[str, Any] = {
         "intervals_read": INT,
         "missing_intervals": INT,
         "gaps": _list(_obj({"start": TIME, "end": TIME, "missing_intervals": INT})),
+        "demand_charges": {**NUM, "description": "the billing cycle's demand charges so far (in total_cost); "
+                                                 "0 for the last interval and today"},
+        "demand": {**_list(_ref("DemandPeak")), "description": "each demand charge's highest demand so far"},
+    }),
+    "DemandPeak": _obj({
+        "label": STR,
+        "price_per_kw": NUM,
+        "window_minutes": INT,
+        "peak_kw": NUM,
+        "at": {**_n(TIME), "description": "when the peak demand window began (null: none read yet)"},
+        "charge": NUM,
+        "estimated": {**BOOL, "description": "the peak was spread from a reading longer than the demand window"},
     }),
     "Projection": _obj({
         "cycle_start": DATE,
@@ -231,6 +251,7 @@ SCHEMAS: dict[str, Any] = {
         "total_cost": NUM,
         "next_tier": _n(INT),
         "next_tier_date": _n(DATE),
+        "demand_charges": {**NUM, "description": "at the cycle's peak so far (in total_cost)"},
     }),
     "Cost": _obj({
         "meter_id": STR,
@@ -258,7 +279,7 @@ SCHEMAS: dict[str, Any] = {
         "bills": _list(_obj({
             "plan": STR, "label": STR, "currency": STR, "cycles": INT, "energy_kwh": NUM,
             "generated_kwh": NUM, "energy_cost": NUM, "generation_credit": NUM, "peak_time_rebate": NUM,
-            "fixed_charges": NUM, "minimum_bill_topup": NUM, "total_cost": NUM,
+            "fixed_charges": NUM, "minimum_bill_topup": NUM, "total_cost": NUM, "demand_charges": NUM,
         })),
         "unpriced": _list(_obj({"plan": STR, "reason": STR})),
     }),

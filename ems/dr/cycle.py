@@ -279,7 +279,10 @@ class ControlCycle:
         preferences: tuple[DevicePreference, ...] = tuple(
             _resolve(p, self._registry) for p in self._rulebook.preferences())
 
+        peak = state.cycle_demand.get(meter.meter_id) if meter is not None else None
         return Snapshot(
+            demand_window_min=peak.window_minutes if peak is not None else None,
+            demand_peak_kw=peak.peak_kw if peak is not None else None,
             at=now,
             local=now.astimezone(self._tz),
             trigger=trigger,

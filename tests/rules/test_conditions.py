@@ -138,6 +138,52 @@ def test_a_demand_trigger_without_minutes_looks_at_present_demand():
     assert not trigger("demand: {above_kw: 8}", snapshot(demand_kw=8.0))
 
 
+# --- Demand window: keep the billed demand from rising ---------------------------------------
+
+
+def window_snapshot(**fields):
+    """Ten minutes into the 16:30-16:45 (local) window: 4 kW until 5 minutes in, 8 kW since.
+
+    Projected: 4 kW x 5 min + 8 kW x 5 min + 8 kW x the 5 minutes left = 1 2/3 kWh in a quarter
+    hour, 6 2/3 kW.
+    """
+    at = NOW + timedelta(minutes=10)
+    points = ((NOW - timedelta(minutes=1), 4.0), (NOW + timedelta(minutes=5), 8.0))
+    return snapshot(at=at, demand_kw=8.0, demand_history=points, demand_window_min=15, **fields)
+
+
+def test_a_demand_window_condition_projects_the_window_against_a_cap():
+    assert condition("demand_window: {above_kw: 6.5}", window_snapshot())
+    assert not condition("demand_window: {above_kw: 6.7}", window_snapshot())
+
+
+def test_a_demand_window_condition_projects_the_window_against_the_cycle_peak():
+    assert condition("demand_window: {above_peak: true}", window_snapshot(demand_peak_kw=6.6))
+    assert not condition("demand_window: {above_peak: true}", window_snapshot(demand_peak_kw=6.7))
+    # No peak known yet (no demand charge, or none read this cycle): only a cap can hold.
+    assert not condition("demand_window: {above_peak: true}", window_snapshot())
+    assert condition("demand_window: {above_peak: true, above_kw: 6}", window_snapshot())
+    # Both given: the lower level counts.
+    assert condition("demand_window: {above_peak: true, above_kw: 9}", window_snapshot(demand_peak_kw=6.0))
+
+
+def test_a_30_minute_window_averages_over_its_half_hour():
+    # 16:30-17:00: 4 kW for 5 min, 8 kW for 5, 8 kW for the 20 left: (20 + 40 + 160) / 60 kWh / 0.5 h = 7.33 kW.
+    snap = window_snapshot(demand_peak_kw=7.3)
+    snap = type(snap)(**{**{f: getattr(snap, f) for f in snap.__dataclass_fields__}, "demand_window_min": 30})
+    assert condition("demand_window: {above_peak: true}", snap)
+    assert not condition("demand_window: {above_kw: 7.4}", snap)
+
+
+def test_a_demand_window_condition_needs_a_level():
+    import pytest
+
+    from ems.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"demand_window: give above_kw \(a cap\), above_peak: true"):
+        parse_rules("rules:\n  - name: R\n    conditions:\n      - demand_window: {}\n    action: {notify: hi}\n")
+
+
 def test_an_indoor_temperature_trigger_reads_the_thermostats():
     hot = tuple(with_reading(d, indoor_c=27.5) if d.info.device_id == LIVING_ROOM else d for d in home())
     assert trigger("indoor_temperature: {above_c: 27}", snapshot(devices=hot))

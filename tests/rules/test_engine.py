@@ -302,3 +302,13 @@ def test_a_device_the_rules_file_says_nothing_of_takes_part_in_shedding():
     ruleset = rules("{shed_to_limit_kw: 10}", "[{kind: switch}]")
     proposals = evaluate(ruleset, snapshot(demand_kw=14.0))
     assert {p.device_id for p in proposals} == {EV_CHARGER}
+
+
+def test_a_rule_holds_off_a_new_demand_peak_by_turning_the_ev_charger_off():
+    # 12 kW since before the 16:30 window began; ten minutes in, the window would average 12 kW.
+    ruleset = rules("turn_off", "[EV charger]", "    conditions:\n      - demand_window: {above_peak: true}\n")
+    steady = {"at": NOW + timedelta(minutes=10), "demand_kw": 12.0, "demand_window_min": 15,
+              "demand_history": ((NOW - timedelta(minutes=2), 12.0),)}
+    (p,) = evaluate(ruleset, snapshot(demand_peak_kw=10.5, **steady))  # it would raise the bill's 10.5 kW peak
+    assert (p.device_id, p.action) == (EV_CHARGER, ProposalAction.OFF)
+    assert evaluate(ruleset, snapshot(demand_peak_kw=12.5, **steady)) == []  # under this cycle's peak: no need

@@ -147,3 +147,43 @@ async def test_no_plan_no_meter_and_no_rates_are_json_404s(tmp_path, aiohttp_cli
 async def test_an_unknown_meter_is_a_json_404(client):
     response = await client.get("/api/v1/cost", params={"meter": "m9"})
     assert (response.status, (await response.json())["error"]) == (404, "no meter 'm9'")
+
+
+async def test_the_cost_api_tells_the_cycle_peak_demand_and_its_charge(tmp_path: Path, aiohttp_client):
+    from tests.ems.test_bill_watch import DEMAND_RATES
+
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "rates.yaml").write_text(DEMAND_RATES["rates.yaml"])
+    (folder / "ems.yaml").write_text("site:\n  timezone: America/Los_Angeles\ntariff:\n  plan: GS-DEMAND\n")
+    # Tuesday 12 May 2026 in Los Angeles, 15-minute readings of 0.25 kWh (1 kW) since 1 May, one of
+    # 0.75 kWh (3 kW) at 17:00 on Monday 11 May (on-peak).
+    start = datetime(2026, 5, 1, 7, tzinfo=UTC)
+    peak_at = datetime(2026, 5, 12, 0, 0, tzinfo=UTC)
+    readings = [IntervalReading("m1", start + timedelta(minutes=15 * i), 900, 0.25) for i in range(96 * 11 + 40)]
+    readings = [IntervalReading("m1", r.start, 900, 0.75 if r.start == peak_at else 0.25) for r in readings]
+    hub = Hub(load_config(folder), tmp_path / "data", clock=FixedClock(NOW))
+    await hub.store.open()
+    try:
+        await hub.store.add_intervals(readings)
+        app = create_app(hub)
+        add_cost_routes(app, HUB)
+        accounts = Accounts(hub.store)
+        owner = await accounts.create_user("owner", "owner-password", Role.OWNER)
+        token = (await accounts.create_token(owner, "tests", [Scope.READ])).secret
+        client = await aiohttp_client(app, headers={"Authorization": f"Bearer {token}"})
+        body = await (await client.get("/api/v1/cost", params={"period": "cycle"})).json()
+        cost = body["cost"]
+        assert [(d["label"], d["peak_kw"], d["at"], d["charge"]) for d in cost["demand"]] == [
+            ("Facility demand", 3.0, "2026-05-12T00:00:00Z", 27.0), ("On-peak demand", 3.0, "2026-05-12T00:00:00Z", 45.0)]
+        assert cost["demand_charges"] == 72.0
+        assert cost["total_cost"] == round(cost["energy_cost"] + cost["fixed_charges"] + 72.0, 2)
+        assert body["projection"]["demand_charges"] == 72.0
+        today = await (await client.get("/api/v1/cost", params={"period": "today"})).json()
+        assert today["cost"]["demand_charges"] == 0.0 and today["cost"]["demand"] == []
+        tariff = await (await client.get("/api/v1/tariff")).json()
+        assert tariff["demand_charges"]["window_minutes"] == 15
+        assert tariff["demand_charges"]["charges"][1]["periods"] == ["on-peak"]
+        assert "demand" in tariff["kinds"]
+    finally:
+        await hub.store.close()

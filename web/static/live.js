@@ -30,7 +30,7 @@
     "super-off-peak": t("super off-peak"), "all-day": t("all day"), summer: t("summer"), winter: t("winter"),
     "all-year": t("all year"), weekday: t("weekdays"), weekend: t("weekends"), holiday: t("holidays") };
   const KINDS = { tiered: t("tiered"), "time-of-use": t("time-of-use"), "critical-peak": t("critical peak"),
-    "peak-time-rebate": t("peak-time rebate"), hourly: t("hourly"), flat: t("flat") };
+    "peak-time-rebate": t("peak-time rebate"), hourly: t("hourly"), flat: t("flat"), demand: t("demand charges") };
   const label = (map, value) => (value in map ? map[value] : String(value).replace(/_/g, " "));
   const state = { meters: [], prices: [], messages: [], events: [], health: null, rate: null, rateAsked: false, cycleTier: null, shownPrice: null };
   let retryMs = 500;
@@ -798,6 +798,16 @@
         ? t("Tier {tier} from {date}", { tier: cycle.next_tier, date: day(cycle.next_tier_date) })
         : (p ? t("cycle ends {date}", { date: day(p.cycle_end) }) : "\u00a0");
       const c = cycle.cost;
+      // Demand charges: the cycle's highest demand so far, when it was, and what it adds to the bill.
+      const peaks = (c && c.demand) || [];
+      const top = peaks.filter((d) => d.at).sort((a, b) => b.peak_kw - a.peak_kw)[0];
+      $("demand-tile").hidden = !peaks.length;
+      if (peaks.length) {
+        $("cost-demand").textContent = top ? fmt(top.peak_kw, 1) + " kW" : "–";
+        $("cost-demand-when").textContent = top
+          ? t("{when}; adds {amount} to the bill", { when: when(top.at), amount: money(c.demand_charges, cur) })
+          : t("no demand read yet this cycle");
+      }
       if (c && c.current_tier !== state.cycleTier) { state.cycleTier = c.current_tier; renderPrice(); }
       const tiers = ((c && c.tiers) || []).map((x) => ({
         label: x.allowance_kwh ? t("Tier {tier} (up to {kwh} kWh)", { tier: x.tier, kwh: fmt(x.allowance_kwh, 0) }) : t("Tier {tier}", { tier: x.tier }),
@@ -814,6 +824,10 @@
       drawCostBars();
       const notes = [];
       if (c && c.generation_credit) notes.push(t("generation credit {amount}", { amount: money(c.generation_credit, cur) }));
+      for (const d of peaks) {
+        if (d.at) notes.push(t("{label}: {kw} kW at {when}, {amount}", { label: d.label, kw: fmt(d.peak_kw, 1), when: when(d.at), amount: money(d.charge, cur) })
+          + (d.estimated ? " " + t("(estimated from readings longer than the demand window)") : ""));
+      }
       if (c && c.fixed_charges) notes.push(t("fixed charges {amount}", { amount: money(c.fixed_charges, cur) }));
       if (c && c.missing_intervals) notes.push(t("{count} intervals not read (shown as gaps, never estimated)", { count: count(c.missing_intervals) }));
       $("cost-notes").textContent = notes.length ? notes.join(" · ") : "\u00a0";
@@ -922,6 +936,11 @@
           const text = periods.map((p) => `${label(PERIODS, p.period)} ${hours(p.start, p.end)} ${money(p.price_per_kwh, r.currency)}`).join(" · ");
           list.append(el("li", "", `${where}: ${text}`));
         }
+      }
+      const demand = r.demand_charges;
+      for (const c of (demand && demand.charges) || []) {
+        list.append(el("li", "", t("{label}: {price} per kW of the cycle's highest {minutes}-minute demand", {
+          label: c.label, price: money(c.price_per_kw, r.currency), minutes: demand.window_minutes })));
       }
     } catch (e) {
       $("rate-summary").textContent = t("Rate not available: {reason}", { reason: e.message });
