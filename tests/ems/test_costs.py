@@ -143,7 +143,7 @@ def test_hand_bill_two_tier_baseline():
 
 TOU_PLAN = {
     "currency": "USD",
-    "holidays": {"country": "US", "names": ["Labor Day"]},
+    "holidays": {"country": "US", "names": ["Labor Day"], "observed": "none"},
     "billing_cycle": {"start_day": 1},
     "versions": [
         {
@@ -348,7 +348,7 @@ def plans(draw, first_day: date):
     }
     holidays = {"extra_dates": [first_day + timedelta(days=d) for d in draw(st.lists(st.integers(0, 20), max_size=2))]}
     if draw(st.booleans()):
-        holidays["country"] = "US"
+        holidays.update(country="US", names=[], observed=draw(st.sampled_from(["none", "sunday_to_monday", "nearest_weekday"])))
     return {"currency": "USD", "holidays": holidays, "billing_cycle": cycle,
             "critical_peak_events": events, "versions": versions}
 
