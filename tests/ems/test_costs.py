@@ -135,8 +135,10 @@ def test_hand_bill_two_tier_baseline():
     assert round(bill.fixed_charges, 2) == 0.90
     assert round(bill.total_cost, 2) == 86.40
     assert bill.current_tier == 2 and bill.missing_intervals == 0
+    # Daily readings are priced as flat shares over their day, and say so.
+    assert bill.intervals_read == 30 and bill.estimated and round(bill.estimated_kwh, 3) == 330.0
     # Day 28's interval: 3 x 0.25 + 8 x 0.35 = 0.75 + 2.80 = 3.55.
-    assert round(float(result.energy_cost[27]), 2) == 3.55
+    assert round(summarize(result, local(LA, 2024, 4, 28), local(LA, 2024, 4, 29)).energy_cost, 2) == 3.55
 
 
 # --- (b) time-of-use with summer/winter, weekends and a holiday ---------------------------------
