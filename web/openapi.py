@@ -381,6 +381,8 @@ PATHS["/api/v1/usage"] = {"get": {
                "bucket_s": INT, "timezone": STR, "plan": _n(STR), "currency": _n(STR), "t": _list(INT),
                "consumed_kwh": _NUM_OR_NULL, "generated_kwh": _NUM_OR_NULL, "price_per_kwh": _NUM_OR_NULL,
                "coverage": _list(NUM), "intervals_read": INT, "empty_buckets": INT,
+               # a bucket holding a flat share of a daily or monthly reading (not read in that bucket)
+               "estimated": _list(BOOL),
            }), **{"400": _error("Unknown range"), "404": _error("No such meter, or none has reported yet")})["get"],
     "parameters": [
         {"name": "range", "in": "query", "required": False,
