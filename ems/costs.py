@@ -417,16 +417,19 @@ def price_intervals(
     timezone: str,
     climate_zone: str | None = None,
     price_signals: Sequence[PriceSignal] = (),
+    billed: tuple[date, date] | None = None,
 ) -> PricedIntervals:
     """Price every reading under a plan (vectorised).
 
     A price signal from the meter replaces the whole energy price (tier and critical-peak
     included) for its time span; later-received signals win. A reading longer than ``COARSE_S``
     is priced as flat shares over its span (``spread_coarse``): the result's readings are the shares.
+    ``billed``: the local days [first, end) billed; a cycle cut by them has its allowances prorated
+    (``RatePlan.billed_allowances_kwh``).
     """
     readings = spread_coarse(readings, timezone=timezone, plan=plan)
     return _price(plan, readings, timezone=timezone, climate_zone=climate_zone, price_signals=price_signals,
-                  table=_PeriodTable(plan), carried=_Carried())[0]
+                  table=_PeriodTable(plan), carried=_Carried(billed=billed))[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +444,7 @@ class _Carried:
     first_day: date | None = None  # the series' first local day (its holidays count from that year)
     rebate_days: tuple[date, date] | None = None  # the peak time rebate events priced here (first, last day)
     earlier: ReadingArrays | None = None  # readings before these (the rebate's baseline days)
+    billed: tuple[date, date] | None = None  # the local days billed: a cycle they cut has prorated allowances
 
 
 def _price(
@@ -551,7 +555,9 @@ def _price(
     # Split each interval's energy over the tiers (in proportion where it crosses a bound).
     bounds = np.zeros((len(cycles), max(tiers - 1, 0)))
     for c, cycle in enumerate(cycles):
-        if tiers > 1:
+        if tiers > 1 and carried.billed is not None:
+            bounds[c] = np.cumsum(plan.billed_allowances_kwh(cycle, carried.billed, tz, climate_zone))
+        elif tiers > 1:
             bounds[c] = np.cumsum(plan.cycle_allowances_kwh(cycle, tz, climate_zone))
     tier_energy = np.empty((tiers, n))
     tier_cost = np.empty((tiers, n))
@@ -717,10 +723,12 @@ class CyclePricer:
         timezone: str,
         climate_zone: str | None = None,
         price_signals: Sequence[PriceSignal] = (),
+        billed: tuple[date, date] | None = None,
     ) -> None:
         self.plan = plan
         self.timezone = timezone
         self.climate_zone = climate_zone
+        self._billed = billed  # the local days billed (``price_intervals``)
         self._tz = ZoneInfo(timezone)
         self._signals = tuple(price_signals)
         self._table = _PeriodTable(plan)
@@ -766,7 +774,7 @@ class CyclePricer:
         last_day = cycle_end - timedelta(days=1) if more_follow else EPOCH_DATE + timedelta(
             days=int((readings.start_s[-1] + utc_offsets_s(readings.start_s[-1:], self.timezone)[0]) // 86400))
         carried = _Carried(self._running_kwh, self._first_day, (max(cycle_start, self._first_day), last_day),
-                           self._earlier)
+                           self._earlier, self._billed)
         priced, self._running_kwh = _price(self.plan, readings, timezone=self.timezone, climate_zone=self.climate_zone,
                                            price_signals=self._signals, table=self._table, carried=carried)
         if self.plan.peak_time_rebate_events:

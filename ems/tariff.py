@@ -411,6 +411,37 @@ class RatePlan:
         return totals
 
 
+    def billed_allowances_kwh(
+        self, cycle: tuple[date, date], billed: tuple[date, date], tz: ZoneInfo, climate_zone: str | None
+    ) -> list[float]:
+        """``cycle_allowances_kwh`` for the days of a cycle that are billed, [billed[0], billed[1]).
+
+        A cycle cut by the window billed (the what-if's 12 months begin and end inside one) gets
+        its allowance prorated by days billed: a per-day allowance adds up only the days billed, a
+        per-cycle one is its whole times days billed over the cycle's days.
+        """
+        first, end = max(cycle[0], billed[0]), min(cycle[1], billed[1])
+        if (first, end) == cycle:
+            return self.cycle_allowances_kwh(cycle, tz, climate_zone)
+        count = self.number_of_tiers - 1
+        if count <= 0:
+            return []
+        if end <= first:
+            return [0.0] * count
+        whole = self.cycle_allowances_kwh(cycle, tz, climate_zone)
+        per_day = self.cycle_allowances_kwh((first, end), tz, climate_zone)  # per-cycle ones whole here
+        share = (end - first).days / (cycle[1] - cycle[0]).days
+        version = self.version_at(datetime.combine(cycle[0], time(), tz), tz)
+        result = []
+        for k in range(count):
+            allowance = version.tiers[k].allowance
+            if allowance is not None and not allowance.per_day:
+                result.append(whole[k] * share)
+            else:
+                result.append(per_day[k])
+        return result
+
+
 @dataclass(frozen=True, slots=True)
 class RatesFile:
     """Every plan of a rates file, by name."""

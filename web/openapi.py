@@ -216,6 +216,8 @@ SCHEMAS: dict[str, Any] = {
         "periods": _list(_obj({"season": STR, "period": STR, "energy_kwh": NUM, "cost": NUM})),
         "intervals_read": INT,
         "missing_intervals": INT,
+        "estimated": {**BOOL, "description": "part of the energy is a daily or monthly reading's flat share"},
+        "estimated_kwh": NUM,
         "gaps": _list(_obj({"start": TIME, "end": TIME, "missing_intervals": INT})),
     }),
     "Projection": _obj({
@@ -259,6 +261,13 @@ SCHEMAS: dict[str, Any] = {
             "plan": STR, "label": STR, "currency": STR, "cycles": INT, "energy_kwh": NUM,
             "generated_kwh": NUM, "energy_cost": NUM, "generation_credit": NUM, "peak_time_rebate": NUM,
             "fixed_charges": NUM, "minimum_bill_topup": NUM, "total_cost": NUM,
+            "estimated": BOOL, "estimated_kwh": NUM,
+            # each cycle's bill, every line to the cent; a cycle cut by the 12 months: its days in them
+            "cycle_bills": _list(_obj({
+                "start": DATE, "end": DATE, "days": INT, "energy_kwh": NUM, "generated_kwh": NUM,
+                "energy_cost": NUM, "generation_credit": NUM, "peak_time_rebate": NUM, "fixed_charges": NUM,
+                "minimum_bill_topup": NUM, "total_cost": NUM, "estimated": BOOL,
+            })),
         })),
         "unpriced": _list(_obj({"plan": STR, "reason": STR})),
     }),
