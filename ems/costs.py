@@ -116,7 +116,8 @@ class ReadingArrays:
         """Per row, whether its energy is a flat share of a longer reading (None: no row is)."""
         if self.whole_duration_s is None:
             return None
-        return self.whole_duration_s != self.duration_s
+        spread: np.ndarray = self.whole_duration_s != self.duration_s
+        return spread
 
     def readings_count(self, i0: int = 0, i1: int | None = None) -> int:
         """How many readings as read rows i0 to i1 - 1 hold (a spread one counts at its first share)."""
@@ -129,12 +130,13 @@ class ReadingArrays:
     def concatenate(parts: Sequence[ReadingArrays]) -> ReadingArrays:
         """Parts in time order, one after the other, as one (no sorting)."""
         spread = any(p.whole_start_s is not None for p in parts)
-        columns = [np.concatenate([getattr(p, name) for p in parts])
-                   for name in ("start_s", "duration_s", "consumed_kwh", "generated_kwh")]
+        start, duration, consumed, generated = (np.concatenate([getattr(p, name) for p in parts])
+                                                for name in ("start_s", "duration_s", "consumed_kwh", "generated_kwh"))
         if not spread:
-            return ReadingArrays(*columns)
+            return ReadingArrays(start, duration, consumed, generated)
         wholes = [p.wholes() for p in parts]
-        return ReadingArrays(*columns, np.concatenate([w[0] for w in wholes]), np.concatenate([w[1] for w in wholes]))
+        return ReadingArrays(start, duration, consumed, generated,
+                             np.concatenate([w[0] for w in wholes]), np.concatenate([w[1] for w in wholes]))
 
     def __add__(self, other: ReadingArrays) -> ReadingArrays:
         joined = ReadingArrays.concatenate([self, other])

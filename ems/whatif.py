@@ -17,7 +17,6 @@ import numpy as np
 
 from ems.costs import (
     DEFAULT_INTERVAL_S,
-    spread_coarse,
     CostBreakdown,
     CyclePricer,
     PricedIntervals,
@@ -26,6 +25,7 @@ from ems.costs import (
     fixed_days,
     local_date,
     price_intervals,
+    spread_coarse,
     summarize,
 )
 from ems.tariff import RatePlan, RatesFile

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from ems.config import default_config_dir
-from ems.costs import COARSE_S, ReadingArrays, price_cycles, price_intervals, spread_coarse, summarize
+from ems.costs import (
+    COARSE_S,
+    ReadingArrays,
+    price_cycles,
+    price_intervals,
+    spread_coarse,
+    summarize,
+)
 from ems.tariff import load_rates
 
 LA = ZoneInfo("America/Los_Angeles")
