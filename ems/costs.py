@@ -738,17 +738,17 @@ class CyclePricer:
         self._cycle: tuple[date, date] | None = None
         self._running_kwh = 0.0
         self._first_day: date | None = None
-        self._last_start_s: int | None = None
+        self._last_start_s: int | None = None  # of the readings fed (the order they must come in)
         self._earlier: ReadingArrays | None = None  # kept only for a plan with rebate events
 
     def feed(self, chunk: ReadingArrays) -> list[PricedIntervals]:
         """Take the next readings (starting no earlier than those fed before); return the cycles they complete."""
         if not len(chunk):
             return []
-        chunk = spread_coarse(chunk, timezone=self.timezone, plan=self.plan)
         if self._last_start_s is not None and int(chunk.start_s[0]) < self._last_start_s:
             raise ValueError("readings must be fed in time order")
-        self._last_start_s = int(chunk.start_s[-1])
+        self._last_start_s = int(chunk.start_s[-1])  # of the readings as read (their shares may reach past)
+        chunk = spread_coarse(chunk, timezone=self.timezone, plan=self.plan)
         day_number = (chunk.start_s + utc_offsets_s(chunk.start_s, self.timezone)) // 86400
         if self._first_day is None:
             self._first_day = EPOCH_DATE + timedelta(days=int(day_number[0]))
@@ -772,6 +772,12 @@ class CyclePricer:
         assert self._cycle is not None and self._first_day is not None
         pending, self._pending = self._pending, []
         readings = pending[0] if len(pending) == 1 else ReadingArrays.concatenate(pending)
+        # Readings that overlap a daily or monthly one fed before (the importer keeps them apart; an
+        # older store may hold both) start before its last shares: put in order.
+        if np.any(np.diff(readings.start_s) < 0):
+            readings = ReadingArrays.from_columns(readings.start_s, readings.duration_s, readings.consumed_kwh,
+                                                  readings.generated_kwh, readings.whole_start_s,
+                                                  readings.whole_duration_s)
         cycle_start, cycle_end = self._cycle
         last_day = cycle_end - timedelta(days=1) if more_follow else EPOCH_DATE + timedelta(
             days=int((readings.start_s[-1] + utc_offsets_s(readings.start_s[-1:], self.timezone)[0]) // 86400))

@@ -4,7 +4,7 @@ cost says it is estimated. Not priced at the rate of their first minute."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -98,3 +98,41 @@ def test_shares_cut_at_a_period_boundary_off_the_quarter_hour():
     cost = float(priced.energy_cost.sum())
     assert cost == pytest.approx((16 + 10 / 60) * 0.10 + (7 + 50 / 60) * 1.00)
     assert np.all(priced.readings.duration_s <= 900)
+
+
+def test_readings_overlapping_a_monthly_one_fed_later_are_still_priced(tou):
+    """A store holding a month read as one reading and days of the same month (the importer keeps
+    them apart; an older store may hold both), read 30 days at a time: the day after the first chunk
+    starts before the month's last share. Both are priced (the overlap counts twice), nothing fails."""
+    month = one(at(2026, 6, 1), at(2026, 7, 1), 300.0)
+    days = ReadingArrays.from_columns([int(at(2026, 6, d).timestamp()) for d in range(1, 31)], [86400] * 30,
+                                      [10.0] * 30, [0.0] * 30)
+    both = month + days
+    cut = int(at(2026, 6, 30).timestamp())
+    chunks = [both.between(0, cut), both.between(cut, 2**40)]
+    cycles = list(price_cycles(tou, chunks, timezone=TZ))
+    assert len(cycles) == 1 and float(cycles[0].readings.consumed_kwh.sum()) == pytest.approx(600.0)
+    assert float(cycles[0].energy_cost.sum()) == pytest.approx(
+        float(price_intervals(tou, both, timezone=TZ).energy_cost.sum()))
+
+
+@pytest.mark.parametrize("zone", ["Africa/Monrovia", "Asia/Kathmandu"])
+def test_shares_follow_the_local_clock_in_a_zone_off_the_quarter_hour(zone):
+    """Monrovia kept UTC-0:44:30 until 1972 (its quarter hours are not UTC's); Kathmandu is UTC+5:45.
+    A local day of 24 kWh on a 16-21 on-peak plan: 5 kWh on-peak, 19 off-peak."""
+    from datetime import date
+
+    from ems.tariff import parse_plan
+
+    plan = parse_plan("LOCAL", {"currency": "USD", "billing_cycle": {"start_day": 1}, "versions": [{
+        "effective_from": date(1970, 1, 1),
+        "time_of_use": {"all-year": {"weekday": [
+            {"period": "off-peak", "start": "21:00", "end": "16:00", "price_per_kwh": 0.10},
+            {"period": "on-peak", "start": "16:00", "end": "21:00", "price_per_kwh": 1.00}]}}}]})
+    tz = ZoneInfo(zone)
+    day = date(1971, 6, 1) if zone == "Africa/Monrovia" else date(2026, 6, 1)
+    start = datetime.combine(day, datetime.min.time(), tz)
+    priced = price_intervals(plan, one(start, start + timedelta(days=1), 24.0), timezone=zone)  # no DST then
+    assert float(priced.energy_cost.sum()) == pytest.approx(19 * 0.10 + 5 * 1.00)
+    local_starts = {datetime.fromtimestamp(int(s), tz).minute % 15 for s in priced.readings.start_s}
+    assert local_starts == {0}  # every share starts on a local quarter hour
