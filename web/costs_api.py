@@ -105,7 +105,8 @@ def breakdown_json(b: CostBreakdown) -> dict[str, Any]:
         "current_tier": b.current_tier,
         "tiers": [
             {"tier": t.tier, "energy_kwh": round(t.energy_kwh, 3), "cost": _money(t.cost),
-             "price_per_kwh": t.price_per_kwh, "allowance_kwh": t.allowance_kwh}
+             "price_per_kwh": t.price_per_kwh,
+             "allowance_kwh": None if t.allowance_kwh is None else round(t.allowance_kwh, 3)}
             for t in b.tiers
         ],
         "periods": [

@@ -166,3 +166,22 @@ async def test_no_plan_no_meter_and_no_rates_are_json_404s(tmp_path, aiohttp_cli
 async def test_an_unknown_meter_is_a_json_404(client):
     response = await client.get("/api/v1/cost", params={"meter": "m9"})
     assert (response.status, (await response.json())["error"]) == (404, "no meter 'm9'")
+
+
+def test_a_days_added_allowance_is_answered_without_float_residue():
+    """May's baseline on D-BASELINE, zone 10: 31 days x 10.7 kWh added up is 331.6999999999998."""
+    from zoneinfo import ZoneInfo
+
+    from ems.costs import price_intervals, summarize
+    from ems.tariff import load_rates
+    from web.costs_api import breakdown_json
+
+    la = ZoneInfo("America/Los_Angeles")
+    plan = load_rates(default_config_dir() / "rates.yaml").plans["D-BASELINE"]
+    start = datetime(2026, 5, 1, tzinfo=la)
+    readings = ReadingArrays.from_columns([int(start.timestamp())], [3600], [1.0], [0.0])
+    cost = summarize(price_intervals(plan, readings, timezone="America/Los_Angeles", climate_zone="10"),
+                     start, datetime(2026, 6, 1, tzinfo=la))
+    assert cost.tiers[0].allowance_kwh != 331.7  # the sum as added, day by day
+    body = breakdown_json(cost)
+    assert body["tiers"][0]["allowance_kwh"] == 331.7 and "331.69" not in json.dumps(body)
