@@ -745,9 +745,12 @@ class CyclePricer:
         """Take the next readings (starting no earlier than those fed before); return the cycles they complete."""
         if not len(chunk):
             return []
-        if self._last_start_s is not None and int(chunk.start_s[0]) < self._last_start_s:
+        # In the order of the readings as read (the shares of a daily or monthly one may reach past the
+        # start of a reading that overlaps it).
+        as_read = chunk.wholes()[0] if chunk.whole_start_s is not None else chunk.start_s[[0, -1]]
+        if self._last_start_s is not None and int(as_read.min()) < self._last_start_s:
             raise ValueError("readings must be fed in time order")
-        self._last_start_s = int(chunk.start_s[-1])  # of the readings as read (their shares may reach past)
+        self._last_start_s = int(as_read.max())
         chunk = spread_coarse(chunk, timezone=self.timezone, plan=self.plan)
         day_number = (chunk.start_s + utc_offsets_s(chunk.start_s, self.timezone)) // 86400
         if self._first_day is None:

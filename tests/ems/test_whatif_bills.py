@@ -206,3 +206,21 @@ def test_cut_cycles_get_their_allowance_prorated_by_days_billed(words, credit):
     assert (head.energy_cost, tail.energy_cost) == (round(88.45 - credit[0], 2), round(72.90 - credit[1], 2))
     if words is TOU_CREDIT:
         assert by_cycle == hand_tou_credit(first, end)
+
+
+def test_a_monthly_reading_and_days_overlapping_it_are_billed_without_failing():
+    """A store holding June read as one reading and June's days too (the importer keeps them apart;
+    an older store may hold both), read 30 days at a time: billed (the overlap counts twice)."""
+    from ems.whatif import PlanBiller
+
+    plan = parse_plan("TOU-CREDIT", TOU_CREDIT)
+    month = ReadingArrays.from_columns([int(midnight(date(2026, 6, 1)).timestamp())], [30 * 86400], [300.0], [0.0])
+    days = ReadingArrays.from_columns([int(midnight(date(2026, 6, d)).timestamp()) for d in range(1, 31)],
+                                      [86400] * 30, [10.0] * 30, [0.0] * 30)
+    both = month + days
+    biller = PlanBiller(plan, start=midnight(date(2026, 6, 1)), end=midnight(date(2026, 7, 1)), timezone=TZ)
+    cut = int(midnight(date(2026, 6, 30)).timestamp())
+    biller.feed(both.between(0, cut))
+    biller.feed(both.between(cut, 2**40))
+    bill = biller.bill()
+    assert bill.energy_kwh == pytest.approx(600.0) and bill.estimated_kwh == pytest.approx(600.0)
