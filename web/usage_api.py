@@ -12,9 +12,9 @@ Convention: ``consumed_kwh`` and ``generated_kwh`` are both positive, as the met
 (delivered from and received by the grid); a chart draws generation below zero. A bucket no
 interval was read in is ``null`` in every column, never estimated; ``coverage`` says which share
 of each bucket was read. A daily or monthly reading is shown as a flat share over every bucket it
-spans, and those buckets are ``estimated`` (``ems.costs.spread_coarse``). ``price_per_kwh`` is the time-weighted energy price of the active rate
-plan over what was read (``ems.billing.priced_usage``, the meter's own prices included when they
-are in use), or ``null`` everywhere without a plan.
+spans, and those buckets are ``estimated`` (``ems.costs.spread_coarse``). ``price_per_kwh`` is the
+time-weighted energy price of the active rate plan over what was read (``ems.billing.priced_usage``,
+the meter's own prices included when they are in use), or ``null`` everywhere without a plan.
 """
 
 from __future__ import annotations

@@ -76,7 +76,8 @@ def bucket_columns(usage: billing.PricedUsage, edges: list[int]) -> dict[str, li
     whole_start = arrays.wholes()[0][inside]
     readings = np.bincount(index, weights=(whole_start == arrays.start_s[inside]).astype(np.float64), minlength=n)
     shares = arrays.estimated
-    estimated = np.bincount(index, weights=shares[inside].astype(np.float64), minlength=n) if shares is not None else np.zeros(n)
+    estimated = (np.bincount(index, weights=shares[inside].astype(np.float64), minlength=n)
+                 if shares is not None else np.zeros(n))
     consumed_sum = np.bincount(index, weights=arrays.consumed_kwh[inside], minlength=n)
     generated_sum = np.bincount(index, weights=arrays.generated_kwh[inside], minlength=n)
     price_avg = None
