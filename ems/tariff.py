@@ -410,7 +410,6 @@ class RatePlan:
             day += timedelta(days=1)
         return totals
 
-
     def billed_allowances_kwh(
         self, cycle: tuple[date, date], billed: tuple[date, date], tz: ZoneInfo, climate_zone: str | None
     ) -> list[float]:
@@ -605,12 +604,12 @@ def _holiday_calendar(value: Any) -> dict[str, Any]:
     if "country" in data:
         # The rate sheet says which holidays it keeps and how: a country's whole calendar brings in
         # days a utility works (Juneteenth, the day after Thanksgiving, César Chávez Day in California).
-        for key, what in (("names", "the holidays the rate sheet lists (names: [...], as the holidays package "
+        for key, what in (("names", "which holidays the rate sheet lists (names: [...], as the holidays package "
                                     "spells them)"),
-                          ("observed", f"how the rate sheet keeps a holiday on a weekend (observed: "
+                          ("observed", f"how the rate sheet keeps a holiday that falls on a weekend (observed: "
                                        f"{', '.join(OBSERVANCE_RULES)})")):
             if key not in data:
-                raise vol.Invalid(f"a holiday calendar with a country needs {what}", path=[key])
+                raise vol.Invalid(f"a holiday calendar with a country must say {what}", path=[key])
         try:
             table = country_holidays(data["country"], subdiv=data.get("subdivision"), years=range(2024, 2031),
                                      observed=False)

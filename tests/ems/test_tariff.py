@@ -184,8 +184,8 @@ def test_observance_rules():
 
 
 @pytest.mark.parametrize(("holidays", "message"), [
-    ({"country": "US", "names": ["Labor Day"]}, "needs how the rate sheet keeps a holiday on a weekend"),
-    ({"country": "US", "observed": "none"}, "needs the holidays the rate sheet lists"),
+    ({"country": "US", "names": ["Labor Day"]}, "must say how the rate sheet keeps a holiday that falls on a weekend"),
+    ({"country": "US", "observed": "none"}, "must say which holidays the rate sheet lists"),
     ({"country": "US", "names": ["Labor Day"], "observed": True}, "expected one of none, nearest_weekday, sunday_to_monday"),
     ({"country": "US", "names": ["Thanksgiving"], "observed": "none"}, "no holiday 'Thanksgiving' in this calendar"),
 ])
