@@ -136,3 +136,22 @@ def test_shares_follow_the_local_clock_in_a_zone_off_the_quarter_hour(zone):
     assert float(priced.energy_cost.sum()) == pytest.approx(19 * 0.10 + 5 * 1.00)
     local_starts = {datetime.fromtimestamp(int(s), tz).minute % 15 for s in priced.readings.start_s}
     assert local_starts == {0}  # every share starts on a local quarter hour
+
+
+def test_the_cost_so_far_takes_a_daily_reading_whole_as_the_last_interval(tou):
+    """Days read as one reading each: the last interval is the last day (not its last quarter hour),
+    and the projection's typical day is the days' flat shares (24 kWh a day, not all at midnight)."""
+    from ems.costs import cost_report
+
+    days = [at(2026, 6, d) for d in range(1, 16)]
+    readings = ReadingArrays.from_columns([int(d.timestamp()) for d in days], [86400] * 15, [24.0] * 15, [0.0] * 15)
+    report = cost_report(tou, readings, now=at(2026, 6, 16, 12), timezone=TZ, typical_days=7)
+    last = report.last_interval
+    assert last is not None and (last.start, last.end) == (at(2026, 6, 15), at(2026, 6, 16))
+    assert last.intervals_read == 1 and last.estimated and round(last.energy_kwh, 6) == 24.0
+    assert report.cycle.intervals_read == 15 and report.cycle.estimated_kwh == pytest.approx(360.0)
+    projection = report.projection
+    assert projection is not None and projection.basis == "typical days"
+    # 15 days read, then from now (noon on the 16th) to 1 July as typical days of 24 kWh: 14.5 days
+    # (the morning of the 16th was not read: a gap, not an estimate).
+    assert projection.energy_kwh == pytest.approx(15 * 24 + 14.5 * 24, rel=1e-9)
