@@ -227,7 +227,7 @@ def _ceil_s(at: datetime) -> int:
 class PricedUsage:
     """The meter's intervals in a window, each with what its energy cost per kWh."""
 
-    readings: ReadingArrays  # intervals starting in [start, end)
+    readings: ReadingArrays  # intervals starting in [start, end); a daily or monthly one as shares over its span
     price_per_kwh: np.ndarray | None  # one per interval; None without a rate plan
     plan: RatePlan | None
 
@@ -263,13 +263,21 @@ async def priced_usage(hub: Hub, meter_id: str, start: datetime, end: datetime) 
         chunk = await hub.store.interval_columns(meter_id, read_from, read_to)
         read += len(chunk)
         if pricer is None:
-            pieces.append((chunk.between(*shown_s), None))
+            pieces.append((await _in_executor(functools.partial(_shown_shares, chunk, hub.config.site.timezone,
+                                                                 shown_s)), None))
         elif len(chunk):
             pieces += await _in_executor(functools.partial(_usage_prices, pricer.feed, chunk, shown_s))
         read_from = read_to
     if pricer is not None and read:
         pieces += await _in_executor(functools.partial(_usage_prices, pricer.finish, None, shown_s))
     return await _in_executor(functools.partial(_join_usage, pieces, pricer is not None and read > 0, plan))
+
+
+def _shown_shares(chunk: ReadingArrays, timezone: str, shown_s: tuple[int, int]) -> ReadingArrays:
+    """Without a plan: the shown part of the readings, a daily or monthly one as shares over its span."""
+    from ems.costs import spread_coarse
+
+    return spread_coarse(chunk, timezone=timezone).between(*shown_s)
 
 
 def _usage_prices(
@@ -300,8 +308,7 @@ def _join_usage(
 
     from ems.costs import ReadingArrays
 
-    columns = zip(*((r.start_s, r.duration_s, r.consumed_kwh, r.generated_kwh) for r, _ in pieces), strict=True)
-    shown = ReadingArrays(*(np.concatenate(c) for c in columns)) if pieces else ReadingArrays.from_columns([], [], [], [])
+    shown = ReadingArrays.concatenate([r for r, _ in pieces]) if pieces else ReadingArrays.from_columns([], [], [], [])
     prices = [p for _, p in pieces if p is not None]
     return PricedUsage(shown, (np.concatenate(prices) if prices else np.zeros(0)) if priced else None, plan)
 

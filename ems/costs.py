@@ -1,6 +1,8 @@
 """The cost engine: what the customer's energy cost, from interval readings as read (C6 3.2 step 7).
 
-Readings are never estimated: a gap stays a gap and is reported as missing intervals. Every
+Gaps are never estimated: a gap stays a gap and is reported as missing intervals. A daily or
+monthly reading (longer than ``COARSE_S``) is priced as flat shares of its energy over the time it
+spans, by the time in each period and day type, and its cost is marked as estimated. Every
 interval is priced at once with numpy: its local day, season, day type and time-of-use period
 (by the wall-clock time at its start), its billing cycle, and the split of its energy over the
 tiers from the cycle's cumulative consumption (an interval that crosses a tier boundary is
@@ -42,12 +44,20 @@ LOCAL_MESSAGE_ID_BASE = 0x7E000000  # ids of the appliance's own messages (never
 
 @dataclass(frozen=True, slots=True)
 class ReadingArrays:
-    """Interval readings as numpy columns, sorted by start (epoch seconds, UTC)."""
+    """Interval readings as numpy columns, sorted by start (epoch seconds, UTC).
+
+    A reading longer than ``COARSE_S`` (a day's or a month's, from a Green Button file) is priced
+    and shown as flat shares of its energy over the time it spans (``spread_coarse``); each share
+    keeps the reading it comes from in ``whole_start_s`` and ``whole_duration_s`` (None: every row
+    is a reading as read).
+    """
 
     start_s: np.ndarray  # int64
     duration_s: np.ndarray  # int64
     consumed_kwh: np.ndarray  # float64
     generated_kwh: np.ndarray  # float64
+    whole_start_s: np.ndarray | None = None  # int64: the start of the reading a row is a share of
+    whole_duration_s: np.ndarray | None = None  # int64: that reading's length
 
     @classmethod
     def from_readings(cls, readings: Iterable[IntervalReading]) -> ReadingArrays:
@@ -66,6 +76,8 @@ class ReadingArrays:
         duration_s: Sequence[int] | np.ndarray,
         consumed_kwh: Sequence[float] | np.ndarray,
         generated_kwh: Sequence[float] | np.ndarray,
+        whole_start_s: np.ndarray | None = None,
+        whole_duration_s: np.ndarray | None = None,
     ) -> ReadingArrays:
         start = np.asarray(start_s, dtype=np.int64)
         order = np.argsort(start, kind="stable") if np.any(np.diff(start) < 0) else slice(None)
@@ -74,6 +86,8 @@ class ReadingArrays:
             np.asarray(duration_s, dtype=np.int64)[order],
             np.asarray(consumed_kwh, dtype=np.float64)[order],
             np.asarray(generated_kwh, dtype=np.float64)[order],
+            None if whole_start_s is None else np.asarray(whole_start_s, dtype=np.int64)[order],
+            None if whole_duration_s is None else np.asarray(whole_duration_s, dtype=np.int64)[order],
         )
 
     def __len__(self) -> int:
@@ -81,22 +95,136 @@ class ReadingArrays:
 
     def rows(self, i0: int, i1: int) -> ReadingArrays:
         """Readings i0 to i1 - 1 (views, no copy)."""
-        return ReadingArrays(self.start_s[i0:i1], self.duration_s[i0:i1], self.consumed_kwh[i0:i1], self.generated_kwh[i0:i1])
+        return ReadingArrays(
+            self.start_s[i0:i1], self.duration_s[i0:i1], self.consumed_kwh[i0:i1], self.generated_kwh[i0:i1],
+            None if self.whole_start_s is None else self.whole_start_s[i0:i1],
+            None if self.whole_duration_s is None else self.whole_duration_s[i0:i1],
+        )
 
     def between(self, start_s: int, end_s: int) -> ReadingArrays:
         """The readings that start in [start_s, end_s)."""
         i0, i1 = np.searchsorted(self.start_s, [start_s, end_s], side="left")
-        return ReadingArrays(
-            self.start_s[i0:i1], self.duration_s[i0:i1], self.consumed_kwh[i0:i1], self.generated_kwh[i0:i1]
-        )
+        return self.rows(int(i0), int(i1))
+
+    def wholes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the start and length of the reading as read it comes from (itself, unless spread)."""
+        if self.whole_start_s is None or self.whole_duration_s is None:
+            return self.start_s, self.duration_s
+        return self.whole_start_s, self.whole_duration_s
+
+    @property
+    def estimated(self) -> np.ndarray | None:
+        """Per row, whether its energy is a flat share of a longer reading (None: no row is)."""
+        if self.whole_duration_s is None:
+            return None
+        spread: np.ndarray = self.whole_duration_s != self.duration_s
+        return spread
+
+    def readings_count(self, i0: int = 0, i1: int | None = None) -> int:
+        """How many readings as read rows i0 to i1 - 1 hold (a spread one counts at its first share)."""
+        i1 = len(self) if i1 is None else i1
+        if self.whole_start_s is None:
+            return max(0, i1 - i0)
+        return int(np.count_nonzero(self.whole_start_s[i0:i1] == self.start_s[i0:i1]))
+
+    @staticmethod
+    def concatenate(parts: Sequence[ReadingArrays]) -> ReadingArrays:
+        """Parts in time order, one after the other, as one (no sorting)."""
+        spread = any(p.whole_start_s is not None for p in parts)
+        start, duration, consumed, generated = (np.concatenate([getattr(p, name) for p in parts])
+                                                for name in ("start_s", "duration_s", "consumed_kwh", "generated_kwh"))
+        if not spread:
+            return ReadingArrays(start, duration, consumed, generated)
+        wholes = [p.wholes() for p in parts]
+        return ReadingArrays(start, duration, consumed, generated,
+                             np.concatenate([w[0] for w in wholes]), np.concatenate([w[1] for w in wholes]))
 
     def __add__(self, other: ReadingArrays) -> ReadingArrays:
-        return ReadingArrays.from_columns(
-            np.concatenate([self.start_s, other.start_s]),
-            np.concatenate([self.duration_s, other.duration_s]),
-            np.concatenate([self.consumed_kwh, other.consumed_kwh]),
-            np.concatenate([self.generated_kwh, other.generated_kwh]),
-        )
+        joined = ReadingArrays.concatenate([self, other])
+        return ReadingArrays.from_columns(joined.start_s, joined.duration_s, joined.consumed_kwh,
+                                          joined.generated_kwh, joined.whole_start_s, joined.whole_duration_s)
+
+
+# --- Coarse readings: flat shares over their span --------------------------------------------
+
+# A reading longer than this (a day's, a month's) is not priced at the rate of its first minute:
+# its energy is spread as a flat share over the time it spans, cut at every local quarter hour and
+# every minute where the plan's price may change, and the cost is marked as estimated.
+COARSE_S = 3600
+SHARE_S = 900
+
+
+def _price_change_minutes(plan: RatePlan | None) -> list[int]:
+    """Local minutes of the day, off the quarter hours, where a plan's price may change."""
+    if plan is None:
+        return []
+    minutes = {e.start_min for e in (*plan.critical_peak_events, *plan.peak_time_rebate_events)}
+    minutes |= {e.end_min % MINUTES_PER_DAY for e in (*plan.critical_peak_events, *plan.peak_time_rebate_events)}
+    for version in plan.versions:
+        minutes.add(version.effective_from.hour * 60 + version.effective_from.minute)
+        for season in version.time_of_use.values():
+            for day_type in DAY_TYPES:
+                for period in season.periods(day_type):
+                    minutes |= {period.start_min, period.end_min}
+    return sorted(m for m in minutes if m % (SHARE_S // 60))
+
+
+def _local_cuts_s(start_s: int, end_s: int, tz: ZoneInfo, minutes: Iterable[int]) -> np.ndarray:
+    """Epoch seconds of the given local minutes of every local day from start_s to end_s."""
+    day = datetime.fromtimestamp(start_s, tz).date()
+    last = datetime.fromtimestamp(end_s, tz).date()
+    cuts = []
+    wanted = list(minutes)
+    while day <= last:
+        cuts += [_epoch_s(day, tz, m) for m in wanted]
+        day += timedelta(days=1)
+    return np.asarray(cuts, dtype=np.int64)
+
+
+def spread_coarse(readings: ReadingArrays, *, timezone: str, plan: RatePlan | None = None) -> ReadingArrays:
+    """Readings longer than ``COARSE_S`` as flat shares of their energy over the time they span.
+
+    Each share runs from one cut to the next: every local quarter hour (``SHARE_S``) and every local
+    minute where the plan's price may change (``_price_change_minutes``), so each share lies in one
+    time-of-use period, day type, season, billing cycle and chart bucket; its energy is the reading's
+    times its share of the reading's time. Shorter readings are left as they are (no copy when none is
+    longer); doing it twice changes nothing.
+    """
+    long = np.nonzero(readings.duration_s > COARSE_S)[0]
+    if not len(long):
+        return readings
+    tz = ZoneInfo(timezone)
+    odd = _price_change_minutes(plan)
+    first_s = int(readings.start_s[long[0]])
+    last_s = int((readings.start_s[long] + readings.duration_s[long]).max())
+    # Local quarter hours are UTC quarter hours where every UTC offset is a whole number of them.
+    on_grid = all(offset % SHARE_S == 0 for _, offset in _transitions(tz.key, first_s, last_s))
+    whole_start, whole_duration = readings.wholes()
+    keep = np.ones(len(readings), dtype=bool)
+    keep[long] = False
+    parts = [ReadingArrays(readings.start_s[keep], readings.duration_s[keep], readings.consumed_kwh[keep],
+                           readings.generated_kwh[keep], whole_start[keep], whole_duration[keep])]
+    for i in long:
+        s, d = int(readings.start_s[i]), int(readings.duration_s[i])
+        e = s + d
+        if on_grid:
+            cuts = np.arange(-(-s // SHARE_S) * SHARE_S, e, SHARE_S, dtype=np.int64)
+        else:
+            cuts = _local_cuts_s(s, e, tz, range(0, MINUTES_PER_DAY, SHARE_S // 60))
+        if odd:
+            cuts = np.union1d(cuts, _local_cuts_s(s, e, tz, odd))
+        bounds = np.unique(np.concatenate([[s], cuts[(cuts > s) & (cuts < e)], [e]]))
+        length = np.diff(bounds)
+        share = length / d
+        n = len(length)
+        parts.append(ReadingArrays(
+            bounds[:-1], length, readings.consumed_kwh[i] * share, readings.generated_kwh[i] * share,
+            np.full(n, whole_start[i], dtype=np.int64), np.full(n, whole_duration[i], dtype=np.int64),
+        ))
+    joined = ReadingArrays.concatenate(parts)
+    order = np.argsort(joined.start_s, kind="stable")
+    return ReadingArrays(*(getattr(joined, name)[order] for name in (
+        "start_s", "duration_s", "consumed_kwh", "generated_kwh", "whole_start_s", "whole_duration_s")))
 
 
 # --- Local time, vectorised ------------------------------------------------------------------
@@ -292,14 +420,19 @@ def price_intervals(
     timezone: str,
     climate_zone: str | None = None,
     price_signals: Sequence[PriceSignal] = (),
+    billed: tuple[date, date] | None = None,
 ) -> PricedIntervals:
     """Price every reading under a plan (vectorised).
 
     A price signal from the meter replaces the whole energy price (tier and critical-peak
-    included) for its time span; later-received signals win.
+    included) for its time span; later-received signals win. A reading longer than ``COARSE_S``
+    is priced as flat shares over its span (``spread_coarse``): the result's readings are the shares.
+    ``billed``: the local days [first, end) billed; a cycle cut by them has its allowances prorated
+    (``RatePlan.billed_allowances_kwh``).
     """
+    readings = spread_coarse(readings, timezone=timezone, plan=plan)
     return _price(plan, readings, timezone=timezone, climate_zone=climate_zone, price_signals=price_signals,
-                  table=_PeriodTable(plan), carried=_Carried())[0]
+                  table=_PeriodTable(plan), carried=_Carried(billed=billed))[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +447,7 @@ class _Carried:
     first_day: date | None = None  # the series' first local day (its holidays count from that year)
     rebate_days: tuple[date, date] | None = None  # the peak time rebate events priced here (first, last day)
     earlier: ReadingArrays | None = None  # readings before these (the rebate's baseline days)
+    billed: tuple[date, date] | None = None  # the local days billed: a cycle they cut has prorated allowances
 
 
 def _price(
@@ -424,7 +558,9 @@ def _price(
     # Split each interval's energy over the tiers (in proportion where it crosses a bound).
     bounds = np.zeros((len(cycles), max(tiers - 1, 0)))
     for c, cycle in enumerate(cycles):
-        if tiers > 1:
+        if tiers > 1 and carried.billed is not None:
+            bounds[c] = np.cumsum(plan.billed_allowances_kwh(cycle, carried.billed, tz, climate_zone))
+        elif tiers > 1:
             bounds[c] = np.cumsum(plan.cycle_allowances_kwh(cycle, tz, climate_zone))
     tier_energy = np.empty((tiers, n))
     tier_cost = np.empty((tiers, n))
@@ -590,10 +726,12 @@ class CyclePricer:
         timezone: str,
         climate_zone: str | None = None,
         price_signals: Sequence[PriceSignal] = (),
+        billed: tuple[date, date] | None = None,
     ) -> None:
         self.plan = plan
         self.timezone = timezone
         self.climate_zone = climate_zone
+        self._billed = billed  # the local days billed (``price_intervals``)
         self._tz = ZoneInfo(timezone)
         self._signals = tuple(price_signals)
         self._table = _PeriodTable(plan)
@@ -601,16 +739,20 @@ class CyclePricer:
         self._cycle: tuple[date, date] | None = None
         self._running_kwh = 0.0
         self._first_day: date | None = None
-        self._last_start_s: int | None = None
+        self._last_start_s: int | None = None  # of the readings fed (the order they must come in)
         self._earlier: ReadingArrays | None = None  # kept only for a plan with rebate events
 
     def feed(self, chunk: ReadingArrays) -> list[PricedIntervals]:
         """Take the next readings (starting no earlier than those fed before); return the cycles they complete."""
         if not len(chunk):
             return []
-        if self._last_start_s is not None and int(chunk.start_s[0]) < self._last_start_s:
+        # In the order of the readings as read (the shares of a daily or monthly one may reach past the
+        # start of a reading that overlaps it).
+        as_read = chunk.wholes()[0] if chunk.whole_start_s is not None else chunk.start_s[[0, -1]]
+        if self._last_start_s is not None and int(as_read.min()) < self._last_start_s:
             raise ValueError("readings must be fed in time order")
-        self._last_start_s = int(chunk.start_s[-1])
+        self._last_start_s = int(as_read.max())
+        chunk = spread_coarse(chunk, timezone=self.timezone, plan=self.plan)
         day_number = (chunk.start_s + utc_offsets_s(chunk.start_s, self.timezone)) // 86400
         if self._first_day is None:
             self._first_day = EPOCH_DATE + timedelta(days=int(day_number[0]))
@@ -633,15 +775,18 @@ class CyclePricer:
     def _price_cycle(self, *, more_follow: bool) -> PricedIntervals:
         assert self._cycle is not None and self._first_day is not None
         pending, self._pending = self._pending, []
-        readings = pending[0] if len(pending) == 1 else ReadingArrays(
-            *(np.concatenate(column) for column in zip(*((p.start_s, p.duration_s, p.consumed_kwh, p.generated_kwh)
-                                                          for p in pending), strict=True))
-        )
+        readings = pending[0] if len(pending) == 1 else ReadingArrays.concatenate(pending)
+        # Readings that overlap a daily or monthly one fed before (the importer keeps them apart; an
+        # older store may hold both) start before its last shares: put in order.
+        if np.any(np.diff(readings.start_s) < 0):
+            readings = ReadingArrays.from_columns(readings.start_s, readings.duration_s, readings.consumed_kwh,
+                                                  readings.generated_kwh, readings.whole_start_s,
+                                                  readings.whole_duration_s)
         cycle_start, cycle_end = self._cycle
         last_day = cycle_end - timedelta(days=1) if more_follow else EPOCH_DATE + timedelta(
             days=int((readings.start_s[-1] + utc_offsets_s(readings.start_s[-1:], self.timezone)[0]) // 86400))
         carried = _Carried(self._running_kwh, self._first_day, (max(cycle_start, self._first_day), last_day),
-                           self._earlier)
+                           self._earlier, self._billed)
         priced, self._running_kwh = _price(self.plan, readings, timezone=self.timezone, climate_zone=self.climate_zone,
                                            price_signals=self._signals, table=self._table, carried=carried)
         if self.plan.peak_time_rebate_events:
@@ -722,13 +867,20 @@ class CostBreakdown:
     current_tier: int | None  # the tier of the last interval read (None: no tiers or no data)
     demand_charges: float = 0.0  # the cycle's demand charges so far (in total_cost), when asked for
     demand: tuple[DemandPeak, ...] = ()  # each demand charge's peak so far
+    # kWh of daily or monthly readings, priced as flat shares over their span (``spread_coarse``)
+    estimated_kwh: float = 0.0
+
+    @property
+    def estimated(self) -> bool:
+        """Whether part of the cost is an estimate (flat shares of readings longer than ``COARSE_S``)."""
+        return self.estimated_kwh > 0
 
 
 def nominal_interval_s(readings: ReadingArrays) -> int:
     """The usual interval length of a series (the median of a sample)."""
     if len(readings) == 0:
         return DEFAULT_INTERVAL_S
-    return max(1, int(np.median(readings.duration_s[-1000:])))
+    return max(1, int(np.median(readings.wholes()[1][-1000:])))
 
 
 def find_gaps(readings: ReadingArrays, start_s: int, end_s: int, interval_s: int) -> tuple[Gap, ...]:
@@ -821,6 +973,8 @@ def summarize(
     energy_cost = float(priced.energy_cost[part].sum())
     credit = float(priced.generation_credit[part].sum())
     gaps = find_gaps(readings, start_s, min(end_s, int(until.timestamp())), nominal_interval_s(readings))
+    estimated = readings.estimated
+    estimated_kwh = float(readings.consumed_kwh[part][estimated[part]].sum()) if estimated is not None else 0.0
     current_tier = None
     if i1 > i0 and plan.number_of_tiers:
         after = priced.cycle_after_kwh[i1 - 1]
@@ -848,12 +1002,13 @@ def summarize(
         tiers=tuple(tiers),
         periods=tuple(periods),
         rebates=rebates,
-        intervals_read=i1 - i0,
+        intervals_read=readings.readings_count(i0, i1),
         missing_intervals=sum(g.missing_intervals for g in gaps),
         gaps=gaps,
         current_tier=current_tier,
         demand_charges=demand_cost,
         demand=demand,
+        estimated_kwh=estimated_kwh,
     )
 
 
@@ -987,6 +1142,7 @@ def project_cycle(
 ) -> Projection | None:
     """Project the current cycle's bill and the date of the next tier; None with no data."""
     tz = ZoneInfo(timezone)
+    readings = spread_coarse(readings, timezone=timezone, plan=plan)  # typical days from shares, not first hours
     today = local_date(now, tz)
     cycle_start, cycle_end = plan.billing_cycle.cycle_of(today)
     start_s, end_s, now_s = _epoch_s(cycle_start, tz), _epoch_s(cycle_end, tz), int(now.timestamp())
@@ -1078,15 +1234,16 @@ def cost_report(
     tz = ZoneInfo(timezone)
     today = local_date(now, tz)
     cycle_start, cycle_end = plan.billing_cycle.cycle_of(today)
-    readings = readings.between(0, int(now.timestamp()))
+    readings = spread_coarse(readings, timezone=timezone, plan=plan).between(0, int(now.timestamp()))
     priced = price_intervals(plan, readings, timezone=timezone, climate_zone=climate_zone, price_signals=price_signals)
     cycle_from = datetime.fromtimestamp(_epoch_s(cycle_start, tz), UTC)
     today_from = datetime.fromtimestamp(_epoch_s(today, tz), UTC)
     in_cycle = readings.between(int(cycle_from.timestamp()), int(now.timestamp()))
     last = None
     if len(in_cycle):
-        last_start = datetime.fromtimestamp(int(in_cycle.start_s[-1]), UTC)
-        last_end = last_start + timedelta(seconds=int(in_cycle.duration_s[-1]))
+        whole_start, whole_duration = in_cycle.wholes()  # the last reading as read, not its last share
+        last_start = datetime.fromtimestamp(int(whole_start[-1]), UTC)
+        last_end = last_start + timedelta(seconds=int(whole_duration[-1]))
         last = summarize(priced, last_start, last_end, include_fixed=False)
     return CycleReport(
         plan=plan.name,

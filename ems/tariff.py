@@ -194,33 +194,59 @@ class RateVersion:
         return tuple(s[0] for s in self.seasons) or (ALL_YEAR,)
 
 
+# How a rate sheet moves a holiday that falls on a weekend (the holidays package's own ``observed``
+# rules differ by country and are not a utility's: SCE, PG&E and SDG&E keep a Saturday holiday on the
+# Saturday and add the Monday after a Sunday one).
+OBSERVANCE_RULES = ("none", "nearest_weekday", "sunday_to_monday")
+
+
 @dataclass(frozen=True, slots=True)
 class HolidayCalendar:
-    """The utility's holidays: a country's (and subdivision's) from `holidays`, plus extras."""
+    """The utility's holidays: the named ones of a country (and subdivision) from `holidays`,
+    moved off a weekend by the rate sheet's own rule, plus extra dates.
+
+    ``observed``: "none" (the day itself only), "sunday_to_monday" (a Sunday holiday also makes the
+    Monday after one) or "nearest_weekday" (Saturday also makes the Friday before, Sunday the Monday
+    after). The day itself stays a holiday either way.
+    """
 
     country: str | None
     subdivision: str | None
     names: tuple[str, ...]  # keep only the holidays of these names (as `holidays` spells them); () all
-    observed: bool
+    observed: str  # one of OBSERVANCE_RULES
     extra_dates: tuple[date, ...]
 
     def dates(self, years: range) -> frozenset[date]:
         return _holiday_dates(self, tuple(years))
 
 
+def observed_day(day: date, rule: str) -> date | None:
+    """The weekday a holiday on ``day`` is also kept on under an observance rule (None: no other day)."""
+    weekday = day.weekday()
+    if weekday == 6 and rule in ("sunday_to_monday", "nearest_weekday"):
+        return day + timedelta(days=1)
+    if weekday == 5 and rule == "nearest_weekday":
+        return day - timedelta(days=1)
+    return None
+
+
 @lru_cache(maxsize=64)
 def _holiday_dates(calendar: HolidayCalendar, years: tuple[int, ...]) -> frozenset[date]:
     found: set[date] = {d for d in calendar.extra_dates if d.year in years}
-    if calendar.country:
-        table = country_holidays(
-            calendar.country, subdiv=calendar.subdivision, years=years, observed=calendar.observed
-        )
+    if calendar.country and years:
+        # The days themselves (the package's own observance left out), a year either side: a holiday
+        # on 1 January of the next year can be kept on 31 December.
+        around = range(min(years) - 1, max(years) + 2)
+        table = country_holidays(calendar.country, subdiv=calendar.subdivision, years=around, observed=False)
         wanted = {n.lower() for n in calendar.names}
         for day, names in table.items():
-            # one day may carry several names ("A; B"); "X (observed)" counts as X
-            given = {n.strip().lower().removesuffix(" (observed)") for n in names.split(";")}
-            if not wanted or given & wanted:
-                found.add(day)
+            # one day may carry several names ("A; B")
+            given = {n.strip().lower() for n in names.split(";")}
+            if wanted and not given & wanted:
+                continue
+            for kept in (day, observed_day(day, calendar.observed)):
+                if kept is not None and kept.year in years:
+                    found.add(kept)
     return frozenset(found)
 
 
@@ -412,6 +438,36 @@ class RatePlan:
             day += timedelta(days=1)
         return totals
 
+    def billed_allowances_kwh(
+        self, cycle: tuple[date, date], billed: tuple[date, date], tz: ZoneInfo, climate_zone: str | None
+    ) -> list[float]:
+        """``cycle_allowances_kwh`` for the days of a cycle that are billed, [billed[0], billed[1]).
+
+        A cycle cut by the window billed (the what-if's 12 months begin and end inside one) gets
+        its allowance prorated by days billed: a per-day allowance adds up only the days billed, a
+        per-cycle one is its whole times days billed over the cycle's days.
+        """
+        first, end = max(cycle[0], billed[0]), min(cycle[1], billed[1])
+        if (first, end) == cycle:
+            return self.cycle_allowances_kwh(cycle, tz, climate_zone)
+        count = self.number_of_tiers - 1
+        if count <= 0:
+            return []
+        if end <= first:
+            return [0.0] * count
+        whole = self.cycle_allowances_kwh(cycle, tz, climate_zone)
+        per_day = self.cycle_allowances_kwh((first, end), tz, climate_zone)  # per-cycle ones whole here
+        share = (end - first).days / (cycle[1] - cycle[0]).days
+        version = self.version_at(datetime.combine(cycle[0], time(), tz), tz)
+        result = []
+        for k in range(count):
+            allowance = version.tiers[k].allowance
+            if allowance is not None and not allowance.per_day:
+                result.append(whole[k] * share)
+            else:
+                result.append(per_day[k])
+        return result
+
 
 @dataclass(frozen=True, slots=True)
 class RatesFile:
@@ -589,19 +645,38 @@ def _holiday_calendar(value: Any) -> dict[str, Any]:
         {
             vol.Optional("country"): str,
             vol.Optional("subdivision"): str,
-            vol.Optional("names", default=[]): [str],
-            vol.Optional("observed", default=True): bool,
+            vol.Optional("names"): [str],
+            vol.Optional("observed"): vol.In(
+                OBSERVANCE_RULES, msg=f"expected one of {', '.join(OBSERVANCE_RULES)} (how the rate sheet keeps "
+                "a holiday that falls on a weekend)"),
             vol.Optional("extra_dates", default=[]): [_date],
         }
     )(value)
     if "subdivision" in data and "country" not in data:
         raise vol.Invalid("a subdivision needs a country", path=["subdivision"])
     if "country" in data:
+        # The rate sheet says which holidays it keeps and how: a country's whole calendar brings in
+        # days a utility works (Juneteenth, the day after Thanksgiving, César Chávez Day in California).
+        for key, what in (("names", "which holidays the rate sheet lists (names: [...], as the holidays package "
+                                    "spells them)"),
+                          ("observed", f"how the rate sheet keeps a holiday that falls on a weekend (observed: "
+                                       f"{', '.join(OBSERVANCE_RULES)})")):
+            if key not in data:
+                raise vol.Invalid(f"a holiday calendar with a country must say {what}", path=[key])
         try:
-            country_holidays(data["country"], subdiv=data.get("subdivision"), years=2024)
+            table = country_holidays(data["country"], subdiv=data.get("subdivision"), years=range(2024, 2031),
+                                     observed=False)
         except NotImplementedError as err:
             key = "subdivision" if "subdivision" in data else "country"
             raise vol.Invalid(f"unknown to the holidays package: {err}", path=[key]) from err
+        known = {n.strip() for names in table.values() for n in names.split(";")}
+        lowered = {n.lower() for n in known}
+        for i, name in enumerate(data["names"]):
+            if name.lower() not in lowered:
+                raise vol.Invalid(f"no holiday {name!r} in this calendar (it has: {', '.join(sorted(known))})",
+                                  path=["names", i])
+    data.setdefault("names", [])
+    data.setdefault("observed", "none")
     return cast(dict[str, Any], data)
 
 

@@ -1,7 +1,10 @@
 """What-if: the bill the customer's own last 12 months would have cost under each plan.
 
 Pure functions over readings (run them in an executor). Each plan is billed cycle by cycle on
-its own billing schedule, with its fixed charges and minimum bill, from the readings as read.
+its own billing schedule, with its fixed charges and minimum bill, from the readings as read. A
+cycle cut by the window (the 12 months begin and end inside one) gets its allowances prorated by
+the days billed. Each cycle's bill is rounded to the cent line by line, as a utility's bill is,
+and the year is the sum of those bills.
 """
 
 from __future__ import annotations
@@ -22,9 +25,34 @@ from ems.costs import (
     fixed_days,
     local_date,
     price_intervals,
+    spread_coarse,
     summarize,
 )
 from ems.tariff import RatePlan, RatesFile
+
+
+def cents(value: float) -> float:
+    """Money rounded to the cent, never -0.0 (a credit of nothing is 0.00)."""
+    return round(value, 2) + 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CycleBill:
+    """One billing cycle's bill (or the part of it the window holds), each line to the cent."""
+
+    start: date  # local, the first day billed
+    end: date  # local, exclusive
+    days: int  # days billed
+    energy_kwh: float
+    generated_kwh: float
+    energy_cost: float
+    generation_credit: float
+    peak_time_rebate: float
+    fixed_charges: float
+    minimum_bill_topup: float
+    total_cost: float  # energy - generation credit - rebate + fixed + demand charges + minimum top-up
+    estimated_kwh: float  # of daily or monthly readings, priced as flat shares over their span
+    demand_charges: float = 0.0  # on the cycle's highest demand (in total_cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +70,10 @@ class PlanBill:
     peak_time_rebate: float
     fixed_charges: float
     minimum_bill_topup: float  # added where a cycle came to less than its minimum bill
-    total_cost: float
+    total_cost: float  # the sum of the cycles' bills, each rounded to the cent
     demand_charges: float = 0.0  # each cycle's demand charges (in total_cost)
+    cycle_bills: tuple[CycleBill, ...] = ()  # in time order
+    estimated_kwh: float = 0.0  # of daily or monthly readings, priced as flat shares over their span
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +114,17 @@ class PlanBiller:
     Each billing cycle is priced as its readings complete it (``ems.costs.CyclePricer``), so a
     year of 1-minute intervals never sits in memory at once; the bill is the same, to the bit, as
     pricing the whole window at once. A cycle without readings still counts (its fixed charges
-    and minimum bill).
+    and minimum bill). The cycles cut by [start, end) are billed on the days it holds of them, their
+    allowances prorated to those days.
     """
 
     def __init__(self, plan: RatePlan, *, start: datetime, end: datetime, timezone: str,
                  climate_zone: str | None = None) -> None:
         self.plan = plan
         self._tz = ZoneInfo(timezone)
+        end_local = end.astimezone(self._tz)
+        self._billed = (start.astimezone(self._tz).date(),
+                        end_local.date() + timedelta(days=0 if end_local.time() == time() else 1))
         self._start_s, self._end_s = int(start.timestamp()), int(end.timestamp())
         self._windows: dict[tuple[date, date], tuple[datetime, datetime]] = {}
         for cycle in plan.billing_cycle.cycles(start.astimezone(self._tz).date(), end.astimezone(self._tz).date()):
@@ -98,19 +132,20 @@ class PlanBiller:
             hi = min(end, datetime.fromtimestamp(_epoch_s(cycle[1], self._tz), UTC))
             if hi > lo:
                 self._windows[cycle] = (lo, hi)
-        self._pricer = CyclePricer(plan, timezone=timezone, climate_zone=climate_zone)
+        self._pricer = CyclePricer(plan, timezone=timezone, climate_zone=climate_zone, billed=self._billed)
         self._parts: dict[tuple[date, date], CostBreakdown] = {}
 
     def feed(self, readings: ReadingArrays) -> None:
         """The next readings (those outside [start, end) are left out). LookupError: the plan cannot
-        price them (for example, it needs a climate zone)."""
-        self._take(self._pricer.feed(readings.between(self._start_s, self._end_s)))
+        price them (for example, it needs a climate zone). A daily or monthly reading counts for its
+        share of the window."""
+        shares = spread_coarse(readings, timezone=self._pricer.timezone, plan=self.plan)
+        self._take(self._pricer.feed(shares.between(self._start_s, self._end_s)))
 
     def bill(self) -> PlanBill:
         self._take(self._pricer.finish())
         plan, tz = self.plan, self._tz
-        totals = np.zeros(7)
-        topup = 0.0
+        bills = []
         empty = None
         for cycle, (lo, hi) in self._windows.items():
             part = self._parts.get(cycle)
@@ -118,30 +153,38 @@ class PlanBiller:
                 if empty is None:
                     empty = price_intervals(plan, ReadingArrays.from_columns([], [], [], []), timezone=self._pricer.timezone)
                 part = summarize(empty, lo, hi, include_demand=True)
-            minimum = sum(
-                plan.version_at(datetime.combine(d, time(), tz), tz).minimum_bill_per_day
-                for d in fixed_days(plan, lo, hi, tz)
-            )
-            topup += max(0.0, minimum - part.total_cost)
-            totals += [
-                part.energy_kwh, part.generated_kwh, part.energy_cost,
-                part.generation_credit, part.peak_time_rebate, part.fixed_charges, part.demand_charges,
-            ]
-        energy_kwh, generated_kwh, energy_cost, credit, rebate, fixed, demand = (float(x) for x in totals)
+            days = fixed_days(plan, lo, hi, tz)
+            minimum = sum(plan.version_at(datetime.combine(d, time(), tz), tz).minimum_bill_per_day for d in days)
+            # Each line to the cent, the bill their sum (as the utility's bill adds them up).
+            energy, credit = cents(part.energy_cost), cents(part.generation_credit)
+            rebate, fixed = cents(part.peak_time_rebate), cents(part.fixed_charges)
+            demand = cents(part.demand_charges)
+            before_minimum = energy - credit - rebate + fixed + demand
+            topup = cents(max(0.0, cents(minimum) - before_minimum))
+            first, end = max(cycle[0], self._billed[0]), min(cycle[1], self._billed[1])
+            bills.append(CycleBill(
+                start=first, end=end, days=(end - first).days,
+                energy_kwh=part.energy_kwh, generated_kwh=part.generated_kwh,
+                energy_cost=energy, generation_credit=credit, peak_time_rebate=rebate, fixed_charges=fixed,
+                demand_charges=demand, minimum_bill_topup=topup, total_cost=cents(before_minimum + topup),
+                estimated_kwh=part.estimated_kwh,
+            ))
         return PlanBill(
             plan=plan.name,
             label=plan.label,
             currency=plan.currency,
-            cycles=len(self._windows),
-            energy_kwh=energy_kwh,
-            generated_kwh=generated_kwh,
-            energy_cost=energy_cost,
-            generation_credit=credit,
-            peak_time_rebate=rebate,
-            fixed_charges=fixed,
-            minimum_bill_topup=topup,
-            total_cost=energy_cost - credit - rebate + fixed + demand + topup,
-            demand_charges=demand,
+            cycles=len(bills),
+            energy_kwh=float(sum(b.energy_kwh for b in bills)),
+            generated_kwh=float(sum(b.generated_kwh for b in bills)),
+            energy_cost=cents(sum(b.energy_cost for b in bills)),
+            generation_credit=cents(sum(b.generation_credit for b in bills)),
+            peak_time_rebate=cents(sum(b.peak_time_rebate for b in bills)),
+            fixed_charges=cents(sum(b.fixed_charges for b in bills)),
+            minimum_bill_topup=cents(sum(b.minimum_bill_topup for b in bills)),
+            total_cost=cents(sum(b.total_cost for b in bills)),
+            demand_charges=cents(sum(b.demand_charges for b in bills)),
+            cycle_bills=tuple(bills),
+            estimated_kwh=float(sum(b.estimated_kwh for b in bills)),
         )
 
     def _take(self, priced_cycles: list[PricedIntervals]) -> None:
@@ -231,10 +274,10 @@ class PlanComparer:
             unpriced=tuple(unpriced),
             active_plan=self._active,
             cheapest=cheapest.plan if cheapest else None,
-            savings_vs_active=(by_name[self._active].total_cost - cheapest.total_cost)
+            savings_vs_active=cents(by_name[self._active].total_cost - cheapest.total_cost)
             if cheapest and self._active in by_name
             else None,
-            savings_vs_next=(bills[1].total_cost - bills[0].total_cost) if len(bills) > 1 else None,
+            savings_vs_next=cents(bills[1].total_cost - bills[0].total_cost) if len(bills) > 1 else None,
             intervals_read=self._read,
             missing_intervals=self._missing(),
         )

@@ -24,6 +24,7 @@ from web.keys import HUB
 
 if TYPE_CHECKING:
     from ems.costs import CostBreakdown, Projection
+    from ems.whatif import CycleBill, PlanBill
 
 # ems.billing imports ems.costs and ems.whatif (numpy) on the first cost request, not at
 # start-up: the dashboard answers sooner, and an appliance without a rate plan never loads them.
@@ -36,7 +37,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _money(value: float) -> float:
-    return round(value, 2)
+    """To the cent, never -0.0."""
+    return round(value, 2) + 0.0
 
 
 def _hhmm(minute: int) -> str:
@@ -114,7 +116,8 @@ def breakdown_json(b: CostBreakdown) -> dict[str, Any]:
         "current_tier": b.current_tier,
         "tiers": [
             {"tier": t.tier, "energy_kwh": round(t.energy_kwh, 3), "cost": _money(t.cost),
-             "price_per_kwh": t.price_per_kwh, "allowance_kwh": t.allowance_kwh}
+             "price_per_kwh": t.price_per_kwh,
+             "allowance_kwh": None if t.allowance_kwh is None else round(t.allowance_kwh, 3)}
             for t in b.tiers
         ],
         "periods": [
@@ -123,6 +126,9 @@ def breakdown_json(b: CostBreakdown) -> dict[str, Any]:
         ],
         "intervals_read": b.intervals_read,
         "missing_intervals": b.missing_intervals,
+        # part of the energy is a daily or monthly reading's flat share over its span
+        "estimated": b.estimated,
+        "estimated_kwh": round(b.estimated_kwh, 3),
         "gaps": [
             {"start": _iso(g.start), "end": _iso(g.end), "missing_intervals": g.missing_intervals}
             for g in b.gaps[:MAX_GAPS_SHOWN]
@@ -133,6 +139,30 @@ def breakdown_json(b: CostBreakdown) -> dict[str, Any]:
              "peak_kw": round(d.peak_kw, 3), "at": _iso(d.at), "charge": _money(d.charge), "estimated": d.estimated}
             for d in b.demand
         ],
+    }
+
+
+_BILL_MONEY = ("energy_cost", "generation_credit", "peak_time_rebate", "fixed_charges", "minimum_bill_topup",
+               "total_cost", "demand_charges")
+
+
+def _cycle_bill_json(c: CycleBill) -> dict[str, Any]:
+    return {
+        "start": c.start.isoformat(), "end": c.end.isoformat(), "days": c.days,
+        "energy_kwh": round(c.energy_kwh, 3), "generated_kwh": round(c.generated_kwh, 3),
+        **{name: _money(getattr(c, name)) for name in _BILL_MONEY},
+        "estimated": c.estimated_kwh > 0,
+    }
+
+
+def plan_bill_json(b: PlanBill) -> dict[str, Any]:
+    """One plan's what-if bill: the year's lines and each cycle's bill, money to the cent."""
+    return {
+        "plan": b.plan, "label": b.label, "currency": b.currency, "cycles": b.cycles,
+        "energy_kwh": round(b.energy_kwh, 3), "generated_kwh": round(b.generated_kwh, 3),
+        **{name: _money(getattr(b, name)) for name in _BILL_MONEY},
+        "estimated": b.estimated_kwh > 0, "estimated_kwh": round(b.estimated_kwh, 3),
+        "cycle_bills": [_cycle_bill_json(c) for c in b.cycle_bills],
     }
 
 
@@ -252,11 +282,7 @@ def add_cost_routes(app: web.Application, hub_key: Any = None) -> None:
             "savings_vs_next": None if result.savings_vs_next is None else _money(result.savings_vs_next),
             "intervals_read": result.intervals_read,
             "missing_intervals": result.missing_intervals,
-            "bills": [
-                {k: (_money(v) if isinstance(v, float) and not k.endswith("kwh") else round(v, 3) if isinstance(v, float) else v)
-                 for k, v in asdict(b).items()}
-                for b in result.bills
-            ],
+            "bills": [plan_bill_json(b) for b in result.bills],
             "unpriced": [asdict(u) for u in result.unpriced],
         }
         return web.json_response(body, headers={"Cache-Control": "no-store"})

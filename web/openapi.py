@@ -224,6 +224,8 @@ SCHEMAS: dict[str, Any] = {
         "periods": _list(_obj({"season": STR, "period": STR, "energy_kwh": NUM, "cost": NUM})),
         "intervals_read": INT,
         "missing_intervals": INT,
+        "estimated": {**BOOL, "description": "part of the energy is a daily or monthly reading's flat share"},
+        "estimated_kwh": NUM,
         "gaps": _list(_obj({"start": TIME, "end": TIME, "missing_intervals": INT})),
         "demand_charges": {**NUM, "description": "the billing cycle's demand charges so far (in total_cost); "
                                                  "0 for the last interval and today"},
@@ -280,6 +282,13 @@ SCHEMAS: dict[str, Any] = {
             "plan": STR, "label": STR, "currency": STR, "cycles": INT, "energy_kwh": NUM,
             "generated_kwh": NUM, "energy_cost": NUM, "generation_credit": NUM, "peak_time_rebate": NUM,
             "fixed_charges": NUM, "minimum_bill_topup": NUM, "total_cost": NUM, "demand_charges": NUM,
+            "estimated": BOOL, "estimated_kwh": NUM,
+            # each cycle's bill, every line to the cent; a cycle cut by the 12 months: its days in them
+            "cycle_bills": _list(_obj({
+                "start": DATE, "end": DATE, "days": INT, "energy_kwh": NUM, "generated_kwh": NUM,
+                "energy_cost": NUM, "generation_credit": NUM, "peak_time_rebate": NUM, "fixed_charges": NUM,
+                "minimum_bill_topup": NUM, "total_cost": NUM, "demand_charges": NUM, "estimated": BOOL,
+            })),
         })),
         "unpriced": _list(_obj({"plan": STR, "reason": STR})),
     }),
@@ -402,6 +411,8 @@ PATHS["/api/v1/usage"] = {"get": {
                "bucket_s": INT, "timezone": STR, "plan": _n(STR), "currency": _n(STR), "t": _list(INT),
                "consumed_kwh": _NUM_OR_NULL, "generated_kwh": _NUM_OR_NULL, "price_per_kwh": _NUM_OR_NULL,
                "coverage": _list(NUM), "intervals_read": INT, "empty_buckets": INT,
+               # a bucket holding a flat share of a daily or monthly reading (not read in that bucket)
+               "estimated": _list(BOOL),
            }), **{"400": _error("Unknown range"), "404": _error("No such meter, or none has reported yet")})["get"],
     "parameters": [
         {"name": "range", "in": "query", "required": False,

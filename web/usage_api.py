@@ -11,9 +11,10 @@ The answer is columnar (one list per quantity, index i = bucket i), ready for a 
 Convention: ``consumed_kwh`` and ``generated_kwh`` are both positive, as the meter reads them
 (delivered from and received by the grid); a chart draws generation below zero. A bucket no
 interval was read in is ``null`` in every column, never estimated; ``coverage`` says which share
-of each bucket was read. ``price_per_kwh`` is the time-weighted energy price of the active rate
-plan over what was read (``ems.billing.priced_usage``, the meter's own prices included when they
-are in use), or ``null`` everywhere without a plan.
+of each bucket was read. A daily or monthly reading is shown as a flat share over every bucket it
+spans, and those buckets are ``estimated`` (``ems.costs.spread_coarse``). ``price_per_kwh`` is the
+time-weighted energy price of the active rate plan over what was read (``ems.billing.priced_usage``,
+the meter's own prices included when they are in use), or ``null`` everywhere without a plan.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ def add_usage_routes(app: web.Application, hub_key: Any = None) -> None:
         timezone = hub.config.site.timezone
         # Only the day's buckets follow the meter's interval (no live meter: the latest stored).
         last = await billing.latest_interval(hub, meter_id, hub.clock()) if range_ == "day" else None
-        edges = edges_of(hub, range_, last.duration_s if last is not None else 60)
+        # A daily or monthly reading is shown over its span: the buckets stay no longer than an hour.
+        edges = edges_of(hub, range_, min(last.duration_s, 3600) if last is not None else 60)
         start = datetime.fromtimestamp(edges[0], UTC)
         end = datetime.fromtimestamp(edges[-1], UTC)
         columns = await request.app[USAGE_BUCKETS].columns(hub, meter_id, range_, edges)

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 MAX_AGE_S = 3600.0
-COLUMNS = ("consumed_kwh", "generated_kwh", "price_per_kwh", "coverage", "count")
+COLUMNS = ("consumed_kwh", "generated_kwh", "price_per_kwh", "coverage", "estimated", "count", "readings")
+HIDDEN = ("count", "readings")  # kept per bucket, not answered as columns
 
 
 @dataclass
@@ -55,8 +56,11 @@ class _Ended:
 
 def bucket_columns(usage: billing.PricedUsage, edges: list[int]) -> dict[str, list[Any]]:
     """Sum what was read per bucket (numpy; run in an executor): the per-bucket columns, with
-    ``count`` (intervals read in each); a bucket nothing was read in is ``None`` but in ``coverage``
-    and ``count``."""
+    ``count`` (rows in each) and ``readings`` (readings as read that start in each); a bucket nothing
+    was read in is ``None`` but in ``coverage``, ``estimated``, ``count`` and ``readings``.
+
+    A daily or monthly reading comes as flat shares over its span (``ems.costs.spread_coarse``): it
+    fills every bucket it covers, each marked ``estimated``, and counts once, where it starts."""
     import numpy as np
 
     arrays = usage.readings
@@ -69,6 +73,11 @@ def bucket_columns(usage: billing.PricedUsage, edges: list[int]) -> dict[str, li
     duration = arrays.duration_s[inside].astype(np.float64)
     read_s = np.bincount(index, weights=duration, minlength=n)
     count = np.bincount(index, minlength=n)
+    whole_start = arrays.wholes()[0][inside]
+    readings = np.bincount(index, weights=(whole_start == arrays.start_s[inside]).astype(np.float64), minlength=n)
+    shares = arrays.estimated
+    estimated = (np.bincount(index, weights=shares[inside].astype(np.float64), minlength=n)
+                 if shares is not None else np.zeros(n))
     consumed_sum = np.bincount(index, weights=arrays.consumed_kwh[inside], minlength=n)
     generated_sum = np.bincount(index, weights=arrays.generated_kwh[inside], minlength=n)
     price_avg = None
@@ -86,7 +95,9 @@ def bucket_columns(usage: billing.PricedUsage, edges: list[int]) -> dict[str, li
         "generated_kwh": column(generated_sum, 4),
         "price_per_kwh": column(price_avg, 5) if price_avg is not None else [None] * n,
         "coverage": [round(min(float(r / w), 1.0), 3) for r, w in zip(read_s, width, strict=True)],
+        "estimated": [bool(e > 0) for e in estimated],
         "count": [int(c) for c in count],
+        "readings": [int(r) for r in readings],
     }
 
 
@@ -95,8 +106,8 @@ def answer(edges: list[int], columns: dict[str, list[Any]]) -> dict[str, Any]:
     counts = columns["count"]
     return {
         "t": edges[:-1],
-        **{name: columns[name] for name in COLUMNS if name != "count"},
-        "intervals_read": sum(counts),
+        **{name: columns[name] for name in COLUMNS if name not in HIDDEN},
+        "intervals_read": sum(columns["readings"]),
         "empty_buckets": sum(1 for c in counts if not c),
     }
 

@@ -119,3 +119,32 @@ async def test_projected_bill_over_the_threshold_raises_a_local_usage_warning_on
         # Checking again raises nothing new: the warning is already held.
         assert await app.hub.integrations["bill_watch"].check("main") == []
         assert len(local_warnings()) == 1
+
+
+async def test_daily_readings_are_priced_and_shown_as_estimated(appliance, output_dir):
+    """Days read as one reading each (as a Green Button file's daily data holds them) before the
+    meter's own history: the cost, the plan comparison and the usage chart say, in words, that
+    those figures are estimated (spread evenly over each day), not read hour by hour."""
+    from datetime import datetime, timedelta
+
+    from ems.model import IntervalReading
+    from tests.e2e.conftest import DAY, SITE_TZ
+
+    days = [DAY - timedelta(days=k) for k in range(5, 2, -1)]  # 10-12 July, in the cycle from the 10th
+    await appliance.hub.store.add_intervals([
+        IntervalReading("main", datetime.combine(d, datetime.min.time(), SITE_TZ), 86400, 12.0) for d in days])
+    await appliance.hub.store.flush()
+    cost = (await appliance.get("/api/v1/cost?period=cycle"))["cost"]
+    assert cost["estimated"] and cost["estimated_kwh"] == pytest.approx(36.0)
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 1400})
+        await appliance.sign_in(page)
+        await page.wait_for_function("document.getElementById('cost-notes').textContent.includes('estimated')")
+        assert "daily or monthly totals" in await page.text_content("#cost-notes")
+        await page.click("button.range[data-range=cycle]")
+        await page.wait_for_function("document.getElementById('usage-status').textContent.includes('estimated')")
+        await page.focus("#whatif-button")
+        await page.keyboard.press("Enter")
+        await page.wait_for_function("document.getElementById('whatif').textContent.includes('Cheapest')")
+        assert "(estimated)" in await page.text_content("#whatif")
+        await page.screenshot(path=str(output_dir / "live-estimated.png"), full_page=True)

@@ -135,15 +135,17 @@ def test_hand_bill_two_tier_baseline():
     assert round(bill.fixed_charges, 2) == 0.90
     assert round(bill.total_cost, 2) == 86.40
     assert bill.current_tier == 2 and bill.missing_intervals == 0
+    # Daily readings are priced as flat shares over their day, and say so.
+    assert bill.intervals_read == 30 and bill.estimated and round(bill.estimated_kwh, 3) == 330.0
     # Day 28's interval: 3 x 0.25 + 8 x 0.35 = 0.75 + 2.80 = 3.55.
-    assert round(float(result.energy_cost[27]), 2) == 3.55
+    assert round(summarize(result, local(LA, 2024, 4, 28), local(LA, 2024, 4, 29)).energy_cost, 2) == 3.55
 
 
 # --- (b) time-of-use with summer/winter, weekends and a holiday ---------------------------------
 
 TOU_PLAN = {
     "currency": "USD",
-    "holidays": {"country": "US", "names": ["Labor Day"]},
+    "holidays": {"country": "US", "names": ["Labor Day"], "observed": "none"},
     "billing_cycle": {"start_day": 1},
     "versions": [
         {
@@ -348,7 +350,7 @@ def plans(draw, first_day: date):
     }
     holidays = {"extra_dates": [first_day + timedelta(days=d) for d in draw(st.lists(st.integers(0, 20), max_size=2))]}
     if draw(st.booleans()):
-        holidays["country"] = "US"
+        holidays.update(country="US", names=[], observed=draw(st.sampled_from(["none", "sunday_to_monday", "nearest_weekday"])))
     return {"currency": "USD", "holidays": holidays, "billing_cycle": cycle,
             "critical_peak_events": events, "versions": versions}
 

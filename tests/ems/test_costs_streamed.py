@@ -59,7 +59,7 @@ def version(effective_from: date, adder: float) -> dict:
 # cycle before), hourly prices, generation credit at a fixed and at the import price, both DST days.
 PLAN = parse_plan("STREAMED", {
     "currency": "USD",
-    "holidays": {"country": "US", "extra_dates": [date(2024, 8, 20)]},
+    "holidays": {"country": "US", "names": [], "observed": "nearest_weekday", "extra_dates": [date(2024, 8, 20)]},
     "billing_cycle": {"start_day": 14},
     "critical_peak_events": [{"date": date(2024, 7, 18), "start": "14:00", "end": "19:00"},
                              {"date": date(2024, 11, 4), "start": "17:00", "end": "20:00"}],

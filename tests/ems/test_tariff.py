@@ -102,7 +102,7 @@ def test_config_checks_plan_and_climate_zone(tmp_path):
 HOLIDAYS_PROBE = """
 import json, sys
 from ems.tariff import HolidayCalendar
-us = HolidayCalendar("US", "CA", (), True, ()).dates(range(2026, 2027))
+us = HolidayCalendar("US", "CA", (), "nearest_weekday", ()).dates(range(2026, 2027))
 loaded = sorted(m for m in sys.modules if m.startswith("holidays.countries."))
 from holidays.countries import Canada  # the package still answers a class name, through the registry
 import holidays
@@ -128,3 +128,69 @@ def test_a_holiday_calendar_loads_its_own_country_not_every_country():
     assert found["loaded"] == ["holidays.countries.united_states"]
     assert {"2026-01-01", "2026-07-03", "2026-11-26", "2026-03-31"} <= set(found["us"])  # 07-03: observed; 03-31: CA
     assert "2026-07-01" in found["canada"] and "2026-10-03" in found["de"]  # Canada Day, German Unity Day
+
+
+# --- Holidays: the rate sheet's own list and observance rule ------------------------------------
+
+# SCE's TOU schedules (PG&E's and SDG&E's say the same): eight holidays; a Sunday one makes the
+# Monday after a holiday, a Saturday one moves nowhere. 2026: Independence Day is a Saturday (no
+# Friday 3 July), nothing falls on a Sunday. Not Martin Luther King Jr. Day (19 Jan), Cesar Chavez
+# Day (31 Mar), Juneteenth (19 Jun) or the day after Thanksgiving (27 Nov).
+SCE_2026 = {date(2026, 1, 1), date(2026, 2, 16), date(2026, 5, 25), date(2026, 7, 4),
+            date(2026, 9, 7), date(2026, 11, 11), date(2026, 11, 26), date(2026, 12, 25)}
+# 2027: Independence Day is a Sunday (Monday 5 July too); Christmas a Saturday (no Friday 24 Dec);
+# New Year's Day 2028 a Saturday (no Friday 31 Dec 2027).
+SCE_2027 = {date(2027, 1, 1), date(2027, 2, 15), date(2027, 5, 31), date(2027, 7, 4), date(2027, 7, 5),
+            date(2027, 9, 6), date(2027, 11, 11), date(2027, 11, 25), date(2027, 12, 25)}
+
+
+@pytest.mark.parametrize("plan", ["TOU-D-4-9PM", "TOU-D-T", "TOU-D-CPP", "D-PTR"])
+def test_shipped_plans_keep_the_utilitys_holidays(plan):
+    calendar = load_rates(default_config_dir() / "rates.yaml").plans[plan].holidays
+    assert calendar.dates(range(2026, 2027)) == SCE_2026
+    assert calendar.dates(range(2027, 2028)) == SCE_2027
+
+
+def test_independence_day_2026_on_a_saturday_leaves_friday_on_peak():
+    """Friday 3 July 2026, 17:00 on the 4-9 PM plan: a weekday's on-peak price, not the weekend's."""
+    from ems.costs import ReadingArrays, price_intervals
+
+    plan = load_rates(default_config_dir() / "rates.yaml").plans["TOU-D-4-9PM"]
+    starts = [int(datetime(2026, 7, d, 17, tzinfo=LA).timestamp()) for d in (3, 4)]
+    priced = price_intervals(plan, ReadingArrays.from_columns(starts, [3600, 3600], [1.0, 1.0], [0.0, 0.0]),
+                             timezone="America/Los_Angeles")
+    assert priced.unit_price_per_kwh.tolist() == [0.55, 0.41]  # Friday on-peak; the holiday (weekend) mid-peak
+
+
+def _calendar(**holidays):
+    from ems.tariff import parse_plan
+
+    return parse_plan("H", {"currency": "USD", "holidays": holidays, "billing_cycle": {"start_day": 1},
+                            "versions": [{"effective_from": date(2024, 1, 1), "energy_price_per_kwh": 0.3}]}).holidays
+
+
+def test_observance_rules():
+    days = {"names": ["Independence Day", "Christmas Day"], "country": "US"}
+    # 2027: 4 July a Sunday, 25 December a Saturday.
+    assert _calendar(**days, observed="none").dates(range(2027, 2028)) == {date(2027, 7, 4), date(2027, 12, 25)}
+    assert _calendar(**days, observed="sunday_to_monday").dates(range(2027, 2028)) == {
+        date(2027, 7, 4), date(2027, 7, 5), date(2027, 12, 25)}
+    assert _calendar(**days, observed="nearest_weekday").dates(range(2027, 2028)) == {
+        date(2027, 7, 4), date(2027, 7, 5), date(2027, 12, 24), date(2027, 12, 25)}
+    # A holiday of the next year kept in this one: 1 January 2028 (a Saturday) on Friday 31 December.
+    new_year = _calendar(country="US", names=["New Year's Day"], observed="nearest_weekday")
+    assert date(2027, 12, 31) in new_year.dates(range(2027, 2028))
+    assert date(2027, 12, 31) not in new_year.dates(range(2028, 2029))
+
+
+@pytest.mark.parametrize(("holidays", "message"), [
+    ({"country": "US", "names": ["Labor Day"]}, "must say how the rate sheet keeps a holiday that falls on a weekend"),
+    ({"country": "US", "observed": "none"}, "must say which holidays the rate sheet lists"),
+    ({"country": "US", "names": ["Labor Day"], "observed": True}, "expected one of none, nearest_weekday, sunday_to_monday"),
+    ({"country": "US", "names": ["Thanksgiving"], "observed": "none"}, "no holiday 'Thanksgiving' in this calendar"),
+])
+def test_a_holiday_calendar_says_which_days_and_how(holidays, message):
+    import voluptuous as vol
+
+    with pytest.raises(vol.Invalid, match=message):
+        _calendar(**holidays)

@@ -70,7 +70,8 @@ def test_the_year_is_the_twelve_local_months_before_today():
 
 def whole_window_bill(plan, readings, start, end, tz_name, zone):
     """The bill as the what-if made it before streaming: every interval of the window priced at
-    once, then summed cycle by cycle (the reference the streamed bill must equal to the bit)."""
+    once (the cut cycles' allowances prorated to the days billed), then each cycle's lines rounded
+    to the cent and summed (the reference the streamed bill must equal to the bit)."""
     from datetime import time
     from zoneinfo import ZoneInfo
 
@@ -78,8 +79,9 @@ def whole_window_bill(plan, readings, start, end, tz_name, zone):
 
     tz = ZoneInfo(tz_name)
     readings = readings.between(int(start.timestamp()), int(end.timestamp()))
-    priced = price_intervals(plan, readings, timezone=tz_name, climate_zone=zone)
-    totals, topup, counted = np.zeros(6), 0.0, 0
+    priced = price_intervals(plan, readings, timezone=tz_name, climate_zone=zone,
+                             billed=(start.astimezone(tz).date(), end.astimezone(tz).date()))
+    totals, topup, counted = [0.0] * 6, 0.0, 0
     for c_start, c_end in plan.billing_cycle.cycles(start.astimezone(tz).date(), end.astimezone(tz).date()):
         lo = max(start, datetime.fromtimestamp(_epoch_s(c_start, tz), UTC))
         hi = min(end, datetime.fromtimestamp(_epoch_s(c_end, tz), UTC))
@@ -89,10 +91,11 @@ def whole_window_bill(plan, readings, start, end, tz_name, zone):
         part = summarize(priced, lo, hi)
         minimum = sum(plan.version_at(datetime.combine(d, time(), tz), tz).minimum_bill_per_day
                       for d in fixed_days(plan, lo, hi, tz))
-        topup += max(0.0, minimum - part.total_cost)
-        totals += [part.energy_kwh, part.generated_kwh, part.energy_cost, part.generation_credit,
-                   part.peak_time_rebate, part.fixed_charges]
-    return counted, totals.tolist(), topup
+        lines = [round(x, 2) for x in (part.energy_cost, part.generation_credit, part.peak_time_rebate,
+                                       part.fixed_charges)]
+        topup += round(max(0.0, round(minimum, 2) - (lines[0] - lines[1] - lines[2] + lines[3])), 2)
+        totals = [t + x for t, x in zip(totals, [part.energy_kwh, part.generated_kwh, *lines], strict=True)]
+    return counted, [*totals[:2], *(round(t, 2) for t in totals[2:])], round(topup, 2)
 
 
 def test_a_year_streamed_a_month_at_a_time_bills_as_the_whole_year_at_once():

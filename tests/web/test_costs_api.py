@@ -3,6 +3,7 @@ projected-bill warning and the API give the same figure, also with the meter's o
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,6 +91,24 @@ async def test_whatif_ranks_every_plan(client):
     assert body["active_plan"] == "TOU-D-T"
     assert body["cheapest"] == body["bills"][0]["plan"]
     assert len(body["bills"]) == 5 and body["intervals_read"] > 0
+
+
+async def test_whatif_bills_are_to_the_cent_cycle_by_cycle(client):
+    """No float residue (331.6999999999998) and no -0.0 in the answer; the year is its cycles' bills."""
+    import re
+    from decimal import Decimal
+
+    text = await (await client.get("/api/v1/cost/whatif")).text()
+    assert not re.search(r"\d\.\d{4,}", text) and "-0.0" not in text
+    body = json.loads(text)
+    for bill in body["bills"]:
+        cycles = bill["cycle_bills"]
+        assert len(cycles) == bill["cycles"] == 13  # 12 May to 12 May: two cut cycles at the ends
+        assert sum(Decimal(str(c["total_cost"])) for c in cycles) == Decimal(str(bill["total_cost"]))
+        for c in cycles:
+            lines = [Decimal(str(c[k])) for k in ("energy_cost", "generation_credit", "peak_time_rebate",
+                                                   "fixed_charges", "minimum_bill_topup")]
+            assert lines[0] - lines[1] - lines[2] + lines[3] + lines[4] == Decimal(str(c["total_cost"]))
 
 
 def _meter_price(issuer_event_id: int, price_per_kwh: float, start: datetime, end: datetime | None) -> PriceSignal:
@@ -187,3 +206,20 @@ async def test_the_cost_api_tells_the_cycle_peak_demand_and_its_charge(tmp_path:
         assert "demand" in tariff["kinds"]
     finally:
         await hub.store.close()
+def test_a_days_added_allowance_is_answered_without_float_residue():
+    """May's baseline on D-BASELINE, zone 10: 31 days x 10.7 kWh added up is 331.6999999999998."""
+    from zoneinfo import ZoneInfo
+
+    from ems.costs import price_intervals, summarize
+    from ems.tariff import load_rates
+    from web.costs_api import breakdown_json
+
+    la = ZoneInfo("America/Los_Angeles")
+    plan = load_rates(default_config_dir() / "rates.yaml").plans["D-BASELINE"]
+    start = datetime(2026, 5, 1, tzinfo=la)
+    readings = ReadingArrays.from_columns([int(start.timestamp())], [3600], [1.0], [0.0])
+    cost = summarize(price_intervals(plan, readings, timezone="America/Los_Angeles", climate_zone="10"),
+                     start, datetime(2026, 6, 1, tzinfo=la))
+    assert cost.tiers[0].allowance_kwh != 331.7  # the sum as added, day by day
+    body = breakdown_json(cost)
+    assert body["tiers"][0]["allowance_kwh"] == 331.7 and "331.69" not in json.dumps(body)

@@ -21,7 +21,7 @@ ASKED_AT = NOW + timedelta(minutes=20)  # the hubs' fixed clock: the current hou
 GAP_HOURS = range(5, 8)  # hours ago with no interval read
 
 
-async def _hub(tmp_path: Path, plan: bool) -> Hub:
+async def _hub(tmp_path: Path, plan: bool, readings: list[IntervalReading] | None = None) -> Hub:
     folder = tmp_path / "config"
     folder.mkdir()
     shutil.copy(default_config_dir() / "rates.yaml", folder / "rates.yaml")
@@ -29,7 +29,7 @@ async def _hub(tmp_path: Path, plan: bool) -> Hub:
     (folder / "ems.yaml").write_text("site:\n  timezone: America/Los_Angeles\n" + tariff)
     hub = Hub(load_config(folder), tmp_path / "data", clock=FixedClock(ASKED_AT))
     await hub.store.open()
-    await hub.store.add_intervals([
+    await hub.store.add_intervals(readings if readings is not None else [
         IntervalReading("m1", NOW - timedelta(hours=h), 3600, 1.0, 0.25)
         for h in range(1, 24 * 10) if h not in GAP_HOURS
     ])
@@ -152,3 +152,24 @@ def test_the_openapi_document_lists_the_same_ranges():
     from web.usage_api import RANGES
 
     assert USAGE_RANGES == RANGES
+
+
+@pytest.mark.parametrize("plan", [True, False])
+async def test_a_daily_reading_is_shown_over_its_day(tmp_path, aiohttp_client, plan):
+    """A day read as one reading (a Green Button file's daily data) fills each hour of its day with a
+    flat share, marked estimated, and counts as one reading: not 24 kWh in the day's first hour."""
+    day = datetime(2026, 5, 10, tzinfo=ZoneInfo("America/Los_Angeles"))  # Sunday, two days before NOW
+    hub = await _hub(tmp_path, plan=plan, readings=[IntervalReading("m1", day.astimezone(UTC), 86400, 24.0, 0.0)])
+    try:
+        client = await _client(hub, aiohttp_client)
+        body = await _usage(client, "week")
+        first = body["t"].index(int(day.timestamp()))
+        hours = slice(first, first + 24)
+        assert body["consumed_kwh"][hours] == [1.0] * 24
+        assert body["estimated"][hours] == [True] * 24 and body["coverage"][hours] == [1.0] * 24
+        assert body["intervals_read"] == 1
+        assert body["consumed_kwh"][first + 24] is None and body["estimated"][first + 24] is False
+        cycle = await _usage(client, "cycle")
+        assert cycle["consumed_kwh"][cycle["t"].index(int(day.timestamp()))] == 24.0
+    finally:
+        await hub.store.close()

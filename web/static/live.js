@@ -830,6 +830,8 @@
       }
       if (c && c.fixed_charges) notes.push(t("fixed charges {amount}", { amount: money(c.fixed_charges, cur) }));
       if (c && c.missing_intervals) notes.push(t("{count} intervals not read (shown as gaps, never estimated)", { count: count(c.missing_intervals) }));
+      // A daily or monthly reading is priced as if used evenly over its hours: say so.
+      if (c && c.estimated) notes.push(t("estimated: {kwh} read as daily or monthly totals, spread evenly over their hours", { kwh: kwh(c.estimated_kwh) }));
       $("cost-notes").textContent = notes.length ? notes.join(" · ") : "\u00a0";
     } catch (e) {
       $("cost-notes").textContent = t("Cost not available: {reason}", { reason: e.message });
@@ -956,14 +958,20 @@
       const w = await fetchJson("/api/v1/cost/whatif");
       out.replaceChildren();
       const list = el("ul", "list compact");
-      for (const b of w.bills) list.append(el("li", "", `${b.plan}: ${money(b.total_cost, b.currency)}`));
+      for (const b of w.bills) {
+        list.append(el("li", "", b.estimated ? t("{plan}: {amount} (estimated)", { plan: b.plan, amount: money(b.total_cost, b.currency) })
+          : `${b.plan}: ${money(b.total_cost, b.currency)}`));
+      }
       const days = Math.round(w.intervals_read ? (Date.parse(w.end) - Date.parse(w.start)) / 864e5 : 0);
       const note = !w.cheapest ? t("Not enough history to compare.")
         : w.savings_vs_active ? t("Cheapest: {plan}, {amount} less than your plan ({active})", {
           plan: w.cheapest, amount: money(w.savings_vs_active, w.bills[0].currency), active: w.active_plan })
           : t("Cheapest: {plan} (your plan)", { plan: w.cheapest });
-      out.append(el("p", "", note), list,
-        el("p", "sub", t("Based on {read} intervals read between {start} and {end}; {missing} missing (import Green Button history with \"ems import\" for a full year).", {
+      out.append(el("p", "", note), list);
+      if (w.bills.some((b) => b.estimated)) {
+        out.append(el("p", "sub", t("Estimated: part of the year was read as daily or monthly totals, priced as if used evenly over their hours.")));
+      }
+      out.append(el("p", "sub", t("Based on {read} intervals read between {start} and {end}; {missing} missing (import Green Button history with \"ems import\" for a full year).", {
           read: count(w.intervals_read), start: day(w.start.slice(0, 10)), end: day(w.end.slice(0, 10)), missing: count(w.missing_intervals) })));
     } catch (e) { out.textContent = t("Comparison not available: {reason}", { reason: e.message }); }
     button.disabled = false;
@@ -1040,6 +1048,8 @@
     chartBox.dataset.range = u.range; chartBox.classList.remove("loading"); chartBox.removeAttribute("aria-busy");
     const bits = [t("{count} intervals read", { count: count(u.intervals_read) })];
     if (u.empty_buckets) bits.push(t("{empty} of {all} periods not read (gaps, never estimated)", { empty: count(u.empty_buckets), all: count(u.t.length) }));
+    const spread = (u.estimated || []).filter(Boolean).length;
+    if (spread) bits.push(t("{count} periods estimated from daily or monthly totals, spread evenly", { count: count(spread) }));
     if (!u.plan) bits.push(t("no rate plan, so no price"));
     $("usage-status").textContent = bits.join(" · ");
   }
