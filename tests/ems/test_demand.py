@@ -105,6 +105,8 @@ def _hand_bills(rows: list[tuple[datetime, int, float]]) -> dict[tuple[int, int]
         days = ((first.replace(day=28) + timedelta(days=4)).replace(day=1) - first).days
         bill["demand"] = bill["facility_kw"] * 9.75 + bill["on_peak_kw"] * 14.10
         bill["total"] = energy[month] + days * 0.50 + bill["demand"]
+        # The bill as printed: each line to the cent, the total their sum.
+        bill["printed_total"] = round(round(energy[month], 2) + round(days * 0.50, 2) + round(bill["demand"], 2), 2)
     return bills
 
 
@@ -128,11 +130,13 @@ def test_hand_bill_demand_charges_month_by_month():
         assert not facility.estimated
         if not 6 <= month <= 9:
             assert on_peak.peak_kw == 0.0 and on_peak.at is None
-    # The year's bill (what-if) adds the same twelve demand charges.
+    # The year's bill (what-if) adds the same twelve demand charges, each bill's to the cent (as
+    # twelve bills add up, not the year's unrounded sum).
     year = plan_bill(plan, readings, start=datetime(2024, 1, 1, tzinfo=TZ).astimezone(UTC),
                      end=datetime(2025, 1, 1, tzinfo=TZ).astimezone(UTC), timezone=LA)
-    assert round(year.demand_charges, 2) == round(sum(b["demand"] for b in expected.values()), 2)
-    assert round(year.total_cost, 2) == round(sum(b["total"] for b in expected.values()), 2)
+    assert [c.demand_charges for c in year.cycle_bills] == [round(b["demand"], 2) for b in expected.values()]
+    assert year.demand_charges == round(sum(round(b["demand"], 2) for b in expected.values()), 2)
+    assert [c.total_cost for c in year.cycle_bills] == [b["printed_total"] for b in expected.values()]
 
 
 def test_a_spike_sets_the_peak_and_its_window_start():
