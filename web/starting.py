@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import socket
+
 from aiohttp import web
 
 RETRY_AFTER_S = 2
@@ -49,7 +50,8 @@ def _page(language: str) -> str:
 
 
 async def _answer(request: web.BaseRequest) -> web.StreamResponse:
-    headers = {"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"}
+    # Connection: close, so no browser keeps a connection to this server open across the handover.
+    headers = {"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store", "Connection": "close"}
     if request.path.startswith("/api/"):
         return web.json_response({"status": "starting", "message": _WORDS["en"][1]}, status=503, headers=headers)
     return web.Response(text=_page(_language(request.headers.get("Accept-Language"))), status=503,
@@ -68,7 +70,8 @@ class StartingServer:
     async def start(self) -> None:
         """Bind the port (an OSError, such as the port being taken, is the caller's to report)."""
         self._sockets = listening_sockets(self._host, self._port)
-        self._runner = web.ServerRunner(web.Server(_answer), handle_signals=False)
+        # Closing waits for no connection: each answer closes its own (the appliance's start waits on this).
+        self._runner = web.ServerRunner(web.Server(_answer), handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         for sock in self._sockets:
             await web.SockSite(self._runner, sock).start()

@@ -241,7 +241,10 @@ async def test_cancel_all_reports_one_cancel_per_live_event_and_nothing_for_ende
 @pytest.fixture
 async def home(tmp_path: Path) -> AsyncIterator[Appliance]:
     scenario = {**HOME_SCENARIO, "events": []}
-    async with running_appliance(tmp_path, scenario, config_text=HOME_CONFIG, rules_text=HOME_RULES) as running:
+    # A summer evening, whatever the real time: the home draws from the grid (no sun on its panels), so
+    # the share of its load shed can be measured (while it exports, there is no share to give).
+    async with running_appliance(tmp_path, scenario, config_text=HOME_CONFIG, rules_text=HOME_RULES,
+                                 clock=local_clock("20:00")) as running:
         await running.online()
         await running.wait_until(lambda: len(running.hub.control.registry.devices) == 3
                                  and all(d.reading is not None for d in running.hub.control.registry.devices.values()),
