@@ -39,9 +39,10 @@ _LOGGER = logging.getLogger("ems")
 
 
 def _integration_schemas() -> dict[str, Any]:
-    from integrations import zigbee_home, zigbee_se
+    from integrations import mqtt, zigbee_home, zigbee_se
 
-    return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA}
+    return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA,
+            "mqtt": mqtt.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -152,10 +153,27 @@ def compose(
     # the appliance was down is put back as soon as its network is up, not after the meter's session.
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+    _add_mqtt(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
     hub.integrations["settled_freeze"] = settled
     hub.add_component("settled freeze", settled.start, _nothing)
     return hub, web
+
+
+def _add_mqtt(hub: Hub, config: AppConfig) -> None:
+    """MQTT with Home Assistant discovery, when the ``mqtt`` section names a broker (last: it
+    publishes what the others have, and stops first, saying offline before they go)."""
+    section = config.sections.get("mqtt")
+    from integrations import mqtt
+
+    if not mqtt.enabled(section):
+        return
+
+    async def setup_mqtt() -> Any:
+        return await mqtt.async_setup(hub, mqtt.settings_from_section(dict(section or {})))
+
+    bridge = _Integration(hub, "mqtt", setup_mqtt)
+    hub.add_component("mqtt", bridge.start, bridge.stop)
 
 
 def _demand_response(hub: Hub, config: AppConfig) -> Any:
