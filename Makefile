@@ -30,9 +30,10 @@ demo-day: venv
 	$(BIN)/ems demo --port $(PORT) --scenario config/scenarios/day.yaml --start 2026-07-09T06:00 --speed 240 \
 		--data-dir data/demo-day
 
-# Debian packages the browser, capture, PostgreSQL and screenshot tests use; installed only when
+# Debian packages the browser, capture, PostgreSQL, screenshot and MQTT tests use; installed only when
 # running as root and missing. The PostgreSQL tests start a throwaway cluster of their own
 # (tests/pg.py) with Debian's binaries in /usr/lib/postgresql/N/bin; the packaged cluster is not used.
+# The MQTT tests start their own mosquitto on a free port (tests/mosquitto.py), never the service.
 system-packages:
 	@if [ "$$(id -u)" = "0" ]; then \
 		missing=""; \
@@ -40,6 +41,7 @@ system-packages:
 		[ -x /usr/bin/tshark ] || missing="$$missing tshark"; \
 		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 		dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+		[ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 		if [ -n "$$missing" ]; then \
 			echo "Installing Debian packages:$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
