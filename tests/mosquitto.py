@@ -44,8 +44,8 @@ class Broker:
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
             f"log_dest file {self.log}\nlog_type error\nlog_type warning\n")
-        self._proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
+        self._proc = await asyncio.to_thread(subprocess.Popen, [MOSQUITTO, "-c", str(self.config)],
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while True:  # listening once a connection is accepted (pytest-timeout guards a hang)
             if self._proc.poll() is not None:
                 raise RuntimeError(f"mosquitto exited ({self._proc.returncode}): {self.log.read_text()}")

@@ -414,9 +414,11 @@ class MqttBridge:
             raise CommandRefused("the token is not valid (revoked, or never issued here)")
         needed = Scope(COMMANDS[name])
         allowed = needed in token.effective_scopes
-        await self._accounts.record_token_use(token.id, "MQTT", topic, 200 if allowed else 403, self._hub.clock())
+        use = self._accounts.record_token_use(token.id, "MQTT", topic, 200 if allowed else 403, self._hub.clock())
         if not allowed:
+            await use
             raise CommandRefused(f"the token may not do this (it needs the {needed.value} scope)")
+        self._tasks.spawn(use, "mqtt-token-use")  # logged beside the command, not before it
         meter_id = self._meters.get(meter_slug)
         if meter_id is None:
             raise CommandRefused(f"no meter {meter_slug!r} here")

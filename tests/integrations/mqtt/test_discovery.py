@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from integrations.mqtt.discovery import DEVICE_SENSORS, METER_SENSORS, Topics, device_configs, meter_configs, number
+from integrations.mqtt.discovery import (
+    DEVICE_SENSORS,
+    METER_SENSORS,
+    Topics,
+    device_configs,
+    meter_configs,
+    number,
+)
 from tests.integrations.mqtt.ha_rules import check_sensor_config
 
 TOPICS = Topics("ems", "maple-12")
