@@ -126,7 +126,7 @@ class Watcher:
         text = payload if isinstance(payload, str | bytes) else json.dumps(payload)
         await self._client.publish(topic, text, qos=1, retain=retain)
 
-    async def wait_for(self, predicate: Any, what: str = "", guard_s: float = 20.0) -> Any:
+    async def wait_for(self, predicate: Any, what: str = "", guard_s: float = 60.0) -> Any:
         """Wait until ``predicate(self)`` is truthy; the bound only guards against a hang."""
         try:
             async with asyncio.timeout(guard_s):
