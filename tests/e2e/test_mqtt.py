@@ -18,6 +18,7 @@ from ems.accounts import Accounts, Scope
 from integrations.mqtt.discovery import number
 from tests.conftest import require_tool
 from tests.e2e.conftest import (
+    FAST_SCENARIO,
     HOME_CONFIG,
     HOME_IEEE,
     HOME_RULES,
@@ -49,10 +50,11 @@ mqtt:
 
 
 @contextlib.asynccontextmanager
-async def _home(tmp_path: Path) -> AsyncIterator[tuple[Appliance, Broker, Watcher]]:
+async def _home(tmp_path: Path, scenario: dict[str, Any] = HOME_SCENARIO) -> AsyncIterator[
+        tuple[Appliance, Broker, Watcher]]:
     require_tool(MOSQUITTO, "the MQTT tests run a real broker")
     async with running_broker(tmp_path / "broker") as broker, Watcher(broker.port) as ha:
-        async with running_appliance(tmp_path, HOME_SCENARIO, config_text=_config(broker.port),
+        async with running_appliance(tmp_path, scenario, config_text=_config(broker.port),
                                      rules_text=HOME_RULES, clock=local_clock("20:00")) as home:
             await home.online()
             await home.wait_until(lambda: len(home.hub.control.registry.devices) == 3, timeout_s=15,
@@ -211,3 +213,19 @@ async def test_a_clean_stop_says_offline(tmp_path: Path) -> None:
             await appliance.online()
             await ha.wait_for(lambda w: w.latest.get(f"{BASE}/status") == b"online", "online")
         await ha.wait_for(lambda w: w.latest.get(f"{BASE}/status") == b"offline", "offline after the stop")
+
+
+async def test_confirm_over_mqtt_confirms_the_message_as_the_dashboard_does(tmp_path: Path) -> None:
+    async with _home(tmp_path, {**HOME_SCENARIO, "messages": FAST_SCENARIO["messages"]}) as (appliance, _b, ha):
+        state = await appliance.wait_until(
+            lambda: next((m for m in appliance.hub.state.messages.values() if m.message.confirmation_required), None),
+            what="the alert that asks to be confirmed")
+        topic = f"{BASE}/{METER}/command/confirm"
+        await ha.publish(topic, {"token": await _token(appliance, [Scope.CONFIRM_MESSAGES]),
+                                 "message_id": state.message.message_id})
+        result = json.loads(await ha.wait_for(lambda w: w.latest.get(f"{topic}/result"), "the answer"))
+        assert result == {"ok": True, "message_id": state.message.message_id}
+        assert state.confirmed_at is not None
+        # The meter hears of it through the outbox, as from the dashboard.
+        frame = await appliance.simulator.node.wait_for("message_confirmation", timeout_s=10)
+        assert frame.fields["message_id"] == state.message.message_id
