@@ -55,9 +55,15 @@ def _default_data_dir() -> Path:
 SECRET_BEARING_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
 
 
-def _configure_logging(verbose: bool) -> None:
+# Commands a person runs in a terminal and reads the answer of: the store's and the rate loader's
+# INFO lines ("Store closed: ...") would be mixed into it; they are shown with -v.
+TERMINAL_COMMANDS = ("import", "rates", "check-config")
+
+
+def _configure_logging(verbose: bool, command: str | None = None) -> None:
+    quiet = command in TERMINAL_COMMANDS
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -524,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # never does: one is enough. Set before anything imports numpy.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = _parser().parse_args(argv)
-    _configure_logging(args.verbose)
+    _configure_logging(args.verbose, args.command)
     try:
         if args.command == "check-config":
             return _check_config(args)
