@@ -215,7 +215,7 @@ class Appliance:
             stdout=subprocess.DEVNULL, stderr=stderr, env=child_env())
         stderr.close()
         answered = wait_answering(self.url + "/api/v1/health", self.proc, started)
-        self.wait(lambda: self.get("/api/v1/health") is not None, "the appliance's own answer", poll_s=0.005)
+        self.wait(lambda: self.get("/api/v1/health") is not None, "the appliance's own answer", poll_s=0.1)
         self.ready_s = time.perf_counter() - started
         return answered
 

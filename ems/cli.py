@@ -257,8 +257,11 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 # What ``compose`` and the hub's start import: loaded in a thread while the port says "starting".
+# Not the Zigbee stack (zigpy, ~0.6 s): each network loads it in a thread when it starts, after the
+# dashboard is up, as before; importing it here too put it before the store's opening and delayed
+# the dashboard's own answer by a second (bench/footprint.py "start to its own API").
 APPLIANCE_MODULES = ("ems.hub", "web.app", "ems.bill_watch", "rules", "ems.dr.component", "ems.dr.rulebook",
-                     "integrations.zigbee_se", "integrations.zigbee_home", "integrations.zigbee.controller")
+                     "integrations.zigbee_se", "integrations.zigbee_home")
 
 
 @contextlib.asynccontextmanager
