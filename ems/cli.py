@@ -408,8 +408,15 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(Path(args.scenario))
     clock = demo_clock(args.start, args.speed, scenario.timezone, args.since)
+    from integrations.zigbee.trust_center import Registration
+
+    try:
+        registrations = [Registration.parse(text) for text in args.register]
+    except ValueError as err:
+        print(f"--register: {err}", file=sys.stderr)
+        return 2
     simulator = SimulatedHan(scenario, port=args.port, pcap_path=args.pcap, home_port=args.home_port,
-                             clock=clock)
+                             clock=clock, registrations=registrations)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -487,6 +494,9 @@ def _parser() -> argparse.ArgumentParser:
                           " configuration's default)")
     sim.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
     sim.add_argument("--log", type=Path, help="write what the meter reports and hears to this file (JSON lines)")
+    sim.add_argument("--register", action="append", default=[], metavar="IEEE=INSTALLCODE[/DEVICE_TYPE]",
+                     help="register an appliance with the meter, as the utility does with the install code"
+                          " the customer gave them (repeatable; on top of the scenario's registrations)")
     _time_options(sim, "the scenario's")
     return parser
 

@@ -34,7 +34,9 @@ from integrations.simulator.rate import PricePoint, SimulatedRate
 from integrations.simulator.scenario import Scenario
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
-from integrations.zigbee.virtual_node import CommandRequest, NodeEndpoint, VirtualNode, WireFrame
+import zigpy.zdo.types as zdo_t
+
+from integrations.zigbee.virtual_node import COORDINATOR_NWK, CommandRequest, NodeEndpoint, VirtualNode, WireFrame
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -125,7 +127,8 @@ class SimulatedMeter:
         self._pending = TaskSet(_LOGGER, "meter")
         self.node = VirtualNode(
             ieee=meter["ieee"],
-            nwk=meter["nwk"],
+            nwk=COORDINATOR_NWK,  # the coordinator and trust center of its network (SE 1.x §5.4)
+            logical_type=zdo_t.LogicalType.Coordinator,
             name="esi-meter",
             endpoints=[
                 NodeEndpoint(

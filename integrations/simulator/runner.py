@@ -20,9 +20,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
+
+import zigpy.types as t
 
 from ems.clock import Clock, as_clock
 from ems.tasks import TaskSet
@@ -39,11 +42,22 @@ from integrations.simulator.meter import (
 from integrations.simulator.rate import PricePoint
 from integrations.simulator.scenario import Scenario, exact_price
 from integrations.zigbee.han import LinkFaults, VirtualHan
+from integrations.zigbee.install_code import InstallCode
+from integrations.zigbee.trust_center import Registration, TrustCenter
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc
 from integrations.zigbee.virtual_node import NodeSendError
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def trust_center_of(meter: dict[str, Any], registrations: Iterable[Registration] = ()) -> TrustCenter:
+    """The meter's trust center: the scenario's registrations (and any others), its network key."""
+    key = bytes.fromhex(meter["network_key"]) if meter.get("network_key") else secrets.token_bytes(16)
+    listed = [Registration(t.EUI64.convert(r["ieee"]), InstallCode.parse(r["install_code"]), r["device_type"])
+              for r in meter["registered"]]
+    return TrustCenter(t.EUI64.convert(meter["ieee"]), network_key=key, registrations=[*listed, *registrations],
+                       approved_device_types=tuple(meter["approved_device_types"]))
 
 
 class SimulatedHan:
@@ -58,13 +72,20 @@ class SimulatedHan:
         clock: Clock | Callable[[], datetime] | None = None,
         home_port: int = 0,
         home_pcap_path: str | os.PathLike[str] | None = None,
+        registrations: Iterable[Registration] = (),
     ) -> None:
+        """``registrations`` are registered with the meter on top of its scenario's (``--register``)."""
         self.scenario = scenario
         self.clock: Clock = as_clock(clock)
         faults = scenario.faults
+        self.trust_center = trust_center_of(scenario.meter, registrations)
+        meter = scenario.meter
         self.han = VirtualHan(port=port, pcap_path=pcap_path, faults=LinkFaults(
             drop=faults["drop"], duplicate=faults["duplicate"], delay=faults["delay"],
-            delay_s=faults["delay_s"], reorder=faults["reorder"], seed=faults["seed"]))
+            delay_s=faults["delay_s"], reorder=faults["reorder"], seed=faults["seed"]),
+            trust_center=self.trust_center,
+            network=(meter["pan_id"], t.ExtendedPanId(t.EUI64.convert(meter["ieee"])), meter["channel"]))
+        self.han.clock = self.clock
         self.han.on_lost = self._lost_on_air
         self.meter = SimulatedMeter(scenario, self.clock)
         self.home = SimulatedHome(scenario.home, self.meter.household, self.clock,

@@ -30,6 +30,18 @@ DEVICE_TYPES = (
 DEFAULT_DEVICE_TYPE = "energy_management_system"
 FIRST_JOINER_NWK = 0x2A01
 
+# The identity of an appliance that has none of its own yet (development, tests, the demo), and
+# the registration of it that the simulated meter has unless its scenario says otherwise. A real
+# appliance creates its own identity on first start; its install code is then what the utility
+# (or the scenario, or `ems simulate-meter --register`) registers.
+DEVELOPMENT_IEEE = "02:50:52:45:4d:00:00:01"
+DEVELOPMENT_INSTALL_CODE = InstallCode(b"premise-ems-dev1")
+DEVELOPMENT_REGISTRATION = {
+    "ieee": DEVELOPMENT_IEEE,
+    "install_code": DEVELOPMENT_INSTALL_CODE.hex(),
+    "device_type": "energy_management_system",
+}
+
 
 class JoinRefusal(enum.IntEnum):
     """Why a trust center did not admit a joiner (the number travels on the virtual wire)."""
