@@ -115,6 +115,7 @@ def compose(
     from web.app import WebServer
 
     hub = Hub(config, data_dir, REAL if clock is None else clock)
+    hub.make_install_code = new_install_code
     se_config = config.sections["zigbee_se"]
     # The dashboard comes first: it answers (showing the link as connecting) while the
     # Zigbee stack is still loading, and it is the last thing to go on shutdown.
@@ -156,6 +157,13 @@ def compose(
     hub.integrations["settled_freeze"] = settled
     hub.add_component("settled freeze", settled.start, _nothing)
     return hub, web
+
+
+def new_install_code() -> bytes:
+    """A new 16-byte install code and its CRC, for the appliance's identity (made once, ems.identity)."""
+    from integrations.zigbee.install_code import InstallCode
+
+    return InstallCode.generate().with_crc
 
 
 def _demand_response(hub: Hub, config: AppConfig) -> Any:
