@@ -129,7 +129,14 @@ def compose(
 
     hub.add_component("web", start_web, web.stop)
     if simulator is not None:
-        hub.add_component("simulator", simulator.start, simulator.stop)
+
+        async def start_simulator() -> None:
+            # The simulator plays the utility too: it has registered this appliance's install code.
+            if hub.identity is not None and hasattr(simulator, "register_appliance"):
+                simulator.register_appliance(hub.identity.ieee, hub.identity.install_code)
+            await simulator.start()
+
+        hub.add_component("simulator", start_simulator, simulator.stop)
 
     async def setup_zigbee_se() -> Any:
         radio_path = f"virtual://127.0.0.1:{simulator.port}" if simulator is not None else None
@@ -386,6 +393,11 @@ class _DeferredSimulator:
         self._scenario = scenario
         self._clock = clock
         self._simulator: Any = None
+        self._appliances: list[tuple[str, bytes]] = []
+
+    def register_appliance(self, ieee: str, install_code: bytes) -> None:
+        """Register the appliance with the meter once it exists (see SimulatedHan.register_appliance)."""
+        self._appliances.append((ieee, install_code))
 
     @property
     def port(self) -> int:
@@ -400,6 +412,8 @@ class _DeferredSimulator:
 
         runner = await asyncio.to_thread(importlib.import_module, "integrations.simulator.runner")
         self._simulator = runner.SimulatedHan(self._scenario, clock=self._clock)
+        for ieee, install_code in self._appliances:
+            self._simulator.register_appliance(ieee, install_code)
         await self._simulator.start()
 
     async def stop(self) -> None:

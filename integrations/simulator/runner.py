@@ -43,7 +43,7 @@ from integrations.simulator.rate import PricePoint
 from integrations.simulator.scenario import Scenario, exact_price
 from integrations.zigbee.han import LinkFaults, VirtualHan
 from integrations.zigbee.install_code import InstallCode
-from integrations.zigbee.trust_center import Registration, TrustCenter
+from integrations.zigbee.trust_center import DEFAULT_DEVICE_TYPE, Registration, TrustCenter
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc
 from integrations.zigbee.virtual_node import NodeSendError
@@ -106,6 +106,10 @@ class SimulatedHan:
         self._tasks = TaskSet(_LOGGER, "simulator")
         self._message_ids = 1
         self.script_done = asyncio.Event()  # set once every scripted frame has been sent
+
+    def register_appliance(self, ieee: str, install_code: bytes, device_type: str = DEFAULT_DEVICE_TYPE) -> None:
+        """Register an appliance with the meter, as the utility does with what the customer gave it."""
+        self.trust_center.register(Registration(t.EUI64.convert(ieee), InstallCode.parse(install_code.hex()), device_type))
 
     @property
     def port(self) -> int:
