@@ -132,7 +132,7 @@ def compose(
 
         async def start_simulator() -> None:
             # The simulator plays the utility too: it has registered this appliance's install code.
-            if hub.identity is not None and hasattr(simulator, "register_appliance"):
+            if hub.identity is not None and getattr(simulator, "auto_register", False):
                 simulator.register_appliance(hub.identity.ieee, hub.identity.install_code)
             await simulator.start()
 
@@ -394,6 +394,10 @@ class _DeferredSimulator:
         self._clock = clock
         self._simulator: Any = None
         self._appliances: list[tuple[str, bytes]] = []
+
+    @property
+    def auto_register(self) -> bool:
+        return bool(self._scenario.meter["register_appliance"])
 
     def register_appliance(self, ieee: str, install_code: bytes) -> None:
         """Register the appliance with the meter once it exists (see SimulatedHan.register_appliance)."""

@@ -107,6 +107,11 @@ class SimulatedHan:
         self._message_ids = 1
         self.script_done = asyncio.Event()  # set once every scripted frame has been sent
 
+    @property
+    def auto_register(self) -> bool:
+        """Whether the appliance it runs with is registered with the meter from the start."""
+        return bool(self.scenario.meter["register_appliance"])
+
     def register_appliance(self, ieee: str, install_code: bytes, device_type: str = DEFAULT_DEVICE_TYPE) -> None:
         """Register an appliance with the meter, as the utility does with what the customer gave it."""
         self.trust_center.register(Registration(t.EUI64.convert(ieee), InstallCode.parse(install_code.hex()), device_type))

@@ -147,6 +147,9 @@ _METER = vol.Schema(
         # The meter is the coordinator and trust center of its network (NWK 0x0000): it admits the
         # devices the utility registered (SE 1.x §5.4), by default the development appliance's identity.
         vol.Optional("registered", default=lambda: [dict(DEVELOPMENT_REGISTRATION)]): [_REGISTRATION],
+        # The simulator plays the utility, which has registered the appliance it runs with (`ems demo`,
+        # the tests): False leaves that to `ems simulate-meter --register` or a test.
+        vol.Optional("register_appliance", default=True): bool,
         vol.Optional("approved_device_types", default=list(DEVICE_TYPES)): [vol.In(DEVICE_TYPES)],
         vol.Optional("network_key", default=None): vol.Any(None, vol.Match(r"^[0-9a-fA-F]{32}$", msg="expected 32 hex digits")),
         vol.Optional("pan_id", default=0x1A62): vol.All(int, vol.Range(min=1, max=0xFFFE)),
