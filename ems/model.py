@@ -868,6 +868,21 @@ class CommissioningStage:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class UtilityConfiguration:
+    """The utility's configuration for this appliance, as the meter wrote it (C6 3.1 step 15): the
+    DRLC client's utility enrollment group and start / duration randomisation, the Price client's
+    randomisation of price changes; None for what this message did not set."""
+
+    meter_id: str
+    at: datetime
+    enrollment_group: int | None = None
+    start_randomization_min: int | None = None
+    duration_randomization_min: int | None = None
+    price_increase_randomize_min: int | None = None
+    price_decrease_randomize_min: int | None = None
+
+
 class CheckOutcome(enum.StrEnum):
     PASSED = "passed"
     WARNING = "warning"  # works, but someone should look (low disk, clock not yet checked)
