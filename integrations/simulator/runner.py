@@ -43,9 +43,9 @@ from integrations.simulator.rate import PricePoint
 from integrations.simulator.scenario import Scenario, exact_price
 from integrations.zigbee.han import LinkFaults, VirtualHan
 from integrations.zigbee.install_code import InstallCode
-from integrations.zigbee.trust_center import DEFAULT_DEVICE_TYPE, Registration, TrustCenter
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc
+from integrations.zigbee.trust_center import DEFAULT_DEVICE_TYPE, Registration, TrustCenter
 from integrations.zigbee.virtual_node import NodeSendError
 
 _LOGGER = logging.getLogger(__name__)
@@ -107,6 +107,16 @@ class SimulatedHan:
         self._message_ids = 1
         self.script_done = asyncio.Event()  # set once every scripted frame has been sent
 
+    def capture_keys(self) -> list[tuple[bytes, str]]:
+        """The keys a sniffer needs to read this meter's network (tests, Wireshark): the network
+        key and every registered device's link key. The simulator's, never the appliance's, to give."""
+        keys = [(self.trust_center.network_key, "network key")]
+        for ieee in self.trust_center.registered():
+            registration = self.trust_center.registration(ieee)
+            assert registration is not None
+            keys.append((registration.link_key, f"link key {ieee}"))
+        return keys
+
     @property
     def auto_register(self) -> bool:
         """Whether the appliance it runs with is registered with the meter from the start."""
@@ -143,6 +153,8 @@ class SimulatedHan:
             raise
         self._spawn(self._tick_forever(), "simulator-tick")
         self._spawn(self._run_script(), "simulator-script")
+        if self.scenario.meter["configuration"]["send"]:
+            self._spawn(self._configure_on_join(), "simulator-configuration")
         _LOGGER.info("Simulated meter %s ready on port %d (scenario %s)",
                      self.meter.node.ieee, self.port, self.scenario.name)
 
@@ -258,6 +270,28 @@ class SimulatedHan:
                 else:
                     async with asyncio.timeout(60):
                         await self.meter.client_heard.wait()
+
+    # -- the utility's configuration of a joined appliance (C6 3.1 steps 14-17) ----------------
+
+    async def _configure_on_join(self) -> None:
+        """Each time the appliance joins and has spoken SE to the meter: its configuration, then the test message."""
+        while True:
+            while not self.han.connected:
+                with contextlib.suppress(TimeoutError):
+                    await self.han.wait_connected(timeout_s=60)
+            self.meter.joined_heard.clear()
+            while not self.meter.joined_heard.is_set() and self.han.connected:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1):
+                        await self.meter.joined_heard.wait()
+            if self.han.connected:
+                try:
+                    await self.meter.send_configuration()
+                except NodeSendError as err:
+                    _LOGGER.info("Simulated meter: the configuration did not go out: %s", err)
+            while self.han.connected:
+                with contextlib.suppress(TimeoutError):
+                    await self.han.wait_connected(False, timeout_s=60)
 
     async def send_message(self, spec: dict[str, Any]) -> None:
         message_id = spec.get("id") or self._message_ids

@@ -18,9 +18,13 @@ import voluptuous as vol
 
 from ems.config import describe_invalid, load_yaml
 from ems.errors import ConfigError
-from integrations.zigbee.install_code import InstallCode
-from integrations.zigbee.trust_center import DEFAULT_DEVICE_TYPE, DEVELOPMENT_REGISTRATION, DEVICE_TYPES
 from integrations.simulator.loads import WEEKDAYS
+from integrations.zigbee.install_code import InstallCode
+from integrations.zigbee.trust_center import (
+    DEFAULT_DEVICE_TYPE,
+    DEVELOPMENT_REGISTRATION,
+    DEVICE_TYPES,
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -131,6 +135,19 @@ def _install_code(value: Any) -> str:
         raise vol.Invalid(str(err)) from err
 
 
+_MINUTES = vol.All(int, vol.Range(min=0, max=60))
+_CONFIGURATION = vol.Schema(
+    {
+        vol.Optional("send", default=True): bool,
+        vol.Optional("enrollment_group", default=0): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("start_randomization_min", default=30): _MINUTES,
+        vol.Optional("duration_randomization_min", default=0): _MINUTES,
+        vol.Optional("price_increase_randomize_min", default=5): _MINUTES,
+        vol.Optional("price_decrease_randomize_min", default=15): _MINUTES,
+        vol.Optional("test_message", default=None): vol.Any(None, vol.All(str, vol.Length(min=1, max=59))),
+    }
+)
+
 _REGISTRATION = vol.Schema(
     {
         vol.Required("ieee"): vol.All(str, vol.Match(r"^([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}$", msg="expected an EUI-64"), vol.Lower),
@@ -150,6 +167,9 @@ _METER = vol.Schema(
         # The simulator plays the utility, which has registered the appliance it runs with (`ems demo`,
         # the tests): False leaves that to `ems simulate-meter --register` or a test.
         vol.Optional("register_appliance", default=True): bool,
+        # C6 3.1 steps 14-17: what the utility configures in the appliance once it joined (the DRLC
+        # and Price client attributes, by Write Attributes) and the test message it asks confirmed.
+        vol.Optional("configuration", default=dict): _CONFIGURATION,
         vol.Optional("approved_device_types", default=list(DEVICE_TYPES)): [vol.In(DEVICE_TYPES)],
         vol.Optional("network_key", default=None): vol.Any(None, vol.Match(r"^[0-9a-fA-F]{32}$", msg="expected 32 hex digits")),
         vol.Optional("pan_id", default=0x1A62): vol.All(int, vol.Range(min=1, max=0xFFFE)),

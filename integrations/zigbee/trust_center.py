@@ -136,6 +136,9 @@ class TrustCenter:
     def unregister(self, ieee: t.EUI64) -> None:
         self._registrations.pop(ieee, None)
 
+    def registered(self) -> tuple[t.EUI64, ...]:
+        return tuple(self._registrations)
+
     def registration(self, ieee: t.EUI64) -> Registration | None:
         return self._registrations.get(ieee)
 

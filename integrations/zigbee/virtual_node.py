@@ -1036,6 +1036,10 @@ class VirtualNode:
 
     # --- sending -------------------------------------------------------------------------
 
+    def next_tsn(self) -> int:
+        """A TSN from the node's own sequence, for a frame built by hand (``send_raw``)."""
+        return self._next_tsn()
+
     def _next_tsn(self) -> int:
         self._tsn = (self._tsn + 1) & 0xFF
         return self._tsn

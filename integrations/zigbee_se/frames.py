@@ -644,6 +644,8 @@ class MeterSession:
             self._test_message_due = True  # the utility's test message comes next (step 15)
             _LOGGER.info("[%s] The utility's configuration applied: %s", self.meter_id,
                          ", ".join(f"{k}={v}" for k, v in sorted(values.items())))
+            self._hub.bus.publish(CommissioningStage(
+                self.meter_id, CommissioningStep.CONFIGURED, now, "the utility's program settings arrived and were applied"))
         if frame.header is not None and not frame.broadcast:
             cluster = self.endpoint.in_clusters.get(frame.cluster_id)
             if cluster is not None:
@@ -663,7 +665,7 @@ class MeterSession:
         await messages.confirm(self._hub, self.meter_id, message_id)
         self._hub.bus.publish(CommissioningStage(
             self.meter_id, CommissioningStep.CONFIGURED, self._hub.clock(),
-            "the utility's program settings and test message arrived; receipt confirmed to the utility"))
+            "the utility's test message arrived; its receipt was confirmed to the utility"))
 
     # -- translators (the table's rows; typed payloads) ---------------------------------------
 

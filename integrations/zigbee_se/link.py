@@ -29,9 +29,9 @@ from ems.errors import NotReady
 from ems.model import CommissioningStage, CommissioningStep, LinkState, MeterLinkChanged
 from integrations.zigbee.controller import RadioNotReady, start_radio, stop_controller
 from integrations.zigbee.radio import join_refusal
-from integrations.zigbee.trust_center import DEVELOPMENT_IEEE, DEVELOPMENT_INSTALL_CODE, JoinRefusal
 from integrations.zigbee.se.clusters import Metering
 from integrations.zigbee.supervisor import Backoff, ConnectionState, ReconnectSupervisor
+from integrations.zigbee.trust_center import DEVELOPMENT_IEEE, DEVELOPMENT_INSTALL_CODE, JoinRefusal
 from integrations.zigbee_se import MeterLinkSettings
 from integrations.zigbee_se.frames import AwaitingReports, MeterSession, RetryTsns
 from integrations.zigbee_se.probe import radio_probe
@@ -157,7 +157,6 @@ class MeterLink:
         if joined is not None:
             self._stage(CommissioningStep.KEYS_ESTABLISHED,
                         "the meter's data arrives protected by this appliance's own key")
-        self._stage(CommissioningStep.CONFIGURED, "the meter's readings, prices and messages are coming in")
         return f"meter {device.ieee} endpoint {endpoint_id}"
 
     def _identity(self) -> dict[str, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ems.model import CommissioningStep
 from integrations.zigbee import security
-from integrations.zigbee.virtual_node import COORDINATOR_NWK
 from integrations.zigbee.trust_center import REFUSAL_TEXT, JoinRefusal
+from integrations.zigbee.virtual_node import COORDINATOR_NWK
 from tests.e2e.conftest import CONFIG, FAST_SCENARIO, running_appliance
 from tests.integrations.zigbee.pcap_reader import read_pcap
 
