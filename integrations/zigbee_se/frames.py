@@ -81,6 +81,7 @@ from integrations.zigbee_se.translate import Formatting, Ignored, OutOfRange
 
 _LOGGER = logging.getLogger(__name__)
 
+UINT8_TYPE = 0x20
 WriteAttributes = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Write_Attributes].schema
 # The client attributes the utility configures through the meter (SE 1.x D.2.2.2, D.4.2.2; C6 3.1 step 15).
 CONFIGURABLE = {
@@ -629,9 +630,13 @@ class MeterSession:
         for record in fields.attributes:
             name = known.get(int(record.attrid))
             value = getattr(record.value, "value", None)
-            if name is None or not isinstance(value, int) or not 0 <= int(value) <= 0xFF:
-                status = (foundation.Status.UNSUPPORTED_ATTRIBUTE if name is None else foundation.Status.INVALID_VALUE)
-                failed.append(foundation.WriteAttributesStatusRecord(status, record.attrid))
+            if name is None:
+                failed.append(foundation.WriteAttributesStatusRecord(foundation.Status.UNSUPPORTED_ATTRIBUTE,
+                                                                     record.attrid))
+                continue
+            if int(record.value.type) != UINT8_TYPE or not isinstance(value, int):  # each is a uint8 (ZCL 2.5.3.3)
+                failed.append(foundation.WriteAttributesStatusRecord(foundation.Status.INVALID_DATA_TYPE,
+                                                                     record.attrid))
                 continue
             if name.endswith("_min") and int(value) > 60:  # SE: randomisation of at most 60 minutes
                 failed.append(foundation.WriteAttributesStatusRecord(foundation.Status.INVALID_VALUE, record.attrid))

@@ -150,13 +150,14 @@ class MeterLink:
                 raise JoinNotAdmitted(text, self.settings.join_retry_s)
             self._stage(CommissioningStep.AUTHENTICATED,
                         "the meter accepted this appliance's install code and gave it the network key")
+            # The trust-center link key from the install code protects the SE frames from here on (SE
+            # 1.x §5.4.6); an application link key by CBKE (§5.4.7) is not simulated.
+            self._stage(CommissioningStep.KEYS_ESTABLISHED,
+                        "the meter and this appliance now protect their messages with this appliance's own key")
         device, endpoint_id = await self._find_meter()
         self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id, self._retry_tsns,
                                     awaiting_reports=self._awaiting_reports)
         await self.session.start(self.settings.report_interval_s)
-        if joined is not None:
-            self._stage(CommissioningStep.KEYS_ESTABLISHED,
-                        "the meter's data arrives protected by this appliance's own key")
         return f"meter {device.ieee} endpoint {endpoint_id}"
 
     def _identity(self) -> dict[str, str]:

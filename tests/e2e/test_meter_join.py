@@ -24,10 +24,9 @@ async def test_the_appliance_joins_with_its_own_install_code_and_shows_each_stag
         await appliance.wait_until(lambda: CommissioningStep.CONFIGURED in stages(appliance), what="configured")
         identity = appliance.hub.identity
         assert identity is not None  # made at the first start, and registered by the simulator (the utility)
-        assert stages(appliance)[:6] == [
+        assert stages(appliance)[:5] == [
             CommissioningStep.JOINING, CommissioningStep.JOINED, CommissioningStep.AUTHENTICATED,
-            CommissioningStep.KEYS_ESTABLISHED, CommissioningStep.CONFIGURED,
-        ][:6]
+            CommissioningStep.KEYS_ESTABLISHED, CommissioningStep.CONFIGURED]
         timeline = appliance.hub.state.commissioning["main"]
         assert all(a.at <= b.at for a, b in zip(timeline, timeline[1:], strict=False))
         log = appliance.simulator.trust_center.log
@@ -60,3 +59,26 @@ async def test_a_meter_other_than_the_customers_is_left(tmp_path) -> None:
         assert "is not yours" in refused[0].detail
         assert CommissioningStep.CONFIGURED not in stages(appliance)
         assert appliance.hub.integrations["zigbee_se"].session is None
+
+
+CONFIGURING = {**FAST_SCENARIO, "messages": [], "meter": {**FAST_SCENARIO["meter"], "configuration": {
+    "enrollment_group": 7, "start_randomization_min": 12, "duration_randomization_min": 4,
+    "test_message": "Test message from your utility: all is well."}}}
+
+
+async def test_the_utilitys_configuration_is_applied_and_its_test_message_confirmed(tmp_path) -> None:
+    """C6 3.1 steps 14-17: program group and randomisation, pricing configuration, test message, confirmation."""
+    async with running_appliance(tmp_path, scenario=CONFIGURING) as appliance:
+        meter = appliance.simulator.meter
+        await appliance.wait_until(lambda: meter.test_message_id is not None and any(
+            a.command == "message_confirmation" and int(a.fields["message_id"]) == meter.test_message_id
+            for a in meter.answers), what="the test message's confirmation")
+        settings = appliance.hub.control.load_control.settings
+        assert (settings.enrollment_group, settings.start_randomization_min,
+                settings.duration_randomization_min) == (7, 12, 4)
+        state = appliance.hub.state.messages[("main", meter.test_message_id)]
+        assert state.confirmed_at is not None  # the appliance confirmed it, not the customer
+        assert [text for _at, text in meter.configuration_log][-1] == \
+            "the appliance confirmed receipt of the test message"
+        configured = [s for s in appliance.hub.state.commissioning["main"] if s.stage is CommissioningStep.CONFIGURED]
+        assert "test message" in configured[-1].detail
