@@ -203,6 +203,7 @@ class MeterSession:
         # Each session reads them again, so a meter that came back never gets a stale formatting.
         self.formatting: Formatting | None = None
         self._held_reports: list[tuple[ReportAttributes, datetime]] = []
+        self._configured_said = False
         self._test_message_due = False  # a configuration was applied: the next message asking for a confirmation is the test
         self.dropped_reports = 0  # held reports dropped because too many waited for the formatting
         self.late_reports = 0  # reports dropped as older than one already heard (summations went back)
@@ -649,8 +650,10 @@ class MeterSession:
             self._test_message_due = True  # the utility's test message comes next (step 15)
             _LOGGER.info("[%s] The utility's configuration applied: %s", self.meter_id,
                          ", ".join(f"{k}={v}" for k, v in sorted(values.items())))
-            self._hub.bus.publish(CommissioningStage(
-                self.meter_id, CommissioningStep.CONFIGURED, now, "the utility's program settings arrived and were applied"))
+            if not self._configured_said:  # the DRLC and the Price settings come in one write each
+                self._configured_said = True
+                self._hub.bus.publish(CommissioningStage(
+                    self.meter_id, CommissioningStep.CONFIGURED, now, "the utility's program settings arrived and were applied"))
         if frame.header is not None and not frame.broadcast:
             cluster = self.endpoint.in_clusters.get(frame.cluster_id)
             if cluster is not None:
