@@ -34,7 +34,8 @@ zigbee_se: {report_interval_s: 1, stale_after_s: 30}
 """
 SCENARIO = {
     "name": "provision",
-    "meter": {"configuration": {"enrollment_group": 3, "start_randomization_min": 10,
+    "meter": {"configuration": {"enrollment_group": 3, "start_randomization_min": 10, "duration_randomization_min": 0,
+                                "price_increase_randomize_min": 5, "price_decrease_randomize_min": 15,
                                 "test_message": "Test message from your utility."}},
 }
 CONFIGURED_TIMEOUT_S = 120.0

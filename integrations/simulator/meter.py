@@ -402,12 +402,17 @@ class SimulatedMeter:
         """Write the utility's configuration into the appliance's DRLC and Price clients, then send the
         test message asking for a confirmation (C6 3.1 steps 14-15; the answers are steps 16-17)."""
         config = self.scenario.meter["configuration"]
-        drlc = [(0x0000, config["enrollment_group"]), (0x0001, config["start_randomization_min"]),
-                (0x0002, config["duration_randomization_min"])]
-        price = [(0x0000, config["price_increase_randomize_min"]), (0x0001, config["price_decrease_randomize_min"])]
+        drlc = [(attr, config[name]) for attr, name in ((0x0000, "enrollment_group"), (0x0001, "start_randomization_min"),
+                                                       (0x0002, "duration_randomization_min")) if name in config]
+        price = [(attr, config[name]) for attr, name in ((0x0000, "price_increase_randomize_min"),
+                                                        (0x0001, "price_decrease_randomize_min")) if name in config]
+        if not drlc and not price and not config["test_message"]:
+            return
         for cluster_id, records in ((Drlc.cluster_id, drlc), (Price.cluster_id, price)):
-            self.node.send_raw(ENDPOINT, cluster_id, _write_attributes(self.node.next_tsn(), records))
-        self._configuration_note("sent the program group and randomisation, and the pricing configuration")
+            if records:
+                self.node.send_raw(ENDPOINT, cluster_id, _write_attributes(self.node.next_tsn(), records))
+        if drlc or price:
+            self._configuration_note("sent the program group and randomisation, and the pricing configuration")
         if config["test_message"]:
             self.test_message_id = 0x7E57_0000 + len(self.configuration_log)
             await self.send_message(SentMessage(self.test_message_id, message_control("low", True), self.clock(), 5,

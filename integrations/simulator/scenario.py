@@ -138,12 +138,14 @@ def _install_code(value: Any) -> str:
 _MINUTES = vol.All(int, vol.Range(min=0, max=60))
 _CONFIGURATION = vol.Schema(
     {
+        # Each value is written only when given: by default the meter configures nothing (the
+        # appliance keeps its own settings, the DR section's) and its commissioning ends at the join.
         vol.Optional("send", default=True): bool,
-        vol.Optional("enrollment_group", default=0): vol.All(int, vol.Range(min=0, max=0xFF)),
-        vol.Optional("start_randomization_min", default=30): _MINUTES,
-        vol.Optional("duration_randomization_min", default=0): _MINUTES,
-        vol.Optional("price_increase_randomize_min", default=5): _MINUTES,
-        vol.Optional("price_decrease_randomize_min", default=15): _MINUTES,
+        vol.Optional("enrollment_group"): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("start_randomization_min"): _MINUTES,
+        vol.Optional("duration_randomization_min"): _MINUTES,
+        vol.Optional("price_increase_randomize_min"): _MINUTES,
+        vol.Optional("price_decrease_randomize_min"): _MINUTES,
         vol.Optional("test_message", default=None): vol.Any(None, vol.All(str, vol.Length(min=1, max=59))),
     }
 )
