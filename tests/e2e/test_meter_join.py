@@ -12,6 +12,7 @@ from tests.integrations.zigbee.pcap_reader import read_pcap
 
 RETRY_CONFIG = CONFIG.replace("zigbee_se:\n", "zigbee_se:\n  join_retry_s: 0.5\n")
 UNREGISTERED = {**FAST_SCENARIO, "meter": {**FAST_SCENARIO["meter"], "register_appliance": False}}
+CONFIGURES = {**FAST_SCENARIO, "meter": {**FAST_SCENARIO["meter"], "configuration": {"enrollment_group": 0}}}
 
 
 def stages(appliance) -> list[CommissioningStep]:
@@ -19,7 +20,7 @@ def stages(appliance) -> list[CommissioningStep]:
 
 
 async def test_the_appliance_joins_with_its_own_install_code_and_shows_each_stage(tmp_path) -> None:
-    async with running_appliance(tmp_path, pcap=tmp_path / "se.pcap") as appliance:
+    async with running_appliance(tmp_path, scenario=CONFIGURES, pcap=tmp_path / "se.pcap") as appliance:
         await appliance.online()
         await appliance.wait_until(lambda: CommissioningStep.CONFIGURED in stages(appliance), what="configured")
         identity = appliance.hub.identity
@@ -48,7 +49,7 @@ async def test_an_unregistered_appliance_waits_says_why_and_joins_once_registere
         identity = appliance.hub.identity
         appliance.simulator.register_appliance(identity.ieee, identity.install_code)
         await appliance.online()
-        await appliance.wait_until(lambda: CommissioningStep.CONFIGURED in stages(appliance), what="configured")
+        await appliance.wait_until(lambda: CommissioningStep.KEYS_ESTABLISHED in stages(appliance), what="keys")
 
 
 async def test_a_meter_other_than_the_customers_is_left(tmp_path) -> None:
