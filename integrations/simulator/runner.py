@@ -1,7 +1,9 @@
 """The simulated HAN: a SmartConnect meter (ESI) driven by a YAML scenario, and the home's devices.
 
 ``SimulatedHan`` hosts the meter on a virtual HAN that the appliance's virtual radio joins
-over loopback TCP, and the home's own devices on a second virtual HAN (``home_port``), whose
+over loopback TCP (the meter is that network's coordinator and trust center: it admits the
+appliances registered with it, `TrustCenter`, and then writes the utility's configuration into
+them, C6 3.1 steps 14-17), and the home's own devices on a second virtual HAN (``home_port``), whose
 coordinator is the appliance. It ticks the home's devices and the meter's registers every
 report interval (the devices' load is part of the meter's demand), publishes a new price when
 the period or block changes, and sends the scenario's messages, DR events, cancellations and

@@ -1,5 +1,11 @@
 """The link to the meter: connect, find the meter, bind, configure reporting, sync, then watch.
 
+Each attempt joins the meter's network with the appliance's identity (install code) and
+publishes every commissioning stage (``CommissioningStage``: joining, joined, authenticated, keys
+established; refused or waiting for registration, retried after ``join_retry_s``); the session
+publishes "configured" when the utility's configuration arrives. A meter other than the one named
+(``meter_ieee``) is left at once (C6 1.4).
+
 The shared reconnect supervisor (``integrations.zigbee.supervisor``) keeps the link up. When
 the radio connection drops or a step fails, the data is shown as offline, the outage is logged
 once, and the link retries with exponential backoff capped at the registration retry interval
