@@ -195,6 +195,7 @@ class Appliance:
         main = yaml.safe_load((self.config / "ems.yaml").read_text())
         main["web"] = {"host": "127.0.0.1", "port": 8080}
         main["zigbee_se"]["radio"]["path"] = f"virtual://127.0.0.1:{meter.port}"
+        main["zigbee_se"]["identity"] = "development"  # registered with the meter in the other process
         main["zigbee_home"]["radio"]["path"] = f"virtual://127.0.0.1:{meter.home_port}"
         main["zigbee_se"]["stale_after_s"] = stale_after_s  # simulated seconds: 4 s of real time at speed
         main.setdefault("demand_response", {})["start_randomization_min"] = 0

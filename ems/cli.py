@@ -121,6 +121,7 @@ def compose(
     from web.app import WebServer
 
     hub = Hub(config, data_dir, REAL if clock is None else clock)
+    hub.make_install_code = new_install_code
     se_config = config.sections["zigbee_se"]
     # The dashboard comes first: it answers (showing the link as connecting) while the
     # Zigbee stack is still loading, and it is the last thing to go on shutdown.
@@ -134,7 +135,14 @@ def compose(
 
     hub.add_component("web", start_web, web.stop)
     if simulator is not None:
-        hub.add_component("simulator", simulator.start, simulator.stop)
+
+        async def start_simulator() -> None:
+            # The simulator plays the utility too: it has registered this appliance's install code.
+            if hub.identity is not None and getattr(simulator, "auto_register", False):
+                simulator.register_appliance(hub.identity.ieee, hub.identity.install_code)
+            await simulator.start()
+
+        hub.add_component("simulator", start_simulator, simulator.stop)
 
     async def setup_zigbee_se() -> Any:
         radio_path = f"virtual://127.0.0.1:{simulator.port}" if simulator is not None else None
@@ -162,6 +170,13 @@ def compose(
     hub.integrations["settled_freeze"] = settled
     hub.add_component("settled freeze", settled.start, _nothing)
     return hub, web
+
+
+def new_install_code() -> bytes:
+    """A new 16-byte install code and its CRC, for the appliance's identity (made once, ems.identity)."""
+    from integrations.zigbee.install_code import InstallCode
+
+    return InstallCode.generate().with_crc
 
 
 def _demand_response(hub: Hub, config: AppConfig) -> Any:
@@ -387,6 +402,15 @@ class _DeferredSimulator:
         self._scenario = scenario
         self._clock = clock
         self._simulator: Any = None
+        self._appliances: list[tuple[str, bytes]] = []
+
+    @property
+    def auto_register(self) -> bool:
+        return bool(self._scenario.meter["register_appliance"])
+
+    def register_appliance(self, ieee: str, install_code: bytes) -> None:
+        """Register the appliance with the meter once it exists (see SimulatedHan.register_appliance)."""
+        self._appliances.append((ieee, install_code))
 
     @property
     def port(self) -> int:
@@ -401,6 +425,8 @@ class _DeferredSimulator:
 
         runner = await asyncio.to_thread(importlib.import_module, "integrations.simulator.runner")
         self._simulator = runner.SimulatedHan(self._scenario, clock=self._clock)
+        for ieee, install_code in self._appliances:
+            self._simulator.register_appliance(ieee, install_code)
         await self._simulator.start()
 
     async def stop(self) -> None:
@@ -417,8 +443,15 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(Path(args.scenario))
     clock = demo_clock(args.start, args.speed, scenario.timezone, args.since)
+    from integrations.zigbee.trust_center import Registration
+
+    try:
+        registrations = [Registration.parse(text) for text in args.register]
+    except ValueError as err:
+        print(f"--register: {err}", file=sys.stderr)
+        return 2
     simulator = SimulatedHan(scenario, port=args.port, pcap_path=args.pcap, home_port=args.home_port,
-                             clock=clock)
+                             clock=clock, registrations=registrations)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -496,6 +529,9 @@ def _parser() -> argparse.ArgumentParser:
                           " configuration's default)")
     sim.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
     sim.add_argument("--log", type=Path, help="write what the meter reports and hears to this file (JSON lines)")
+    sim.add_argument("--register", action="append", default=[], metavar="IEEE=INSTALLCODE[/DEVICE_TYPE]",
+                     help="register an appliance with the meter, as the utility does with the install code"
+                          " the customer gave them (repeatable; on top of the scenario's registrations)")
     _time_options(sim, "the scenario's")
     return parser
 

@@ -29,6 +29,7 @@ from ems.bus import EventBus
 from ems.clock import REAL, Clock, FollowingClock, RealClock
 from ems.config import AppConfig
 from ems.errors import StoreUnavailable
+from ems.identity import ApplianceIdentity, InstallCodeMaker, load_or_create
 from ems.outbox import Outbox
 from ems.ports import DevicePort
 from ems.state import CurrentState
@@ -74,6 +75,10 @@ class Hub:
         # device id -> the port (ems.ports.DevicePort) of the integration that owns the device
         self.device_ports: dict[str, DevicePort] = {}
         self.control: DemandResponse | None = None  # demand response (its facade), set by cli
+        # The appliance's identity on the meter's network, read (or made, at the first start) by
+        # start() when the composition root gives it an install-code maker (ems.identity).
+        self.make_install_code: InstallCodeMaker | None = None
+        self.identity: ApplianceIdentity | None = None
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks = TaskSet(_LOGGER)
@@ -137,6 +142,8 @@ class Hub:
         await self.store.open()
         try:
             await self.store.restore_state(self.state)
+            if self.make_install_code is not None and self.identity is None:
+                self.identity = await load_or_create(self.store, self.clock(), self.make_install_code)
             self.state.attach(self.bus)
             self.store.attach(self.bus)
             self.scheduler.start()
