@@ -140,6 +140,10 @@ def compose(
     hub.add_component("bill_watch", bill_watch.start, bill_watch.stop)
     hub.control = _demand_response(hub, config)
     hub.add_component("demand response", hub.control.start, hub.control.stop)
+    from ems.provisioning import Provisioning
+
+    hub.provisioning = Provisioning(hub)
+    hub.add_component("provisioning", hub.provisioning.start, hub.provisioning.stop)
 
     async def setup_zigbee_home() -> Any:
         radio_path = f"virtual://127.0.0.1:{simulator.home_port}" if simulator is not None else None

@@ -38,6 +38,7 @@ from ems.tasks import TaskSet
 
 if TYPE_CHECKING:
     from ems.dr.component import DemandResponse
+    from ems.provisioning import Provisioning
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Hub:
         # device id -> the port (ems.ports.DevicePort) of the integration that owns the device
         self.device_ports: dict[str, DevicePort] = {}
         self.control: DemandResponse | None = None  # demand response (its facade), set by cli
+        self.provisioning: Provisioning | None = None  # the home devices' provisioning (UC134), set by cli
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks = TaskSet(_LOGGER)
