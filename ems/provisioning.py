@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from ems.errors import NotReady, RejectedCommand
+from ems.errors import NotFound, NotReady, RejectedCommand
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ class Provisioning:
         for device in self._port().found():
             if device.device_id == device_id:
                 return device
-        raise RejectedCommand(f"no device {device_id} has joined the home network")
+        raise NotFound(f"no device {device_id} has joined the home network")
 
     # -- the customer's choices and the parameters -----------------------------------------
 
