@@ -42,7 +42,7 @@ from ems.provisioning import (
 from web.guard import csrf_given, forbidden, same_token
 from web.i18n import _
 from web.keys import ACCESS, HUB, SITE
-from web.pages import local, render
+from web.pages import local, page, render
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -329,7 +329,7 @@ async def add_devices_page(request: web.Request, status: int = 200, **extra: Any
                        filter_result=result or "", **extra)
     part = request.query.get("part")
     if part in ("devices", "log"):
-        response = aiohttp_jinja2.render_template(f"devices_add_{part}.html", request, context)
+        response = aiohttp_jinja2.render_template(f"devices_add_{part}.html", request, page(request, **context))
         response.headers["Cache-Control"] = "no-store"
         return response
     return render(request, "devices_add.html", status, **context)
