@@ -72,7 +72,7 @@ GUIDANCE_TEXT = {
 }
 assert set(GUIDANCE_TEXT) == set(GUIDANCE)  # noqa: S101 - the core's guidance and the page's words agree
 DEFAULT_PERMIT_S = 120
-LOG_ON_PAGE = 200
+LOG_ON_PAGE = 100
 MAX_BODY = 64 * 1024
 
 
