@@ -242,7 +242,8 @@ class Provisioning:
         while self._unwritten:
             batch, self._unwritten = self._unwritten, []
             try:
-                await self._hub.store.write("keep the provisioning log", lambda conn: sql.add_entries(conn, batch))
+                await self._hub.store.write("keep the provisioning log",
+                                            lambda conn, batch=batch: sql.add_entries(conn, batch))
             except Exception as err:  # noqa: BLE001 - the log stays in memory and on the pages
                 _LOGGER.warning("Could not keep %d provisioning log entries: %s", len(batch), err)
 
@@ -257,7 +258,9 @@ class Provisioning:
         from ems.store import provisioning as sql
 
         await self.flush()
-        return await self._hub.store.read("read the provisioning log", sql.entries, device_id, stage, result, limit)
+        found: list[ProvisioningEntry] = await self._hub.store.read(
+            "read the provisioning log", sql.entries, device_id, stage, result, limit)
+        return found
 
     # -- joining and discovery -------------------------------------------------------------
 
