@@ -152,3 +152,35 @@ async def test_the_installer_and_the_owner_open_the_page_and_a_household_member_
     finally:
         await installer.close()
         await member.close()
+
+
+async def test_in_a_browser_devices_appear_live_and_the_customer_puts_one_in_a_program(home: Appliance):
+    from tests.web.browser import chromium, csp_violations
+
+    async with chromium() as browser:
+        page = await (await browser.new_context(reduced_motion="reduce")).new_page()
+        blocked = csp_violations(page)
+        await home.sign_in(page)
+        await page.goto(home.url + "/devices/add")
+        assert await page.is_visible("#countdown .when-closed")
+        assert await page.locator("#found .device").count() == 0
+        await page.fill("#seconds", "90")
+        await page.click("form[action='/devices/add/permit'] button")
+        await page.wait_for_selector("#countdown .when-open:not([hidden])")
+        first = int(await page.text_content("#seconds-left"))
+        assert 80 <= first <= 90
+        # No reload: the page's script fetches the cards again on each push of the log.
+        await page.wait_for_function("document.querySelectorAll('#found .device').length === 3", timeout=30_000)
+        await page.wait_for_function(f"Number(document.getElementById('seconds-left').textContent) < {first}",
+                                     timeout=5_000)
+        card = page.locator(f"#found .device[data-device='{SPA}']")
+        await card.locator("input[name=name]").fill("Spa heater")
+        await card.locator("input[name=location]").fill("garden")
+        await card.locator("input[value=load_control]").check()
+        await card.locator("button[value=send]").click()
+        await page.wait_for_selector(f"#found .device[data-device='{SPA}'] .state-ok")
+        assert "garden" == await page.locator(f"#found .device[data-device='{SPA}'] input[name=location]").input_value()
+        assert "acknowledged" in await page.text_content("#log")
+        door = page.locator(f"#found .device[data-device='{DOOR}']")
+        assert await door.locator("input[value=load_control]").is_disabled()  # a door sensor stays out
+        assert blocked == []
