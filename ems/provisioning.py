@@ -339,12 +339,21 @@ class Provisioning:
         """What ``device_id`` is to be sent for the programs chosen for it."""
         device = self._found(device_id)
         choice = self.choices.get(device_id) or DeviceChoice(device_id)
-        section = self._hub.config.sections.get("demand_response") or {}
-        group = int(section.get("enrollment_group", 0)) if isinstance(section, dict) else 0
+        group = self._enrollment_group()
         tiers: tuple[TierPrice, ...] = ()
         if "pricing" in choice.programs and "price_aware" in device.capabilities:
             tiers = self._tiers()
         return ProgramParameters(choice.programs, group, device_class_for(device.capabilities), tiers)
+
+    def _enrollment_group(self) -> int:
+        """The utility's enrollment group: demand response's (which the utility's configuration sets,
+        C6 3.1 step 15), else the configured ``demand_response.enrollment_group``."""
+        control = getattr(self._hub, "control", None)
+        settings = getattr(getattr(control, "load_control", None), "settings", None)
+        if settings is not None:
+            return int(settings.enrollment_group)
+        section = self._hub.config.sections.get("demand_response") or {}
+        return int(section.get("enrollment_group", 0)) if isinstance(section, dict) else 0
 
     def _tiers(self) -> tuple[TierPrice, ...]:
         """The tier labels and prices in force now and announced, from every meter (newest per tier)."""
