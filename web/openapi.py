@@ -553,16 +553,16 @@ PATHS["/api/v1/provision/devices"] = _get(
     _obj({"join": _JOIN, "devices": _list(_FOUND), "network": _COUNTS}), scope="commission")
 PATHS["/api/v1/provision/permit"] = _provision_post(
     "Open joining for a while (0 closes it), admitting devices with their install codes",
-    _obj({"seconds": {"type": "integer", "minimum": 0, "maximum": 254},
-          "install_codes": {"type": "object", "additionalProperties": STR}}), _obj({"join": _JOIN}))
+    _obj({"seconds": {"type": "integer", "minimum": 0, "maximum": 254, "default": 120},
+          "install_codes": {"type": "object", "additionalProperties": STR}}, []), _obj({"join": _JOIN}))
 PATHS["/api/v1/provision/devices/{device_id}"] = _provision_post(
     "Name a device, say where it is, choose its programs; with send, send its program settings",
     _obj({"name": STR, "location": STR, "programs": _list({"type": "string", "enum": ["load_control", "pricing"]}),
-          "send": BOOL}), _FOUND, **{"404": _error("No such device has joined")})
+          "send": BOOL}, []), _FOUND, **{"404": _error("No such device has joined")})
 PATHS["/api/v1/provision/devices/{device_id}"]["post"]["parameters"] = [DEVICE_PATH]
 PATHS["/api/v1/provision/test"] = _provision_post(
     "Test one device's link (or every device's): round trip, link quality, packet counters, guidance",
-    _obj({"device_id": STR}),
+    _obj({"device_id": STR}, []),
     _obj({"results": _list(_obj({"device_id": STR, "ok": BOOL, "lqi": _n(INT), "rssi_dbm": _n(INT),
                                  "round_trip_ms": _n({"type": "number"}), "sent": INT, "received": INT,
                                  "retries": INT, "failures": INT, "problem": _n(STR), "guidance": STR})),

@@ -148,15 +148,30 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _filters(request: web.Request) -> tuple[str | None, str | None, str | None]:
-    device = request.query.get("device") or None
-    stage = request.query.get("stage") or None
-    result = request.query.get("result") or None
+def _filters(request: web.Request, lenient: bool = False) -> tuple[str | None, str | None, str | None]:
+    """The log's filters; the page's form sends "" for "all" (``lenient``), the API leaves a filter out."""
+    query = request.query
+    values = [query.get(name) for name in ("device", "stage", "result")]
+    if lenient:
+        values = [v or None for v in values]
+    device, stage, result = values
     if stage is not None and stage not in STAGES:
         raise RejectedCommand(f"stage must be one of {', '.join(STAGES)}")
     if result is not None and result not in RESULTS:
         raise RejectedCommand(f"result must be one of {', '.join(RESULTS)}")
+    if query.get("format") not in (None, "csv", "json"):
+        raise RejectedCommand("format must be csv or json")
     return device, stage, result
+
+
+def _typed(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    """``body[key]`` if it is there and of ``kind`` (None if absent); RejectedCommand if it is something else."""
+    if key not in body:
+        return None
+    value = body[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise RejectedCommand(f"{key} must be {what}")
+    return value
 
 
 # -- the API -----------------------------------------------------------------------------------
@@ -171,7 +186,11 @@ async def api_devices(request: web.Request) -> web.Response:
 async def api_permit(request: web.Request) -> web.Response:
     provisioning = _provisioning(request)
     body = await _body(request)
-    await provisioning.permit(_seconds(body.get("seconds")), _codes(body.get("install_codes")))
+    seconds = _typed(body, "seconds", int, "a whole number from 0 to 254")
+    codes = _typed(body, "install_codes", dict, "a mapping of device IDs to install codes")
+    if codes is not None and not all(isinstance(v, str) for v in codes.values()):
+        raise RejectedCommand("each install code must be text")
+    await provisioning.permit(DEFAULT_PERMIT_S if seconds is None else seconds, _codes(codes))
     return _json({"join": _window(provisioning, request.app[HUB].clock())})
 
 
@@ -179,14 +198,14 @@ async def api_device(request: web.Request) -> web.Response:
     provisioning = _provisioning(request)
     device_id = request.match_info["device_id"]
     body = await _body(request)
-    programs = body.get("programs")
-    if programs is not None and (not isinstance(programs, list) or not all(isinstance(p, str) for p in programs)):
+    programs = _typed(body, "programs", list, f"a list of {', '.join(PROGRAMS)}")
+    if programs is not None and not all(isinstance(p, str) for p in programs):
         raise RejectedCommand(f"programs must be a list of {', '.join(PROGRAMS)}")
-    for key in ("name", "location"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise RejectedCommand(f"{key} must be text")
-    await provisioning.choose(device_id, name=body.get("name"), location=body.get("location"), programs=programs)
-    if body.get("send") is True:
+    name = _typed(body, "name", str, "text")
+    location = _typed(body, "location", str, "text")
+    send = _typed(body, "send", bool, "true or false")
+    await provisioning.choose(device_id, name=name, location=location, programs=programs)
+    if send:
         await provisioning.provision(device_id)
     device = next(d for d in provisioning.devices() if d["device_id"] == device_id)
     return _json(device)
@@ -195,9 +214,7 @@ async def api_device(request: web.Request) -> web.Response:
 async def api_test(request: web.Request) -> web.Response:
     provisioning = _provisioning(request)
     body = await _body(request)
-    device_id = body.get("device_id")
-    if device_id is not None and not isinstance(device_id, str):
-        raise RejectedCommand("device_id must be text")
+    device_id = _typed(body, "device_id", str, "text")
     results = await provisioning.test([device_id] if device_id else None)
     return _json({"results": [_test_dict(r) for r in results], "network": provisioning.totals()})
 
@@ -315,7 +332,7 @@ def _context(request: web.Request, **extra: Any) -> dict[str, Any]:
 async def _page_log(request: web.Request) -> tuple[list[ProvisioningEntry], tuple[str | None, str | None, str | None]]:
     provisioning = request.app[HUB].provisioning
     try:
-        filters = _filters(request)
+        filters = _filters(request, lenient=True)
     except RejectedCommand:
         filters = (None, None, None)
     if provisioning is None:

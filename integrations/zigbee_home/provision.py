@@ -86,6 +86,14 @@ def install_code_key(code: str) -> t.KeyData:
         raise RejectedCommand(GUIDANCE["wrong_install_code"]) from err
 
 
+def device_ieee(text: str) -> t.EUI64:
+    """A device ID as printed (``00:0d:6f:...``, dashes or none); RejectedCommand if it is not one."""
+    digits = "".join(c for c in str(text) if c not in " :-").lower()
+    if len(digits) != 16 or any(c not in "0123456789abcdef" for c in digits):
+        raise RejectedCommand(f"{text!r} is not a device ID (16 hexadecimal digits, such as 00:0d:6f:00:0a:90:69:e7)")
+    return t.EUI64.convert(":".join(digits[i:i + 2] for i in range(0, 16, 2)))
+
+
 class HomeTime(Time):
     """The Time server the EMS is to its home's devices: the hub's time, which follows the meter's."""
 
@@ -184,11 +192,7 @@ class HomeProvisioner:
         duration_s = max(0, min(MAX_PERMIT_S, int(duration_s)))
         keys = {}
         for ieee, code in install_codes.items():
-            try:
-                node = t.EUI64.convert(ieee.strip().lower())
-            except (ValueError, TypeError) as err:
-                raise RejectedCommand(f"{ieee!r} is not a device ID (16 hexadecimal digits, such as "
-                                      "00:0d:6f:00:0a:90:69:e7)") from err
+            node = device_ieee(ieee)
             try:
                 keys[node] = install_code_key(code)
             except RejectedCommand:
