@@ -81,8 +81,9 @@ class FoundDevice:
     capabilities: tuple[str, ...]  # CAPABILITIES names
     credentials: str  # "install_code" or "network_key": how it was admitted; never the key
     joined_at: datetime | None
-    device_time: datetime | None = None  # what its clock said when last asked (None: it has none)
+    device_time: datetime | None = None  # the time the appliance last set its clock to (None: not yet)
     answering: bool = True
+    name: str = ""  # the name the appliance knows it by (its configuration's), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +290,7 @@ class Provisioning:
                 "joined_at": device.joined_at.isoformat() if device.joined_at else None,
                 "device_time": device.device_time.isoformat() if device.device_time else None,
                 "answering": device.answering,
-                "name": choice.name or device.model,
+                "name": choice.name or device.name or device.model,
                 "location": choice.location,
                 "programs": list(choice.programs),
                 "possible_programs": [p for p in PROGRAMS if eligible(p, device.capabilities)],
@@ -331,7 +332,7 @@ class Provisioning:
         await self._keep(choice)
         what = ", ".join(p.replace("_", " ") for p in choice.programs) or "no program"
         self.log(device_id, "chosen", "choice", "ok",
-                 f"named '{choice.name or device.model}'"
+                 f"named '{choice.name or device.name or device.model}'"
                  + (f", in {choice.location}" if choice.location else "") + f"; takes part in {what}")
         return choice
 

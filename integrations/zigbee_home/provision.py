@@ -294,6 +294,7 @@ class HomeProvisioner:
                 joined_at=self._joined_at.get(device_id),
                 device_time=self._device_time.get(device_id),
                 answering=home.available is not False if home is not None else True,
+                name=home.config.name or "" if home is not None else "",
             ))
         return sorted(result, key=lambda d: d.device_id)
 

@@ -57,7 +57,7 @@ async def closed(hub: Any, sim: Any, clock: Any) -> AsyncIterator[Any]:
     """The home network up with joining closed: nothing has joined yet (on the test's clock)."""
     hub.provisioning = Log()
     hub.clock = clock
-    network = await async_setup(hub, home_section(sim.home_port, devices={}, permit_join_s=0))
+    network = await async_setup(hub, home_section(sim.home_port, devices={PLUG: {"name": "Pool pump"}}, permit_join_s=0))
     try:
         await eventually(lambda: network.app is not None)
         yield network
@@ -91,6 +91,8 @@ async def test_each_device_says_what_it_can_do_from_its_clusters(closed):
     assert found[DOOR].capabilities == ("sensor",)  # it stays out of every program
     assert (found[PLUG].manufacturer, found[PLUG].model) == ("Premise EMS simulator", "SimPlug")
     assert found[PLUG].address == "0x2001"
+    await eventually(lambda: closed.provision.found()[0].name == "Pool pump")  # its configured name
+    assert {d.device_id: d.name for d in closed.provision.found()} == {PLUG: "Pool pump", SPA: "", DOOR: ""}
     assert {d.credentials for d in found.values()} == {"network_key"}
 
 
