@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import zigpy.util
 
 from ems.accounts import Accounts, Role
 from ems.cli import main
@@ -34,6 +35,8 @@ SCENARIO: dict[str, Any] = {
     ]},
 }
 # Joining stays closed at start: the installer opens it.
+# The published example of ZigBee SE §5.4.8.1.1.1 (its CRC C3B5).
+GOOD_CODE = "83FED3407A939723A5C639B26916D505C3B5"
 HOME_CONFIG = CONFIG + """
 zigbee_home:
   permit_join_s: 0
@@ -68,13 +71,14 @@ async def all_joined(home: Appliance) -> list[dict[str, Any]]:
 async def test_an_installer_joins_discovers_provisions_and_tests_the_devices_by_the_api(home: Appliance):
     assert (await home.get("/api/v1/provision/devices"))["devices"] == []  # joining closed: nothing joined
     async with home.http.ws_connect(home.url.replace("http", "ws") + "/api/v1/provision/ws") as ws:
-        joined = await post(home, "/api/v1/provision/permit", {"seconds": 60})
+        joined = await post(home, "/api/v1/provision/permit", {"seconds": 60, "install_codes": {SPA: GOOD_CODE}})
         assert joined["join"]["open"] and 0 < joined["join"]["seconds_left"] <= 60
         pushed = json.loads((await ws.receive(timeout=10)).data)
         assert pushed["topic"] == "log" and pushed["data"]["stage"] == "joining"
         devices = {d["device_id"]: d for d in await all_joined(home)}
     assert devices[DOOR]["possible_programs"] == [] and devices[DOOR]["capabilities"] == ["sensor"]
     assert devices[SPA]["possible_programs"] == ["load_control", "pricing"]
+    assert (devices[SPA]["credentials"], devices[PLUG]["credentials"]) == ("install_code", "network_key")
 
     spa = await post(home, f"/api/v1/provision/devices/{SPA}", {
         "name": "Spa heater", "location": "garden", "programs": ["load_control", "pricing"], "send": True})
@@ -108,6 +112,15 @@ async def test_an_installer_joins_discovers_provisions_and_tests_the_devices_by_
         rows = list(csv.DictReader(io.StringIO(await r.text())))
         assert r.headers["Content-Disposition"].startswith("attachment")
     assert [(row["device_id"], row["result"]) for row in rows] == [(SPA, "ok")]
+
+    # Neither the install code nor the link key derived from it leaves the appliance.
+    key = zigpy.util.convert_install_code(bytes.fromhex(GOOD_CODE)).serialize().hex()
+    for path in ("/api/v1/provision/devices", "/api/v1/provision/log", "/api/v1/provision/log?format=csv",
+                 "/devices/add"):
+        async with home.http.get(home.url + path) as r:
+            text = (await r.text()).lower()
+        assert GOOD_CODE.lower() not in text, path
+        assert key not in text and key[::-1] not in text, path
 
 
 async def test_the_han_commands_talk_to_the_running_appliance_with_a_token(home: Appliance, capsys):
