@@ -64,7 +64,7 @@ GUIDANCE_TEXT = {
     "not_joining": N_("The device has not joined. Open joining here first, then put the device in joining mode "
                       "(see its manual: usually hold its button until its light blinks) within the countdown."),
     "wrong_install_code": N_("The install code is not valid. Type it again exactly as printed on the device's "
-                             "label (16 hexadecimal characters, then its 4-character check value)."),
+                             "label (12, 16, 24 or 32 digits and letters A-F, then its 4-character check value)."),
     "not_compatible": N_("The device joined but cannot take part in this program. Leave it out of the program, "
                          "or check with its maker that it supports Smart Energy load control or pricing."),
     "refused": N_("The device refused the program settings. Reset it to factory settings, let it join again, "
