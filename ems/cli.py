@@ -6,6 +6,7 @@
     ems check-config -c DIR     validate a configuration, naming file, line and key path
     ems simulate-meter          run the simulated meter alone, for a separately started appliance
     ems import FILE             load interval history from a Green Button file (ESPI XML or CSV)
+    ems han permit|devices|set|test|scan|log   provision the home's devices through the running appliance
 
 Each command imports what it needs when it runs: parsing the arguments (and ``ems --help``) loads
 no Zigbee stack, database, numpy or web server, and ``check-config`` only the configuration's
@@ -154,6 +155,10 @@ def compose(
     hub.add_component("bill_watch", bill_watch.start, bill_watch.stop)
     hub.control = _demand_response(hub, config)
     hub.add_component("demand response", hub.control.start, hub.control.stop)
+    from ems.provisioning import Provisioning
+
+    hub.provisioning = Provisioning(hub)
+    hub.add_component("provisioning", hub.provisioning.start, hub.provisioning.stop)
 
     async def setup_zigbee_home() -> Any:
         radio_path = f"virtual://127.0.0.1:{simulator.home_port}" if simulator is not None else None
@@ -521,6 +526,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_rates_command(sub, Path(default_config) / "rates.yaml")
 
+    from ems.han_cli import add_han_command
+
+    add_han_command(sub, _default_data_dir() / "demo")
+
     sim = sub.add_parser("simulate-meter", help="run the simulated meter alone")
     sim.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
     sim.add_argument("--port", type=int, default=8811, help="TCP port the virtual radio connects to")
@@ -579,6 +588,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_import_command(args, read_config))
         if args.command == "rates":
             return _rates_import(args)
+        if args.command == "han":
+            from ems.han_cli import run_han_command
+
+            return run_han_command(args)
         runner = {"run": _run, "demo": _demo, "simulate-meter": _simulate_meter}[args.command]
         return asyncio.run(runner(args))
     except ConfigError as err:

@@ -39,6 +39,7 @@ from ems.tasks import TaskSet
 
 if TYPE_CHECKING:
     from ems.dr.component import DemandResponse
+    from ems.provisioning import Provisioning
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Hub:
         # start() when the composition root gives it an install-code maker (ems.identity).
         self.make_install_code: InstallCodeMaker | None = None
         self.identity: ApplianceIdentity | None = None
+        self.provisioning: Provisioning | None = None  # the home devices' provisioning (UC134), set by cli
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks = TaskSet(_LOGGER)

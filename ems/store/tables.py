@@ -463,6 +463,37 @@ class ProgramPreferencesRow(Base):
     changed_at: Mapped[datetime]
     changed_by: Mapped[str] = mapped_column(String(64))
 
+
+class ProvisioningLogRow(Base):
+    """One step of installing or provisioning a home device (UC134 I1FR47): who, what, result."""
+
+    __tablename__ = "provisioning_log"
+    __table_args__ = (Index("ix_provisioning_log_device_at", "device_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    device_id: Mapped[str] = mapped_column(String(32))  # "" for the network as a whole
+    stage: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class ProvisionedDeviceRow(Base):
+    """What the customer chose for a home device and what the device acknowledged (I1FR41, I1FR44)."""
+
+    __tablename__ = "provisioned_devices"
+
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    location: Mapped[str] = mapped_column(String(128))
+    program: Mapped[str | None] = mapped_column(String(64))  # None: takes part in no program
+    enrollment_group: Mapped[int | None] = mapped_column(Integer)
+    device_class: Mapped[int | None] = mapped_column(Integer)
+    acknowledged_at: Mapped[datetime | None]
+    readiness: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime]
+
 meters = cast(Table, Meter.__table__)
 interval_readings = cast(Table, IntervalRow.__table__)
 demand_samples = cast(Table, DemandSample.__table__)
@@ -487,3 +518,5 @@ dr_participation = cast(Table, DrParticipationRow.__table__)
 relayed_events = cast(Table, RelayedEventRow.__table__)
 appliance_identity = cast(Table, IdentityRow.__table__)
 program_preferences = cast(Table, ProgramPreferencesRow.__table__)
+provisioning_log = cast(Table, ProvisioningLogRow.__table__)
+provisioned_devices = cast(Table, ProvisionedDeviceRow.__table__)

@@ -425,10 +425,13 @@ _HOME_DEVICES: dict[str, vol.Schema] = {
         vol.Required("nominal_kw"): _KW,
         vol.Optional("device_class", default=0x0010): vol.All(int, vol.Range(min=1, max=0x0FFF)),
         vol.Optional("enrollment_group", default=0): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("price_aware", default=False): bool,  # a Price client: takes the EMS's PublishPrice
         _windows(_ALL_DAY): [_WINDOW],
         vol.Optional("days"): _DAYS,
         vol.Optional("duty"): _DUTY,
     }),
+    # A door sensor (IAS Zone): joins and is discovered, but takes part in no program (UC134).
+    "door_sensor": vol.Schema({**_DEVICE_COMMON}),
 }
 
 
