@@ -181,7 +181,7 @@ def new_install_code() -> bytes:
     """A new 16-byte install code and its CRC, for the appliance's identity (made once, ems.identity)."""
     from integrations.zigbee.install_code import InstallCode
 
-    return InstallCode.generate().with_crc
+    return bytes(InstallCode.generate().with_crc)
 
 
 def _demand_response(hub: Hub, config: AppConfig) -> Any:
