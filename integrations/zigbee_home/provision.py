@@ -20,7 +20,7 @@ import collections
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import zigpy.exceptions
 import zigpy.types as t
@@ -97,6 +97,7 @@ def device_ieee(text: str) -> t.EUI64:
 class HomeTime(Time):
     """The Time server the EMS is to its home's devices: the hub's time, which follows the meter's."""
 
+    _skip_registry: Final = True  # installed on the coordinator's endpoint only, not in zigpy's registry
     clock: Any = None  # set per instance: () -> aware datetime
     synchronized: Any = None  # () -> bool: the time came from the meter
     on_served: Any = None  # (cluster, time) -> None
