@@ -39,9 +39,10 @@ _LOGGER = logging.getLogger("ems")
 
 
 def _integration_schemas() -> dict[str, Any]:
-    from integrations import zigbee_home, zigbee_se
+    from integrations import openadr, zigbee_home, zigbee_se
 
-    return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA}
+    return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA,
+            "openadr": openadr.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -152,10 +153,22 @@ def compose(
     # the appliance was down is put back as soon as its network is up, not after the meter's session.
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+    _add_openadr(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
     hub.integrations["settled_freeze"] = settled
     hub.add_component("settled freeze", settled.start, _nothing)
     return hub, web
+
+
+def _add_openadr(hub: Hub, config: AppConfig) -> None:
+    """The OpenADR VEN, when ``openadr.vtn_url`` names a VTN: after the DR core and the home network."""
+    from integrations import openadr
+
+    settings = openadr.VenSettings.from_section(config.sections.get("openadr") or {}, config.config_dir)
+    if settings is None:
+        return
+    ven = _Integration(hub, "openadr", lambda: openadr.async_setup(hub, settings))
+    hub.add_component("openadr", ven.start, ven.stop)
 
 
 def _demand_response(hub: Hub, config: AppConfig) -> Any:

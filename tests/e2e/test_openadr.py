@@ -1,0 +1,105 @@
+"""An OpenADR 2.0b program end to end: openleadr's own VTN on loopback sends an event, the VEN
+registered by the appliance brings it to the DR core, the home's devices are controlled and the VTN
+hears optIn; the customer opts out mid-event, the devices are put back and the VTN hears optOut (in
+oadrCreatedEvent and in EiOpt) and sees the override with its time in the status reports, the
+meter's demand and the devices' states in the telemetry reports, each report once."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ems.model import MeterReading
+
+from tests.e2e.conftest import HOME_CONFIG, HOME_IEEE, HOME_RULES, HOME_SCENARIO, Appliance, running_appliance
+from tests.integrations.openadr.vtn import VEN_ID, Vtn
+
+SCENARIO: dict[str, Any] = {**HOME_SCENARIO, "events": []}  # the meter sends no event: the program does
+
+
+def config(vtn: Vtn) -> str:
+    return HOME_CONFIG + f"""
+openadr:
+  vtn_url: {vtn.url}
+  ven_name: home
+  poll_interval_s: 1
+"""
+
+
+@contextlib.asynccontextmanager
+async def program_home(tmp_path: Path, vtn: Vtn, data_dir: Path | None = None) -> AsyncIterator[Appliance]:
+    async with running_appliance(tmp_path, SCENARIO, config_text=config(vtn), rules_text=HOME_RULES,
+                                 data_dir=data_dir) as running:
+        await running.online()
+        await running.wait_until(lambda: len(running.hub.control.registry.devices) == 3
+                                 and all(d.reading is not None for d in running.hub.control.registry.devices.values()),
+                                 timeout_s=15, what="the three home devices set up")
+        await running.wait_until(lambda: running.hub.integrations["openadr"].registered.is_set(),
+                                 what="the VEN registered")
+        yield running
+
+
+@pytest.fixture
+async def vtn() -> AsyncIterator[Vtn]:
+    server = Vtn()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def simple_event(vtn: Vtn, event_id: str, level: int = 2, minutes: int = 5) -> None:
+    def answered(ven_id: str, event_id: str, opt_type: str) -> None:
+        return None
+    vtn.server.add_event(ven_id=VEN_ID, signal_name="SIMPLE", signal_type="level", event_id=event_id,
+                         intervals=[{"dtstart": datetime.now(UTC), "duration": timedelta(minutes=minutes),
+                                     "signal_payload": level}], callback=answered)
+
+
+async def test_a_program_event_moves_the_devices_and_the_customer_opts_out(tmp_path: Path, vtn: Vtn) -> None:
+    async with program_home(tmp_path, vtn) as home:
+        metered: set[float] = set()
+        home.hub.bus.listen(MeterReading, lambda r: metered.add(r.demand_kw) if r.demand_kw is not None else None)
+        pump = home.simulator.home.device("Pool pump")
+        pump_on = f"{HOME_IEEE['pump']}/on"
+        assert pump.on
+        await home.wait_until(lambda: vtn.seen.report_values(pump_on), what="the pump's state in a status report")
+        simple_event(vtn, "ev-1")
+
+        await home.wait_until(lambda: not pump.on, timeout_s=15, what="the pump shed for the program's event")
+        await home.wait_until(lambda: ("ev-1", "optIn") in vtn.seen.opt_types, what="optIn at the VTN")
+        [view] = [v for v in home.hub.control.events() if v.event.meter_id == "openadr"]
+        assert int(view.event.criticality) == 4  # SIMPLE level 2 (high) is SE criticality level 3
+        await home.wait_until(lambda: [v for _, v in vtn.seen.report_values(pump_on)][-1:] == [0.0],
+                              what="the pump reported off while shed")
+
+        path = f"/api/v1/events/openadr/{view.event.issuer_event_id}/opt-out"
+        async with home.http.post(home.url + path) as response:
+            assert response.status in (200, 204), await response.text()
+        await home.wait_until(lambda: pump.on, timeout_s=15, what="the pump back on after the opt-out")
+        await home.wait_until(lambda: vtn.seen.opt_types[-1:] == [("ev-1", "optOut")], what="optOut at the VTN")
+        await home.wait_until(lambda: vtn.seen.opts, what="the EiOpt at the VTN")
+        opt = vtn.seen.opts[-1]
+        assert (opt["event_id"], opt["opt_type"], opt["opt_reason"]) == ("ev-1", "optOut", "overrideStatus")
+
+        # The status reports: the override from the time of the opt-out, the pump's state before and after.
+        await home.wait_until(lambda: any(v == 1.0 for _, v in vtn.seen.report_values("override")),
+                              what="the override in a status report")
+        await home.wait_until(lambda: [v for _, v in vtn.seen.report_values(pump_on)][-1:] == [1.0],
+                              what="the pump's state back on in a status report")
+        [override_at] = {at for at, v in vtn.seen.report_values("override") if v == 1.0}
+        assert override_at == opted_at_time(home, view.event.issuer_event_id)
+        demand = [v for _, v in vtn.seen.report_values("demand_kw")]
+        assert demand and set(demand) <= metered  # the meter's own demand readings, as read
+        # Each report reached the VTN under its own id, none twice.
+        ids = [r["report_id"] for r in vtn.seen.reports]
+        assert len(ids) == len(set(ids)) and all(ids)
+
+
+def opted_at_time(home: Appliance, issuer_event_id: int) -> datetime:
+    """When the customer opted out of the program's event, as the VEN recorded it from the DR core."""
+    return home.hub.integrations["openadr"]._opted_out_at[issuer_event_id]
