@@ -62,7 +62,7 @@ def simple_event(vtn: Vtn, event_id: str, level: int = 2, minutes: int = 5) -> N
 
 async def test_a_program_event_moves_the_devices_and_the_customer_opts_out(tmp_path: Path, vtn: Vtn) -> None:
     async with program_home(tmp_path, vtn) as home:
-        metered: set[float] = set()
+        metered = {home.hub.state.meter("main").value("demand_kw")}  # the latest before listening, and each after
         home.hub.bus.listen(MeterReading, lambda r: metered.add(r.demand_kw) if r.demand_kw is not None else None)
         pump = home.simulator.home.device("Pool pump")
         pump_on = f"{HOME_IEEE['pump']}/on"
@@ -103,3 +103,26 @@ async def test_a_program_event_moves_the_devices_and_the_customer_opts_out(tmp_p
 def opted_at_time(home: Appliance, issuer_event_id: int) -> datetime:
     """When the customer opted out of the program's event, as the VEN recorded it from the DR core."""
     return home.hub.integrations["openadr"]._opted_out_at[issuer_event_id]
+
+
+async def test_reports_the_vtn_refused_survive_a_restart_and_reach_it_once(tmp_path: Path, vtn: Vtn) -> None:
+    data_dir = tmp_path / "data"
+    vtn.seen.refuse_reports = True  # the VTN is down for reports: they wait in the outbox
+    async with program_home(tmp_path / "first", vtn, data_dir=data_dir) as home:
+        async def waiting() -> list[int]:
+            return [p.id for p in await home.hub.outbox.pending() if p.kind == "OpenAdrReport"]
+        await home.wait_until(lambda: _at_least(waiting, 3), what="reports waiting in the outbox")
+        held = await waiting()
+    assert not vtn.seen.reports
+
+    vtn.seen.refuse_reports = False
+    async with program_home(tmp_path / "second", vtn, data_dir=data_dir) as home:
+        wanted = {f"home-{record_id}" for record_id in held}
+        await home.wait_until(lambda: wanted <= {r["report_id"] for r in vtn.seen.reports},
+                              what="the reports held over the restart at the VTN")
+        ids = [r["report_id"] for r in vtn.seen.reports]
+        assert len(ids) == len(set(ids))  # none twice
+
+
+async def _at_least(query: Any, n: int) -> bool:
+    return len(await query()) >= n
