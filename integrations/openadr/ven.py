@@ -115,6 +115,14 @@ class _Client(OpenADRClient):  # type: ignore[misc]
             except Exception:
                 _LOGGER.exception("A report of the VTN's request %s could not be queued", report.report_request_id)
 
+    async def create_report(self, response_payload: Any) -> None:
+        await super().create_report(response_payload)
+        # openleadr (0.5.x) gathers the r_ids of every request of one oadrCreateReport/oadrRegisteredReport
+        # into one list shared by all of them: each request keeps only its own report's r_ids.
+        for request in self.report_requests:
+            request["r_ids"] = [r for r in dict.fromkeys(request["r_ids"])
+                                if (request["report_specifier_id"], r) in self.report_callbacks]
+
     async def forget_report_requests(self) -> None:
         """Drop the VTN's earlier report requests (their sampling jobs) before registering again."""
         for request in self.report_requests or []:
