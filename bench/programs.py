@@ -60,7 +60,7 @@ async def openadr(trials: int) -> dict[str, float]:
                         ven_id=VEN_ID, signal_name="SIMPLE", signal_type="level", event_id=event_id,
                         intervals=[{"dtstart": datetime.now(UTC), "duration": timedelta(minutes=5),
                                     "signal_payload": 2}], callback=_answered)
-                    await home.wait_until(lambda: thermostat.cooling_setpoint_c > 24 and (event_id, "optIn") in vtn.seen.opt_types,
+                    await home.wait_until(lambda event_id=event_id: thermostat.cooling_setpoint_c > 24 and (event_id, "optIn") in vtn.seen.opt_types,
                                           what="the thermostat raised and optIn at the VTN")
                     took = time.perf_counter() - started
                     print(f"openadr trial {trial}{' (warm-up)' if trial == 0 else ''}: {took:.2f} s", flush=True)

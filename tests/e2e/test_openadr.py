@@ -15,8 +15,14 @@ from typing import Any
 import pytest
 
 from ems.model import MeterReading
-
-from tests.e2e.conftest import HOME_CONFIG, HOME_IEEE, HOME_RULES, HOME_SCENARIO, Appliance, running_appliance
+from tests.e2e.conftest import (
+    HOME_CONFIG,
+    HOME_IEEE,
+    HOME_RULES,
+    HOME_SCENARIO,
+    Appliance,
+    running_appliance,
+)
 from tests.integrations.openadr.vtn import VEN_ID, Vtn
 
 SCENARIO: dict[str, Any] = {**HOME_SCENARIO, "events": []}  # the meter sends no event: the program does
