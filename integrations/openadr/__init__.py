@@ -30,13 +30,17 @@ __all__ = ["CONFIG_SCHEMA", "VenSettings", "async_setup"]
 _ID = vol.All(str, vol.Match(r"^[A-Za-z0-9_.:-]{1,40}$", msg="expected 1-40 letters, digits, '_', '-', '.' or ':'"))
 
 
-def _url(value: Any) -> str:
+def _url(value: Any) -> str | None:
+    if value is None:
+        return None
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
         raise vol.Invalid("expected the VTN's http:// or https:// address")
     return value.rstrip("/")
 
 
-def _fingerprint(value: Any) -> str:
+def _fingerprint(value: Any) -> str | None:
+    if value is None:
+        return None
     text = str(value).strip().lower()
     digits = text.replace(":", "")
     if len(digits) < 20 or any(c not in "0123456789abcdef" for c in digits):
@@ -55,7 +59,7 @@ def _together(section: dict[str, Any]) -> dict[str, Any]:
 
 CONFIG_SCHEMA = vol.All(
     vol.Schema({
-        vol.Optional("vtn_url", default=None): vol.Any(None, _url),
+        vol.Optional("vtn_url", default=None): _url,
         vol.Optional("ven_name", default=None): vol.Any(None, vol.All(str, vol.Length(min=1, max=100))),
         vol.Optional("ven_id", default=None): vol.Any(None, vol.All(str, vol.Length(min=1, max=100))),
         vol.Optional("program_id", default="openadr"): _ID,
@@ -65,7 +69,7 @@ CONFIG_SCHEMA = vol.All(
         vol.Optional("passphrase", default=None): vol.Any(None, str),
         vol.Optional("ca_file", default=None): vol.Any(None, str),
         vol.Optional("check_hostname", default=True): bool,
-        vol.Optional("vtn_fingerprint", default=None): vol.Any(None, _fingerprint),
+        vol.Optional("vtn_fingerprint", default=None): _fingerprint,
         vol.Optional("poll_interval_s", default=None): vol.Any(None, vol.All(vol.Coerce(float), vol.Range(min=0.5, max=86400))),
         vol.Optional("price_threshold_per_kwh", default=0.30): vol.All(vol.Coerce(float), vol.Range(min=0.001)),
     }),

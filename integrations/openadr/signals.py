@@ -20,7 +20,7 @@ are DRLC §2.5):
 - ``ELECTRICITY_PRICE`` / ``ENERGY_PRICE``: ``price`` p -> an event when p is at or above the
   program's threshold, criticality ``1 + floor(p / threshold)`` (capped at 7);
   ``priceMultiplier`` m -> the same with ``m`` in place of ``p / threshold``; ``priceRelative``
-  r -> with ``1 + r / threshold``.
+  r (a change from the normal price) -> with ``r / threshold``.
 
 A payload that asks for nothing (level 0, a price under the threshold, an offset of 0) is no ask:
 the DR core is not told of it. Unknown signal names are skipped (openleadr answers the VTN with
@@ -172,7 +172,7 @@ def _fields(name: str, kind: str, value: float, threshold: float, demand_kw: flo
     elif kind == "priceMultiplier":
         ratio = value
     elif kind == "priceRelative":
-        ratio = 1 + value / threshold
+        ratio = value / threshold
     else:
         return None
     if ratio < 1:
