@@ -62,7 +62,7 @@ def _configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("zigpy", "aiohttp.access", "apscheduler", "alembic"):
+    for noisy in ("zigpy", "aiohttp.access", "apscheduler", "alembic", "openleadr"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Held at WARNING even with -v: SQLAlchemy logs every statement and aiosqlite and asyncpg log
     # each call with its arguments (password hashes, CSRF tokens, session and token digests).

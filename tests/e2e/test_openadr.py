@@ -132,3 +132,47 @@ async def test_reports_the_vtn_refused_survive_a_restart_and_reach_it_once(tmp_p
 
 async def _at_least(query: Any, n: int) -> bool:
     return len(await query()) >= n
+
+
+OVERLAP_SCENARIO: dict[str, Any] = {
+    **HOME_SCENARIO,
+    "cancellations": [{"at": 25.0, "id": 5101, "device_class": 0x0019}],
+}
+
+
+async def test_overlapping_meter_and_program_events_both_run_and_the_stronger_wins_per_device(
+        tmp_path: Path, vtn: Vtn) -> None:
+    """The meter's event 5101 (criticality 3: cooling offset +2 °C) and a program's weaker one
+    (LOAD_CONTROL set point 27 °C: criticality 2) overlap: both run, the thermostat follows the
+    meter's; once the meter cancels its event the program's takes the thermostat."""
+    async with running_appliance(tmp_path, OVERLAP_SCENARIO, config_text=config(vtn), rules_text=HOME_RULES) as home:
+        await home.online()
+        thermostat = home.simulator.home.device("Living room").logic
+        await home.wait_until(lambda: home.hub.integrations["openadr"].registered.is_set(), what="the VEN registered")
+        await home.wait_until(lambda: thermostat.cooling_setpoint_c == 26, timeout_s=15,
+                              what="the meter's event applied (+2 °C)")
+        vtn.server.add_event(ven_id=VEN_ID, signal_name="LOAD_CONTROL", signal_type="x-loadControlSetpoint",
+                             event_id="ev-overlap", callback=_answered,
+                             intervals=[{"dtstart": datetime.now(UTC), "duration": timedelta(minutes=5),
+                                         "signal_payload": 27.0}])
+
+        def program_active() -> bool:
+            return any(v.event.meter_id == "openadr" and v.phase.value == "active" for v in home.hub.control.events())
+        await home.wait_until(program_active, what="the program's event running")
+        await home.wait_until(lambda: ("ev-overlap", "optIn") in vtn.seen.opt_types, what="optIn at the VTN")
+
+        def winner() -> str | None:
+            d = home.hub.control.device(HOME_IEEE["thermostat"]).decision
+            return d.winner.meter_id if d is not None and d.winner is not None else None
+        # Both run; the meter's (stronger) holds the thermostat through the cycles that see both.
+        await home.hub.control.cycle.settled()
+        assert program_active() and winner() == "main"
+        assert any(v.event.meter_id == "main" and v.phase.value == "active" for v in home.hub.control.events())
+        assert thermostat.cooling_setpoint_c == 26
+        await home.wait_until(lambda: thermostat.cooling_setpoint_c == 27, timeout_s=30,
+                              what="the program's set point once the meter's event is cancelled")
+        assert winner() == "openadr"
+
+
+def _answered(ven_id: str, event_id: str, opt_type: str) -> None:
+    return None
