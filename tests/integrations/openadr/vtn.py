@@ -66,8 +66,8 @@ class Vtn:
                                         ven_lookup=self._ven_lookup)
         self.server.add_handler("on_create_party_registration", self._register)
         self.server.add_handler("on_register_report", self._register_report)
-        self._wrap("event_service", "oadrCreatedEvent", self._created_event)
-        self._wrap("report_service", "oadrUpdateReport", self._update_report)
+        self._wrap("event_service", "oadrCreatedEvent", lambda payload: self._created_event(payload))
+        self._wrap("report_service", "oadrUpdateReport", lambda payload: self._update_report(payload))
         seen = self.seen
 
         class _Opt(OptService):  # type: ignore[misc]
