@@ -17,8 +17,11 @@ customer opts out or back in later (the dashboard, MQTT, a device changed by han
 runs), the DR core reports OPTED_OUT / OPTED_IN; that report reaches the VTN through the outbox as a
 new ``oadrCreatedEvent`` with the new optType (2.0b lets a VEN change its answer at any time) and an
 ``oadrCreateOpt`` (EiOpt) for the event with reason ``overrideStatus`` and the override's time
-(openLEADR issue 128). openleadr's VEN can send oadrCreateOpt; its VTN mounts no EiOpt service, so
-a VTN that does not acknowledge the opt is logged once and the oadrCreatedEvent stands alone.
+(openLEADR issue 128). A device taken out of (or put back in) the event goes as an oadrCreateOpt
+for that device's resource only (the event's own answer stays). openleadr's VEN can send
+oadrCreateOpt; its VTN mounts no EiOpt service, so a VTN that does not acknowledge the whole
+event's opt is logged once and the oadrCreatedEvent stands alone (a device's EiOpt waits in the
+outbox until a VTN takes it).
 
 Reports out. The VEN offers TELEMETRY_USAGE (the meter's demand in kW and energy delivered in kWh)
 and TELEMETRY_STATUS (per device: power, on/off, state of charge, indoor temperature, and the
@@ -85,6 +88,17 @@ class OpenAdrReport:
     report_name: str
     created_at: datetime
     samples: tuple[ReportSample, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceOpt:
+    """The customer took one device out of a program's event (or put it back): an EiOpt for that resource."""
+
+    meter_id: str  # the program id
+    issuer_event_id: int
+    device_id: str
+    opted_out: bool
+    at: datetime
 
 
 @dataclass(slots=True)
@@ -161,6 +175,7 @@ class Ven:
         self._unregister = [
             outbox.register_sender(EventStatusReport, self._send_status, meter_id=self.program_id),
             outbox.register_sender(OpenAdrReport, self._send_report, meter_id=self.program_id),
+            outbox.register_sender(DeviceOpt, self._send_device_opt, meter_id=self.program_id),
             self._hub.bus.listen(DeviceInfo, self._on_device_info),
             self._hub.bus.listen(EventParticipationChanged, self._on_participation),
         ]
@@ -308,18 +323,39 @@ class Ven:
         _LOGGER.info("[%s] Sent %s of OpenADR event %s (the customer's choice at %s)", self.program_id, opt,
                      event_id, report.at.isoformat())
 
-    async def _create_opt(self, client: _Client, event_id: str, mod: int, opt: str, at: datetime, tag: str) -> None:
+    async def _send_device_opt(self, item: DeviceOpt) -> None:
+        """A device taken out of (or put back in) a program's event: EiOpt for that resource only."""
+        ref = self._by_issuer.get(item.issuer_event_id)
+        if ref is None:
+            raise NotReady(f"event {item.issuer_event_id} has not been heard from the VTN since the start")
+        client = self._registered_client()
+        delivery = current_delivery()
+        tag = f"{self.program_id}-{delivery.record_id}" if delivery is not None else f"{self.program_id}-{item.device_id}"
+        opt = "optOut" if item.opted_out else "optIn"
+        if not await self._create_opt(client, ref[0], ref[1], opt, item.at, tag, resource_id=item.device_id):
+            raise NotReady("the OpenADR server did not take the EiOpt")
+        _LOGGER.info("[%s] Sent %s of device %s for OpenADR event %s", self.program_id, opt, item.device_id, ref[0])
+
+    async def _create_opt(self, client: _Client, event_id: str, mod: int, opt: str, at: datetime, tag: str,
+                          resource_id: str | None = None) -> bool:
+        """oadrCreateOpt for the event (the whole VEN, or one resource); whether the VTN acknowledged it.
+
+        A VTN without EiOpt (openleadr's own) answers with an error or nothing: logged once."""
         reason = enums.OPT_REASON.OVERRIDE_STATUS if opt == "optOut" else enums.OPT_REASON.PARTICIPATING
+        target = {"resource_id": resource_id} if resource_id is not None else {"ven_id": client.ven_id}
         message = client._create_message(
             "oadrCreateOpt", request_id=tag, ven_id=client.ven_id, opt_id=f"opt-{tag}", opt_type=opt,
             opt_reason=reason, event_id=event_id, modification_number=mod, created_date_time=at,
-            targets=[{"ven_id": client.ven_id}], vavailability=None, market_context=None,
+            targets=[target], vavailability=None, market_context=None,
             signal_target_mrid=None)
         response_type, payload = await client._perform_request("EiOpt", message)
-        if response_type != "oadrCreatedOpt" and not self._opt_unacknowledged_logged:
+        if response_type == "oadrCreatedOpt":
+            return True
+        if not self._opt_unacknowledged_logged:
             self._opt_unacknowledged_logged = True
             _LOGGER.info("[%s] The OpenADR server does not acknowledge EiOpt (oadrCreateOpt); the opt state "
                          "goes in oadrCreatedEvent only", self.program_id)
+        return False
 
     # -- reports out -----------------------------------------------------------------------
 
@@ -365,7 +401,14 @@ class Ven:
             self._reregister.set()
 
     def _on_participation(self, change: EventParticipationChanged) -> None:
-        if change.meter_id != self.program_id or change.device_id is not None:
+        if change.meter_id != self.program_id:
+            return
+        if change.device_id is not None:
+            # The DR core wrote the choice down before publishing it; the EiOpt for the device is
+            # queued durably from here (a crash in between loses that EiOpt, not the choice).
+            self._tasks.spawn(self._hub.outbox.enqueue(DeviceOpt(
+                self.program_id, change.issuer_event_id, change.device_id, change.opted_out, change.at)),
+                "openadr-device-opt")
             return
         if change.opted_out:
             self._opted_out_at[change.issuer_event_id] = change.at

@@ -83,12 +83,22 @@ async def test_a_program_event_moves_the_devices_and_the_customer_opts_out(tmp_p
         await home.wait_until(lambda: [v for _, v in vtn.seen.report_values(pump_on)][-1:] == [0.0],
                               what="the pump reported off while shed")
 
+        # The customer takes the spa heater out: the VTN hears an EiOpt for that resource only.
+        spa = HOME_IEEE["spa"]
+        async with home.http.post(f"{home.url}/api/v1/events/openadr/{view.event.issuer_event_id}/devices/{spa}/opt-out") as response:
+            assert response.status in (200, 204), await response.text()
+        await home.wait_until(lambda: vtn.seen.opts, what="the device's EiOpt at the VTN")
+        [device_opt] = vtn.seen.opts
+        assert (device_opt["event_id"], device_opt["opt_type"]) == ("ev-1", "optOut")
+        assert device_opt["targets"] == [{"resource_id": spa}]
+        assert vtn.seen.opt_types == [("ev-1", "optIn")]  # the event itself: still in
+
         path = f"/api/v1/events/openadr/{view.event.issuer_event_id}/opt-out"
         async with home.http.post(home.url + path) as response:
             assert response.status in (200, 204), await response.text()
         await home.wait_until(lambda: pump.on, timeout_s=15, what="the pump back on after the opt-out")
         await home.wait_until(lambda: vtn.seen.opt_types[-1:] == [("ev-1", "optOut")], what="optOut at the VTN")
-        await home.wait_until(lambda: vtn.seen.opts, what="the EiOpt at the VTN")
+        await home.wait_until(lambda: len(vtn.seen.opts) == 2, what="the event's EiOpt at the VTN")
         opt = vtn.seen.opts[-1]
         assert (opt["event_id"], opt["opt_type"], opt["opt_reason"]) == ("ev-1", "optOut", "overrideStatus")
 
