@@ -25,6 +25,8 @@ from typing import Any
 
 import voluptuous as vol
 
+from ems.errors import ConfigError
+
 __all__ = ["CONFIG_SCHEMA", "VenSettings", "async_setup"]
 
 _ID = vol.All(str, vol.Match(r"^[A-Za-z0-9_.:-]{1,40}$", msg="expected 1-40 letters, digits, '_', '-', '.' or ':'"))
@@ -116,7 +118,12 @@ class VenSettings:
 async def async_setup(hub: Any, settings: VenSettings) -> Any:
     """Start the VEN; it (re)registers with the VTN in the background until closed."""
     # openleadr brings lxml and signxml: imported off the loop, as the Zigbee stack is
-    module = await asyncio.to_thread(importlib.import_module, "integrations.openadr.ven")
+    try:
+        module = await asyncio.to_thread(importlib.import_module, "integrations.openadr.ven")
+    except ModuleNotFoundError as err:
+        if err.name != "openleadr":
+            raise
+        raise ConfigError(["openadr: the OpenADR program needs openleadr: pip install '.[programs]'"]) from err
     ven = module.Ven(hub, settings)
     await ven.start()
     return ven
