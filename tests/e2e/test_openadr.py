@@ -186,3 +186,18 @@ async def test_overlapping_meter_and_program_events_both_run_and_the_stronger_wi
 
 def _answered(ven_id: str, event_id: str, opt_type: str) -> None:
     return None
+
+
+async def test_the_ven_registers_once_the_vtn_comes_up_after_the_appliance(tmp_path: Path) -> None:
+    vtn = Vtn()  # its port chosen, not yet listening: the appliance starts without its VTN
+    async with running_appliance(tmp_path, SCENARIO, config_text=config(vtn), rules_text=HOME_RULES) as home:
+        await home.online()
+        ven = home.hub.integrations["openadr"]
+        assert not ven.registered.is_set()
+        await vtn.start()
+        try:
+            await home.wait_until(lambda: ven.registered.is_set(), what="the VEN registered once the VTN is up")
+            simple_event(vtn, "ev-late")
+            await home.wait_until(lambda: ("ev-late", "optIn") in vtn.seen.opt_types, what="optIn at the VTN")
+        finally:
+            await vtn.stop()
