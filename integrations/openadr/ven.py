@@ -114,6 +114,7 @@ class _Client(OpenADRClient):  # type: ignore[misc]
         super().__init__(**kwargs)
         self._on_report_ready = on_report
         self._poll_interval_s = poll_interval_s
+        self._samplings: dict[str, int] = {}  # report request id -> samplings in the report being built
 
     async def create_party_registration(self, *args: Any, **kwargs: Any) -> Any:
         result = await super().create_party_registration(*args, **kwargs)
@@ -128,6 +129,24 @@ class _Client(OpenADRClient):  # type: ignore[misc]
                 await self._on_report_ready(report)
             except Exception:
                 _LOGGER.exception("A report of the VTN's request %s could not be queued", report.report_request_id)
+
+    async def update_report(self, report_request_id: str) -> None:
+        """openleadr holds a report until it has one value per r_id per sampling; a value that is not
+        known (a device that does not report a state of charge, no demand heard yet) would hold it
+        for ever. Here it goes once the report-back duration's samplings are done, with what they found."""
+        await super().update_report(report_request_id)
+        if report_request_id not in self.incomplete_reports:
+            self._samplings.pop(report_request_id, None)
+            return
+        request = next((r for r in self.report_requests if r["report_request_id"] == report_request_id), None)
+        granularity = request.get("granularity") if request else None
+        back = request.get("report_back_duration") if request else None
+        if not granularity or not back or granularity.total_seconds() <= 0:
+            return
+        done = self._samplings[report_request_id] = self._samplings.get(report_request_id, 0) + 1
+        if done >= int(back.total_seconds() / granularity.total_seconds()):
+            self._samplings.pop(report_request_id, None)
+            await self.pending_reports.put(self.incomplete_reports.pop(report_request_id))
 
     async def create_report(self, response_payload: Any) -> None:
         await super().create_report(response_payload)
@@ -148,6 +167,7 @@ class _Client(OpenADRClient):  # type: ignore[misc]
                     pass
         self.report_requests = []
         self.incomplete_reports = {}
+        self._samplings = {}
 
 
 class Ven:

@@ -201,3 +201,24 @@ async def test_the_ven_registers_once_the_vtn_comes_up_after_the_appliance(tmp_p
             await home.wait_until(lambda: ("ev-late", "optIn") in vtn.seen.opt_types, what="optIn at the VTN")
         finally:
             await vtn.stop()
+
+
+async def test_reports_sampled_faster_than_sent_go_out_at_the_report_back_duration(tmp_path: Path) -> None:
+    """The VTN asks for a sample each second, sent every three: each report carries three samplings,
+    also of a report where some values are not known (no device here reports a state of charge)."""
+    vtn = Vtn(sampling=timedelta(seconds=1), report_back=timedelta(seconds=3))
+    await vtn.start()
+    try:
+        async with program_home(tmp_path, vtn) as home:
+            pump_on = f"{HOME_IEEE['pump']}/on"
+
+            def status_reports() -> list[dict[str, Any]]:
+                return [r for r in vtn.seen.reports
+                        if any(i["report_payload"]["r_id"] == pump_on for i in r.get("intervals") or [])]
+            await home.wait_until(lambda: len(status_reports()) >= 2, what="two status reports")
+            for report in status_reports()[1:]:  # the first may follow a re-registration mid-way
+                values = [i for i in report["intervals"] if i["report_payload"]["r_id"] == pump_on]
+                assert len(values) == 3
+                assert not [i for i in report["intervals"] if i["report_payload"]["r_id"].endswith("/soc_pct")]
+    finally:
+        await vtn.stop()

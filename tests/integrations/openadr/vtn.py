@@ -53,11 +53,13 @@ class Seen:
 
 
 class Vtn:
-    def __init__(self, poll_s: float = 1.0, sampling: timedelta = timedelta(seconds=1)) -> None:
+    def __init__(self, poll_s: float = 1.0, sampling: timedelta = timedelta(seconds=1),
+                 report_back: timedelta | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{PREFIX}"
         self.seen = Seen()
         self._sampling = sampling
+        self._report_back = report_back or sampling
         logging.getLogger("openleadr").setLevel(logging.WARNING)
         with warnings.catch_warnings():  # openleadr keeps itself in its aiohttp app under a str key
             warnings.simplefilter("ignore", NotAppKeyWarning)
@@ -103,7 +105,7 @@ class Vtn:
                                min_sampling_interval: timedelta, max_sampling_interval: timedelta) -> Any:
         async def values(data: Any) -> None:
             return None
-        return values, self._sampling, self._sampling
+        return values, self._sampling, self._report_back
 
     def _created_event(self, payload: dict[str, Any]) -> None:
         for response in payload.get("event_responses") or []:
