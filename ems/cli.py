@@ -40,9 +40,10 @@ _LOGGER = logging.getLogger("ems")
 
 
 def _integration_schemas() -> dict[str, Any]:
-    from integrations import zigbee_home, zigbee_se
+    from integrations import openadr, zigbee_home, zigbee_se
 
-    return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA}
+    return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA,
+            "openadr": openadr.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -68,7 +69,7 @@ def _configure_logging(verbose: bool, command: str | None = None) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("zigpy", "aiohttp.access", "apscheduler", "alembic"):
+    for noisy in ("zigpy", "aiohttp.access", "apscheduler", "alembic", "openleadr"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Held at WARNING even with -v: SQLAlchemy logs every statement and aiosqlite and asyncpg log
     # each call with its arguments (password hashes, CSRF tokens, session and token digests).
@@ -171,6 +172,7 @@ def compose(
     # the appliance was down is put back as soon as its network is up, not after the meter's session.
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+    _add_openadr(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
     hub.integrations["settled_freeze"] = settled
     hub.add_component("settled freeze", settled.start, _nothing)
@@ -182,6 +184,17 @@ def new_install_code() -> bytes:
     from integrations.zigbee.install_code import InstallCode
 
     return bytes(InstallCode.generate().with_crc)
+
+
+def _add_openadr(hub: Hub, config: AppConfig) -> None:
+    """The OpenADR VEN, when ``openadr.vtn_url`` names a VTN: after the DR core and the home network."""
+    from integrations import openadr
+
+    settings = openadr.VenSettings.from_section(config.sections.get("openadr") or {}, config.config_dir)
+    if settings is None:
+        return
+    ven = _Integration(hub, "openadr", lambda: openadr.async_setup(hub, settings))
+    hub.add_component("openadr", ven.start, ven.stop)
 
 
 def _demand_response(hub: Hub, config: AppConfig) -> Any:
