@@ -15,7 +15,7 @@ $(BIN)/python:
 # The editable install leaves the product's sources uncompiled: compile them once, so a start with
 # bytecode writing disabled (PYTHONDONTWRITEBYTECODE, a read-only checkout) does not recompile them.
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,programs]'
 	$(BIN)/python -m compileall -q $(PACKAGES)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
@@ -59,11 +59,11 @@ lint: venv
 
 # The benchmarks; bench/soak.py's fuzz stage needs atheris (the `fuzz` extra, a compiled wheel).
 bench: venv
-	$(BIN)/pip install --quiet -e '.[test,fuzz]'
+	$(BIN)/pip install --quiet -e '.[test,programs,fuzz]'
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 soak: venv
-	$(BIN)/pip install --quiet -e '.[test,fuzz]'
+	$(BIN)/pip install --quiet -e '.[test,programs,fuzz]'
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:

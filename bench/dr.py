@@ -90,7 +90,10 @@ def worst_stall(probe: Path | None, since: float, until: float) -> str:
     if not within:
         return ""
     worst = max(within, key=lambda s: s["max_block_ms"])
-    return f"; longest loop stall {worst['max_block_ms']:.0f} ms" + (f" in {worst['where']}" if worst.get("where") else "")
+    # The loop's own CPU over the stall: near the stall, its own work held it; far below, the
+    # machine gave the process no core (or another of its threads held the GIL).
+    return (f"; longest loop stall {worst['max_block_ms']:.0f} ms ({worst['cpu_ms']:.0f} ms of it the loop's CPU)"
+            + (f" in {worst['where']}" if worst.get("where") else ""))
 
 
 async def measure(devices: int, trials: int, probe: Path | None = None) -> list[float]:

@@ -195,6 +195,7 @@ class Appliance:
         main = yaml.safe_load((self.config / "ems.yaml").read_text())
         main["web"] = {"host": "127.0.0.1", "port": 8080}
         main["zigbee_se"]["radio"]["path"] = f"virtual://127.0.0.1:{meter.port}"
+        main["zigbee_se"]["identity"] = "development"  # registered with the meter in the other process
         main["zigbee_home"]["radio"]["path"] = f"virtual://127.0.0.1:{meter.home_port}"
         main["zigbee_se"]["stale_after_s"] = stale_after_s  # simulated seconds: 4 s of real time at speed
         main.setdefault("demand_response", {})["start_randomization_min"] = 0
@@ -215,7 +216,7 @@ class Appliance:
             stdout=subprocess.DEVNULL, stderr=stderr, env=child_env())
         stderr.close()
         answered = wait_answering(self.url + "/api/v1/health", self.proc, started)
-        self.wait(lambda: self.get("/api/v1/health") is not None, "the appliance's own answer", poll_s=0.005)
+        self.wait(lambda: self.get("/api/v1/health") is not None, "the appliance's own answer", poll_s=0.1)
         self.ready_s = time.perf_counter() - started
         return answered
 

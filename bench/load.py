@@ -290,6 +290,9 @@ class Bench:
             await hub.start()
             try:
                 for i, sim in enumerate(extras, start=2):
+                    # Each meter is registered and commissioned on its own (C6 4.1): the utility has
+                    # registered the appliance's install code with every one of them.
+                    sim.register_appliance(hub.identity.ieee, hub.identity.install_code)
                     await sim.start()
                     section = zigbee_se.with_overrides(dict(config.sections["zigbee_se"], meter_id=f"m{i}"),
                                                        radio_path=f"virtual://127.0.0.1:{sim.port}")

@@ -83,6 +83,7 @@ def write_config(folder: Path, meter_port: int, home_port: int) -> None:
     config = yaml.safe_load((REPO / "config" / "ems.yaml").read_text())
     config["web"] = {"host": "127.0.0.1", "port": 0}
     config["zigbee_se"]["radio"]["path"] = f"virtual://127.0.0.1:{meter_port}"
+    config["zigbee_se"]["identity"] = "development"  # registered with the meter in the other process
     config["zigbee_home"]["radio"]["path"] = f"virtual://127.0.0.1:{home_port}"
     (folder / "ems.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 

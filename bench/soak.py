@@ -125,6 +125,7 @@ zigbee_se:
   stale_after_s: {stale_after_s}
   first_retry_s: 0.2
   registration_retry_interval_min: 0.02
+  identity: development  # the identity the simulated meter in the other process has registered
 zigbee_home:
   radio: {{type: virtual, path: "virtual://127.0.0.1:{home_port}"}}
   permit_join_s: 254

@@ -6,6 +6,7 @@
     ems check-config -c DIR     validate a configuration, naming file, line and key path
     ems simulate-meter          run the simulated meter alone, for a separately started appliance
     ems import FILE             load interval history from a Green Button file (ESPI XML or CSV)
+    ems han permit|devices|set|test|scan|log   provision the home's devices through the running appliance
 
 Each command imports what it needs when it runs: parsing the arguments (and ``ems --help``) loads
 no Zigbee stack, database, numpy or web server, and ``check-config`` only the configuration's
@@ -39,10 +40,10 @@ _LOGGER = logging.getLogger("ems")
 
 
 def _integration_schemas() -> dict[str, Any]:
-    from integrations import mqtt, zigbee_home, zigbee_se
+    from integrations import mqtt, openadr, zigbee_home, zigbee_se
 
     return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA,
-            "mqtt": mqtt.CONFIG_SCHEMA}
+            "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -56,13 +57,19 @@ def _default_data_dir() -> Path:
 SECRET_BEARING_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
 
 
-def _configure_logging(verbose: bool) -> None:
+# Commands a person runs in a terminal and reads the answer of: the store's and the rate loader's
+# INFO lines ("Store closed: ...") would be mixed into it; they are shown with -v.
+TERMINAL_COMMANDS = ("import", "rates", "check-config")
+
+
+def _configure_logging(verbose: bool, command: str | None = None) -> None:
+    quiet = command in TERMINAL_COMMANDS
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("zigpy", "aiohttp.access", "apscheduler", "alembic"):
+    for noisy in ("zigpy", "aiohttp.access", "apscheduler", "alembic", "openleadr"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Held at WARNING even with -v: SQLAlchemy logs every statement and aiosqlite and asyncpg log
     # each call with its arguments (password hashes, CSRF tokens, session and token digests).
@@ -116,6 +123,7 @@ def compose(
     from web.app import WebServer
 
     hub = Hub(config, data_dir, REAL if clock is None else clock)
+    hub.make_install_code = new_install_code
     se_config = config.sections["zigbee_se"]
     # The dashboard comes first: it answers (showing the link as connecting) while the
     # Zigbee stack is still loading, and it is the last thing to go on shutdown.
@@ -129,7 +137,14 @@ def compose(
 
     hub.add_component("web", start_web, web.stop)
     if simulator is not None:
-        hub.add_component("simulator", simulator.start, simulator.stop)
+
+        async def start_simulator() -> None:
+            # The simulator plays the utility too: it has registered this appliance's install code.
+            if hub.identity is not None and getattr(simulator, "auto_register", False):
+                simulator.register_appliance(hub.identity.ieee, hub.identity.install_code)
+            await simulator.start()
+
+        hub.add_component("simulator", start_simulator, simulator.stop)
 
     async def setup_zigbee_se() -> Any:
         radio_path = f"virtual://127.0.0.1:{simulator.port}" if simulator is not None else None
@@ -141,6 +156,10 @@ def compose(
     hub.add_component("bill_watch", bill_watch.start, bill_watch.stop)
     hub.control = _demand_response(hub, config)
     hub.add_component("demand response", hub.control.start, hub.control.stop)
+    from ems.provisioning import Provisioning
+
+    hub.provisioning = Provisioning(hub)
+    hub.add_component("provisioning", hub.provisioning.start, hub.provisioning.stop)
 
     async def setup_zigbee_home() -> Any:
         radio_path = f"virtual://127.0.0.1:{simulator.home_port}" if simulator is not None else None
@@ -153,11 +172,30 @@ def compose(
     # the appliance was down is put back as soon as its network is up, not after the meter's session.
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+    _add_openadr(hub, config)
     _add_mqtt(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
     hub.integrations["settled_freeze"] = settled
     hub.add_component("settled freeze", settled.start, _nothing)
     return hub, web
+
+
+def new_install_code() -> bytes:
+    """A new 16-byte install code and its CRC, for the appliance's identity (made once, ems.identity)."""
+    from integrations.zigbee.install_code import InstallCode
+
+    return bytes(InstallCode.generate().with_crc)
+
+
+def _add_openadr(hub: Hub, config: AppConfig) -> None:
+    """The OpenADR VEN, when ``openadr.vtn_url`` names a VTN: after the DR core and the home network."""
+    from integrations import openadr
+
+    settings = openadr.VenSettings.from_section(config.sections.get("openadr") or {}, config.config_dir)
+    if settings is None:
+        return
+    ven = _Integration(hub, "openadr", lambda: openadr.async_setup(hub, settings))
+    hub.add_component("openadr", ven.start, ven.stop)
 
 
 def _add_mqtt(hub: Hub, config: AppConfig) -> None:
@@ -269,8 +307,11 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 # What ``compose`` and the hub's start import: loaded in a thread while the port says "starting".
+# Not the Zigbee stack (zigpy, ~0.6 s): each network loads it in a thread when it starts, after the
+# dashboard is up, as before; importing it here too put it before the store's opening and delayed
+# the dashboard's own answer by a second (bench/footprint.py "start to its own API").
 APPLIANCE_MODULES = ("ems.hub", "web.app", "ems.bill_watch", "rules", "ems.dr.component", "ems.dr.rulebook",
-                     "integrations.zigbee_se", "integrations.zigbee_home", "integrations.zigbee.controller")
+                     "integrations.zigbee_se", "integrations.zigbee_home")
 
 
 @contextlib.asynccontextmanager
@@ -396,6 +437,15 @@ class _DeferredSimulator:
         self._scenario = scenario
         self._clock = clock
         self._simulator: Any = None
+        self._appliances: list[tuple[str, bytes]] = []
+
+    @property
+    def auto_register(self) -> bool:
+        return bool(self._scenario.meter["register_appliance"])
+
+    def register_appliance(self, ieee: str, install_code: bytes) -> None:
+        """Register the appliance with the meter once it exists (see SimulatedHan.register_appliance)."""
+        self._appliances.append((ieee, install_code))
 
     @property
     def port(self) -> int:
@@ -410,6 +460,8 @@ class _DeferredSimulator:
 
         runner = await asyncio.to_thread(importlib.import_module, "integrations.simulator.runner")
         self._simulator = runner.SimulatedHan(self._scenario, clock=self._clock)
+        for ieee, install_code in self._appliances:
+            self._simulator.register_appliance(ieee, install_code)
         await self._simulator.start()
 
     async def stop(self) -> None:
@@ -426,8 +478,15 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(Path(args.scenario))
     clock = demo_clock(args.start, args.speed, scenario.timezone, args.since)
+    from integrations.zigbee.trust_center import Registration
+
+    try:
+        registrations = [Registration.parse(text) for text in args.register]
+    except ValueError as err:
+        print(f"--register: {err}", file=sys.stderr)
+        return 2
     simulator = SimulatedHan(scenario, port=args.port, pcap_path=args.pcap, home_port=args.home_port,
-                             clock=clock)
+                             clock=clock, registrations=registrations)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -497,6 +556,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_rates_command(sub, Path(default_config) / "rates.yaml")
 
+    from ems.han_cli import add_han_command
+
+    add_han_command(sub, _default_data_dir() / "demo")
+
     sim = sub.add_parser("simulate-meter", help="run the simulated meter alone")
     sim.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
     sim.add_argument("--port", type=int, default=8811, help="TCP port the virtual radio connects to")
@@ -505,6 +568,9 @@ def _parser() -> argparse.ArgumentParser:
                           " configuration's default)")
     sim.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
     sim.add_argument("--log", type=Path, help="write what the meter reports and hears to this file (JSON lines)")
+    sim.add_argument("--register", action="append", default=[], metavar="IEEE=INSTALLCODE[/DEVICE_TYPE]",
+                     help="register an appliance with the meter, as the utility does with the install code"
+                          " the customer gave them (repeatable; on top of the scenario's registrations)")
     _time_options(sim, "the scenario's")
     return parser
 
@@ -542,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # never does: one is enough. Set before anything imports numpy.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = _parser().parse_args(argv)
-    _configure_logging(args.verbose)
+    _configure_logging(args.verbose, args.command)
     try:
         if args.command == "check-config":
             return _check_config(args)
@@ -552,6 +618,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_import_command(args, read_config))
         if args.command == "rates":
             return _rates_import(args)
+        if args.command == "han":
+            from ems.han_cli import run_han_command
+
+            return run_han_command(args)
         runner = {"run": _run, "demo": _demo, "simulate-meter": _simulate_meter}[args.command]
         return asyncio.run(runner(args))
     except ConfigError as err:

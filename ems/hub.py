@@ -29,6 +29,7 @@ from ems.bus import EventBus
 from ems.clock import REAL, Clock, FollowingClock, RealClock
 from ems.config import AppConfig
 from ems.errors import StoreUnavailable
+from ems.identity import ApplianceIdentity, InstallCodeMaker, load_or_create
 from ems.outbox import Outbox
 from ems.ports import DevicePort
 from ems.state import CurrentState
@@ -38,6 +39,7 @@ from ems.tasks import TaskSet
 
 if TYPE_CHECKING:
     from ems.dr.component import DemandResponse
+    from ems.provisioning import Provisioning
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,6 +76,11 @@ class Hub:
         # device id -> the port (ems.ports.DevicePort) of the integration that owns the device
         self.device_ports: dict[str, DevicePort] = {}
         self.control: DemandResponse | None = None  # demand response (its facade), set by cli
+        # The appliance's identity on the meter's network, read (or made, at the first start) by
+        # start() when the composition root gives it an install-code maker (ems.identity).
+        self.make_install_code: InstallCodeMaker | None = None
+        self.identity: ApplianceIdentity | None = None
+        self.provisioning: Provisioning | None = None  # the home devices' provisioning (UC134), set by cli
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks = TaskSet(_LOGGER)
@@ -137,6 +144,8 @@ class Hub:
         await self.store.open()
         try:
             await self.store.restore_state(self.state)
+            if self.make_install_code is not None and self.identity is None:
+                self.identity = await load_or_create(self.store, self.clock(), self.make_install_code)
             self.state.attach(self.bus)
             self.store.attach(self.bus)
             self.scheduler.start()

@@ -838,6 +838,81 @@ class EventParticipationChanged:
     by: str  # who: a user name, "device" (touched by hand), "api"
 
 
+# --- Commissioning ------------------------------------------------------------------------
+
+
+class CommissioningStep(enum.StrEnum):
+    """Where the appliance stands in joining one meter's network (C6 3.1 steps 5-17), in order."""
+
+    WAITING = "waiting"  # for the utility to register this appliance's install code with the meter
+    JOINING = "joining"
+    JOINED = "joined"
+    AUTHENTICATED = "authenticated"
+    KEYS_ESTABLISHED = "keys_established"
+    CONFIGURED = "configured"  # the utility's configuration arrived, applied and confirmed
+    REFUSED = "refused"  # the meter said no (``detail`` says why); retried at the configured interval
+
+
+@dataclass(frozen=True, slots=True)
+class CommissioningStage:
+    """A bus event: the appliance reached ``stage`` with meter ``meter_id`` at ``at``.
+
+    Published by the meter link (integrations/zigbee_se) as each stage happens; the state keeps the
+    latest per meter and the Commissioning page shows it. ``detail`` is plain words the customer
+    can act on ("The meter does not know this appliance's install code yet"); no key, ever.
+    """
+
+    meter_id: str
+    stage: CommissioningStep
+    at: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UtilityConfiguration:
+    """The utility's configuration for this appliance, as the meter wrote it (C6 3.1 step 15): the
+    DRLC client's utility enrollment group and start / duration randomisation, the Price client's
+    randomisation of price changes; None for what this message did not set."""
+
+    meter_id: str
+    at: datetime
+    enrollment_group: int | None = None
+    start_randomization_min: int | None = None
+    duration_randomization_min: int | None = None
+    price_increase_randomize_min: int | None = None
+    price_decrease_randomize_min: int | None = None
+
+
+class CheckOutcome(enum.StrEnum):
+    PASSED = "passed"
+    WARNING = "warning"  # works, but someone should look (low disk, clock not yet checked)
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SelfTestCheck:
+    """One check of the self-test (I1FR6): ``name`` is "store", "radio", "meter_link", "clock" or
+    "disk"; ``summary`` is a plain sentence; ``critical`` means the appliance cannot do its job."""
+
+    name: str
+    outcome: CheckOutcome
+    summary: Text
+    critical: bool = False
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SelfTestReport:
+    """A bus event: a whole self-test run (at start or on request), every check in order."""
+
+    at: datetime
+    checks: tuple[SelfTestCheck, ...]
+
+    @property
+    def failed_critically(self) -> bool:
+        return any(c.critical and c.outcome is CheckOutcome.FAILED for c in self.checks)
+
+
 # --- Counters -----------------------------------------------------------------------------
 
 
@@ -872,4 +947,6 @@ DomainEvent = (
     | DeviceReading
     | DeviceAvailability
     | DeviceCommanded
+    | CommissioningStage
+    | SelfTestReport
 )

@@ -16,6 +16,7 @@ from typing import Any
 from ems.bus import EventBus, Unsubscribe
 from ems.model import (
     MESSAGE_IDENTITY,
+    CommissioningStage,
     CriticalPeakEvent,
     CycleDemand,
     FrameRejected,
@@ -29,8 +30,11 @@ from ems.model import (
     MeterRate,
     MeterReading,
     PriceSignal,
+    SelfTestReport,
     UtilityMessage,
 )
+
+COMMISSIONING_KEPT = 20  # stages kept per meter (a refused join retried all night adds one each time)
 
 _METER_FIELDS = (
     "demand_kw",
@@ -94,6 +98,9 @@ class CurrentState:
         self.messages: dict[tuple[str, int], MessageState] = {}
         self.counters: Counter[str] = Counter()
         self.cycle_demand: dict[str, CycleDemand] = {}
+        # meter id -> its commissioning stages, oldest first (the last COMMISSIONING_KEPT)
+        self.commissioning: dict[str, list[CommissioningStage]] = {}
+        self.selftest: SelfTestReport | None = None  # the latest self-test (at start, or asked for)
         self.message_retention = message_retention
         self._unsubscribe: list[Unsubscribe] = []
 
@@ -112,6 +119,8 @@ class CurrentState:
             MessageRead: self._on_message_read,
             FrameRejected: self._on_rejected,
             CycleDemand: self._on_cycle_demand,
+            CommissioningStage: self._on_commissioning,
+            SelfTestReport: self._on_selftest,
         }
 
     def apply(self, event: object) -> None:
@@ -151,6 +160,18 @@ class CurrentState:
         horizon = at - self.message_retention
         kept = [m for m in self.messages.values() if m.message.received_at >= horizon]
         return sorted(kept, key=lambda m: m.message.received_at, reverse=True)
+
+    def latest_stage(self, meter_id: str) -> CommissioningStage | None:
+        stages = self.commissioning.get(meter_id)
+        return stages[-1] if stages else None
+
+    def _on_commissioning(self, event: CommissioningStage) -> None:
+        stages = self.commissioning.setdefault(event.meter_id, [])
+        stages.append(event)
+        del stages[:-COMMISSIONING_KEPT]
+
+    def _on_selftest(self, event: SelfTestReport) -> None:
+        self.selftest = event
 
     def _on_cycle_demand(self, event: CycleDemand) -> None:
         self.cycle_demand[event.meter_id] = event

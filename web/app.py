@@ -28,6 +28,7 @@ from web.live import LivePush
 from web.loadchange_api import add_loadchange_routes
 from web.openapi import add_openapi_route
 from web.pages import page
+from web.provision_api import add_provision_routes
 from web.settings_page import add_settings_routes
 from web.usage_api import add_usage_routes
 
@@ -127,6 +128,7 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
     add_loadchange_routes(app)
     add_control_routes(app)
     add_control_pages(app)
+    add_provision_routes(app)
     add_openapi_route(app)
     app.router.add_static("/static/", HERE / "static", name="static")
 

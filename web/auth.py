@@ -103,6 +103,7 @@ RULES: tuple[Rule, ...] = (
     Rule("/installer", Scope.COMMISSION),  # commissioning and provisioning: owner, installer
     Rule("/commission", Scope.COMMISSION),
     Rule("/provision", Scope.COMMISSION),
+    Rule("/devices/add", Scope.COMMISSION),  # the Add devices page (UC134), under /devices for the household
     Rule("/api/v1/commission", Scope.COMMISSION),
     Rule("/api/v1/provision", Scope.COMMISSION),
     Rule("/api/v1/messages", Scope.CONFIRM_MESSAGES, WRITE_METHODS),  # confirm, mark read

@@ -530,6 +530,69 @@ PATHS["/api/v1/events"]["get"]["responses"]["200"]["links"]["LoadChangeOf0"] = {
                    "issuer_event_id": "$response.body#/events/0/issuer_event_id"},
 }
 
+# Provisioning the home's devices (UC134): what the Add devices page and `ems han` use.
+_PROVISION_SCOPE = "Scope: commission (owner, installer). With a session cookie, send the X-CSRF-Token header."
+_FOUND = _obj({"device_id": STR, "address": STR, "manufacturer": STR, "model": STR, "capabilities": _list(STR),
+               "credentials": {"type": "string", "enum": ["install_code", "network_key"]},
+               "joined_at": _n(STR), "device_time": _n(STR), "answering": BOOL, "name": STR, "location": STR,
+               "programs": _list(STR), "possible_programs": _list(STR), "enrollment_group": _n(INT),
+               "device_class": _n(INT), "acknowledged_at": _n(STR), "readiness": STR})
+_JOIN = _obj({"open": BOOL, "until": _n(STR), "seconds_left": INT})
+_COUNTS = _obj({"sent": INT, "received": INT, "retries": INT, "failures": INT})
+
+
+def _provision_post(summary: str, body: dict[str, Any], schema: dict[str, Any], **errors: Any) -> dict[str, Any]:
+    return {"post": {"summary": summary, "description": _PROVISION_SCOPE,
+                     "requestBody": {"required": False, "content": {JSON: {"schema": body}}},
+                     "responses": {"200": _ok(schema), "400": _error("A bad body"), **AUTH_ERRORS,
+                                   "503": _error("The home network is not running"), **errors}}}
+
+
+PATHS["/api/v1/provision/devices"] = _get(
+    "The home devices found, with what each can do, the customer's choices and its acknowledgement",
+    _obj({"join": _JOIN, "devices": _list(_FOUND), "network": _COUNTS}), scope="commission")
+PATHS["/api/v1/provision/permit"] = _provision_post(
+    "Open joining for a while (0 closes it), admitting devices with their install codes",
+    _obj({"seconds": {"type": "integer", "minimum": 0, "maximum": 254, "default": 120},
+          "install_codes": {"type": "object", "additionalProperties": STR}}, []), _obj({"join": _JOIN}))
+PATHS["/api/v1/provision/devices/{device_id}"] = _provision_post(
+    "Name a device, say where it is, choose its programs; with send, send its program settings",
+    _obj({"name": STR, "location": STR, "programs": _list({"type": "string", "enum": ["load_control", "pricing"]}),
+          "send": BOOL}, []), _FOUND, **{"404": _error("No such device has joined")})
+PATHS["/api/v1/provision/devices/{device_id}"]["post"]["parameters"] = [DEVICE_PATH]
+PATHS["/api/v1/provision/test"] = _provision_post(
+    "Test one device's link (or every device's): round trip, link quality, packet counters, guidance",
+    _obj({"device_id": STR}, []),
+    _obj({"results": _list(_obj({"device_id": STR, "ok": BOOL, "lqi": _n(INT), "rssi_dbm": _n(INT),
+                                 "round_trip_ms": _n({"type": "number"}), "sent": INT, "received": INT,
+                                 "retries": INT, "failures": INT, "problem": _n(STR), "guidance": STR})),
+          "network": _COUNTS}))
+PATHS["/api/v1/provision/scan"] = _get(
+    "The home network's channel, network ID and devices (and channel energy where the radio measures it)",
+    _obj({"channel": _n(INT), "pan_id": STR, "extended_pan_id": STR, "permit_joining": BOOL, "devices": INT,
+          "energy_by_channel": {"type": "object", "additionalProperties": {"type": "number"}}, "note": STR}),
+    scope="commission", **{"503": _error("The home network is not running")})
+PATHS["/api/v1/provision/log"] = {"get": {
+    **_get("The provisioning log, oldest first: every device interaction, stage, message and result",
+           _obj({"entries": _list(_obj({"at": STR, "device_id": STR, "stage": STR, "message": STR, "result": STR,
+                                        "detail": STR}))}),
+           scope="commission", **{"400": _error("An unknown stage or result")})["get"],
+    "parameters": [
+        {"name": "device", "in": "query", "required": False, "schema": STR},
+        {"name": "stage", "in": "query", "required": False, "schema": {"type": "string", "enum": [
+            "joining", "joined", "discovered", "chosen", "provisioning", "acknowledged", "test", "scan", "clock"]}},
+        {"name": "result", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": ["ok", "failed", "waiting", "info"]}},
+        {"name": "format", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": ["csv", "json"]}, "description": "A download (CSV or JSON)"}],
+}}
+PATHS["/api/v1/provision/log"]["get"]["responses"]["200"]["content"]["text/csv"] = {"schema": STR}
+PATHS["/api/v1/provision/ws"] = _get(
+    "The provisioning log and the devices' changes, live", {"type": "object"}, scope="commission",
+    **{"101": {"description": 'Switching protocols. Frames are {"topic": "log"|"device", "data": ...}.'},
+       "400": _error("Not a WebSocket upgrade request")})
+del PATHS["/api/v1/provision/ws"]["get"]["responses"]["200"]
+
 # The WebSocket answers 200 to nothing; its success is the 101 upgrade.
 del PATHS["/api/v1/ws"]["get"]["responses"]["200"]
 

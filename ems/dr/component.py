@@ -14,6 +14,7 @@ language, when an event is announced, starts, ends or is cancelled (C6 3.3 steps
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from ems.model import (
     Text,
     Trigger,
     TriggerKind,
+    UtilityConfiguration,
 )
 from ems.notices import notice_id
 from ems.store import queries
@@ -126,6 +128,7 @@ class DemandResponse:
                                   overrides=self.overrides, tick_s=settings["cycle_tick_s"],
                                   routine_gap_s=settings["cycle_min_gap_s"], clock=hub.clock)
         self._unsubscribe: Any = None
+        self._unsubscribe_configuration: Any = None
         self._tasks = TaskSet(_LOGGER, "demand response")
 
     def _device_classes(self) -> int:
@@ -138,6 +141,7 @@ class DemandResponse:
         await self.load_control.start()
         await self.dispatcher.start()
         self._unsubscribe = self.load_control.on_change(self._tell_customer)
+        self._unsubscribe_configuration = self._hub.bus.listen(UtilityConfiguration, self._configured)
         await self.cycle.start()
         self._hub.every_day(time(10, 27), self.registry.purge, "device-retention")
         # The first event notice loads Babel's locale and calendar data (about 30 ms of CPU on the
@@ -152,8 +156,19 @@ class DemandResponse:
         await self.cycle.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self._unsubscribe_configuration is not None:
+            self._unsubscribe_configuration()
         await self.load_control.stop()
         await self.registry.stop()
+
+    def _configured(self, event: UtilityConfiguration) -> None:
+        """The utility's program settings for this appliance (C6 3.1 step 15) replace the configured ones."""
+        changes = {name: value for name in ("enrollment_group", "start_randomization_min", "duration_randomization_min")
+                   if (value := getattr(event, name)) is not None}
+        if changes:
+            self.load_control.settings = dataclasses.replace(self.load_control.settings, **changes)
+            _LOGGER.info("[%s] DR program settings from the utility: %s", event.meter_id,
+                         ", ".join(f"{k}={v}" for k, v in sorted(changes.items())))
 
     # -- queries (frozen values) -----------------------------------------------------------
 

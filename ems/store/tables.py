@@ -430,6 +430,70 @@ class DrParticipationRow(Base):
     changed_by: Mapped[str] = mapped_column(String(64))
 
 
+
+class IdentityRow(Base):
+    """The appliance's own identity on the meter's network, made once at the first start (one row).
+
+    ``install_code`` is the code followed by its CRC (hex, upper case), what the utility registers;
+    the link key derived from it is never stored (it is computed where the join needs it).
+    """
+
+    __tablename__ = "appliance_identity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    ieee: Mapped[str] = mapped_column(String(23))  # EUI-64 as 02:1a:...
+    device_type: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[int] = mapped_column(Integer)  # the SE device ID it joins as
+    install_code: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+
+
+class ProgramPreferencesRow(Base):
+    """What the customer wants shown and delivered of the utility's program, per site (C6 3.1 step 4)."""
+
+    __tablename__ = "program_preferences"
+
+    site: Mapped[str] = mapped_column(String(80), primary_key=True)
+    current_price: Mapped[bool] = mapped_column(Boolean)
+    usage_and_demand: Mapped[bool] = mapped_column(Boolean)
+    scheduled_prices: Mapped[bool] = mapped_column(Boolean)
+    dr_events: Mapped[bool] = mapped_column(Boolean)
+    current_tier: Mapped[bool] = mapped_column(Boolean)
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)  # None: the site's
+    changed_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(64))
+
+
+class ProvisioningLogRow(Base):
+    """One step of installing or provisioning a home device (UC134 I1FR47): who, what, result."""
+
+    __tablename__ = "provisioning_log"
+    __table_args__ = (Index("ix_provisioning_log_device_at", "device_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    device_id: Mapped[str] = mapped_column(String(32))  # "" for the network as a whole
+    stage: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class ProvisionedDeviceRow(Base):
+    """What the customer chose for a home device and what the device acknowledged (I1FR41, I1FR44)."""
+
+    __tablename__ = "provisioned_devices"
+
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    location: Mapped[str] = mapped_column(String(128))
+    program: Mapped[str | None] = mapped_column(String(64))  # None: takes part in no program
+    enrollment_group: Mapped[int | None] = mapped_column(Integer)
+    device_class: Mapped[int | None] = mapped_column(Integer)
+    acknowledged_at: Mapped[datetime | None]
+    readiness: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime]
+
 meters = cast(Table, Meter.__table__)
 interval_readings = cast(Table, IntervalRow.__table__)
 demand_samples = cast(Table, DemandSample.__table__)
@@ -452,3 +516,7 @@ device_commands = cast(Table, DeviceCommandRow.__table__)
 controlled_devices = cast(Table, ControlledDeviceRow.__table__)
 dr_participation = cast(Table, DrParticipationRow.__table__)
 relayed_events = cast(Table, RelayedEventRow.__table__)
+appliance_identity = cast(Table, IdentityRow.__table__)
+program_preferences = cast(Table, ProgramPreferencesRow.__table__)
+provisioning_log = cast(Table, ProvisioningLogRow.__table__)
+provisioned_devices = cast(Table, ProvisionedDeviceRow.__table__)

@@ -20,6 +20,7 @@ from ems.clock import Clock, as_clock
 from integrations.simulator.home_devices import (
     SimBattery,
     SimDevice,
+    SimDoorSensor,
     SimLoadController,
     SimPlug,
     SimThermostat,
@@ -80,6 +81,8 @@ class SimulatedHome:
                                  schedule=Schedule.of(spec, tz))
             elif kind == "battery":
                 device = SimBattery(spec, ieee, nwk, tz)
+            elif kind == "door_sensor":
+                device = SimDoorSensor(spec, ieee, nwk, tz)
             else:
                 device = SimLoadController(spec, ieee, nwk, tz, self.clock)
             self._add(device)

@@ -38,7 +38,10 @@ _LOGGER = logging.getLogger(__name__)
 HA_PROFILE, SE_PROFILE = 0x0104, 0x0109
 TIME_CLUSTER = 0x000A
 ENDPOINT = 1
-DEVICE_TYPES = {"thermostat": 0x0301, "plug": 0x0051, "battery": 0x0053, "load_controller": 0x0504}
+DEVICE_TYPES = {"thermostat": 0x0301, "plug": 0x0051, "battery": 0x0053, "load_controller": 0x0504,
+                "door_sensor": 0x0402}
+PRICE_CLUSTER = 0x0700
+IAS_ZONE = 0x0500
 MANUFACTURER = "Premise EMS simulator"
 MODE_TO_ZCL = {"off": Thermostat.SystemMode.Off, "cool": Thermostat.SystemMode.Cool,
                "heat": Thermostat.SystemMode.Heat, "auto": Thermostat.SystemMode.Auto}
@@ -104,6 +107,26 @@ class SimDevice:
     def tick(self, now: datetime, hours: float) -> None:
         """Advance the device by ``hours`` of simulated time, ending at ``now``."""
         self._now = now
+
+    async def read_time(self, timeout_s: float = 5.0) -> datetime | None:
+        """Ask the coordinator's Time server for the time (ZCL §3.12), as a device setting its clock does.
+
+        Returns the time it answered (None: "not set"); TimeoutError if nothing comes back.
+        """
+        endpoint = next(iter(self.node.endpoints))
+        since = len(self.node.log)
+        self._time_tsn = (getattr(self, "_time_tsn", 0x40) + 1) & 0xFF
+        header = bytes([0x00, self._time_tsn, foundation.GeneralCommand.Read_Attributes])  # client -> server
+        self.node.send_raw(endpoint, TIME_CLUSTER, header + (0x0000).to_bytes(2, "little") + (0x0001).to_bytes(2, "little"))
+        frame = await self.node.wait_for("Read_Attributes_rsp", cluster_id=TIME_CLUSTER, since=since,
+                                         timeout_s=timeout_s)
+        for record in frame.fields.get("status_records", []):
+            if int(record.attrid) == 0x0000 and record.status == foundation.Status.SUCCESS:
+                self.clock_time = codec.utc_time_to_datetime(int(record.value.value))
+                self.time_status = next((int(r.value.value) for r in frame.fields["status_records"]
+                                         if int(r.attrid) == 0x0001 and r.status == foundation.Status.SUCCESS), None)
+                return self.clock_time
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.ieee}>"
@@ -398,9 +421,9 @@ class SimLoadController(SimDevice):
 
     def __init__(self, spec: dict[str, Any], ieee: str, nwk: int, timezone: ZoneInfo,
                  clock: Callable[[], datetime]) -> None:
+        clients = (TIME_CLUSTER, Drlc.cluster_id) + ((PRICE_CLUSTER,) if spec.get("price_aware") else ())
         node = _node("load_controller", ieee, nwk, spec["name"], "SimLoadController",
-                     in_clusters=(Basic.cluster_id, Metering.cluster_id),
-                     out_clusters=(TIME_CLUSTER, Drlc.cluster_id), profile=SE_PROFILE)
+                     in_clusters=(Basic.cluster_id, Metering.cluster_id), out_clusters=clients, profile=SE_PROFILE)
         super().__init__(node, spec["name"], timezone)
         self.clock = clock
         self.nominal_kw = spec["nominal_kw"]
@@ -423,7 +446,14 @@ class SimLoadController(SimDevice):
         node.on_command(ENDPOINT, Drlc.cluster_id, "load_control_event", self._on_event)
         node.on_command(ENDPOINT, Drlc.cluster_id, "cancel_load_control_event", self._on_cancel)
         node.on_command(ENDPOINT, Drlc.cluster_id, "cancel_all_load_control_events", self._on_cancel_all)
+        self.prices: list[dict[str, Any]] = []  # the PublishPrice commands it took (price aware)
+        if spec.get("price_aware"):
+            node.on_command(ENDPOINT, PRICE_CLUSTER, "publish_price", self._on_price)
         self._refresh()
+
+    def _on_price(self, request: CommandRequest) -> Any:
+        self.prices.append(dict(request.fields))
+        return foundation.Status.SUCCESS
 
     @property
     def shedding(self) -> bool:
@@ -554,3 +584,18 @@ class SimLoadController(SimDevice):
         self._refresh()
         self.on_change()
         return ids
+
+
+# --- a door sensor -------------------------------------------------------------------------
+
+
+class SimDoorSensor(SimDevice):
+    """A battery door sensor (IAS Zone): it joins and is discovered, and takes part in no program."""
+
+    kind = "door_sensor"
+
+    def __init__(self, spec: dict[str, Any], ieee: str, nwk: int, timezone: ZoneInfo) -> None:
+        node = _node("door_sensor", ieee, nwk, spec["name"], "SimDoorSensor", mains=False,
+                     in_clusters=(Basic.cluster_id, PowerConfiguration.cluster_id, IAS_ZONE))
+        super().__init__(node, spec["name"], timezone)
+        node.set_attribute(ENDPOINT, PowerConfiguration, "battery_percentage_remaining", 180)

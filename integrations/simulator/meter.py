@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
 from ems.clock import Clock, as_clock
@@ -34,7 +35,13 @@ from integrations.simulator.rate import PricePoint, SimulatedRate
 from integrations.simulator.scenario import Scenario
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc, Messaging, Metering, Price
-from integrations.zigbee.virtual_node import CommandRequest, NodeEndpoint, VirtualNode, WireFrame
+from integrations.zigbee.virtual_node import (
+    COORDINATOR_NWK,
+    CommandRequest,
+    NodeEndpoint,
+    VirtualNode,
+    WireFrame,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -125,7 +132,8 @@ class SimulatedMeter:
         self._pending = TaskSet(_LOGGER, "meter")
         self.node = VirtualNode(
             ieee=meter["ieee"],
-            nwk=meter["nwk"],
+            nwk=COORDINATOR_NWK,  # the coordinator and trust center of its network (SE 1.x §5.4)
+            logical_type=zdo_t.LogicalType.Coordinator,
             name="esi-meter",
             endpoints=[
                 NodeEndpoint(
@@ -166,6 +174,9 @@ class SimulatedMeter:
         self.node.observe(self.checker.observe)
         self.node.on_unheard = self._unheard
         self.client_heard = asyncio.Event()  # the EMS has sent the meter an SE cluster frame
+        self.joined_heard = asyncio.Event()  # ... since the runner last cleared it (at a join)
+        self.test_message_id: int | None = None  # the utility's test message (C6 3.1 step 15), once sent
+        self.configuration_log: list[tuple[datetime, str]] = []  # what the utility sent and heard back
         self.node.observe(self._heard)
         # Time (ZCL §3.12) is right only when computed at the moment it is read.
         self.node.compute_attribute(ENDPOINT, TIME, "time", lambda: codec.datetime_to_utc_time(self.clock()))
@@ -174,6 +185,7 @@ class SimulatedMeter:
     def _heard(self, frame: WireFrame) -> None:
         if not frame.outgoing and frame.cluster_id in SE_CLUSTER_IDS:
             self.client_heard.set()
+            self.joined_heard.set()
 
     # -- conversions -------------------------------------------------------------------------
 
@@ -379,6 +391,34 @@ class SimulatedMeter:
             self.clock(), request.cluster_id, request.command, int(request.header.tsn),
             bool(request.header.frame_control.disable_default_response), dict(request.fields),
         ))
+        if request.command == "message_confirmation" and int(request.fields["message_id"]) == self.test_message_id:
+            self._configuration_note("the appliance confirmed receipt of the test message")
+
+    def _configuration_note(self, text: str) -> None:
+        self.configuration_log.append((self.clock(), text))
+        _LOGGER.info("Simulated meter (the utility): %s", text)
+
+    async def send_configuration(self) -> None:
+        """Write the utility's configuration into the appliance's DRLC and Price clients, then send the
+        test message asking for a confirmation (C6 3.1 steps 14-15; the answers are steps 16-17)."""
+        config = self.scenario.meter["configuration"]
+        drlc = [(attr, config[name]) for attr, name in ((0x0000, "enrollment_group"), (0x0001, "start_randomization_min"),
+                                                       (0x0002, "duration_randomization_min")) if name in config]
+        price = [(attr, config[name]) for attr, name in ((0x0000, "price_increase_randomize_min"),
+                                                        (0x0001, "price_decrease_randomize_min")) if name in config]
+        if not drlc and not price and not config["test_message"]:
+            return
+        for cluster_id, records in ((Drlc.cluster_id, drlc), (Price.cluster_id, price)):
+            if records:
+                self.node.send_raw(ENDPOINT, cluster_id, _write_attributes(self.node.next_tsn(), records))
+        if drlc or price:
+            self._configuration_note("sent the program group and randomisation, and the pricing configuration")
+        if config["test_message"]:
+            self.test_message_id = 0x7E57_0000 + len(self.configuration_log)
+            await self.send_message(SentMessage(self.test_message_id, message_control("low", True), self.clock(), 5,
+                                                config["test_message"]))
+            self._configuration_note(f"sent the test message {config['test_message']!r}")
+
         return None  # SUCCESS: the node sends it only when DDR = 0 (ZCL §2.5.12.2)
 
     def _get_current_price(self, request: CommandRequest) -> Any:
@@ -511,6 +551,13 @@ class SimulatedMeter:
     def send_raw_frame(self, cluster_id: int, payload: bytes) -> None:
         """Send ZCL bytes exactly as given (malformed, truncated, unknown, manufacturer-specific)."""
         self.node.send_raw(ENDPOINT, cluster_id, payload)
+
+
+def _write_attributes(tsn: int, records: list[tuple[int, int]]) -> bytes:
+    """A ZCL Write Attributes, server -> client, of uint8 attributes (ZCL 2.5.3)."""
+    frame_control = 0x00 | 0x08  # global command, server to client, a response is wanted
+    body = b"".join(attr.to_bytes(2, "little") + bytes([0x20, value]) for attr, value in records)
+    return bytes([frame_control, tsn, 0x02]) + body
 
 
 def message_control(importance: str, confirm: bool, public: bool = False) -> int:

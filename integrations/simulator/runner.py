@@ -1,7 +1,9 @@
 """The simulated HAN: a SmartConnect meter (ESI) driven by a YAML scenario, and the home's devices.
 
 ``SimulatedHan`` hosts the meter on a virtual HAN that the appliance's virtual radio joins
-over loopback TCP, and the home's own devices on a second virtual HAN (``home_port``), whose
+over loopback TCP (the meter is that network's coordinator and trust center: it admits the
+appliances registered with it, `TrustCenter`, and then writes the utility's configuration into
+them, C6 3.1 steps 14-17), and the home's own devices on a second virtual HAN (``home_port``), whose
 coordinator is the appliance. It ticks the home's devices and the meter's registers every
 report interval (the devices' load is part of the meter's demand), publishes a new price when
 the period or block changes, and sends the scenario's messages, DR events, cancellations and
@@ -20,9 +22,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
+
+import zigpy.types as t
 
 from ems.clock import Clock, as_clock
 from ems.tasks import TaskSet
@@ -39,11 +44,22 @@ from integrations.simulator.meter import (
 from integrations.simulator.rate import PricePoint
 from integrations.simulator.scenario import Scenario, exact_price
 from integrations.zigbee.han import LinkFaults, VirtualHan
+from integrations.zigbee.install_code import InstallCode
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc
+from integrations.zigbee.trust_center import DEFAULT_DEVICE_TYPE, Registration, TrustCenter
 from integrations.zigbee.virtual_node import NodeSendError
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def trust_center_of(meter: dict[str, Any], registrations: Iterable[Registration] = ()) -> TrustCenter:
+    """The meter's trust center: the scenario's registrations (and any others), its network key."""
+    key = bytes.fromhex(meter["network_key"]) if meter.get("network_key") else secrets.token_bytes(16)
+    listed = [Registration(t.EUI64.convert(r["ieee"]), InstallCode.parse(r["install_code"]), r["device_type"])
+              for r in meter["registered"]]
+    return TrustCenter(t.EUI64.convert(meter["ieee"]), network_key=key, registrations=[*listed, *registrations],
+                       approved_device_types=tuple(meter["approved_device_types"]))
 
 
 class SimulatedHan:
@@ -58,13 +74,20 @@ class SimulatedHan:
         clock: Clock | Callable[[], datetime] | None = None,
         home_port: int = 0,
         home_pcap_path: str | os.PathLike[str] | None = None,
+        registrations: Iterable[Registration] = (),
     ) -> None:
+        """``registrations`` are registered with the meter on top of its scenario's (``--register``)."""
         self.scenario = scenario
         self.clock: Clock = as_clock(clock)
         faults = scenario.faults
+        self.trust_center = trust_center_of(scenario.meter, registrations)
+        meter = scenario.meter
         self.han = VirtualHan(port=port, pcap_path=pcap_path, faults=LinkFaults(
             drop=faults["drop"], duplicate=faults["duplicate"], delay=faults["delay"],
-            delay_s=faults["delay_s"], reorder=faults["reorder"], seed=faults["seed"]))
+            delay_s=faults["delay_s"], reorder=faults["reorder"], seed=faults["seed"]),
+            trust_center=self.trust_center,
+            network=(meter["pan_id"], t.ExtendedPanId(t.EUI64.convert(meter["ieee"])), meter["channel"]))
+        self.han.clock = self.clock
         self.han.on_lost = self._lost_on_air
         self.meter = SimulatedMeter(scenario, self.clock)
         self.home = SimulatedHome(scenario.home, self.meter.household, self.clock,
@@ -85,6 +108,25 @@ class SimulatedHan:
         self._tasks = TaskSet(_LOGGER, "simulator")
         self._message_ids = 1
         self.script_done = asyncio.Event()  # set once every scripted frame has been sent
+
+    def capture_keys(self) -> list[tuple[bytes, str]]:
+        """The keys a sniffer needs to read this meter's network (tests, Wireshark): the network
+        key and every registered device's link key. The simulator's, never the appliance's, to give."""
+        keys = [(self.trust_center.network_key, "network key")]
+        for ieee in self.trust_center.registered():
+            registration = self.trust_center.registration(ieee)
+            assert registration is not None
+            keys.append((registration.link_key, f"link key {ieee}"))
+        return keys
+
+    @property
+    def auto_register(self) -> bool:
+        """Whether the appliance it runs with is registered with the meter from the start."""
+        return bool(self.scenario.meter["register_appliance"])
+
+    def register_appliance(self, ieee: str, install_code: bytes, device_type: str = DEFAULT_DEVICE_TYPE) -> None:
+        """Register an appliance with the meter, as the utility does with what the customer gave it."""
+        self.trust_center.register(Registration(t.EUI64.convert(ieee), InstallCode.parse(install_code.hex()), device_type))
 
     @property
     def port(self) -> int:
@@ -113,6 +155,8 @@ class SimulatedHan:
             raise
         self._spawn(self._tick_forever(), "simulator-tick")
         self._spawn(self._run_script(), "simulator-script")
+        if self.scenario.meter["configuration"]["send"]:
+            self._spawn(self._configure_on_join(), "simulator-configuration")
         _LOGGER.info("Simulated meter %s ready on port %d (scenario %s)",
                      self.meter.node.ieee, self.port, self.scenario.name)
 
@@ -228,6 +272,28 @@ class SimulatedHan:
                 else:
                     async with asyncio.timeout(60):
                         await self.meter.client_heard.wait()
+
+    # -- the utility's configuration of a joined appliance (C6 3.1 steps 14-17) ----------------
+
+    async def _configure_on_join(self) -> None:
+        """Each time the appliance joins and has spoken SE to the meter: its configuration, then the test message."""
+        while True:
+            while not self.han.connected:
+                with contextlib.suppress(TimeoutError):
+                    await self.han.wait_connected(timeout_s=60)
+            self.meter.joined_heard.clear()
+            while not self.meter.joined_heard.is_set() and self.han.connected:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1):
+                        await self.meter.joined_heard.wait()
+            if self.han.connected:
+                try:
+                    await self.meter.send_configuration()
+                except NodeSendError as err:
+                    _LOGGER.info("Simulated meter: the configuration did not go out: %s", err)
+            while self.han.connected:
+                with contextlib.suppress(TimeoutError):
+                    await self.han.wait_connected(False, timeout_s=60)
 
     async def send_message(self, spec: dict[str, Any]) -> None:
         message_id = spec.get("id") or self._message_ids

@@ -19,6 +19,12 @@ import voluptuous as vol
 from ems.config import describe_invalid, load_yaml
 from ems.errors import ConfigError
 from integrations.simulator.loads import WEEKDAYS
+from integrations.zigbee.install_code import InstallCode
+from integrations.zigbee.trust_center import (
+    DEFAULT_DEVICE_TYPE,
+    DEVELOPMENT_REGISTRATION,
+    DEVICE_TYPES,
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -121,12 +127,55 @@ def _hhmm(value: Any) -> int:
 
 _PROFILE_PERIODS_MIN = (60, 30, 15, 10, 5, 1)
 
+
+def _install_code(value: Any) -> str:
+    try:
+        return InstallCode.parse(str(value)).hex()
+    except ValueError as err:
+        raise vol.Invalid(str(err)) from err
+
+
+_MINUTES = vol.All(int, vol.Range(min=0, max=60))
+_CONFIGURATION = vol.Schema(
+    {
+        # Each value is written only when given: by default the meter configures nothing (the
+        # appliance keeps its own settings, the DR section's) and its commissioning ends at the join.
+        vol.Optional("send", default=True): bool,
+        vol.Optional("enrollment_group"): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("start_randomization_min"): _MINUTES,
+        vol.Optional("duration_randomization_min"): _MINUTES,
+        vol.Optional("price_increase_randomize_min"): _MINUTES,
+        vol.Optional("price_decrease_randomize_min"): _MINUTES,
+        vol.Optional("test_message", default=None): vol.Any(None, vol.All(str, vol.Length(min=1, max=59))),
+    }
+)
+
+_REGISTRATION = vol.Schema(
+    {
+        vol.Required("ieee"): vol.All(str, vol.Match(r"^([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}$", msg="expected an EUI-64"), vol.Lower),
+        vol.Required("install_code"): _install_code,
+        vol.Optional("device_type", default=DEFAULT_DEVICE_TYPE): vol.In(DEVICE_TYPES),
+    }
+)
+
 _METER = vol.Schema(
     {
         vol.Optional("ieee", default="00:0d:6f:00:0a:90:69:e7"): vol.Match(
             r"^([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}$", msg="expected an EUI-64 such as 00:0d:6f:00:0a:90:69:e7"
         ),
-        vol.Optional("nwk", default=0x1D2E): vol.All(int, vol.Range(min=1, max=0xFFF7)),
+        # The meter is the coordinator and trust center of its network (NWK 0x0000): it admits the
+        # devices the utility registered (SE 1.x §5.4), by default the development appliance's identity.
+        vol.Optional("registered", default=lambda: [dict(DEVELOPMENT_REGISTRATION)]): [_REGISTRATION],
+        # The simulator plays the utility, which has registered the appliance it runs with (`ems demo`,
+        # the tests): False leaves that to `ems simulate-meter --register` or a test.
+        vol.Optional("register_appliance", default=True): bool,
+        # C6 3.1 steps 14-17: what the utility configures in the appliance once it joined (the DRLC
+        # and Price client attributes, by Write Attributes) and the test message it asks confirmed.
+        vol.Optional("configuration", default=dict): _CONFIGURATION,
+        vol.Optional("approved_device_types", default=list(DEVICE_TYPES)): [vol.In(DEVICE_TYPES)],
+        vol.Optional("network_key", default=None): vol.Any(None, vol.Match(r"^[0-9a-fA-F]{32}$", msg="expected 32 hex digits")),
+        vol.Optional("pan_id", default=0x1A62): vol.All(int, vol.Range(min=1, max=0xFFFE)),
+        vol.Optional("channel", default=15): vol.All(int, vol.Range(min=11, max=26)),
         vol.Optional("report_interval", default="5s"): vol.All(duration, vol.Range(min=timedelta(seconds=0.02), max=timedelta(minutes=10), msg="expected between 20 ms and 10 minutes")),
         vol.Optional("profile_interval_min", default=15): vol.In(_PROFILE_PERIODS_MIN, msg=f"expected one of {_PROFILE_PERIODS_MIN}"),
         vol.Optional("multiplier", default=1): vol.All(int, vol.Range(min=1, max=0xFFFFFF)),
@@ -376,10 +425,13 @@ _HOME_DEVICES: dict[str, vol.Schema] = {
         vol.Required("nominal_kw"): _KW,
         vol.Optional("device_class", default=0x0010): vol.All(int, vol.Range(min=1, max=0x0FFF)),
         vol.Optional("enrollment_group", default=0): vol.All(int, vol.Range(min=0, max=0xFF)),
+        vol.Optional("price_aware", default=False): bool,  # a Price client: takes the EMS's PublishPrice
         _windows(_ALL_DAY): [_WINDOW],
         vol.Optional("days"): _DAYS,
         vol.Optional("duty"): _DUTY,
     }),
+    # A door sensor (IAS Zone): joins and is discovered, but takes part in no program (UC134).
+    "door_sensor": vol.Schema({**_DEVICE_COMMON}),
 }
 
 

@@ -87,7 +87,7 @@ async def start_controller(radio_config: dict[str, Any]) -> zigpy.application.Co
 
 
 async def start_radio(
-    radio: Mapping[str, Any], pcap: Path | None = None
+    radio: Mapping[str, Any], pcap: Path | None = None, join: Mapping[str, Any] | None = None
 ) -> zigpy.application.ControllerApplication:
     """Start the controller for an integration's validated ``radio`` section, as start_controller.
 
@@ -100,6 +100,10 @@ async def start_radio(
     }
     if pcap is not None:
         config[CONF_PCAP_PATH] = str(pcap)
+    if join is not None and radio[CONF_RADIO_TYPE] == "virtual":
+        # Joining another coordinator's network is the virtual radio's alone (zigpy issue 1709).
+        config["coordinator_ieee"] = join["ieee"]
+        config["join"] = {"install_code": join["install_code"], "device_type": join["device_type"]}
     return await start_controller(config)
 
 

@@ -13,6 +13,15 @@ every node that has joined before, or that does not wait for permit-join
 Nodes with `joins_on_permit=True` join when the radio permits joining. Nodes stay joined
 across radio connections, so after a reconnect they announce themselves again.
 
+The meter's network (``trust_center`` given): the meter is a hosted node at NWK 0x0000, the
+coordinator and trust center; the radio joins (`wire.Join`) instead of forming the network. The
+trust center admits it only with a registration (IEEE address, install code, approved device
+type), gives it a NWK address and the network key in a Transport-Key under its install-code
+link key (`security.py`), and from then on every frame between the radio and the HAN is
+NWK-secured with the network key, the Smart Energy profile's unicasts APS-secured with the link
+key too (SE 1.x §5.4.6); both ends capture those secured bytes. Without a ``trust_center`` the
+radio is the coordinator (NWK 0x0000) and nothing is secured: the home's own network.
+
 Link faults (issue 11), for the fault tests and the soak: ``faults`` (a ``LinkFaults``) drops,
 delays, duplicates and reorders application frames (not ZDO: joining and discovery stay clean)
 at configurable rates (a unicast the radio sends that is dropped is answered NO_ACK, as a MAC
@@ -36,9 +45,10 @@ from typing import Any
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
-from . import wire
-from .air import AirFrame, BroadcastAddress
+from . import security, wire
+from .air import AirFrame, AirFrameError, BroadcastAddress
 from .pcap import PcapWriter
+from .trust_center import JoinRefusal, Registration, TrustCenter
 from .virtual_node import COORDINATOR_NWK, VirtualNode
 
 LOGGER = logging.getLogger(__name__)
@@ -46,6 +56,7 @@ LOGGER = logging.getLogger(__name__)
 HELLO_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 2.0
 ZDO_PROFILE = 0x0000
+SE_PROFILE = 0x0109
 REORDER_HOLD_S = 1.0  # a frame held back to be reordered goes out alone after this (real) time
 
 
@@ -83,12 +94,15 @@ class _RadioLink:
     """The connection of the current coordinator radio."""
 
     def __init__(
-        self, writer: asyncio.StreamWriter, hello: wire.Hello, task: asyncio.Task[Any]
+        self, writer: asyncio.StreamWriter, hello: wire.Hello, task: asyncio.Task[Any],
+        registration: Registration | None = None,
     ) -> None:
         self.writer = writer
         self.hello = hello
         self.task = task
         self.network_up = False
+        self.registration = registration  # set when the radio joined a trust center's network
+        self.authenticated = False
 
     def send(self, message: wire.Message) -> None:
         if not self.writer.is_closing():
@@ -105,7 +119,16 @@ class VirtualHan:
         port: int = 0,
         pcap_path: str | os.PathLike[str] | None = None,
         faults: LinkFaults | None = None,
+        trust_center: TrustCenter | None = None,
+        network: tuple[int, t.ExtendedPanId, int] = (0x1A62, t.ExtendedPanId.convert("50:52:45:4d:49:53:45:31"), 15),
     ) -> None:
+        self.trust_center = trust_center
+        self._network_settings = network  # pan id, extended pan id, channel of a trust center's network
+        # Before the radio joins a trust center's network it has no address (0xFFFE: unknown).
+        self._radio_nwk = COORDINATOR_NWK if trust_center is None else 0xFFFE
+        self._nwk_counters: collections.Counter[t.EUI64] = collections.Counter()
+        self._from_radio: dict[AirFrame, bytes] = {}  # the secured bytes of a frame the radio sent
+        self.clock: Callable[[], Any] | None = None  # stamps the trust center's log
         self._host = host
         self._requested_port = port
         self._pcap_path = pcap_path
@@ -166,7 +189,7 @@ class VirtualHan:
             return [frame, *self._release_held()]
         rng = self._rng
         # The radio's unicasts were dropped (or not) when it sent them: see _tx_lost.
-        if not _radio_unicast(frame) and rng.random() < faults.drop:
+        if not self._radio_unicast(frame) and rng.random() < faults.drop:
             self.counters["fault_dropped"] += 1
             self._lost(frame)
             return self._release_held()
@@ -191,14 +214,18 @@ class VirtualHan:
         """Whether the drop fault loses a unicast the radio sends: its sender hears NO_ACK, as from a
         MAC that retried in vain (a real stack reports a lost unicast; only broadcasts vanish)."""
         faults = self._faults
-        if not faults.drop or frame.profile_id == ZDO_PROFILE or not _radio_unicast(frame):
+        if not faults.drop or frame.profile_id == ZDO_PROFILE or not self._radio_unicast(frame):
             return False
         if self._rng.random() >= faults.drop:
             return False
         self.counters["fault_dropped"] += 1
         return True
 
+    def _radio_unicast(self, frame: AirFrame) -> bool:
+        return frame.nwk_src == self._radio_nwk and not frame.broadcast
+
     def _lost(self, frame: AirFrame) -> None:
+        self._from_radio.pop(frame, None)
         if self.on_lost is not None:
             try:
                 self.on_lost(frame)
@@ -361,19 +388,30 @@ class VirtualHan:
 
     @property
     def pan_id(self) -> int:
+        if self.trust_center is not None:
+            return self._network_settings[0]
         return self._last_hello.pan_id if self._last_hello else 0x0000
 
     @property
     def extended_pan_id(self) -> t.ExtendedPanId:
+        if self.trust_center is not None:
+            return self._network_settings[1]
         return self._last_hello.extended_pan_id if self._last_hello else t.ExtendedPanId.UNKNOWN
 
     @property
     def coordinator_ieee(self) -> t.EUI64:
+        if self.trust_center is not None:
+            return self.trust_center.ieee
         return self._last_hello.ieee if self._last_hello else t.EUI64.UNKNOWN
+
+    @property
+    def radio_nwk(self) -> int:
+        """The radio's NWK address: 0x0000 when it is the coordinator, else the one it was given."""
+        return self._radio_nwk
 
     def nwk_of(self, ieee: t.EUI64) -> int | None:
         if self._last_hello is not None and ieee == self._last_hello.ieee:
-            return COORDINATOR_NWK
+            return self._radio_nwk
         for node in self._nodes.values():
             if node.ieee == ieee:
                 return node.nwk
@@ -388,7 +426,7 @@ class VirtualHan:
         return True
 
     def _reachable(self, nwk: int) -> bool:
-        if nwk == COORDINATOR_NWK:
+        if nwk == self._radio_nwk:
             return self._radio is not None
         node = self._nodes.get(nwk)
         return node is not None and node.joined
@@ -405,18 +443,29 @@ class VirtualHan:
                 LOGGER.exception("Virtual HAN failed to route %r", frame)
 
     def _route(self, frame: AirFrame) -> None:
+        from_radio = self._from_radio.pop(frame, None)
+        to_radio = frame.nwk_dst == self._radio_nwk or (frame.broadcast and frame.nwk_src != self._radio_nwk)
+        secured = None
+        if from_radio is not None:
+            secured = from_radio
+        elif to_radio and self._radio is not None and self._radio.registration is not None:
+            secured = self._secure_for_radio(frame, self._radio.registration)
         if self._pcap is not None:
-            self._pcap.write(frame)
+            if secured is not None:
+                self._pcap.write_bytes(secured)
+            else:
+                self._pcap.write(frame)
         self.counters["frames"] += 1
+        rx: wire.Message = wire.SecuredRx(secured) if secured is not None else wire.Rx(frame)
         if frame.broadcast:
-            if frame.nwk_src != COORDINATOR_NWK and self._radio is not None:
-                self._radio.send(wire.Rx(frame))
+            if frame.nwk_src != self._radio_nwk and self._radio is not None:
+                self._radio.send(rx)
             for node in list(self._nodes.values()):
                 if node.nwk != frame.nwk_src and node.joined and _addressed(node, frame.nwk_dst):
                     node.receive(frame)
-        elif frame.nwk_dst == COORDINATOR_NWK:
+        elif frame.nwk_dst == self._radio_nwk:
             if self._radio is not None:
-                self._radio.send(wire.Rx(frame))
+                self._radio.send(rx)
             else:
                 self.counters["dropped"] += 1
         else:
@@ -425,6 +474,83 @@ class VirtualHan:
                 target.receive(frame)
             else:
                 self.counters["dropped"] += 1
+
+    # --- security on a trust center's network -----------------------------------------
+
+    def _secure_for_radio(self, frame: AirFrame, registration: Registration) -> bytes:
+        """A node's frame to the radio as it goes on the air: NWK-secured, SE unicasts APS-secured."""
+        assert self.trust_center is not None
+        node = self._nodes.get(frame.nwk_src)
+        source = node.ieee if node is not None else self.trust_center.ieee
+        self._nwk_counters[source] += 1
+        counter = self._nwk_counters[source]
+        link_key = registration.link_key if _aps_secured(frame) else None
+        return security.secure(
+            frame.encode(), source=source, network_key=self.trust_center.network_key,
+            key_seq=self.trust_center.key_seq, nwk_counter=counter, link_key=link_key, aps_counter=counter,
+        )
+
+    def _unsecure_from_radio(self, link: _RadioLink, data: bytes) -> AirFrame | None:
+        """The radio's secured frame, checked: None (counted) if it fails or lacks the security SE asks."""
+        assert self.trust_center is not None and link.registration is not None
+        try:
+            plain = security.unsecure(
+                data, network_key=self.trust_center.network_key,
+                link_key_of={link.registration.ieee: link.registration.link_key},
+            )
+            frame = AirFrame.decode(plain.frame)
+        except (security.SecurityError, AirFrameError) as err:
+            self.counters["security_failures"] += 1
+            LOGGER.warning("Virtual HAN: frame from the joined radio failed its security check: %s", err)
+            return None
+        if plain.source != link.registration.ieee:
+            self.counters["security_failures"] += 1
+            LOGGER.warning("Virtual HAN: secured frame names source %s, not the joined radio", plain.source)
+            return None
+        if _aps_secured(frame) and not plain.aps_secured:
+            self.counters["aps_unsecured"] += 1
+            LOGGER.warning("Virtual HAN: Smart Energy frame from the radio without APS security: dropped")
+            return None
+        if not link.authenticated:
+            link.authenticated = True
+            self.trust_center.authenticated(link.registration.ieee, self._now())
+            LOGGER.info("Virtual HAN: trust center: %s authenticated", link.registration.ieee)
+        return frame
+
+    def _now(self) -> Any:
+        return self.clock() if self.clock is not None else None
+
+    async def _admit(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, join: wire.Join, task: asyncio.Task[Any]
+    ) -> _RadioLink | None:
+        """The trust center's answer to a joining radio: a link with its registration, or refused."""
+        assert self.trust_center is not None
+        admitted = self.trust_center.admit(join.ieee, join.device_type, self._now())
+        if isinstance(admitted, JoinRefusal):
+            LOGGER.warning("Virtual HAN: trust center refused %s (%s)", join.ieee, admitted.name)
+            wire.write_message(writer, wire.Refused(int(admitted)))
+            await writer.drain()
+            return None
+        taken = set(self._nodes)
+        self._radio_nwk = self.trust_center.address_for(join.ieee, taken)
+        pan_id, ext_pan, channel = self._network_settings
+        transport_key = security.encode_transport_key(
+            security.TransportKey(self.trust_center.network_key, self.trust_center.key_seq, join.ieee,
+                                  self.trust_center.ieee),
+            link_key=admitted.link_key, pan_id=pan_id, nwk_src=COORDINATOR_NWK, nwk_dst=self._radio_nwk,
+            seq=0, counter=self._next_counter(self.trust_center.ieee),
+        )
+        if self._pcap is not None:
+            self._pcap.write_bytes(transport_key)
+        hello = wire.Hello(ieee=join.ieee, pan_id=pan_id, extended_pan_id=ext_pan, channel=channel)
+        link = _RadioLink(writer, hello, task, registration=admitted)
+        link.send(wire.Joined(self._radio_nwk, pan_id, ext_pan, channel, self.trust_center.ieee, transport_key))
+        LOGGER.info("Virtual HAN: trust center admitted %s as 0x%04X", join.ieee, self._radio_nwk)
+        return link
+
+    def _next_counter(self, source: t.EUI64) -> int:
+        self._nwk_counters[source] += 1
+        return self._nwk_counters[source]
 
     # --- the radio connection ------------------------------------------------------------
 
@@ -438,19 +564,27 @@ class VirtualHan:
         try:
             async with asyncio.timeout(HELLO_TIMEOUT_S):
                 hello = await wire.read_message(reader)
-            if not isinstance(hello, wire.Hello):
-                LOGGER.warning("Virtual HAN: radio opened with %r instead of a hello", hello)
+            expected = wire.Join if self.trust_center is not None else wire.Hello
+            if not isinstance(hello, expected):
+                LOGGER.warning("Virtual HAN: radio opened with %r instead of a %s", hello, expected.__name__)
                 return
             if self._radio is not None:
                 LOGGER.warning("Virtual HAN refuses a second radio while one is connected")
                 wire.write_message(writer, wire.Busy())
                 await writer.drain()
                 return
-            link = self._radio = _RadioLink(writer, hello, task)
+            if isinstance(hello, wire.Join):
+                admitted = await self._admit(reader, writer, hello, task)
+                if admitted is None:
+                    return
+                link = self._radio = admitted
+                hello = admitted.hello
+            else:
+                link = self._radio = _RadioLink(writer, hello, task)
+                link.send(wire.Ready())
             self._last_hello = hello
             for node in self._nodes.values():
                 node.forget_duplicates()  # the new radio's APS counters start again
-            link.send(wire.Ready())
             LOGGER.info(
                 "Virtual HAN: coordinator %s connected (PAN 0x%04X)", hello.ieee, hello.pan_id
             )
@@ -469,6 +603,12 @@ class VirtualHan:
         finally:
             self._connections.pop(task, None)
             writer.close()
+            if link is not None and link.registration is not None and not link.authenticated:
+                # Gone without a frame under the network key: it could not read the Transport-Key.
+                assert self.trust_center is not None
+                self.trust_center.refused_key(link.registration.ieee, self._now())
+                LOGGER.warning("Virtual HAN: trust center: %s left without authenticating (wrong install code?)",
+                               link.registration.ieee)
             if link is not None and self._radio is link:
                 self._radio = None
                 self._connected.clear()
@@ -499,7 +639,26 @@ class VirtualHan:
                 if self._tx_lost(message.frame):
                     link.send(wire.TxResult(message.tx_id, wire.TxStatus.NO_ACK))
                     return
+                if link.registration is not None:  # a trust center's network: only secured frames
+                    self.counters["unsecured"] += 1
+                    link.send(wire.TxResult(message.tx_id, wire.TxStatus.INVALID_FRAME))
+                    return
                 link.send(wire.TxResult(message.tx_id, self._accept_tx(message.frame)))
+            case wire.SecuredTx():
+                if self.frozen:
+                    self.counters["fault_frozen"] += 1
+                    return
+                frame = self._unsecure_from_radio(link, message.data) if link.registration is not None else None
+                if frame is None:
+                    link.send(wire.TxResult(message.tx_id, wire.TxStatus.INVALID_FRAME))
+                    return
+                if self._tx_lost(frame):
+                    link.send(wire.TxResult(message.tx_id, wire.TxStatus.NO_ACK))
+                    return
+                status = self._accept_tx(frame)
+                if status is wire.TxStatus.SUCCESS:
+                    self._from_radio[frame] = message.data
+                link.send(wire.TxResult(message.tx_id, status))
             case wire.NetworkUp():
                 link.network_up = True
                 self._announce_nodes()
@@ -509,7 +668,7 @@ class VirtualHan:
                 LOGGER.warning("Virtual HAN ignores unexpected %r from the radio", message)
 
     def _accept_tx(self, frame: AirFrame) -> wire.TxStatus:
-        if frame.nwk_src != COORDINATOR_NWK:
+        if frame.nwk_src != self._radio_nwk:
             return wire.TxStatus.INVALID_FRAME
         if not frame.broadcast and not self._reachable(frame.nwk_dst):
             self.counters["no_route"] += 1
@@ -532,8 +691,9 @@ class VirtualHan:
                     node.join()
 
 
-def _radio_unicast(frame: AirFrame) -> bool:
-    return frame.nwk_src == COORDINATOR_NWK and not frame.broadcast
+def _aps_secured(frame: AirFrame) -> bool:
+    """Whether SE asks APS security with the link key for a frame: its profile's unicasts (§5.4.6)."""
+    return frame.profile_id == SE_PROFILE and not frame.broadcast
 
 
 def _addressed(node: VirtualNode, broadcast: int) -> bool:

@@ -42,9 +42,12 @@ class PcapWriter:
 
     def write(self, frame: AirFrame, timestamp: float | None = None) -> None:
         """Write one frame; `timestamp` is seconds since the epoch (default: now)."""
+        self.write_bytes(frame.encode(), timestamp)
+
+    def write_bytes(self, data: bytes, timestamp: float | None = None) -> None:
+        """Write one frame given as its over-the-air bytes (a secured frame, a Transport-Key)."""
         if self._file.closed:
             raise ValueError(f"pcap file {self.path} is closed")
-        data = frame.encode()
         ts = time.time() if timestamp is None else timestamp
         seconds = int(ts)
         micros = int(round((ts - seconds) * 1_000_000))

@@ -6,13 +6,23 @@ delivery status. Frames the HAN delivers come back as `ZigbeePacket`s to
 `packet_received`. Network settings are fixed by the configuration; nothing is stored.
 
 Config: `{"device": {"path": "virtual://127.0.0.1:PORT"}, "pcap_path": optional file,
-"coordinator_ieee": optional EUI64, "network": {"pan_id", "extended_pan_id", "channel"}}`.
+"coordinator_ieee": optional EUI64 (the radio's own address), "network": {"pan_id",
+"extended_pan_id", "channel"}, "join": optional {"install_code", "device_type"}}`.
+
+Without ``join`` the radio forms the network and is its coordinator (NWK 0x0000): the home's
+network. With ``join`` it joins the network of the HAN's trust center instead, as an SE device
+joins the meter's (what a real radio's firmware does by itself): it gets its NWK address and the
+network key, which it can read only with the link key of its own install code, and from then on
+secures every frame (NWK security with the network key, the Smart Energy profile's unicasts APS
+security with the link key; `security.py`). A refusal raises `JoinRefused` with the trust center's
+reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import urllib.parse
 from collections.abc import Callable
@@ -27,17 +37,21 @@ import zigpy.state
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
-from . import wire
-from .air import AirFrame
+from . import security, wire
+from .air import AirFrame, AirFrameError
+from .install_code import InstallCode
 from .nwk_lookup import NwkLookupMixin
 from .pcap import PcapWriter
 from .se_profile import SmartEnergyProfileMixin
+from .trust_center import DEFAULT_DEVICE_TYPE, DEVICE_TYPES, REFUSAL_TEXT, JoinRefusal
 
 LOGGER = logging.getLogger(__name__)
 
 SCHEME = "virtual"
 CONF_PCAP_PATH = "pcap_path"
 CONF_COORDINATOR_IEEE = "coordinator_ieee"
+CONF_JOIN = "join"
+SE_PROFILE = 0x0109
 DEFAULT_COORDINATOR_IEEE = "02:50:52:45:4d:00:00:01"  # locally administered
 DEFAULT_PAN_ID = 0x1A62
 DEFAULT_EXTENDED_PAN_ID = "50:52:45:4d:49:53:45:31"
@@ -69,6 +83,35 @@ class RadioUnavailable(ConnectionError):
 
 class RadioLinkLost(ConnectionError):
     """The connection to the HAN broke after it was established."""
+
+
+class JoinRefused(RadioUnavailable):
+    """The meter's trust center did not admit us; `reason` says why (`text` in the customer's words)."""
+
+    def __init__(self, reason: JoinRefusal) -> None:
+        self.reason = reason
+        self.text = REFUSAL_TEXT[reason]
+        super().__init__(self.text)
+
+
+def join_refusal(err: BaseException | None) -> JoinRefused | None:
+    """The `JoinRefused` behind an error (zigpy and the controller wrap it), if any."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, JoinRefused):
+            return err
+        err, seen = err.__cause__, seen + 1
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JoinedNetwork:
+    """What joining a trust center's network gave the radio (the keys stay inside the radio)."""
+
+    nwk: int
+    trust_center: t.EUI64
+    pan_id: int
+    channel: int
 
 
 def parse_radio_path(path: str) -> tuple[str, int]:
@@ -110,6 +153,11 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
         self._pcap_path: str | None = pcap_path
         self._network_info, self._node_info = self._configured_network()
         self._endpoint_descriptors: dict[int, zdo_t.SimpleDescriptor] = {}
+        self._install_code, self._device_type = self._join_settings()
+        self.joined: JoinedNetwork | None = None
+        self._network_key: bytes | None = None
+        self._link_key: bytes | None = None
+        self._nwk_counter = 0
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -118,6 +166,26 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
         self._tx_id = 0
         self._seq = 0
         self._lost_callbacks: list[ConnectionLostCallback] = []
+
+    def _join_settings(self) -> tuple[InstallCode | None, str]:
+        join = self.config.get(CONF_JOIN)
+        if join is None:
+            return None, DEFAULT_DEVICE_TYPE
+        if not isinstance(join, dict) or "install_code" not in join:
+            raise RadioConfigError(f"{CONF_JOIN}: expected {{install_code, device_type}}, got {join!r}")
+        try:
+            code = InstallCode.parse(str(join["install_code"]))
+        except ValueError as err:
+            raise RadioConfigError(f"{CONF_JOIN}.install_code: {err}") from err
+        device_type = join.get("device_type", DEFAULT_DEVICE_TYPE)
+        if device_type not in DEVICE_TYPES:
+            raise RadioConfigError(f"{CONF_JOIN}.device_type: {device_type!r} is not one of {', '.join(DEVICE_TYPES)}")
+        return code, device_type
+
+    @property
+    def joins(self) -> bool:
+        """Whether this radio joins a trust center's network rather than forming its own."""
+        return self._install_code is not None
 
     def _configured_network(self) -> tuple[zigpy.state.NetworkInfo, zigpy.state.NodeInfo]:
         nwk_config = self.config[conf.CONF_NWK]
@@ -186,23 +254,35 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
                 reader, writer = await asyncio.open_connection(self._host, self._port)
         except (OSError, TimeoutError) as err:
             raise RadioUnavailable(f"virtual HAN at {where} is not reachable: {err!r}") from err
-        try:
-            wire.write_message(
-                writer,
-                wire.Hello(
-                    ieee=self._node_info.ieee,
-                    pan_id=self._network_info.pan_id,
-                    extended_pan_id=self._network_info.extended_pan_id,
-                    channel=self._network_info.channel,
-                ),
+        opening: wire.Message
+        if self._install_code is not None:
+            opening = wire.Join(ieee=self._node_info.ieee, device_type=self._device_type)
+        else:
+            opening = wire.Hello(
+                ieee=self._node_info.ieee,
+                pan_id=self._network_info.pan_id,
+                extended_pan_id=self._network_info.extended_pan_id,
+                channel=self._network_info.channel,
             )
+        try:
+            wire.write_message(writer, opening)
             await writer.drain()
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 reply = await wire.read_message(reader)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, wire.WireError) as err:
             writer.close()
             raise RadioUnavailable(f"virtual HAN at {where} did not answer: {err!r}") from err
-        if not isinstance(reply, wire.Ready):
+        if isinstance(reply, wire.Refused):
+            writer.close()
+            try:
+                reason = JoinRefusal(reply.reason)
+            except ValueError:
+                raise RadioUnavailable(f"virtual HAN at {where} refused us for reason {reply.reason}") from None
+            LOGGER.warning("The meter's trust center refused this appliance: %s", REFUSAL_TEXT[reason])
+            raise JoinRefused(reason)
+        if isinstance(reply, wire.Joined) and self._install_code is not None:
+            self._take_network_key(reply, writer)
+        elif not isinstance(reply, wire.Ready):
             writer.close()
             reason = (
                 "already has a coordinator" if isinstance(reply, wire.Busy) else f"sent {reply!r}"
@@ -210,11 +290,43 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
             raise RadioUnavailable(f"virtual HAN at {where} {reason}")
         if self._pcap_path is not None and self._pcap is None:
             self._pcap = PcapWriter(self._pcap_path)
+        if isinstance(reply, wire.Joined) and self._pcap is not None:
+            self._pcap.write_bytes(reply.transport_key)
         self._reader, self._writer = reader, writer
         self._reader_task = asyncio.get_running_loop().create_task(
             self._read_loop(reader), name=f"virtual-radio-reader-{where}"
         )
         LOGGER.info("Virtual radio connected to HAN at %s", where)
+
+    def _take_network_key(self, joined: wire.Joined, writer: asyncio.StreamWriter) -> None:
+        """Read the network key from the trust center's Transport-Key with our install code's link key."""
+        assert self._install_code is not None
+        link_key = self._install_code.link_key
+        try:
+            transport = security.decode_transport_key(joined.transport_key, link_key=link_key)
+        except security.SecurityError as err:
+            writer.close()
+            LOGGER.warning("The meter's network key did not open with this appliance's install code")
+            raise JoinRefused(JoinRefusal.WRONG_INSTALL_CODE) from err
+        if transport.destination != self._node_info.ieee or transport.source != joined.trust_center:
+            writer.close()
+            raise RadioUnavailable("the trust center's Transport-Key names another device")
+        self._network_key, self._link_key = transport.network_key, link_key
+        self._nwk_counter = 0
+        self.joined = JoinedNetwork(joined.nwk, joined.trust_center, joined.pan_id, joined.channel)
+        self._node_info = self._node_info.replace(
+            nwk=t.NWK(joined.nwk), logical_type=zdo_t.LogicalType.Router
+        )
+        self._network_info = self._network_info.replace(
+            pan_id=t.PanId(joined.pan_id),
+            extended_pan_id=joined.extended_pan_id,
+            channel=joined.channel,
+            channel_mask=t.Channels.from_channel_list([joined.channel]),
+            nwk_manager_id=t.NWK(0x0000),
+            network_key=zigpy.state.Key(key=t.KeyData(transport.network_key), seq=transport.key_seq),
+            tc_link_key=zigpy.state.Key(key=t.KeyData(link_key), partner_ieee=joined.trust_center),
+        )
+        LOGGER.info("Joined the meter's network as 0x%04X (trust center %s)", joined.nwk, joined.trust_center)
 
     async def disconnect(self) -> None:
         """Close the link and the capture; safe to call at any time, twice."""
@@ -252,6 +364,9 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
                     LOGGER.warning("Virtual radio dropped a bad message from the HAN: %s", err)
                     continue
                 match message:
+                    case wire.SecuredRx():
+                        self._on_secured_rx(message.data)
+                        await asyncio.sleep(0)
                     case wire.Rx():
                         self._on_rx(message.frame)
                         # A burst read at once is handled frame by frame, not in one callback: the
@@ -284,8 +399,26 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
 
     # --- frames --------------------------------------------------------------------------
 
-    def _on_rx(self, frame: AirFrame) -> None:
+    def _on_secured_rx(self, data: bytes) -> None:
         if self._pcap is not None:
+            self._pcap.write_bytes(data)
+        if self._network_key is None or self.joined is None or self._link_key is None:
+            LOGGER.warning("Virtual radio dropped a secured frame: it has not joined a secured network")
+            return
+        try:
+            plain = security.unsecure(data, network_key=self._network_key,
+                                      link_key_of={self.joined.trust_center: self._link_key})
+            frame = AirFrame.decode(plain.frame)
+        except (security.SecurityError, AirFrameError) as err:
+            LOGGER.warning("Virtual radio dropped a frame that failed its security check: %s", err)
+            return
+        if frame.profile_id == SE_PROFILE and not frame.broadcast and not plain.aps_secured:
+            LOGGER.warning("Virtual radio dropped a Smart Energy frame without APS security")
+            return
+        self._on_rx(frame, captured=True)
+
+    def _on_rx(self, frame: AirFrame, *, captured: bool = False) -> None:
+        if self._pcap is not None and not captured:
             self._pcap.write(frame)
         packet = t.ZigbeePacket(
             src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(frame.nwk_src)),
@@ -356,6 +489,18 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
             ack_request=bool(packet.tx_options & t.TransmitOptions.ACK) and nwk_dst < 0xFFF8,
         )
 
+    def _secured(self, frame: AirFrame) -> bytes | None:
+        """The frame as it goes on a secured network's air, or None on an unsecured one."""
+        if self._network_key is None:
+            return None
+        self._nwk_counter += 1
+        aps = frame.profile_id == SE_PROFILE and not frame.broadcast
+        return security.secure(
+            frame.encode(), source=self._node_info.ieee, network_key=self._network_key,
+            key_seq=int(self._network_info.network_key.seq), nwk_counter=self._nwk_counter,
+            link_key=self._link_key if aps else None, aps_counter=self._nwk_counter,
+        )
+
     async def send_packet(self, packet: t.ZigbeePacket) -> None:
         """Transmit through the HAN; DeliveryError if the link is down or the HAN nacks."""
         writer = self._writer
@@ -366,13 +511,17 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
         tx_id = self._tx_id
         future: asyncio.Future[wire.TxStatus] = asyncio.get_running_loop().create_future()
         self._pending[tx_id] = future
+        message: wire.Message = wire.Tx(tx_id=tx_id, frame=frame)
+        data = self._secured(frame)
+        if data is not None:
+            message = wire.SecuredTx(tx_id=tx_id, data=data)
         if self._pcap is not None:
             # Captured as it goes on the air, before any answer to it can come back (a record
             # written once the delivery status returned would follow the answer); a frame the
             # HAN then fails to deliver was still transmitted.
-            self._pcap.write(frame)
+            self._pcap.write_bytes(data if data is not None else frame.encode())
         try:
-            wire.write_message(writer, wire.Tx(tx_id=tx_id, frame=frame))
+            wire.write_message(writer, message)
             await writer.drain()
             async with asyncio.timeout(TX_STATUS_TIMEOUT_S):
                 status = await future
@@ -393,6 +542,7 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
     # --- network settings (fixed, in memory) ---------------------------------------------
 
     async def load_network_info(self, *, load_devices: bool = False) -> None:
+        # A joined radio keeps what the trust center gave it (address, network key) until it leaves.
         self.state.network_info = self._network_info.replace()
         self.state.node_info = self._node_info.replace()
 
@@ -405,6 +555,7 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
 
     async def reset_network_info(self) -> None:
         self._network_info, self._node_info = self._configured_network()
+        self.joined, self._network_key, self._link_key = None, None, None
 
     async def start_network(self) -> None:
         """Create the coordinator device and tell the HAN the network is up."""
@@ -422,8 +573,9 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
         if not isinstance(coordinator, VirtualCoordinator):
             coordinator = VirtualCoordinator(self, ieee, self._node_info.nwk)
             self.devices[ieee] = coordinator
+        joined = self.joined is not None
         coordinator.node_desc = zdo_t.NodeDescriptor(
-            logical_type=zdo_t.LogicalType.Coordinator,
+            logical_type=zdo_t.LogicalType.Router if joined else zdo_t.LogicalType.Coordinator,
             complex_descriptor_available=0,
             user_descriptor_available=0,
             reserved=0,
@@ -439,7 +591,8 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
             manufacturer_code=0x0000,
             maximum_buffer_size=82,
             maximum_incoming_transfer_size=82,
-            server_mask=0x2C41,  # primary trust center, network manager, rev 22
+            # A coordinator: primary trust center, network manager, rev 22; a joined router: rev 22.
+            server_mask=0x2C00 if joined else 0x2C41,
             maximum_outgoing_transfer_size=82,
             descriptor_capability_field=zdo_t.NodeDescriptor.DescriptorCapability.NONE,
         )

@@ -210,6 +210,7 @@ class ReconnectSupervisor:
         delay_s = self.backoff.first_s
         while not self._closing:
             self.attempts += 1
+            retry_after_s: float | None = None
             try:
                 self._publish(ConnectionState.CONNECTING, self._connecting_detail)
                 online_detail = await self._link.connect()
@@ -224,6 +225,9 @@ class ReconnectSupervisor:
                 detail = self._lost_detail
             except self._expected as err:
                 detail = self._describe(err)
+                # A peer that answered "not now, try again in N s" (a meter's trust center that has
+                # no registration for us yet, I1NFR3) sets the wait itself.
+                retry_after_s = getattr(err, "retry_after_s", None)
             except Exception as err:  # noqa: BLE001 - a bug must not end supervision for good
                 self._logger.exception("%s: unexpected error; retrying", self.name)
                 detail = self._describe(err)
@@ -238,6 +242,9 @@ class ReconnectSupervisor:
             self._publish(ConnectionState.OFFLINE, detail)
             if self._closing:
                 return
+            if retry_after_s is not None:
+                await self._wait(retry_after_s)
+                continue
             await self._wait(delay_s * self._uniform(1 - self.backoff.jitter, 1 + self.backoff.jitter))
             delay_s = self.backoff.next_delay_s(delay_s)
 

@@ -66,6 +66,9 @@ class NodeNetwork(Protocol):
     def transmit(self, frame: AirFrame) -> bool:
         """Queue a frame for delivery; False if it cannot reach its destination."""
 
+    @property
+    def radio_nwk(self) -> int: ...
+
     def nwk_of(self, ieee: t.EUI64) -> int | None:
         """The NWK address of a device on the network, if known."""
 
@@ -229,8 +232,8 @@ class VirtualNode:
         joins_on_permit: bool = False,
         name: str | None = None,
     ) -> None:
-        if not 0x0001 <= nwk <= 0xFFF7:
-            raise ValueError(f"node NWK address 0x{nwk:04X} is outside 0x0001-0xFFF7")
+        if not 0x0000 <= nwk <= 0xFFF7 or (nwk == COORDINATOR_NWK and logical_type != zdo_t.LogicalType.Coordinator):
+            raise ValueError(f"node NWK address 0x{nwk:04X} is outside 0x0001-0xFFF7 (0x0000 is the coordinator's)")
         self.ieee = t.EUI64.convert(ieee) if isinstance(ieee, str) else t.EUI64(ieee)
         self.nwk = nwk
         self.name = name or f"0x{nwk:04X}"
@@ -1033,6 +1036,10 @@ class VirtualNode:
 
     # --- sending -------------------------------------------------------------------------
 
+    def next_tsn(self) -> int:
+        """A TSN from the node's own sequence, for a frame built by hand (``send_raw``)."""
+        return self._next_tsn()
+
     def _next_tsn(self) -> int:
         self._tsn = (self._tsn + 1) & 0xFF
         return self._tsn
@@ -1052,6 +1059,10 @@ class VirtualNode:
             raise NodeSendError(f"node {self.name} has not joined a network")
         if self.silent:
             raise NodeSendError(f"node {self.name} is silent")
+        if dst_nwk == COORDINATOR_NWK and self.nwk == COORDINATOR_NWK:
+            # The meter is itself the coordinator of its network: "to the coordinator", the default
+            # destination of a node's commands and reports, means to the appliance that joined it.
+            dst_nwk = network.radio_nwk
         self._seq = (self._seq + 1) & 0xFF
         frame = AirFrame.single_hop(
             pan_id=network.pan_id,

@@ -36,6 +36,11 @@ class _Type(enum.IntEnum):
     RX = 6
     PERMIT = 7
     NETWORK_UP = 8
+    JOIN = 9
+    JOINED = 10
+    REFUSED = 11
+    SECURED_TX = 12
+    SECURED_RX = 13
 
 
 class TxStatus(enum.IntEnum):
@@ -102,7 +107,54 @@ class Rx:
     frame: AirFrame
 
 
-Message = Hello | Ready | Busy | NetworkUp | Permit | Tx | TxResult | Rx
+@dataclasses.dataclass(frozen=True)
+class Join:
+    """Radio -> HAN on connect, instead of `Hello`: join the network whose trust center the HAN
+    hosts (the meter's), as a device of `device_type` (a `trust_center.DEVICE_TYPES` name)."""
+
+    ieee: t.EUI64
+    device_type: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Joined:
+    """HAN -> radio: admitted with NWK address `nwk`; `transport_key` is the trust center's
+    over-the-air Transport-Key frame (the network key under the joiner's install-code link key)."""
+
+    nwk: int
+    pan_id: int
+    extended_pan_id: t.ExtendedPanId
+    channel: int
+    trust_center: t.EUI64
+    transport_key: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Refused:
+    """HAN -> radio: the trust center did not admit the joiner (a `JoinRefusal`); the HAN closes."""
+
+    reason: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SecuredTx:
+    """Radio -> HAN on a secured network: a `Tx` whose frame is in its secured over-the-air bytes."""
+
+    tx_id: int
+    data: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class SecuredRx:
+    """HAN -> radio on a secured network: a received frame in its secured over-the-air bytes."""
+
+    data: bytes
+
+
+Message = (
+    Hello | Ready | Busy | NetworkUp | Permit | Tx | TxResult | Rx | Join | Joined | Refused | SecuredTx | SecuredRx
+)
+_JOINED = struct.Struct("<HH8sB8s")
 
 
 def encode(message: Message) -> bytes:
@@ -130,6 +182,20 @@ def encode(message: Message) -> bytes:
             kind, body = _Type.TX_STATUS, _TX_ID.pack(message.tx_id) + bytes([message.status])
         case Rx():
             kind, body = _Type.RX, message.frame.encode()
+        case Join():
+            kind, body = _Type.JOIN, message.ieee.serialize() + message.device_type.encode()
+        case Joined():
+            kind = _Type.JOINED
+            body = _JOINED.pack(
+                message.nwk, message.pan_id, message.extended_pan_id.serialize(), message.channel,
+                message.trust_center.serialize(),
+            ) + message.transport_key
+        case Refused():
+            kind, body = _Type.REFUSED, bytes([message.reason])
+        case SecuredTx():
+            kind, body = _Type.SECURED_TX, _TX_ID.pack(message.tx_id) + message.data
+        case SecuredRx():
+            kind, body = _Type.SECURED_RX, message.data
         case _:
             raise TypeError(f"not a wire message: {message!r}")
     if len(body) + 1 > MAX_MESSAGE:
@@ -180,9 +246,33 @@ def decode(data: bytes) -> Message:
                 return TxResult(tx_id=tx_id, status=TxStatus(body[_TX_ID.size]))
             case _Type.RX:
                 return Rx(frame=AirFrame.decode(body))
+            case _Type.JOIN:
+                if len(body) < 8:
+                    raise WireError("JOIN message without an IEEE address")
+                return Join(ieee=t.EUI64.deserialize(body[:8])[0], device_type=body[8:].decode())
+            case _Type.JOINED:
+                if len(body) < _JOINED.size:
+                    raise WireError(f"JOINED body is {len(body)} bytes, expected at least {_JOINED.size}")
+                nwk, pan_id, ext_pan, channel, tc = _JOINED.unpack_from(body)
+                return Joined(
+                    nwk=nwk, pan_id=pan_id, extended_pan_id=t.ExtendedPanId.deserialize(ext_pan)[0],
+                    channel=channel, trust_center=t.EUI64.deserialize(tc)[0],
+                    transport_key=bytes(body[_JOINED.size :]),
+                )
+            case _Type.REFUSED:
+                if len(body) != 1:
+                    raise WireError(f"REFUSED body is {len(body)} bytes, expected 1")
+                return Refused(reason=body[0])
+            case _Type.SECURED_TX:
+                if len(body) < _TX_ID.size:
+                    raise WireError("SECURED_TX message without a transmission id")
+                (tx_id,) = _TX_ID.unpack_from(body)
+                return SecuredTx(tx_id=tx_id, data=bytes(body[_TX_ID.size :]))
+            case _Type.SECURED_RX:
+                return SecuredRx(data=bytes(body))
     except AirFrameError as err:
         raise WireError(f"{kind.name} carries a malformed air frame: {err}") from err
-    except ValueError as err:  # an unknown TxStatus
+    except ValueError as err:  # an unknown TxStatus, a device type that is not UTF-8
         raise WireError(f"{kind.name} message is malformed: {err}") from err
     raise AssertionError(kind)  # pragma: no cover - every _Type is matched above
 

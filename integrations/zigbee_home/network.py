@@ -27,6 +27,7 @@ from integrations.zigbee_home import HomeSettings
 from integrations.zigbee_home.catalog import classify
 from integrations.zigbee_home.device import UNANSWERED, HomeDevice
 from integrations.zigbee_home.port import HomePort
+from integrations.zigbee_home.provision import HomeProvisioner
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class HomeNetwork:
         self.app: Any = None
         self.devices: dict[str, HomeDevice] = {}
         self.port = HomePort(self.devices.get, self.devices, lambda: self.app)
+        self.provision = HomeProvisioner(hub, self)  # joining, discovery, parameters, tests (UC134)
         self.connected = False
         self._lost = asyncio.Event()
         self._tasks = TaskSet(_LOGGER, "home")
@@ -69,10 +71,17 @@ class HomeNetwork:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        provisioning = getattr(self._hub, "provisioning", None)
+        if provisioning is not None:
+            provisioning.attach(self.provision)
         self._supervisor.start()
 
     async def close(self) -> None:
+        provisioning = getattr(self._hub, "provisioning", None)
+        if provisioning is not None and provisioning.port is self.provision:
+            provisioning.attach(None)
         await self._supervisor.close()  # cancels until done, then tears down (nothing published)
+        await self.provision.close()
         for device_id, port in list(self._hub.device_ports.items()):
             if port is self.port:
                 del self._hub.device_ports[device_id]
@@ -89,6 +98,7 @@ class HomeNetwork:
         """Start the radio, open joining, adopt the devices zigpy knows; name the radio."""
         self._lost.clear()
         self.app = await start_radio(self.settings.radio, self.settings.pcap)
+        self.provision.on_app(self.app)
         self.app.add_listener(self)
         self.connected = True
         for device in self.devices.values():
@@ -177,10 +187,16 @@ class HomeNetwork:
             device.connected = False  # commands now fail at once, not by timeout
         self._lost.set()
 
+    def device_joined(self, zdevice: Any) -> None:
+        """A device joined (or announced itself again): the provisioning log says so."""
+        if self.app is not None and zdevice.nwk != self.app.state.node_info.nwk:
+            self.provision.joined(zdevice)
+
     def device_initialized(self, zdevice: Any) -> None:
         """zigpy finished interviewing a device (new, or found again): set it up."""
         if self.app is None or zdevice.nwk == self.app.state.node_info.nwk:
             return
+        self.provision.initialized(zdevice)  # every device, also one the EMS does not control
         device_id = str(zdevice.ieee)
         layout = classify(
             (ep_id, ep.in_clusters, ep.out_clusters)
@@ -233,6 +249,7 @@ class HomeNetwork:
     def handle_message(self, zdevice: Any, profile: int, cluster: int, src_ep: int, dst_ep: int,
                        message: bytes) -> None:
         """zigpy's raw-frame hook: every frame from a known device, before zigpy parses it."""
+        self.provision.heard(zdevice)
         device = self.devices.get(str(zdevice.ieee))
         if device is None or src_ep == 0 or dst_ep == 0:
             if device is not None:

@@ -17,6 +17,8 @@ from integrations.zigbee.section import import_off_loop, radio_schema, with_over
 
 __all__ = ["CONFIG_SCHEMA", "MeterLinkSettings", "async_setup", "with_overrides"]
 
+_EUI64 = r"^([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}$"
+
 CONFIG_SCHEMA = vol.Schema(
     {
         vol.Optional("radio", default={}): radio_schema("virtual://127.0.0.1:8811"),
@@ -29,6 +31,18 @@ CONFIG_SCHEMA = vol.Schema(
         ),
         vol.Optional("first_retry_s", default=2): vol.All(vol.Coerce(float), vol.Range(min=0.05, max=600)),
         vol.Optional("profile_poll", default=True): bool,
+        # Joining the meter's network (SE 1.x §5.4, C6 3.1): after a refusal, try again this often
+        # (I1NFR3); only the meter the customer named is accepted (C6 1.4: never a neighbour's).
+        vol.Optional("join_retry_s", default=60): vol.All(vol.Coerce(float), vol.Range(min=0.05, max=24 * 3600)),
+        vol.Optional("meter_ieee", default=None): vol.Any(None, vol.All(str, vol.Match(_EUI64, msg="expected an EUI-64 such as 00:0d:6f:00:0a:90:69:e7"), vol.Lower)),
+        # Who the appliance is to the meter: by default its identity in the store (ems.identity);
+        # "development" is the fixed identity every simulated meter has registered (tests, a
+        # separately started `ems simulate-meter`).
+        vol.Optional("identity", default=None): vol.Any(None, "development", {
+            vol.Required("ieee"): vol.All(str, vol.Match(_EUI64, msg="expected an EUI-64"), vol.Lower),
+            vol.Required("install_code"): str,
+            vol.Optional("device_type", default="energy_management_system"): str,
+        }),
     }
 )
 
@@ -45,6 +59,9 @@ class MeterLinkSettings:
     registration_retry_interval_s: float
     first_retry_s: float
     profile_poll: bool
+    join_retry_s: float = 60.0
+    meter_ieee: str | None = None
+    identity: str | dict[str, str] | None = None
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> MeterLinkSettings:
@@ -57,6 +74,9 @@ class MeterLinkSettings:
             registration_retry_interval_s=section["registration_retry_interval_min"] * 60,
             first_retry_s=section["first_retry_s"],
             profile_poll=section["profile_poll"],
+            join_retry_s=section.get("join_retry_s", 60.0),
+            meter_ieee=section.get("meter_ieee"),
+            identity=section.get("identity"),
         )
 
 

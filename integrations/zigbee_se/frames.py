@@ -39,6 +39,8 @@ from zigpy.zcl import foundation
 
 from ems.clock import FollowingClock
 from ems.model import (
+    CommissioningStage,
+    CommissioningStep,
     Criticality,
     DeviceClass,
     EventRejected,
@@ -51,6 +53,7 @@ from ems.model import (
     MeterReading,
     ScheduleListed,
     StorageChanged,
+    UtilityConfiguration,
 )
 from ems.outbox import current_delivery
 from ems.state import is_repeat
@@ -77,6 +80,15 @@ from integrations.zigbee_se import translate
 from integrations.zigbee_se.translate import Formatting, Ignored, OutOfRange
 
 _LOGGER = logging.getLogger(__name__)
+
+UINT8_TYPE = 0x20
+WriteAttributes = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Write_Attributes].schema
+# The client attributes the utility configures through the meter (SE 1.x D.2.2.2, D.4.2.2; C6 3.1 step 15).
+CONFIGURABLE = {
+    int(Drlc.cluster_id): {0x0000: "enrollment_group", 0x0001: "start_randomization_min",
+                           0x0002: "duration_randomization_min"},
+    int(Price.cluster_id): {0x0000: "price_increase_randomize_min", 0x0001: "price_decrease_randomize_min"},
+}
 
 TIME_CLUSTER = 0x000A
 REQUEST_TIMEOUT_S = 8.0
@@ -191,6 +203,8 @@ class MeterSession:
         # Each session reads them again, so a meter that came back never gets a stale formatting.
         self.formatting: Formatting | None = None
         self._held_reports: list[tuple[ReportAttributes, datetime]] = []
+        self._configured_said = False
+        self._test_message_due = False  # a configuration was applied: the next message asking for a confirmation is the test
         self.dropped_reports = 0  # held reports dropped because too many waited for the formatting
         self.late_reports = 0  # reports dropped as older than one already heard (summations went back)
         self._last_summations: dict[str, float] = {}  # this session's: a new meter may start anew
@@ -607,6 +621,60 @@ class MeterSession:
                                             device_class, enrollment_group))
         return None
 
+    # -- the utility's configuration (C6 3.1 steps 14-17) -------------------------------------
+
+    def _on_configuration(self, fields: Any, frame: InboundFrame, now: datetime) -> Outcome:
+        """Write Attributes to our DRLC or Price client: apply what we know, answer each record (ZCL 2.5.4)."""
+        known = CONFIGURABLE[frame.cluster_id]
+        values: dict[str, int] = {}
+        failed: list[foundation.WriteAttributesStatusRecord] = []
+        for record in fields.attributes:
+            name = known.get(int(record.attrid))
+            value = getattr(record.value, "value", None)
+            if name is None:
+                failed.append(foundation.WriteAttributesStatusRecord(foundation.Status.UNSUPPORTED_ATTRIBUTE,
+                                                                     record.attrid))
+                continue
+            if int(record.value.type) != UINT8_TYPE or not isinstance(value, int):  # each is a uint8 (ZCL 2.5.3.3)
+                failed.append(foundation.WriteAttributesStatusRecord(foundation.Status.INVALID_DATA_TYPE,
+                                                                     record.attrid))
+                continue
+            if name.endswith("_min") and int(value) > 60:  # SE: randomisation of at most 60 minutes
+                failed.append(foundation.WriteAttributesStatusRecord(foundation.Status.INVALID_VALUE, record.attrid))
+                continue
+            values[name] = int(value)
+        if not failed:  # ZCL 2.5.4.1: one SUCCESS record when every attribute was written
+            failed = [foundation.WriteAttributesStatusRecord(foundation.Status.SUCCESS)]
+        if values:
+            self._hub.bus.publish(UtilityConfiguration(self.meter_id, now, **values))
+            self._test_message_due = True  # the utility's test message comes next (step 15)
+            _LOGGER.info("[%s] The utility's configuration applied: %s", self.meter_id,
+                         ", ".join(f"{k}={v}" for k, v in sorted(values.items())))
+            if not self._configured_said:  # the DRLC and the Price settings come in one write each
+                self._configured_said = True
+                self._hub.bus.publish(CommissioningStage(
+                    self.meter_id, CommissioningStep.CONFIGURED, now, "the utility's program settings arrived and were applied"))
+        if frame.header is not None and not frame.broadcast:
+            cluster = self.endpoint.in_clusters.get(frame.cluster_id)
+            if cluster is not None:
+                self._spawn(self._write_response(cluster, frame.header, failed), "write-attributes-response")
+        return None
+
+    async def _write_response(self, cluster: Any, header: foundation.ZCLHeader,
+                              records: list[foundation.WriteAttributesStatusRecord]) -> None:
+        await asyncio.wait_for(cluster.general_command(
+            foundation.GeneralCommand.Write_Attributes_rsp, records, tsn=header.tsn,
+            disable_default_response=True), REQUEST_TIMEOUT_S)
+
+    async def _confirm_test_message(self, message_id: int) -> None:
+        """Step 16: the EMS confirms receipt of the utility's test message itself; then it is configured."""
+        from ems import messages
+
+        await messages.confirm(self._hub, self.meter_id, message_id)
+        self._hub.bus.publish(CommissioningStage(
+            self.meter_id, CommissioningStep.CONFIGURED, self._hub.clock(),
+            "the utility's test message arrived; its receipt was confirmed to the utility"))
+
     # -- translators (the table's rows; typed payloads) ---------------------------------------
 
     def _on_price(self, fields: PublishPrice, frame: InboundFrame, now: datetime) -> Outcome:
@@ -652,6 +720,9 @@ class MeterSession:
             _LOGGER.debug("[%s] Message %d heard again", self.meter_id, message.message_id)
             return foundation.Status.SUCCESS
         self._hub.bus.publish(message)
+        if self._test_message_due and message.confirmation_required:
+            self._test_message_due = False
+            self._spawn(self._confirm_test_message(message.message_id), "test-message-confirmation")
         return foundation.Status.SUCCESS
 
     def _on_message_cancelled(self, fields: CancelMessage, frame: InboundFrame, now: datetime) -> Outcome:
@@ -878,4 +949,7 @@ HANDLERS: Mapping[FrameKey, Handler] = {
     FrameKey(int(Metering.cluster_id), foundation.Direction.Server_to_Client,
              int(foundation.GeneralCommand.Report_Attributes), general=True):
         Handler(ReportAttributes, _S._on_metering_values, Reply.DEFAULT),
+    **{FrameKey(cluster_id, foundation.Direction.Server_to_Client, int(foundation.GeneralCommand.Write_Attributes),
+                general=True): Handler(WriteAttributes, _S._on_configuration, Reply.NONE)
+       for cluster_id in CONFIGURABLE},
 }

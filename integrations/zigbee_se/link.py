@@ -1,5 +1,11 @@
 """The link to the meter: connect, find the meter, bind, configure reporting, sync, then watch.
 
+Each attempt joins the meter's network with the appliance's identity (install code) and
+publishes every commissioning stage (``CommissioningStage``: joining, joined, authenticated, keys
+established; refused or waiting for registration, retried after ``join_retry_s``); the session
+publishes "configured" when the utility's configuration arrives. A meter other than the one named
+(``meter_ieee``) is left at once (C6 1.4).
+
 The shared reconnect supervisor (``integrations.zigbee.supervisor``) keeps the link up. When
 the radio connection drops or a step fails, the data is shown as offline, the outage is logged
 once, and the link retries with exponential backoff capped at the registration retry interval
@@ -26,10 +32,12 @@ import zigpy.exceptions
 import zigpy.zdo.types as zdo_t
 
 from ems.errors import NotReady
-from ems.model import LinkState, MeterLinkChanged
-from integrations.zigbee.controller import start_radio, stop_controller
+from ems.model import CommissioningStage, CommissioningStep, LinkState, MeterLinkChanged
+from integrations.zigbee.controller import RadioNotReady, start_radio, stop_controller
+from integrations.zigbee.radio import join_refusal
 from integrations.zigbee.se.clusters import Metering
 from integrations.zigbee.supervisor import Backoff, ConnectionState, ReconnectSupervisor
+from integrations.zigbee.trust_center import DEVELOPMENT_IEEE, DEVELOPMENT_INSTALL_CODE, JoinRefusal
 from integrations.zigbee_se import MeterLinkSettings
 from integrations.zigbee_se.frames import AwaitingReports, MeterSession, RetryTsns
 from integrations.zigbee_se.probe import radio_probe
@@ -53,6 +61,14 @@ _LINK_STATES = {
     ConnectionState.ONLINE: LinkState.ONLINE,
     ConnectionState.OFFLINE: LinkState.OFFLINE,
 }
+
+
+class JoinNotAdmitted(NotReady):
+    """The meter did not admit us (or is not the customer's); the next try is ``retry_after_s`` away."""
+
+    def __init__(self, text: str, retry_after_s: float) -> None:
+        super().__init__(text)
+        self.retry_after_s = retry_after_s
 
 
 class MeterLink:
@@ -115,15 +131,55 @@ class MeterLink:
         """Start the radio, find the meter, start the session; describe what is online."""
         self._lost.clear()
         self._radio_down = True
-        self.app = await start_radio(self.settings.radio, self.settings.pcap)
+        self._stage(CommissioningStep.JOINING, "looking for the meter's network and asking to join it")
+        try:
+            self.app = await start_radio(self.settings.radio, self.settings.pcap, join=self._identity())
+        except RadioNotReady as err:
+            refusal = join_refusal(err)
+            if refusal is None:
+                raise
+            self._radio_down = False  # the meter answered: the next try waits the join interval
+            waiting = refusal.reason is JoinRefusal.NOT_REGISTERED
+            self._stage(CommissioningStep.WAITING if waiting else CommissioningStep.REFUSED, refusal.text)
+            raise JoinNotAdmitted(refusal.text, self.settings.join_retry_s) from err
         self._radio_down = False
         if hasattr(self.app, "on_connection_lost"):
             self.app.on_connection_lost(self._on_connection_lost)
+        joined = getattr(self.app, "joined", None)
+        if joined is not None:
+            self._stage(CommissioningStep.JOINED, "joined the meter's network")
+            named = self.settings.meter_ieee
+            if named is not None and str(joined.trust_center) != named:
+                text = (f"the meter that answered ({joined.trust_center}) is not yours ({named}): this appliance"
+                        " only joins the meter named in its settings")
+                self._stage(CommissioningStep.REFUSED, text)
+                raise JoinNotAdmitted(text, self.settings.join_retry_s)
+            self._stage(CommissioningStep.AUTHENTICATED,
+                        "the meter accepted this appliance's install code and gave it the network key")
+            # The trust-center link key from the install code protects the SE frames from here on (SE
+            # 1.x §5.4.6); an application link key by CBKE (§5.4.7) is not simulated.
+            self._stage(CommissioningStep.KEYS_ESTABLISHED,
+                        "the meter and this appliance now protect their messages with this appliance's own key")
         device, endpoint_id = await self._find_meter()
         self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id, self._retry_tsns,
                                     awaiting_reports=self._awaiting_reports)
         await self.session.start(self.settings.report_interval_s)
         return f"meter {device.ieee} endpoint {endpoint_id}"
+
+    def _identity(self) -> dict[str, str]:
+        """Who we are to the meter: the configured identity, else the appliance's, else the development one."""
+        configured = self.settings.identity
+        if isinstance(configured, dict):
+            return dict(configured)
+        identity = getattr(self._hub, "identity", None)
+        if configured == "development" or identity is None:
+            return {"ieee": DEVELOPMENT_IEEE, "install_code": DEVELOPMENT_INSTALL_CODE.hex(),
+                    "device_type": "energy_management_system"}
+        return {"ieee": identity.ieee, "install_code": identity.install_code.hex(),
+                "device_type": identity.device_type.lower().replace(" ", "_")}
+
+    def _stage(self, stage: CommissioningStep, detail: str) -> None:
+        self._hub.bus.publish(CommissioningStage(self.meter_id, stage, self._hub.clock(), detail))
 
     def _on_supervisor_state(self, state: ConnectionState, detail: str) -> None:
         self._publish_state(_LINK_STATES[state], detail)

@@ -3,8 +3,9 @@
 Every appliance runs against the strict meter: after a test that passed, ``running_appliance``
 settles the meter's conformance checker and fails the test on any SE violation it recorded.
 
-The appliance and the simulator share one clock (``clock=``; real time unless a test gives
-another, such as ``local_clock("20:00")``: simulated time from a chosen local time of day).
+The appliance and the simulator share one clock (``clock=``, such as ``local_clock("14:00")``:
+simulated time from a chosen local time of day; by default the test's own, ``e2e_clock``, which
+starts at ``TEST_CLOCK_START`` on ``DAY``: never the real date or time of day).
 """
 
 from __future__ import annotations
@@ -110,6 +111,20 @@ def local_clock(hhmm: str, day: date = DAY, speed: float = 1.0) -> SimulatedCloc
     return SimulatedClock(datetime.combine(day, time.fromisoformat(hhmm), SITE_TZ), speed)
 
 
+# The clock a test's appliances run on unless it gives one: a summer evening (the home draws from
+# the grid, the on-peak price is on), one per test so an appliance started again in the same test
+# finds time gone on, not back. Tests own the clock: none depends on the real date or time of day.
+TEST_CLOCK_START = "20:00"
+_TEST_CLOCK: list[Clock] = [REAL]
+
+
+@pytest.fixture(autouse=True)
+def e2e_clock() -> Any:
+    _TEST_CLOCK[0] = local_clock(TEST_CLOCK_START)
+    yield _TEST_CLOCK[0]
+    _TEST_CLOCK[0] = REAL
+
+
 # The least a wait for a condition allows (the suite's timeout, pytest-timeout, is the last guard).
 HANG_GUARD_S = 60.0
 
@@ -177,11 +192,13 @@ def write_config(folder: Path, text: str = CONFIG) -> Path:
 async def running_appliance(tmp_path: Path, scenario: dict[str, Any] | None = None,
                             pcap: Path | None = None, data_dir: Path | None = None,
                             owner: bool = True, config_text: str = CONFIG,
-                            rules_text: str | None = None, clock: Clock = REAL) -> AsyncIterator[Appliance]:
+                            rules_text: str | None = None, clock: Clock | None = None) -> AsyncIterator[Appliance]:
     """The appliance, started; with ``owner`` its owner exists and ``http`` sends the owner's token.
 
-    The appliance and the simulated HAN run on ``clock``.
+    The appliance and the simulated HAN run on ``clock``: by default the test's own (``e2e_clock``),
+    never the real date and time of day.
     """
+    clock = _TEST_CLOCK[0] if clock is None else clock
     folder = write_config(tmp_path / "config", config_text)
     if rules_text is not None:
         (folder / "rules.yaml").write_text(rules_text)

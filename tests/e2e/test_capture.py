@@ -10,7 +10,7 @@ from tests.e2e.conftest import running_appliance
 TSHARK = "/usr/bin/tshark"
 
 
-def tshark(pcap, *args):
+def tshark_plain(pcap, *args):
     result = subprocess.run([TSHARK, "-r", str(pcap), *args], capture_output=True, text=True, check=True, timeout=60)
     return result.stdout
 
@@ -22,6 +22,15 @@ async def test_wireshark_decodes_the_smart_energy_commands_and_attributes(tmp_pa
         await app.online()
         await app.simulator.node.wait_for("report_event_status", timeout_s=10)
         await app.wait_until(lambda: app.hub.state.messages, what="a message")
+        keys = app.simulator.capture_keys()
+    # The meter's network is secured (NWK: the network key; SE frames, APS: the link key): Wireshark
+    # reads it given the keys, as an installer's sniffer would (tests/integrations/zigbee/test_join.py:
+    # and not without them).
+    options = [arg for key, label in keys for arg in ("-o", f'uat:zigbee_pc_keys:"{key.hex()}","Normal","{label}"')]
+
+    def tshark(pcap, *args):
+        return tshark_plain(pcap, *options, *args)
+
     info = tshark(pcap, "-T", "fields", "-e", "_ws.col.Info")
     for expected in ("ZCL Price: Publish Price", "ZCL Messaging: Display Message", "Load Control Event",
                      "Report Event Status", "ZCL: Report Attributes", "ZCL Metering: Get Profile Response",

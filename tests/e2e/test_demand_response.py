@@ -5,7 +5,6 @@ the customer takes a device out, and when the utility cancels every device is pu
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any

@@ -135,13 +135,21 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
                 for path, name, ready in [
                     ("/", "dashboard", "#now .now-what:not(:empty)"),
                     ("/devices", "devices", ".device"),
-                    ("/settings", "settings", "#wall-title"),
+                    ("/devices/add", "add-devices", "#found .device"),
+                    ("/settings", "settings", "#wall-title"),  # last: the display link form below is on it
                 ]:
                     await page.goto(home.url + path)
                     await page.wait_for_selector(ready)
                     problems += await _measure(page, output_dir, f"{name}-{language}-{width}x{height}")
-                    if name == "devices":
+                    if name in ("devices", "add-devices"):
                         problems += await _small_buttons(page, f"{name}-{language}-{width}x{height}")
+                    if name == "add-devices":  # the test tool's results and a scan, with their guidance
+                        await page.click("form[action='/devices/add/test'] button")
+                        await page.wait_for_selector("#test-results")
+                        problems += await _measure(page, output_dir, f"add-devices-test-{language}-{width}x{height}")
+                        await page.click("form[action='/devices/add/scan'] button")
+                        await page.wait_for_selector("#scan-result")
+                        problems += await _measure(page, output_dir, f"add-devices-scan-{language}-{width}x{height}")
                     if name == "devices" and language == "es":
                         assert "refrigeración" in await page.text_content(".device")  # the thermostat's mode, in words
                     if name == "dashboard":  # the event running, on the first screen, with its end and time left

@@ -33,7 +33,7 @@ from integrations.zigbee.air import AirFrame
 from integrations.zigbee.se import codec
 from integrations.zigbee.se.clusters import Drlc, Messaging, Price
 from tests.e2e.conftest import FAST_SCENARIO, local_clock, running_appliance, write_config
-from tests.integrations.zigbee.pcap_reader import read_pcap
+from tests.integrations.zigbee.pcap_reader import plain_frames, read_pcap
 
 Status = foundation.Status
 _ids = itertools.count(70_001)
@@ -304,11 +304,11 @@ async def test_what_is_received_and_what_is_reported_share_the_meters_time(tmp_p
 # --- Defect 15 and frame control: the capture shows frames in the order they went on the air ----------
 
 
-def zcl_frames(pcap: Path) -> list[tuple[AirFrame, foundation.ZCLHeader]]:
-    """The capture's ZCL frames (ZDO left out), in file order, with their headers."""
+def zcl_frames(pcap: Path, keys: list[tuple[bytes, str]]) -> list[tuple[AirFrame, foundation.ZCLHeader]]:
+    """The capture's ZCL frames (ZDO left out), in file order, with their headers (secured: ``keys`` open them)."""
     _linktype, records = read_pcap(pcap)
     frames = []
-    for _s, _us, data in records:
+    for data in plain_frames(records, keys):
         frame = AirFrame.decode(data)
         if frame.dst_endpoint != 0 and frame.src_endpoint != 0:
             frames.append((frame, foundation.ZCLHeader.deserialize(frame.payload)[0]))
@@ -330,8 +330,8 @@ async def test_the_capture_has_each_response_after_its_request_and_the_ems_frame
         await send_price(app, tsn, False, **fields)
         await barrier(app)
         await app.simulator.node.wait_for("report_event_status", timeout_s=30)
-    frames = zcl_frames(pcap)
-    ems = 0x0000
+        ems = int(app.hub.integrations["zigbee_se"].app.state.node_info.nwk)  # its address on the meter's network
+    frames = zcl_frames(pcap, app.simulator.capture_keys())
     responses = 0
     for index, (frame, header) in enumerate(frames):
         if is_response(header):

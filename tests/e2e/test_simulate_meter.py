@@ -22,13 +22,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+IEEE = "02:50:52:45:4d:00:0a:01"
+CODE = "83FED3407A939723A5C639B26916D505C3B5"  # SE 1.x's example install code, with its CRC
+
+
 async def test_appliance_joins_a_meter_simulated_in_another_process(tmp_path):
     port = _free_port()
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
     with (tmp_path / "simulate-meter.log").open("wb") as log:  # a file: an unread pipe could fill and block it
         proc = await asyncio.create_subprocess_exec(
-            EMS, "simulate-meter", "--scenario", str(scenario), "--port", str(port),
+            # The utility registers the appliance's install code with the meter (C6 3.1 steps 5-9).
+            EMS, "simulate-meter", "--scenario", str(scenario), "--port", str(port), "--register", f"{IEEE}={CODE}",
             stdout=subprocess.PIPE, stderr=log)
     try:
         # It says where it listens once it does; the bounds below only guard against a hang.
@@ -36,7 +41,8 @@ async def test_appliance_joins_a_meter_simulated_in_another_process(tmp_path):
         assert f"virtual://127.0.0.1:{port}" in line.decode()
         folder = write_config(tmp_path / "config", f"""
 web: {{host: 127.0.0.1, port: 0}}
-zigbee_se: {{radio: {{type: virtual, path: "virtual://127.0.0.1:{port}"}}, first_retry_s: 0.2}}
+zigbee_se: {{radio: {{type: virtual, path: "virtual://127.0.0.1:{port}"}}, first_retry_s: 0.2,
+             identity: {{ieee: "{IEEE}", install_code: "{CODE}"}}}}
 """)
         hub, _web = compose(read_config(folder), tmp_path / "data")
         await hub.start()

@@ -35,6 +35,7 @@ class FakeNetwork:
     pan_id = 0x1A62
     extended_pan_id = t.ExtendedPanId.convert("50:52:45:4d:49:53:45:31")
     coordinator_ieee = EMS_IEEE
+    radio_nwk = 0x2A01  # the EMS, joined to the meter's network (the meter is 0x0000)
 
     def __init__(self) -> None:
         self.sent: list[AirFrame] = []
@@ -44,7 +45,7 @@ class FakeNetwork:
         return True
 
     def nwk_of(self, ieee: t.EUI64) -> int | None:
-        return 0x0000
+        return self.radio_nwk
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from pathlib import Path  # noqa: E402
 
 import zigpy.device  # noqa: E402
 import zigpy.types as t  # noqa: E402
+import zigpy.zdo.types as zdo_t  # noqa: E402
 
 from integrations.zigbee.han import VirtualHan  # noqa: E402
 from integrations.zigbee.radio import VirtualRadioApplication  # noqa: E402
@@ -49,11 +50,12 @@ METERING_DEVICE = 0x0501
 BASIC, TIME, METERING = 0x0000, 0x000A, 0x0702
 
 
-def make_meter() -> VirtualNode:
+def make_meter(nwk: int = METER_NWK) -> VirtualNode:
     """An SE metering device: Basic, Time and Metering servers on endpoint 1."""
     return VirtualNode(
         ieee=METER_IEEE,
-        nwk=METER_NWK,
+        nwk=nwk,
+        logical_type=zdo_t.LogicalType.Coordinator if nwk == 0 else zdo_t.LogicalType.Router,
         name="meter",
         manufacturer_code=0x10DC,
         endpoints=[
