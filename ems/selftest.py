@@ -54,9 +54,9 @@ STORE_OK = N_("The database opens, is intact and takes writes.")
 STORE_NOT_OPEN = N_("The database is not open: {problem}. Restart the appliance; if this stays, ask for help.")
 STORE_DAMAGED = N_("The database is damaged ({problem}). Restore it from a backup, or ask for help.")
 STORE_UNWRITABLE = N_("The database cannot be written ({problem}). Check that the disk is not full or read-only.")
-RADIO_OK = N_("The {network} radio answers ({address}).")
-RADIO_SILENT = N_("The {network} radio does not answer at {address}. Check that it is plugged in and switched on.")
-RADIO_MISSING = N_("The {network} radio is not plugged in: {address} does not exist. Plug it in, or check the "
+RADIO_OK = N_("The {network_phrase} radio answers ({address}).")
+RADIO_SILENT = N_("The {network_phrase} radio does not answer at {address}. Check that it is plugged in and switched on.")
+RADIO_MISSING = N_("The {network_phrase} radio is not plugged in: {address} does not exist. Plug it in, or check the "
                    "radio's path in the configuration.")
 RADIO_NONE = N_("No radio is configured.")
 METER_OK = N_("The meter {meter} answers: the link is up.")
@@ -244,7 +244,7 @@ def clock_readings(hub: Hub) -> tuple[datetime, timedelta | None]:
     """The appliance's own time and how far the meter's is ahead of it (None: no meter time read yet)."""
     meters = list(hub.state.meters.values())
     if isinstance(hub.clock, FollowingClock):
-        known = any(m.meter_time is not None for m in meters)
+        known = hub.clock.followed or any(m.meter_time is not None for m in meters)
         return hub.clock.base.now(), hub.clock.offset if known else None
     offsets = [m.meter_time - m.last_reading_at for m in meters
                if m.meter_time is not None and m.last_reading_at is not None]

@@ -5,10 +5,10 @@ only; the link key never in a page, an API answer or the log."""
 from __future__ import annotations
 
 import logging
-from html import unescape
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
