@@ -13,7 +13,16 @@ import sqlalchemy as sa
 
 from ems.bus import EventBus
 from ems.clock import FixedClock
-from ems.model import CheckOutcome, CommissioningStage, CommissioningStep, LinkState, MeterLinkChanged
+from ems.config import StoreConfig
+from ems.errors import StoreError
+from ems.model import (
+    CheckOutcome,
+    CommissioningStage,
+    CommissioningStep,
+    LinkState,
+    MeterLinkChanged,
+    SelfTestReport,
+)
 from ems.selftest import (
     RadioTarget,
     SelfTest,
@@ -25,8 +34,6 @@ from ems.selftest import (
     radio_targets,
 )
 from ems.state import CurrentState
-from ems.config import StoreConfig
-from ems.errors import StoreError
 from ems.store import Store, tables
 from tests.hubs import new_hub
 
@@ -153,11 +160,13 @@ async def test_a_run_checks_everything_in_order_and_publishes_it(tmp_path: Path)
     hub = new_hub(tmp_path, clock=FixedClock(NOW))
     await hub.start()
     try:
-        heard = []
-        hub.bus.listen(type(None), heard.append)
+        heard: list[SelfTestReport] = []
+        hub.bus.listen(SelfTestReport, heard.append)
         report = await SelfTest(hub, radios=[], meter_ids=["main"]).run(meter_timeout_s=0)
         assert [c.name for c in report.checks] == ["store", "radio", "meter_link", "clock", "disk"]
         assert report.failed_critically  # no radio, no meter link
         assert hub.state.selftest == report
+        await hub.bus.drain()
+        assert heard == [report]
     finally:
         await hub.stop()
