@@ -154,9 +154,15 @@ def compose(
     # the appliance was down is put back as soon as its network is up, not after the meter's session.
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
-    from ems.selftest import SelfTest
+    from ems.selftest import RadioTarget, SelfTest, radio_targets
 
-    selftest = SelfTest(hub)  # the same checks as `ems selftest`, at every start (hub.state.selftest)
+    def radios() -> list[RadioTarget]:  # the simulator's ports, once it listens
+        if simulator is None:
+            return radio_targets(config.sections)
+        return [RadioTarget("meter network", "virtual", f"virtual://127.0.0.1:{simulator.port}"),
+                RadioTarget("home network", "virtual", f"virtual://127.0.0.1:{simulator.home_port}")]
+
+    selftest = SelfTest(hub, radios=radios)  # the same checks as `ems selftest`, at every start (hub.state.selftest)
     hub.integrations["selftest"] = selftest
     hub.add_component("self-test", selftest.start, selftest.stop)
     settled = SettledFreeze(hub, settle_quiet_s)

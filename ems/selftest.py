@@ -16,7 +16,7 @@ import asyncio
 import logging
 import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -257,11 +257,14 @@ def clock_readings(hub: Hub) -> tuple[datetime, timedelta | None]:
 class SelfTest:
     """Runs the checks for one hub and publishes each report on its bus (``hub.state.selftest``)."""
 
-    def __init__(self, hub: Hub, *, radios: Iterable[RadioTarget] | None = None,
+    def __init__(self, hub: Hub, *, radios: Iterable[RadioTarget] | Callable[[], Iterable[RadioTarget]] | None = None,
                  meter_ids: Iterable[str] | None = None) -> None:
+        """``radios``: the radios to check (or what says so when the run starts: a simulator's ports are
+        known only once it listens); by default the configuration's."""
         self._hub = hub
         config = hub.config
-        self.radios = list(radio_targets(config.sections) if radios is None else radios)
+        self._radios = radios if callable(radios) else list(radio_targets(config.sections) if radios is None
+                                                             else radios)
         se = config.sections.get("zigbee_se") or {}
         self._meter_ids = list(meter_ids if meter_ids is not None else ([se["meter_id"]] if "meter_id" in se else []))
         self.meter_timeout_s = config.commissioning.selftest_meter_timeout_s
@@ -279,9 +282,10 @@ class SelfTest:
         at = hub.clock()
         store_check, run_id = await check_store(hub.store, at)
         checks: list[SelfTestCheck] = [store_check]
-        for index, radio in enumerate(self.radios):
+        radios = list(self._radios() if callable(self._radios) else self._radios)
+        for index, radio in enumerate(radios):
             checks.append(await check_radio(radio, critical=index == 0))
-        if not self.radios:
+        if not radios:
             checks.append(SelfTestCheck(RADIO, CheckOutcome.FAILED, Text.of(RADIO_NONE), True))
         timeout = self.meter_timeout_s if meter_timeout_s is None else meter_timeout_s
         meters = self.meter_ids

@@ -72,3 +72,20 @@ async def test_selftest_without_a_meter_says_so_and_exits_1(tmp_path: Path) -> N
     assert "FAILED  Meter link: No session with the meter main within 1 seconds" in out
     assert out.splitlines()[-1].startswith("The self-test found a problem")
     assert any(line.startswith("OK") and " Store: " in line for line in out.splitlines())
+
+
+async def test_every_start_runs_the_same_checks_and_the_page_and_api_show_them(tmp_path: Path) -> None:
+    from tests.e2e.conftest import running_appliance
+
+    async with running_appliance(tmp_path) as appliance:
+        await appliance.online()
+        report = await appliance.wait_until(lambda: appliance.hub.state.selftest, what="the start's self-test")
+        assert [c.name for c in report.checks][:2] == ["store", "radio"]
+        assert not report.failed_critically, report
+        api = await appliance.get("/api/v1/selftest")
+        assert api["passed"] is True
+        assert {c["name"]: c["outcome"] for c in api["checks"]}["meter_link"] == "passed"
+        identity = appliance.hub.identity
+        assert identity is not None
+        assert (await appliance.get("/api/v1/commissioning"))["identity"]["install_code"] == \
+            identity.install_code_printed
