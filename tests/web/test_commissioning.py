@@ -172,7 +172,7 @@ async def test_the_latest_stage_per_meter_with_its_time(client: Any, sign_in: An
 
 async def test_the_page_reads_in_spanish_and_chinese(client: Any, sign_in: Any) -> None:
     await sign_in()
-    for language, words in (("es", "Registre este aparato"), ("zh", "注册")):
+    for language, words in (("es", "Registre este equipo"), ("zh", "注册")):
         html = await (await client.get(f"/commissioning?lang={language}",
                                        headers={"Accept-Language": language})).text()
         assert f'lang="{language}"' in html
