@@ -136,6 +136,7 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
                     ("/", "dashboard", "#now .now-what:not(:empty)"),
                     ("/devices", "devices", ".device"),
                     ("/settings", "settings", "#wall-title"),
+                    ("/commissioning", "commissioning", "#selftest-title"),
                 ]:
                     await page.goto(home.url + path)
                     await page.wait_for_selector(ready)
