@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import socket
-
 from aiohttp import web
 
 RETRY_AFTER_S = 2
