@@ -7,6 +7,7 @@
     ems simulate-meter          run the simulated meter alone, for a separately started appliance
     ems import FILE             load interval history from a Green Button file (ESPI XML or CSV)
     ems han permit|devices|set|test|scan|log   provision the home's devices through the running appliance
+    ems selftest -c DIR         check the store, the radios, the meter link, the clock and free disk
 
 Each command imports what it needs when it runs: parsing the arguments (and ``ems --help``) loads
 no Zigbee stack, database, numpy or web server, and ``check-config`` only the configuration's
@@ -172,6 +173,17 @@ def compose(
     # the appliance was down is put back as soon as its network is up, not after the meter's session.
     meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
     hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+    from ems.selftest import RadioTarget, SelfTest, radio_targets
+
+    def radios() -> list[RadioTarget]:  # the simulator's ports, once it listens
+        if simulator is None:
+            return radio_targets(config.sections)
+        return [RadioTarget("meter network", "virtual", f"virtual://127.0.0.1:{simulator.port}"),
+                RadioTarget("home network", "virtual", f"virtual://127.0.0.1:{simulator.home_port}")]
+
+    selftest = SelfTest(hub, radios=radios)  # the same checks as `ems selftest`, at every start (hub.state.selftest)
+    hub.integrations["selftest"] = selftest
+    hub.add_component("self-test", selftest.start, selftest.stop)
     _add_openadr(hub, config)
     _add_mqtt(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
@@ -505,6 +517,31 @@ async def _simulate_meter(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _selftest(args: argparse.Namespace) -> int:
+    """``ems selftest``: the store and the meter link started as ``ems run`` starts them, then the checks."""
+    from ems.hub import Hub
+    from ems.selftest import SelfTest, report_lines
+    from integrations import zigbee_se
+
+    config = read_config(Path(args.config))
+    hub = Hub(config, Path(args.data_dir))
+    hub.make_install_code = new_install_code
+    meter_link = _Integration(hub, "zigbee_se", lambda: zigbee_se.async_setup(hub, config.sections["zigbee_se"]))
+    hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+    try:
+        await hub.start()
+    except EmsError as err:
+        print(f"FAILED  Store: the appliance could not start: {err}", flush=True)
+        return 1
+    try:
+        report = await SelfTest(hub).run(meter_timeout_s=args.timeout)
+    finally:
+        await hub.stop()
+    for line in report_lines(report):
+        print(line, flush=True)
+    return 1 if report.failed_critically else 0
+
+
 def _check_config(args: argparse.Namespace) -> int:
     config = read_config(Path(args.config))
     print(f"{config.config_dir}: configuration is valid")
@@ -559,6 +596,15 @@ def _parser() -> argparse.ArgumentParser:
     from ems.han_cli import add_han_command
 
     add_han_command(sub, _default_data_dir() / "demo")
+
+    selftest = sub.add_parser(
+        "selftest", help="check the store, the radios, the meter link, the clock and free disk",
+        description="Check the appliance (while it is stopped: the meter link's radio serves one program at"
+                    " a time). Exits 1 when a critical check fails.")
+    selftest.add_argument("-c", "--config", default=default_config, help="configuration folder")
+    selftest.add_argument("--data-dir", default=str(_default_data_dir()), help="where data is kept")
+    selftest.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                          help="how long to wait for a session with the meter (default: the configuration's)")
 
     sim = sub.add_parser("simulate-meter", help="run the simulated meter alone")
     sim.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
@@ -622,6 +668,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ems.han_cli import run_han_command
 
             return run_han_command(args)
+        if args.command == "selftest":
+            return asyncio.run(_selftest(args))
         runner = {"run": _run, "demo": _demo, "simulate-meter": _simulate_meter}[args.command]
         return asyncio.run(runner(args))
     except ConfigError as err:

@@ -178,6 +178,7 @@ class FollowingClock:
         self._base = base
         self._offset = timedelta(0)
         self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
+        self.followed = False  # whether a time source was ever followed (the self-test's clock check)
 
     @property
     def base(self) -> Clock:
@@ -197,6 +198,7 @@ class FollowingClock:
         """
         offset = _utc(source_now, "a time source") - self._base.now().replace(microsecond=0)
         before, self._offset = self._offset, offset if abs(offset) > tolerance else timedelta(0)
+        self.followed = True
         if self._offset > before:  # forwards: the sleeps whose end it passed end now
             now = self.now()
             for entry in [e for e in self._sleepers if e[0] <= now]:

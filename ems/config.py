@@ -4,7 +4,7 @@ Every problem is reported at once, each naming the file, the line, the key path,
 expected and what was found, so a person can fix the file in one go. A configuration with any
 problem never starts the appliance.
 
-The core owns the ``site``, ``web``, ``store`` and ``tariff`` sections of ``ems.yaml``; each integration
+The core owns the ``site``, ``web``, ``store``, ``tariff`` and ``commissioning`` sections of ``ems.yaml``; each integration
 hands in the schema of its own section (the composition root collects them).
 """
 
@@ -304,6 +304,41 @@ DEMAND_RESPONSE_SCHEMA = vol.Schema(
 )
 
 
+COMMISSIONING_SCHEMA = vol.Schema(
+    {
+        # Where the customer registers the appliance with the utility (C6 3.1 step 2): the
+        # program's web page and phone, shown on the Commissioning page.
+        vol.Optional("utility_contact", default={}): vol.Schema({
+            vol.Optional("name", default=None): vol.Any(None, vol.All(str, vol.Length(min=1, max=80))),
+            vol.Optional("url", default=None): vol.Any(None, vol.All(str, vol.Match(r"^https?://\S+$")),
+                                                       msg="expected a web address such as 'https://utility.example/register'"),
+            vol.Optional("phone", default=None): vol.Any(None, vol.All(vol.Coerce(str), vol.Match(r"^[0-9+()./ -]{3,32}$")),
+                                                         msg="expected a phone number such as '1-800-555-0100'"),
+        }),
+        # The number printed on the meter, which the utility asks for with the install code.
+        vol.Optional("meter_number", default=None): vol.Any(None, vol.All(vol.Coerce(str), vol.Length(min=1, max=40))),
+        # The self-test's limits (ems selftest and every start).
+        vol.Optional("selftest_meter_timeout_s", default=60): vol.All(vol.Coerce(float), vol.Range(min=1, max=600)),
+        vol.Optional("selftest_min_free_mb", default=200): vol.All(vol.Coerce(float), vol.Range(min=0)),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UtilityContact:
+    name: str | None = None
+    url: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommissioningConfig:
+    utility_contact: UtilityContact = UtilityContact()
+    meter_number: str | None = None
+    selftest_meter_timeout_s: float = 60.0
+    selftest_min_free_mb: float = 200.0
+
+
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
     name: str
@@ -389,6 +424,7 @@ class AppConfig:
     store: StoreConfig
     sections: Mapping[str, Any] = field(default_factory=dict)
     tariff: TariffConfig | None = None
+    commissioning: CommissioningConfig = CommissioningConfig()
 
 
 def load_config(config_dir: Path, sections: Mapping[str, vol.Schema] | None = None) -> AppConfig:
@@ -412,6 +448,7 @@ def load_config(config_dir: Path, sections: Mapping[str, vol.Schema] | None = No
         "store": STORE_SCHEMA,
         "tariff": TARIFF_SCHEMA,
         "demand_response": DEMAND_RESPONSE_SCHEMA,
+        "commissioning": COMMISSIONING_SCHEMA,
     }
     section_schemas.update(sections or {})
     problems: list[str] = []
@@ -432,6 +469,7 @@ def load_config(config_dir: Path, sections: Mapping[str, vol.Schema] | None = No
     if problems:
         raise ConfigError(problems)
     tariff = _load_tariff(config_dir, loaded, validated.pop("tariff"))
+    commissioning = validated.pop("commissioning")
     return AppConfig(
         config_dir=config_dir,
         site=SiteConfig(**validated.pop("site")),
@@ -439,6 +477,8 @@ def load_config(config_dir: Path, sections: Mapping[str, vol.Schema] | None = No
         store=StoreConfig(**validated.pop("store")),
         sections={k: v for k, v in validated.items()},
         tariff=tariff,
+        commissioning=CommissioningConfig(
+            utility_contact=UtilityContact(**commissioning.pop("utility_contact")), **commissioning),
     )
 
 

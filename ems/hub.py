@@ -32,6 +32,8 @@ from ems.errors import StoreUnavailable
 from ems.identity import ApplianceIdentity, InstallCodeMaker, load_or_create
 from ems.outbox import Outbox
 from ems.ports import DevicePort
+from ems.preferences import ProgramPreferences
+from ems.preferences import load as load_preferences
 from ems.state import CurrentState
 from ems.store import Store
 from ems.store.engine import restrict_data_dir
@@ -81,6 +83,8 @@ class Hub:
         self.make_install_code: InstallCodeMaker | None = None
         self.identity: ApplianceIdentity | None = None
         self.provisioning: Provisioning | None = None  # the home devices' provisioning (UC134), set by cli
+        # What of the utility's program the customer wants shown (ems.preferences), read at start.
+        self.preferences = ProgramPreferences()
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks = TaskSet(_LOGGER)
@@ -144,6 +148,7 @@ class Hub:
         await self.store.open()
         try:
             await self.store.restore_state(self.state)
+            self.preferences = await load_preferences(self.store)
             if self.make_install_code is not None and self.identity is None:
                 self.identity = await load_or_create(self.store, self.clock(), self.make_install_code)
             self.state.attach(self.bus)

@@ -17,6 +17,7 @@ from ems.hub import Hub
 from web import present
 from web.actions_api import add_action_routes
 from web.auth import auth_middleware, setup_auth
+from web.commissioning_page import add_commissioning_routes
 from web.control_api import add_control_routes
 from web.control_pages import add_control_pages
 from web.costs_api import add_cost_routes
@@ -143,6 +144,7 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
     setup_auth(app, demo=demo)
     add_language_middlewares(app, auth_middleware)
     add_settings_routes(app)
+    add_commissioning_routes(app)
     return app
 
 

@@ -102,6 +102,9 @@ RULES: tuple[Rule, ...] = (
     Rule("/api/v1/account", Scope.ADMIN),
     Rule("/installer", Scope.COMMISSION),  # commissioning and provisioning: owner, installer
     Rule("/commission", Scope.COMMISSION),
+    Rule("/commissioning", Scope.COMMISSION),
+    Rule("/api/v1/commissioning", Scope.COMMISSION),
+    Rule("/api/v1/selftest", Scope.COMMISSION),
     Rule("/provision", Scope.COMMISSION),
     Rule("/devices/add", Scope.COMMISSION),  # the Add devices page (UC134), under /devices for the household
     Rule("/api/v1/commission", Scope.COMMISSION),

@@ -30,7 +30,7 @@ from babel.support import Translations
 
 from ems import local_text
 from ems.local_text import N_, TEMPERATURE_UNIT, default_temperature_unit, format_temperature
-from web.keys import ACCESS, SITE
+from web.keys import ACCESS, HUB, SITE
 
 HERE = Path(__file__).resolve().parent
 TRANSLATIONS = HERE / "translations"
@@ -138,7 +138,10 @@ def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
 
 
 def site_language(request: web.Request) -> str:
-    return supported(request.app[SITE].language) or DEFAULT
+    """The program's language the customer chose (Settings, ems.preferences), else ``site.language``."""
+    hub = request.app.get(HUB)
+    chosen = hub.preferences.language if hub is not None else None
+    return supported(chosen) or supported(request.app[SITE].language) or DEFAULT
 
 
 def request_language(request: web.Request) -> str:

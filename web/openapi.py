@@ -593,6 +593,40 @@ PATHS["/api/v1/provision/ws"] = _get(
        "400": _error("Not a WebSocket upgrade request")})
 del PATHS["/api/v1/provision/ws"]["get"]["responses"]["200"]
 
+
+# /api/v1/commissioning and /api/v1/selftest (web/commissioning_page.py): owner and installer.
+SCHEMAS["SelfTest"] = _obj({
+    "at": _n(TIME),
+    "passed": _n({**BOOL, "description": "false when a critical check failed; null before the first run"}),
+    "checks": _list(_obj({
+        "name": {"type": "string", "enum": ["store", "radio", "meter_link", "clock", "disk"]},
+        "label": STR,
+        "outcome": {"type": "string", "enum": ["passed", "warning", "failed"]},
+        "outcome_words": STR,
+        "critical": {**BOOL, "description": "failed, and the appliance cannot do its job without it"},
+        "summary": {**STR, "description": "what the check found and what to do, in the reader's language"},
+    })),
+})
+SCHEMAS["Commissioning"] = _obj({
+    "identity": _n(_obj({
+        "device_type": STR, "device_id": {**STR, "description": "the SE device ID it joins as, 0x0502"},
+        "ieee": {**STR, "description": "the device ID (EUI-64) the utility registers"},
+        "install_code": {**STR, "description": "the install code and its CRC, in groups of 4 hex digits"},
+    })),
+    "meters": _list(_obj({"meter_id": STR, "latest": _n(_obj({
+        "meter_id": STR,
+        "stage": {"type": "string", "enum": ["waiting", "joining", "joined", "authenticated", "keys_established",
+                                             "configured", "refused"]},
+        "at": TIME, "words": STR, "detail": STR,
+    }))})),
+})
+PATHS["/api/v1/selftest"] = _get("The latest self-test: the store, the radios, the meter link, the clock and "
+                                 "free disk (run at every start and by ems selftest)", _ref("SelfTest"),
+                                 scope="commission")
+PATHS["/api/v1/commissioning"] = _get("The appliance's identity as the utility registers it (never its link key) "
+                                      "and each meter's latest commissioning stage", _ref("Commissioning"),
+                                      scope="commission")
+
 # The WebSocket answers 200 to nothing; its success is the 101 upgrade.
 del PATHS["/api/v1/ws"]["get"]["responses"]["200"]
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from ems.accounts import DEMO_PASSWORD, DEMO_USERNAME, Role, Scope
 from ems.config import SiteConfig
 from web.i18n import _
-from web.keys import ACCESS, DEMO, SITE
+from web.keys import ACCESS, DEMO, HUB, SITE
 
 
 def csrf_token(request: web.Request) -> str:
@@ -25,6 +25,7 @@ def page(request: web.Request, **context: Any) -> dict[str, Any]:
     """A template's context: the site, the person and the CSRF token, then ``context``."""
     site = request.app[SITE]
     access = request.get(ACCESS)
+    hub = request.app.get(HUB)
     return {
         "site_name": site.name,
         "path": request.path,
@@ -36,6 +37,9 @@ def page(request: web.Request, **context: Any) -> dict[str, Any]:
         "Role": Role,
         "Scope": Scope,
         "local": lambda at: local(site, at),
+        # What of the utility's program the customer switched off (ems.preferences): the dashboard and
+        # the In-Home Display leave it out.
+        "hidden_info": frozenset(hub.preferences.hidden) if hub is not None else frozenset(),
         **context,
     }
 

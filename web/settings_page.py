@@ -11,15 +11,42 @@ from typing import Any
 
 from aiohttp import web
 
+from ems import preferences
 from ems.accounts import AccountRejected, Scope
 from web import i18n
 from web.guard import csrf_given, forbidden, same_token, unauthorized
-from web.i18n import _
+from web.i18n import N_, _
 from web.ihd import wall_display
 from web.keys import ACCESS, ACCOUNTS, HUB
 from web.pages import render
 
 FOLLOW_SITE = "site"  # the form's value for "the site's language"
+
+# The program information the customer chooses to see (ems.preferences.INFORMATION), as the form names it.
+INFORMATION_WORDS = {
+    "current_price": N_("The price now"),
+    "usage_and_demand": N_("Your usage and demand"),
+    "scheduled_prices": N_("Prices and periods to come"),
+    "dr_events": N_("Demand-response events and what they ask"),
+    "current_tier": N_("The price tier you are in"),
+}
+
+
+async def _save_program(request: web.Request, form: Any) -> str | None:
+    """The owner's program preferences from the form; an error to show, or None once saved."""
+    access = request[ACCESS]
+    if Scope.ADMIN not in access.scopes:
+        return _("Only the owner chooses what the utility's program shows.")
+    hub = request.app[HUB]
+    language = form.get("program_language")
+    if language == FOLLOW_SITE:
+        language = None
+    if language is not None and language not in preferences.LANGUAGES:
+        return _("Choose one of the languages.")
+    chosen = {name: form.get(name) == "on" for name in preferences.INFORMATION}
+    hub.preferences = await preferences.save(hub.store, hub.preferences.with_changes(**chosen, language=language),
+                                             hub.clock(), access.user.username)
+    return None
 
 
 def _site_info(request: web.Request) -> list[tuple[str, str]]:
@@ -50,7 +77,12 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
         form = await request.post()
         if not same_token(access.session.csrf_token, await csrf_given(request)):
             return forbidden(request, _("the form is missing its CSRF token; reload the page"))
-        if "temperature_unit" in form:
+        if "program" in form:
+            error = await _save_program(request, form)
+            if error is None:
+                raise web.HTTPSeeOther("/settings?done=program")
+            status = 403 if Scope.ADMIN not in access.scopes else 400
+        elif "temperature_unit" in form:
             unit = form.get("temperature_unit")
             try:
                 # Anything but "C", "F" or the site's (a file field too) is refused by the accounts.
@@ -82,8 +114,13 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
         "error": error,
         "unit_choice": access.user.temperature_unit or FOLLOW_SITE,
         "site_unit": i18n.site_temperature_unit(request),
+        "program": request.app[HUB].preferences if Scope.ADMIN in access.scopes else None,
+        "configured_language_name": i18n.LANGUAGES.get(request.app[HUB].config.site.language, ""),
+        "information": INFORMATION_WORDS,
         "notice": {"language": _("Saved. The pages now use your language."),
-                   "unit": _("Saved. Temperatures are now shown in your unit.")}.get(request.query.get("done", "")),
+                   "unit": _("Saved. Temperatures are now shown in your unit."),
+                   "program": _("Saved. The dashboard and the In-Home Display now show what you chose.")}.get(
+            request.query.get("done", "")),
     }
     return render(request, "settings.html", status, **context)
 

@@ -494,6 +494,18 @@ class ProvisionedDeviceRow(Base):
     readiness: Mapped[str] = mapped_column(String(32))
     changed_at: Mapped[datetime]
 
+
+class SelfTestRunRow(Base):
+    """One self-test run (ems.selftest): written first, as the store's write check, then its results."""
+
+    __tablename__ = "selftest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    checks: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+
+
 meters = cast(Table, Meter.__table__)
 interval_readings = cast(Table, IntervalRow.__table__)
 demand_samples = cast(Table, DemandSample.__table__)
@@ -520,3 +532,4 @@ appliance_identity = cast(Table, IdentityRow.__table__)
 program_preferences = cast(Table, ProgramPreferencesRow.__table__)
 provisioning_log = cast(Table, ProvisioningLogRow.__table__)
 provisioned_devices = cast(Table, ProvisionedDeviceRow.__table__)
+selftest_runs = cast(Table, SelfTestRunRow.__table__)

@@ -136,7 +136,8 @@ async def test_every_page_fits_every_screen_in_every_language(tmp_path: Path, ou
                     ("/", "dashboard", "#now .now-what:not(:empty)"),
                     ("/devices", "devices", ".device"),
                     ("/devices/add", "add-devices", "#found .device"),
-                    ("/settings", "settings", "#wall-title"),  # last: the display link form below is on it
+                    ("/commissioning", "commissioning", "#selftest-title"),
+                    ("/settings", "settings", "#wall-title"),  # last: the display-link form below is on it
                 ]:
                     await page.goto(home.url + path)
                     await page.wait_for_selector(ready)

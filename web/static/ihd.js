@@ -6,6 +6,8 @@
   const $ = (id) => document.getElementById(id);
   const body = document.body;
   const tz = body.dataset.timezone || undefined;
+  // What the customer switched off of the utility's program (Settings): left out here too.
+  const HIDE = new Set((body.dataset.hide || "").split(" ").filter(Boolean));
   // The display's language (the site's, or ?lang=): its strings come in a JSON block from the server.
   const I18N = (() => { try { return JSON.parse($("i18n").textContent); } catch (e) { return {}; } })();
   const LOCALE = I18N.locale || document.documentElement.lang || undefined;
@@ -78,7 +80,7 @@
       // Read from across a room: the period and, when the meter announces another price, that price;
       // the cycle's tier only when there is room for it (no second price).
       const other = p && Math.abs(p.price_per_kwh - price) >= 0.005;
-      if (tier && !other) bits.push(t("Tier {tier} of {tiers}", { tier, tiers: adders.length }));
+      if (tier && !other && !HIDE.has("current_tier")) bits.push(t("Tier {tier} of {tiers}", { tier, tiers: adders.length }));
       if (other) bits.push(t("meter: {price}", { price: money(p.price_per_kwh, p.currency, 2, 3) }));
       $("price-sub").textContent = bits.join(" · ") || r.label || "\u00a0";
       const level = n.critical_peak || n.period === "on-peak" ? 3 : n.period === "mid-peak" ? 2 : n.period ? 1 : 0;
@@ -89,7 +91,7 @@
     if (!p) { $("price").textContent = "–"; $("price-sub").textContent = t("no price published"); $("tier").textContent = "\u00a0"; return; }
     $("price").textContent = money(p.price_per_kwh, p.currency, 2, 3);
     // "of" only when the tier is one of those counted: never "Tier 4 of 3".
-    const tier = !p.tier ? "" : p.number_of_tiers >= p.tier ? t("Tier {tier} of {tiers}", { tier: p.tier, tiers: p.number_of_tiers })
+    const tier = !p.tier || HIDE.has("current_tier") ? "" : p.number_of_tiers >= p.tier ? t("Tier {tier} of {tiers}", { tier: p.tier, tiers: p.number_of_tiers })
       : t("Tier {tier}", { tier: p.tier });
     $("price-sub").textContent = [tier, p.rate_label].filter(Boolean).join(" · ") || "\u00a0";
     if (p.tier) body.classList.add("tier-" + Math.min(p.tier, 3));
@@ -224,7 +226,7 @@
 
   function renderBanners() {
     const box = $("banners");
-    const events = state.events.filter((e) => e.status === "active" || e.status === "scheduled")
+    const events = HIDE.has("dr_events") ? [] : state.events.filter((e) => e.status === "active" || e.status === "scheduled")
       .sort((a, b) => (a.status === "active" ? -1 : 0) - (b.status === "active" ? -1 : 0));
     const shown = [];
     for (const e of events.slice(0, 1)) {

@@ -3,6 +3,8 @@
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
+  // What the customer switched off of the utility's program (Settings): left out of the page.
+  const HIDE = new Set((document.body.dataset.hide || "").split(" ").filter(Boolean));
   const tz = document.body.dataset.timezone || undefined;
   // The page's language: its strings come in a JSON block the server renders (web/i18n.py).
   const I18N = (() => { try { return JSON.parse($("i18n").textContent); } catch (e) { return {}; } })();
@@ -112,7 +114,7 @@
       const bits = [r.label];
       if (n.period) bits.push(label(PERIODS, n.period));
       if (n.critical_peak) bits.push(t("critical peak"));
-      if (tier) bits.push(t("Tier {tier} of {tiers}", { tier, tiers: adders.length }));
+      if (tier && !HIDE.has("current_tier")) bits.push(t("Tier {tier} of {tiers}", { tier, tiers: adders.length }));
       $("price-detail").textContent = bits.join(" · ");
       const other = current && Math.abs(current.price_per_kwh - price) >= 0.005;
       meterLine.textContent = other ? t("Your meter announces {price} ({name}); the costs here use your rate plan.", {
@@ -131,7 +133,7 @@
     $("price").textContent = unitPrice(current.price_per_kwh, current.currency);
     state.shownPrice = { text: unitPrice(current.price_per_kwh, current.currency), end: current.end || null };
     const rate = current.rate_label || t("Rate");
-    $("price-detail").textContent = `${rate} · ${meterTier(current)}`;
+    $("price-detail").textContent = HIDE.has("current_tier") ? rate : `${rate} · ${meterTier(current)}`;
     if (current.tier) document.body.classList.add("tier-" + Math.min(current.tier, 3));
     renderNow();
   }

@@ -1,5 +1,6 @@
-"""The appliance's identity (IEEE address, device type, install code) and the customer's program
-preferences (what of the utility's program is shown and delivered, and in which language).
+"""The appliance's identity (IEEE address, device type, install code), the customer's program
+preferences (what of the utility's program is shown and delivered, and in which language), and
+the self-test's runs (each run writes one: the store's write check, and the results kept).
 
 Revision ID: 0010
 Revises: 0009
@@ -43,8 +44,16 @@ def upgrade() -> None:
         sa.Column("changed_at", _utc(), nullable=False),
         sa.Column("changed_by", sa.String(64), nullable=False),
     )
+    op.create_table(
+        "selftest_runs",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", _utc(), nullable=False),
+        sa.Column("passed", sa.Boolean, nullable=True),  # None while the run is under way
+        sa.Column("checks", sa.JSON, nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("selftest_runs")
     op.drop_table("program_preferences")
     op.drop_table("appliance_identity")
