@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ems.clock import REAL
 from ems.model import MeterReading
 from tests.e2e.conftest import (
     HOME_CONFIG,
@@ -39,7 +40,8 @@ openadr:
 
 @contextlib.asynccontextmanager
 async def program_home(tmp_path: Path, vtn: Vtn, data_dir: Path | None = None) -> AsyncIterator[Appliance]:
-    async with running_appliance(tmp_path, SCENARIO, config_text=config(vtn), rules_text=HOME_RULES,
+    # Real time: openleadr's VTN and VEN schedule events and reports on the real clock.
+    async with running_appliance(tmp_path, SCENARIO, config_text=config(vtn), rules_text=HOME_RULES, clock=REAL,
                                  data_dir=data_dir) as running:
         await running.online()
         await running.wait_until(lambda: len(running.hub.control.registry.devices) == 3
@@ -155,7 +157,7 @@ async def test_overlapping_meter_and_program_events_both_run_and_the_stronger_wi
     """The meter's event 5101 (criticality 3: cooling offset +2 °C) and a program's weaker one
     (LOAD_CONTROL set point 27 °C: criticality 2) overlap: both run, the thermostat follows the
     meter's; once the meter cancels its event the program's takes the thermostat."""
-    async with running_appliance(tmp_path, OVERLAP_SCENARIO, config_text=config(vtn), rules_text=HOME_RULES) as home:
+    async with running_appliance(tmp_path, OVERLAP_SCENARIO, config_text=config(vtn), rules_text=HOME_RULES, clock=REAL) as home:
         await home.online()
         thermostat = home.simulator.home.device("Living room").logic
         await home.wait_until(lambda: home.hub.integrations["openadr"].registered.is_set(), what="the VEN registered")
@@ -190,7 +192,7 @@ def _answered(ven_id: str, event_id: str, opt_type: str) -> None:
 
 async def test_the_ven_registers_once_the_vtn_comes_up_after_the_appliance(tmp_path: Path) -> None:
     vtn = Vtn()  # its port chosen, not yet listening: the appliance starts without its VTN
-    async with running_appliance(tmp_path, SCENARIO, config_text=config(vtn), rules_text=HOME_RULES) as home:
+    async with running_appliance(tmp_path, SCENARIO, config_text=config(vtn), rules_text=HOME_RULES, clock=REAL) as home:
         await home.online()
         ven = home.hub.integrations["openadr"]
         assert not ven.registered.is_set()
