@@ -27,10 +27,15 @@ def _free_port() -> int:
 def _config(tmp_path: Path, port: int, home_port: int) -> Path:
     return write_config(tmp_path / "config", f"""
 web: {{host: 127.0.0.1, port: 0}}
-zigbee_se: {{radio: {{type: virtual, path: "virtual://127.0.0.1:{port}"}}, first_retry_s: 0.2}}
+zigbee_se: {{radio: {{type: virtual, path: "virtual://127.0.0.1:{port}"}}, first_retry_s: 0.2,
+             identity: {{ieee: "{IEEE}", install_code: "{CODE}"}}}}
 zigbee_home: {{radio: {{type: virtual, path: "virtual://127.0.0.1:{home_port}"}}}}
 commissioning: {{selftest_meter_timeout_s: 60, selftest_min_free_mb: 1}}
 """)
+
+
+IEEE = "02:50:52:45:4d:00:0a:01"
+CODE = "83FED3407A939723A5C639B26916D505C3B5"  # SE 1.x's example install code, with its CRC
 
 
 async def _selftest(folder: Path, data_dir: Path, *extra: str) -> tuple[int, str]:
@@ -47,8 +52,9 @@ async def test_selftest_passes_against_the_simulated_meter(tmp_path: Path) -> No
     scenario.write_text(yaml.safe_dump(FAST_SCENARIO))
     with (tmp_path / "simulate-meter.log").open("wb") as log:
         meter = await asyncio.create_subprocess_exec(
+            # The utility has registered the appliance's install code with the meter (C6 3.1 steps 5-9).
             EMS, "simulate-meter", "--scenario", str(scenario), "--port", str(port), "--home-port", str(home_port),
-            stdout=subprocess.PIPE, stderr=log)
+            "--register", f"{IEEE}={CODE}", stdout=subprocess.PIPE, stderr=log)
     try:
         assert meter.stdout is not None
         await asyncio.wait_for(meter.stdout.readline(), 60)
