@@ -639,6 +639,7 @@ class FragmentProtocol(asyncio.Protocol):
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._splitter = FragmentSplitter()
         self.transport: asyncio.WriteTransport | None = None
+        self.closed = asyncio.Event()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.WriteTransport)
@@ -650,6 +651,7 @@ class FragmentProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.closed.set()
         self.events.put_nowait(Closed(exc))
 
 
@@ -704,5 +706,4 @@ class Emu2Port:
         transport.close()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2.0):
-                while self._protocol.transport is not None:
-                    await asyncio.sleep(0.01)
+                await self._protocol.closed.wait()

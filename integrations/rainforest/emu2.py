@@ -1,0 +1,212 @@
+"""The ``emu2:`` section: a Rainforest EMU-2 (or RAVEn) on a USB serial port as the meter source.
+
+    emu2:
+      enabled: true            # or just name the port
+      port: /dev/ttyACM0       # a device path (/dev/serial/by-id/... survives replugging) or a pyserial URL
+      meter_id: main
+      stale_after_s: 60        # the EMU-2 pushes demand every 8-11 s; stale after this much silence
+      interval_s: 60           # intervals made from the summation (the bridge has no interval data)
+
+``async_setup`` starts the link (``emu2_link.Emu2Link``), which keeps (re)opening the port in the
+background. ``Emu2Kind`` is what the Commissioning page's meter setup asks of this kind of
+source: the serial ports found (``discover``), and one read with the settings entered, before
+they are saved (``probe``), as Home Assistant's config flow for this bridge does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import voluptuous as vol
+
+from ems.clock import REAL, Clock
+from ems.meter_source import SourceCandidate, SourceProbe
+from integrations.rainforest import emu2_xml as xml
+
+__all__ = ["CONFIG_SCHEMA", "Emu2Kind", "async_setup", "enabled", "settings_from_section"]
+
+KIND = "emu2"
+TITLE = "Rainforest EMU-2 (USB)"
+# Home Assistant's rainforest_raven matches these USB ids (§1.1).
+USB_IDS = {(0x04B4, 0x0003): "Rainforest EMU-2", (0x0403, 0x8A28): "Rainforest RAVEn"}
+PROBE_TIMEOUT_S = 8.0
+
+CONFIG_SCHEMA = vol.Schema(
+    {
+        vol.Optional("enabled", default=None): vol.Any(None, bool),
+        vol.Optional("port", default=None): vol.Any(None, vol.All(str, vol.Length(min=1, max=255))),
+        vol.Optional("meter_id", default="main"): vol.All(
+            str, vol.Match(r"^[A-Za-z0-9_.:-]{1,40}$", msg="expected 1-40 letters, digits, '_', '-', '.' or ':'")),
+        vol.Optional("stale_after_s", default=60.0): vol.All(vol.Coerce(float), vol.Range(min=1, max=3600)),
+        vol.Optional("interval_s", default=60): vol.All(int, vol.Range(min=10, max=3600)),
+        vol.Optional("gap_s", default=300.0): vol.All(vol.Coerce(float), vol.Range(min=30, max=24 * 3600)),
+        vol.Optional("poll_s", default=30.0): vol.All(vol.Coerce(float), vol.Range(min=1, max=3600)),
+        vol.Optional("first_retry_s", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0.05, max=600)),
+        vol.Optional("max_retry_s", default=30.0): vol.All(vol.Coerce(float), vol.Range(min=0.05, max=3600)),
+    }
+)
+
+
+def enabled(section: dict[str, Any] | None) -> bool:
+    """On with ``enabled: true``, or with a port named and ``enabled`` not set to false."""
+    if not section:
+        return False
+    if section.get("enabled") is not None:
+        return bool(section["enabled"]) and bool(section.get("port"))
+    return bool(section.get("port"))
+
+
+def settings_from_section(section: dict[str, Any]) -> Any:
+    from integrations.rainforest.emu2_link import Emu2Settings
+
+    values = CONFIG_SCHEMA(dict(section))
+    if not values["port"]:
+        raise vol.Invalid("an EMU-2 needs its serial port", path=["port"])
+    return Emu2Settings(port=values["port"], meter_id=values["meter_id"], stale_after_s=values["stale_after_s"],
+                        interval_s=values["interval_s"], gap_s=values["gap_s"], poll_s=values["poll_s"],
+                        first_retry_s=values["first_retry_s"], max_retry_s=values["max_retry_s"])
+
+
+async def async_setup(hub: Any, section: dict[str, Any]) -> Any:
+    """Start the EMU-2 link; it keeps (re)opening the port in the background until closed."""
+    from integrations.rainforest.emu2_link import Emu2Link
+
+    link = Emu2Link(hub, settings_from_section(section))
+    await link.start()
+    return link
+
+
+def register(hub: Any, extra_ports: Sequence[str] = ()) -> Emu2Kind:
+    """Make the kind known to the Commissioning page (``hub.meter_source_kinds``), enabled or not."""
+    kind = Emu2Kind(extra_ports, hub.clock)
+    hub.meter_source_kinds[KIND] = kind
+    return kind
+
+
+# -- the Commissioning page's "find and test" --------------------------------------------------
+
+
+class Emu2Kind:
+    """``ems.meter_source.MeterSourceKind`` for the EMU-2: serial ports, and a one-off read."""
+
+    kind = KIND
+    title = TITLE
+
+    def __init__(self, extra_ports: Sequence[str] = (), clock: Clock = REAL) -> None:
+        self.extra_ports = list(extra_ports)  # ports known otherwise (a simulated EMU-2's pty)
+        self.clock = clock
+
+    async def discover(self, timeout_s: float) -> list[SourceCandidate]:
+        """The serial ports on this box: pyserial's list (USB ids name an EMU-2 or RAVEn), the stable
+        ``/dev/serial/by-id`` names, and the extra ports given. Nothing is opened."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.to_thread(self._ports)
+        except TimeoutError:
+            return [SourceCandidate(KIND, p, f"Serial port {p}") for p in self.extra_ports]
+
+    def _ports(self) -> list[SourceCandidate]:
+        from serial.tools import list_ports
+
+        found: dict[str, SourceCandidate] = {}
+        by_id = {os.path.realpath(p): p for p in sorted(glob.glob("/dev/serial/by-id/*"))}
+        for port in list_ports.comports():
+            name = USB_IDS.get((port.vid, port.pid)) if port.vid is not None else None
+            path = by_id.get(os.path.realpath(port.device), port.device)
+            label = f"{name} on {path}" if name else f"Serial port {path} ({port.description or 'unknown device'})"
+            found[path] = SourceCandidate(KIND, path, label, port.serial_number if name else None)
+        for path in by_id.values():
+            found.setdefault(path, SourceCandidate(KIND, path, f"Serial port {path}"))
+        for path in self.extra_ports:
+            found.setdefault(path, SourceCandidate(KIND, path, f"Serial port {path}"))
+        known = [c for c in found.values() if c.label.startswith("Rainforest")]
+        return known + [c for c in found.values() if not c.label.startswith("Rainforest")]
+
+    async def probe(self, section: dict[str, Any]) -> SourceProbe:
+        """Open the port, synchronise, read device info, demand and price once; close again.
+
+        Bounded in real time (the customer is waiting on the page); the reasons say what to do."""
+        try:
+            settings = settings_from_section(section)
+        except vol.Invalid as err:
+            where = ".".join(str(p) for p in err.path) or "emu2"
+            return SourceProbe(False, f"The settings are not valid ({where}: {err.msg}).")
+        try:
+            port = await xml.Emu2Port.open(settings.port)
+        except OSError as err:
+            return SourceProbe(False, f"Cannot open {settings.port} ({err}). Check that the EMU-2 is plugged in "
+                                      "and that this is its port.")
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                return await _read_once(port, settings.meter_id, self.clock)
+        except ConnectionError:
+            return SourceProbe(False, f"{settings.port} closed while it was read. Check the USB cable and try again.")
+        except TimeoutError:
+            return SourceProbe(False, f"The device on {settings.port} did not answer as an EMU-2 does. Check that it "
+                                      "is an EMU-2 or RAVEn and that its display shows the meter's figures.")
+        finally:
+            await port.close()
+
+
+async def _read_once(port: xml.Emu2Port, meter_id: str, clock: Clock) -> SourceProbe:
+    from integrations.rainforest.emu2_link import demand_reading, price_signal
+
+    values: dict[type, Any] = {}
+    asked = 0
+    while xml.MeterList not in values:  # synchronise: stale bytes may be buffered (§1.3)
+        if asked < 5:
+            port.send("get_meter_list")
+            asked += 1
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                while xml.MeterList not in values:
+                    await _take(port, values)
+    meters = values[xml.MeterList].meter_macs
+    if not meters:
+        return SourceProbe(False, "The EMU-2 answers but reads no meter: it has not joined the meter's network yet. "
+                                  "Ask the utility to register its install code, then wait for it to join.")
+    mac = meters[0]
+    meter = {"MeterMacId": xml.mac_arg(mac)}
+    port.send("get_device_info")
+    port.send("get_network_info")
+    port.send("get_instantaneous_demand", meter)
+    port.send("get_current_price", meter)
+    wanted = (xml.DeviceInfo, xml.Connection, xml.Demand, xml.Price)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(3.0):
+            while not all(w in values for w in wanted):
+                await _take(port, values)
+    now = clock()
+    demand = values.get(xml.Demand)
+    reading = demand_reading(demand, meter_id, now) if demand is not None else None
+    price = values.get(xml.Price)
+    signal = price_signal(price, meter_id, now) if price is not None else None
+    details: list[tuple[str, str]] = [("Meter", mac)]
+    info = values.get(xml.DeviceInfo)
+    if info is not None:
+        details += [(k, v) for k, v in (("Model", info.model_id), ("Firmware", info.fw_version),
+                                         ("Bridge", info.device_mac)) if v]
+    connection = values.get(xml.Connection)
+    if connection is not None:
+        if connection.status:
+            details.append(("Connection", connection.status))
+        if connection.link_strength_pct is not None:
+            details.append(("Link strength", f"{connection.link_strength_pct} %"))
+    if reading is None:
+        return SourceProbe(False, "The EMU-2 answers but sent no demand reading; check that it shows the meter's "
+                                  "figures on its display.", hardware_id=mac, price=signal, details=tuple(details))
+    return SourceProbe(True, None, hardware_id=mac, reading=reading, price=signal, details=tuple(details))
+
+
+async def _take(port: xml.Emu2Port, values: dict[type, Any]) -> None:
+    event = await port.next()
+    if isinstance(event, xml.Closed):
+        raise ConnectionError("the port closed")  # nothing more will come
+    if isinstance(event, xml.Fragment):
+        value = xml.decode(event).value
+        values.setdefault(type(value), value)
