@@ -108,7 +108,7 @@ class FragmentSplitter:
         out: list[Fragment | Garbled] = []
         buffer = self._buffer
         done = 0  # bytes fully handled
-        depth, root, root_start, child = 0, b"", 0, b""
+        depth, root, root_start, child, child_start, child_end = 0, b"", 0, b"", 0, 0
         index = 0
         while True:
             match = _TOKEN.search(buffer, index)
@@ -138,14 +138,23 @@ class FragmentSplitter:
                     out.append(Garbled(f"<{_text(root)}> closed by </{_text(name)}>", match.end() - root_start))
                     depth, done = 0, match.end()
                 elif not empty:
-                    depth, child = 2, name
+                    depth, child, child_start, child_end = 2, name, match.start(), match.end()
             else:  # inside a child
                 if closing and name == child:
                     depth = 1
                 elif closing:
                     out.append(Garbled(f"<{_text(child)}> in <{_text(root)}> not closed", match.end() - root_start))
                     depth, done = 0, match.end()
-                else:  # a tag opened in a child: the fragment was cut off; a new one starts here
+                elif not buffer[child_end:match.start()].strip():
+                    # A tag right inside the "child": that was the root of a new fragment, and the
+                    # one before it was cut off (the bridge rebooted mid-write).
+                    out.append(Garbled(f"<{_text(root)}> cut off", child_start - root_start))
+                    root, root_start, done = child, child_start, child_start
+                    if not empty:
+                        child, child_start, child_end = name, match.start(), match.end()
+                    else:
+                        depth = 1
+                else:  # a tag after a child's text: the fragment was cut off; a new one starts here
                     out.append(Garbled(f"<{_text(root)}> cut off", match.start() - root_start))
                     depth, root, root_start, done = 1, name, match.start(), match.start()
                     if empty:
