@@ -20,15 +20,17 @@ import contextlib
 import glob
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
 from ems.clock import REAL, Clock
-from ems.meter_source import SourceCandidate, SourceProbe
 from integrations.rainforest import emu2_xml as xml
 
-__all__ = ["CONFIG_SCHEMA", "Emu2Kind", "async_setup", "enabled", "settings_from_section"]
+if TYPE_CHECKING:  # the store's types: imported when the page asks, not by `ems check-config`
+    from ems.meter_source import SourceCandidate, SourceField, SourceProbe
+
+__all__ = ["CONFIG_SCHEMA", "Emu2Kind", "async_setup", "enabled", "settings_from_section", "source_kind"]
 
 KIND = "emu2"
 TITLE = "Rainforest EMU-2 (USB)"
@@ -81,11 +83,11 @@ async def async_setup(hub: Any, section: dict[str, Any]) -> Any:
     return link
 
 
-def register(hub: Any, extra_ports: Sequence[str] = ()) -> Emu2Kind:
-    """Make the kind known to the Commissioning page (``hub.meter_source_kinds``), enabled or not."""
-    kind = Emu2Kind(extra_ports, hub.clock)
-    hub.meter_source_kinds[KIND] = kind
-    return kind
+def source_kind(hub: Any) -> Emu2Kind:
+    """The kind for the Commissioning page (``ems.cli`` registers it, whether ``emu2`` is on or not);
+    the port ``ems.yaml`` names is among those it finds (a simulated EMU-2's pty in the demo)."""
+    section = (getattr(hub.config, "sections", {}) or {}).get(KIND) or {}
+    return Emu2Kind([section["port"]] if section.get("port") else [], hub.clock)
 
 
 # -- the Commissioning page's "find and test" --------------------------------------------------
@@ -97,6 +99,13 @@ class Emu2Kind:
     kind = KIND
     title = TITLE
 
+    @property
+    def fields(self) -> tuple[SourceField, ...]:
+        from ems.meter_source import SourceField
+
+        return (SourceField("port", "Serial port", kind="address", required=True,
+                            hint="The EMU-2's USB port, e.g. /dev/ttyACM0 (Find lists the ports)"),)
+
     def __init__(self, extra_ports: Sequence[str] = (), clock: Clock = REAL) -> None:
         self.extra_ports = list(extra_ports)  # ports known otherwise (a simulated EMU-2's pty)
         self.clock = clock
@@ -104,6 +113,8 @@ class Emu2Kind:
     async def discover(self, timeout_s: float) -> list[SourceCandidate]:
         """The serial ports on this box: pyserial's list (USB ids name an EMU-2 or RAVEn), the stable
         ``/dev/serial/by-id`` names, and the extra ports given. Nothing is opened."""
+        from ems.meter_source import SourceCandidate
+
         try:
             async with asyncio.timeout(timeout_s):
                 return await asyncio.to_thread(self._ports)
@@ -112,6 +123,8 @@ class Emu2Kind:
 
     def _ports(self) -> list[SourceCandidate]:
         from serial.tools import list_ports
+
+        from ems.meter_source import SourceCandidate
 
         found: dict[str, SourceCandidate] = {}
         by_id = {os.path.realpath(p): p for p in sorted(glob.glob("/dev/serial/by-id/*"))}
@@ -131,6 +144,8 @@ class Emu2Kind:
         """Open the port, synchronise, read device info, demand and price once; close again.
 
         Bounded in real time (the customer is waiting on the page); the reasons say what to do."""
+        from ems.meter_source import SourceProbe
+
         try:
             settings = settings_from_section(section)
         except vol.Invalid as err:
@@ -154,6 +169,7 @@ class Emu2Kind:
 
 
 async def _read_once(port: xml.Emu2Port, meter_id: str, clock: Clock) -> SourceProbe:
+    from ems.meter_source import SourceProbe
     from integrations.rainforest.emu2_link import demand_reading, price_signal
 
     values: dict[type, Any] = {}

@@ -90,6 +90,7 @@ class SimulatedEmu2:
         self.field_formats: dict[str, str] = {}  # field -> "decimal" | "float" | "hex" (a firmware's change)
         self.messages: dict[int, SentMessage] = {}
         self.commands: list[tuple[datetime, str, dict[str, str]]] = []  # everything the appliance wrote
+        self.command_heard = asyncio.Event()  # set at each command (a test clears it and waits)
         self.written: list[tuple[datetime, bytes]] = []  # every fragment written (kept short: the last 500)
         self.dropped_bytes = 0  # written while nobody read and the pty's buffer was full
         self.on_write: Callable[[str, bytes], None] | None = None  # a benchmark's hook: (root tag, bytes)
@@ -377,6 +378,7 @@ class SimulatedEmu2:
         args = {child.tag: (child.text or "").strip() for child in element}
         name = args.pop("Name", "")
         self.commands.append((self.clock(), name, args))
+        self.command_heard.set()
         if self.stalled:
             return
         meter = args.get("MeterMacId", "").lower().removeprefix("0x")

@@ -79,7 +79,7 @@ async def test_price_message_time_and_schedule(raven, bridge):
     assert message.text == "Peak event 3&ndash;6 PM today"  # aioraven leaves the HTML escaped
     assert ours(bridge, "MessageCluster").text == "Peak event 3\u20136 PM today"
     time = await raven.get_time(meter=meter)
-    assert time.utc_time == NOON and time.local_time == datetime(2026, 7, 15, 13, 0)
+    assert time.utc_time == NOON and time.local_time == datetime(2026, 7, 15, 13, 0, tzinfo=UTC).replace(tzinfo=None)
     schedule = await raven.get_schedule(meter=meter, event=ScheduledEvent.DEMAND)
     assert schedule.frequency.total_seconds() == 10 and schedule.enabled
 
@@ -89,5 +89,6 @@ async def test_confirm_message_reaches_the_bridge(raven, bridge):
     await raven.confirm_message(9, meter=bytes.fromhex(bridge.meter_mac))
     async with asyncio.timeout(5):
         while not bridge.confirmed(9):
-            await asyncio.sleep(0.01)
+            await bridge.command_heard.wait()
+            bridge.command_heard.clear()
     assert bridge.commands[-1][1:] == ("confirm_message", {"Id": "0x00000009", "MeterMacId": "0x00135001002A3C4D"})
