@@ -248,8 +248,12 @@ class Emu2Link:
                     continue
                 wait = self.settings.first_retry_s
                 await self._session(port, first)
-            except (BridgeSilent, ConnectionError, OSError) as err:
+            except BridgeSilent as err:
+                self._down(str(err))  # reopened at once: the next attempt listens for the backoff
+            except (ConnectionError, OSError) as err:
                 self._down(str(err) or type(err).__name__)
+                await clock.sleep(wait)  # the port itself went (unplugged): not reopened in a spin
+                wait = min(wait * 2, self.settings.max_retry_s)
             finally:
                 self.port = None
                 await port.close()

@@ -648,11 +648,13 @@ class FragmentProtocol(asyncio.Protocol):
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._splitter = FragmentSplitter()
         self.transport: asyncio.WriteTransport | None = None
+        self.made = asyncio.Event()
         self.closed = asyncio.Event()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.WriteTransport)
         self.transport = transport
+        self.made.set()
 
     def data_received(self, data: bytes) -> None:
         for event in self._splitter.feed(data):
@@ -687,6 +689,7 @@ class Emu2Port:
         try:
             async with asyncio.timeout(timeout_s):
                 transport, _ = await create_serial_connection(loop, lambda: protocol, url, baudrate=BAUDRATE)
+                await protocol.made.wait()  # the transport calls connection_made soon after, not before
         except TimeoutError as err:
             raise OSError(f"opening {url} did not finish within {timeout_s:g} s") from err
         except SerialException as err:
@@ -710,7 +713,7 @@ class Emu2Port:
 
     async def close(self) -> None:
         transport = self._transport
-        if self._protocol.transport is None:
+        if transport.is_closing() and self._protocol.closed.is_set():
             return
         transport.close()
         with contextlib.suppress(TimeoutError):

@@ -104,12 +104,20 @@ class SimulatedEmu2:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def open(self) -> str:
+        """Make the pty pair (once) and return the path the appliance opens: known before ``start``."""
+        if self._master is None:
+            master, slave = os.openpty()
+            tty.setraw(slave)  # no echo, no line discipline: bytes pass as they are, as over USB CDC-ACM
+            os.set_blocking(master, False)
+            self._master, self._slave = master, slave
+            self.path = os.ttyname(slave)
+        return self.path
+
     async def start(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)  # no echo, no line discipline: bytes pass as they are, as over USB CDC-ACM
-        os.set_blocking(master, False)
-        self._master, self._slave = master, slave
-        self.path = os.ttyname(slave)
+        self.open()
+        master = self._master
+        assert master is not None
         self.advance(self.clock())
         asyncio.get_running_loop().add_reader(master, self._readable)
         self._tasks.spawn(self._push("demand", self.schedule.demand_s, self._tick_demand), "emu2-demand")
