@@ -401,6 +401,12 @@ class Emu2Link:
         self.admitted = mac
         self._refused_until.pop(mac, None)
         self.tracker.set(LinkState.ONLINE, f"meter {mac} through the EMU-2 on {self.settings.port}")
+        self._publish_info(now)
+
+    def _publish_info(self, now: datetime) -> None:
+        mac = self.admitted
+        if mac is None:
+            return
         self._hub.bus.publish(MeterInfo(
             meter_id=self.meter_id, ieee=mac, endpoint=0, unit="kWh", multiplier=1, divisor=1,
             summation_decimals=3, demand_decimals=3,
@@ -499,6 +505,8 @@ class Emu2Link:
                      value.model_id or "EMU-2", value.fw_version or "?", self.settings.port)
         if restarted and self.port is not None:  # pushed unprompted: the bridge started again
             self._ask_everything(self.port)
+        elif not restarted:
+            self._publish_info(now)  # now with the bridge's model
 
     async def _on_connection(self, value: xml.Connection, now: datetime) -> None:
         self.connection = value
