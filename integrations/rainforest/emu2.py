@@ -106,9 +106,11 @@ class Emu2Kind:
         return (SourceField("port", "Serial port", kind="address", required=True,
                             hint="The EMU-2's USB port, e.g. /dev/ttyACM0 (Find lists the ports)"),)
 
-    def __init__(self, extra_ports: Sequence[str] = (), clock: Clock = REAL) -> None:
+    def __init__(self, extra_ports: Sequence[str] = (), clock: Clock = REAL,
+                 timeout_s: float = PROBE_TIMEOUT_S) -> None:
         self.extra_ports = list(extra_ports)  # ports known otherwise (a simulated EMU-2's pty)
         self.clock = clock
+        self.timeout_s = timeout_s
 
     async def discover(self, timeout_s: float) -> list[SourceCandidate]:
         """The serial ports on this box: pyserial's list (USB ids name an EMU-2 or RAVEn), the stable
@@ -157,7 +159,7 @@ class Emu2Kind:
             return SourceProbe(False, f"Cannot open {settings.port} ({err}). Check that the EMU-2 is plugged in "
                                       "and that this is its port.")
         try:
-            async with asyncio.timeout(PROBE_TIMEOUT_S):
+            async with asyncio.timeout(self.timeout_s):
                 return await _read_once(port, settings.meter_id, self.clock)
         except ConnectionError:
             return SourceProbe(False, f"{settings.port} closed while it was read. Check the USB cable and try again.")
