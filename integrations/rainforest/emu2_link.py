@@ -183,6 +183,7 @@ class Emu2Link:
         self._refused_until: dict[str, datetime] = {}
         self._messages: dict[int, tuple[str, bool, str]] = {}
         self._has_received = False
+        self._baseline_mac: str | None = None  # the meter whose summations the intervals follow
         self._bridge_lost = False
         self._logged: set[str] = set()
         self._outage_since: datetime | None = None
@@ -206,6 +207,8 @@ class Emu2Link:
             outbox.register_sender(MessageConfirmed, self._send_confirmation, meter_id=self.meter_id),
             self._hub.bus.listen(MeterLinkChanged, self._on_link_changed),
         ]
+        self._hub.meter_pins.listeners.append(self._on_pin)
+        self._unregister.append(lambda: self._hub.meter_pins.listeners.remove(self._on_pin))
         self.tracker.set(LinkState.CONNECTING, f"opening {self.settings.port}")
         self._tasks = [self._hub.create_task(self._run(), f"emu2-link-{self.meter_id}"),
                        self._hub.create_task(self.tracker.watch(), f"emu2-stale-{self.meter_id}")]
@@ -222,6 +225,26 @@ class Emu2Link:
             port, self.port = self.port, None
             await port.close()
 
+    def _on_pin(self, pin: Any) -> None:
+        """The owner confirmed a meter (or a pin changed): the next value of it is admitted at once."""
+        if pin.meter_id == self.meter_id:
+            self._refused_until.clear()
+
+    async def _seed(self) -> None:
+        """Start the intervals from the last summation stored, when it is this EMU-2's meter's: the
+        time the appliance was off is then one gap reading, like any other silence."""
+        pin = await self._hub.meter_pins.get(self.meter_id)
+        meter = self._hub.state.meters.get(self.meter_id)
+        if pin is None or pin.kind != KIND or meter is None:
+            return
+        delivered = meter.values.get("summation_delivered_kwh")
+        received = meter.values.get("summation_received_kwh")
+        if delivered is None:
+            return
+        self.intervals.seed(delivered.reported_at, delivered.value, received.value if received else None)
+        self._baseline_mac = pin.hardware_id
+        self._has_received = received is not None
+
     def _on_link_changed(self, change: MeterLinkChanged) -> None:
         if change.meter_id == self.meter_id and change.state is LinkState.ONLINE:
             self._hub.outbox.resume(self.meter_id)
@@ -231,6 +254,11 @@ class Emu2Link:
     async def _run(self) -> None:
         clock = self._hub.clock
         wait = self.settings.first_retry_s
+        try:
+            await self._seed()
+        except Exception as err:  # the store is down: the intervals start from the first summation
+            _LOGGER.info("[%s] The last summation could not be read (%s); the intervals start afresh",
+                         self.meter_id, err)
         while True:
             try:
                 port = await xml.Emu2Port.open(self.settings.port)
@@ -337,9 +365,9 @@ class Emu2Link:
         """What the bridge knows, asked once per session (the replies come as fragments, in any order)."""
         meter = self._meter_arg()
         port.send("get_device_info")
-        port.send("get_network_info")
-        for name in ("get_meter_info", "get_current_price", "get_price_blocks", "get_message", "get_time",
-                     "get_current_summation_delivered", "get_instantaneous_demand"):
+        port.send("get_connection_status")
+        for name in ("get_meter_info", "get_schedule", "get_current_price", "get_price_blocks", "get_message",
+                     "get_time", "get_current_summation_delivered", "get_instantaneous_demand"):
             port.send(name, meter)
 
     def _poll(self, port: xml.Emu2Port) -> None:
@@ -353,7 +381,7 @@ class Emu2Link:
         if self._polls % 10 == 0:
             port.send("get_current_price", meter)
             port.send("get_message", meter)
-            port.send("get_network_info")
+            port.send("get_connection_status")
 
     # -- one fragment ------------------------------------------------------------------------
 
@@ -396,8 +424,10 @@ class Emu2Link:
     def _admitted(self, mac: str, now: datetime) -> None:
         if self.admitted is not None and self.admitted != mac:
             _LOGGER.info("[%s] Now reading meter %s (was %s)", self.meter_id, mac, self.admitted)
+        if self._baseline_mac not in (None, mac):
             self.intervals = self._new_intervals()  # another meter's registers: a new baseline
             self._has_received = False
+        self._baseline_mac = mac
         self.admitted = mac
         self._refused_until.pop(mac, None)
         self.tracker.set(LinkState.ONLINE, f"meter {mac} through the EMU-2 on {self.settings.port}")

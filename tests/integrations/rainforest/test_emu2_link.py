@@ -227,7 +227,7 @@ async def test_a_different_meter_is_refused_until_the_owner_confirms_it(home):
     pin = await home.hub.meter_pins.get("main")
     assert (pin.hardware_id, pin.pending_hardware_id) == (METER_MAC, other)
     await home.hub.meter_pins.confirm("main", other, "owner")
-    await home.advance(35)  # the next poll asks the pins again
+    home.bridge.write_demand()  # its next value is taken at once
     await home.state(LinkState.ONLINE, mark)
     await home.seen.wait_for(MeterReading, lambda e: e.demand_kw is not None, mark)
     assert home.link.admitted == other
@@ -239,3 +239,19 @@ async def test_signed_demand_while_exporting_and_importing(home):
     home.bridge.write_demand()
     evening = await home.seen.wait_for(MeterReading, lambda e: e.demand_kw is not None, mark)
     assert evening.demand_kw > 0
+
+
+async def test_the_time_the_appliance_was_off_is_one_interval_too(home):
+    await home.advance(130)
+    await home.link.close()  # the appliance stops; the bridge goes on counting
+    before = home.bridge.delivered_kwh
+    await home.advance(2 * 3600, step_s=600)
+    mark = home.seen.mark()
+    again = Emu2Link(home.hub, home.link.settings)
+    await again.start()
+    try:
+        interval = await home.seen.wait_for(IntervalReading, since=mark)
+        assert interval.duration_s >= 2 * 3600 - 120
+        assert interval.consumed_kwh == pytest.approx(home.bridge.delivered_kwh - before, rel=0.1)
+    finally:
+        await again.close()
