@@ -263,7 +263,7 @@ class Emu2Link:
             try:
                 port = await xml.Emu2Port.open(self.settings.port)
             except OSError as err:
-                self._down(f"cannot open {self.settings.port}: {err}")
+                self._down(f"cannot open the EMU-2's port {self.settings.port}: {err}")
                 await clock.sleep(wait)
                 wait = min(wait * 2, self.settings.max_retry_s)
                 continue
@@ -279,7 +279,7 @@ class Emu2Link:
             except BridgeSilent as err:
                 self._down(str(err))  # reopened at once: the next attempt listens for the backoff
             except (ConnectionError, OSError) as err:
-                self._down(str(err) or type(err).__name__)
+                self._down(f"the EMU-2's port {self.settings.port} failed: {err or type(err).__name__}")
                 await clock.sleep(wait)  # the port itself went (unplugged): not reopened in a spin
                 wait = min(wait * 2, self.settings.max_retry_s)
             finally:
@@ -626,7 +626,7 @@ class Emu2Link:
         now = self._hub.clock()
         if self._outage_since is None:
             self._outage_since = now
-            _LOGGER.warning("[%s] EMU-2: %s; retrying (logged once until it is back)", self.meter_id, reason)
+            _LOGGER.warning("[%s] %s; retrying (logged once until it is back)", self.meter_id, reason)
         else:
             _LOGGER.debug("[%s] EMU-2 still down: %s", self.meter_id, reason)
         self.tracker.set(LinkState.OFFLINE, reason)
