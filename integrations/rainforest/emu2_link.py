@@ -62,6 +62,7 @@ _LOGGER = logging.getLogger(__name__)
 KIND = "emu2"
 SYNC_TRIES = 3  # get_meter_list, one hub second apart, as aioraven synchronises (§1.3)
 CLOCK_TOLERANCE = timedelta(seconds=2)
+MAX_LOGGED_KINDS = 200  # kinds of problem logged once each; past this, all at debug level
 # Roots a bridge sends that carry nothing the appliance uses: read, not counted as unknown.
 UNUSED_TAGS = frozenset({"CurrentPeriodUsage", "LastPeriodUsage", "ProfileData", "FastPollStatus",
                          "BillingPeriodList", "NwkTable", "ApsTable", "Information", "SimpleMeteringCluster"})
@@ -182,6 +183,7 @@ class Emu2Link:
         self.reopens = 0  # times the port was opened again after a failure or silence
         self._refused_until: dict[str, datetime] = {}
         self._messages: dict[int, tuple[str, bool, str]] = {}
+        self._last_price: tuple[Any, ...] | None = None
         self._has_received = False
         self._baseline_mac: str | None = None  # the meter whose summations the intervals follow
         self._bridge_lost = False
@@ -416,6 +418,8 @@ class Emu2Link:
         if await self._hub.meter_pins.admit(self.meter_id, KIND, mac):
             self._admitted(mac, now)
             return True
+        if len(self._refused_until) > 16:
+            self._refused_until.clear()  # only ever a few meters in range; never a growing table
         self._refused_until[mac] = now + timedelta(seconds=self.settings.poll_s)
         self.tracker.set(LinkState.OFFLINE, f"a different meter ({mac}) answered through the EMU-2; its data is "
                                             "refused until the owner confirms it on the Commissioning page")
@@ -426,7 +430,8 @@ class Emu2Link:
             _LOGGER.info("[%s] Now reading meter %s (was %s)", self.meter_id, mac, self.admitted)
         if self._baseline_mac not in (None, mac):
             self.intervals = self._new_intervals()  # another meter's registers: a new baseline
-            self._has_received = False
+            self._last_price: tuple[Any, ...] | None = None
+        self._has_received = False
         self._baseline_mac = mac
         self.admitted = mac
         self._refused_until.pop(mac, None)
@@ -488,7 +493,10 @@ class Emu2Link:
             return
         self._heard()
         signal = price_signal(value, self.meter_id, now)
-        if signal is not None:
+        key = None if signal is None else (signal.price_per_kwh_exact, signal.tier, signal.rate_label,
+                                          signal.currency, signal.end)
+        if signal is not None and key != self._last_price:  # the same price answered again is not news
+            self._last_price = key
             self._hub.bus.publish(signal)
         if value.tier_label and value.tier is not None:
             self._hub.bus.publish(MeterRate(self.meter_id, now, tier_labels=((value.tier, value.tier_label),)))
@@ -615,7 +623,7 @@ class Emu2Link:
         self._once(key, logging.WARNING, f"{kind.capitalize()} from the EMU-2: {reason}")
 
     def _once(self, key: str, level: int, text: str) -> None:
-        if key in self._logged:
+        if key in self._logged or len(self._logged) >= MAX_LOGGED_KINDS:  # line noise makes endless "kinds"
             _LOGGER.debug("[%s] %s", self.meter_id, text)
             return
         self._logged.add(key)

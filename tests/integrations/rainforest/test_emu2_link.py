@@ -255,3 +255,16 @@ async def test_the_time_the_appliance_was_off_is_one_interval_too(home):
         assert interval.consumed_kwh == pytest.approx(home.bridge.delivered_kwh - before, rel=0.1)
     finally:
         await again.close()
+
+
+async def test_the_same_price_answered_again_is_published_once_a_new_one_at_once(home):
+    mark = home.seen.mark()
+    home.bridge.write_price()
+    home.bridge.write_demand()
+    await home.seen.wait_for(MeterReading, lambda e: e.demand_kw is not None, mark)
+    assert not home.seen.of(PriceSignal, mark)
+    home.clock.set(datetime(2026, 7, 15, 23, 30, tzinfo=UTC))  # 16:30 in Los Angeles: on-peak
+    home.bridge.write_price()
+    price = await home.seen.wait_for(PriceSignal, since=mark)
+    assert (price.price_per_kwh, price.tier) == (0.51, 3)
+    assert home.hub.state.active_price("main", home.clock()).price_per_kwh == 0.51
