@@ -87,6 +87,8 @@ class SimulatedEmu2:
         self.block_kwh = 0.0
         self.demand_kw = 0.0
         self.stalled = False
+        # In single-meter operation the bridge need not name the meter in each fragment (§1.3 rule 5).
+        self.send_meter_mac = True
         self.field_formats: dict[str, str] = {}  # field -> "decimal" | "float" | "hex" (a firmware's change)
         self.messages: dict[int, SentMessage] = {}
         self.commands: list[tuple[datetime, str, dict[str, str]]] = []  # everything the appliance wrote
@@ -211,7 +213,7 @@ class SimulatedEmu2:
             view = view[sent:]
 
     def _meter(self) -> list[tuple[str, str]]:
-        return [("MeterMacId", f"0x{self.meter_mac}")]
+        return [("MeterMacId", f"0x{self.meter_mac}")] if self.send_meter_mac else []
 
     def _scaling(self, digits_right: int) -> list[tuple[str, str]]:
         return [("Multiplier", "0x00000001"), ("Divisor", "0x000003e8"), ("DigitsRight", f"0x{digits_right:02x}"),
@@ -282,14 +284,15 @@ class SimulatedEmu2:
                                   ("Manufacturer", "Rainforest Automation, Inc."), ("ModelId", self.model_id),
                                   ("DateCode", "2019052412345678")])
 
-    def write_connection(self, tag: str = "ConnectionStatus") -> None:
+    def write_connection(self, tag: str = "ConnectionStatus", status: str = "Connected") -> None:
         fields = [*self._meter()] if tag == "ConnectionStatus" else [("CoordMacId", f"0x{self.meter_mac}")]
-        self.write(tag, [*fields, ("Status", "Connected"), ("Description", "Successfully Joined"),
+        description = "Successfully Joined" if status == "Connected" else status
+        self.write(tag, [*fields, ("Status", status), ("Description", description),
                          ("StatusCode", "0x00"), ("ExtPanId", f"0x{self.meter_mac}"), ("Channel", "20"),
                          ("ShortAddr", "0x4c2e"), ("LinkStrength", "0x64")])
 
     def write_meter_list(self) -> None:
-        self.write("MeterList", self._meter())
+        self.write("MeterList", [("MeterMacId", f"0x{self.meter_mac}")])
 
     def write_meter_info(self) -> None:
         self.write("MeterInfo", [*self._meter(), ("MeterType", "electric"), ("NickName", "Home"),

@@ -268,3 +268,31 @@ async def test_the_same_price_answered_again_is_published_once_a_new_one_at_once
     price = await home.seen.wait_for(PriceSignal, since=mark)
     assert (price.price_per_kwh, price.tier) == (0.51, 3)
     assert home.hub.state.active_price("main", home.clock()).price_per_kwh == 0.51
+
+
+async def test_an_unplugged_bridge_is_offline_and_tried_again_with_backoff(home, caplog):
+    caplog.set_level(logging.INFO)
+    mark = home.seen.mark()
+    await home.bridge.stop()  # the USB cable pulled: the device node goes
+    down = await home.state(LinkState.OFFLINE, mark)
+    assert home.bridge.path in down.detail
+    await home.advance(60)
+    assert home.link.reopens >= 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_fragments_without_the_meters_mac_are_the_listed_meters(home):
+    home.bridge.send_meter_mac = False  # single-meter operation (§1.3 rule 5)
+    mark = home.seen.mark()
+    home.bridge.write_demand()
+    reading = await home.seen.wait_for(MeterReading, lambda e: e.demand_kw is not None, mark)
+    assert reading.demand_kw == pytest.approx(home.bridge.demand_kw, abs=0.001)
+
+
+async def test_the_bridge_losing_the_meter_shows_offline_until_it_rejoins(home):
+    mark = home.seen.mark()
+    home.bridge.write_connection(status="Rejoining")
+    lost = await home.state(LinkState.OFFLINE, mark)
+    assert "Rejoining" in lost.detail
+    home.bridge.write_connection(status="Connected")
+    await home.state(LinkState.ONLINE, mark)
