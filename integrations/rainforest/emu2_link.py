@@ -395,8 +395,14 @@ class Emu2Link:
             self._reject("rejected", f"{fragment.tag}.{problem}", key=f"{fragment.tag}.{problem.field}")
         value = decoded.value
         handler = self._HANDLERS.get(type(value))
-        if handler is not None:
+        if handler is None:
+            return
+        try:
             await handler(self, value, now)
+        except Exception:  # a bug must not end the link: logged (with its traceback), the stream goes on
+            if f"crash:{fragment.tag}" not in self._logged:
+                self._logged.add(f"crash:{fragment.tag}")
+                _LOGGER.exception("[%s] Handling a <%s> from the EMU-2 failed", self.meter_id, fragment.tag)
 
     async def _meter_data(self, value: Any) -> bool:
         """Whether ``value`` (carrying the meter's data) is from the admitted meter; asks the pins."""
@@ -415,7 +421,12 @@ class Emu2Link:
         now = self._hub.clock()
         if now < self._refused_until.get(mac, now):
             return False
-        if await self._hub.meter_pins.admit(self.meter_id, KIND, mac):
+        try:
+            admitted = await self._hub.meter_pins.admit(self.meter_id, KIND, mac)
+        except NotReady as err:  # the store cannot say now (disk full): the data waits, asked again later
+            self._once("pins-unavailable", logging.WARNING, f"Cannot check meter {mac} against its pin now: {err}")
+            return False
+        if admitted:
             self._admitted(mac, now)
             return True
         if len(self._refused_until) > 16:
