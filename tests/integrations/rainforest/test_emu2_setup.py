@@ -100,3 +100,26 @@ def test_the_kind_offers_the_port_field_and_the_configured_port(tmp_path):
     assert (kind.kind, kind.title) == ("emu2", "Rainforest EMU-2 (USB)")
     assert kind.extra_ports == ["/dev/ttyACM3"]
     assert [f.name for f in kind.fields] == ["port"]
+
+
+async def test_saved_on_the_commissioning_page_it_reads_the_meter(tmp_path, bridge):
+    """The page saves the section (ems.meter_source.MeterSources) and ems.cli's starter runs it."""
+    import asyncio
+
+    from ems.cli import _SourceStarter
+    from ems.model import LinkState, MeterLinkChanged
+    from tests.hubs import started_hub
+
+    async with started_hub(tmp_path, clock=bridge.clock) as hub:
+        online = asyncio.Event()
+        hub.bus.listen(MeterLinkChanged, lambda e: online.set() if e.state is LinkState.ONLINE else None)
+        hub.meter_sources.starters["emu2"] = _SourceStarter(hub, "emu2", emu2)
+        saved = await hub.meter_sources.save("emu2", {"port": bridge.path, "meter_id": "main"}, "owner")
+        assert (saved.kind, saved.section["port"]) == ("emu2", bridge.path)
+        try:
+            async with asyncio.timeout(20):
+                await online.wait()
+            assert (await hub.meter_pins.get("main")).hardware_id == METER_MAC
+        finally:
+            await hub.meter_sources.close()
+        assert "main" not in hub.meter_sources.running
