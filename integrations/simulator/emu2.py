@@ -93,6 +93,7 @@ class SimulatedEmu2:
         self.messages: dict[int, SentMessage] = {}
         self.commands: list[tuple[datetime, str, dict[str, str]]] = []  # everything the appliance wrote
         self.command_heard = asyncio.Event()  # set at each command (a test clears it and waits)
+        self.summations: list[tuple[datetime, float, float]] = []  # every summation written in the spec's format
         self.written: list[tuple[datetime, bytes]] = []  # every fragment written (kept short: the last 500)
         self.dropped_bytes = 0  # written while nobody read and the pty's buffer was full
         self.on_write: Callable[[str, bytes], None] | None = None  # a benchmark's hook: (root tag, bytes)
@@ -230,6 +231,10 @@ class SimulatedEmu2:
     def write_summation(self) -> None:
         self.advance(self.clock())
         delivered, received = round(self.delivered_kwh * 1000), round(self.received_kwh * 1000)
+        if not self.stalled and not {"SummationDelivered", "SummationReceived"} & set(self.field_formats):
+            # What a reader can take (a soak checks the intervals against these): kept short
+            self.summations.append((self.clock(), delivered / 1000, received / 1000))
+            del self.summations[:-20_000]
         self.write("CurrentSummationDelivered", [
             *self._meter(), ("TimeStamp", self._stamp()),
             ("SummationDelivered", self._number("SummationDelivered", delivered, 8, self.delivered_kwh)),
