@@ -16,8 +16,8 @@ on a real pseudo-terminal pair through the ``emu2`` section:
 Last line: emu2_p99_ms=.. recovery_s=..
 
 3. ``--soak-hours H``: instead, a day (or H hours) of simulated time on a fixed clock moved in
-   steps, the link reading the bridge through a real Hub, with a fault every 20-90 minutes at
-   random (``--seed``): a stall of a minute to three hours (the hours-long drop), a reboot, junk
+   steps, the link reading the bridge through a real Hub, with a fault every 20-90 minutes, in
+   a random order (``--seed``): a stall of a minute to three hours (the hours-long drop), a reboot, junk
    on the line, a firmware writing the summation in another format for a while. The intervals are
    checked against every summation the bridge wrote: contiguous (``lost_s``: time no interval
    covers; ``duplicate_s``: time covered twice), their energy the registers' delta at their ends
@@ -226,10 +226,13 @@ async def soak(hours: float = 24.0, seed: int = 16) -> dict[str, float]:
             fault_ends: datetime | None = None
             answering_since: datetime | None = None
             undo: Any = None
+            kinds: list[str] = []
             while clock() < end:
                 now = clock()
                 if fault_ends is None and now >= next_fault:
-                    kind = rng.choice(["stall", "stall", "reboot", "junk", "format"])
+                    if not kinds:  # every kind in each round of five, in a random order
+                        kinds = rng.sample(["stall", "stall", "reboot", "junk", "format"], 5)
+                    kind = kinds.pop()
                     faults[kind] += 1
                     if kind == "stall":
                         bridge.stall()

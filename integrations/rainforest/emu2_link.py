@@ -62,6 +62,7 @@ _LOGGER = logging.getLogger(__name__)
 KIND = "emu2"
 SYNC_TRIES = 3  # get_meter_list, one hub second apart, as aioraven synchronises (§1.3)
 CLOCK_TOLERANCE = timedelta(seconds=2)
+USER_PRICE = "Set by User"  # the label of a price keyed into the bridge (set_current_price), §1.7
 MAX_LOGGED_KINDS = 200  # kinds of problem logged once each; past this, all at debug level
 # Roots a bridge sends that carry nothing the appliance uses: read, not counted as unknown.
 UNUSED_TAGS = frozenset({"CurrentPeriodUsage", "LastPeriodUsage", "ProfileData", "FastPollStatus",
@@ -503,6 +504,10 @@ class Emu2Link:
         if not await self._meter_data(value):
             return
         self._heard()
+        if USER_PRICE in (value.rate_label, value.tier_label):
+            self._once("user-price", logging.INFO, "The EMU-2 shows a price its owner keyed in (\"Set by User\"): "
+                                                   "it is not the utility's and is not used")
+            return
         signal = price_signal(value, self.meter_id, now)
         key = None if signal is None else (signal.price_per_kwh_exact, signal.tier, signal.rate_label,
                                           signal.currency, signal.end)

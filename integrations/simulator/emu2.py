@@ -247,9 +247,11 @@ class SimulatedEmu2:
         digits = int(self.scenario.rate["trailing_digits"])
         return round(point.price * 10 ** digits), digits, point.tier, point.label
 
-    def write_price(self) -> None:
-        price, digits, tier, label = self._price_now()
-        self._last_price = (price, digits, tier, label)
+    def write_price(self, label: str | None = None) -> None:
+        """The price in force; ``label`` "Set by User" plays a price the customer keyed into the EMU-2."""
+        price, digits, tier, rate_label = self._price_now()
+        self._last_price = (price, digits, tier, rate_label)
+        label = label or rate_label
         self.write("PriceCluster", [*self._meter(), ("TimeStamp", self._stamp()),
                                     ("Price", self._number("Price", price, 8)),
                                     ("Currency", f"0x{int(self.scenario.rate['currency']):04x}"),

@@ -296,3 +296,12 @@ async def test_the_bridge_losing_the_meter_shows_offline_until_it_rejoins(home):
     assert "Rejoining" in lost.detail
     home.bridge.write_connection(status="Connected")
     await home.state(LinkState.ONLINE, mark)
+
+
+async def test_a_price_keyed_into_the_bridge_is_not_the_utilitys(home):
+    mark = home.seen.mark()
+    home.clock.set(datetime(2026, 7, 15, 23, 30, tzinfo=UTC))  # a new price in force, but keyed in by hand
+    home.bridge.write_price(label="Set by User")
+    home.bridge.write_demand()
+    await home.seen.wait_for(MeterReading, lambda e: e.demand_kw is not None, mark)
+    assert not home.seen.of(PriceSignal, mark)
