@@ -287,12 +287,17 @@ def _soak_figures(intervals: list[Any], written: list[tuple[datetime, float, flo
 
 
 def _registers_at(written: list[tuple[datetime, float, float]], at: datetime) -> tuple[float, float]:
-    """The bridge's registers at ``at``, linear between the summations it wrote (as the link reads them)."""
+    """The bridge's registers at ``at``, linear between the summations it wrote (as the link reads them).
+
+    The link stamps a summation when it reads it, a clock step after the bridge wrote it at worst:
+    an interval's end a few seconds past the last one written takes that last one."""
+    if at >= written[-1][0]:
+        return written[-1][1], written[-1][2]
     for (t0, d0, r0), (t1, d1, r1) in zip(written, written[1:], strict=False):
         if t0 <= at <= t1:
             share = (at - t0).total_seconds() / (t1 - t0).total_seconds()
             return d0 + (d1 - d0) * share, r0 + (r1 - r0) * share
-    raise ValueError(f"no summation written around {at}")
+    return written[0][1], written[0][2]
 
 
 def main() -> None:

@@ -300,7 +300,7 @@ async def test_the_bridge_losing_the_meter_shows_offline_until_it_rejoins(home):
 
 async def test_a_price_keyed_into_the_bridge_is_not_the_utilitys(home):
     mark = home.seen.mark()
-    home.clock.set(datetime(2026, 7, 15, 23, 30, tzinfo=UTC))  # a new price in force, but keyed in by hand
+    home.bridge._price_now = lambda: (45000, 5, 0, "")  # 0.45 $/kWh keyed into the EMU-2 by its owner
     home.bridge.write_price(label="Set by User")
     home.bridge.write_demand()
     await home.seen.wait_for(MeterReading, lambda e: e.demand_kw is not None, mark)
