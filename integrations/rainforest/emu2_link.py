@@ -62,6 +62,7 @@ _LOGGER = logging.getLogger(__name__)
 KIND = "emu2"
 SYNC_TRIES = 3  # get_meter_list, one hub second apart, as aioraven synchronises (§1.3)
 CLOCK_TOLERANCE = timedelta(seconds=2)
+MAX_CLOCK_SKEW = timedelta(minutes=10)  # a summation's TimeStamp further from our clock is not used as its time
 USER_PRICE = "Set by User"  # the label of a price keyed into the bridge (set_current_price), §1.7
 MAX_LOGGED_KINDS = 200  # kinds of problem logged once each; past this, all at debug level
 # Roots a bridge sends that carry nothing the appliance uses: read, not counted as unknown.
@@ -484,8 +485,11 @@ class Emu2Link:
             self._has_received = True
         if value.delivered_kwh is None or (value.received_kwh is None and self._has_received):
             return  # a register refused this time: the intervals wait for a whole sample
+        # The sample's time is the bridge's TimeStamp (when it read the meter: a cached answer to a
+        # poll is the same sample, not a new one with no energy since), unless the meter's clock is off.
+        at = value.timestamp if value.timestamp is not None and abs(value.timestamp - now) <= MAX_CLOCK_SKEW else now
         try:
-            result = self.intervals.add(now, value.delivered_kwh, value.received_kwh)
+            result = self.intervals.add(at, value.delivered_kwh, value.received_kwh)
         except ValueError as err:
             self._reject("rejected", f"CurrentSummationDelivered: {err}", key="summation-value")
             return
