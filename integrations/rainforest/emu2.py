@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import logging
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,11 @@ TITLE = "Rainforest EMU-2 (USB)"
 # Home Assistant's rainforest_raven matches these USB ids (§1.1).
 USB_IDS = {(0x04B4, 0x0003): "Rainforest EMU-2", (0x0403, 0x8A28): "Rainforest RAVEn"}
 PROBE_TIMEOUT_S = 8.0
+_LOGGER = logging.getLogger(__name__)
+
+
+def N_(msgid: str) -> str:  # noqa: N802 - gettext's "mark now, translate where shown" (the page translates)
+    return msgid
 
 CONFIG_SCHEMA = vol.Schema(
     {
@@ -103,8 +109,8 @@ class Emu2Kind:
     def fields(self) -> tuple[SourceField, ...]:
         from ems.meter_source import SourceField
 
-        return (SourceField("port", "Serial port", kind="address", required=True,
-                            hint="The EMU-2's USB port, e.g. /dev/ttyACM0 (Find lists the ports)"),)
+        return (SourceField("port", N_("Serial port"), kind="address", required=True,
+                            hint=N_("The EMU-2's USB port, e.g. /dev/ttyACM0 (Find lists the ports)")),)
 
     def __init__(self, extra_ports: Sequence[str] = (), clock: Clock = REAL,
                  timeout_s: float = PROBE_TIMEOUT_S) -> None:
@@ -152,20 +158,25 @@ class Emu2Kind:
             settings = settings_from_section(section)
         except vol.Invalid as err:
             where = ".".join(str(p) for p in err.path) or "emu2"
-            return SourceProbe(False, f"The settings are not valid ({where}: {err.msg}).")
+            _LOGGER.info("EMU-2 test: settings not valid (%s: %s)", where, err.msg)
+            return SourceProbe(False, N_("The settings are not valid: name the EMU-2's serial port."))
         try:
             port = await xml.Emu2Port.open(settings.port)
         except OSError as err:
-            return SourceProbe(False, f"Cannot open {settings.port} ({err}). Check that the EMU-2 is plugged in "
-                                      "and that this is its port.")
+            _LOGGER.info("EMU-2 test: cannot open %s: %s", settings.port, err)
+            return SourceProbe(False, N_("Cannot open this serial port. Check that the EMU-2 is plugged in and "
+                                         "that this is its port."))
         try:
             async with asyncio.timeout(self.timeout_s):
                 return await _read_once(port, settings.meter_id, self.clock)
         except ConnectionError:
-            return SourceProbe(False, f"{settings.port} closed while it was read. Check the USB cable and try again.")
+            _LOGGER.info("EMU-2 test: %s closed while it was read", settings.port)
+            return SourceProbe(False, N_("The serial port closed while it was read. Check the USB cable and try "
+                                         "again."))
         except TimeoutError:
-            return SourceProbe(False, f"The device on {settings.port} did not answer as an EMU-2 does. Check that it "
-                                      "is an EMU-2 or RAVEn and that its display shows the meter's figures.")
+            _LOGGER.info("EMU-2 test: the device on %s did not answer within %g s", settings.port, self.timeout_s)
+            return SourceProbe(False, N_("The device on this port did not answer as an EMU-2 does. Check that it is "
+                                         "an EMU-2 or RAVEn and that its display shows the meter's figures."))
         finally:
             await port.close()
 
@@ -186,8 +197,8 @@ async def _read_once(port: xml.Emu2Port, meter_id: str, clock: Clock) -> SourceP
                     await _take(port, values)
     meters = values[xml.MeterList].meter_macs
     if not meters:
-        return SourceProbe(False, "The EMU-2 answers but reads no meter: it has not joined the meter's network yet. "
-                                  "Ask the utility to register its install code, then wait for it to join.")
+        return SourceProbe(False, N_("The EMU-2 answers but reads no meter: it has not joined the meter's network "
+                                     "yet. Ask the utility to register its install code, then wait for it to join."))
     mac = meters[0]
     meter = {"MeterMacId": xml.mac_arg(mac)}
     port.send("get_device_info")
@@ -204,20 +215,21 @@ async def _read_once(port: xml.Emu2Port, meter_id: str, clock: Clock) -> SourceP
     reading = demand_reading(demand, meter_id, now) if demand is not None else None
     price = values.get(xml.Price)
     signal = price_signal(price, meter_id, now) if price is not None else None
-    details: list[tuple[str, str]] = [("Meter", mac)]
+    details: list[tuple[str, str]] = []  # labels are msgids (the page translates them); the meter is shown apart
     info = values.get(xml.DeviceInfo)
     if info is not None:
-        details += [(k, v) for k, v in (("Model", info.model_id), ("Firmware", info.fw_version),
-                                         ("Bridge", info.device_mac)) if v]
+        details += [(k, v) for k, v in ((N_("Model"), info.model_id), (N_("Firmware"), info.fw_version),
+                                         (N_("Bridge"), info.device_mac)) if v]
     connection = values.get(xml.Connection)
     if connection is not None:
         if connection.status:
-            details.append(("Connection", connection.status))
+            details.append((N_("Connection to the meter"), connection.status))
         if connection.link_strength_pct is not None:
-            details.append(("Link strength", f"{connection.link_strength_pct} %"))
+            details.append((N_("Link strength"), f"{connection.link_strength_pct} %"))
     if reading is None:
-        return SourceProbe(False, "The EMU-2 answers but sent no demand reading; check that it shows the meter's "
-                                  "figures on its display.", hardware_id=mac, price=signal, details=tuple(details))
+        return SourceProbe(False, N_("The EMU-2 answers but sent no demand reading; check that it shows the "
+                                     "meter's figures on its display."), hardware_id=mac, price=signal,
+                           details=tuple(details))
     return SourceProbe(True, None, hardware_id=mac, reading=reading, price=signal, details=tuple(details))
 
 
