@@ -86,7 +86,29 @@ async def async_setup(hub: Any, section: dict[str, Any]) -> Any:
 
     link = Emu2Link(hub, settings_from_section(section))
     await link.start()
-    return link
+    return _Running(link)
+
+
+# The links this process runs, by the real path of their port: the page's test of a port one of them
+# holds answers from it (a second reader of a serial port would take half its fragments).
+RUNNING: dict[str, Any] = {}
+
+
+class _Running:
+    """A started link, known by its port until it is closed."""
+
+    def __init__(self, link: Any) -> None:
+        self.link = link
+        self._key = os.path.realpath(link.settings.port)
+        RUNNING[self._key] = link
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.link, name)
+
+    async def close(self) -> None:
+        if RUNNING.get(self._key) is self.link:
+            del RUNNING[self._key]
+        await self.link.close()
 
 
 def source_kind(hub: Any) -> Emu2Kind:
@@ -139,7 +161,9 @@ class Emu2Kind:
         for port in list_ports.comports():
             name = USB_IDS.get((port.vid, port.pid)) if port.vid is not None else None
             path = by_id.get(os.path.realpath(port.device), port.device)
-            label = f"{name} on {path}" if name else f"Serial port {path} ({port.description or 'unknown device'})"
+            described = port.description not in (None, "", "n/a") and port.description != os.path.basename(path)
+            label = f"{name} on {path}" if name else f"Serial port {path}" + (f" ({port.description})" if described
+                                                                               else "")
             found[path] = SourceCandidate(KIND, path, label, port.serial_number if name else None)
         for path in by_id.values():
             found.setdefault(path, SourceCandidate(KIND, path, f"Serial port {path}"))
@@ -160,8 +184,15 @@ class Emu2Kind:
             where = ".".join(str(p) for p in err.path) or "emu2"
             _LOGGER.info("EMU-2 test: settings not valid (%s: %s)", where, err.msg)
             return SourceProbe(False, N_("The settings are not valid: name the EMU-2's serial port."))
+        running = RUNNING.get(await asyncio.to_thread(os.path.realpath, settings.port))
+        if running is not None:
+            return _from_running(running)
         try:
             port = await xml.Emu2Port.open(settings.port)
+        except xml.PortInUse:
+            _LOGGER.info("EMU-2 test: %s is in use by another reader", settings.port)
+            return SourceProbe(False, N_("This serial port is in use by another program. Close it, or choose the "
+                                         "EMU-2's own port."))
         except OSError as err:
             _LOGGER.info("EMU-2 test: cannot open %s: %s", settings.port, err)
             return SourceProbe(False, N_("Cannot open this serial port. Check that the EMU-2 is plugged in and "
@@ -179,6 +210,34 @@ class Emu2Kind:
                                          "an EMU-2 or RAVEn and that its display shows the meter's figures."))
         finally:
             await port.close()
+
+
+def _from_running(link: Any) -> SourceProbe:
+    """The test of a port this appliance already reads: the link's own latest figures."""
+    from ems.meter_source import SourceProbe
+    from ems.model import LinkState
+
+    details = _details(link.bridge, link.connection)
+    if link.state is not LinkState.ONLINE or link.last_demand is None:
+        return SourceProbe(False, N_("The appliance already reads this port, but the EMU-2 on it does not answer "
+                                     "now. Check that its display shows the meter's figures."),
+                           hardware_id=link.admitted or link.meter_mac, details=details)
+    return SourceProbe(True, None, hardware_id=link.admitted, reading=link.last_demand, price=link.last_price,
+                       details=details)
+
+
+def _details(info: Any, connection: Any) -> tuple[tuple[str, str], ...]:
+    """Labels are msgids (the page translates them); the meter is shown apart."""
+    details: list[tuple[str, str]] = []
+    if info is not None:
+        details += [(k, v) for k, v in ((N_("Model"), info.model_id), (N_("Firmware"), info.fw_version),
+                                         (N_("Bridge"), info.device_mac)) if v]
+    if connection is not None:
+        if connection.status:
+            details.append((N_("Connection to the meter"), connection.status))
+        if connection.link_strength_pct is not None:
+            details.append((N_("Link strength"), f"{connection.link_strength_pct} %"))
+    return tuple(details)
 
 
 async def _read_once(port: xml.Emu2Port, meter_id: str, clock: Clock) -> SourceProbe:
@@ -215,22 +274,12 @@ async def _read_once(port: xml.Emu2Port, meter_id: str, clock: Clock) -> SourceP
     reading = demand_reading(demand, meter_id, now) if demand is not None else None
     price = values.get(xml.Price)
     signal = price_signal(price, meter_id, now) if price is not None else None
-    details: list[tuple[str, str]] = []  # labels are msgids (the page translates them); the meter is shown apart
-    info = values.get(xml.DeviceInfo)
-    if info is not None:
-        details += [(k, v) for k, v in ((N_("Model"), info.model_id), (N_("Firmware"), info.fw_version),
-                                         (N_("Bridge"), info.device_mac)) if v]
-    connection = values.get(xml.Connection)
-    if connection is not None:
-        if connection.status:
-            details.append((N_("Connection to the meter"), connection.status))
-        if connection.link_strength_pct is not None:
-            details.append((N_("Link strength"), f"{connection.link_strength_pct} %"))
+    details = _details(values.get(xml.DeviceInfo), values.get(xml.Connection))
     if reading is None:
         return SourceProbe(False, N_("The EMU-2 answers but sent no demand reading; check that it shows the "
                                      "meter's figures on its display."), hardware_id=mac, price=signal,
-                           details=tuple(details))
-    return SourceProbe(True, None, hardware_id=mac, reading=reading, price=signal, details=tuple(details))
+                           details=details)
+    return SourceProbe(True, None, hardware_id=mac, reading=reading, price=signal, details=details)
 
 
 async def _take(port: xml.Emu2Port, values: dict[type, Any]) -> None:

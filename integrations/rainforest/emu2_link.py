@@ -182,6 +182,8 @@ class Emu2Link:
         self.connection: xml.Connection | None = None
         self.block_prices: xml.BlockPrices | None = None
         self.last_fragment_at: datetime | None = None
+        self.last_demand: MeterReading | None = None  # what the page's test shows while this link holds the port
+        self.last_price: PriceSignal | None = None
         self.reopens = 0  # times the port was opened again after a failure or silence
         self._refused_until: dict[str, datetime] = {}
         self._messages: dict[int, tuple[str, bool, str]] = {}
@@ -471,6 +473,7 @@ class Emu2Link:
         reading = demand_reading(value, self.meter_id, now)
         if reading is not None:
             self._heard()
+            self.last_demand = reading
             self._hub.bus.publish(reading)
 
     async def _on_summation(self, value: xml.Summation, now: datetime) -> None:
@@ -515,6 +518,8 @@ class Emu2Link:
         signal = price_signal(value, self.meter_id, now)
         key = None if signal is None else (signal.price_per_kwh_exact, signal.tier, signal.rate_label,
                                           signal.currency, signal.end)
+        if signal is not None:
+            self.last_price = signal
         if signal is not None and key != self._last_price:  # the same price answered again is not news
             self._last_price = key
             self._hub.bus.publish(signal)

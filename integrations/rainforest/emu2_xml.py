@@ -666,6 +666,10 @@ class FragmentProtocol(asyncio.Protocol):
         self.events.put_nowait(Closed(exc))
 
 
+class PortInUse(OSError):
+    """Another reader holds the port (its lock)."""
+
+
 class Emu2Port:
     """An open serial port to a bridge: ``send`` commands, ``next`` event (fragment, garbled, closed)."""
 
@@ -688,11 +692,15 @@ class Emu2Port:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout_s):
-                transport, _ = await create_serial_connection(loop, lambda: protocol, url, baudrate=BAUDRATE)
+                # Exclusive (an advisory lock): a second reader of the same port would take half the fragments.
+                transport, _ = await create_serial_connection(loop, lambda: protocol, url, baudrate=BAUDRATE,
+                                                              exclusive=True)
                 await protocol.made.wait()  # the transport calls connection_made soon after, not before
         except TimeoutError as err:
             raise OSError(f"opening {url} did not finish within {timeout_s:g} s") from err
         except SerialException as err:
+            if "exclusively lock" in str(err):
+                raise PortInUse(f"{url} is in use by another reader") from err
             raise OSError(str(err)) from err
         return cls(url, protocol, transport)
 

@@ -123,3 +123,40 @@ async def test_saved_on_the_commissioning_page_it_reads_the_meter(tmp_path, brid
         finally:
             await hub.meter_sources.close()
         assert "main" not in hub.meter_sources.running
+
+
+async def test_testing_the_port_the_appliance_reads_answers_from_its_link(tmp_path, bridge):
+    """A second reader of a serial port would take half its fragments: the test asks the running link."""
+    import asyncio
+
+    from ems.model import LinkState, MeterLinkChanged, MeterReading
+    from tests.hubs import started_hub
+
+    async with started_hub(tmp_path, clock=bridge.clock) as hub:
+        read = asyncio.Event()
+        hub.bus.listen(MeterReading, lambda e: read.set() if e.demand_kw is not None else None)
+        states: list[LinkState] = []
+        hub.bus.listen(MeterLinkChanged, lambda e: states.append(e.state))
+        running = await emu2.async_setup(hub, {"port": bridge.path})
+        try:
+            async with asyncio.timeout(20):
+                await read.wait()
+            asked = len(bridge.commands)
+            probe = await emu2.Emu2Kind().probe({"port": bridge.path})
+            assert probe.ok and probe.hardware_id == METER_MAC and probe.reading.demand_kw < 0
+            assert dict(probe.details)["Model"] == "Z105-2-EMU2"
+            assert len(bridge.commands) == asked  # nothing asked of the bridge: the link's figures
+        finally:
+            await running.close()
+        assert bridge.path not in emu2.RUNNING
+
+
+async def test_a_port_another_program_holds_is_named_as_in_use(bridge):
+    from integrations.rainforest import emu2_xml
+
+    holder = await emu2_xml.Emu2Port.open(bridge.path)
+    try:
+        probe = await emu2.Emu2Kind().probe({"port": bridge.path})
+        assert not probe.ok and "in use by another program" in probe.reason
+    finally:
+        await holder.close()
