@@ -23,7 +23,15 @@ Tolerance, as users report real units (issue 16):
 * **hours of silence**: the first summation after it fills the gap with one interval spanning it
   (``IntervalsFromSummation``), logged once, never a spike of invented demand.
 * **a different meter** (a move): its data is refused until the owner confirms it on the
-  Commissioning page (``hub.meter_pins.admit``, asked again at each poll).
+  Commissioning page (``hub.meter_pins.admit``; its next value after the confirmation is taken).
+* **the bridge losing the meter** (ConnectionStatus other than Connected): offline until it rejoins.
+* **the appliance itself off**: the intervals start from the last stored summation of the same
+  meter, so the downtime is one gap reading too.
+
+Intervals are made on the bridge's TimeStamp (when it read the meter) when the meter's clock agrees
+with ours within ``MAX_CLOCK_SKEW``: a cached answer to a poll is then the same sample, not a new one
+with no energy since. A price keyed into the bridge by hand ("Set by User") is not the utility's
+and is not published; the same price answered again is published once.
 
 Every wait is on the hub's clock, so a test on a fixed clock lets the hours of an outage pass at once.
 """
