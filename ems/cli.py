@@ -23,8 +23,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +108,7 @@ def compose(
     settle_quiet_s: float = 20.0,
     clock: Clock | None = None,
     starting: StartingServer | None = None,
+    demo_meter: DemoMeter | None = None,
 ) -> tuple[Hub, Any]:
     """Build the appliance in start order: [the simulated HAN], the home network, the meter link.
 
@@ -146,6 +147,8 @@ def compose(
             await simulator.start()
 
         hub.add_component("simulator", start_simulator, simulator.stop)
+    if demo_meter is not None:  # a simulated bridge or 2030.5 meter, fed by the simulator's household
+        hub.add_component(f"simulated {demo_meter.kind}", demo_meter.start, demo_meter.stop)
 
     async def setup_zigbee_se() -> Any:
         radio_path = f"virtual://127.0.0.1:{simulator.port}" if simulator is not None else None
@@ -171,8 +174,9 @@ def compose(
     hub.add_component("zigbee_home", home_network.start, home_network.stop)
     # The meter link after the home network: a device left controlled by an event that ended while
     # the appliance was down is put back as soon as its network is up, not after the meter's session.
-    meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
-    hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+    if se_config.get("enabled", True):  # off when another source reads the meter (ems demo --meter emu2)
+        meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
+        hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
     from ems.selftest import RadioTarget, SelfTest, radio_targets
 
     def radios() -> list[RadioTarget]:  # the simulator's ports, once it listens
@@ -350,6 +354,37 @@ async def _starting(listen: WebConfig) -> AsyncIterator[StartingServer]:
         await starting.close()
 
 
+@dataclass(frozen=True, slots=True)
+class DemoMeter:
+    """A simulated meter source for ``ems demo --meter KIND``: what it adds to the configuration
+    (its section enabled, ``zigbee_se: {enabled: false}``), and its start and stop (a hub component
+    that starts after the simulated HAN and before the integrations)."""
+
+    kind: str
+    sections: Mapping[str, Any]  # raw sections, validated by their schemas like ems.yaml's
+    start: Callable[[], Awaitable[Any]]
+    stop: Callable[[], Awaitable[Any]]
+
+
+# ``ems demo --meter KIND``: KIND -> a maker of its simulated source, given the simulated HAN (its
+# household feeds the figures), the demo's clock and data folder. "zigbee" is the simulated SE meter.
+DemoMeterMaker = Callable[[Any, "Clock", Path], DemoMeter]
+DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None}
+
+
+def with_demo_meter(config: AppConfig, demo_meter: DemoMeter) -> AppConfig:
+    """``config`` with the demo meter's sections (each validated by its schema, merged over ems.yaml's)."""
+    schemas = _integration_schemas()
+    sections = dict(config.sections)
+    for name, raw in demo_meter.sections.items():
+        merged = {**dict(sections.get(name) or {}), **dict(raw)} if name == "zigbee_se" else dict(raw)
+        try:
+            sections[name] = schemas[name](merged)
+        except Exception as err:
+            raise ConfigError([f"the simulated {demo_meter.kind} gave a bad {name} section: {err}"]) from err
+    return replace(config, sections=sections)
+
+
 async def _demo(args: argparse.Namespace) -> int:
     from integrations.simulator import load_scenario
 
@@ -358,9 +393,13 @@ async def _demo(args: argparse.Namespace) -> int:
     scenario = load_scenario(Path(args.scenario))
     clock = demo_clock(args.start, args.speed, config.site.timezone)
     simulator = _DeferredSimulator(scenario, clock)
+    maker = DEMO_METERS.get(args.meter)
+    demo_meter = maker(simulator, clock, Path(args.data_dir)) if maker is not None else None
+    if demo_meter is not None:
+        config = with_demo_meter(config, demo_meter)
     async with _starting(config.web) as starting:
         hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, simulator=simulator, demo=True,
-                           clock=clock, starting=starting)
+                           clock=clock, starting=starting, demo_meter=demo_meter)
 
         async def demo_owner() -> None:
             from ems.accounts import Accounts, ensure_demo_owner
@@ -580,6 +619,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
     demo.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
     demo.add_argument("--data-dir", default=str(_default_data_dir() / "demo"))
+    demo.add_argument("--meter", default="zigbee", choices=sorted(DEMO_METERS),
+                      help="how the appliance reads the simulated meter (default: zigbee, the SE link)")
     _time_options(demo, "the site's")
 
     check = sub.add_parser("check-config", help="validate a configuration folder")
