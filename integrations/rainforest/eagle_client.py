@@ -59,7 +59,7 @@ class EagleClient:
                  clock: Any, timeout_s: float = 15.0, request_gap_s: float = 1.0) -> None:
         self._session = session
         self.host = host
-        self._auth = aiohttp.BasicAuth(cloud_id, install_code)
+        self._authorization = aiohttp.encode_basic_auth(cloud_id, install_code)
         self._clock = clock
         self.timeout_s = timeout_s
         self.request_gap_s = request_gap_s
@@ -85,10 +85,9 @@ class EagleClient:
                 self._next_request = self._clock() + timedelta(seconds=self.request_gap_s)
 
     async def _post(self, command: bytes) -> bytes:
-        headers = {"Content-Type": "text/xml"}
+        headers = {"Content-Type": "text/xml", "Authorization": self._authorization}
         try:
-            async with self._session.post(self.url, data=command, headers=headers, auth=self._auth,
-                                          allow_redirects=False) as response:
+            async with self._session.post(self.url, data=command, headers=headers, allow_redirects=False) as response:
                 if response.status == 401:
                     raise BadAuth(f"{self.host} refused the Cloud ID and Install Code (HTTP 401)")
                 if response.status != 200:

@@ -31,6 +31,8 @@ decides how much time a fault lasts.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 import xml.etree.ElementTree as ET
@@ -38,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from xml.sax.saxutils import escape
 
-from aiohttp import BasicAuth, web
+from aiohttp import web
 
 from ems.clock import Clock, as_clock
 from integrations.simulator.meter import SimulatedMeter
@@ -178,6 +180,9 @@ class SimulatedEagle:
         if self._site is not None:
             site, self._site = self._site, None
             await site.stop()
+            assert self._runner is not None and self._runner.server is not None
+            for connection in list(self._runner.server.connections):  # a reboot drops them all
+                connection.force_close()
 
     async def reboot(self, seconds: float) -> None:
         """Down for ``seconds`` of the clock, then up again."""
@@ -363,9 +368,12 @@ class SimulatedEagle:
                            self.fixed_last_contact, name=listed.name)
 
     def _authorized(self, header: str) -> bool:
-        with contextlib.suppress(ValueError):
-            auth = BasicAuth.decode(header)
-            return auth.login == self.cloud_id and auth.password == self.install_code
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        with contextlib.suppress(ValueError, binascii.Error):
+            login, _, password = base64.b64decode(encoded.strip(), validate=True).decode("latin1").partition(":")
+            return login == self.cloud_id and password == self.install_code
         return False
 
 
