@@ -162,12 +162,15 @@ def _price_amount(reader: _Reader) -> Decimal | None:
     except InvalidOperation:
         reader.refuse(variable.name, f"{text[:24]!r} is not a price")
         return None
-    if not amount.is_finite() or abs(amount) > MAX_PRICE:
+    if not amount.is_finite():
         reader.refuse(variable.name, f"{text[:24]!r} is not a price per kWh")
         return None
     digits = reader.read(integer, "zigbee:PriceTrailingDigits")
     if "." not in text and "e" not in text.lower() and digits is not None and 0 < digits <= 15:
         amount = amount.scaleb(-digits)  # a raw count with its implied decimals (255 = not set)
+    if abs(amount) > MAX_PRICE:
+        reader.refuse(variable.name, f"{text[:24]!r} is not a price per kWh")
+        return None
     return amount
 
 
