@@ -42,9 +42,10 @@ _LOGGER = logging.getLogger("ems")
 
 def _integration_schemas() -> dict[str, Any]:
     from integrations import mqtt, openadr, zigbee_home, zigbee_se
+    from integrations.rainforest import eagle
 
     return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA,
-            "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA}
+            "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA, "eagle": eagle.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -188,6 +189,7 @@ def compose(
     selftest = SelfTest(hub, radios=radios)  # the same checks as `ems selftest`, at every start (hub.state.selftest)
     hub.integrations["selftest"] = selftest
     hub.add_component("self-test", selftest.start, selftest.stop)
+    _add_eagle(hub, config)
     _add_openadr(hub, config)
     _add_mqtt(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
@@ -201,6 +203,17 @@ def new_install_code() -> bytes:
     from integrations.zigbee.install_code import InstallCode
 
     return bytes(InstallCode.generate().with_crc)
+
+
+def _add_eagle(hub: Hub, config: AppConfig) -> None:
+    """The Rainforest EAGLE kind for the Commissioning page; its link when the ``eagle`` section is on."""
+    from integrations.rainforest import eagle
+
+    hub.meter_source_kinds[eagle.KIND] = eagle.source_kind(hub.clock)
+    section = config.sections.get("eagle")
+    if eagle.enabled(section):
+        link = _Integration(hub, "eagle", lambda: eagle.async_setup(hub, dict(section or {})))
+        hub.add_component("eagle", link.start, link.stop)
 
 
 def _add_openadr(hub: Hub, config: AppConfig) -> None:
@@ -369,7 +382,15 @@ class DemoMeter:
 # ``ems demo --meter KIND``: KIND -> a maker of its simulated source, given the simulated HAN (its
 # household feeds the figures), the demo's clock and data folder. "zigbee" is the simulated SE meter.
 DemoMeterMaker = Callable[[Any, "Clock", Path], DemoMeter]
-DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None}
+def _demo_eagle(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
+    """A simulated EAGLE on loopback bridging the demo's simulated meter (integrations.simulator.eagle)."""
+    from integrations.simulator.eagle import DemoEagle
+
+    eagle = DemoEagle(lambda: simulator.han.meter, clock)
+    return DemoMeter("eagle", eagle.sections, eagle.start, eagle.stop)
+
+
+DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None, "eagle": _demo_eagle}
 
 
 def with_demo_meter(config: AppConfig, demo_meter: DemoMeter) -> AppConfig:
@@ -497,6 +518,11 @@ class _DeferredSimulator:
     def register_appliance(self, ieee: str, install_code: bytes) -> None:
         """Register the appliance with the meter once it exists (see SimulatedHan.register_appliance)."""
         self._appliances.append((ieee, install_code))
+
+    @property
+    def han(self) -> Any:
+        """The simulated HAN, once started (a demo meter source reads its meter)."""
+        return self._simulator
 
     @property
     def port(self) -> int:

@@ -24,11 +24,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
-from ems.meter_source import SourceCandidate, SourceProbe
+if TYPE_CHECKING:  # ems.meter_source brings the store (SQLAlchemy): `ems check-config` reads only the schema
+    from ems.meter_source import SourceCandidate, SourceProbe
 
 __all__ = ["CONFIG_SCHEMA", "EagleSettings", "EagleSourceKind", "async_setup", "enabled"]
 
@@ -141,6 +142,8 @@ class EagleSourceKind:
 
     async def discover(self, timeout_s: float) -> list[SourceCandidate]:
         """EAGLEs in the box's neighbour table (Rainforest's Ethernet prefix), newest entries as listed."""
+        from ems.meter_source import SourceCandidate
+
         try:
             text = await asyncio.wait_for(asyncio.to_thread(self._neighbours.read_text), max(0.1, timeout_s))
         except (OSError, TimeoutError) as err:
@@ -163,6 +166,7 @@ class EagleSourceKind:
         """Connect with ``section``, list the devices, query the meter once: its address, a reading, the price."""
         import aiohttp
 
+        from ems.meter_source import SourceProbe
         from integrations.rainforest.eagle_client import BadAuth, EagleClient, Stalled, Unreachable
         from integrations.rainforest.eagle_link import choose_meter
         from integrations.rainforest.eagle_translate import eui64, translate

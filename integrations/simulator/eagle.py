@@ -35,7 +35,9 @@ import base64
 import binascii
 import contextlib
 import logging
+import socket
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from xml.sax.saxutils import escape
@@ -232,12 +234,14 @@ class SimulatedEagle:
         if self.meter is None or self._meter_frozen:
             return
         now = self.clock()
-        last = self._last_step
+        # From where the meter was last moved to (the demo's runner ticks it too): never backwards.
+        last = getattr(self.meter, "_last_tick", None) or self._last_step
         if last is not None and now > last:
             steps = min(int((now - last) / STEP), 60 * 24 * 14)
             for index in range(1, steps + 1):
                 self.meter.tick(last + STEP * index)
-        self.meter.tick(now)
+        if last is None or now >= last:
+            self.meter.tick(now)
         self._last_step = now
         listed = self._listed()
         if listed.connection_status == "Connected":
@@ -391,3 +395,57 @@ def with_fixed(eagle: SimulatedEagle, variables: list[tuple[str, str, str, str]]
     return eagle
 
 
+
+
+class DemoEagle:
+    """The simulated EAGLE of ``ems demo --meter eagle``: it bridges the demo's own simulated meter
+    (``meter_of()``, once the simulated HAN runs: the household, the rate and the home's devices'
+    load, as the ZigBee demo shows them) and shows the scenario's messages at their offsets."""
+
+    def __init__(self, meter_of: Callable[[], SimulatedMeter], clock: Clock, port: int | None = None) -> None:
+        self._meter_of = meter_of
+        self._clock = clock
+        self.port = port if port is not None else _free_port()
+        self.eagle: SimulatedEagle | None = None
+        self._script: asyncio.Task[None] | None = None
+
+    @property
+    def sections(self) -> dict[str, dict[str, object]]:
+        """The configuration that reads it: the ``eagle`` section on, the ZigBee meter link off."""
+        return {
+            "eagle": {"enabled": True, "host": f"127.0.0.1:{self.port}", "cloud_id": DEVELOPMENT_CLOUD_ID,
+                      "install_code": DEVELOPMENT_INSTALL_CODE, "poll_interval_s": 10, "timeout_s": 120},
+            "zigbee_se": {"enabled": False},
+        }
+
+    async def start(self) -> None:
+        meter = self._meter_of()
+        self.eagle = SimulatedEagle(meter, clock=self._clock, port=self.port)
+        await self.eagle.start()
+        self._script = asyncio.create_task(self._messages(meter.scenario), name="simulated-eagle-messages")
+
+    async def stop(self) -> None:
+        if self._script is not None:
+            self._script.cancel()
+            await asyncio.gather(self._script, return_exceptions=True)
+            self._script = None
+        if self.eagle is not None:
+            await self.eagle.stop()
+            self.eagle = None
+
+    async def _messages(self, scenario: Scenario) -> None:
+        started = self._clock()
+        for number, spec in enumerate(sorted(scenario.messages, key=lambda m: m["at"]), start=1):
+            delay = (started + spec["at"] - self._clock()).total_seconds()
+            if delay > 0:
+                await self._clock.sleep(delay)
+            assert self.eagle is not None
+            self.eagle.message = Message(
+                int(spec.get("id") or number), spec["text"], str(spec["importance"]).capitalize(),
+                int(self._clock().timestamp()), int(spec["duration_min"]), bool(spec["confirm"]))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
