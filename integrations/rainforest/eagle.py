@@ -39,20 +39,25 @@ KIND = "eagle"
 RAINFOREST_OUI = "d8:d5:b9"
 NEIGHBOURS = Path("/proc/net/arp")
 
+def _or_none(validator: Any) -> Any:
+    """None, or what ``validator`` says (``vol.Any`` would hide its message behind "not a valid value")."""
+    return lambda value: None if value is None else validator(value)
+
+
 CONFIG_SCHEMA = vol.Schema(
     {
         # On with ``enabled: true``, or as soon as ``host`` or ``cloud_id`` is set (and not ``enabled: false``).
         vol.Optional("enabled", default=None): vol.Any(None, bool),
         # IP address, host name or host:port; default eagle-<cloud_id>.local (mDNS).
-        vol.Optional("host", default=None): vol.Any(None, vol.All(str, vol.Strip, vol.Length(min=1, max=253))),
-        vol.Optional("cloud_id", default=None): vol.Any(None, vol.All(
+        vol.Optional("host", default=None): _or_none(vol.All(str, vol.Strip, vol.Length(min=1, max=253))),
+        vol.Optional("cloud_id", default=None): _or_none(vol.All(
             str, vol.Strip, vol.Lower, vol.Match(r"^[0-9a-f]{6}$", msg="expected the 6 hex digits of the label's Cloud ID"))),
-        vol.Optional("install_code", default=None): vol.Any(None, vol.All(
+        vol.Optional("install_code", default=None): _or_none(vol.All(
             str, vol.Strip, vol.Lower, vol.Match(r"^[0-9a-f]{16}$", msg="expected the 16 hex digits of the label's Install Code"))),
         vol.Optional("meter_id", default="main"): vol.All(
             str, vol.Match(r"^[A-Za-z0-9_.:-]{1,40}$", msg="expected 1-40 letters, digits, '_', '-', '.' or ':'")),
         # Which meter of the EAGLE's device list (0x + 16 hex); default: the joined one heard last.
-        vol.Optional("meter_address", default=None): vol.Any(None, vol.All(
+        vol.Optional("meter_address", default=None): _or_none(vol.All(
             str, vol.Strip, vol.Lower, vol.Match(r"^0x[0-9a-f]{16}$", msg="expected 0x and 16 hex digits"))),
         # Home Assistant polls every 30 s; the EAGLE hears the meter every ~10 s (§2.4: no faster than 10-30 s).
         vol.Optional("poll_interval_s", default=15): vol.All(vol.Coerce(float), vol.Range(min=0.05, max=3600)),
