@@ -43,6 +43,7 @@ DELIVERED = "zigbee:CurrentSummationDelivered"
 RECEIVED = "zigbee:CurrentSummationReceived"
 MAX_DEMAND_KW = 100_000.0  # beyond any premise's service: a misread, not a load
 MAX_PRICE = Decimal(1000)  # per kWh, in the currency's major unit
+MAX_MINUTES = 0xFFFFFF  # SE durations are at most 24-bit (a billing period in minutes: 31 years)
 UNTIL_CHANGED = (0xFFFF, 0xFFFFFF, 0xFFFFFFFF)
 _CURRENCY = {840: "USD", 124: "CAD", 978: "EUR", 36: "AUD", 826: "GBP", 554: "NZD", 484: "MXN"}
 _IMPORTANCE = {"low": MessageImportance.LOW, "medium": MessageImportance.MEDIUM, "normal": MessageImportance.MEDIUM,
@@ -188,7 +189,14 @@ def _minutes_after(reader: _Reader, start: datetime, name: str) -> datetime | No
     minutes = reader.read(integer, name)
     if minutes is None or minutes in UNTIL_CHANGED or minutes <= 0:
         return None
-    return start + timedelta(minutes=minutes)
+    if minutes > MAX_MINUTES:
+        reader.refuse(name, f"{minutes} minutes is beyond any period")
+        return None
+    try:
+        return start + timedelta(minutes=minutes)
+    except OverflowError:
+        reader.refuse(name, f"{minutes} minutes from {start.isoformat()} ends past the calendar")
+        return None
 
 
 def _price(reader: _Reader, meter_id: str, now: datetime) -> PriceSignal | None:
