@@ -85,7 +85,11 @@ class Eagle(Target):
     def _run(self, data: bytes) -> str:
         from integrations.rainforest.eagle_link import choose_meter
         from integrations.rainforest.eagle_translate import MAX_DEMAND_KW, translate
-        from integrations.rainforest.eagle_wire import BadReply, parse_device_list, parse_device_query
+        from integrations.rainforest.eagle_wire import (
+            BadReply,
+            parse_device_list,
+            parse_device_query,
+        )
 
         if not data:
             return "rejected: empty input"

@@ -134,6 +134,7 @@ class EagleLink:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._seed()
         settings = self.settings
         self._session = self._session_factory()
         self.client = EagleClient(self._session, settings.host, settings.cloud_id, settings.install_code,
@@ -145,6 +146,17 @@ class EagleLink:
         self.tracker.set(LinkState.CONNECTING, f"asking the EAGLE at {settings.host}")
         self._tasks = [self._hub.create_task(self._run(), f"eagle-poll[{self.meter_id}]"),
                        self._hub.create_task(self.tracker.watch(), f"eagle-stale[{self.meter_id}]")]
+
+    def _seed(self) -> None:
+        """Start the intervals from the last summation the store restored: the time the appliance was
+        off becomes one gap reading like any other silence (not energy lost, not a spike)."""
+        meter = self._hub.state.meters.get(self.meter_id)
+        delivered = None if meter is None else meter.values.get("summation_delivered_kwh")
+        if delivered is None:
+            return
+        received = meter.values.get("summation_received_kwh")
+        self.intervals.seed(delivered.reported_at, delivered.value, None if received is None else received.value)
+        self._last_summation = (delivered.value, 0.0 if received is None else received.value)
 
     async def close(self) -> None:
         for unregister in self._unregister:

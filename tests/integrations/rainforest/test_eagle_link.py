@@ -277,3 +277,33 @@ async def test_wrong_credentials_show_offline_with_the_reason(tmp_path: Path) ->
                 await link.close()
     finally:
         await sim.stop()
+
+
+async def test_after_a_restart_the_time_the_appliance_was_off_is_one_gap_reading(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    sim = SimulatedEagle(simulated_meter(load_scenario(REPO / "config" / "scenarios" / "day.yaml"), clock), clock=clock)
+    await sim.start()
+    section = {**SECTION, "host": sim.host, "cloud_id": sim.cloud_id, "install_code": sim.install_code}
+    try:
+        async with started_hub(tmp_path, clock=clock) as hub:
+            link = await eagle.async_setup(hub, section)
+            await until(lambda: link.attempts > 0, "the first poll")
+            await link.close()
+            before = hub.state.meter("main").value("summation_received_kwh")
+        clock.advance(hours=2)  # the appliance is off; the meter counts on
+        (tmp_path / "config").rename(tmp_path / "config-1")
+        (tmp_path / "config-1" / "ems.yaml").rename(tmp_path / "first.yaml")
+        async with started_hub(tmp_path, clock=clock) as hub:
+            seen = Seen()
+            hub.bus.listen_all(seen.events.append)
+            assert hub.state.meter("main").value("summation_received_kwh") == before  # restored from the store
+            link = await eagle.async_setup(hub, section)
+            try:
+                await until(lambda: link.attempts > 0, "the first poll")
+                (gap,) = seen.of(IntervalReading)
+                assert gap.start == T0 and gap.duration_s == 2 * 3600 - 30
+                assert 0 < gap.generated_kwh <= seen.of(MeterReading)[-1].summation_received_kwh - before
+            finally:
+                await link.close()
+    finally:
+        await sim.stop()

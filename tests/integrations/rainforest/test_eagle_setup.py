@@ -133,3 +133,24 @@ async def test_discovery_lists_the_rainforest_devices_the_box_has_seen(tmp_path:
 
 async def test_discovery_without_a_neighbour_table_finds_nothing(tmp_path: Path) -> None:
     assert await EagleSourceKind(FixedClock(T0), tmp_path / "missing").discover(1.0) == []
+
+
+# -- ems demo --meter eagle -------------------------------------------------------------------
+
+
+async def test_the_demo_eagle_gives_a_configuration_the_appliance_accepts_and_serves_it() -> None:
+    from ems.cli import DEMO_METERS, DemoMeter, read_config, with_demo_meter
+    from integrations.simulator.eagle import DemoEagle
+
+    assert DEMO_METERS["eagle"] is not None
+    clock = FixedClock(T0)
+    meter = simulated_meter(load_scenario(REPO / "config" / "scenarios" / "demo.yaml"), clock)
+    demo = DemoEagle(lambda: meter, clock)
+    config = with_demo_meter(read_config(REPO / "config"), DemoMeter("eagle", demo.sections, demo.start, demo.stop))
+    assert enabled(config.sections["eagle"]) and config.sections["zigbee_se"]["enabled"] is False
+    await demo.start()
+    try:
+        probe = await EagleSourceKind(clock).probe(dict(config.sections["eagle"]))
+        assert probe.ok and probe.reading.summation_delivered_kwh == pytest.approx(meter.delivered_kwh, abs=1e-6)
+    finally:
+        await demo.stop()
