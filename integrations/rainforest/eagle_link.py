@@ -118,7 +118,7 @@ class EagleLink:
         self.next_attempt_at: datetime | None = None  # of the hub's clock: when the loop polls next
         self._tasks: list[asyncio.Task[Any]] = []
         self._unregister: list[Callable[[], None]] = []
-        self._outage: str | None = None  # what is wrong now (logged once), None while all is well
+        self._outage: str | None = None  # the kind of trouble now (logged once), None while all is well
         self._logged_values: set[str] = set()
         self._info_sent = False
         self._last_values: tuple[Any, ...] | None = None
@@ -178,11 +178,11 @@ class EagleLink:
             try:
                 await self.poll_once()
             except NotAdmitted as err:
-                self._trouble(str(err), LinkState.OFFLINE)
+                self._trouble(err, str(err), LinkState.OFFLINE)
                 await self._wait(self.settings.poll_interval_s)
                 continue
             except (BadAuth, NoMeter) as err:
-                self._trouble(str(err), LinkState.OFFLINE)
+                self._trouble(err, str(err), LinkState.OFFLINE)
                 await self._wait(self.settings.max_backoff_s)
                 continue
             except (Unreachable, Stalled, BadReply) as err:
@@ -190,7 +190,7 @@ class EagleLink:
                 self.address = None  # re-probe with device_list once it answers (§2.4)
                 # Refused or an error page: offline. A stall leaves the data to go stale on its own.
                 state = LinkState.OFFLINE if not isinstance(err, Stalled) or self.tracker.state is LinkState.CONNECTING else None
-                self._trouble(f"the EAGLE at {self.settings.host} does not answer as it should ({err}); "
+                self._trouble(err, f"the EAGLE at {self.settings.host} does not answer as it should ({err}); "
                               f"retrying with backoff", state)
                 await self._wait(backoff)
                 backoff = min(backoff * 2, self.settings.max_backoff_s)
@@ -203,9 +203,12 @@ class EagleLink:
         self.next_attempt_at = self._hub.clock() + timedelta(seconds=seconds)
         await self._hub.clock.sleep(seconds)
 
-    def _trouble(self, detail: str, state: LinkState | None) -> None:
-        if detail != self._outage:
-            self._outage = detail
+    def _trouble(self, err: Exception, detail: str, state: LinkState | None) -> None:
+        """Log an outage once per kind of trouble (a stall that turns into refusals is a new kind,
+        the same stall again is not), and show it when it changes the link's state."""
+        kind = type(err).__name__
+        if kind != self._outage:
+            self._outage = kind
             _LOGGER.warning("[%s] EAGLE: %s", self.meter_id, detail)
         if state is not None:
             self.tracker.set(state, detail)
@@ -239,7 +242,7 @@ class EagleLink:
             self._last_summation, self._backwards, self._last_values = None, 0, None
         self._meter_read = self.address
         if self._outage is not None:
-            _LOGGER.warning("[%s] EAGLE: reading meter %s again", self.meter_id, self.address)
+            _LOGGER.info("[%s] EAGLE: reading meter %s again", self.meter_id, self.address)
             self._outage = None
         self._publish(reply, self._hub.clock())
 

@@ -136,7 +136,7 @@ async def test_successive_summations_become_minute_intervals_with_the_meters_ene
 
 
 async def test_a_stalled_eagle_times_out_goes_stale_and_comes_back_when_it_answers(rig: Rig, caplog) -> None:
-    caplog.set_level(logging.WARNING, "integrations.rainforest")
+    caplog.set_level(logging.INFO, "integrations.rainforest")
     rig.eagle.stall()
     while rig.clock() < T0 + timedelta(seconds=60):  # past the 45 s stale limit
         await rig.poll()
