@@ -13,7 +13,8 @@ What users report of real units (§2.4), and what the link does:
   retries with backoff (``max_backoff_s``) starting from ``device_list`` again; logged once, the
   recovery logged once. A reboot (connection refused) shows the link offline until it answers.
 * Values empty or ``invalid``: unknown, never 0. A summation that falls (the reboot's 0 kWh, a
-  misread) is refused; one that stays lower for several polls is a reset and restarts the baseline.
+  misread) or leaps is refused; one that stays out of line for several polls is a reset and
+  restarts the baseline (nothing counted for the jump); 0 is never believed.
 * A firmware that changes one field's format: that value is refused with one log line per
   variable, the rest of the reply is kept (``eagle_translate``).
 * A drop of hours, then answers again: the summation's delta becomes one gap reading (logged once).
@@ -44,6 +45,7 @@ from ems.model import (
     MessageCancelled,
     MessageConfirmed,
     MeterRate,
+    MeterReading,
     PriceSignal,
     UtilityMessage,
 )
@@ -61,8 +63,8 @@ from integrations.rainforest.eagle_wire import BadReply, DeviceEntry, QueryReply
 _LOGGER = logging.getLogger(__name__)
 
 FIRST_RETRY_S = 2.0
-RESET_AFTER_POLLS = 3  # a summation lower than before this many polls running is a reset, not a misread
-ZERO_RESET_AFTER_POLLS = 20
+RESET_AFTER_POLLS = 3  # a summation out of line this many polls running is a reset, not a misread
+MAX_RISE_KW = 1000.0  # a register rising faster than this (a large commercial premise) is misread
 RELIST_EVERY = 20  # polls: the device list is asked again now and then (a new meter joined)  # 0 kWh is the reboot quirk (§2.4): believed only when it persists
 
 
@@ -122,8 +124,8 @@ class EagleLink:
         self._logged_values: set[str] = set()
         self._info_sent = False
         self._last_values: tuple[Any, ...] | None = None
-        self._last_summation: tuple[float, float] | None = None
-        self._backwards = 0
+        self._last_summation: tuple[float, float, datetime] | None = None  # delivered, received, read at
+        self._odd = 0  # polls running whose summation was out of line
         self._price_key: tuple[Any, ...] | None = None
         self._price_id = 0
         self._price_end: datetime | None = None
@@ -156,7 +158,7 @@ class EagleLink:
             return
         received = meter.values.get("summation_received_kwh")
         self.intervals.seed(delivered.reported_at, delivered.value, None if received is None else received.value)
-        self._last_summation = (delivered.value, 0.0 if received is None else received.value)
+        self._last_summation = (delivered.value, 0.0 if received is None else received.value, delivered.reported_at)
 
     async def close(self) -> None:
         for unregister in self._unregister:
@@ -239,7 +241,8 @@ class EagleLink:
             self.address = None  # the EAGLE lost this meter (or a new one replaced it): list again next time
         self.counters["polls"] += 1
         if self._meter_read not in (None, self.address):  # another meter, admitted: its own register
-            self._last_summation, self._backwards, self._last_values = None, 0, None
+            self._last_summation, self._odd, self._last_values = None, 0, None
+            self._restart_intervals()
         self._meter_read = self.address
         if self._outage is not None:
             _LOGGER.info("[%s] EAGLE: reading meter %s again", self.meter_id, self.address)
@@ -282,29 +285,44 @@ class EagleLink:
                 self._logged_values.add(name)
                 _LOGGER.warning("[%s] EAGLE: value refused, the rest of the reply kept: %s", self.meter_id, why)
 
-    def _checked_summation(self, reading: Any) -> Any:
-        """Refuse a summation that fell (a reboot's 0, a misread) unless it stays lower: then it is a reset."""
+    def _checked_summation(self, reading: MeterReading) -> MeterReading:
+        """Refuse a summation that fell (a reboot's 0, a misread) or rose faster than any premise
+        draws (a misread, or back up after one): the registers only count up, at the meter's pace.
+
+        A value that stays out of line for ``RESET_AFTER_POLLS`` polls running is believed (the
+        meter was reset or replaced in place): the intervals restart from it, with nothing emitted
+        for the jump. A 0 is never believed on the same meter (it is the reboot quirk, §2.4).
+        """
         delivered, received = reading.summation_delivered_kwh, reading.summation_received_kwh
         if delivered is None:
             return reading
+        now = reading.read_at
         last = self._last_summation
-        now = (delivered, received if received is not None else (last[1] if last else 0.0))
-        if last is not None and (now[0] < last[0] - 1e-6 or now[1] < last[1] - 1e-6):
-            self._backwards += 1
-            needed = ZERO_RESET_AFTER_POLLS if now[0] == 0 else RESET_AFTER_POLLS
-            if self._backwards < needed:
-                self.counters["summation_refused"] += 1
-                if "summation" not in self._logged_values:
-                    self._logged_values.add("summation")
-                    _LOGGER.warning("[%s] EAGLE: the summation fell from %.3f to %.3f kWh; refused until it "
-                                    "holds (a reboot's 0 or a misread)", self.meter_id, last[0], now[0])
-                return dataclasses.replace(reading, summation_delivered_kwh=None, summation_received_kwh=None)
-            self.counters["resets"] += 1
-            _LOGGER.warning("[%s] EAGLE: the summation restarted at %.3f kWh (was %.3f): a new baseline",
-                            self.meter_id, now[0], last[0])
-        self._backwards = 0
-        self._last_summation = now
+        value = (delivered, received if received is not None else (last[1] if last else 0.0))
+        if last is not None:
+            hours = (now - last[2]).total_seconds() / 3600
+            fell = value[0] < last[0] - 1e-6 or value[1] < last[1] - 1e-6
+            rise_kw = max(value[0] - last[0], value[1] - last[1]) / hours if hours > 0 else 0.0
+            if fell or rise_kw > MAX_RISE_KW:
+                self._odd += 1
+                if value[0] == 0 or self._odd < RESET_AFTER_POLLS:
+                    self.counters["summation_refused"] += 1
+                    if "summation" not in self._logged_values:
+                        self._logged_values.add("summation")
+                        _LOGGER.warning("[%s] EAGLE: the summation went from %.3f to %.3f kWh; refused until "
+                                        "it holds (a reboot's 0 or a misread)", self.meter_id, last[0], value[0])
+                    return dataclasses.replace(reading, summation_delivered_kwh=None, summation_received_kwh=None)
+                self.counters["resets"] += 1
+                _LOGGER.warning("[%s] EAGLE: the summation restarted at %.3f kWh (was %.3f): a new baseline, "
+                                "nothing counted for the jump", self.meter_id, value[0], last[0])
+                self._restart_intervals()
+        self._odd = 0
+        self._last_summation = (value[0], value[1], now)
         return reading
+
+    def _restart_intervals(self) -> None:
+        settings = self.settings
+        self.intervals = IntervalsFromSummation(self.meter_id, interval_s=settings.interval_s, gap_s=settings.gap_s)
 
     def _intervals(self, now: datetime, delivered: float, received: float | None) -> None:
         result = self.intervals.add(now, delivered, received)

@@ -307,3 +307,24 @@ async def test_after_a_restart_the_time_the_appliance_was_off_is_one_gap_reading
                 await link.close()
     finally:
         await sim.stop()
+
+
+@pytest.mark.parametrize("misread_kwh", [-250.0, 250.0])
+async def test_a_register_misread_for_a_poll_or_two_is_refused_and_invents_nothing(rig: Rig, misread_kwh: float) -> None:
+    await rig.poll(6)
+    listed = rig.eagle.meters[0]
+    listed.delivered_offset_kwh += misread_kwh  # lower (a misread) or far higher than any premise draws
+    await rig.poll(2)
+    listed.delivered_offset_kwh -= misread_kwh
+    await rig.poll(12)
+    assert rig.link.counters["summation_refused"] == 2 and rig.link.counters["resets"] == 0
+    assert all(i.consumed_kwh < 0.2 for i in rig.seen.of(IntervalReading))
+
+
+async def test_a_register_that_stays_lower_is_a_reset_counted_from_its_new_value(rig: Rig) -> None:
+    await rig.poll(6)
+    rig.eagle.meters[0].delivered_offset_kwh -= 18000.0  # the meter was reset in place
+    await rig.poll(12)
+    assert rig.link.counters["resets"] == 1
+    assert rig.seen.of(MeterReading)[-1].summation_delivered_kwh < 300
+    assert all(i.consumed_kwh < 0.2 for i in rig.seen.of(IntervalReading))
