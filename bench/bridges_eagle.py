@@ -12,8 +12,11 @@ simulated EAGLE on loopback (integrations/simulator/eagle.py) over a simulated m
    after 90 s, backoff up to 30 s) on a clock running ``--speed`` times faster; the EAGLE stalls
    for ``--stall-s`` of that clock (the link times out, goes stale, backs off), then answers
    again; recovery is the clock's seconds from answering again to the link online on the bus.
+3. Soak (``--soak-hours N``, and bench/soak.py's "eagle" stage): hours of the clock with a fault
+   every 10-30 minutes, then the published intervals checked against the registers the EAGLE
+   served: nothing lost, nothing invented, no duplicates (``soak`` says what each figure counts).
 
-    python bench/bridges_eagle.py [--polls 250] [--poll-ms 50] [--stall-s 600] [--speed 40]
+    python bench/bridges_eagle.py [--polls 250] [--poll-ms 50] [--stall-s 600] [--speed 40] [--soak-hours 0]
 Last line: eagle_p99_ms=.. recovery_s=..
 """
 
@@ -26,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,13 +161,135 @@ async def measure(polls: int = 250, poll_ms: float = 50.0, stall_s: float = 600.
     }
 
 
+class LoggedEagle(SimulatedEagle):
+    """The simulated EAGLE, keeping the registers it served (the truth the soak checks against)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.log: list[tuple[datetime, float, float, float]] = []  # at, delivered, received, demand
+
+    def variables(self, now: datetime) -> list[tuple[str, str, str, str]]:
+        out = super().variables(now)
+        if self.meter is not None and self._listed().connection_status == "Connected" and not self._meter_frozen:
+            delivered, received = self._registers()
+            self.log.append((now, delivered, received, self.meter.demand_kw))
+        return out
+
+
+def _truth(log: list[tuple[datetime, float, float, float]], at: datetime) -> tuple[float, float]:
+    """The registers at ``at``, interpolated between the replies served around it."""
+    before = max((e for e in log if e[0] <= at), key=lambda e: e[0])
+    after = min((e for e in log if e[0] >= at), key=lambda e: e[0])
+    if after[0] == before[0]:
+        return before[1], before[2]
+    share = (at - before[0]) / (after[0] - before[0])
+    return before[1] + (after[1] - before[1]) * share, before[2] + (after[2] - before[2]) * share
+
+
+async def soak(hours: float = 4.0, speed: float = 60.0, seed: int = 1) -> dict[str, float]:
+    """The appliance on the section's defaults against the simulated EAGLE for ``hours`` of a clock
+    ``speed`` times faster, with a fault every 10-30 minutes: a stall (2-20 min), a reboot (1-5 min),
+    a drop (1-2 h), the EAGLE answering from its cache (the same reply again and again, 2-10 min) and
+    a firmware reading 0, hex or nothing (2-10 min). Then the intervals it published are checked
+    against the registers the EAGLE served: ``lost_intervals`` (time not covered, or energy missing
+    beyond 0.05 kWh), ``invented_intervals`` (energy beyond the highest demand served), overlapping
+    ``duplicate_intervals``, ``duplicate_readings`` (the same reading published twice running), and
+    ``recovery_s`` (the longest, of the clock, from answering again to online)."""
+    import random
+
+    rng = random.Random(seed)
+    clock = SimulatedClock(START, speed)
+    eagle = LoggedEagle(simulated_meter(load_scenario(SCENARIO), clock), clock=clock)
+    await eagle.start()
+    events: list[Any] = []
+    faults: dict[str, int] = {}
+    recoveries: list[float] = []
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        hub, _web = compose(_config(tmp / "config", eagle, ""), tmp / "data", clock=clock)
+        from ems.model import IntervalReading, MeterReading
+
+        online = asyncio.Event()
+
+        def seen(event: Any) -> None:
+            if isinstance(event, (IntervalReading, MeterReading)):
+                events.append(event)
+            elif isinstance(event, MeterLinkChanged):
+                (online.set if event.state is LinkState.ONLINE else online.clear)()
+
+        hub.bus.listen_all(seen)
+        await hub.start()
+        try:
+            async with asyncio.timeout(60):
+                await online.wait()
+            end = START + timedelta(hours=hours)
+            while clock() < end:
+                await clock.sleep(rng.uniform(10, 30) * 60)
+                kind = rng.choice(["stall", "reboot", "drop", "cache", "firmware"])
+                faults[kind] = faults.get(kind, 0) + 1
+                if kind == "stall":
+                    eagle.stall()
+                    await clock.sleep(rng.uniform(2, 20) * 60)
+                    eagle.release()
+                elif kind in ("reboot", "drop"):
+                    await eagle.go_down()
+                    await clock.sleep(rng.uniform(1, 5) * 60 if kind == "reboot" else rng.uniform(60, 120) * 60)
+                    await eagle.come_up()
+                elif kind == "cache":
+                    eagle.freeze_meter()
+                    await clock.sleep(rng.uniform(2, 10) * 60)
+                    eagle.freeze_meter(False)
+                else:
+                    eagle.firmware = rng.choice(["zero", "hex", "empty"])
+                    await clock.sleep(rng.uniform(2, 10) * 60)
+                    eagle.firmware = "current"
+                answering = clock()
+                if kind in ("stall", "reboot", "drop"):
+                    online.clear()
+                async with asyncio.timeout(clock.real_seconds(600) + 10):
+                    await online.wait()
+                if kind in ("stall", "reboot", "drop"):
+                    recoveries.append((clock() - answering).total_seconds())
+                    print(f"soak: {kind} ended at {answering:%H:%M:%S}, online {recoveries[-1]:.1f} s later", flush=True)
+            await clock.sleep(120)  # the last minutes close
+        finally:
+            await hub.stop()
+            await eagle.stop()
+    intervals = sorted((e for e in events if isinstance(e, IntervalReading)), key=lambda i: i.start)
+    readings = [e for e in events if isinstance(e, MeterReading)]
+    holes = sum(1 for a, b in zip(intervals, intervals[1:], strict=False) if b.start > a.end)
+    overlaps = sum(1 for a, b in zip(intervals, intervals[1:], strict=False) if b.start < a.end)
+    first, last = _truth(eagle.log, intervals[0].start), _truth(eagle.log, intervals[-1].end)
+    missing_in = abs(sum(i.consumed_kwh for i in intervals) - (last[0] - first[0]))
+    missing_out = abs(sum(i.generated_kwh for i in intervals) - (last[1] - first[1]))
+    peak_kw = max(abs(e[3]) for e in eagle.log)
+    invented = sum(1 for i in intervals
+                   if max(i.consumed_kwh, i.generated_kwh) > peak_kw * 1.5 * i.duration_s / 3600 + 0.01)
+    twice = sum(1 for a, b in zip(readings, readings[1:], strict=False)
+                if (a.demand_kw, a.summation_delivered_kwh, a.summation_received_kwh)
+                == (b.demand_kw, b.summation_delivered_kwh, b.summation_received_kwh))
+    return {
+        "hours": hours, "faults": float(sum(faults.values())), **{f"faults_{k}": float(v) for k, v in faults.items()},
+        "intervals": float(len(intervals)), "gap_readings": float(sum(1 for i in intervals if i.duration_s > 60)),
+        "lost_intervals": float(holes + (missing_in > 0.05) + (missing_out > 0.05)),
+        "missing_kwh": round(max(missing_in, missing_out), 4),
+        "invented_intervals": float(invented), "duplicate_intervals": float(overlaps),
+        "duplicate_readings": float(twice), "recovery_s": max(recoveries, default=0.0),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--polls", type=int, default=250)
     parser.add_argument("--poll-ms", type=float, default=50.0)
     parser.add_argument("--stall-s", type=float, default=600.0)
     parser.add_argument("--speed", type=float, default=40.0)
+    parser.add_argument("--soak-hours", type=float, default=0.0,
+                        help="also soak the EAGLE path for this many simulated hours (faults, nothing lost or invented)")
     args = parser.parse_args()
+    if args.soak_hours:
+        result = asyncio.run(soak(args.soak_hours))
+        print("EAGLE soak: " + " ".join(f"{k}={v:g}" for k, v in result.items()))
     figures = asyncio.run(measure(args.polls, args.poll_ms, args.stall_s, args.speed))
     print(f"EAGLE reply -> dashboard WebSocket, {figures['polls']:.0f} polls ({figures['replies']:.0f} replies): "
           f"p50 {figures['eagle_p50_ms']:.2f} ms, p99 {figures['eagle_p99_ms']:.2f} ms, "
