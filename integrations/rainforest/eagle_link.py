@@ -234,24 +234,25 @@ class EagleLink:
             address, self.address = self.address, None
             raise NotAdmitted(f"the EAGLE now reads meter {address}, not the one this appliance is pinned to; "
                               "its data is refused until the owner confirms it on the Commissioning page")
-        reply = await self.client.device_query(self.address)
-        if reply.device.hardware_address != self.address:
-            raise BadReply(f"asked for {self.address}, the reply is of {reply.device.hardware_address}")
+        address = self.address
+        reply = await self.client.device_query(address)
+        if reply.device.hardware_address != address:
+            raise BadReply(f"asked for {address}, the reply is of {reply.device.hardware_address}")
         if not reply.device.connected:
             self.address = None  # the EAGLE lost this meter (or a new one replaced it): list again next time
         self.counters["polls"] += 1
-        if self._meter_read not in (None, self.address):  # another meter, admitted: its own register
+        if self._meter_read not in (None, address):  # another meter, admitted: its own register
             self._last_summation, self._odd, self._last_values = None, 0, None
             self._restart_intervals()
-        self._meter_read = self.address
+        self._meter_read = address
         if self._outage is not None:
-            _LOGGER.info("[%s] EAGLE: reading meter %s again", self.meter_id, self.address)
+            _LOGGER.info("[%s] EAGLE: reading meter %s again", self.meter_id, address)
             self._outage = None
-        self._publish(reply, self._hub.clock())
+        self._publish(reply, address, self._hub.clock())
 
     # -- what a reply says -------------------------------------------------------------------
 
-    def _publish(self, reply: QueryReply, now: datetime) -> None:
+    def _publish(self, reply: QueryReply, address: str, now: datetime) -> None:
         bus = self._hub.bus
         values = translate(reply, self.meter_id, now)
         self._log_refused(values)
@@ -265,15 +266,20 @@ class EagleLink:
         self._last_values = fresh_key
         if reading is not None and fresh:
             reading = self._checked_summation(reading)
+            if reading.demand_kw is None and reading.summation_delivered_kwh is None:
+                return self._publish_rest(values, now)  # nothing of the meter's own is left to show
             bus.publish(reading)
             if reading.summation_delivered_kwh is not None:
                 self._intervals(now, reading.summation_delivered_kwh, reading.summation_received_kwh)
             self.tracker.heard()
             if self.tracker.state is not LinkState.ONLINE:
-                self.tracker.set(LinkState.ONLINE, f"reading meter {self.address}")
+                self.tracker.set(LinkState.ONLINE, f"reading meter {address}")
         elif not reply.device.connected and self.tracker.state is LinkState.CONNECTING:
-            self.tracker.set(LinkState.OFFLINE, f"the EAGLE is not joined to meter {self.address} "
+            self.tracker.set(LinkState.OFFLINE, f"the EAGLE is not joined to meter {address} "
                                                 f"({reply.device.connection_status or 'no status'})")
+        self._publish_rest(values, now)
+
+    def _publish_rest(self, values: Translated, now: datetime) -> None:
         self._publish_price(values.price, now)
         self._publish_rate(values.rate)
         self._publish_message(values.message, now)

@@ -328,3 +328,18 @@ async def test_a_register_that_stays_lower_is_a_reset_counted_from_its_new_value
     assert rig.link.counters["resets"] == 1
     assert rig.seen.of(MeterReading)[-1].summation_delivered_kwh < 300
     assert all(i.consumed_kwh < 0.2 for i in rig.seen.of(IntervalReading))
+
+
+async def test_an_eagle_that_loses_the_meter_goes_stale_and_picks_it_up_again(rig: Rig) -> None:
+    await rig.poll(3)
+    rig.eagle.unjoin()  # every value empty, "Not joined"
+    readings = len(rig.seen.of(MeterReading))
+    await rig.poll(6)
+    assert len(rig.seen.of(MeterReading)) == readings and rig.seen.states()[-1] is LinkState.STALE
+    rig.eagle.join()
+    await rig.poll(8)
+    assert rig.seen.states()[-1] is LinkState.ONLINE
+    assert rig.link.counters["resets"] == 0 and rig.link.counters["summation_refused"] == 0
+    intervals = rig.seen.of(IntervalReading)  # a minute's silence is interpolated (shorter than a gap)
+    assert all(i.duration_s == 60 for i in intervals)
+    assert all(b.start == a.end for a, b in zip(intervals, intervals[1:], strict=False))
