@@ -14,9 +14,11 @@ passes the meter's 32-bit two's complement through unsigned (the EMU-2's known b
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from ems.model import (
     MessageImportance,
@@ -38,6 +40,7 @@ from integrations.rainforest.eagle_wire import (
     unix_seconds,
 )
 
+T = TypeVar("T")
 DEMAND = "zigbee:InstantaneousDemand"
 DELIVERED = "zigbee:CurrentSummationDelivered"
 RECEIVED = "zigbee:CurrentSummationReceived"
@@ -77,7 +80,7 @@ class _Reader:
                 return variable
         return None
 
-    def read(self, convert, *names: str):  # type: ignore[no-untyped-def]
+    def read(self, convert: Callable[[Variable], T | None], *names: str) -> T | None:
         variable = self.get(*names)
         if variable is None:
             return None

@@ -94,7 +94,7 @@ class Counters:
 def _device_block(meter: ListedMeter, indent: str, *, details: bool) -> str:
     """One device's fields in the digest's order: a ``DeviceList`` entry names Manufacturer and
     ModelId before Protocol, a query's ``DeviceDetails`` Protocol first (§2.3, as sent)."""
-    tags = (("Name", meter.name), ("HardwareAddress", meter.hardware_address))
+    tags: tuple[tuple[str, str], ...] = (("Name", meter.name), ("HardwareAddress", meter.hardware_address))
     kinds = (("Manufacturer", "Generic"), ("ModelId", "electric_meter"))
     protocol = (("Protocol", "Zigbee"),)
     tags += protocol + kinds if details else kinds + protocol
