@@ -223,9 +223,12 @@ async def soak(hours: float = 4.0, speed: float = 60.0, seed: int = 1) -> dict[s
             async with asyncio.timeout(60):
                 await online.wait()
             end = START + timedelta(hours=hours)
+            order: list[str] = []
             while clock() < end:
                 await clock.sleep(rng.uniform(10, 30) * 60)
-                kind = rng.choice(["stall", "reboot", "drop", "cache", "firmware"])
+                if not order:  # every kind once per round, in a shuffled order
+                    order = rng.sample(["stall", "reboot", "drop", "cache", "firmware"], 5)
+                kind = order.pop()
                 faults[kind] = faults.get(kind, 0) + 1
                 if kind == "stall":
                     eagle.stall()
