@@ -152,6 +152,11 @@ def compose(
         hub.add_component(f"simulated {demo_meter.kind}", demo_meter.start, demo_meter.stop)
 
     async def setup_zigbee_se() -> Any:
+        saved = await hub.meter_sources.saved_for(se_config["meter_id"])
+        if saved is not None and saved.kind != "zigbee":
+            _LOGGER.info("Meter %s is read through %s (set up on the Commissioning page): the ZigBee SE link "
+                         "does not run", se_config["meter_id"], saved.kind)
+            return _NotRunning()
         radio_path = f"virtual://127.0.0.1:{simulator.port}" if simulator is not None else None
         settings = zigbee_se.with_overrides(se_config, radio_path=radio_path, pcap=pcap)
         return await zigbee_se.async_setup(hub, settings)
@@ -177,7 +182,13 @@ def compose(
     # the appliance was down is put back as soon as its network is up, not after the meter's session.
     if se_config.get("enabled", True):  # off when another source reads the meter (ems demo --meter emu2)
         meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
-        hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+
+        async def start_meter_link() -> None:
+            await meter_link.start()
+            # A source saved later for this meter (the Commissioning page) stops the link first.
+            hub.meter_sources.adopt(se_config["meter_id"], "zigbee", _Stopping(meter_link.stop))
+
+        hub.add_component("zigbee_se", start_meter_link, meter_link.stop)
     from ems.selftest import RadioTarget, SelfTest, radio_targets
 
     def radios() -> list[RadioTarget]:  # the simulator's ports, once it listens
@@ -191,6 +202,7 @@ def compose(
     hub.add_component("self-test", selftest.start, selftest.stop)
     _add_eagle(hub, config)
     _add_openadr(hub, config)
+    _add_meter_sources(hub)
     _add_mqtt(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
     hub.integrations["settled_freeze"] = settled
@@ -205,15 +217,92 @@ def new_install_code() -> bytes:
     return bytes(InstallCode.generate().with_crc)
 
 
+class _NotRunning:
+    """An integration the configuration leaves off: nothing to close."""
+
+    async def close(self) -> None:
+        return None
+
+
+class _Stopping:
+    """Closes by calling a component's stop (which forgets the instance, so a second stop is a no-op)."""
+
+    def __init__(self, stop: Callable[[], Awaitable[Any]]) -> None:
+        self._stop = stop
+
+    async def close(self) -> None:
+        await self._stop()
+
+
+# The kinds of meter source the Commissioning page can set up: kind -> the integration module, which
+# exports CONFIG_SCHEMA, ``async_setup(hub, section)`` and ``source_kind(hub)`` (its MeterSourceKind).
+METER_SOURCE_MODULES: dict[str, str] = {"eagle": "integrations.rainforest.eagle"}
+
+
+class _SourceStarter:
+    """Validates a kind's section with its schema and starts it with its ``async_setup``."""
+
+    def __init__(self, hub: Hub, kind: str, module: Any) -> None:
+        self._hub, self._kind, self._module = hub, kind, module
+
+    def validate(self, section: dict[str, Any]) -> dict[str, Any]:
+        import voluptuous as vol
+
+        try:
+            return dict(self._module.CONFIG_SCHEMA(dict(section)))
+        except vol.Invalid as err:
+            where = ".".join(str(p) for p in err.path) or self._kind
+            raise ValueError(f"{where}: {err.msg}") from err
+
+    async def start(self, section: dict[str, Any]) -> Any:
+        return await self._module.async_setup(self._hub, section)
+
+
+def _add_meter_sources(hub: Hub) -> None:
+    """Register the kinds of meter source (imported off the loop), then start the saved ones."""
+    from integrations.zigbee.section import import_off_loop
+
+    async def start() -> None:
+        for kind, module_name in METER_SOURCE_MODULES.items():
+            try:
+                module = await import_off_loop(module_name)
+            except ImportError as err:
+                _LOGGER.warning("Meter sources of kind %s are unavailable: %s", kind, err)
+                continue
+            hub.meter_source_kinds[kind] = module.source_kind(hub)
+            hub.meter_sources.starters[kind] = _SourceStarter(hub, kind, module)
+        await hub.meter_sources.start_saved()
+
+    hub.add_component("meter sources", start, hub.meter_sources.close)
+
+
 def _add_eagle(hub: Hub, config: AppConfig) -> None:
-    """The Rainforest EAGLE kind for the Commissioning page; its link when the ``eagle`` section is on."""
+    """The Rainforest EAGLE's link when ems.yaml's ``eagle`` section is on; a source saved for its
+    meter on the Commissioning page runs instead (and one saved later replaces it)."""
     from integrations.rainforest import eagle
 
-    hub.meter_source_kinds[eagle.KIND] = eagle.source_kind(hub.clock)
-    section = config.sections.get("eagle")
-    if eagle.enabled(section):
-        link = _Integration(hub, "eagle", lambda: eagle.async_setup(hub, dict(section or {})))
-        hub.add_component("eagle", link.start, link.stop)
+    section = dict(config.sections.get("eagle") or {})
+    if not eagle.enabled(section):
+        return
+    meter_id = str(section.get("meter_id") or "main")
+
+    async def setup() -> Any:
+        saved = await hub.meter_sources.saved_for(meter_id)
+        if saved is not None:
+            _LOGGER.info("Meter %s is read through %s (set up on the Commissioning page): ems.yaml's EAGLE "
+                         "section does not run", meter_id, saved.kind)
+            return _NotRunning()
+        return await eagle.async_setup(hub, section)
+
+    link = _Integration(hub, "eagle", setup)
+
+    async def start() -> None:
+        await link.start()
+        hub.meter_sources.adopt(meter_id, eagle.KIND, _Stopping(link.stop))
+
+    hub.add_component("eagle", start, link.stop)
+
+
 
 
 def _add_openadr(hub: Hub, config: AppConfig) -> None:

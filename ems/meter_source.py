@@ -17,8 +17,12 @@ here, so that a bridge behaves like the meter link the customer already knows:
 * ``MeterPins``: the meter a source first reads for a ``meter_id`` is pinned (kept in the store);
   a different one (the customer moved, a neighbour's bridge) is refused until the owner confirms
   it on the Commissioning page (C6 1.4: never a neighbour's meter).
-* ``MeterSourceKind``: what the Commissioning page's meter setup asks of a kind of source: find
-  candidates, and read once with the settings the customer entered before they are saved.
+* ``MeterSourceKind``: what the Commissioning page's meter setup asks of a kind of source: its
+  settings' fields, find candidates, and read once with the settings the customer entered before
+  they are saved (validate before save, as Home Assistant's config flows do).
+* ``MeterSources``: the sources set up on that page, kept in the store (``meter_sources``) and
+  started at every start over what ``ems.yaml`` says; saving one stops whatever read that meter
+  before (the ZigBee SE link included) and starts the new one.
 """
 
 from __future__ import annotations
@@ -49,7 +53,10 @@ __all__ = [
     "MeterPin",
     "MeterPins",
     "MeterSourceKind",
+    "MeterSources",
+    "SavedSource",
     "SourceCandidate",
+    "SourceField",
     "SourceProbe",
     "SummationGap",
     "SummationResult",
@@ -390,14 +397,150 @@ class SourceProbe:
     details: tuple[tuple[str, str], ...] = ()  # (label, value) pairs worth showing: firmware, model, ...
 
 
+@dataclass(frozen=True, slots=True)
+class SourceField:
+    """One setting of a kind of source, as the setup form asks for it (its key in the kind's section)."""
+
+    name: str  # the section's key: "port", "host", "cloud_id", ...
+    label: str  # English; the page translates it
+    kind: str = "text"  # "text", "password" (never shown back), "number", "address" (filled by Find)
+    required: bool = False
+    hint: str = ""
+    default: str = ""
+
+
 class MeterSourceKind(Protocol):
     """A kind of meter source the Commissioning page can set up (registered in ``hub.meter_source_kinds``)."""
 
     kind: str
     title: str  # "Rainforest EMU-2 (USB)"
+    fields: Sequence[SourceField]  # what the form asks for, besides the meter id
 
     async def discover(self, timeout_s: float) -> Sequence[SourceCandidate]:
         """The sources of this kind found now (serial ports, devices on the LAN)."""
 
     async def probe(self, section: dict[str, Any]) -> SourceProbe:
         """Connect with ``section`` (the kind's config section, not yet validated) and read once."""
+
+
+class SourceStarter(Protocol):
+    """How the composition root validates a kind's section and starts it (``ems.cli``)."""
+
+    def validate(self, section: dict[str, Any]) -> dict[str, Any]:
+        """The section validated by the kind's schema (raises ``ValueError`` naming the key)."""
+
+    async def start(self, section: dict[str, Any]) -> Closeable:
+        """Start the source on this validated section."""
+
+
+class Closeable(Protocol):
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SavedSource:
+    """A meter source the owner or installer set up on the Commissioning page."""
+
+    meter_id: str
+    kind: str
+    section: dict[str, Any]  # validated; may hold credentials (never shown back, never logged)
+    saved_at: datetime
+    saved_by: str
+
+
+class MeterSources:
+    """The meter sources set up on the Commissioning page, and the one running for each meter id.
+
+    ``ems.cli`` registers a starter for each kind and adopts what ``ems.yaml`` started (the ZigBee
+    SE link); ``start_saved`` runs the saved ones at start; ``save`` replaces what read a meter.
+    """
+
+    def __init__(self, store: Store, clock: Clock, kinds: dict[str, MeterSourceKind]) -> None:
+        self._store = store
+        self._clock = clock
+        self.kinds = kinds
+        self.starters: dict[str, SourceStarter] = {}
+        self.running: dict[str, tuple[str, Closeable]] = {}  # meter id -> (kind, what runs)
+        self._adopted: set[str] = set()  # meter ids whose source ems.yaml started (its component stops it)
+        self._saved: dict[str, SavedSource] | None = None
+
+    async def saved(self) -> dict[str, SavedSource]:
+        if self._saved is None:
+            self._saved = await self._store.read("read the meter sources", _read_sources)
+        return self._saved
+
+    async def saved_for(self, meter_id: str) -> SavedSource | None:
+        return (await self.saved()).get(meter_id)
+
+    def adopt(self, meter_id: str, kind: str, running: Closeable) -> None:
+        """What ems.yaml started for ``meter_id`` (replaced if a source is saved for it)."""
+        self.running[meter_id] = (kind, running)
+        self._adopted.add(meter_id)
+
+    def validate(self, kind: str, section: dict[str, Any]) -> dict[str, Any]:
+        starter = self.starters.get(kind)
+        if starter is None:
+            raise ValueError(f"this appliance cannot read a meter through {kind!r}")
+        return starter.validate(section)
+
+    async def save(self, kind: str, section: dict[str, Any], by: str) -> SavedSource:
+        """Keep ``section`` (validated) for its meter id and start it in place of what ran there."""
+        validated = self.validate(kind, section)
+        meter_id = str(validated.get("meter_id") or "main")
+        saved = SavedSource(meter_id, kind, validated, self._clock(), by)
+        values = {"kind": kind, "settings": _jsonable(validated), "saved_at": saved.saved_at, "saved_by": by}
+
+        async def upsert(conn: AsyncConnection) -> None:
+            stmt = insert(conn, tables.meter_sources).values(meter_id=meter_id, **values)
+            await conn.execute(stmt.on_conflict_do_update(index_elements=["meter_id"], set_=values))
+
+        await self._store.write("save a meter source", upsert, durable=True)
+        (await self.saved())[meter_id] = saved
+        _LOGGER.info("Meter %s is now read through %s (set up by %s)", meter_id, kind, by)
+        await self._replace(saved)
+        return saved
+
+    async def start_saved(self) -> None:
+        """Start every saved source (at start, after the integrations ems.yaml names)."""
+        for saved in list((await self.saved()).values()):
+            try:
+                await self._replace(saved)
+            except Exception:
+                _LOGGER.exception("Meter %s: its %s source did not start; the Commissioning page can set it up again",
+                                  saved.meter_id, saved.kind)
+
+    async def close(self) -> None:
+        """Stop the sources this started (what ems.yaml started stops with its own component)."""
+        for meter_id in list(self.running):
+            if meter_id not in self._adopted:
+                await self._stop(meter_id)
+
+    async def _replace(self, saved: SavedSource) -> None:
+        starter = self.starters.get(saved.kind)
+        if starter is None:
+            _LOGGER.warning("Meter %s was set up to be read through %s, which this appliance no longer has",
+                            saved.meter_id, saved.kind)
+            return
+        await self._stop(saved.meter_id)
+        self.running[saved.meter_id] = (saved.kind, await starter.start(dict(saved.section)))
+
+    async def _stop(self, meter_id: str) -> None:
+        entry = self.running.pop(meter_id, None)
+        self._adopted.discard(meter_id)
+        if entry is not None:
+            try:
+                await entry[1].close()
+            except Exception:
+                _LOGGER.exception("Meter %s: its %s source did not stop cleanly", meter_id, entry[0])
+
+
+def _jsonable(section: dict[str, Any]) -> dict[str, Any]:
+    return {key: (value if isinstance(value, str | int | float | bool | type(None) | list | dict) else str(value))
+            for key, value in section.items()}
+
+
+async def _read_sources(conn: AsyncConnection) -> dict[str, SavedSource]:
+    table = tables.meter_sources
+    rows = (await conn.execute(select(table))).all()
+    return {row.meter_id: SavedSource(row.meter_id, row.kind, dict(row.settings), row.saved_at, row.saved_by)
+            for row in rows}

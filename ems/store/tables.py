@@ -508,6 +508,18 @@ class MeterPinRow(Base):
     pending_at: Mapped[datetime | None]
 
 
+class MeterSourceRow(Base):
+    """A meter source set up on the Commissioning page (ems.meter_source.MeterSources), per meter id."""
+
+    __tablename__ = "meter_sources"
+
+    meter_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    saved_at: Mapped[datetime]
+    saved_by: Mapped[str] = mapped_column(String(64))
+
+
 class SelfTestRunRow(Base):
     """One self-test run (ems.selftest): written first, as the store's write check, then its results."""
 
@@ -547,3 +559,4 @@ provisioning_log = cast(Table, ProvisioningLogRow.__table__)
 provisioned_devices = cast(Table, ProvisionedDeviceRow.__table__)
 selftest_runs = cast(Table, SelfTestRunRow.__table__)
 meter_pins = cast(Table, MeterPinRow.__table__)
+meter_sources = cast(Table, MeterSourceRow.__table__)

@@ -225,6 +225,6 @@ class EagleSourceKind:
                            price=values.price, details=tuple(details))
 
 
-def source_kind(clock: Any) -> EagleSourceKind:
-    """The kind cli registers as ``hub.meter_source_kinds["eagle"]``."""
-    return EagleSourceKind(clock)
+def source_kind(hub: Any) -> EagleSourceKind:
+    """The kind cli registers as ``hub.meter_source_kinds["eagle"]`` (``ems.cli.METER_SOURCE_MODULES``)."""
+    return EagleSourceKind(hub.clock)

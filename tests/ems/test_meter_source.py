@@ -176,3 +176,65 @@ async def test_the_first_meter_is_pinned_and_a_different_one_waits_for_the_owner
         assert pin.pending_hardware_id == "0x00135003007a1b2c"
     finally:
         await hub.stop()
+
+
+# --- The sources set up on the Commissioning page --------------------------------------------
+
+
+class Running:
+    def __init__(self, log: list[str], name: str) -> None:
+        self.log, self.name = log, name
+
+    async def close(self) -> None:
+        self.log.append(f"closed {self.name}")
+
+
+class Starter:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def validate(self, section: dict) -> dict:
+        if not str(section.get("port", "")).startswith("/dev/"):
+            raise ValueError("port: expected a serial port such as /dev/ttyACM0")
+        return {"meter_id": "main", **section}
+
+    async def start(self, section: dict) -> Running:
+        self.log.append(f"started {section['port']}")
+        return Running(self.log, section["port"])
+
+
+async def test_a_saved_source_replaces_what_read_the_meter_and_starts_again_at_every_start(tmp_path) -> None:
+    clock, log = FixedClock(T0), []
+    from ems.config import load_config
+    from ems.hub import Hub
+
+    async def run(body) -> None:
+        hub = Hub(load_config(tmp_path / "config"), tmp_path / "data", clock)
+        hub.meter_sources.starters["emu2"] = Starter(log)
+        await hub.start()
+        try:
+            await body(hub)
+        finally:
+            await hub.meter_sources.close()
+            await hub.stop()
+
+    async def first(hub) -> None:
+        hub.meter_sources.adopt("main", "zigbee", Running(log, "zigbee link"))
+        with pytest.raises(ValueError, match="port: expected a serial port"):
+            await hub.meter_sources.save("emu2", {"port": "COM3"}, by="owner")
+        assert log == []  # nothing saved, nothing stopped
+        saved = await hub.meter_sources.save("emu2", {"port": "/dev/ttyACM0"}, by="owner")
+        assert saved.meter_id == "main" and saved.saved_by == "owner"
+        assert log == ["closed zigbee link", "started /dev/ttyACM0"]
+
+    from tests.hubs import new_hub
+
+    new_hub(tmp_path, clock=clock)  # writes the configuration folder
+    await run(first)
+
+    async def again(hub) -> None:
+        await hub.meter_sources.start_saved()
+        assert hub.meter_sources.running["main"][0] == "emu2"
+
+    await run(again)
+    assert log[2:] == ["closed /dev/ttyACM0", "started /dev/ttyACM0", "closed /dev/ttyACM0"]

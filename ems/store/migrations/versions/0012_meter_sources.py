@@ -1,8 +1,9 @@
-"""Meter pins: which meter each meter id reads, so that a different one is refused until confirmed.
+"""Meter pins and sources: which meter each meter id reads, and through what.
 
 ``meter_pins`` keeps, per meter id, the kind of source and the meter's hardware id (MAC, EUI-64 or
 2030.5 LFDI) first read, and a different meter that answered since, waiting for the owner
-(ems.meter_source). Nothing existing changes.
+(ems.meter_source). ``meter_sources`` keeps the sources set up on the Commissioning page (a
+Rainforest bridge, a 2030.5 meter), started over ems.yaml's. Nothing existing changes.
 
 Revision ID: 0012
 Revises: 0011
@@ -32,5 +33,16 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "meter_sources",
+        sa.Column("meter_id", sa.String(40), primary_key=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("settings", sa.JSON, nullable=False),
+        sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("saved_by", sa.String(64), nullable=False),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("meter_sources")
     op.drop_table("meter_pins")
