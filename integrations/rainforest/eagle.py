@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import voluptuous as vol
 
 if TYPE_CHECKING:  # ems.meter_source brings the store (SQLAlchemy): `ems check-config` reads only the schema
-    from ems.meter_source import SourceCandidate, SourceProbe
+    from ems.meter_source import SourceCandidate, SourceField, SourceProbe
 
 __all__ = ["CONFIG_SCHEMA", "EagleSettings", "EagleSourceKind", "async_setup", "enabled"]
 
@@ -141,6 +141,21 @@ class EagleSourceKind:
     kind = KIND
     title = "Rainforest EAGLE-200 / EAGLE 3 (home network)"
 
+    @property
+    def fields(self) -> tuple[SourceField, ...]:
+        """What the setup form asks for (the rest of the section keeps its defaults)."""
+        from ems.meter_source import SourceField
+
+        return (
+            SourceField("host", "The EAGLE's address", "address",
+                        hint="Its IP address (your router lists it), or leave empty to use eagle-<Cloud ID>.local."),
+            SourceField("cloud_id", "Cloud ID", "text", required=True,
+                        hint="On the label under the EAGLE: 6 characters, such as 0a1b2c."),
+            SourceField("install_code", "Install Code", "password", required=True,
+                        hint="On the same label: 16 characters."),
+            SourceField("poll_interval_s", "Seconds between readings", "number", default="15"),
+        )
+
     def __init__(self, clock: Any, neighbours: Path = NEIGHBOURS) -> None:
         self._clock = clock
         self._neighbours = neighbours
@@ -174,7 +189,7 @@ class EagleSourceKind:
         from ems.meter_source import SourceProbe
         from integrations.rainforest.eagle_client import BadAuth, EagleClient, Stalled, Unreachable
         from integrations.rainforest.eagle_link import choose_meter
-        from integrations.rainforest.eagle_translate import eui64, translate
+        from integrations.rainforest.eagle_translate import translate
         from integrations.rainforest.eagle_wire import BadReply
 
         try:
@@ -220,8 +235,8 @@ class EagleSourceKind:
         if reading is None or reading.demand_kw is None and reading.summation_delivered_kwh is None:
             return SourceProbe(False, f"The EAGLE has no reading from the meter yet (meter {meter.connection_status or 'status unknown'}): "
                                       "wait a few minutes after it joins the meter and test again.",
-                               hardware_id=eui64(meter.hardware_address), details=tuple(details))
-        return SourceProbe(True, None, hardware_id=eui64(meter.hardware_address), reading=reading,
+                               hardware_id=meter.hardware_address, details=tuple(details))
+        return SourceProbe(True, None, hardware_id=meter.hardware_address, reading=reading,
                            price=values.price, details=tuple(details))
 
 

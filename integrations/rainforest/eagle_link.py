@@ -57,7 +57,7 @@ from integrations.rainforest.eagle_client import (
     Stalled,
     Unreachable,
 )
-from integrations.rainforest.eagle_translate import Translated, eui64, meter_info, translate
+from integrations.rainforest.eagle_translate import Translated, meter_info, translate
 from integrations.rainforest.eagle_wire import BadReply, DeviceEntry, QueryReply, unix_seconds
 
 _LOGGER = logging.getLogger(__name__)
@@ -228,8 +228,8 @@ class EagleLink:
             if meter.hardware_address != self._meter_read:
                 self._info_sent = False
             self.address = meter.hardware_address
-        hardware_id = eui64(self.address)
-        if not await self._hub.meter_pins.admit(self.meter_id, KIND, hardware_id):
+        # Pinned by the meter's MAC as Rainforest writes it (0x + 16 hex digits, as the EMU-2 names it too).
+        if not await self._hub.meter_pins.admit(self.meter_id, KIND, self.address):
             self.counters["not_admitted"] += 1
             address, self.address = self.address, None
             raise NotAdmitted(f"the EAGLE now reads meter {address}, not the one this appliance is pinned to; "

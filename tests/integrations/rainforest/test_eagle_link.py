@@ -114,7 +114,7 @@ async def test_the_meters_figures_arrive_as_domain_events_and_the_link_is_online
     (rate,) = rig.seen.of(MeterRate)
     assert rate.block_thresholds_kwh == (350.0,) and rate.billing_period_end is not None
     assert rig.seen.states() == [LinkState.CONNECTING, LinkState.ONLINE]
-    assert (await rig.hub.meter_pins.get("main")).hardware_id == "00:13:50:01:00:aa:3c:e7"
+    assert (await rig.hub.meter_pins.get("main")).hardware_id == "0x0013500100aa3ce7"
 
 
 async def test_demand_is_signed_while_the_home_exports(rig: Rig) -> None:
@@ -239,8 +239,8 @@ async def test_a_different_meter_after_a_move_is_refused_until_the_owner_confirm
     assert rig.seen.states()[-1] is LinkState.OFFLINE
     assert "Commissioning page" in rig.seen.of(MeterLinkChanged)[-1].detail
     pin = await rig.hub.meter_pins.get("main")
-    assert pin.pending_hardware_id == "00:13:50:01:00:bb:4d:12"
-    await rig.hub.meter_pins.confirm("main", "00:13:50:01:00:bb:4d:12", by="owner")
+    assert pin.pending_hardware_id == "0x0013500100bb4d12"
+    await rig.hub.meter_pins.confirm("main", "0x0013500100bb4d12", by="owner")
     await rig.poll()
     assert rig.seen.states()[-1] is LinkState.ONLINE
     assert rig.seen.of(MeterReading)[-1].summation_delivered_kwh == pytest.approx(12.5, abs=0.1)

@@ -79,7 +79,7 @@ def test_ems_yaml_errors_in_the_section_name_the_file_line_and_key(tmp_path: Pat
 async def test_the_probe_reads_the_meter_once_with_the_settings_typed(sim: SimulatedEagle) -> None:
     probe = await EagleSourceKind(FixedClock(T0)).probe(section(sim))
     assert probe.ok and probe.reason is None
-    assert probe.hardware_id == "00:13:50:01:00:aa:3c:e7"
+    assert probe.hardware_id == "0x0013500100aa3ce7"
     assert probe.reading.demand_kw == pytest.approx(sim.meter.demand_kw, abs=1e-6)
     assert probe.price.currency == "USD" and probe.price.price_per_kwh == pytest.approx(0.36)
     assert ("Meter connection", "Connected") in probe.details
