@@ -23,7 +23,7 @@ from typing import Any
 
 import voluptuous as vol
 
-__all__ = ["CONFIG_SCHEMA", "KIND", "Settings", "async_setup", "enabled"]
+__all__ = ["CONFIG_SCHEMA", "KIND", "Settings", "async_setup", "enabled", "source_kind"]
 
 KIND = "ieee2030_5"
 
@@ -127,13 +127,18 @@ def enabled(section: dict[str, Any] | None) -> bool:
 
 
 async def async_setup(hub: Any, section: dict[str, Any] | Settings) -> Any:
-    """Start polling the meter (in the background, reconnecting until closed); register the
-    meter-setup kind. Returns the link (``close()`` stops it)."""
+    """Start polling the meter (in the background, reconnecting until closed). Returns the link
+    (``close()`` stops it)."""
     from integrations.ieee2030_5.link import MeterLink
-    from integrations.ieee2030_5.source import register_kind
 
     settings = section if isinstance(section, Settings) else Settings.from_section(section)
-    register_kind(hub)
     link = MeterLink(hub, settings)
     await link.start()
     return link
+
+
+def source_kind(hub: Any) -> Any:
+    """The Commissioning page's meter-setup kind for 2030.5 meters (``ems.meter_source.MeterSourceKind``)."""
+    from integrations.ieee2030_5.source import Ieee2030Kind
+
+    return Ieee2030Kind(hub)

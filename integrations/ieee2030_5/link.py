@@ -48,7 +48,14 @@ from ems.model import (
 )
 from integrations.ieee2030_5 import KIND, Settings, translate
 from integrations.ieee2030_5 import resources as res
-from integrations.ieee2030_5.client import MeterClient, MeterError, MeterMismatch, NotRegistered, ResourceGone, tls_context
+from integrations.ieee2030_5.client import (
+    MeterClient,
+    MeterError,
+    MeterMismatch,
+    NotRegistered,
+    ResourceGone,
+    tls_context,
+)
 from integrations.ieee2030_5.identity import ClientIdentity, identity_for, lfdi_grouped
 from integrations.ieee2030_5.translate import Role
 
@@ -121,8 +128,7 @@ class MeterLink:
         self.meter_id = settings.meter_id
         self.identity = identity
         self.client: MeterClient | None = None
-        self.tracker = LinkStateTracker(hub, settings.meter_id, settings.stale_after_s)
-        self.state = LinkState.CONNECTING
+        self.tracker = LinkStateTracker(hub.bus, hub.clock, settings.meter_id, stale_after_s=settings.stale_after_s)
         self.plan: Plan | None = None
         self.attempts = 0
         self.sessions = 0
@@ -172,8 +178,12 @@ class MeterLink:
     def _real(self, seconds: float) -> float:
         return float(self._hub.clock.real_seconds(seconds)) if hasattr(self._hub.clock, "real_seconds") else seconds
 
+    @property
+    def state(self) -> LinkState:
+        """How the link stands now (online, stale, offline, connecting)."""
+        return self.tracker.state
+
     def _set(self, state: LinkState, detail: str) -> None:
-        self.state = state
         if state is LinkState.ONLINE:
             self._online.set()
         else:
@@ -271,19 +281,27 @@ class MeterLink:
         self._summation_seeded = False  # another meter's registers start a new baseline
         self._last_interval_end = None
 
-    async def _session(self) -> None:
+    async def connect(self, *, admit: bool = True) -> str:
+        """Read DeviceCapability, check the meter is the admitted one, follow its links (``plan``);
+        the meter's LFDI. Without ``admit`` (a probe), nothing is pinned."""
         assert self.client is not None
         client = self.client
         dcap = res.parse_device_capability(await client.get(self.settings.dcap_path))
         seen = client.peer_lfdi
         assert seen is not None
-        if seen != self._admitted:
+        if admit and seen != self._admitted:
             if not await self._admit(seen):
                 raise NotAdmitted(f"a different meter answered (LFDI {lfdi_grouped(seen)}): its data is refused "
                                   "until the owner confirms it on the Commissioning page", seen)
             self._pin(seen)
+        self.plan = await self._discover(dcap)
+        return seen
+
+    async def _session(self) -> None:
+        seen = await self.connect()
+        plan = self.plan
+        assert plan is not None
         self.sessions += 1
-        self.plan = plan = await self._discover(dcap)
         self._hub.bus.publish(MeterInfo(self.meter_id, ieee=seen, endpoint=0, unit="kWh", multiplier=1,
                                         divisor=1000, summation_decimals=3, demand_decimals=3,
                                         device_type="IEEE 2030.5 electricity meter", discovered_at=self._hub.clock()))
@@ -396,7 +414,8 @@ class MeterLink:
 
     # -- polls ------------------------------------------------------------------------------------
 
-    async def _poll_readings(self) -> int | None:
+    async def read_values(self) -> tuple[MeterReading | None, int | None]:
+        """Read demand and the summations once: the reading (None: no value) and the pollRate."""
         plan = self.plan
         assert plan is not None
         values: dict[str, float] = {}
@@ -422,27 +441,37 @@ class MeterLink:
                     self._reject("rejected", f"{role.value} is negative: {kwh}")
                     continue
                 values[f"{role.value}_kwh"] = kwh
+        rate = min(rates) if rates else None
         if not values:
-            return min(rates) if rates else None
+            return None, rate
         now = self._hub.clock()
         meter_time = now + self._meter_offset if self._meter_offset is not None else None
-        delivered, received = values.get("summation_delivered_kwh"), values.get("summation_received_kwh")
-        if not plan.has_intervals and delivered is not None and not self._plausible(now, delivered, received):
-            values.pop("summation_delivered_kwh", None)
-            values.pop("summation_received_kwh", None)
+        return MeterReading(
+            self.meter_id, now, demand_kw=values.get("demand_kw"),
+            summation_delivered_kwh=values.get("summation_delivered_kwh"),
+            summation_received_kwh=values.get("summation_received_kwh"), meter_time=meter_time), rate
+
+    async def _poll_readings(self) -> int | None:
+        plan = self.plan
+        assert plan is not None
+        reading, rate = await self.read_values()
+        if reading is None:
+            return rate
+        now = reading.read_at
+        delivered = reading.summation_delivered_kwh
+        if not plan.has_intervals and delivered is not None and not self._plausible(now, delivered):
+            reading = MeterReading(reading.meter_id, now, demand_kw=reading.demand_kw, meter_time=reading.meter_time)
             delivered = None
-        self._hub.bus.publish(MeterReading(
-            self.meter_id, now, demand_kw=values.get("demand_kw"), summation_delivered_kwh=delivered,
-            summation_received_kwh=values.get("summation_received_kwh"), meter_time=meter_time))
+        self._hub.bus.publish(reading)
         self.tracker.heard()
         if not plan.has_intervals and delivered is not None:
-            self._intervals_from_summation(now, delivered, received or 0.0)
-        return min(rates) if rates else None
+            self._intervals_from_summation(now, delivered, reading.summation_received_kwh or 0.0)
+        return rate
 
     _last_body = b""
     _last_summation: tuple[datetime, float] | None = None
 
-    def _plausible(self, now: datetime, delivered: float, received: float | None) -> bool:
+    def _plausible(self, now: datetime, delivered: float) -> bool:
         last = self._last_summation
         self._last_summation = (now, delivered)
         if last is None or delivered < last[1]:
@@ -693,7 +722,7 @@ class MeterLink:
     # -- upstream -----------------------------------------------------------------------------------
 
     async def _send_status(self, report: EventStatusReport) -> None:
-        if self.state is not LinkState.ONLINE and self.state is not LinkState.STALE:
+        if self.tracker.state not in (LinkState.ONLINE, LinkState.STALE):
             raise NotReady(f"meter {self.meter_id} is not linked; the report waits in the outbox")
         known = self._events.controls.get(report.issuer_event_id)
         if known is None:
@@ -708,7 +737,7 @@ class MeterLink:
         await self._respond("DrResponse", reply_to, translate.response_status(report.status), mrid, report.at)
 
     async def _send_confirmation(self, item: MessageConfirmed) -> None:
-        if self.state is not LinkState.ONLINE and self.state is not LinkState.STALE:
+        if self.tracker.state not in (LinkState.ONLINE, LinkState.STALE):
             raise NotReady(f"meter {self.meter_id} is not linked; the confirmation waits in the outbox")
         known = self._events.messages.get(item.message_id)
         if known is None or known[1] is None:

@@ -146,10 +146,12 @@ class Ieee2030Meter:
 
     def __init__(self, scenario: Scenario, clock: Clock | Callable[[], datetime] | None = None, *,
                  host: str = "127.0.0.1", port: int = 0, idle_s: float = 30.0, intervals: bool = True,
-                 pricing: bool = True, messaging: bool = True, drlc: bool = True, poll_rate_s: int = 5) -> None:
+                 pricing: bool = True, messaging: bool = True, drlc: bool = True, poll_rate_s: int = 5,
+                 shared: Callable[[], SimulatedMeter | None] | None = None) -> None:
         self.clock: Clock = as_clock(clock)
         self.scenario = scenario
-        self.registers = SimulatedMeter(scenario, self.clock)
+        self._own = SimulatedMeter(scenario, self.clock)
+        self._shared = shared  # the simulated HAN's meter (ems demo): the same registers, home devices included
         self.host = host
         self.port = port
         self.idle_s = idle_s
@@ -171,6 +173,12 @@ class Ieee2030Meter:
         self._runner: web.AppRunner | None = None
         self._context: ssl.SSLContext | None = None
         self.handshakes = 0
+
+    @property
+    def registers(self) -> SimulatedMeter:
+        """The registers served: the simulated HAN's meter when shared (and running), else its own."""
+        shared = self._shared() if self._shared is not None else None
+        return shared if shared is not None else self._own
 
     # -- the utility's side ----------------------------------------------------------------------
 
