@@ -198,6 +198,13 @@ class MeterClient:
                         raise NotRegistered("the meter refused this appliance's certificate during the TLS "
                                             "handshake") from None
                     last = err
+                except aiohttp.ClientConnectorError as err:
+                    last = err
+                    if isinstance(err.os_error, ConnectionResetError) and attempt == self._retries:
+                        # Cut off in the handshake, every time: what a meter does to a client it does not know.
+                        await self.drop()
+                        raise NotRegistered("the meter closes the connection during the TLS handshake, as it does "
+                                            "for an appliance it has not registered") from None
                 except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError, OSError) as err:
                     last = err
                 except _Retryable as err:

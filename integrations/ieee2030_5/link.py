@@ -234,6 +234,12 @@ class MeterLink:
                                     self.settings.url, err)
                 self._set(LinkState.OFFLINE, str(err)[:200])
                 delay = min(self.settings.retry_max_s, max(delay, self.settings.first_retry_s) * 2)
+            except Exception as err:  # a bug must not end the link: logged (once per kind), retried with backoff
+                if f"bug:{type(err).__name__}" not in self._logged:
+                    self._logged.add(f"bug:{type(err).__name__}")
+                    _LOGGER.exception("[%s] The IEEE 2030.5 link failed unexpectedly; retrying", self.meter_id)
+                self._set(LinkState.OFFLINE, f"{type(err).__name__}: {err}"[:200])
+                delay = min(self.settings.retry_max_s, max(delay, self.settings.first_retry_s) * 2)
             else:  # the session ended by itself (it does not, but be safe)
                 wait = self.settings.first_retry_s
             if self.client is not None:
@@ -358,13 +364,12 @@ class MeterLink:
         if usage is None:
             self._log_once("no-upt", logging.WARNING, "The meter's DeviceCapability links no UsagePointList")
             return plan
-        points = await self._list(usage.href, res.parse_usage_point_list)
-        for point in points:
-            assert isinstance(point, res.UsagePoint)
-            if point.service_category not in (None, 0) or point.meter_reading_list is None:
-                continue  # not electricity
-            if point.role_flags is not None and point.role_flags & 0x01:
-                continue  # a mirror: someone else's data
+        points = [p for p in await self._list(usage.href, res.parse_usage_point_list)
+                  if isinstance(p, res.UsagePoint) and p.service_category in (None, 0)  # electricity
+                  and p.meter_reading_list is not None]
+        own = [p for p in points if not (p.role_flags or 0) & 0x01]  # a mirror is another device's data
+        for point in own or points:
+            assert point.meter_reading_list is not None
             for reading in await self._list(point.meter_reading_list.href, res.parse_meter_reading_list):
                 assert isinstance(reading, res.MeterReading)
                 await self._place(plan, reading)
@@ -384,7 +389,7 @@ class MeterLink:
         role = translate.classify(kind)
         if role is None:
             return
-        slot = role.value
+        slot = _SLOTS[role]
         if getattr(plan, slot) is not None:
             return  # the first of each kind (Itron lists the totals first)
         if role in (Role.INTERVALS_DELIVERED, Role.INTERVALS_RECEIVED):
@@ -786,6 +791,10 @@ class MeterLink:
             self._logged.clear()
         self._logged.add(key)
         _LOGGER.log(level, "[%s] %s", self.meter_id, text)
+
+
+_SLOTS = {Role.DEMAND: "demand", Role.DELIVERED: "delivered", Role.RECEIVED: "received",
+          Role.INTERVALS_DELIVERED: "intervals_delivered", Role.INTERVALS_RECEIVED: "intervals_received"}
 
 
 def _href(link: res.Link | None) -> str | None:

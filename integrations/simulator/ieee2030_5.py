@@ -357,7 +357,7 @@ class Ieee2030Meter:
                   poll_rate=900)
 
     def _usage_point(self) -> str:
-        return ('<UsagePoint href="/upt/1"><roleFlags>03</roleFlags><serviceCategoryKind>0</serviceCategoryKind>'
+        return ('<UsagePoint href="/upt/1"><roleFlags>12</roleFlags><serviceCategoryKind>0</serviceCategoryKind>'
                 f'<status>1</status><MeterReadingListLink all="{len(self._meter_readings())}" href="/upt/1/mr"/>'
                 "</UsagePoint>")
 
