@@ -1,0 +1,109 @@
+"""What users report from real 2030.5 meters, through the link: stalls, reboots, hours away, a move."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from ems.model import IntervalReading, LinkState, MeterLinkChanged, MeterReading
+from tests.integrations.ieee2030_5.conftest import rig
+
+
+def states(r) -> list[LinkState]:
+    return [e.state for e in r.of(MeterLinkChanged)]
+
+
+async def test_a_stalled_meter_goes_stale_then_offline_and_comes_back(tmp_path, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    async with rig(tmp_path, section={"timeout_s": 0.3, "retries": 0}) as r:
+        await r.until(lambda: LinkState.ONLINE in states(r), "online")
+        r.meter.stall()
+        await r.advance(35)  # past stale_after_s (30) without a value
+        await r.until(lambda: LinkState.STALE in states(r) or LinkState.OFFLINE in states(r), "stale or offline")
+        await r.until(lambda: r.link.state is LinkState.OFFLINE, "offline once the requests time out")
+        count = len(r.of(MeterReading))
+        r.meter.unstall()
+        await r.advance(20, step_s=1)  # the backoff (capped at retry_max_s, 10 s) passes
+        await r.until(lambda: r.link.state is LinkState.ONLINE, "online again")
+        await r.until(lambda: len(r.of(MeterReading)) > count, "readings again")
+        outage = [rec for rec in caplog.records if "retrying with backoff" in rec.getMessage()]
+        assert len(outage) == 1  # logged once for the outage
+
+
+async def test_a_reboot_is_ridden_out_with_a_new_tls_session(tmp_path) -> None:
+    async with rig(tmp_path) as r:
+        await r.until(lambda: LinkState.ONLINE in states(r), "online")
+        handshakes = r.link.client.context.handshakes
+        await r.meter.drop()
+        await r.advance(5)
+        await r.until(lambda: r.link.state is LinkState.OFFLINE, "offline while the meter reboots")
+        await r.meter.resume()
+        await r.advance(15, step_s=1)
+        await r.until(lambda: r.link.state is LinkState.ONLINE, "online after the reboot")
+        assert r.link.client.context.handshakes > handshakes
+
+
+async def test_hours_offline_are_read_back_from_the_meters_interval_block(tmp_path) -> None:
+    async with rig(tmp_path) as r:
+        await r.until(lambda: LinkState.ONLINE in states(r), "online")
+        await r.until(lambda: r.of(IntervalReading), "the first intervals")
+        await r.meter.drop()
+        await r.advance(5)
+        await r.until(lambda: r.link.state is LinkState.OFFLINE, "offline")
+        before = {i.start for i in r.of(IntervalReading)}
+        r.clock.advance(hours=3)
+        await r.meter.resume()
+        await r.advance(15, step_s=1)
+        await r.until(lambda: r.link.state is LinkState.ONLINE, "online again")
+        await r.until(lambda: len({i.start for i in r.of(IntervalReading)} - before) >= 180, "the 3 h caught up")
+        caught = [i for i in r.of(IntervalReading) if i.start not in before]
+        assert all(i.duration_s == 60 for i in caught)  # the meter's own minutes, no invented spike
+        assert max(i.consumed_kwh + i.generated_kwh for i in caught) < 0.2
+
+
+async def test_a_meter_without_interval_data_gets_the_gap_as_one_interval(tmp_path) -> None:
+    async with rig(tmp_path, intervals=False, section={"interval_s": 60, "gap_s": 300}) as r:
+        await r.until(lambda: LinkState.ONLINE in states(r), "online")
+        await r.advance(130)
+        await r.until(lambda: r.of(IntervalReading), "intervals from the summation")
+        assert all(i.duration_s == 60 for i in r.of(IntervalReading))
+        await r.meter.drop()
+        delivered = r.meter.registers.delivered_kwh
+        r.clock.advance(hours=2)
+        await r.meter.resume()
+        await r.advance(15, step_s=1)
+        await r.until(lambda: any(i.duration_s > 3600 for i in r.of(IntervalReading)), "the gap's interval")
+        (gap,) = [i for i in r.of(IntervalReading) if i.duration_s > 60]
+        assert 2 * 3600 - 120 <= gap.duration_s <= 2 * 3600 + 120
+        assert gap.consumed_kwh == pytest.approx(r.meter.registers.delivered_kwh - delivered, abs=0.2)
+
+
+async def test_a_different_meter_is_refused_until_the_owner_confirms_it(tmp_path) -> None:
+    async with rig(tmp_path) as r:
+        await r.until(lambda: LinkState.ONLINE in states(r), "online")
+        old = r.meter.lfdi
+        new = await r.meter.swap_certificate()  # the customer moved, or the utility swapped the meter
+        await r.advance(10, step_s=1)
+        await r.until(lambda: r.link.state is LinkState.OFFLINE, "refused")
+        assert "different meter" in r.of(MeterLinkChanged)[-1].detail
+        pin = await r.hub.meter_pins.get("main")
+        assert (pin.hardware_id, pin.pending_hardware_id) == (old.lower(), new.lower())
+        count = len(r.of(MeterReading))
+        await r.advance(30, step_s=2)
+        await asyncio.sleep(0.2)
+        assert len(r.of(MeterReading)) == count  # nothing taken from the other meter
+        await r.hub.meter_pins.confirm("main", new, by="owner")
+        await r.advance(20, step_s=1)
+        await r.until(lambda: r.link.state is LinkState.ONLINE, "the confirmed meter read")
+        await r.until(lambda: len(r.of(MeterReading)) > count, "its readings")
+        assert r.link.client.peer_lfdi == new
+
+
+async def test_a_meter_pinned_in_the_settings_is_the_only_one_taken(tmp_path) -> None:
+    async with rig(tmp_path, section={"meter_lfdi": "0" * 40}) as r:
+        await r.until(lambda: r.link.state is LinkState.OFFLINE, "refused")
+        assert "not the one in the settings" in r.of(MeterLinkChanged)[-1].detail
+        assert not r.of(MeterReading)
+        assert await r.hub.meter_pins.get("main") is None  # nothing pinned from a refused meter
