@@ -147,7 +147,7 @@ class Ieee2030Meter:
     def __init__(self, scenario: Scenario, clock: Clock | Callable[[], datetime] | None = None, *,
                  host: str = "127.0.0.1", port: int = 0, idle_s: float = 30.0, intervals: bool = True,
                  pricing: bool = True, messaging: bool = True, drlc: bool = True, poll_rate_s: int = 5,
-                 shared: Callable[[], SimulatedMeter | None] | None = None) -> None:
+                 shared: Callable[[], SimulatedMeter | None] | None = None, keep_in: Path | None = None) -> None:
         self.clock: Clock = as_clock(clock)
         self.scenario = scenario
         self._own = SimulatedMeter(scenario, self.clock)
@@ -160,7 +160,7 @@ class Ieee2030Meter:
         self.serves_messaging = messaging
         self.serves_drlc = drlc
         self.poll_rate_s = poll_rate_s
-        self.key_pem, self.cert_pem, self.lfdi = make_certificate("Itron IEEE 2030.5 meter (simulated)", self.clock())
+        self.key_pem, self.cert_pem, self.lfdi = _kept_certificate(keep_in, self.clock())
         self.registered: dict[str, bytes] = {}  # client LFDI -> its certificate (PEM)
         self.responses: list[ReceivedResponse] = []
         self.requests: list[str] = []
@@ -659,3 +659,43 @@ def _load_pair(context: ssl.SSLContext, key_pem: bytes, cert_pem: bytes) -> None
         key_path.chmod(0o600)
         cert_path.write_bytes(cert_pem)
         context.load_cert_chain(cert_path, key_path)
+
+
+def _kept_certificate(folder: Path | None, now: datetime) -> tuple[bytes, bytes, str]:
+    """The meter's certificate: a new one, or the one kept in ``folder`` (a demo's meter stays the
+    same meter across runs, as the appliance pinned it)."""
+    if folder is None:
+        return make_certificate("Itron IEEE 2030.5 meter (simulated)", now)
+    key_path, cert_path = folder / "meter.key", folder / "meter.crt"
+    if not (key_path.exists() and cert_path.exists()):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key_pem, cert_pem, _ = make_certificate("Itron IEEE 2030.5 meter (simulated)", now)
+        key_path.write_bytes(key_pem)
+        key_path.chmod(0o600)
+        cert_path.write_bytes(cert_pem)
+    cert_pem = cert_path.read_bytes()
+    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
+    return key_path.read_bytes(), cert_pem, lfdi(der)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def demo_meter(simulator: Any, clock: Clock, client_certificate_pem: bytes, keep_in: Path | None = None
+               ) -> tuple[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]]]:
+    """``ems demo --meter ieee2030_5``: a 2030.5 meter serving the simulated HAN's registers (so the
+    figures are the ZigBee demo's, the home devices' load included), the appliance's certificate
+    registered; the sections that point the appliance at it (and turn the ZigBee meter link off)."""
+    meter = Ieee2030Meter(simulator.scenario, clock, port=free_port(), poll_rate_s=2,
+                          shared=lambda: simulator.meter, keep_in=keep_in)
+    meter.register_client(client_certificate_pem)
+    sections = {
+        "ieee2030_5": {"enabled": True, "url": meter.url, "poll_min_s": 2, "interval_s": 60, "history_h": 2},
+        "zigbee_se": {"enabled": False},
+    }
+    return sections, meter.start, meter.stop
