@@ -28,7 +28,9 @@ __all__ = ["CONFIG_SCHEMA", "KIND", "Settings", "async_setup", "enabled", "sourc
 KIND = "ieee2030_5"
 
 
-def _lfdi(value: Any) -> str:
+def _lfdi(value: Any) -> str | None:
+    if value is None:
+        return None
     from integrations.ieee2030_5.identity import normal_lfdi
 
     try:
@@ -37,7 +39,9 @@ def _lfdi(value: Any) -> str:
         raise vol.Invalid(str(err)) from None
 
 
-def _https_url(value: Any) -> str:
+def _https_url(value: Any) -> str | None:
+    if value is None:
+        return None
     text = str(value).strip().rstrip("/")
     if not text.startswith("https://") or len(text) <= len("https://"):
         raise vol.Invalid("expected an https:// address such as https://192.168.1.40:8081")
@@ -55,11 +59,11 @@ CONFIG_SCHEMA = vol.Schema(
     {
         # None: on when an address is set; false turns a configured meter off.
         vol.Optional("enabled", default=None): vol.Any(None, bool),
-        vol.Optional("url", default=None): vol.Any(None, _https_url),
+        vol.Optional("url", default=None): _https_url,
         vol.Optional("host", default=None): vol.Any(None, vol.All(str, vol.Length(min=1, max=253))),
         vol.Optional("port", default=8081): vol.All(int, vol.Range(min=1, max=65535)),
         vol.Optional("dcap_path", default="/dcap"): _path,
-        vol.Optional("meter_lfdi", default=None): vol.Any(None, _lfdi),
+        vol.Optional("meter_lfdi", default=None): _lfdi,
         vol.Optional("meter_id", default="main"): vol.All(str, vol.Match(
             r"^[A-Za-z0-9_.:-]{1,40}$", msg="expected 1-40 letters, digits, '_', '-', '.' or ':'")),
         # The meter's pollRate is followed, within these bounds (seconds).
