@@ -197,22 +197,24 @@ class MeterLink:
     # -- the loop ----------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        """Connect and poll until closed; after a failure, wait (backoff) and connect again."""
+        """Connect and poll until closed; after a failure, wait (backoff) and connect again.
+
+        An outage is logged once (the first failure after the link was online); the backoff
+        doubles from ``first_retry_s`` up to ``retry_max_s`` and starts again after a session
+        that came online."""
         assert self.client is not None
         delay = self.settings.first_retry_s
         outage_logged = False
         while True:
             self.attempts += 1
-            wait = delay
+            self._went_online = False
+            wait = 0.0
             try:
                 await self._session()
             except asyncio.CancelledError:
                 raise
             except MeterMismatch as err:
                 wait = await self._other_meter(err.seen)
-                delay = self.settings.first_retry_s
-                if wait == 0:
-                    continue
             except NotAdmitted as err:
                 self._set(LinkState.OFFLINE, str(err))
                 self._log_once(f"admit:{err.lfdi}", logging.WARNING, str(err))
@@ -226,32 +228,28 @@ class MeterLink:
                 wait = self.settings.retry_max_s
             except ResourceGone as err:
                 self._log_once(f"gone:{err}", logging.INFO, f"The meter no longer serves {err}; reading its links again")
-                wait = 0.0
-            except (MeterError, res.BadResource, OSError, NotReady) as err:
-                if not outage_logged:
-                    outage_logged = True
-                    _LOGGER.warning("[%s] IEEE 2030.5 meter at %s: %s; retrying with backoff", self.meter_id,
-                                    self.settings.url, err)
-                self._set(LinkState.OFFLINE, str(err)[:200])
-                delay = min(self.settings.retry_max_s, max(delay, self.settings.first_retry_s) * 2)
-            except Exception as err:  # a bug must not end the link: logged (once per kind), retried with backoff
-                if f"bug:{type(err).__name__}" not in self._logged:
+                if not self._went_online:  # not even DeviceCapability: wait as after any failure
+                    self._set(LinkState.OFFLINE, f"the meter has no {err}")
+                    wait, delay = delay, min(self.settings.retry_max_s, delay * 2)
+            except Exception as err:  # noqa: BLE001 - the link must outlive any failure; each is retried
+                if self._went_online:
+                    outage_logged, delay = False, self.settings.first_retry_s
+                expected = isinstance(err, MeterError | res.BadResource | OSError | NotReady)
+                if not expected and f"bug:{type(err).__name__}" not in self._logged:
                     self._logged.add(f"bug:{type(err).__name__}")
                     _LOGGER.exception("[%s] The IEEE 2030.5 link failed unexpectedly; retrying", self.meter_id)
-                self._set(LinkState.OFFLINE, f"{type(err).__name__}: {err}"[:200])
-                delay = min(self.settings.retry_max_s, max(delay, self.settings.first_retry_s) * 2)
-            else:  # the session ended by itself (it does not, but be safe)
-                wait = self.settings.first_retry_s
+                elif expected and not outage_logged:
+                    _LOGGER.warning("[%s] IEEE 2030.5 meter at %s: %s; retrying with backoff", self.meter_id,
+                                    self.settings.url, err)
+                outage_logged = True
+                self._set(LinkState.OFFLINE, (str(err) if expected else f"{type(err).__name__}: {err}")[:200])
+                wait, delay = delay, min(self.settings.retry_max_s, delay * 2)
             if self.client is not None:
                 await self.client.drop()
             if wait:
                 await self._hub.clock.sleep(wait)
-            if self._was_online_since_log:
-                outage_logged = False
-                delay = self.settings.first_retry_s
-                self._was_online_since_log = False
 
-    _was_online_since_log = False
+    _went_online = False
 
     async def _other_meter(self, seen: str) -> float:
         """Another meter's certificate: ask the owner (unless the settings pin one); 0 = try again now."""
@@ -335,7 +333,7 @@ class MeterLink:
             if first:
                 first = False
                 self._set(LinkState.ONLINE, f"meter {lfdi_grouped(seen)}")
-                self._was_online_since_log = True
+                self._went_online = True
             wake = min(item.next_at for item in due)
             await self._hub.clock.sleep(max(0.0, (wake - self._hub.clock()).total_seconds()))
 

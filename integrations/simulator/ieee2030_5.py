@@ -165,6 +165,7 @@ class Ieee2030Meter:
         self.responses: list[ReceivedResponse] = []
         self.requests: list[str] = []
         self.started_at: datetime | None = None
+        self.demand_sequence: int | None = None  # set: each demand read serves the next integer (W)
         self.formats: set[str] = set()  # fields written another way: "demand" (a decimal), "summation" (hex)
         self.connections = _Connections()
         self._stalled = asyncio.Event()
@@ -402,6 +403,9 @@ class Ieee2030Meter:
 
     def _demand(self, now: datetime) -> str:
         watts = round(self.registers.demand_kw * 1000)
+        if self.demand_sequence is not None:  # a benchmark's: every read a new value
+            self.demand_sequence += 1
+            watts = self.demand_sequence
         value = f"{watts / 1000:.3f}" if "demand" in self.formats else str(watts)
         return _x("Reading", "/upt/1/mr/1/r",
                   f"<timePeriod><duration>0</duration><start>{int(now.timestamp())}</start></timePeriod>"
