@@ -16,6 +16,7 @@ elements without a namespace too.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ MEDIA_TYPE = "application/sep+xml"
 MAX_BODY = 1 << 20  # a page of 25 readings is a few kB; 1 MiB is far past any real resource
 _MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z
 _INT48 = 1 << 47
+_ENCODING = re.compile(r"""\ufeff?\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
 
 T = TypeVar("T")
 
@@ -247,14 +249,21 @@ def root_of(body: bytes, expected: str | tuple[str, ...]) -> ET.Element:
         raise BadResource("the body is not bytes")
     if len(body) > MAX_BODY:
         raise BadResource(f"the body is {len(body)} bytes, over the {MAX_BODY} accepted")
-    lowered = bytes(body[:4096]).lower() if len(body) <= 4096 else bytes(body).lower()
-    if b"<!doctype" in lowered or b"<!entity" in lowered:
+    try:
+        text = bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadResource("the body is not UTF-8 (2030.5 XML is)") from None
+    upper = text.upper()
+    if "<!DOCTYPE" in upper or "<!ENTITY" in upper:
         raise BadResource("the body declares a DTD or an entity (2030.5 resources never do)")
+    declared = _ENCODING.match(text)
+    if declared is not None and declared.group(1).lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise BadResource(f"the body declares the encoding {declared.group(1)[:20]!r}, not UTF-8")
     try:
         root = ET.fromstring(bytes(body))
     except ET.ParseError as err:
         raise BadResource(f"not well-formed XML: {err}") from None
-    except (ValueError, RecursionError) as err:  # an encoding the parser refuses, absurd nesting
+    except (ValueError, LookupError, RecursionError) as err:  # an encoding the parser refuses, absurd nesting
         raise BadResource(f"unreadable XML: {type(err).__name__}") from None
     names = (expected,) if isinstance(expected, str) else expected
     if _local(root.tag) not in names:
