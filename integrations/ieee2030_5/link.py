@@ -680,7 +680,10 @@ class MeterLink:
                 self._events.messages_shown[ident] = True
                 self._hub.bus.publish(domain)
                 if message.event.response_required & 0x01 and message.event.reply_to:
-                    await self._respond("TextResponse", message.event.reply_to, 1, message.event.mrid, now)
+                    try:  # the receipt the message asked for; a failure here does not end the session
+                        await self._respond("TextResponse", message.event.reply_to, 1, message.event.mrid, now)
+                    except NotReady as err:
+                        self._log_once("receipt", logging.INFO, f"A message receipt was not taken: {err}")
         for ident, shown in list(self._events.messages_shown.items()):
             if shown and ident not in active_now and programs and programs[0].active_list is not None:
                 self._events.messages_shown[ident] = False  # left the active list before its end: withdrawn
@@ -705,7 +708,9 @@ class MeterLink:
                 for problem in control.problems:
                     self._reject("rejected", problem)
                 ident = translate.event_id(control.event.mrid)
-                self._events.controls[ident] = (control.event.mrid, control.event.reply_to)
+                # Responses go where the event says, and only if it asks for them (responseRequired).
+                self._events.controls[ident] = (control.event.mrid,
+                                                control.event.reply_to if control.event.response_required else None)
                 if translate.is_withdrawn(control.event.status):
                     if ident not in self._events.withdrawn and ident in self._events.control_versions:
                         self._events.withdrawn.add(ident)
