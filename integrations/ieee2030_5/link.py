@@ -111,6 +111,7 @@ class _Events:
 
     messages: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # id -> (mRID, replyTo)
     messages_shown: dict[int, bool] = field(default_factory=dict)  # id -> still active
+    message_ends: dict[int, datetime | None] = field(default_factory=dict)
     controls: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     control_versions: dict[int, int | None] = field(default_factory=dict)
     withdrawn: set[int] = field(default_factory=set)
@@ -150,10 +151,18 @@ class MeterLink:
     async def start(self) -> None:
         if self.identity is None:
             self.identity = await asyncio.to_thread(identity_for, self._hub.data_dir)
+        pins = getattr(self._hub, "meter_pins", None)
+        if self._admitted is None and pins is not None:
+            pinned = await pins.get(self.meter_id)  # the meter read before a restart: pinned in the handshake
+            if pinned is not None and pinned.kind == KIND:
+                self._admitted = pinned.hardware_id.upper()
         context = await asyncio.to_thread(tls_context, self.identity.cert_path, self.identity.key_path,
                                           self._admitted)
-        self.client = MeterClient(self.settings.url, context, timeout_s=self._real(self.settings.timeout_s),
+        # Network waits are real seconds whatever the hub's clock runs at (a demo 60x faster still
+        # gives a meter's 11-s handshake its time).
+        self.client = MeterClient(self.settings.url, context, timeout_s=self.settings.timeout_s,
                                   idle_s=self.settings.idle_s, retries=self.settings.retries)
+        self._seed_from_state()
         outbox = self._hub.outbox
         self._unregister = [
             outbox.register_sender(EventStatusReport, self._send_status, meter_id=self.meter_id),
@@ -175,8 +184,17 @@ class MeterLink:
         if self.client is not None:
             await self.client.close()
 
-    def _real(self, seconds: float) -> float:
-        return float(self._hub.clock.real_seconds(seconds)) if hasattr(self._hub.clock, "real_seconds") else seconds
+    def _seed_from_state(self) -> None:
+        """Start the summation's intervals from the last summation the store kept (the time the
+        appliance was off becomes one interval, as any silence does)."""
+        meter = self._hub.state.meters.get(self.meter_id)
+        if meter is None or meter.last_reading_at is None:
+            return
+        delivered = meter.value("summation_delivered_kwh")
+        if delivered is None:
+            return
+        self._summation.seed(meter.last_reading_at, delivered, meter.value("summation_received_kwh"))
+        self._summation_seeded = True
 
     @property
     def state(self) -> LinkState:
@@ -280,10 +298,11 @@ class MeterLink:
 
     def _pin(self, lfdi: str) -> None:
         assert self.client is not None
+        if self._admitted is not None and self._admitted != lfdi:
+            self._summation_seeded = False  # another meter's registers start a new baseline
+            self._last_interval_end = None
         self._admitted = lfdi
         self.client.context.pin = lfdi
-        self._summation_seeded = False  # another meter's registers start a new baseline
-        self._last_interval_end = None
 
     async def connect(self, *, admit: bool = True) -> str:
         """Read DeviceCapability, check the meter is the admitted one, follow its links (``plan``);
@@ -665,6 +684,7 @@ class MeterLink:
                 for problem in message.problems:
                     self._reject("rejected", problem)
                 ident = translate.event_id(message.event.mrid)
+                self._events.message_ends[ident] = _end_of(message.event)
                 if translate.is_withdrawn(message.event.status):
                     if self._events.messages_shown.get(ident):
                         self._events.messages_shown[ident] = False
@@ -685,7 +705,9 @@ class MeterLink:
                     except NotReady as err:
                         self._log_once("receipt", logging.INFO, f"A message receipt was not taken: {err}")
         for ident, shown in list(self._events.messages_shown.items()):
-            if shown and ident not in active_now and programs and programs[0].active_list is not None:
+            end = self._events.message_ends.get(ident)
+            if shown and ident not in active_now and programs and programs[0].active_list is not None \
+                    and (end is None or now < end):
                 self._events.messages_shown[ident] = False  # left the active list before its end: withdrawn
                 self._hub.bus.publish(MessageCancelled(self.meter_id, ident, now))
         return rate
@@ -798,6 +820,12 @@ class MeterLink:
 
 _SLOTS = {Role.DEMAND: "demand", Role.DELIVERED: "delivered", Role.RECEIVED: "received",
           Role.INTERVALS_DELIVERED: "intervals_delivered", Role.INTERVALS_RECEIVED: "intervals_received"}
+
+
+def _end_of(event: res.EventFields) -> datetime | None:
+    if event.start is None or event.duration_s is None or event.duration_s >= 0xFFFFFFFF:
+        return None
+    return event.start + timedelta(seconds=event.duration_s)
 
 
 def _href(link: res.Link | None) -> str | None:
