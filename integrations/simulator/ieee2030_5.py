@@ -96,6 +96,7 @@ class _Connections:
     active: int = 0
     refused: int = 0
     accepted: int = 0
+    cut: int = 0  # the next connections to fail at once
     transports: set[Any] = field(default_factory=set)
 
 
@@ -109,6 +110,12 @@ class _OneAtATime(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self._transport = transport
+        if self._connections.cut > 0:  # a handshake that fails (Itron: about 1 in 190, BAD_SIGNATURE)
+            self._connections.cut -= 1
+            self._connections.refused += 1
+            self._inner = None
+            transport.abort()
+            return
         if self._inner is None or self._connections.active >= 1:
             self._connections.refused += 1
             self._inner = None
@@ -265,6 +272,10 @@ class Ieee2030Meter:
         await self.drop()
         await (sleep or asyncio.sleep)(down_s)
         await self.resume()
+
+    def fail_handshakes(self, count: int = 1) -> None:
+        """The next ``count`` connections fail at once (what one retry rides out)."""
+        self.connections.cut += count
 
     def change_format(self, field_name: str) -> None:
         """A firmware that writes ``field_name`` another way: "demand" as a decimal, "summation" in hex."""

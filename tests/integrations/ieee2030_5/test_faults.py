@@ -107,3 +107,26 @@ async def test_a_meter_pinned_in_the_settings_is_the_only_one_taken(tmp_path) ->
         assert "not the one in the settings" in r.of(MeterLinkChanged)[-1].detail
         assert not r.of(MeterReading)
         assert await r.hub.meter_pins.get("main") is None  # nothing pinned from a refused meter
+
+
+async def test_a_failed_handshake_is_retried_within_the_request(tmp_path) -> None:
+    async with rig(tmp_path, section={"retries": 2, "idle_s": 0.1}) as r:
+        await r.until(lambda: LinkState.ONLINE in states(r), "online")
+        count = len(r.of(MeterReading))
+        await asyncio.sleep(0.3)  # the kept connection is let go: the next poll connects again
+        r.meter.fail_handshakes(1)
+        await r.advance(5)
+        await r.until(lambda: len(r.of(MeterReading)) > count, "the next reading, after one retry")
+        assert r.meter.connections.refused == 1
+        assert r.link.state is LinkState.ONLINE  # never offline for it
+        assert LinkState.OFFLINE not in states(r)
+
+
+async def test_a_meter_that_answers_with_nothing_usable_is_stale(tmp_path) -> None:
+    async with rig(tmp_path, intervals=False) as r:
+        await r.until(lambda: LinkState.ONLINE in states(r), "online")
+        r.meter.change_format("demand")
+        r.meter.change_format("summation")  # every value now in a format the link refuses
+        await r.advance(40)
+        await r.until(lambda: r.link.state is LinkState.STALE, "stale: connected, but no value")
+        assert LinkState.OFFLINE not in states(r)

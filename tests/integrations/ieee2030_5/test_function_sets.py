@@ -90,3 +90,27 @@ async def test_openssl_s_client_negotiates_the_2030_5_suite_with_the_simulated_m
             pytest.skip("no openssl command")
         assert "ECDHE-ECDSA-AES128-CCM8" in out
         assert "TLSv1.2" in out
+
+
+def _python_client(port: int, cert: str, key: str) -> tuple[str, str]:
+    import socket
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers("ECDHE-ECDSA-AES128-CCM8")
+    context.load_cert_chain(cert, key)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw) as tls:
+        return tls.version() or "", tls.cipher()[0]
+
+
+async def test_a_plain_python_ssl_client_negotiates_the_same_suite(tmp_path) -> None:
+    async with rig(tmp_path) as r:
+        await r.until(lambda: r.link.state is LinkState.ONLINE, "online")
+        await r.link.client.drop()
+        version, cipher = await asyncio.to_thread(_python_client, r.meter.port, str(r.identity.cert_path),
+                                                  str(r.identity.key_path))
+        assert (version, cipher) == ("TLSv1.2", "ECDHE-ECDSA-AES128-CCM8")
