@@ -181,6 +181,7 @@ class Ieee2030Meter:
         self._runner: web.AppRunner | None = None
         self._context: ssl.SSLContext | None = None
         self.handshakes = 0
+        self._announcer: Any = None
 
     @property
     def registers(self) -> SimulatedMeter:
@@ -223,6 +224,23 @@ class Ieee2030Meter:
         self.port = self._server.sockets[0].getsockname()[1]
         _LOGGER.info("Simulated IEEE 2030.5 meter on %s (LFDI %s)", self.url, self.lfdi)
 
+    async def announce(self) -> None:
+        """Announce itself by mDNS as the Itron meter does (``itrondnsserver-<SFDI>._smartenergy._tcp``,
+        TXT txtvers/dcap/level/https), on loopback, until ``stop``."""
+        from zeroconf import ServiceInfo
+        from zeroconf.asyncio import AsyncZeroconf
+
+        name = f"itrondnsserver-{_sfdi(self.lfdi)}._smartenergy._tcp.local."
+        info = ServiceInfo("_smartenergy._tcp.local.", name, addresses=[bytes([127, 0, 0, 1])], port=self.port,
+                           properties={"txtvers": "1", "dcap": "/dcap", "level": "-S0", "https": str(self.port)},
+                           server="simulated-meter.local.")
+        try:
+            self._announcer = AsyncZeroconf(interfaces=[self.host])
+            await self._announcer.async_register_service(info)
+        except OSError as err:  # no multicast here: the meter is only found by its address
+            _LOGGER.info("Simulated 2030.5 meter not announced by mDNS: %s", err)
+            self._announcer = None
+
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -236,6 +254,10 @@ class Ieee2030Meter:
 
     async def stop(self) -> None:
         self._stalled.set()
+        if self._announcer is not None:
+            announcer, self._announcer = self._announcer, None
+            with contextlib.suppress(Exception):
+                await announcer.async_close()
         if self._server is not None:
             server, self._server = self._server, None
             server.close()
@@ -713,4 +735,9 @@ def demo_meter(simulator: Any, clock: Clock, client_certificate_pem: bytes, keep
         "ieee2030_5": {"enabled": True, "url": meter.url, "poll_min_s": 2, "interval_s": 60, "history_h": 2},
         "zigbee_se": {"enabled": False},
     }
-    return sections, meter.start, meter.stop
+
+    async def start() -> None:
+        await meter.start()
+        await meter.announce()  # the Commissioning page's "Find" lists it
+
+    return sections, start, meter.stop

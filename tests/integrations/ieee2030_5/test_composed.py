@@ -70,6 +70,9 @@ async def test_the_demo_meter_serves_the_simulated_hans_registers(tmp_path) -> N
     try:
         state = await _online(hub)
         assert state.value("summation_delivered_kwh") == pytest.approx(simulator.meter.delivered_kwh, abs=0.05)
+        found = await hub.meter_source_kinds["ieee2030_5"].discover(3.0)  # the page's "Find"
+        url = config.sections["ieee2030_5"]["url"]
+        assert [c.address for c in found] == [url] or not found  # (found unless multicast is off here)
         kept = data / "simulated_ieee2030_5_meter" / "meter.crt"
         assert await asyncio.to_thread(kept.exists)  # the same simulated meter at the next demo (it is pinned)
     finally:

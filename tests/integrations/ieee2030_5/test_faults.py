@@ -130,3 +130,16 @@ async def test_a_meter_that_answers_with_nothing_usable_is_stale(tmp_path) -> No
         await r.advance(40)
         await r.until(lambda: r.link.state is LinkState.STALE, "stale: connected, but no value")
         assert LinkState.OFFLINE not in states(r)
+
+
+async def test_the_meter_dropping_an_idle_connection_costs_no_reading(tmp_path) -> None:
+    # The client would keep the connection 20 s; this meter drops it after 0.2 s idle (Itron: 30 s).
+    async with rig(tmp_path, idle_s=0.2, section={"idle_s": 20}) as r:
+        await r.until(lambda: LinkState.ONLINE in states(r), "online")
+        for round_ in range(3):
+            count = len(r.of(MeterReading))
+            await asyncio.sleep(0.5)  # the meter closes the idle connection meanwhile
+            await r.advance(5)
+            await r.until(lambda count=count: len(r.of(MeterReading)) > count, f"reading {round_}")
+        assert LinkState.OFFLINE not in states(r)
+        assert r.link.client.context.resumed >= 2  # each new connection resumed the session
