@@ -58,7 +58,12 @@ class ResourceGone(Exception):
 
 
 class MeterError(Exception):
-    """The meter did not answer usefully after the retries (``detail`` says how)."""
+    """The meter did not answer usefully after the retries; ``http_status`` when it answered with
+    an error status (it is there, but refuses this request), None when it did not answer."""
+
+    def __init__(self, text: str, http_status: int | None = None) -> None:
+        super().__init__(text)
+        self.http_status = http_status
 
 
 class PinningSSLObject(ssl.SSLObject):
@@ -210,7 +215,7 @@ class MeterClient:
                 except _Retryable as err:
                     last = err
                 await self.drop()  # a connection that failed is not reused
-            raise MeterError(_describe(last)) from None
+            raise MeterError(_describe(last), last.status if isinstance(last, _Retryable) else None) from None
 
     async def _once(self, method: str, path: str, data: bytes | None) -> tuple[int, bytes, str | None]:
         headers = {"Content-Type": MEDIA_TYPE} if data is not None else None
@@ -224,9 +229,9 @@ class MeterClient:
             if status == 404:
                 raise ResourceGone(path)
             if status >= 500:
-                raise _Retryable(f"HTTP {status}")
+                raise _Retryable(f"HTTP {status}", status)
             if status >= 300 or (method == "GET" and status != 200):
-                raise MeterError(f"HTTP {status} for {method} {path}")
+                raise MeterError(f"HTTP {status} for {method} {path}", status)
             return status, body, response.headers.get("Location")
 
     async def drop(self) -> None:
@@ -240,7 +245,9 @@ class MeterClient:
 
 
 class _Retryable(Exception):
-    pass
+    def __init__(self, text: str, status: int) -> None:
+        super().__init__(text)
+        self.status = status
 
 
 def _refused_by_peer(err: BaseException) -> bool:

@@ -88,7 +88,6 @@ class Plan:
     tariffs: str | None = None
     messages: str | None = None
     programs: str | None = None
-    device_information: str | None = None
 
     @property
     def has_intervals(self) -> bool:
@@ -118,6 +117,7 @@ class _Events:
     price_key: tuple[object, ...] | None = None
     rate_key: tuple[float, ...] | None = None
     programs_read: bool = False
+    messages_read: bool = False
 
 
 class MeterLink:
@@ -362,11 +362,22 @@ class MeterLink:
         return min(self.settings.poll_max_s, max(self.settings.poll_min_s, rate))
 
     async def _guarded(self, name: str, run: Callable[[], Awaitable[int | None]]) -> int | None:
-        """Run one poll; a resource the meter serves malformed is rejected (logged once), the rest goes on."""
+        """Run one poll; a resource the meter serves malformed is rejected (logged once), the rest goes on.
+
+        A function set beyond metering that the meter links but will not serve (404, an error
+        status) is left for ``poll_max_s`` (logged once); the readings failing so ends the session
+        (their links are read again)."""
         try:
             return await run()
         except res.BadResource as err:
             self._reject("malformed", f"{name}: {err}")
+            return None
+        except (ResourceGone, MeterError) as err:
+            refused = isinstance(err, ResourceGone) or err.http_status is not None
+            if name in ("readings", "intervals") or not refused:
+                raise
+            self._log_once(f"skip:{name}", logging.WARNING,
+                           f"The meter links {name} but does not serve it ({err}); asking again later")
             return None
 
     # -- discovery -----------------------------------------------------------------------------
@@ -710,6 +721,7 @@ class MeterLink:
                     and (end is None or now < end):
                 self._events.messages_shown[ident] = False  # left the active list before its end: withdrawn
                 self._hub.bus.publish(MessageCancelled(self.meter_id, ident, now))
+        self._events.messages_read = True
         return rate
 
     async def _poll_programs(self) -> int | None:
@@ -770,8 +782,10 @@ class MeterLink:
         if self.tracker.state not in (LinkState.ONLINE, LinkState.STALE):
             raise NotReady(f"meter {self.meter_id} is not linked; the confirmation waits in the outbox")
         known = self._events.messages.get(item.message_id)
+        if known is None and not self._events.messages_read:
+            raise NotReady("the meter's messages are not read yet; the confirmation waits")
         if known is None or known[1] is None:
-            return  # not a 2030.5 message of this session, or it takes no responses
+            return  # not a message the meter still lists, or it takes no responses
         await self._respond("TextResponse", known[1], 11, known[0], item.confirmed_at)
 
     async def _respond(self, kind: str, reply_to: str, status: int, mrid: str, at: datetime) -> None:

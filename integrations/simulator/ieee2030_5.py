@@ -172,6 +172,7 @@ class Ieee2030Meter:
         self.responses: list[ReceivedResponse] = []
         self.requests: list[str] = []
         self.started_at: datetime | None = None
+        self.broken: set[str] = set()  # path prefixes answered 404 though linked (a firmware's gap)
         self.demand_sequence: int | None = None  # set: each demand read serves the next integer (W)
         self.formats: set[str] = set()  # fields written another way: "demand" (a decimal), "summation" (hex)
         self.connections = _Connections()
@@ -328,6 +329,8 @@ class Ieee2030Meter:
         if request.method != "GET":
             return web.Response(status=405)
         start, limit = _paging(request)
+        if any(path.startswith(prefix) for prefix in self.broken):
+            return web.Response(status=404)
         body = self._resource(path, now, start, limit)
         if body is None:
             return web.Response(status=404)

@@ -143,3 +143,15 @@ async def test_the_meter_dropping_an_idle_connection_costs_no_reading(tmp_path) 
             await r.until(lambda count=count: len(r.of(MeterReading)) > count, f"reading {round_}")
         assert LinkState.OFFLINE not in states(r)
         assert r.link.client.context.resumed >= 2  # each new connection resumed the session
+
+
+async def test_a_function_set_the_meter_links_but_does_not_serve_is_left_alone(tmp_path, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    async with rig(tmp_path) as r:
+        r.meter.broken.add("/tp")  # linked from DeviceCapability, answered 404
+        await r.until(lambda: LinkState.ONLINE in states(r), "online")
+        await r.advance(30)
+        await r.until(lambda: len(r.of(MeterReading)) >= 5, "readings go on")
+        assert LinkState.OFFLINE not in states(r)
+        skipped = [rec for rec in caplog.records if "does not serve it" in rec.getMessage()]
+        assert len(skipped) == 1
