@@ -13,6 +13,10 @@ the ZigBee meter link off) against the simulated 2030.5 meter over mutual TLS on
 
     python bench/bridges_ieee2030_5.py [--reads 300] [--stall-s 30]
 Last line: ieee2030_5_p99_ms=.. recovery_s=..
+
+``--soak ROUNDS`` instead runs the meter's faults one after another on a clock it moves and checks
+that nothing is lost and nothing invented (``soak()``, for bench/soak.py); last line
+``ieee2030_5_faults=.. recoveries_failed=.. lost_intervals=.. invented_intervals=.. errors_logged=..``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import statistics
 import sys
 import tempfile
@@ -141,11 +146,134 @@ async def _run(url: str, token: str, meter: Ieee2030Meter, link: Any, reads: int
             "resumed": float(client.context.resumed)}
 
 
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def soak(rounds: int = 40, seed: int = 1) -> dict[str, float]:
+    """The meter's faults one after another (stalls, reboots, drops of hours, failed handshakes, a
+    field in a new format, idle drops), on a clock the soak moves; then nothing lost, nothing
+    invented: every interval the meter kept in the span read is published once, as the meter has it.
+
+    Figures: ``faults``, ``recoveries_failed``, ``lost_intervals``, ``invented_intervals``,
+    ``errors_logged``."""
+    import random
+    from datetime import UTC, datetime
+
+    from ems.clock import FixedClock
+    from ems.config import load_config
+    from ems.hub import Hub
+    from ems.model import IntervalReading, LinkState
+    from integrations.ieee2030_5 import async_setup
+
+    rng = random.Random(seed)
+    errors = _Errors()
+    logging.getLogger().addHandler(errors)
+    clock = FixedClock(datetime(2026, 7, 15, 19, 0, tzinfo=UTC))
+    failed = 0
+    kinds: dict[str, int] = {}
+    published: list[IntervalReading] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, data = Path(tmp) / "config", Path(tmp) / "data"
+        folder.mkdir()
+        (folder / "ems.yaml").write_text("site: {name: Soak, timezone: America/Los_Angeles}\n")
+        meter = Ieee2030Meter(load_scenario(REPO / "config" / "scenarios" / "demo.yaml"), clock, idle_s=0.3)
+        meter.register_client(identity_for(data).cert_path.read_bytes())
+        await meter.start()
+        hub = Hub(load_config(folder), data, clock)
+        await hub.start()
+        hub.bus.listen(IntervalReading, published.append)
+        link = await async_setup(hub, {"url": meter.url, "poll_min_s": 5, "stale_after_s": 30, "timeout_s": 0.5,
+                                       "retries": 1, "first_retry_s": 1, "retry_max_s": 10, "history_h": 0.2})
+
+        async def advance(seconds: float, step: float = 5.0) -> None:
+            while seconds > 0:
+                clock.advance(seconds=min(step, seconds))
+                seconds -= step
+                await asyncio.sleep(0.03)
+
+        async def back_online() -> bool:
+            for _ in range(60):
+                await advance(2, 1)
+                if link.state is LinkState.ONLINE:
+                    return True
+            return False
+
+        try:
+            for _round in range(rounds):
+                fault = rng.choice(["stall", "reboot", "hours", "handshake", "format", "idle", "none"])
+                kinds[fault] = kinds.get(fault, 0) + 1
+                if fault == "stall":
+                    meter.stall()
+                    await advance(rng.uniform(10, 60))
+                    meter.unstall()
+                elif fault == "reboot":
+                    await meter.drop()
+                    await advance(rng.uniform(5, 90))
+                    await meter.resume()
+                elif fault == "hours":
+                    await meter.drop()
+                    await advance(5)
+                    clock.advance(hours=rng.uniform(0.5, 3))
+                    await meter.resume()
+                elif fault == "handshake":
+                    await asyncio.sleep(0.4)  # the idle connection goes
+                    meter.fail_handshakes(1)
+                elif fault == "format":
+                    meter.change_format("demand")
+                    await advance(20)
+                    meter.formats.discard("demand")
+                elif fault == "idle":
+                    await asyncio.sleep(0.5)
+                if not await back_online():
+                    failed += 1
+                await advance(rng.uniform(15, 60))
+            await advance(30)
+        finally:
+            await link.close()
+            await hub.stop()
+            await meter.stop()
+            logging.getLogger().removeHandler(errors)
+        kept = {i.start: i for i in meter.registers.intervals}
+    first = min(i.start for i in published)
+    last = max(i.start for i in published)
+    seen: dict[Any, IntervalReading] = {}
+    invented = 0
+    for interval in published:
+        truth = kept.get(interval.start)
+        if truth is None or abs(truth.consumed_kwh - interval.consumed_kwh) > 0.0011 \
+                or abs(truth.generated_kwh - interval.generated_kwh) > 0.0011 \
+                or (interval.start in seen and seen[interval.start] != interval):
+            invented += 1
+        seen[interval.start] = interval
+    lost = sum(1 for start in kept if first <= start <= last and start not in seen)
+    return {"faults": float(rounds), "recoveries_failed": float(failed), "lost_intervals": float(lost),
+            "invented_intervals": float(invented), "intervals": float(len(seen)),
+            "errors_logged": float(len(errors.records)), **{f"fault_{k}": float(v) for k, v in sorted(kinds.items())}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reads", type=int, default=300)
     parser.add_argument("--stall-s", type=float, default=30.0)
+    parser.add_argument("--soak", type=int, default=0, metavar="ROUNDS",
+                        help="instead: ROUNDS of the meter's faults, then check nothing lost, nothing invented")
     args = parser.parse_args()
+    if args.soak:
+        result = asyncio.run(soak(args.soak))
+        kinds = ", ".join(f"{k[6:]} {v:.0f}" for k, v in result.items() if k.startswith("fault_"))
+        print(f"{result['faults']:.0f} faults ({kinds}): {result['recoveries_failed']:.0f} without recovery, "
+              f"{result['intervals']:.0f} intervals read, {result['lost_intervals']:.0f} lost, "
+              f"{result['invented_intervals']:.0f} invented, {result['errors_logged']:.0f} errors logged.")
+        print(f"ieee2030_5_faults={result['faults']:.0f} recoveries_failed={result['recoveries_failed']:.0f} "
+              f"lost_intervals={result['lost_intervals']:.0f} invented_intervals={result['invented_intervals']:.0f} "
+              f"errors_logged={result['errors_logged']:.0f}")
+        return
     figures = asyncio.run(measure(args.reads, args.stall_s))
     print(f"2030.5 read -> WebSocket after the response arrived, {figures['reads']:.0f} reads: p50 "
           f"{figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms, max {figures['max_ms']:.2f} ms "
