@@ -61,7 +61,7 @@ class Ieee2030Kind:
         context = await asyncio.to_thread(tls_context, identity.cert_path, identity.key_path, settings.meter_lfdi)
         from integrations.ieee2030_5.client import MeterClient
 
-        link.client = MeterClient(settings.url, context, timeout_s=settings.timeout_s, retries=1)
+        link.client = MeterClient(settings.url, context, timeout_s=min(settings.timeout_s, 8.0), retries=1)
         try:
             lfdi = await link.connect(admit=False)
             reading, _rate = await link.read_values() if link.plan and (link.plan.demand or link.plan.delivered) \
