@@ -4,12 +4,15 @@ The whole appliance runs in this process (``ems.cli.compose``, the real web serv
 the ZigBee meter link off) against the simulated 2030.5 meter over mutual TLS on loopback.
 
 1. Latency: the meter serves a new demand at every read (``demand_sequence``); the link polls it
-   as fast as its bounds allow. For each read we note when the client has the response body (the
-   client's ``get`` returning) and when the value arrives on a WebSocket client of the dashboard:
-   the link's parse and translation, the bus, the state and the push. At least ``--reads`` reads.
+   as fast as its bounds allow. A read is three requests (demand, summation delivered, received);
+   for each we note when its last response is in (the link's ``read_values`` returning) and when
+   the value arrives on a WebSocket client of the dashboard: the translation, the bus, the state
+   and the push. At least ``--reads`` reads. Also shown: the same from the demand's own response
+   (two more round trips to the meter included).
 2. Recovery: the meter stalls (connections accepted, nothing answered) for ``--stall-s`` seconds,
-   long enough for the link to time out, go offline and back off; then it answers again. Recovery
-   is the time from the meter answering again to the next value on the WebSocket (target < 60 s).
+   long enough for the link to time out, go offline and back off; then it answers again. Then it
+   leaves the network (its port closed) as long, and comes back. Recovery is the time from the
+   meter answering again to the next value on the WebSocket, the larger of the two (target < 60 s).
 
     python bench/bridges_ieee2030_5.py [--reads 300] [--stall-s 30]
 Last line: ieee2030_5_p99_ms=.. recovery_s=..
@@ -108,7 +111,18 @@ async def _run(url: str, token: str, meter: Ieee2030Meter, link: Any, reads: int
                 arrived[round(int(value) / 1000, 3)] = time.perf_counter()
         return body
 
+    read_done: dict[float, float] = {}  # demand kW -> when the read's last response was in (all three values)
+    original_read = link.read_values
+
+    async def timed_read() -> Any:
+        reading, rate = await original_read()
+        if reading is not None and reading.demand_kw is not None:
+            read_done[reading.demand_kw] = time.perf_counter()
+        return reading, rate
+
     client.get = timed_get
+    link.read_values = timed_read
+    from_first: list[float] = []
     async with aiohttp.ClientSession() as http, http.ws_connect(
         url + "/api/v1/ws", headers={"Authorization": f"Bearer {token}"}
     ) as ws:
@@ -119,9 +133,13 @@ async def _run(url: str, token: str, meter: Ieee2030Meter, link: Any, reads: int
                 item = json.loads(message.data)
                 if item.get("topic") != "meter":
                     continue
-                at = arrived.pop(item["data"].get("demand_kw"), None)
-                if at is not None:
-                    latencies.append((time.perf_counter() - at) * 1000)
+                now = time.perf_counter()
+                value = item["data"].get("demand_kw")
+                first, done = arrived.pop(value, None), read_done.pop(value, None)
+                if done is not None:
+                    latencies.append((now - done) * 1000)
+                    if first is not None:
+                        from_first.append((now - first) * 1000)
                     pushed.set()
 
         receiver = asyncio.create_task(receive())
@@ -137,12 +155,23 @@ async def _run(url: str, token: str, meter: Ieee2030Meter, link: Any, reads: int
         answering = time.perf_counter()
         await asyncio.wait_for(pushed.wait(), 120)
         recovery_s = time.perf_counter() - answering
+        # And off the network (the port closed: connections refused) as long, then back.
+        await meter.drop()
+        await asyncio.sleep(stall_s)
+        pushed.clear()
+        await meter.resume()
+        answering = time.perf_counter()
+        await asyncio.wait_for(pushed.wait(), 120)
+        recovery_drop_s = time.perf_counter() - answering
         receiver.cancel()
         await asyncio.gather(receiver, return_exceptions=True)
     client.get = original_get
+    link.read_values = original_read
     return {"reads": float(len(latencies)), "p50_ms": statistics.median(latencies),
+            "p99_from_demand_response_ms": statistics.quantiles(from_first, n=100)[98],
             "p99_ms": statistics.quantiles(latencies, n=100)[98], "max_ms": max(latencies),
-            "recovery_s": recovery_s, "handshakes": float(client.context.handshakes),
+            "recovery_s": max(recovery_s, recovery_drop_s), "recovery_stall_s": recovery_s,
+            "recovery_drop_s": recovery_drop_s, "handshakes": float(client.context.handshakes),
             "resumed": float(client.context.resumed)}
 
 
@@ -275,11 +304,13 @@ def main() -> None:
               f"errors_logged={result['errors_logged']:.0f}")
         return
     figures = asyncio.run(measure(args.reads, args.stall_s))
-    print(f"2030.5 read -> WebSocket after the response arrived, {figures['reads']:.0f} reads: p50 "
+    print(f"2030.5 read -> WebSocket after the read's responses arrived, {figures['reads']:.0f} reads: p50 "
           f"{figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms, max {figures['max_ms']:.2f} ms "
-          "(target p99 < 100 ms).")
-    print(f"Recovery after a {args.stall_s:g} s stall: {figures['recovery_s']:.1f} s from the meter answering "
-          f"again to a value on the WebSocket (target < 60 s); TLS handshakes {figures['handshakes']:.0f}, "
+          f"(target p99 < 100 ms); from the demand's own response (two summation requests later): p99 "
+          f"{figures['p99_from_demand_response_ms']:.2f} ms.")
+    print(f"Recovery, from the meter answering again to a value on the WebSocket (target < 60 s): after a "
+          f"{args.stall_s:g} s stall {figures['recovery_stall_s']:.1f} s, after {args.stall_s:g} s off the network "
+          f"{figures['recovery_drop_s']:.1f} s (its port probed every 2 s while the link backs off); TLS handshakes {figures['handshakes']:.0f}, "
           f"{figures['resumed']:.0f} resumed.")
     print(f"ieee2030_5_p99_ms={figures['p99_ms']:.2f} recovery_s={figures['recovery_s']:.1f}")
 

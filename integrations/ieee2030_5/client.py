@@ -22,8 +22,10 @@ What the meter is like (spec/han-bridges.md §3.2, §3.6, Itron Gen5 Riva as Xce
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +63,10 @@ class MeterError(Exception):
     """The meter did not answer usefully after the retries; ``http_status`` when it answered with
     an error status (it is there, but refuses this request), None when it did not answer."""
 
-    def __init__(self, text: str, http_status: int | None = None) -> None:
+    def __init__(self, text: str, http_status: int | None = None, unreachable: bool = False) -> None:
         super().__init__(text)
         self.http_status = http_status
+        self.unreachable = unreachable  # no TCP connection at all (refused, no route): a cheap probe tells when it is back
 
 
 class PinningSSLObject(ssl.SSLObject):
@@ -215,7 +218,10 @@ class MeterClient:
                 except _Retryable as err:
                     last = err
                 await self.drop()  # a connection that failed is not reused
-            raise MeterError(_describe(last), last.status if isinstance(last, _Retryable) else None) from None
+            unreachable = isinstance(last, aiohttp.ClientConnectorError) and not isinstance(
+                last.os_error, ConnectionResetError | ssl.SSLError)
+            raise MeterError(_describe(last), last.status if isinstance(last, _Retryable) else None,
+                             unreachable) from None
 
     async def _once(self, method: str, path: str, data: bytes | None) -> tuple[int, bytes, str | None]:
         headers = {"Content-Type": MEDIA_TYPE} if data is not None else None
@@ -267,6 +273,26 @@ def _describe(err: BaseException | None) -> str:
         return f"cannot connect to the meter: {err.os_error.strerror or err.os_error}"
     text = str(err) or type(err).__name__
     return f"{type(err).__name__}: {text}"[:200]
+
+
+async def tcp_accepts(url: str, timeout_s: float = 1.0) -> bool:
+    """Whether the meter's port accepts a TCP connection now (closed again at once, nothing sent)."""
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        host, port = parsed.hostname, parsed.port or 443
+    except ValueError:
+        return False
+    if not host:
+        return False
+    try:
+        async with asyncio.timeout(timeout_s):
+            _reader, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError, ConnectionError):
+        await writer.wait_closed()
+    return True
 
 
 def meter_url(section: dict[str, Any]) -> str:

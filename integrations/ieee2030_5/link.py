@@ -54,6 +54,7 @@ from integrations.ieee2030_5.client import (
     MeterMismatch,
     NotRegistered,
     ResourceGone,
+    tcp_accepts,
     tls_context,
 )
 from integrations.ieee2030_5.identity import ClientIdentity, identity_for, lfdi_grouped
@@ -64,7 +65,8 @@ _LOGGER = logging.getLogger(__name__)
 PAGE = 25  # list entries per request (Itron always accepts 25)
 MAX_PAGES = 64  # bounded catch-up per poll
 CLOCK_TOLERANCE = timedelta(seconds=2)
-MAX_PLAUSIBLE_KW = 1000.0  # a register step implying more than this on a home meter is not believed
+MAX_PLAUSIBLE_KW = 1000.0
+PROBE_INTERVAL_S = 2.0  # of the hub's clock: how often a meter gone from the network is asked whether it is back  # a register step implying more than this on a home meter is not believed
 
 
 class NotAdmitted(Exception):
@@ -260,14 +262,32 @@ class MeterLink:
                     _LOGGER.warning("[%s] IEEE 2030.5 meter at %s: %s; retrying with backoff", self.meter_id,
                                     self.settings.url, err)
                 outage_logged = True
+                self._unreachable = isinstance(err, MeterError) and err.unreachable
                 self._set(LinkState.OFFLINE, (str(err) if expected else f"{type(err).__name__}: {err}")[:200])
                 wait, delay = delay, min(self.settings.retry_max_s, delay * 2)
             if self.client is not None:
                 await self.client.drop()
             if wait:
-                await self._hub.clock.sleep(wait)
+                await self._wait(wait)
 
     _went_online = False
+    _unreachable = False
+
+    async def _wait(self, seconds: float) -> None:
+        """Wait out the backoff; while the meter's port refused connections, ask it every
+        ``PROBE_INTERVAL_S`` (a TCP connect, nothing sent) and end the wait once it accepts: the
+        link is back within seconds of the meter however long the backoff has grown."""
+        if not self._unreachable or seconds <= PROBE_INTERVAL_S:
+            await self._hub.clock.sleep(seconds)
+            return
+        self._unreachable = False
+        left = seconds
+        while left > 0:
+            step = min(PROBE_INTERVAL_S, left)
+            await self._hub.clock.sleep(step)
+            left -= step
+            if left > 0 and await tcp_accepts(self.settings.url):
+                return
 
     async def _other_meter(self, seen: str) -> float:
         """Another meter's certificate: ask the owner (unless the settings pin one); 0 = try again now."""

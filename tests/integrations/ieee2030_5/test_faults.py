@@ -155,3 +155,14 @@ async def test_a_function_set_the_meter_links_but_does_not_serve_is_left_alone(t
         assert LinkState.OFFLINE not in states(r)
         skipped = [rec for rec in caplog.records if "does not serve it" in rec.getMessage()]
         assert len(skipped) == 1
+
+
+async def test_a_meter_back_on_the_network_is_read_within_seconds_whatever_the_backoff(tmp_path) -> None:
+    async with rig(tmp_path, section={"retry_max_s": 600}) as r:
+        await r.until(lambda: LinkState.ONLINE in states(r), "online")
+        await r.meter.drop()
+        await r.advance(1200, step_s=10)  # the backoff has grown long (up to 10 minutes)
+        assert r.link.state is LinkState.OFFLINE
+        await r.meter.resume()
+        await r.advance(6, step_s=1)  # its port is asked every 2 s of the clock
+        await r.until(lambda: r.link.state is LinkState.ONLINE, "online within seconds of the meter's return")
