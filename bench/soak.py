@@ -35,6 +35,10 @@ the appliance's event loop: its figure joins max_loop_block_ms). fuzz_crashes co
 crashes, inputs over 100 ms (timed again uninstrumented) and fuzzers that died; each one's input
 is saved under bench/fuzz/crashes/ (gitignored) and printed.
 
+EAGLE: the appliance against the simulated EAGLE for simulated hours of stalls, reboots, drops,
+cached (duplicate) replies and odd firmware (bench/bridges_eagle.py ``soak``); its lost and invented
+(or duplicate) intervals add to lost_readings and invented_readings, its recovery to recovery_s.
+
 Last line: kills=.. lost_readings=.. invented_readings=.. duplicate_reports=.. lost_reports=..
 stuck_device_s=.. recovery_s=.. fuzz_crashes=.. max_loop_block_ms=.. rss_growth_pct=..
 """
@@ -839,7 +843,7 @@ def main() -> int:
     parser.add_argument("--rss-hours", type=float, default=24.0, help="simulated hours of the memory segment")
     parser.add_argument("--rss-speed", type=float, default=480.0)
     parser.add_argument("--outage-s", type=float, default=20.0, help="how long the meter is frozen once")
-    parser.add_argument("--skip", action="append", default=[], choices=["soak", "rss", "fuzz"])
+    parser.add_argument("--skip", action="append", default=[], choices=["soak", "rss", "fuzz", "eagle"])
     parser.add_argument("--targets", help="comma-separated fuzz targets (default: all)")
     parser.add_argument("--work", type=Path, help="keep the logs and databases here (default: a temp folder)")
     args = parser.parse_args()
@@ -873,6 +877,15 @@ def main() -> int:
         say(f"loop stalls while running between kills: max {block} ms, p99 {p99} ms")
         if block is not None:
             blocks.append(block)
+    if "eagle" not in args.skip:  # the EAGLE path's faults (bench/bridges_eagle.py soak): the same zero targets
+        from bench.bridges_eagle import soak as eagle_soak
+
+        eagle = asyncio.run(eagle_soak(2.0 if args.quick else 6.0))
+        say("eagle: " + " ".join(f"{k}={v:g}" for k, v in eagle.items()))
+        figures.update(lost_readings=figures["lost_readings"] + int(eagle["lost_intervals"]),
+                       invented_readings=figures["invented_readings"] + int(eagle["invented_intervals"]
+                                                                            + eagle["duplicate_intervals"]),
+                       recovery_s=max(figures["recovery_s"] or 0.0, round(eagle["recovery_s"], 2)))
     targets = args.targets.split(",") if args.targets else None
     if "fuzz" not in args.skip:
         # In the background while the memory segment runs (two targets at a time).

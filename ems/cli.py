@@ -42,9 +42,11 @@ _LOGGER = logging.getLogger("ems")
 
 def _integration_schemas() -> dict[str, Any]:
     from integrations import ieee2030_5, mqtt, openadr, zigbee_home, zigbee_se
+    from integrations.rainforest import eagle
 
     return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA,
-            "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA, "ieee2030_5": ieee2030_5.CONFIG_SCHEMA}
+            "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA, "eagle": eagle.CONFIG_SCHEMA,
+            "ieee2030_5": ieee2030_5.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -199,6 +201,7 @@ def compose(
     selftest = SelfTest(hub, radios=radios)  # the same checks as `ems selftest`, at every start (hub.state.selftest)
     hub.integrations["selftest"] = selftest
     hub.add_component("self-test", selftest.start, selftest.stop)
+    _add_eagle(hub, config)
     _add_openadr(hub, config)
     _add_ieee2030_5(hub, config)
     _add_meter_sources(hub)
@@ -235,7 +238,7 @@ class _Stopping:
 
 # The kinds of meter source the Commissioning page can set up: kind -> the integration module, which
 # exports CONFIG_SCHEMA, ``async_setup(hub, section)`` and ``source_kind(hub)`` (its MeterSourceKind).
-METER_SOURCE_MODULES: dict[str, str] = {"ieee2030_5": "integrations.ieee2030_5"}
+METER_SOURCE_MODULES: dict[str, str] = {"eagle": "integrations.rainforest.eagle", "ieee2030_5": "integrations.ieee2030_5"}
 
 
 class _SourceStarter:
@@ -273,6 +276,35 @@ def _add_meter_sources(hub: Hub) -> None:
         await hub.meter_sources.start_saved()
 
     hub.add_component("meter sources", start, hub.meter_sources.close)
+
+
+def _add_eagle(hub: Hub, config: AppConfig) -> None:
+    """The Rainforest EAGLE's link when ems.yaml's ``eagle`` section is on; a source saved for its
+    meter on the Commissioning page runs instead (and one saved later replaces it)."""
+    from integrations.rainforest import eagle
+
+    section = dict(config.sections.get("eagle") or {})
+    if not eagle.enabled(section):
+        return
+    meter_id = str(section.get("meter_id") or "main")
+
+    async def setup() -> Any:
+        saved = await hub.meter_sources.saved_for(meter_id)
+        if saved is not None:
+            _LOGGER.info("Meter %s is read through %s (set up on the Commissioning page): ems.yaml's EAGLE "
+                         "section does not run", meter_id, saved.kind)
+            return _NotRunning()
+        return await eagle.async_setup(hub, section)
+
+    link = _Integration(hub, "eagle", setup)
+
+    async def start() -> None:
+        await link.start()
+        hub.meter_sources.adopt(meter_id, eagle.KIND, _Stopping(link.stop))
+
+    hub.add_component("eagle", start, link.stop)
+
+
 
 
 def _add_openadr(hub: Hub, config: AppConfig) -> None:
@@ -460,7 +492,12 @@ class DemoMeter:
 # ``ems demo --meter KIND``: KIND -> a maker of its simulated source, given the simulated HAN (its
 # household feeds the figures), the demo's clock and data folder. "zigbee" is the simulated SE meter.
 DemoMeterMaker = Callable[[Any, "Clock", Path], DemoMeter]
-DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None}
+def _demo_eagle(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
+    """A simulated EAGLE on loopback bridging the demo's simulated meter (integrations.simulator.eagle)."""
+    from integrations.simulator.eagle import DemoEagle
+
+    eagle = DemoEagle(lambda: simulator.han.meter, clock)
+    return DemoMeter("eagle", eagle.sections, eagle.start, eagle.stop)
 
 
 def _demo_ieee2030_5(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
@@ -474,7 +511,8 @@ def _demo_ieee2030_5(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
     return DemoMeter("ieee2030_5", sections, start, stop)
 
 
-DEMO_METERS["ieee2030_5"] = _demo_ieee2030_5
+DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None, "eagle": _demo_eagle,
+                                                 "ieee2030_5": _demo_ieee2030_5}
 
 
 def with_demo_meter(config: AppConfig, demo_meter: DemoMeter) -> AppConfig:
@@ -600,17 +638,17 @@ class _DeferredSimulator:
         return self._scenario
 
     @property
-    def meter(self) -> Any:
-        """The simulated SE meter's registers once it runs (a simulated bridge serves the same figures)."""
-        return getattr(self._simulator, "meter", None)
-
-    @property
     def auto_register(self) -> bool:
         return bool(self._scenario.meter["register_appliance"])
 
     def register_appliance(self, ieee: str, install_code: bytes) -> None:
         """Register the appliance with the meter once it exists (see SimulatedHan.register_appliance)."""
         self._appliances.append((ieee, install_code))
+
+    @property
+    def han(self) -> Any:
+        """The simulated HAN, once started (a demo meter source reads its meter)."""
+        return self._simulator
 
     @property
     def port(self) -> int:

@@ -732,7 +732,7 @@ def demo_meter(simulator: Any, clock: Clock, client_certificate_pem: bytes, keep
     figures are the ZigBee demo's, the home devices' load included), the appliance's certificate
     registered; the sections that point the appliance at it (and turn the ZigBee meter link off)."""
     meter = Ieee2030Meter(simulator.scenario, clock, port=free_port(), poll_rate_s=2,
-                          shared=lambda: simulator.meter, keep_in=keep_in)
+                          shared=lambda: getattr(simulator.han, "meter", None), keep_in=keep_in)
     meter.register_client(client_certificate_pem)
     sections = {
         "ieee2030_5": {"enabled": True, "url": meter.url, "poll_min_s": 2, "interval_s": 60, "history_h": 2},

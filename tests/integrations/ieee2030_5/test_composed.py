@@ -69,7 +69,7 @@ async def test_the_demo_meter_serves_the_simulated_hans_registers(tmp_path) -> N
     await hub.start()
     try:
         state = await _online(hub)
-        assert state.value("summation_delivered_kwh") == pytest.approx(simulator.meter.delivered_kwh, abs=0.05)
+        assert state.value("summation_delivered_kwh") == pytest.approx(simulator.han.meter.delivered_kwh, abs=0.05)
         found = await hub.meter_source_kinds["ieee2030_5"].discover(3.0)  # the page's "Find"
         url = config.sections["ieee2030_5"]["url"]
         assert [c.address for c in found] == [url] or not found  # (found unless multicast is off here)
