@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class FoundMeter:
 
 
 def meter_of(name: str, addresses: Sequence[str], srv_port: int | None,
-             txt: Mapping[bytes | str, bytes | str | None]) -> FoundMeter | None:
+             txt: Mapping[Any, bytes | str | None]) -> FoundMeter | None:
     """What a resolved ``_smartenergy._tcp`` instance says, or None when it gives no address."""
     values = {_text(k).lower(): _text(v) for k, v in txt.items() if k is not None}
     usable = [a for a in addresses if _is_ip(a)]
@@ -76,7 +77,7 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-async def browse(timeout_s: float, *, interfaces: object = None) -> list[FoundMeter]:
+async def browse(timeout_s: float, *, interfaces: Any = None) -> list[FoundMeter]:
     """The 2030.5 meters that answer within ``timeout_s`` (empty without zeroconf or a network)."""
     try:
         from zeroconf import ServiceStateChange

@@ -345,7 +345,7 @@ class Ieee2030Meter:
         return web.Response(status=201, headers={"Location": f"{SUBJECT}/{len(self.responses)}"})
 
     def _resource(self, path: str, now: datetime, start: int, limit: int) -> str | None:
-        fixed = {
+        fixed: dict[str, Callable[[], str]] = {
             "/dcap": self._dcap,
             "/sdev": lambda: _x("SelfDevice", "/sdev", f"<DeviceInformationLink href=\"/sdev/di\"/>"
                                 f"<sFDI>{_sfdi(self.lfdi)}</sFDI>"),
@@ -448,7 +448,7 @@ class Ieee2030Meter:
                   f"<value>{value}</value>", poll_rate=self.poll_rate_s)
 
     def _summation_wh(self, number: str) -> int:
-        kwh = self.registers.delivered_kwh if number == "3" else self.registers.received_kwh
+        kwh = float(self.registers.delivered_kwh if number == "3" else self.registers.received_kwh)
         return round(kwh * 1000)
 
     def _reading_path(self, parts: list[str], now: datetime, start: int, limit: int) -> str | None:
@@ -499,16 +499,16 @@ class Ieee2030Meter:
             set_start = datetime.fromtimestamp(int(rest[1]), UTC)
             inside = [i for i in self._closed_intervals() if set_start <= i.start < set_start + span]
             inside.sort(key=lambda i: i.start, reverse=True)  # newest first
-            page = inside[start:start + limit]
+            shown = inside[start:start + limit]
             length = int(self.registers.period.total_seconds())
             items = []
-            for interval in page:
+            for interval in shown:
                 kwh = interval.consumed_kwh if number == "30" else interval.generated_kwh
                 t = int(interval.start.timestamp())
                 items.append(f'<Reading href="{base}/{rest[1]}/r/{t}"><timePeriod><duration>{length}</duration>'
                              f"<start>{t}</start></timePeriod><value>{round(kwh * 1000)}</value></Reading>")
             return _list("ReadingList", f"{base}/{rest[1]}/r", len(inside), items, self.poll_rate_s,
-                         results=len(page))
+                         results=len(shown))
         return None
 
     # -- pricing ----------------------------------------------------------------------------------
