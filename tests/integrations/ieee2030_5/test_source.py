@@ -81,12 +81,12 @@ async def test_a_probe_reads_the_meter_once_and_names_it(tmp_path) -> None:
 async def test_a_probe_of_an_unregistered_appliance_says_what_to_register(tmp_path) -> None:
     _meter, identity, _pin, probe = await _probe(tmp_path, {}, register=False)
     assert not probe.ok
-    assert lfdi_grouped(identity.lfdi) in probe.reason and "utility" in probe.reason
+    assert lfdi_grouped(identity.lfdi) in str(probe.reason) and "utility" in str(probe.reason)
 
 
 async def test_a_probe_of_a_meter_other_than_the_one_named(tmp_path) -> None:
     meter, _identity, _pin, probe = await _probe(tmp_path, {"meter_lfdi": "1" * 40})
-    assert not probe.ok and "different meter" in probe.reason
+    assert not probe.ok and "different meter" in str(probe.reason)
     assert probe.hardware_id == meter.lfdi
 
 
@@ -97,7 +97,7 @@ async def test_a_probe_of_nothing_and_of_bad_settings(tmp_path) -> None:
     async with started_hub(tmp_path) as hub:
         kind = Ieee2030Kind(hub)
         nothing = await kind.probe({"url": f"https://127.0.0.1:{port}", "timeout_s": 1})
-        assert not nothing.ok and nothing.reason.startswith("Cannot reach the meter")
+        assert not nothing.ok and str(nothing.reason).startswith("Cannot reach the meter")
         bad = await kind.probe({"url": "http://meter"})
-        assert not bad.ok and "https://" in bad.reason
+        assert not bad.ok and "https://" in str(bad.reason)
         assert not (await kind.probe({})).ok
