@@ -190,7 +190,8 @@ async def soak(rounds: int = 40, seed: int = 1) -> dict[str, float]:
     invented: every interval the meter kept in the span read is published once, as the meter has it.
 
     Figures: ``faults``, ``recoveries_failed``, ``lost_intervals``, ``invented_intervals``,
-    ``errors_logged``."""
+    ``errors_logged``, ``recovery_s`` (the longest, of the clock: the link polls at most every 2 s
+    after a fault; 999 when one never came back)."""
     import random
     from datetime import UTC, datetime
 
@@ -205,6 +206,7 @@ async def soak(rounds: int = 40, seed: int = 1) -> dict[str, float]:
     logging.getLogger().addHandler(errors)
     clock = FixedClock(datetime(2026, 7, 15, 19, 0, tzinfo=UTC))
     failed = 0
+    recovery_s = 0.0  # the longest, in the soak clock's seconds, from the meter back to the link online
     kinds: dict[str, int] = {}
     published: list[IntervalReading] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -227,9 +229,11 @@ async def soak(rounds: int = 40, seed: int = 1) -> dict[str, float]:
                 await asyncio.sleep(0.03)
 
         async def back_online() -> bool:
-            for _ in range(60):
+            nonlocal recovery_s
+            for step in range(60):
                 await advance(2, 1)
                 if link.state is LinkState.ONLINE:
+                    recovery_s = max(recovery_s, 2.0 * (step + 1))
                     return True
             return False
 
@@ -283,7 +287,8 @@ async def soak(rounds: int = 40, seed: int = 1) -> dict[str, float]:
     lost = sum(1 for start in kept if first <= start <= last and start not in seen)
     return {"faults": float(rounds), "recoveries_failed": float(failed), "lost_intervals": float(lost),
             "invented_intervals": float(invented), "intervals": float(len(seen)),
-            "errors_logged": float(len(errors.records)), **{f"fault_{k}": float(v) for k, v in sorted(kinds.items())}}
+            "errors_logged": float(len(errors.records)), "recovery_s": recovery_s if not failed else 999.0,
+            **{f"fault_{k}": float(v) for k, v in sorted(kinds.items())}}
 
 
 def main() -> None:
