@@ -9,8 +9,12 @@ Tolerance (issue 16):
 
 - a meter that stalls or reboots: a request that fails after its retries ends the session, the
   link is OFFLINE (logged once per outage), and it reconnects with backoff capped at
-  ``retry_max_s``; the data is STALE after ``stale_after_s`` without a value
+  ``retry_max_s`` (a meter whose port refused connections is probed every 2 s meanwhile, so the
+  link is back within seconds of it); the data is STALE after ``stale_after_s`` without a value
   (``ems.meter_source.LinkStateTracker``);
+- a function set the meter links but will not serve: left for ``poll_max_s``, logged once;
+- across a restart: the pinned meter (``hub.meter_pins``) is pinned in the TLS handshake, and a
+  summation-only meter's time off starts from the summation the store restored;
 - a field in a new format: that value is rejected (``FrameRejected``, logged once per kind), the
   rest of the reading is kept;
 - hours offline: the interval data the meter kept is read back (its IntervalBlock); a meter with
@@ -82,8 +86,8 @@ class Plan:
     """Where the meter keeps what the appliance reads (found by following links, per connection)."""
 
     time: str | None = None
-    demand: tuple[str, res.ReadingType] | None = None  # a Reading href
-    delivered: tuple[str, res.ReadingType] | None = None  # a Reading href, or a ReadingSetList href ("rs:")
+    demand: tuple[str, res.ReadingType] | None = None  # the Reading that holds it, and its ReadingType
+    delivered: tuple[str, res.ReadingType] | None = None  # the register's current Reading (its newest set's total)
     received: tuple[str, res.ReadingType] | None = None
     intervals_delivered: tuple[str, res.ReadingType] | None = None  # a ReadingSetList href
     intervals_received: tuple[str, res.ReadingType] | None = None
