@@ -42,11 +42,11 @@ _LOGGER = logging.getLogger("ems")
 
 def _integration_schemas() -> dict[str, Any]:
     from integrations import ieee2030_5, mqtt, openadr, zigbee_home, zigbee_se
-    from integrations.rainforest import eagle
+    from integrations.rainforest import eagle, emu2
 
     return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA,
             "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA, "eagle": eagle.CONFIG_SCHEMA,
-            "ieee2030_5": ieee2030_5.CONFIG_SCHEMA}
+            "emu2": emu2.CONFIG_SCHEMA, "ieee2030_5": ieee2030_5.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -203,6 +203,7 @@ def compose(
     hub.add_component("self-test", selftest.start, selftest.stop)
     _add_eagle(hub, config)
     _add_openadr(hub, config)
+    _add_emu2(hub, config)
     _add_ieee2030_5(hub, config)
     _add_meter_sources(hub)
     _add_mqtt(hub, config)
@@ -238,7 +239,9 @@ class _Stopping:
 
 # The kinds of meter source the Commissioning page can set up: kind -> the integration module, which
 # exports CONFIG_SCHEMA, ``async_setup(hub, section)`` and ``source_kind(hub)`` (its MeterSourceKind).
-METER_SOURCE_MODULES: dict[str, str] = {"eagle": "integrations.rainforest.eagle", "ieee2030_5": "integrations.ieee2030_5"}
+METER_SOURCE_MODULES: dict[str, str] = {"eagle": "integrations.rainforest.eagle",
+                                         "emu2": "integrations.rainforest.emu2",
+                                         "ieee2030_5": "integrations.ieee2030_5"}
 
 
 class _SourceStarter:
@@ -305,6 +308,38 @@ def _add_eagle(hub: Hub, config: AppConfig) -> None:
     hub.add_component("eagle", start, link.stop)
 
 
+def _add_emu2(hub: Hub, config: AppConfig) -> None:
+    """A Rainforest EMU-2 on a serial port, when the ``emu2`` section is on (and no source is saved
+    for its meter on the Commissioning page, which then reads it instead)."""
+    from integrations.rainforest import emu2
+
+    section = config.sections.get("emu2")
+    if not emu2.enabled(section):
+        return
+    assert section is not None
+    meter_id = section["meter_id"]
+    link = _Integration(hub, "emu2", lambda: emu2.async_setup(hub, section))
+
+    async def start() -> None:
+        saved = await hub.meter_sources.saved_for(meter_id)
+        if saved is not None:
+            _LOGGER.info("Meter %s is read through %s (set up on the Commissioning page): ems.yaml's EMU-2 "
+                         "does not run", meter_id, saved.kind)
+            return
+        await link.start()
+        hub.meter_sources.adopt(meter_id, "emu2", _Stopping(link.stop))
+
+    hub.add_component("emu2", start, link.stop)
+
+
+def _demo_emu2(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
+    """``ems demo --meter emu2``: a simulated EMU-2 on a pty, fed by the scenario's household (and the
+    simulated home devices' load), read by the EMU-2 link in place of the ZigBee SE one."""
+    from integrations.simulator.emu2 import SimulatedEmu2
+
+    bridge = SimulatedEmu2(simulator.scenario, clock, extra_kw=lambda _at: simulator.home_load_kw)
+    return DemoMeter("emu2", {"emu2": {"enabled": True, "port": bridge.open()}, "zigbee_se": {"enabled": False}},
+                     bridge.start, bridge.stop)
 
 
 def _add_openadr(hub: Hub, config: AppConfig) -> None:
@@ -512,7 +547,7 @@ def _demo_ieee2030_5(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
 
 
 DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None, "eagle": _demo_eagle,
-                                                 "ieee2030_5": _demo_ieee2030_5}
+                                                  "emu2": _demo_emu2, "ieee2030_5": _demo_ieee2030_5}
 
 
 def with_demo_meter(config: AppConfig, demo_meter: DemoMeter) -> AppConfig:
@@ -634,12 +669,17 @@ class _DeferredSimulator:
         self._appliances: list[tuple[str, bytes]] = []
 
     @property
+    def auto_register(self) -> bool:
+        return bool(self._scenario.meter["register_appliance"])
+
+    @property
     def scenario(self) -> Any:
         return self._scenario
 
     @property
-    def auto_register(self) -> bool:
-        return bool(self._scenario.meter["register_appliance"])
+    def home_load_kw(self) -> float:
+        """What the simulated home devices draw now (0 before the simulator started)."""
+        return float(self._simulator.home.load_kw) if self._simulator is not None else 0.0
 
     def register_appliance(self, ieee: str, install_code: bytes) -> None:
         """Register the appliance with the meter once it exists (see SimulatedHan.register_appliance)."""
