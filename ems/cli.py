@@ -195,7 +195,8 @@ def compose(
     def radios() -> list[RadioTarget]:  # the simulator's ports, once it listens
         if simulator is None:
             return radio_targets(config.sections)
-        return [RadioTarget("meter network", "virtual", f"virtual://127.0.0.1:{simulator.port}"),
+        meter = [RadioTarget("meter network", "virtual", f"virtual://127.0.0.1:{simulator.port}")]
+        return [*(meter if se_config.get("enabled", True) else []),
                 RadioTarget("home network", "virtual", f"virtual://127.0.0.1:{simulator.home_port}")]
 
     selftest = SelfTest(hub, radios=radios)  # the same checks as `ems selftest`, at every start (hub.state.selftest)
