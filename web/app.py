@@ -29,6 +29,7 @@ from web.live import LivePush
 from web.loadchange_api import add_loadchange_routes
 from web.openapi import add_openapi_route
 from web.pages import page
+from web.programs_setup import add_programs_setup_routes
 from web.provision_api import add_provision_routes
 from web.settings_page import add_settings_routes
 from web.usage_api import add_usage_routes
@@ -145,6 +146,7 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
     add_language_middlewares(app, auth_middleware)
     add_settings_routes(app)
     add_commissioning_routes(app)
+    add_programs_setup_routes(app)
     return app
 
 
