@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,12 +80,21 @@ class RegisteredSetup:
     file_section: Callable[[], dict[str, Any]]  # ems.yaml's section (validated), the fallback
 
 
-async def _ensure(conn: AsyncConnection) -> None:
+_READY: weakref.WeakSet[Store] = weakref.WeakSet()  # the stores the table is known to exist in
+
+
+async def _create(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: _METADATA.create_all(sync, tables=[integration_settings], checkfirst=True))
 
 
+async def _ensure(store: Store) -> None:
+    """The table, created by the store's one writer the first time (INTERIM: the lead's migration)."""
+    if store not in _READY:
+        await store.write("create the integration settings table", _create)
+        _READY.add(store)
+
+
 async def _read(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
-    await _ensure(conn)
     row = (await conn.execute(select(integration_settings.c.section)
                               .where(integration_settings.c.name == name))).first()
     if row is None:
@@ -99,6 +109,7 @@ async def _read(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
 
 async def load_section(store: Store, name: str) -> dict[str, Any] | None:
     """The section saved from the page, or None (ems.yaml's is in force)."""
+    await _ensure(store)
     return await store.read(f"read the {name} settings", _read, name)
 
 
@@ -106,10 +117,10 @@ async def save_section(store: Store, name: str, section: dict[str, Any], now: da
     values = {"section": json.dumps(section, sort_keys=True), "changed_at": now, "changed_by": by}
 
     async def upsert(conn: AsyncConnection) -> None:
-        await _ensure(conn)
         stmt = insert(conn, integration_settings).values(name=name, **values)
         await conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
 
+    await _ensure(store)
     await store.write(f"save the {name} settings", upsert)
     _LOGGER.info("The %s settings were changed by %s on the Commissioning page", name, by)
 

@@ -412,6 +412,9 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "rules": Rules,
     "config": Config,
 }
+from bench.fuzz.targets_programs import TARGETS as PROGRAM_TARGETS  # noqa: E402 - it imports this module's base
+
+TARGETS.update(PROGRAM_TARGETS)  # openadr_event, openadr_xml, mqtt
 
 
 def make(name: str) -> Target:
