@@ -224,6 +224,15 @@ async def test_a_ven_name_the_vtn_refuses_is_not_saved(client: Any, sign_in: Any
     assert await load_section(hub.store, "openadr") is None
 
 
+async def test_a_vtn_that_does_not_answer_is_not_saved(client: Any, sign_in: Any, hub: Hub) -> None:
+    await sign_in()
+    url = f"http://127.0.0.1:{free_port()}/OpenADR2/Simple/2.0b"
+    response = await _post(client, "openadr", {"vtn_url": url, "ven_name": "home"})
+    assert response.status == 422
+    assert f"Nothing answers at {url}" in await response.text()
+    assert await load_section(hub.store, "openadr") is None
+
+
 def _certificate(name: str = "home") -> tuple[bytes, bytes]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
