@@ -21,6 +21,8 @@ _EUI64 = r"^([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}$"
 
 CONFIG_SCHEMA = vol.Schema(
     {
+        # Off when another source reads the meter (a Rainforest bridge, a 2030.5 meter).
+        vol.Optional("enabled", default=True): bool,
         vol.Optional("radio", default={}): radio_schema("virtual://127.0.0.1:8811"),
         vol.Optional("meter_id", default="main"): vol.All(str, vol.Match(r"^[A-Za-z0-9_.:-]{1,40}$", msg="expected 1-40 letters, digits, '_', '-', '.' or ':'")),
         vol.Optional("pcap", default=None): vol.Any(None, str),
