@@ -131,7 +131,7 @@ class _VenTarget(Target):
                 raise Invariant(f"naive time in {item}")
         if len(self.published) > 10_000:
             del self.published[:]
-        return f"{answer} ({'some' if made else 'no'} events)"
+        return f"accepted {answer} ({'some' if made else 'no'} events)"
 
     def close(self) -> None:
         super().close()
