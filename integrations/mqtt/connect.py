@@ -6,6 +6,7 @@ or ``ca_file``): a broker on a shared network must not be impersonated to read t
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 import aiomqtt
@@ -25,4 +26,7 @@ def client(settings: MqttSettings, identifier: str, will: aiomqtt.Will | None = 
     return aiomqtt.Client(
         settings.host, settings.port, identifier=identifier, username=settings.username,
         password=settings.password, keepalive=settings.keepalive_s, will=will,
-        tls_context=tls_context(settings), timeout=timeout_s)
+        tls_context=tls_context(settings), timeout=timeout_s,
+        # Small packets at once: a command and its answer are a few dozen bytes each way, and Nagle's
+        # algorithm against the broker's delayed ACKs held each for up to 40 ms.
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])

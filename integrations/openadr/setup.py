@@ -121,6 +121,8 @@ class OpenAdrSetup:
             found = _pem_problems(pems["cert_pem"], pems["key_pem"], checked.get("passphrase"))
         if found:
             raise ConfigError(found)
+        if pems["cert_pem"] and pems["key_pem"]:
+            checked.update(cert=None, key=None)  # the uploaded pair replaces ems.yaml's files
         return {**checked, **{k: v for k, v in pems.items() if v}}
 
     def enabled(self, section: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from typing import Any
 
 import aiomqtt
@@ -107,7 +108,8 @@ class Zigbee2MqttSim:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Zigbee2MqttSim:
-        self._client = aiomqtt.Client("127.0.0.1", self.port, identifier="zigbee2mqtt-sim")
+        self._client = aiomqtt.Client("127.0.0.1", self.port, identifier="zigbee2mqtt-sim",
+                                      socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])  # Nagle off, as ours
         await self._client.__aenter__()
         await self._client.subscribe(f"{self.base}/#", qos=1)
         self._task = asyncio.get_running_loop().create_task(self._read(), name="z2m-sim")
