@@ -122,14 +122,16 @@ class Zigbee2MqttSim:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await self._publish("bridge/state", {"state": "offline"})
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                async with asyncio.timeout(5):  # a broker already gone does not answer the QoS 1 publish
+                    await self._publish("bridge/state", {"state": "offline"})
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await self._client.__aexit__(None, None, None)
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                async with asyncio.timeout(5):
+                    await self._client.__aexit__(None, None, None)
 
     async def _publish(self, sub: str, body: Any, retain: bool = True) -> None:
         assert self._client is not None
