@@ -42,9 +42,11 @@ _LOGGER = logging.getLogger("ems")
 
 def _integration_schemas() -> dict[str, Any]:
     from integrations import mqtt, openadr, zigbee_home, zigbee_se
+    from integrations.rainforest import eagle, emu2
 
     return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA,
-            "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA}
+            "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA, "eagle": eagle.CONFIG_SCHEMA,
+            "emu2": emu2.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -199,7 +201,9 @@ def compose(
     selftest = SelfTest(hub, radios=radios)  # the same checks as `ems selftest`, at every start (hub.state.selftest)
     hub.integrations["selftest"] = selftest
     hub.add_component("self-test", selftest.start, selftest.stop)
+    _add_eagle(hub, config)
     _add_openadr(hub, config)
+    _add_emu2(hub, config)
     _add_meter_sources(hub)
     _add_mqtt(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
@@ -234,7 +238,8 @@ class _Stopping:
 
 # The kinds of meter source the Commissioning page can set up: kind -> the integration module, which
 # exports CONFIG_SCHEMA, ``async_setup(hub, section)`` and ``source_kind(hub)`` (its MeterSourceKind).
-METER_SOURCE_MODULES: dict[str, str] = {}
+METER_SOURCE_MODULES: dict[str, str] = {"eagle": "integrations.rainforest.eagle",
+                                         "emu2": "integrations.rainforest.emu2"}
 
 
 class _SourceStarter:
@@ -272,6 +277,67 @@ def _add_meter_sources(hub: Hub) -> None:
         await hub.meter_sources.start_saved()
 
     hub.add_component("meter sources", start, hub.meter_sources.close)
+
+
+def _add_eagle(hub: Hub, config: AppConfig) -> None:
+    """The Rainforest EAGLE's link when ems.yaml's ``eagle`` section is on; a source saved for its
+    meter on the Commissioning page runs instead (and one saved later replaces it)."""
+    from integrations.rainforest import eagle
+
+    section = dict(config.sections.get("eagle") or {})
+    if not eagle.enabled(section):
+        return
+    meter_id = str(section.get("meter_id") or "main")
+
+    async def setup() -> Any:
+        saved = await hub.meter_sources.saved_for(meter_id)
+        if saved is not None:
+            _LOGGER.info("Meter %s is read through %s (set up on the Commissioning page): ems.yaml's EAGLE "
+                         "section does not run", meter_id, saved.kind)
+            return _NotRunning()
+        return await eagle.async_setup(hub, section)
+
+    link = _Integration(hub, "eagle", setup)
+
+    async def start() -> None:
+        await link.start()
+        hub.meter_sources.adopt(meter_id, eagle.KIND, _Stopping(link.stop))
+
+    hub.add_component("eagle", start, link.stop)
+
+
+def _add_emu2(hub: Hub, config: AppConfig) -> None:
+    """A Rainforest EMU-2 on a serial port, when the ``emu2`` section is on (and no source is saved
+    for its meter on the Commissioning page, which then reads it instead)."""
+    from integrations.rainforest import emu2
+
+    section = config.sections.get("emu2")
+    if not emu2.enabled(section):
+        return
+    assert section is not None
+    meter_id = section["meter_id"]
+    link = _Integration(hub, "emu2", lambda: emu2.async_setup(hub, section))
+
+    async def start() -> None:
+        saved = await hub.meter_sources.saved_for(meter_id)
+        if saved is not None:
+            _LOGGER.info("Meter %s is read through %s (set up on the Commissioning page): ems.yaml's EMU-2 "
+                         "does not run", meter_id, saved.kind)
+            return
+        await link.start()
+        hub.meter_sources.adopt(meter_id, "emu2", _Stopping(link.stop))
+
+    hub.add_component("emu2", start, link.stop)
+
+
+def _demo_emu2(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
+    """``ems demo --meter emu2``: a simulated EMU-2 on a pty, fed by the scenario's household (and the
+    simulated home devices' load), read by the EMU-2 link in place of the ZigBee SE one."""
+    from integrations.simulator.emu2 import SimulatedEmu2
+
+    bridge = SimulatedEmu2(simulator.scenario, clock, extra_kw=lambda _at: simulator.home_load_kw)
+    return DemoMeter("emu2", {"emu2": {"enabled": True, "port": bridge.open()}, "zigbee_se": {"enabled": False}},
+                     bridge.start, bridge.stop)
 
 
 class _ProgramIntegration:
@@ -483,7 +549,16 @@ class DemoMeter:
 # ``ems demo --meter KIND``: KIND -> a maker of its simulated source, given the simulated HAN (its
 # household feeds the figures), the demo's clock and data folder. "zigbee" is the simulated SE meter.
 DemoMeterMaker = Callable[[Any, "Clock", Path], DemoMeter]
-DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None}
+def _demo_eagle(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
+    """A simulated EAGLE on loopback bridging the demo's simulated meter (integrations.simulator.eagle)."""
+    from integrations.simulator.eagle import DemoEagle
+
+    eagle = DemoEagle(lambda: simulator.han.meter, clock)
+    return DemoMeter("eagle", eagle.sections, eagle.start, eagle.stop)
+
+
+DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None, "eagle": _demo_eagle,
+                                                  "emu2": _demo_emu2}
 
 
 def with_demo_meter(config: AppConfig, demo_meter: DemoMeter) -> AppConfig:
@@ -608,9 +683,23 @@ class _DeferredSimulator:
     def auto_register(self) -> bool:
         return bool(self._scenario.meter["register_appliance"])
 
+    @property
+    def scenario(self) -> Any:
+        return self._scenario
+
+    @property
+    def home_load_kw(self) -> float:
+        """What the simulated home devices draw now (0 before the simulator started)."""
+        return float(self._simulator.home.load_kw) if self._simulator is not None else 0.0
+
     def register_appliance(self, ieee: str, install_code: bytes) -> None:
         """Register the appliance with the meter once it exists (see SimulatedHan.register_appliance)."""
         self._appliances.append((ieee, install_code))
+
+    @property
+    def han(self) -> Any:
+        """The simulated HAN, once started (a demo meter source reads its meter)."""
+        return self._simulator
 
     @property
     def port(self) -> int:

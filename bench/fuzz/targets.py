@@ -411,6 +411,8 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "greenbutton": GreenButton,
     "rules": Rules,
     "config": Config,
+    "emu2": lambda: __import__("bench.fuzz.targets_emu2", fromlist=["Emu2"]).Emu2(),  # the EMU-2's serial line
+    "eagle": lambda: __import__("bench.fuzz.targets_eagle", fromlist=["Eagle"]).Eagle(),  # bench/fuzz/targets_eagle.py
 }
 from bench.fuzz.targets_programs import TARGETS as PROGRAM_TARGETS  # noqa: E402 - it imports this module's base
 
