@@ -413,10 +413,9 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "config": Config,
     "emu2": lambda: __import__("bench.fuzz.targets_emu2", fromlist=["Emu2"]).Emu2(),  # the EMU-2's serial line
     "eagle": lambda: __import__("bench.fuzz.targets_eagle", fromlist=["Eagle"]).Eagle(),  # bench/fuzz/targets_eagle.py
+    **{n: lambda n=n: __import__("bench.fuzz.targets_programs", fromlist=["TARGETS"]).TARGETS[n]()  # the programs'
+       for n in ("openadr_event", "openadr_xml", "mqtt")},
 }
-from bench.fuzz.targets_programs import TARGETS as PROGRAM_TARGETS  # noqa: E402 - it imports this module's base
-
-TARGETS.update(PROGRAM_TARGETS)  # openadr_event, openadr_xml, mqtt
 
 
 def make(name: str) -> Target:

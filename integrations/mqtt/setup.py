@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from typing import Any
 
@@ -47,6 +48,10 @@ class MqttSetup:
         settings = settings_from_section(section)
         where = f"{settings.host}:{settings.port}"
         details = (("broker", where), ("tls", "yes" if settings.tls else "no"))
+        if settings.tls:  # the handshake first, on a socket of our own: paho leaks its socket when it fails
+            refused = await self._tls_refused(settings, where)
+            if refused is not None:
+                return SetupProbe(False, refused, details)
         try:
             async with asyncio.timeout(self.timeout_s):
                 async with connect.client(settings, f"ems-{settings.site_id}-setup", timeout_s=self.timeout_s):
@@ -66,3 +71,26 @@ class MqttSetup:
             return SetupProbe(False, f"Nothing answers at {where} ({err}): check the address and port, "
                                      "and that the broker runs.", details)
         return SetupProbe(True, None, details)
+
+    async def _tls_refused(self, settings: Any, where: str) -> str | None:
+        """Why a TLS connection to the broker fails (None: the handshake went through)."""
+        from integrations.mqtt import connect
+
+        writer = None
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                _reader, writer = await asyncio.open_connection(
+                    settings.host, settings.port, ssl=connect.tls_context(settings), server_hostname=settings.host)
+        except TimeoutError:
+            return f"The broker at {where} did not answer within {self.timeout_s:g} s: check the address and port."
+        except ssl.SSLError as err:
+            return (f"The broker at {where} has a certificate this appliance does not trust, or does not "
+                    f"speak TLS ({err.reason or err}).")
+        except OSError as err:
+            return f"Nothing answers at {where} ({err}): check the address and port, and that the broker runs."
+        finally:
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(OSError, ssl.SSLError):
+                    await writer.wait_closed()
+        return None
