@@ -11,36 +11,28 @@ A section saved here wins over ems.yaml's from then on (the page shows which one
 Secrets (a password, a private key) are kept to be used, never shown back: the page shows that one
 is set, and the log never carries them.
 
-Storage: one row per integration. INTERIM until the lead's migration adds the table to the
-versioned schema: the table is created here if it is missing (``CREATE TABLE IF NOT EXISTS``).
+Storage: one row per integration, ``integration_settings`` (migration 0013): the validated section
+as JSON, secrets included (the database lives in the 0700 data folder).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ems.store import Store
+from ems.store import Store, tables
 from ems.store.writer import insert
 
 _LOGGER = logging.getLogger(__name__)
 
-_METADATA = MetaData()
-integration_settings = Table(
-    "integration_settings", _METADATA,
-    Column("name", String(40), primary_key=True),  # the ems.yaml section it stands for: "openadr", "mqtt"
-    Column("section", Text, nullable=False),  # JSON: the validated section (secrets included)
-    Column("changed_at", DateTime(timezone=True), nullable=False),
-    Column("changed_by", String(64), nullable=False),
-)
+integration_settings = tables.integration_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,18 +72,6 @@ class RegisteredSetup:
     file_section: Callable[[], dict[str, Any]]  # ems.yaml's section (validated), the fallback
 
 
-_READY: weakref.WeakSet[Store] = weakref.WeakSet()  # the stores the table is known to exist in
-
-
-async def _create(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: _METADATA.create_all(sync, tables=[integration_settings], checkfirst=True))
-
-
-async def _ensure(store: Store) -> None:
-    """The table, created by the store's one writer the first time (INTERIM: the lead's migration)."""
-    if store not in _READY:
-        await store.write("create the integration settings table", _create)
-        _READY.add(store)
 
 
 async def _read(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
@@ -109,7 +89,6 @@ async def _read(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
 
 async def load_section(store: Store, name: str) -> dict[str, Any] | None:
     """The section saved from the page, or None (ems.yaml's is in force)."""
-    await _ensure(store)
     return await store.read(f"read the {name} settings", _read, name)
 
 
@@ -120,7 +99,6 @@ async def save_section(store: Store, name: str, section: dict[str, Any], now: da
         stmt = insert(conn, integration_settings).values(name=name, **values)
         await conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
 
-    await _ensure(store)
     await store.write(f"save the {name} settings", upsert)
     _LOGGER.info("The %s settings were changed by %s on the Commissioning page", name, by)
 
