@@ -36,6 +36,8 @@ STEP_WORDS = {
     CommissioningStep.KEYS_ESTABLISHED: N_("Security keys established"),
     CommissioningStep.CONFIGURED: N_("Configured by the utility"),
     CommissioningStep.REFUSED: N_("The meter refused this appliance"),
+    CommissioningStep.METER_CHECKED: N_("Meter number checked"),
+    CommissioningStep.WRONG_METER: N_("Not your meter: no data taken from it"),
 }
 OUTCOME_WORDS = {CheckOutcome.PASSED: N_("OK"), CheckOutcome.WARNING: N_("Look at this"),
                  CheckOutcome.FAILED: N_("Failed")}

@@ -34,6 +34,9 @@ CONFIG_SCHEMA = vol.Schema(
         # Joining the meter's network (SE 1.x §5.4, C6 3.1): after a refusal, try again this often
         # (I1NFR3); only the meter the customer named is accepted (C6 1.4: never a neighbour's).
         vol.Optional("join_retry_s", default=60): vol.All(vol.Coerce(float), vol.Range(min=0.05, max=24 * 3600)),
+        # The number printed on this meter (checked against its MeterSerialNumber); without it the
+        # Commissioning section's ``meter_number`` is the one checked.
+        vol.Optional("meter_number", default=None): vol.Any(None, vol.All(vol.Coerce(str), vol.Length(min=1, max=40))),
         vol.Optional("meter_ieee", default=None): vol.Any(None, vol.All(str, vol.Match(_EUI64, msg="expected an EUI-64 such as 00:0d:6f:00:0a:90:69:e7"), vol.Lower)),
         # Who the appliance is to the meter: by default its identity in the store (ems.identity);
         # "development" is the fixed identity every simulated meter has registered (tests, a
@@ -61,6 +64,7 @@ class MeterLinkSettings:
     profile_poll: bool
     join_retry_s: float = 60.0
     meter_ieee: str | None = None
+    meter_number: str | None = None
     identity: str | dict[str, str] | None = None
 
     @classmethod
@@ -76,6 +80,7 @@ class MeterLinkSettings:
             profile_poll=section["profile_poll"],
             join_retry_s=section.get("join_retry_s", 60.0),
             meter_ieee=section.get("meter_ieee"),
+            meter_number=section.get("meter_number"),
             identity=section.get("identity"),
         )
 
