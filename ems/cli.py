@@ -55,7 +55,7 @@ def _default_data_dir() -> Path:
     return Path(os.environ.get("EMS_DATA_DIR", "data"))
 
 
-SECRET_BEARING_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
+SECRET_BEARING_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg", "zigpy")  # zigpy logs the network key at DEBUG
 
 
 # Commands a person runs in a terminal and reads the answer of: the store's and the rate loader's
