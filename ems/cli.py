@@ -125,6 +125,7 @@ def compose(
 
     hub = Hub(config, data_dir, REAL if clock is None else clock)
     hub.make_install_code = new_install_code
+    hub.catalogs = catalogs
     se_config = config.sections["zigbee_se"]
     # The dashboard comes first: it answers (showing the link as connecting) while the
     # Zigbee stack is still loading, and it is the last thing to go on shutdown.
@@ -190,6 +191,13 @@ def compose(
     hub.integrations["settled_freeze"] = settled
     hub.add_component("settled freeze", settled.start, _nothing)
     return hub, web
+
+
+def catalogs(language: str) -> Callable[[str], str]:
+    """The web's message catalog of a language, for what delivers text outside a page (MQTT)."""
+    from web.i18n import translations
+
+    return translations(language).ugettext
 
 
 def new_install_code() -> bytes:

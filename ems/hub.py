@@ -41,6 +41,7 @@ from ems.tasks import TaskSet
 
 if TYPE_CHECKING:
     from ems.dr.component import DemandResponse
+    from ems.local_text import Catalogs
     from ems.provisioning import Provisioning
 
 _LOGGER = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class Hub:
         self.provisioning: Provisioning | None = None  # the home devices' provisioning (UC134), set by cli
         # What of the utility's program the customer wants shown (ems.preferences), read at start.
         self.preferences = ProgramPreferences()
+        # The message catalogs by language (ems.local_text.Catalogs), given by the composition root.
+        self.catalogs: Catalogs | None = None
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks = TaskSet(_LOGGER)

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiomqtt
 
-from ems import billing, messages
+from ems import billing, local_text, messages
 from ems.accounts import Accounts, Scope
 from ems.bus import Unsubscribe
 from ems.errors import NotFound, NotReady, RejectedCommand
@@ -293,11 +293,18 @@ class MqttBridge:
                        if m.message.meter_id == meter_id and m.cancelled_at is None), None)
         if latest is not None:
             msg = latest.message
-            self._set_meter(meter_id, "message", (msg.text or "")[:MAX_STATE_CHARS])
+            self._set_meter(meter_id, "message", (self._text_of(msg) or "")[:MAX_STATE_CHARS])
             self._set_meter(meter_id, "message/attributes", json.dumps({
                 "message_id": msg.message_id, "importance": msg.importance.name.lower(),
                 "received_at": msg.received_at.isoformat(), "confirmation_required": msg.confirmation_required,
                 "confirmed": latest.confirmed_at is not None, "origin": str(msg.origin)}, sort_keys=True))
+
+    def _text_of(self, message: UtilityMessage) -> str:
+        """A message as delivered: a local one in the customer's program language (ems.preferences),
+        else the site's; the utility's as it sent it."""
+        hub = self._hub
+        language = hub.preferences.language or hub.config.site.language
+        return local_text.in_language(message, language, hub.config.site.timezone, hub.catalogs)
 
     def _refresh_events(self) -> None:
         for meter_id in list(self._meter_currency):

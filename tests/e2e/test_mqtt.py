@@ -254,3 +254,18 @@ async def test_what_the_customer_switched_off_is_not_delivered_and_comes_back_wh
         current_price=True, dr_events=True), hub.clock(), OWNER)
     await ha.wait_for(lambda w: _meter_config(w, "price") is not None and w.latest.get(
         f"{BASE}/{METER}/dr_event") == b"active" and bool(w.latest.get(f"{BASE}/{METER}/price")), "back again")
+
+
+async def test_the_ems_notices_are_delivered_in_the_programs_language(home: Any) -> None:
+    """The language the customer chose for the program (Settings) is the one its notices are delivered in."""
+    from ems import preferences
+
+    appliance, _broker, ha = home
+    hub = appliance.hub
+    topic = f"{BASE}/{METER}/message"
+    await ha.wait_for(lambda w: w.latest.get(topic, b"").startswith(b"Energy event 5101 has started"),
+                      "the event's notice, in English")
+    hub.preferences = await preferences.save(hub.store, hub.preferences.with_changes(language="es"),
+                                             hub.clock(), OWNER)
+    await ha.wait_for(lambda w: w.latest.get(topic, b"").startswith(
+        "Ha comenzado el evento energético 5101".encode()), "the notice in Spanish")
