@@ -197,7 +197,8 @@ def catalogs(language: str) -> Callable[[str], str]:
     """The web's message catalog of a language, for what delivers text outside a page (MQTT)."""
     from web.i18n import translations
 
-    return translations(language).ugettext
+    gettext: Callable[[str], str] = translations(language).ugettext
+    return gettext
 
 
 def new_install_code() -> bytes:
