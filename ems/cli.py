@@ -23,8 +23,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +108,7 @@ def compose(
     settle_quiet_s: float = 20.0,
     clock: Clock | None = None,
     starting: StartingServer | None = None,
+    demo_meter: DemoMeter | None = None,
 ) -> tuple[Hub, Any]:
     """Build the appliance in start order: [the simulated HAN], the home network, the meter link.
 
@@ -147,8 +148,15 @@ def compose(
             await simulator.start()
 
         hub.add_component("simulator", start_simulator, simulator.stop)
+    if demo_meter is not None:  # a simulated bridge or 2030.5 meter, fed by the simulator's household
+        hub.add_component(f"simulated {demo_meter.kind}", demo_meter.start, demo_meter.stop)
 
     async def setup_zigbee_se() -> Any:
+        saved = await hub.meter_sources.saved_for(se_config["meter_id"])
+        if saved is not None and saved.kind != "zigbee":
+            _LOGGER.info("Meter %s is read through %s (set up on the Commissioning page): the ZigBee SE link "
+                         "does not run", se_config["meter_id"], saved.kind)
+            return _NotRunning()
         radio_path = f"virtual://127.0.0.1:{simulator.port}" if simulator is not None else None
         settings = zigbee_se.with_overrides(se_config, radio_path=radio_path, pcap=pcap)
         return await zigbee_se.async_setup(hub, settings)
@@ -172,8 +180,15 @@ def compose(
     hub.add_component("zigbee_home", home_network.start, home_network.stop)
     # The meter link after the home network: a device left controlled by an event that ended while
     # the appliance was down is put back as soon as its network is up, not after the meter's session.
-    meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
-    hub.add_component("zigbee_se", meter_link.start, meter_link.stop)
+    if se_config.get("enabled", True):  # off when another source reads the meter (ems demo --meter emu2)
+        meter_link = _Integration(hub, "zigbee_se", setup_zigbee_se)
+
+        async def start_meter_link() -> None:
+            await meter_link.start()
+            # A source saved later for this meter (the Commissioning page) stops the link first.
+            hub.meter_sources.adopt(se_config["meter_id"], "zigbee", _Stopping(meter_link.stop))
+
+        hub.add_component("zigbee_se", start_meter_link, meter_link.stop)
     from ems.selftest import RadioTarget, SelfTest, radio_targets
 
     def radios() -> list[RadioTarget]:  # the simulator's ports, once it listens
@@ -186,6 +201,7 @@ def compose(
     hub.integrations["selftest"] = selftest
     hub.add_component("self-test", selftest.start, selftest.stop)
     _add_openadr(hub, config)
+    _add_meter_sources(hub)
     _add_mqtt(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
     hub.integrations["settled_freeze"] = settled
@@ -206,6 +222,65 @@ def new_install_code() -> bytes:
     from integrations.zigbee.install_code import InstallCode
 
     return bytes(InstallCode.generate().with_crc)
+
+
+class _NotRunning:
+    """An integration the configuration leaves off: nothing to close."""
+
+    async def close(self) -> None:
+        return None
+
+
+class _Stopping:
+    """Closes by calling a component's stop (which forgets the instance, so a second stop is a no-op)."""
+
+    def __init__(self, stop: Callable[[], Awaitable[Any]]) -> None:
+        self._stop = stop
+
+    async def close(self) -> None:
+        await self._stop()
+
+
+# The kinds of meter source the Commissioning page can set up: kind -> the integration module, which
+# exports CONFIG_SCHEMA, ``async_setup(hub, section)`` and ``source_kind(hub)`` (its MeterSourceKind).
+METER_SOURCE_MODULES: dict[str, str] = {}
+
+
+class _SourceStarter:
+    """Validates a kind's section with its schema and starts it with its ``async_setup``."""
+
+    def __init__(self, hub: Hub, kind: str, module: Any) -> None:
+        self._hub, self._kind, self._module = hub, kind, module
+
+    def validate(self, section: dict[str, Any]) -> dict[str, Any]:
+        import voluptuous as vol
+
+        try:
+            return dict(self._module.CONFIG_SCHEMA(dict(section)))
+        except vol.Invalid as err:
+            where = ".".join(str(p) for p in err.path) or self._kind
+            raise ValueError(f"{where}: {err.msg}") from err
+
+    async def start(self, section: dict[str, Any]) -> Any:
+        return await self._module.async_setup(self._hub, section)
+
+
+def _add_meter_sources(hub: Hub) -> None:
+    """Register the kinds of meter source (imported off the loop), then start the saved ones."""
+    from integrations.zigbee.section import import_off_loop
+
+    async def start() -> None:
+        for kind, module_name in METER_SOURCE_MODULES.items():
+            try:
+                module = await import_off_loop(module_name)
+            except ImportError as err:
+                _LOGGER.warning("Meter sources of kind %s are unavailable: %s", kind, err)
+                continue
+            hub.meter_source_kinds[kind] = module.source_kind(hub)
+            hub.meter_sources.starters[kind] = _SourceStarter(hub, kind, module)
+        await hub.meter_sources.start_saved()
+
+    hub.add_component("meter sources", start, hub.meter_sources.close)
 
 
 def _add_openadr(hub: Hub, config: AppConfig) -> None:
@@ -359,6 +434,37 @@ async def _starting(listen: WebConfig) -> AsyncIterator[StartingServer]:
         await starting.close()
 
 
+@dataclass(frozen=True, slots=True)
+class DemoMeter:
+    """A simulated meter source for ``ems demo --meter KIND``: what it adds to the configuration
+    (its section enabled, ``zigbee_se: {enabled: false}``), and its start and stop (a hub component
+    that starts after the simulated HAN and before the integrations)."""
+
+    kind: str
+    sections: Mapping[str, Any]  # raw sections, validated by their schemas like ems.yaml's
+    start: Callable[[], Awaitable[Any]]
+    stop: Callable[[], Awaitable[Any]]
+
+
+# ``ems demo --meter KIND``: KIND -> a maker of its simulated source, given the simulated HAN (its
+# household feeds the figures), the demo's clock and data folder. "zigbee" is the simulated SE meter.
+DemoMeterMaker = Callable[[Any, "Clock", Path], DemoMeter]
+DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None}
+
+
+def with_demo_meter(config: AppConfig, demo_meter: DemoMeter) -> AppConfig:
+    """``config`` with the demo meter's sections (each validated by its schema, merged over ems.yaml's)."""
+    schemas = _integration_schemas()
+    sections = dict(config.sections)
+    for name, raw in demo_meter.sections.items():
+        merged = {**dict(sections.get(name) or {}), **dict(raw)} if name == "zigbee_se" else dict(raw)
+        try:
+            sections[name] = schemas[name](merged)
+        except Exception as err:
+            raise ConfigError([f"the simulated {demo_meter.kind} gave a bad {name} section: {err}"]) from err
+    return replace(config, sections=sections)
+
+
 async def _demo(args: argparse.Namespace) -> int:
     from integrations.simulator import load_scenario
 
@@ -367,9 +473,13 @@ async def _demo(args: argparse.Namespace) -> int:
     scenario = load_scenario(Path(args.scenario))
     clock = demo_clock(args.start, args.speed, config.site.timezone)
     simulator = _DeferredSimulator(scenario, clock)
+    maker = DEMO_METERS.get(args.meter)
+    demo_meter = maker(simulator, clock, Path(args.data_dir)) if maker is not None else None
+    if demo_meter is not None:
+        config = with_demo_meter(config, demo_meter)
     async with _starting(config.web) as starting:
         hub, web = compose(config, Path(args.data_dir), pcap=args.pcap, simulator=simulator, demo=True,
-                           clock=clock, starting=starting)
+                           clock=clock, starting=starting, demo_meter=demo_meter)
 
         async def demo_owner() -> None:
             from ems.accounts import Accounts, ensure_demo_owner
@@ -589,6 +699,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", default=str(default_config_dir() / "scenarios" / "demo.yaml"))
     demo.add_argument("--pcap", type=Path, help="write every HAN frame to this pcap file")
     demo.add_argument("--data-dir", default=str(_default_data_dir() / "demo"))
+    demo.add_argument("--meter", default="zigbee", choices=sorted(DEMO_METERS),
+                      help="how the appliance reads the simulated meter (default: zigbee, the SE link)")
     _time_options(demo, "the site's")
 
     check = sub.add_parser("check-config", help="validate a configuration folder")

@@ -30,6 +30,7 @@ from ems.clock import REAL, Clock, FollowingClock, RealClock
 from ems.config import AppConfig
 from ems.errors import StoreUnavailable
 from ems.identity import ApplianceIdentity, InstallCodeMaker, load_or_create
+from ems.meter_source import MeterPins, MeterSourceKind, MeterSources
 from ems.outbox import Outbox
 from ems.ports import DevicePort
 from ems.preferences import ProgramPreferences
@@ -88,6 +89,11 @@ class Hub:
         self.preferences = ProgramPreferences()
         # The message catalogs by language (ems.local_text.Catalogs), given by the composition root.
         self.catalogs: Catalogs | None = None
+        # The meter each meter id reads (a different one waits for the owner), and the kinds of
+        # meter source the Commissioning page can set up (ems.meter_source; kinds added by cli).
+        self.meter_pins = MeterPins(self.store, clock)
+        self.meter_source_kinds: dict[str, MeterSourceKind] = {}
+        self.meter_sources = MeterSources(self.store, clock, self.meter_source_kinds)
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._tasks = TaskSet(_LOGGER)

@@ -27,6 +27,7 @@ from web.ihd import add_ihd_routes
 from web.keys import HUB, LISTEN, LIVE, Listen
 from web.live import LivePush
 from web.loadchange_api import add_loadchange_routes
+from web.meter_setup import add_meter_setup_routes
 from web.openapi import add_openapi_route
 from web.pages import page
 from web.provision_api import add_provision_routes
@@ -145,6 +146,7 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
     add_language_middlewares(app, auth_middleware)
     add_settings_routes(app)
     add_commissioning_routes(app)
+    add_meter_setup_routes(app)
     return app
 
 

@@ -627,6 +627,46 @@ PATHS["/api/v1/commissioning"] = _get("The appliance's identity as the utility r
                                       "and each meter's latest commissioning stage", _ref("Commissioning"),
                                       scope="commission")
 
+# The meter setup (web.meter_setup): how each meter is read; another source found, tested, saved.
+_SOURCE_SCOPE = "Scope: commission. With a session cookie, send the X-CSRF-Token header."
+_KIND_PATH = {"name": "kind", "in": "path", "required": True, "schema": STR}
+_SECTION = {"type": "object", "additionalProperties": True}
+_PROBE = _obj({"ok": BOOL, "reason": _n(STR), "hardware_id": _n(STR), "demand_kw": _n(NUM),
+               "summation_delivered_kwh": _n(NUM), "summation_received_kwh": _n(NUM), "price_per_kwh": _n(NUM),
+               "currency": _n(STR), "details": _list(_obj({"label": STR, "value": STR}))})
+
+
+def _source_post(summary: str, schema: dict[str, Any], status: str, **errors: Any) -> dict[str, Any]:
+    return {"post": {"summary": summary, "description": _SOURCE_SCOPE, "parameters": [_KIND_PATH],
+                     "requestBody": {"required": True, "content": {JSON: {"schema": _SECTION}}},
+                     "responses": {status: _ok(schema), "400": _error("A bad body or a setting the kind refuses"),
+                                   "404": _error("No meter source of that kind"), **AUTH_ERRORS, **errors}}}
+
+
+PATHS["/api/v1/commissioning/meter-sources"] = _get(
+    "The kinds of meter source this appliance can set up (with their settings) and how each meter is read",
+    _obj({"kinds": _list(_obj({"kind": STR, "title": STR, "fields": _list(_obj({
+        "name": STR, "label": STR, "kind": STR, "required": BOOL, "hint": STR, "default": STR}))})),
+          "meters": _list(_obj({"meter_id": STR, "source": STR, "link": STR, "hardware_id": _n(STR),
+                                "pending_hardware_id": _n(STR)}))}), scope="commission")
+PATHS["/api/v1/commissioning/meter-sources/{kind}/candidates"] = {"get": {
+    **_get("The sources of that kind found now (serial ports, bridges and meters on the LAN)",
+           _obj({"candidates": _list(_obj({"address": STR, "label": STR, "hardware_id": _n(STR)}))}),
+           scope="commission", **{"404": _error("No meter source of that kind")})["get"],
+    "parameters": [_KIND_PATH]}}
+PATHS["/api/v1/commissioning/meter-sources/{kind}/probe"] = _source_post(
+    "Read the meter once with these settings, saving nothing", _PROBE, "200")
+PATHS["/api/v1/commissioning/meter-sources/{kind}"] = _source_post(
+    "Test these settings, then save them and read the meter this way from now on",
+    _obj({"meter_id": STR, "kind": STR, "probe": _PROBE}), "201",
+    **{"422": _error("The test did not read the meter: nothing saved")})
+PATHS["/api/v1/commissioning/meters/{meter_id}/confirm"] = {"post": {
+    "summary": "Confirm that the different meter that answered is the customer's (after a move)",
+    "description": _SOURCE_SCOPE, "parameters": [METER_PATH],
+    "requestBody": {"required": True, "content": {JSON: {"schema": _obj({"hardware_id": STR})}}},
+    "responses": {"200": _ok(_obj({"meter_id": STR, "hardware_id": STR})), "400": _error("A bad body"),
+                  **AUTH_ERRORS, "409": _error("No such meter is waiting to be confirmed")}}}
+
 # The WebSocket answers 200 to nothing; its success is the 101 upgrade.
 del PATHS["/api/v1/ws"]["get"]["responses"]["200"]
 

@@ -495,6 +495,31 @@ class ProvisionedDeviceRow(Base):
     changed_at: Mapped[datetime]
 
 
+class MeterPinRow(Base):
+    """Which meter a meter id reads (ems.meter_source.MeterPins), and a different one awaiting the owner."""
+
+    __tablename__ = "meter_pins"
+
+    meter_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    hardware_id: Mapped[str] = mapped_column(String(64))
+    pinned_at: Mapped[datetime]
+    pending_hardware_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pending_at: Mapped[datetime | None]
+
+
+class MeterSourceRow(Base):
+    """A meter source set up on the Commissioning page (ems.meter_source.MeterSources), per meter id."""
+
+    __tablename__ = "meter_sources"
+
+    meter_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    saved_at: Mapped[datetime]
+    saved_by: Mapped[str] = mapped_column(String(64))
+
+
 class SelfTestRunRow(Base):
     """One self-test run (ems.selftest): written first, as the store's write check, then its results."""
 
@@ -533,3 +558,5 @@ program_preferences = cast(Table, ProgramPreferencesRow.__table__)
 provisioning_log = cast(Table, ProvisioningLogRow.__table__)
 provisioned_devices = cast(Table, ProvisionedDeviceRow.__table__)
 selftest_runs = cast(Table, SelfTestRunRow.__table__)
+meter_pins = cast(Table, MeterPinRow.__table__)
+meter_sources = cast(Table, MeterSourceRow.__table__)

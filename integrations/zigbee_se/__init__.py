@@ -47,6 +47,8 @@ _METER = vol.Schema(
 
 CONFIG_SCHEMA = vol.Schema(
     {
+        # Off when another source reads the meter (a Rainforest bridge, a 2030.5 meter).
+        vol.Optional("enabled", default=True): bool,
         vol.Optional("radio", default={}): radio_schema("virtual://127.0.0.1:8811"),
         vol.Optional("meter_id", default="main"): _METER_ID,
         vol.Optional("meters", default=list): vol.All([_METER], _distinct_meter_ids),
