@@ -234,15 +234,16 @@ class MeterLink:
             text = ("the meter does not give its number, so this appliance cannot check it is yours: compare the"
                     " number on the meter with the one on your bill")
         elif named is None:
-            text = (f"this meter's number is {number}: give your meter number (printed on the meter) in the"
-                    " settings so that this appliance only ever takes data from your own meter")
+            text = (f"this meter's number is {number}: add your meter number (printed on the meter) to the"
+                    " configuration (commissioning: meter_number in ems.yaml) so that this appliance only ever"
+                    " takes data from your own meter")
         elif same_meter_number(number, named):
             text = f"the meter's number is {number}, the one you gave"
         else:
             text = (f"the meter that answered has number {number}, not {named}, the number you gave: it is not"
                     " your meter, so this appliance takes no data from it. Check the number printed on your"
-                    " meter against the one in the settings; if they match, ask your utility which meter"
-                    " this appliance was registered with")
+                    " meter against the one in the configuration (meter_number in ems.yaml); if they match,"
+                    " ask your utility which meter this appliance was registered with")
             self._log_wrong_meter(number, named)
             self._stage(CommissioningStep.WRONG_METER, text)
             raise JoinNotAdmitted(text, self.settings.join_retry_s)
