@@ -26,6 +26,11 @@ appliance run uninterrupted for a simulated day after a warm-up (``--rss-hours``
 ``--rss-speed``); the appliance's RSS is sampled every 2 real seconds, and rss_growth_pct is the
 mean of the last tenth of the samples over the first tenth's.
 
+EMU-2: the Rainforest bridge link through a day of simulated time with its bridge's faults (stalls
+of minutes to hours, reboots, junk, a field's new format; ``bench/bridges_emu2.py --soak-hours``):
+a minute no interval covers counts as a lost reading, one covered twice, a spike or an error logged
+as an invented one.
+
 Bad input: ``python -m bench.fuzz`` runs each target in its own process, two at a time,
 ``--fuzz-seconds`` each: atheris (coverage-guided) on every ZCL frame handler through the radio's
 path, the Green Button importer's parser, the rules loader and the configuration loader
@@ -34,6 +39,14 @@ the live appliance with the owner's token and without one (bench/fuzz/api.py, wh
 the appliance's event loop: its figure joins max_loop_block_ms). fuzz_crashes counts distinct
 crashes, inputs over 100 ms (timed again uninstrumented) and fuzzers that died; each one's input
 is saved under bench/fuzz/crashes/ (gitignored) and printed.
+
+EAGLE: the appliance against the simulated EAGLE for simulated hours of stalls, reboots, drops,
+cached (duplicate) replies and odd firmware (bench/bridges_eagle.py ``soak``); its lost and invented
+(or duplicate) intervals add to lost_readings and invented_readings, its recovery to recovery_s.
+
+IEEE 2030.5: the appliance against the simulated 2030.5 meter through its faults one after another
+(stalls, reboots, hours off the network, failed handshakes, a field in a new format, idle drops;
+bench/bridges_ieee2030_5.py ``soak``); its lost and invented intervals and its recovery count the same.
 
 Last line: kills=.. lost_readings=.. invented_readings=.. duplicate_reports=.. lost_reports=..
 stuck_device_s=.. recovery_s=.. fuzz_crashes=.. max_loop_block_ms=.. rss_growth_pct=..
@@ -839,13 +852,16 @@ def main() -> int:
     parser.add_argument("--rss-hours", type=float, default=24.0, help="simulated hours of the memory segment")
     parser.add_argument("--rss-speed", type=float, default=480.0)
     parser.add_argument("--outage-s", type=float, default=20.0, help="how long the meter is frozen once")
-    parser.add_argument("--skip", action="append", default=[], choices=["soak", "rss", "fuzz"])
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["soak", "rss", "fuzz", "eagle", "emu2", "ieee2030_5"])
+    parser.add_argument("--emu2-hours", type=float, default=24.0, help="simulated hours of EMU-2 bridge faults")
     parser.add_argument("--targets", help="comma-separated fuzz targets (default: all)")
     parser.add_argument("--work", type=Path, help="keep the logs and databases here (default: a temp folder)")
     args = parser.parse_args()
     if args.quick:
         args.kills, args.fuzz_seconds = min(args.kills, 6), min(args.fuzz_seconds, 20.0)
         args.rss_hours, args.outage_s = min(args.rss_hours, 2.0), min(args.outage_s, 8.0)
+        args.emu2_hours = min(args.emu2_hours, 3.0)
     work = args.work or Path(tempfile.mkdtemp(prefix="ems-soak-"))
     work.mkdir(parents=True, exist_ok=True)
     say(f"working in {work}")
@@ -873,6 +889,31 @@ def main() -> int:
         say(f"loop stalls while running between kills: max {block} ms, p99 {p99} ms")
         if block is not None:
             blocks.append(block)
+    if "emu2" not in args.skip:  # the EMU-2 link under its bridge's faults (bench/bridges_emu2.py: soak)
+        from bench.bridges_emu2 import soak as emu2_soak
+
+        emu2 = asyncio.run(emu2_soak(args.emu2_hours))
+        say(f"EMU-2: {args.emu2_hours:g} simulated hours, {emu2['emu2_faults']:.0f} faults: {emu2}")
+        figures["lost_readings"] += int(emu2["lost_s"] // 60) + int(emu2["lost_kwh"] > 0.001)  # minutes, kWh
+        figures["invented_readings"] += (int(emu2["duplicate_s"] // 60) + int(emu2["spikes"])
+                                         + int(emu2["invented_kwh"] > 0.001) + int(emu2["errors"]))
+    if "eagle" not in args.skip:  # the EAGLE path's faults (bench/bridges_eagle.py soak): the same zero targets
+        from bench.bridges_eagle import soak as eagle_soak
+
+        eagle = asyncio.run(eagle_soak(2.0 if args.quick else 6.0))
+        say("eagle: " + " ".join(f"{k}={v:g}" for k, v in eagle.items()))
+        figures.update(lost_readings=figures["lost_readings"] + int(eagle["lost_intervals"]),
+                       invented_readings=figures["invented_readings"] + int(eagle["invented_intervals"]
+                                                                            + eagle["duplicate_intervals"]),
+                       recovery_s=max(figures["recovery_s"] or 0.0, round(eagle["recovery_s"], 2)))
+    if "ieee2030_5" not in args.skip:  # the 2030.5 path's faults (bench/bridges_ieee2030_5.py soak): the same zero targets
+        from bench.bridges_ieee2030_5 import soak as ieee2030_5_soak
+
+        meter = asyncio.run(ieee2030_5_soak(15 if args.quick else 60))
+        say("ieee2030_5: " + " ".join(f"{k}={v:g}" for k, v in meter.items()))
+        figures.update(lost_readings=figures["lost_readings"] + int(meter["lost_intervals"]),
+                       invented_readings=figures["invented_readings"] + int(meter["invented_intervals"]),
+                       recovery_s=max(figures["recovery_s"] or 0.0, round(meter["recovery_s"], 2)))
     targets = args.targets.split(",") if args.targets else None
     if "fuzz" not in args.skip:
         # In the background while the memory segment runs (two targets at a time).

@@ -41,10 +41,12 @@ _LOGGER = logging.getLogger("ems")
 
 
 def _integration_schemas() -> dict[str, Any]:
-    from integrations import mqtt, openadr, zigbee_home, zigbee_se
+    from integrations import ieee2030_5, mqtt, openadr, zigbee_home, zigbee_se
+    from integrations.rainforest import eagle, emu2
 
     return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA,
-            "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA}
+            "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA, "eagle": eagle.CONFIG_SCHEMA,
+            "emu2": emu2.CONFIG_SCHEMA, "ieee2030_5": ieee2030_5.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -194,13 +196,17 @@ def compose(
     def radios() -> list[RadioTarget]:  # the simulator's ports, once it listens
         if simulator is None:
             return radio_targets(config.sections)
-        return [RadioTarget("meter network", "virtual", f"virtual://127.0.0.1:{simulator.port}"),
+        meter = [RadioTarget("meter network", "virtual", f"virtual://127.0.0.1:{simulator.port}")]
+        return [*(meter if se_config.get("enabled", True) else []),
                 RadioTarget("home network", "virtual", f"virtual://127.0.0.1:{simulator.home_port}")]
 
     selftest = SelfTest(hub, radios=radios)  # the same checks as `ems selftest`, at every start (hub.state.selftest)
     hub.integrations["selftest"] = selftest
     hub.add_component("self-test", selftest.start, selftest.stop)
+    _add_eagle(hub, config)
     _add_openadr(hub, config)
+    _add_emu2(hub, config)
+    _add_ieee2030_5(hub, config)
     _add_meter_sources(hub)
     _add_mqtt(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
@@ -243,7 +249,9 @@ class _Stopping:
 
 # The kinds of meter source the Commissioning page can set up: kind -> the integration module, which
 # exports CONFIG_SCHEMA, ``async_setup(hub, section)`` and ``source_kind(hub)`` (its MeterSourceKind).
-METER_SOURCE_MODULES: dict[str, str] = {}
+METER_SOURCE_MODULES: dict[str, str] = {"eagle": "integrations.rainforest.eagle",
+                                         "emu2": "integrations.rainforest.emu2",
+                                         "ieee2030_5": "integrations.ieee2030_5"}
 
 
 class _SourceStarter:
@@ -283,30 +291,153 @@ def _add_meter_sources(hub: Hub) -> None:
     hub.add_component("meter sources", start, hub.meter_sources.close)
 
 
-def _add_openadr(hub: Hub, config: AppConfig) -> None:
-    """The OpenADR VEN, when ``openadr.vtn_url`` names a VTN: after the DR core and the home network."""
-    from integrations import openadr
+def _add_eagle(hub: Hub, config: AppConfig) -> None:
+    """The Rainforest EAGLE's link when ems.yaml's ``eagle`` section is on; a source saved for its
+    meter on the Commissioning page runs instead (and one saved later replaces it)."""
+    from integrations.rainforest import eagle
 
-    settings = openadr.VenSettings.from_section(config.sections.get("openadr") or {}, config.config_dir)
-    if settings is None:
+    section = dict(config.sections.get("eagle") or {})
+    if not eagle.enabled(section):
         return
-    ven = _Integration(hub, "openadr", lambda: openadr.async_setup(hub, settings))
+    meter_id = str(section.get("meter_id") or "main")
+
+    async def setup() -> Any:
+        saved = await hub.meter_sources.saved_for(meter_id)
+        if saved is not None:
+            _LOGGER.info("Meter %s is read through %s (set up on the Commissioning page): ems.yaml's EAGLE "
+                         "section does not run", meter_id, saved.kind)
+            return _NotRunning()
+        return await eagle.async_setup(hub, section)
+
+    link = _Integration(hub, "eagle", setup)
+
+    async def start() -> None:
+        await link.start()
+        hub.meter_sources.adopt(meter_id, eagle.KIND, _Stopping(link.stop))
+
+    hub.add_component("eagle", start, link.stop)
+
+
+def _add_emu2(hub: Hub, config: AppConfig) -> None:
+    """A Rainforest EMU-2 on a serial port, when the ``emu2`` section is on (and no source is saved
+    for its meter on the Commissioning page, which then reads it instead)."""
+    from integrations.rainforest import emu2
+
+    section = config.sections.get("emu2")
+    if not emu2.enabled(section):
+        return
+    assert section is not None
+    meter_id = section["meter_id"]
+    link = _Integration(hub, "emu2", lambda: emu2.async_setup(hub, section))
+
+    async def start() -> None:
+        saved = await hub.meter_sources.saved_for(meter_id)
+        if saved is not None:
+            _LOGGER.info("Meter %s is read through %s (set up on the Commissioning page): ems.yaml's EMU-2 "
+                         "does not run", meter_id, saved.kind)
+            return
+        await link.start()
+        hub.meter_sources.adopt(meter_id, "emu2", _Stopping(link.stop))
+
+    hub.add_component("emu2", start, link.stop)
+
+
+def _demo_emu2(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
+    """``ems demo --meter emu2``: a simulated EMU-2 on a pty, fed by the scenario's household (and the
+    simulated home devices' load), read by the EMU-2 link in place of the ZigBee SE one."""
+    from integrations.simulator.emu2 import SimulatedEmu2
+
+    bridge = SimulatedEmu2(simulator.scenario, clock, extra_kw=lambda _at: simulator.home_load_kw)
+    return DemoMeter("emu2", {"emu2": {"enabled": True, "port": bridge.open()}, "zigbee_se": {"enabled": False}},
+                     bridge.start, bridge.stop)
+
+
+class _ProgramIntegration:
+    """An integration the Commissioning page may set up (``ems.program_setup``): it runs on the
+    section saved there, else on ems.yaml's, when that turns it on; the page restarts it on a new one."""
+
+    def __init__(self, hub: Hub, setup: Any, file_section: dict[str, Any],
+                 start_on: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
+        from ems.program_setup import RegisteredSetup
+
+        self._hub = hub
+        self._setup = setup
+        self._start_on = start_on
+        self._lock = asyncio.Lock()
+        self.instance: Any = None
+        self.registered = RegisteredSetup(setup, self.restart, lambda: dict(file_section))
+        hub.program_setups[setup.name] = self.registered
+
+    async def start(self) -> None:
+        from ems.program_setup import section_in_force
+
+        section, _saved = await section_in_force(self._hub.store, self.registered)
+        await self._run(section)
+
+    async def _run(self, section: dict[str, Any]) -> None:
+        if not self._setup.enabled(section):
+            return
+        self.instance = await self._start_on(section)
+        self._hub.integrations[self._setup.name] = self.instance
+
+    async def stop(self) -> None:
+        self._hub.integrations.pop(self._setup.name, None)
+        instance, self.instance = self.instance, None
+        if instance is not None:
+            await instance.close()
+
+    async def restart(self, section: dict[str, Any]) -> None:
+        async with self._lock:
+            await self.stop()
+            await self._run(section)
+
+
+def _add_openadr(hub: Hub, config: AppConfig) -> None:
+    """The OpenADR VEN, when ``openadr.vtn_url`` (ems.yaml's or the Commissioning page's) names a VTN:
+    after the DR core and the home network."""
+    from integrations import openadr
+    from integrations.openadr.setup import OpenAdrSetup, ven_settings
+
+    async def start_on(section: dict[str, Any]) -> Any:
+        settings = ven_settings(section, config.config_dir, hub.data_dir)
+        assert settings is not None
+        return await openadr.async_setup(hub, settings)
+
+    ven = _ProgramIntegration(hub, OpenAdrSetup(config.config_dir), dict(config.sections.get("openadr") or {}),
+                              start_on)
     hub.add_component("openadr", ven.start, ven.stop)
 
 
-def _add_mqtt(hub: Hub, config: AppConfig) -> None:
-    """MQTT with Home Assistant discovery, when the ``mqtt`` section names a broker (last: it
-    publishes what the others have, and stops first, saying offline before they go)."""
-    section = config.sections.get("mqtt")
-    from integrations import mqtt
+def _add_ieee2030_5(hub: Hub, config: AppConfig) -> None:
+    """An IEEE 2030.5 meter on the LAN, when the ``ieee2030_5`` section names one (a source saved on
+    the Commissioning page for the same meter id takes its place)."""
+    from integrations import ieee2030_5
 
-    if not mqtt.enabled(section):
+    section = config.sections.get("ieee2030_5")
+    if not ieee2030_5.enabled(section):
         return
+    assert section is not None
+    link = _Integration(hub, "ieee2030_5", lambda: ieee2030_5.async_setup(hub, dict(section)))
 
-    async def setup_mqtt() -> Any:
-        return await mqtt.async_setup(hub, mqtt.settings_from_section(dict(section or {})))
+    async def start() -> None:
+        if await hub.meter_sources.saved_for(section["meter_id"]) is None:
+            await link.start()
+            hub.meter_sources.adopt(section["meter_id"], "ieee2030_5", _Stopping(link.stop))
 
-    bridge = _Integration(hub, "mqtt", setup_mqtt)
+    hub.add_component("ieee2030_5", start, link.stop)
+
+
+def _add_mqtt(hub: Hub, config: AppConfig) -> None:
+    """MQTT with Home Assistant discovery, when the ``mqtt`` section (ems.yaml's or the Commissioning
+    page's) names a broker (last: it publishes what the others have, and stops first, saying offline
+    before they go)."""
+    from integrations import mqtt
+    from integrations.mqtt.setup import MqttSetup
+
+    async def start_on(section: dict[str, Any]) -> Any:
+        return await mqtt.async_setup(hub, mqtt.settings_from_section(dict(section)))
+
+    bridge = _ProgramIntegration(hub, MqttSetup(), dict(config.sections.get("mqtt") or {}), start_on)
     hub.add_component("mqtt", bridge.start, bridge.stop)
 
 
@@ -449,7 +580,27 @@ class DemoMeter:
 # ``ems demo --meter KIND``: KIND -> a maker of its simulated source, given the simulated HAN (its
 # household feeds the figures), the demo's clock and data folder. "zigbee" is the simulated SE meter.
 DemoMeterMaker = Callable[[Any, "Clock", Path], DemoMeter]
-DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None}
+def _demo_eagle(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
+    """A simulated EAGLE on loopback bridging the demo's simulated meter (integrations.simulator.eagle)."""
+    from integrations.simulator.eagle import DemoEagle
+
+    eagle = DemoEagle(lambda: simulator.han.meter, clock)
+    return DemoMeter("eagle", eagle.sections, eagle.start, eagle.stop)
+
+
+def _demo_ieee2030_5(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
+    """A simulated 2030.5 meter over TLS on loopback, with the simulated HAN's registers and this
+    appliance's certificate registered (integrations/simulator/ieee2030_5.py)."""
+    from integrations.ieee2030_5.identity import identity_for
+    from integrations.simulator.ieee2030_5 import demo_meter
+
+    sections, start, stop = demo_meter(simulator, clock, identity_for(data_dir).cert_path.read_bytes(),
+                                       keep_in=data_dir / "simulated_ieee2030_5_meter")
+    return DemoMeter("ieee2030_5", sections, start, stop)
+
+
+DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None, "eagle": _demo_eagle,
+                                                  "emu2": _demo_emu2, "ieee2030_5": _demo_ieee2030_5}
 
 
 def with_demo_meter(config: AppConfig, demo_meter: DemoMeter) -> AppConfig:
@@ -574,9 +725,23 @@ class _DeferredSimulator:
     def auto_register(self) -> bool:
         return bool(self._scenario.meter["register_appliance"])
 
+    @property
+    def scenario(self) -> Any:
+        return self._scenario
+
+    @property
+    def home_load_kw(self) -> float:
+        """What the simulated home devices draw now (0 before the simulator started)."""
+        return float(self._simulator.home.load_kw) if self._simulator is not None else 0.0
+
     def register_appliance(self, ieee: str, install_code: bytes) -> None:
         """Register the appliance with the meter once it exists (see SimulatedHan.register_appliance)."""
         self._appliances.append((ieee, install_code))
+
+    @property
+    def han(self) -> Any:
+        """The simulated HAN, once started (a demo meter source reads its meter)."""
+        return self._simulator
 
     @property
     def port(self) -> int:

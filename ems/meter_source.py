@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ems.clock import Clock
-from ems.model import IntervalReading, LinkState, MeterLinkChanged, MeterReading, PriceSignal
+from ems.model import IntervalReading, LinkState, MeterLinkChanged, MeterReading, PriceSignal, Text
 from ems.store import Store, tables
 from ems.store.writer import insert
 
@@ -390,7 +390,9 @@ class SourceProbe:
     """One read with the settings the customer entered, before they are saved."""
 
     ok: bool
-    reason: str | None = None  # English words a customer can act on, when not ok
+    # Words a customer can act on, when not ok: a Text (its msgid marked with ems.local_text.N_,
+    # rendered in the reader's language), or a plain English msgid.
+    reason: Text | str | None = None
     hardware_id: str | None = None
     reading: MeterReading | None = None
     price: PriceSignal | None = None

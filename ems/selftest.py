@@ -94,14 +94,19 @@ def configured_meter_ids(sections: Mapping[str, Any]) -> list[str]:
 
 
 def radio_targets(sections: Mapping[str, Any]) -> list[RadioTarget]:
-    """The radios of the configuration's meter links and home network (their ``radio`` sections)."""
+    """The radios of the configuration's meter links and home network (their ``radio`` sections);
+    not the meter link's when it is off (a bridge or a 2030.5 meter reads the meter instead)."""
     found = []
     se = sections.get("zigbee_se") or {}
-    own = [m["radio"] for m in se.get("meters") or () if m.get("radio")]  # several meters, each its own
-    shared = len(own) < len(se.get("meters") or ())  # a meter without its own radio uses the section's
     meter_network, home_network = N_("meter network"), N_("home network")
-    radios = [(meter_network, r) for r in ([se.get("radio") or {}] if shared or not own else []) + own]
-    radios.append((home_network, (sections.get("zigbee_home") or {}).get("radio") or {}))
+    radios: list[tuple[str, Any]] = []
+    if se.get("enabled", True) is not False:
+        own = [m["radio"] for m in se.get("meters") or () if m.get("radio")]  # several meters, each its own
+        shared = len(own) < len(se.get("meters") or ())  # a meter without its own radio uses the section's
+        radios = [(meter_network, r) for r in ([se.get("radio") or {}] if shared or not own else []) + own]
+    home = sections.get("zigbee_home") or {}
+    if home.get("enabled", True) is not False:
+        radios.append((home_network, home.get("radio") or {}))
     for network, radio in radios:
         if radio.get("path"):
             found.append(RadioTarget(network, str(radio.get("type", "virtual")), str(radio["path"])))

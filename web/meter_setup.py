@@ -21,7 +21,8 @@ from aiohttp import web
 from babel.numbers import format_currency, format_decimal
 
 from ems.meter_source import MeterPin, MeterSourceKind, SavedSource, SourceField, SourceProbe
-from ems.model import LinkState
+from ems.model import LinkState, Text
+from web.control_api import dr_text
 from web.guard import csrf_given, forbidden, same_token
 from web.i18n import N_, _, current
 from web.keys import ACCESS, HUB
@@ -116,6 +117,14 @@ def _section(kind: MeterSourceKind, form: Any, saved: SavedSource | None) -> dic
     return section
 
 
+def _reason(probe: SourceProbe, hub: Any) -> str:
+    """Why a test failed, in the reader's language."""
+    reason = probe.reason or N_("The test failed.")
+    if isinstance(reason, Text):
+        return dr_text(reason, current(), hub.config.site.timezone)
+    return _(reason)
+
+
 def _figures(probe: SourceProbe) -> list[tuple[str, str]]:
     """What a successful test read, in the reader's words."""
     language = current()
@@ -206,7 +215,7 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
             probe = await _probe(kind, validated)
             if not probe.ok:
                 status = 400 if action == "save" else 200
-                error = (_("Not saved: ") if action == "save" else "") + _(probe.reason or N_("The test failed."))
+                error = (_("Not saved: ") if action == "save" else "") + _reason(probe, hub)
             elif action == "save":
                 await sources.save(kind.kind, validated, by=who)
                 raise web.HTTPSeeOther("/commissioning/meter?done=saved")
@@ -242,11 +251,11 @@ async def _find(kind: MeterSourceKind) -> list[Any]:
 # --- The API -------------------------------------------------------------------------------------
 
 
-def _probe_json(probe: SourceProbe) -> dict[str, Any]:
+def _probe_json(probe: SourceProbe, hub: Any) -> dict[str, Any]:
     reading = probe.reading
     return {
         "ok": probe.ok,
-        "reason": _(probe.reason) if probe.reason else None,
+        "reason": _reason(probe, hub) if not probe.ok else None,
         "hardware_id": probe.hardware_id,
         "demand_kw": reading.demand_kw if reading else None,
         "summation_delivered_kwh": reading.summation_delivered_kwh if reading else None,
@@ -309,7 +318,8 @@ async def probe_api(request: web.Request) -> web.Response:
         validated = request.app[HUB].meter_sources.validate(kind.kind, await _json_section(request))
     except ValueError as err:
         return _fail(400, str(err))
-    return web.json_response(_probe_json(await _probe(kind, validated)), headers={"Cache-Control": "no-store"})
+    probe = await _probe(kind, validated)
+    return web.json_response(_probe_json(probe, request.app[HUB]), headers={"Cache-Control": "no-store"})
 
 
 async def save_api(request: web.Request) -> web.Response:
@@ -322,11 +332,11 @@ async def save_api(request: web.Request) -> web.Response:
         return _fail(400, str(err))
     probe = await _probe(kind, validated)
     if not probe.ok:
-        return _fail(422, _(probe.reason or N_("The test failed.")), probe=_probe_json(probe))
+        return _fail(422, _reason(probe, hub), probe=_probe_json(probe, hub))
     access = request.get(ACCESS)
     saved = await hub.meter_sources.save(kind.kind, validated, by=access.user.username if access and access.user
                                          else "api")
-    return web.json_response({"meter_id": saved.meter_id, "kind": saved.kind, "probe": _probe_json(probe)},
+    return web.json_response({"meter_id": saved.meter_id, "kind": saved.kind, "probe": _probe_json(probe, hub)},
                              status=201)
 
 

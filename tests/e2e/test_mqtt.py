@@ -152,8 +152,12 @@ async def test_a_command_takes_the_pump_out_and_it_runs_again(home: Any) -> None
     assert appliance.simulator.home.device("Spa heater").shedding  # the others stay in the event
     view = appliance.hub.control.event(METER, 5101)
     assert view.excluded_devices == {HOME_IEEE["pump"]}  # the dashboard's own record of it
-    actions = await appliance.get("/api/v1/events/main/5101/actions")
-    assert any(a["device_id"] == HOME_IEEE["pump"] and a["action"] == "on" for a in actions["actions"])
+
+    async def pump_put_back() -> bool:  # recorded once the pump's report has confirmed the command
+        actions = await appliance.get("/api/v1/events/main/5101/actions")
+        return any(a["device_id"] == HOME_IEEE["pump"] and a["action"] == "on" for a in actions["actions"])
+
+    await appliance.wait_until(pump_put_back, what="the pump's put-back in the event's actions")
 
 
 async def test_a_token_without_the_scope_is_refused_and_nothing_changes(home: Any) -> None:

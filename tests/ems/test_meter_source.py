@@ -96,7 +96,7 @@ def test_energy_is_conserved_between_the_first_boundary_and_the_last(steps: list
     out += intervals.add(at(t), total).intervals
     for dt, kwh in steps:
         t, total = t + dt, total + kwh
-        samples.append((t, total))
+        samples.append(((at(t) - T0).total_seconds(), total))  # as the datetime holds it (to the microsecond)
         out += intervals.add(at(t), total).intervals
     if not out:
         return
