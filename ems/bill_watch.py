@@ -74,7 +74,9 @@ class BillWatch:
                                   threshold_cost=cost.warning_threshold_cost, now=cost.at)
         self._previous[meter_id] = cost.report
         self._publish_demand(meter_id, cost)
-        fresh = [w for w in warnings if (meter_id, w.message_id) not in hub.state.messages]
+        # A warning about what the customer switched off (program preferences) is not made.
+        fresh = [w for w in warnings if (meter_id, w.message_id) not in hub.state.messages
+                 and hub.preferences.wants_notice(w.template)]
         for warning in fresh:
             _LOGGER.info("[%s] %s", meter_id, warning.text)
             hub.bus.publish(warning)

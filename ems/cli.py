@@ -57,7 +57,7 @@ def _default_data_dir() -> Path:
     return Path(os.environ.get("EMS_DATA_DIR", "data"))
 
 
-SECRET_BEARING_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
+SECRET_BEARING_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg", "zigpy")  # zigpy logs the network key at DEBUG
 
 
 # Commands a person runs in a terminal and reads the answer of: the store's and the rate loader's
@@ -128,6 +128,7 @@ def compose(
 
     hub = Hub(config, data_dir, REAL if clock is None else clock)
     hub.make_install_code = new_install_code
+    hub.catalogs = catalogs
     se_config = config.sections["zigbee_se"]
     # The dashboard comes first: it answers (showing the link as connecting) while the
     # Zigbee stack is still loading, and it is the last thing to go on shutdown.
@@ -212,6 +213,14 @@ def compose(
     hub.integrations["settled_freeze"] = settled
     hub.add_component("settled freeze", settled.start, _nothing)
     return hub, web
+
+
+def catalogs(language: str) -> Callable[[str], str]:
+    """The web's message catalog of a language, for what delivers text outside a page (MQTT)."""
+    from web.i18n import translations
+
+    gettext: Callable[[str], str] = translations(language).ugettext
+    return gettext
 
 
 def new_install_code() -> bytes:

@@ -42,6 +42,7 @@ from ems.tasks import TaskSet
 
 if TYPE_CHECKING:
     from ems.dr.component import DemandResponse
+    from ems.local_text import Catalogs
     from ems.program_setup import RegisteredSetup
     from ems.provisioning import Provisioning
 
@@ -89,6 +90,8 @@ class Hub:
         self.program_setups: dict[str, RegisteredSetup] = {}
         # What of the utility's program the customer wants shown (ems.preferences), read at start.
         self.preferences = ProgramPreferences()
+        # The message catalogs by language (ems.local_text.Catalogs), given by the composition root.
+        self.catalogs: Catalogs | None = None
         # The meter each meter id reads (a different one waits for the owner), and the kinds of
         # meter source the Commissioning page can set up (ems.meter_source; kinds added by cli).
         self.meter_pins = MeterPins(self.store, clock)

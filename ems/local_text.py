@@ -95,6 +95,20 @@ TEMPLATES = (
 
 ENGLISH = "en"
 
+# The catalogs, by language: the gettext of one (the web layer's, which the composition root gives
+# the hub as ``hub.catalogs``): what delivers a local message outside a page (MQTT) reads it in the
+# customer's language with it.
+Catalogs = Callable[[str], Callable[[str], str]]
+
+
+def in_language(message: UtilityMessage, language: str, timezone: str, catalogs: Catalogs | None) -> str:
+    """A message as delivered in ``language``: a local one rendered from its template (English
+    without catalogs), the utility's as it sent it."""
+    if not message.template:
+        return message.text
+    return render(message.template, message.params, locale=language, timezone=timezone,
+                  gettext=catalogs(language) if catalogs is not None else None)
+
 
 def local_message(
     meter_id: str,

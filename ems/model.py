@@ -849,8 +849,10 @@ class CommissioningStep(enum.StrEnum):
     JOINED = "joined"
     AUTHENTICATED = "authenticated"
     KEYS_ESTABLISHED = "keys_established"
+    METER_CHECKED = "meter_checked"  # the meter's number (MeterSerialNumber) is the one the customer named
     CONFIGURED = "configured"  # the utility's configuration arrived, applied and confirmed
     REFUSED = "refused"  # the meter said no (``detail`` says why); retried at the configured interval
+    WRONG_METER = "wrong_meter"  # not the customer's meter (C6 1.4): left, no data taken; retried
 
 
 @dataclass(frozen=True, slots=True)

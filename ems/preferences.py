@@ -3,7 +3,10 @@ they want shown and delivered, and in which language.
 
 One record per site, kept in the store (``program_preferences``) and read at every start into
 ``hub.preferences``; the Settings page changes it (the owner), and the dashboard and the In-Home
-Display leave out what is switched off. Everything is on until the customer says otherwise.
+Display leave out what is switched off, the EMS makes no notice about it (``wants_notice``: an
+event's notices are DR information, a tier warning the current tier's), and what the appliance
+delivers elsewhere (the MQTT sensors) leaves it out too. Everything is on until the customer says
+otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ems import local_text
 from ems.store import Store, tables
 from ems.store.writer import insert
 
@@ -26,6 +30,20 @@ LANGUAGES = ("en", "es", "zh")
 
 # The information a utility program delivers, in the order the Settings page lists it.
 INFORMATION = ("current_price", "usage_and_demand", "scheduled_prices", "dr_events", "current_tier")
+
+# What each notice the EMS makes is about (``ems.local_text``'s templates): a notice about
+# information the customer switched off is neither made nor delivered. The notices of the
+# customer's own rules (no template) are theirs, and always made.
+NOTICE_ABOUT = {
+    local_text.TIER_WARNING: "current_tier",
+    local_text.BILL_WARNING: "usage_and_demand",
+    local_text.EVENT_ANNOUNCED: "dr_events",
+    local_text.EVENT_STARTED: "dr_events",
+    local_text.EVENT_ENDED: "dr_events",
+    local_text.EVENT_ENDED_WITHOUT_YOU: "dr_events",
+    local_text.EVENT_CANCELLED: "dr_events",
+    local_text.EVENT_OPTED_OUT: "dr_events",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +59,17 @@ class ProgramPreferences:
     def hidden(self) -> tuple[str, ...]:
         """The information switched off, by name (``INFORMATION``)."""
         return tuple(name for name in INFORMATION if not getattr(self, name))
+
+    def wants(self, information: str) -> bool:
+        """Whether the customer wants this information (an ``INFORMATION`` name) shown and delivered."""
+        if information not in INFORMATION:
+            raise ValueError(f"no such information: {information!r}")
+        return bool(getattr(self, information))
+
+    def wants_notice(self, template: str) -> bool:
+        """Whether a notice made from ``template`` is about information the customer wants."""
+        about = NOTICE_ABOUT.get(template)
+        return about is None or self.wants(about)
 
     def with_changes(self, **changes: object) -> ProgramPreferences:
         language = changes.get("language", self.language)

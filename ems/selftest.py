@@ -86,15 +86,28 @@ class RadioTarget:
     path: str
 
 
+def configured_meter_ids(sections: Mapping[str, Any]) -> list[str]:
+    """The meters the ``zigbee_se`` section links: each of its ``meters`` (C6 4.1), else its one."""
+    se = sections.get("zigbee_se") or {}
+    listed = [str(m["meter_id"]) for m in se.get("meters") or () if "meter_id" in m]
+    return listed or ([str(se["meter_id"])] if "meter_id" in se else [])
+
+
 def radio_targets(sections: Mapping[str, Any]) -> list[RadioTarget]:
-    """The radios of the configuration's meter link and home network (their ``radio`` sections);
+    """The radios of the configuration's meter links and home network (their ``radio`` sections);
     not the meter link's when it is off (a bridge or a 2030.5 meter reads the meter instead)."""
     found = []
-    for key, network in (("zigbee_se", N_("meter network")), ("zigbee_home", N_("home network"))):
-        section = sections.get(key) or {}
-        if section.get("enabled", True) is False:
-            continue
-        radio = section.get("radio") or {}
+    se = sections.get("zigbee_se") or {}
+    meter_network, home_network = N_("meter network"), N_("home network")
+    radios: list[tuple[str, Any]] = []
+    if se.get("enabled", True) is not False:
+        own = [m["radio"] for m in se.get("meters") or () if m.get("radio")]  # several meters, each its own
+        shared = len(own) < len(se.get("meters") or ())  # a meter without its own radio uses the section's
+        radios = [(meter_network, r) for r in ([se.get("radio") or {}] if shared or not own else []) + own]
+    home = sections.get("zigbee_home") or {}
+    if home.get("enabled", True) is not False:
+        radios.append((home_network, home.get("radio") or {}))
+    for network, radio in radios:
         if radio.get("path"):
             found.append(RadioTarget(network, str(radio.get("type", "virtual")), str(radio["path"])))
     return found
@@ -269,8 +282,7 @@ class SelfTest:
         config = hub.config
         self._radios = radios if callable(radios) else list(radio_targets(config.sections) if radios is None
                                                              else radios)
-        se = config.sections.get("zigbee_se") or {}
-        self._meter_ids = list(meter_ids if meter_ids is not None else ([se["meter_id"]] if "meter_id" in se else []))
+        self._meter_ids = list(meter_ids if meter_ids is not None else configured_meter_ids(config.sections))
         self.meter_timeout_s = config.commissioning.selftest_meter_timeout_s
         self.min_free_mb = config.commissioning.selftest_min_free_mb
         self._running: asyncio.Task[SelfTestReport] | None = None

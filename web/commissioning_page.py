@@ -18,7 +18,7 @@ from aiohttp import web
 from ems.hub import Hub
 from ems.identity import ApplianceIdentity
 from ems.model import CheckOutcome, CommissioningStage, CommissioningStep, SelfTestReport
-from ems.selftest import SelfTest
+from ems.selftest import SelfTest, configured_meter_ids
 from web.control_api import dr_text
 from web.guard import csrf_given, forbidden, same_token
 from web.i18n import N_, _, current
@@ -36,6 +36,8 @@ STEP_WORDS = {
     CommissioningStep.KEYS_ESTABLISHED: N_("Security keys established"),
     CommissioningStep.CONFIGURED: N_("Configured by the utility"),
     CommissioningStep.REFUSED: N_("The meter refused this appliance"),
+    CommissioningStep.METER_CHECKED: N_("Meter number checked"),
+    CommissioningStep.WRONG_METER: N_("Not your meter: no data taken from it"),
 }
 OUTCOME_WORDS = {CheckOutcome.PASSED: N_("OK"), CheckOutcome.WARNING: N_("Look at this"),
                  CheckOutcome.FAILED: N_("Failed")}
@@ -44,11 +46,8 @@ CHECK_WORDS = {"store": N_("Database"), "radio": N_("Radio"), "meter_link": N_("
 
 
 def _meter_ids(hub: Hub) -> list[str]:
-    se = hub.config.sections.get("zigbee_se") or {}
-    ids = set(hub.state.meters) | set(hub.state.commissioning)
-    if "meter_id" in se:
-        ids.add(se["meter_id"])
-    return sorted(ids)
+    """Every meter configured (several for a commercial account, C6 4.1) or heard of: each its own state."""
+    return sorted(set(hub.state.meters) | set(hub.state.commissioning) | set(configured_meter_ids(hub.config.sections)))
 
 
 def _stage(stage: CommissioningStage, hub: Hub) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ems.model import CommissioningStep
+
 JSON = "application/json"
 
 # -- building blocks ---------------------------------------------------------------------------
@@ -615,8 +617,7 @@ SCHEMAS["Commissioning"] = _obj({
     })),
     "meters": _list(_obj({"meter_id": STR, "latest": _n(_obj({
         "meter_id": STR,
-        "stage": {"type": "string", "enum": ["waiting", "joining", "joined", "authenticated", "keys_established",
-                                             "configured", "refused"]},
+        "stage": {"type": "string", "enum": [step.value for step in CommissioningStep]},
         "at": TIME, "words": STR, "detail": STR,
     }))})),
 })

@@ -288,6 +288,8 @@ class DemandResponse:
         }.get(trigger.kind)
         if template is None or run.outcome is EventStatus.SUPERSEDED:
             return
+        if not self._hub.preferences.wants_notice(template):
+            return  # the customer switched DR events off (program preferences): no notice either
         view = run.view()
         now = self._hub.clock()
         ending = trigger.kind is TriggerKind.EVENT_ENDED

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ems.dr.arbiter import Decision
     from ems.outbox import Outbox
     from ems.ports import DevicePort
+    from ems.preferences import ProgramPreferences
     from ems.state import CurrentState
     from ems.store import Store
 
@@ -47,6 +48,7 @@ class DrHub(Protocol):
     outbox: Outbox
     device_ports: dict[str, DevicePort]
     clock: Clock
+    preferences: ProgramPreferences  # what the customer wants shown and delivered (its notices too)
 
     def every_day(self, at: time, job: Callable[[], Awaitable[object]], name: str) -> None: ...
 

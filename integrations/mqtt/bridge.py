@@ -24,7 +24,7 @@ from typing import Any
 
 import aiomqtt
 
-from ems import billing, messages
+from ems import billing, local_text, messages
 from ems.accounts import Accounts, Scope
 from ems.bus import Unsubscribe
 from ems.errors import NotFound, NotReady, RejectedCommand
@@ -45,7 +45,15 @@ from ems.model import (
 )
 from ems.tasks import TaskSet
 from integrations.mqtt import connect, discovery
-from integrations.mqtt.discovery import COMMANDS, OFFLINE, ONLINE, Topics, number, slug
+from integrations.mqtt.discovery import (
+    COMMANDS,
+    OFFLINE,
+    ONLINE,
+    SENSOR_INFORMATION,
+    Topics,
+    number,
+    slug,
+)
 from integrations.mqtt.settings import MqttSettings
 from integrations.mqtt.zigbee2mqtt import Zigbee2Mqtt
 
@@ -75,6 +83,7 @@ class MqttBridge:
         self._client: aiomqtt.Client | None = None
         self._meters: dict[str, str] = {}  # meter slug -> meter id
         self._meter_currency: dict[str, str] = {}
+        self._meter_hidden: dict[str, frozenset[str]] = {}  # the preferences its discovery follows
         self._devices: set[str] = set()
         self._cost_due: set[str] = set()
         self._unsubscribe: list[Unsubscribe] = []
@@ -225,27 +234,45 @@ class MqttBridge:
         price = self._hub.state.active_price(meter_id, self._hub.clock())
         return price.currency if price is not None and price.currency else "USD"
 
+    def _hidden(self) -> frozenset[str]:
+        """The program information the customer switched off (ems.preferences): not delivered here."""
+        return frozenset(self._hub.preferences.hidden)
+
+    def _set_meter(self, meter_id: str, key: str, payload: str | None) -> None:
+        """A meter sensor's value (or its attributes, ``key/attributes``), unless the customer does
+        not want its information delivered: then its retained value is cleared (an empty payload)."""
+        if SENSOR_INFORMATION.get(key.split("/")[0]) in self._hidden():
+            payload = ""
+        self._set(self.topics.meter(meter_id, key), payload)
+
     def _ensure_meter(self, meter_id: str) -> None:
-        currency = self._currency(meter_id)
-        if self._meter_currency.get(meter_id) == currency:
+        currency, hidden = self._currency(meter_id), self._hidden()
+        if self._meter_currency.get(meter_id) == currency and self._meter_hidden.get(meter_id) == hidden:
             return
         self._meters[slug(meter_id)] = meter_id
         self._meter_currency[meter_id] = currency
-        configs = discovery.meter_configs(self.topics, meter_id, self._hub.config.site.name, currency)
+        was_hidden = self._meter_hidden.get(meter_id)
+        self._meter_hidden[meter_id] = hidden
+        if was_hidden is not None and was_hidden - hidden:
+            self._cost_later(meter_id, 0.0)  # switched on again: the cost is published anew
+        configs = discovery.meter_configs(self.topics, meter_id, self._hub.config.site.name, currency, hidden)
         for topic, payload in configs.items():
             self._set(topic, payload, config=True)
+        for key, information in SENSOR_INFORMATION.items():  # what was switched off is taken back
+            if information in hidden:
+                self._set_meter(meter_id, key, "")
+                self._set_meter(meter_id, f"{key}/attributes", "")
 
     def _on_reading(self, reading: MeterReading) -> None:
         meter_id = reading.meter_id
         if meter_id not in self._meter_currency:
             self._refresh_meter(meter_id)
-        t = self.topics
         if reading.demand_kw is not None:
-            self._set(t.meter(meter_id, "demand_kw"), number(reading.demand_kw))
+            self._set_meter(meter_id, "demand_kw", number(reading.demand_kw))
         if reading.summation_delivered_kwh is not None:
-            self._set(t.meter(meter_id, "energy_delivered_kwh"), number(reading.summation_delivered_kwh))
+            self._set_meter(meter_id, "energy_delivered_kwh", number(reading.summation_delivered_kwh))
         if reading.summation_received_kwh is not None:
-            self._set(t.meter(meter_id, "energy_received_kwh"), number(reading.summation_received_kwh))
+            self._set_meter(meter_id, "energy_received_kwh", number(reading.summation_received_kwh))
 
     def _on_meter_event(self, event: Any) -> None:
         self._refresh_meter(event.meter_id)
@@ -253,7 +280,7 @@ class MqttBridge:
     def _refresh_meter(self, meter_id: str) -> None:
         """Price, tier, the event and the latest message as they stand now."""
         self._ensure_meter(meter_id)
-        hub, t = self._hub, self.topics
+        hub = self._hub
         now = hub.clock()
         meter = hub.state.meters.get(meter_id)
         if meter is not None:
@@ -261,21 +288,28 @@ class MqttBridge:
                               ("summation_received_kwh", "energy_received_kwh")):
                 value = meter.value(name)
                 if value is not None:
-                    self._set(t.meter(meter_id, key), number(value))
+                    self._set_meter(meter_id, key, number(value))
         price = hub.state.active_price(meter_id, now)
         if price is not None:
-            self._set(t.meter(meter_id, "price"), number(price.price_per_kwh, 5))
-            self._set(t.meter(meter_id, "tier"), str(price.tier))
+            self._set_meter(meter_id, "price", number(price.price_per_kwh, 5))
+            self._set_meter(meter_id, "tier", str(price.tier))
         self._refresh_event(meter_id)
         latest = next((m for m in hub.state.recent_messages(now)
                        if m.message.meter_id == meter_id and m.cancelled_at is None), None)
         if latest is not None:
             msg = latest.message
-            self._set(t.meter(meter_id, "message"), (msg.text or "")[:MAX_STATE_CHARS])
-            self._set(t.meter(meter_id, "message/attributes"), json.dumps({
+            self._set_meter(meter_id, "message", (self._text_of(msg) or "")[:MAX_STATE_CHARS])
+            self._set_meter(meter_id, "message/attributes", json.dumps({
                 "message_id": msg.message_id, "importance": msg.importance.name.lower(),
                 "received_at": msg.received_at.isoformat(), "confirmation_required": msg.confirmation_required,
                 "confirmed": latest.confirmed_at is not None, "origin": str(msg.origin)}, sort_keys=True))
+
+    def _text_of(self, message: UtilityMessage) -> str:
+        """A message as delivered: a local one in the customer's program language (ems.preferences),
+        else the site's; the utility's as it sent it."""
+        hub = self._hub
+        language = hub.preferences.language or hub.config.site.language
+        return local_text.in_language(message, language, hub.config.site.timezone, hub.catalogs)
 
     def _refresh_events(self) -> None:
         for meter_id in list(self._meter_currency):
@@ -286,15 +320,14 @@ class MqttBridge:
         if control is None:
             return
         view = current_event(control.events(), meter_id)
-        t = self.topics
         if view is None:
-            self._set(t.meter(meter_id, "dr_event"), "none")
-            self._set(t.meter(meter_id, "dr_event/attributes"), "{}")
+            self._set_meter(meter_id, "dr_event", "none")
+            self._set_meter(meter_id, "dr_event/attributes", "{}")
             return
         state = "opted_out" if view.opted_out else str(view.phase)
         names = control.device_names()
-        self._set(t.meter(meter_id, "dr_event"), state)
-        self._set(t.meter(meter_id, "dr_event/attributes"), json.dumps({
+        self._set_meter(meter_id, "dr_event", state)
+        self._set_meter(meter_id, "dr_event/attributes", json.dumps({
             "event_id": view.event.issuer_event_id, "start": view.effective_start.isoformat(),
             "end": view.effective_end.isoformat(), "criticality": int(view.event.criticality),
             "opted_out": view.opted_out,
@@ -318,10 +351,9 @@ class MqttBridge:
             except (NotFound, NotReady):
                 return
             self._ensure_meter(meter_id)
-            t = self.topics
-            self._set(t.meter(meter_id, "cycle_cost"), number(cost.report.cycle.total_cost, 2))
+            self._set_meter(meter_id, "cycle_cost", number(cost.report.cycle.total_cost, 2))
             if cost.projection is not None:
-                self._set(t.meter(meter_id, "projected_bill"), number(cost.projection.total_cost, 2))
+                self._set_meter(meter_id, "projected_bill", number(cost.projection.total_cost, 2))
             await asyncio.sleep(self.settings.cost_min_gap_s)
         finally:
             self._cost_due.discard(meter_id)

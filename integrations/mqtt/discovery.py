@@ -62,21 +62,29 @@ class Sensor:
     options: tuple[str, ...] = ()
     attributes: bool = False  # has a JSON attributes topic
     precision: int | None = None
+    # The program information it delivers (``ems.preferences.INFORMATION``): a sensor of information
+    # the customer switched off is not offered (its discovery config is removed) nor published.
+    information: str | None = None
 
     def unit_for(self, currency: str) -> str | None:
         return None if self.unit is None else self.unit.replace("{currency}", currency)
 
 
 METER_SENSORS: tuple[Sensor, ...] = (
-    Sensor("demand_kw", "Demand", "power", "measurement", "kW", precision=3),
-    Sensor("energy_delivered_kwh", "Energy from the grid", "energy", "total_increasing", "kWh", precision=3),
-    Sensor("energy_received_kwh", "Energy to the grid", "energy", "total_increasing", "kWh", precision=3),
-    Sensor("price", "Price", None, "measurement", "{currency}/kWh", "mdi:cash", precision=4),
-    Sensor("tier", "Price tier", None, None, None, "mdi:stairs"),
-    Sensor("cycle_cost", "Cost this billing cycle", "monetary", "total", "{currency}", precision=2),
-    Sensor("projected_bill", "Projected bill", "monetary", "total", "{currency}", precision=2),
+    Sensor("demand_kw", "Demand", "power", "measurement", "kW", precision=3, information="usage_and_demand"),
+    Sensor("energy_delivered_kwh", "Energy from the grid", "energy", "total_increasing", "kWh", precision=3,
+           information="usage_and_demand"),
+    Sensor("energy_received_kwh", "Energy to the grid", "energy", "total_increasing", "kWh", precision=3,
+           information="usage_and_demand"),
+    Sensor("price", "Price", None, "measurement", "{currency}/kWh", "mdi:cash", precision=4,
+           information="current_price"),
+    Sensor("tier", "Price tier", None, None, None, "mdi:stairs", information="current_tier"),
+    Sensor("cycle_cost", "Cost this billing cycle", "monetary", "total", "{currency}", precision=2,
+           information="usage_and_demand"),
+    Sensor("projected_bill", "Projected bill", "monetary", "total", "{currency}", precision=2,
+           information="usage_and_demand"),
     Sensor("dr_event", "Demand response event", "enum", None, None, "mdi:transmission-tower",
-           options=EVENT_STATES, attributes=True),
+           options=EVENT_STATES, attributes=True, information="dr_events"),
     Sensor("message", "Latest message", None, None, None, "mdi:message-text", attributes=True),
 )
 
@@ -168,14 +176,19 @@ def _config(sensor: Sensor, *, node: str, state_topic: str, availability: list[s
     return payload
 
 
-def meter_configs(topics: Topics, meter_id: str, site_name: str, currency: str) -> dict[str, str]:
-    """Discovery topic -> config payload (JSON) of every sensor of one meter."""
+def meter_configs(topics: Topics, meter_id: str, site_name: str, currency: str,
+                  hidden: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Discovery topic -> config payload (JSON) of every sensor of one meter; "" (which removes
+    the entity in Home Assistant) for a sensor of information in ``hidden``."""
     node = topics.meter_node(meter_id)
     device = {"identifiers": [node], "name": f"{site_name} meter {meter_id}", "manufacturer": "premise-ems",
               "model": "Energy management system"}
-    return {topics.config(node, s.key): json.dumps(_config(
+    return {topics.config(node, s.key): "" if s.information in hidden else json.dumps(_config(
         s, node=node, state_topic=topics.meter(meter_id, s.key), availability=[topics.status], device=device,
         currency=currency), sort_keys=True) for s in METER_SENSORS}
+
+
+SENSOR_INFORMATION = {s.key: s.information for s in METER_SENSORS}
 
 
 def device_configs(topics: Topics, device_id: str, name: str, kind: str, model: str,

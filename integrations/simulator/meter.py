@@ -161,6 +161,7 @@ class SimulatedMeter:
                     "status": 0,
                     "profile_interval_period": PROFILE_PERIOD_ENUM[meter["profile_interval_min"]],
                     "max_number_of_periods_delivered": MAX_PERIODS,
+                    "meter_serial_number": meter["number"].encode("ascii"),
                 },
             },
         )

@@ -163,6 +163,10 @@ _METER = vol.Schema(
         vol.Optional("ieee", default="00:0d:6f:00:0a:90:69:e7"): vol.Match(
             r"^([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}$", msg="expected an EUI-64 such as 00:0d:6f:00:0a:90:69:e7"
         ),
+        # The number printed on the meter (and on the customer's bill), served as the Metering
+        # cluster's MeterSerialNumber (0x0308, an octet string of at most 24 bytes; SE 1.1).
+        vol.Optional("number", default="55512345"): vol.All(vol.Coerce(str), vol.Match(
+            r"^[\x20-\x7e]{1,24}$", msg="expected 1-24 printable ASCII characters such as 55512345")),
         # The meter is the coordinator and trust center of its network (NWK 0x0000): it admits the
         # devices the utility registered (SE 1.x §5.4), by default the development appliance's identity.
         vol.Optional("registered", default=lambda: [dict(DEVELOPMENT_REGISTRATION)]): [_REGISTRATION],

@@ -19,7 +19,9 @@ trust center admits it only with a registration (IEEE address, install code, app
 type), gives it a NWK address and the network key in a Transport-Key under its install-code
 link key (`security.py`), and from then on every frame between the radio and the HAN is
 NWK-secured with the network key, the Smart Energy profile's unicasts APS-secured with the link
-key too (SE 1.x §5.4.6); both ends capture those secured bytes. Without a ``trust_center`` the
+key too (SE 1.x §5.4.6); both ends capture those secured bytes. Both ends also drop a secured frame
+whose NWK frame counter is not above the last one they took from its sender (a replay; ZigBee PRO
+§4.3.1.2), counted as ``replayed`` and logged once per sender (`security.ReplayGuard`). Without a ``trust_center`` the
 radio is the coordinator (NWK 0x0000) and nothing is secured: the home's own network.
 
 Link faults (issue 11), for the fault tests and the soak: ``faults`` (a ``LinkFaults``) drops,
@@ -127,6 +129,7 @@ class VirtualHan:
         # Before the radio joins a trust center's network it has no address (0xFFFE: unknown).
         self._radio_nwk = COORDINATOR_NWK if trust_center is None else 0xFFFE
         self._nwk_counters: collections.Counter[t.EUI64] = collections.Counter()
+        self._replays = security.ReplayGuard()  # the radio's frame counters: replays are dropped
         self._from_radio: dict[AirFrame, bytes] = {}  # the secured bytes of a frame the radio sent
         self.clock: Callable[[], Any] | None = None  # stamps the trust center's log
         self._host = host
@@ -507,6 +510,13 @@ class VirtualHan:
             self.counters["security_failures"] += 1
             LOGGER.warning("Virtual HAN: secured frame names source %s, not the joined radio", plain.source)
             return None
+        if not self._replays.fresh(plain.source, plain.nwk_counter):
+            self.counters["replayed"] += 1
+            if self._replays.first_refusal(plain.source):
+                LOGGER.warning("Virtual HAN: dropped a frame from %s replayed or out of date (frame counter %d not"
+                               " above the last one seen); later ones are counted, not logged",
+                               plain.source, plain.nwk_counter)
+            return None
         if _aps_secured(frame) and not plain.aps_secured:
             self.counters["aps_unsecured"] += 1
             LOGGER.warning("Virtual HAN: Smart Energy frame from the radio without APS security: dropped")
@@ -532,6 +542,7 @@ class VirtualHan:
             await writer.drain()
             return None
         taken = set(self._nodes)
+        self._replays.forget(join.ieee)  # admitted anew: it counts its frames from 1 again
         self._radio_nwk = self.trust_center.address_for(join.ieee, taken)
         pan_id, ext_pan, channel = self._network_settings
         transport_key = security.encode_transport_key(

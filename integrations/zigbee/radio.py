@@ -14,13 +14,15 @@ network. With ``join`` it joins the network of the HAN's trust center instead, a
 joins the meter's (what a real radio's firmware does by itself): it gets its NWK address and the
 network key, which it can read only with the link key of its own install code, and from then on
 secures every frame (NWK security with the network key, the Smart Energy profile's unicasts APS
-security with the link key; `security.py`). A refusal raises `JoinRefused` with the trust center's
+security with the link key; `security.py`); a frame from the HAN whose frame counter is not above
+its sender's last is a replay, dropped and counted in ``counters["replayed"]``. A refusal raises `JoinRefused` with the trust center's
 reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -158,6 +160,8 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
         self._network_key: bytes | None = None
         self._link_key: bytes | None = None
         self._nwk_counter = 0
+        self._replays = security.ReplayGuard()  # the meter's frame counters: replays are dropped
+        self.counters: collections.Counter[str] = collections.Counter()  # e.g. "replayed"
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -313,6 +317,7 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
             raise RadioUnavailable("the trust center's Transport-Key names another device")
         self._network_key, self._link_key = transport.network_key, link_key
         self._nwk_counter = 0
+        self._replays.forget()  # a new join: the network's counters as from now
         self.joined = JoinedNetwork(joined.nwk, joined.trust_center, joined.pan_id, joined.channel)
         self._node_info = self._node_info.replace(
             nwk=t.NWK(joined.nwk), logical_type=zdo_t.LogicalType.Router
@@ -411,6 +416,13 @@ class VirtualRadioApplication(NwkLookupMixin, SmartEnergyProfileMixin, zigpy.app
             frame = AirFrame.decode(plain.frame)
         except (security.SecurityError, AirFrameError) as err:
             LOGGER.warning("Virtual radio dropped a frame that failed its security check: %s", err)
+            return
+        if not self._replays.fresh(plain.source, plain.nwk_counter):
+            self.counters["replayed"] += 1
+            if self._replays.first_refusal(plain.source):
+                LOGGER.warning("Virtual radio dropped a frame from %s replayed or out of date (frame counter %d"
+                               " not above the last one seen); later ones are counted, not logged",
+                               plain.source, plain.nwk_counter)
             return
         if frame.profile_id == SE_PROFILE and not frame.broadcast and not plain.aps_secured:
             LOGGER.warning("Virtual radio dropped a Smart Energy frame without APS security")

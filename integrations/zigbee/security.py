@@ -201,6 +201,45 @@ def unsecure(
     return Unsecured(frame[:_MAC_LENGTH] + plain_nwk + aps, aux.source, aux.counter, aps_secured)
 
 
+class ReplayGuard:
+    """Freshness of secured frames (ZigBee PRO §4.3.1.2 step 5, §4.5.2: the incoming frame counter).
+
+    A receiver keeps, per sender, the highest NWK frame counter it accepted from that sender and
+    drops a frame whose counter is not above it: a frame recorded off the air and sent again (a
+    replay) authenticates like the original, so only its counter gives it away. Checked after the
+    MIC (a forged counter does not authenticate, so cannot move the mark). ``forget`` starts a
+    sender afresh when it joins again (it then counts from 1, as the virtual radio does after a
+    restart). Each refused sender is logged once by the caller: ``first_refusal`` says when.
+    """
+
+    def __init__(self) -> None:
+        self._highest: dict[t.EUI64, int] = {}
+        self._refused: set[t.EUI64] = set()
+
+    def fresh(self, source: t.EUI64, counter: int) -> bool:
+        """Whether the frame is new (and if so its counter becomes the sender's mark)."""
+        if counter <= self._highest.get(source, -1):
+            return False
+        self._highest[source] = counter
+        return True
+
+    def first_refusal(self, source: t.EUI64) -> bool:
+        """True the first time a sender's frame is refused (log then, not on every replayed frame)."""
+        if source in self._refused:
+            return False
+        self._refused.add(source)
+        return True
+
+    def forget(self, source: t.EUI64 | None = None) -> None:
+        """Start one sender (or, with None, every sender) afresh: a new join."""
+        if source is None:
+            self._highest.clear()
+            self._refused.clear()
+        else:
+            self._highest.pop(source, None)
+            self._refused.discard(source)
+
+
 # --- the trust center's Transport-Key (§4.4.11.1), sent before the joiner has the network key ---
 
 

@@ -4,7 +4,9 @@ Each attempt joins the meter's network with the appliance's identity (install co
 publishes every commissioning stage (``CommissioningStage``: joining, joined, authenticated, keys
 established; refused or waiting for registration, retried after ``join_retry_s``); the session
 publishes "configured" when the utility's configuration arrives. A meter other than the one named
-(``meter_ieee``) is left at once (C6 1.4).
+(``meter_ieee``) is left at once, and so is one whose MeterSerialNumber is not the meter number the
+customer gave (``meter_number``, else ``commissioning.meter_number``), before any of its data is
+taken (C6 1.4: never a neighbour's meter).
 
 The shared reconnect supervisor (``integrations.zigbee.supervisor``) keeps the link up. When
 the radio connection drops or a step fails, the data is shown as offline, the outage is logged
@@ -49,6 +51,7 @@ SE_PROFILE = 0x0109
 DISCOVERY_TIMEOUT_S = 20.0
 PROBE_INTERVAL_S = 2.0  # of the hub's clock: with the attempt after it, back well within 10 s
 REQUEST_TIMEOUT_S = 8.0
+METER_SERIAL_NUMBER = 0x0308  # Metering cluster, octet string of at most 24 bytes (SE 1.1)
 LINK_ERRORS = (
     NotReady,
     ConnectionError,
@@ -93,6 +96,8 @@ class MeterLink:
         self._upstream = UpstreamSender(hub, self)
         self._radio_probe = radio_probe(settings.radio)
         self._radio_down = True  # the radio's transport is (or was last seen) gone: the probe may cut a wait
+        self.meter_number: str | None = None  # as the meter gave it at the last connect
+        self._wrong_meter_logged: tuple[str, str] | None = None  # a wrong meter is logged once, not every retry
         self._supervisor = ReconnectSupervisor(
             self,
             name=f"[{self.meter_id}] Meter link",
@@ -152,7 +157,7 @@ class MeterLink:
             if named is not None and str(joined.trust_center) != named:
                 text = (f"the meter that answered ({joined.trust_center}) is not yours ({named}): this appliance"
                         " only joins the meter named in its settings")
-                self._stage(CommissioningStep.REFUSED, text)
+                self._stage(CommissioningStep.WRONG_METER, text)
                 raise JoinNotAdmitted(text, self.settings.join_retry_s)
             self._stage(CommissioningStep.AUTHENTICATED,
                         "the meter accepted this appliance's install code and gave it the network key")
@@ -161,6 +166,7 @@ class MeterLink:
             self._stage(CommissioningStep.KEYS_ESTABLISHED,
                         "the meter and this appliance now protect their messages with this appliance's own key")
         device, endpoint_id = await self._find_meter()
+        await self._check_meter_number(device.endpoints[endpoint_id])
         self.session = MeterSession(self._hub, self.app, device, endpoint_id, self.meter_id, self._retry_tsns,
                                     awaiting_reports=self._awaiting_reports)
         await self.session.start(self.settings.report_interval_s)
@@ -197,6 +203,57 @@ class MeterLink:
             if asyncio.get_running_loop().time() > deadline:
                 raise NotReady("no Smart Energy meter answered on the HAN")
             await asyncio.sleep(0.1)
+
+    def _named_number(self) -> str | None:
+        """The meter number the customer gave: this meter's own setting, else the Commissioning one."""
+        if self.settings.meter_number is not None:
+            return self.settings.meter_number
+        commissioning = getattr(getattr(self._hub, "config", None), "commissioning", None)
+        return getattr(commissioning, "meter_number", None)
+
+    async def _check_meter_number(self, endpoint: Any) -> None:
+        """Read the meter's MeterSerialNumber (Metering 0x0308) and take no data from another meter.
+
+        C6 1.4: the customer names the number printed on their meter (the utility has it too); a
+        meter that answers with another number is a neighbour's, left before anything it sends is
+        read (``JoinNotAdmitted``: retried at the join interval, in case the customer fixes a typo).
+        A meter that does not serve the attribute (it is optional, SE 1.1) cannot be checked: the
+        stage says so, and the EUI-64 (``meter_ieee``) is then the customer's check.
+        """
+        named = self._named_number()
+        success, failure = await asyncio.wait_for(
+            endpoint.in_clusters[Metering.cluster_id].read_attributes([METER_SERIAL_NUMBER], allow_cache=False),
+            REQUEST_TIMEOUT_S,
+        )
+        raw = success.get(METER_SERIAL_NUMBER)
+        number = meter_number_text(raw) if raw is not None else None
+        self.meter_number = number
+        if number is None:
+            status = failure.get(METER_SERIAL_NUMBER)
+            _LOGGER.info("[%s] The meter does not give its number (status %s)", self.meter_id, status)
+            text = ("the meter does not give its number, so this appliance cannot check it is yours: compare the"
+                    " number on the meter with the one on your bill")
+        elif named is None:
+            text = (f"this meter's number is {number}: add your meter number (printed on the meter) to the"
+                    " configuration (commissioning: meter_number in ems.yaml) so that this appliance only ever"
+                    " takes data from your own meter")
+        elif same_meter_number(number, named):
+            text = f"the meter's number is {number}, the one you gave"
+        else:
+            text = (f"the meter that answered has number {number}, not {named}, the number you gave: it is not"
+                    " your meter, so this appliance takes no data from it. Check the number printed on your"
+                    " meter against the one in the configuration (meter_number in ems.yaml); if they match,"
+                    " ask your utility which meter this appliance was registered with")
+            self._log_wrong_meter(number, named)
+            self._stage(CommissioningStep.WRONG_METER, text)
+            raise JoinNotAdmitted(text, self.settings.join_retry_s)
+        self._stage(CommissioningStep.METER_CHECKED, text)
+
+    def _log_wrong_meter(self, number: str, named: str) -> None:
+        if (number, named) != self._wrong_meter_logged:
+            self._wrong_meter_logged = (number, named)
+            _LOGGER.warning("[%s] The meter that answered has number %s, not the customer's %s: left, no data taken",
+                            self.meter_id, number, named)
 
     async def _match_metering(self, device: Any) -> int | None:
         status, _nwk, endpoints = await asyncio.wait_for(
@@ -268,6 +325,25 @@ class MeterLink:
             return
         self.state = state
         self._hub.bus.publish(MeterLinkChanged(self.meter_id, state, self._hub.clock(), detail))
+
+
+def meter_number_text(raw: Any) -> str | None:
+    """The MeterSerialNumber octet string as text (ASCII as meters write it; hex when it is not)."""
+    data = bytes(raw)
+    text = data.rstrip(b"\x00 ").decode("ascii", errors="replace")
+    if not text:
+        return None
+    return text if text.isprintable() and "\ufffd" not in text else data.hex().upper()
+
+
+def same_meter_number(given: str, named: str) -> bool:
+    """Whether two meter numbers are one, as people write them: spaces, dashes, dots, case and
+    leading zeros aside (the label may read "0055 5123-45" where the meter serves "55512345")."""
+
+    def canonical(number: str) -> str:
+        return "".join(ch for ch in number if ch.isalnum()).upper().lstrip("0")
+
+    return canonical(given) == canonical(named)
 
 
 def _describe(err: BaseException) -> str:

@@ -62,7 +62,9 @@ async def test_appliance_follows_the_meters_clock(tmp_path):
         async with asyncio.timeout(60):  # guards against a hang only
             while True:
                 link = hub.integrations["zigbee_se"]
-                if link.session is not None and hub.control.events():
+                # The session exists (and hears the event) from the start of its setup; the meter's
+                # Time is read a step later: wait for that read, not only for the event.
+                if link.session is not None and hub.control.events() and link.session.clock_offset:
                     break
                 await asyncio.sleep(0.05)
         offset = link.session.clock_offset

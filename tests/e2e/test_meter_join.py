@@ -25,9 +25,9 @@ async def test_the_appliance_joins_with_its_own_install_code_and_shows_each_stag
         await appliance.wait_until(lambda: CommissioningStep.CONFIGURED in stages(appliance), what="configured")
         identity = appliance.hub.identity
         assert identity is not None  # made at the first start, and registered by the simulator (the utility)
-        assert stages(appliance)[:5] == [
+        assert stages(appliance)[:6] == [
             CommissioningStep.JOINING, CommissioningStep.JOINED, CommissioningStep.AUTHENTICATED,
-            CommissioningStep.KEYS_ESTABLISHED, CommissioningStep.CONFIGURED]
+            CommissioningStep.KEYS_ESTABLISHED, CommissioningStep.METER_CHECKED, CommissioningStep.CONFIGURED]
         timeline = appliance.hub.state.commissioning["main"]
         assert all(a.at <= b.at for a, b in zip(timeline, timeline[1:], strict=False))
         log = appliance.simulator.trust_center.log
@@ -55,11 +55,45 @@ async def test_an_unregistered_appliance_waits_says_why_and_joins_once_registere
 async def test_a_meter_other_than_the_customers_is_left(tmp_path) -> None:
     config = CONFIG.replace("zigbee_se:\n", "zigbee_se:\n  join_retry_s: 30\n  meter_ieee: 00:0d:6f:00:00:00:00:01\n")
     async with running_appliance(tmp_path, config_text=config) as appliance:
-        await appliance.wait_until(lambda: CommissioningStep.REFUSED in stages(appliance), what="refused")
-        refused = [s for s in appliance.hub.state.commissioning["main"] if s.stage is CommissioningStep.REFUSED]
+        await appliance.wait_until(lambda: CommissioningStep.WRONG_METER in stages(appliance), what="left")
+        refused = [s for s in appliance.hub.state.commissioning["main"] if s.stage is CommissioningStep.WRONG_METER]
         assert "is not yours" in refused[0].detail
         assert CommissioningStep.CONFIGURED not in stages(appliance)
         assert appliance.hub.integrations["zigbee_se"].session is None
+
+
+def with_meter_number(number: str, section: str = "commissioning") -> str:
+    if section == "commissioning":
+        return CONFIG + f'commissioning:\n  meter_number: "{number}"\n'
+    return CONFIG.replace("zigbee_se:\n", f'zigbee_se:\n  join_retry_s: 30\n  meter_number: "{number}"\n')
+
+
+async def test_the_meter_number_the_customer_gave_is_checked_against_the_meters(tmp_path) -> None:
+    """C6 1.4: the number printed on the meter (as the customer writes it) is the one the meter serves."""
+    scenario = {**FAST_SCENARIO, "meter": {**FAST_SCENARIO["meter"], "number": "55512345"}}
+    async with running_appliance(tmp_path, scenario=scenario, config_text=with_meter_number("0055 5123-45")) as appliance:
+        await appliance.online()
+        checked = [s for s in appliance.hub.state.commissioning["main"] if s.stage is CommissioningStep.METER_CHECKED]
+        assert checked and checked[-1].detail == "the meter's number is 55512345, the one you gave"
+        assert appliance.hub.integrations["zigbee_se"].meter_number == "55512345"
+
+
+async def test_a_meter_with_another_number_is_left_before_any_of_its_data_is_taken(tmp_path) -> None:
+    """A neighbour's meter (it admitted this appliance, but its number is not the customer's) gives nothing."""
+    config = with_meter_number("55599999", section="zigbee_se")
+    # A meter that sends nothing on its own: what it owes no answer to is not this test's (the strict
+    # meter would count an event it sent in the moment before the appliance left as unanswered).
+    quiet = {**FAST_SCENARIO, "messages": [], "events": []}
+    async with running_appliance(tmp_path, scenario=quiet, config_text=config) as appliance:
+        await appliance.wait_until(lambda: CommissioningStep.WRONG_METER in stages(appliance), what="left")
+        left = next(s for s in appliance.hub.state.commissioning["main"] if s.stage is CommissioningStep.WRONG_METER)
+        assert "has number 55512345, not 55599999" in left.detail
+        assert "Check the number printed on your meter" in left.detail
+        assert CommissioningStep.METER_CHECKED not in stages(appliance)
+        assert appliance.hub.integrations["zigbee_se"].session is None
+        meter = appliance.hub.state.meter("main")
+        assert (meter.info, meter.values, meter.last_reading_at) == (None, {}, None)  # nothing taken
+        assert appliance.hub.state.prices.get("main") is None
 
 
 CONFIGURING = {**FAST_SCENARIO, "messages": [], "meter": {**FAST_SCENARIO["meter"], "configuration": {

@@ -233,3 +233,43 @@ async def test_confirm_over_mqtt_confirms_the_message_as_the_dashboard_does(tmp_
         # The meter hears of it through the outbox, as from the dashboard.
         frame = await appliance.simulator.node.wait_for("message_confirmation", timeout_s=10)
         assert frame.fields["message_id"] == state.message.message_id
+
+
+async def test_what_the_customer_switched_off_is_not_delivered_and_comes_back_when_switched_on(home: Any) -> None:
+    """C6 3.1 step 4: the program preferences say what is delivered, over MQTT as on the pages."""
+    from ems import preferences
+
+    appliance, _broker, ha = home
+    hub = appliance.hub
+    await ha.wait_for(lambda w: w.latest.get(f"{BASE}/{METER}/dr_event") == b"active", "the event published")
+    await ha.wait_for(lambda w: _meter_config(w, "price") is not None, "the price sensor discovered")
+    # The owner switches the price and DR events off on the Settings page (what it saves).
+    hub.preferences = await preferences.save(hub.store, hub.preferences.with_changes(
+        current_price=False, dr_events=False), hub.clock(), OWNER)
+    gone = (f"{BASE}/{METER}/price", f"{BASE}/{METER}/dr_event", f"{BASE}/{METER}/dr_event/attributes")
+    await ha.wait_for(lambda w: _meter_config(w, "price") is None and _meter_config(w, "dr_event") is None
+                      and all(w.latest.get(t) == b"" for t in gone), "the price and the event taken back")
+    assert _meter_config(ha, "demand_kw") is not None and _meter_config(ha, "tier") is not None  # the rest stays
+    async with Watcher(_broker.port, (f"{BASE}/#", "homeassistant/#")) as late:  # nothing retained for later
+        await late.wait_for(lambda w: f"{BASE}/{METER}/demand_kw" in w.latest, "the retained state")
+        assert not any(late.latest.get(t) for t in gone)
+        assert not [t for t in late.latest if t.endswith("/price/config") or t.endswith("/dr_event/config")]
+    hub.preferences = await preferences.save(hub.store, hub.preferences.with_changes(
+        current_price=True, dr_events=True), hub.clock(), OWNER)
+    await ha.wait_for(lambda w: _meter_config(w, "price") is not None and w.latest.get(
+        f"{BASE}/{METER}/dr_event") == b"active" and bool(w.latest.get(f"{BASE}/{METER}/price")), "back again")
+
+
+async def test_the_ems_notices_are_delivered_in_the_programs_language(home: Any) -> None:
+    """The language the customer chose for the program (Settings) is the one its notices are delivered in."""
+    from ems import preferences
+
+    appliance, _broker, ha = home
+    hub = appliance.hub
+    topic = f"{BASE}/{METER}/message"
+    await ha.wait_for(lambda w: w.latest.get(topic, b"").startswith(b"Energy event 5101 has started"),
+                      "the event's notice, in English")
+    hub.preferences = await preferences.save(hub.store, hub.preferences.with_changes(language="es"),
+                                             hub.clock(), OWNER)
+    await ha.wait_for(lambda w: w.latest.get(topic, b"").startswith(
+        "Ha comenzado el evento energético 5101".encode()), "the notice in Spanish")
