@@ -119,13 +119,36 @@ def _section(kind: MeterSourceKind, form: Any, saved: SavedSource | None) -> dic
 
 def _reason(probe: SourceProbe, hub: Any) -> str:
     """Why a test failed, in the reader's language."""
-    reason = probe.reason or N_("The test failed.")
-    if isinstance(reason, Text):
-        return dr_text(reason, current(), hub.config.site.timezone)
-    return _(reason)
+    return _words(probe.reason or N_("The test failed."), hub)
 
 
-def _figures(probe: SourceProbe) -> list[tuple[str, str]]:
+def _words(text: Text | str, hub: Any) -> str:
+    """A kind's words in the reader's language: a Text rendered with its values, a msgid translated."""
+    if isinstance(text, Text):
+        return dr_text(text, current(), hub.config.site.timezone)
+    return _(text)
+
+
+def _value(value: Text | str, hub: Any) -> str:
+    """A detail's value: a Text in the reader's words; a plain value (a model, an address) as it is."""
+    return dr_text(value, current(), hub.config.site.timezone) if isinstance(value, Text) else value
+
+
+def _problem(kind: MeterSourceKind, err: ValueError) -> str:
+    """A setting the kind's schema refused, named by its label on the form (the schema's English
+    words only for a key the form does not show)."""
+    where, _sep, problem = str(err).partition(": ")
+    field = next((f for f in kind.fields if f.name == where), None)
+    if where == "meter_id":
+        return _("Check this setting: %(problem)s") % {"problem": _("Meter name in this appliance")} + " " + _(
+            "Use 1 to 40 letters, digits, “_”, “-”, “.” or “:”.")
+    if field is None:
+        return _("Check this setting: %(problem)s") % {"problem": str(err)}
+    return " ".join(part for part in (_("Check this setting: %(problem)s") % {"problem": _(field.label)},
+                                      _(field.hint) if field.hint else "") if part)
+
+
+def _figures(probe: SourceProbe, hub: Any) -> list[tuple[str, str]]:
     """What a successful test read, in the reader's words."""
     language = current()
     rows: list[tuple[str, str]] = []
@@ -148,7 +171,7 @@ def _figures(probe: SourceProbe) -> list[tuple[str, str]]:
                                 format="¤#,##0.0000", currency_digits=False)
         rows.append((_("Price now"), _("%(money)s per kWh") % {"money": money}))
     for label, value in probe.details:
-        rows.append((_(label), value))
+        rows.append((_(label), _value(value, hub)))
     return rows
 
 
@@ -199,7 +222,8 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         status, error = 400, _("Choose how the appliance should read the meter.")
     elif kind is not None and action == "find":
         found = await _find(kind)
-        candidates = [{"address": c.address, "label": c.label, "hardware_id": c.hardware_id or ""} for c in found]
+        candidates = [{"address": c.address, "label": _words(c.label, hub), "hardware_id": c.hardware_id or ""}
+                      for c in found]
     elif kind is not None and action == "use":
         address_field = next((f.name for f in kind.fields if f.kind == "address"), None)
         if address_field is not None:
@@ -210,7 +234,7 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         try:
             validated = sources.validate(kind.kind, section)
         except ValueError as err:
-            status, error = 400, _("Check this setting: %(problem)s") % {"problem": str(err)}
+            status, error = 400, _problem(kind, err)
         else:
             probe = await _probe(kind, validated)
             if not probe.ok:
@@ -232,7 +256,7 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         "fields": _fields(kind, values, saved_for_form) if kind is not None else [],
         "candidates": candidates,
         "probe": probe,
-        "figures": _figures(probe) if probe is not None and probe.ok else [],
+        "figures": _figures(probe, hub) if probe is not None and probe.ok else [],
         "error": error,
         "notice": notice,
         "saved_marker": SAVED,
@@ -262,7 +286,7 @@ def _probe_json(probe: SourceProbe, hub: Any) -> dict[str, Any]:
         "summation_received_kwh": reading.summation_received_kwh if reading else None,
         "price_per_kwh": probe.price.price_per_kwh if probe.price else None,
         "currency": probe.price.currency if probe.price else None,
-        "details": [{"label": _(label), "value": value} for label, value in probe.details],
+        "details": [{"label": _(label), "value": _value(value, hub)} for label, value in probe.details],
     }
 
 
@@ -307,7 +331,9 @@ async def _json_section(request: web.Request) -> dict[str, Any]:
 
 async def candidates_api(request: web.Request) -> web.Response:
     found = await _find(_kind_or_404(request))
-    return web.json_response({"candidates": [{"address": c.address, "label": c.label, "hardware_id": c.hardware_id}
+    hub = request.app[HUB]
+    return web.json_response({"candidates": [{"address": c.address, "label": _words(c.label, hub),
+                                              "hardware_id": c.hardware_id}
                                              for c in found]}, headers={"Cache-Control": "no-store"})
 
 
