@@ -16,17 +16,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from babel.numbers import format_currency, format_decimal
 
+from ems.local_text import format_moment
 from ems.meter_source import MeterPin, MeterSourceKind, SavedSource, SourceField, SourceProbe
 from ems.model import LinkState, Text
 from web.control_api import dr_text
 from web.guard import csrf_given, forbidden, same_token
 from web.i18n import N_, _, current
 from web.keys import ACCESS, HUB
-from web.pages import local, render
+from web.pages import render
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +57,11 @@ def _kind_title(hub: Any, kind: str) -> str:
     return _(source.title) if source is not None else kind
 
 
+def _when(site: Any, at: Any) -> str:
+    """A moment as the reader's locale writes it, in the site's zone (``Wed, Jul 15, 8:00 PM``)."""
+    return format_moment(at.astimezone(ZoneInfo(site.timezone)), current())
+
+
 def _meters(hub: Any, pins: dict[str, MeterPin], saved: dict[str, SavedSource]) -> list[dict[str, Any]]:
     site = hub.config.site
     ids = sorted(set(hub.state.meters) | set(pins) | set(saved) | set(hub.meter_sources.running))
@@ -68,13 +75,13 @@ def _meters(hub: Any, pins: dict[str, MeterPin], saved: dict[str, SavedSource]) 
             "meter_id": meter_id,
             "source": _kind_title(hub, kind) if kind else _("Not set up"),
             "set_up": (_("Set up on this page by %(who)s, %(when)s") % {
-                "who": saved[meter_id].saved_by, "when": local(site, saved[meter_id].saved_at)}
+                "who": saved[meter_id].saved_by, "when": _when(site, saved[meter_id].saved_at)}
                 if meter_id in saved else (_("Set up in the configuration file") if running else "")),
             "link": _(LINK_WORDS[state.link]) if state is not None else _("No figures yet"),
             "link_state": state.link.value if state is not None else "none",
             "hardware_id": pin.hardware_id if pin else None,
             "pending": pin.pending_hardware_id if pin else None,
-            "pending_at": local(site, pin.pending_at) if pin and pin.pending_at else None,
+            "pending_at": _when(site, pin.pending_at) if pin and pin.pending_at else None,
         })
     return meters
 
@@ -203,9 +210,9 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         action = form.get("action")
     who = access.user.username if access is not None and access.user is not None else "api"
     kinds = dict(hub.meter_source_kinds)
-    kind_name = str(form.get("kind") or (next(iter(kinds)) if kinds else ""))
+    kind_name = str(form.get("kind") or _current_kind(hub, saved_all, kinds))
     kind = kinds.get(kind_name)
-    notice = error = None
+    notice = error = failed = None
     candidates: list[dict[str, str]] | None = None
     probe: SourceProbe | None = None
     values: dict[str, str] = {k: v for k, v in form.items() if isinstance(v, str)} if request.method == "POST" else {}
@@ -234,12 +241,12 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         try:
             validated = sources.validate(kind.kind, section)
         except ValueError as err:
-            status, error = 400, _problem(kind, err)
+            status, failed = 400, _problem(kind, err)
         else:
             probe = await _probe(kind, validated)
-            if not probe.ok:
+            if not probe.ok:  # shown beside the form, where the customer looks after pressing Test
                 status = 400 if action == "save" else 200
-                error = (_("Not saved: ") if action == "save" else "") + _reason(probe, hub)
+                failed = (_("Not saved: ") if action == "save" else "") + _reason(probe, hub)
             elif action == "save":
                 await sources.save(kind.kind, validated, by=who)
                 raise web.HTTPSeeOther("/commissioning/meter?done=saved")
@@ -258,10 +265,19 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         "probe": probe,
         "figures": _figures(probe, hub) if probe is not None and probe.ok else [],
         "error": error,
+        "failed": failed,
         "notice": notice,
         "saved_marker": SAVED,
     }
     return render(request, "meter_setup.html", status, **context)
+
+
+def _current_kind(hub: Any, saved: dict[str, SavedSource], kinds: dict[str, Any]) -> str:
+    """The kind the form opens on: the one that reads the first meter (saved here or started by
+    ems.yaml), else the first the appliance knows."""
+    reading = [s.kind for _id, s in sorted(saved.items())] + [
+        kind for _id, (kind, _source) in sorted(hub.meter_sources.running.items())]
+    return next((k for k in reading if k in kinds), next(iter(kinds), ""))
 
 
 async def _find(kind: MeterSourceKind) -> list[Any]:
