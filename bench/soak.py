@@ -44,6 +44,10 @@ EAGLE: the appliance against the simulated EAGLE for simulated hours of stalls, 
 cached (duplicate) replies and odd firmware (bench/bridges_eagle.py ``soak``); its lost and invented
 (or duplicate) intervals add to lost_readings and invented_readings, its recovery to recovery_s.
 
+IEEE 2030.5: the appliance against the simulated 2030.5 meter through its faults one after another
+(stalls, reboots, hours off the network, failed handshakes, a field in a new format, idle drops;
+bench/bridges_ieee2030_5.py ``soak``); its lost and invented intervals and its recovery count the same.
+
 Last line: kills=.. lost_readings=.. invented_readings=.. duplicate_reports=.. lost_reports=..
 stuck_device_s=.. recovery_s=.. fuzz_crashes=.. max_loop_block_ms=.. rss_growth_pct=..
 """
@@ -848,7 +852,8 @@ def main() -> int:
     parser.add_argument("--rss-hours", type=float, default=24.0, help="simulated hours of the memory segment")
     parser.add_argument("--rss-speed", type=float, default=480.0)
     parser.add_argument("--outage-s", type=float, default=20.0, help="how long the meter is frozen once")
-    parser.add_argument("--skip", action="append", default=[], choices=["soak", "rss", "fuzz", "eagle", "emu2"])
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["soak", "rss", "fuzz", "eagle", "emu2", "ieee2030_5"])
     parser.add_argument("--emu2-hours", type=float, default=24.0, help="simulated hours of EMU-2 bridge faults")
     parser.add_argument("--targets", help="comma-separated fuzz targets (default: all)")
     parser.add_argument("--work", type=Path, help="keep the logs and databases here (default: a temp folder)")
@@ -901,6 +906,14 @@ def main() -> int:
                        invented_readings=figures["invented_readings"] + int(eagle["invented_intervals"]
                                                                             + eagle["duplicate_intervals"]),
                        recovery_s=max(figures["recovery_s"] or 0.0, round(eagle["recovery_s"], 2)))
+    if "ieee2030_5" not in args.skip:  # the 2030.5 path's faults (bench/bridges_ieee2030_5.py soak): the same zero targets
+        from bench.bridges_ieee2030_5 import soak as ieee2030_5_soak
+
+        meter = asyncio.run(ieee2030_5_soak(15 if args.quick else 60))
+        say("ieee2030_5: " + " ".join(f"{k}={v:g}" for k, v in meter.items()))
+        figures.update(lost_readings=figures["lost_readings"] + int(meter["lost_intervals"]),
+                       invented_readings=figures["invented_readings"] + int(meter["invented_intervals"]),
+                       recovery_s=max(figures["recovery_s"] or 0.0, round(meter["recovery_s"], 2)))
     targets = args.targets.split(",") if args.targets else None
     if "fuzz" not in args.skip:
         # In the background while the memory segment runs (two targets at a time).

@@ -41,12 +41,12 @@ _LOGGER = logging.getLogger("ems")
 
 
 def _integration_schemas() -> dict[str, Any]:
-    from integrations import mqtt, openadr, zigbee_home, zigbee_se
+    from integrations import ieee2030_5, mqtt, openadr, zigbee_home, zigbee_se
     from integrations.rainforest import eagle, emu2
 
     return {"zigbee_se": zigbee_se.CONFIG_SCHEMA, "zigbee_home": zigbee_home.CONFIG_SCHEMA,
             "openadr": openadr.CONFIG_SCHEMA, "mqtt": mqtt.CONFIG_SCHEMA, "eagle": eagle.CONFIG_SCHEMA,
-            "emu2": emu2.CONFIG_SCHEMA}
+            "emu2": emu2.CONFIG_SCHEMA, "ieee2030_5": ieee2030_5.CONFIG_SCHEMA}
 
 
 def read_config(config_dir: Path) -> AppConfig:
@@ -195,7 +195,8 @@ def compose(
     def radios() -> list[RadioTarget]:  # the simulator's ports, once it listens
         if simulator is None:
             return radio_targets(config.sections)
-        return [RadioTarget("meter network", "virtual", f"virtual://127.0.0.1:{simulator.port}"),
+        meter = [RadioTarget("meter network", "virtual", f"virtual://127.0.0.1:{simulator.port}")]
+        return [*(meter if se_config.get("enabled", True) else []),
                 RadioTarget("home network", "virtual", f"virtual://127.0.0.1:{simulator.home_port}")]
 
     selftest = SelfTest(hub, radios=radios)  # the same checks as `ems selftest`, at every start (hub.state.selftest)
@@ -204,6 +205,7 @@ def compose(
     _add_eagle(hub, config)
     _add_openadr(hub, config)
     _add_emu2(hub, config)
+    _add_ieee2030_5(hub, config)
     _add_meter_sources(hub)
     _add_mqtt(hub, config)
     settled = SettledFreeze(hub, settle_quiet_s)
@@ -239,7 +241,8 @@ class _Stopping:
 # The kinds of meter source the Commissioning page can set up: kind -> the integration module, which
 # exports CONFIG_SCHEMA, ``async_setup(hub, section)`` and ``source_kind(hub)`` (its MeterSourceKind).
 METER_SOURCE_MODULES: dict[str, str] = {"eagle": "integrations.rainforest.eagle",
-                                         "emu2": "integrations.rainforest.emu2"}
+                                         "emu2": "integrations.rainforest.emu2",
+                                         "ieee2030_5": "integrations.ieee2030_5"}
 
 
 class _SourceStarter:
@@ -349,6 +352,25 @@ def _add_openadr(hub: Hub, config: AppConfig) -> None:
         return
     ven = _Integration(hub, "openadr", lambda: openadr.async_setup(hub, settings))
     hub.add_component("openadr", ven.start, ven.stop)
+
+
+def _add_ieee2030_5(hub: Hub, config: AppConfig) -> None:
+    """An IEEE 2030.5 meter on the LAN, when the ``ieee2030_5`` section names one (a source saved on
+    the Commissioning page for the same meter id takes its place)."""
+    from integrations import ieee2030_5
+
+    section = config.sections.get("ieee2030_5")
+    if not ieee2030_5.enabled(section):
+        return
+    assert section is not None
+    link = _Integration(hub, "ieee2030_5", lambda: ieee2030_5.async_setup(hub, dict(section)))
+
+    async def start() -> None:
+        if await hub.meter_sources.saved_for(section["meter_id"]) is None:
+            await link.start()
+            hub.meter_sources.adopt(section["meter_id"], "ieee2030_5", _Stopping(link.stop))
+
+    hub.add_component("ieee2030_5", start, link.stop)
 
 
 def _add_mqtt(hub: Hub, config: AppConfig) -> None:
@@ -514,8 +536,19 @@ def _demo_eagle(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
     return DemoMeter("eagle", eagle.sections, eagle.start, eagle.stop)
 
 
+def _demo_ieee2030_5(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
+    """A simulated 2030.5 meter over TLS on loopback, with the simulated HAN's registers and this
+    appliance's certificate registered (integrations/simulator/ieee2030_5.py)."""
+    from integrations.ieee2030_5.identity import identity_for
+    from integrations.simulator.ieee2030_5 import demo_meter
+
+    sections, start, stop = demo_meter(simulator, clock, identity_for(data_dir).cert_path.read_bytes(),
+                                       keep_in=data_dir / "simulated_ieee2030_5_meter")
+    return DemoMeter("ieee2030_5", sections, start, stop)
+
+
 DEMO_METERS: dict[str, DemoMeterMaker | None] = {"zigbee": None, "eagle": _demo_eagle,
-                                                  "emu2": _demo_emu2}
+                                                  "emu2": _demo_emu2, "ieee2030_5": _demo_ieee2030_5}
 
 
 def with_demo_meter(config: AppConfig, demo_meter: DemoMeter) -> AppConfig:

@@ -87,10 +87,14 @@ class RadioTarget:
 
 
 def radio_targets(sections: Mapping[str, Any]) -> list[RadioTarget]:
-    """The radios of the configuration's meter link and home network (their ``radio`` sections)."""
+    """The radios of the configuration's meter link and home network (their ``radio`` sections);
+    not the meter link's when it is off (a bridge or a 2030.5 meter reads the meter instead)."""
     found = []
     for key, network in (("zigbee_se", N_("meter network")), ("zigbee_home", N_("home network"))):
-        radio = (sections.get(key) or {}).get("radio") or {}
+        section = sections.get(key) or {}
+        if section.get("enabled", True) is False:
+            continue
+        radio = section.get("radio") or {}
         if radio.get("path"):
             found.append(RadioTarget(network, str(radio.get("type", "virtual")), str(radio["path"])))
     return found

@@ -413,6 +413,7 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "config": Config,
     "emu2": lambda: __import__("bench.fuzz.targets_emu2", fromlist=["Emu2"]).Emu2(),  # the EMU-2's serial line
     "eagle": lambda: __import__("bench.fuzz.targets_eagle", fromlist=["Eagle"]).Eagle(),  # bench/fuzz/targets_eagle.py
+    "ieee2030_5": lambda: __import__("bench.fuzz.targets_ieee2030_5", fromlist=["_"]).Ieee2030Resources(),
 }
 
 

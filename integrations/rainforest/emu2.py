@@ -27,10 +27,10 @@ import voluptuous as vol
 
 from ems.clock import REAL, Clock
 from ems.model import Text
-from integrations.rainforest import emu2_xml as xml
 
-if TYPE_CHECKING:  # the store's types: imported when the page asks, not by `ems check-config`
+if TYPE_CHECKING:  # the store's types and the wire: imported when used, not by `ems check-config`
     from ems.meter_source import SourceCandidate, SourceField, SourceProbe
+    from integrations.rainforest import emu2_xml as xml
 
 __all__ = ["CONFIG_SCHEMA", "Emu2Kind", "async_setup", "enabled", "settings_from_section", "source_kind"]
 
@@ -179,6 +179,7 @@ class Emu2Kind:
 
         Bounded in real time (the customer is waiting on the page); the reasons say what to do."""
         from ems.meter_source import SourceProbe
+        from integrations.rainforest import emu2_xml as xml
 
         try:
             settings = settings_from_section(section)
@@ -270,6 +271,7 @@ def _details(info: Any, connection: Any) -> tuple[tuple[str, str | Text], ...]:
 
 async def _read_once(port: xml.Emu2Port, meter_id: str, clock: Clock) -> SourceProbe:
     from ems.meter_source import SourceProbe
+    from integrations.rainforest import emu2_xml as xml
     from integrations.rainforest.emu2_link import demand_reading, price_signal
 
     values: dict[type, Any] = {}
@@ -311,6 +313,7 @@ async def _read_once(port: xml.Emu2Port, meter_id: str, clock: Clock) -> SourceP
 
 
 async def _take(port: xml.Emu2Port, values: dict[type, Any]) -> None:
+    from integrations.rainforest import emu2_xml as xml
     event = await port.next()
     if isinstance(event, xml.Closed):
         raise ConnectionError("the port closed")  # nothing more will come

@@ -113,6 +113,12 @@ def test_the_radios_come_from_both_networks_sections() -> None:
                                        RadioTarget("home network", "znp", "/dev/ttyUSB0")]
 
 
+def test_the_meter_networks_radio_is_not_checked_when_a_bridge_reads_the_meter() -> None:
+    sections = {"zigbee_se": {"enabled": False, "radio": {"type": "virtual", "path": "virtual://127.0.0.1:8811"}},
+                "zigbee_home": {"radio": {"type": "znp", "path": "/dev/ttyUSB0"}}}
+    assert radio_targets(sections) == [RadioTarget("home network", "znp", "/dev/ttyUSB0")]
+
+
 async def test_the_meter_link_passes_once_the_link_comes_up() -> None:
     state, bus = CurrentState(), EventBus()
     state.attach(bus)
