@@ -77,7 +77,9 @@ def _meters(hub: Any, pins: dict[str, MeterPin], saved: dict[str, SavedSource]) 
             "set_up": (_("Set up on this page by %(who)s, %(when)s") % {
                 "who": saved[meter_id].saved_by, "when": _when(site, saved[meter_id].saved_at)}
                 if meter_id in saved else (_("Set up in the configuration file") if running else "")),
-            "link": _(LINK_WORDS[state.link]) if state is not None else _("No figures yet"),
+            # a different meter's figures are refused until the owner confirms it (the link may say offline)
+            "link": _("Waiting for you to confirm the meter below") if pin and pin.pending_hardware_id else
+                    _(LINK_WORDS[state.link]) if state is not None else _("No figures yet"),
             "link_state": state.link.value if state is not None else "none",
             "hardware_id": pin.hardware_id if pin else None,
             "pending": pin.pending_hardware_id if pin else None,

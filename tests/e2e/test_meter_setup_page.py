@@ -151,9 +151,12 @@ async def test_the_owner_finds_tests_and_saves_an_emu2_in_every_language(tmp_pat
         await page.wait_for_url(re.compile(re.escape(f"{url}?done=confirmed")))
         assert not await page.is_visible("[data-pending]")
         assert (await hub.meter_pins.get("main")).hardware_id == MOVED_MAC
+        await home.wait_until(lambda: hub.state.meters["main"].link is LinkState.ONLINE,
+                              what="the confirmed meter's figures taken")
         for language in LANGUAGES:
             await accounts.set_language(owner.id, language)
             await page.goto(f"{url}?done=confirmed")
+            await page.wait_for_selector("[data-meter=main][data-link=online]")
             english += await _english_left(page, language)
             await _shoot(page, output_dir, "confirmed", language, problems)
     assert not problems, "\n".join(problems)
