@@ -110,6 +110,12 @@ async def test_the_owner_finds_tests_and_saves_an_emu2_in_every_language(tmp_pat
             assert CANNOT_OPEN[language] in await page.inner_text("#probe.probe-bad")
             english += await _english_left(page, language)
             await _shoot(page, output_dir, "refused", language, problems)
+            # The other kinds' forms: their labels and hints in the reader's language too.
+            for other in ("eagle", "ieee2030_5"):
+                await page.set_viewport_size({"width": 1280, "height": 800})
+                await page.goto(f"{url}?kind={other}")
+                english += await _english_left(page, language)
+                await _shoot(page, output_dir, f"chosen-{other}", language, problems)
 
         # Save: the appliance reads the meter through the EMU-2.
         await accounts.set_language(owner.id, "en")
