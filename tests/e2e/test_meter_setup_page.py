@@ -8,6 +8,7 @@ and a Spanish or Chinese page has no English sentence left in it."""
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ MISSING_PORT = "/nonexistent/ttyACM7"  # a port that is not there (a path as sho
 # it read the meter (the words of the catalogs: a sign the reason and the figures were translated).
 CANNOT_OPEN = {"en": "Cannot open this serial port", "es": "No se puede abrir este puerto serie",
                "zh": "无法打开此串口"}
+NOTHING_ANSWERED = {"en": "Nothing answered at", "es": "Nada respondió en", "zh": "没有应答"}
 POWER_NOW = {"en": "Power now", "es": "Potencia", "zh": "功率"}
 # English words that must not be left in a Spanish or Chinese page (names, units and addresses may).
 ENGLISH = re.compile(r"\b(the|and|your|meter|port|serial|connected|test|found|saved|check|answered)\b", re.I)
@@ -76,6 +78,9 @@ async def test_the_owner_finds_tests_and_saves_an_emu2_in_every_language(tmp_pat
         blocked = csp_violations(page)
         await home.sign_in(page)
         url = f"{home.url}/commissioning/meter"
+        with socket.socket() as free:  # a port nothing listens on
+            free.bind(("127.0.0.1", 0))
+            silent = f"127.0.0.1:{free.getsockname()[1]}"
 
         for language in LANGUAGES:
             await accounts.set_language(owner.id, language)
@@ -116,6 +121,17 @@ async def test_the_owner_finds_tests_and_saves_an_emu2_in_every_language(tmp_pat
                 await page.goto(f"{url}?kind={other}")
                 english += await _english_left(page, language)
                 await _shoot(page, output_dir, f"chosen-{other}", language, problems)
+            # An EAGLE where nothing listens: the reason names the address, in the reader's words.
+            await page.goto(f"{url}?kind=eagle")
+            await page.fill("#f-host", silent)
+            await page.fill("#f-cloud_id", "0a1b2c")
+            await page.fill("#f-install_code", "0123456789abcdef")
+            await page.click("button[value=test]")
+            await page.wait_for_selector("#probe.probe-bad")
+            reason = await page.inner_text("#probe.probe-bad")
+            assert silent in reason and NOTHING_ANSWERED[language] in reason, reason
+            english += await _english_left(page, language)
+            await _shoot(page, output_dir, "refused-eagle", language, problems)
 
         # Save: the appliance reads the meter through the EMU-2.
         await accounts.set_language(owner.id, "en")
