@@ -343,14 +343,59 @@ def _demo_emu2(simulator: Any, clock: Clock, data_dir: Path) -> DemoMeter:
                      bridge.start, bridge.stop)
 
 
-def _add_openadr(hub: Hub, config: AppConfig) -> None:
-    """The OpenADR VEN, when ``openadr.vtn_url`` names a VTN: after the DR core and the home network."""
-    from integrations import openadr
+class _ProgramIntegration:
+    """An integration the Commissioning page may set up (``ems.program_setup``): it runs on the
+    section saved there, else on ems.yaml's, when that turns it on; the page restarts it on a new one."""
 
-    settings = openadr.VenSettings.from_section(config.sections.get("openadr") or {}, config.config_dir)
-    if settings is None:
-        return
-    ven = _Integration(hub, "openadr", lambda: openadr.async_setup(hub, settings))
+    def __init__(self, hub: Hub, setup: Any, file_section: dict[str, Any],
+                 start_on: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
+        from ems.program_setup import RegisteredSetup
+
+        self._hub = hub
+        self._setup = setup
+        self._start_on = start_on
+        self._lock = asyncio.Lock()
+        self.instance: Any = None
+        self.registered = RegisteredSetup(setup, self.restart, lambda: dict(file_section))
+        hub.program_setups[setup.name] = self.registered
+
+    async def start(self) -> None:
+        from ems.program_setup import section_in_force
+
+        section, _saved = await section_in_force(self._hub.store, self.registered)
+        await self._run(section)
+
+    async def _run(self, section: dict[str, Any]) -> None:
+        if not self._setup.enabled(section):
+            return
+        self.instance = await self._start_on(section)
+        self._hub.integrations[self._setup.name] = self.instance
+
+    async def stop(self) -> None:
+        self._hub.integrations.pop(self._setup.name, None)
+        instance, self.instance = self.instance, None
+        if instance is not None:
+            await instance.close()
+
+    async def restart(self, section: dict[str, Any]) -> None:
+        async with self._lock:
+            await self.stop()
+            await self._run(section)
+
+
+def _add_openadr(hub: Hub, config: AppConfig) -> None:
+    """The OpenADR VEN, when ``openadr.vtn_url`` (ems.yaml's or the Commissioning page's) names a VTN:
+    after the DR core and the home network."""
+    from integrations import openadr
+    from integrations.openadr.setup import OpenAdrSetup, ven_settings
+
+    async def start_on(section: dict[str, Any]) -> Any:
+        settings = ven_settings(section, config.config_dir, hub.data_dir)
+        assert settings is not None
+        return await openadr.async_setup(hub, settings)
+
+    ven = _ProgramIntegration(hub, OpenAdrSetup(config.config_dir), dict(config.sections.get("openadr") or {}),
+                              start_on)
     hub.add_component("openadr", ven.start, ven.stop)
 
 
@@ -374,18 +419,16 @@ def _add_ieee2030_5(hub: Hub, config: AppConfig) -> None:
 
 
 def _add_mqtt(hub: Hub, config: AppConfig) -> None:
-    """MQTT with Home Assistant discovery, when the ``mqtt`` section names a broker (last: it
-    publishes what the others have, and stops first, saying offline before they go)."""
-    section = config.sections.get("mqtt")
+    """MQTT with Home Assistant discovery, when the ``mqtt`` section (ems.yaml's or the Commissioning
+    page's) names a broker (last: it publishes what the others have, and stops first, saying offline
+    before they go)."""
     from integrations import mqtt
+    from integrations.mqtt.setup import MqttSetup
 
-    if not mqtt.enabled(section):
-        return
+    async def start_on(section: dict[str, Any]) -> Any:
+        return await mqtt.async_setup(hub, mqtt.settings_from_section(dict(section)))
 
-    async def setup_mqtt() -> Any:
-        return await mqtt.async_setup(hub, mqtt.settings_from_section(dict(section or {})))
-
-    bridge = _Integration(hub, "mqtt", setup_mqtt)
+    bridge = _ProgramIntegration(hub, MqttSetup(), dict(config.sections.get("mqtt") or {}), start_on)
     hub.add_component("mqtt", bridge.start, bridge.stop)
 
 

@@ -42,6 +42,7 @@ from ems.tasks import TaskSet
 
 if TYPE_CHECKING:
     from ems.dr.component import DemandResponse
+    from ems.program_setup import RegisteredSetup
     from ems.provisioning import Provisioning
 
 _LOGGER = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class Hub:
         self.make_install_code: InstallCodeMaker | None = None
         self.identity: ApplianceIdentity | None = None
         self.provisioning: Provisioning | None = None  # the home devices' provisioning (UC134), set by cli
+        # section name -> an integration set up on the Commissioning page (ems.program_setup), set by cli
+        self.program_setups: dict[str, RegisteredSetup] = {}
         # What of the utility's program the customer wants shown (ems.preferences), read at start.
         self.preferences = ProgramPreferences()
         # The meter each meter id reads (a different one waits for the owner), and the kinds of

@@ -427,6 +427,9 @@ class MeterSourceKind(Protocol):
     async def probe(self, section: dict[str, Any]) -> SourceProbe:
         """Connect with ``section`` (the kind's config section, not yet validated) and read once."""
 
+    # Optional: ``async def registration(self) -> Sequence[tuple[str, str]]``, what the customer gives
+    # the utility for this kind (a 2030.5 meter's LFDI and SFDI), as (msgid label, value) pairs.
+
 
 class SourceStarter(Protocol):
     """How the composition root validates a kind's section and starts it (``ems.cli``)."""

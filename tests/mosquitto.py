@@ -42,7 +42,7 @@ class Broker:
     async def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
             f"log_dest file {self.log}\nlog_type error\nlog_type warning\n")
         self._proc = await asyncio.to_thread(subprocess.Popen, [MOSQUITTO, "-c", str(self.config)],
                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

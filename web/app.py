@@ -30,6 +30,7 @@ from web.loadchange_api import add_loadchange_routes
 from web.meter_setup import add_meter_setup_routes
 from web.openapi import add_openapi_route
 from web.pages import page
+from web.programs_setup import add_programs_setup_routes
 from web.provision_api import add_provision_routes
 from web.settings_page import add_settings_routes
 from web.usage_api import add_usage_routes
@@ -147,6 +148,7 @@ def create_app(hub: Hub, demo: bool = False) -> web.Application:
     add_settings_routes(app)
     add_commissioning_routes(app)
     add_meter_setup_routes(app)
+    add_programs_setup_routes(app)
     return app
 
 

@@ -414,6 +414,8 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "emu2": lambda: __import__("bench.fuzz.targets_emu2", fromlist=["Emu2"]).Emu2(),  # the EMU-2's serial line
     "eagle": lambda: __import__("bench.fuzz.targets_eagle", fromlist=["Eagle"]).Eagle(),  # bench/fuzz/targets_eagle.py
     "ieee2030_5": lambda: __import__("bench.fuzz.targets_ieee2030_5", fromlist=["_"]).Ieee2030Resources(),
+    **{n: lambda n=n: __import__("bench.fuzz.targets_programs", fromlist=["TARGETS"]).TARGETS[n]()  # the programs'
+       for n in ("openadr_event", "openadr_xml", "mqtt")},
 }
 
 

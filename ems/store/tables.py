@@ -520,6 +520,17 @@ class MeterSourceRow(Base):
     saved_by: Mapped[str] = mapped_column(String(64))
 
 
+class IntegrationSettingRow(Base):
+    """An integration set up on the Commissioning page (ems.program_setup): its section, which wins over ems.yaml's."""
+
+    __tablename__ = "integration_settings"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)  # the ems.yaml section: "openadr", "mqtt"
+    section: Mapped[str] = mapped_column(Text)  # JSON: the validated section (secrets included)
+    changed_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(64))
+
+
 class SelfTestRunRow(Base):
     """One self-test run (ems.selftest): written first, as the store's write check, then its results."""
 
@@ -560,3 +571,4 @@ provisioned_devices = cast(Table, ProvisionedDeviceRow.__table__)
 selftest_runs = cast(Table, SelfTestRunRow.__table__)
 meter_pins = cast(Table, MeterPinRow.__table__)
 meter_sources = cast(Table, MeterSourceRow.__table__)
+integration_settings = cast(Table, IntegrationSettingRow.__table__)

@@ -65,6 +65,11 @@ class Ieee2030Kind:
     def __init__(self, hub: Any) -> None:
         self._hub = hub
 
+    async def registration(self) -> tuple[tuple[str, str], ...]:
+        """What the customer gives the utility to register this appliance with a 2030.5 meter."""
+        identity = await asyncio.to_thread(identity_for, self._hub.data_dir)
+        return ((N_("This appliance's LFDI"), identity.lfdi_grouped), (N_("This appliance's SFDI"), identity.sfdi_text))
+
     async def discover(self, timeout_s: float) -> list[SourceCandidate]:
         found = await browse(timeout_s)
         return [SourceCandidate(self.kind, meter.url, Text.of(

@@ -44,9 +44,10 @@ from ems.model import (
     UtilityMessage,
 )
 from ems.tasks import TaskSet
-from integrations.mqtt import discovery
+from integrations.mqtt import connect, discovery
 from integrations.mqtt.discovery import COMMANDS, OFFLINE, ONLINE, Topics, number, slug
 from integrations.mqtt.settings import MqttSettings
+from integrations.mqtt.zigbee2mqtt import Zigbee2Mqtt
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class MqttBridge:
         self._accounts = Accounts(hub.store)
         self._down_logged = False
         self.connections = 0  # how many times the broker accepted us (tests and benchmarks read it)
+        self.zigbee2mqtt: Zigbee2Mqtt | None = None  # zigbee2mqtt's devices as load-control targets
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -110,8 +112,13 @@ class MqttBridge:
         except TimeoutError:
             _LOGGER.warning("MQTT broker %s:%d not reachable yet; retrying in the background",
                             self.settings.host, self.settings.port)
+        if self.settings.zigbee2mqtt.enabled:
+            self.zigbee2mqtt = Zigbee2Mqtt(self._hub, self.settings)
+            await self.zigbee2mqtt.start()
 
     async def close(self) -> None:
+        if self.zigbee2mqtt is not None:
+            await self.zigbee2mqtt.close()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
@@ -131,13 +138,11 @@ class MqttBridge:
         delay = s.first_retry_s
         while True:
             try:
-                async with aiomqtt.Client(
-                    s.host, s.port, identifier=f"ems-{slug(s.site_id)}", username=s.username,
-                    password=s.password, keepalive=s.keepalive_s,
-                    will=aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True),
+                async with connect.client(
+                    s, f"ems-{slug(s.site_id)}", aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True),
                 ) as client:
                     await self._session(client)
-            except aiomqtt.MqttError as err:
+            except (aiomqtt.MqttError, OSError) as err:  # OSError: a TLS failure, a refused socket
                 self._client = None
                 self._connected.clear()
                 if not self._down_logged:

@@ -13,6 +13,9 @@ outbox. The section is off unless ``vtn_url`` is set:
       key: certs/ven.key
       vtn_fingerprint: "ab:cd:..."       # the VTN's certificate fingerprint, as the program gives it
       poll_interval_s: 10                # default: what the VTN asks at registration
+
+The owner can set the same up on the Commissioning page instead (``setup.py``: the certificate
+and key uploaded as PEM files, a registration tried before anything is saved).
 """
 
 from __future__ import annotations

@@ -77,24 +77,51 @@ class Ask:
         return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
+class Malformed(ValueError):
+    """An event that is not what OpenADR 2.0b (as openleadr parses it) says: the VEN answers optOut."""
+
+
+MAX_DURATION = timedelta(days=7)  # an interval longer than this is no DR ask (the DR core's events are minutes)
+
+
+def _descriptor(event: Any) -> dict[str, Any]:
+    if not isinstance(event, dict) or not isinstance(event.get("event_descriptor"), dict):
+        raise Malformed("the event has no event_descriptor")
+    return event["event_descriptor"]
+
+
 def event_id(event: dict[str, Any]) -> str:
-    return str(event["event_descriptor"]["event_id"])
+    value = _descriptor(event).get("event_id")
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value):
+        raise Malformed("the event has no event_id")
+    return str(value)
 
 
 def modification_number(event: dict[str, Any]) -> int:
-    return int(event["event_descriptor"].get("modification_number") or 0)
+    value = _descriptor(event).get("modification_number") or 0
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise Malformed("the modification number is not a number")
+    try:
+        number = int(value)
+    except ValueError:
+        raise Malformed("the modification number is not a number") from None
+    if not 0 <= number <= 0x7FFFFFFF:
+        raise Malformed("the modification number is out of range")
+    return number
 
 
 def is_cancelled(event: dict[str, Any]) -> bool:
-    return str(event["event_descriptor"].get("event_status", "")).lower() == "cancelled"
+    return str(_descriptor(event).get("event_status", "")).lower() == "cancelled"
 
 
 def device_class(event: dict[str, Any]) -> int:
     """The SE device classes an event's targets name (its end device assets); every class if none."""
     bits = 0
-    targets = list(event.get("targets") or [])
+    targets = event.get("targets") or []
+    targets = list(targets) if isinstance(targets, list) else []
     by_type = event.get("targets_by_type") or {}
-    for asset in by_type.get("end_device_asset", []) or []:
+    assets = by_type.get("end_device_asset", []) if isinstance(by_type, dict) else []
+    for asset in assets if isinstance(assets, list) else []:
         targets.append({"end_device_asset": asset})
     for target in targets:
         asset = target.get("end_device_asset") if isinstance(target, dict) else None
@@ -104,33 +131,70 @@ def device_class(event: dict[str, Any]) -> int:
     return bits or ALL_CLASSES
 
 
+def _time(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) and value.tzinfo is not None else None
+
+
+def _payload(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _uid(value: Any, index: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0x7FFFFFFF:
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) <= 9:
+        return int(value)
+    return index
+
+
 def asks(event: dict[str, Any], *, price_threshold_per_kwh: float, demand_kw: float | None) -> list[Ask]:
-    """Every interval of ``event`` that asks something of the home, in time order."""
+    """Every interval of ``event`` that asks something of the home, in time order.
+
+    An interval without an aware start, with a duration that is not 0 < d <= ``MAX_DURATION``, or
+    with a payload that is not a number asks nothing (it is skipped, as an unknown signal is);
+    an event that is not an event at all raises ``Malformed``."""
+    eid, mod = event_id(event), modification_number(event)
     signals = event.get("event_signals") or []
     if isinstance(signals, dict):
         signals = signals.get("event_signals") or []
+    if not isinstance(signals, list):
+        raise Malformed("event_signals is not a list")
     active = event.get("active_period") or {}
     classes = device_class(event)
     out: list[Ask] = []
     for signal in signals:
+        if not isinstance(signal, dict):
+            continue
         name = str(signal.get("signal_name", ""))
         if name not in LOAD_SIGNALS:
             continue
         kind = str(signal.get("signal_type", ""))
-        start = active.get("dtstart")
-        for index, interval in enumerate(signal.get("intervals") or []):
-            duration = interval.get("duration") or timedelta(0)
-            at = interval.get("dtstart") or start
-            if at is None or duration <= timedelta(0):
+        start = _time(active.get("dtstart")) if isinstance(active, dict) else None
+        intervals = signal.get("intervals") or []
+        for index, interval in enumerate(intervals if isinstance(intervals, list) else []):
+            if not isinstance(interval, dict):
                 continue
-            start = at + duration
-            fields = _fields(name, kind, float(interval.get("signal_payload", 0.0)),
-                             price_threshold_per_kwh, demand_kw)
+            duration = interval.get("duration") or timedelta(0)
+            at = _time(interval.get("dtstart")) or start
+            if at is None or not isinstance(duration, timedelta) or not timedelta(0) < duration <= MAX_DURATION:
+                continue
+            try:
+                start = at + duration
+            except OverflowError:
+                break  # at the end of time: nothing after it either
+            value = _payload(interval.get("signal_payload", 0.0))
+            if value is None:
+                continue
+            fields = _fields(name, kind, value, price_threshold_per_kwh, demand_kw)
             if fields is None:
                 continue
-            uid = interval.get("uid")
-            out.append(Ask(event_id(event), modification_number(event), name, int(uid if uid is not None else index),
-                           at, duration, device_class=classes, **fields))
+            out.append(Ask(eid, mod, name, _uid(interval.get("uid"), index), at, duration,
+                           device_class=classes, **fields))
     out.sort(key=lambda a: (a.start, a.signal_name, a.uid))
     return out
 

@@ -187,6 +187,7 @@ class Ven:
         self._reregister = asyncio.Event()
         self._opt_unacknowledged_logged = False
         self._opted_out_at: dict[int, datetime] = {}  # the customer's opt-out of a program event: when
+        self.malformed = 0  # events that were not events (answered optOut, the first logged)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -272,18 +273,26 @@ class Ven:
 
     async def _on_event(self, event: dict[str, Any]) -> str:
         now = self._hub.clock()
-        eid = signals.event_id(event)
-        mod = signals.modification_number(event)
+        try:
+            eid = signals.event_id(event)
+            mod = signals.modification_number(event)
+            cancelled = signals.is_cancelled(event)
+            asks = [] if cancelled else signals.asks(
+                event, price_threshold_per_kwh=self.settings.price_threshold_per_kwh, demand_kw=self._demand_kw())
+        except signals.Malformed as err:
+            self.malformed += 1
+            if self.malformed == 1:
+                _LOGGER.warning("[%s] Ignored a malformed OpenADR event (%s), answered optOut; further ones "
+                                "are counted, not logged", self.program_id, err)
+            return "optOut"
         known = self._known.get(eid)
-        if signals.is_cancelled(event):
+        if cancelled:
             if known is not None:
                 self._cancel(known.issuer_ids, now)
                 del self._known[eid]
             return "optIn"
         if known is not None and known.modification_number != mod:
             self._cancel(known.issuer_ids, now)  # its earlier version's intervals
-        asks = signals.asks(event, price_threshold_per_kwh=self.settings.price_threshold_per_kwh,
-                            demand_kw=self._demand_kw())
         ids = tuple(a.issuer_event_id for a in asks)
         self._known[eid] = _Known(mod, ids)
         for ask in asks:

@@ -183,12 +183,26 @@ class EagleSourceKind:
             SourceField("poll_interval_s", N_("Seconds between readings"), "number", default="15"),
         )
 
-    def __init__(self, clock: Any, neighbours: Path = NEIGHBOURS) -> None:
+    def __init__(self, clock: Any, neighbours: Path = NEIGHBOURS, mdns_interfaces: Any = None) -> None:
         self._clock = clock
         self._neighbours = neighbours
+        self._mdns_interfaces = mdns_interfaces  # None: every interface (tests: loopback)
 
     async def discover(self, timeout_s: float) -> list[SourceCandidate]:
-        """EAGLEs in the box's neighbour table (Rainforest's Ethernet prefix), newest entries as listed."""
+        """EAGLEs announced over mDNS and those in the box's neighbour table (Rainforest's Ethernet prefix)."""
+        from ems.meter_source import SourceCandidate
+        from integrations.rainforest import eagle_mdns
+
+        announced, listed = await asyncio.gather(eagle_mdns.browse(timeout_s, interfaces=self._mdns_interfaces),
+                                                 self._from_neighbours(timeout_s))
+        found = {c.address: c for c in listed}
+        for eagle in announced:
+            address = eagle.host if eagle.port == 80 else f"{eagle.host}:{eagle.port}"
+            found[address] = SourceCandidate(KIND, address, Text.of(N_("Rainforest EAGLE at {host} (Cloud ID {cloud_id})"),
+                                                                     host=address, cloud_id=eagle.cloud_id))
+        return list(found.values())
+
+    async def _from_neighbours(self, timeout_s: float) -> list[SourceCandidate]:
         from ems.meter_source import SourceCandidate
 
         try:

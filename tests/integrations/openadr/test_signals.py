@@ -87,3 +87,30 @@ def test_end_device_asset_targets_name_the_se_device_classes() -> None:
 def test_unknown_signals_and_non_finite_payloads_are_skipped() -> None:
     assert asks(event("BID_LOAD", "setpoint", 5)) == []
     assert asks(event("SIMPLE", "level", float("nan"))) == []
+
+
+@pytest.mark.parametrize("broken", [
+    {}, {"event_descriptor": []}, {"event_descriptor": {"event_id": None}},
+    {"event_descriptor": {"event_id": "ev", "modification_number": "2026-47-15"}},
+    {"event_descriptor": {"event_id": "ev"}, "event_signals": 7},
+])
+def test_an_event_that_is_not_one_is_malformed(broken: dict[str, Any]) -> None:
+    with pytest.raises(signals.Malformed):
+        asks(broken)
+
+
+def test_intervals_of_the_wrong_shape_ask_nothing_and_the_rest_still_count() -> None:
+    """What the fuzzer found (bench/fuzz/targets_programs.py, openadr_event): wrong types are skipped."""
+    ev = event("SIMPLE", "level", 2, 2, 2, 2, 2, 2)
+    intervals = ev["event_signals"][0]["intervals"]
+    intervals[0]["duration"] = "PT10M"  # not parsed into a duration
+    intervals[1]["dtstart"] = T0.replace(tzinfo=None)  # naive: the active period's start is used
+    intervals[2]["signal_payload"] = timedelta(minutes=1)
+    intervals[3]["duration"] = timedelta(days=3650)  # far over the longest DR ask
+    intervals[4]["uid"] = "x-loadControlSetpoint"
+    ev["event_signals"].append("not a signal")
+    out = asks(ev)
+    assert [a.uid for a in out] == [1, 4, 5]
+    end = event("SIMPLE", "level", 2)
+    end["event_signals"][0]["intervals"][0]["dtstart"] = datetime.max.replace(tzinfo=UTC)
+    assert asks(end) == []  # its end is past the end of time

@@ -126,13 +126,40 @@ async def test_discovery_lists_the_rainforest_devices_the_box_has_seen(tmp_path:
         "IP address       HW type     Flags       HW address            Mask     Device\n"
         "192.168.1.1      0x1         0x2         a4:2b:b0:11:22:33     *        eth0\n"
         "192.168.1.40     0x1         0x2         d8:d5:b9:00:5e:7a     *        eth0\n")
-    (candidate,) = await EagleSourceKind(FixedClock(T0), table).discover(1.0)
+    (candidate,) = await EagleSourceKind(FixedClock(T0), table, ["127.0.0.1"]).discover(1.0)
     assert (candidate.kind, candidate.address) == ("eagle", "192.168.1.40")
     assert "Cloud ID 005e7a" in str(candidate.label)
 
 
 async def test_discovery_without_a_neighbour_table_finds_nothing(tmp_path: Path) -> None:
-    assert await EagleSourceKind(FixedClock(T0), tmp_path / "missing").discover(1.0) == []
+    assert await EagleSourceKind(FixedClock(T0), tmp_path / "missing", ["127.0.0.1"]).discover(1.0) == []
+
+
+async def test_discovery_finds_an_eagle_announced_over_mdns(tmp_path: Path) -> None:
+    from zeroconf import ServiceInfo
+    from zeroconf.asyncio import AsyncZeroconf
+
+    from integrations.rainforest.eagle_mdns import cloud_id_of
+
+    assert cloud_id_of("eagle-0A1B2C._http._tcp.local.") == "0a1b2c"
+    assert cloud_id_of("printer-0a1b2c._http._tcp.local.") is None
+    try:
+        announcer = AsyncZeroconf(interfaces=["127.0.0.1"])
+    except OSError as err:
+        pytest.skip(f"no multicast here: {err}")
+    eagle = ServiceInfo("_http._tcp.local.", "eagle-0a1b2c._http._tcp.local.", port=80, server="eagle-0a1b2c.local.",
+                        addresses=[socket.inet_aton("127.0.0.1")])
+    other = ServiceInfo("_http._tcp.local.", "printer._http._tcp.local.", port=631, server="printer.local.",
+                        addresses=[socket.inet_aton("127.0.0.1")])
+    try:
+        await announcer.async_register_service(eagle)
+        await announcer.async_register_service(other)
+        found = await EagleSourceKind(FixedClock(T0), tmp_path / "missing", ["127.0.0.1"]).discover(3.0)
+    finally:
+        await announcer.async_close()
+    if not found:
+        pytest.skip("multicast on loopback does not loop back here")
+    assert [(c.address, str(c.label)) for c in found] == [("127.0.0.1", "Rainforest EAGLE at 127.0.0.1 (Cloud ID 0a1b2c)")]
 
 
 # -- ems demo --meter eagle -------------------------------------------------------------------
