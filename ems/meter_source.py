@@ -381,7 +381,8 @@ class SourceCandidate:
 
     kind: str
     address: str  # a serial port's path, a host[:port], or a URL: what the section's address field takes
-    label: str  # what the customer sees: "Rainforest EMU-2 on /dev/ttyACM0"
+    # What the customer sees: "Rainforest EMU-2 on /dev/ttyACM0", a Text (rendered in the reader's language).
+    label: str | Text
     hardware_id: str | None = None
 
 
@@ -396,7 +397,9 @@ class SourceProbe:
     hardware_id: str | None = None
     reading: MeterReading | None = None
     price: PriceSignal | None = None
-    details: tuple[tuple[str, str], ...] = ()  # (label, value) pairs worth showing: firmware, model, ...
+    # (label, value) pairs worth showing: firmware, model, ...; the label a msgid, the value as it is
+    # (a model, an address) or a Text when it holds words or a time (rendered for the reader).
+    details: tuple[tuple[str, str | Text], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

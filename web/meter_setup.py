@@ -16,17 +16,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from babel.numbers import format_currency, format_decimal
 
+from ems.local_text import format_moment
 from ems.meter_source import MeterPin, MeterSourceKind, SavedSource, SourceField, SourceProbe
 from ems.model import LinkState, Text
 from web.control_api import dr_text
 from web.guard import csrf_given, forbidden, same_token
 from web.i18n import N_, _, current
 from web.keys import ACCESS, HUB
-from web.pages import local, render
+from web.pages import render
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +57,11 @@ def _kind_title(hub: Any, kind: str) -> str:
     return _(source.title) if source is not None else kind
 
 
+def _when(site: Any, at: Any) -> str:
+    """A moment as the reader's locale writes it, in the site's zone (``Wed, Jul 15, 8:00 PM``)."""
+    return format_moment(at.astimezone(ZoneInfo(site.timezone)), current())
+
+
 def _meters(hub: Any, pins: dict[str, MeterPin], saved: dict[str, SavedSource]) -> list[dict[str, Any]]:
     site = hub.config.site
     ids = sorted(set(hub.state.meters) | set(pins) | set(saved) | set(hub.meter_sources.running))
@@ -68,13 +75,15 @@ def _meters(hub: Any, pins: dict[str, MeterPin], saved: dict[str, SavedSource]) 
             "meter_id": meter_id,
             "source": _kind_title(hub, kind) if kind else _("Not set up"),
             "set_up": (_("Set up on this page by %(who)s, %(when)s") % {
-                "who": saved[meter_id].saved_by, "when": local(site, saved[meter_id].saved_at)}
+                "who": saved[meter_id].saved_by, "when": _when(site, saved[meter_id].saved_at)}
                 if meter_id in saved else (_("Set up in the configuration file") if running else "")),
-            "link": _(LINK_WORDS[state.link]) if state is not None else _("No figures yet"),
+            # a different meter's figures are refused until the owner confirms it (the link may say offline)
+            "link": _("Waiting for you to confirm the meter below") if pin and pin.pending_hardware_id else
+                    _(LINK_WORDS[state.link]) if state is not None else _("No figures yet"),
             "link_state": state.link.value if state is not None else "none",
             "hardware_id": pin.hardware_id if pin else None,
             "pending": pin.pending_hardware_id if pin else None,
-            "pending_at": local(site, pin.pending_at) if pin and pin.pending_at else None,
+            "pending_at": _when(site, pin.pending_at) if pin and pin.pending_at else None,
         })
     return meters
 
@@ -119,13 +128,36 @@ def _section(kind: MeterSourceKind, form: Any, saved: SavedSource | None) -> dic
 
 def _reason(probe: SourceProbe, hub: Any) -> str:
     """Why a test failed, in the reader's language."""
-    reason = probe.reason or N_("The test failed.")
-    if isinstance(reason, Text):
-        return dr_text(reason, current(), hub.config.site.timezone)
-    return _(reason)
+    return _words(probe.reason or N_("The test failed."), hub)
 
 
-def _figures(probe: SourceProbe) -> list[tuple[str, str]]:
+def _words(text: Text | str, hub: Any) -> str:
+    """A kind's words in the reader's language: a Text rendered with its values, a msgid translated."""
+    if isinstance(text, Text):
+        return dr_text(text, current(), hub.config.site.timezone)
+    return _(text)
+
+
+def _value(value: Text | str, hub: Any) -> str:
+    """A detail's value: a Text in the reader's words; a plain value (a model, an address) as it is."""
+    return dr_text(value, current(), hub.config.site.timezone) if isinstance(value, Text) else value
+
+
+def _problem(kind: MeterSourceKind, err: ValueError) -> str:
+    """A setting the kind's schema refused, named by its label on the form (the schema's English
+    words only for a key the form does not show)."""
+    where, _sep, problem = str(err).partition(": ")
+    field = next((f for f in kind.fields if f.name == where), None)
+    if where == "meter_id":
+        return _("Check this setting: %(problem)s") % {"problem": _("Meter name in this appliance")} + " " + _(
+            "Use 1 to 40 letters, digits, “_”, “-”, “.” or “:”.")
+    if field is None:
+        return _("Check this setting: %(problem)s") % {"problem": str(err)}
+    return " ".join(part for part in (_("Check this setting: %(problem)s") % {"problem": _(field.label)},
+                                      _(field.hint) if field.hint else "") if part)
+
+
+def _figures(probe: SourceProbe, hub: Any) -> list[tuple[str, str]]:
     """What a successful test read, in the reader's words."""
     language = current()
     rows: list[tuple[str, str]] = []
@@ -148,7 +180,7 @@ def _figures(probe: SourceProbe) -> list[tuple[str, str]]:
                                 format="¤#,##0.0000", currency_digits=False)
         rows.append((_("Price now"), _("%(money)s per kWh") % {"money": money}))
     for label, value in probe.details:
-        rows.append((_(label), value))
+        rows.append((_(label), _value(value, hub)))
     return rows
 
 
@@ -180,9 +212,9 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         action = form.get("action")
     who = access.user.username if access is not None and access.user is not None else "api"
     kinds = dict(hub.meter_source_kinds)
-    kind_name = str(form.get("kind") or (next(iter(kinds)) if kinds else ""))
+    kind_name = str(form.get("kind") or _current_kind(hub, saved_all, kinds))
     kind = kinds.get(kind_name)
-    notice = error = None
+    notice = error = failed = None
     candidates: list[dict[str, str]] | None = None
     probe: SourceProbe | None = None
     values: dict[str, str] = {k: v for k, v in form.items() if isinstance(v, str)} if request.method == "POST" else {}
@@ -199,7 +231,8 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         status, error = 400, _("Choose how the appliance should read the meter.")
     elif kind is not None and action == "find":
         found = await _find(kind)
-        candidates = [{"address": c.address, "label": c.label, "hardware_id": c.hardware_id or ""} for c in found]
+        candidates = [{"address": c.address, "label": _words(c.label, hub), "hardware_id": c.hardware_id or ""}
+                      for c in found]
     elif kind is not None and action == "use":
         address_field = next((f.name for f in kind.fields if f.kind == "address"), None)
         if address_field is not None:
@@ -210,12 +243,12 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         try:
             validated = sources.validate(kind.kind, section)
         except ValueError as err:
-            status, error = 400, _("Check this setting: %(problem)s") % {"problem": str(err)}
+            status, failed = 400, _problem(kind, err)
         else:
             probe = await _probe(kind, validated)
-            if not probe.ok:
+            if not probe.ok:  # shown beside the form, where the customer looks after pressing Test
                 status = 400 if action == "save" else 200
-                error = (_("Not saved: ") if action == "save" else "") + _reason(probe, hub)
+                failed = (_("Not saved: ") if action == "save" else "") + _reason(probe, hub)
             elif action == "save":
                 await sources.save(kind.kind, validated, by=who)
                 raise web.HTTPSeeOther("/commissioning/meter?done=saved")
@@ -232,12 +265,21 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         "fields": _fields(kind, values, saved_for_form) if kind is not None else [],
         "candidates": candidates,
         "probe": probe,
-        "figures": _figures(probe) if probe is not None and probe.ok else [],
+        "figures": _figures(probe, hub) if probe is not None and probe.ok else [],
         "error": error,
+        "failed": failed,
         "notice": notice,
         "saved_marker": SAVED,
     }
     return render(request, "meter_setup.html", status, **context)
+
+
+def _current_kind(hub: Any, saved: dict[str, SavedSource], kinds: dict[str, Any]) -> str:
+    """The kind the form opens on: the one that reads the first meter (saved here or started by
+    ems.yaml), else the first the appliance knows."""
+    reading = [s.kind for _id, s in sorted(saved.items())] + [
+        kind for _id, (kind, _source) in sorted(hub.meter_sources.running.items())]
+    return next((k for k in reading if k in kinds), next(iter(kinds), ""))
 
 
 async def _find(kind: MeterSourceKind) -> list[Any]:
@@ -262,7 +304,7 @@ def _probe_json(probe: SourceProbe, hub: Any) -> dict[str, Any]:
         "summation_received_kwh": reading.summation_received_kwh if reading else None,
         "price_per_kwh": probe.price.price_per_kwh if probe.price else None,
         "currency": probe.price.currency if probe.price else None,
-        "details": [{"label": _(label), "value": value} for label, value in probe.details],
+        "details": [{"label": _(label), "value": _value(value, hub)} for label, value in probe.details],
     }
 
 
@@ -307,7 +349,9 @@ async def _json_section(request: web.Request) -> dict[str, Any]:
 
 async def candidates_api(request: web.Request) -> web.Response:
     found = await _find(_kind_or_404(request))
-    return web.json_response({"candidates": [{"address": c.address, "label": c.label, "hardware_id": c.hardware_id}
+    hub = request.app[HUB]
+    return web.json_response({"candidates": [{"address": c.address, "label": _words(c.label, hub),
+                                              "hardware_id": c.hardware_id}
                                              for c in found]}, headers={"Cache-Control": "no-store"})
 
 

@@ -22,11 +22,13 @@ import asyncio
 import ipaddress
 import logging
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
+
+from ems.local_text import N_
+from ems.model import Text
 
 if TYPE_CHECKING:  # ems.meter_source brings the store (SQLAlchemy): `ems check-config` reads only the schema
     from ems.meter_source import SourceCandidate, SourceField, SourceProbe
@@ -134,6 +136,30 @@ async def async_setup(hub: Any, section: dict[str, Any]) -> Any:
 
 # -- the Commissioning page's setup ---------------------------------------------------------
 
+# What a setting the probe refuses means, by its key (the page validated its form first; this is
+# for the API's callers); English msgids the page translates.
+SETTING_WORDS = {
+    "cloud_id": N_("The Cloud ID is the 6 characters on the label under the EAGLE, such as 0a1b2c."),
+    "install_code": N_("The Install Code is the 16 characters on the label under the EAGLE."),
+    "host": N_("The EAGLE's address is not valid: enter its IP address, as your router lists it."),
+}
+# The EAGLE's ConnectionStatus of its meter, in words the page translates; another is shown as sent.
+CONNECTION_WORDS = {
+    "connected": N_("Connected"),
+    "disconnected": N_("Not connected"),
+    "not joined": N_("Not joined to the meter"),
+    "joining": N_("Joining the meter's network"),
+    "rejoining": N_("Joining the meter's network again"),
+    "": N_("Not known"),
+}
+
+
+def _connection_words(status: str) -> Text:
+    """The meter's connection status as the page shows it (a wire value it does not know: as sent)."""
+    words = CONNECTION_WORDS.get((status or "").strip().lower())
+    return Text.of(words) if words is not None else Text.of("{status}", status=status)
+
+
 
 class EagleSourceKind:
     """Finds EAGLEs on the LAN and tests settings with one read (``ems.meter_source.MeterSourceKind``)."""
@@ -147,13 +173,14 @@ class EagleSourceKind:
         from ems.meter_source import SourceField
 
         return (
-            SourceField("host", "The EAGLE's address", "address",
-                        hint="Its IP address (your router lists it), or leave empty to use eagle-<Cloud ID>.local."),
-            SourceField("cloud_id", "Cloud ID", "text", required=True,
-                        hint="On the label under the EAGLE: 6 characters, such as 0a1b2c."),
-            SourceField("install_code", "Install Code", "password", required=True,
-                        hint="On the same label: 16 characters."),
-            SourceField("poll_interval_s", "Seconds between readings", "number", default="15"),
+            SourceField("host", N_("The EAGLE's address"), "address",
+                        hint=N_("Its IP address (your router lists it), or leave empty to use "
+                                "eagle-<Cloud ID>.local.")),
+            SourceField("cloud_id", N_("Cloud ID"), "text", required=True,
+                        hint=N_("On the label under the EAGLE: 6 characters, such as 0a1b2c.")),
+            SourceField("install_code", N_("Install Code"), "password", required=True,
+                        hint=N_("On the same label: 16 characters.")),
+            SourceField("poll_interval_s", N_("Seconds between readings"), "number", default="15"),
         )
 
     def __init__(self, clock: Any, neighbours: Path = NEIGHBOURS, mdns_interfaces: Any = None) -> None:
@@ -171,7 +198,8 @@ class EagleSourceKind:
         found = {c.address: c for c in listed}
         for eagle in announced:
             address = eagle.host if eagle.port == 80 else f"{eagle.host}:{eagle.port}"
-            found[address] = SourceCandidate(KIND, address, f"Rainforest EAGLE at {address} (Cloud ID {eagle.cloud_id})")
+            found[address] = SourceCandidate(KIND, address, Text.of(N_("Rainforest EAGLE at {host} (Cloud ID {cloud_id})"),
+                                                                     host=address, cloud_id=eagle.cloud_id))
         return list(found.values())
 
     async def _from_neighbours(self, timeout_s: float) -> list[SourceCandidate]:
@@ -192,7 +220,8 @@ class EagleSourceKind:
             except ValueError:
                 continue
             cloud_id = fields[3].lower().replace(":", "")[-6:]
-            found.append(SourceCandidate(KIND, address, f"Rainforest EAGLE at {address} (Cloud ID {cloud_id})"))
+            found.append(SourceCandidate(KIND, address, Text.of(N_("Rainforest EAGLE at {host} (Cloud ID {cloud_id})"),
+                                                                host=address, cloud_id=cloud_id)))
         return found
 
     async def probe(self, section: dict[str, Any]) -> SourceProbe:
@@ -209,7 +238,9 @@ class EagleSourceKind:
             settings = EagleSettings.from_section(section)
         except vol.Invalid as err:
             where = ".".join(str(p) for p in err.path)
-            return SourceProbe(False, f"{where + ': ' if where else ''}{err.msg}")
+            _LOGGER.info("EAGLE test: settings not valid (%s: %s)", where or "eagle", err.msg)
+            return SourceProbe(False, Text.of(SETTING_WORDS.get(where, N_("The settings are not valid: check the "
+                                                                          "EAGLE's address, Cloud ID and Install Code."))))
         host = settings.host
         async with aiohttp.ClientSession() as session:
             client = EagleClient(session, host, settings.cloud_id, settings.install_code, clock=self._clock,
@@ -218,36 +249,48 @@ class EagleSourceKind:
                 devices = await client.device_list()
                 meter = choose_meter(devices, settings.meter_address)
                 if meter is None:
-                    return SourceProbe(False, "The EAGLE answered but lists no electric meter: your utility has to "
-                                              "connect it to your meter first (ask them for HAN access).",
-                                       details=(("Devices listed", str(len(devices))),))
+                    return SourceProbe(False, N_("The EAGLE answered but lists no electric meter: your utility has "
+                                                 "to connect it to your meter first (ask them for HAN access)."),
+                                       details=((N_("Devices listed"), str(len(devices))),))
                 reply = await client.device_query(meter.hardware_address)
             except BadAuth:
-                return SourceProbe(False, "The EAGLE refused the Cloud ID and Install Code: check both against the "
-                                          "label on the EAGLE.")
+                return SourceProbe(False, N_("The EAGLE refused the Cloud ID and Install Code: check both against "
+                                             "the label on the EAGLE."))
             except Stalled:
-                return SourceProbe(False, f"The EAGLE at {host} took longer than {settings.timeout_s:g} s to answer: "
-                                          "unplug it for ten seconds, plug it back in and test again.")
+                return SourceProbe(False, Text.of(N_("The EAGLE at {host} took longer than {wait_num} s to answer: "
+                                                     "unplug it for ten seconds, plug it back in and test again."),
+                                                  host=host, wait_num=settings.timeout_s))
             except Unreachable as err:
                 if any(word in str(err) for word in ("DNSError", "Name or service", "nodename", "getaddrinfo")):
-                    return SourceProbe(False, f"No device named {host} was found: enter the EAGLE's IP address "
-                                              "(your router's list of devices shows it).")
-                return SourceProbe(False, f"Nothing answered at {host}: check the address, and that the EAGLE is "
-                                          "powered and on the same network as this appliance.")
+                    return SourceProbe(False, Text.of(N_("No device named {host} was found: enter the EAGLE's IP "
+                                                         "address (your router's list of devices shows it)."),
+                                                      host=host))
+                return SourceProbe(False, Text.of(N_("Nothing answered at {host}: check the address, and that the "
+                                                     "EAGLE is powered and on the same network as this appliance."),
+                                                  host=host))
             except BadReply as err:
-                return SourceProbe(False, f"Something at {host} answered, but not as an EAGLE does ({err}).")
+                _LOGGER.info("EAGLE test: %s answered, but not as an EAGLE does (%s)", host, err)
+                return SourceProbe(False, Text.of(N_("Something at {host} answered, but not as an EAGLE does: check "
+                                                     "the address."), host=host))
         now = self._clock()
         values = translate(reply, settings.meter_id, now)
-        details = [("Meter", meter.hardware_address), ("Meter connection", meter.connection_status or "unknown")]
-        if values.last_contact is not None:
-            details.append(("Last heard from the meter", values.last_contact.astimezone(UTC).isoformat()))
-        details += [(f"Value refused: {name}", why) for name, why in values.problems]
+        status = _connection_words(meter.connection_status)
+        details: list[tuple[str, str | Text]] = [(N_("Meter connection"), status)]
+        if values.last_contact is not None:  # "{heard_at}": a time, shown in the reader's locale and the site's zone
+            details.append((N_("Last heard from the meter"), Text.of("{heard_at}", heard_at=values.last_contact)))
+        if values.problems:
+            _LOGGER.info("EAGLE test: values refused: %s", "; ".join(f"{n}: {why}" for n, why in values.problems))
+            details.append((N_("Values refused"), Text.of(N_("{refused_num} (the appliance's log names them)"),
+                                                          refused_num=len(values.problems))))
         if values.block_prices:
-            details.append(("Block prices", ", ".join(f"{p:g}" for p in values.block_prices)))
+            details.append((N_("Block prices"), Text.of(N_("{prices} per kWh"),
+                                                        prices=" / ".join(f"{p:g}" for p in values.block_prices))))
         reading = values.reading
         if reading is None or reading.demand_kw is None and reading.summation_delivered_kwh is None:
-            return SourceProbe(False, f"The EAGLE has no reading from the meter yet (meter {meter.connection_status or 'status unknown'}): "
-                                      "wait a few minutes after it joins the meter and test again.",
+            return SourceProbe(False, Text.of(N_("The EAGLE has no reading from the meter yet (meter: "
+                                                 "{status_phrase}): wait a few minutes after it joins the meter and "
+                                                 "test again."), status_phrase=status.msgid,
+                                              status=meter.connection_status),
                                hardware_id=meter.hardware_address, details=tuple(details))
         return SourceProbe(True, None, hardware_id=meter.hardware_address, reading=reading,
                            price=values.price, details=tuple(details))

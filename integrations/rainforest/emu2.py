@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import voluptuous as vol
 
 from ems.clock import REAL, Clock
+from ems.model import Text
 
 if TYPE_CHECKING:  # the store's types and the wire: imported when used, not by `ems check-config`
     from ems.meter_source import SourceCandidate, SourceField, SourceProbe
@@ -149,7 +150,7 @@ class Emu2Kind:
             async with asyncio.timeout(timeout_s):
                 return await asyncio.to_thread(self._ports)
         except TimeoutError:
-            return [SourceCandidate(KIND, p, f"Serial port {p}") for p in self.extra_ports]
+            return [SourceCandidate(KIND, p, _plain_port(p)) for p in self.extra_ports]
 
     def _ports(self) -> list[SourceCandidate]:
         from serial.tools import list_ports
@@ -162,15 +163,16 @@ class Emu2Kind:
             name = USB_IDS.get((port.vid, port.pid)) if port.vid is not None else None
             path = by_id.get(os.path.realpath(port.device), port.device)
             described = port.description not in (None, "", "n/a") and port.description != os.path.basename(path)
-            label = f"{name} on {path}" if name else f"Serial port {path}" + (f" ({port.description})" if described
-                                                                               else "")
+            label = (Text.of(N_("{device} on {port}"), device=name, port=path) if name else
+                     Text.of(N_("Serial port {port} ({description})"), port=path, description=port.description)
+                     if described else _plain_port(path))
             found[path] = SourceCandidate(KIND, path, label, port.serial_number if name else None)
         for path in by_id.values():
-            found.setdefault(path, SourceCandidate(KIND, path, f"Serial port {path}"))
+            found.setdefault(path, SourceCandidate(KIND, path, _plain_port(path)))
         for path in self.extra_ports:
-            found.setdefault(path, SourceCandidate(KIND, path, f"Serial port {path}"))
-        known = [c for c in found.values() if c.label.startswith("Rainforest")]
-        return known + [c for c in found.values() if not c.label.startswith("Rainforest")]
+            found.setdefault(path, SourceCandidate(KIND, path, _plain_port(path)))
+        known = [c for c in found.values() if str(c.label).startswith("Rainforest")]
+        return known + [c for c in found.values() if c not in known]
 
     async def probe(self, section: dict[str, Any]) -> SourceProbe:
         """Open the port, synchronise, read device info, demand and price once; close again.
@@ -213,6 +215,32 @@ class Emu2Kind:
             await port.close()
 
 
+def _plain_port(path: str) -> Text:
+    return Text.of(N_("Serial port {port}"), port=path)
+
+
+# The EMU-2's <Status> of its connection to the meter (the RAVEn XML API's list), in words the page
+# translates; another status is shown as the bridge sent it.
+CONNECTION_WORDS = {
+    "initializing": N_("Starting"),
+    "network discovery": N_("Looking for the meter's network"),
+    "joining": N_("Joining the meter's network"),
+    "join: fail": N_("Could not join the meter's network"),
+    "join: success": N_("Joined the meter's network"),
+    "authenticating": N_("Being admitted by the meter"),
+    "authenticating: success": N_("Admitted by the meter"),
+    "authenticating: fail": N_("Not admitted by the meter"),
+    "connected": N_("Connected"),
+    "disconnected": N_("Not connected"),
+    "rejoining": N_("Joining the meter's network again"),
+}
+
+
+def _connection_words(status: str) -> str | Text:
+    words = CONNECTION_WORDS.get(status.strip().lower())
+    return Text.of(words) if words is not None else status
+
+
 def _from_running(link: Any) -> SourceProbe:
     """The test of a port this appliance already reads: the link's own latest figures."""
     from ems.meter_source import SourceProbe
@@ -227,15 +255,15 @@ def _from_running(link: Any) -> SourceProbe:
                        details=details)
 
 
-def _details(info: Any, connection: Any) -> tuple[tuple[str, str], ...]:
-    """Labels are msgids (the page translates them); the meter is shown apart."""
-    details: list[tuple[str, str]] = []
+def _details(info: Any, connection: Any) -> tuple[tuple[str, str | Text], ...]:
+    """Labels are msgids (the page translates them), the status a Text; the meter is shown apart."""
+    details: list[tuple[str, str | Text]] = []
     if info is not None:
         details += [(k, v) for k, v in ((N_("Model"), info.model_id), (N_("Firmware"), info.fw_version),
                                          (N_("Bridge"), info.device_mac)) if v]
     if connection is not None:
         if connection.status:
-            details.append((N_("Connection to the meter"), connection.status))
+            details.append((N_("Connection to the meter"), _connection_words(connection.status)))
         if connection.link_strength_pct is not None:
             details.append((N_("Link strength"), f"{connection.link_strength_pct} %"))
     return tuple(details)

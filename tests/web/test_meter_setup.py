@@ -19,8 +19,9 @@ import pytest
 from ems.accounts import Role
 from ems.clock import FixedClock
 from ems.hub import Hub
+from ems.local_text import N_
 from ems.meter_source import SourceCandidate, SourceField, SourceProbe
-from ems.model import MeterReading, PriceSignal
+from ems.model import MeterReading, PriceSignal, Text
 from tests.hubs import new_hub
 from web.auth import ACCOUNTS
 
@@ -150,9 +151,9 @@ async def test_nothing_is_saved_when_the_test_fails_or_a_setting_is_wrong(client
     assert refused.status == 400
     assert "Not saved: No bridge answered on that port." in unescape(await refused.text())
     bad = await client.post("/commissioning/meter", data={**base, "port": "COM3"})
-    assert bad.status == 400 and "Check this setting: port: expected a serial port" in unescape(await bad.text())
+    assert bad.status == 400 and "Check this setting: Serial port" in unescape(await bad.text())
     number = await client.post("/commissioning/meter", data={**base, "port": "/dev/ttyACM0", "interval_s": "1.5"})
-    assert number.status == 400 and "interval_s: expected a whole number" in unescape(await number.text())
+    assert number.status == 400 and "Check this setting: Interval length (seconds)" in unescape(await number.text())
     assert hub.meter_sources.starters["emu2"].started == []
     assert await hub.meter_sources.saved() == {}
 
@@ -221,3 +222,39 @@ async def test_a_form_without_its_csrf_token_is_refused(client: Any, sign_in: An
     response = await client.post("/commissioning/meter", data={"kind": "emu2", "action": "save",
                                                                "port": "/dev/ttyACM0", "code": "1234"})
     assert response.status == 403 and await hub.meter_sources.saved() == {}
+
+
+class SpeakingBridge(Bridge):
+    """A kind whose words carry values (``Text``): a candidate's label, a reason, the details."""
+
+    async def discover(self, timeout_s: float) -> list[SourceCandidate]:
+        return [SourceCandidate("emu2", "/dev/ttyACM0", Text.of(N_("Serial port {port}"), port="/dev/ttyACM0"))]
+
+    async def probe(self, section: dict[str, Any]) -> SourceProbe:
+        if section["port"] != "/dev/ttyACM0":
+            return SourceProbe(False, Text.of(N_("Nothing answered at {host}: check the address, and that the EAGLE "
+                                                 "is powered and on the same network as this appliance."),
+                                              host=section["port"]))
+        return SourceProbe(True, None, "0x00135003007a1b2c", MeterReading("main", NOW, demand_kw=1.5),
+                           details=(("Connection to the meter", Text.of(N_("Connected"))),
+                                    ("Last heard from the meter", Text.of("{heard_at}", heard_at=NOW)),
+                                    ("Firmware", "2.0.0 (7400)")))
+
+
+async def test_a_kinds_words_and_values_are_shown_in_the_readers_language(client: Any, sign_in: Any,
+                                                                         hub: Hub) -> None:
+    hub.meter_source_kinds["emu2"] = SpeakingBridge()
+    csrf = await sign_in()
+    form = {"csrf_token": csrf, "kind": "emu2", "meter_id": "main"}
+    found = unescape(await (await client.post("/commissioning/meter?lang=es", data={**form, "action": "find"})).text())
+    assert "Puerto serie /dev/ttyACM0" in found
+    tested = unescape(await (await client.post("/commissioning/meter?lang=es", data={
+        **form, "port": "/dev/ttyACM0", "action": "test"})).text())
+    assert "<dd>Conectado</dd>" in tested and "2.0.0 (7400)" in tested
+    assert "2026-06-01" not in tested and "12:00" in tested  # the site's wall clock, as Spanish writes it
+    refused = unescape(await (await client.post("/commissioning/meter?lang=es", data={
+        **form, "port": "/dev/ttyUSB4", "action": "test"})).text())
+    assert 'id="probe"' in refused and "Nada respondió en /dev/ttyUSB4" in refused  # beside the form
+    wrong = unescape(await (await client.post("/commissioning/meter?lang=es", data={
+        **form, "port": "COM3", "action": "test"})).text())
+    assert "Revise este ajuste: Puerto serie" in wrong and "expected" not in wrong

@@ -71,10 +71,10 @@ async def test_a_probe_reads_the_meter_once_and_names_it(tmp_path) -> None:
     assert probe.ok and probe.reason is None
     assert probe.hardware_id == meter.lfdi
     assert probe.reading is not None and probe.reading.demand_kw is not None
-    details = dict(probe.details)
+    details = {label: str(value) for label, value in probe.details}
     assert details["TLS cipher"] == "ECDHE-ECDSA-AES128-CCM8"
     assert details["This appliance's LFDI"] == lfdi_grouped(identity.lfdi)
-    assert "pricing" in details["Function sets"] and "demand response" in details["Function sets"]
+    assert "Prices" in details["Function sets"] and "Demand response" in details["Function sets"]
     assert pin is None  # a probe pins nothing
 
 
