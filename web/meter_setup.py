@@ -257,6 +257,7 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
     elif request.query.get("done") == "confirmed":
         notice = _("Confirmed. The appliance now takes this meter's figures.")
     saved_for_form = saved_all.get(str(values.get("meter_id") or "main"))
+    registration = await _registration(kind) if kind is not None else []
     context: dict[str, Any] = {
         "title": _("Your meter"),
         "meters": _meters(hub, pins, saved_all),
@@ -270,8 +271,22 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
         "failed": failed,
         "notice": notice,
         "saved_marker": SAVED,
+        "registration": registration,
     }
     return render(request, "meter_setup.html", status, **context)
+
+
+async def _registration(kind: MeterSourceKind) -> list[tuple[str, str]]:
+    """What the customer gives the utility for this kind (a 2030.5 meter: the appliance's LFDI and
+    SFDI), when the kind says; labels in the reader's language."""
+    registration = getattr(kind, "registration", None)
+    if registration is None:
+        return []
+    try:
+        return [(_(label), value) for label, value in await registration()]
+    except Exception:
+        _LOGGER.exception("The %s kind could not say what to register", kind.kind)
+        return []
 
 
 def _current_kind(hub: Any, saved: dict[str, SavedSource], kinds: dict[str, Any]) -> str:

@@ -258,3 +258,22 @@ async def test_a_kinds_words_and_values_are_shown_in_the_readers_language(client
     wrong = unescape(await (await client.post("/commissioning/meter?lang=es", data={
         **form, "port": "COM3", "action": "test"})).text())
     assert "Revise este ajuste: Puerto serie" in wrong and "expected" not in wrong
+
+
+async def test_a_kind_that_needs_registering_says_what_to_give_the_utility(client: Any, sign_in: Any,
+                                                                          hub: Hub) -> None:
+    class Registered(Bridge):
+        kind = "ieee2030_5"
+
+        async def registration(self) -> tuple[tuple[str, str], ...]:
+            return (("This appliance's LFDI", "6626C 87A74 05401 19E84 3393C 169BA CA10B 59316"),
+                    ("This appliance's SFDI", "274-210-835-594"))
+
+    hub.meter_source_kinds["ieee2030_5"] = Registered()
+    await sign_in()
+    html = unescape(await (await client.get("/commissioning/meter?kind=ieee2030_5")).text())
+    assert "Your utility must register this appliance before the meter answers it" in html
+    assert "6626C 87A74 05401 19E84 3393C 169BA CA10B 59316" in html and "274-210-835-594" in html
+    spanish = unescape(await (await client.get("/commissioning/meter?kind=ieee2030_5&lang=es")).text())
+    assert "LFDI de este equipo" in spanish or "Su compañía eléctrica" in spanish
+    assert 'id="registration"' not in await (await client.get("/commissioning/meter?kind=emu2")).text()
