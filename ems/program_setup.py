@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ems.model import Text
 from ems.store import Store, tables
 from ems.store.writer import insert
 
@@ -40,7 +41,7 @@ class SetupProbe:
     """What trying a section found: ``reason`` says, in words a customer can act on, why not."""
 
     ok: bool
-    reason: str | None = None
+    reason: Text | str | None = None  # a Text (each reader's language) or a plain English msgid
     details: tuple[tuple[str, str], ...] = ()  # what was found (the VEN id, the broker's address)
 
 

@@ -19,9 +19,11 @@ from typing import Any
 from aiohttp import web
 
 from ems.errors import ConfigError
+from ems.model import Text
 from ems.program_setup import RegisteredSetup, save_section, section_in_force
+from web.control_api import dr_text
 from web.guard import csrf_given, forbidden, same_token
-from web.i18n import N_, _
+from web.i18n import N_, _, current
 from web.keys import ACCESS, HUB
 from web.pages import render
 
@@ -196,11 +198,18 @@ async def save_program(request: web.Request) -> web.StreamResponse:
     if setup.enabled(section):
         probe = await setup.probe(section)
         if not probe.ok:
-            return await _render(request, 422, failed=form.name, reason=probe.reason or _("It did not work."),
+            return await _render(request, 422, failed=form.name, reason=_reason(probe.reason, hub),
                                  entered=entered)
     await save_section(hub.store, form.name, section, hub.clock(), access.user.username)
     await registered.restart(section)
     raise web.HTTPSeeOther(f"/commissioning/programs?done={form.name}")
+
+
+def _reason(reason: Text | str | None, hub: Any) -> str:
+    """Why a try failed, in the reader's language."""
+    if isinstance(reason, Text):
+        return dr_text(reason, current(), hub.config.site.timezone)
+    return _(reason) if reason else _("It did not work.")
 
 
 def add_programs_setup_routes(app: web.Application) -> None:

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from typing import Any
 
 import voluptuous as vol
 
 from ems.errors import ConfigError
+from ems.local_text import N_
+from ems.model import Text
 from ems.program_setup import SetupProbe
 from integrations.mqtt import CONFIG_SCHEMA, enabled, settings_from_section
+
+_LOGGER = logging.getLogger(__name__)
+
+# The reasons a customer reads (ems.model.Text: each reader's language); the library's own words go to the log.
+NO_ANSWER = N_("The broker at {where} did not answer within {wait_num} s: check the address and port.")
+BAD_LOGIN = N_("The broker at {where} refused the user name or password.")
+REFUSED = N_("The broker at {where} refused the connection: check its settings and its log.")
+UNTRUSTED = N_("The broker at {where} has a certificate this appliance does not trust, or does not speak TLS.")
+NOTHING = N_("Nothing answers at {where}: check the address and port, and that the broker runs.")
 
 PROBE_TIMEOUT_S = 5.0
 NOT_AUTHORISED = (4, 5, 134, 135)  # CONNACK: bad user name or password, not authorised (MQTT 3.1.1, 5)
@@ -57,22 +69,22 @@ class MqttSetup:
                 async with connect.client(settings, f"ems-{settings.site_id}-setup", timeout_s=self.timeout_s):
                     pass
         except TimeoutError:
-            return SetupProbe(False, f"The broker at {where} did not answer within {self.timeout_s:g} s: "
-                                     "check the address and port.", details)
+            return SetupProbe(False, Text.of(NO_ANSWER, where=where, wait_num=f"{self.timeout_s:g}"), details)
         except aiomqtt.MqttCodeError as err:
             if getattr(err.rc, "value", err.rc) in NOT_AUTHORISED:
-                return SetupProbe(False, f"The broker at {where} refused the user name or password.", details)
-            return SetupProbe(False, f"The broker at {where} refused the connection ({err}).", details)
+                return SetupProbe(False, Text.of(BAD_LOGIN, where=where), details)
+            _LOGGER.info("Testing the broker at %s: refused (%s)", where, err)
+            return SetupProbe(False, Text.of(REFUSED, where=where), details)
         except (aiomqtt.MqttError, OSError) as err:
             cause = err.__cause__ or err.__context__ or err
             if isinstance(err, ssl.SSLError) or isinstance(cause, ssl.SSLError) or "SSL" in str(err):
-                return SetupProbe(False, f"The broker at {where} has a certificate this appliance does not "
-                                         f"trust, or does not speak TLS ({err}).", details)
-            return SetupProbe(False, f"Nothing answers at {where} ({err}): check the address and port, "
-                                     "and that the broker runs.", details)
+                _LOGGER.info("Testing the broker at %s: TLS failed (%s)", where, err)
+                return SetupProbe(False, Text.of(UNTRUSTED, where=where), details)
+            _LOGGER.info("Testing the broker at %s: %s", where, err)
+            return SetupProbe(False, Text.of(NOTHING, where=where), details)
         return SetupProbe(True, None, details)
 
-    async def _tls_refused(self, settings: Any, where: str) -> str | None:
+    async def _tls_refused(self, settings: Any, where: str) -> Text | None:
         """Why a TLS connection to the broker fails (None: the handshake went through)."""
         from integrations.mqtt import connect
 
@@ -82,12 +94,13 @@ class MqttSetup:
                 _reader, writer = await asyncio.open_connection(
                     settings.host, settings.port, ssl=connect.tls_context(settings), server_hostname=settings.host)
         except TimeoutError:
-            return f"The broker at {where} did not answer within {self.timeout_s:g} s: check the address and port."
+            return Text.of(NO_ANSWER, where=where, wait_num=f"{self.timeout_s:g}")
         except ssl.SSLError as err:
-            return (f"The broker at {where} has a certificate this appliance does not trust, or does not "
-                    f"speak TLS ({err.reason or err}).")
+            _LOGGER.info("Testing the broker at %s: TLS failed (%s)", where, err.reason or err)
+            return Text.of(UNTRUSTED, where=where)
         except OSError as err:
-            return f"Nothing answers at {where} ({err}): check the address and port, and that the broker runs."
+            _LOGGER.info("Testing the broker at %s: %s", where, err)
+            return Text.of(NOTHING, where=where)
         finally:
             if writer is not None:
                 writer.close()

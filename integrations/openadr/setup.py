@@ -22,6 +22,8 @@ from typing import Any
 import voluptuous as vol
 
 from ems.errors import ConfigError
+from ems.local_text import N_
+from ems.model import Text
 from ems.program_setup import SetupProbe
 from integrations.openadr import CONFIG_SCHEMA, VenSettings
 
@@ -132,14 +134,14 @@ class OpenAdrSetup:
         with tempfile.TemporaryDirectory(prefix="ems-openadr-probe-") as folder:
             settings = ven_settings(section, self.config_dir, Path(folder))
             if settings is None:
-                return SetupProbe(False, "Enter the VTN's address.")
+                return SetupProbe(False, N_("Enter the VTN's address."))
             return await self._register(settings)
 
     async def _register(self, s: VenSettings) -> SetupProbe:
         try:
             from openleadr import OpenADRClient
         except ModuleNotFoundError:
-            return SetupProbe(False, "This appliance lacks the OpenADR library (openleadr).")
+            return SetupProbe(False, N_("This appliance lacks the OpenADR library (openleadr)."))
         details: list[tuple[str, str]] = [("vtn", s.vtn_url), ("ven_name", s.ven_name)]
         cause = _Cause()
         logger = logging.getLogger("openleadr")
@@ -153,10 +155,12 @@ class OpenAdrSetup:
             async with asyncio.timeout(self.timeout_s):
                 await client.create_party_registration(ven_id=s.ven_id)
         except TimeoutError:
-            return SetupProbe(False, f"The VTN at {s.vtn_url} did not answer within {self.timeout_s:g} s.",
-                              tuple(details))
+            return SetupProbe(False, Text.of(N_("The VTN at {url} did not answer within {wait_num} s."),
+                                             url=s.vtn_url, wait_num=f"{self.timeout_s:g}"), tuple(details))
         except Exception as err:  # noqa: BLE001 - a bad certificate file, a library error: said, not raised
-            return SetupProbe(False, f"The VEN could not be set up with these settings: {err}", tuple(details))
+            logging.getLogger(__name__).info("Testing the VTN at %s: the VEN could not be set up: %s", s.vtn_url, err)
+            return SetupProbe(False, N_("The VEN could not be set up with these settings: check the certificate "
+                                        "and key files."), tuple(details))
         finally:
             logger.removeHandler(cause)
             if client is not None and client.client_session is not None:
@@ -167,17 +171,23 @@ class OpenAdrSetup:
         return SetupProbe(False, _reason(s, cause.messages), tuple(details))
 
 
-def _reason(s: VenSettings, messages: list[str]) -> str:
+def _reason(s: VenSettings, messages: list[str]) -> Text:
     text = " ".join(messages)
+    if messages:
+        logging.getLogger(__name__).info("Testing the VTN at %s: %s", s.vtn_url, messages[0][:200])
     if "Could not connect" in text or "ClientConnector" in text:
-        return f"Nothing answers at {s.vtn_url}: check the address, and that this network reaches the VTN."
+        return Text.of(N_("Nothing answers at {url}: check the address, and that this network reaches the VTN."),
+                       url=s.vtn_url)
     if "fingerprint" in text.lower():
-        return "The VTN's certificate does not have the fingerprint you entered: check it with your program."
+        return Text.of(N_("The VTN's certificate does not have the fingerprint you entered: check it with your "
+                          "program."))
     if "SSL" in text or "certificate" in text.lower():
-        return f"The VTN's certificate is not trusted, or it refused this VEN's: {messages[0][:200]}"
+        return Text.of(N_("The VTN's certificate is not trusted, or it refused this VEN's: check the certificates "
+                          "with your program."))
     if "Non-OK status" in text:
-        return (f"The VTN at {s.vtn_url} answered with an error: check the address "
-                "(it usually ends in /OpenADR2/Simple/2.0b).")
+        return Text.of(N_("The VTN at {url} answered with an error: check the address (it usually ends in "
+                          "/OpenADR2/Simple/2.0b)."), url=s.vtn_url)
     if "Create Party Registration" in text or "registration" in text.lower():
-        return f"The VTN refused to register the VEN name {s.ven_name!r}: check it with your program."
-    return f"The VTN at {s.vtn_url} did not register this VEN."
+        return Text.of(N_("The VTN refused to register the VEN name {ven}: check it with your program."),
+                       ven=s.ven_name)
+    return Text.of(N_("The VTN at {url} did not register this VEN."), url=s.vtn_url)
