@@ -94,10 +94,11 @@ def _fields(kind: MeterSourceKind, values: dict[str, str], saved: SavedSource | 
             "value": values.get("meter_id") or (saved.meter_id if saved else "main")}]
     for field in kind.fields:
         value = values.get(field.name)
-        if value is None:
-            stored = saved.section.get(field.name) if saved is not None and saved.kind == kind.kind else None
-            value = SAVED if field.kind == "password" and stored else (
-                "" if field.kind == "password" else str(stored if stored is not None else field.default))
+        stored = saved.section.get(field.name) if saved is not None and saved.kind == kind.kind else None
+        if field.kind == "password":  # a credential is never sent back, not even the one just typed
+            value = SAVED if stored else ""
+        elif value is None:
+            value = str(stored if stored is not None else field.default)
         out.append({"name": field.name, "label": _(field.label), "kind": field.kind, "required": field.required,
                     "hint": _(field.hint) if field.hint else "", "value": value})
     return out

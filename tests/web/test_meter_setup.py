@@ -277,3 +277,12 @@ async def test_a_kind_that_needs_registering_says_what_to_give_the_utility(clien
     spanish = unescape(await (await client.get("/commissioning/meter?kind=ieee2030_5&lang=es")).text())
     assert "LFDI de este equipo" in spanish or "Su compañía eléctrica" in spanish
     assert 'id="registration"' not in await (await client.get("/commissioning/meter?kind=emu2")).text()
+
+
+async def test_a_credential_typed_for_a_failed_test_is_not_sent_back(client: Any, sign_in: Any) -> None:
+    csrf = await sign_in()
+    failed = await client.post("/commissioning/meter", data={
+        "csrf_token": csrf, "kind": "emu2", "meter_id": "main", "port": "/dev/ttyUSB9", "code": "s3cret-code",
+        "action": "test"})
+    html = await failed.text()
+    assert "No bridge answered on that port" in unescape(html) and "s3cret-code" not in html
