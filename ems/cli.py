@@ -274,10 +274,10 @@ class _SourceStarter:
 
 
 def _add_meter_sources(hub: Hub) -> None:
-    """Register the kinds of meter source (imported off the loop), then start the saved ones."""
+    """Start the saved meter sources; the kinds are registered (imported off the loop) when first needed."""
     from integrations.zigbee.section import import_off_loop
 
-    async def start() -> None:
+    async def load() -> None:
         for kind, module_name in METER_SOURCE_MODULES.items():
             try:
                 module = await import_off_loop(module_name)
@@ -286,6 +286,9 @@ def _add_meter_sources(hub: Hub) -> None:
                 continue
             hub.meter_source_kinds[kind] = module.source_kind(hub)
             hub.meter_sources.starters[kind] = _SourceStarter(hub, kind, module)
+
+    async def start() -> None:
+        hub.meter_sources.loader = load
         await hub.meter_sources.start_saved()
 
     hub.add_component("meter sources", start, hub.meter_sources.close)

@@ -200,6 +200,7 @@ async def meter_setup_page(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     access = request.get(ACCESS)
     sources = hub.meter_sources
+    await sources.ensure_kinds()
     saved_all = await sources.saved()
     pins = await hub.meter_pins.pins()
     status = 200
@@ -331,6 +332,7 @@ def _field_json(field: SourceField) -> dict[str, Any]:
 
 async def sources_api(request: web.Request) -> web.Response:
     hub = request.app[HUB]
+    await hub.meter_sources.ensure_kinds()
     saved = await hub.meter_sources.saved()
     pins = await hub.meter_pins.pins()
     return web.json_response({
@@ -346,7 +348,8 @@ def _fail(status: int, error: str, **extra: Any) -> web.Response:
     return web.json_response({"error": error, "status": status, **extra}, status=status)
 
 
-def _kind_or_404(request: web.Request) -> MeterSourceKind:
+async def _kind_or_404(request: web.Request) -> MeterSourceKind:
+    await request.app[HUB].meter_sources.ensure_kinds()
     kind = request.app[HUB].meter_source_kinds.get(request.match_info["kind"])
     if kind is None:
         raise web.HTTPNotFound(reason=f"no meter source of kind {request.match_info['kind']!r}")
@@ -364,7 +367,7 @@ async def _json_section(request: web.Request) -> dict[str, Any]:
 
 
 async def candidates_api(request: web.Request) -> web.Response:
-    found = await _find(_kind_or_404(request))
+    found = await _find(await _kind_or_404(request))
     hub = request.app[HUB]
     return web.json_response({"candidates": [{"address": c.address, "label": _words(c.label, hub),
                                               "hardware_id": c.hardware_id}
@@ -373,7 +376,7 @@ async def candidates_api(request: web.Request) -> web.Response:
 
 async def probe_api(request: web.Request) -> web.Response:
     """Test settings without saving them (validated first: a bad one is a 400 naming the key)."""
-    kind = _kind_or_404(request)
+    kind = await _kind_or_404(request)
     try:
         validated = request.app[HUB].meter_sources.validate(kind.kind, await _json_section(request))
     except ValueError as err:
@@ -384,7 +387,7 @@ async def probe_api(request: web.Request) -> web.Response:
 
 async def save_api(request: web.Request) -> web.Response:
     """Test, then save and start (422 with the reason when the test fails: nothing saved)."""
-    kind = _kind_or_404(request)
+    kind = await _kind_or_404(request)
     hub = request.app[HUB]
     try:
         validated = hub.meter_sources.validate(kind.kind, await _json_section(request))

@@ -71,7 +71,8 @@ async def test_the_owner_finds_tests_and_saves_an_emu2_in_every_language(tmp_pat
     async with running(SimulatedEmu2(load_scenario(SCENARIO), e2e_clock)) as bridge, \
             running_appliance(tmp_path, config_text=_config(bridge.path)) as home, chromium() as browser:
         hub = home.hub
-        await home.wait_until(lambda: "emu2" in hub.meter_source_kinds, what="the meter source kinds")
+        await home.wait_until(lambda: hub.meter_sources.loader is not None, what="the meter sources")
+        await hub.meter_sources.ensure_kinds()  # what the page does first (the kinds load when first needed)
         accounts = Accounts(hub.store)
         owner = await accounts.user(OWNER)
         page = await (await browser.new_context(reduced_motion="reduce")).new_page()

@@ -43,6 +43,8 @@ async def test_an_ieee2030_5_section_in_ems_yaml_reads_the_meter_in_place_of_zig
         state = await _online(hub)
         assert state.info is not None and state.info.ieee == meter.lfdi
         assert hub.meter_sources.running["main"][0] == "ieee2030_5"  # a source saved later replaces it
+        assert hub.meter_source_kinds == {}  # the kinds' modules load when the setup page first asks
+        await hub.meter_sources.ensure_kinds()
         assert "ieee2030_5" in hub.meter_source_kinds  # the Commissioning page can set one up
         assert "zigbee_se" not in hub.integrations
     finally:
@@ -70,6 +72,7 @@ async def test_the_demo_meter_serves_the_simulated_hans_registers(tmp_path) -> N
     try:
         state = await _online(hub)
         assert state.value("summation_delivered_kwh") == pytest.approx(simulator.han.meter.delivered_kwh, abs=0.05)
+        await hub.meter_sources.ensure_kinds()  # as the setup page does: the kinds load when first needed
         found = await hub.meter_source_kinds["ieee2030_5"].discover(3.0)  # the page's "Find"
         url = config.sections["ieee2030_5"]["url"]
         assert [c.address for c in found] == [url] or not found  # (found unless multicast is off here)
