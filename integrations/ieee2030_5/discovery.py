@@ -10,8 +10,6 @@ instance name names the meter before any TLS; the link confirms it against the c
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 import logging
 import re
@@ -79,36 +77,12 @@ def _is_ip(text: str) -> bool:
 
 async def browse(timeout_s: float, *, interfaces: Any = None) -> list[FoundMeter]:
     """The 2030.5 meters that answer within ``timeout_s`` (empty without zeroconf or a network)."""
-    try:
-        from zeroconf import ServiceStateChange
-        from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
-    except ImportError:  # pragma: no cover - a dependency of the project
-        _LOGGER.warning("zeroconf is not installed: 2030.5 meters cannot be found on the LAN")
-        return []
-    names: set[str] = set()
-
-    def changed(zeroconf: object, service_type: str, name: str, state_change: object) -> None:
-        if state_change is ServiceStateChange.Added or state_change is ServiceStateChange.Updated:
-            names.add(name)
+    from integrations import mdns
 
     try:
-        azc = AsyncZeroconf(interfaces=interfaces) if interfaces is not None else AsyncZeroconf()
-    except OSError as err:
+        resolved = await mdns.browse(SERVICE, timeout_s, interfaces=interfaces)
+    except mdns.MdnsUnavailable as err:
         _LOGGER.warning("mDNS is not available here (%s): 2030.5 meters cannot be found on the LAN", err)
         return []
-    found: list[FoundMeter] = []
-    try:
-        browser = AsyncServiceBrowser(azc.zeroconf, SERVICE, handlers=[changed])
-        await asyncio.sleep(max(0.1, timeout_s * 0.7))
-        for name in sorted(names):
-            info = AsyncServiceInfo(SERVICE, name)
-            if not await info.async_request(azc.zeroconf, max(100.0, timeout_s * 300)):
-                continue
-            meter = meter_of(name, info.parsed_addresses(), info.port, info.properties)
-            if meter is not None:
-                found.append(meter)
-        await browser.async_cancel()
-    finally:
-        with contextlib.suppress(Exception):
-            await azc.async_close()
-    return found
+    found = [meter_of(r.name, r.addresses, r.port, r.properties) for r in resolved]
+    return [meter for meter in found if meter is not None]

@@ -3,14 +3,12 @@
 The EAGLE-200 announces its web server as DNS-SD instance ``eagle-<cloudid>`` of ``_http._tcp``
 (the name Home Assistant's zeroconf discovery matched, spec/han-bridges.md §2.1); its Cloud ID is
 the last six hex digits of its Ethernet address. ``zeroconf`` (the library Home Assistant's
-discovery runs on, already a dependency for 2030.5 meters) browses for a few seconds and resolves
-each EAGLE instance to an address. Protocol only: no ``ems`` import.
+discovery runs on, through ``integrations.mdns``, shared with the 2030.5 meters' discovery) browses
+for a few seconds and resolves each EAGLE instance to an address. Protocol only: no ``ems`` import.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 import logging
 import re
@@ -46,36 +44,18 @@ def _ip(text: str) -> bool:
 
 async def browse(timeout_s: float, *, interfaces: Any = None) -> list[FoundEagle]:
     """The EAGLEs that answer within ``timeout_s`` (empty where mDNS is not available)."""
-    try:
-        from zeroconf import ServiceStateChange
-        from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
-    except ImportError:  # pragma: no cover - a dependency of the project
-        return []
-    names: set[str] = set()
-
-    def changed(zeroconf: object, service_type: str, name: str, state_change: object) -> None:
-        if state_change in (ServiceStateChange.Added, ServiceStateChange.Updated) and cloud_id_of(name):
-            names.add(name)
+    from integrations import mdns
 
     try:
-        azc = AsyncZeroconf(interfaces=interfaces) if interfaces is not None else AsyncZeroconf()
-    except OSError as err:
+        resolved = await mdns.browse(SERVICE, timeout_s, accept=lambda name: cloud_id_of(name) is not None,
+                                     interfaces=interfaces)
+    except mdns.MdnsUnavailable as err:
         _LOGGER.info("mDNS is not available here (%s): EAGLEs are found from the neighbour table only", err)
         return []
     found: list[FoundEagle] = []
-    try:
-        browser = AsyncServiceBrowser(azc.zeroconf, SERVICE, handlers=[changed])
-        await asyncio.sleep(max(0.1, timeout_s * 0.7))
-        for name in sorted(names):
-            info = AsyncServiceInfo(SERVICE, name)
-            if not await info.async_request(azc.zeroconf, max(100.0, timeout_s * 300)):
-                continue
-            addresses = sorted((a for a in info.parsed_addresses() if _ip(a)), key=lambda a: ":" in a)
-            cloud_id = cloud_id_of(name)
-            if addresses and cloud_id and info.port:
-                found.append(FoundEagle(cloud_id, addresses[0], int(info.port)))
-        await browser.async_cancel()
-    finally:
-        with contextlib.suppress(Exception):
-            await azc.async_close()
+    for r in resolved:
+        addresses = sorted((a for a in r.addresses if _ip(a)), key=lambda a: ":" in a)
+        cloud_id = cloud_id_of(r.name)
+        if addresses and cloud_id and r.port:
+            found.append(FoundEagle(cloud_id, addresses[0], int(r.port)))
     return found
