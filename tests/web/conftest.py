@@ -37,3 +37,24 @@ async def client(hub: Hub, aiohttp_client: Any) -> Any:
     app = create_app(hub)
     app[ACCOUNTS] = Accounts(hub.store, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     return await aiohttp_client(app)
+
+
+PASSWORD = "correct horse battery"  # every web test's people sign in with it
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's form carries."""
+    import re
+
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, "the page carries no CSRF token"
+    return found.group(1)
+
+
+async def sign_in_as(client: Any, username: str = "owner", role: Any = None) -> None:
+    """Sign ``username`` in through the login form (made first with ``role`` when one is given)."""
+    if role is not None:
+        await client.app[ACCOUNTS].create_user(username, PASSWORD, role)
+    page = await client.get("/login")
+    form = {"csrf_token": csrf_of(await page.text()), "username": username, "password": PASSWORD}
+    assert (await client.post("/login", data=form, allow_redirects=False)).status == 303

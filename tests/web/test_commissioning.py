@@ -22,6 +22,7 @@ from ems.identity import load_or_create
 from ems.model import CommissioningStage, CommissioningStep, LinkState, MeterLinkChanged
 from integrations.zigbee.install_code import InstallCode
 from tests.hubs import new_hub
+from tests.web.conftest import sign_in_as
 from web.auth import ACCOUNTS
 
 PASSWORD = "correct horse battery"
@@ -69,11 +70,7 @@ async def client(client: Any) -> Any:
 @pytest.fixture
 def sign_in(client: Any) -> Callable[..., Any]:
     async def sign_in_(username: str = "owner", role: Role | None = None) -> None:
-        if role is not None:
-            await client.app[ACCOUNTS].create_user(username, PASSWORD, role)
-        page = await client.get("/login")
-        form = {"csrf_token": _csrf(await page.text()), "username": username, "password": PASSWORD}
-        assert (await client.post("/login", data=form, allow_redirects=False)).status == 303
+        await sign_in_as(client, username, role)
 
     return sign_in_
 

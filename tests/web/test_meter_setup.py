@@ -23,6 +23,7 @@ from ems.local_text import N_
 from ems.meter_source import SourceCandidate, SourceField, SourceProbe
 from ems.model import MeterReading, PriceSignal, Text
 from tests.hubs import new_hub
+from tests.web.conftest import sign_in_as
 from web.auth import ACCOUNTS
 
 PASSWORD = "correct horse battery"
@@ -102,11 +103,7 @@ async def client(client: Any) -> Any:
 @pytest.fixture
 def sign_in(client: Any) -> Callable[..., Any]:
     async def sign_in_(username: str = "owner", role: Role | None = None) -> str:
-        if role is not None:
-            await client.app[ACCOUNTS].create_user(username, PASSWORD, role)
-        page = await client.get("/login")
-        form = {"csrf_token": _csrf(await page.text()), "username": username, "password": PASSWORD}
-        assert (await client.post("/login", data=form, allow_redirects=False)).status == 303
+        await sign_in_as(client, username, role)
         return _csrf(await (await client.get("/commissioning/meter")).text())
 
     return sign_in_
